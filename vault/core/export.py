@@ -1,0 +1,167 @@
+"""A subject's export: one zip archive streamed in chunks, with progress.
+
+The archive holds `export.json` (the machine-readable document, GDPR art. 20),
+`index.html` (the same, for a person to read) and each record's binary content
+under `content/`. It is written as it streams, so a subject with many records
+never has to fit in memory as one document.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from vault.core.model import Record, Subject
+
+EXPORT_FORMAT = "consent-vault-export/1"
+CHUNK_BYTES = 256 * 1024
+PROGRESS_EVERY = 1000
+
+
+@dataclass(frozen=True)
+class ExportProgress:
+    records_done: int
+    records_total: int
+
+
+class _Chunks:
+    """A write-only, unseekable sink: zipfile then writes data descriptors."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self, minimum: int = 0) -> Iterator[bytes]:
+        if self.size and self.size >= minimum:
+            data = b"".join(self.parts)
+            self.parts, self.size = [], 0
+            for start in range(0, len(data), CHUNK_BYTES):
+                yield data[start : start + CHUNK_BYTES]
+
+
+def export_archive(
+    subject: Subject, records: Iterator[Record], records_total: int, exported_at: dt.datetime
+) -> Iterator[ExportProgress | bytes]:
+    """Yield progress events and archive bytes, in order; concatenating the bytes gives the zip."""
+    sink = _Chunks()
+    entries: list[bytes] = []
+    rows: list[str] = []
+    yield ExportProgress(0, records_total)
+    # Content files are written as records arrive; the JSON and HTML members
+    # are written last, from memory (never spilled to a temporary file, since
+    # they are plaintext personal data).
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:  # type: ignore[arg-type]
+        for record in records:
+            entry = _record_document(record)
+            if record.content is not None:
+                entry["content"]["file"] = path = _content_path(record)
+                info = zipfile.ZipInfo(path, _zip_time(record.created_at))
+                archive.writestr(info, record.content.data, compress_type=zipfile.ZIP_STORED)
+            entries.append(json.dumps(entry, ensure_ascii=False).encode())
+            rows.append(_html_row(entry))
+            if len(entries) % PROGRESS_EVERY == 0:
+                yield from sink.take(CHUNK_BYTES)
+                yield ExportProgress(len(entries), max(len(entries), records_total))
+        head = json.dumps(_subject_document(subject, exported_at), indent=1, ensure_ascii=False)
+        document = head[: head.rindex("[")].encode() + b"[\n" + b",\n".join(entries) + b"\n ]\n}\n"
+        archive.writestr("export.json", document)
+        archive.writestr("index.html", _html_index(subject, exported_at, rows))
+    yield from sink.take()
+    yield ExportProgress(len(entries), len(entries))
+
+
+def _subject_document(subject: Subject, exported_at: dt.datetime) -> dict:
+    return {
+        "format": EXPORT_FORMAT,
+        "exported_at": exported_at.isoformat(),
+        "subject": {
+            "id": subject.subject_id,
+            "identities": [
+                {"kind": i.kind.value, "value": i.value, **({"system": i.system} if i.system else {})}
+                for i in subject.identities
+            ],
+            "roles": list(subject.roles),
+            "protected_identity": subject.protected_identity,
+            "created_at": subject.created_at.isoformat(),
+            "updated_at": subject.updated_at.isoformat(),
+        },
+        "records": [],  # must stay the last key: the entries are spliced in here
+    }
+
+
+def _record_document(record: Record) -> dict:
+    entry: dict = {
+        "id": record.record_id,
+        "category": record.category,
+        "purpose": record.purpose,
+        "legal_basis": record.legal_basis.value,
+        "source_system": record.source_system,
+        "fields": record.fields,
+        "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
+    }
+    if record.content is not None:
+        entry["content"] = {
+            "media_type": record.content.media_type,
+            "filename": record.content.filename,
+            "size": len(record.content.data),
+        }
+    return entry
+
+
+def _content_path(record: Record) -> str:
+    assert record.content is not None
+    return f"content/{record.record_id}/{record.content.filename or 'content.bin'}"
+
+
+def _zip_time(moment: dt.datetime) -> tuple[int, int, int, int, int, int]:
+    moment = max(moment, dt.datetime(1980, 1, 1, tzinfo=dt.UTC))
+    return (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+
+
+def _html_row(entry: dict) -> str:
+    fields = "<br>".join(
+        f"<b>{html.escape(str(k))}</b>: {html.escape(json.dumps(v, ensure_ascii=False))}"
+        for k, v in entry["fields"].items()
+    )
+    if "content" in entry:
+        href = html.escape(entry["content"]["file"], quote=True)
+        fields += f'<br><a href="{href}">{html.escape(entry["content"]["filename"] or "file")}</a>'
+    return (
+        f"<tr><td>{html.escape(entry['category'])}</td><td>{html.escape(entry['purpose'])}</td>"
+        f"<td>{html.escape(entry['legal_basis'])}</td><td>{html.escape(entry['source_system'])}</td>"
+        f"<td>{html.escape(entry['created_at'][:10])}</td><td>{fields}</td></tr>"
+    )
+
+
+def _html_index(subject: Subject, exported_at: dt.datetime, rows: list[str]) -> str:
+    identities = "".join(
+        f"<li>{html.escape(i.kind.value)}: {html.escape(i.value)}</li>" for i in subject.identities
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Your data</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}}</style></head>
+<body><h1>Everything we hold about you</h1>
+<p>Exported {html.escape(exported_at.strftime('%Y-%m-%d %H:%M UTC'))}. The same data, machine-readable,
+is in <code>export.json</code>; files are in the <code>content</code> folder.</p>
+<h2>Who you are to us</h2><ul>{identities}</ul>
+<p>Roles: {html.escape(', '.join(subject.roles) or 'none')}</p>
+<h2>Records ({len(rows)})</h2>
+<table><tr><th>Category</th><th>Purpose</th><th>Legal basis</th><th>Source</th><th>Stored</th>
+<th>Content</th></tr>
+{''.join(rows)}
+</table></body></html>
+"""

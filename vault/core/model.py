@@ -1,0 +1,97 @@
+"""The vault's domain objects."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from vault.core.identities import Identity
+
+
+class LegalBasis(enum.Enum):
+    """GDPR article 6(1) bases."""
+
+    CONSENT = "consent"
+    CONTRACT = "contract"
+    LEGAL_OBLIGATION = "legal_obligation"
+    VITAL_INTERESTS = "vital_interests"
+    PUBLIC_TASK = "public_task"
+    LEGITIMATE_INTEREST = "legitimate_interest"
+
+
+class SubjectState(enum.Enum):
+    ACTIVE = "active"
+    ERASURE_PENDING = "erasure_pending"
+    ERASED = "erased"
+
+
+@dataclass(frozen=True)
+class Subject:
+    subject_id: str
+    identities: tuple[Identity, ...]
+    roles: tuple[str, ...]
+    protected_identity: bool
+    state: SubjectState
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Content:
+    """Binary content of a record, such as a photo."""
+
+    data: bytes
+    media_type: str = "application/octet-stream"
+    filename: str = ""
+
+
+@dataclass(frozen=True)
+class RecordDraft:
+    """What a client asks to store; the vault adds id and times."""
+
+    category: str
+    purpose: str
+    legal_basis: LegalBasis
+    source_system: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    content: Content | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    record_id: str
+    subject_id: str
+    category: str
+    purpose: str
+    legal_basis: LegalBasis
+    source_system: str
+    fields: dict[str, Any]
+    content: Content | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ErasureReceipt:
+    subject_id: str
+    erased_at: dt.datetime
+    categories: tuple[str, ...]
+    keys_destroyed: int
+    records_shredded: int
+    identities_removed: int
+
+
+@dataclass(frozen=True)
+class CategoryErasure:
+    subject_id: str
+    category: str
+    records_shredded: int
+    erased_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Page:
+    records: list[Record]
+    next_page_token: str

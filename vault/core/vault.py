@@ -1,0 +1,682 @@
+"""The vault: subjects, identities and records, sealed per subject and category.
+
+This is the application core every front end (gRPC, CLI, tests) calls. It owns
+the rules: who may be written to, what a retry returns, in which order an
+erasure destroys things so that a crash at any point leaves nothing readable.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from vault import crypto
+from vault.core import rules
+from vault.core.clock import Clock, SystemClock
+from vault.core.errors import (
+    CategoryErased,
+    ErasurePending,
+    IdentityInUse,
+    InvalidArgument,
+    RecordNotFound,
+    RequestIdReused,
+    SubjectErased,
+    SubjectNotFound,
+)
+from vault.core.export import ExportProgress, export_archive
+from vault.core.identities import Identity, IdentityKind, canonical_identity
+from vault.core.keys import KeyManager
+from vault.core.model import (
+    CategoryErasure,
+    Content,
+    ErasureReceipt,
+    LegalBasis,
+    Page,
+    Record,
+    RecordDraft,
+    Subject,
+    SubjectState,
+)
+from vault.storage.base import (
+    IdentityRow,
+    KeyStore,
+    RecordReads,
+    RecordRow,
+    RecordStore,
+    RememberedRequest,
+    SubjectRow,
+)
+
+# Identities are sealed under a data key of their own, so erasing any one
+# record category never loses the means to recognise the person.
+IDENTITY_CATEGORY = "vault.identity"
+MAX_IMPORT_RECORDS = 200_000
+
+
+@dataclass(frozen=True)
+class IdentityInput:
+    """An identity as a client wrote it, not yet validated."""
+
+    kind: IdentityKind
+    value: str
+    system: str = ""
+
+
+@dataclass(frozen=True)
+class RecordChanges:
+    """What a rectification replaces; None leaves a value as it is."""
+
+    purpose: str | None = None
+    legal_basis: LegalBasis | None = None
+    source_system: str | None = None
+    fields: dict[str, Any] | None = None
+    content: Content | None = None
+    clear_content: bool = False
+
+
+class _Raced(Exception):
+    """Another call with the same request id committed first."""
+
+
+class Vault:
+    def __init__(
+        self,
+        records: RecordStore,
+        keys: KeyStore,
+        keyring: crypto.Keyring,
+        clock: Clock | None = None,
+    ) -> None:
+        self.records = records
+        self.keys = KeyManager(keys, keyring)
+        self.keyring = keyring
+        self.clock = clock or SystemClock()
+
+    # ------------------------------------------------------------ subjects
+    def create_subject(
+        self,
+        identities: list[IdentityInput],
+        roles: list[str],
+        protected_identity: bool = False,
+        request_id: str = "",
+    ) -> Subject:
+        if not identities:
+            raise InvalidArgument("identities", "must hold at least one identity")
+        canonical = self._canonical_all(identities, "identities")
+        checked_roles = rules.roles(roles)
+        fingerprint = self._fingerprint(
+            [i.index_text for i in canonical], checked_roles, protected_identity
+        )
+        replayed = self._replayed(request_id, "create_subject", fingerprint)
+        if replayed is not None:
+            return self.get_subject(replayed.subject_id)
+
+        subject_id = secrets.token_hex(16)
+        self.keys.create_subject_key(subject_id)
+        identity_rows = [self._identity_row(subject_id, identity) for identity in canonical]
+        now = self._now()
+        try:
+            with self.records.write() as tx:
+                tx.insert_subject(
+                    SubjectRow(subject_id, SubjectState.ACTIVE.value, checked_roles,
+                               protected_identity, now, now)
+                )
+                for index, row in enumerate(identity_rows):
+                    if not tx.insert_identity(row):
+                        raise IdentityInUse(
+                            f"identities[{index}]: already belongs to a subject",
+                            field=f"identities[{index}]",
+                        )
+                self._remember(tx, request_id, "create_subject", fingerprint, subject_id, subject_id)
+        except (IdentityInUse, _Raced) as failure:
+            # The key made above protects nothing; destroy it rather than leave it.
+            self.keys.destroy_subject(subject_id)
+            if isinstance(failure, _Raced):
+                return self.create_subject(identities, roles, protected_identity, request_id)
+            raise
+        return self.get_subject(subject_id)
+
+    def get_subject(self, subject_id: str) -> Subject:
+        row = self._readable_subject(self.records, subject_id)
+        return self._subject(row)
+
+    def find_subject(self, identity: IdentityInput, field: str = "identity") -> Subject:
+        canonical = self._canonical(identity, field)
+        subject_id = self.records.subject_id_by_index(self.keyring.blind_index(canonical.index_text))
+        if subject_id is None:
+            raise SubjectNotFound("no subject holds that identity")
+        return self.get_subject(subject_id)
+
+    def update_subject(
+        self,
+        subject_id: str,
+        roles: list[str] | None,
+        protected_identity: bool | None,
+        request_id: str = "",
+    ) -> Subject:
+        checked_roles = None if roles is None else rules.roles(roles)
+        fingerprint = self._fingerprint("update", subject_id, checked_roles, protected_identity)
+        if self._replayed(request_id, "update_subject", fingerprint) is not None:
+            return self.get_subject(subject_id)
+        try:
+            with self.records.write() as tx:
+                row = self._writable_subject(tx, subject_id)
+                tx.update_subject(
+                    subject_id,
+                    row.roles if checked_roles is None else checked_roles,
+                    row.protected_identity if protected_identity is None else protected_identity,
+                    self._now(),
+                )
+                self._remember(tx, request_id, "update_subject", fingerprint, subject_id, subject_id)
+        except _Raced:
+            pass
+        return self.get_subject(subject_id)
+
+    def add_identity(self, subject_id: str, identity: IdentityInput, request_id: str = "") -> Subject:
+        return self.rectify_identity(subject_id, None, identity, request_id)
+
+    def remove_identity(self, subject_id: str, identity: IdentityInput, request_id: str = "") -> Subject:
+        return self.rectify_identity(subject_id, identity, None, request_id)
+
+    def rectify_identity(
+        self,
+        subject_id: str,
+        old: IdentityInput | None,
+        new: IdentityInput | None,
+        request_id: str = "",
+    ) -> Subject:
+        """Replace `old` with `new`; either may be None (add, remove)."""
+        old_canonical = None if old is None else self._canonical(old, "old_identity" if new else "identity")
+        new_canonical = None if new is None else self._canonical(new, "new_identity" if old else "identity")
+        if old_canonical and new_canonical and old_canonical.kind is not new_canonical.kind:
+            raise InvalidArgument("new_identity.kind", "must be the same kind as old_identity")
+        fingerprint = self._fingerprint(
+            "rectify", subject_id,
+            old_canonical and old_canonical.index_text, new_canonical and new_canonical.index_text,
+        )
+        if self._replayed(request_id, "rectify_identity", fingerprint) is not None:
+            return self.get_subject(subject_id)
+        # Validate existence before sealing: an unknown subject has no key.
+        self._writable_subject(self.records, subject_id)
+        new_row = None if new_canonical is None else self._identity_row(subject_id, new_canonical)
+        try:
+            with self.records.write() as tx:
+                self._writable_subject(tx, subject_id)
+                held = {row.blind_index for row in tx.identities(subject_id)}
+                if old_canonical is not None:
+                    old_index = self.keyring.blind_index(old_canonical.index_text)
+                    field = "old_identity" if new else "identity"
+                    if old_index not in held:
+                        raise InvalidArgument(field, "the subject does not hold this identity")
+                    if new_row is None and len(held) == 1:
+                        raise InvalidArgument(field, "a subject keeps at least one identity")
+                    tx.delete_identity(old_index)
+                if new_row is not None and not tx.insert_identity(new_row):
+                    field = "new_identity" if old else "identity"
+                    raise IdentityInUse(f"{field}: already belongs to a subject", field=field)
+                tx.touch_subject(subject_id, self._now())
+                self._remember(tx, request_id, "rectify_identity", fingerprint, subject_id, subject_id)
+        except _Raced:
+            pass
+        return self.get_subject(subject_id)
+
+    # ------------------------------------------------------------- records
+    def create_record(self, subject_id: str, draft: RecordDraft, request_id: str = "") -> Record:
+        draft = self._checked_draft(draft, "record")
+        fingerprint = self._fingerprint("record", subject_id, *self._draft_fingerprint(draft))
+        replayed = self._replayed(request_id, "create_record", fingerprint)
+        if replayed is not None:
+            return self.get_record(replayed.result)
+        self._writable_subject(self.records, subject_id)
+        row = self._sealed_row(subject_id, draft, secrets.token_hex(16), self._now())
+        try:
+            with self.records.write() as tx:
+                self._writable_subject(tx, subject_id)
+                tx.insert_records([row])
+                self._remember(tx, request_id, "create_record", fingerprint, subject_id, row.record_id)
+        except _Raced:
+            return self.create_record(subject_id, draft, request_id)
+        return self._open_record(row)
+
+    def import_records(
+        self, items: Iterable[tuple[str, RecordDraft]], request_id: str = ""
+    ) -> int:
+        """Store many records, for one or many subjects, all or nothing."""
+        digest = hashlib.sha256()
+        rows: list[RecordRow] = []
+        subjects: set[str] = set()
+        now = self._now()
+        for index, (subject_id, draft) in enumerate(items):
+            if index >= MAX_IMPORT_RECORDS:
+                raise InvalidArgument("records", f"at most {MAX_IMPORT_RECORDS} records per import")
+            field = f"records[{index}]"
+            draft = self._checked_draft(draft, f"{field}.record")
+            if subject_id not in subjects:
+                self._writable_subject(self.records, subject_id, field=f"{field}.parent")
+                subjects.add(subject_id)
+            digest.update(self._fingerprint(subject_id, *self._draft_fingerprint(draft)).encode())
+            rows.append(self._sealed_row(subject_id, draft, secrets.token_hex(16), now))
+        if not rows:
+            raise InvalidArgument("records", "must hold at least one record")
+        fingerprint = digest.hexdigest()
+        if self._replayed(request_id, "import_records", fingerprint) is not None:
+            return len(rows)
+        try:
+            with self.records.write() as tx:
+                for subject_id in subjects:
+                    self._writable_subject(tx, subject_id)
+                tx.insert_records(rows)
+                self._remember(
+                    tx, request_id, "import_records", fingerprint, sorted(subjects)[0], str(len(rows))
+                )
+        except _Raced:
+            pass
+        return len(rows)
+
+    def get_record(self, record_id: str) -> Record:
+        row = self.records.record(record_id)
+        if row is None:
+            raise RecordNotFound(f"record {record_id} does not exist", record=record_id)
+        self._readable_subject(self.records, row.subject_id)
+        return self._open_record(row)
+
+    def update_record(self, record_id: str, changes: RecordChanges, request_id: str = "") -> Record:
+        fingerprint = self._fingerprint(
+            "update_record", record_id, changes.purpose,
+            changes.legal_basis and changes.legal_basis.value, changes.source_system,
+            changes.fields, self._content_digest(changes.content), changes.clear_content,
+        )
+        if self._replayed(request_id, "update_record", fingerprint) is not None:
+            return self.get_record(record_id)
+        current = self.get_record(record_id)
+        draft = self._checked_draft(
+            RecordDraft(
+                category=current.category,
+                purpose=current.purpose if changes.purpose is None else changes.purpose,
+                legal_basis=current.legal_basis if changes.legal_basis is None else changes.legal_basis,
+                source_system=current.source_system if changes.source_system is None
+                else changes.source_system,
+                fields=current.fields if changes.fields is None else changes.fields,
+                content=None if changes.clear_content
+                else (current.content if changes.content is None else changes.content),
+            ),
+            "record",
+        )
+        row = self._sealed_row(
+            current.subject_id, draft, record_id, self._now(),
+            created_at=self._iso(current.created_at),
+        )
+        try:
+            with self.records.write() as tx:
+                self._writable_subject(tx, current.subject_id)
+                if tx.record(record_id) is None:
+                    raise RecordNotFound(f"record {record_id} does not exist", record=record_id)
+                tx.update_record(row)
+                self._remember(tx, request_id, "update_record", fingerprint, current.subject_id, record_id)
+        except _Raced:
+            pass
+        return self.get_record(record_id)
+
+    def list_records(
+        self, subject_id: str, category: str | None, page_size: int, page_token: str
+    ) -> Page:
+        if category:
+            rules.category(category)
+        limit = rules.page_size(page_size)
+        after = self._read_page_token(page_token, subject_id, category)
+        self._readable_subject(self.records, subject_id)
+        rows = self.records.records_page(subject_id, category or None, after, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        records = [self._open_record(row) for row in rows]
+        token = self._page_token(subject_id, category, rows[-1].seq) if more else ""
+        return Page(records, token)
+
+    def stream_records(self, subject_id: str, category: str | None) -> Iterator[Record]:
+        if category:
+            rules.category(category)
+        self._readable_subject(self.records, subject_id)
+        for row in self.records.iter_records(subject_id, category or None):
+            yield self._open_record(row)
+
+    def readable_records(self, subject_id: str) -> Iterator[Record]:
+        """Every record still readable; rows left over from an erased category are skipped."""
+        self._readable_subject(self.records, subject_id)
+        for row in self.records.iter_records(subject_id):
+            try:
+                yield self._open_record(row)
+            except CategoryErased:
+                continue
+
+    def export_subject(self, subject_id: str) -> Iterator[ExportProgress | bytes]:
+        """Progress events and the bytes of a zip archive of everything held."""
+        subject = self.get_subject(subject_id)
+        total = self.records.count_records(subject_id)
+        return export_archive(subject, self.readable_records(subject_id), total, self.clock.now())
+
+    # ------------------------------------------------------------- erasure
+    def erase_subject(self, subject_id: str, request_id: str = "") -> ErasureReceipt:
+        """Destroy the subject's keys. Erasing an erased subject returns its receipt."""
+        fingerprint = self._fingerprint("erase", subject_id)
+        replayed = self._replayed(request_id, "erase_subject", fingerprint)
+        if replayed is not None:
+            return self._receipt_from_json(replayed.result)
+        row = self.records.subject(subject_id)
+        if row is None:
+            raise SubjectNotFound(f"subject {subject_id} does not exist", subject=subject_id)
+        if row.state == SubjectState.ERASED.value:
+            stored = self.records.erasure_receipt(subject_id)
+            assert stored is not None
+            return self._receipt_from_json(stored)
+
+        categories = tuple(c for c in self.keys.categories(subject_id) if c != IDENTITY_CATEGORY)
+        records_total = self.records.count_records(subject_id)
+        erased_at = self.clock.now()
+        try:
+            with self.records.write() as tx:
+                current = tx.subject(subject_id)
+                if current is None or current.state == SubjectState.ERASED.value:
+                    raise _Raced()
+                receipt = ErasureReceipt(
+                    subject_id=subject_id,
+                    erased_at=erased_at,
+                    categories=categories,
+                    keys_destroyed=len(self.keys.categories(subject_id)) + 1,
+                    records_shredded=records_total,
+                    identities_removed=tx.delete_identities(subject_id),
+                )
+                receipt_json = self._receipt_to_json(receipt)
+                tx.set_subject_state(subject_id, SubjectState.ERASED.value, self._iso(erased_at))
+                tx.save_erasure_receipt(subject_id, receipt_json, self._iso(erased_at))
+                # Earlier requests' fingerprints are keyed hashes of this
+                # person's data: they go with the person.
+                tx.forget_requests_of(subject_id, keep_operation="erase_subject")
+                self._remember(tx, request_id, "erase_subject", fingerprint, subject_id, receipt_json)
+        except _Raced:
+            return self.erase_subject(subject_id, request_id)
+        # The subject is marked erased first, then its keys go: a crash between
+        # the two is finished by `recover()`, and reads stop at the mark.
+        self.keys.destroy_subject(subject_id)
+        self.records.scrub()
+        return receipt
+
+    def erase_category(self, subject_id: str, category: str, request_id: str = "") -> CategoryErasure:
+        rules.category(category)
+        fingerprint = self._fingerprint("erase_category", subject_id, category)
+        replayed = self._replayed(request_id, "erase_category", fingerprint)
+        if replayed is not None:
+            data = json.loads(replayed.result)
+            return CategoryErasure(subject_id, category, data["records"], self._parse(data["at"]))
+        self._writable_subject(self.records, subject_id)
+        erased_at = self.clock.now()
+        self.keys.destroy_category(subject_id, category)
+        with self.records.write() as tx:
+            count = tx.delete_category_records(subject_id, category)
+            tx.touch_subject(subject_id, self._iso(erased_at))
+            result = json.dumps({"records": count, "at": self._iso(erased_at)})
+            if request_id and not tx.remember(
+                RememberedRequest(request_id, "erase_category", fingerprint, subject_id, result)
+            ):
+                raise RequestIdReused(request_id)
+        self.records.scrub()
+        return CategoryErasure(subject_id, category, count, erased_at)
+
+    def recover(self) -> int:
+        """Finish erasures a crash interrupted: erased subjects whose keys remain."""
+        finished = 0
+        for subject_id in self.records.subject_ids_in_state(SubjectState.ERASED.value):
+            if self.keys.store.subject_key(subject_id) is not None:
+                self.keys.destroy_subject(subject_id)
+                finished += 1
+        if finished:
+            self.records.scrub()
+        return finished
+
+    def purge_erased(self, batch: int = 500) -> int:
+        """Delete leftover ciphertext of erased subjects (already unreadable) in batches."""
+        total = 0
+        while True:
+            deleted = self.records.purge_erased(batch)
+            total += deleted
+            if deleted < batch:
+                break
+        if total:
+            self.records.scrub()
+        return total
+
+    # ------------------------------------------------------------- helpers
+    def _now(self) -> str:
+        return self._iso(self.clock.now())
+
+    @staticmethod
+    def _iso(moment: dt.datetime) -> str:
+        return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+    @staticmethod
+    def _parse(text: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(text)
+
+    def _canonical(self, identity: IdentityInput, field: str) -> Identity:
+        return canonical_identity(
+            identity.kind, identity.value, identity.system, today=self.clock.now().date(), field=field
+        )
+
+    def _canonical_all(self, identities: list[IdentityInput], field: str) -> list[Identity]:
+        canonical = [self._canonical(identity, f"{field}[{i}]") for i, identity in enumerate(identities)]
+        seen: set[str] = set()
+        for index, identity in enumerate(canonical):
+            if identity.index_text in seen:
+                raise InvalidArgument(f"{field}[{index}]", "repeats an earlier identity")
+            seen.add(identity.index_text)
+        return canonical
+
+    def _identity_row(self, subject_id: str, identity: Identity) -> IdentityRow:
+        blind_index = self.keyring.blind_index(identity.index_text)
+        data_key = self.keys.data_key(subject_id, IDENTITY_CATEGORY, create=True)
+        sealed = crypto.seal(
+            data_key.key,
+            json.dumps([identity.kind.value, identity.system, identity.value]).encode(),
+            crypto.associated_data("identity", subject_id, blind_index),
+        )
+        return IdentityRow(blind_index, subject_id, identity.kind.value, sealed)
+
+    def _subject(self, row: SubjectRow) -> Subject:
+        identities: list[Identity] = []
+        for identity_row in self.records.identities(row.subject_id):
+            data_key = self.keys.data_key(row.subject_id, IDENTITY_CATEGORY, create=False)
+            kind, system, value = json.loads(
+                crypto.unseal(
+                    data_key.key,
+                    identity_row.sealed_value,
+                    crypto.associated_data("identity", row.subject_id, identity_row.blind_index),
+                )
+            )
+            identities.append(Identity(IdentityKind(kind), value, system))
+        return Subject(
+            subject_id=row.subject_id,
+            identities=tuple(identities),
+            roles=row.roles,
+            protected_identity=row.protected_identity,
+            state=SubjectState(row.state),
+            created_at=self._parse(row.created_at),
+            updated_at=self._parse(row.updated_at),
+        )
+
+    @staticmethod
+    def _readable_subject(reads: RecordReads, subject_id: str, field: str = "name") -> SubjectRow:
+        row = reads.subject(subject_id)
+        if row is None:
+            raise SubjectNotFound(f"subject {subject_id} does not exist", subject=subject_id, field=field)
+        if row.state == SubjectState.ERASED.value:
+            raise SubjectErased(subject_id)
+        if row.state == SubjectState.ERASURE_PENDING.value:
+            raise ErasurePending(subject_id)
+        return row
+
+    _writable_subject = _readable_subject
+
+    def _checked_draft(self, draft: RecordDraft, field: str) -> RecordDraft:
+        content = draft.content
+        if content is not None:
+            content = Content(
+                rules.content_data(content.data, f"{field}.content.data"),
+                rules.media_type(content.media_type or "application/octet-stream",
+                                 f"{field}.content.media_type"),
+                rules.filename(content.filename, f"{field}.content.filename"),
+            )
+        if not isinstance(draft.legal_basis, LegalBasis):
+            raise InvalidArgument(f"{field}.legal_basis", "must be set")
+        return RecordDraft(
+            category=rules.category(draft.category, f"{field}.category"),
+            purpose=rules.purpose(draft.purpose, f"{field}.purpose"),
+            legal_basis=draft.legal_basis,
+            source_system=rules.system(draft.source_system, f"{field}.source_system"),
+            fields=rules.fields(draft.fields, f"{field}.fields"),
+            content=content,
+        )
+
+    def _sealed_row(
+        self, subject_id: str, draft: RecordDraft, record_id: str, now: str, created_at: str | None = None
+    ) -> RecordRow:
+        data_key = self.keys.data_key(subject_id, draft.category, create=True)
+        content = draft.content
+        payload = {
+            "fields": draft.fields,
+            "content": None if content is None
+            else {"media_type": content.media_type, "filename": content.filename},
+        }
+        aad = ("record", subject_id, draft.category, record_id)
+        return RecordRow(
+            record_id=record_id,
+            subject_id=subject_id,
+            category=draft.category,
+            purpose=draft.purpose,
+            legal_basis=draft.legal_basis.value,
+            source_system=draft.source_system,
+            key_id=data_key.key_id,
+            sealed_payload=crypto.seal(
+                data_key.key, json.dumps(payload).encode(), crypto.associated_data(*aad, "payload")
+            ),
+            sealed_content=None if content is None else crypto.seal(
+                data_key.key, content.data, crypto.associated_data(*aad, "content")
+            ),
+            created_at=created_at or now,
+            updated_at=now,
+        )
+
+    def _open_record(self, row: RecordRow) -> Record:
+        data_key = self.keys.data_key(row.subject_id, row.category, create=False)
+        if data_key.key_id != row.key_id:
+            # Sealed under a category key that has since been destroyed.
+            raise CategoryErased(
+                f"category {row.category} of subject {row.subject_id} has been erased",
+                subject=row.subject_id, category=row.category,
+            )
+        aad = ("record", row.subject_id, row.category, row.record_id)
+        payload = json.loads(
+            crypto.unseal(data_key.key, row.sealed_payload, crypto.associated_data(*aad, "payload"))
+        )
+        content = None
+        if payload["content"] is not None and row.sealed_content is not None:
+            content = Content(
+                crypto.unseal(data_key.key, row.sealed_content, crypto.associated_data(*aad, "content")),
+                payload["content"]["media_type"],
+                payload["content"]["filename"],
+            )
+        return Record(
+            record_id=row.record_id,
+            subject_id=row.subject_id,
+            category=row.category,
+            purpose=row.purpose,
+            legal_basis=LegalBasis(row.legal_basis),
+            source_system=row.source_system,
+            fields=payload["fields"],
+            content=content,
+            created_at=self._parse(row.created_at),
+            updated_at=self._parse(row.updated_at),
+        )
+
+    # ------------------------------------------------- retries (AIP-155)
+    def _fingerprint(self, *parts: Any) -> str:
+        # Keyed, because the parts are personal data; and the rows holding it
+        # are deleted when the subject is erased.
+        text = json.dumps(parts, sort_keys=True, default=str)
+        return hmac.new(self.keyring.index_key, text.encode(), hashlib.sha256).hexdigest()
+
+    @staticmethod
+    def _draft_fingerprint(draft: RecordDraft) -> tuple[Any, ...]:
+        return (
+            draft.category, draft.purpose, draft.legal_basis.value, draft.source_system,
+            draft.fields, Vault._content_digest(draft.content),
+        )
+
+    @staticmethod
+    def _content_digest(content: Content | None) -> Any:
+        if content is None:
+            return None
+        return [hashlib.sha256(content.data).hexdigest(), content.media_type, content.filename]
+
+    def _replayed(self, request_id: str, operation: str, fingerprint: str) -> RememberedRequest | None:
+        if not request_id:
+            return None
+        rules.request_id(request_id)
+        remembered = self.records.remembered(request_id)
+        if remembered is None:
+            return None
+        if remembered.operation != operation or remembered.fingerprint != fingerprint:
+            raise RequestIdReused(request_id)
+        return remembered
+
+    @staticmethod
+    def _remember(
+        tx: Any, request_id: str, operation: str, fingerprint: str, subject_id: str, result: str
+    ) -> None:
+        if request_id and not tx.remember(
+            RememberedRequest(request_id, operation, fingerprint, subject_id, result)
+        ):
+            raise _Raced()
+
+    # ------------------------------------------------------- page tokens
+    @staticmethod
+    def _page_token(subject_id: str, category: str | None, after_seq: int) -> str:
+        raw = json.dumps({"s": subject_id, "c": category or "", "a": after_seq}).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @staticmethod
+    def _read_page_token(token: str, subject_id: str, category: str | None) -> int:
+        if not token:
+            return 0
+        rule = "not a next_page_token from an earlier call with the same parent and category"
+        try:
+            data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+            valid = (
+                isinstance(data, dict) and data.get("s") == subject_id
+                and data.get("c") == (category or "") and isinstance(data.get("a"), int)
+            )
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            valid = False
+        if not valid:
+            raise InvalidArgument("page_token", rule)
+        return int(data["a"])
+
+    # ---------------------------------------------------------- receipts
+    def _receipt_to_json(self, receipt: ErasureReceipt) -> str:
+        return json.dumps({
+            "subject": receipt.subject_id, "at": self._iso(receipt.erased_at),
+            "categories": list(receipt.categories), "keys": receipt.keys_destroyed,
+            "records": receipt.records_shredded, "identities": receipt.identities_removed,
+        })
+
+    def _receipt_from_json(self, text: str) -> ErasureReceipt:
+        data = json.loads(text)
+        return ErasureReceipt(
+            data["subject"], self._parse(data["at"]), tuple(data["categories"]), data["keys"],
+            data["records"], data["identities"],
+        )

@@ -1,0 +1,1 @@
+"""Storage behind interfaces: the core talks to `KeyStore` and `RecordStore` only."""

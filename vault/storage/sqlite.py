@@ -1,0 +1,554 @@
+"""SQLite storage, the embedded default, through sqlite-utils.
+
+Every connection runs in WAL mode with `secure_delete=ON` (deleted bytes are
+overwritten with zeros), `synchronous=FULL` (a commit survives power loss) and
+a busy timeout. Writes take the lock up front with `BEGIN IMMEDIATE`: Python's
+default deferred transactions can lose updates when two writers upgrade from a
+read lock at once. Each thread has its own connection.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from vault.storage.base import IdentityRow, RecordRow, RememberedRequest, SubjectRow
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+class _Connections:
+    """One connection per thread to one database file, all configured alike."""
+
+    def __init__(self, path: Path, migrations: Migrations) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self.get()
+        # Migrations run under the write lock, so two processes starting at
+        # once do not both apply the same step.
+        with transaction(conn):
+            migrations.apply(Database(conn))
+
+    def get(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA secure_delete = ON")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def checkpoint_truncate(self) -> bool:
+        """Copy the WAL into the database and cut the WAL to zero bytes.
+
+        Returns False when a reader elsewhere kept part of the WAL alive; the
+        caller tries again later.
+        """
+        busy, _, _ = self.get().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return busy == 0 and (not self.wal_path.exists() or self.wal_path.stat().st_size == 0)
+
+    @property
+    def wal_path(self) -> Path:
+        return self.path.with_name(self.path.name + "-wal")
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """`BEGIN IMMEDIATE` ... `COMMIT`, rolled back on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+# ---------------------------------------------------------------- records --
+
+record_migrations = Migrations("consent_vault.records")
+
+
+@record_migrations(name="0001_initial")
+def _records_initial(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE subjects (
+            subject_id TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            roles TEXT NOT NULL,
+            protected_identity INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE identities (
+            blind_index TEXT PRIMARY KEY,
+            subject_id TEXT NOT NULL REFERENCES subjects(subject_id),
+            kind TEXT NOT NULL,
+            sealed_value BLOB NOT NULL)"""
+    )
+    db.execute("CREATE INDEX identities_by_subject ON identities(subject_id)")
+    # AUTOINCREMENT: a sequence number is never reused, so page tokens stay exact.
+    db.execute(
+        """CREATE TABLE records (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            record_id TEXT NOT NULL UNIQUE,
+            subject_id TEXT NOT NULL REFERENCES subjects(subject_id),
+            category TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            legal_basis TEXT NOT NULL,
+            source_system TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            sealed_payload BLOB NOT NULL,
+            sealed_content BLOB,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX records_by_subject ON records(subject_id, seq)")
+    db.execute("CREATE INDEX records_by_category ON records(subject_id, category, seq)")
+    db.execute(
+        """CREATE TABLE requests (
+            request_id TEXT PRIMARY KEY,
+            operation TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            subject_id TEXT NOT NULL,
+            result TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX requests_by_subject ON requests(subject_id)")
+    db.execute(
+        """CREATE TABLE erasures (
+            subject_id TEXT PRIMARY KEY REFERENCES subjects(subject_id),
+            erased_at TEXT NOT NULL,
+            receipt TEXT NOT NULL)"""
+    )
+
+
+_RECORD_COLUMNS = (
+    "seq, record_id, subject_id, category, purpose, legal_basis, source_system, key_id, "
+    "sealed_payload, sealed_content, created_at, updated_at"
+)
+
+
+def _record_row(row: tuple) -> RecordRow:
+    seq, record_id, subject_id, category, purpose, basis, source, key_id, payload, content, *times = row
+    return RecordRow(
+        record_id, subject_id, category, purpose, basis, source, key_id, payload, content, *times, seq
+    )
+
+
+class _RecordQueries:
+    """Reads over one connection; the write transaction extends it."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def subject(self, subject_id: str) -> SubjectRow | None:
+        row = self.conn.execute(
+            "SELECT subject_id, state, roles, protected_identity, created_at, updated_at "
+            "FROM subjects WHERE subject_id = ?",
+            (subject_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return SubjectRow(row[0], row[1], tuple(json.loads(row[2])), bool(row[3]), row[4], row[5])
+
+    def subject_id_by_index(self, blind_index: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT subject_id FROM identities WHERE blind_index = ?", (blind_index,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def identities(self, subject_id: str) -> list[IdentityRow]:
+        rows = self.conn.execute(
+            "SELECT blind_index, subject_id, kind, sealed_value FROM identities "
+            "WHERE subject_id = ? ORDER BY rowid",
+            (subject_id,),
+        )
+        return [IdentityRow(*row) for row in rows]
+
+    def record(self, record_id: str) -> RecordRow | None:
+        row = self.conn.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM records WHERE record_id = ?", (record_id,)
+        ).fetchone()
+        return _record_row(row) if row else None
+
+    def records_page(
+        self, subject_id: str, category: str | None, after_seq: int, limit: int
+    ) -> list[RecordRow]:
+        if category is None:
+            sql = (
+                f"SELECT {_RECORD_COLUMNS} FROM records WHERE subject_id = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?"
+            )
+            args: tuple = (subject_id, after_seq, limit)
+        else:
+            sql = (
+                f"SELECT {_RECORD_COLUMNS} FROM records WHERE subject_id = ? AND category = ? "
+                "AND seq > ? ORDER BY seq LIMIT ?"
+            )
+            args = (subject_id, category, after_seq, limit)
+        return [_record_row(row) for row in self.conn.execute(sql, args)]
+
+    def subject_ids_in_state(self, state: str) -> list[str]:
+        rows = self.conn.execute("SELECT subject_id FROM subjects WHERE state = ?", (state,))
+        return [row[0] for row in rows]
+
+    def count_records(self, subject_id: str, category: str | None = None) -> int:
+        if category is None:
+            row = self.conn.execute("SELECT count(*) FROM records WHERE subject_id = ?", (subject_id,))
+        else:
+            row = self.conn.execute(
+                "SELECT count(*) FROM records WHERE subject_id = ? AND category = ?",
+                (subject_id, category),
+            )
+        return int(row.fetchone()[0])
+
+    def categories(self, subject_id: str) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT DISTINCT category FROM records WHERE subject_id = ? ORDER BY category",
+            (subject_id,),
+        )
+        return [row[0] for row in rows]
+
+    def remembered(self, request_id: str) -> RememberedRequest | None:
+        row = self.conn.execute(
+            "SELECT request_id, operation, fingerprint, subject_id, result FROM requests "
+            "WHERE request_id = ?",
+            (request_id,),
+        ).fetchone()
+        return RememberedRequest(*row) if row else None
+
+    def erasure_receipt(self, subject_id: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT receipt FROM erasures WHERE subject_id = ?", (subject_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+
+class _RecordWrites(_RecordQueries):
+    def insert_subject(self, row: SubjectRow) -> None:
+        self.conn.execute(
+            "INSERT INTO subjects (subject_id, state, roles, protected_identity, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (row.subject_id, row.state, json.dumps(list(row.roles)), int(row.protected_identity),
+             row.created_at, row.updated_at),
+        )
+
+    def update_subject(self, subject_id: str, roles: tuple[str, ...], protected: bool, at: str) -> None:
+        self.conn.execute(
+            "UPDATE subjects SET roles = ?, protected_identity = ?, updated_at = ? WHERE subject_id = ?",
+            (json.dumps(list(roles)), int(protected), at, subject_id),
+        )
+
+    def touch_subject(self, subject_id: str, at: str) -> None:
+        self.conn.execute("UPDATE subjects SET updated_at = ? WHERE subject_id = ?", (at, subject_id))
+
+    def set_subject_state(self, subject_id: str, state: str, at: str) -> None:
+        # Roles go with the person: an erased subject keeps only its id and state.
+        roles_sql = ", roles = '[]', protected_identity = 0" if state == "erased" else ""
+        self.conn.execute(
+            f"UPDATE subjects SET state = ?, updated_at = ?{roles_sql} WHERE subject_id = ?",
+            (state, at, subject_id),
+        )
+
+    def insert_identity(self, row: IdentityRow) -> bool:
+        cursor = self.conn.execute(
+            "INSERT OR IGNORE INTO identities (blind_index, subject_id, kind, sealed_value) "
+            "VALUES (?, ?, ?, ?)",
+            (row.blind_index, row.subject_id, row.kind, row.sealed_value),
+        )
+        return cursor.rowcount == 1
+
+    def delete_identity(self, blind_index: str) -> None:
+        self.conn.execute("DELETE FROM identities WHERE blind_index = ?", (blind_index,))
+
+    def delete_category_records(self, subject_id: str, category: str) -> int:
+        return self.conn.execute(
+            "DELETE FROM records WHERE subject_id = ? AND category = ?", (subject_id, category)
+        ).rowcount
+
+    def delete_identities(self, subject_id: str) -> int:
+        return self.conn.execute("DELETE FROM identities WHERE subject_id = ?", (subject_id,)).rowcount
+
+    def insert_records(self, rows: list[RecordRow]) -> None:
+        self.conn.executemany(
+            "INSERT INTO records (record_id, subject_id, category, purpose, legal_basis, "
+            "source_system, key_id, sealed_payload, sealed_content, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (r.record_id, r.subject_id, r.category, r.purpose, r.legal_basis, r.source_system,
+                 r.key_id, r.sealed_payload, r.sealed_content, r.created_at, r.updated_at)
+                for r in rows
+            ],
+        )
+
+    def update_record(self, row: RecordRow) -> None:
+        self.conn.execute(
+            "UPDATE records SET purpose = ?, legal_basis = ?, source_system = ?, key_id = ?, "
+            "sealed_payload = ?, sealed_content = ?, updated_at = ? WHERE record_id = ?",
+            (row.purpose, row.legal_basis, row.source_system, row.key_id, row.sealed_payload,
+             row.sealed_content, row.updated_at, row.record_id),
+        )
+
+    def remember(self, request: RememberedRequest) -> bool:
+        cursor = self.conn.execute(
+            "INSERT OR IGNORE INTO requests (request_id, operation, fingerprint, subject_id, result) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (request.request_id, request.operation, request.fingerprint, request.subject_id,
+             request.result),
+        )
+        return cursor.rowcount == 1
+
+    def forget_requests_of(self, subject_id: str, keep_operation: str) -> None:
+        self.conn.execute(
+            "DELETE FROM requests WHERE subject_id = ? AND operation != ?", (subject_id, keep_operation)
+        )
+
+    def save_erasure_receipt(self, subject_id: str, receipt: str, at: str) -> None:
+        self.conn.execute(
+            "INSERT INTO erasures (subject_id, erased_at, receipt) VALUES (?, ?, ?)",
+            (subject_id, at, receipt),
+        )
+
+
+class SQLiteRecordStore:
+    """The record database: subjects, blind-indexed identities, sealed records."""
+
+    def __init__(self, path: Path) -> None:
+        self._connections = _Connections(path, record_migrations)
+
+    @property
+    def path(self) -> Path:
+        return self._connections.path
+
+    def _reads(self) -> _RecordQueries:
+        return _RecordQueries(self._connections.get())
+
+    @contextmanager
+    def write(self) -> Iterator[_RecordWrites]:
+        with transaction(self._connections.get()) as conn:
+            yield _RecordWrites(conn)
+
+    def subject(self, subject_id: str) -> SubjectRow | None:
+        return self._reads().subject(subject_id)
+
+    def subject_id_by_index(self, blind_index: str) -> str | None:
+        return self._reads().subject_id_by_index(blind_index)
+
+    def identities(self, subject_id: str) -> list[IdentityRow]:
+        return self._reads().identities(subject_id)
+
+    def record(self, record_id: str) -> RecordRow | None:
+        return self._reads().record(record_id)
+
+    def records_page(
+        self, subject_id: str, category: str | None, after_seq: int, limit: int
+    ) -> list[RecordRow]:
+        return self._reads().records_page(subject_id, category, after_seq, limit)
+
+    def subject_ids_in_state(self, state: str) -> list[str]:
+        return self._reads().subject_ids_in_state(state)
+
+    def count_records(self, subject_id: str, category: str | None = None) -> int:
+        return self._reads().count_records(subject_id, category)
+
+    def categories(self, subject_id: str) -> list[str]:
+        return self._reads().categories(subject_id)
+
+    def remembered(self, request_id: str) -> RememberedRequest | None:
+        return self._reads().remembered(request_id)
+
+    def erasure_receipt(self, subject_id: str) -> str | None:
+        return self._reads().erasure_receipt(subject_id)
+
+    def iter_records(self, subject_id: str, category: str | None = None) -> Iterator[RecordRow]:
+        # Paged rather than one long cursor: a long-lived read transaction
+        # would keep the WAL from being checkpointed after an erasure.
+        after = 0
+        while True:
+            page = self.records_page(subject_id, category, after, 500)
+            yield from page
+            if len(page) < 500:
+                return
+            after = page[-1].seq
+
+    def purge_erased(self, limit: int) -> int:
+        with transaction(self._connections.get()) as conn:
+            return conn.execute(
+                "DELETE FROM records WHERE seq IN (SELECT r.seq FROM records r JOIN subjects s "
+                "ON s.subject_id = r.subject_id WHERE s.state = 'erased' LIMIT ?)",
+                (limit,),
+            ).rowcount
+
+    def scrub(self) -> bool:
+        return self._connections.checkpoint_truncate()
+
+    def close(self) -> None:
+        self._connections.close()
+        self._seen = threading.local()
+
+
+# ------------------------------------------------------------------- keys --
+
+key_migrations = Migrations("consent_vault.keys")
+
+
+@key_migrations(name="0001_initial")
+def _keys_initial(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE subject_keys (
+            subject_id TEXT PRIMARY KEY,
+            kek_version INTEGER NOT NULL,
+            wrapped BLOB NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE category_keys (
+            subject_id TEXT NOT NULL REFERENCES subject_keys(subject_id) ON DELETE CASCADE,
+            category TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            wrapped BLOB NOT NULL,
+            PRIMARY KEY (subject_id, category))"""
+    )
+    # Bumped by every key destruction; processes compare it to drop cached keys.
+    db.execute("CREATE TABLE shred_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL)")
+    db.execute("INSERT INTO shred_generation (id, value) VALUES (1, 0)")
+
+
+class SQLiteKeyStore:
+    """The key database: wrapped subject keys and wrapped category keys."""
+
+    def __init__(self, path: Path) -> None:
+        self._connections = _Connections(path, key_migrations)
+        self._seen = threading.local()
+
+    @property
+    def path(self) -> Path:
+        return self._connections.path
+
+    def _conn(self) -> sqlite3.Connection:
+        return self._connections.get()
+
+    def subject_key(self, subject_id: str) -> tuple[int, bytes] | None:
+        row = self._conn().execute(
+            "SELECT kek_version, wrapped FROM subject_keys WHERE subject_id = ?", (subject_id,)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def put_subject_key(self, subject_id: str, kek_version: int, wrapped: bytes) -> None:
+        with transaction(self._conn()) as conn:
+            conn.execute(
+                "INSERT INTO subject_keys (subject_id, kek_version, wrapped) VALUES (?, ?, ?)",
+                (subject_id, kek_version, wrapped),
+            )
+
+    def category_key(self, subject_id: str, category: str) -> tuple[str, bytes] | None:
+        row = self._conn().execute(
+            "SELECT key_id, wrapped FROM category_keys WHERE subject_id = ? AND category = ?",
+            (subject_id, category),
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def put_category_key(
+        self, subject_id: str, category: str, key_id: str, wrapped: bytes
+    ) -> tuple[str, bytes] | None:
+        with transaction(self._conn()) as conn:
+            if conn.execute(
+                "SELECT 1 FROM subject_keys WHERE subject_id = ?", (subject_id,)
+            ).fetchone() is None:
+                return None
+            conn.execute(
+                "INSERT OR IGNORE INTO category_keys (subject_id, category, key_id, wrapped) "
+                "VALUES (?, ?, ?, ?)",
+                (subject_id, category, key_id, wrapped),
+            )
+            row = conn.execute(
+                "SELECT key_id, wrapped FROM category_keys WHERE subject_id = ? AND category = ?",
+                (subject_id, category),
+            ).fetchone()
+        return row[0], bytes(row[1])
+
+    def category_keys(self, subject_id: str) -> list[str]:
+        rows = self._conn().execute(
+            "SELECT category FROM category_keys WHERE subject_id = ? ORDER BY category", (subject_id,)
+        )
+        return [row[0] for row in rows]
+
+    def destroy_subject(self, subject_id: str) -> int:
+        with transaction(self._conn()) as conn:
+            count = conn.execute(
+                "DELETE FROM category_keys WHERE subject_id = ?", (subject_id,)
+            ).rowcount
+            count += conn.execute(
+                "DELETE FROM subject_keys WHERE subject_id = ?", (subject_id,)
+            ).rowcount
+            conn.execute("UPDATE shred_generation SET value = value + 1 WHERE id = 1")
+        self.scrub()
+        return count
+
+    def destroy_category(self, subject_id: str, category: str) -> bool:
+        with transaction(self._conn()) as conn:
+            deleted = conn.execute(
+                "DELETE FROM category_keys WHERE subject_id = ? AND category = ?", (subject_id, category)
+            ).rowcount
+            conn.execute("UPDATE shred_generation SET value = value + 1 WHERE id = 1")
+        self.scrub()
+        return deleted == 1
+
+    def shred_generation(self) -> int:
+        # `PRAGMA data_version` is a cheap per-connection counter of commits by
+        # other connections; the table is read only when it moved.
+        conn = self._conn()
+        data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if getattr(self._seen, "data_version", None) != data_version:
+            self._seen.data_version = data_version
+            self._seen.generation = conn.execute(
+                "SELECT value FROM shred_generation WHERE id = 1"
+            ).fetchone()[0]
+        return int(self._seen.generation)
+
+    def wrapped_subject_keys(self) -> Iterator[tuple[str, int, bytes]]:
+        rows = self._conn().execute(
+            "SELECT subject_id, kek_version, wrapped FROM subject_keys ORDER BY subject_id"
+        ).fetchall()
+        for subject_id, version, wrapped in rows:
+            yield subject_id, version, wrapped
+
+    def rewrap_subject_key(
+        self, subject_id: str, old_version: int, kek_version: int, wrapped: bytes
+    ) -> bool:
+        with transaction(self._conn()) as conn:
+            return conn.execute(
+                "UPDATE subject_keys SET kek_version = ?, wrapped = ? "
+                "WHERE subject_id = ? AND kek_version = ?",
+                (kek_version, wrapped, subject_id, old_version),
+            ).rowcount == 1
+
+    def scrub(self) -> bool:
+        return self._connections.checkpoint_truncate()
+
+    def close(self) -> None:
+        self._connections.close()
+        self._seen = threading.local()

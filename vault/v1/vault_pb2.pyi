@@ -1,0 +1,392 @@
+import datetime
+
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class IdentityKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    IDENTITY_KIND_UNSPECIFIED: _ClassVar[IdentityKind]
+    IDENTITY_KIND_PERSONNUMMER: _ClassVar[IdentityKind]
+    IDENTITY_KIND_EMAIL: _ClassVar[IdentityKind]
+    IDENTITY_KIND_PHONE: _ClassVar[IdentityKind]
+    IDENTITY_KIND_EXTERNAL_ID: _ClassVar[IdentityKind]
+
+class LegalBasis(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LEGAL_BASIS_UNSPECIFIED: _ClassVar[LegalBasis]
+    LEGAL_BASIS_CONSENT: _ClassVar[LegalBasis]
+    LEGAL_BASIS_CONTRACT: _ClassVar[LegalBasis]
+    LEGAL_BASIS_LEGAL_OBLIGATION: _ClassVar[LegalBasis]
+    LEGAL_BASIS_VITAL_INTERESTS: _ClassVar[LegalBasis]
+    LEGAL_BASIS_PUBLIC_TASK: _ClassVar[LegalBasis]
+    LEGAL_BASIS_LEGITIMATE_INTEREST: _ClassVar[LegalBasis]
+
+class SubjectState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SUBJECT_STATE_UNSPECIFIED: _ClassVar[SubjectState]
+    SUBJECT_STATE_ACTIVE: _ClassVar[SubjectState]
+    SUBJECT_STATE_ERASURE_PENDING: _ClassVar[SubjectState]
+    SUBJECT_STATE_ERASED: _ClassVar[SubjectState]
+IDENTITY_KIND_UNSPECIFIED: IdentityKind
+IDENTITY_KIND_PERSONNUMMER: IdentityKind
+IDENTITY_KIND_EMAIL: IdentityKind
+IDENTITY_KIND_PHONE: IdentityKind
+IDENTITY_KIND_EXTERNAL_ID: IdentityKind
+LEGAL_BASIS_UNSPECIFIED: LegalBasis
+LEGAL_BASIS_CONSENT: LegalBasis
+LEGAL_BASIS_CONTRACT: LegalBasis
+LEGAL_BASIS_LEGAL_OBLIGATION: LegalBasis
+LEGAL_BASIS_VITAL_INTERESTS: LegalBasis
+LEGAL_BASIS_PUBLIC_TASK: LegalBasis
+LEGAL_BASIS_LEGITIMATE_INTEREST: LegalBasis
+SUBJECT_STATE_UNSPECIFIED: SubjectState
+SUBJECT_STATE_ACTIVE: SubjectState
+SUBJECT_STATE_ERASURE_PENDING: SubjectState
+SUBJECT_STATE_ERASED: SubjectState
+
+class Identity(_message.Message):
+    __slots__ = ("kind", "value", "system")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    kind: IdentityKind
+    value: str
+    system: str
+    def __init__(self, kind: _Optional[_Union[IdentityKind, str]] = ..., value: _Optional[str] = ..., system: _Optional[str] = ...) -> None: ...
+
+class Subject(_message.Message):
+    __slots__ = ("name", "identities", "roles", "protected_identity", "state", "create_time", "update_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    IDENTITIES_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    PROTECTED_IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    identities: _containers.RepeatedCompositeFieldContainer[Identity]
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    protected_identity: bool
+    state: SubjectState
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., identities: _Optional[_Iterable[_Union[Identity, _Mapping]]] = ..., roles: _Optional[_Iterable[str]] = ..., protected_identity: _Optional[bool] = ..., state: _Optional[_Union[SubjectState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Content(_message.Message):
+    __slots__ = ("data", "media_type", "filename")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    media_type: str
+    filename: str
+    def __init__(self, data: _Optional[bytes] = ..., media_type: _Optional[str] = ..., filename: _Optional[str] = ...) -> None: ...
+
+class Record(_message.Message):
+    __slots__ = ("name", "category", "purpose", "legal_basis", "source_system", "fields", "content", "create_time", "update_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    LEGAL_BASIS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    category: str
+    purpose: str
+    legal_basis: LegalBasis
+    source_system: str
+    fields: _struct_pb2.Struct
+    content: Content
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., category: _Optional[str] = ..., purpose: _Optional[str] = ..., legal_basis: _Optional[_Union[LegalBasis, str]] = ..., source_system: _Optional[str] = ..., fields: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., content: _Optional[_Union[Content, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ErasureReceipt(_message.Message):
+    __slots__ = ("subject", "erase_time", "categories", "keys_destroyed", "records_shredded", "identities_removed")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    ERASE_TIME_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    KEYS_DESTROYED_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_SHREDDED_FIELD_NUMBER: _ClassVar[int]
+    IDENTITIES_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    erase_time: _timestamp_pb2.Timestamp
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    keys_destroyed: int
+    records_shredded: int
+    identities_removed: int
+    def __init__(self, subject: _Optional[str] = ..., erase_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., categories: _Optional[_Iterable[str]] = ..., keys_destroyed: _Optional[int] = ..., records_shredded: _Optional[int] = ..., identities_removed: _Optional[int] = ...) -> None: ...
+
+class CreateSubjectRequest(_message.Message):
+    __slots__ = ("identities", "roles", "protected_identity", "request_id")
+    IDENTITIES_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    PROTECTED_IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    identities: _containers.RepeatedCompositeFieldContainer[Identity]
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    protected_identity: bool
+    request_id: str
+    def __init__(self, identities: _Optional[_Iterable[_Union[Identity, _Mapping]]] = ..., roles: _Optional[_Iterable[str]] = ..., protected_identity: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class CreateSubjectResponse(_message.Message):
+    __slots__ = ("subject",)
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    subject: Subject
+    def __init__(self, subject: _Optional[_Union[Subject, _Mapping]] = ...) -> None: ...
+
+class GetSubjectRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetSubjectResponse(_message.Message):
+    __slots__ = ("subject",)
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    subject: Subject
+    def __init__(self, subject: _Optional[_Union[Subject, _Mapping]] = ...) -> None: ...
+
+class FindSubjectRequest(_message.Message):
+    __slots__ = ("identity",)
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    identity: Identity
+    def __init__(self, identity: _Optional[_Union[Identity, _Mapping]] = ...) -> None: ...
+
+class FindSubjectResponse(_message.Message):
+    __slots__ = ("subject",)
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    subject: Subject
+    def __init__(self, subject: _Optional[_Union[Subject, _Mapping]] = ...) -> None: ...
+
+class UpdateSubjectRequest(_message.Message):
+    __slots__ = ("name", "roles", "protected_identity", "update_mask", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    PROTECTED_IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    protected_identity: bool
+    update_mask: _field_mask_pb2.FieldMask
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., protected_identity: _Optional[bool] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class UpdateSubjectResponse(_message.Message):
+    __slots__ = ("subject",)
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    subject: Subject
+    def __init__(self, subject: _Optional[_Union[Subject, _Mapping]] = ...) -> None: ...
+
+class AddIdentityRequest(_message.Message):
+    __slots__ = ("subject", "identity", "request_id")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    identity: Identity
+    request_id: str
+    def __init__(self, subject: _Optional[str] = ..., identity: _Optional[_Union[Identity, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class AddIdentityResponse(_message.Message):
+    __slots__ = ("subject",)
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    subject: Subject
+    def __init__(self, subject: _Optional[_Union[Subject, _Mapping]] = ...) -> None: ...
+
+class RectifyIdentityRequest(_message.Message):
+    __slots__ = ("subject", "old_identity", "new_identity", "request_id")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    OLD_IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    NEW_IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    old_identity: Identity
+    new_identity: Identity
+    request_id: str
+    def __init__(self, subject: _Optional[str] = ..., old_identity: _Optional[_Union[Identity, _Mapping]] = ..., new_identity: _Optional[_Union[Identity, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class RectifyIdentityResponse(_message.Message):
+    __slots__ = ("subject",)
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    subject: Subject
+    def __init__(self, subject: _Optional[_Union[Subject, _Mapping]] = ...) -> None: ...
+
+class RemoveIdentityRequest(_message.Message):
+    __slots__ = ("subject", "identity", "request_id")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    identity: Identity
+    request_id: str
+    def __init__(self, subject: _Optional[str] = ..., identity: _Optional[_Union[Identity, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class RemoveIdentityResponse(_message.Message):
+    __slots__ = ("subject",)
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    subject: Subject
+    def __init__(self, subject: _Optional[_Union[Subject, _Mapping]] = ...) -> None: ...
+
+class ExportSubjectRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ExportProgress(_message.Message):
+    __slots__ = ("records_done", "records_total")
+    RECORDS_DONE_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    records_done: int
+    records_total: int
+    def __init__(self, records_done: _Optional[int] = ..., records_total: _Optional[int] = ...) -> None: ...
+
+class ExportSubjectResponse(_message.Message):
+    __slots__ = ("progress", "archive_chunk")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    ARCHIVE_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    progress: ExportProgress
+    archive_chunk: bytes
+    def __init__(self, progress: _Optional[_Union[ExportProgress, _Mapping]] = ..., archive_chunk: _Optional[bytes] = ...) -> None: ...
+
+class EraseSubjectRequest(_message.Message):
+    __slots__ = ("name", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class EraseSubjectResponse(_message.Message):
+    __slots__ = ("receipt",)
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    receipt: ErasureReceipt
+    def __init__(self, receipt: _Optional[_Union[ErasureReceipt, _Mapping]] = ...) -> None: ...
+
+class CreateRecordRequest(_message.Message):
+    __slots__ = ("parent", "record", "request_id")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    record: Record
+    request_id: str
+    def __init__(self, parent: _Optional[str] = ..., record: _Optional[_Union[Record, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class CreateRecordResponse(_message.Message):
+    __slots__ = ("record",)
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    record: Record
+    def __init__(self, record: _Optional[_Union[Record, _Mapping]] = ...) -> None: ...
+
+class GetRecordRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetRecordResponse(_message.Message):
+    __slots__ = ("record",)
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    record: Record
+    def __init__(self, record: _Optional[_Union[Record, _Mapping]] = ...) -> None: ...
+
+class UpdateRecordRequest(_message.Message):
+    __slots__ = ("record", "update_mask", "request_id")
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    record: Record
+    update_mask: _field_mask_pb2.FieldMask
+    request_id: str
+    def __init__(self, record: _Optional[_Union[Record, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class UpdateRecordResponse(_message.Message):
+    __slots__ = ("record",)
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    record: Record
+    def __init__(self, record: _Optional[_Union[Record, _Mapping]] = ...) -> None: ...
+
+class ListRecordsRequest(_message.Message):
+    __slots__ = ("parent", "page_size", "page_token", "category")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    page_size: int
+    page_token: str
+    category: str
+    def __init__(self, parent: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., category: _Optional[str] = ...) -> None: ...
+
+class ListRecordsResponse(_message.Message):
+    __slots__ = ("records", "next_page_token")
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[Record]
+    next_page_token: str
+    def __init__(self, records: _Optional[_Iterable[_Union[Record, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class StreamRecordsRequest(_message.Message):
+    __slots__ = ("parent", "category")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    category: str
+    def __init__(self, parent: _Optional[str] = ..., category: _Optional[str] = ...) -> None: ...
+
+class StreamRecordsResponse(_message.Message):
+    __slots__ = ("record",)
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    record: Record
+    def __init__(self, record: _Optional[_Union[Record, _Mapping]] = ...) -> None: ...
+
+class ImportRecordsRequest(_message.Message):
+    __slots__ = ("parent", "record", "request_id")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    record: Record
+    request_id: str
+    def __init__(self, parent: _Optional[str] = ..., record: _Optional[_Union[Record, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ImportRecordsResponse(_message.Message):
+    __slots__ = ("imported_count",)
+    IMPORTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    imported_count: int
+    def __init__(self, imported_count: _Optional[int] = ...) -> None: ...
+
+class EraseCategoryRequest(_message.Message):
+    __slots__ = ("parent", "category", "request_id")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    category: str
+    request_id: str
+    def __init__(self, parent: _Optional[str] = ..., category: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class EraseCategoryResponse(_message.Message):
+    __slots__ = ("category", "records_shredded", "erase_time")
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_SHREDDED_FIELD_NUMBER: _ClassVar[int]
+    ERASE_TIME_FIELD_NUMBER: _ClassVar[int]
+    category: str
+    records_shredded: int
+    erase_time: _timestamp_pb2.Timestamp
+    def __init__(self, category: _Optional[str] = ..., records_shredded: _Optional[int] = ..., erase_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
