@@ -1,0 +1,36 @@
+"""A typed Python client for the consent vault's gRPC API.
+
+    with VaultClient("127.0.0.1:50051") as vault:
+        anna = vault.create_subject([Identity("personnummer", "19811218-9876")], roles=["student"])
+        vault.create_record(anna.name, category="contact", purpose="course_delivery",
+                            legal_basis="contract", source_system="lms", fields={"city": "Malmö"})
+"""
+
+from vault_client.client import VaultClient
+from vault_client.errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    SubjectErasedError,
+    UnavailableError,
+    VaultClientError,
+)
+from vault_client.types import Content, ErasureReceipt, ExportSummary, Identity, Record, Subject
+
+__all__ = [
+    "AlreadyExistsError",
+    "Content",
+    "ErasureReceipt",
+    "ExportSummary",
+    "FailedPreconditionError",
+    "Identity",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "Record",
+    "Subject",
+    "SubjectErasedError",
+    "UnavailableError",
+    "VaultClient",
+    "VaultClientError",
+]

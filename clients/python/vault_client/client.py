@@ -1,0 +1,388 @@
+"""VaultClient: one channel, typed methods, friendly exceptions.
+
+Mutating calls always carry a request id (a fresh UUID unless the caller
+gives one), so gRPC's own retry policy can resend them after UNAVAILABLE
+without applying anything twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO, ParamSpec, TypeVar
+
+import grpc
+from google.protobuf import field_mask_pb2, json_format
+
+from vault.v1 import vault_pb2 as pb
+from vault.v1 import vault_pb2_grpc as pb_grpc
+from vault_client.errors import VaultClientError, translate
+from vault_client.types import Content, ErasureReceipt, ExportSummary, Identity, Record, Subject
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+_UTC = dt.UTC
+
+_RETRY_POLICY = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{"service": "vault.v1.SubjectService"}, {"service": "vault.v1.RecordService"}],
+                "retryPolicy": {
+                    "maxAttempts": 4,
+                    "initialBackoff": "0.1s",
+                    "maxBackoff": "2s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
+
+_KINDS = {
+    "personnummer": pb.IDENTITY_KIND_PERSONNUMMER,
+    "email": pb.IDENTITY_KIND_EMAIL,
+    "phone": pb.IDENTITY_KIND_PHONE,
+    "external_id": pb.IDENTITY_KIND_EXTERNAL_ID,
+}
+_KIND_NAMES = {number: name for name, number in _KINDS.items()}
+_BASES = {
+    "consent": pb.LEGAL_BASIS_CONSENT,
+    "contract": pb.LEGAL_BASIS_CONTRACT,
+    "legal_obligation": pb.LEGAL_BASIS_LEGAL_OBLIGATION,
+    "vital_interests": pb.LEGAL_BASIS_VITAL_INTERESTS,
+    "public_task": pb.LEGAL_BASIS_PUBLIC_TASK,
+    "legitimate_interest": pb.LEGAL_BASIS_LEGITIMATE_INTEREST,
+}
+_BASIS_NAMES = {number: name for name, number in _BASES.items()}
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _translated(method: Callable[P, T]) -> Callable[P, T]:
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(*args, **kwargs)
+        except grpc.RpcError as error:
+            raise translate(error) from None
+
+    return call
+
+
+class VaultClient:
+    """A client for one vault server. Use it as a context manager to close the channel."""
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        timeout: float = 30.0,
+        channel: grpc.Channel | None = None,
+    ) -> None:
+        self.timeout = timeout
+        self._channel = channel or grpc.insecure_channel(
+            target,
+            options=[
+                ("grpc.enable_retries", 1),
+                ("grpc.service_config", _RETRY_POLICY),
+                ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+                ("grpc.max_send_message_length", 16 * 1024 * 1024),
+            ],
+        )
+        self._subjects = pb_grpc.SubjectServiceStub(self._channel)
+        self._records = pb_grpc.RecordServiceStub(self._channel)
+
+    def __enter__(self) -> VaultClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    # ------------------------------------------------------------ subjects
+    @_translated
+    def create_subject(
+        self,
+        identities: Iterable[Identity],
+        roles: Iterable[str] = (),
+        protected_identity: bool = False,
+        request_id: str | None = None,
+    ) -> Subject:
+        response = self._subjects.CreateSubject(
+            pb.CreateSubjectRequest(
+                identities=[_identity_pb(i) for i in identities],
+                roles=list(roles),
+                protected_identity=protected_identity,
+                request_id=request_id or _new_request_id(),
+            ),
+            timeout=self.timeout,
+        )
+        return _subject(response.subject)
+
+    @_translated
+    def get_subject(self, name: str) -> Subject:
+        return _subject(self._subjects.GetSubject(pb.GetSubjectRequest(name=name), timeout=self.timeout).subject)
+
+    @_translated
+    def find_subject(self, kind: str, value: str, system: str = "") -> Subject:
+        request = pb.FindSubjectRequest(identity=_identity_pb(Identity(kind, value, system)))
+        return _subject(self._subjects.FindSubject(request, timeout=self.timeout).subject)
+
+    @_translated
+    def update_subject(
+        self,
+        name: str,
+        *,
+        roles: Iterable[str] | None = None,
+        protected_identity: bool | None = None,
+        request_id: str | None = None,
+    ) -> Subject:
+        paths = [p for p, v in (("roles", roles), ("protected_identity", protected_identity)) if v is not None]
+        request = pb.UpdateSubjectRequest(
+            name=name,
+            roles=list(roles or ()),
+            protected_identity=bool(protected_identity),
+            update_mask=field_mask_pb2.FieldMask(paths=paths),
+            request_id=request_id or _new_request_id(),
+        )
+        return _subject(self._subjects.UpdateSubject(request, timeout=self.timeout).subject)
+
+    @_translated
+    def add_identity(self, subject: str, identity: Identity, request_id: str | None = None) -> Subject:
+        request = pb.AddIdentityRequest(
+            subject=subject, identity=_identity_pb(identity), request_id=request_id or _new_request_id()
+        )
+        return _subject(self._subjects.AddIdentity(request, timeout=self.timeout).subject)
+
+    @_translated
+    def rectify_identity(
+        self, subject: str, old: Identity, new: Identity, request_id: str | None = None
+    ) -> Subject:
+        request = pb.RectifyIdentityRequest(
+            subject=subject,
+            old_identity=_identity_pb(old),
+            new_identity=_identity_pb(new),
+            request_id=request_id or _new_request_id(),
+        )
+        return _subject(self._subjects.RectifyIdentity(request, timeout=self.timeout).subject)
+
+    @_translated
+    def remove_identity(self, subject: str, identity: Identity, request_id: str | None = None) -> Subject:
+        request = pb.RemoveIdentityRequest(
+            subject=subject, identity=_identity_pb(identity), request_id=request_id or _new_request_id()
+        )
+        return _subject(self._subjects.RemoveIdentity(request, timeout=self.timeout).subject)
+
+    @_translated
+    def export_subject(
+        self,
+        name: str,
+        destination: str | Path | BinaryIO,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ExportSummary:
+        """Write the subject's zip archive to `destination`; `progress(done, total)` is
+        called as records are packed."""
+        owns_file = isinstance(destination, str | Path)
+        out: BinaryIO = open(destination, "wb") if owns_file else destination  # type: ignore[arg-type]  # noqa: SIM115
+        written = records = 0
+        try:
+            # No overall deadline: a large export may stream for a long time.
+            for message in self._subjects.ExportSubject(pb.ExportSubjectRequest(name=name)):
+                if message.HasField("progress"):
+                    records = message.progress.records_done
+                    if progress:
+                        progress(message.progress.records_done, message.progress.records_total)
+                else:
+                    out.write(message.archive_chunk)
+                    written += len(message.archive_chunk)
+        finally:
+            if owns_file:
+                out.close()
+        return ExportSummary(records=records, bytes_written=written)
+
+    @_translated
+    def erase_subject(self, name: str, request_id: str | None = None) -> ErasureReceipt:
+        request = pb.EraseSubjectRequest(name=name, request_id=request_id or _new_request_id())
+        receipt = self._subjects.EraseSubject(request, timeout=self.timeout).receipt
+        return ErasureReceipt(
+            subject=receipt.subject,
+            erase_time=receipt.erase_time.ToDatetime(tzinfo=_UTC),
+            categories=list(receipt.categories),
+            keys_destroyed=receipt.keys_destroyed,
+            records_shredded=receipt.records_shredded,
+            identities_removed=receipt.identities_removed,
+        )
+
+    # ------------------------------------------------------------- records
+    @_translated
+    def create_record(
+        self,
+        subject: str,
+        *,
+        category: str,
+        purpose: str,
+        legal_basis: str,
+        source_system: str,
+        fields: dict[str, Any] | None = None,
+        content: Content | None = None,
+        request_id: str | None = None,
+    ) -> Record:
+        request = pb.CreateRecordRequest(
+            parent=subject,
+            record=_record_pb(category, purpose, legal_basis, source_system, fields, content),
+            request_id=request_id or _new_request_id(),
+        )
+        return _record(self._records.CreateRecord(request, timeout=self.timeout).record)
+
+    @_translated
+    def get_record(self, name: str) -> Record:
+        return _record(self._records.GetRecord(pb.GetRecordRequest(name=name), timeout=self.timeout).record)
+
+    @_translated
+    def update_record(self, name: str, *, request_id: str | None = None, **changes: Any) -> Record:
+        """Rectify a record: pass any of fields, content, purpose, legal_basis, source_system."""
+        record = _record_pb(
+            "", changes.get("purpose", ""), changes.get("legal_basis"), changes.get("source_system", ""),
+            changes.get("fields"), changes.get("content"),
+        )
+        record.name = name
+        request = pb.UpdateRecordRequest(
+            record=record,
+            update_mask=field_mask_pb2.FieldMask(paths=sorted(changes)),
+            request_id=request_id or _new_request_id(),
+        )
+        return _record(self._records.UpdateRecord(request, timeout=self.timeout).record)
+
+    def list_records(self, subject: str, category: str = "", page_size: int = 100) -> Iterator[Record]:
+        """Every record of the subject, fetched page by page."""
+        token = ""
+        while True:
+            page = self._list_page(subject, category, page_size, token)
+            yield from (_record(r) for r in page.records)
+            token = page.next_page_token
+            if not token:
+                return
+
+    @_translated
+    def _list_page(self, subject: str, category: str, page_size: int, token: str) -> pb.ListRecordsResponse:
+        request = pb.ListRecordsRequest(
+            parent=subject, category=category, page_size=page_size, page_token=token
+        )
+        return self._records.ListRecords(request, timeout=self.timeout)
+
+    def stream_records(self, subject: str, category: str = "") -> Iterator[Record]:
+        try:
+            for message in self._records.StreamRecords(
+                pb.StreamRecordsRequest(parent=subject, category=category)
+            ):
+                yield _record(message.record)
+        except grpc.RpcError as error:
+            raise translate(error) from None
+
+    @_translated
+    def import_records(
+        self, items: Iterable[tuple[str, Record]], request_id: str | None = None
+    ) -> int:
+        """Store many (subject name, record) pairs in one all-or-nothing call."""
+        first_id = request_id or _new_request_id()
+
+        def messages() -> Iterator[pb.ImportRecordsRequest]:
+            for index, (subject, record) in enumerate(items):
+                yield pb.ImportRecordsRequest(
+                    parent=subject,
+                    record=_record_pb(
+                        record.category, record.purpose, record.legal_basis, record.source_system,
+                        record.fields, record.content,
+                    ),
+                    request_id=first_id if index == 0 else "",
+                )
+
+        return self._records.ImportRecords(messages(), timeout=max(self.timeout, 300)).imported_count
+
+    @_translated
+    def erase_category(self, subject: str, category: str, request_id: str | None = None) -> int:
+        request = pb.EraseCategoryRequest(
+            parent=subject, category=category, request_id=request_id or _new_request_id()
+        )
+        return self._records.EraseCategory(request, timeout=self.timeout).records_shredded
+
+
+# ------------------------------------------------------------ conversion
+
+
+def _new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _identity_pb(identity: Identity) -> pb.Identity:
+    kind = _KINDS.get(identity.kind)
+    if kind is None:
+        raise VaultClientError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"identity kind must be one of {', '.join(_KINDS)}",
+            "INVALID_FIELD",
+            {"field": "identity.kind"},
+        )
+    return pb.Identity(kind=kind, value=identity.value, system=identity.system)
+
+
+def _record_pb(
+    category: str,
+    purpose: str,
+    legal_basis: str | None,
+    source_system: str,
+    fields: dict[str, Any] | None,
+    content: Content | None,
+) -> pb.Record:
+    record = pb.Record(
+        category=category,
+        purpose=purpose,
+        legal_basis=_BASES.get(legal_basis or "", pb.LEGAL_BASIS_UNSPECIFIED),
+        source_system=source_system,
+    )
+    if fields:
+        record.fields.update(fields)
+    if content is not None:
+        record.content.CopyFrom(
+            pb.Content(data=content.data, media_type=content.media_type, filename=content.filename)
+        )
+    return record
+
+
+def _subject(message: pb.Subject) -> Subject:
+    return Subject(
+        name=message.name,
+        identities=[
+            Identity(_KIND_NAMES.get(i.kind, "unspecified"), i.value, i.system) for i in message.identities
+        ],
+        roles=list(message.roles),
+        protected_identity=message.protected_identity,
+        state=pb.SubjectState.Name(message.state).removeprefix("SUBJECT_STATE_").lower(),
+        create_time=message.create_time.ToDatetime(tzinfo=_UTC),
+        update_time=message.update_time.ToDatetime(tzinfo=_UTC),
+    )
+
+
+def _record(message: pb.Record) -> Record:
+    content = None
+    if message.HasField("content"):
+        content = Content(message.content.data, message.content.media_type, message.content.filename)
+    return Record(
+        name=message.name,
+        category=message.category,
+        purpose=message.purpose,
+        legal_basis=_BASIS_NAMES.get(message.legal_basis, "unspecified"),
+        source_system=message.source_system,
+        fields=json_format.MessageToDict(message.fields),
+        content=content,
+        create_time=message.create_time.ToDatetime(tzinfo=_UTC),
+        update_time=message.update_time.ToDatetime(tzinfo=_UTC),
+    )

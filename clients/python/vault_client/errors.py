@@ -1,0 +1,71 @@
+"""Friendly exceptions for gRPC errors, chosen by status code and the ErrorInfo reason."""
+
+from __future__ import annotations
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+
+class VaultClientError(Exception):
+    """A call failed. `code` is the gRPC status, `reason` the vault's stable reason."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, reason: str, metadata: dict[str, str]) -> None:
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+        self.reason = reason
+        self.metadata = metadata
+
+    @property
+    def field(self) -> str | None:
+        return self.metadata.get("field")
+
+
+class InvalidArgumentError(VaultClientError):
+    pass
+
+
+class NotFoundError(VaultClientError):
+    pass
+
+
+class AlreadyExistsError(VaultClientError):
+    pass
+
+
+class FailedPreconditionError(VaultClientError):
+    pass
+
+
+class SubjectErasedError(FailedPreconditionError):
+    """The subject was erased: nothing about them can be read any more."""
+
+
+class UnavailableError(VaultClientError):
+    pass
+
+
+_BY_CODE: dict[grpc.StatusCode, type[VaultClientError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
+    grpc.StatusCode.NOT_FOUND: NotFoundError,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
+    grpc.StatusCode.UNAVAILABLE: UnavailableError,
+}
+
+
+def translate(error: grpc.RpcError) -> VaultClientError:
+    call = error  # a grpc.Call as well as an RpcError
+    code = call.code()  # type: ignore[attr-defined]
+    message = call.details() or ""  # type: ignore[attr-defined]
+    reason, metadata = "", {}
+    status = rpc_status.from_call(call)  # type: ignore[arg-type]
+    if status is not None:
+        for detail in status.details:
+            info = error_details_pb2.ErrorInfo()
+            if detail.Unpack(info):
+                reason, metadata = info.reason, dict(info.metadata)
+    if reason == "SUBJECT_ERASED":
+        return SubjectErasedError(code, message, reason, metadata)
+    return _BY_CODE.get(code, VaultClientError)(code, message, reason, metadata)

@@ -1,0 +1,318 @@
+"""The `consent-vault` command: run the server, and talk to one through the Python client."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from vault_client import Content, Identity, VaultClient, VaultClientError
+
+SERVER_ENV = "CONSENT_VAULT_SERVER"
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except VaultClientError as error:
+        field = f" (field {error.field})" if error.field else ""
+        errors.print(f"[red]error:[/red] {error.message}{field} [dim]{error.code.name} {error.reason}[/dim]")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="consent-vault", description="A consent and record vault, encrypted per data subject."
+    )
+    parser.add_argument(
+        "--server", default=os.environ.get(SERVER_ENV, DEFAULT_ADDRESS),
+        help=f"the vault server to talk to (default ${SERVER_ENV} or {DEFAULT_ADDRESS})",
+    )
+    commands = parser.add_subparsers(title="commands")
+
+    serve = commands.add_parser("serve", help="run the vault server")
+    serve.add_argument("--address", default=DEFAULT_ADDRESS, help="host:port to listen on")
+    serve.add_argument("--data-dir", help="where the databases live (default $CONSENT_VAULT_DATA or ./vault-data)")
+    serve.add_argument("--keyring", help="the key-encryption keyring file (default DATA_DIR/keyring.json)")
+    serve.add_argument("--demo", action="store_true", help="seed the school's demo people")
+    serve.add_argument("--max-concurrent-rpcs", type=int, default=64)
+    serve.set_defaults(handler=_serve)
+
+    subject = commands.add_parser("subject", help="register, find, show and rectify subjects")
+    subject_commands = subject.add_subparsers(title="subject commands")
+    create = subject_commands.add_parser("create", help="register a subject")
+    _identity_options(create)
+    create.add_argument("--role", action="append", default=[], help="a role, such as student (repeatable)")
+    create.add_argument("--protected", action="store_true", help="the person has a protected identity")
+    create.set_defaults(handler=_subject_create)
+    find = subject_commands.add_parser("find", help="find a subject by one identity")
+    _identity_options(find)
+    find.set_defaults(handler=_subject_find)
+    show = subject_commands.add_parser("show", help="show a subject")
+    show.add_argument("name", help="subjects/{subject}")
+    show.set_defaults(handler=_subject_show)
+    rectify = subject_commands.add_parser("rectify", help="replace a wrong identity with the right one")
+    rectify.add_argument("name")
+    rectify.add_argument("kind", choices=["personnummer", "email", "phone", "external_id"])
+    rectify.add_argument("old")
+    rectify.add_argument("new")
+    rectify.add_argument("--system", default="", help="for external_id: the system")
+    rectify.set_defaults(handler=_subject_rectify)
+
+    record = commands.add_parser("record", help="store, read and list records")
+    record_commands = record.add_subparsers(title="record commands")
+    put = record_commands.add_parser("put", help="store a record for a subject")
+    put.add_argument("subject", help="subjects/{subject}")
+    put.add_argument("--category", required=True)
+    put.add_argument("--purpose", required=True)
+    put.add_argument("--basis", required=True, help="consent, contract, legal_obligation, ...")
+    put.add_argument("--source", required=True, help="the source system, such as lms")
+    put.add_argument("--field", action="append", default=[], metavar="KEY=VALUE")
+    put.add_argument("--file", type=Path, help="binary content, such as a photo")
+    put.add_argument("--media-type", default="application/octet-stream")
+    put.set_defaults(handler=_record_put)
+    get = record_commands.add_parser("get", help="read a record")
+    get.add_argument("name", help="subjects/{subject}/records/{record}")
+    get.set_defaults(handler=_record_get)
+    listing = record_commands.add_parser("list", help="list a subject's records")
+    listing.add_argument("subject")
+    listing.add_argument("--category", default="")
+    listing.set_defaults(handler=_record_list)
+
+    export = commands.add_parser("export", help="export everything held about a subject to a zip file")
+    export.add_argument("subject")
+    export.add_argument("-o", "--output", type=Path, required=True)
+    export.set_defaults(handler=_export)
+
+    erase = commands.add_parser("erase", help="erase a subject by destroying their keys")
+    erase.add_argument("subject")
+    erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    erase.set_defaults(handler=_erase)
+
+    keys = commands.add_parser("rotate-kek", help="add a new key-encryption key and re-wrap every subject key")
+    keys.add_argument("--data-dir")
+    keys.add_argument("--keyring")
+    keys.set_defaults(handler=_rotate_kek)
+    return parser
+
+
+def _identity_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pnr", action="append", default=[], help="personnummer or samordningsnummer")
+    parser.add_argument("--email", action="append", default=[])
+    parser.add_argument("--phone", action="append", default=[])
+    parser.add_argument("--external", action="append", default=[], metavar="SYSTEM:ID")
+
+
+def _identities(args: argparse.Namespace) -> list[Identity]:
+    found = [Identity("personnummer", v) for v in args.pnr]
+    found += [Identity("email", v) for v in args.email]
+    found += [Identity("phone", v) for v in args.phone]
+    for value in args.external:
+        system, _, external_id = value.partition(":")
+        found.append(Identity("external_id", external_id, system))
+    return found
+
+
+def _client(args: argparse.Namespace) -> VaultClient:
+    return VaultClient(args.server)
+
+
+# ---------------------------------------------------------------- serve
+def _serve(args: argparse.Namespace) -> int:
+    from vault import bootstrap, demo
+    from vault.server.app import ServerSettings, create_server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    directory = bootstrap.data_dir(args.data_dir)
+    keyring = Path(args.keyring) if args.keyring else None
+    vault = bootstrap.open_vault(directory, keyring)
+    if args.demo:
+        added = demo.seed(vault)
+        console.print(f"demo: {added} school people added ({len(demo.PEOPLE) - added} already there)")
+    running = create_server(
+        vault, args.address, ServerSettings(max_concurrent_rpcs=args.max_concurrent_rpcs)
+    )
+    host = args.address.rsplit(":", 1)[0]
+    console.print(
+        f"consent-vault listening on [bold]{host}:{running.port}[/bold] "
+        f"(data in {directory.resolve()}); Ctrl-C or SIGTERM stops it"
+    )
+    stopped = threading.Event()
+
+    def stop(signum: int, frame: object) -> None:
+        if not stopped.is_set():
+            stopped.set()
+            console.print("stopping: health NOT_SERVING, finishing calls in flight")
+            threading.Thread(target=running.stop, args=(10.0,), daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    running.wait()
+    bootstrap.close_vault(vault)
+    return 0
+
+
+def _rotate_kek(args: argparse.Namespace) -> int:
+    from vault import bootstrap, crypto
+
+    directory = bootstrap.data_dir(args.data_dir)
+    path = bootstrap.keyring_path(directory, args.keyring)
+    vault = bootstrap.open_vault(directory, path)
+    new_ring = vault.keyring.with_new_kek()
+    # The new ring (holding old and new KEKs) is saved before any re-wrap, so a
+    # crash part-way leaves every subject key readable.
+    crypto.write_keyring(path, new_ring)
+    count = vault.keys.rotate(new_ring)
+    console.print(f"KEK version {new_ring.current_version} is current; {count} subject keys re-wrapped")
+    bootstrap.close_vault(vault)
+    return 0
+
+
+# ------------------------------------------------------------- subjects
+def _subject_create(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        subject = client.create_subject(_identities(args), args.role, args.protected)
+    _print_subject(subject)
+    return 0
+
+
+def _subject_find(args: argparse.Namespace) -> int:
+    identities = _identities(args)
+    if len(identities) != 1:
+        errors.print("error: give exactly one identity (--pnr, --email, --phone or --external)")
+        return 2
+    with _client(args) as client:
+        _print_subject(client.find_subject(identities[0].kind, identities[0].value, identities[0].system))
+    return 0
+
+
+def _subject_show(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        _print_subject(client.get_subject(args.name))
+    return 0
+
+
+def _subject_rectify(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        subject = client.rectify_identity(
+            args.name, Identity(args.kind, args.old, args.system), Identity(args.kind, args.new, args.system)
+        )
+    _print_subject(subject)
+    return 0
+
+
+def _print_subject(subject: object) -> None:
+    table = Table(title=getattr(subject, "name"), show_header=False)  # noqa: B009
+    table.add_row("state", subject.state)  # type: ignore[attr-defined]
+    table.add_row("roles", ", ".join(subject.roles) or "-")  # type: ignore[attr-defined]
+    table.add_row("protected identity", "yes" if subject.protected_identity else "no")  # type: ignore[attr-defined]
+    for identity in subject.identities:  # type: ignore[attr-defined]
+        label = f"{identity.kind} ({identity.system})" if identity.system else identity.kind
+        table.add_row(label, identity.value)
+    console.print(table)
+
+
+# -------------------------------------------------------------- records
+def _record_put(args: argparse.Namespace) -> int:
+    fields: dict[str, object] = {}
+    for item in args.field:
+        key, sep, value = item.partition("=")
+        if not sep:
+            errors.print(f"error: --field {item!r} must be KEY=VALUE")
+            return 2
+        fields[key] = value
+    content = None
+    if args.file:
+        content = Content(args.file.read_bytes(), args.media_type, args.file.name)
+    with _client(args) as client:
+        record = client.create_record(
+            args.subject, category=args.category, purpose=args.purpose, legal_basis=args.basis,
+            source_system=args.source, fields=fields, content=content,
+        )
+    console.print(record.name)
+    return 0
+
+
+def _record_get(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        record = client.get_record(args.name)
+    console.print_json(json.dumps(_record_json(record)))
+    return 0
+
+
+def _record_list(args: argparse.Namespace) -> int:
+    table = Table("record", "category", "purpose", "legal basis", "source", "stored")
+    with _client(args) as client:
+        for record in client.list_records(args.subject, args.category):
+            table.add_row(
+                record.name.rsplit("/", 1)[-1], record.category, record.purpose, record.legal_basis,
+                record.source_system, record.create_time.strftime("%Y-%m-%d") if record.create_time else "",
+            )
+    console.print(table)
+    return 0
+
+
+def _record_json(record: object) -> dict[str, object]:
+    data = {k: v for k, v in vars(record).items() if k not in ("content", "create_time", "update_time")}
+    content = getattr(record, "content", None)
+    if content is not None:
+        data["content"] = {"media_type": content.media_type, "filename": content.filename,
+                           "size": len(content.data)}
+    return data
+
+
+# ------------------------------------------------------ export, erasure
+def _export(args: argparse.Namespace) -> int:
+    columns = (TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=errors) as progress, _client(args) as client:
+        task = progress.add_task("export", total=None)
+        summary = client.export_subject(
+            args.subject, args.output,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    console.print(f"{summary.records} records, {summary.bytes_written} bytes written to {args.output}")
+    return 0
+
+
+def _erase(args: argparse.Namespace) -> int:
+    if not args.yes:
+        if not sys.stdin.isatty():
+            errors.print("error: erasure cannot be undone; pass --yes to confirm")
+            return 2
+        answer = input(f"Erase {args.subject} for good? Type 'erase' to confirm: ")
+        if answer.strip() != "erase":
+            errors.print("not erased")
+            return 1
+    with _client(args) as client:
+        receipt = client.erase_subject(args.subject)
+    table = Table(title=f"Erased {receipt.subject}", show_header=False)
+    table.add_row("erased at", receipt.erase_time.isoformat())
+    table.add_row("keys destroyed", str(receipt.keys_destroyed))
+    table.add_row("records made unreadable", str(receipt.records_shredded))
+    table.add_row("identities removed", str(receipt.identities_removed))
+    table.add_row("categories", ", ".join(receipt.categories) or "-")
+    console.print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

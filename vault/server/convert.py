@@ -1,0 +1,164 @@
+"""Translation between vault.v1 messages and domain objects; resource names live here."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from vault.core import rules
+from vault.core.errors import InvalidArgument
+from vault.core.identities import Identity, IdentityKind
+from vault.core.model import (
+    Content,
+    ErasureReceipt,
+    LegalBasis,
+    Record,
+    RecordDraft,
+    Subject,
+    SubjectState,
+)
+from vault.core.vault import IdentityInput
+from vault.v1 import vault_pb2 as pb
+
+_SUBJECT_NAME = re.compile(r"subjects/([^/]+)")
+_RECORD_NAME = re.compile(r"subjects/([^/]+)/records/([^/]+)")
+
+KIND_FROM_PB = {
+    pb.IDENTITY_KIND_PERSONNUMMER: IdentityKind.PERSONNUMMER,
+    pb.IDENTITY_KIND_EMAIL: IdentityKind.EMAIL,
+    pb.IDENTITY_KIND_PHONE: IdentityKind.PHONE,
+    pb.IDENTITY_KIND_EXTERNAL_ID: IdentityKind.EXTERNAL_ID,
+}
+KIND_TO_PB = {kind: number for number, kind in KIND_FROM_PB.items()}
+BASIS_FROM_PB = {
+    pb.LEGAL_BASIS_CONSENT: LegalBasis.CONSENT,
+    pb.LEGAL_BASIS_CONTRACT: LegalBasis.CONTRACT,
+    pb.LEGAL_BASIS_LEGAL_OBLIGATION: LegalBasis.LEGAL_OBLIGATION,
+    pb.LEGAL_BASIS_VITAL_INTERESTS: LegalBasis.VITAL_INTERESTS,
+    pb.LEGAL_BASIS_PUBLIC_TASK: LegalBasis.PUBLIC_TASK,
+    pb.LEGAL_BASIS_LEGITIMATE_INTEREST: LegalBasis.LEGITIMATE_INTEREST,
+}
+BASIS_TO_PB = {basis: number for number, basis in BASIS_FROM_PB.items()}
+STATE_TO_PB = {
+    SubjectState.ACTIVE: pb.SUBJECT_STATE_ACTIVE,
+    SubjectState.ERASURE_PENDING: pb.SUBJECT_STATE_ERASURE_PENDING,
+    SubjectState.ERASED: pb.SUBJECT_STATE_ERASED,
+}
+
+
+# ----------------------------------------------------------------- names
+def subject_id(name: str, field: str) -> str:
+    match = _SUBJECT_NAME.fullmatch(name)
+    if match is None:
+        raise InvalidArgument(field, "must be a subject name, subjects/{subject}")
+    return rules.resource_id(match[1], field)
+
+
+def record_id(name: str, field: str) -> tuple[str, str]:
+    match = _RECORD_NAME.fullmatch(name)
+    if match is None:
+        raise InvalidArgument(field, "must be a record name, subjects/{subject}/records/{record}")
+    return rules.resource_id(match[1], field), rules.resource_id(match[2], field)
+
+
+def subject_name(subject_id: str) -> str:
+    return f"subjects/{subject_id}"
+
+
+def record_name(record: Record) -> str:
+    return f"subjects/{record.subject_id}/records/{record.record_id}"
+
+
+# ------------------------------------------------------------- requests
+def identity_input(message: pb.Identity, field: str) -> IdentityInput:
+    kind = KIND_FROM_PB.get(message.kind)
+    if kind is None:
+        raise InvalidArgument(f"{field}.kind", "must be set to a known IdentityKind")
+    return IdentityInput(kind, message.value, message.system)
+
+
+def record_draft(message: pb.Record, field: str) -> RecordDraft:
+    basis = BASIS_FROM_PB.get(message.legal_basis)
+    if basis is None:
+        raise InvalidArgument(f"{field}.legal_basis", "must be set to a known LegalBasis")
+    return RecordDraft(
+        category=message.category,
+        purpose=message.purpose,
+        legal_basis=basis,
+        source_system=message.source_system,
+        fields=struct_to_dict(message.fields),
+        content=content(message) if message.HasField("content") else None,
+    )
+
+
+def content(message: pb.Record) -> Content:
+    return Content(message.content.data, message.content.media_type, message.content.filename)
+
+
+def legal_basis(number: int, field: str) -> LegalBasis:
+    basis = BASIS_FROM_PB.get(number)
+    if basis is None:
+        raise InvalidArgument(field, "must be set to a known LegalBasis")
+    return basis
+
+
+def struct_to_dict(message: struct_pb2.Struct) -> dict[str, Any]:
+    return json_format.MessageToDict(message)
+
+
+# ------------------------------------------------------------ responses
+def timestamp(moment: Any) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def subject_message(subject: Subject) -> pb.Subject:
+    return pb.Subject(
+        name=subject_name(subject.subject_id),
+        identities=[identity_message(identity) for identity in subject.identities],
+        roles=list(subject.roles),
+        protected_identity=subject.protected_identity,
+        state=STATE_TO_PB[subject.state],
+        create_time=timestamp(subject.created_at),
+        update_time=timestamp(subject.updated_at),
+    )
+
+
+def identity_message(identity: Identity) -> pb.Identity:
+    return pb.Identity(kind=KIND_TO_PB[identity.kind], value=identity.value, system=identity.system)
+
+
+def record_message(record: Record) -> pb.Record:
+    message = pb.Record(
+        name=record_name(record),
+        category=record.category,
+        purpose=record.purpose,
+        legal_basis=BASIS_TO_PB[record.legal_basis],
+        source_system=record.source_system,
+        create_time=timestamp(record.created_at),
+        update_time=timestamp(record.updated_at),
+    )
+    message.fields.update(record.fields)
+    if record.content is not None:
+        message.content.CopyFrom(
+            pb.Content(
+                data=record.content.data,
+                media_type=record.content.media_type,
+                filename=record.content.filename,
+            )
+        )
+    return message
+
+
+def receipt_message(receipt: ErasureReceipt) -> pb.ErasureReceipt:
+    return pb.ErasureReceipt(
+        subject=subject_name(receipt.subject_id),
+        erase_time=timestamp(receipt.erased_at),
+        categories=list(receipt.categories),
+        keys_destroyed=receipt.keys_destroyed,
+        records_shredded=receipt.records_shredded,
+        identities_removed=receipt.identities_removed,
+    )

@@ -1,0 +1,69 @@
+"""The one table that maps domain exceptions to gRPC status codes.
+
+Every error carries a `google.rpc.ErrorInfo` with a stable reason. Anything
+unexpected becomes INTERNAL with a correlation id that matches one server log
+line holding the traceback; the exception text never reaches the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from vault.core import errors
+
+log = logging.getLogger("vault.server")
+
+ERROR_DOMAIN = "consent-vault"
+
+# Most specific first: the first matching class decides.
+STATUS_FOR: list[tuple[type[errors.VaultError], grpc.StatusCode]] = [
+    (errors.RequestIdReused, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.NotFound, grpc.StatusCode.NOT_FOUND),
+    (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.IntegrityError, grpc.StatusCode.DATA_LOSS),
+]
+
+
+def status_for(exc: BaseException, method: str) -> status_pb2.Status:
+    """The rich status to send for an exception raised while serving `method`."""
+    if isinstance(exc, errors.VaultError):
+        for error_class, code in STATUS_FOR:
+            if isinstance(exc, error_class):
+                return _status(code, exc.message, exc.reason, exc.metadata)
+    correlation_id = uuid.uuid4().hex
+    log.error("internal error %s in %s", correlation_id, method, exc_info=exc)
+    return _status(
+        grpc.StatusCode.INTERNAL,
+        f"internal error; the server log has the details under id {correlation_id}",
+        "INTERNAL",
+        {"correlation_id": correlation_id},
+    )
+
+
+def malformed_request(method: str) -> status_pb2.Status:
+    return _status(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"request: not a valid message for {method} (malformed protobuf or invalid UTF-8 in a string)",
+        "MALFORMED_REQUEST",
+        {"field": "request"},
+    )
+
+
+def _status(code: grpc.StatusCode, message: str, reason: str, metadata: dict[str, str]) -> status_pb2.Status:
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata))
+    return status_pb2.Status(
+        code=getattr(code_pb2, code.name), message=message, details=[detail]
+    )
+
+
+def abort(context: grpc.ServicerContext, status: status_pb2.Status) -> None:
+    context.abort_with_status(rpc_status.to_status(status))

@@ -1,0 +1,111 @@
+"""RecordService: translates requests to Vault calls and results to responses."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import grpc
+
+from vault.core.errors import InvalidArgument, RecordNotFound
+from vault.core.model import RecordDraft
+from vault.core.vault import RecordChanges, Vault
+from vault.server import convert
+from vault.v1 import vault_pb2 as pb
+
+_RECORD_MASK = {"fields", "content", "purpose", "legal_basis", "source_system"}
+
+
+class RecordService:
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+
+    def CreateRecord(self, request: pb.CreateRecordRequest, context: grpc.ServicerContext) -> pb.CreateRecordResponse:
+        subject_id = convert.subject_id(request.parent, "parent")
+        if not request.HasField("record"):
+            raise InvalidArgument("record", "must be set")
+        record = self.vault.create_record(
+            subject_id, convert.record_draft(request.record, "record"), request.request_id
+        )
+        return pb.CreateRecordResponse(record=convert.record_message(record))
+
+    def GetRecord(self, request: pb.GetRecordRequest, context: grpc.ServicerContext) -> pb.GetRecordResponse:
+        subject_id, record_id = convert.record_id(request.name, "name")
+        record = self.vault.get_record(record_id)
+        if record.subject_id != subject_id:
+            # The record exists but not under this subject: the name is wrong.
+            raise self._not_found(record_id)
+        return pb.GetRecordResponse(record=convert.record_message(record))
+
+    def UpdateRecord(self, request: pb.UpdateRecordRequest, context: grpc.ServicerContext) -> pb.UpdateRecordResponse:
+        subject_id, record_id = convert.record_id(request.record.name, "record.name")
+        paths = set(request.update_mask.paths)
+        if "category" in paths:
+            raise InvalidArgument("update_mask", "category cannot change; create a new record instead")
+        if not paths or not paths <= _RECORD_MASK:
+            raise InvalidArgument("update_mask", f"must name some of {', '.join(sorted(_RECORD_MASK))}")
+        record = request.record
+        has_content = record.HasField("content") and bool(record.content.data)
+        changes = RecordChanges(
+            purpose=record.purpose if "purpose" in paths else None,
+            legal_basis=convert.legal_basis(record.legal_basis, "record.legal_basis")
+            if "legal_basis" in paths else None,
+            source_system=record.source_system if "source_system" in paths else None,
+            fields=convert.struct_to_dict(record.fields) if "fields" in paths else None,
+            content=convert.content(record) if "content" in paths and has_content else None,
+            clear_content="content" in paths and not has_content,
+        )
+        if self.vault.get_record(record_id).subject_id != subject_id:
+            raise self._not_found(record_id)
+        updated = self.vault.update_record(record_id, changes, request.request_id)
+        return pb.UpdateRecordResponse(record=convert.record_message(updated))
+
+    def ListRecords(self, request: pb.ListRecordsRequest, context: grpc.ServicerContext) -> pb.ListRecordsResponse:
+        subject_id = convert.subject_id(request.parent, "parent")
+        page = self.vault.list_records(
+            subject_id, request.category or None, request.page_size, request.page_token
+        )
+        return pb.ListRecordsResponse(
+            records=[convert.record_message(record) for record in page.records],
+            next_page_token=page.next_page_token,
+        )
+
+    def StreamRecords(
+        self, request: pb.StreamRecordsRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.StreamRecordsResponse]:
+        subject_id = convert.subject_id(request.parent, "parent")
+        for record in self.vault.stream_records(subject_id, request.category or None):
+            yield pb.StreamRecordsResponse(record=convert.record_message(record))
+
+    def ImportRecords(
+        self, requests: Iterator[pb.ImportRecordsRequest], context: grpc.ServicerContext
+    ) -> pb.ImportRecordsResponse:
+        stream = iter(requests)
+        first = next(stream, None)
+        if first is None:
+            raise InvalidArgument("records", "must hold at least one record")
+
+        def items() -> Iterator[tuple[str, RecordDraft]]:
+            for index, request in enumerate(itertools.chain([first], stream)):
+                field = f"records[{index}]"
+                subject_id = convert.subject_id(request.parent, f"{field}.parent")
+                yield subject_id, convert.record_draft(request.record, f"{field}.record")
+
+        # The request id for the whole import travels in the first message.
+        count = self.vault.import_records(items(), first.request_id)
+        return pb.ImportRecordsResponse(imported_count=count)
+
+    def EraseCategory(
+        self, request: pb.EraseCategoryRequest, context: grpc.ServicerContext
+    ) -> pb.EraseCategoryResponse:
+        subject_id = convert.subject_id(request.parent, "parent")
+        erasure = self.vault.erase_category(subject_id, request.category, request.request_id)
+        return pb.EraseCategoryResponse(
+            category=erasure.category,
+            records_shredded=erasure.records_shredded,
+            erase_time=convert.timestamp(erasure.erased_at),
+        )
+
+    @staticmethod
+    def _not_found(record_id: str) -> Exception:
+        return RecordNotFound(f"record {record_id} does not exist", record=record_id)

@@ -1,0 +1,94 @@
+"""SubjectService: translates requests to Vault calls and results to responses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+
+from vault.core.errors import InvalidArgument
+from vault.core.export import ExportProgress
+from vault.core.vault import Vault
+from vault.server import convert
+from vault.v1 import vault_pb2 as pb
+
+_SUBJECT_MASK = {"roles", "protected_identity"}
+
+
+class SubjectService:
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+
+    def CreateSubject(self, request: pb.CreateSubjectRequest, context: grpc.ServicerContext) -> pb.CreateSubjectResponse:
+        identities = [
+            convert.identity_input(identity, f"identities[{i}]")
+            for i, identity in enumerate(request.identities)
+        ]
+        subject = self.vault.create_subject(
+            identities, list(request.roles), request.protected_identity, request.request_id
+        )
+        return pb.CreateSubjectResponse(subject=convert.subject_message(subject))
+
+    def GetSubject(self, request: pb.GetSubjectRequest, context: grpc.ServicerContext) -> pb.GetSubjectResponse:
+        subject = self.vault.get_subject(convert.subject_id(request.name, "name"))
+        return pb.GetSubjectResponse(subject=convert.subject_message(subject))
+
+    def FindSubject(self, request: pb.FindSubjectRequest, context: grpc.ServicerContext) -> pb.FindSubjectResponse:
+        if not request.HasField("identity"):
+            raise InvalidArgument("identity", "must be set")
+        subject = self.vault.find_subject(convert.identity_input(request.identity, "identity"))
+        return pb.FindSubjectResponse(subject=convert.subject_message(subject))
+
+    def UpdateSubject(self, request: pb.UpdateSubjectRequest, context: grpc.ServicerContext) -> pb.UpdateSubjectResponse:
+        subject_id = convert.subject_id(request.name, "name")
+        paths = set(request.update_mask.paths)
+        if not paths or not paths <= _SUBJECT_MASK:
+            raise InvalidArgument("update_mask", "must name roles and/or protected_identity")
+        subject = self.vault.update_subject(
+            subject_id,
+            list(request.roles) if "roles" in paths else None,
+            request.protected_identity if "protected_identity" in paths else None,
+            request.request_id,
+        )
+        return pb.UpdateSubjectResponse(subject=convert.subject_message(subject))
+
+    def AddIdentity(self, request: pb.AddIdentityRequest, context: grpc.ServicerContext) -> pb.AddIdentityResponse:
+        subject_id = convert.subject_id(request.subject, "subject")
+        identity = convert.identity_input(request.identity, "identity")
+        subject = self.vault.add_identity(subject_id, identity, request.request_id)
+        return pb.AddIdentityResponse(subject=convert.subject_message(subject))
+
+    def RectifyIdentity(
+        self, request: pb.RectifyIdentityRequest, context: grpc.ServicerContext
+    ) -> pb.RectifyIdentityResponse:
+        subject_id = convert.subject_id(request.subject, "subject")
+        old = convert.identity_input(request.old_identity, "old_identity")
+        new = convert.identity_input(request.new_identity, "new_identity")
+        subject = self.vault.rectify_identity(subject_id, old, new, request.request_id)
+        return pb.RectifyIdentityResponse(subject=convert.subject_message(subject))
+
+    def RemoveIdentity(
+        self, request: pb.RemoveIdentityRequest, context: grpc.ServicerContext
+    ) -> pb.RemoveIdentityResponse:
+        subject_id = convert.subject_id(request.subject, "subject")
+        identity = convert.identity_input(request.identity, "identity")
+        subject = self.vault.remove_identity(subject_id, identity, request.request_id)
+        return pb.RemoveIdentityResponse(subject=convert.subject_message(subject))
+
+    def ExportSubject(
+        self, request: pb.ExportSubjectRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.ExportSubjectResponse]:
+        events = self.vault.export_subject(convert.subject_id(request.name, "name"))
+        for event in events:
+            if isinstance(event, ExportProgress):
+                yield pb.ExportSubjectResponse(
+                    progress=pb.ExportProgress(
+                        records_done=event.records_done, records_total=event.records_total
+                    )
+                )
+            else:
+                yield pb.ExportSubjectResponse(archive_chunk=event)
+
+    def EraseSubject(self, request: pb.EraseSubjectRequest, context: grpc.ServicerContext) -> pb.EraseSubjectResponse:
+        receipt = self.vault.erase_subject(convert.subject_id(request.name, "name"), request.request_id)
+        return pb.EraseSubjectResponse(receipt=convert.receipt_message(receipt))
