@@ -24,7 +24,9 @@ def keyring_path(directory: Path, explicit: str | None = None) -> Path:
     return Path(explicit or os.environ.get(KEYRING_FILE_ENV) or directory / "keyring.json")
 
 
-def open_vault(directory: Path, keyring_file: Path | None = None, clock: Clock | None = None) -> Vault:
+def open_vault(
+    directory: Path, keyring_file: Path | None = None, clock: Clock | None = None
+) -> Vault:
     """Open (creating on first run) the vault in `directory` and finish any
     erasure a crash interrupted."""
     directory.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except VaultClientError as error:
         field = f" (field {error.field})" if error.field else ""
-        errors.print(f"[red]error:[/red] {error.message}{field} [dim]{error.code.name} {error.reason}[/dim]")
+        errors.print(
+            f"[red]error:[/red] {error.message}{field} [dim]{error.code.name} {error.reason}[/dim]"
+        )
         return 1
     except KeyboardInterrupt:
         return 130
@@ -44,15 +46,20 @@ def _parser() -> argparse.ArgumentParser:
         prog="consent-vault", description="A consent and record vault, encrypted per data subject."
     )
     parser.add_argument(
-        "--server", default=os.environ.get(SERVER_ENV, DEFAULT_ADDRESS),
+        "--server",
+        default=os.environ.get(SERVER_ENV, DEFAULT_ADDRESS),
         help=f"the vault server to talk to (default ${SERVER_ENV} or {DEFAULT_ADDRESS})",
     )
     commands = parser.add_subparsers(title="commands")
 
     serve = commands.add_parser("serve", help="run the vault server")
     serve.add_argument("--address", default=DEFAULT_ADDRESS, help="host:port to listen on")
-    serve.add_argument("--data-dir", help="where the databases live (default $CONSENT_VAULT_DATA or ./vault-data)")
-    serve.add_argument("--keyring", help="the key-encryption keyring file (default DATA_DIR/keyring.json)")
+    serve.add_argument(
+        "--data-dir", help="where the databases live (default $CONSENT_VAULT_DATA or ./vault-data)"
+    )
+    serve.add_argument(
+        "--keyring", help="the key-encryption keyring file (default DATA_DIR/keyring.json)"
+    )
     serve.add_argument("--demo", action="store_true", help="seed the school's demo people")
     serve.add_argument("--max-concurrent-rpcs", type=int, default=64)
     serve.set_defaults(handler=_serve)
@@ -61,8 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     subject_commands = subject.add_subparsers(title="subject commands")
     create = subject_commands.add_parser("create", help="register a subject")
     _identity_options(create)
-    create.add_argument("--role", action="append", default=[], help="a role, such as student (repeatable)")
-    create.add_argument("--protected", action="store_true", help="the person has a protected identity")
+    create.add_argument(
+        "--role", action="append", default=[], help="a role, such as student (repeatable)"
+    )
+    create.add_argument(
+        "--protected", action="store_true", help="the person has a protected identity"
+    )
     create.set_defaults(handler=_subject_create)
     find = subject_commands.add_parser("find", help="find a subject by one identity")
     _identity_options(find)
@@ -70,7 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     show = subject_commands.add_parser("show", help="show a subject")
     show.add_argument("name", help="subjects/{subject}")
     show.set_defaults(handler=_subject_show)
-    rectify = subject_commands.add_parser("rectify", help="replace a wrong identity with the right one")
+    rectify = subject_commands.add_parser(
+        "rectify", help="replace a wrong identity with the right one"
+    )
     rectify.add_argument("name")
     rectify.add_argument("kind", choices=["personnummer", "email", "phone", "external_id"])
     rectify.add_argument("old")
@@ -98,7 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--category", default="")
     listing.set_defaults(handler=_record_list)
 
-    export = commands.add_parser("export", help="export everything held about a subject to a zip file")
+    export = commands.add_parser(
+        "export", help="export everything held about a subject to a zip file"
+    )
     export.add_argument("subject")
     export.add_argument("-o", "--output", type=Path, required=True)
     export.set_defaults(handler=_export)
@@ -108,7 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     erase.set_defaults(handler=_erase)
 
-    keys = commands.add_parser("rotate-kek", help="add a new key-encryption key and re-wrap every subject key")
+    keys = commands.add_parser(
+        "rotate-kek", help="add a new key-encryption key and re-wrap every subject key"
+    )
     keys.add_argument("--data-dir")
     keys.add_argument("--keyring")
     keys.set_defaults(handler=_rotate_kek)
@@ -116,7 +133,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _identity_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pnr", action="append", default=[], help="personnummer or samordningsnummer")
+    parser.add_argument(
+        "--pnr", action="append", default=[], help="personnummer or samordningsnummer"
+    )
     parser.add_argument("--email", action="append", default=[])
     parser.add_argument("--phone", action="append", default=[])
     parser.add_argument("--external", action="append", default=[], metavar="SYSTEM:ID")
@@ -141,13 +160,17 @@ def _serve(args: argparse.Namespace) -> int:
     from vault import bootstrap, demo
     from vault.server.app import ServerSettings, create_server
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     directory = bootstrap.data_dir(args.data_dir)
     keyring = Path(args.keyring) if args.keyring else None
     vault = bootstrap.open_vault(directory, keyring)
     if args.demo:
         added = demo.seed(vault)
-        console.print(f"demo: {added} school people added ({len(demo.PEOPLE) - added} already there)")
+        console.print(
+            f"demo: {added} school people added ({len(demo.PEOPLE) - added} already there)"
+        )
     running = create_server(
         vault, args.address, ServerSettings(max_concurrent_rpcs=args.max_concurrent_rpcs)
     )
@@ -182,7 +205,9 @@ def _rotate_kek(args: argparse.Namespace) -> int:
     # crash part-way leaves every subject key readable.
     crypto.write_keyring(path, new_ring)
     count = vault.keys.rotate(new_ring)
-    console.print(f"KEK version {new_ring.current_version} is current; {count} subject keys re-wrapped")
+    console.print(
+        f"KEK version {new_ring.current_version} is current; {count} subject keys re-wrapped"
+    )
     bootstrap.close_vault(vault)
     return 0
 
@@ -201,7 +226,9 @@ def _subject_find(args: argparse.Namespace) -> int:
         errors.print("error: give exactly one identity (--pnr, --email, --phone or --external)")
         return 2
     with _client(args) as client:
-        _print_subject(client.find_subject(identities[0].kind, identities[0].value, identities[0].system))
+        _print_subject(
+            client.find_subject(identities[0].kind, identities[0].value, identities[0].system)
+        )
     return 0
 
 
@@ -214,7 +241,9 @@ def _subject_show(args: argparse.Namespace) -> int:
 def _subject_rectify(args: argparse.Namespace) -> int:
     with _client(args) as client:
         subject = client.rectify_identity(
-            args.name, Identity(args.kind, args.old, args.system), Identity(args.kind, args.new, args.system)
+            args.name,
+            Identity(args.kind, args.old, args.system),
+            Identity(args.kind, args.new, args.system),
         )
     _print_subject(subject)
     return 0
@@ -245,8 +274,13 @@ def _record_put(args: argparse.Namespace) -> int:
         content = Content(args.file.read_bytes(), args.media_type, args.file.name)
     with _client(args) as client:
         record = client.create_record(
-            args.subject, category=args.category, purpose=args.purpose, legal_basis=args.basis,
-            source_system=args.source, fields=fields, content=content,
+            args.subject,
+            category=args.category,
+            purpose=args.purpose,
+            legal_basis=args.basis,
+            source_system=args.source,
+            fields=fields,
+            content=content,
         )
     console.print(record.name)
     return 0
@@ -264,19 +298,28 @@ def _record_list(args: argparse.Namespace) -> int:
     with _client(args) as client:
         for record in client.list_records(args.subject, args.category):
             table.add_row(
-                record.name.rsplit("/", 1)[-1], record.category, record.purpose, record.legal_basis,
-                record.source_system, record.create_time.strftime("%Y-%m-%d") if record.create_time else "",
+                record.name.rsplit("/", 1)[-1],
+                record.category,
+                record.purpose,
+                record.legal_basis,
+                record.source_system,
+                record.create_time.strftime("%Y-%m-%d") if record.create_time else "",
             )
     console.print(table)
     return 0
 
 
 def _record_json(record: object) -> dict[str, object]:
-    data = {k: v for k, v in vars(record).items() if k not in ("content", "create_time", "update_time")}
+    data = {
+        k: v for k, v in vars(record).items() if k not in ("content", "create_time", "update_time")
+    }
     content = getattr(record, "content", None)
     if content is not None:
-        data["content"] = {"media_type": content.media_type, "filename": content.filename,
-                           "size": len(content.data)}
+        data["content"] = {
+            "media_type": content.media_type,
+            "filename": content.filename,
+            "size": len(content.data),
+        }
     return data
 
 
@@ -286,10 +329,13 @@ def _export(args: argparse.Namespace) -> int:
     with Progress(*columns, console=errors) as progress, _client(args) as client:
         task = progress.add_task("export", total=None)
         summary = client.export_subject(
-            args.subject, args.output,
+            args.subject,
+            args.output,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
-    console.print(f"{summary.records} records, {summary.bytes_written} bytes written to {args.output}")
+    console.print(
+        f"{summary.records} records, {summary.bytes_written} bytes written to {args.output}"
+    )
     return 0
 
 

@@ -78,7 +78,9 @@ class Keyring:
         try:
             return self.keks[version]
         except KeyError:
-            raise KeyringError(f"key-encryption key version {version} is not in the keyring") from None
+            raise KeyringError(
+                f"key-encryption key version {version} is not in the keyring"
+            ) from None
 
     def with_new_kek(self) -> Keyring:
         """A copy with one more KEK version, made current (for rotation)."""
@@ -109,7 +111,9 @@ class Keyring:
             keks = {int(v): base64.b64decode(k, validate=True) for v, k in data["keks"].items()}
             ring = cls(keks, int(data["current_kek"]), base64.b64decode(data["index_key"]), source)
         except (ValueError, KeyError, TypeError) as exc:
-            raise KeyringError(f"keyring from {source} is not a valid {KEYRING_FORMAT}: {exc}") from None
+            raise KeyringError(
+                f"keyring from {source} is not a valid {KEYRING_FORMAT}: {exc}"
+            ) from None
         if ring.current_version not in keks or any(
             len(k) != KEY_BYTES for k in [*keks.values(), ring.index_key]
         ):
@@ -130,7 +134,9 @@ def load_or_create_keyring(path: Path, environ: dict[str, str] | None = None) ->
         return Keyring.from_json(path.read_text(), source=str(path))
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
-        raise KeyringError(f"keyring file {path} is readable by others (mode {mode:o}); chmod 600 it")
+        raise KeyringError(
+            f"keyring file {path} is readable by others (mode {mode:o}); chmod 600 it"
+        )
     return Keyring.from_json(path.read_text(), source=str(path))
 
 

@@ -25,22 +25,51 @@ PHONE = IdentityKind.PHONE
 # (identities, roles, protected identity, records)
 PEOPLE: list[tuple[list[IdentityInput], list[str], bool, list[RecordDraft]]] = [
     (
-        [IdentityInput(PNR, "19811218-9876"), IdentityInput(EMAIL, "anna.andersson@example.se"),
-         IdentityInput(PHONE, "070-123 45 67"), IdentityInput(IdentityKind.EXTERNAL_ID, "1001", "lms")],
+        [
+            IdentityInput(PNR, "19811218-9876"),
+            IdentityInput(EMAIL, "anna.andersson@example.se"),
+            IdentityInput(PHONE, "070-123 45 67"),
+            IdentityInput(IdentityKind.EXTERNAL_ID, "1001", "lms"),
+        ],
         ["student", "lms_user", "salon_booking_user"],
         False,
         [
-            RecordDraft("contact", "course_delivery", LegalBasis.CONTRACT, "lms",
-                        {"name": "Anna Andersson", "address": "Kalendegatan 1, 211 35 Malmö"}),
-            RecordDraft("student.grading", "grading", LegalBasis.PUBLIC_TASK, "lms",
-                        {"course": "Hårfärgning 1", "grade": "B", "set_on": "2026-06-10"}),
-            RecordDraft("media", "distance_assignment", LegalBasis.CONTRACT, "lms",
-                        {"assignment": "Uppsättning 3", "model_consented": True},
-                        Content(_PHOTO, "image/png", "uppsattning-3.png")),
-            RecordDraft("billing", "bookkeeping", LegalBasis.LEGAL_OBLIGATION, "accounting",
-                        {"invoice": "F-2026-0142", "amount_sek": 4950, "paid_with": "swish"}),
-            RecordDraft("marketing", "newsletter", LegalBasis.CONSENT, "website",
-                        {"channel": "email", "policy_version": "2026-01"}),
+            RecordDraft(
+                "contact",
+                "course_delivery",
+                LegalBasis.CONTRACT,
+                "lms",
+                {"name": "Anna Andersson", "address": "Kalendegatan 1, 211 35 Malmö"},
+            ),
+            RecordDraft(
+                "student.grading",
+                "grading",
+                LegalBasis.PUBLIC_TASK,
+                "lms",
+                {"course": "Hårfärgning 1", "grade": "B", "set_on": "2026-06-10"},
+            ),
+            RecordDraft(
+                "media",
+                "distance_assignment",
+                LegalBasis.CONTRACT,
+                "lms",
+                {"assignment": "Uppsättning 3", "model_consented": True},
+                Content(_PHOTO, "image/png", "uppsattning-3.png"),
+            ),
+            RecordDraft(
+                "billing",
+                "bookkeeping",
+                LegalBasis.LEGAL_OBLIGATION,
+                "accounting",
+                {"invoice": "F-2026-0142", "amount_sek": 4950, "paid_with": "swish"},
+            ),
+            RecordDraft(
+                "marketing",
+                "newsletter",
+                LegalBasis.CONSENT,
+                "website",
+                {"channel": "email", "policy_version": "2026-01"},
+            ),
         ],
     ),
     (
@@ -48,10 +77,16 @@ PEOPLE: list[tuple[list[IdentityInput], list[str], bool, list[RecordDraft]]] = [
         ["salon_customer"],
         False,
         [
-            RecordDraft("contact", "salon_booking", LegalBasis.CONTRACT, "salon",
-                        {"name": "Bo Berg"}),
-            RecordDraft("notes", "salon_booking", LegalBasis.CONTRACT, "salon",
-                        {"colour_recipe": "7.1 + 8.11, 6 % oxidant, 35 min"}),
+            RecordDraft(
+                "contact", "salon_booking", LegalBasis.CONTRACT, "salon", {"name": "Bo Berg"}
+            ),
+            RecordDraft(
+                "notes",
+                "salon_booking",
+                LegalBasis.CONTRACT,
+                "salon",
+                {"colour_recipe": "7.1 + 8.11, 6 % oxidant, 35 min"},
+            ),
         ],
     ),
     (
@@ -59,8 +94,13 @@ PEOPLE: list[tuple[list[IdentityInput], list[str], bool, list[RecordDraft]]] = [
         ["model"],
         False,
         [
-            RecordDraft("contact", "model_bank", LegalBasis.CONSENT, "facebook_group",
-                        {"name": "Cecilia Lind", "profile": "https://www.facebook.com/example.cecilia"}),
+            RecordDraft(
+                "contact",
+                "model_bank",
+                LegalBasis.CONSENT,
+                "facebook_group",
+                {"name": "Cecilia Lind", "profile": "https://www.facebook.com/example.cecilia"},
+            ),
         ],
     ),
     (
@@ -68,8 +108,13 @@ PEOPLE: list[tuple[list[IdentityInput], list[str], bool, list[RecordDraft]]] = [
         ["student", "komvux"],
         True,
         [
-            RecordDraft("student.grading_basis", "komvux_documentation", LegalBasis.PUBLIC_TASK, "lms",
-                        {"course": "Frisör grund", "basis": "practical exam passed"}),
+            RecordDraft(
+                "student.grading_basis",
+                "komvux_documentation",
+                LegalBasis.PUBLIC_TASK,
+                "lms",
+                {"course": "Frisör grund", "basis": "practical exam passed"},
+            ),
         ],
     ),
     (
@@ -77,8 +122,13 @@ PEOPLE: list[tuple[list[IdentityInput], list[str], bool, list[RecordDraft]]] = [
         ["employee", "internship_supervisor"],
         False,
         [
-            RecordDraft("contact", "staff_administration", LegalBasis.CONTRACT, "vault",
-                        {"name": "David Ek", "employment": "freelance teacher"}),
+            RecordDraft(
+                "contact",
+                "staff_administration",
+                LegalBasis.CONTRACT,
+                "vault",
+                {"name": "David Ek", "employment": "freelance teacher"},
+            ),
         ],
     ),
 ]

@@ -89,7 +89,11 @@ def _subject_document(subject: Subject, exported_at: dt.datetime) -> dict:
         "subject": {
             "id": subject.subject_id,
             "identities": [
-                {"kind": i.kind.value, "value": i.value, **({"system": i.system} if i.system else {})}
+                {
+                    "kind": i.kind.value,
+                    "value": i.value,
+                    **({"system": i.system} if i.system else {}),
+                }
                 for i in subject.identities
             ],
             "roles": list(subject.roles),
@@ -155,13 +159,13 @@ def _html_index(subject: Subject, exported_at: dt.datetime, rows: list[str]) -> 
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}}</style></head>
 <body><h1>Everything we hold about you</h1>
-<p>Exported {html.escape(exported_at.strftime('%Y-%m-%d %H:%M UTC'))}. The same data, machine-readable,
+<p>Exported {html.escape(exported_at.strftime("%Y-%m-%d %H:%M UTC"))}. The same data, machine-readable,
 is in <code>export.json</code>; files are in the <code>content</code> folder.</p>
 <h2>Who you are to us</h2><ul>{identities}</ul>
-<p>Roles: {html.escape(', '.join(subject.roles) or 'none')}</p>
+<p>Roles: {html.escape(", ".join(subject.roles) or "none")}</p>
 <h2>Records ({len(rows)})</h2>
 <table><tr><th>Category</th><th>Purpose</th><th>Legal basis</th><th>Source</th><th>Stored</th>
 <th>Content</th></tr>
-{''.join(rows)}
+{"".join(rows)}
 </table></body></html>
 """

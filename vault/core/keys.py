@@ -64,7 +64,9 @@ class KeyManager:
         key = crypto.new_key()
         version = self.keyring.current_version
         wrapped = crypto.seal(
-            self.keyring.current_kek, key, crypto.associated_data("subject-key", version, subject_id)
+            self.keyring.current_kek,
+            key,
+            crypto.associated_data("subject-key", version, subject_id),
         )
         self.store.put_subject_key(subject_id, version, wrapped)
         self._remember((subject_id, ""), key)
@@ -78,7 +80,9 @@ class KeyManager:
             raise SubjectErased(subject_id)
         version, wrapped = stored
         key = crypto.unseal(
-            self.keyring.kek(version), wrapped, crypto.associated_data("subject-key", version, subject_id)
+            self.keyring.kek(version),
+            wrapped,
+            crypto.associated_data("subject-key", version, subject_id),
         )
         self._remember((subject_id, ""), key)
         return key
@@ -108,7 +112,8 @@ class KeyManager:
                 raise SubjectErased(subject_id)
         key_id, wrapped = stored
         data_key = DataKey(
-            key_id, crypto.unseal(subject_key, wrapped, self._category_aad(subject_id, category, key_id))
+            key_id,
+            crypto.unseal(subject_key, wrapped, self._category_aad(subject_id, category, key_id)),
         )
         self._remember((subject_id, category), data_key)
         return data_key
@@ -143,14 +148,18 @@ class KeyManager:
             if version == new_ring.current_version:
                 continue
             key = crypto.unseal(
-                new_ring.kek(version), wrapped, crypto.associated_data("subject-key", version, subject_id)
+                new_ring.kek(version),
+                wrapped,
+                crypto.associated_data("subject-key", version, subject_id),
             )
             rewrapped = crypto.seal(
                 new_ring.current_kek,
                 key,
                 crypto.associated_data("subject-key", new_ring.current_version, subject_id),
             )
-            if self.store.rewrap_subject_key(subject_id, version, new_ring.current_version, rewrapped):
+            if self.store.rewrap_subject_key(
+                subject_id, version, new_ring.current_version, rewrapped
+            ):
                 count += 1
         self.keyring = new_ring
         return count

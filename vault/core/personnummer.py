@@ -84,7 +84,9 @@ def parse(text: str, today: dt.date) -> Personnummer:
     try:
         birth_date = dt.date(year, month, day)
     except ValueError:
-        raise InvalidPersonnummer(f"{year:04d}-{month:02d}-{day:02d} is not a calendar date") from None
+        raise InvalidPersonnummer(
+            f"{year:04d}-{month:02d}-{day:02d} is not a calendar date"
+        ) from None
     if birth_date > today:
         raise InvalidPersonnummer("date of birth is in the future")
     return Personnummer(

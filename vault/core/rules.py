@@ -33,7 +33,9 @@ def _pattern(value: str, pattern: re.Pattern[str], limit: int, field: str, descr
 
 
 def category(value: str, field: str = "category") -> str:
-    _pattern(value, _CATEGORY, 64, field, "lower-case ASCII words joined by '.', like student.grading")
+    _pattern(
+        value, _CATEGORY, 64, field, "lower-case ASCII words joined by '.', like student.grading"
+    )
     if value.startswith(RESERVED_CATEGORY_PREFIX):
         raise InvalidArgument(field, f"the prefix '{RESERVED_CATEGORY_PREFIX}' is reserved")
     return value
@@ -61,7 +63,9 @@ def system(value: str, field: str) -> str:
 
 
 def request_id(value: str) -> str:
-    return _pattern(value, _REQUEST_ID, 64, "request_id", "ASCII letters, digits, '.', '_', ':' or '-'")
+    return _pattern(
+        value, _REQUEST_ID, 64, "request_id", "ASCII letters, digits, '.', '_', ':' or '-'"
+    )
 
 
 def resource_id(value: str, field: str) -> str:
@@ -76,7 +80,9 @@ def filename(value: str, field: str) -> str:
     if len(value) > 255:
         raise InvalidArgument(field, "must be at most 255 characters")
     if any(ch in value for ch in "/\\\x00") or value in (".", "..") or _has_control(value):
-        raise InvalidArgument(field, "must be a plain file name without '/', '\\' or control characters")
+        raise InvalidArgument(
+            field, "must be a plain file name without '/', '\\' or control characters"
+        )
     return value
 
 

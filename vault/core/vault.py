@@ -125,8 +125,14 @@ class Vault:
         try:
             with self.records.write() as tx:
                 tx.insert_subject(
-                    SubjectRow(subject_id, SubjectState.ACTIVE.value, checked_roles,
-                               protected_identity, now, now)
+                    SubjectRow(
+                        subject_id,
+                        SubjectState.ACTIVE.value,
+                        checked_roles,
+                        protected_identity,
+                        now,
+                        now,
+                    )
                 )
                 for index, row in enumerate(identity_rows):
                     if not tx.insert_identity(row):
@@ -134,7 +140,9 @@ class Vault:
                             f"identities[{index}]: already belongs to a subject",
                             field=f"identities[{index}]",
                         )
-                self._remember(tx, request_id, "create_subject", fingerprint, subject_id, subject_id)
+                self._remember(
+                    tx, request_id, "create_subject", fingerprint, subject_id, subject_id
+                )
         except (IdentityInUse, _Raced) as failure:
             # The key made above protects nothing; destroy it rather than leave it.
             self.keys.destroy_subject(subject_id)
@@ -149,7 +157,9 @@ class Vault:
 
     def find_subject(self, identity: IdentityInput, field: str = "identity") -> Subject:
         canonical = self._canonical(identity, field)
-        subject_id = self.records.subject_id_by_index(self.keyring.blind_index(canonical.index_text))
+        subject_id = self.records.subject_id_by_index(
+            self.keyring.blind_index(canonical.index_text)
+        )
         if subject_id is None:
             raise SubjectNotFound("no subject holds that identity")
         return self.get_subject(subject_id)
@@ -174,15 +184,21 @@ class Vault:
                     row.protected_identity if protected_identity is None else protected_identity,
                     self._now(),
                 )
-                self._remember(tx, request_id, "update_subject", fingerprint, subject_id, subject_id)
+                self._remember(
+                    tx, request_id, "update_subject", fingerprint, subject_id, subject_id
+                )
         except _Raced:
             pass
         return self.get_subject(subject_id)
 
-    def add_identity(self, subject_id: str, identity: IdentityInput, request_id: str = "") -> Subject:
+    def add_identity(
+        self, subject_id: str, identity: IdentityInput, request_id: str = ""
+    ) -> Subject:
         return self.rectify_identity(subject_id, None, identity, request_id)
 
-    def remove_identity(self, subject_id: str, identity: IdentityInput, request_id: str = "") -> Subject:
+    def remove_identity(
+        self, subject_id: str, identity: IdentityInput, request_id: str = ""
+    ) -> Subject:
         return self.rectify_identity(subject_id, identity, None, request_id)
 
     def rectify_identity(
@@ -193,13 +209,19 @@ class Vault:
         request_id: str = "",
     ) -> Subject:
         """Replace `old` with `new`; either may be None (add, remove)."""
-        old_canonical = None if old is None else self._canonical(old, "old_identity" if new else "identity")
-        new_canonical = None if new is None else self._canonical(new, "new_identity" if old else "identity")
+        old_canonical = (
+            None if old is None else self._canonical(old, "old_identity" if new else "identity")
+        )
+        new_canonical = (
+            None if new is None else self._canonical(new, "new_identity" if old else "identity")
+        )
         if old_canonical and new_canonical and old_canonical.kind is not new_canonical.kind:
             raise InvalidArgument("new_identity.kind", "must be the same kind as old_identity")
         fingerprint = self._fingerprint(
-            "rectify", subject_id,
-            old_canonical and old_canonical.index_text, new_canonical and new_canonical.index_text,
+            "rectify",
+            subject_id,
+            old_canonical and old_canonical.index_text,
+            new_canonical and new_canonical.index_text,
         )
         if self._replayed(request_id, "rectify_identity", fingerprint) is not None:
             return self.get_subject(subject_id)
@@ -222,7 +244,9 @@ class Vault:
                     field = "new_identity" if old else "identity"
                     raise IdentityInUse(f"{field}: already belongs to a subject", field=field)
                 tx.touch_subject(subject_id, self._now())
-                self._remember(tx, request_id, "rectify_identity", fingerprint, subject_id, subject_id)
+                self._remember(
+                    tx, request_id, "rectify_identity", fingerprint, subject_id, subject_id
+                )
         except _Raced:
             pass
         return self.get_subject(subject_id)
@@ -240,14 +264,14 @@ class Vault:
             with self.records.write() as tx:
                 self._writable_subject(tx, subject_id)
                 tx.insert_records([row])
-                self._remember(tx, request_id, "create_record", fingerprint, subject_id, row.record_id)
+                self._remember(
+                    tx, request_id, "create_record", fingerprint, subject_id, row.record_id
+                )
         except _Raced:
             return self.create_record(subject_id, draft, request_id)
         return self._open_record(row)
 
-    def import_records(
-        self, items: Iterable[tuple[str, RecordDraft]], request_id: str = ""
-    ) -> int:
+    def import_records(self, items: Iterable[tuple[str, RecordDraft]], request_id: str = "") -> int:
         """Store many records, for one or many subjects, all or nothing."""
         digest = hashlib.sha256()
         rows: list[RecordRow] = []
@@ -274,7 +298,12 @@ class Vault:
                     self._writable_subject(tx, subject_id)
                 tx.insert_records(rows)
                 self._remember(
-                    tx, request_id, "import_records", fingerprint, sorted(subjects)[0], str(len(rows))
+                    tx,
+                    request_id,
+                    "import_records",
+                    fingerprint,
+                    sorted(subjects)[0],
+                    str(len(rows)),
                 )
         except _Raced:
             pass
@@ -289,9 +318,14 @@ class Vault:
 
     def update_record(self, record_id: str, changes: RecordChanges, request_id: str = "") -> Record:
         fingerprint = self._fingerprint(
-            "update_record", record_id, changes.purpose,
-            changes.legal_basis and changes.legal_basis.value, changes.source_system,
-            changes.fields, self._content_digest(changes.content), changes.clear_content,
+            "update_record",
+            record_id,
+            changes.purpose,
+            changes.legal_basis and changes.legal_basis.value,
+            changes.source_system,
+            changes.fields,
+            self._content_digest(changes.content),
+            changes.clear_content,
         )
         if self._replayed(request_id, "update_record", fingerprint) is not None:
             return self.get_record(record_id)
@@ -300,17 +334,24 @@ class Vault:
             RecordDraft(
                 category=current.category,
                 purpose=current.purpose if changes.purpose is None else changes.purpose,
-                legal_basis=current.legal_basis if changes.legal_basis is None else changes.legal_basis,
-                source_system=current.source_system if changes.source_system is None
+                legal_basis=current.legal_basis
+                if changes.legal_basis is None
+                else changes.legal_basis,
+                source_system=current.source_system
+                if changes.source_system is None
                 else changes.source_system,
                 fields=current.fields if changes.fields is None else changes.fields,
-                content=None if changes.clear_content
+                content=None
+                if changes.clear_content
                 else (current.content if changes.content is None else changes.content),
             ),
             "record",
         )
         row = self._sealed_row(
-            current.subject_id, draft, record_id, self._now(),
+            current.subject_id,
+            draft,
+            record_id,
+            self._now(),
             created_at=self._iso(current.created_at),
         )
         try:
@@ -319,7 +360,9 @@ class Vault:
                 if tx.record(record_id) is None:
                     raise RecordNotFound(f"record {record_id} does not exist", record=record_id)
                 tx.update_record(row)
-                self._remember(tx, request_id, "update_record", fingerprint, current.subject_id, record_id)
+                self._remember(
+                    tx, request_id, "update_record", fingerprint, current.subject_id, record_id
+                )
         except _Raced:
             pass
         return self.get_record(record_id)
@@ -354,6 +397,9 @@ class Vault:
                 yield self._open_record(row)
             except CategoryErased:
                 continue
+
+    def count_records(self, subject_id: str) -> int:
+        return self.records.count_records(subject_id)
 
     def export_subject(self, subject_id: str) -> Iterator[ExportProgress | bytes]:
         """Progress events and the bytes of a zip archive of everything held."""
@@ -398,7 +444,9 @@ class Vault:
                 # Earlier requests' fingerprints are keyed hashes of this
                 # person's data: they go with the person.
                 tx.forget_requests_of(subject_id, keep_operation="erase_subject")
-                self._remember(tx, request_id, "erase_subject", fingerprint, subject_id, receipt_json)
+                self._remember(
+                    tx, request_id, "erase_subject", fingerprint, subject_id, receipt_json
+                )
         except _Raced:
             return self.erase_subject(subject_id, request_id)
         # The subject is marked erased first, then its keys go: a crash between
@@ -407,7 +455,9 @@ class Vault:
         self.records.scrub()
         return receipt
 
-    def erase_category(self, subject_id: str, category: str, request_id: str = "") -> CategoryErasure:
+    def erase_category(
+        self, subject_id: str, category: str, request_id: str = ""
+    ) -> CategoryErasure:
         rules.category(category)
         fingerprint = self._fingerprint("erase_category", subject_id, category)
         replayed = self._replayed(request_id, "erase_category", fingerprint)
@@ -465,11 +515,17 @@ class Vault:
 
     def _canonical(self, identity: IdentityInput, field: str) -> Identity:
         return canonical_identity(
-            identity.kind, identity.value, identity.system, today=self.clock.now().date(), field=field
+            identity.kind,
+            identity.value,
+            identity.system,
+            today=self.clock.now().date(),
+            field=field,
         )
 
     def _canonical_all(self, identities: list[IdentityInput], field: str) -> list[Identity]:
-        canonical = [self._canonical(identity, f"{field}[{i}]") for i, identity in enumerate(identities)]
+        canonical = [
+            self._canonical(identity, f"{field}[{i}]") for i, identity in enumerate(identities)
+        ]
         seen: set[str] = set()
         for index, identity in enumerate(canonical):
             if identity.index_text in seen:
@@ -513,7 +569,9 @@ class Vault:
     def _readable_subject(reads: RecordReads, subject_id: str, field: str = "name") -> SubjectRow:
         row = reads.subject(subject_id)
         if row is None:
-            raise SubjectNotFound(f"subject {subject_id} does not exist", subject=subject_id, field=field)
+            raise SubjectNotFound(
+                f"subject {subject_id} does not exist", subject=subject_id, field=field
+            )
         if row.state == SubjectState.ERASED.value:
             raise SubjectErased(subject_id)
         if row.state == SubjectState.ERASURE_PENDING.value:
@@ -527,8 +585,9 @@ class Vault:
         if content is not None:
             content = Content(
                 rules.content_data(content.data, f"{field}.content.data"),
-                rules.media_type(content.media_type or "application/octet-stream",
-                                 f"{field}.content.media_type"),
+                rules.media_type(
+                    content.media_type or "application/octet-stream", f"{field}.content.media_type"
+                ),
                 rules.filename(content.filename, f"{field}.content.filename"),
             )
         if not isinstance(draft.legal_basis, LegalBasis):
@@ -543,13 +602,19 @@ class Vault:
         )
 
     def _sealed_row(
-        self, subject_id: str, draft: RecordDraft, record_id: str, now: str, created_at: str | None = None
+        self,
+        subject_id: str,
+        draft: RecordDraft,
+        record_id: str,
+        now: str,
+        created_at: str | None = None,
     ) -> RecordRow:
         data_key = self.keys.data_key(subject_id, draft.category, create=True)
         content = draft.content
         payload = {
             "fields": draft.fields,
-            "content": None if content is None
+            "content": None
+            if content is None
             else {"media_type": content.media_type, "filename": content.filename},
         }
         aad = ("record", subject_id, draft.category, record_id)
@@ -564,9 +629,9 @@ class Vault:
             sealed_payload=crypto.seal(
                 data_key.key, json.dumps(payload).encode(), crypto.associated_data(*aad, "payload")
             ),
-            sealed_content=None if content is None else crypto.seal(
-                data_key.key, content.data, crypto.associated_data(*aad, "content")
-            ),
+            sealed_content=None
+            if content is None
+            else crypto.seal(data_key.key, content.data, crypto.associated_data(*aad, "content")),
             created_at=created_at or now,
             updated_at=now,
         )
@@ -577,7 +642,8 @@ class Vault:
             # Sealed under a category key that has since been destroyed.
             raise CategoryErased(
                 f"category {row.category} of subject {row.subject_id} has been erased",
-                subject=row.subject_id, category=row.category,
+                subject=row.subject_id,
+                category=row.category,
             )
         aad = ("record", row.subject_id, row.category, row.record_id)
         payload = json.loads(
@@ -586,7 +652,9 @@ class Vault:
         content = None
         if payload["content"] is not None and row.sealed_content is not None:
             content = Content(
-                crypto.unseal(data_key.key, row.sealed_content, crypto.associated_data(*aad, "content")),
+                crypto.unseal(
+                    data_key.key, row.sealed_content, crypto.associated_data(*aad, "content")
+                ),
                 payload["content"]["media_type"],
                 payload["content"]["filename"],
             )
@@ -613,8 +681,12 @@ class Vault:
     @staticmethod
     def _draft_fingerprint(draft: RecordDraft) -> tuple[Any, ...]:
         return (
-            draft.category, draft.purpose, draft.legal_basis.value, draft.source_system,
-            draft.fields, Vault._content_digest(draft.content),
+            draft.category,
+            draft.purpose,
+            draft.legal_basis.value,
+            draft.source_system,
+            draft.fields,
+            Vault._content_digest(draft.content),
         )
 
     @staticmethod
@@ -623,7 +695,9 @@ class Vault:
             return None
         return [hashlib.sha256(content.data).hexdigest(), content.media_type, content.filename]
 
-    def _replayed(self, request_id: str, operation: str, fingerprint: str) -> RememberedRequest | None:
+    def _replayed(
+        self, request_id: str, operation: str, fingerprint: str
+    ) -> RememberedRequest | None:
         if not request_id:
             return None
         rules.request_id(request_id)
@@ -657,8 +731,10 @@ class Vault:
         try:
             data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
             valid = (
-                isinstance(data, dict) and data.get("s") == subject_id
-                and data.get("c") == (category or "") and isinstance(data.get("a"), int)
+                isinstance(data, dict)
+                and data.get("s") == subject_id
+                and data.get("c") == (category or "")
+                and isinstance(data.get("a"), int)
             )
         except (ValueError, binascii.Error, UnicodeDecodeError):
             valid = False
@@ -668,15 +744,24 @@ class Vault:
 
     # ---------------------------------------------------------- receipts
     def _receipt_to_json(self, receipt: ErasureReceipt) -> str:
-        return json.dumps({
-            "subject": receipt.subject_id, "at": self._iso(receipt.erased_at),
-            "categories": list(receipt.categories), "keys": receipt.keys_destroyed,
-            "records": receipt.records_shredded, "identities": receipt.identities_removed,
-        })
+        return json.dumps(
+            {
+                "subject": receipt.subject_id,
+                "at": self._iso(receipt.erased_at),
+                "categories": list(receipt.categories),
+                "keys": receipt.keys_destroyed,
+                "records": receipt.records_shredded,
+                "identities": receipt.identities_removed,
+            }
+        )
 
     def _receipt_from_json(self, text: str) -> ErasureReceipt:
         data = json.loads(text)
         return ErasureReceipt(
-            data["subject"], self._parse(data["at"]), tuple(data["categories"]), data["keys"],
-            data["records"], data["identities"],
+            data["subject"],
+            self._parse(data["at"]),
+            tuple(data["categories"]),
+            data["keys"],
+            data["records"],
+            data["identities"],
         )

@@ -55,15 +55,21 @@ def create_server(
     """Build and start a server on `address`; port 0 picks a free port."""
     settings = settings or ServerSettings()
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="vault-rpc"),
+        futures.ThreadPoolExecutor(
+            max_workers=settings.max_workers, thread_name_prefix="vault-rpc"
+        ),
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],
     )
-    add_servicer(server, vault_pb2.DESCRIPTOR.services_by_name["SubjectService"], SubjectService(vault))
-    add_servicer(server, vault_pb2.DESCRIPTOR.services_by_name["RecordService"], RecordService(vault))
+    add_servicer(
+        server, vault_pb2.DESCRIPTOR.services_by_name["SubjectService"], SubjectService(vault)
+    )
+    add_servicer(
+        server, vault_pb2.DESCRIPTOR.services_by_name["RecordService"], RecordService(vault)
+    )
 
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -80,8 +86,10 @@ def create_server(
     running = RunningServer(server, port, health_servicer, vault)
     if settings.maintenance_interval_s > 0:
         threading.Thread(
-            target=_maintain, args=(vault, settings.maintenance_interval_s, running._stop_maintenance),
-            name="vault-maintenance", daemon=True,
+            target=_maintain,
+            args=(vault, settings.maintenance_interval_s, running._stop_maintenance),
+            name="vault-maintenance",
+            daemon=True,
         ).start()
     return running
 

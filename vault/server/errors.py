@@ -57,12 +57,12 @@ def malformed_request(method: str) -> status_pb2.Status:
     )
 
 
-def _status(code: grpc.StatusCode, message: str, reason: str, metadata: dict[str, str]) -> status_pb2.Status:
+def _status(
+    code: grpc.StatusCode, message: str, reason: str, metadata: dict[str, str]
+) -> status_pb2.Status:
     detail = any_pb2.Any()
     detail.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata))
-    return status_pb2.Status(
-        code=getattr(code_pb2, code.name), message=message, details=[detail]
-    )
+    return status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=[detail])
 
 
 def abort(context: grpc.ServicerContext, status: status_pb2.Status) -> None:

@@ -20,7 +20,9 @@ class RecordService:
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
 
-    def CreateRecord(self, request: pb.CreateRecordRequest, context: grpc.ServicerContext) -> pb.CreateRecordResponse:
+    def CreateRecord(
+        self, request: pb.CreateRecordRequest, context: grpc.ServicerContext
+    ) -> pb.CreateRecordResponse:
         subject_id = convert.subject_id(request.parent, "parent")
         if not request.HasField("record"):
             raise InvalidArgument("record", "must be set")
@@ -29,7 +31,9 @@ class RecordService:
         )
         return pb.CreateRecordResponse(record=convert.record_message(record))
 
-    def GetRecord(self, request: pb.GetRecordRequest, context: grpc.ServicerContext) -> pb.GetRecordResponse:
+    def GetRecord(
+        self, request: pb.GetRecordRequest, context: grpc.ServicerContext
+    ) -> pb.GetRecordResponse:
         subject_id, record_id = convert.record_id(request.name, "name")
         record = self.vault.get_record(record_id)
         if record.subject_id != subject_id:
@@ -37,19 +41,26 @@ class RecordService:
             raise self._not_found(record_id)
         return pb.GetRecordResponse(record=convert.record_message(record))
 
-    def UpdateRecord(self, request: pb.UpdateRecordRequest, context: grpc.ServicerContext) -> pb.UpdateRecordResponse:
+    def UpdateRecord(
+        self, request: pb.UpdateRecordRequest, context: grpc.ServicerContext
+    ) -> pb.UpdateRecordResponse:
         subject_id, record_id = convert.record_id(request.record.name, "record.name")
         paths = set(request.update_mask.paths)
         if "category" in paths:
-            raise InvalidArgument("update_mask", "category cannot change; create a new record instead")
+            raise InvalidArgument(
+                "update_mask", "category cannot change; create a new record instead"
+            )
         if not paths or not paths <= _RECORD_MASK:
-            raise InvalidArgument("update_mask", f"must name some of {', '.join(sorted(_RECORD_MASK))}")
+            raise InvalidArgument(
+                "update_mask", f"must name some of {', '.join(sorted(_RECORD_MASK))}"
+            )
         record = request.record
         has_content = record.HasField("content") and bool(record.content.data)
         changes = RecordChanges(
             purpose=record.purpose if "purpose" in paths else None,
             legal_basis=convert.legal_basis(record.legal_basis, "record.legal_basis")
-            if "legal_basis" in paths else None,
+            if "legal_basis" in paths
+            else None,
             source_system=record.source_system if "source_system" in paths else None,
             fields=convert.struct_to_dict(record.fields) if "fields" in paths else None,
             content=convert.content(record) if "content" in paths and has_content else None,
@@ -60,7 +71,9 @@ class RecordService:
         updated = self.vault.update_record(record_id, changes, request.request_id)
         return pb.UpdateRecordResponse(record=convert.record_message(updated))
 
-    def ListRecords(self, request: pb.ListRecordsRequest, context: grpc.ServicerContext) -> pb.ListRecordsResponse:
+    def ListRecords(
+        self, request: pb.ListRecordsRequest, context: grpc.ServicerContext
+    ) -> pb.ListRecordsResponse:
         subject_id = convert.subject_id(request.parent, "parent")
         page = self.vault.list_records(
             subject_id, request.category or None, request.page_size, request.page_token

@@ -44,7 +44,9 @@ def _checked_stream(requests: Iterator[Any]) -> Iterator[Any]:
         yield request
 
 
-def _guard_unary(method: str, behaviour: Callable[..., Any], client_streaming: bool) -> Callable[..., Any]:
+def _guard_unary(
+    method: str, behaviour: Callable[..., Any], client_streaming: bool
+) -> Callable[..., Any]:
     def handle(request: Any, context: grpc.ServicerContext) -> Any:
         if isinstance(request, _Malformed):
             errors.abort(context, errors.malformed_request(method))
@@ -59,7 +61,9 @@ def _guard_unary(method: str, behaviour: Callable[..., Any], client_streaming: b
     return handle
 
 
-def _guard_streaming(method: str, behaviour: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+def _guard_streaming(
+    method: str, behaviour: Callable[..., Iterator[Any]]
+) -> Callable[..., Iterator[Any]]:
     def handle(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         if isinstance(request, _Malformed):
             errors.abort(context, errors.malformed_request(method))
@@ -97,4 +101,6 @@ def add_servicer(server: grpc.Server, service: ServiceDescriptor, servicer: obje
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(
                 _guard_unary(full_name, behaviour, client_streaming=False), parse, serialize
             )
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),)
+    )

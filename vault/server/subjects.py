@@ -19,7 +19,9 @@ class SubjectService:
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
 
-    def CreateSubject(self, request: pb.CreateSubjectRequest, context: grpc.ServicerContext) -> pb.CreateSubjectResponse:
+    def CreateSubject(
+        self, request: pb.CreateSubjectRequest, context: grpc.ServicerContext
+    ) -> pb.CreateSubjectResponse:
         identities = [
             convert.identity_input(identity, f"identities[{i}]")
             for i, identity in enumerate(request.identities)
@@ -29,17 +31,23 @@ class SubjectService:
         )
         return pb.CreateSubjectResponse(subject=convert.subject_message(subject))
 
-    def GetSubject(self, request: pb.GetSubjectRequest, context: grpc.ServicerContext) -> pb.GetSubjectResponse:
+    def GetSubject(
+        self, request: pb.GetSubjectRequest, context: grpc.ServicerContext
+    ) -> pb.GetSubjectResponse:
         subject = self.vault.get_subject(convert.subject_id(request.name, "name"))
         return pb.GetSubjectResponse(subject=convert.subject_message(subject))
 
-    def FindSubject(self, request: pb.FindSubjectRequest, context: grpc.ServicerContext) -> pb.FindSubjectResponse:
+    def FindSubject(
+        self, request: pb.FindSubjectRequest, context: grpc.ServicerContext
+    ) -> pb.FindSubjectResponse:
         if not request.HasField("identity"):
             raise InvalidArgument("identity", "must be set")
         subject = self.vault.find_subject(convert.identity_input(request.identity, "identity"))
         return pb.FindSubjectResponse(subject=convert.subject_message(subject))
 
-    def UpdateSubject(self, request: pb.UpdateSubjectRequest, context: grpc.ServicerContext) -> pb.UpdateSubjectResponse:
+    def UpdateSubject(
+        self, request: pb.UpdateSubjectRequest, context: grpc.ServicerContext
+    ) -> pb.UpdateSubjectResponse:
         subject_id = convert.subject_id(request.name, "name")
         paths = set(request.update_mask.paths)
         if not paths or not paths <= _SUBJECT_MASK:
@@ -52,7 +60,9 @@ class SubjectService:
         )
         return pb.UpdateSubjectResponse(subject=convert.subject_message(subject))
 
-    def AddIdentity(self, request: pb.AddIdentityRequest, context: grpc.ServicerContext) -> pb.AddIdentityResponse:
+    def AddIdentity(
+        self, request: pb.AddIdentityRequest, context: grpc.ServicerContext
+    ) -> pb.AddIdentityResponse:
         subject_id = convert.subject_id(request.subject, "subject")
         identity = convert.identity_input(request.identity, "identity")
         subject = self.vault.add_identity(subject_id, identity, request.request_id)
@@ -89,6 +99,10 @@ class SubjectService:
             else:
                 yield pb.ExportSubjectResponse(archive_chunk=event)
 
-    def EraseSubject(self, request: pb.EraseSubjectRequest, context: grpc.ServicerContext) -> pb.EraseSubjectResponse:
-        receipt = self.vault.erase_subject(convert.subject_id(request.name, "name"), request.request_id)
+    def EraseSubject(
+        self, request: pb.EraseSubjectRequest, context: grpc.ServicerContext
+    ) -> pb.EraseSubjectResponse:
+        receipt = self.vault.erase_subject(
+            convert.subject_id(request.name, "name"), request.request_id
+        )
         return pb.EraseSubjectResponse(receipt=convert.receipt_message(receipt))

@@ -153,9 +153,31 @@ _RECORD_COLUMNS = (
 
 
 def _record_row(row: tuple) -> RecordRow:
-    seq, record_id, subject_id, category, purpose, basis, source, key_id, payload, content, *times = row
+    (
+        seq,
+        record_id,
+        subject_id,
+        category,
+        purpose,
+        basis,
+        source,
+        key_id,
+        payload,
+        content,
+        *times,
+    ) = row
     return RecordRow(
-        record_id, subject_id, category, purpose, basis, source, key_id, payload, content, *times, seq
+        record_id,
+        subject_id,
+        category,
+        purpose,
+        basis,
+        source,
+        key_id,
+        payload,
+        content,
+        *times,
+        seq,
     )
 
 
@@ -218,7 +240,9 @@ class _RecordQueries:
 
     def count_records(self, subject_id: str, category: str | None = None) -> int:
         if category is None:
-            row = self.conn.execute("SELECT count(*) FROM records WHERE subject_id = ?", (subject_id,))
+            row = self.conn.execute(
+                "SELECT count(*) FROM records WHERE subject_id = ?", (subject_id,)
+            )
         else:
             row = self.conn.execute(
                 "SELECT count(*) FROM records WHERE subject_id = ? AND category = ?",
@@ -253,18 +277,28 @@ class _RecordWrites(_RecordQueries):
         self.conn.execute(
             "INSERT INTO subjects (subject_id, state, roles, protected_identity, created_at, "
             "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (row.subject_id, row.state, json.dumps(list(row.roles)), int(row.protected_identity),
-             row.created_at, row.updated_at),
+            (
+                row.subject_id,
+                row.state,
+                json.dumps(list(row.roles)),
+                int(row.protected_identity),
+                row.created_at,
+                row.updated_at,
+            ),
         )
 
-    def update_subject(self, subject_id: str, roles: tuple[str, ...], protected: bool, at: str) -> None:
+    def update_subject(
+        self, subject_id: str, roles: tuple[str, ...], protected: bool, at: str
+    ) -> None:
         self.conn.execute(
             "UPDATE subjects SET roles = ?, protected_identity = ?, updated_at = ? WHERE subject_id = ?",
             (json.dumps(list(roles)), int(protected), at, subject_id),
         )
 
     def touch_subject(self, subject_id: str, at: str) -> None:
-        self.conn.execute("UPDATE subjects SET updated_at = ? WHERE subject_id = ?", (at, subject_id))
+        self.conn.execute(
+            "UPDATE subjects SET updated_at = ? WHERE subject_id = ?", (at, subject_id)
+        )
 
     def set_subject_state(self, subject_id: str, state: str, at: str) -> None:
         # Roles go with the person: an erased subject keeps only its id and state.
@@ -291,7 +325,9 @@ class _RecordWrites(_RecordQueries):
         ).rowcount
 
     def delete_identities(self, subject_id: str) -> int:
-        return self.conn.execute("DELETE FROM identities WHERE subject_id = ?", (subject_id,)).rowcount
+        return self.conn.execute(
+            "DELETE FROM identities WHERE subject_id = ?", (subject_id,)
+        ).rowcount
 
     def insert_records(self, rows: list[RecordRow]) -> None:
         self.conn.executemany(
@@ -299,8 +335,19 @@ class _RecordWrites(_RecordQueries):
             "source_system, key_id, sealed_payload, sealed_content, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (r.record_id, r.subject_id, r.category, r.purpose, r.legal_basis, r.source_system,
-                 r.key_id, r.sealed_payload, r.sealed_content, r.created_at, r.updated_at)
+                (
+                    r.record_id,
+                    r.subject_id,
+                    r.category,
+                    r.purpose,
+                    r.legal_basis,
+                    r.source_system,
+                    r.key_id,
+                    r.sealed_payload,
+                    r.sealed_content,
+                    r.created_at,
+                    r.updated_at,
+                )
                 for r in rows
             ],
         )
@@ -309,22 +356,36 @@ class _RecordWrites(_RecordQueries):
         self.conn.execute(
             "UPDATE records SET purpose = ?, legal_basis = ?, source_system = ?, key_id = ?, "
             "sealed_payload = ?, sealed_content = ?, updated_at = ? WHERE record_id = ?",
-            (row.purpose, row.legal_basis, row.source_system, row.key_id, row.sealed_payload,
-             row.sealed_content, row.updated_at, row.record_id),
+            (
+                row.purpose,
+                row.legal_basis,
+                row.source_system,
+                row.key_id,
+                row.sealed_payload,
+                row.sealed_content,
+                row.updated_at,
+                row.record_id,
+            ),
         )
 
     def remember(self, request: RememberedRequest) -> bool:
         cursor = self.conn.execute(
             "INSERT OR IGNORE INTO requests (request_id, operation, fingerprint, subject_id, result) "
             "VALUES (?, ?, ?, ?, ?)",
-            (request.request_id, request.operation, request.fingerprint, request.subject_id,
-             request.result),
+            (
+                request.request_id,
+                request.operation,
+                request.fingerprint,
+                request.subject_id,
+                request.result,
+            ),
         )
         return cursor.rowcount == 1
 
     def forget_requests_of(self, subject_id: str, keep_operation: str) -> None:
         self.conn.execute(
-            "DELETE FROM requests WHERE subject_id = ? AND operation != ?", (subject_id, keep_operation)
+            "DELETE FROM requests WHERE subject_id = ? AND operation != ?",
+            (subject_id, keep_operation),
         )
 
     def save_erasure_receipt(self, subject_id: str, receipt: str, at: str) -> None:
@@ -433,7 +494,9 @@ def _keys_initial(db: Database) -> None:
             PRIMARY KEY (subject_id, category))"""
     )
     # Bumped by every key destruction; processes compare it to drop cached keys.
-    db.execute("CREATE TABLE shred_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL)")
+    db.execute(
+        "CREATE TABLE shred_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL)"
+    )
     db.execute("INSERT INTO shred_generation (id, value) VALUES (1, 0)")
 
 
@@ -452,9 +515,13 @@ class SQLiteKeyStore:
         return self._connections.get()
 
     def subject_key(self, subject_id: str) -> tuple[int, bytes] | None:
-        row = self._conn().execute(
-            "SELECT kek_version, wrapped FROM subject_keys WHERE subject_id = ?", (subject_id,)
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT kek_version, wrapped FROM subject_keys WHERE subject_id = ?", (subject_id,)
+            )
+            .fetchone()
+        )
         return (row[0], row[1]) if row else None
 
     def put_subject_key(self, subject_id: str, kek_version: int, wrapped: bytes) -> None:
@@ -465,19 +532,26 @@ class SQLiteKeyStore:
             )
 
     def category_key(self, subject_id: str, category: str) -> tuple[str, bytes] | None:
-        row = self._conn().execute(
-            "SELECT key_id, wrapped FROM category_keys WHERE subject_id = ? AND category = ?",
-            (subject_id, category),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT key_id, wrapped FROM category_keys WHERE subject_id = ? AND category = ?",
+                (subject_id, category),
+            )
+            .fetchone()
+        )
         return (row[0], row[1]) if row else None
 
     def put_category_key(
         self, subject_id: str, category: str, key_id: str, wrapped: bytes
     ) -> tuple[str, bytes] | None:
         with transaction(self._conn()) as conn:
-            if conn.execute(
-                "SELECT 1 FROM subject_keys WHERE subject_id = ?", (subject_id,)
-            ).fetchone() is None:
+            if (
+                conn.execute(
+                    "SELECT 1 FROM subject_keys WHERE subject_id = ?", (subject_id,)
+                ).fetchone()
+                is None
+            ):
                 return None
             conn.execute(
                 "INSERT OR IGNORE INTO category_keys (subject_id, category, key_id, wrapped) "
@@ -492,7 +566,8 @@ class SQLiteKeyStore:
 
     def category_keys(self, subject_id: str) -> list[str]:
         rows = self._conn().execute(
-            "SELECT category FROM category_keys WHERE subject_id = ? ORDER BY category", (subject_id,)
+            "SELECT category FROM category_keys WHERE subject_id = ? ORDER BY category",
+            (subject_id,),
         )
         return [row[0] for row in rows]
 
@@ -511,7 +586,8 @@ class SQLiteKeyStore:
     def destroy_category(self, subject_id: str, category: str) -> bool:
         with transaction(self._conn()) as conn:
             deleted = conn.execute(
-                "DELETE FROM category_keys WHERE subject_id = ? AND category = ?", (subject_id, category)
+                "DELETE FROM category_keys WHERE subject_id = ? AND category = ?",
+                (subject_id, category),
             ).rowcount
             conn.execute("UPDATE shred_generation SET value = value + 1 WHERE id = 1")
         self.scrub()
@@ -530,21 +606,27 @@ class SQLiteKeyStore:
         return int(self._seen.generation)
 
     def wrapped_subject_keys(self) -> Iterator[tuple[str, int, bytes]]:
-        rows = self._conn().execute(
-            "SELECT subject_id, kek_version, wrapped FROM subject_keys ORDER BY subject_id"
-        ).fetchall()
-        for subject_id, version, wrapped in rows:
-            yield subject_id, version, wrapped
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT subject_id, kek_version, wrapped FROM subject_keys ORDER BY subject_id"
+            )
+            .fetchall()
+        )
+        yield from rows
 
     def rewrap_subject_key(
         self, subject_id: str, old_version: int, kek_version: int, wrapped: bytes
     ) -> bool:
         with transaction(self._conn()) as conn:
-            return conn.execute(
-                "UPDATE subject_keys SET kek_version = ?, wrapped = ? "
-                "WHERE subject_id = ? AND kek_version = ?",
-                (kek_version, wrapped, subject_id, old_version),
-            ).rowcount == 1
+            return (
+                conn.execute(
+                    "UPDATE subject_keys SET kek_version = ?, wrapped = ? "
+                    "WHERE subject_id = ? AND kek_version = ?",
+                    (kek_version, wrapped, subject_id, old_version),
+                ).rowcount
+                == 1
+            )
 
     def scrub(self) -> bool:
         return self._connections.checkpoint_truncate()

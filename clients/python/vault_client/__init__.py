@@ -1,9 +1,9 @@
 """A typed Python client for the consent vault's gRPC API.
 
-    with VaultClient("127.0.0.1:50051") as vault:
-        anna = vault.create_subject([Identity("personnummer", "19811218-9876")], roles=["student"])
-        vault.create_record(anna.name, category="contact", purpose="course_delivery",
-                            legal_basis="contract", source_system="lms", fields={"city": "Malmö"})
+with VaultClient("127.0.0.1:50051") as vault:
+    anna = vault.create_subject([Identity("personnummer", "19811218-9876")], roles=["student"])
+    vault.create_record(anna.name, category="contact", purpose="course_delivery",
+                        legal_basis="contract", source_system="lms", fields={"city": "Malmö"})
 """
 
 from vault_client.client import VaultClient

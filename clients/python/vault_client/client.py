@@ -30,7 +30,10 @@ _RETRY_POLICY = json.dumps(
     {
         "methodConfig": [
             {
-                "name": [{"service": "vault.v1.SubjectService"}, {"service": "vault.v1.RecordService"}],
+                "name": [
+                    {"service": "vault.v1.SubjectService"},
+                    {"service": "vault.v1.RecordService"},
+                ],
                 "retryPolicy": {
                     "maxAttempts": 4,
                     "initialBackoff": "0.1s",
@@ -129,7 +132,9 @@ class VaultClient:
 
     @_translated
     def get_subject(self, name: str) -> Subject:
-        return _subject(self._subjects.GetSubject(pb.GetSubjectRequest(name=name), timeout=self.timeout).subject)
+        return _subject(
+            self._subjects.GetSubject(pb.GetSubjectRequest(name=name), timeout=self.timeout).subject
+        )
 
     @_translated
     def find_subject(self, kind: str, value: str, system: str = "") -> Subject:
@@ -145,7 +150,11 @@ class VaultClient:
         protected_identity: bool | None = None,
         request_id: str | None = None,
     ) -> Subject:
-        paths = [p for p, v in (("roles", roles), ("protected_identity", protected_identity)) if v is not None]
+        paths = [
+            p
+            for p, v in (("roles", roles), ("protected_identity", protected_identity))
+            if v is not None
+        ]
         request = pb.UpdateSubjectRequest(
             name=name,
             roles=list(roles or ()),
@@ -156,9 +165,13 @@ class VaultClient:
         return _subject(self._subjects.UpdateSubject(request, timeout=self.timeout).subject)
 
     @_translated
-    def add_identity(self, subject: str, identity: Identity, request_id: str | None = None) -> Subject:
+    def add_identity(
+        self, subject: str, identity: Identity, request_id: str | None = None
+    ) -> Subject:
         request = pb.AddIdentityRequest(
-            subject=subject, identity=_identity_pb(identity), request_id=request_id or _new_request_id()
+            subject=subject,
+            identity=_identity_pb(identity),
+            request_id=request_id or _new_request_id(),
         )
         return _subject(self._subjects.AddIdentity(request, timeout=self.timeout).subject)
 
@@ -175,9 +188,13 @@ class VaultClient:
         return _subject(self._subjects.RectifyIdentity(request, timeout=self.timeout).subject)
 
     @_translated
-    def remove_identity(self, subject: str, identity: Identity, request_id: str | None = None) -> Subject:
+    def remove_identity(
+        self, subject: str, identity: Identity, request_id: str | None = None
+    ) -> Subject:
         request = pb.RemoveIdentityRequest(
-            subject=subject, identity=_identity_pb(identity), request_id=request_id or _new_request_id()
+            subject=subject,
+            identity=_identity_pb(identity),
+            request_id=request_id or _new_request_id(),
         )
         return _subject(self._subjects.RemoveIdentity(request, timeout=self.timeout).subject)
 
@@ -244,14 +261,20 @@ class VaultClient:
 
     @_translated
     def get_record(self, name: str) -> Record:
-        return _record(self._records.GetRecord(pb.GetRecordRequest(name=name), timeout=self.timeout).record)
+        return _record(
+            self._records.GetRecord(pb.GetRecordRequest(name=name), timeout=self.timeout).record
+        )
 
     @_translated
     def update_record(self, name: str, *, request_id: str | None = None, **changes: Any) -> Record:
         """Rectify a record: pass any of fields, content, purpose, legal_basis, source_system."""
         record = _record_pb(
-            "", changes.get("purpose", ""), changes.get("legal_basis"), changes.get("source_system", ""),
-            changes.get("fields"), changes.get("content"),
+            "",
+            changes.get("purpose", ""),
+            changes.get("legal_basis"),
+            changes.get("source_system", ""),
+            changes.get("fields"),
+            changes.get("content"),
         )
         record.name = name
         request = pb.UpdateRecordRequest(
@@ -261,7 +284,9 @@ class VaultClient:
         )
         return _record(self._records.UpdateRecord(request, timeout=self.timeout).record)
 
-    def list_records(self, subject: str, category: str = "", page_size: int = 100) -> Iterator[Record]:
+    def list_records(
+        self, subject: str, category: str = "", page_size: int = 100
+    ) -> Iterator[Record]:
         """Every record of the subject, fetched page by page."""
         token = ""
         while True:
@@ -272,7 +297,9 @@ class VaultClient:
                 return
 
     @_translated
-    def _list_page(self, subject: str, category: str, page_size: int, token: str) -> pb.ListRecordsResponse:
+    def _list_page(
+        self, subject: str, category: str, page_size: int, token: str
+    ) -> pb.ListRecordsResponse:
         request = pb.ListRecordsRequest(
             parent=subject, category=category, page_size=page_size, page_token=token
         )
@@ -299,13 +326,19 @@ class VaultClient:
                 yield pb.ImportRecordsRequest(
                     parent=subject,
                     record=_record_pb(
-                        record.category, record.purpose, record.legal_basis, record.source_system,
-                        record.fields, record.content,
+                        record.category,
+                        record.purpose,
+                        record.legal_basis,
+                        record.source_system,
+                        record.fields,
+                        record.content,
                     ),
                     request_id=first_id if index == 0 else "",
                 )
 
-        return self._records.ImportRecords(messages(), timeout=max(self.timeout, 300)).imported_count
+        return self._records.ImportRecords(
+            messages(), timeout=max(self.timeout, 300)
+        ).imported_count
 
     @_translated
     def erase_category(self, subject: str, category: str, request_id: str | None = None) -> int:
@@ -361,7 +394,8 @@ def _subject(message: pb.Subject) -> Subject:
     return Subject(
         name=message.name,
         identities=[
-            Identity(_KIND_NAMES.get(i.kind, "unspecified"), i.value, i.system) for i in message.identities
+            Identity(_KIND_NAMES.get(i.kind, "unspecified"), i.value, i.system)
+            for i in message.identities
         ],
         roles=list(message.roles),
         protected_identity=message.protected_identity,
@@ -374,7 +408,9 @@ def _subject(message: pb.Subject) -> Subject:
 def _record(message: pb.Record) -> Record:
     content = None
     if message.HasField("content"):
-        content = Content(message.content.data, message.content.media_type, message.content.filename)
+        content = Content(
+            message.content.data, message.content.media_type, message.content.filename
+        )
     return Record(
         name=message.name,
         category=message.category,

@@ -10,7 +10,9 @@ from grpc_status import rpc_status
 class VaultClientError(Exception):
     """A call failed. `code` is the gRPC status, `reason` the vault's stable reason."""
 
-    def __init__(self, code: grpc.StatusCode, message: str, reason: str, metadata: dict[str, str]) -> None:
+    def __init__(
+        self, code: grpc.StatusCode, message: str, reason: str, metadata: dict[str, str]
+    ) -> None:
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message

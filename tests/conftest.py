@@ -1,0 +1,65 @@
+"""Shared fixtures: a controllable clock, a file-backed vault, a real server on port 0."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from vault import bootstrap
+from vault.core.clock import FixedClock
+from vault.core.vault import Vault
+from vault.server.app import RunningServer, ServerSettings, create_server
+from vault.v1 import vault_pb2_grpc
+from vault_client import VaultClient
+
+START = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "vault-data"
+
+
+@pytest.fixture
+def vault(data_dir: Path, clock: FixedClock) -> Iterator[Vault]:
+    opened = bootstrap.open_vault(data_dir, clock=clock)
+    yield opened
+    bootstrap.close_vault(opened)
+
+
+@pytest.fixture
+def server(vault: Vault) -> Iterator[RunningServer]:
+    running = create_server(vault, "127.0.0.1:0", ServerSettings(maintenance_interval_s=0))
+    yield running
+    running.stop(grace=None)
+
+
+@pytest.fixture
+def channel(server: RunningServer) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as opened:
+        yield opened
+
+
+@pytest.fixture
+def subjects(channel: grpc.Channel) -> vault_pb2_grpc.SubjectServiceStub:
+    return vault_pb2_grpc.SubjectServiceStub(channel)
+
+
+@pytest.fixture
+def records(channel: grpc.Channel) -> vault_pb2_grpc.RecordServiceStub:
+    return vault_pb2_grpc.RecordServiceStub(channel)
+
+
+@pytest.fixture
+def client(server: RunningServer) -> Iterator[VaultClient]:
+    with VaultClient(f"127.0.0.1:{server.port}", timeout=10) as opened:
+        yield opened

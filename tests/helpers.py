@@ -1,0 +1,38 @@
+"""Small helpers shared by tests: reading rich error details, building requests."""
+
+from __future__ import annotations
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from vault.v1 import vault_pb2 as pb
+
+
+def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, "the error carries no google.rpc.Status"
+    for detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return info
+    raise AssertionError("the error carries no ErrorInfo")
+
+
+def pnr(value: str) -> pb.Identity:
+    return pb.Identity(kind=pb.IDENTITY_KIND_PERSONNUMMER, value=value)
+
+
+def email(value: str) -> pb.Identity:
+    return pb.Identity(kind=pb.IDENTITY_KIND_EMAIL, value=value)
+
+
+def record(category: str = "contact", **fields: object) -> pb.Record:
+    message = pb.Record(
+        category=category,
+        purpose="course_delivery",
+        legal_basis=pb.LEGAL_BASIS_CONTRACT,
+        source_system="lms",
+    )
+    message.fields.update(fields or {"city": "Malmö"})
+    return message
