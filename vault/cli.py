@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
 from vault_client import Content, Identity, VaultClient, VaultClientError
 
 SERVER_ENV = "CONSENT_VAULT_SERVER"

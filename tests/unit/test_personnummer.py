@@ -79,8 +79,11 @@ def _with_check(nine: str, sep: str = "-") -> str:
         ("811218_9876", "10 or 12"),
         ("811218 9876", "10 or 12"),
         ("811218-987a", "10 or 12"),
-        ("٨١١٢١٨-٩٨٧٦", "10 or 12"),  # Arabic-Indic digits pass str.isdigit, not us
-        ("８１１２１８-９８７６", "10 or 12"),  # full-width digits
+        (
+            "".join(chr(0x0660 + int(c)) for c in "8112189876"),
+            "10 or 12",
+        ),  # Arabic-Indic digits pass str.isdigit, not us
+        ("".join(chr(0xFF10 + int(c)) for c in "8112189876"), "10 or 12"),  # full-width digits
         ("811218-9876\x00", "10 or 12"),
         ("19811218+9876", "only used in the 10-digit form"),
         (_with_check("811318987"), "month"),
