@@ -251,7 +251,9 @@ def _subject_rectify(args: argparse.Namespace) -> int:
 
 
 def _print_subject(subject: object) -> None:
-    table = Table(title=getattr(subject, "name"), show_header=False)  # noqa: B009
+    # The name goes on a line of its own, never wrapped, so it can be copied.
+    console.print(subject.name, soft_wrap=True, highlight=False)  # type: ignore[attr-defined]
+    table = Table(show_header=False)
     table.add_row("state", subject.state)  # type: ignore[attr-defined]
     table.add_row("roles", ", ".join(subject.roles) or "-")  # type: ignore[attr-defined]
     table.add_row("protected identity", "yes" if subject.protected_identity else "no")  # type: ignore[attr-defined]
@@ -283,7 +285,7 @@ def _record_put(args: argparse.Namespace) -> int:
             fields=fields,
             content=content,
         )
-    console.print(record.name)
+    console.print(record.name, soft_wrap=True, highlight=False)
     return 0
 
 
@@ -351,7 +353,8 @@ def _erase(args: argparse.Namespace) -> int:
             return 1
     with _client(args) as client:
         receipt = client.erase_subject(args.subject)
-    table = Table(title=f"Erased {receipt.subject}", show_header=False)
+    console.print(f"Erased {receipt.subject}", soft_wrap=True, highlight=False)
+    table = Table(show_header=False)
     table.add_row("erased at", receipt.erase_time.isoformat())
     table.add_row("keys destroyed", str(receipt.keys_destroyed))
     table.add_row("records made unreadable", str(receipt.records_shredded))

@@ -1,0 +1,404 @@
+"""Bad input for every RPC gets a precise status naming the field; never UNKNOWN or INTERNAL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.helpers import email, error_info, pnr, record
+from vault.v1 import vault_pb2 as pb
+from vault.v1 import vault_pb2_grpc as pb_grpc
+
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+NOT_FOUND = grpc.StatusCode.NOT_FOUND
+MISSING = "subjects/0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def anna(subjects: pb_grpc.SubjectServiceStub) -> pb.Subject:
+    return subjects.CreateSubject(
+        pb.CreateSubjectRequest(identities=[pnr("811218-9876"), email("anna@example.se")])
+    ).subject
+
+
+def expect(call: Callable[[], Any], code: grpc.StatusCode, field: str | None = None) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        result = call()
+        if hasattr(result, "__next__"):
+            list(result)
+    assert raised.value.code() == code, raised.value.details()
+    info = error_info(raised.value)
+    if field is not None:
+        assert info.metadata["field"] == field, raised.value.details()
+        assert field in raised.value.details()
+
+
+def bad_record(**changes: Any) -> pb.Record:
+    message = record()
+    for key, value in changes.items():
+        setattr(message, key, value)
+    return message
+
+
+SUBJECT_CASES: list[tuple[str, Any, grpc.StatusCode, str | None]] = [
+    ("CreateSubject", pb.CreateSubjectRequest(), INVALID, "identities"),
+    (
+        "CreateSubject",
+        pb.CreateSubjectRequest(identities=[pb.Identity(value="x")]),
+        INVALID,
+        "identities[0].kind",
+    ),
+    (
+        "CreateSubject",
+        pb.CreateSubjectRequest(identities=[pb.Identity(kind=99, value="x")]),
+        INVALID,
+        "identities[0].kind",
+    ),
+    (
+        "CreateSubject",
+        pb.CreateSubjectRequest(identities=[pnr("811218-9877")]),
+        INVALID,
+        "identities[0].value",
+    ),
+    (
+        "CreateSubject",
+        pb.CreateSubjectRequest(identities=[pnr("")]),
+        INVALID,
+        "identities[0].value",
+    ),
+    (
+        "CreateSubject",
+        pb.CreateSubjectRequest(identities=[email("a\x00@example.se")]),
+        INVALID,
+        "identities[0].value",
+    ),
+    (
+        "CreateSubject",
+        pb.CreateSubjectRequest(identities=[email("a" * 10_000)]),
+        INVALID,
+        "identities[0].value",
+    ),
+    (
+        "CreateSubject",
+        pb.CreateSubjectRequest(identities=[pb.Identity(kind=pb.IDENTITY_KIND_PHONE, value="abc")]),
+        INVALID,
+        "identities[0].value",
+    ),
+    (
+        "CreateSubject",
+        pb.CreateSubjectRequest(
+            identities=[pb.Identity(kind=pb.IDENTITY_KIND_EXTERNAL_ID, value="1")]
+        ),
+        INVALID,
+        "identities[0].system",
+    ),
+    (
+        "CreateSubject",
+        pb.CreateSubjectRequest(identities=[email("b@example.se")], roles=["Student!"]),
+        INVALID,
+        "roles[0]",
+    ),
+    (
+        "CreateSubject",
+        pb.CreateSubjectRequest(identities=[email("b@example.se")], roles=["a", "a"]),
+        INVALID,
+        "roles",
+    ),
+    (
+        "CreateSubject",
+        pb.CreateSubjectRequest(identities=[email("b@example.se")], request_id="bad id"),
+        INVALID,
+        "request_id",
+    ),
+    (
+        "CreateSubject",
+        pb.CreateSubjectRequest(identities=[email("b@example.se")], request_id="x" * 65),
+        INVALID,
+        "request_id",
+    ),
+    ("GetSubject", pb.GetSubjectRequest(), INVALID, "name"),
+    ("GetSubject", pb.GetSubjectRequest(name="subjects/"), INVALID, "name"),
+    ("GetSubject", pb.GetSubjectRequest(name="subjects/A\x00B"), INVALID, "name"),
+    ("GetSubject", pb.GetSubjectRequest(name="people/abc"), INVALID, "name"),
+    ("GetSubject", pb.GetSubjectRequest(name=MISSING), NOT_FOUND, None),
+    ("FindSubject", pb.FindSubjectRequest(), INVALID, "identity"),
+    ("FindSubject", pb.FindSubjectRequest(identity=pnr("not a number")), INVALID, "identity.value"),
+    ("FindSubject", pb.FindSubjectRequest(identity=email("nobody@example.se")), NOT_FOUND, None),
+    ("UpdateSubject", pb.UpdateSubjectRequest(name=MISSING), INVALID, "update_mask"),
+    (
+        "UpdateSubject",
+        pb.UpdateSubjectRequest(
+            name=MISSING, update_mask=field_mask_pb2.FieldMask(paths=["state"])
+        ),
+        INVALID,
+        "update_mask",
+    ),
+    (
+        "UpdateSubject",
+        pb.UpdateSubjectRequest(
+            name=MISSING, update_mask=field_mask_pb2.FieldMask(paths=["roles"])
+        ),
+        NOT_FOUND,
+        None,
+    ),
+    ("AddIdentity", pb.AddIdentityRequest(subject=MISSING), INVALID, "identity.kind"),
+    (
+        "AddIdentity",
+        pb.AddIdentityRequest(subject="", identity=email("c@example.se")),
+        INVALID,
+        "subject",
+    ),
+    (
+        "AddIdentity",
+        pb.AddIdentityRequest(subject=MISSING, identity=email("c@example.se")),
+        NOT_FOUND,
+        None,
+    ),
+    (
+        "RectifyIdentity",
+        pb.RectifyIdentityRequest(subject=MISSING, old_identity=email("c@example.se")),
+        INVALID,
+        "new_identity.kind",
+    ),
+    (
+        "RemoveIdentity",
+        pb.RemoveIdentityRequest(subject=MISSING, identity=email("c@example.se")),
+        NOT_FOUND,
+        None,
+    ),
+    ("ExportSubject", pb.ExportSubjectRequest(name="nope"), INVALID, "name"),
+    ("ExportSubject", pb.ExportSubjectRequest(name=MISSING), NOT_FOUND, None),
+    ("EraseSubject", pb.EraseSubjectRequest(name=""), INVALID, "name"),
+    ("EraseSubject", pb.EraseSubjectRequest(name=MISSING), NOT_FOUND, None),
+]
+
+
+@pytest.mark.parametrize(("method", "request_message", "code", "field"), SUBJECT_CASES)
+def test_subject_service_bad_input(
+    subjects: pb_grpc.SubjectServiceStub,
+    method: str,
+    request_message: Any,
+    code: grpc.StatusCode,
+    field: str | None,
+) -> None:
+    expect(lambda: getattr(subjects, method)(request_message), code, field)
+
+
+def record_cases(parent: str) -> list[tuple[str, Any, grpc.StatusCode, str | None]]:
+    return [
+        ("CreateRecord", pb.CreateRecordRequest(parent=parent), INVALID, "record"),
+        ("CreateRecord", pb.CreateRecordRequest(parent="x", record=record()), INVALID, "parent"),
+        ("CreateRecord", pb.CreateRecordRequest(parent=MISSING, record=record()), NOT_FOUND, None),
+        (
+            "CreateRecord",
+            pb.CreateRecordRequest(parent=parent, record=bad_record(category="")),
+            INVALID,
+            "record.category",
+        ),
+        (
+            "CreateRecord",
+            pb.CreateRecordRequest(parent=parent, record=bad_record(category="A.B")),
+            INVALID,
+            "record.category",
+        ),
+        (
+            "CreateRecord",
+            pb.CreateRecordRequest(parent=parent, record=bad_record(category="vault.x")),
+            INVALID,
+            "record.category",
+        ),
+        (
+            "CreateRecord",
+            pb.CreateRecordRequest(parent=parent, record=bad_record(purpose="x" * 65)),
+            INVALID,
+            "record.purpose",
+        ),
+        (
+            "CreateRecord",
+            pb.CreateRecordRequest(parent=parent, record=bad_record(legal_basis=0)),
+            INVALID,
+            "record.legal_basis",
+        ),
+        (
+            "CreateRecord",
+            pb.CreateRecordRequest(parent=parent, record=bad_record(legal_basis=42)),
+            INVALID,
+            "record.legal_basis",
+        ),
+        (
+            "CreateRecord",
+            pb.CreateRecordRequest(parent=parent, record=bad_record(source_system="")),
+            INVALID,
+            "record.source_system",
+        ),
+        (
+            "CreateRecord",
+            pb.CreateRecordRequest(parent=parent, record=record(note="a\x00b")),
+            INVALID,
+            "record.fields.note",
+        ),
+        (
+            "CreateRecord",
+            pb.CreateRecordRequest(parent=parent, record=record(contact=1.0), request_id="\u00e5"),
+            INVALID,
+            "request_id",
+        ),
+        ("GetRecord", pb.GetRecordRequest(name=parent), INVALID, "name"),
+        ("GetRecord", pb.GetRecordRequest(name=f"{parent}/records/00ff"), NOT_FOUND, None),
+        ("UpdateRecord", pb.UpdateRecordRequest(record=record()), INVALID, "record.name"),
+        (
+            "UpdateRecord",
+            pb.UpdateRecordRequest(record=bad_record(name=f"{parent}/records/00ff")),
+            INVALID,
+            "update_mask",
+        ),
+        (
+            "UpdateRecord",
+            pb.UpdateRecordRequest(
+                record=bad_record(name=f"{parent}/records/00ff"),
+                update_mask=field_mask_pb2.FieldMask(paths=["category"]),
+            ),
+            INVALID,
+            "update_mask",
+        ),
+        (
+            "UpdateRecord",
+            pb.UpdateRecordRequest(
+                record=bad_record(name=f"{parent}/records/00ff"),
+                update_mask=field_mask_pb2.FieldMask(paths=["fields"]),
+            ),
+            NOT_FOUND,
+            None,
+        ),
+        ("ListRecords", pb.ListRecordsRequest(parent=parent, page_size=-1), INVALID, "page_size"),
+        ("ListRecords", pb.ListRecordsRequest(parent=parent, page_size=5000), INVALID, "page_size"),
+        (
+            "ListRecords",
+            pb.ListRecordsRequest(parent=parent, page_token="%%%"),
+            INVALID,
+            "page_token",
+        ),
+        (
+            "ListRecords",
+            pb.ListRecordsRequest(parent=parent, category="Bad Category"),
+            INVALID,
+            "category",
+        ),
+        ("ListRecords", pb.ListRecordsRequest(parent=MISSING), NOT_FOUND, None),
+        ("StreamRecords", pb.StreamRecordsRequest(parent=""), INVALID, "parent"),
+        ("StreamRecords", pb.StreamRecordsRequest(parent=MISSING), NOT_FOUND, None),
+        ("EraseCategory", pb.EraseCategoryRequest(parent=parent, category=""), INVALID, "category"),
+        (
+            "EraseCategory",
+            pb.EraseCategoryRequest(parent=MISSING, category="contact"),
+            NOT_FOUND,
+            None,
+        ),
+    ]
+
+
+def test_record_service_bad_input(records: pb_grpc.RecordServiceStub, anna: pb.Subject) -> None:
+    for method, request_message, code, field in record_cases(anna.name):
+        expect(lambda m=method, r=request_message: getattr(records, m)(r), code, field)
+    # Nothing was half-written by any of the failures above.
+    assert list(records.ListRecords(pb.ListRecordsRequest(parent=anna.name)).records) == []
+
+
+def test_an_import_with_one_bad_record_stores_nothing(
+    records: pb_grpc.RecordServiceStub, anna: pb.Subject
+) -> None:
+    requests = [pb.ImportRecordsRequest(parent=anna.name, record=record(n=i)) for i in range(50)]
+    requests[37].record.category = "NOT OK"
+    expect(lambda: records.ImportRecords(iter(requests)), INVALID, "records[37].record.category")
+    expect(lambda: records.ImportRecords(iter([])), INVALID, "records")
+    missing = [pb.ImportRecordsRequest(parent=MISSING, record=record())]
+    expect(lambda: records.ImportRecords(iter(missing)), NOT_FOUND)
+    assert list(records.ListRecords(pb.ListRecordsRequest(parent=anna.name)).records) == []
+
+
+def raw_call(channel: grpc.Channel, method: str, payload: bytes) -> grpc.RpcError:
+    call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+    with pytest.raises(grpc.RpcError) as raised:
+        call(payload, timeout=5)
+    return raised.value
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"\xff\xff\xff",  # not protobuf at all
+        b"\x0a\x05abc",  # a length running past the end
+        b"\x0a\x02\xc3\x28",  # field 1 (name) holding invalid UTF-8
+        b"\x0a\x03a\x00\xff",
+    ],
+)
+def test_bytes_that_do_not_parse_are_invalid_argument(
+    channel: grpc.Channel, payload: bytes
+) -> None:
+    error = raw_call(channel, "/vault.v1.SubjectService/GetSubject", payload)
+    assert error.code() == INVALID
+    assert error_info(error).reason == "MALFORMED_REQUEST"
+
+
+def test_a_malformed_message_inside_an_import_stream_is_invalid_argument(
+    channel: grpc.Channel,
+) -> None:
+    call = channel.stream_unary(
+        "/vault.v1.RecordService/ImportRecords", request_serializer=None, response_deserializer=None
+    )
+    with pytest.raises(grpc.RpcError) as raised:
+        call(iter([b"\x0a\x02\xc3\x28"]), timeout=5)
+    assert raised.value.code() == INVALID
+
+
+def test_an_oversized_message_is_refused_cleanly(
+    records: pb_grpc.RecordServiceStub, anna: pb.Subject
+) -> None:
+    huge = record("media")
+    huge.content.data = b"x" * (17 * 1024 * 1024)
+    with pytest.raises(grpc.RpcError) as raised:
+        records.CreateRecord(pb.CreateRecordRequest(parent=anna.name, record=huge), timeout=10)
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    big = record("media")
+    big.content.data = b"x" * (9 * 1024 * 1024)
+    expect(
+        lambda: records.CreateRecord(pb.CreateRecordRequest(parent=anna.name, record=big)),
+        INVALID,
+        "record.content.data",
+    )
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    kind=st.integers(-1, 6),
+    value=st.text(max_size=40),
+    system=st.text(max_size=12),
+    roles=st.lists(st.text(max_size=8), max_size=3),
+    request_id=st.text(max_size=70),
+)
+def test_random_create_requests_never_answer_unknown_or_internal(
+    subjects: pb_grpc.SubjectServiceStub,
+    kind: int,
+    value: str,
+    system: str,
+    roles: list[str],
+    request_id: str,
+) -> None:
+    request = pb.CreateSubjectRequest(
+        identities=[pb.Identity(kind=max(kind, 0), value=value, system=system)],
+        roles=roles,
+        request_id=request_id,
+    )
+    try:
+        subjects.CreateSubject(request, timeout=10)
+    except grpc.RpcError as error:
+        assert error.code() in {INVALID, grpc.StatusCode.ALREADY_EXISTS}, error.details()
+        assert error_info(error).reason

@@ -1,0 +1,215 @@
+"""After erasure, the raw bytes of every file hold no plaintext and no usable key.
+
+The test reads the database files the way an attacker with a disk image would,
+and tries an old backup of the records against the current key store.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from vault import bootstrap, crypto
+from vault.core.clock import FixedClock
+from vault.core.errors import IntegrityError, SubjectErased
+from vault.core.identities import IdentityKind
+from vault.core.model import Content, LegalBasis, RecordDraft
+from vault.core.vault import IdentityInput, Vault
+from vault.storage.sqlite import SQLiteRecordStore
+
+MARKERS = [b"MARKER-ADDRESS-7f3a", b"MARKER-RECIPE-91bc", b"MARKER-PHOTO-c0de"]
+
+
+def database_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if p.name.endswith((".db", ".db-wal", ".db-shm")))
+
+
+def seed(vault: Vault) -> tuple[str, list[bytes]]:
+    """A subject with marker data; returns its id and every key byte string that protects it."""
+    subject = vault.create_subject(
+        [IdentityInput(IdentityKind.EMAIL, "marker.person@example.se")], ["salon_customer"]
+    )
+    sid = subject.subject_id
+    vault.create_record(
+        sid,
+        RecordDraft(
+            "contact",
+            "salon_booking",
+            LegalBasis.CONTRACT,
+            "salon",
+            {"address": MARKERS[0].decode()},
+        ),
+    )
+    vault.create_record(
+        sid,
+        RecordDraft(
+            "notes", "salon_booking", LegalBasis.CONTRACT, "salon", {"recipe": MARKERS[1].decode()}
+        ),
+    )
+    vault.create_record(
+        sid,
+        RecordDraft(
+            "media",
+            "distance_assignment",
+            LegalBasis.CONTRACT,
+            "lms",
+            {},
+            Content(MARKERS[2] * 50, "image/png", "m.png"),
+        ),
+    )
+    keys = [vault.keys.subject_key(sid)]
+    for category in vault.keys.categories(sid):
+        keys.append(vault.keys.data_key(sid, category, create=False).key)
+    wrapped = [vault.keys.store.subject_key(sid)[1]]  # type: ignore[index]
+    wrapped += [vault.keys.store.category_key(sid, c)[1] for c in vault.keys.categories(sid)]  # type: ignore[index]
+    return sid, keys + [bytes(w) for w in wrapped]
+
+
+def test_no_marker_plaintext_ever_reaches_disk(vault: Vault, data_dir: Path) -> None:
+    seed(vault)
+    for path in database_files(data_dir):
+        raw = path.read_bytes()
+        for marker in [*MARKERS, b"marker.person@example.se"]:
+            assert marker not in raw, f"{marker!r} in {path.name}"
+
+
+def test_erasure_leaves_no_usable_key_in_any_file(
+    data_dir: Path, clock: FixedClock, tmp_path: Path
+) -> None:
+    vault = bootstrap.open_vault(data_dir, clock=clock)
+    # Another subject that stays, so the files are not simply emptied.
+    other = vault.create_subject([IdentityInput(IdentityKind.EMAIL, "stays@example.se")], [])
+    vault.create_record(
+        other.subject_id, RecordDraft("contact", "p", LegalBasis.CONTRACT, "lms", {"a": "b"})
+    )
+    sid, key_material = seed(vault)
+    # A backup of the record database (and its WAL) taken before the erasure.
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    for path in data_dir.glob("records.db*"):
+        shutil.copy(path, backup / path.name)
+
+    vault.erase_subject(sid)
+
+    files = database_files(data_dir)
+    assert any(p.name == "keys.db" for p in files)
+    for path in files:
+        raw = path.read_bytes()
+        for secret in key_material:
+            assert secret not in raw, f"key material of the erased subject in {path.name}"
+        for marker in MARKERS:
+            assert marker not in raw
+    for wal in data_dir.glob("*.db-wal"):
+        assert wal.stat().st_size == 0, f"{wal.name} was not truncated"
+
+    # The old backup cannot be read with the current key store.
+    old_records = SQLiteRecordStore(backup / "records.db")
+    restored = Vault(old_records, vault.keys.store, vault.keyring, clock)
+    with pytest.raises(SubjectErased):
+        restored.get_subject(sid)
+    rows = list(old_records.iter_records(sid))
+    assert len(rows) == 3
+    for row in rows:
+        with pytest.raises(SubjectErased):
+            restored._open_record(row)
+    # Nor with any key that is left anywhere in the key store, unwrapped.
+    conn = sqlite3.connect(data_dir / "keys.db")
+    usable = []
+    for owner, version, wrapped in conn.execute(
+        "SELECT subject_id, kek_version, wrapped FROM subject_keys"
+    ):
+        subject_key = crypto.unseal(
+            vault.keyring.kek(version),
+            wrapped,
+            crypto.associated_data("subject-key", version, owner),
+        )
+        usable.append(subject_key)
+        for category, key_id, wrapped_data in conn.execute(
+            "SELECT category, key_id, wrapped FROM category_keys WHERE subject_id = ?", (owner,)
+        ):
+            usable.append(
+                crypto.unseal(
+                    subject_key,
+                    wrapped_data,
+                    crypto.associated_data("category-key", owner, category, key_id),
+                )
+            )
+    conn.close()
+    assert len(usable) >= 3, "the subject that stays has keys"
+    for row in rows:
+        for key in [*usable, *vault.keyring.keks.values()]:
+            with pytest.raises(IntegrityError):
+                crypto.unseal(
+                    key,
+                    row.sealed_payload,
+                    crypto.associated_data("record", sid, row.category, row.record_id, "payload"),
+                )
+    # The subject that stayed is untouched.
+    assert vault.get_subject(other.subject_id).identities[0].value == "stays@example.se"
+    old_records.close()
+    bootstrap.close_vault(vault)
+
+
+def test_an_erased_key_is_unusable_at_once_in_another_process(
+    data_dir: Path, clock: FixedClock
+) -> None:
+    # Two vaults over the same files stand for two server processes; each has
+    # its own key cache.
+    first = bootstrap.open_vault(data_dir, clock=clock)
+    second = bootstrap.open_vault(data_dir, clock=clock)
+    subject = first.create_subject([IdentityInput(IdentityKind.EMAIL, "two@example.se")], [])
+    stored = first.create_record(
+        subject.subject_id, RecordDraft("contact", "p", LegalBasis.CONTRACT, "lms", {"a": 1})
+    )
+    assert second.get_record(stored.record_id).fields == {"a": 1}  # fills the second cache
+    assert second.keys.data_key(subject.subject_id, "contact", create=False)
+
+    first.erase_subject(subject.subject_id)
+
+    with pytest.raises(SubjectErased):
+        second.get_record(stored.record_id)
+    with pytest.raises(SubjectErased):
+        second.keys.data_key(subject.subject_id, "contact", create=False)
+    bootstrap.close_vault(first)
+    bootstrap.close_vault(second)
+
+
+def test_an_erased_category_key_is_unusable_at_once_in_another_process(
+    data_dir: Path, clock: FixedClock
+) -> None:
+    first = bootstrap.open_vault(data_dir, clock=clock)
+    second = bootstrap.open_vault(data_dir, clock=clock)
+    subject = first.create_subject([IdentityInput(IdentityKind.EMAIL, "cat@example.se")], [])
+    sid = subject.subject_id
+    first.create_record(sid, RecordDraft("notes", "p", LegalBasis.CONTRACT, "lms", {"a": 1}))
+    second.keys.data_key(sid, "notes", create=False)  # cached in the second process
+    first.erase_category(sid, "notes")
+    from vault.core.errors import CategoryErased
+
+    with pytest.raises(CategoryErased):
+        second.keys.data_key(sid, "notes", create=False)
+    bootstrap.close_vault(first)
+    bootstrap.close_vault(second)
+
+
+def test_kek_rotation_rewraps_and_old_data_stays_readable(
+    data_dir: Path, clock: FixedClock
+) -> None:
+    vault = bootstrap.open_vault(data_dir, clock=clock)
+    subject = vault.create_subject([IdentityInput(IdentityKind.EMAIL, "rot@example.se")], [])
+    stored = vault.create_record(
+        subject.subject_id, RecordDraft("contact", "p", LegalBasis.CONTRACT, "lms", {"a": 1})
+    )
+    new_ring = vault.keyring.with_new_kek()
+    crypto.write_keyring(data_dir / "keyring.json", new_ring)
+    assert vault.keys.rotate(new_ring) == 1
+    bootstrap.close_vault(vault)
+
+    reopened = bootstrap.open_vault(data_dir, clock=clock)
+    assert reopened.keyring.current_version == 2
+    assert reopened.keys.store.subject_key(subject.subject_id)[0] == 2  # type: ignore[index]
+    assert reopened.get_record(stored.record_id).fields == {"a": 1}
+    bootstrap.close_vault(reopened)

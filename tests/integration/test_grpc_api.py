@@ -1,0 +1,199 @@
+"""Every RPC through a real server on a free port, with a file-backed database."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+
+from tests.helpers import email, error_info, pnr, record
+from vault.v1 import vault_pb2 as pb
+from vault.v1 import vault_pb2_grpc as pb_grpc
+
+
+def create_anna(subjects: pb_grpc.SubjectServiceStub, request_id: str = "") -> pb.Subject:
+    return subjects.CreateSubject(
+        pb.CreateSubjectRequest(
+            identities=[pnr("811218-9876"), email("Anna@Example.se")],
+            roles=["student"],
+            request_id=request_id,
+        )
+    ).subject
+
+
+def test_subject_life_cycle(subjects: pb_grpc.SubjectServiceStub) -> None:
+    anna = create_anna(subjects)
+    assert anna.name.startswith("subjects/")
+    assert anna.state == pb.SUBJECT_STATE_ACTIVE
+    assert [i.value for i in anna.identities] == ["198112189876", "anna@example.se"]
+
+    assert subjects.GetSubject(pb.GetSubjectRequest(name=anna.name)).subject == anna
+    found = subjects.FindSubject(pb.FindSubjectRequest(identity=pnr("8112189876"))).subject
+    assert found.name == anna.name
+
+    updated = subjects.UpdateSubject(
+        pb.UpdateSubjectRequest(
+            name=anna.name,
+            roles=["student", "model"],
+            protected_identity=True,
+            update_mask=field_mask_pb2.FieldMask(paths=["roles", "protected_identity"]),
+        )
+    ).subject
+    assert list(updated.roles) == ["student", "model"] and updated.protected_identity
+
+    phone = pb.Identity(kind=pb.IDENTITY_KIND_PHONE, value="070-123 45 67")
+    added = subjects.AddIdentity(pb.AddIdentityRequest(subject=anna.name, identity=phone)).subject
+    assert "+46701234567" in [i.value for i in added.identities]
+    rectified = subjects.RectifyIdentity(
+        pb.RectifyIdentityRequest(
+            subject=anna.name,
+            old_identity=email("anna@example.se"),
+            new_identity=email("anna.a@example.se"),
+        )
+    ).subject
+    assert "anna.a@example.se" in [i.value for i in rectified.identities]
+    removed = subjects.RemoveIdentity(
+        pb.RemoveIdentityRequest(subject=anna.name, identity=phone)
+    ).subject
+    assert len(removed.identities) == 2
+
+
+def test_record_life_cycle(
+    subjects: pb_grpc.SubjectServiceStub, records: pb_grpc.RecordServiceStub
+) -> None:
+    anna = create_anna(subjects)
+    photo = record("media")
+    photo.content.CopyFrom(pb.Content(data=b"\x89PNG", media_type="image/png", filename="p.png"))
+    created = records.CreateRecord(pb.CreateRecordRequest(parent=anna.name, record=photo)).record
+    assert created.name.startswith(anna.name + "/records/")
+    assert created.content.data == b"\x89PNG"
+    assert records.GetRecord(pb.GetRecordRequest(name=created.name)).record == created
+
+    changed = record("media", note="retouched")
+    changed.name = created.name
+    updated = records.UpdateRecord(
+        pb.UpdateRecordRequest(
+            record=changed, update_mask=field_mask_pb2.FieldMask(paths=["fields"])
+        )
+    ).record
+    assert dict(updated.fields) == {"note": "retouched"}
+    assert updated.content.data == b"\x89PNG"
+
+    imported = records.ImportRecords(
+        iter(
+            [
+                pb.ImportRecordsRequest(parent=anna.name, record=record("notes", n=i))
+                for i in range(30)
+            ]
+        )
+    )
+    assert imported.imported_count == 30
+
+    names, token = [], ""
+    while True:
+        page = records.ListRecords(
+            pb.ListRecordsRequest(parent=anna.name, page_size=7, page_token=token)
+        )
+        names += [r.name for r in page.records]
+        token = page.next_page_token
+        if not token:
+            break
+    assert len(names) == len(set(names)) == 31
+
+    streamed = list(
+        records.StreamRecords(pb.StreamRecordsRequest(parent=anna.name, category="notes"))
+    )
+    assert [int(m.record.fields["n"]) for m in streamed] == list(range(30))
+
+    erased = records.EraseCategory(pb.EraseCategoryRequest(parent=anna.name, category="notes"))
+    assert erased.records_shredded == 30
+    assert (
+        records.GetRecord(pb.GetRecordRequest(name=created.name)).record.content.data == b"\x89PNG"
+    )
+
+
+def test_export_streams_progress_and_a_zip(
+    subjects: pb_grpc.SubjectServiceStub, records: pb_grpc.RecordServiceStub
+) -> None:
+    anna = create_anna(subjects)
+    records.ImportRecords(
+        iter([pb.ImportRecordsRequest(parent=anna.name, record=record(n=i)) for i in range(2500)])
+    )
+    messages = list(subjects.ExportSubject(pb.ExportSubjectRequest(name=anna.name)))
+    progress = [m.progress for m in messages if m.HasField("progress")]
+    assert len(progress) >= 3 and progress[-1].records_done == progress[-1].records_total == 2500
+    archive = b"".join(m.archive_chunk for m in messages if m.HasField("archive_chunk"))
+    document = json.loads(zipfile.ZipFile(io.BytesIO(archive)).read("export.json"))
+    assert len(document["records"]) == 2500
+
+
+def test_erasure_answers_with_a_receipt_and_then_erased(
+    subjects: pb_grpc.SubjectServiceStub, records: pb_grpc.RecordServiceStub
+) -> None:
+    anna = create_anna(subjects)
+    stored = records.CreateRecord(pb.CreateRecordRequest(parent=anna.name, record=record())).record
+    receipt = subjects.EraseSubject(
+        pb.EraseSubjectRequest(name=anna.name, request_id="erase-1")
+    ).receipt
+    assert receipt.subject == anna.name
+    assert receipt.records_shredded == 1 and receipt.identities_removed == 2
+    assert list(receipt.categories) == ["contact"]
+
+    again = subjects.EraseSubject(
+        pb.EraseSubjectRequest(name=anna.name, request_id="erase-1")
+    ).receipt
+    assert again == receipt
+
+    for call in (
+        lambda: subjects.GetSubject(pb.GetSubjectRequest(name=anna.name)),
+        lambda: records.GetRecord(pb.GetRecordRequest(name=stored.name)),
+        lambda: records.ListRecords(pb.ListRecordsRequest(parent=anna.name)),
+        lambda: list(records.StreamRecords(pb.StreamRecordsRequest(parent=anna.name))),
+        lambda: list(subjects.ExportSubject(pb.ExportSubjectRequest(name=anna.name))),
+        lambda: records.CreateRecord(pb.CreateRecordRequest(parent=anna.name, record=record())),
+    ):
+        with pytest.raises(grpc.RpcError) as raised:
+            call()
+        assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert error_info(raised.value).reason == "SUBJECT_ERASED"
+
+    with pytest.raises(grpc.RpcError) as raised:
+        subjects.FindSubject(pb.FindSubjectRequest(identity=pnr("811218-9876")))
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_retry_with_the_same_request_id_applies_once(
+    subjects: pb_grpc.SubjectServiceStub, records: pb_grpc.RecordServiceStub
+) -> None:
+    anna = create_anna(subjects, request_id="c-1")
+    assert create_anna(subjects, request_id="c-1").name == anna.name
+    request = pb.CreateRecordRequest(parent=anna.name, record=record(), request_id="r-1")
+    first = records.CreateRecord(request).record
+    assert records.CreateRecord(request).record.name == first.name
+    assert len(records.ListRecords(pb.ListRecordsRequest(parent=anna.name)).records) == 1
+
+    different = pb.CreateRecordRequest(
+        parent=anna.name, record=record(city="Lund"), request_id="r-1"
+    )
+    with pytest.raises(grpc.RpcError) as raised:
+        records.CreateRecord(different)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_info(raised.value).reason == "REQUEST_ID_REUSED"
+
+
+def test_a_record_name_under_the_wrong_subject_is_not_found(
+    subjects: pb_grpc.SubjectServiceStub, records: pb_grpc.RecordServiceStub
+) -> None:
+    anna = create_anna(subjects)
+    bo = subjects.CreateSubject(
+        pb.CreateSubjectRequest(identities=[email("bo@example.se")])
+    ).subject
+    stored = records.CreateRecord(pb.CreateRecordRequest(parent=anna.name, record=record())).record
+    wrong = stored.name.replace(anna.name, bo.name)
+    with pytest.raises(grpc.RpcError) as raised:
+        records.GetRecord(pb.GetRecordRequest(name=wrong))
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND

@@ -1,0 +1,189 @@
+"""The server as generic tools see it: health, reflection, limits, errors, graceful stop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+
+from tests.helpers import email, error_info, record
+from vault.core.vault import Vault
+from vault.server.app import ServerSettings, create_server
+from vault.v1 import vault_pb2 as pb
+from vault.v1 import vault_pb2_grpc as pb_grpc
+
+
+def test_health_reports_serving(channel: grpc.Channel) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    for service in ["", "vault.v1.SubjectService", "vault.v1.RecordService"]:
+        answer = health.Check(health_pb2.HealthCheckRequest(service=service))
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_reflection_describes_the_api_without_project_files(channel: grpc.Channel) -> None:
+    database = ProtoReflectionDescriptorDatabase(channel)
+    services = set(database.get_services())
+    assert {
+        "vault.v1.SubjectService",
+        "vault.v1.RecordService",
+        "grpc.health.v1.Health",
+    } <= services
+    described = database.FindFileContainingSymbol("vault.v1.SubjectService")
+    assert described.package == "vault.v1"
+
+
+def test_an_unexpected_error_is_internal_with_a_correlation_id_and_no_details(
+    vault: Vault,
+    subjects: pb_grpc.SubjectServiceStub,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def explode(subject_id: str) -> None:
+        raise RuntimeError("secret 811218-9876 at /srv/vault/records.db")
+
+    monkeypatch.setattr(vault, "get_subject", explode)
+    with (
+        caplog.at_level(logging.ERROR, logger="vault.server"),
+        pytest.raises(grpc.RpcError) as raised,
+    ):
+        subjects.GetSubject(pb.GetSubjectRequest(name="subjects/abc"))
+    error = raised.value
+    assert error.code() == grpc.StatusCode.INTERNAL
+    assert (
+        "secret" not in error.details()
+        and "/srv" not in error.details()
+        and "811218" not in error.details()
+    )
+    correlation_id = error_info(error).metadata["correlation_id"]
+    assert correlation_id in error.details()
+    assert any(correlation_id in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_overload_is_refused_at_once(vault: Vault) -> None:
+    running = create_server(
+        vault, "127.0.0.1:0", ServerSettings(max_concurrent_rpcs=1, maintenance_interval_s=0)
+    )
+    try:
+        with grpc.insecure_channel(
+            f"127.0.0.1:{running.port}", options=[("grpc.max_receive_message_length", 64 << 20)]
+        ) as channel:
+            subjects = pb_grpc.SubjectServiceStub(channel)
+            records = pb_grpc.RecordServiceStub(channel)
+            anna = subjects.CreateSubject(
+                pb.CreateSubjectRequest(identities=[email("anna@example.se")])
+            ).subject
+            for _ in range(4):
+                big = record("media")
+                big.content.data = os.urandom(8 << 20)
+                records.CreateRecord(pb.CreateRecordRequest(parent=anna.name, record=big))
+            # An export the client does not read stays in flight (flow control).
+            export = subjects.ExportSubject(pb.ExportSubjectRequest(name=anna.name))
+            next(export)
+            with pytest.raises(grpc.RpcError) as raised:
+                subjects.GetSubject(pb.GetSubjectRequest(name=anna.name), timeout=5)
+            assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            export.cancel()
+    finally:
+        running.stop(grace=None)
+
+
+@pytest.mark.slow
+def test_sigterm_turns_health_off_and_lets_calls_in_flight_finish(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vault.cli",
+            "serve",
+            "--address",
+            "127.0.0.1:0",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        assert process.stdout is not None
+        port = None
+        for line in process.stdout:
+            match = re.search(r"listening on \S+:(\d+)", line)
+            if match:
+                port = int(match[1])
+                break
+        assert port, "the server never said where it listens"
+        with grpc.insecure_channel(
+            f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", 64 << 20)]
+        ) as channel:
+            subjects = pb_grpc.SubjectServiceStub(channel)
+            records = pb_grpc.RecordServiceStub(channel)
+            anna = subjects.CreateSubject(
+                pb.CreateSubjectRequest(identities=[email("anna@example.se")])
+            ).subject
+            for _ in range(3):
+                big = record("media")
+                big.content.data = os.urandom(8 << 20)
+                records.CreateRecord(pb.CreateRecordRequest(parent=anna.name, record=big))
+            watch = health_pb2_grpc.HealthStub(channel).Watch(
+                health_pb2.HealthCheckRequest(service="")
+            )
+            assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+            export = subjects.ExportSubject(pb.ExportSubjectRequest(name=anna.name))
+            first = next(export)  # the export is in flight
+
+            process.send_signal(signal.SIGTERM)
+            assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+            rest = list(export)  # the call in flight still finishes
+            chunks = [m for m in [first, *rest] if m.HasField("archive_chunk")]
+            assert sum(len(m.archive_chunk) for m in chunks) > 24 << 20
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_many_clients_writing_one_subject_lose_nothing(
+    subjects: pb_grpc.SubjectServiceStub, records: pb_grpc.RecordServiceStub
+) -> None:
+    anna = subjects.CreateSubject(
+        pb.CreateSubjectRequest(identities=[email("anna@example.se")])
+    ).subject
+    failures: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        try:
+            for n in range(25):
+                records.CreateRecord(
+                    pb.CreateRecordRequest(parent=anna.name, record=record(w=worker, n=n))
+                )
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    stored = {
+        (int(m.record.fields["w"]), int(m.record.fields["n"]))
+        for m in records.StreamRecords(pb.StreamRecordsRequest(parent=anna.name))
+    }
+    assert stored == {(w, n) for w in range(8) for n in range(25)}
