@@ -41,18 +41,23 @@ def associated_data(*parts: str | int) -> bytes:
     return "\x1f".join(["consent-vault", str(FORMAT_VERSION), *map(str, parts)]).encode()
 
 
-def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
-    """Encrypt and authenticate; the result is version byte + nonce + ciphertext."""
+def seal(key: bytes | AESGCM, plaintext: bytes, aad: bytes) -> bytes:
+    """Encrypt and authenticate; the result is version byte + nonce + ciphertext.
+
+    `key` may be an AESGCM object already made from the key, to save making one per call.
+    """
+    aead = key if isinstance(key, AESGCM) else AESGCM(key)
     nonce = os.urandom(NONCE_BYTES)
-    return bytes([FORMAT_VERSION]) + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+    return bytes([FORMAT_VERSION]) + nonce + aead.encrypt(nonce, plaintext, aad)
 
 
-def unseal(key: bytes, blob: bytes, aad: bytes) -> bytes:
+def unseal(key: bytes | AESGCM, blob: bytes, aad: bytes) -> bytes:
     """Decrypt a `seal` result; raises IntegrityError if anything was changed or moved."""
     if len(blob) < 1 + NONCE_BYTES + 16 or blob[0] != FORMAT_VERSION:
         raise IntegrityError("ciphertext has an unknown format or is truncated")
+    aead = key if isinstance(key, AESGCM) else AESGCM(key)
     try:
-        return AESGCM(key).decrypt(blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :], aad)
+        return aead.decrypt(blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :], aad)
     except InvalidTag:
         raise IntegrityError("ciphertext failed authentication") from None
 

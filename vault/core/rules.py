@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -27,9 +28,15 @@ _RESOURCE_ID = re.compile(r"[a-z0-9][a-z0-9-]*", re.ASCII)
 def _pattern(value: str, pattern: re.Pattern[str], limit: int, field: str, described: str) -> str:
     if not value:
         raise InvalidArgument(field, "must not be empty")
-    if len(value) > limit or not pattern.fullmatch(value):
+    if not _fits(value, pattern, limit):
         raise InvalidArgument(field, f"must be {described}, at most {limit} characters")
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _fits(value: str, pattern: re.Pattern[str], limit: int) -> bool:
+    # Cached: a bulk import repeats the same few categories and purposes.
+    return len(value) <= limit and pattern.fullmatch(value) is not None
 
 
 def category(value: str, field: str = "category") -> str:
@@ -92,12 +99,20 @@ def content_data(value: bytes, field: str) -> bytes:
     return value
 
 
-def fields(value: dict[str, Any], field: str = "fields") -> dict[str, Any]:
-    """Structured fields must be JSON without NUL characters or non-finite numbers."""
-    _check_json(value, field)
-    if len(json.dumps(value, ensure_ascii=False).encode()) > MAX_FIELDS_BYTES:
+def fields_json(value: dict[str, Any], field: str = "fields") -> str:
+    """Structured fields as compact JSON, which must hold no NUL characters and
+    no non-finite numbers. Serializing is the check; the slower walk that names
+    the offending field runs only when serializing finds something wrong."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (ValueError, TypeError):
+        _check_json(value, field)
+        raise InvalidArgument(field, "must be JSON") from None
+    if "\\u0000" in text:  # JSON escapes NUL; a literal backslash-u0000 is a false alarm
+        _check_json(value, field)
+    if len(text) > MAX_FIELDS_BYTES:
         raise InvalidArgument(field, f"must be at most {MAX_FIELDS_BYTES} bytes as JSON")
-    return value
+    return text
 
 
 def page_size(value: int) -> int:
@@ -115,8 +130,8 @@ def _has_control(text: str) -> bool:
 def _check_json(value: Any, field: str) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
-            if not isinstance(key, str) or not key or "\x00" in key:
-                raise InvalidArgument(field, "keys must be non-empty strings without NUL")
+            if not isinstance(key, str) or "\x00" in key:
+                raise InvalidArgument(field, "keys must be strings without NUL")
             _check_json(item, f"{field}.{key}")
     elif isinstance(value, list):
         for index, item in enumerate(value):

@@ -33,7 +33,7 @@ from vault.core.errors import (
 )
 from vault.core.export import ExportProgress, export_archive
 from vault.core.identities import Identity, IdentityKind, canonical_identity
-from vault.core.keys import KeyManager
+from vault.core.keys import DataKey, KeyManager
 from vault.core.model import (
     CategoryErasure,
     Content,
@@ -59,6 +59,7 @@ from vault.storage.base import (
 # record category never loses the means to recognise the person.
 IDENTITY_CATEGORY = "vault.identity"
 MAX_IMPORT_RECORDS = 200_000
+EXPORT_KEY_REFRESH = 500
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,14 @@ class RecordChanges:
     fields: dict[str, Any] | None = None
     content: Content | None = None
     clear_content: bool = False
+
+
+@dataclass(frozen=True)
+class _CheckedDraft:
+    """A validated draft and its fields already serialized (validation is serialization)."""
+
+    draft: RecordDraft
+    fields_json: str
 
 
 class _Raced(Exception):
@@ -112,7 +121,7 @@ class Vault:
         canonical = self._canonical_all(identities, "identities")
         checked_roles = rules.roles(roles)
         fingerprint = self._fingerprint(
-            [i.index_text for i in canonical], checked_roles, protected_identity
+            request_id, [i.index_text for i in canonical], checked_roles, protected_identity
         )
         replayed = self._replayed(request_id, "create_subject", fingerprint)
         if replayed is not None:
@@ -172,7 +181,9 @@ class Vault:
         request_id: str = "",
     ) -> Subject:
         checked_roles = None if roles is None else rules.roles(roles)
-        fingerprint = self._fingerprint("update", subject_id, checked_roles, protected_identity)
+        fingerprint = self._fingerprint(
+            request_id, "update", subject_id, checked_roles, protected_identity
+        )
         if self._replayed(request_id, "update_subject", fingerprint) is not None:
             return self.get_subject(subject_id)
         try:
@@ -218,6 +229,7 @@ class Vault:
         if old_canonical and new_canonical and old_canonical.kind is not new_canonical.kind:
             raise InvalidArgument("new_identity.kind", "must be the same kind as old_identity")
         fingerprint = self._fingerprint(
+            request_id,
             "rectify",
             subject_id,
             old_canonical and old_canonical.index_text,
@@ -253,13 +265,13 @@ class Vault:
 
     # ------------------------------------------------------------- records
     def create_record(self, subject_id: str, draft: RecordDraft, request_id: str = "") -> Record:
-        draft = self._checked_draft(draft, "record")
-        fingerprint = self._fingerprint("record", subject_id, *self._draft_fingerprint(draft))
+        checked = self._checked_draft(draft, "record")
+        fingerprint = self._fingerprint(request_id, "record", subject_id, checked.draft)
         replayed = self._replayed(request_id, "create_record", fingerprint)
         if replayed is not None:
             return self.get_record(replayed.result)
         self._writable_subject(self.records, subject_id)
-        row = self._sealed_row(subject_id, draft, secrets.token_hex(16), self._now())
+        row = self._sealed_row(subject_id, checked, secrets.token_hex(16), self._now())
         try:
             with self.records.write() as tx:
                 self._writable_subject(tx, subject_id)
@@ -276,17 +288,25 @@ class Vault:
         digest = hashlib.sha256()
         rows: list[RecordRow] = []
         subjects: set[str] = set()
+        data_keys: dict[tuple[str, str], DataKey] = {}
         now = self._now()
         for index, (subject_id, draft) in enumerate(items):
             if index >= MAX_IMPORT_RECORDS:
                 raise InvalidArgument("records", f"at most {MAX_IMPORT_RECORDS} records per import")
             field = f"records[{index}]"
-            draft = self._checked_draft(draft, f"{field}.record")
+            checked = self._checked_draft(draft, f"{field}.record")
             if subject_id not in subjects:
                 self._writable_subject(self.records, subject_id, field=f"{field}.parent")
                 subjects.add(subject_id)
-            digest.update(self._fingerprint(subject_id, *self._draft_fingerprint(draft)).encode())
-            rows.append(self._sealed_row(subject_id, draft, secrets.token_hex(16), now))
+            if request_id:
+                digest.update(self._fingerprint(request_id, subject_id, checked.draft).encode())
+            category = checked.draft.category
+            key = data_keys.get((subject_id, category))
+            if key is None:
+                key = data_keys[subject_id, category] = self.keys.data_key(
+                    subject_id, category, create=True
+                )
+            rows.append(self._sealed_row(subject_id, checked, secrets.token_hex(16), now, key))
         if not rows:
             raise InvalidArgument("records", "must hold at least one record")
         fingerprint = digest.hexdigest()
@@ -318,19 +338,20 @@ class Vault:
 
     def update_record(self, record_id: str, changes: RecordChanges, request_id: str = "") -> Record:
         fingerprint = self._fingerprint(
+            request_id,
             "update_record",
             record_id,
             changes.purpose,
             changes.legal_basis and changes.legal_basis.value,
             changes.source_system,
             changes.fields,
-            self._content_digest(changes.content),
+            changes.content,
             changes.clear_content,
         )
         if self._replayed(request_id, "update_record", fingerprint) is not None:
             return self.get_record(record_id)
         current = self.get_record(record_id)
-        draft = self._checked_draft(
+        checked = self._checked_draft(
             RecordDraft(
                 category=current.category,
                 purpose=current.purpose if changes.purpose is None else changes.purpose,
@@ -349,7 +370,7 @@ class Vault:
         )
         row = self._sealed_row(
             current.subject_id,
-            draft,
+            checked,
             record_id,
             self._now(),
             created_at=self._iso(current.created_at),
@@ -392,11 +413,21 @@ class Vault:
     def readable_records(self, subject_id: str) -> Iterator[Record]:
         """Every record still readable; rows left over from an erased category are skipped."""
         self._readable_subject(self.records, subject_id)
-        for row in self.records.iter_records(subject_id):
-            try:
-                yield self._open_record(row)
-            except CategoryErased:
-                continue
+        # Keys are looked up once per category and page rather than per record;
+        # an erasure still stops the export within one page.
+        data_keys: dict[str, DataKey | None] = {}
+        for index, row in enumerate(self.records.iter_records(subject_id)):
+            if index % EXPORT_KEY_REFRESH == 0:
+                data_keys.clear()
+            if row.category not in data_keys:
+                try:
+                    data_keys[row.category] = self.keys.data_key(subject_id, row.category, create=False)
+                except CategoryErased:
+                    data_keys[row.category] = None
+            key = data_keys[row.category]
+            if key is None or key.key_id != row.key_id:
+                continue  # left over from an erased category
+            yield self._open_record(row, key)
 
     def count_records(self, subject_id: str) -> int:
         return self.records.count_records(subject_id)
@@ -410,7 +441,7 @@ class Vault:
     # ------------------------------------------------------------- erasure
     def erase_subject(self, subject_id: str, request_id: str = "") -> ErasureReceipt:
         """Destroy the subject's keys. Erasing an erased subject returns its receipt."""
-        fingerprint = self._fingerprint("erase", subject_id)
+        fingerprint = self._fingerprint(request_id, "erase", subject_id)
         replayed = self._replayed(request_id, "erase_subject", fingerprint)
         if replayed is not None:
             return self._receipt_from_json(replayed.result)
@@ -459,7 +490,7 @@ class Vault:
         self, subject_id: str, category: str, request_id: str = ""
     ) -> CategoryErasure:
         rules.category(category)
-        fingerprint = self._fingerprint("erase_category", subject_id, category)
+        fingerprint = self._fingerprint(request_id, "erase_category", subject_id, category)
         replayed = self._replayed(request_id, "erase_category", fingerprint)
         if replayed is not None:
             data = json.loads(replayed.result)
@@ -537,7 +568,7 @@ class Vault:
         blind_index = self.keyring.blind_index(identity.index_text)
         data_key = self.keys.data_key(subject_id, IDENTITY_CATEGORY, create=True)
         sealed = crypto.seal(
-            data_key.key,
+            data_key.aead,
             json.dumps([identity.kind.value, identity.system, identity.value]).encode(),
             crypto.associated_data("identity", subject_id, blind_index),
         )
@@ -549,7 +580,7 @@ class Vault:
             data_key = self.keys.data_key(row.subject_id, IDENTITY_CATEGORY, create=False)
             kind, system, value = json.loads(
                 crypto.unseal(
-                    data_key.key,
+                    data_key.aead,
                     identity_row.sealed_value,
                     crypto.associated_data("identity", row.subject_id, identity_row.blind_index),
                 )
@@ -580,7 +611,7 @@ class Vault:
 
     _writable_subject = _readable_subject
 
-    def _checked_draft(self, draft: RecordDraft, field: str) -> RecordDraft:
+    def _checked_draft(self, draft: RecordDraft, field: str) -> _CheckedDraft:
         content = draft.content
         if content is not None:
             content = Content(
@@ -592,31 +623,35 @@ class Vault:
             )
         if not isinstance(draft.legal_basis, LegalBasis):
             raise InvalidArgument(f"{field}.legal_basis", "must be set")
-        return RecordDraft(
+        checked = RecordDraft(
             category=rules.category(draft.category, f"{field}.category"),
             purpose=rules.purpose(draft.purpose, f"{field}.purpose"),
             legal_basis=draft.legal_basis,
             source_system=rules.system(draft.source_system, f"{field}.source_system"),
-            fields=rules.fields(draft.fields, f"{field}.fields"),
+            fields=draft.fields,
             content=content,
         )
+        return _CheckedDraft(checked, rules.fields_json(draft.fields, f"{field}.fields"))
 
     def _sealed_row(
         self,
         subject_id: str,
-        draft: RecordDraft,
+        checked: _CheckedDraft,
         record_id: str,
         now: str,
+        data_key: DataKey | None = None,
         created_at: str | None = None,
     ) -> RecordRow:
-        data_key = self.keys.data_key(subject_id, draft.category, create=True)
+        draft = checked.draft
+        if data_key is None:
+            data_key = self.keys.data_key(subject_id, draft.category, create=True)
         content = draft.content
-        payload = {
-            "fields": draft.fields,
-            "content": None
+        content_meta = (
+            "null"
             if content is None
-            else {"media_type": content.media_type, "filename": content.filename},
-        }
+            else json.dumps({"media_type": content.media_type, "filename": content.filename})
+        )
+        payload = f'{{"fields":{checked.fields_json},"content":{content_meta}}}'
         aad = ("record", subject_id, draft.category, record_id)
         return RecordRow(
             record_id=record_id,
@@ -627,17 +662,18 @@ class Vault:
             source_system=draft.source_system,
             key_id=data_key.key_id,
             sealed_payload=crypto.seal(
-                data_key.key, json.dumps(payload).encode(), crypto.associated_data(*aad, "payload")
+                data_key.aead, payload.encode(), crypto.associated_data(*aad, "payload")
             ),
             sealed_content=None
             if content is None
-            else crypto.seal(data_key.key, content.data, crypto.associated_data(*aad, "content")),
+            else crypto.seal(data_key.aead, content.data, crypto.associated_data(*aad, "content")),
             created_at=created_at or now,
             updated_at=now,
         )
 
-    def _open_record(self, row: RecordRow) -> Record:
-        data_key = self.keys.data_key(row.subject_id, row.category, create=False)
+    def _open_record(self, row: RecordRow, data_key: DataKey | None = None) -> Record:
+        if data_key is None:
+            data_key = self.keys.data_key(row.subject_id, row.category, create=False)
         if data_key.key_id != row.key_id:
             # Sealed under a category key that has since been destroyed.
             raise CategoryErased(
@@ -647,13 +683,13 @@ class Vault:
             )
         aad = ("record", row.subject_id, row.category, row.record_id)
         payload = json.loads(
-            crypto.unseal(data_key.key, row.sealed_payload, crypto.associated_data(*aad, "payload"))
+            crypto.unseal(data_key.aead, row.sealed_payload, crypto.associated_data(*aad, "payload"))
         )
         content = None
         if payload["content"] is not None and row.sealed_content is not None:
             content = Content(
                 crypto.unseal(
-                    data_key.key, row.sealed_content, crypto.associated_data(*aad, "content")
+                    data_key.aead, row.sealed_content, crypto.associated_data(*aad, "content")
                 ),
                 payload["content"]["media_type"],
                 payload["content"]["filename"],
@@ -672,7 +708,16 @@ class Vault:
         )
 
     # ------------------------------------------------- retries (AIP-155)
-    def _fingerprint(self, *parts: Any) -> str:
+    def _fingerprint(self, request_id: str, *parts: Any) -> str:
+        """What a request asked for, to tell a retry from a reuse of its id;
+        computed only when there is a request id."""
+        if not request_id:
+            return ""
+        parts = tuple(
+            self._draft_fingerprint(p) if isinstance(p, RecordDraft)
+            else self._content_digest(p) if isinstance(p, Content) else p
+            for p in parts
+        )
         # Keyed, because the parts are personal data; and the rows holding it
         # are deleted when the subject is erased.
         text = json.dumps(parts, sort_keys=True, default=str)

@@ -4,7 +4,8 @@ Every connection runs in WAL mode with `secure_delete=ON` (deleted bytes are
 overwritten with zeros), `synchronous=FULL` (a commit survives power loss) and
 a busy timeout. Writes take the lock up front with `BEGIN IMMEDIATE`: Python's
 default deferred transactions can lose updates when two writers upgrade from a
-read lock at once. Each thread has its own connection.
+read lock at once. Readers have a connection per thread; writers share one
+connection per process through a group-commit writer.
 """
 
 from __future__ import annotations
@@ -40,27 +41,24 @@ class _Connections:
             migrations.apply(Database(conn))
 
     def get(self) -> sqlite3.Connection:
+        """This thread's connection."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA secure_delete = ON")
-            conn.execute("PRAGMA foreign_keys = ON")
+            conn = self.open()
             self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
         return conn
 
-    def checkpoint_truncate(self) -> bool:
-        """Copy the WAL into the database and cut the WAL to zero bytes.
-
-        Returns False when a reader elsewhere kept part of the WAL alive; the
-        caller tries again later.
-        """
-        busy, _, _ = self.get().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        return busy == 0 and (not self.wal_path.exists() or self.wal_path.stat().st_size == 0)
+    def open(self) -> sqlite3.Connection:
+        """A new connection, closed with the others."""
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA secure_delete = ON")
+        conn.execute("PRAGMA foreign_keys = ON")
+        with self._lock:
+            self._all.append(conn)
+        return conn
 
     @property
     def wal_path(self) -> Path:
@@ -85,6 +83,86 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+class GroupCommitWriter:
+    """All of one process's writes to one database, committed in groups.
+
+    SQLite allows one writer at a time and a durable commit costs an fsync.
+    Each caller's work runs under a lock inside its own savepoint of a shared
+    transaction, so a failure undoes only that caller's work; whoever reaches
+    the commit first commits everything finished so far with one fsync. A
+    caller returns only after the commit that holds its work, so every
+    acknowledged write is durable, and a crash loses only unacknowledged ones.
+    Threads queue on a Python lock instead of SQLite's busy handler, which
+    sleeps for milliseconds under contention.
+    """
+
+    def __init__(self, connections: _Connections) -> None:
+        self._conn = connections.open()
+        self._work = threading.Lock()  # the connection and the open batch
+        self._commit = threading.Lock()  # one committer at a time
+        self._open_batch = 0
+        self._committed_batch = -1
+        self._failed: dict[int, BaseException] = {}
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        with self._work:
+            if not self._conn.in_transaction:
+                self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute("SAVEPOINT caller")
+            try:
+                yield self._conn
+            except BaseException as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK TO caller")
+                    self._conn.execute("RELEASE caller")
+                else:
+                    # SQLite rolled the whole batch back (disk full, I/O
+                    # error): every caller waiting on it must fail too.
+                    self._failed[self._open_batch] = exc
+                    self._open_batch += 1
+                raise
+            self._conn.execute("RELEASE caller")
+            batch = self._open_batch
+        self._await_commit(batch)
+
+    def _await_commit(self, batch: int) -> None:
+        with self._commit:
+            if batch not in self._failed and self._committed_batch < batch:
+                with self._work:
+                    self._commit_open_batch()
+            if batch in self._failed:
+                raise self._failed[batch]
+
+    def _commit_open_batch(self) -> None:
+        """Commit the work finished so far; both locks are held."""
+        closing = self._open_batch
+        self._open_batch += 1
+        if not self._conn.in_transaction:
+            self._committed_batch = closing
+            return
+        try:
+            self._conn.execute("COMMIT")
+        except BaseException as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            self._failed[closing] = exc
+        else:
+            self._committed_batch = closing
+
+    def checkpoint_truncate(self, wal_path: Path) -> bool:
+        """Copy the WAL into the database and cut the WAL to zero bytes.
+
+        Commits any finished work first, so this process holds no transaction
+        open. Returns False when a reader elsewhere kept part of the WAL alive;
+        the maintenance loop tries again later.
+        """
+        with self._commit, self._work:
+            self._commit_open_batch()
+            busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return busy == 0 and (not wal_path.exists() or wal_path.stat().st_size == 0)
 
 
 # ---------------------------------------------------------------- records --
@@ -400,6 +478,7 @@ class SQLiteRecordStore:
 
     def __init__(self, path: Path) -> None:
         self._connections = _Connections(path, record_migrations)
+        self._writer = GroupCommitWriter(self._connections)
 
     @property
     def path(self) -> Path:
@@ -410,7 +489,7 @@ class SQLiteRecordStore:
 
     @contextmanager
     def write(self) -> Iterator[_RecordWrites]:
-        with transaction(self._connections.get()) as conn:
+        with self._writer.write() as conn:
             yield _RecordWrites(conn)
 
     def subject(self, subject_id: str) -> SubjectRow | None:
@@ -457,7 +536,7 @@ class SQLiteRecordStore:
             after = page[-1].seq
 
     def purge_erased(self, limit: int) -> int:
-        with transaction(self._connections.get()) as conn:
+        with self._writer.write() as conn:
             return conn.execute(
                 "DELETE FROM records WHERE seq IN (SELECT r.seq FROM records r JOIN subjects s "
                 "ON s.subject_id = r.subject_id WHERE s.state = 'erased' LIMIT ?)",
@@ -465,7 +544,7 @@ class SQLiteRecordStore:
             ).rowcount
 
     def scrub(self) -> bool:
-        return self._connections.checkpoint_truncate()
+        return self._writer.checkpoint_truncate(self._connections.wal_path)
 
     def close(self) -> None:
         self._connections.close()
@@ -505,6 +584,7 @@ class SQLiteKeyStore:
 
     def __init__(self, path: Path) -> None:
         self._connections = _Connections(path, key_migrations)
+        self._writer = GroupCommitWriter(self._connections)
         self._seen = threading.local()
 
     @property
@@ -525,7 +605,7 @@ class SQLiteKeyStore:
         return (row[0], row[1]) if row else None
 
     def put_subject_key(self, subject_id: str, kek_version: int, wrapped: bytes) -> None:
-        with transaction(self._conn()) as conn:
+        with self._writer.write() as conn:
             conn.execute(
                 "INSERT INTO subject_keys (subject_id, kek_version, wrapped) VALUES (?, ?, ?)",
                 (subject_id, kek_version, wrapped),
@@ -545,7 +625,7 @@ class SQLiteKeyStore:
     def put_category_key(
         self, subject_id: str, category: str, key_id: str, wrapped: bytes
     ) -> tuple[str, bytes] | None:
-        with transaction(self._conn()) as conn:
+        with self._writer.write() as conn:
             if (
                 conn.execute(
                     "SELECT 1 FROM subject_keys WHERE subject_id = ?", (subject_id,)
@@ -572,7 +652,7 @@ class SQLiteKeyStore:
         return [row[0] for row in rows]
 
     def destroy_subject(self, subject_id: str) -> int:
-        with transaction(self._conn()) as conn:
+        with self._writer.write() as conn:
             count = conn.execute(
                 "DELETE FROM category_keys WHERE subject_id = ?", (subject_id,)
             ).rowcount
@@ -584,7 +664,7 @@ class SQLiteKeyStore:
         return count
 
     def destroy_category(self, subject_id: str, category: str) -> bool:
-        with transaction(self._conn()) as conn:
+        with self._writer.write() as conn:
             deleted = conn.execute(
                 "DELETE FROM category_keys WHERE subject_id = ? AND category = ?",
                 (subject_id, category),
@@ -618,7 +698,7 @@ class SQLiteKeyStore:
     def rewrap_subject_key(
         self, subject_id: str, old_version: int, kek_version: int, wrapped: bytes
     ) -> bool:
-        with transaction(self._conn()) as conn:
+        with self._writer.write() as conn:
             return (
                 conn.execute(
                     "UPDATE subject_keys SET kek_version = ?, wrapped = ? "
@@ -629,7 +709,7 @@ class SQLiteKeyStore:
             )
 
     def scrub(self) -> bool:
-        return self._connections.checkpoint_truncate()
+        return self._writer.checkpoint_truncate(self._connections.wal_path)
 
     def close(self) -> None:
         self._connections.close()

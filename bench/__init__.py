@@ -1,0 +1,1 @@
+"""Benchmarks: the vault measured against a bare gRPC echo service in the same run."""

@@ -1,0 +1,180 @@
+"""Run every benchmark and print the figures the README publishes: `make bench`.
+
+Rates are ratios against the echo baseline measured in the same run, so a
+noisy, shared machine moves both sides alike. Nothing here is a test: the
+targets are printed next to the figures, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import grpc
+from rich.console import Console
+from rich.table import Table
+
+from bench.servers import ECHO_METHOD
+from vault.v1 import vault_pb2 as pb
+from vault.v1 import vault_pb2_grpc as pb_grpc
+
+console = Console()
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+
+
+@contextmanager
+def server_process(kind: str, data_dir: Path | None = None):
+    args = [sys.executable, "-m", "bench.servers", kind]
+    if data_dir is not None:
+        args.append(str(data_dir))
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line.startswith("port "):
+            raise RuntimeError(f"{kind} server did not start")
+        yield int(line.split()[1])
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if process.stdout:
+            process.stdout.close()
+
+
+def sample_record(n: int = 0) -> pb.Record:
+    record = pb.Record(
+        category="contact", purpose="course_delivery", legal_basis=pb.LEGAL_BASIS_CONTRACT, source_system="lms"
+    )
+    record.fields.update(
+        {"name": "Anna Andersson", "address": "Kalendegatan 10, 211 35 Malmö", "phone": "+46701234567", "n": n}
+    )
+    return record
+
+
+def rate(call: Callable[[int, int], Any], threads: int, seconds: float) -> float:
+    """Calls per second with `threads` callers for `seconds`; call(thread, i)."""
+    counts = [0] * threads
+    stop = time.perf_counter() + seconds
+
+    def worker(index: int) -> None:
+        i = 0
+        while time.perf_counter() < stop:
+            call(index, i)
+            i += 1
+        counts[index] = i
+
+    workers = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+    start = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return sum(counts) / (time.perf_counter() - start)
+
+
+def new_subject(subjects: pb_grpc.SubjectServiceStub, label: str) -> str:
+    identity = pb.Identity(kind=pb.IDENTITY_KIND_EXTERNAL_ID, system="bench", value=label)
+    return subjects.CreateSubject(pb.CreateSubjectRequest(identities=[identity])).subject.name
+
+
+def import_records(records: pb_grpc.RecordServiceStub, parent: str, count: int) -> float:
+    messages = [pb.ImportRecordsRequest(parent=parent, record=sample_record(i)) for i in range(count)]
+    start = time.perf_counter()
+    assert records.ImportRecords(iter(messages), timeout=600).imported_count == count
+    return time.perf_counter() - start
+
+
+def run(seconds: float, threads: int) -> dict[str, Any]:
+    results: dict[str, Any] = {"threads": threads, "seconds": seconds}
+    put_request = pb.CreateRecordRequest(parent="subjects/" + "0" * 32, record=sample_record())
+    payload = put_request.SerializeToString()
+    results["payload_bytes"] = len(payload)
+
+    with server_process("echo") as port, grpc.insecure_channel(f"127.0.0.1:{port}", CHANNEL_OPTIONS) as channel:
+        echo = channel.unary_unary(ECHO_METHOD)
+        echo(payload)
+        results["echo_rps"] = rate(lambda t, i: echo(payload), threads, seconds)
+
+    with tempfile.TemporaryDirectory() as tmp, server_process("vault", Path(tmp)) as port:
+        with grpc.insecure_channel(f"127.0.0.1:{port}", CHANNEL_OPTIONS) as channel:
+            subjects = pb_grpc.SubjectServiceStub(channel)
+            records = pb_grpc.RecordServiceStub(channel)
+            parents = [new_subject(subjects, f"writer-{t}") for t in range(threads)]
+            requests = [pb.CreateRecordRequest(parent=p, record=sample_record()) for p in parents]
+            records.CreateRecord(requests[0])
+            results["put_rps"] = rate(lambda t, i: records.CreateRecord(requests[t]), threads, seconds)
+
+            names = [m.record.name for m in records.StreamRecords(pb.StreamRecordsRequest(parent=parents[0]))][:500]
+            gets = [pb.GetRecordRequest(name=n) for n in names]
+            results["get_rps"] = rate(lambda t, i: records.GetRecord(gets[(t * 97 + i) % len(gets)]), threads, seconds)
+
+            big = new_subject(subjects, "exported")
+            results["import_records_per_s"] = 20_000 / import_records(records, big, 20_000)
+            start = time.perf_counter()
+            size = sum(
+                len(m.archive_chunk) for m in subjects.ExportSubject(pb.ExportSubjectRequest(name=big), timeout=600)
+            )
+            results["export_records_per_s"] = 20_000 / (time.perf_counter() - start)
+            results["export_archive_bytes"] = size
+
+            erase_times: dict[int, list[float]] = {10: [], 10_000: []}
+            for round_ in range(3):
+                for count in (10, 10_000):
+                    name = new_subject(subjects, f"erase-{count}-{round_}")
+                    import_records(records, name, count)
+                    start = time.perf_counter()
+                    subjects.EraseSubject(pb.EraseSubjectRequest(name=name))
+                    erase_times[count].append(time.perf_counter() - start)
+            results["erase_10_ms"] = statistics.median(erase_times[10]) * 1000
+            results["erase_10000_ms"] = statistics.median(erase_times[10_000]) * 1000
+    return results
+
+
+def report(results: dict[str, Any]) -> None:
+    table = Table(title=f"consent-vault benchmark ({results['threads']} client threads, {results['payload_bytes']} B payload)")
+    table.add_column("measure")
+    table.add_column("figure", justify="right")
+    table.add_column("ratio", justify="right")
+    table.add_column("target", justify="right")
+    echo = results["echo_rps"]
+    table.add_row("echo baseline", f"{echo:,.0f} calls/s", "1.00x", "")
+    table.add_row("record put (durable)", f"{results['put_rps']:,.0f} calls/s", f"{results['put_rps'] / echo:.2f}x", ">= 0.60x")
+    table.add_row("record get", f"{results['get_rps']:,.0f} calls/s", f"{results['get_rps'] / echo:.2f}x", ">= 0.80x")
+    ratio = results["erase_10000_ms"] / results["erase_10_ms"]
+    table.add_row(
+        "erase 10,000 vs 10 records",
+        f"{results['erase_10000_ms']:.1f} ms vs {results['erase_10_ms']:.1f} ms",
+        f"{ratio:.2f}x",
+        "<= 1.50x",
+    )
+    table.add_row("export", f"{results['export_records_per_s']:,.0f} records/s", "", ">= 20,000/s")
+    table.add_row("bulk import", f"{results['import_records_per_s']:,.0f} records/s", "", ">= 20,000/s")
+    console.print(table)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each rate measurement")
+    parser.add_argument("--threads", type=int, default=8, help="concurrent client threads")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    results = run(args.seconds, args.threads)
+    report(results)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

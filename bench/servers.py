@@ -1,0 +1,59 @@
+"""The servers a benchmark runs, each in its own process: `python -m bench.servers echo|vault DIR`.
+
+The echo service is registered with the same thread pool, concurrency limit
+and message limits as the vault, and simply returns the bytes it was sent.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+
+from vault import bootstrap
+from vault.server.app import MAX_MESSAGE_BYTES, ServerSettings, create_server
+
+ECHO_METHOD = "/bench.Echo/Echo"
+
+
+def serve_echo(settings: ServerSettings) -> int:
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.max_workers),
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
+    )
+    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("bench.Echo", {"Echo": handler}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    print(f"port {port}", flush=True)
+    server.wait_for_termination()
+    return 0
+
+
+def serve_vault(settings: ServerSettings, data_dir: Path) -> int:
+    vault = bootstrap.open_vault(data_dir)
+    running = create_server(vault, "127.0.0.1:0", settings)
+    print(f"port {running.port}", flush=True)
+    running.wait()
+    return 0
+
+
+def main() -> int:
+    settings = ServerSettings(maintenance_interval_s=0)
+    if sys.argv[1] == "echo":
+        return serve_echo(settings)
+    return serve_vault(settings, Path(sys.argv[2]))
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "bench-server"
+    sys.exit(main())
