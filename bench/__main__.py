@@ -29,7 +29,10 @@ from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
 
 console = Console()
-CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 << 20),
+    ("grpc.max_send_message_length", 64 << 20),
+]
 
 
 @contextmanager
@@ -53,10 +56,18 @@ def server_process(kind: str, data_dir: Path | None = None):
 
 def sample_record(n: int = 0) -> pb.Record:
     record = pb.Record(
-        category="contact", purpose="course_delivery", legal_basis=pb.LEGAL_BASIS_CONTRACT, source_system="lms"
+        category="contact",
+        purpose="course_delivery",
+        legal_basis=pb.LEGAL_BASIS_CONTRACT,
+        source_system="lms",
     )
     record.fields.update(
-        {"name": "Anna Andersson", "address": "Kalendegatan 10, 211 35 Malmö", "phone": "+46701234567", "n": n}
+        {
+            "name": "Anna Andersson",
+            "address": "Kalendegatan 10, 211 35 Malmö",
+            "phone": "+46701234567",
+            "n": n,
+        }
     )
     return record
 
@@ -88,7 +99,8 @@ def new_subject(subjects: pb_grpc.SubjectServiceStub, label: str) -> str:
 
 
 def import_records(records: pb_grpc.RecordServiceStub, parent: str, count: int) -> float:
-    messages = [pb.ImportRecordsRequest(parent=parent, record=sample_record(i)) for i in range(count)]
+    items = [pb.ImportedRecord(parent=parent, record=sample_record(i)) for i in range(count)]
+    messages = [pb.ImportRecordsRequest(records=items[b : b + 1000]) for b in range(0, count, 1000)]
     start = time.perf_counter()
     assert records.ImportRecords(iter(messages), timeout=600).imported_count == count
     return time.perf_counter() - start
@@ -100,7 +112,10 @@ def run(seconds: float, threads: int) -> dict[str, Any]:
     payload = put_request.SerializeToString()
     results["payload_bytes"] = len(payload)
 
-    with server_process("echo") as port, grpc.insecure_channel(f"127.0.0.1:{port}", CHANNEL_OPTIONS) as channel:
+    with (
+        server_process("echo") as port,
+        grpc.insecure_channel(f"127.0.0.1:{port}", CHANNEL_OPTIONS) as channel,
+    ):
         echo = channel.unary_unary(ECHO_METHOD)
         echo(payload)
         results["echo_rps"] = rate(lambda t, i: echo(payload), threads, seconds)
@@ -112,17 +127,25 @@ def run(seconds: float, threads: int) -> dict[str, Any]:
             parents = [new_subject(subjects, f"writer-{t}") for t in range(threads)]
             requests = [pb.CreateRecordRequest(parent=p, record=sample_record()) for p in parents]
             records.CreateRecord(requests[0])
-            results["put_rps"] = rate(lambda t, i: records.CreateRecord(requests[t]), threads, seconds)
+            results["put_rps"] = rate(
+                lambda t, i: records.CreateRecord(requests[t]), threads, seconds
+            )
 
-            names = [m.record.name for m in records.StreamRecords(pb.StreamRecordsRequest(parent=parents[0]))][:500]
+            names = [
+                m.record.name
+                for m in records.StreamRecords(pb.StreamRecordsRequest(parent=parents[0]))
+            ][:500]
             gets = [pb.GetRecordRequest(name=n) for n in names]
-            results["get_rps"] = rate(lambda t, i: records.GetRecord(gets[(t * 97 + i) % len(gets)]), threads, seconds)
+            results["get_rps"] = rate(
+                lambda t, i: records.GetRecord(gets[(t * 97 + i) % len(gets)]), threads, seconds
+            )
 
             big = new_subject(subjects, "exported")
             results["import_records_per_s"] = 20_000 / import_records(records, big, 20_000)
             start = time.perf_counter()
             size = sum(
-                len(m.archive_chunk) for m in subjects.ExportSubject(pb.ExportSubjectRequest(name=big), timeout=600)
+                len(m.archive_chunk)
+                for m in subjects.ExportSubject(pb.ExportSubjectRequest(name=big), timeout=600)
             )
             results["export_records_per_s"] = 20_000 / (time.perf_counter() - start)
             results["export_archive_bytes"] = size
@@ -141,15 +164,27 @@ def run(seconds: float, threads: int) -> dict[str, Any]:
 
 
 def report(results: dict[str, Any]) -> None:
-    table = Table(title=f"consent-vault benchmark ({results['threads']} client threads, {results['payload_bytes']} B payload)")
+    table = Table(
+        title=f"consent-vault benchmark ({results['threads']} client threads, {results['payload_bytes']} B payload)"
+    )
     table.add_column("measure")
     table.add_column("figure", justify="right")
     table.add_column("ratio", justify="right")
     table.add_column("target", justify="right")
     echo = results["echo_rps"]
     table.add_row("echo baseline", f"{echo:,.0f} calls/s", "1.00x", "")
-    table.add_row("record put (durable)", f"{results['put_rps']:,.0f} calls/s", f"{results['put_rps'] / echo:.2f}x", ">= 0.60x")
-    table.add_row("record get", f"{results['get_rps']:,.0f} calls/s", f"{results['get_rps'] / echo:.2f}x", ">= 0.80x")
+    table.add_row(
+        "record put (durable)",
+        f"{results['put_rps']:,.0f} calls/s",
+        f"{results['put_rps'] / echo:.2f}x",
+        ">= 0.60x",
+    )
+    table.add_row(
+        "record get",
+        f"{results['get_rps']:,.0f} calls/s",
+        f"{results['get_rps'] / echo:.2f}x",
+        ">= 0.80x",
+    )
     ratio = results["erase_10000_ms"] / results["erase_10_ms"]
     table.add_row(
         "erase 10,000 vs 10 records",
@@ -158,13 +193,17 @@ def report(results: dict[str, Any]) -> None:
         "<= 1.50x",
     )
     table.add_row("export", f"{results['export_records_per_s']:,.0f} records/s", "", ">= 20,000/s")
-    table.add_row("bulk import", f"{results['import_records_per_s']:,.0f} records/s", "", ">= 20,000/s")
+    table.add_row(
+        "bulk import", f"{results['import_records_per_s']:,.0f} records/s", "", ">= 20,000/s"
+    )
     console.print(table)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of each rate measurement")
+    parser.add_argument(
+        "--seconds", type=float, default=5.0, help="length of each rate measurement"
+    )
     parser.add_argument("--threads", type=int, default=8, help="concurrent client threads")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()

@@ -313,11 +313,18 @@ def test_record_service_bad_input(records: pb_grpc.RecordServiceStub, anna: pb.S
 def test_an_import_with_one_bad_record_stores_nothing(
     records: pb_grpc.RecordServiceStub, anna: pb.Subject
 ) -> None:
-    requests = [pb.ImportRecordsRequest(parent=anna.name, record=record(n=i)) for i in range(50)]
-    requests[37].record.category = "NOT OK"
+    items = [pb.ImportedRecord(parent=anna.name, record=record(n=i)) for i in range(50)]
+    items[37].record.category = "NOT OK"
+    requests = [
+        pb.ImportRecordsRequest(records=items[:20]),
+        pb.ImportRecordsRequest(records=items[20:]),
+    ]
     expect(lambda: records.ImportRecords(iter(requests)), INVALID, "records[37].record.category")
     expect(lambda: records.ImportRecords(iter([])), INVALID, "records")
-    missing = [pb.ImportRecordsRequest(parent=MISSING, record=record())]
+    expect(lambda: records.ImportRecords(iter([pb.ImportRecordsRequest()])), INVALID, "records")
+    missing = [
+        pb.ImportRecordsRequest(records=[pb.ImportedRecord(parent=MISSING, record=record())])
+    ]
     expect(lambda: records.ImportRecords(iter(missing)), NOT_FOUND)
     assert list(records.ListRecords(pb.ListRecordsRequest(parent=anna.name)).records) == []
 

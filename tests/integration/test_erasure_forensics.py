@@ -93,6 +93,14 @@ def test_erasure_leaves_no_usable_key_in_any_file(
         shutil.copy(path, backup / path.name)
 
     vault.erase_subject(sid)
+    # Key bytes are gone from the key store's files at once ...
+    for path in data_dir.glob("keys.db*"):
+        raw = path.read_bytes()
+        assert not any(secret in raw for secret in key_material), f"key material in {path.name}"
+    assert (data_dir / "keys.db-wal").stat().st_size == 0
+    # ... and everything else after the maintenance pass the erasure triggers.
+    assert vault.scrub_due.is_set()
+    vault.maintain()
 
     files = database_files(data_dir)
     assert any(p.name == "keys.db" for p in files)

@@ -86,8 +86,13 @@ def test_record_life_cycle(
     imported = records.ImportRecords(
         iter(
             [
-                pb.ImportRecordsRequest(parent=anna.name, record=record("notes", n=i))
-                for i in range(30)
+                pb.ImportRecordsRequest(
+                    records=[
+                        pb.ImportedRecord(parent=anna.name, record=record("notes", n=i))
+                        for i in range(start, start + 10)
+                    ]
+                )
+                for start in (0, 10, 20)
             ]
         )
     )
@@ -121,7 +126,17 @@ def test_export_streams_progress_and_a_zip(
 ) -> None:
     anna = create_anna(subjects)
     records.ImportRecords(
-        iter([pb.ImportRecordsRequest(parent=anna.name, record=record(n=i)) for i in range(2500)])
+        iter(
+            [
+                pb.ImportRecordsRequest(
+                    records=[
+                        pb.ImportedRecord(parent=anna.name, record=record(n=i))
+                        for i in range(b, b + 500)
+                    ]
+                )
+                for b in range(0, 2500, 500)
+            ]
+        )
     )
     messages = list(subjects.ExportSubject(pb.ExportSubjectRequest(name=anna.name)))
     progress = [m.progress for m in messages if m.HasField("progress")]

@@ -142,8 +142,12 @@ def _html_row(entry: dict) -> str:
         for key, value in entry["fields"].items()
     )
     cells = (
-        entry["category"], entry["purpose"], entry["legal_basis"], entry["source_system"],
-        entry["created_at"][:10], fields,
+        entry["category"],
+        entry["purpose"],
+        entry["legal_basis"],
+        entry["source_system"],
+        entry["created_at"][:10],
+        fields,
     )
     row = "<tr><td>" + "</td><td>".join(map(html.escape, cells))
     if "content" in entry:

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +108,8 @@ class Vault:
         self.keys = KeyManager(keys, keyring)
         self.keyring = keyring
         self.clock = clock or SystemClock()
+        # Set when deleted bytes wait to be scrubbed from the files.
+        self.scrub_due = threading.Event()
 
     # ------------------------------------------------------------ subjects
     def create_subject(
@@ -333,7 +336,7 @@ class Vault:
         row = self.records.record(record_id)
         if row is None:
             raise RecordNotFound(f"record {record_id} does not exist", record=record_id)
-        self._readable_subject(self.records, row.subject_id)
+        self._check_readable(row.subject_id, row.subject_state)
         return self._open_record(row)
 
     def update_record(self, record_id: str, changes: RecordChanges, request_id: str = "") -> Record:
@@ -421,7 +424,9 @@ class Vault:
                 data_keys.clear()
             if row.category not in data_keys:
                 try:
-                    data_keys[row.category] = self.keys.data_key(subject_id, row.category, create=False)
+                    data_keys[row.category] = self.keys.data_key(
+                        subject_id, row.category, create=False
+                    )
                 except CategoryErased:
                     data_keys[row.category] = None
             key = data_keys[row.category]
@@ -481,9 +486,11 @@ class Vault:
         except _Raced:
             return self.erase_subject(subject_id, request_id)
         # The subject is marked erased first, then its keys go: a crash between
-        # the two is finished by `recover()`, and reads stop at the mark.
+        # the two is finished by `recover()`, and reads stop at the mark. The key
+        # store is scrubbed at once (key bytes); the record store, which holds
+        # no keys, in the next maintenance pass.
         self.keys.destroy_subject(subject_id)
-        self.records.scrub()
+        self.scrub_due.set()
         return receipt
 
     def erase_category(
@@ -506,7 +513,7 @@ class Vault:
                 RememberedRequest(request_id, "erase_category", fingerprint, subject_id, result)
             ):
                 raise RequestIdReused(request_id)
-        self.records.scrub()
+        self.scrub_due.set()
         return CategoryErasure(subject_id, category, count, erased_at)
 
     def recover(self) -> int:
@@ -529,8 +536,17 @@ class Vault:
             if deleted < batch:
                 break
         if total:
-            self.records.scrub()
+            self.scrub_due.set()
         return total
+
+    def maintain(self) -> None:
+        """One maintenance pass: purge leftovers of erasures, then make deleted
+        bytes physically gone from both stores' files."""
+        self.purge_erased()
+        if self.scrub_due.is_set():
+            self.scrub_due.clear()
+            if not (self.records.scrub() and self.keys.store.scrub()):
+                self.scrub_due.set()  # a reader held the WAL; try again next pass
 
     # ------------------------------------------------------------- helpers
     def _now(self) -> str:
@@ -603,11 +619,15 @@ class Vault:
             raise SubjectNotFound(
                 f"subject {subject_id} does not exist", subject=subject_id, field=field
             )
-        if row.state == SubjectState.ERASED.value:
-            raise SubjectErased(subject_id)
-        if row.state == SubjectState.ERASURE_PENDING.value:
-            raise ErasurePending(subject_id)
+        Vault._check_readable(subject_id, row.state)
         return row
+
+    @staticmethod
+    def _check_readable(subject_id: str, state: str) -> None:
+        if state == SubjectState.ERASED.value:
+            raise SubjectErased(subject_id)
+        if state == SubjectState.ERASURE_PENDING.value:
+            raise ErasurePending(subject_id)
 
     _writable_subject = _readable_subject
 
@@ -683,7 +703,9 @@ class Vault:
             )
         aad = ("record", row.subject_id, row.category, row.record_id)
         payload = json.loads(
-            crypto.unseal(data_key.aead, row.sealed_payload, crypto.associated_data(*aad, "payload"))
+            crypto.unseal(
+                data_key.aead, row.sealed_payload, crypto.associated_data(*aad, "payload")
+            )
         )
         content = None
         if payload["content"] is not None and row.sealed_content is not None:
@@ -714,8 +736,11 @@ class Vault:
         if not request_id:
             return ""
         parts = tuple(
-            self._draft_fingerprint(p) if isinstance(p, RecordDraft)
-            else self._content_digest(p) if isinstance(p, Content) else p
+            self._draft_fingerprint(p)
+            if isinstance(p, RecordDraft)
+            else self._content_digest(p)
+            if isinstance(p, Content)
+            else p
             for p in parts
         )
         # Keyed, because the parts are personal data; and the rows holding it

@@ -99,10 +99,13 @@ class RecordService:
             raise InvalidArgument("records", "must hold at least one record")
 
         def items() -> Iterator[tuple[str, RecordDraft]]:
-            for index, request in enumerate(itertools.chain([first], stream)):
-                field = f"records[{index}]"
-                subject_id = convert.subject_id(request.parent, f"{field}.parent")
-                yield subject_id, convert.record_draft(request.record, f"{field}.record")
+            index = 0
+            for request in itertools.chain([first], stream):
+                for item in request.records:
+                    field = f"records[{index}]"
+                    subject_id = convert.subject_id(item.parent, f"{field}.parent")
+                    yield subject_id, convert.record_draft(item.record, f"{field}.record")
+                    index += 1
 
         # The request id for the whole import travels in the first message.
         count = self.vault.import_records(items(), first.request_id)

@@ -45,6 +45,8 @@ class RecordRow:
     created_at: str
     updated_at: str
     seq: int = 0
+    # Filled in by `RecordReads.record`, so one read tells whether the subject may be read.
+    subject_state: str = ""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ connection per process through a group-commit writer.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -226,7 +227,7 @@ def _records_initial(db: Database) -> None:
 
 _RECORD_COLUMNS = (
     "seq, record_id, subject_id, category, purpose, legal_basis, source_system, key_id, "
-    "sealed_payload, sealed_content, created_at, updated_at"
+    "sealed_payload, sealed_content, r.created_at, r.updated_at"
 )
 
 
@@ -291,22 +292,24 @@ class _RecordQueries:
 
     def record(self, record_id: str) -> RecordRow | None:
         row = self.conn.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM records WHERE record_id = ?", (record_id,)
+            f"SELECT {_RECORD_COLUMNS}, s.state FROM records r JOIN subjects s USING (subject_id) "
+            "WHERE r.record_id = ?",
+            (record_id,),
         ).fetchone()
-        return _record_row(row) if row else None
+        return dataclasses.replace(_record_row(row[:-1]), subject_state=row[-1]) if row else None
 
     def records_page(
         self, subject_id: str, category: str | None, after_seq: int, limit: int
     ) -> list[RecordRow]:
         if category is None:
             sql = (
-                f"SELECT {_RECORD_COLUMNS} FROM records WHERE subject_id = ? AND seq > ? "
+                f"SELECT {_RECORD_COLUMNS} FROM records r WHERE subject_id = ? AND seq > ? "
                 "ORDER BY seq LIMIT ?"
             )
             args: tuple = (subject_id, after_seq, limit)
         else:
             sql = (
-                f"SELECT {_RECORD_COLUMNS} FROM records WHERE subject_id = ? AND category = ? "
+                f"SELECT {_RECORD_COLUMNS} FROM records r WHERE subject_id = ? AND category = ? "
                 "AND seq > ? ORDER BY seq LIMIT ?"
             )
             args = (subject_id, category, after_seq, limit)

@@ -356,14 +356,20 @@ class StreamRecordsResponse(_message.Message):
     def __init__(self, record: _Optional[_Union[Record, _Mapping]] = ...) -> None: ...
 
 class ImportRecordsRequest(_message.Message):
-    __slots__ = ("parent", "record", "request_id")
+    __slots__ = ("request_id", "records")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    records: _containers.RepeatedCompositeFieldContainer[ImportedRecord]
+    def __init__(self, request_id: _Optional[str] = ..., records: _Optional[_Iterable[_Union[ImportedRecord, _Mapping]]] = ...) -> None: ...
+
+class ImportedRecord(_message.Message):
+    __slots__ = ("parent", "record")
     PARENT_FIELD_NUMBER: _ClassVar[int]
     RECORD_FIELD_NUMBER: _ClassVar[int]
-    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     parent: str
     record: Record
-    request_id: str
-    def __init__(self, parent: _Optional[str] = ..., record: _Optional[_Union[Record, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, parent: _Optional[str] = ..., record: _Optional[_Union[Record, _Mapping]] = ...) -> None: ...
 
 class ImportRecordsResponse(_message.Message):
     __slots__ = ("imported_count",)

@@ -316,25 +316,35 @@ class VaultClient:
 
     @_translated
     def import_records(
-        self, items: Iterable[tuple[str, Record]], request_id: str | None = None
+        self, items: Iterable[tuple[str, Record]], request_id: str | None = None, batch: int = 1000
     ) -> int:
         """Store many (subject name, record) pairs in one all-or-nothing call."""
         first_id = request_id or _new_request_id()
 
         def messages() -> Iterator[pb.ImportRecordsRequest]:
-            for index, (subject, record) in enumerate(items):
-                yield pb.ImportRecordsRequest(
-                    parent=subject,
-                    record=_record_pb(
-                        record.category,
-                        record.purpose,
-                        record.legal_basis,
-                        record.source_system,
-                        record.fields,
-                        record.content,
-                    ),
-                    request_id=first_id if index == 0 else "",
+            chunk: list[pb.ImportedRecord] = []
+            sent = False
+            for subject, record in items:
+                chunk.append(
+                    pb.ImportedRecord(
+                        parent=subject,
+                        record=_record_pb(
+                            record.category,
+                            record.purpose,
+                            record.legal_basis,
+                            record.source_system,
+                            record.fields,
+                            record.content,
+                        ),
+                    )
                 )
+                if len(chunk) >= batch:
+                    yield pb.ImportRecordsRequest(
+                        request_id="" if sent else first_id, records=chunk
+                    )
+                    chunk, sent = [], True
+            if chunk or not sent:
+                yield pb.ImportRecordsRequest(request_id="" if sent else first_id, records=chunk)
 
         return self._records.ImportRecords(
             messages(), timeout=max(self.timeout, 300)
