@@ -120,46 +120,46 @@ def run(seconds: float, threads: int) -> dict[str, Any]:
         echo(payload)
         results["echo_rps"] = rate(lambda t, i: echo(payload), threads, seconds)
 
-    with tempfile.TemporaryDirectory() as tmp, server_process("vault", Path(tmp)) as port:
-        with grpc.insecure_channel(f"127.0.0.1:{port}", CHANNEL_OPTIONS) as channel:
-            subjects = pb_grpc.SubjectServiceStub(channel)
-            records = pb_grpc.RecordServiceStub(channel)
-            parents = [new_subject(subjects, f"writer-{t}") for t in range(threads)]
-            requests = [pb.CreateRecordRequest(parent=p, record=sample_record()) for p in parents]
-            records.CreateRecord(requests[0])
-            results["put_rps"] = rate(
-                lambda t, i: records.CreateRecord(requests[t]), threads, seconds
-            )
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        server_process("vault", Path(tmp)) as port,
+        grpc.insecure_channel(f"127.0.0.1:{port}", CHANNEL_OPTIONS) as channel,
+    ):
+        subjects = pb_grpc.SubjectServiceStub(channel)
+        records = pb_grpc.RecordServiceStub(channel)
+        parents = [new_subject(subjects, f"writer-{t}") for t in range(threads)]
+        requests = [pb.CreateRecordRequest(parent=p, record=sample_record()) for p in parents]
+        records.CreateRecord(requests[0])
+        results["put_rps"] = rate(lambda t, i: records.CreateRecord(requests[t]), threads, seconds)
 
-            names = [
-                m.record.name
-                for m in records.StreamRecords(pb.StreamRecordsRequest(parent=parents[0]))
-            ][:500]
-            gets = [pb.GetRecordRequest(name=n) for n in names]
-            results["get_rps"] = rate(
-                lambda t, i: records.GetRecord(gets[(t * 97 + i) % len(gets)]), threads, seconds
-            )
+        names = [
+            m.record.name for m in records.StreamRecords(pb.StreamRecordsRequest(parent=parents[0]))
+        ][:500]
+        gets = [pb.GetRecordRequest(name=n) for n in names]
+        results["get_rps"] = rate(
+            lambda t, i: records.GetRecord(gets[(t * 97 + i) % len(gets)]), threads, seconds
+        )
 
-            big = new_subject(subjects, "exported")
-            results["import_records_per_s"] = 20_000 / import_records(records, big, 20_000)
-            start = time.perf_counter()
-            size = sum(
-                len(m.archive_chunk)
-                for m in subjects.ExportSubject(pb.ExportSubjectRequest(name=big), timeout=600)
-            )
-            results["export_records_per_s"] = 20_000 / (time.perf_counter() - start)
-            results["export_archive_bytes"] = size
+        big = new_subject(subjects, "exported")
+        results["import_records_per_s"] = 20_000 / import_records(records, big, 20_000)
+        start = time.perf_counter()
+        size = sum(
+            len(m.archive_chunk)
+            for m in subjects.ExportSubject(pb.ExportSubjectRequest(name=big), timeout=600)
+        )
+        results["export_records_per_s"] = 20_000 / (time.perf_counter() - start)
+        results["export_archive_bytes"] = size
 
-            erase_times: dict[int, list[float]] = {10: [], 10_000: []}
-            for round_ in range(3):
-                for count in (10, 10_000):
-                    name = new_subject(subjects, f"erase-{count}-{round_}")
-                    import_records(records, name, count)
-                    start = time.perf_counter()
-                    subjects.EraseSubject(pb.EraseSubjectRequest(name=name))
-                    erase_times[count].append(time.perf_counter() - start)
-            results["erase_10_ms"] = statistics.median(erase_times[10]) * 1000
-            results["erase_10000_ms"] = statistics.median(erase_times[10_000]) * 1000
+        erase_times: dict[int, list[float]] = {10: [], 10_000: []}
+        for round_ in range(3):
+            for count in (10, 10_000):
+                name = new_subject(subjects, f"erase-{count}-{round_}")
+                import_records(records, name, count)
+                start = time.perf_counter()
+                subjects.EraseSubject(pb.EraseSubjectRequest(name=name))
+                erase_times[count].append(time.perf_counter() - start)
+        results["erase_10_ms"] = statistics.median(erase_times[10]) * 1000
+        results["erase_10000_ms"] = statistics.median(erase_times[10_000]) * 1000
     return results
 
 

@@ -284,7 +284,20 @@ class Vault:
                 )
         except _Raced:
             return self.create_record(subject_id, draft, request_id)
-        return self._open_record(row)
+        # Answer from what was sealed, rather than decrypting it straight back.
+        stored_at = self._parse(row.created_at)
+        return Record(
+            record_id=row.record_id,
+            subject_id=subject_id,
+            category=checked.draft.category,
+            purpose=checked.draft.purpose,
+            legal_basis=checked.draft.legal_basis,
+            source_system=checked.draft.source_system,
+            fields=json.loads(checked.fields_json),
+            content=checked.draft.content,
+            created_at=stored_at,
+            updated_at=stored_at,
+        )
 
     def import_records(self, items: Iterable[tuple[str, RecordDraft]], request_id: str = "") -> int:
         """Store many records, for one or many subjects, all or nothing."""
