@@ -151,7 +151,7 @@ def run(seconds: float, threads: int) -> dict[str, Any]:
         results["export_archive_bytes"] = size
 
         erase_times: dict[int, list[float]] = {10: [], 10_000: []}
-        for round_ in range(3):
+        for round_ in range(5):
             for count in (10, 10_000):
                 name = new_subject(subjects, f"erase-{count}-{round_}")
                 import_records(records, name, count)

@@ -10,6 +10,7 @@ connection per process through a group-commit writer.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import sqlite3
@@ -322,11 +323,13 @@ class _RecordQueries:
     def count_records(self, subject_id: str, category: str | None = None) -> int:
         if category is None:
             row = self.conn.execute(
-                "SELECT count(*) FROM records WHERE subject_id = ?", (subject_id,)
+                "SELECT coalesce(sum(count), 0) FROM record_counts WHERE subject_id = ?",
+                (subject_id,),
             )
         else:
             row = self.conn.execute(
-                "SELECT count(*) FROM records WHERE subject_id = ? AND category = ?",
+                "SELECT coalesce(sum(count), 0) FROM record_counts "
+                "WHERE subject_id = ? AND category = ?",
                 (subject_id, category),
             )
         return int(row.fetchone()[0])
@@ -401,6 +404,10 @@ class _RecordWrites(_RecordQueries):
         self.conn.execute("DELETE FROM identities WHERE blind_index = ?", (blind_index,))
 
     def delete_category_records(self, subject_id: str, category: str) -> int:
+        self.conn.execute(
+            "DELETE FROM record_counts WHERE subject_id = ? AND category = ?",
+            (subject_id, category),
+        )
         return self.conn.execute(
             "DELETE FROM records WHERE subject_id = ? AND category = ?", (subject_id, category)
         ).rowcount
@@ -431,6 +438,12 @@ class _RecordWrites(_RecordQueries):
                 )
                 for r in rows
             ],
+        )
+        added = collections.Counter((r.subject_id, r.category) for r in rows)
+        self.conn.executemany(
+            "INSERT INTO record_counts (subject_id, category, count) VALUES (?, ?, ?) "
+            "ON CONFLICT (subject_id, category) DO UPDATE SET count = count + excluded.count",
+            [(subject_id, category, count) for (subject_id, category), count in added.items()],
         )
 
     def update_record(self, row: RecordRow) -> None:
@@ -540,6 +553,10 @@ class SQLiteRecordStore:
 
     def purge_erased(self, limit: int) -> int:
         with self._writer.write() as conn:
+            conn.execute(
+                "DELETE FROM record_counts WHERE subject_id IN "
+                "(SELECT subject_id FROM subjects WHERE state = 'erased')"
+            )
             return conn.execute(
                 "DELETE FROM records WHERE seq IN (SELECT r.seq FROM records r JOIN subjects s "
                 "ON s.subject_id = r.subject_id WHERE s.state = 'erased' LIMIT ?)",
@@ -552,6 +569,23 @@ class SQLiteRecordStore:
     def close(self) -> None:
         self._connections.close()
         self._seen = threading.local()
+
+
+@record_migrations(name="0002_record_counts")
+def _record_counts(db: Database) -> None:
+    # Kept in the same transactions as the records, so an erasure receipt can
+    # say how many records it made unreadable without counting them.
+    db.execute(
+        """CREATE TABLE record_counts (
+            subject_id TEXT NOT NULL REFERENCES subjects(subject_id),
+            category TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (subject_id, category))"""
+    )
+    db.execute(
+        "INSERT INTO record_counts (subject_id, category, count) "
+        "SELECT subject_id, category, count(*) FROM records GROUP BY subject_id, category"
+    )
 
 
 # ------------------------------------------------------------------- keys --
