@@ -92,48 +92,67 @@ class GroupCommitWriter:
 
     SQLite allows one writer at a time and a durable commit costs an fsync.
     Each caller's work runs under a lock inside its own savepoint of a shared
-    transaction, so a failure undoes only that caller's work; whoever reaches
-    the commit first commits everything finished so far with one fsync. A
-    caller returns only after the commit that holds its work, so every
-    acknowledged write is durable, and a crash loses only unacknowledged ones.
-    Threads queue on a Python lock instead of SQLite's busy handler, which
-    sleeps for milliseconds under contention.
+    transaction, so a failure undoes only that caller's work. The first caller
+    to finish becomes the committer: it waits a moment for writers already
+    queued to add their work, then commits the group with one fsync. A caller
+    returns only after the commit that holds its work, so every acknowledged
+    write is durable and a crash loses only unacknowledged ones. Threads queue
+    on Python locks instead of SQLite's busy handler, which sleeps for
+    milliseconds under contention.
     """
+
+    # How long a committer waits for writers already queued to join its group.
+    GATHER_SECONDS = 0.002
 
     def __init__(self, connections: _Connections) -> None:
         self._conn = connections.open()
         self._work = threading.Lock()  # the connection and the open batch
+        self._body_done = threading.Condition(self._work)
         self._commit = threading.Lock()  # one committer at a time
+        self._queued = 0  # writers waiting for, or inside, their body (under _work)
+        self._queued_lock = threading.Lock()
         self._open_batch = 0
         self._committed_batch = -1
         self._failed: dict[int, BaseException] = {}
 
+    def _count_queued(self, change: int) -> None:
+        with self._queued_lock:
+            self._queued += change
+
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        with self._work:
-            if not self._conn.in_transaction:
-                self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.execute("SAVEPOINT caller")
-            try:
-                yield self._conn
-            except BaseException as exc:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK TO caller")
-                    self._conn.execute("RELEASE caller")
-                else:
-                    # SQLite rolled the whole batch back (disk full, I/O
-                    # error): every caller waiting on it must fail too.
-                    self._failed[self._open_batch] = exc
-                    self._open_batch += 1
-                raise
-            self._conn.execute("RELEASE caller")
-            batch = self._open_batch
+        self._count_queued(+1)
+        try:
+            with self._work:
+                batch = self._open_batch
+                if not self._conn.in_transaction:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute("SAVEPOINT caller")
+                try:
+                    yield self._conn
+                except BaseException as exc:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK TO caller")
+                        self._conn.execute("RELEASE caller")
+                    else:
+                        # SQLite rolled the whole batch back (disk full, I/O
+                        # error): every caller waiting on it must fail too.
+                        self._failed[batch] = exc
+                        self._open_batch += 1
+                    raise
+                self._conn.execute("RELEASE caller")
+        finally:
+            self._count_queued(-1)
+            with self._work:
+                self._body_done.notify_all()
         self._await_commit(batch)
 
     def _await_commit(self, batch: int) -> None:
         with self._commit:
             if batch not in self._failed and self._committed_batch < batch:
                 with self._work:
+                    # Let writers already queued add their work to this group.
+                    self._body_done.wait_for(lambda: self._queued == 0, self.GATHER_SECONDS)
                     self._commit_open_batch()
             if batch in self._failed:
                 raise self._failed[batch]
