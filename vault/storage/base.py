@@ -12,6 +12,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from vault.storage.jobs import JobReads, JobWrites
+
 
 @dataclass(frozen=True)
 class SubjectRow:
@@ -80,6 +82,9 @@ class RecordReads(Protocol):
 class RecordWrites(RecordReads, Protocol):
     """One write transaction: everything in it commits together or not at all."""
 
+    @property
+    def jobs(self) -> JobWrites: ...
+
     def insert_subject(self, row: SubjectRow) -> None: ...
     def update_subject(
         self, subject_id: str, roles: tuple[str, ...], protected: bool, at: str
@@ -104,6 +109,8 @@ class RecordWrites(RecordReads, Protocol):
 
 
 class RecordStore(RecordReads, Protocol):
+    jobs: JobStore
+
     def write(self) -> AbstractContextManager[RecordWrites]:
         """A write transaction that takes the write lock at once (no lost updates)."""
         ...
@@ -153,3 +160,10 @@ class KeyStore(Protocol):
     ) -> bool: ...
     def scrub(self) -> bool: ...
     def close(self) -> None: ...
+    def put_job_key(self, request_id: str, kek_version: int, wrapped: bytes) -> None: ...
+    def job_key(self, request_id: str) -> tuple[int, bytes] | None: ...
+    def destroy_job_key(self, request_id: str) -> bool: ...
+
+
+class JobStore(JobReads, Protocol):
+    def write(self) -> AbstractContextManager[JobWrites]: ...

@@ -23,6 +23,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from vault.storage.base import IdentityRow, RecordRow, RememberedRequest, SubjectRow
+from vault.storage.jobs import ErasureRequestRow, ErasureStepRow, ManualActionRow
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -376,6 +377,10 @@ class _RecordQueries:
 
 
 class _RecordWrites(_RecordQueries):
+    @property
+    def jobs(self) -> _JobWrites:
+        return _JobWrites(self.conn)
+
     def insert_subject(self, row: SubjectRow) -> None:
         self.conn.execute(
             "INSERT INTO subjects (subject_id, state, roles, protected_identity, created_at, "
@@ -514,6 +519,7 @@ class SQLiteRecordStore:
     def __init__(self, path: Path) -> None:
         self._connections = _Connections(path, record_migrations)
         self._writer = GroupCommitWriter(self._connections)
+        self.jobs = SQLiteJobStore(self._connections, self._writer)
 
     @property
     def path(self) -> Path:
@@ -607,6 +613,315 @@ def _record_counts(db: Database) -> None:
     )
 
 
+@record_migrations(name="0003_erasure_jobs")
+def _erasure_jobs(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE erasure_requests (
+            request_id TEXT PRIMARY KEY,
+            subject_id TEXT NOT NULL REFERENCES subjects(subject_id),
+            state TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            deadline_at TEXT NOT NULL,
+            completed_at TEXT,
+            sealed_identities BLOB,
+            updated_at TEXT NOT NULL)"""
+    )
+    db.execute(
+        "CREATE INDEX erasure_requests_by_subject ON erasure_requests(subject_id, received_at)"
+    )
+    db.execute(
+        """CREATE TABLE erasure_steps (
+            request_id TEXT NOT NULL REFERENCES erasure_requests(request_id),
+            system TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            next_attempt_at TEXT NOT NULL,
+            lease_owner TEXT,
+            lease_until TEXT,
+            last_error TEXT,
+            outcomes TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (request_id, system))"""
+    )
+    db.execute("CREATE INDEX erasure_steps_due ON erasure_steps(state, next_attempt_at)")
+    db.execute(
+        """CREATE TABLE manual_actions (
+            action_id TEXT PRIMARY KEY,
+            request_id TEXT NOT NULL REFERENCES erasure_requests(request_id),
+            system TEXT NOT NULL,
+            category TEXT NOT NULL,
+            description TEXT NOT NULL,
+            sealed_instructions BLOB,
+            created_at TEXT NOT NULL,
+            confirmed_by TEXT,
+            confirmed_at TEXT)"""
+    )
+    db.execute("CREATE INDEX manual_actions_by_request ON manual_actions(request_id)")
+
+
+_REQUEST_COLUMNS = "request_id, subject_id, state, received_at, deadline_at, completed_at, sealed_identities, updated_at"
+_STEP_COLUMNS = (
+    "request_id, system, state, attempts, next_attempt_at, lease_owner, lease_until, last_error, "
+    "outcomes, updated_at"
+)
+_ACTION_COLUMNS = (
+    "action_id, request_id, system, category, description, sealed_instructions, created_at, "
+    "confirmed_by, confirmed_at"
+)
+# Steps a worker may pick up: not finished, and not held under a live lease.
+_CLAIMABLE = "state IN ('pending', 'retrying', 'running')"
+
+
+class _JobQueries:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def erasure_request(self, request_id: str) -> ErasureRequestRow | None:
+        row = self.conn.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM erasure_requests WHERE request_id = ?", (request_id,)
+        ).fetchone()
+        return ErasureRequestRow(*row) if row else None
+
+    def latest_erasure_request(self, subject_id: str) -> ErasureRequestRow | None:
+        row = self.conn.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM erasure_requests WHERE subject_id = ? "
+            "ORDER BY received_at DESC LIMIT 1",
+            (subject_id,),
+        ).fetchone()
+        return ErasureRequestRow(*row) if row else None
+
+    def steps(self, request_id: str) -> list[ErasureStepRow]:
+        rows = self.conn.execute(
+            f"SELECT {_STEP_COLUMNS} FROM erasure_steps WHERE request_id = ? "
+            "ORDER BY system = 'vault' DESC, system",
+            (request_id,),
+        )
+        return [ErasureStepRow(*row) for row in rows]
+
+    def manual_actions(self, request_id: str) -> list[ManualActionRow]:
+        rows = self.conn.execute(
+            f"SELECT {_ACTION_COLUMNS} FROM manual_actions WHERE request_id = ? ORDER BY created_at, action_id",
+            (request_id,),
+        )
+        return [ManualActionRow(*row) for row in rows]
+
+    def manual_action(self, action_id: str) -> ManualActionRow | None:
+        row = self.conn.execute(
+            f"SELECT {_ACTION_COLUMNS} FROM manual_actions WHERE action_id = ?", (action_id,)
+        ).fetchone()
+        return ManualActionRow(*row) if row else None
+
+    def erasure_requests_page(
+        self, after: str, limit: int, state: str | None
+    ) -> list[ErasureRequestRow]:
+        # Newest first; `after` is the (received_at, request_id) key of the last row seen.
+        where, args = "1 = 1", []
+        if after:
+            received, _, request_id = after.partition("|")
+            where = "(received_at < ? OR (received_at = ? AND request_id < ?))"
+            args = [received, received, request_id]
+        if state:
+            where += " AND state = ?"
+            args.append(state)
+        rows = self.conn.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM erasure_requests WHERE {where} "
+            "ORDER BY received_at DESC, request_id DESC LIMIT ?",
+            (*args, limit),
+        )
+        return [ErasureRequestRow(*row) for row in rows]
+
+    def next_due_at(self) -> str | None:
+        row = self.conn.execute(
+            f"SELECT min(CASE WHEN state = 'running' THEN lease_until ELSE next_attempt_at END) "
+            f"FROM erasure_steps WHERE {_CLAIMABLE}"
+        ).fetchone()
+        return row[0] if row else None
+
+
+class _JobWrites(_JobQueries):
+    def insert_erasure_request(self, row: ErasureRequestRow, systems: list[str]) -> None:
+        self.conn.execute(
+            f"INSERT INTO erasure_requests ({_REQUEST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.request_id,
+                row.subject_id,
+                row.state,
+                row.received_at,
+                row.deadline_at,
+                row.completed_at,
+                row.sealed_identities,
+                row.updated_at,
+            ),
+        )
+        self.conn.executemany(
+            "INSERT INTO erasure_steps (request_id, system, state, attempts, next_attempt_at, updated_at) "
+            "VALUES (?, ?, 'pending', 0, ?, ?)",
+            [(row.request_id, system, row.received_at, row.received_at) for system in systems],
+        )
+
+    def claim_step(self, owner: str, now: str, lease_until: str) -> ErasureStepRow | None:
+        row = self.conn.execute(
+            f"SELECT request_id, system FROM erasure_steps WHERE {_CLAIMABLE} AND "
+            "((state != 'running' AND next_attempt_at <= ?) OR (state = 'running' AND lease_until <= ?)) "
+            "ORDER BY next_attempt_at LIMIT 1",
+            (now, now),
+        ).fetchone()
+        if row is None:
+            return None
+        self.conn.execute(
+            "UPDATE erasure_steps SET state = 'running', lease_owner = ?, lease_until = ?, updated_at = ? "
+            "WHERE request_id = ? AND system = ?",
+            (owner, lease_until, now, *row),
+        )
+        self.conn.execute(
+            "UPDATE erasure_requests SET state = 'in_progress', updated_at = ? "
+            "WHERE request_id = ? AND state = 'pending'",
+            (now, row[0]),
+        )
+        return next(s for s in self.steps(row[0]) if s.system == row[1])
+
+    def start_step(
+        self, request_id: str, system: str, owner: str, now: str, lease_until: str
+    ) -> ErasureStepRow | None:
+        """Take one particular step if it is waiting (not running, not finished)."""
+        taken = self.conn.execute(
+            "UPDATE erasure_steps SET state = 'running', lease_owner = ?, lease_until = ?, updated_at = ? "
+            "WHERE request_id = ? AND system = ? AND state IN ('pending', 'retrying')",
+            (owner, lease_until, now, request_id, system),
+        ).rowcount
+        if not taken:
+            return None
+        self.conn.execute(
+            "UPDATE erasure_requests SET state = 'in_progress', updated_at = ? "
+            "WHERE request_id = ? AND state = 'pending'",
+            (now, request_id),
+        )
+        return next(s for s in self.steps(request_id) if s.system == system)
+
+    def finish_step(
+        self,
+        request_id: str,
+        system: str,
+        owner: str,
+        state: str,
+        attempts: int,
+        next_attempt_at: str,
+        last_error: str | None,
+        outcomes: str | None,
+        now: str,
+    ) -> bool:
+        # Only the lease holder may finish a step: a worker whose lease ran out
+        # (it hung past its deadline) must not overwrite a later attempt.
+        return (
+            self.conn.execute(
+                "UPDATE erasure_steps SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, "
+                "outcomes = coalesce(?, outcomes), lease_owner = NULL, lease_until = NULL, updated_at = ? "
+                "WHERE request_id = ? AND system = ? AND state = 'running' AND lease_owner = ?",
+                (
+                    state,
+                    attempts,
+                    next_attempt_at,
+                    last_error,
+                    outcomes,
+                    now,
+                    request_id,
+                    system,
+                    owner,
+                ),
+            ).rowcount
+            == 1
+        )
+
+    def insert_manual_action(self, row: ManualActionRow) -> None:
+        self.conn.execute(
+            f"INSERT OR IGNORE INTO manual_actions ({_ACTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.action_id,
+                row.request_id,
+                row.system,
+                row.category,
+                row.description,
+                row.sealed_instructions,
+                row.created_at,
+                row.confirmed_by,
+                row.confirmed_at,
+            ),
+        )
+
+    def confirm_manual_action(self, action_id: str, confirmed_by: str, now: str) -> bool:
+        return (
+            self.conn.execute(
+                "UPDATE manual_actions SET confirmed_by = ?, confirmed_at = ? "
+                "WHERE action_id = ? AND confirmed_at IS NULL",
+                (confirmed_by, now, action_id),
+            ).rowcount
+            == 1
+        )
+
+    def set_request_state(self, request_id: str, state: str, now: str, completed: bool) -> None:
+        self.conn.execute(
+            "UPDATE erasure_requests SET state = ?, updated_at = ?, "
+            "completed_at = CASE WHEN ? THEN coalesce(completed_at, ?) ELSE NULL END WHERE request_id = ?",
+            (state, now, completed, now, request_id),
+        )
+
+    def forget_job_secrets(self, request_id: str) -> None:
+        self.conn.execute(
+            "UPDATE erasure_requests SET sealed_identities = NULL WHERE request_id = ?",
+            (request_id,),
+        )
+        self.conn.execute(
+            "UPDATE manual_actions SET sealed_instructions = NULL WHERE request_id = ?",
+            (request_id,),
+        )
+
+    def requeue_steps(self, request_id: str, now: str) -> int:
+        return self.conn.execute(
+            "UPDATE erasure_steps SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ? "
+            "WHERE request_id = ? AND state = 'needs_attention'",
+            (now, now, request_id),
+        ).rowcount
+
+
+class SQLiteJobStore:
+    """The erasure fan-out's rows, in the record database, through its writer."""
+
+    def __init__(self, connections: _Connections, writer: GroupCommitWriter) -> None:
+        self._connections = connections
+        self._writer = writer
+
+    def _reads(self) -> _JobQueries:
+        return _JobQueries(self._connections.get())
+
+    @contextmanager
+    def write(self) -> Iterator[_JobWrites]:
+        with self._writer.write() as conn:
+            yield _JobWrites(conn)
+
+    def erasure_request(self, request_id: str) -> ErasureRequestRow | None:
+        return self._reads().erasure_request(request_id)
+
+    def latest_erasure_request(self, subject_id: str) -> ErasureRequestRow | None:
+        return self._reads().latest_erasure_request(subject_id)
+
+    def steps(self, request_id: str) -> list[ErasureStepRow]:
+        return self._reads().steps(request_id)
+
+    def manual_actions(self, request_id: str) -> list[ManualActionRow]:
+        return self._reads().manual_actions(request_id)
+
+    def manual_action(self, action_id: str) -> ManualActionRow | None:
+        return self._reads().manual_action(action_id)
+
+    def erasure_requests_page(
+        self, after: str, limit: int, state: str | None
+    ) -> list[ErasureRequestRow]:
+        return self._reads().erasure_requests_page(after, limit, state)
+
+    def next_due_at(self) -> str | None:
+        return self._reads().next_due_at()
+
+
 # ------------------------------------------------------------------- keys --
 
 key_migrations = Migrations("consent_vault.keys")
@@ -633,6 +948,18 @@ def _keys_initial(db: Database) -> None:
         "CREATE TABLE shred_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL)"
     )
     db.execute("INSERT INTO shred_generation (id, value) VALUES (1, 0)")
+
+
+@key_migrations(name="0002_job_keys")
+def _job_keys(db: Database) -> None:
+    # One key per erasure job: it seals the identifiers connectors need until
+    # the job ends, so the person's own keys can be destroyed at once.
+    db.execute(
+        """CREATE TABLE job_keys (
+            request_id TEXT PRIMARY KEY,
+            kek_version INTEGER NOT NULL,
+            wrapped BLOB NOT NULL)"""
+    )
 
 
 class SQLiteKeyStore:
@@ -740,6 +1067,31 @@ class SQLiteKeyStore:
                 "SELECT value FROM shred_generation WHERE id = 1"
             ).fetchone()[0]
         return int(self._seen.generation)
+
+    def put_job_key(self, request_id: str, kek_version: int, wrapped: bytes) -> None:
+        with self._writer.write() as conn:
+            conn.execute(
+                "INSERT INTO job_keys (request_id, kek_version, wrapped) VALUES (?, ?, ?)",
+                (request_id, kek_version, wrapped),
+            )
+
+    def job_key(self, request_id: str) -> tuple[int, bytes] | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT kek_version, wrapped FROM job_keys WHERE request_id = ?", (request_id,)
+            )
+            .fetchone()
+        )
+        return (row[0], bytes(row[1])) if row else None
+
+    def destroy_job_key(self, request_id: str) -> bool:
+        with self._writer.write() as conn:
+            deleted = conn.execute(
+                "DELETE FROM job_keys WHERE request_id = ?", (request_id,)
+            ).rowcount
+        self.scrub()
+        return deleted == 1
 
     def wrapped_subject_keys(self) -> Iterator[tuple[str, int, bytes]]:
         rows = (

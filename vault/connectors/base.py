@@ -1,0 +1,235 @@
+"""Connector base class and the values connectors exchange with the vault."""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from vault.core import rules
+from vault.core.errors import InvalidArgument
+from vault.core.identities import Identity
+from vault.core.model import LegalBasis
+
+# Where processing may happen without a transfer outside the EU/EEA (GDPR ch. V).
+EEA_COUNTRIES = frozenset(
+    ["AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO"]
+)
+
+
+class ConnectorError(Exception):
+    """A connector failed for a reason that a later attempt may not repeat."""
+
+
+class ConnectorUnavailable(ConnectorError):
+    """The system could not be reached; the vault retries with backoff."""
+
+
+class NeedsAttention(ConnectorError):
+    """Retrying will not help (refused credentials, an unexpected answer): a person must look."""
+
+
+class InvalidHoldings(ValueError):
+    """A connector's declared holdings break a rule; refused at start-up."""
+
+
+class SettingsError(ValueError):
+    """A connector's configuration is missing something or names a secret that is not there."""
+
+
+@dataclass(frozen=True)
+class HeldCategory:
+    """One kind of personal data a system holds, and why."""
+
+    category: str
+    description: str
+    purpose: str
+    legal_basis: LegalBasis
+    retention: str
+    erasable: bool = True
+    # Required when not erasable: the law that obliges keeping it.
+    legal_reason: str = ""
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What a system holds, where it is hosted (ISO 3166 country code) and why."""
+
+    system: str
+    description: str
+    location: str
+    categories: tuple[HeldCategory, ...]
+
+    def category(self, name: str) -> HeldCategory | None:
+        return next((c for c in self.categories if c.category == name), None)
+
+
+def validate_holdings(holdings: Holdings) -> None:
+    """Raise InvalidHoldings naming the first rule the declaration breaks."""
+    try:
+        rules.system(holdings.system, "system")
+        for index, held in enumerate(holdings.categories):
+            rules.category(held.category, f"categories[{index}].category")
+            rules.purpose(held.purpose, f"categories[{index}].purpose")
+    except InvalidArgument as error:
+        raise InvalidHoldings(f"{holdings.system or '?'}: {error.message}") from None
+    if not holdings.description.strip():
+        raise InvalidHoldings(f"{holdings.system}: description must not be empty")
+    if holdings.location.upper() not in EEA_COUNTRIES:
+        raise InvalidHoldings(
+            f"{holdings.system}: hosted in {holdings.location!r}, outside the EU/EEA; "
+            "the controller's policy allows no transfers outside the EU/EEA"
+        )
+    if not holdings.categories:
+        raise InvalidHoldings(f"{holdings.system}: declares no categories")
+    names = [c.category for c in holdings.categories]
+    if len(set(names)) != len(names):
+        raise InvalidHoldings(f"{holdings.system}: a category is declared twice")
+    for held in holdings.categories:
+        if not isinstance(held.legal_basis, LegalBasis):
+            raise InvalidHoldings(f"{holdings.system}: {held.category} has no legal basis")
+        if not held.retention.strip() or not held.description.strip():
+            raise InvalidHoldings(
+                f"{holdings.system}: {held.category} needs a description and a retention rule"
+            )
+        if not held.erasable and not held.legal_reason.strip():
+            raise InvalidHoldings(
+                f"{holdings.system}: {held.category} is kept under a legal obligation but names no legal reason"
+            )
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    name: str
+    media_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ExportItem:
+    """One item of a person's data in a system, in a declared category."""
+
+    category: str
+    data: Mapping[str, Any]
+    files: tuple[ExportFile, ...] = ()
+
+
+@dataclass(frozen=True)
+class Removed:
+    """Erased from the system. Descriptions name kinds and counts, never personal data."""
+
+    category: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Retained:
+    """Kept, because the law requires it, until the given date."""
+
+    category: str
+    description: str
+    legal_reason: str
+    until: dt.date
+
+
+@dataclass(frozen=True)
+class ManualAction:
+    """A person must act in the system (no API for it); `instructions` say how."""
+
+    category: str
+    description: str
+    instructions: str
+
+
+Outcome = Removed | Retained | ManualAction
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    healthy: bool
+    detail: str = ""
+
+
+@dataclass
+class ConnectorSettings:
+    """A connector's section of the configuration file, with secrets resolved on demand.
+
+    A secret `token` is configured as `token_env = "NAME"` (an environment
+    variable) or `token_file = "path"`; its value is never logged or exported.
+    """
+
+    name: str
+    values: Mapping[str, Any]
+    base_dir: Path = field(default_factory=Path.cwd)
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def require(self, key: str) -> Any:
+        if key not in self.values:
+            raise SettingsError(f"connector {self.name}: setting {key!r} is missing")
+        return self.values[key]
+
+    def path(self, key: str) -> Path:
+        return (self.base_dir / str(self.require(key))).resolve()
+
+    def secret(self, key: str) -> str:
+        env_name = self.values.get(f"{key}_env")
+        file_name = self.values.get(f"{key}_file")
+        if env_name:
+            value = self.environ.get(str(env_name))
+            if not value:
+                raise SettingsError(
+                    f"connector {self.name}: secret {key!r} comes from environment variable "
+                    f"{env_name}, which is not set"
+                )
+            return value
+        if file_name:
+            path = (self.base_dir / str(file_name)).resolve()
+            try:
+                return path.read_text().strip()
+            except OSError:
+                raise SettingsError(
+                    f"connector {self.name}: secret {key!r} comes from file {path}, which cannot be read"
+                ) from None
+        raise SettingsError(f"connector {self.name}: secret {key!r} needs {key}_env or {key}_file")
+
+
+class Connector(abc.ABC):
+    """Covers one system. Subclasses set `name` and `version` and implement the methods.
+
+    The vault calls these from worker threads, each call under its own
+    deadline; a connector must be safe to call from several threads.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "0"
+
+    def __init__(self, settings: ConnectorSettings) -> None:
+        self.settings = settings
+
+    @abc.abstractmethod
+    def holdings(self) -> Holdings:
+        """What the system holds, where, why and for how long. Checked at start-up."""
+
+    @abc.abstractmethod
+    def export(self, identities: list[Identity]) -> Iterator[ExportItem]:
+        """Everything the system holds about the person with these identities, in
+        declared categories; nothing if the system does not know them."""
+
+    @abc.abstractmethod
+    def erase(self, identities: list[Identity], today: dt.date) -> list[Outcome]:
+        """Erase the person, reporting each item's outcome. Must be idempotent: a
+        person already gone is success, with the items still retained reported again."""
+
+    def health(self) -> HealthReport:
+        """Whether the system answers; the default says nothing is known."""
+        return HealthReport(True, "no health check")
+
+    def close(self) -> None:
+        """Release connections; called at shutdown."""

@@ -1,0 +1,133 @@
+"""The connectors an admin enabled: found through the plugin hooks, configured from TOML,
+checked at start-up (holdings valid, hosted inside the EU/EEA, secrets present)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from vault.connectors.base import (
+    Connector,
+    ConnectorSettings,
+    HealthReport,
+    Holdings,
+    InvalidHoldings,
+    SettingsError,
+    validate_holdings,
+)
+from vault.plugins.host import VaultHost
+
+log = logging.getLogger("vault.connectors")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the problem."""
+
+
+@dataclass
+class InstalledConnector:
+    name: str
+    version: str
+    enabled: bool
+    connector: Connector | None = None
+    holdings: Holdings | None = None
+
+
+@dataclass
+class ConnectorRegistry:
+    installed: dict[str, InstalledConnector] = field(default_factory=dict)
+
+    @property
+    def enabled(self) -> list[Connector]:
+        return [i.connector for i in self.installed.values() if i.connector is not None]
+
+    def get(self, name: str) -> InstalledConnector | None:
+        return self.installed.get(name)
+
+    def health(self, name: str) -> HealthReport:
+        item = self.installed[name]
+        if item.connector is None:
+            return HealthReport(False, "not enabled")
+        try:
+            return item.connector.health()
+        except Exception as error:  # a connector's failure is its health, not ours
+            return HealthReport(False, f"health check failed: {type(error).__name__}")
+
+    def close(self) -> None:
+        for connector in self.enabled:
+            try:
+                connector.close()
+            except Exception:
+                log.exception("closing connector %s failed", connector.name)
+
+    @classmethod
+    def load(
+        cls,
+        sections: Mapping[str, Any],
+        manager: pluggy.PluginManager,
+        host: VaultHost,
+        base_dir: Path,
+        environ: Mapping[str, str] | None = None,
+    ) -> ConnectorRegistry:
+        """Instantiate every connector enabled in `sections` (the `[connectors]` table)."""
+        classes: dict[str, type[Connector]] = {}
+        for provided in manager.hook.vault_register_connectors(host=host):
+            for connector_class in provided or []:
+                name = getattr(connector_class, "name", None)
+                if not isinstance(name, str) or not name:
+                    raise ConfigError(f"plugin connector {connector_class!r} has no name")
+                if name in classes and classes[name] is not connector_class:
+                    raise ConfigError(
+                        f"two installed plugins both provide a connector named {name!r}"
+                    )
+                classes[name] = connector_class
+        registry = cls(
+            {
+                n: InstalledConnector(n, getattr(c, "version", "0"), False)
+                for n, c in classes.items()
+            }
+        )
+        for name, section in sections.items():
+            if name not in classes:
+                known = ", ".join(sorted(classes)) or "none"
+                raise ConfigError(
+                    f"connector {name!r} is configured but not installed (installed: {known})"
+                )
+            if not isinstance(section, Mapping):
+                raise ConfigError(f"[connectors.{name}] must be a table")
+            if not section.get("enabled", True):
+                continue
+            settings = ConnectorSettings(
+                name, dict(section), base_dir, environ if environ is not None else os.environ
+            )
+            try:
+                connector = classes[name](settings)
+                holdings = connector.holdings()
+                validate_holdings(holdings)
+            except (SettingsError, InvalidHoldings) as error:
+                raise ConfigError(f"connector {name!r} refused: {error}") from None
+            if holdings.system != name:
+                raise ConfigError(
+                    f"connector {name!r} declares holdings for system {holdings.system!r}"
+                )
+            item = registry.installed[name]
+            item.enabled, item.connector, item.holdings = True, connector, holdings
+        return registry
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The configuration file as a dict; a clear error if it is missing or not TOML."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {error}") from None

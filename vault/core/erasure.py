@@ -1,0 +1,669 @@
+"""Erasing a person everywhere: one durable request, one step per system.
+
+The request and all its steps are committed in one transaction before anything
+is done, and the subject is marked erasure-pending in the same transaction, so
+reads stop at once. The identifiers connectors need to find the person are
+sealed under a key of the job's own; the person's own keys can therefore be
+destroyed straight away (the vault step), and the other systems finished later.
+Steps are claimed under leases, so a crashed worker's step is taken over after
+its lease runs out; failures are retried with exponential backoff and jitter
+(persisted as a next-attempt time, so retries survive restarts), and a step
+that cannot succeed without a person moves to needs-attention with the reason.
+When the job ends, its key is destroyed.
+"""
+
+from __future__ import annotations
+
+import calendar
+import concurrent.futures
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import random
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from vault import crypto
+from vault.connectors.base import (
+    Connector,
+    ConnectorUnavailable,
+    Holdings,
+    ManualAction,
+    NeedsAttention,
+    Outcome,
+    Removed,
+    Retained,
+)
+from vault.core import faults, rules
+from vault.core.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    RequestIdReused,
+    SubjectNotFound,
+)
+from vault.core.identities import Identity, IdentityKind
+from vault.core.model import SubjectState
+from vault.core.vault import Vault
+from vault.storage.base import RememberedRequest
+from vault.storage.jobs import ErasureRequestRow, ErasureStepRow, JobWrites, ManualActionRow
+
+log = logging.getLogger("vault.erasure")
+
+VAULT_SYSTEM = "vault"
+
+
+class RequestState:
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    PARTIALLY_COMPLETED = "partially_completed"
+    AWAITING_MANUAL_ACTION = "awaiting_manual_action"
+    COMPLETED = "completed"
+    RESTING = frozenset({"partially_completed", "awaiting_manual_action", "completed"})
+
+
+class StepState:
+    PENDING = "pending"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    NEEDS_ATTENTION = "needs_attention"
+    OPEN = frozenset({"pending", "running", "retrying"})
+
+
+@dataclass(frozen=True)
+class OutcomeView:
+    kind: str  # removed, retained, manual_action
+    category: str
+    description: str
+    legal_reason: str = ""
+    until: dt.date | None = None
+    action_id: str = ""
+    instructions: str = ""  # readable only while the job runs
+    confirmed_by: str = ""
+    confirmed_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class StepView:
+    system: str
+    state: str
+    attempts: int
+    last_error: str
+    next_attempt_at: dt.datetime | None
+    outcomes: tuple[OutcomeView, ...]
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ErasureRequestView:
+    request_id: str
+    subject_id: str
+    state: str
+    received_at: dt.datetime
+    deadline_at: dt.datetime
+    completed_at: dt.datetime | None
+    updated_at: dt.datetime
+    steps: tuple[StepView, ...]
+
+
+@dataclass
+class ErasureSettings:
+    lease_seconds: float = 60.0
+    call_timeout_seconds: float = 30.0
+    max_attempts: int = 8
+    backoff_base_seconds: float = 1.0
+    backoff_cap_seconds: float = 600.0
+
+
+class ManualActionNotFound(NotFound):
+    reason = "MANUAL_ACTION_NOT_FOUND"
+
+
+class ErasureRequestNotFound(NotFound):
+    reason = "ERASURE_REQUEST_NOT_FOUND"
+
+
+def one_month_after(moment: dt.datetime) -> dt.datetime:
+    """GDPR art. 12(3): an answer within one month of receipt (same day next month, or its last day)."""
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+class ErasureCoordinator:
+    def __init__(
+        self,
+        vault: Vault,
+        connectors: Mapping[str, Connector],
+        holdings: Mapping[str, Holdings],
+        settings: ErasureSettings | None = None,
+    ) -> None:
+        self.vault = vault
+        self.jobs = vault.records.jobs
+        self.connectors = dict(connectors)
+        self.holdings = dict(holdings)
+        self.settings = settings or ErasureSettings()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.work_available = threading.Event()
+        self._pools: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
+        self._pools_lock = threading.Lock()
+
+    # ------------------------------------------------------------ requests
+    def request(self, subject_id: str, request_id: str = "") -> ErasureRequestView:
+        """Accept an erasure of the subject in every system; the vault's own keys go at once."""
+        if request_id:
+            rules.request_id(request_id)
+            remembered = self.vault.records.remembered(request_id)
+            if remembered is not None:
+                if (
+                    remembered.operation != "erase_everywhere"
+                    or remembered.subject_id != subject_id
+                ):
+                    raise RequestIdReused(request_id)
+                return self.get(remembered.result)
+        subject = self.vault.records.subject(subject_id)
+        if subject is None:
+            raise SubjectNotFound(f"subject {subject_id} does not exist", subject=subject_id)
+        if subject.state != SubjectState.ACTIVE.value:
+            # Already being erased, or erased: "already gone" is success.
+            latest = self.jobs.latest_erasure_request(subject_id)
+            if latest is not None:
+                return self.get(latest.request_id)
+            raise FailedPrecondition(
+                f"subject {subject_id} was erased before erasure requests were kept"
+            )
+
+        identities = self.vault.get_subject(subject_id).identities
+        job_id = secrets.token_hex(16)
+        job_key = self._create_job_key(job_id)
+        sealed = crypto.seal(
+            job_key,
+            json.dumps([[i.kind.value, i.system, i.value] for i in identities]).encode(),
+            crypto.associated_data("job-identities", job_id),
+        )
+        now = self.vault.clock.now()
+        stamp = _iso(now)
+        row = ErasureRequestRow(
+            job_id,
+            subject_id,
+            RequestState.PENDING,
+            stamp,
+            _iso(one_month_after(now)),
+            None,
+            sealed,
+            stamp,
+        )
+        systems = [VAULT_SYSTEM, *sorted(self.connectors)]
+        with self.vault.records.write() as tx:
+            current = tx.subject(subject_id)
+            if current is None or current.state != SubjectState.ACTIVE.value:
+                raise FailedPrecondition(f"subject {subject_id} is already being erased")
+            tx.jobs.insert_erasure_request(row, systems)
+            tx.set_subject_state(subject_id, SubjectState.ERASURE_PENDING.value, stamp)
+            if request_id:
+                if not tx.remember(
+                    RememberedRequest(request_id, "erase_everywhere", "", subject_id, job_id)
+                ):
+                    raise RequestIdReused(request_id)
+        faults.crash_point("erasure_request_committed")
+        # The person's own keys go straight away; a crash here leaves the vault
+        # step pending, and the next worker finishes it.
+        self.run_step(VAULT_SYSTEM, job_id)
+        self.work_available.set()
+        return self.get(job_id)
+
+    def get(self, request_id: str) -> ErasureRequestView:
+        row = self.jobs.erasure_request(request_id)
+        if row is None:
+            raise ErasureRequestNotFound(
+                f"erasure request {request_id} does not exist", request=request_id
+            )
+        return self._view(row)
+
+    def latest_for_subject(self, subject_id: str) -> ErasureRequestView | None:
+        row = self.jobs.latest_erasure_request(subject_id)
+        return None if row is None else self._view(row)
+
+    def list(
+        self, page_size: int, page_token: str, state: str | None
+    ) -> tuple[list[ErasureRequestView], str]:
+        limit = rules.page_size(page_size)
+        after = ""
+        if page_token:
+            try:
+                after = bytes.fromhex(page_token).decode()
+            except (ValueError, UnicodeDecodeError):
+                raise InvalidArgument(
+                    "page_token", "not a next_page_token from an earlier call"
+                ) from None
+        rows = self.jobs.erasure_requests_page(after, limit + 1, state)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        token = f"{rows[-1].received_at}|{rows[-1].request_id}".encode().hex() if more else ""
+        return [self._view(r) for r in rows], token
+
+    def watch(
+        self, request_id: str, poll_seconds: float = 0.2, stop: threading.Event | None = None
+    ) -> Iterator[ErasureRequestView]:
+        """The request now, then each time it changes, until it rests (or `stop`)."""
+        last = None
+        while True:
+            view = self.get(request_id)
+            if view != last:
+                yield view
+                last = view
+            if view.state in RequestState.RESTING or (stop is not None and stop.is_set()):
+                return
+            time.sleep(poll_seconds)
+
+    def retry(self, request_id: str) -> ErasureRequestView:
+        """Send the steps that need attention round again (after someone fixed the cause)."""
+        row = self.jobs.erasure_request(request_id)
+        if row is None:
+            raise ErasureRequestNotFound(
+                f"erasure request {request_id} does not exist", request=request_id
+            )
+        with self.jobs.write() as tx:
+            count = tx.requeue_steps(request_id, self._now())
+            if count:
+                tx.set_request_state(
+                    request_id, RequestState.IN_PROGRESS, self._now(), completed=False
+                )
+        if count == 0:
+            raise FailedPrecondition(
+                f"erasure request {request_id} has no step that needs attention"
+            )
+        self.work_available.set()
+        return self.get(request_id)
+
+    def confirm_manual_action(self, action_id: str, confirmed_by: str) -> ErasureRequestView:
+        if not confirmed_by.strip() or len(confirmed_by) > 200 or "\x00" in confirmed_by:
+            raise InvalidArgument("confirmed_by", "must name who did it, at most 200 characters")
+        action = self.jobs.manual_action(action_id)
+        if action is None:
+            raise ManualActionNotFound(
+                f"manual action {action_id} does not exist", action=action_id
+            )
+        with self.jobs.write() as tx:
+            tx.confirm_manual_action(action_id, confirmed_by.strip(), self._now())
+            self._settle(tx, action.request_id)
+        self._end_job_if_done(action.request_id)
+        return self.get(action.request_id)
+
+    # --------------------------------------------------------------- steps
+    def run_pending(self, limit: int | None = None) -> int:
+        """Claim and run due steps until none is due (or `limit` ran); returns how many ran."""
+        ran = 0
+        while limit is None or ran < limit:
+            now = self.vault.clock.now()
+            with self.jobs.write() as tx:
+                step = tx.claim_step(
+                    self.owner,
+                    _iso(now),
+                    _iso(now + dt.timedelta(seconds=self.settings.lease_seconds)),
+                )
+            if step is None:
+                return ran
+            self._execute(step)
+            ran += 1
+        return ran
+
+    def run_step(self, system: str, request_id: str) -> None:
+        """Claim one particular step now, if it is still open (the vault step at request time)."""
+        now = self.vault.clock.now()
+        lease = _iso(now + dt.timedelta(seconds=self.settings.lease_seconds))
+        with self.jobs.write() as tx:
+            step = tx.start_step(request_id, system, self.owner, _iso(now), lease)
+        if step is not None:
+            self._execute(step)
+
+    def seconds_until_due(self) -> float | None:
+        due = self.jobs.next_due_at()
+        if due is None:
+            return None
+        return max(0.0, (dt.datetime.fromisoformat(due) - self.vault.clock.now()).total_seconds())
+
+    def _execute(self, step: ErasureStepRow) -> None:
+        request = self.jobs.erasure_request(step.request_id)
+        assert request is not None
+        attempts = step.attempts + 1
+        try:
+            outcomes = self._perform(step.system, request)
+        except Exception as error:  # every failure is recorded on the step, never lost
+            self._record_failure(step, attempts, error)
+            return
+        self._record_success(step, attempts, outcomes)
+
+    def _perform(self, system: str, request: ErasureRequestRow) -> list[Outcome]:
+        if system == VAULT_SYSTEM:
+            receipt = self.vault.erase_subject(request.subject_id)
+            faults.crash_point("vault_keys_destroyed")
+            outcomes: list[Outcome] = [
+                Removed(category, "records made unreadable: their key was destroyed")
+                for category in receipt.categories
+            ]
+            outcomes.append(
+                Removed(
+                    "identity",
+                    f"{receipt.identities_removed} identities removed from the lookup index",
+                )
+            )
+            return outcomes
+        connector = self.connectors.get(system)
+        if connector is None:
+            raise NeedsAttention(f"connector {system} is not enabled any more; enable it and retry")
+        identities = self._identities(request)
+        pool = self._pool(system)
+        future = pool.submit(connector.erase, identities, self.vault.clock.now().date())
+        try:
+            result = future.result(timeout=self.settings.call_timeout_seconds)
+        except concurrent.futures.TimeoutError:
+            raise ConnectorUnavailable(
+                f"no answer within {self.settings.call_timeout_seconds:g} s"
+            ) from None
+        faults.crash_point("connector_erased")
+        return self._checked_outcomes(system, result)
+
+    def _checked_outcomes(self, system: str, result: object) -> list[Outcome]:
+        holdings = self.holdings[system]
+        if not isinstance(result, list):
+            raise NeedsAttention(
+                f"connector returned {type(result).__name__}, not a list of outcomes"
+            )
+        for index, outcome in enumerate(result):
+            where = f"outcome {index}"
+            if not isinstance(outcome, Removed | Retained | ManualAction):
+                raise NeedsAttention(
+                    f"{where} is a {type(outcome).__name__}, not Removed, Retained or ManualAction"
+                )
+            if holdings.category(outcome.category) is None:
+                raise NeedsAttention(
+                    f"{where} names category {outcome.category!r}, which the connector does not declare"
+                )
+            if not isinstance(outcome.description, str) or not outcome.description.strip():
+                raise NeedsAttention(f"{where} has no description")
+            if isinstance(outcome, Retained) and (
+                not isinstance(outcome.until, dt.date) or not str(outcome.legal_reason).strip()
+            ):
+                raise NeedsAttention(f"{where} is retained without a date or a legal reason")
+            if isinstance(outcome, ManualAction) and not str(outcome.instructions).strip():
+                raise NeedsAttention(f"{where} asks for a manual action without instructions")
+        return result
+
+    def _record_success(self, step: ErasureStepRow, attempts: int, outcomes: list[Outcome]) -> None:
+        now = self._now()
+        request_id = step.request_id
+        job_key = (
+            self._job_key(request_id)
+            if any(isinstance(o, ManualAction) for o in outcomes)
+            else None
+        )
+        serialized = []
+        actions = []
+        for index, outcome in enumerate(outcomes):
+            entry: dict[str, object] = {
+                "kind": _kind(outcome),
+                "category": outcome.category,
+                "description": outcome.description,
+            }
+            if isinstance(outcome, Retained):
+                entry["legal_reason"] = outcome.legal_reason
+                entry["until"] = outcome.until.isoformat()
+            if isinstance(outcome, ManualAction):
+                action_id = hashlib.sha256(
+                    f"{request_id}|{step.system}|{index}".encode()
+                ).hexdigest()[:24]
+                entry["action_id"] = action_id
+                assert job_key is not None
+                actions.append(
+                    ManualActionRow(
+                        action_id,
+                        request_id,
+                        step.system,
+                        outcome.category,
+                        outcome.description,
+                        crypto.seal(
+                            job_key,
+                            outcome.instructions.encode(),
+                            crypto.associated_data("job-instructions", request_id, action_id),
+                        ),
+                        now,
+                        None,
+                        None,
+                    )
+                )
+            serialized.append(entry)
+        with self.jobs.write() as tx:
+            if not tx.finish_step(
+                request_id,
+                step.system,
+                step.lease_owner or self.owner,
+                StepState.SUCCEEDED,
+                attempts,
+                now,
+                None,
+                json.dumps(serialized),
+                now,
+            ):
+                return  # our lease was taken over; the other attempt's result counts
+            for action in actions:
+                tx.insert_manual_action(action)
+            self._settle(tx, request_id)
+        faults.crash_point("step_recorded")
+        self._end_job_if_done(request_id)
+
+    def _record_failure(self, step: ErasureStepRow, attempts: int, error: Exception) -> None:
+        now = self.vault.clock.now()
+        reason = _describe(error)
+        permanent = isinstance(error, NeedsAttention) or attempts >= self.settings.max_attempts
+        if permanent:
+            state, next_at = StepState.NEEDS_ATTENTION, now
+            if not isinstance(error, NeedsAttention):
+                reason = f"gave up after {attempts} attempts; last: {reason}"
+        else:
+            # Exponential backoff with jitter, persisted as a time so it survives restarts.
+            delay = min(
+                self.settings.backoff_cap_seconds,
+                self.settings.backoff_base_seconds * 2 ** (attempts - 1),
+            )
+            state, next_at = (
+                StepState.RETRYING,
+                now + dt.timedelta(seconds=delay * random.uniform(0.5, 1.0)),
+            )
+        if not isinstance(error, ConnectorUnavailable | NeedsAttention):
+            log.warning(
+                "erasure step %s/%s failed: %s",
+                step.request_id,
+                step.system,
+                reason,
+                exc_info=error,
+            )
+        with self.jobs.write() as tx:
+            if tx.finish_step(
+                step.request_id,
+                step.system,
+                step.lease_owner or self.owner,
+                state,
+                attempts,
+                _iso(next_at),
+                reason,
+                None,
+                _iso(now),
+            ):
+                self._settle(tx, step.request_id)
+        self.work_available.set()
+
+    def _settle(self, tx: JobWrites, request_id: str) -> None:
+        """Derive the request's state from its steps and manual actions."""
+        steps = tx.steps(request_id)
+        actions = tx.manual_actions(request_id)
+        if any(s.state in StepState.OPEN for s in steps):
+            state = RequestState.IN_PROGRESS
+        elif any(s.state == StepState.NEEDS_ATTENTION for s in steps):
+            state = RequestState.PARTIALLY_COMPLETED
+        elif any(a.confirmed_at is None for a in actions):
+            state = RequestState.AWAITING_MANUAL_ACTION
+        else:
+            state = RequestState.COMPLETED
+        tx.set_request_state(
+            request_id, state, self._now(), completed=state == RequestState.COMPLETED
+        )
+
+    def _end_job_if_done(self, request_id: str) -> None:
+        row = self.jobs.erasure_request(request_id)
+        if (
+            row is not None
+            and row.state == RequestState.COMPLETED
+            and row.sealed_identities is not None
+        ):
+            # The job is over: its identifiers and instructions become unreadable.
+            self.vault.keys.store.destroy_job_key(request_id)
+            with self.jobs.write() as tx:
+                tx.forget_job_secrets(request_id)
+            self.vault.scrub_due.set()
+
+    # ------------------------------------------------------------ helpers
+    def _create_job_key(self, request_id: str) -> bytes:
+        key = crypto.new_key()
+        version = self.vault.keyring.current_version
+        self.vault.keys.store.put_job_key(
+            request_id,
+            version,
+            crypto.seal(
+                self.vault.keyring.current_kek,
+                key,
+                crypto.associated_data("job-key", version, request_id),
+            ),
+        )
+        return key
+
+    def _job_key(self, request_id: str) -> bytes:
+        stored = self.vault.keys.store.job_key(request_id)
+        if stored is None:
+            raise NeedsAttention("the job's key is gone; the identifiers cannot be read any more")
+        version, wrapped = stored
+        return crypto.unseal(
+            self.vault.keyring.kek(version),
+            wrapped,
+            crypto.associated_data("job-key", version, request_id),
+        )
+
+    def _identities(self, request: ErasureRequestRow) -> list[Identity]:
+        if request.sealed_identities is None:
+            raise NeedsAttention("the job's identifiers were already destroyed")
+        raw = crypto.unseal(
+            self._job_key(request.request_id),
+            request.sealed_identities,
+            crypto.associated_data("job-identities", request.request_id),
+        )
+        return [
+            Identity(IdentityKind(kind), value, system) for kind, system, value in json.loads(raw)
+        ]
+
+    def _pool(self, system: str) -> concurrent.futures.ThreadPoolExecutor:
+        with self._pools_lock:
+            if system not in self._pools:
+                self._pools[system] = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=4, thread_name_prefix=f"connector-{system}"
+                )
+            return self._pools[system]
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _now(self) -> str:
+        return _iso(self.vault.clock.now())
+
+    def _view(self, row: ErasureRequestRow) -> ErasureRequestView:
+        actions = {a.action_id: a for a in self.jobs.manual_actions(row.request_id)}
+        job_key = None
+        if row.sealed_identities is not None and any(
+            a.sealed_instructions for a in actions.values()
+        ):
+            try:
+                job_key = self._job_key(row.request_id)
+            except NeedsAttention:
+                job_key = None
+        steps = []
+        for step in self.jobs.steps(row.request_id):
+            outcomes = []
+            for entry in json.loads(step.outcomes or "[]"):
+                action = actions.get(entry.get("action_id", ""))
+                instructions = ""
+                if action is not None and action.sealed_instructions and job_key is not None:
+                    instructions = crypto.unseal(
+                        job_key,
+                        action.sealed_instructions,
+                        crypto.associated_data(
+                            "job-instructions", row.request_id, action.action_id
+                        ),
+                    ).decode()
+                outcomes.append(
+                    OutcomeView(
+                        kind=entry["kind"],
+                        category=entry["category"],
+                        description=entry["description"],
+                        legal_reason=entry.get("legal_reason", ""),
+                        until=dt.date.fromisoformat(entry["until"]) if "until" in entry else None,
+                        action_id=entry.get("action_id", ""),
+                        instructions=instructions,
+                        confirmed_by=(action.confirmed_by or "") if action else "",
+                        confirmed_at=_parse(action.confirmed_at)
+                        if action and action.confirmed_at
+                        else None,
+                    )
+                )
+            steps.append(
+                StepView(
+                    system=step.system,
+                    state=step.state,
+                    attempts=step.attempts,
+                    last_error=step.last_error or "",
+                    next_attempt_at=_parse(step.next_attempt_at)
+                    if step.state == StepState.RETRYING
+                    else None,
+                    outcomes=tuple(outcomes),
+                    updated_at=_parse(step.updated_at),
+                )
+            )
+        return ErasureRequestView(
+            request_id=row.request_id,
+            subject_id=row.subject_id,
+            state=row.state,
+            received_at=_parse(row.received_at),
+            deadline_at=_parse(row.deadline_at),
+            completed_at=_parse(row.completed_at) if row.completed_at else None,
+            updated_at=_parse(row.updated_at),
+            steps=tuple(steps),
+        )
+
+
+def _kind(outcome: Outcome) -> str:
+    if isinstance(outcome, Removed):
+        return "removed"
+    if isinstance(outcome, Retained):
+        return "retained"
+    return "manual_action"
+
+
+def _describe(error: Exception) -> str:
+    """A failure as a short line for people; exception text from connectors is theirs
+    to keep free of personal data, and is cut short."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _parse(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)

@@ -1,0 +1,30 @@
+"""Hook specifications: the whole contract between the vault and its plugins.
+
+Signatures evolve only by adding parameters; an implementation may take fewer.
+Every hook receives the host, so new capabilities never change a signature.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+from vault.plugins import PROJECT_NAME
+
+if TYPE_CHECKING:
+    from vault.connectors import Connector
+    from vault.plugins.host import VaultHost
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+
+@hookspec
+def vault_register_connectors(host: VaultHost) -> list[type[Connector]] | None:
+    """Return the connector classes this plugin provides.
+
+    Called once at start-up, before the configuration is read. Each class
+    needs a unique `name`; the configuration file's `[connectors.NAME]`
+    section enables it and is passed to its constructor. Return None or an
+    empty list to provide none.
+    """
