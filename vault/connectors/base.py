@@ -231,5 +231,5 @@ class Connector(abc.ABC):
         """Whether the system answers; the default says nothing is known."""
         return HealthReport(True, "no health check")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections; called at shutdown."""

@@ -207,11 +207,10 @@ class ErasureCoordinator:
                 raise FailedPrecondition(f"subject {subject_id} is already being erased")
             tx.jobs.insert_erasure_request(row, systems)
             tx.set_subject_state(subject_id, SubjectState.ERASURE_PENDING.value, stamp)
-            if request_id:
-                if not tx.remember(
-                    RememberedRequest(request_id, "erase_everywhere", "", subject_id, job_id)
-                ):
-                    raise RequestIdReused(request_id)
+            if request_id and not tx.remember(
+                RememberedRequest(request_id, "erase_everywhere", "", subject_id, job_id)
+            ):
+                raise RequestIdReused(request_id)
         faults.crash_point("erasure_request_committed")
         # The person's own keys go straight away; a crash here leaves the vault
         # step pending, and the next worker finishes it.
