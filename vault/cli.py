@@ -12,10 +12,18 @@ import threading
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.live import Live
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from vault_client import Content, Identity, VaultClient, VaultClientError
+from vault_client import Content, ErasureRequest, Identity, VaultClient, VaultClientError
 
 SERVER_ENV = "CONSENT_VAULT_SERVER"
 DEFAULT_ADDRESS = "127.0.0.1:50051"
@@ -61,7 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--keyring", help="the key-encryption keyring file (default DATA_DIR/keyring.json)"
     )
-    serve.add_argument("--demo", action="store_true", help="seed the school's demo people")
+    serve.add_argument("--config", type=Path, help="TOML configuration: [connectors.NAME] sections")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="seed the school's demo people and connect stand-ins of its four systems",
+    )
     serve.add_argument("--max-concurrent-rpcs", type=int, default=64)
     serve.set_defaults(handler=_serve)
 
@@ -119,10 +132,44 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", type=Path, required=True)
     export.set_defaults(handler=_export)
 
-    erase = commands.add_parser("erase", help="erase a subject by destroying their keys")
+    erase = commands.add_parser(
+        "erase", help="erase a subject in the vault and every connected system"
+    )
     erase.add_argument("subject")
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    erase.add_argument("--no-wait", action="store_true", help="return once the request is accepted")
     erase.set_defaults(handler=_erase)
+
+    requests = commands.add_parser(
+        "requests", help="follow erasure requests and confirm manual actions"
+    )
+    request_commands = requests.add_subparsers(title="request commands")
+    listed = request_commands.add_parser("list", help="erasure requests with their legal deadlines")
+    listed.add_argument("--state", default="", help="only this state, such as partially_completed")
+    listed.set_defaults(handler=_requests_list)
+    shown = request_commands.add_parser("show", help="one erasure request, system by system")
+    shown.add_argument("name", help="erasureRequests/{request}")
+    shown.set_defaults(handler=_requests_show)
+    retried = request_commands.add_parser(
+        "retry", help="send the steps that need attention round again"
+    )
+    retried.add_argument("name")
+    retried.set_defaults(handler=_requests_retry)
+    confirmed = request_commands.add_parser(
+        "confirm", help="confirm a manual action was carried out"
+    )
+    confirmed.add_argument("action", help="erasureRequests/{request}/manualActions/{action}")
+    confirmed.add_argument("--by", required=True, help="who carried it out")
+    confirmed.set_defaults(handler=_requests_confirm)
+
+    connectors = commands.add_parser("connectors", help="list and check the installed connectors")
+    connector_commands = connectors.add_subparsers(title="connector commands")
+    clist = connector_commands.add_parser("list", help="installed connectors and what they hold")
+    clist.add_argument("--check", action="store_true", help="run each one's health check")
+    clist.set_defaults(handler=_connectors_list)
+    ccheck = connector_commands.add_parser("check", help="check one connector now")
+    ccheck.add_argument("name")
+    ccheck.set_defaults(handler=_connectors_check)
 
     keys = commands.add_parser(
         "rotate-kek", help="add a new key-encryption key and re-wrap every subject key"
@@ -158,13 +205,35 @@ def _client(args: argparse.Namespace) -> VaultClient:
 
 # ---------------------------------------------------------------- serve
 def _serve(args: argparse.Namespace) -> int:
-    from vault import bootstrap, demo
+    from vault import __version__, bootstrap, demo
+    from vault.connectors.registry import ConfigError, ConnectorRegistry, read_config
+    from vault.plugins.host import VaultHost
+    from vault.plugins.manager import make_plugin_manager
     from vault.server.app import ServerSettings, create_server
+    from vault.server.context import VaultServices
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     directory = bootstrap.data_dir(args.data_dir)
+    try:
+        config = read_config(args.config) if args.config else {}
+        sections = dict(config.get("connectors", {}))
+        demo_systems = None
+        if args.demo:
+            from vault_standins import demo as standins
+
+            demo_systems = standins.start(directory / "demo-systems")
+            sections = {**demo_systems.sections, **sections}
+        registry = ConnectorRegistry.load(
+            sections,
+            make_plugin_manager(),
+            VaultHost(__version__),
+            args.config.parent if args.config else Path.cwd(),
+        )
+    except ConfigError as error:
+        errors.print(f"[red]error:[/red] {error}")
+        return 2
     keyring = Path(args.keyring) if args.keyring else None
     vault = bootstrap.open_vault(directory, keyring)
     if args.demo:
@@ -172,13 +241,18 @@ def _serve(args: argparse.Namespace) -> int:
         console.print(
             f"demo: {added} school people added ({len(demo.PEOPLE) - added} already there)"
         )
+    for item in registry.installed.values():
+        state = "enabled" if item.enabled else "installed, not enabled"
+        console.print(f"connector {item.name} {item.version}: {state}")
+    services = VaultServices.build(vault, registry)
     running = create_server(
-        vault, args.address, ServerSettings(max_concurrent_rpcs=args.max_concurrent_rpcs)
+        services, args.address, ServerSettings(max_concurrent_rpcs=args.max_concurrent_rpcs)
     )
     host = args.address.rsplit(":", 1)[0]
     console.print(
         f"consent-vault listening on [bold]{host}:{running.port}[/bold] "
-        f"(data in {directory.resolve()}); Ctrl-C or SIGTERM stops it"
+        f"(data in {directory.resolve()}); Ctrl-C or SIGTERM stops it",
+        soft_wrap=True,
     )
     stopped = threading.Event()
 
@@ -191,6 +265,9 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     running.wait()
+    registry.close()
+    if demo_systems is not None:
+        demo_systems.stop()
     bootstrap.close_vault(vault)
     return 0
 
@@ -328,17 +405,27 @@ def _record_json(record: object) -> dict[str, object]:
 
 # ------------------------------------------------------ export, erasure
 def _export(args: argparse.Namespace) -> int:
-    columns = (TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=errors) as progress, _client(args) as client:
-        task = progress.add_task("export", total=None)
-        summary = client.export_subject(
-            args.subject,
-            args.output,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
-        )
-    console.print(
-        f"{summary.records} records, {summary.bytes_written} bytes written to {args.output}"
+    columns = (
+        TextColumn("{task.description:>16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
     )
+    tasks: dict[str, TaskID] = {}
+    with Progress(*columns, console=errors) as progress, _client(args) as client:
+
+        def show(system: str, done: int, total: int) -> None:
+            if system not in tasks:
+                tasks[system] = progress.add_task(system, total=None)
+            progress.update(tasks[system], completed=done, total=total or None)
+
+        summary = client.export_subject(args.subject, args.output, progress=show)
+    console.print(
+        f"{summary.records} vault records, {summary.bytes_written} bytes written to {args.output}"
+    )
+    for system, state in sorted(summary.systems.items()):
+        if system != "vault":
+            console.print(f"  {system}: {state}", soft_wrap=True)
     return 0
 
 
@@ -347,21 +434,112 @@ def _erase(args: argparse.Namespace) -> int:
         if not sys.stdin.isatty():
             errors.print("error: erasure cannot be undone; pass --yes to confirm")
             return 2
-        answer = input(f"Erase {args.subject} for good? Type 'erase' to confirm: ")
+        answer = input(f"Erase {args.subject} everywhere, for good? Type 'erase' to confirm: ")
         if answer.strip() != "erase":
             errors.print("not erased")
             return 1
+    with _client(args) as client, Live(console=errors, transient=True) as live:
+        request = client.erase_subject(
+            args.subject, progress=lambda r: live.update(_steps_table(r)), wait=not args.no_wait
+        )
+    _print_request(request)
+    return 0
+
+
+def _steps_table(request: ErasureRequest) -> Table:
+    table = Table(
+        "system", "state", "attempts", "last error", title=f"{request.name}: {request.state}"
+    )
+    for step in request.steps:
+        table.add_row(step.system, step.state, str(step.attempts), step.last_error or "")
+    return table
+
+
+def _print_request(request: ErasureRequest) -> None:
+    console.print(f"{request.name} ({request.subject})", soft_wrap=True, highlight=False)
+    console.print(
+        f"state: [bold]{request.state}[/bold]; received {request.create_time:%Y-%m-%d %H:%M} UTC; "
+        f"legal deadline {request.deadline_time:%Y-%m-%d}",
+        soft_wrap=True,
+    )
+    table = Table("system", "outcome", "category", "what", "why kept / what to do", "until")
+    for step in request.steps:
+        if step.state != "succeeded":
+            table.add_row(step.system, step.state, "", "", step.last_error, "")
+            continue
+        for item in step.items:
+            detail = item.legal_reason
+            if item.outcome == "manual_action":
+                detail = (
+                    f"confirmed by {item.confirmed_by}"
+                    if item.confirmed_by
+                    else f"{item.instructions}\nconfirm: consent-vault requests confirm {item.manual_action} --by NAME"
+                )
+            until = item.retained_until.isoformat() if item.retained_until else ""
+            table.add_row(step.system, item.outcome, item.category, item.description, detail, until)
+    console.print(table)
+
+
+def _requests_list(args: argparse.Namespace) -> int:
+    table = Table("request", "subject", "state", "received", "deadline")
     with _client(args) as client:
-        receipt = client.erase_subject(args.subject)
-    console.print(f"Erased {receipt.subject}", soft_wrap=True, highlight=False)
-    table = Table(show_header=False)
-    table.add_row("erased at", receipt.erase_time.isoformat())
-    table.add_row("keys destroyed", str(receipt.keys_destroyed))
-    table.add_row("records made unreadable", str(receipt.records_shredded))
-    table.add_row("identities removed", str(receipt.identities_removed))
-    table.add_row("categories", ", ".join(receipt.categories) or "-")
+        for request in client.list_erasure_requests(args.state):
+            table.add_row(
+                request.name,
+                request.subject,
+                request.state,
+                f"{request.create_time:%Y-%m-%d}",
+                f"{request.deadline_time:%Y-%m-%d}",
+            )
     console.print(table)
     return 0
+
+
+def _requests_show(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        _print_request(client.get_erasure_request(args.name))
+    return 0
+
+
+def _requests_retry(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        _print_request(client.retry_erasure_request(args.name))
+    return 0
+
+
+def _requests_confirm(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        _print_request(client.confirm_manual_action(args.action, args.by))
+    return 0
+
+
+def _connectors_list(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        connectors = client.list_connectors(check_health=args.check)
+    table = Table("connector", "version", "enabled", "health", "hosted", "holds")
+    for c in connectors:
+        health = (
+            ("ok" if c.healthy else "FAILING") + (f": {c.health_detail}" if c.health_detail else "")
+            if args.check and c.enabled
+            else ""
+        )
+        holds = "\n".join(
+            f"{h.category} ({h.legal_basis}{'' if h.erasable else ', legal hold'}): {h.retention}"
+            for h in c.holdings
+        )
+        table.add_row(c.name, c.version, "yes" if c.enabled else "no", health, c.location, holds)
+    console.print(table)
+    return 0
+
+
+def _connectors_check(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        connector = client.check_connector(args.name)
+    state = "ok" if connector.healthy else "FAILING"
+    console.print(
+        f"{connector.name} {connector.version}: {state} ({connector.health_detail})", soft_wrap=True
+    )
+    return 0 if connector.healthy else 1
 
 
 if __name__ == "__main__":

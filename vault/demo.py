@@ -90,7 +90,13 @@ PEOPLE: list[tuple[list[IdentityInput], list[str], bool, list[RecordDraft]]] = [
         ],
     ),
     (
-        [IdentityInput(PNR, "701063-2391"), IdentityInput(EMAIL, "cecilia@example.org")],
+        [
+            IdentityInput(PNR, "701063-2391"),
+            IdentityInput(EMAIL, "cecilia@example.org"),
+            IdentityInput(
+                IdentityKind.EXTERNAL_ID, "https://www.facebook.com/example.cecilia", "facebook"
+            ),
+        ],
         ["model"],
         False,
         [

@@ -75,7 +75,7 @@ def test_register_store_export_and_erase(run, tmp_path: Path) -> None:
 
     archive = tmp_path / "anna.zip"
     code, out, _ = run("export", name, "-o", str(archive))
-    assert code == 0 and "1 records" in out
+    assert code == 0 and "1 vault records" in out
     with zipfile.ZipFile(archive) as opened:
         assert b"\x89PNG-test" in [
             opened.read(n) for n in opened.namelist() if n.startswith("content/")
@@ -84,7 +84,7 @@ def test_register_store_export_and_erase(run, tmp_path: Path) -> None:
     code, out, err = run("erase", name)  # stdin is not a terminal: refuses without --yes
     assert code == 2 and "--yes" in err
     code, out, _ = run("erase", name, "--yes")
-    assert code == 0 and "keys destroyed" in out
+    assert code == 0 and "completed" in out and "removed" in out
     code, out, err = run("subject", "show", name)
     assert code == 1 and "SUBJECT_ERASED" in err
 

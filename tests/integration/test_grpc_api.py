@@ -146,22 +146,34 @@ def test_export_streams_progress_and_a_zip(
     assert len(document["records"]) == 2500
 
 
-def test_erasure_answers_with_a_receipt_and_then_erased(
+def test_erasure_streams_the_request_and_then_reads_say_erased(
     subjects: pb_grpc.SubjectServiceStub, records: pb_grpc.RecordServiceStub
 ) -> None:
     anna = create_anna(subjects)
     stored = records.CreateRecord(pb.CreateRecordRequest(parent=anna.name, record=record())).record
-    receipt = subjects.EraseSubject(
-        pb.EraseSubjectRequest(name=anna.name, request_id="erase-1")
-    ).receipt
-    assert receipt.subject == anna.name
-    assert receipt.records_shredded == 1 and receipt.identities_removed == 2
-    assert list(receipt.categories) == ["contact"]
+    messages = list(
+        subjects.EraseSubject(pb.EraseSubjectRequest(name=anna.name, request_id="erase-1"))
+    )
+    request = messages[-1].request
+    assert request.name.startswith("erasureRequests/") and request.subject == anna.name
+    assert request.state == pb.ERASURE_REQUEST_STATE_COMPLETED
+    assert request.deadline_time.ToDatetime() > request.create_time.ToDatetime()
+    [vault_step] = request.steps
+    assert vault_step.system == "vault" and vault_step.state == pb.ERASURE_STEP_STATE_SUCCEEDED
+    assert {(i.outcome, i.category) for i in vault_step.items} == {
+        (pb.ERASURE_OUTCOME_REMOVED, "contact"),
+        (pb.ERASURE_OUTCOME_REMOVED, "identity"),
+    }
 
-    again = subjects.EraseSubject(
-        pb.EraseSubjectRequest(name=anna.name, request_id="erase-1")
-    ).receipt
-    assert again == receipt
+    again = list(
+        subjects.EraseSubject(pb.EraseSubjectRequest(name=anna.name, request_id="erase-1"))
+    )
+    assert again[-1].request.name == request.name
+    # Erasing an erased subject is success: the same request comes back.
+    assert (
+        list(subjects.EraseSubject(pb.EraseSubjectRequest(name=anna.name)))[-1].request.name
+        == request.name
+    )
 
     for call in (
         lambda: subjects.GetSubject(pb.GetSubjectRequest(name=anna.name)),

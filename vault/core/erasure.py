@@ -282,11 +282,13 @@ class ErasureCoordinator:
         self.work_available.set()
         return self.get(request_id)
 
-    def confirm_manual_action(self, action_id: str, confirmed_by: str) -> ErasureRequestView:
+    def confirm_manual_action(
+        self, request_id: str, action_id: str, confirmed_by: str
+    ) -> ErasureRequestView:
         if not confirmed_by.strip() or len(confirmed_by) > 200 or "\x00" in confirmed_by:
             raise InvalidArgument("confirmed_by", "must name who did it, at most 200 characters")
         action = self.jobs.manual_action(action_id)
-        if action is None:
+        if action is None or action.request_id != request_id:
             raise ManualActionNotFound(
                 f"manual action {action_id} does not exist", action=action_id
             )

@@ -12,9 +12,10 @@ import datetime as dt
 import html
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from vault.connectors.base import ExportItem
 from vault.core.model import Record, Subject
 
 EXPORT_FORMAT = "consent-vault-export/1"
@@ -26,6 +27,25 @@ PROGRESS_EVERY = 1000
 class ExportProgress:
     records_done: int
     records_total: int
+
+
+@dataclass(frozen=True)
+class SystemProgress:
+    """One connector's part of an export: running, done (with its item count) or failed."""
+
+    system: str
+    state: str  # running, done, failed
+    items: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class SystemExport:
+    """What one connector exported, or why it could not."""
+
+    system: str
+    items: tuple[ExportItem, ...] = ()
+    error: str = ""
 
 
 class _Chunks:
@@ -52,12 +72,22 @@ class _Chunks:
 
 
 def export_archive(
-    subject: Subject, records: Iterator[Record], records_total: int, exported_at: dt.datetime
-) -> Iterator[ExportProgress | bytes]:
-    """Yield progress events and archive bytes, in order; concatenating the bytes gives the zip."""
+    subject: Subject,
+    records: Iterator[Record],
+    records_total: int,
+    exported_at: dt.datetime,
+    systems: Iterable[SystemProgress | SystemExport] = (),
+) -> Iterator[ExportProgress | SystemProgress | bytes]:
+    """Yield progress events and archive bytes, in order; concatenating the bytes gives the zip.
+
+    `systems` yields progress events, passed on, and each connector's export,
+    written into the archive after the vault's own records.
+    """
     sink = _Chunks()
     entries: list[bytes] = []
     rows: list[str] = []
+    system_documents: dict[str, dict] = {}
+    system_sections: list[str] = []
     yield ExportProgress(0, records_total)
     # Content files are written as records arrive; the JSON and HTML members
     # are written last, from memory (never spilled to a temporary file, since
@@ -74,12 +104,28 @@ def export_archive(
             if len(entries) % PROGRESS_EVERY == 0:
                 yield from sink.take(CHUNK_BYTES)
                 yield ExportProgress(len(entries), max(len(entries), records_total))
+        yield ExportProgress(len(entries), len(entries))
+        for event in systems:
+            if isinstance(event, SystemProgress):
+                yield event
+                continue
+            system_documents[event.system] = _system_document(archive, event)
+            system_sections.append(_html_system(event.system, system_documents[event.system]))
+            yield from sink.take(CHUNK_BYTES)
         head = json.dumps(_subject_document(subject, exported_at), indent=1, ensure_ascii=False)
-        document = head[: head.rindex("[")].encode() + b"[\n" + b",\n".join(entries) + b"\n ]\n}\n"
+        systems_json = json.dumps(system_documents, ensure_ascii=False).encode()
+        document = (
+            head[: head.rindex("[")].encode()
+            + b"[\n"
+            + b",\n".join(entries)
+            + b"\n ],\n"
+            + b' "systems": '
+            + systems_json
+            + b"\n}\n"
+        )
         archive.writestr("export.json", document)
-        archive.writestr("index.html", _html_index(subject, exported_at, rows))
+        archive.writestr("index.html", _html_index(subject, exported_at, rows, system_sections))
     yield from sink.take()
-    yield ExportProgress(len(entries), len(entries))
 
 
 def _subject_document(subject: Subject, exported_at: dt.datetime) -> dict:
@@ -103,6 +149,46 @@ def _subject_document(subject: Subject, exported_at: dt.datetime) -> dict:
         },
         "records": [],  # must stay the last key: the entries are spliced in here
     }
+
+
+def _system_document(archive: zipfile.ZipFile, export: SystemExport) -> dict:
+    if export.error:
+        return {"status": "failed", "error": export.error, "items": []}
+    items = []
+    for index, item in enumerate(export.items):
+        entry: dict = {"category": item.category, "data": dict(item.data)}
+        if item.files:
+            entry["files"] = []
+            for file in item.files:
+                path = f"systems/{export.system}/{index}/{_safe_name(file.name)}"
+                archive.writestr(path, file.data, compress_type=zipfile.ZIP_STORED)
+                entry["files"].append(
+                    {"file": path, "media_type": file.media_type, "size": len(file.data)}
+                )
+        items.append(entry)
+    return {"status": "done", "items": items}
+
+
+def _safe_name(name: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name).strip(".")
+    return cleaned or "file"
+
+
+def _html_system(system: str, document: dict) -> str:
+    if document["status"] == "failed":
+        return f"<h2>{html.escape(system)}</h2><p><b>Could not be exported:</b> {html.escape(document['error'])}</p>"
+    rows = []
+    for item in document["items"]:
+        data = "; ".join(f"{k}: {v}" for k, v in item["data"].items())
+        links = "".join(
+            f' <a href="{html.escape(f["file"], quote=True)}">{html.escape(f["file"].rsplit("/", 1)[1])}</a>'
+            for f in item.get("files", [])
+        )
+        rows.append(
+            f"<tr><td>{html.escape(item['category'])}</td><td>{html.escape(data)}{links}</td></tr>"
+        )
+    body = "".join(rows) or "<tr><td colspan=2>Nothing held about you.</td></tr>"
+    return f"<h2>{html.escape(system)}</h2><table><tr><th>Category</th><th>Data</th></tr>{body}</table>"
 
 
 def _record_document(record: Record) -> dict:
@@ -156,7 +242,9 @@ def _html_row(entry: dict) -> str:
     return row + "</td></tr>"
 
 
-def _html_index(subject: Subject, exported_at: dt.datetime, rows: list[str]) -> str:
+def _html_index(
+    subject: Subject, exported_at: dt.datetime, rows: list[str], system_sections: list[str]
+) -> str:
     identities = "".join(
         f"<li>{html.escape(i.kind.value)}: {html.escape(i.value)}</li>" for i in subject.identities
     )
@@ -169,7 +257,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
 is in <code>export.json</code>; files are in the <code>content</code> folder.</p>
 <h2>Who you are to us</h2><ul>{identities}</ul>
 <p>Roles: {html.escape(", ".join(subject.roles) or "none")}</p>
-<h2>Records ({len(rows)})</h2>
+<h2>In the vault: records ({len(rows)})</h2>
 <table><tr><th>Category</th><th>Purpose</th><th>Legal basis</th><th>Source</th><th>Stored</th>
 <th>Content</th></tr>
 {"".join(rows)}

@@ -11,7 +11,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from vault.core.erasure import ErasureCoordinator
 from vault.core.vault import Vault
+from vault.server.context import VaultServices
+from vault.server.erasure import ConnectorService, ErasureService
 from vault.server.records import RecordService
 from vault.server.registration import add_servicer
 from vault.server.subjects import SubjectService
@@ -29,6 +32,8 @@ class ServerSettings:
     # Calls beyond this get RESOURCE_EXHAUSTED at once instead of queueing into timeouts.
     max_concurrent_rpcs: int = 64
     maintenance_interval_s: float = 30.0
+    # Threads that carry out erasure steps in connectors' systems.
+    erasure_workers: int = 2
 
 
 @dataclass
@@ -36,24 +41,36 @@ class RunningServer:
     server: grpc.Server
     port: int
     health: health.HealthServicer
-    vault: Vault
-    _stop_maintenance: threading.Event = field(default_factory=threading.Event)
+    services: VaultServices
+    _stop_background: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def vault(self) -> Vault:
+        return self.services.vault
 
     def stop(self, grace: float | None = 10.0) -> None:
         """Turn health to NOT_SERVING, let in-flight calls finish, then stop."""
         self.health.enter_graceful_shutdown()
-        self._stop_maintenance.set()
+        self._stop_background.set()
         self.vault.scrub_due.set()  # wakes the maintenance thread so it can end
+        self.services.coordinator.work_available.set()  # and the erasure workers
         self.server.stop(grace).wait()
+        self.services.coordinator.close()
 
     def wait(self) -> None:
         self.server.wait_for_termination()
 
 
 def create_server(
-    vault: Vault, address: str = "127.0.0.1:0", settings: ServerSettings | None = None
+    services: VaultServices | Vault,
+    address: str = "127.0.0.1:0",
+    settings: ServerSettings | None = None,
 ) -> RunningServer:
-    """Build and start a server on `address`; port 0 picks a free port."""
+    """Build and start a server on `address`; port 0 picks a free port. A bare
+    Vault serves with no connectors."""
+    if isinstance(services, Vault):
+        services = VaultServices.build(services)
+    vault = services.vault
     settings = settings or ServerSettings()
     server = grpc.server(
         futures.ThreadPoolExecutor(
@@ -65,12 +82,13 @@ def create_server(
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],
     )
-    add_servicer(
-        server, vault_pb2.DESCRIPTOR.services_by_name["SubjectService"], SubjectService(vault)
-    )
-    add_servicer(
-        server, vault_pb2.DESCRIPTOR.services_by_name["RecordService"], RecordService(vault)
-    )
+    for name, servicer in (
+        ("SubjectService", SubjectService(services)),
+        ("RecordService", RecordService(services)),
+        ("ErasureService", ErasureService(services)),
+        ("ConnectorService", ConnectorService(services)),
+    ):
+        add_servicer(server, vault_pb2.DESCRIPTOR.services_by_name[name], servicer)
 
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -84,15 +102,36 @@ def create_server(
     if port == 0:
         raise OSError(f"could not bind {address}")
     server.start()
-    running = RunningServer(server, port, health_servicer, vault)
+    running = RunningServer(server, port, health_servicer, services)
     if settings.maintenance_interval_s > 0:
         threading.Thread(
             target=_maintain,
-            args=(vault, settings.maintenance_interval_s, running._stop_maintenance),
+            args=(vault, settings.maintenance_interval_s, running._stop_background),
             name="vault-maintenance",
             daemon=True,
         ).start()
+    for index in range(settings.erasure_workers):
+        threading.Thread(
+            target=_erase,
+            args=(services.coordinator, running._stop_background),
+            name=f"erasure-worker-{index}",
+            daemon=True,
+        ).start()
     return running
+
+
+def _erase(coordinator: ErasureCoordinator, stop: threading.Event) -> None:
+    """Carry out due erasure steps; sleep until new work or the next retry is due."""
+    while not stop.is_set():
+        # Cleared before the pass, so work announced during it is not missed.
+        coordinator.work_available.clear()
+        try:
+            coordinator.run_pending()
+            due = coordinator.seconds_until_due()
+        except Exception:
+            log.exception("erasure worker pass failed; will try again")
+            due = 5.0
+        coordinator.work_available.wait(5.0 if due is None else min(max(due, 0.05), 5.0))
 
 
 def _maintain(vault: Vault, interval: float, stop: threading.Event) -> None:

@@ -7,12 +7,14 @@ from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
+from vault.connectors.base import HealthReport
+from vault.connectors.registry import InstalledConnector
 from vault.core import rules
+from vault.core.erasure import ErasureRequestView
 from vault.core.errors import InvalidArgument
 from vault.core.identities import Identity, IdentityKind
 from vault.core.model import (
     Content,
-    ErasureReceipt,
     LegalBasis,
     Record,
     RecordDraft,
@@ -170,12 +172,104 @@ def record_message(record: Record) -> pb.Record:
     return message
 
 
-def receipt_message(receipt: ErasureReceipt) -> pb.ErasureReceipt:
-    return pb.ErasureReceipt(
-        subject=subject_name(receipt.subject_id),
-        erase_time=timestamp(receipt.erased_at),
-        categories=list(receipt.categories),
-        keys_destroyed=receipt.keys_destroyed,
-        records_shredded=receipt.records_shredded,
-        identities_removed=receipt.identities_removed,
+# --------------------------------------------------------------- erasure
+_ERASURE_NAME = re.compile(r"erasureRequests/([^/]+)")
+_ACTION_NAME = re.compile(r"erasureRequests/([^/]+)/manualActions/([^/]+)")
+REQUEST_STATE_TO_PB = {
+    "pending": pb.ERASURE_REQUEST_STATE_PENDING,
+    "in_progress": pb.ERASURE_REQUEST_STATE_IN_PROGRESS,
+    "partially_completed": pb.ERASURE_REQUEST_STATE_PARTIALLY_COMPLETED,
+    "awaiting_manual_action": pb.ERASURE_REQUEST_STATE_AWAITING_MANUAL_ACTION,
+    "completed": pb.ERASURE_REQUEST_STATE_COMPLETED,
+}
+REQUEST_STATE_FROM_PB = {number: state for state, number in REQUEST_STATE_TO_PB.items()}
+STEP_STATE_TO_PB = {
+    "pending": pb.ERASURE_STEP_STATE_PENDING,
+    "running": pb.ERASURE_STEP_STATE_RUNNING,
+    "retrying": pb.ERASURE_STEP_STATE_RETRYING,
+    "succeeded": pb.ERASURE_STEP_STATE_SUCCEEDED,
+    "needs_attention": pb.ERASURE_STEP_STATE_NEEDS_ATTENTION,
+}
+OUTCOME_TO_PB = {
+    "removed": pb.ERASURE_OUTCOME_REMOVED,
+    "retained": pb.ERASURE_OUTCOME_RETAINED,
+    "manual_action": pb.ERASURE_OUTCOME_MANUAL_ACTION_REQUIRED,
+}
+
+
+def erasure_request_id(name: str, field: str) -> str:
+    match = _ERASURE_NAME.fullmatch(name)
+    if match is None:
+        raise InvalidArgument(field, "must be an erasure request name, erasureRequests/{request}")
+    return rules.resource_id(match[1], field)
+
+
+def manual_action_id(name: str, field: str) -> tuple[str, str]:
+    """(request id, action id) from `erasureRequests/{request}/manualActions/{action}`."""
+    match = _ACTION_NAME.fullmatch(name)
+    if match is None:
+        raise InvalidArgument(
+            field, "must be a manual action name, erasureRequests/{request}/manualActions/{action}"
+        )
+    return rules.resource_id(match[1], field), rules.resource_id(match[2], field)
+
+
+def erasure_request_message(view: ErasureRequestView) -> pb.ErasureRequest:
+    message = pb.ErasureRequest(
+        name=f"erasureRequests/{view.request_id}",
+        subject=subject_name(view.subject_id),
+        state=REQUEST_STATE_TO_PB[view.state],
+        create_time=timestamp(view.received_at),
+        deadline_time=timestamp(view.deadline_at),
+        update_time=timestamp(view.updated_at),
     )
+    if view.completed_at:
+        message.complete_time.CopyFrom(timestamp(view.completed_at))
+    for step in view.steps:
+        step_message = message.steps.add(
+            system=step.system,
+            state=STEP_STATE_TO_PB[step.state],
+            attempts=step.attempts,
+            last_error=step.last_error,
+            update_time=timestamp(step.updated_at),
+        )
+        if step.next_attempt_at:
+            step_message.next_attempt_time.CopyFrom(timestamp(step.next_attempt_at))
+        for outcome in step.outcomes:
+            item = step_message.items.add(
+                outcome=OUTCOME_TO_PB[outcome.kind],
+                category=outcome.category,
+                description=outcome.description,
+                legal_reason=outcome.legal_reason,
+                retained_until=outcome.until.isoformat() if outcome.until else "",
+                manual_action=f"erasureRequests/{view.request_id}/manualActions/{outcome.action_id}"
+                if outcome.action_id
+                else "",
+                instructions=outcome.instructions,
+                confirmed_by=outcome.confirmed_by,
+            )
+            if outcome.confirmed_at:
+                item.confirm_time.CopyFrom(timestamp(outcome.confirmed_at))
+    return message
+
+
+def connector_message(installed: InstalledConnector, health: HealthReport | None) -> pb.Connector:
+    message = pb.Connector(
+        name=installed.name, version=installed.version, enabled=installed.enabled
+    )
+    if health is not None:
+        message.healthy, message.health_detail = health.healthy, health.detail
+    if installed.holdings is not None:
+        message.description = installed.holdings.description
+        message.location = installed.holdings.location
+        for held in installed.holdings.categories:
+            message.holdings.add(
+                category=held.category,
+                description=held.description,
+                purpose=held.purpose,
+                legal_basis=BASIS_TO_PB[held.legal_basis],
+                retention=held.retention,
+                erasable=held.erasable,
+                legal_reason=held.legal_reason,
+            )
+    return message

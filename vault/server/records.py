@@ -9,16 +9,17 @@ import grpc
 
 from vault.core.errors import InvalidArgument, RecordNotFound
 from vault.core.model import RecordDraft
-from vault.core.vault import RecordChanges, Vault
+from vault.core.vault import RecordChanges
 from vault.server import convert
+from vault.server.context import VaultServices
 from vault.v1 import vault_pb2 as pb
 
 _RECORD_MASK = {"fields", "content", "purpose", "legal_basis", "source_system"}
 
 
 class RecordService:
-    def __init__(self, vault: Vault) -> None:
-        self.vault = vault
+    def __init__(self, services: VaultServices) -> None:
+        self.vault = services.vault
 
     def CreateRecord(
         self, request: pb.CreateRecordRequest, context: grpc.ServicerContext

@@ -7,17 +7,24 @@ from collections.abc import Iterator
 import grpc
 
 from vault.core.errors import InvalidArgument
-from vault.core.export import ExportProgress
-from vault.core.vault import Vault
+from vault.core.export import ExportProgress, SystemProgress
+from vault.core.fanout import export_everywhere
 from vault.server import convert
+from vault.server.context import VaultServices
 from vault.v1 import vault_pb2 as pb
 
 _SUBJECT_MASK = {"roles", "protected_identity"}
+_EXPORT_STATE = {
+    "running": pb.EXPORT_STATE_RUNNING,
+    "done": pb.EXPORT_STATE_DONE,
+    "failed": pb.EXPORT_STATE_FAILED,
+}
 
 
 class SubjectService:
-    def __init__(self, vault: Vault) -> None:
-        self.vault = vault
+    def __init__(self, services: VaultServices) -> None:
+        self.services = services
+        self.vault = services.vault
 
     def CreateSubject(
         self, request: pb.CreateSubjectRequest, context: grpc.ServicerContext
@@ -88,12 +95,34 @@ class SubjectService:
     def ExportSubject(
         self, request: pb.ExportSubjectRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.ExportSubjectResponse]:
-        events = self.vault.export_subject(convert.subject_id(request.name, "name"))
+        services = self.services
+        events = export_everywhere(
+            self.vault,
+            services.connectors,
+            services.holdings,
+            convert.subject_id(request.name, "name"),
+            services.export_timeout_seconds,
+        )
         for event in events:
             if isinstance(event, ExportProgress):
                 yield pb.ExportSubjectResponse(
                     progress=pb.ExportProgress(
-                        records_done=event.records_done, records_total=event.records_total
+                        system="vault",
+                        records_done=event.records_done,
+                        records_total=event.records_total,
+                        state=pb.EXPORT_STATE_DONE
+                        if event.records_done == event.records_total
+                        else pb.EXPORT_STATE_RUNNING,
+                        items=event.records_done,
+                    )
+                )
+            elif isinstance(event, SystemProgress):
+                yield pb.ExportSubjectResponse(
+                    progress=pb.ExportProgress(
+                        system=event.system,
+                        state=_EXPORT_STATE[event.state],
+                        items=event.items,
+                        error=event.error,
                     )
                 )
             else:
@@ -101,8 +130,10 @@ class SubjectService:
 
     def EraseSubject(
         self, request: pb.EraseSubjectRequest, context: grpc.ServicerContext
-    ) -> pb.EraseSubjectResponse:
-        receipt = self.vault.erase_subject(
-            convert.subject_id(request.name, "name"), request.request_id
-        )
-        return pb.EraseSubjectResponse(receipt=convert.receipt_message(receipt))
+    ) -> Iterator[pb.EraseSubjectResponse]:
+        coordinator = self.services.coordinator
+        accepted = coordinator.request(convert.subject_id(request.name, "name"), request.request_id)
+        # The request is durable before the first message goes out; a client
+        # that stops listening stops only the stream, not the erasure.
+        for view in coordinator.watch(accepted.request_id):
+            yield pb.EraseSubjectResponse(request=convert.erasure_request_message(view))

@@ -36,6 +36,38 @@ class SubjectState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SUBJECT_STATE_ACTIVE: _ClassVar[SubjectState]
     SUBJECT_STATE_ERASURE_PENDING: _ClassVar[SubjectState]
     SUBJECT_STATE_ERASED: _ClassVar[SubjectState]
+
+class ExportState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EXPORT_STATE_UNSPECIFIED: _ClassVar[ExportState]
+    EXPORT_STATE_RUNNING: _ClassVar[ExportState]
+    EXPORT_STATE_DONE: _ClassVar[ExportState]
+    EXPORT_STATE_FAILED: _ClassVar[ExportState]
+
+class ErasureRequestState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERASURE_REQUEST_STATE_UNSPECIFIED: _ClassVar[ErasureRequestState]
+    ERASURE_REQUEST_STATE_PENDING: _ClassVar[ErasureRequestState]
+    ERASURE_REQUEST_STATE_IN_PROGRESS: _ClassVar[ErasureRequestState]
+    ERASURE_REQUEST_STATE_PARTIALLY_COMPLETED: _ClassVar[ErasureRequestState]
+    ERASURE_REQUEST_STATE_AWAITING_MANUAL_ACTION: _ClassVar[ErasureRequestState]
+    ERASURE_REQUEST_STATE_COMPLETED: _ClassVar[ErasureRequestState]
+
+class ErasureStepState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERASURE_STEP_STATE_UNSPECIFIED: _ClassVar[ErasureStepState]
+    ERASURE_STEP_STATE_PENDING: _ClassVar[ErasureStepState]
+    ERASURE_STEP_STATE_RUNNING: _ClassVar[ErasureStepState]
+    ERASURE_STEP_STATE_RETRYING: _ClassVar[ErasureStepState]
+    ERASURE_STEP_STATE_SUCCEEDED: _ClassVar[ErasureStepState]
+    ERASURE_STEP_STATE_NEEDS_ATTENTION: _ClassVar[ErasureStepState]
+
+class ErasureOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERASURE_OUTCOME_UNSPECIFIED: _ClassVar[ErasureOutcome]
+    ERASURE_OUTCOME_REMOVED: _ClassVar[ErasureOutcome]
+    ERASURE_OUTCOME_RETAINED: _ClassVar[ErasureOutcome]
+    ERASURE_OUTCOME_MANUAL_ACTION_REQUIRED: _ClassVar[ErasureOutcome]
 IDENTITY_KIND_UNSPECIFIED: IdentityKind
 IDENTITY_KIND_PERSONNUMMER: IdentityKind
 IDENTITY_KIND_EMAIL: IdentityKind
@@ -52,6 +84,26 @@ SUBJECT_STATE_UNSPECIFIED: SubjectState
 SUBJECT_STATE_ACTIVE: SubjectState
 SUBJECT_STATE_ERASURE_PENDING: SubjectState
 SUBJECT_STATE_ERASED: SubjectState
+EXPORT_STATE_UNSPECIFIED: ExportState
+EXPORT_STATE_RUNNING: ExportState
+EXPORT_STATE_DONE: ExportState
+EXPORT_STATE_FAILED: ExportState
+ERASURE_REQUEST_STATE_UNSPECIFIED: ErasureRequestState
+ERASURE_REQUEST_STATE_PENDING: ErasureRequestState
+ERASURE_REQUEST_STATE_IN_PROGRESS: ErasureRequestState
+ERASURE_REQUEST_STATE_PARTIALLY_COMPLETED: ErasureRequestState
+ERASURE_REQUEST_STATE_AWAITING_MANUAL_ACTION: ErasureRequestState
+ERASURE_REQUEST_STATE_COMPLETED: ErasureRequestState
+ERASURE_STEP_STATE_UNSPECIFIED: ErasureStepState
+ERASURE_STEP_STATE_PENDING: ErasureStepState
+ERASURE_STEP_STATE_RUNNING: ErasureStepState
+ERASURE_STEP_STATE_RETRYING: ErasureStepState
+ERASURE_STEP_STATE_SUCCEEDED: ErasureStepState
+ERASURE_STEP_STATE_NEEDS_ATTENTION: ErasureStepState
+ERASURE_OUTCOME_UNSPECIFIED: ErasureOutcome
+ERASURE_OUTCOME_REMOVED: ErasureOutcome
+ERASURE_OUTCOME_RETAINED: ErasureOutcome
+ERASURE_OUTCOME_MANUAL_ACTION_REQUIRED: ErasureOutcome
 
 class Identity(_message.Message):
     __slots__ = ("kind", "value", "system")
@@ -112,22 +164,6 @@ class Record(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     def __init__(self, name: _Optional[str] = ..., category: _Optional[str] = ..., purpose: _Optional[str] = ..., legal_basis: _Optional[_Union[LegalBasis, str]] = ..., source_system: _Optional[str] = ..., fields: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., content: _Optional[_Union[Content, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
-
-class ErasureReceipt(_message.Message):
-    __slots__ = ("subject", "erase_time", "categories", "keys_destroyed", "records_shredded", "identities_removed")
-    SUBJECT_FIELD_NUMBER: _ClassVar[int]
-    ERASE_TIME_FIELD_NUMBER: _ClassVar[int]
-    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
-    KEYS_DESTROYED_FIELD_NUMBER: _ClassVar[int]
-    RECORDS_SHREDDED_FIELD_NUMBER: _ClassVar[int]
-    IDENTITIES_REMOVED_FIELD_NUMBER: _ClassVar[int]
-    subject: str
-    erase_time: _timestamp_pb2.Timestamp
-    categories: _containers.RepeatedScalarFieldContainer[str]
-    keys_destroyed: int
-    records_shredded: int
-    identities_removed: int
-    def __init__(self, subject: _Optional[str] = ..., erase_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., categories: _Optional[_Iterable[str]] = ..., keys_destroyed: _Optional[int] = ..., records_shredded: _Optional[int] = ..., identities_removed: _Optional[int] = ...) -> None: ...
 
 class CreateSubjectRequest(_message.Message):
     __slots__ = ("identities", "roles", "protected_identity", "request_id")
@@ -248,12 +284,20 @@ class ExportSubjectRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class ExportProgress(_message.Message):
-    __slots__ = ("records_done", "records_total")
+    __slots__ = ("records_done", "records_total", "system", "state", "items", "error")
     RECORDS_DONE_FIELD_NUMBER: _ClassVar[int]
     RECORDS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     records_done: int
     records_total: int
-    def __init__(self, records_done: _Optional[int] = ..., records_total: _Optional[int] = ...) -> None: ...
+    system: str
+    state: ExportState
+    items: int
+    error: str
+    def __init__(self, records_done: _Optional[int] = ..., records_total: _Optional[int] = ..., system: _Optional[str] = ..., state: _Optional[_Union[ExportState, str]] = ..., items: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
 
 class ExportSubjectResponse(_message.Message):
     __slots__ = ("progress", "archive_chunk")
@@ -272,10 +316,200 @@ class EraseSubjectRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class EraseSubjectResponse(_message.Message):
-    __slots__ = ("receipt",)
-    RECEIPT_FIELD_NUMBER: _ClassVar[int]
-    receipt: ErasureReceipt
-    def __init__(self, receipt: _Optional[_Union[ErasureReceipt, _Mapping]] = ...) -> None: ...
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: ErasureRequest
+    def __init__(self, request: _Optional[_Union[ErasureRequest, _Mapping]] = ...) -> None: ...
+
+class ErasureItem(_message.Message):
+    __slots__ = ("outcome", "category", "description", "legal_reason", "retained_until", "manual_action", "instructions", "confirmed_by", "confirm_time")
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    LEGAL_REASON_FIELD_NUMBER: _ClassVar[int]
+    RETAINED_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    MANUAL_ACTION_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMED_BY_FIELD_NUMBER: _ClassVar[int]
+    CONFIRM_TIME_FIELD_NUMBER: _ClassVar[int]
+    outcome: ErasureOutcome
+    category: str
+    description: str
+    legal_reason: str
+    retained_until: str
+    manual_action: str
+    instructions: str
+    confirmed_by: str
+    confirm_time: _timestamp_pb2.Timestamp
+    def __init__(self, outcome: _Optional[_Union[ErasureOutcome, str]] = ..., category: _Optional[str] = ..., description: _Optional[str] = ..., legal_reason: _Optional[str] = ..., retained_until: _Optional[str] = ..., manual_action: _Optional[str] = ..., instructions: _Optional[str] = ..., confirmed_by: _Optional[str] = ..., confirm_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ErasureStep(_message.Message):
+    __slots__ = ("system", "state", "attempts", "last_error", "next_attempt_time", "items", "update_time")
+    SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_TIME_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    system: str
+    state: ErasureStepState
+    attempts: int
+    last_error: str
+    next_attempt_time: _timestamp_pb2.Timestamp
+    items: _containers.RepeatedCompositeFieldContainer[ErasureItem]
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, system: _Optional[str] = ..., state: _Optional[_Union[ErasureStepState, str]] = ..., attempts: _Optional[int] = ..., last_error: _Optional[str] = ..., next_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., items: _Optional[_Iterable[_Union[ErasureItem, _Mapping]]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ErasureRequest(_message.Message):
+    __slots__ = ("name", "subject", "state", "create_time", "deadline_time", "complete_time", "steps", "update_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_TIME_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_TIME_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    subject: str
+    state: ErasureRequestState
+    create_time: _timestamp_pb2.Timestamp
+    deadline_time: _timestamp_pb2.Timestamp
+    complete_time: _timestamp_pb2.Timestamp
+    steps: _containers.RepeatedCompositeFieldContainer[ErasureStep]
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., subject: _Optional[str] = ..., state: _Optional[_Union[ErasureRequestState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., steps: _Optional[_Iterable[_Union[ErasureStep, _Mapping]]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetErasureRequestRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetErasureRequestResponse(_message.Message):
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: ErasureRequest
+    def __init__(self, request: _Optional[_Union[ErasureRequest, _Mapping]] = ...) -> None: ...
+
+class ListErasureRequestsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "state")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    state: ErasureRequestState
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., state: _Optional[_Union[ErasureRequestState, str]] = ...) -> None: ...
+
+class ListErasureRequestsResponse(_message.Message):
+    __slots__ = ("requests", "next_page_token")
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[ErasureRequest]
+    next_page_token: str
+    def __init__(self, requests: _Optional[_Iterable[_Union[ErasureRequest, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class WatchErasureRequestRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class WatchErasureRequestResponse(_message.Message):
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: ErasureRequest
+    def __init__(self, request: _Optional[_Union[ErasureRequest, _Mapping]] = ...) -> None: ...
+
+class RetryErasureRequestRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RetryErasureRequestResponse(_message.Message):
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: ErasureRequest
+    def __init__(self, request: _Optional[_Union[ErasureRequest, _Mapping]] = ...) -> None: ...
+
+class ConfirmManualActionRequest(_message.Message):
+    __slots__ = ("name", "confirmed_by")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMED_BY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    confirmed_by: str
+    def __init__(self, name: _Optional[str] = ..., confirmed_by: _Optional[str] = ...) -> None: ...
+
+class ConfirmManualActionResponse(_message.Message):
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: ErasureRequest
+    def __init__(self, request: _Optional[_Union[ErasureRequest, _Mapping]] = ...) -> None: ...
+
+class HeldCategory(_message.Message):
+    __slots__ = ("category", "description", "purpose", "legal_basis", "retention", "erasable", "legal_reason")
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    LEGAL_BASIS_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_FIELD_NUMBER: _ClassVar[int]
+    ERASABLE_FIELD_NUMBER: _ClassVar[int]
+    LEGAL_REASON_FIELD_NUMBER: _ClassVar[int]
+    category: str
+    description: str
+    purpose: str
+    legal_basis: LegalBasis
+    retention: str
+    erasable: bool
+    legal_reason: str
+    def __init__(self, category: _Optional[str] = ..., description: _Optional[str] = ..., purpose: _Optional[str] = ..., legal_basis: _Optional[_Union[LegalBasis, str]] = ..., retention: _Optional[str] = ..., erasable: _Optional[bool] = ..., legal_reason: _Optional[str] = ...) -> None: ...
+
+class Connector(_message.Message):
+    __slots__ = ("name", "version", "enabled", "healthy", "health_detail", "description", "location", "holdings")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    HOLDINGS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    enabled: bool
+    healthy: bool
+    health_detail: str
+    description: str
+    location: str
+    holdings: _containers.RepeatedCompositeFieldContainer[HeldCategory]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., enabled: _Optional[bool] = ..., healthy: _Optional[bool] = ..., health_detail: _Optional[str] = ..., description: _Optional[str] = ..., location: _Optional[str] = ..., holdings: _Optional[_Iterable[_Union[HeldCategory, _Mapping]]] = ...) -> None: ...
+
+class ListConnectorsRequest(_message.Message):
+    __slots__ = ("check_health",)
+    CHECK_HEALTH_FIELD_NUMBER: _ClassVar[int]
+    check_health: bool
+    def __init__(self, check_health: _Optional[bool] = ...) -> None: ...
+
+class ListConnectorsResponse(_message.Message):
+    __slots__ = ("connectors",)
+    CONNECTORS_FIELD_NUMBER: _ClassVar[int]
+    connectors: _containers.RepeatedCompositeFieldContainer[Connector]
+    def __init__(self, connectors: _Optional[_Iterable[_Union[Connector, _Mapping]]] = ...) -> None: ...
+
+class CheckConnectorRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class CheckConnectorResponse(_message.Message):
+    __slots__ = ("connector",)
+    CONNECTOR_FIELD_NUMBER: _ClassVar[int]
+    connector: Connector
+    def __init__(self, connector: _Optional[_Union[Connector, _Mapping]] = ...) -> None: ...
 
 class CreateRecordRequest(_message.Message):
     __slots__ = ("parent", "record", "request_id")

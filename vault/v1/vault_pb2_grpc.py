@@ -77,7 +77,7 @@ class SubjectServiceStub:
                 request_serializer=vault_dot_v1_dot_vault__pb2.ExportSubjectRequest.SerializeToString,
                 response_deserializer=vault_dot_v1_dot_vault__pb2.ExportSubjectResponse.FromString,
                 _registered_method=True)
-        self.EraseSubject = channel.unary_unary(
+        self.EraseSubject = channel.unary_stream(
                 '/vault.v1.SubjectService/EraseSubject',
                 request_serializer=vault_dot_v1_dot_vault__pb2.EraseSubjectRequest.SerializeToString,
                 response_deserializer=vault_dot_v1_dot_vault__pb2.EraseSubjectResponse.FromString,
@@ -140,16 +140,22 @@ class SubjectServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ExportSubject(self, request, context):
-        """Exports everything the vault holds about a subject as one zip archive
-        (export.json plus binary content), streamed as chunks with progress.
+        """Exports everything held about a subject, in the vault and in every enabled
+        connector's system, as one zip archive (export.json, index.html and
+        files), streamed as chunks with progress per system.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def EraseSubject(self, request, context):
-        """Erases a subject by destroying their keys; every later read of the
-        subject fails with FAILED_PRECONDITION and reason SUBJECT_ERASED.
+        """Erases a subject everywhere. The request is persisted before anything is
+        done, the vault's keys for the subject are destroyed at once, and every
+        enabled connector's system is erased, retried until done. The stream
+        sends the request as it progresses, until it rests (completed, partially
+        completed, or awaiting a manual action) or the call ends; the work goes on
+        either way. Every later read of the subject fails with FAILED_PRECONDITION
+        and reason SUBJECT_ERASED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -198,7 +204,7 @@ def add_SubjectServiceServicer_to_server(servicer, server):
                     request_deserializer=vault_dot_v1_dot_vault__pb2.ExportSubjectRequest.FromString,
                     response_serializer=vault_dot_v1_dot_vault__pb2.ExportSubjectResponse.SerializeToString,
             ),
-            'EraseSubject': grpc.unary_unary_rpc_method_handler(
+            'EraseSubject': grpc.unary_stream_rpc_method_handler(
                     servicer.EraseSubject,
                     request_deserializer=vault_dot_v1_dot_vault__pb2.EraseSubjectRequest.FromString,
                     response_serializer=vault_dot_v1_dot_vault__pb2.EraseSubjectResponse.SerializeToString,
@@ -444,12 +450,387 @@ class SubjectService:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
+        return grpc.experimental.unary_stream(
             request,
             target,
             '/vault.v1.SubjectService/EraseSubject',
             vault_dot_v1_dot_vault__pb2.EraseSubjectRequest.SerializeToString,
             vault_dot_v1_dot_vault__pb2.EraseSubjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class ErasureServiceStub:
+    """ErasureService follows erasure requests: their state per system, what was
+    removed, what is retained and until when, and manual actions to confirm.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetErasureRequest = channel.unary_unary(
+                '/vault.v1.ErasureService/GetErasureRequest',
+                request_serializer=vault_dot_v1_dot_vault__pb2.GetErasureRequestRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.GetErasureRequestResponse.FromString,
+                _registered_method=True)
+        self.ListErasureRequests = channel.unary_unary(
+                '/vault.v1.ErasureService/ListErasureRequests',
+                request_serializer=vault_dot_v1_dot_vault__pb2.ListErasureRequestsRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.ListErasureRequestsResponse.FromString,
+                _registered_method=True)
+        self.WatchErasureRequest = channel.unary_stream(
+                '/vault.v1.ErasureService/WatchErasureRequest',
+                request_serializer=vault_dot_v1_dot_vault__pb2.WatchErasureRequestRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.WatchErasureRequestResponse.FromString,
+                _registered_method=True)
+        self.RetryErasureRequest = channel.unary_unary(
+                '/vault.v1.ErasureService/RetryErasureRequest',
+                request_serializer=vault_dot_v1_dot_vault__pb2.RetryErasureRequestRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.RetryErasureRequestResponse.FromString,
+                _registered_method=True)
+        self.ConfirmManualAction = channel.unary_unary(
+                '/vault.v1.ErasureService/ConfirmManualAction',
+                request_serializer=vault_dot_v1_dot_vault__pb2.ConfirmManualActionRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.ConfirmManualActionResponse.FromString,
+                _registered_method=True)
+
+
+class ErasureServiceServicer:
+    """ErasureService follows erasure requests: their state per system, what was
+    removed, what is retained and until when, and manual actions to confirm.
+    """
+
+    def GetErasureRequest(self, request, context):
+        """Reads one erasure request.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListErasureRequests(self, request, context):
+        """Lists erasure requests, newest first, with their legal deadlines.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchErasureRequest(self, request, context):
+        """Streams an erasure request each time it changes, until it rests.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryErasureRequest(self, request, context):
+        """Sends the steps that need attention round again, after the cause is fixed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmManualAction(self, request, context):
+        """Records that an admin carried out a manual action, and who.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ErasureServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetErasureRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetErasureRequest,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.GetErasureRequestRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.GetErasureRequestResponse.SerializeToString,
+            ),
+            'ListErasureRequests': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListErasureRequests,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.ListErasureRequestsRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.ListErasureRequestsResponse.SerializeToString,
+            ),
+            'WatchErasureRequest': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchErasureRequest,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.WatchErasureRequestRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.WatchErasureRequestResponse.SerializeToString,
+            ),
+            'RetryErasureRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryErasureRequest,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.RetryErasureRequestRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.RetryErasureRequestResponse.SerializeToString,
+            ),
+            'ConfirmManualAction': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmManualAction,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.ConfirmManualActionRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.ConfirmManualActionResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'vault.v1.ErasureService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('vault.v1.ErasureService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ErasureService:
+    """ErasureService follows erasure requests: their state per system, what was
+    removed, what is retained and until when, and manual actions to confirm.
+    """
+
+    @staticmethod
+    def GetErasureRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.ErasureService/GetErasureRequest',
+            vault_dot_v1_dot_vault__pb2.GetErasureRequestRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.GetErasureRequestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListErasureRequests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.ErasureService/ListErasureRequests',
+            vault_dot_v1_dot_vault__pb2.ListErasureRequestsRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.ListErasureRequestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchErasureRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/vault.v1.ErasureService/WatchErasureRequest',
+            vault_dot_v1_dot_vault__pb2.WatchErasureRequestRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.WatchErasureRequestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryErasureRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.ErasureService/RetryErasureRequest',
+            vault_dot_v1_dot_vault__pb2.RetryErasureRequestRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.RetryErasureRequestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmManualAction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.ErasureService/ConfirmManualAction',
+            vault_dot_v1_dot_vault__pb2.ConfirmManualActionRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.ConfirmManualActionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class ConnectorServiceStub:
+    """ConnectorService shows the installed connectors and checks them.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ListConnectors = channel.unary_unary(
+                '/vault.v1.ConnectorService/ListConnectors',
+                request_serializer=vault_dot_v1_dot_vault__pb2.ListConnectorsRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.ListConnectorsResponse.FromString,
+                _registered_method=True)
+        self.CheckConnector = channel.unary_unary(
+                '/vault.v1.ConnectorService/CheckConnector',
+                request_serializer=vault_dot_v1_dot_vault__pb2.CheckConnectorRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.CheckConnectorResponse.FromString,
+                _registered_method=True)
+
+
+class ConnectorServiceServicer:
+    """ConnectorService shows the installed connectors and checks them.
+    """
+
+    def ListConnectors(self, request, context):
+        """Lists installed connectors: name, version, enabled, health and holdings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckConnector(self, request, context):
+        """Checks one connector's health now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ConnectorServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ListConnectors': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConnectors,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.ListConnectorsRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.ListConnectorsResponse.SerializeToString,
+            ),
+            'CheckConnector': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckConnector,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.CheckConnectorRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.CheckConnectorResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'vault.v1.ConnectorService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('vault.v1.ConnectorService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ConnectorService:
+    """ConnectorService shows the installed connectors and checks them.
+    """
+
+    @staticmethod
+    def ListConnectors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.ConnectorService/ListConnectors',
+            vault_dot_v1_dot_vault__pb2.ListConnectorsRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.ListConnectorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckConnector(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.ConnectorService/CheckConnector',
+            vault_dot_v1_dot_vault__pb2.CheckConnectorRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.CheckConnectorResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -16,14 +16,29 @@ from vault_client.errors import (
     UnavailableError,
     VaultClientError,
 )
-from vault_client.types import Content, ErasureReceipt, ExportSummary, Identity, Record, Subject
+from vault_client.types import (
+    ConnectorInfo,
+    Content,
+    ErasureItem,
+    ErasureRequest,
+    ErasureStep,
+    ExportSummary,
+    HeldCategory,
+    Identity,
+    Record,
+    Subject,
+)
 
 __all__ = [
     "AlreadyExistsError",
+    "ConnectorInfo",
     "Content",
-    "ErasureReceipt",
+    "ErasureItem",
+    "ErasureRequest",
+    "ErasureStep",
     "ExportSummary",
     "FailedPreconditionError",
+    "HeldCategory",
     "Identity",
     "InvalidArgumentError",
     "NotFoundError",

@@ -21,7 +21,18 @@ from google.protobuf import field_mask_pb2, json_format
 from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
 from vault_client.errors import VaultClientError, translate
-from vault_client.types import Content, ErasureReceipt, ExportSummary, Identity, Record, Subject
+from vault_client.types import (
+    ConnectorInfo,
+    Content,
+    ErasureItem,
+    ErasureRequest,
+    ErasureStep,
+    ExportSummary,
+    HeldCategory,
+    Identity,
+    Record,
+    Subject,
+)
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 _UTC = dt.UTC
@@ -33,6 +44,8 @@ _RETRY_POLICY = json.dumps(
                 "name": [
                     {"service": "vault.v1.SubjectService"},
                     {"service": "vault.v1.RecordService"},
+                    {"service": "vault.v1.ErasureService"},
+                    {"service": "vault.v1.ConnectorService"},
                 ],
                 "retryPolicy": {
                     "maxAttempts": 4,
@@ -100,6 +113,8 @@ class VaultClient:
         )
         self._subjects = pb_grpc.SubjectServiceStub(self._channel)
         self._records = pb_grpc.RecordServiceStub(self._channel)
+        self._erasure = pb_grpc.ErasureServiceStub(self._channel)
+        self._connectors = pb_grpc.ConnectorServiceStub(self._channel)
 
     def __enter__(self) -> VaultClient:
         return self
@@ -203,40 +218,128 @@ class VaultClient:
         self,
         name: str,
         destination: str | Path | BinaryIO,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
     ) -> ExportSummary:
-        """Write the subject's zip archive to `destination`; `progress(done, total)` is
-        called as records are packed."""
+        """Write the subject's zip archive, from the vault and every connected system,
+        to `destination`; `progress(system, done, total)` is called as it goes."""
         owns_file = isinstance(destination, str | Path)
         out: BinaryIO = open(destination, "wb") if owns_file else destination  # type: ignore[arg-type]  # noqa: SIM115
         written = records = 0
+        systems: dict[str, str] = {}
         try:
             # No overall deadline: a large export may stream for a long time.
             for message in self._subjects.ExportSubject(pb.ExportSubjectRequest(name=name)):
                 if message.HasField("progress"):
-                    records = message.progress.records_done
+                    event = message.progress
+                    if event.system == "vault":
+                        records = event.records_done
+                    if event.state == pb.EXPORT_STATE_DONE:
+                        systems[event.system] = "done"
+                    elif event.state == pb.EXPORT_STATE_FAILED:
+                        systems[event.system] = f"failed: {event.error}"
                     if progress:
-                        progress(message.progress.records_done, message.progress.records_total)
+                        done = event.records_done if event.system == "vault" else event.items
+                        total = event.records_total if event.system == "vault" else event.items
+                        progress(event.system, done, total)
                 else:
                     out.write(message.archive_chunk)
                     written += len(message.archive_chunk)
         finally:
             if owns_file:
                 out.close()
-        return ExportSummary(records=records, bytes_written=written)
+        return ExportSummary(records=records, bytes_written=written, systems=systems)
+
+    def erase_subject(
+        self,
+        name: str,
+        request_id: str | None = None,
+        progress: Callable[[ErasureRequest], None] | None = None,
+        wait: bool = True,
+    ) -> ErasureRequest:
+        """Erase the subject everywhere. Returns once the request rests (completed,
+        partially completed or awaiting a manual action), or, with wait=False, as
+        soon as it is accepted; `progress` sees each change."""
+        request = pb.EraseSubjectRequest(name=name, request_id=request_id or _new_request_id())
+        latest = None
+        stream = self._subjects.EraseSubject(request)
+        try:
+            for message in stream:
+                latest = _erasure_request(message.request)
+                if progress:
+                    progress(latest)
+                if not wait:
+                    break
+        except grpc.RpcError as error:
+            raise translate(error) from None
+        finally:
+            stream.cancel()
+        assert latest is not None, "the server sent no erasure request"
+        return latest
 
     @_translated
-    def erase_subject(self, name: str, request_id: str | None = None) -> ErasureReceipt:
-        request = pb.EraseSubjectRequest(name=name, request_id=request_id or _new_request_id())
-        receipt = self._subjects.EraseSubject(request, timeout=self.timeout).receipt
-        return ErasureReceipt(
-            subject=receipt.subject,
-            erase_time=receipt.erase_time.ToDatetime(tzinfo=_UTC),
-            categories=list(receipt.categories),
-            keys_destroyed=receipt.keys_destroyed,
-            records_shredded=receipt.records_shredded,
-            identities_removed=receipt.identities_removed,
+    def get_erasure_request(self, name: str) -> ErasureRequest:
+        response = self._erasure.GetErasureRequest(
+            pb.GetErasureRequestRequest(name=name), timeout=self.timeout
         )
+        return _erasure_request(response.request)
+
+    def list_erasure_requests(
+        self, state: str = "", page_size: int = 100
+    ) -> Iterator[ErasureRequest]:
+        token = ""
+        while True:
+            page = self._erasure_page(state, page_size, token)
+            yield from (_erasure_request(r) for r in page.requests)
+            token = page.next_page_token
+            if not token:
+                return
+
+    @_translated
+    def _erasure_page(
+        self, state: str, page_size: int, token: str
+    ) -> pb.ListErasureRequestsResponse:
+        number = (
+            pb.ErasureRequestState.Value(f"ERASURE_REQUEST_STATE_{state.upper()}") if state else 0
+        )
+        request = pb.ListErasureRequestsRequest(page_size=page_size, page_token=token, state=number)
+        return self._erasure.ListErasureRequests(request, timeout=self.timeout)
+
+    def watch_erasure_request(self, name: str) -> Iterator[ErasureRequest]:
+        try:
+            for message in self._erasure.WatchErasureRequest(
+                pb.WatchErasureRequestRequest(name=name)
+            ):
+                yield _erasure_request(message.request)
+        except grpc.RpcError as error:
+            raise translate(error) from None
+
+    @_translated
+    def retry_erasure_request(self, name: str) -> ErasureRequest:
+        response = self._erasure.RetryErasureRequest(
+            pb.RetryErasureRequestRequest(name=name), timeout=self.timeout
+        )
+        return _erasure_request(response.request)
+
+    @_translated
+    def confirm_manual_action(self, name: str, confirmed_by: str) -> ErasureRequest:
+        request = pb.ConfirmManualActionRequest(name=name, confirmed_by=confirmed_by)
+        return _erasure_request(
+            self._erasure.ConfirmManualAction(request, timeout=self.timeout).request
+        )
+
+    @_translated
+    def list_connectors(self, check_health: bool = False) -> list[ConnectorInfo]:
+        response = self._connectors.ListConnectors(
+            pb.ListConnectorsRequest(check_health=check_health), timeout=self.timeout
+        )
+        return [_connector(c) for c in response.connectors]
+
+    @_translated
+    def check_connector(self, name: str) -> ConnectorInfo:
+        response = self._connectors.CheckConnector(
+            pb.CheckConnectorRequest(name=name), timeout=self.timeout
+        )
+        return _connector(response.connector)
 
     # ------------------------------------------------------------- records
     @_translated
@@ -431,4 +534,67 @@ def _record(message: pb.Record) -> Record:
         content=content,
         create_time=message.create_time.ToDatetime(tzinfo=_UTC),
         update_time=message.update_time.ToDatetime(tzinfo=_UTC),
+    )
+
+
+def _erasure_request(message: pb.ErasureRequest) -> ErasureRequest:
+    def name_of(enum: Any, number: int, prefix: str) -> str:
+        return enum.Name(number).removeprefix(prefix).lower()
+
+    return ErasureRequest(
+        name=message.name,
+        subject=message.subject,
+        state=name_of(pb.ErasureRequestState, message.state, "ERASURE_REQUEST_STATE_"),
+        create_time=message.create_time.ToDatetime(tzinfo=_UTC),
+        deadline_time=message.deadline_time.ToDatetime(tzinfo=_UTC),
+        steps=[
+            ErasureStep(
+                system=step.system,
+                state=name_of(pb.ErasureStepState, step.state, "ERASURE_STEP_STATE_"),
+                attempts=step.attempts,
+                last_error=step.last_error,
+                items=[
+                    ErasureItem(
+                        outcome=name_of(
+                            pb.ErasureOutcome, item.outcome, "ERASURE_OUTCOME_"
+                        ).replace("manual_action_required", "manual_action"),
+                        category=item.category,
+                        description=item.description,
+                        legal_reason=item.legal_reason,
+                        retained_until=dt.date.fromisoformat(item.retained_until)
+                        if item.retained_until
+                        else None,
+                        manual_action=item.manual_action,
+                        instructions=item.instructions,
+                        confirmed_by=item.confirmed_by,
+                    )
+                    for item in step.items
+                ],
+            )
+            for step in message.steps
+        ],
+    )
+
+
+def _connector(message: pb.Connector) -> ConnectorInfo:
+    return ConnectorInfo(
+        name=message.name,
+        version=message.version,
+        enabled=message.enabled,
+        healthy=message.healthy,
+        health_detail=message.health_detail,
+        description=message.description,
+        location=message.location,
+        holdings=[
+            HeldCategory(
+                h.category,
+                h.description,
+                h.purpose,
+                _BASIS_NAMES.get(h.legal_basis, "unspecified"),
+                h.retention,
+                h.erasable,
+                h.legal_reason,
+            )
+            for h in message.holdings
+        ],
     )

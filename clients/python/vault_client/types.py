@@ -48,16 +48,75 @@ class Record:
 
 
 @dataclass(frozen=True)
-class ErasureReceipt:
+class ErasureItem:
+    """outcome: removed, retained or manual_action."""
+
+    outcome: str
+    category: str
+    description: str
+    legal_reason: str = ""
+    retained_until: dt.date | None = None
+    manual_action: str = ""
+    instructions: str = ""
+    confirmed_by: str = ""
+
+
+@dataclass(frozen=True)
+class ErasureStep:
+    """state: pending, running, retrying, succeeded or needs_attention."""
+
+    system: str
+    state: str
+    attempts: int
+    last_error: str
+    items: list[ErasureItem]
+
+
+@dataclass(frozen=True)
+class ErasureRequest:
+    """state: pending, in_progress, partially_completed, awaiting_manual_action or completed."""
+
+    name: str
     subject: str
-    erase_time: dt.datetime
-    categories: list[str]
-    keys_destroyed: int
-    records_shredded: int
-    identities_removed: int
+    state: str
+    create_time: dt.datetime
+    deadline_time: dt.datetime
+    steps: list[ErasureStep]
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("completed", "partially_completed", "awaiting_manual_action")
+
+    def step(self, system: str) -> ErasureStep:
+        return next(s for s in self.steps if s.system == system)
+
+
+@dataclass(frozen=True)
+class HeldCategory:
+    category: str
+    description: str
+    purpose: str
+    legal_basis: str
+    retention: str
+    erasable: bool
+    legal_reason: str
+
+
+@dataclass(frozen=True)
+class ConnectorInfo:
+    name: str
+    version: str
+    enabled: bool
+    healthy: bool
+    health_detail: str
+    description: str
+    location: str
+    holdings: list[HeldCategory]
 
 
 @dataclass(frozen=True)
 class ExportSummary:
     records: int
     bytes_written: int
+    # system -> "done", or "failed: why"
+    systems: dict[str, str] = field(default_factory=dict)

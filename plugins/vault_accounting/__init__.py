@@ -1,0 +1,269 @@
+"""Connector for the accounting system: a REST API in the style of Swedish accounting services.
+
+Exports the customer, invoices (with instalment and credit-check data),
+vouchers and payments. Erasure anonymises the customer master data, which the
+law allows, and reports invoices, vouchers and payments as retained under the
+Bookkeeping Act until the end of the 7th year after their financial year
+closed, computed per item.
+
+Configuration:
+
+    [connectors.accounting]
+    url = "https://api.accounting.example"
+    token_env = "ACCOUNTING_TOKEN"   # a bearer token; or token_file
+    timeout_s = 10
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from vault.connectors import (
+    Connector,
+    ConnectorSettings,
+    ConnectorUnavailable,
+    ExportItem,
+    HealthReport,
+    HeldCategory,
+    Holdings,
+    NeedsAttention,
+    Outcome,
+    Removed,
+    Retained,
+)
+from vault.core.identities import Identity, IdentityKind
+from vault.core.model import LegalBasis
+from vault.plugins import hookimpl
+
+__version__ = "1.0.0"
+
+BOOKKEEPING_ACT = "Bokföringslagen (1999:1078) 7 kap. 2 §: kept to the end of the 7th year after the financial year closed"
+ANONYMISED = {
+    "Name": "Anonymised customer",
+    "Email": "",
+    "Phone1": "",
+    "Address1": "",
+    "ZipCode": "",
+    "City": "",
+    "OrganisationNumber": "",
+}
+
+
+class AccountingConnector(Connector):
+    name = "accounting"
+    version = __version__
+
+    def __init__(self, settings: ConnectorSettings) -> None:
+        super().__init__(settings)
+        self.url = str(settings.require("url")).rstrip("/")
+        self._http = httpx.Client(
+            timeout=float(settings.get("timeout_s", 10)),
+            headers={
+                "Authorization": f"Bearer {settings.secret('token')}",
+                "Accept": "application/json",
+            },
+        )
+
+    def holdings(self) -> Holdings:
+        seven_years = "end of the 7th year after the financial year closed"
+        keep = {"erasable": False, "legal_reason": BOOKKEEPING_ACT}
+        return Holdings(
+            system=self.name,
+            description="Accounting: customers, invoices, vouchers and payments",
+            location=str(self.settings.get("location", "SE")),
+            categories=(
+                HeldCategory(
+                    "contact",
+                    "Customer name, e-mail, phone and address",
+                    "billing",
+                    LegalBasis.CONTRACT,
+                    "as long as the customer relationship needs it",
+                ),
+                HeldCategory(
+                    "identity_number",
+                    "Personnummer of private customers",
+                    "billing",
+                    LegalBasis.CONTRACT,
+                    "as long as the customer relationship needs it",
+                ),
+                HeldCategory(
+                    "bookkeeping.invoices",
+                    "Invoices, with instalment and credit-check results",
+                    "bookkeeping",
+                    LegalBasis.LEGAL_OBLIGATION,
+                    seven_years,
+                    **keep,
+                ),
+                HeldCategory(
+                    "bookkeeping.vouchers",
+                    "Accounting vouchers",
+                    "bookkeeping",
+                    LegalBasis.LEGAL_OBLIGATION,
+                    seven_years,
+                    **keep,
+                ),
+                HeldCategory(
+                    "bookkeeping.payments",
+                    "Card and Swish payments",
+                    "bookkeeping",
+                    LegalBasis.LEGAL_OBLIGATION,
+                    seven_years,
+                    **keep,
+                ),
+            ),
+        )
+
+    def _get(self, path: str, **params: Any) -> Any:
+        return self._request("GET", path, params=params)
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, f"{self.url}{path}", **kwargs)
+        except httpx.TransportError as error:
+            raise ConnectorUnavailable(
+                f"accounting API unreachable ({type(error).__name__})"
+            ) from None
+        if response.status_code >= 500:
+            raise ConnectorUnavailable(f"accounting API answered HTTP {response.status_code}")
+        if response.status_code in (401, 403):
+            raise NeedsAttention("the accounting API refused the token")
+        if response.status_code != 200:
+            raise NeedsAttention(
+                f"accounting API answered HTTP {response.status_code} to {method} {path.split('?')[0]}"
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise NeedsAttention(
+                "the accounting API answered with something that is not JSON"
+            ) from None
+
+    def _customers(self, identities: list[Identity]) -> list[dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for identity in identities:
+            if identity.kind is IdentityKind.EMAIL:
+                customers = self._get("/3/customers", email=identity.value)["Customers"]
+            elif identity.kind is IdentityKind.PERSONNUMMER:
+                number = f"{identity.value[2:8]}-{identity.value[8:]}"
+                customers = self._get("/3/customers", organisationnumber=number)["Customers"]
+            elif identity.kind is IdentityKind.EXTERNAL_ID and identity.system == self.name:
+                customers = [self._get(f"/3/customers/{identity.value}")["Customer"]]
+            else:
+                continue
+            for customer in customers:
+                if customer.get("Name") != ANONYMISED["Name"]:
+                    found[str(customer["CustomerNumber"])] = customer
+        return list(found.values())
+
+    def _books(self, customer_number: str) -> tuple[list[dict], list[dict], list[dict]]:
+        invoices = self._get("/3/invoices", customernumber=customer_number)["Invoices"]
+        vouchers, payments = [], []
+        for invoice in invoices:
+            vouchers += self._get("/3/vouchers", referencenumber=invoice["DocumentNumber"])[
+                "Vouchers"
+            ]
+            payments += self._get("/3/invoicepayments", invoicenumber=invoice["DocumentNumber"])[
+                "InvoicePayments"
+            ]
+        return invoices, vouchers, payments
+
+    def export(self, identities: list[Identity]) -> Iterator[ExportItem]:
+        for customer in self._customers(identities):
+            yield ExportItem(
+                "contact",
+                {
+                    k: customer.get(k, "")
+                    for k in ("Name", "Email", "Phone1", "Address1", "ZipCode", "City")
+                },
+            )
+            if customer.get("OrganisationNumber"):
+                yield ExportItem(
+                    "identity_number", {"personnummer": customer["OrganisationNumber"]}
+                )
+            invoices, vouchers, payments = self._books(str(customer["CustomerNumber"]))
+            for invoice in invoices:
+                yield ExportItem(
+                    "bookkeeping.invoices",
+                    {
+                        k: invoice.get(k)
+                        for k in (
+                            "DocumentNumber",
+                            "InvoiceDate",
+                            "Total",
+                            "Instalments",
+                            "CreditCheck",
+                        )
+                    },
+                )
+            for voucher in vouchers:
+                yield ExportItem("bookkeeping.vouchers", dict(voucher))
+            for payment in payments:
+                yield ExportItem("bookkeeping.payments", dict(payment))
+
+    def erase(self, identities: list[Identity], today: dt.date) -> list[Outcome]:
+        customers = self._customers(identities)
+        if not customers:
+            return []
+        year_ends = {
+            int(y["Id"]): dt.date.fromisoformat(y["ToDate"])
+            for y in self._get("/3/financialyears")["FinancialYears"]
+        }
+        outcomes: list[Outcome] = []
+        for customer in customers:
+            number = str(customer["CustomerNumber"])
+            invoices, vouchers, payments = self._books(number)
+            self._request("PUT", f"/3/customers/{number}", json={"Customer": ANONYMISED})
+            outcomes.append(Removed("contact", "customer master data anonymised"))
+            outcomes.append(
+                Removed("identity_number", "personnummer removed from the customer record")
+            )
+            kept: dict[tuple[str, dt.date], int] = defaultdict(int)
+            for invoice in invoices:
+                kept[
+                    "bookkeeping.invoices",
+                    _keep_until(year_ends, invoice.get("FinancialYear"), invoice["InvoiceDate"]),
+                ] += 1
+            for voucher in vouchers:
+                kept[
+                    "bookkeeping.vouchers",
+                    _keep_until(year_ends, voucher.get("Year"), voucher["TransactionDate"]),
+                ] += 1
+            for payment in payments:
+                kept[
+                    "bookkeeping.payments", _keep_until(year_ends, None, payment["PaymentDate"])
+                ] += 1
+            for (category, until), count in sorted(kept.items()):
+                if until >= today:
+                    noun = category.split(".")[1]
+                    outcomes.append(Retained(category, f"{count} {noun}", BOOKKEEPING_ACT, until))
+        return outcomes
+
+    def health(self) -> HealthReport:
+        try:
+            info = self._get("/3/companyinformation")
+        except (ConnectorUnavailable, NeedsAttention) as error:
+            return HealthReport(False, str(error))
+        return HealthReport(
+            True, info.get("CompanyInformation", {}).get("CompanyName", "answering")
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _keep_until(year_ends: dict[int, dt.date], year_id: Any, fallback_date: str) -> dt.date:
+    """The end of the 7th calendar year after the one in which the financial year closed."""
+    closed = year_ends.get(int(year_id)) if year_id is not None else None
+    if closed is None:
+        closed = dt.date(dt.date.fromisoformat(fallback_date[:10]).year, 12, 31)
+    return dt.date(closed.year + 7, 12, 31)
+
+
+@hookimpl
+def vault_register_connectors(host: Any) -> list[type[Connector]]:
+    return [AccountingConnector]

@@ -1,0 +1,161 @@
+"""Connector for the school's Facebook group (the model bank).
+
+The school collects nothing about group members, but records the profile page
+of a member it blocks, in its own register (a SQLite database). That register
+is exported and erased. Removing the person from the group itself has no API:
+the erasure asks for a manual action, with instructions, which the vault tracks
+until an admin confirms it.
+
+Configuration:
+
+    [connectors.facebook_group]
+    register = "facebook-register.db"
+    group_name = "Leep modellbank"
+    group_url = "https://www.facebook.com/groups/example"
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from vault.connectors import (
+    Connector,
+    ConnectorSettings,
+    ConnectorUnavailable,
+    ExportItem,
+    HealthReport,
+    HeldCategory,
+    Holdings,
+    ManualAction,
+    Outcome,
+    Removed,
+)
+from vault.core.identities import Identity, IdentityKind
+from vault.core.model import LegalBasis
+from vault.plugins import hookimpl
+
+__version__ = "1.0.0"
+
+
+class FacebookGroupConnector(Connector):
+    name = "facebook_group"
+    version = __version__
+
+    def __init__(self, settings: ConnectorSettings) -> None:
+        super().__init__(settings)
+        self.register: Path = settings.path("register")
+        self.group_name = str(settings.get("group_name", "the school's Facebook group"))
+        self.group_url = str(settings.get("group_url", ""))
+
+    def holdings(self) -> Holdings:
+        return Holdings(
+            system=self.name,
+            description=f"Facebook group {self.group_name}: the school's register of blocked members",
+            # The register is the school's own and kept in Sweden; the group itself is run by
+            # Meta's EU entity, and the school collects nothing from it.
+            location=str(self.settings.get("location", "SE")),
+            categories=(
+                HeldCategory(
+                    "moderation",
+                    "Profile page of a member the school blocked, when and why",
+                    "group_moderation",
+                    LegalBasis.LEGITIMATE_INTEREST,
+                    "as long as the block stands",
+                ),
+                HeldCategory(
+                    "group_membership",
+                    "Membership of the group (held by Facebook; removed by hand)",
+                    "model_bank",
+                    LegalBasis.CONSENT,
+                    "as long as the consent stands",
+                ),
+            ),
+        )
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self.register.exists():
+            raise ConnectorUnavailable("the register of blocked members is not there")
+        return sqlite3.connect(self.register, timeout=10)
+
+    def _profiles(self, identities: list[Identity]) -> set[str]:
+        return {
+            i.value
+            for i in identities
+            if i.kind is IdentityKind.EXTERNAL_ID and i.system == "facebook"
+        }
+
+    def _entries(
+        self, conn: sqlite3.Connection, identities: list[Identity]
+    ) -> list[tuple[Any, ...]]:
+        emails = [i.value for i in identities if i.kind is IdentityKind.EMAIL]
+        profiles = sorted(self._profiles(identities))
+        if not emails and not profiles:
+            return []
+        clauses = []
+        if emails:
+            clauses.append(f"lower(email) IN ({', '.join('?' * len(emails))})")
+        if profiles:
+            clauses.append(f"profile_url IN ({', '.join('?' * len(profiles))})")
+        return conn.execute(
+            "SELECT id, profile_url, blocked_at, reason FROM blocked_members WHERE "
+            + " OR ".join(clauses),
+            (*emails, *profiles),
+        ).fetchall()
+
+    def export(self, identities: list[Identity]) -> Iterator[ExportItem]:
+        conn = self._connect()
+        try:
+            for _, profile, blocked_at, reason in self._entries(conn, identities):
+                yield ExportItem(
+                    "moderation",
+                    {"profile_page": profile, "blocked_at": blocked_at, "reason": reason},
+                )
+        finally:
+            conn.close()
+
+    def erase(self, identities: list[Identity], today: dt.date) -> list[Outcome]:
+        conn = self._connect()
+        try:
+            with conn:
+                entries = self._entries(conn, identities)
+                conn.executemany(
+                    "DELETE FROM blocked_members WHERE id = ?", [(row[0],) for row in entries]
+                )
+        finally:
+            conn.close()
+        outcomes: list[Outcome] = []
+        if entries:
+            outcomes.append(
+                Removed("moderation", f"{len(entries)} entries in the register of blocked members")
+            )
+        profiles = sorted(self._profiles(identities) | {row[1] for row in entries})
+        if profiles:
+            where = f" ({self.group_url})" if self.group_url else ""
+            outcomes.append(
+                ManualAction(
+                    "group_membership",
+                    "membership of the Facebook group",
+                    f"Facebook has no API for this. In the group {self.group_name}{where}: open Members, search "
+                    f"for the profile {', '.join(profiles)}, choose Remove member (and, if the person was blocked, "
+                    "unblock them only if they asked). Then confirm this action in the vault.",
+                )
+            )
+        return outcomes
+
+    def health(self) -> HealthReport:
+        try:
+            conn = self._connect()
+            conn.execute("SELECT count(*) FROM blocked_members").fetchone()
+            conn.close()
+        except (ConnectorUnavailable, sqlite3.Error) as error:
+            return HealthReport(False, f"register unreadable: {type(error).__name__}")
+        return HealthReport(True, "register readable")
+
+
+@hookimpl
+def vault_register_connectors(host: Any) -> list[type[Connector]]:
+    return [FacebookGroupConnector]

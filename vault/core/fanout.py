@@ -1,0 +1,70 @@
+"""Exporting a person from the vault and every enabled connector's system, concurrently.
+
+Each connector runs in its own thread under its own deadline; one that fails,
+hangs or returns malformed data is reported as failed in the export, and the
+rest of the export completes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Iterator, Mapping
+
+from vault.connectors.base import Connector, ExportItem, Holdings
+from vault.core.export import ExportProgress, SystemExport, SystemProgress, export_archive
+from vault.core.vault import Vault
+
+
+def export_everywhere(
+    vault: Vault,
+    connectors: Mapping[str, Connector],
+    holdings: Mapping[str, Holdings],
+    subject_id: str,
+    timeout_seconds: float = 30.0,
+) -> Iterator[ExportProgress | SystemProgress | bytes]:
+    subject = vault.get_subject(subject_id)  # erased or erasure-pending subjects stop here
+    identities = list(subject.identities)
+    pool = concurrent.futures.ThreadPoolExecutor(
+        max_workers=max(1, len(connectors)), thread_name_prefix="export"
+    )
+    started = time.monotonic()
+    futures = {
+        name: pool.submit(lambda c=connector: list(c.export(identities)))
+        for name, connector in connectors.items()
+    }
+
+    def systems() -> Iterator[SystemProgress | SystemExport]:
+        for name in futures:
+            yield SystemProgress(name, "running")
+        for name, future in futures.items():
+            remaining = max(0.0, timeout_seconds - (time.monotonic() - started))
+            try:
+                items = _checked(future.result(timeout=remaining), holdings[name])
+            except concurrent.futures.TimeoutError:
+                error = f"no answer within {timeout_seconds:g} s"
+            except Exception as exc:  # a connector's failure is reported, never fatal to the export
+                error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}".rstrip(
+                    ": "
+                )
+            else:
+                yield SystemProgress(name, "done", len(items))
+                yield SystemExport(name, tuple(items))
+                continue
+            yield SystemProgress(name, "failed", 0, error)
+            yield SystemExport(name, error=error)
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    total = vault.count_records(subject_id)
+    return export_archive(
+        subject, vault.readable_records(subject_id), total, vault.clock.now(), systems()
+    )
+
+
+def _checked(items: object, holdings: Holdings) -> list[ExportItem]:
+    if not isinstance(items, list) or not all(isinstance(i, ExportItem) for i in items):
+        raise ValueError("the connector returned malformed export data")
+    for item in items:
+        if holdings.category(item.category) is None:
+            raise ValueError(f"the connector exported undeclared category {item.category!r}")
+    return items

@@ -1,0 +1,90 @@
+"""ErasureService and ConnectorService: thin translators over the coordinator and registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+
+from vault.core.errors import InvalidArgument, NotFound
+from vault.server import convert
+from vault.server.context import VaultServices
+from vault.v1 import vault_pb2 as pb
+
+
+class ErasureService:
+    def __init__(self, services: VaultServices) -> None:
+        self.coordinator = services.coordinator
+
+    def GetErasureRequest(
+        self, request: pb.GetErasureRequestRequest, context: grpc.ServicerContext
+    ) -> pb.GetErasureRequestResponse:
+        view = self.coordinator.get(convert.erasure_request_id(request.name, "name"))
+        return pb.GetErasureRequestResponse(request=convert.erasure_request_message(view))
+
+    def ListErasureRequests(
+        self, request: pb.ListErasureRequestsRequest, context: grpc.ServicerContext
+    ) -> pb.ListErasureRequestsResponse:
+        state = None
+        if request.state != pb.ERASURE_REQUEST_STATE_UNSPECIFIED:
+            state = convert.REQUEST_STATE_FROM_PB.get(request.state)
+            if state is None:
+                raise InvalidArgument("state", "must be a known ErasureRequestState")
+        views, token = self.coordinator.list(request.page_size, request.page_token, state)
+        return pb.ListErasureRequestsResponse(
+            requests=[convert.erasure_request_message(v) for v in views], next_page_token=token
+        )
+
+    def WatchErasureRequest(
+        self, request: pb.WatchErasureRequestRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.WatchErasureRequestResponse]:
+        request_id = convert.erasure_request_id(request.name, "name")
+        for view in self.coordinator.watch(request_id):
+            yield pb.WatchErasureRequestResponse(request=convert.erasure_request_message(view))
+
+    def RetryErasureRequest(
+        self, request: pb.RetryErasureRequestRequest, context: grpc.ServicerContext
+    ) -> pb.RetryErasureRequestResponse:
+        view = self.coordinator.retry(convert.erasure_request_id(request.name, "name"))
+        return pb.RetryErasureRequestResponse(request=convert.erasure_request_message(view))
+
+    def ConfirmManualAction(
+        self, request: pb.ConfirmManualActionRequest, context: grpc.ServicerContext
+    ) -> pb.ConfirmManualActionResponse:
+        request_id, action_id = convert.manual_action_id(request.name, "name")
+        view = self.coordinator.confirm_manual_action(request_id, action_id, request.confirmed_by)
+        return pb.ConfirmManualActionResponse(request=convert.erasure_request_message(view))
+
+
+class ConnectorNotFound(NotFound):
+    reason = "CONNECTOR_NOT_FOUND"
+
+
+class ConnectorService:
+    def __init__(self, services: VaultServices) -> None:
+        self.registry = services.registry
+
+    def ListConnectors(
+        self, request: pb.ListConnectorsRequest, context: grpc.ServicerContext
+    ) -> pb.ListConnectorsResponse:
+        connectors = []
+        for name, installed in sorted(self.registry.installed.items()):
+            health = (
+                self.registry.health(name) if request.check_health and installed.enabled else None
+            )
+            connectors.append(convert.connector_message(installed, health))
+        return pb.ListConnectorsResponse(connectors=connectors)
+
+    def CheckConnector(
+        self, request: pb.CheckConnectorRequest, context: grpc.ServicerContext
+    ) -> pb.CheckConnectorResponse:
+        installed = self.registry.get(request.name)
+        if not request.name:
+            raise InvalidArgument("name", "must name an installed connector")
+        if installed is None:
+            raise ConnectorNotFound(
+                f"no connector named {request.name!r} is installed", connector=request.name
+            )
+        return pb.CheckConnectorResponse(
+            connector=convert.connector_message(installed, self.registry.health(request.name))
+        )
