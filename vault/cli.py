@@ -462,7 +462,8 @@ def _print_request(request: ErasureRequest) -> None:
         f"legal deadline {request.deadline_time:%Y-%m-%d}",
         soft_wrap=True,
     )
-    table = Table("system", "outcome", "category", "what", "why kept / what to do", "until")
+    table = Table("system", "outcome", "category", "what", "why kept", "until")
+    waiting = []
     for step in request.steps:
         if step.state != "succeeded":
             table.add_row(step.system, step.state, "", "", step.last_error, "")
@@ -470,14 +471,27 @@ def _print_request(request: ErasureRequest) -> None:
         for item in step.items:
             detail = item.legal_reason
             if item.outcome == "manual_action":
-                detail = (
-                    f"confirmed by {item.confirmed_by}"
-                    if item.confirmed_by
-                    else f"{item.instructions}\nconfirm: consent-vault requests confirm {item.manual_action} --by NAME"
-                )
+                detail = f"confirmed by {item.confirmed_by}" if item.confirmed_by else "see below"
+                if not item.confirmed_by:
+                    waiting.append(item)
             until = item.retained_until.isoformat() if item.retained_until else ""
             table.add_row(step.system, item.outcome, item.category, item.description, detail, until)
     console.print(table)
+    for item in waiting:
+        # Printed whole, never cut to a column: the name is what the admin types.
+        console.print(
+            f"\n[bold]Manual action[/bold] {item.manual_action}", soft_wrap=True, highlight=False
+        )
+        console.print(
+            item.instructions or "(instructions no longer readable)",
+            soft_wrap=True,
+            highlight=False,
+        )
+        console.print(
+            f"When done: consent-vault requests confirm {item.manual_action} --by YOUR-NAME",
+            soft_wrap=True,
+            highlight=False,
+        )
 
 
 def _requests_list(args: argparse.Namespace) -> int:

@@ -240,7 +240,7 @@ class AccountingConnector(Connector):
             for (category, until), count in sorted(kept.items()):
                 if until >= today:
                     noun = category.split(".")[1]
-                    outcomes.append(Retained(category, f"{count} {noun}", BOOKKEEPING_ACT, until))
+                    outcomes.append(Retained(category, f"{noun}: {count}", BOOKKEEPING_ACT, until))
         return outcomes
 
     def health(self) -> HealthReport:

@@ -283,7 +283,7 @@ class MoodleConnector(Connector):
                     Removed("account", "username replaced"),
                     Retained(
                         "student.grading_basis",
-                        f"{len(still_basis)} grades and the coursework they rest on",
+                        f"grades still grading basis, and the coursework they rest on: {len(still_basis)}",
                         GRADING_BASIS_REASON,
                         max(still_basis),
                     ),
