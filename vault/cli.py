@@ -28,8 +28,8 @@ from vault_client import Content, ErasureRequest, Identity, VaultClient, VaultCl
 SERVER_ENV = "CONSENT_VAULT_SERVER"
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,11 @@ class StandInServer(ThreadingHTTPServer):
 
     def start(self) -> StandInServer:
         self._thread = threading.Thread(
-            target=self.serve_forever, name=type(self.state).__name__, daemon=True
+            # A short poll interval so that stopping a stand-in takes milliseconds.
+            target=self.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name=type(self.state).__name__,
+            daemon=True,
         )
         self._thread.start()
         return self

@@ -1,0 +1,153 @@
+"""Misconfiguration is refused at start-up with a message that names the problem."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vault import __version__
+from vault.connectors import Connector, HeldCategory, Holdings
+from vault.connectors.registry import ConfigError, ConnectorRegistry
+from vault.core.model import LegalBasis
+from vault.plugins import hookimpl
+from vault.plugins.host import VaultHost
+from vault.plugins.manager import make_plugin_manager
+from vault_standins import demo as standins
+
+
+def load(
+    sections: dict, tmp_path: Path, environ: dict | None = None, extra: tuple = ()
+) -> ConnectorRegistry:
+    return ConnectorRegistry.load(
+        sections, make_plugin_manager(extra), VaultHost(__version__), tmp_path, environ or {}
+    )
+
+
+def test_an_unknown_connector_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'crm' is configured but not installed.*lms"):
+        load({"crm": {}}, tmp_path)
+
+
+def test_a_missing_secret_is_named_and_its_value_never_shown(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="LMS_TOKEN, which is not set"):
+        load({"lms": {"url": "http://127.0.0.1:9", "token_env": "LMS_TOKEN"}}, tmp_path)
+    with pytest.raises(ConfigError, match="token_env or token_file"):
+        load({"lms": {"url": "http://127.0.0.1:9"}}, tmp_path)
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load({"lms": {"url": "http://127.0.0.1:9", "token_file": "no-such-file"}}, tmp_path)
+
+
+def test_a_secret_from_a_file_works(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("s3cret-value\n")
+    registry = load({"lms": {"url": "http://127.0.0.1:9", "token_file": "token"}}, tmp_path)
+    assert registry.get("lms").enabled  # type: ignore[union-attr]
+
+
+def test_a_system_outside_the_eea_is_refused(tmp_path: Path) -> None:
+    section = {"url": "http://127.0.0.1:9", "token_env": "T", "location": "US"}
+    with pytest.raises(ConfigError, match="outside the EU/EEA"):
+        load({"lms": section}, tmp_path, {"T": "x"})
+
+
+def test_a_disabled_connector_is_not_checked(tmp_path: Path) -> None:
+    registry = load({"lms": {"enabled": False}}, tmp_path)
+    assert not registry.get("lms").enabled  # type: ignore[union-attr]
+
+
+class _KeepsWithoutReason(Connector):
+    name = "broken"
+
+    def holdings(self) -> Holdings:
+        return Holdings(
+            "broken",
+            "a system",
+            "SE",
+            (
+                HeldCategory(
+                    "billing",
+                    "invoices",
+                    "bookkeeping",
+                    LegalBasis.LEGAL_OBLIGATION,
+                    "7 years",
+                    erasable=False,
+                ),
+            ),
+        )
+
+    def export(self, identities):  # type: ignore[no-untyped-def]
+        return iter(())
+
+    def erase(self, identities, today):  # type: ignore[no-untyped-def]
+        return []
+
+
+class _BrokenPlugin:
+    @hookimpl
+    def vault_register_connectors(self, host):  # type: ignore[no-untyped-def]
+        return [_KeepsWithoutReason]
+
+
+def test_invalid_holdings_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'broken' refused: .*names no legal reason"):
+        load({"broken": {}}, tmp_path, extra=(_BrokenPlugin(),))
+
+
+def test_a_salon_mapping_that_does_not_fit_is_named(tmp_path: Path) -> None:
+    section = standins.salon_section("sqlite:///x.db")
+    section["tables"] = {"customers": {"columns": {"name": "contact"}}}
+    with pytest.raises(
+        ConfigError, match="table customers: needs identify columns or a parent table"
+    ):
+        load({"salon": section}, tmp_path)
+    section["tables"] = {"customers; DROP": {"identify": {"email": "email"}}}
+    with pytest.raises(ConfigError, match="not a plain SQL identifier"):
+        load({"salon": section}, tmp_path)
+
+
+def test_serve_refuses_a_bad_configuration_with_a_clear_message(tmp_path: Path) -> None:
+    config = tmp_path / "vault.toml"
+    config.write_text(
+        '[connectors.lms]\nurl = "http://127.0.0.1:9"\ntoken_env = "NOT_SET_ANYWHERE"\n'
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vault.cli",
+            "serve",
+            "--config",
+            str(config),
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--address",
+            "127.0.0.1:0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 2
+    assert "NOT_SET_ANYWHERE, which is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+    config.write_text("this is not toml = = =")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vault.cli",
+            "serve",
+            "--config",
+            str(config),
+            "--data-dir",
+            str(tmp_path / "d"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "not valid TOML" in result.stderr

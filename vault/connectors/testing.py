@@ -1,0 +1,93 @@
+"""A contract test suite every connector should pass; connector authors reuse it.
+
+Subclass `ConnectorContract` in a test module and provide three fixtures:
+
+    class TestMyConnector(ConnectorContract):
+        @pytest.fixture
+        def connector(self):            # a connector talking to a test system
+            ...
+        @pytest.fixture
+        def known_identities(self):     # someone the test system holds data about
+            ...
+        @pytest.fixture
+        def unknown_identities(self):   # someone it does not know
+            ...
+
+Each test may change the test system, so the fixtures should give a fresh one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from vault.connectors.base import (
+    Connector,
+    ExportItem,
+    ManualAction,
+    Removed,
+    Retained,
+    validate_holdings,
+)
+from vault.core.identities import Identity
+
+
+class ConnectorContract:
+    """The contract: valid holdings, declared categories only, idempotent erasure,
+    and after erasure nothing left but what is retained."""
+
+    today = dt.date.today()
+
+    def test_holdings_are_valid(self, connector: Connector) -> None:
+        holdings = connector.holdings()
+        validate_holdings(holdings)
+        assert holdings.system == connector.name
+
+    def test_health_check_answers(self, connector: Connector) -> None:
+        assert connector.health().healthy
+
+    def test_export_returns_only_declared_categories(
+        self, connector: Connector, known_identities: list[Identity]
+    ) -> None:
+        declared = {c.category for c in connector.holdings().categories}
+        items = list(connector.export(known_identities))
+        assert items, "the test system should hold something about the known person"
+        for item in items:
+            assert isinstance(item, ExportItem)
+            assert item.category in declared, f"exported undeclared category {item.category}"
+            assert isinstance(dict(item.data), dict)
+
+    def test_a_person_the_system_does_not_know_has_nothing(
+        self, connector: Connector, unknown_identities: list[Identity]
+    ) -> None:
+        assert list(connector.export(unknown_identities)) == []
+        outcomes = connector.erase(unknown_identities, self.today)
+        assert not [o for o in outcomes if isinstance(o, Removed | Retained)]
+
+    def test_erase_reports_valid_outcomes_and_is_idempotent(
+        self, connector: Connector, known_identities: list[Identity]
+    ) -> None:
+        holdings = connector.holdings()
+        first = connector.erase(known_identities, self.today)
+        assert first, "erasing a known person should report what happened"
+        for outcome in first:
+            assert isinstance(outcome, Removed | Retained | ManualAction)
+            held = holdings.category(outcome.category)
+            assert held is not None, f"outcome for undeclared category {outcome.category}"
+            assert outcome.description.strip()
+            if isinstance(outcome, Retained):
+                assert outcome.until >= self.today and outcome.legal_reason.strip()
+            if isinstance(outcome, ManualAction):
+                assert outcome.instructions.strip()
+            if isinstance(outcome, Removed):
+                assert held.erasable, f"{outcome.category} is under a legal hold but was removed"
+        # "Already gone" is success: nothing more to remove, and no error.
+        second = connector.erase(known_identities, self.today)
+        assert not [o for o in second if isinstance(o, Removed)]
+
+    def test_after_erasure_only_retained_items_remain(
+        self, connector: Connector, known_identities: list[Identity]
+    ) -> None:
+        outcomes = connector.erase(known_identities, self.today)
+        retained = {o.category for o in outcomes if isinstance(o, Retained)}
+        left = {item.category for item in connector.export(known_identities)}
+        assert left <= retained, f"still exported after erasure: {sorted(left - retained)}"
