@@ -9,12 +9,16 @@ from pathlib import Path
 import grpc
 import pytest
 
-from vault import bootstrap
+from vault import __version__, bootstrap
+from vault.connectors.registry import ConnectorRegistry
 from vault.core.clock import FixedClock
 from vault.core.vault import Vault
+from vault.plugins.host import VaultHost
+from vault.plugins.manager import make_plugin_manager
 from vault.server.app import RunningServer, ServerSettings, create_server
 from vault.v1 import vault_pb2_grpc
 from vault_client import VaultClient
+from vault_standins import demo as standins
 
 START = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
 
@@ -63,3 +67,26 @@ def records(channel: grpc.Channel) -> vault_pb2_grpc.RecordServiceStub:
 def client(server: RunningServer) -> Iterator[VaultClient]:
     with VaultClient(f"127.0.0.1:{server.port}", timeout=10) as opened:
         yield opened
+
+
+# ------------------------------------------------------- stand-in systems
+@pytest.fixture
+def systems(tmp_path: Path) -> Iterator[standins.DemoSystems]:
+    environ: dict[str, str] = {}
+    started = standins.start(tmp_path / "systems", environ=environ)
+    started.environ = environ  # type: ignore[attr-defined]
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def registry(systems: standins.DemoSystems, tmp_path: Path) -> Iterator[ConnectorRegistry]:
+    loaded = ConnectorRegistry.load(
+        systems.sections,
+        make_plugin_manager(),
+        VaultHost(__version__),
+        tmp_path,
+        systems.environ,  # type: ignore[attr-defined]
+    )
+    yield loaded
+    loaded.close()

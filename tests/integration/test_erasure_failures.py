@@ -1,0 +1,225 @@
+"""A connector that raises, hangs, returns malformed data or is down: the others
+complete, the request shows exactly which failed and why, and a retry finishes it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vault import __version__, demo
+from vault.connectors import Connector, ConnectorUnavailable, HeldCategory, Holdings, Removed
+from vault.connectors.registry import ConnectorRegistry
+from vault.core.erasure import ErasureCoordinator, ErasureSettings
+from vault.core.identities import IdentityKind
+from vault.core.model import LegalBasis
+from vault.core.vault import IdentityInput, Vault
+from vault.plugins import hookimpl
+from vault.plugins.host import VaultHost
+from vault.plugins.manager import make_plugin_manager
+from vault.server.context import VaultServices
+from vault_standins import demo as standins
+
+
+class Flaky(Connector):
+    """A connector whose behaviour the test sets: ok, raise, hang, malformed, down."""
+
+    name = "flaky"
+    mode = "ok"
+    release = threading.Event()
+
+    def holdings(self) -> Holdings:
+        return Holdings(
+            "flaky",
+            "a test system",
+            "SE",
+            (HeldCategory("contact", "contact details", "testing", LegalBasis.CONTRACT, "1 year"),),
+        )
+
+    def export(self, identities):  # type: ignore[no-untyped-def]
+        return iter(())
+
+    def erase(self, identities, today):  # type: ignore[no-untyped-def]
+        mode = type(self).mode
+        if mode == "raise":
+            raise RuntimeError("the system said no")
+        if mode == "down":
+            raise ConnectorUnavailable("connection refused")
+        if mode == "hang":
+            type(self).release.wait(10)
+        if mode == "malformed":
+            return {"removed": "everything"}
+        if mode == "undeclared":
+            return [Removed("billing", "invoices")]
+        return [Removed("contact", "contact details")]
+
+
+class FlakyPlugin:
+    @hookimpl
+    def vault_register_connectors(self, host):  # type: ignore[no-untyped-def]
+        return [Flaky]
+
+
+@pytest.fixture
+def coordinator(
+    vault: Vault, systems: standins.DemoSystems, tmp_path: Path
+) -> Iterator[ErasureCoordinator]:
+    Flaky.mode, Flaky.release = "ok", threading.Event()
+    sections = {**systems.sections, "flaky": {}}
+    registry = ConnectorRegistry.load(
+        sections,
+        make_plugin_manager([FlakyPlugin()]),
+        VaultHost(__version__),
+        tmp_path,
+        systems.environ,  # type: ignore[attr-defined]
+    )
+    demo.seed(vault)
+    services = VaultServices.build(
+        vault,
+        registry,
+        ErasureSettings(
+            call_timeout_seconds=0.5,
+            backoff_base_seconds=0.01,
+            backoff_cap_seconds=0.05,
+            max_attempts=3,
+        ),
+    )
+    yield services.coordinator
+    Flaky.release.set()
+    services.coordinator.close()
+    registry.close()
+
+
+def anna(vault: Vault) -> str:
+    return vault.find_subject(
+        IdentityInput(IdentityKind.EMAIL, "anna.andersson@example.se")
+    ).subject_id
+
+
+def run_until_rest(coordinator: ErasureCoordinator, request_id: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        coordinator.vault.clock.advance(seconds=1)  # type: ignore[attr-defined]  # past any backoff
+        coordinator.run_pending()
+        if coordinator.get(request_id).state in (
+            "completed",
+            "partially_completed",
+            "awaiting_manual_action",
+        ):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"request did not rest: {coordinator.get(request_id)}")
+
+
+def steps(coordinator: ErasureCoordinator, request_id: str) -> dict[str, tuple[str, str]]:
+    return {s.system: (s.state, s.last_error) for s in coordinator.get(request_id).steps}
+
+
+@pytest.mark.parametrize(
+    ("mode", "error"),
+    [
+        ("raise", "gave up after 3 attempts; last: RuntimeError: the system said no"),
+        ("down", "gave up after 3 attempts; last: ConnectorUnavailable: connection refused"),
+        ("hang", "gave up after 3 attempts; last: ConnectorUnavailable: no answer within 0.5 s"),
+        ("malformed", "NeedsAttention: connector returned dict, not a list of outcomes"),
+        (
+            "undeclared",
+            "NeedsAttention: outcome 0 names category 'billing', which the connector does not declare",
+        ),
+    ],
+)
+def test_one_failing_system_never_blocks_the_others(
+    coordinator: ErasureCoordinator, vault: Vault, mode: str, error: str
+) -> None:
+    Flaky.mode = mode
+    request = coordinator.request(anna(vault))
+    run_until_rest(coordinator, request.request_id)
+    view = coordinator.get(request.request_id)
+    assert view.state == "partially_completed"
+    states = steps(coordinator, request.request_id)
+    assert states.pop("flaky") == ("needs_attention", error)
+    assert {state for state, _ in states.values()} == {"succeeded"}
+
+    # Someone fixes the system and retries: the request finishes.
+    Flaky.mode = "ok"
+    Flaky.release.set()
+    coordinator.retry(request.request_id)
+    run_until_rest(coordinator, request.request_id)
+    assert coordinator.get(request.request_id).state == "completed"
+    assert steps(coordinator, request.request_id)["flaky"] == ("succeeded", "")
+
+
+def test_a_system_that_is_down_for_a_while_is_retried_with_backoff(
+    coordinator: ErasureCoordinator, vault: Vault, systems: standins.DemoSystems
+) -> None:
+    systems.moodle.down = True
+    request = coordinator.request(anna(vault))
+    coordinator.run_pending()
+    lms = next(s for s in coordinator.get(request.request_id).steps if s.system == "lms")
+    assert (
+        lms.state == "retrying" and "HTTP 503" in lms.last_error and lms.next_attempt_at is not None
+    )
+    systems.moodle.down = False
+    run_until_rest(coordinator, request.request_id)
+    assert (
+        next(s for s in coordinator.get(request.request_id).steps if s.system == "lms").attempts
+        >= 2
+    )
+    assert coordinator.get(request.request_id).state == "completed"
+
+
+def test_a_refused_token_needs_attention_at_once(
+    coordinator: ErasureCoordinator, vault: Vault, systems: standins.DemoSystems
+) -> None:
+    systems.accounting.token = "rotated-by-someone"
+    request = coordinator.request(anna(vault))
+    run_until_rest(coordinator, request.request_id)
+    state, error = steps(coordinator, request.request_id)["accounting"]
+    assert state == "needs_attention" and "refused the token" in error
+    assert (
+        next(
+            s for s in coordinator.get(request.request_id).steps if s.system == "accounting"
+        ).attempts
+        == 1
+    )
+
+
+def test_a_worker_whose_lease_ran_out_cannot_overwrite_the_next_attempt(
+    coordinator: ErasureCoordinator, vault: Vault
+) -> None:
+    request = coordinator.request(anna(vault))
+    now = vault.clock.now().isoformat(timespec="microseconds")
+    with coordinator.jobs.write() as tx:
+        stale = tx.claim_step("dead-worker", now, now)  # a lease that is already over
+    assert stale is not None
+    vault.clock.advance(seconds=1)  # type: ignore[attr-defined]
+    coordinator.run_pending()  # takes the expired lease over and finishes
+    with coordinator.jobs.write() as tx:
+        assert not tx.finish_step(
+            stale.request_id,
+            stale.system,
+            "dead-worker",
+            "needs_attention",
+            9,
+            now,
+            "late",
+            None,
+            now,
+        )
+    run_until_rest(coordinator, request.request_id)
+    assert coordinator.get(request.request_id).state == "completed"
+
+
+def test_the_legal_deadline_is_one_calendar_month(
+    coordinator: ErasureCoordinator, vault: Vault
+) -> None:
+    from vault.core.erasure import one_month_after
+
+    assert one_month_after(dt.datetime(2026, 1, 31, tzinfo=dt.UTC)).date() == dt.date(2026, 2, 28)
+    assert one_month_after(dt.datetime(2026, 12, 15, tzinfo=dt.UTC)).date() == dt.date(2027, 1, 15)
+    request = coordinator.request(anna(vault))
+    assert request.deadline_at == one_month_after(request.received_at)
