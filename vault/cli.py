@@ -207,6 +207,7 @@ def _client(args: argparse.Namespace) -> VaultClient:
 def _serve(args: argparse.Namespace) -> int:
     from vault import __version__, bootstrap, demo
     from vault.connectors.registry import ConfigError, ConnectorRegistry, read_config
+    from vault.core.erasure import ErasureSettings
     from vault.plugins.host import VaultHost
     from vault.plugins.manager import make_plugin_manager
     from vault.server.app import ServerSettings, create_server
@@ -244,7 +245,18 @@ def _serve(args: argparse.Namespace) -> int:
     for item in registry.installed.values():
         state = "enabled" if item.enabled else "installed, not enabled"
         console.print(f"connector {item.name} {item.version}: {state}")
-    services = VaultServices.build(vault, registry)
+    erasure = config.get("erasure", {})
+    services = VaultServices.build(
+        vault,
+        registry,
+        ErasureSettings(
+            lease_seconds=float(erasure.get("lease_seconds", 60)),
+            call_timeout_seconds=float(erasure.get("call_timeout_s", 30)),
+            max_attempts=int(erasure.get("max_attempts", 8)),
+            backoff_base_seconds=float(erasure.get("backoff_base_s", 1)),
+            backoff_cap_seconds=float(erasure.get("backoff_cap_s", 600)),
+        ),
+    )
     running = create_server(
         services, args.address, ServerSettings(max_concurrent_rpcs=args.max_concurrent_rpcs)
     )

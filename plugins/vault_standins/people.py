@@ -80,7 +80,7 @@ def generated_people(count: int, seed: int = 7, start: int = 0) -> list[Person]:
                 f"p{n}",
                 f"Person{n}",
                 "Test",
-                f"person{n}@example.test",
+                f"person{n}@example.com",
                 f"+46701{n:06d}",
                 pnr,
                 salon_customer=True,

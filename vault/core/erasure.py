@@ -181,6 +181,7 @@ class ErasureCoordinator:
             )
 
         identities = self.vault.get_subject(subject_id).identities
+        faults.crash_point("erasure_request_accepted")
         job_id = secrets.token_hex(16)
         job_key = self._create_job_key(job_id)
         sealed = crypto.seal(
@@ -299,6 +300,24 @@ class ErasureCoordinator:
         return self.get(action.request_id)
 
     # --------------------------------------------------------------- steps
+    def release_orphaned_leases(self) -> int:
+        """Steps a crashed process on this host was running go back in the queue at once,
+        rather than waiting for their leases to run out. Leases of live processes, and of
+        other hosts, are left to expire."""
+        host = socket.gethostname()
+        released = 0
+        with self.jobs.write() as tx:
+            for step in tx.running_steps():
+                owner_host, _, rest = (step.lease_owner or "").partition(":")
+                pid = rest.partition(":")[0]
+                if owner_host == host and pid.isdigit() and not _process_alive(int(pid)):
+                    released += tx.release_lease(
+                        step.request_id, step.system, step.lease_owner or "", self._now()
+                    )
+        if released:
+            self.work_available.set()
+        return released
+
     def run_pending(self, limit: int | None = None) -> int:
         """Claim and run due steps until none is due (or `limit` ran); returns how many ran."""
         ran = 0
@@ -645,6 +664,18 @@ class ErasureCoordinator:
             updated_at=_parse(row.updated_at),
             steps=tuple(steps),
         )
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _kind(outcome: Outcome) -> str:

@@ -110,6 +110,7 @@ def create_server(
             name="vault-maintenance",
             daemon=True,
         ).start()
+    services.coordinator.release_orphaned_leases()
     for index in range(settings.erasure_workers):
         threading.Thread(
             target=_erase,

@@ -832,6 +832,23 @@ class _JobWrites(_JobQueries):
             == 1
         )
 
+    def running_steps(self) -> list[ErasureStepRow]:
+        rows = self.conn.execute(
+            f"SELECT {_STEP_COLUMNS} FROM erasure_steps WHERE state = 'running'"
+        )
+        return [ErasureStepRow(*row) for row in rows]
+
+    def release_lease(self, request_id: str, system: str, owner: str, now: str) -> bool:
+        return (
+            self.conn.execute(
+                "UPDATE erasure_steps SET state = 'retrying', lease_owner = NULL, lease_until = NULL, "
+                "next_attempt_at = ?, updated_at = ? "
+                "WHERE request_id = ? AND system = ? AND state = 'running' AND lease_owner = ?",
+                (now, now, request_id, system, owner),
+            ).rowcount
+            == 1
+        )
+
     def insert_manual_action(self, row: ManualActionRow) -> None:
         self.conn.execute(
             f"INSERT OR IGNORE INTO manual_actions ({_ACTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
