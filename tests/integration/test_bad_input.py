@@ -409,3 +409,87 @@ def test_random_create_requests_never_answer_unknown_or_internal(
     except grpc.RpcError as error:
         assert error.code() in {INVALID, grpc.StatusCode.ALREADY_EXISTS}, error.details()
         assert error_info(error).reason
+
+
+ERASURE_CASES: list[tuple[str, Any, grpc.StatusCode, str | None]] = [
+    ("GetErasureRequest", pb.GetErasureRequestRequest(), INVALID, "name"),
+    ("GetErasureRequest", pb.GetErasureRequestRequest(name="subjects/abc"), INVALID, "name"),
+    (
+        "GetErasureRequest",
+        pb.GetErasureRequestRequest(name="erasureRequests/00ff"),
+        NOT_FOUND,
+        None,
+    ),
+    ("ListErasureRequests", pb.ListErasureRequestsRequest(page_size=-5), INVALID, "page_size"),
+    ("ListErasureRequests", pb.ListErasureRequestsRequest(page_token="zz"), INVALID, "page_token"),
+    ("ListErasureRequests", pb.ListErasureRequestsRequest(state=77), INVALID, "state"),
+    (
+        "WatchErasureRequest",
+        pb.WatchErasureRequestRequest(name="erasureRequests/"),
+        INVALID,
+        "name",
+    ),
+    (
+        "WatchErasureRequest",
+        pb.WatchErasureRequestRequest(name="erasureRequests/00ff"),
+        NOT_FOUND,
+        None,
+    ),
+    (
+        "RetryErasureRequest",
+        pb.RetryErasureRequestRequest(name="erasureRequests/00ff"),
+        NOT_FOUND,
+        None,
+    ),
+    (
+        "ConfirmManualAction",
+        pb.ConfirmManualActionRequest(name="erasureRequests/00ff"),
+        INVALID,
+        "name",
+    ),
+    (
+        "ConfirmManualAction",
+        pb.ConfirmManualActionRequest(
+            name="erasureRequests/00ff/manualActions/00ee", confirmed_by="dpo"
+        ),
+        NOT_FOUND,
+        None,
+    ),
+    (
+        "ConfirmManualAction",
+        pb.ConfirmManualActionRequest(
+            name="erasureRequests/00ff/manualActions/00ee", confirmed_by="a\x00b"
+        ),
+        INVALID,
+        "confirmed_by",
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "request_message", "code", "field"), ERASURE_CASES)
+def test_erasure_service_bad_input(
+    channel: grpc.Channel,
+    method: str,
+    request_message: Any,
+    code: grpc.StatusCode,
+    field: str | None,
+) -> None:
+    stub = pb_grpc.ErasureServiceStub(channel)
+    expect(lambda: getattr(stub, method)(request_message), code, field)
+
+
+def test_connector_service_bad_input(channel: grpc.Channel) -> None:
+    stub = pb_grpc.ConnectorServiceStub(channel)
+    expect(lambda: stub.CheckConnector(pb.CheckConnectorRequest()), INVALID, "name")
+    expect(lambda: stub.CheckConnector(pb.CheckConnectorRequest(name="crm")), NOT_FOUND)
+
+
+def test_retrying_a_request_with_nothing_to_retry_is_a_failed_precondition(
+    subjects: pb_grpc.SubjectServiceStub, channel: grpc.Channel, anna: pb.Subject
+) -> None:
+    request = list(subjects.EraseSubject(pb.EraseSubjectRequest(name=anna.name)))[-1].request
+    stub = pb_grpc.ErasureServiceStub(channel)
+    expect(
+        lambda: stub.RetryErasureRequest(pb.RetryErasureRequestRequest(name=request.name)),
+        grpc.StatusCode.FAILED_PRECONDITION,
+    )
