@@ -201,14 +201,23 @@ def report(results: dict[str, Any]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("which", nargs="?", choices=["all", "core", "everywhere"], default="all")
     parser.add_argument(
         "--seconds", type=float, default=5.0, help="length of each rate measurement"
     )
     parser.add_argument("--threads", type=int, default=8, help="concurrent client threads")
+    parser.add_argument("--people", type=int, default=200, help="people erased across all systems")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
-    results = run(args.seconds, args.threads)
-    report(results)
+    results: dict[str, Any] = {}
+    if args.which in ("all", "core"):
+        results["core"] = run(args.seconds, args.threads)
+        report(results["core"])
+    if args.which in ("all", "everywhere"):
+        from bench import everywhere
+
+        results["everywhere"] = everywhere.run(args.people)
+        everywhere.report(results["everywhere"])
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import tomli_w
@@ -37,17 +38,25 @@ class ServerProcess:
             env={**os.environ, "COLUMNS": "200", **(env or {})},
         )
         self.port = 0
+        self.output: list[str] = []
         assert self.process.stdout is not None
-        seen = []
         for line in self.process.stdout:
-            seen.append(line)
+            self.output.append(line)
             match = re.search(r"listening on \S+:(\d+)", line)
             if match:
                 self.port = int(match[1])
                 break
         if not self.port:
             self.process.wait(timeout=10)
-            raise AssertionError("the server did not start:\n" + "".join(seen))
+            raise AssertionError("the server did not start:\n" + "".join(self.output))
+        # Keep reading: a full pipe would block the server's logging.
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
 
     @property
     def address(self) -> str:
@@ -64,5 +73,6 @@ class ServerProcess:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=30)
+        self._reader.join(timeout=5)
         if self.process.stdout is not None:
             self.process.stdout.close()

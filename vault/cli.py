@@ -216,6 +216,10 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # httpx logs every request URL at INFO, and some systems' protocols carry a
+    # token in the URL (Moodle's file downloads): credentials never reach the log.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     directory = bootstrap.data_dir(args.data_dir)
     try:
         config = read_config(args.config) if args.config else {}

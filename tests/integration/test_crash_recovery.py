@@ -163,3 +163,24 @@ def test_kills_at_random_moments_lose_nothing(
         final.close()
     for person in people:
         assert_gone_everywhere(crowded_systems, person)
+
+
+def test_no_credential_reaches_the_server_log(
+    tmp_path: Path, systems: standins.DemoSystems
+) -> None:
+    env = dict(systems.environ)  # type: ignore[attr-defined]
+    server = ServerProcess(tmp_path / "data", config(systems), env)
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            name = register(channel, DEMO_PEOPLE[0])
+            subjects = pb_grpc.SubjectServiceStub(channel)
+            # An export downloads Moodle files, whose URLs carry the token.
+            list(subjects.ExportSubject(pb.ExportSubjectRequest(name=name), timeout=60))
+            list(subjects.EraseSubject(pb.EraseSubjectRequest(name=name), timeout=60))
+    finally:
+        server.close()
+    log = "".join(server.output)
+    for secret in env.values():
+        assert secret not in log
+    for person_data in (DEMO_PEOPLE[0].email, DEMO_PEOPLE[0].personnummer):
+        assert person_data not in log

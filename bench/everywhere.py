@@ -1,0 +1,266 @@
+"""Export and erasure of one person across the vault and the four stand-ins, over 200
+people, against the vault-only calls measured in the same run; and the salon
+connector alone against a PostgreSQL salon database of 1,000 customers."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import tomli_w
+from rich.console import Console
+from rich.table import Table
+
+from vault.v1 import vault_pb2 as pb
+from vault.v1 import vault_pb2_grpc as pb_grpc
+from vault_standins import demo as standins
+from vault_standins import salon
+from vault_standins.people import Person, generated_people
+
+console = Console()
+PG_DSN = os.environ.get("CONSENT_VAULT_TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
+
+
+class Server:
+    def __init__(self, data_dir: Path, config: dict[str, Any] | None, env: dict[str, str]) -> None:
+        args = [
+            sys.executable,
+            "-m",
+            "vault.cli",
+            "serve",
+            "--address",
+            "127.0.0.1:0",
+            "--data-dir",
+            str(data_dir),
+        ]
+        if config is not None:
+            path = data_dir.parent / f"{data_dir.name}.toml"
+            path.write_text(tomli_w.dumps(config))
+            args += ["--config", str(path)]
+        self.log = (data_dir.parent / f"{data_dir.name}.log").open("w+")
+        self.process = subprocess.Popen(
+            args,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "COLUMNS": "200", **env},
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            self.log.seek(0)
+            text = self.log.read()
+            if "listening on" in text:
+                self.address = text.split("listening on ")[1].split()[0]
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError("the vault server did not start:\n" + text)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.log.close()
+
+
+def register(
+    stub: pb_grpc.SubjectServiceStub, records: pb_grpc.RecordServiceStub, person: Person
+) -> str:
+    identities = [
+        pb.Identity(kind=pb.IDENTITY_KIND_PERSONNUMMER, value=person.personnummer),
+        pb.Identity(kind=pb.IDENTITY_KIND_EMAIL, value=person.email),
+        pb.Identity(kind=pb.IDENTITY_KIND_PHONE, value=person.phone),
+    ]
+    name = stub.CreateSubject(pb.CreateSubjectRequest(identities=identities)).subject.name
+    for category in ("contact", "billing", "notes"):
+        record = pb.Record(
+            category=category,
+            purpose="bench",
+            legal_basis=pb.LEGAL_BASIS_CONTRACT,
+            source_system="lms",
+        )
+        record.fields.update({"name": person.name, "note": "benchmark record"})
+        records.CreateRecord(pb.CreateRecordRequest(parent=name, record=record))
+    return name
+
+
+def timed(call: Callable[[str], None], names: list[str], threads: int) -> dict[str, float]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    queue = list(names)
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not queue:
+                    return
+                name = queue.pop()
+            start = time.perf_counter()
+            call(name)
+            with lock:
+                latencies.append(time.perf_counter() - start)
+
+    start = time.perf_counter()
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
+        "per_s": len(latencies) / elapsed,
+    }
+
+
+def measure_server(address: str, people: list[Person], threads: int) -> dict[str, dict[str, float]]:
+    with grpc.insecure_channel(
+        address, options=[("grpc.max_receive_message_length", 64 << 20)]
+    ) as channel:
+        subjects, records = pb_grpc.SubjectServiceStub(channel), pb_grpc.RecordServiceStub(channel)
+        names = [register(subjects, records, p) for p in people]
+
+        def export(name: str) -> None:
+            for _ in subjects.ExportSubject(pb.ExportSubjectRequest(name=name), timeout=60):
+                pass
+
+        def erase(name: str) -> None:
+            last = list(subjects.EraseSubject(pb.EraseSubjectRequest(name=name), timeout=120))[
+                -1
+            ].request
+            if last.state not in (
+                pb.ERASURE_REQUEST_STATE_COMPLETED,
+                pb.ERASURE_REQUEST_STATE_AWAITING_MANUAL_ACTION,
+            ):
+                raise RuntimeError(f"erasure ended {pb.ErasureRequestState.Name(last.state)}")
+
+        return {"export": timed(export, names, threads), "erase": timed(erase, names, threads)}
+
+
+def salon_alone(customers: int = 1000) -> dict[str, float] | str:
+    try:
+        import psycopg
+
+        psycopg.connect(PG_DSN, connect_timeout=3).close()
+    except Exception:
+        return f"skipped: PostgreSQL not reachable at {PG_DSN}"
+    from vault import __version__
+    from vault.connectors.registry import ConnectorRegistry
+    from vault.core.identities import Identity, IdentityKind
+    from vault.plugins.host import VaultHost
+    from vault.plugins.manager import make_plugin_manager
+
+    people = generated_people(customers, seed=11)
+    schema = f"bench_salon_{secrets.token_hex(3)}"
+    salon.create_postgres(PG_DSN, schema, people)
+    registry = ConnectorRegistry.load(
+        {"salon": standins.salon_section(PG_DSN, schema)},
+        make_plugin_manager(),
+        VaultHost(__version__),
+        Path.cwd(),
+        {},
+    )
+    connector = registry.get("salon").connector  # type: ignore[union-attr]
+    assert connector is not None
+    latencies = []
+    today = time.gmtime()
+    import datetime as dt
+
+    day = dt.date(today.tm_year, today.tm_mon, today.tm_mday)
+    start = time.perf_counter()
+    for person in people:
+        identities = [
+            Identity(IdentityKind.EMAIL, person.email),
+            Identity(IdentityKind.PHONE, person.phone),
+            Identity(IdentityKind.PERSONNUMMER, person.personnummer),
+        ]
+        begun = time.perf_counter()
+        connector.erase(identities, day)
+        latencies.append(time.perf_counter() - begun)
+    elapsed = time.perf_counter() - start
+    registry.close()
+    salon.drop_postgres(PG_DSN, schema)
+    latencies.sort()
+    return {
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
+        "per_s": len(latencies) / elapsed,
+    }
+
+
+def run(people_count: int = 200, threads: int = 4) -> dict[str, Any]:
+    people = generated_people(people_count, seed=3)
+    baseline_people = generated_people(people_count, seed=5, start=people_count)
+    results: dict[str, Any] = {"people": people_count, "threads": threads}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        environ: dict[str, str] = {}
+        systems = standins.start(root / "systems", people=people, environ=environ)
+        try:
+            vault_only = Server(root / "vault-only", None, {})
+            try:
+                results["vault_only"] = measure_server(vault_only.address, baseline_people, threads)
+            finally:
+                vault_only.stop()
+            config = {"connectors": systems.sections, "erasure": {"backoff_base_s": 0.1}}
+            everywhere = Server(root / "everywhere", config, environ)
+            try:
+                results["everywhere"] = measure_server(everywhere.address, people, threads)
+            finally:
+                everywhere.stop()
+        finally:
+            systems.stop()
+    results["salon_postgres"] = salon_alone()
+    return results
+
+
+def report(results: dict[str, Any]) -> None:
+    table = Table(
+        title=f"one person everywhere ({results['people']} people, {results['threads']} client threads)"
+    )
+    for column in ("call", "where", "p50", "p95", "per second", "vs vault only"):
+        table.add_column(column, justify="left" if column in ("call", "where") else "right")
+    for call in ("export", "erase"):
+        base = results["vault_only"][call]
+        full = results["everywhere"][call]
+        table.add_row(
+            call,
+            "vault only",
+            f"{base['p50_ms']:.1f} ms",
+            f"{base['p95_ms']:.1f} ms",
+            f"{base['per_s']:.1f}",
+            "1.00x",
+        )
+        table.add_row(
+            call,
+            "vault + 4 systems",
+            f"{full['p50_ms']:.1f} ms",
+            f"{full['p95_ms']:.1f} ms",
+            f"{full['per_s']:.1f}",
+            f"{full['p50_ms'] / base['p50_ms']:.2f}x latency",
+        )
+    salon_result = results["salon_postgres"]
+    if isinstance(salon_result, dict):
+        table.add_row(
+            "erase",
+            "salon connector, PostgreSQL, 1,000 customers",
+            f"{salon_result['p50_ms']:.1f} ms",
+            f"{salon_result['p95_ms']:.1f} ms",
+            f"{salon_result['per_s']:.1f}",
+            "target < 40 ms",
+        )
+    else:
+        table.add_row("erase", "salon connector, PostgreSQL", salon_result, "", "", "")
+    console.print(table)
