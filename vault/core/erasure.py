@@ -25,7 +25,6 @@ import random
 import secrets
 import socket
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -152,6 +151,9 @@ class ErasureCoordinator:
         self.settings = settings or ErasureSettings()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.work_available = threading.Event()
+        # Notified whenever this process changes a request, so watchers wake at
+        # once; changes by other processes are seen by polling.
+        self._changed = threading.Condition()
         self._pools: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
         self._pools_lock = threading.Lock()
 
@@ -250,18 +252,30 @@ class ErasureCoordinator:
         return [self._view(r) for r in rows], token
 
     def watch(
-        self, request_id: str, poll_seconds: float = 0.2, stop: threading.Event | None = None
+        self, request_id: str, poll_seconds: float = 0.5, stop: threading.Event | None = None
     ) -> Iterator[ErasureRequestView]:
-        """The request now, then each time it changes, until it rests (or `stop`)."""
+        """The request now, then each time it changes, until it rests (or `stop`).
+
+        Wakes at once on changes made in this process; changes made by another
+        process are seen at the next poll.
+        """
         last = None
         while True:
-            view = self.get(request_id)
-            if view != last:
-                yield view
-                last = view
+            with self._changed:
+                view = self.get(request_id)
+                if view == last and view.state not in RequestState.RESTING:
+                    if stop is not None and stop.is_set():
+                        return
+                    self._changed.wait(poll_seconds)
+                    continue
+            yield view
+            last = view
             if view.state in RequestState.RESTING or (stop is not None and stop.is_set()):
                 return
-            time.sleep(poll_seconds)
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
 
     def retry(self, request_id: str) -> ErasureRequestView:
         """Send the steps that need attention round again (after someone fixed the cause)."""
@@ -296,6 +310,7 @@ class ErasureCoordinator:
         with self.jobs.write() as tx:
             tx.confirm_manual_action(action_id, confirmed_by.strip(), self._now())
             self._settle(tx, action.request_id)
+        self._notify()
         self._end_job_if_done(action.request_id)
         return self.get(action.request_id)
 
@@ -331,6 +346,7 @@ class ErasureCoordinator:
                 )
             if step is None:
                 return ran
+            self._notify()
             self._execute(step)
             ran += 1
         return ran
@@ -342,6 +358,7 @@ class ErasureCoordinator:
         with self.jobs.write() as tx:
             step = tx.start_step(request_id, system, self.owner, _iso(now), lease)
         if step is not None:
+            self._notify()
             self._execute(step)
 
     def seconds_until_due(self) -> float | None:
@@ -476,6 +493,7 @@ class ErasureCoordinator:
             for action in actions:
                 tx.insert_manual_action(action)
             self._settle(tx, request_id)
+        self._notify()
         faults.crash_point("step_recorded")
         self._end_job_if_done(request_id)
 
@@ -518,6 +536,7 @@ class ErasureCoordinator:
                 _iso(now),
             ):
                 self._settle(tx, step.request_id)
+        self._notify()
         self.work_available.set()
 
     def _settle(self, tx: JobWrites, request_id: str) -> None:
@@ -547,6 +566,7 @@ class ErasureCoordinator:
             self.vault.keys.store.destroy_job_key(request_id)
             with self.jobs.write() as tx:
                 tx.forget_job_secrets(request_id)
+            self._notify()
             self.vault.scrub_due.set()
 
     # ------------------------------------------------------------ helpers
