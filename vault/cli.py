@@ -262,7 +262,12 @@ def _serve(args: argparse.Namespace) -> int:
         ),
     )
     running = create_server(
-        services, args.address, ServerSettings(max_concurrent_rpcs=args.max_concurrent_rpcs)
+        services,
+        args.address,
+        ServerSettings(
+            max_concurrent_rpcs=args.max_concurrent_rpcs,
+            erasure_workers=int(erasure.get("workers", 8)),
+        ),
     )
     host = args.address.rsplit(":", 1)[0]
     console.print(

@@ -32,8 +32,9 @@ class ServerSettings:
     # Calls beyond this get RESOURCE_EXHAUSTED at once instead of queueing into timeouts.
     max_concurrent_rpcs: int = 64
     maintenance_interval_s: float = 30.0
-    # Threads that carry out erasure steps in connectors' systems.
-    erasure_workers: int = 2
+    # Threads that carry out erasure steps in connectors' systems; a request's
+    # steps run concurrently, and the threads mostly wait on the systems.
+    erasure_workers: int = 8
 
 
 @dataclass
