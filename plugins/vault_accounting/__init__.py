@@ -172,6 +172,9 @@ class AccountingConnector(Connector):
             ]
         return invoices, vouchers, payments
 
+    def find(self, identities: list[Identity]) -> list[str]:
+        return [f"customer:{c['CustomerNumber']}" for c in self._customers(identities)]
+
     def export(self, identities: list[Identity]) -> Iterator[ExportItem]:
         for customer in self._customers(identities):
             yield ExportItem(

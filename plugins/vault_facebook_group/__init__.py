@@ -106,6 +106,13 @@ class FacebookGroupConnector(Connector):
             (*emails, *profiles),
         ).fetchall()
 
+    def find(self, identities: list[Identity]) -> list[str]:
+        conn = self._connect()
+        try:
+            return [f"blocked_member:{row[0]}" for row in self._entries(conn, identities)]
+        finally:
+            conn.close()
+
     def export(self, identities: list[Identity]) -> Iterator[ExportItem]:
         conn = self._connect()
         try:

@@ -195,6 +195,9 @@ class MoodleConnector(Connector):
         return response.content
 
     # ------------------------------------------------------------ contract
+    def find(self, identities: list[Identity]) -> list[str]:
+        return [f"user:{user['id']}" for user in self._find(identities)]
+
     def export(self, identities: list[Identity]) -> Iterator[ExportItem]:
         for user in self._find(identities):
             user_id = int(user["id"])

@@ -284,6 +284,10 @@ class SQLConnector(Connector):
         return sorted(self.tables.values(), key=lambda t: -depth[t.name])
 
     # ---------------------------------------------------------- contract
+    def find(self, identities: list[Identity]) -> list[str]:
+        found = self._run(lambda conn: self._found(conn, identities))
+        return [f"{table}:{key}" for table, keys in sorted(found.items()) for key in keys]
+
     def export(self, identities: list[Identity]) -> Iterator[ExportItem]:
         def read(conn: Any) -> list[ExportItem]:
             items = []

@@ -78,6 +78,9 @@ class _KeepsWithoutReason(Connector):
             ),
         )
 
+    def find(self, identities):  # type: ignore[no-untyped-def]
+        return []
+
     def export(self, identities):  # type: ignore[no-untyped-def]
         return iter(())
 

@@ -228,3 +228,29 @@ def test_connector_admin_calls(everywhere: RunningServer) -> None:
         # No token, URL or secret of any kind leaves the server.
         text = str(listed)
         assert "token" not in text.lower() and "127.0.0.1" not in text
+
+
+def test_the_server_stops_promptly_with_a_watch_on_a_request_that_never_rests(
+    everywhere: RunningServer, systems: standins.DemoSystems
+) -> None:
+    import time
+
+    systems.moodle.down = True  # the LMS step keeps retrying
+    with grpc.insecure_channel(f"127.0.0.1:{everywhere.port}") as channel:
+        subjects = pb_grpc.SubjectServiceStub(channel)
+        stream = subjects.EraseSubject(
+            pb.EraseSubjectRequest(name=find(subjects, pnr("811218-9876")))
+        )
+        assert next(stream).request.state in (
+            pb.ERASURE_REQUEST_STATE_IN_PROGRESS,
+            pb.ERASURE_REQUEST_STATE_PENDING,
+        )
+        watch = pb_grpc.ErasureServiceStub(channel).WatchErasureRequest(
+            pb.WatchErasureRequestRequest(name=next(stream).request.name)
+        )
+        next(watch)
+        stream.cancel()
+        watch.cancel()
+    started = time.monotonic()
+    everywhere.stop(grace=1)
+    assert time.monotonic() - started < 10

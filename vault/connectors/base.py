@@ -249,6 +249,12 @@ class Connector(abc.ABC):
         """What the system holds, where, why and for how long. Checked at start-up."""
 
     @abc.abstractmethod
+    def find(self, identities: list[Identity]) -> list[str]:
+        """The system's own references to the person (user ids, customer numbers,
+        row keys), or an empty list if the system does not know them. The
+        references stay inside the vault's job and are never exported."""
+
+    @abc.abstractmethod
     def export(self, identities: list[Identity]) -> Iterator[ExportItem]:
         """Everything the system holds about the person with these identities, in
         declared categories; nothing if the system does not know them."""

@@ -45,6 +45,16 @@ class ConnectorContract:
     def test_health_check_answers(self, connector: Connector) -> None:
         assert connector.health().healthy
 
+    def test_find_knows_the_known_person_and_not_the_unknown(
+        self,
+        connector: Connector,
+        known_identities: list[Identity],
+        unknown_identities: list[Identity],
+    ) -> None:
+        found = connector.find(known_identities)
+        assert found and all(isinstance(ref, str) and ref for ref in found)
+        assert connector.find(unknown_identities) == []
+
     def test_export_returns_only_declared_categories(
         self, connector: Connector, known_identities: list[Identity]
     ) -> None:
@@ -91,3 +101,5 @@ class ConnectorContract:
         retained = {o.category for o in outcomes if isinstance(o, Retained)}
         left = {item.category for item in connector.export(known_identities)}
         assert left <= retained, f"still exported after erasure: {sorted(left - retained)}"
+        if not retained:
+            assert connector.find(known_identities) == [], "found again after a complete erasure"

@@ -43,19 +43,29 @@ class RunningServer:
     port: int
     health: health.HealthServicer
     services: VaultServices
+    executor: futures.ThreadPoolExecutor
     _stop_background: threading.Event = field(default_factory=threading.Event)
+    _background: list[threading.Thread] = field(default_factory=list)
 
     @property
     def vault(self) -> Vault:
         return self.services.vault
 
     def stop(self, grace: float | None = 10.0) -> None:
-        """Turn health to NOT_SERVING, let in-flight calls finish, then stop."""
+        """Turn health to NOT_SERVING, let in-flight calls finish, then stop.
+
+        Returns only when no handler or background thread of this server still
+        runs, so the caller may close the stores afterwards.
+        """
         self.health.enter_graceful_shutdown()
         self._stop_background.set()
         self.vault.scrub_due.set()  # wakes the maintenance thread so it can end
         self.services.coordinator.work_available.set()  # and the erasure workers
         self.server.stop(grace).wait()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        for thread in self._background:
+            # A worker may be inside a connector call; that call has its own deadline.
+            thread.join(timeout=self.services.coordinator.settings.call_timeout_seconds + 5)
         self.services.coordinator.close()
 
     def wait(self) -> None:
@@ -73,10 +83,11 @@ def create_server(
         services = VaultServices.build(services)
     vault = services.vault
     settings = settings or ServerSettings()
+    executor = futures.ThreadPoolExecutor(
+        max_workers=settings.max_workers, thread_name_prefix="vault-rpc"
+    )
     server = grpc.server(
-        futures.ThreadPoolExecutor(
-            max_workers=settings.max_workers, thread_name_prefix="vault-rpc"
-        ),
+        executor,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -103,22 +114,28 @@ def create_server(
     if port == 0:
         raise OSError(f"could not bind {address}")
     server.start()
-    running = RunningServer(server, port, health_servicer, services)
+    running = RunningServer(server, port, health_servicer, services, executor)
     if settings.maintenance_interval_s > 0:
-        threading.Thread(
-            target=_maintain,
-            args=(vault, settings.maintenance_interval_s, running._stop_background),
-            name="vault-maintenance",
-            daemon=True,
-        ).start()
+        running._background.append(
+            threading.Thread(
+                target=_maintain,
+                args=(vault, settings.maintenance_interval_s, running._stop_background),
+                name="vault-maintenance",
+                daemon=True,
+            )
+        )
     services.coordinator.release_orphaned_leases()
-    for index in range(settings.erasure_workers):
+    running._background += [
         threading.Thread(
             target=_erase,
             args=(services.coordinator, running._stop_background),
             name=f"erasure-worker-{index}",
             daemon=True,
-        ).start()
+        )
+        for index in range(settings.erasure_workers)
+    ]
+    for thread in running._background:
+        thread.start()
     return running
 
 

@@ -9,6 +9,7 @@ import grpc
 from vault.core.errors import InvalidArgument, NotFound
 from vault.server import convert
 from vault.server.context import VaultServices
+from vault.server.subjects import call_ended
 from vault.v1 import vault_pb2 as pb
 
 
@@ -39,7 +40,7 @@ class ErasureService:
         self, request: pb.WatchErasureRequestRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.WatchErasureRequestResponse]:
         request_id = convert.erasure_request_id(request.name, "name")
-        for view in self.coordinator.watch(request_id):
+        for view in self.coordinator.watch(request_id, stop=call_ended(context)):
             yield pb.WatchErasureRequestResponse(request=convert.erasure_request_message(view))
 
     def RetryErasureRequest(

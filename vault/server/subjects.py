@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import grpc
@@ -135,5 +136,12 @@ class SubjectService:
         accepted = coordinator.request(convert.subject_id(request.name, "name"), request.request_id)
         # The request is durable before the first message goes out; a client
         # that stops listening stops only the stream, not the erasure.
-        for view in coordinator.watch(accepted.request_id):
+        for view in coordinator.watch(accepted.request_id, stop=call_ended(context)):
             yield pb.EraseSubjectResponse(request=convert.erasure_request_message(view))
+
+
+def call_ended(context: grpc.ServicerContext) -> threading.Event:
+    """An event set when the call ends (finished, cancelled, or the server stopping)."""
+    ended = threading.Event()
+    context.add_callback(ended.set)
+    return ended

@@ -43,6 +43,9 @@ class NewsletterConnector(Connector):
     def _emails(self, identities: list[Identity]) -> set[str]:
         return {i.value for i in identities if i.kind is IdentityKind.EMAIL} & self.subscribers
 
+    def find(self, identities: list[Identity]) -> list[str]:
+        return sorted(self._emails(identities))
+
     def export(self, identities: list[Identity]) -> Iterator[ExportItem]:
         for email in sorted(self._emails(identities)):
             yield ExportItem("marketing", {"email": email})
