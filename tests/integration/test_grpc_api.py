@@ -11,6 +11,7 @@ import pytest
 from google.protobuf import field_mask_pb2
 
 from tests.helpers import email, error_info, pnr, record
+from vault.core.vault import Vault
 from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
 
@@ -147,7 +148,7 @@ def test_export_streams_progress_and_a_zip(
 
 
 def test_erasure_streams_the_request_and_then_reads_say_erased(
-    subjects: pb_grpc.SubjectServiceStub, records: pb_grpc.RecordServiceStub
+    subjects: pb_grpc.SubjectServiceStub, records: pb_grpc.RecordServiceStub, vault: Vault
 ) -> None:
     anna = create_anna(subjects)
     stored = records.CreateRecord(pb.CreateRecordRequest(parent=anna.name, record=record())).record

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -19,6 +16,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from tests.helpers import email, error_info, record
+from tests.processes import ServerProcess
 from vault.core.vault import Vault
 from vault.server.app import ServerSettings, create_server
 from vault.v1 import vault_pb2 as pb
@@ -79,84 +77,57 @@ def test_overload_is_refused_at_once(vault: Vault) -> None:
         with grpc.insecure_channel(
             f"127.0.0.1:{running.port}", options=[("grpc.max_receive_message_length", 64 << 20)]
         ) as channel:
+            name = store_big_records(channel, 4)
             subjects = pb_grpc.SubjectServiceStub(channel)
-            records = pb_grpc.RecordServiceStub(channel)
-            anna = subjects.CreateSubject(
-                pb.CreateSubjectRequest(identities=[email("anna@example.se")])
-            ).subject
-            for _ in range(4):
-                big = record("media")
-                big.content.data = os.urandom(8 << 20)
-                records.CreateRecord(pb.CreateRecordRequest(parent=anna.name, record=big))
             # An export the client does not read stays in flight (flow control).
-            export = subjects.ExportSubject(pb.ExportSubjectRequest(name=anna.name))
+            export = subjects.ExportSubject(pb.ExportSubjectRequest(name=name))
             next(export)
             with pytest.raises(grpc.RpcError) as raised:
-                subjects.GetSubject(pb.GetSubjectRequest(name=anna.name), timeout=5)
+                subjects.GetSubject(pb.GetSubjectRequest(name=name), timeout=5)
             assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             export.cancel()
     finally:
         running.stop(grace=None)
 
 
+def store_big_records(channel: grpc.Channel, count: int) -> str:
+    """A subject with `count` records of 8 MiB each: an export of it stays in flight."""
+    subjects, records = pb_grpc.SubjectServiceStub(channel), pb_grpc.RecordServiceStub(channel)
+    anna = subjects.CreateSubject(
+        pb.CreateSubjectRequest(identities=[email("anna@example.se")])
+    ).subject
+    for _ in range(count):
+        big = record("media")
+        big.content.data = os.urandom(8 << 20)
+        records.CreateRecord(pb.CreateRecordRequest(parent=anna.name, record=big))
+    return anna.name
+
+
 @pytest.mark.slow
 def test_sigterm_turns_health_off_and_lets_calls_in_flight_finish(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vault.cli",
-            "serve",
-            "--address",
-            "127.0.0.1:0",
-            "--data-dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+    server = ServerProcess(tmp_path / "data")
     try:
-        assert process.stdout is not None
-        port = None
-        for line in process.stdout:
-            match = re.search(r"listening on \S+:(\d+)", line)
-            if match:
-                port = int(match[1])
-                break
-        assert port, "the server never said where it listens"
         with grpc.insecure_channel(
-            f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", 64 << 20)]
+            server.address, options=[("grpc.max_receive_message_length", 64 << 20)]
         ) as channel:
-            subjects = pb_grpc.SubjectServiceStub(channel)
-            records = pb_grpc.RecordServiceStub(channel)
-            anna = subjects.CreateSubject(
-                pb.CreateSubjectRequest(identities=[email("anna@example.se")])
-            ).subject
-            for _ in range(3):
-                big = record("media")
-                big.content.data = os.urandom(8 << 20)
-                records.CreateRecord(pb.CreateRecordRequest(parent=anna.name, record=big))
+            name = store_big_records(channel, 3)
             watch = health_pb2_grpc.HealthStub(channel).Watch(
                 health_pb2.HealthCheckRequest(service="")
             )
             assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
-            export = subjects.ExportSubject(pb.ExportSubjectRequest(name=anna.name))
+            export = pb_grpc.SubjectServiceStub(channel).ExportSubject(
+                pb.ExportSubjectRequest(name=name)
+            )
             first = next(export)  # the export is in flight
 
-            process.send_signal(signal.SIGTERM)
+            server.process.send_signal(signal.SIGTERM)
             assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
             rest = list(export)  # the call in flight still finishes
             chunks = [m for m in [first, *rest] if m.HasField("archive_chunk")]
             assert sum(len(m.archive_chunk) for m in chunks) > 24 << 20
-        assert process.wait(timeout=30) == 0
+        assert server.wait() == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        server.close()
 
 
 def test_many_clients_writing_one_subject_lose_nothing(

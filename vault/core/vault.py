@@ -61,6 +61,8 @@ from vault.storage.base import (
 IDENTITY_CATEGORY = "vault.identity"
 MAX_IMPORT_RECORDS = 200_000
 EXPORT_KEY_REFRESH = 500
+# Request ids of erasures outlive the subject, so a retried erasure finds its answer.
+ERASURE_OPERATIONS = ("erase_subject", "erase_everywhere")
 
 
 @dataclass(frozen=True)
@@ -492,7 +494,7 @@ class Vault:
                 tx.save_erasure_receipt(subject_id, receipt_json, self._iso(erased_at))
                 # Earlier requests' fingerprints are keyed hashes of this
                 # person's data: they go with the person.
-                tx.forget_requests_of(subject_id, keep_operation="erase_subject")
+                tx.forget_requests_of(subject_id, keep=ERASURE_OPERATIONS)
                 self._remember(
                     tx, request_id, "erase_subject", fingerprint, subject_id, receipt_json
                 )

@@ -500,10 +500,11 @@ class _RecordWrites(_RecordQueries):
         )
         return cursor.rowcount == 1
 
-    def forget_requests_of(self, subject_id: str, keep_operation: str) -> None:
+    def forget_requests_of(self, subject_id: str, keep: tuple[str, ...]) -> None:
+        marks = ", ".join("?" * len(keep))
         self.conn.execute(
-            "DELETE FROM requests WHERE subject_id = ? AND operation != ?",
-            (subject_id, keep_operation),
+            f"DELETE FROM requests WHERE subject_id = ? AND operation NOT IN ({marks})",
+            (subject_id, *keep),
         )
 
     def save_erasure_receipt(self, subject_id: str, receipt: str, at: str) -> None:
