@@ -15,6 +15,7 @@ import grpc
 
 from vault import bootstrap
 from vault.server.app import MAX_MESSAGE_BYTES, ServerSettings, create_server
+from vault.v1 import vault_pb2
 
 ECHO_METHOD = "/bench.Echo/Echo"
 
@@ -28,7 +29,13 @@ def serve_echo(settings: ServerSettings) -> int:
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],
     )
-    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
+    # A real echo service parses and serializes its messages, like any gRPC service;
+    # it echoes a message of the same type and size the vault's put receives.
+    handler = grpc.unary_unary_rpc_method_handler(
+        lambda request, context: request,
+        request_deserializer=vault_pb2.CreateRecordRequest.FromString,
+        response_serializer=vault_pb2.CreateRecordRequest.SerializeToString,
+    )
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler("bench.Echo", {"Echo": handler}),)
     )

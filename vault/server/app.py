@@ -28,7 +28,7 @@ SERVICE_NAMES = [service.full_name for service in vault_pb2.DESCRIPTOR.services_
 
 @dataclass
 class ServerSettings:
-    max_workers: int = 16
+    max_workers: int = 8
     # Calls beyond this get RESOURCE_EXHAUSTED at once instead of queueing into timeouts.
     max_concurrent_rpcs: int = 64
     maintenance_interval_s: float = 30.0
