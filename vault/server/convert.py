@@ -109,7 +109,9 @@ def legal_basis(number: int, field: str) -> LegalBasis:
 def struct_to_dict(message: struct_pb2.Struct) -> dict[str, Any]:
     # A direct walk of the Struct tree: json_format.MessageToDict is generic
     # and several times slower, and this is on every record's path.
-    return {key: _value(value) for key, value in message.fields.items()}
+    fields = message.fields
+    # Keys then lookups: the map's items() goes through the slow generic Mapping view.
+    return {key: _value(fields[key]) for key in fields}
 
 
 def _value(value: struct_pb2.Value) -> Any:
@@ -121,7 +123,7 @@ def _value(value: struct_pb2.Value) -> Any:
     if kind == "bool_value":
         return value.bool_value
     if kind == "struct_value":
-        return {key: _value(item) for key, item in value.struct_value.fields.items()}
+        return struct_to_dict(value.struct_value)
     if kind == "list_value":
         return [_value(item) for item in value.list_value.values]
     return None
