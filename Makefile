@@ -16,10 +16,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/consent-vault serve --demo
 
-## test: set up, lint the protos and the code, and run the whole test suite
+## test: set up, lint the protos and the code, type-check it, and run the whole test suite
 test: $(STAMP)
 	$(BIN)/buf lint
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 ## proto: regenerate vault/v1 from proto/ (never edit the generated files by hand)
@@ -30,6 +31,7 @@ lint: $(STAMP)
 	$(BIN)/buf lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## bench: measure the vault against a bare gRPC echo service in the same run
 bench: $(STAMP)

@@ -71,7 +71,6 @@ class AccountingConnector(Connector):
 
     def holdings(self) -> Holdings:
         seven_years = "end of the 7th year after the financial year closed"
-        keep = {"erasable": False, "legal_reason": BOOKKEEPING_ACT}
         return Holdings(
             system=self.name,
             description="Accounting: customers, invoices, vouchers and payments",
@@ -97,7 +96,8 @@ class AccountingConnector(Connector):
                     "bookkeeping",
                     LegalBasis.LEGAL_OBLIGATION,
                     seven_years,
-                    **keep,
+                    False,
+                    BOOKKEEPING_ACT,
                 ),
                 HeldCategory(
                     "bookkeeping.vouchers",
@@ -105,7 +105,8 @@ class AccountingConnector(Connector):
                     "bookkeeping",
                     LegalBasis.LEGAL_OBLIGATION,
                     seven_years,
-                    **keep,
+                    False,
+                    BOOKKEEPING_ACT,
                 ),
                 HeldCategory(
                     "bookkeeping.payments",
@@ -113,7 +114,8 @@ class AccountingConnector(Connector):
                     "bookkeeping",
                     LegalBasis.LEGAL_OBLIGATION,
                     seven_years,
-                    **keep,
+                    False,
+                    BOOKKEEPING_ACT,
                 ),
             ),
         )

@@ -18,7 +18,7 @@ Configuration:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -314,7 +314,7 @@ class MoodleConnector(Connector):
         self._http.close()
 
 
-def _moodle_params(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
+def _moodle_params(params: Mapping[Any, Any], prefix: str = "") -> dict[str, str]:
     """Moodle's array notation: {"values": ["a"]} -> {"values[0]": "a"}."""
     flat: dict[str, str] = {}
     for key, value in params.items():

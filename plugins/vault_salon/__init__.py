@@ -118,10 +118,10 @@ def parse_mapping(name: str, tables: Mapping[str, Any]) -> dict[str, TableMap]:
             raise SettingsError(f"{where}: needs identify columns or a parent table")
         if action == "blank" and not parsed[table].blank:
             raise SettingsError(f"{where}: erase = 'blank' needs blank = [columns]")
-    for table in parsed.values():
-        if table.parent_table and table.parent_table not in parsed:
+    for mapped in parsed.values():
+        if mapped.parent_table and mapped.parent_table not in parsed:
             raise SettingsError(
-                f"connector {name}: table {table.name} refers to unmapped table {table.parent_table}"
+                f"connector {name}: table {mapped.name} refers to unmapped table {mapped.parent_table}"
             )
     return parsed
 

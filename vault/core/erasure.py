@@ -233,7 +233,7 @@ class ErasureCoordinator:
         row = self.jobs.latest_erasure_request(subject_id)
         return None if row is None else self._view(row)
 
-    def list(
+    def list_requests(
         self, page_size: int, page_token: str, state: str | None
     ) -> tuple[list[ErasureRequestView], str]:
         limit = rules.page_size(page_size)

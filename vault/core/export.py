@@ -14,6 +14,7 @@ import json
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import IO, cast
 
 from vault.connectors.base import ExportItem
 from vault.core.model import Record, Subject
@@ -92,7 +93,9 @@ def export_archive(
     # Content files are written as records arrive; the JSON and HTML members
     # are written last, from memory (never spilled to a temporary file, since
     # they are plaintext personal data).
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:  # type: ignore[arg-type]
+    with zipfile.ZipFile(
+        cast(IO[bytes], sink), "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
+    ) as archive:
         for record in records:
             entry = _record_document(record)
             if record.content is not None:

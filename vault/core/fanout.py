@@ -29,10 +29,11 @@ def export_everywhere(
         max_workers=max(1, len(connectors)), thread_name_prefix="export"
     )
     started = time.monotonic()
-    futures = {
-        name: pool.submit(lambda c=connector: list(c.export(identities)))
-        for name, connector in connectors.items()
-    }
+
+    def export_all(connector: Connector) -> list[ExportItem]:
+        return list(connector.export(identities))
+
+    futures = {name: pool.submit(export_all, connector) for name, connector in connectors.items()}
 
     def systems() -> Iterator[SystemProgress | SystemExport]:
         for name in futures:

@@ -32,7 +32,7 @@ from vault.core.errors import (
     SubjectErased,
     SubjectNotFound,
 )
-from vault.core.export import ExportProgress, export_archive
+from vault.core.export import ExportProgress, SystemProgress, export_archive
 from vault.core.identities import Identity, IdentityKind, canonical_identity
 from vault.core.keys import DataKey, KeyManager
 from vault.core.model import (
@@ -452,7 +452,7 @@ class Vault:
     def count_records(self, subject_id: str) -> int:
         return self.records.count_records(subject_id)
 
-    def export_subject(self, subject_id: str) -> Iterator[ExportProgress | bytes]:
+    def export_subject(self, subject_id: str) -> Iterator[ExportProgress | SystemProgress | bytes]:
         """Progress events and the bytes of a zip archive of everything held."""
         subject = self.get_subject(subject_id)
         total = self.records.count_records(subject_id)

@@ -27,14 +27,14 @@ from vault.v1 import vault_pb2 as pb
 _SUBJECT_NAME = re.compile(r"subjects/([^/]+)")
 _RECORD_NAME = re.compile(r"subjects/([^/]+)/records/([^/]+)")
 
-KIND_FROM_PB = {
+KIND_FROM_PB: dict[int, IdentityKind] = {
     pb.IDENTITY_KIND_PERSONNUMMER: IdentityKind.PERSONNUMMER,
     pb.IDENTITY_KIND_EMAIL: IdentityKind.EMAIL,
     pb.IDENTITY_KIND_PHONE: IdentityKind.PHONE,
     pb.IDENTITY_KIND_EXTERNAL_ID: IdentityKind.EXTERNAL_ID,
 }
-KIND_TO_PB = {kind: number for number, kind in KIND_FROM_PB.items()}
-BASIS_FROM_PB = {
+KIND_TO_PB: dict[IdentityKind, Any] = {kind: number for number, kind in KIND_FROM_PB.items()}
+BASIS_FROM_PB: dict[int, LegalBasis] = {
     pb.LEGAL_BASIS_CONSENT: LegalBasis.CONSENT,
     pb.LEGAL_BASIS_CONTRACT: LegalBasis.CONTRACT,
     pb.LEGAL_BASIS_LEGAL_OBLIGATION: LegalBasis.LEGAL_OBLIGATION,
@@ -42,8 +42,8 @@ BASIS_FROM_PB = {
     pb.LEGAL_BASIS_PUBLIC_TASK: LegalBasis.PUBLIC_TASK,
     pb.LEGAL_BASIS_LEGITIMATE_INTEREST: LegalBasis.LEGITIMATE_INTEREST,
 }
-BASIS_TO_PB = {basis: number for number, basis in BASIS_FROM_PB.items()}
-STATE_TO_PB = {
+BASIS_TO_PB: dict[LegalBasis, Any] = {basis: number for number, basis in BASIS_FROM_PB.items()}
+STATE_TO_PB: dict[SubjectState, Any] = {
     SubjectState.ACTIVE: pb.SUBJECT_STATE_ACTIVE,
     SubjectState.ERASURE_PENDING: pb.SUBJECT_STATE_ERASURE_PENDING,
     SubjectState.ERASED: pb.SUBJECT_STATE_ERASED,
@@ -177,22 +177,24 @@ def record_message(record: Record) -> pb.Record:
 # --------------------------------------------------------------- erasure
 _ERASURE_NAME = re.compile(r"erasureRequests/([^/]+)")
 _ACTION_NAME = re.compile(r"erasureRequests/([^/]+)/manualActions/([^/]+)")
-REQUEST_STATE_TO_PB = {
+REQUEST_STATE_TO_PB: dict[str, Any] = {
     "pending": pb.ERASURE_REQUEST_STATE_PENDING,
     "in_progress": pb.ERASURE_REQUEST_STATE_IN_PROGRESS,
     "partially_completed": pb.ERASURE_REQUEST_STATE_PARTIALLY_COMPLETED,
     "awaiting_manual_action": pb.ERASURE_REQUEST_STATE_AWAITING_MANUAL_ACTION,
     "completed": pb.ERASURE_REQUEST_STATE_COMPLETED,
 }
-REQUEST_STATE_FROM_PB = {number: state for state, number in REQUEST_STATE_TO_PB.items()}
-STEP_STATE_TO_PB = {
+REQUEST_STATE_FROM_PB: dict[int, str] = {
+    number: state for state, number in REQUEST_STATE_TO_PB.items()
+}
+STEP_STATE_TO_PB: dict[str, Any] = {
     "pending": pb.ERASURE_STEP_STATE_PENDING,
     "running": pb.ERASURE_STEP_STATE_RUNNING,
     "retrying": pb.ERASURE_STEP_STATE_RETRYING,
     "succeeded": pb.ERASURE_STEP_STATE_SUCCEEDED,
     "needs_attention": pb.ERASURE_STEP_STATE_NEEDS_ATTENTION,
 }
-OUTCOME_TO_PB = {
+OUTCOME_TO_PB: dict[str, Any] = {
     "removed": pb.ERASURE_OUTCOME_REMOVED,
     "retained": pb.ERASURE_OUTCOME_RETAINED,
     "manual_action": pb.ERASURE_OUTCOME_MANUAL_ACTION_REQUIRED,

@@ -31,7 +31,7 @@ class ErasureService:
             state = convert.REQUEST_STATE_FROM_PB.get(request.state)
             if state is None:
                 raise InvalidArgument("state", "must be a known ErasureRequestState")
-        views, token = self.coordinator.list(request.page_size, request.page_token, state)
+        views, token = self.coordinator.list_requests(request.page_size, request.page_token, state)
         return pb.ListErasureRequestsResponse(
             requests=[convert.erasure_request_message(v) for v in views], next_page_token=token
         )

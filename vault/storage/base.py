@@ -109,7 +109,10 @@ class RecordWrites(RecordReads, Protocol):
 
 
 class RecordStore(RecordReads, Protocol):
-    jobs: JobStore
+    @property
+    def jobs(self) -> JobStore:
+        """The erasure fan-out's rows, in the same database."""
+        ...
 
     def write(self) -> AbstractContextManager[RecordWrites]:
         """A write transaction that takes the write lock at once (no lost updates)."""

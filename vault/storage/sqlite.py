@@ -264,7 +264,8 @@ def _record_row(row: tuple) -> RecordRow:
         key_id,
         payload,
         content,
-        *times,
+        created,
+        updated,
     ) = row
     return RecordRow(
         record_id,
@@ -276,7 +277,8 @@ def _record_row(row: tuple) -> RecordRow:
         key_id,
         payload,
         content,
-        *times,
+        created,
+        updated,
         seq,
     )
 

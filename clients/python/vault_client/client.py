@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, ParamSpec, TypeVar
+from typing import Any, BinaryIO, ParamSpec, TypeVar, cast
 
 import grpc
 from google.protobuf import field_mask_pb2, json_format
@@ -223,7 +223,7 @@ class VaultClient:
         """Write the subject's zip archive, from the vault and every connected system,
         to `destination`; `progress(system, done, total)` is called as it goes."""
         owns_file = isinstance(destination, str | Path)
-        out: BinaryIO = open(destination, "wb") if owns_file else destination  # type: ignore[arg-type]  # noqa: SIM115
+        out = cast(BinaryIO, open(destination, "wb") if owns_file else destination)  # type: ignore[arg-type]  # noqa: SIM115
         written = records = 0
         systems: dict[str, str] = {}
         try:
@@ -298,7 +298,7 @@ class VaultClient:
     def _erasure_page(
         self, state: str, page_size: int, token: str
     ) -> pb.ListErasureRequestsResponse:
-        number = (
+        number: Any = (
             pb.ErasureRequestState.Value(f"ERASURE_REQUEST_STATE_{state.upper()}") if state else 0
         )
         request = pb.ListErasureRequestsRequest(page_size=page_size, page_token=token, state=number)
