@@ -210,7 +210,7 @@ def _serve(args: argparse.Namespace) -> int:
     from vault.core.erasure import ErasureSettings
     from vault.plugins.host import VaultHost
     from vault.plugins.manager import make_plugin_manager
-    from vault.server.app import ServerSettings, create_server
+    from vault.server.app import AddressUnavailable, ServerSettings, create_server
     from vault.server.context import VaultServices
 
     logging.basicConfig(
@@ -261,14 +261,22 @@ def _serve(args: argparse.Namespace) -> int:
             backoff_cap_seconds=float(erasure.get("backoff_cap_s", 600)),
         ),
     )
-    running = create_server(
-        services,
-        args.address,
-        ServerSettings(
-            max_concurrent_rpcs=args.max_concurrent_rpcs,
-            erasure_workers=int(erasure.get("workers", 8)),
-        ),
-    )
+    try:
+        running = create_server(
+            services,
+            args.address,
+            ServerSettings(
+                max_concurrent_rpcs=args.max_concurrent_rpcs,
+                erasure_workers=int(erasure.get("workers", 8)),
+            ),
+        )
+    except AddressUnavailable as error:
+        errors.print(f"[red]error:[/red] {error}; choose another with --address HOST:PORT")
+        registry.close()
+        if demo_systems is not None:
+            demo_systems.stop()
+        bootstrap.close_vault(vault)
+        return 2
     host = args.address.rsplit(":", 1)[0]
     console.print(
         f"consent-vault listening on [bold]{host}:{running.port}[/bold] "

@@ -154,3 +154,30 @@ def test_serve_refuses_a_bad_configuration_with_a_clear_message(tmp_path: Path) 
         timeout=60,
     )
     assert result.returncode == 2 and "not valid TOML" in result.stderr
+
+
+def test_serve_on_a_taken_port_says_so_without_a_traceback(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "vault.cli",
+                "serve",
+                "--data-dir",
+                str(tmp_path / "d"),
+                "--address",
+                f"127.0.0.1:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "--address" in result.stderr
+    assert "Traceback" not in result.stderr

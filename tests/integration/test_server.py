@@ -18,7 +18,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from tests.helpers import email, error_info, record
 from tests.processes import ServerProcess
 from vault.core.vault import Vault
-from vault.server.app import ServerSettings, create_server
+from vault.server.app import RunningServer, ServerSettings, create_server
 from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
 
@@ -158,3 +158,10 @@ def test_many_clients_writing_one_subject_lose_nothing(
         for m in records.StreamRecords(pb.StreamRecordsRequest(parent=anna.name))
     }
     assert stored == {(w, n) for w in range(8) for n in range(25)}
+
+
+def test_a_second_server_on_the_same_port_is_refused(server: RunningServer, vault: Vault) -> None:
+    from vault.server.app import AddressUnavailable
+
+    with pytest.raises(AddressUnavailable, match="cannot listen on"):
+        create_server(vault, f"127.0.0.1:{server.port}", ServerSettings(maintenance_interval_s=0))

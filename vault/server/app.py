@@ -26,6 +26,10 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 SERVICE_NAMES = [service.full_name for service in vault_pb2.DESCRIPTOR.services_by_name.values()]
 
 
+class AddressUnavailable(OSError):
+    """The server cannot listen on the address it was given."""
+
+
 @dataclass
 class ServerSettings:
     max_workers: int = 8
@@ -92,6 +96,9 @@ def create_server(
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # Otherwise a second server on the same port binds silently and the
+            # two split the traffic between them.
+            ("grpc.so_reuseport", 0),
         ],
     )
     for name, servicer in (
@@ -110,9 +117,15 @@ def create_server(
         [*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
 
-    port = server.add_insecure_port(address)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:  # grpcio's way of saying the address is taken or unusable
+        port = 0
     if port == 0:
-        raise OSError(f"could not bind {address}")
+        executor.shutdown(wait=False)
+        raise AddressUnavailable(
+            f"cannot listen on {address}: the address is in use or not available here"
+        )
     server.start()
     running = RunningServer(server, port, health_servicer, services, executor)
     if settings.maintenance_interval_s > 0:
