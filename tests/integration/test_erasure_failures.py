@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from vault import __version__, demo
-from vault.connectors import Connector, ConnectorUnavailable, HeldCategory, Holdings, Removed
+from vault.connectors import (
+    Connector,
+    ConnectorUnavailable,
+    ExportItem,
+    HeldCategory,
+    Holdings,
+    Removed,
+    Retained,
+)
 from vault.connectors.registry import ConnectorRegistry
 from vault.core.erasure import ErasureCoordinator, ErasureSettings
 from vault.core.identities import IdentityKind
@@ -44,6 +52,21 @@ class Flaky(Connector):
         return []
 
     def export(self, identities):  # type: ignore[no-untyped-def]
+        if type(self).mode == "odd_values":
+            from decimal import Decimal
+
+            return iter(
+                [
+                    ExportItem(
+                        "contact",
+                        {
+                            "balance": Decimal("12.50"),
+                            "raw": b"\x01\x02",
+                            "at": dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
+                        },
+                    )
+                ]
+            )
         return iter(())
 
     def erase(self, identities, today):  # type: ignore[no-untyped-def]
@@ -58,6 +81,15 @@ class Flaky(Connector):
             return {"removed": "everything"}
         if mode == "undeclared":
             return [Removed("billing", "invoices")]
+        if mode == "datetime":
+            return [
+                Retained(
+                    "contact",
+                    "contact details",
+                    "a law",
+                    dt.datetime(2030, 5, 1, 12, 30, tzinfo=dt.UTC),
+                )
+            ]
         return [Removed("contact", "contact details")]
 
 
@@ -226,3 +258,46 @@ def test_the_legal_deadline_is_one_calendar_month(
     assert one_month_after(dt.datetime(2026, 12, 15, tzinfo=dt.UTC)).date() == dt.date(2027, 1, 15)
     request = coordinator.request(anna(vault))
     assert request.deadline_at == one_month_after(request.received_at)
+
+
+def test_a_retained_until_given_as_a_datetime_keeps_the_day(
+    coordinator: ErasureCoordinator, vault: Vault
+) -> None:
+    Flaky.mode = "datetime"
+    request = coordinator.request(anna(vault))
+    run_until_rest(coordinator, request.request_id)
+    flaky = next(s for s in coordinator.get(request.request_id).steps if s.system == "flaky")
+    assert flaky.outcomes[0].until == dt.date(2030, 5, 1)
+
+
+def test_export_writes_values_json_has_no_type_for_as_text(
+    coordinator: ErasureCoordinator, vault: Vault
+) -> None:
+    import io
+    import json
+    import zipfile
+
+    from vault.core.fanout import export_everywhere
+    from vault.server.context import VaultServices
+
+    Flaky.mode = "odd_values"
+    services = VaultServices(vault, coordinator_registry(coordinator), coordinator)
+    events = list(export_everywhere(vault, services.connectors, services.holdings, anna(vault), 10))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(e for e in events if isinstance(e, bytes))))
+    flaky = json.loads(archive.read("export.json"))["systems"]["flaky"]
+    assert flaky["items"][0]["data"] == {
+        "balance": "12.50",
+        "raw": "0102",
+        "at": "2026-01-02T00:00:00+00:00",
+    }
+
+
+def coordinator_registry(coordinator: ErasureCoordinator) -> ConnectorRegistry:
+    from vault.connectors.registry import InstalledConnector
+
+    return ConnectorRegistry(
+        {
+            name: InstalledConnector(name, "test", True, connector, coordinator.holdings[name])
+            for name, connector in coordinator.connectors.items()
+        }
+    )

@@ -451,8 +451,12 @@ class ErasureCoordinator:
                 "description": outcome.description,
             }
             if isinstance(outcome, Retained):
+                until = outcome.until
+                # A datetime is a date too; keep only the day it goes.
                 entry["legal_reason"] = outcome.legal_reason
-                entry["until"] = outcome.until.isoformat()
+                entry["until"] = (
+                    until.date() if isinstance(until, dt.datetime) else until
+                ).isoformat()
             if isinstance(outcome, ManualAction):
                 action_id = hashlib.sha256(
                     f"{request_id}|{step.system}|{index}".encode()

@@ -116,7 +116,9 @@ def export_archive(
             system_sections.append(_html_system(event.system, system_documents[event.system]))
             yield from sink.take(CHUNK_BYTES)
         head = json.dumps(_subject_document(subject, exported_at), indent=1, ensure_ascii=False)
-        systems_json = json.dumps(system_documents, ensure_ascii=False).encode()
+        # Connectors' values come from other systems' databases (decimals, bytes,
+        # timestamps): anything JSON has no type for is written as text.
+        systems_json = json.dumps(system_documents, ensure_ascii=False, default=_as_text).encode()
         document = (
             head[: head.rindex("[")].encode()
             + b"[\n"
@@ -170,6 +172,13 @@ def _system_document(archive: zipfile.ZipFile, export: SystemExport) -> dict:
                 )
         items.append(entry)
     return {"status": "done", "items": items}
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, bytes | bytearray):
+        return value.hex()
+    isoformat = getattr(value, "isoformat", None)
+    return isoformat() if callable(isoformat) else str(value)
 
 
 def _safe_name(name: str) -> str:
