@@ -424,13 +424,13 @@ class ErasureCoordinator:
                 raise NeedsAttention(
                     f"{where} names category {outcome.category!r}, which the connector does not declare"
                 )
-            if not isinstance(outcome.description, str) or not outcome.description.strip():
+            if not _text(outcome.description):
                 raise NeedsAttention(f"{where} has no description")
             if isinstance(outcome, Retained) and (
-                not isinstance(outcome.until, dt.date) or not str(outcome.legal_reason).strip()
+                not isinstance(outcome.until, dt.date) or not _text(outcome.legal_reason)
             ):
                 raise NeedsAttention(f"{where} is retained without a date or a legal reason")
-            if isinstance(outcome, ManualAction) and not str(outcome.instructions).strip():
+            if isinstance(outcome, ManualAction) and not _text(outcome.instructions):
                 raise NeedsAttention(f"{where} asks for a manual action without instructions")
         return result
 
@@ -688,6 +688,10 @@ class ErasureCoordinator:
             updated_at=_parse(row.updated_at),
             steps=tuple(steps),
         )
+
+
+def _text(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
 
 
 def _process_alive(pid: int) -> bool:

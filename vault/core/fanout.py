@@ -11,7 +11,7 @@ import concurrent.futures
 import time
 from collections.abc import Iterator, Mapping
 
-from vault.connectors.base import Connector, ExportItem, Holdings
+from vault.connectors.base import Connector, ExportFile, ExportItem, Holdings
 from vault.core.export import ExportProgress, SystemExport, SystemProgress, export_archive
 from vault.core.vault import Vault
 
@@ -68,4 +68,8 @@ def _checked(items: object, holdings: Holdings) -> list[ExportItem]:
     for item in items:
         if holdings.category(item.category) is None:
             raise ValueError(f"the connector exported undeclared category {item.category!r}")
+        if not isinstance(item.data, Mapping) or not all(isinstance(k, str) for k in item.data):
+            raise ValueError("the connector exported data that is not a mapping with text keys")
+        if not all(isinstance(f, ExportFile) and isinstance(f.data, bytes) for f in item.files):
+            raise ValueError("the connector exported a file that is not an ExportFile of bytes")
     return items
