@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -190,6 +192,12 @@ def test_subject_service_bad_input(
     expect(lambda: getattr(subjects, method)(request_message), code, field)
 
 
+def forged_token(parent: str, after: int) -> str:
+    """A page token a client made up, with a position SQLite cannot hold."""
+    raw = json.dumps({"s": parent.split("/")[1], "c": "", "a": after}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 def record_cases(parent: str) -> list[tuple[str, Any, grpc.StatusCode, str | None]]:
     return [
         ("CreateRecord", pb.CreateRecordRequest(parent=parent), INVALID, "record"),
@@ -281,6 +289,18 @@ def record_cases(parent: str) -> list[tuple[str, Any, grpc.StatusCode, str | Non
         (
             "ListRecords",
             pb.ListRecordsRequest(parent=parent, page_token="%%%"),
+            INVALID,
+            "page_token",
+        ),
+        (
+            "ListRecords",
+            pb.ListRecordsRequest(parent=parent, page_token=forged_token(parent, 10**30)),
+            INVALID,
+            "page_token",
+        ),
+        (
+            "ListRecords",
+            pb.ListRecordsRequest(parent=parent, page_token=forged_token(parent, -1)),
             INVALID,
             "page_token",
         ),

@@ -229,10 +229,6 @@ class ErasureCoordinator:
             )
         return self._view(row)
 
-    def latest_for_subject(self, subject_id: str) -> ErasureRequestView | None:
-        row = self.jobs.latest_erasure_request(subject_id)
-        return None if row is None else self._view(row)
-
     def list_requests(
         self, page_size: int, page_token: str, state: str | None
     ) -> tuple[list[ErasureRequestView], str]:

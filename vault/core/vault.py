@@ -347,14 +347,22 @@ class Vault:
             pass
         return len(rows)
 
-    def get_record(self, record_id: str) -> Record:
+    def get_record(self, record_id: str, subject_id: str | None = None) -> Record:
+        """The record; with `subject_id`, only if it belongs to that subject (a
+        name that pairs a record with the wrong subject does not exist)."""
         row = self.records.record(record_id)
-        if row is None:
+        if row is None or (subject_id is not None and row.subject_id != subject_id):
             raise RecordNotFound(f"record {record_id} does not exist", record=record_id)
         self._check_readable(row.subject_id, row.subject_state)
         return self._open_record(row)
 
-    def update_record(self, record_id: str, changes: RecordChanges, request_id: str = "") -> Record:
+    def update_record(
+        self,
+        record_id: str,
+        changes: RecordChanges,
+        request_id: str = "",
+        subject_id: str | None = None,
+    ) -> Record:
         fingerprint = self._fingerprint(
             request_id,
             "update_record",
@@ -367,8 +375,8 @@ class Vault:
             changes.clear_content,
         )
         if self._replayed(request_id, "update_record", fingerprint) is not None:
-            return self.get_record(record_id)
-        current = self.get_record(record_id)
+            return self.get_record(record_id, subject_id)
+        current = self.get_record(record_id, subject_id)
         checked = self._checked_draft(
             RecordDraft(
                 category=current.category,
@@ -819,7 +827,9 @@ class Vault:
                 isinstance(data, dict)
                 and data.get("s") == subject_id
                 and data.get("c") == (category or "")
-                and isinstance(data.get("a"), int)
+                # A sequence number SQLite can hold; bool is an int to Python, not to us.
+                and type(data.get("a")) is int
+                and 0 <= data["a"] < 2**63
             )
         except (ValueError, binascii.Error, UnicodeDecodeError):
             valid = False

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import grpc
 
-from vault.core.errors import InvalidArgument, RecordNotFound
+from vault.core.errors import InvalidArgument
 from vault.core.model import RecordDraft
 from vault.core.vault import RecordChanges
 from vault.server import convert
@@ -36,10 +36,7 @@ class RecordService:
         self, request: pb.GetRecordRequest, context: grpc.ServicerContext
     ) -> pb.GetRecordResponse:
         subject_id, record_id = convert.record_id(request.name, "name")
-        record = self.vault.get_record(record_id)
-        if record.subject_id != subject_id:
-            # The record exists but not under this subject: the name is wrong.
-            raise self._not_found(record_id)
+        record = self.vault.get_record(record_id, subject_id)
         return pb.GetRecordResponse(record=convert.record_message(record))
 
     def UpdateRecord(
@@ -67,9 +64,7 @@ class RecordService:
             content=convert.content(record) if "content" in paths and has_content else None,
             clear_content="content" in paths and not has_content,
         )
-        if self.vault.get_record(record_id).subject_id != subject_id:
-            raise self._not_found(record_id)
-        updated = self.vault.update_record(record_id, changes, request.request_id)
+        updated = self.vault.update_record(record_id, changes, request.request_id, subject_id)
         return pb.UpdateRecordResponse(record=convert.record_message(updated))
 
     def ListRecords(
@@ -122,7 +117,3 @@ class RecordService:
             records_shredded=erasure.records_shredded,
             erase_time=convert.timestamp(erasure.erased_at),
         )
-
-    @staticmethod
-    def _not_found(record_id: str) -> Exception:
-        return RecordNotFound(f"record {record_id} does not exist", record=record_id)
