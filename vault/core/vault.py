@@ -25,6 +25,7 @@ from vault.core.clock import Clock, SystemClock
 from vault.core.errors import (
     CategoryErased,
     ErasurePending,
+    FailedPrecondition,
     IdentityInUse,
     InvalidArgument,
     RecordNotFound,
@@ -49,6 +50,7 @@ from vault.core.model import (
 from vault.storage.base import (
     IdentityRow,
     KeyStore,
+    NewRecord,
     RecordReads,
     RecordRow,
     RecordStore,
@@ -275,17 +277,28 @@ class Vault:
         replayed = self._replayed(request_id, "create_record", fingerprint)
         if replayed is not None:
             return self.get_record(replayed.result)
-        self._writable_subject(self.records, subject_id)
-        row = self._sealed_row(subject_id, checked, secrets.token_hex(16), self._now())
-        try:
-            with self.records.write() as tx:
-                self._writable_subject(tx, subject_id)
-                tx.insert_records([row])
-                self._remember(
-                    tx, request_id, "create_record", fingerprint, subject_id, row.record_id
+        row = self._sealed_row(
+            subject_id,
+            checked,
+            secrets.token_hex(16),
+            self._now(),
+            self._write_key(subject_id, checked),
+        )
+        request = (
+            RememberedRequest(request_id, "create_record", fingerprint, subject_id, row.record_id)
+            if request_id
+            else None
+        )
+        outcome = self.records.append_record(NewRecord(row, request), SubjectState.ACTIVE.value)
+        if outcome.request_taken:
+            return self.create_record(subject_id, draft, request_id)  # the other call won
+        if not outcome.stored:
+            if outcome.subject_state is None:
+                raise SubjectNotFound(
+                    f"subject {subject_id} does not exist", subject=subject_id, field="name"
                 )
-        except _Raced:
-            return self.create_record(subject_id, draft, request_id)
+            self._check_readable(subject_id, outcome.subject_state)
+            raise FailedPrecondition(f"subject {subject_id} cannot take new records")
         # Answer from what was sealed, rather than decrypting it straight back.
         stored_at = self._parse(row.created_at)
         return Record(
@@ -653,6 +666,27 @@ class Vault:
             raise ErasurePending(subject_id)
 
     _writable_subject = _readable_subject
+
+    @staticmethod
+    def _check_writable(reads: RecordReads, subject_id: str, field: str = "name") -> None:
+        """What `_writable_subject` checks, reading the state alone: it runs
+        inside the write transaction of every record write."""
+        state = reads.subject_state(subject_id)
+        if state is None:
+            raise SubjectNotFound(
+                f"subject {subject_id} does not exist", subject=subject_id, field=field
+            )
+        Vault._check_readable(subject_id, state)
+
+    def _write_key(self, subject_id: str, checked: _CheckedDraft) -> DataKey:
+        """The data key to seal a new record under. A subject that does not
+        exist, or is erased, has no key: the precise reason comes from its row,
+        read only then, so the common case costs no extra query."""
+        try:
+            return self.keys.data_key(subject_id, checked.draft.category, create=True)
+        except (SubjectErased, CategoryErased):
+            self._check_writable(self.records, subject_id)
+            raise
 
     def _checked_draft(self, draft: RecordDraft, field: str) -> _CheckedDraft:
         content = draft.content

@@ -30,7 +30,10 @@ class RecordService:
         record = self.vault.create_record(
             subject_id, convert.record_draft(request.record, "record"), request.request_id
         )
-        return pb.CreateRecordResponse(record=convert.record_message(record))
+        # The stored fields are the request's, validated: copy its Struct.
+        return pb.CreateRecordResponse(
+            record=convert.record_message(record, fields=request.record.fields)
+        )
 
     def GetRecord(
         self, request: pb.GetRecordRequest, context: grpc.ServicerContext

@@ -62,10 +62,32 @@ class RememberedRequest:
     result: str
 
 
+@dataclass(frozen=True)
+class NewRecord:
+    """A record to store, and the request to remember with it (AIP-155)."""
+
+    row: RecordRow
+    request: RememberedRequest | None = None
+
+
+@dataclass(frozen=True)
+class AppendOutcome:
+    """What became of a `NewRecord`: stored only if its subject was in the
+    writable state when the write ran and its request id was not taken."""
+
+    subject_state: str | None  # None: no such subject
+    stored: bool
+    request_taken: bool = False
+
+
 class RecordReads(Protocol):
     """Reads, available both outside and inside a write transaction."""
 
     def subject(self, subject_id: str) -> SubjectRow | None: ...
+    def subject_state(self, subject_id: str) -> str | None:
+        """Only the subject's state, for the checks on every record write."""
+        ...
+
     def subject_id_by_index(self, blind_index: str) -> str | None: ...
     def identities(self, subject_id: str) -> list[IdentityRow]: ...
     def record(self, record_id: str) -> RecordRow | None: ...
@@ -116,6 +138,11 @@ class RecordStore(RecordReads, Protocol):
 
     def write(self) -> AbstractContextManager[RecordWrites]:
         """A write transaction that takes the write lock at once (no lost updates)."""
+        ...
+
+    def append_record(self, new: NewRecord, writable_state: str) -> AppendOutcome:
+        """Store one record, durably, if its subject is in `writable_state`.
+        Concurrent calls may share one transaction; each gets its own outcome."""
         ...
 
     def iter_records(self, subject_id: str, category: str | None = None) -> Iterator[RecordRow]: ...
