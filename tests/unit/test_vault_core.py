@@ -284,6 +284,75 @@ def test_many_threads_writing_one_subject_lose_nothing(vault: Vault) -> None:
     assert stored == {(w, n) for w in range(8) for n in range(40)}
 
 
+def test_writes_grouped_together_keep_their_own_outcomes(vault: Vault) -> None:
+    # Concurrent record writes share a transaction; one for an erased subject,
+    # a missing one, or a reused request id must fail alone.
+    anna = vault.create_subject(ANNA, [])
+    gone = vault.create_subject([IdentityInput(IdentityKind.EMAIL, "gone@example.se")], [])
+    vault.erase_subject(gone.subject_id)
+    outcomes: dict[str, list[object]] = {"anna": [], "gone": [], "missing": [], "same-id": []}
+    barrier = threading.Barrier(8)
+
+    def write(worker: int) -> None:
+        barrier.wait()
+        for n in range(25):
+            for label, subject_id, request_id in (
+                ("anna", anna.subject_id, ""),
+                ("gone", gone.subject_id, ""),
+                ("missing", "f" * 32, ""),
+                ("same-id", anna.subject_id, f"same-{n}"),
+            ):
+                try:
+                    record = vault.create_record(subject_id, draft(w=worker, n=n), request_id)
+                    outcomes[label].append(record.record_id)
+                except Exception as error:
+                    outcomes[label].append(type(error))
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(outcomes["anna"])) == 200
+    assert set(outcomes["gone"]) == {SubjectErased}
+    assert set(outcomes["missing"]) == {SubjectNotFound}
+    # Eight callers per request id: the first stored it, the others got its
+    # record back or, with other fields, were told the id was reused.
+    stored_by_id = [r for r in outcomes["same-id"] if isinstance(r, str)]
+    assert set(stored_by_id) <= {r.record_id for r in vault.stream_records(anna.subject_id, None)}
+    assert vault.count_records(anna.subject_id) == 200 + 25
+
+
+def test_two_writers_on_one_database_lose_nothing(data_dir: Path, clock: FixedClock) -> None:
+    # Two vaults on one data directory stand for two server processes: their
+    # writes queue on the shared writer lock and all of them land.
+    first = bootstrap.open_vault(data_dir, clock=clock)
+    second = bootstrap.open_vault(data_dir, clock=clock)
+    try:
+        anna = first.create_subject(ANNA, [])
+        errors: list[BaseException] = []
+
+        def write(opened: Vault, worker: int) -> None:
+            try:
+                for n in range(30):
+                    opened.create_record(anna.subject_id, draft(w=worker, n=n))
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [
+            threading.Thread(target=write, args=(first if w % 2 else second, w)) for w in range(6)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert second.count_records(anna.subject_id) == 180
+    finally:
+        bootstrap.close_vault(second)
+        bootstrap.close_vault(first)
+
+
 def test_bad_record_fields_name_the_rule(vault: Vault) -> None:
     anna = vault.create_subject(ANNA, [])
     cases = [
