@@ -263,6 +263,21 @@ def test_export_is_a_zip_with_json_html_and_content(vault: Vault) -> None:
     assert "Malmö" in page and "model.png" in page
 
 
+def test_the_readable_export_escapes_what_people_typed(vault: Vault, clock: FixedClock) -> None:
+    anna = vault.create_subject(ANNA, [])
+    vault.create_record(anna.subject_id, draft(note="<script>alert(1)</script> & co", n=2))
+    events = list(vault.export_subject(anna.subject_id))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(e for e in events if isinstance(e, bytes))))
+    page = archive.read("index.html").decode()
+    assert "<script>" not in page
+    row = (
+        "<tr><td>contact</td><td>course_delivery</td><td>contract</td><td>lms</td>"
+        f"<td>{clock.now().date().isoformat()}</td>"
+        "<td>note: &lt;script&gt;alert(1)&lt;/script&gt; &amp; co; n: 2</td></tr>"
+    )
+    assert row in page
+
+
 def test_many_threads_writing_one_subject_lose_nothing(vault: Vault) -> None:
     anna = vault.create_subject(ANNA, [])
     errors: list[BaseException] = []

@@ -25,6 +25,10 @@ _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*
 _RESOURCE_ID = re.compile(r"[a-z0-9][a-z0-9-]*", re.ASCII)
 
 
+# Made once: json.dumps with any option builds a new encoder on every call.
+_FIELDS_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def _pattern(value: str, pattern: re.Pattern[str], limit: int, field: str, described: str) -> str:
     if not value:
         raise InvalidArgument(field, "must not be empty")
@@ -104,7 +108,7 @@ def fields_json(value: dict[str, Any], field: str = "fields") -> str:
     no non-finite numbers. Serializing is the check; the slower walk that names
     the offending field runs only when serializing finds something wrong."""
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = _FIELDS_JSON.encode(value)
     except (ValueError, TypeError):
         _check_json(value, field)
         raise InvalidArgument(field, "must be JSON") from None
