@@ -255,10 +255,16 @@ class GroupCommitWriter:
                 self._conn.execute("SAVEPOINT combined")
                 try:
                     results = apply(self._conn, [entry.item for entry in group])
-                except BaseException:
+                except BaseException as exc:
                     if self._conn.in_transaction:
                         self._conn.execute("ROLLBACK TO combined")
                         self._conn.execute("RELEASE combined")
+                    else:
+                        # SQLite rolled the whole batch back: writers whose work
+                        # was in it must fail too, as in `write`.
+                        self._failed[batch] = exc
+                        self._open_batch += 1
+                        self._ended()
                     raise
                 self._conn.execute("RELEASE combined")
                 self._commit_open_batch()
