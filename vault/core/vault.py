@@ -17,7 +17,7 @@ import secrets
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from vault import crypto
 from vault.core import rules
@@ -293,12 +293,7 @@ class Vault:
         if outcome.request_taken:
             return self.create_record(subject_id, draft, request_id)  # the other call won
         if not outcome.stored:
-            if outcome.subject_state is None:
-                raise SubjectNotFound(
-                    f"subject {subject_id} does not exist", subject=subject_id, field="name"
-                )
-            self._check_readable(subject_id, outcome.subject_state)
-            raise FailedPrecondition(f"subject {subject_id} cannot take new records")
+            self._refuse_write(subject_id, outcome.subject_state)
         # Answer from what was sealed, rather than decrypting it straight back.
         stored_at = self._parse(row.created_at)
         return Record(
@@ -668,15 +663,15 @@ class Vault:
     _writable_subject = _readable_subject
 
     @staticmethod
-    def _check_writable(reads: RecordReads, subject_id: str, field: str = "name") -> None:
-        """What `_writable_subject` checks, reading the state alone: it runs
-        inside the write transaction of every record write."""
-        state = reads.subject_state(subject_id)
+    def _refuse_write(subject_id: str, state: str | None) -> NoReturn:
+        """Raise the precise reason a subject in `state` (None: no such
+        subject) cannot take a new record."""
         if state is None:
             raise SubjectNotFound(
-                f"subject {subject_id} does not exist", subject=subject_id, field=field
+                f"subject {subject_id} does not exist", subject=subject_id, field="name"
             )
         Vault._check_readable(subject_id, state)
+        raise FailedPrecondition(f"subject {subject_id} cannot take new records")
 
     def _write_key(self, subject_id: str, checked: _CheckedDraft) -> DataKey:
         """The data key to seal a new record under. A subject that does not
@@ -684,8 +679,10 @@ class Vault:
         read only then, so the common case costs no extra query."""
         try:
             return self.keys.data_key(subject_id, checked.draft.category, create=True)
-        except (SubjectErased, CategoryErased):
-            self._check_writable(self.records, subject_id)
+        except SubjectErased:
+            state = self.records.subject_state(subject_id)
+            if state != SubjectState.ACTIVE.value:
+                self._refuse_write(subject_id, state)
             raise
 
     def _checked_draft(self, draft: RecordDraft, field: str) -> _CheckedDraft:

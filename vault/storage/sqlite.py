@@ -125,6 +125,11 @@ class _ProcessLock:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # also drops the lock, should a transaction be open
+            self._fd = None
+
 
 class _Combined:
     """One item of a combined write, and what became of it."""
@@ -306,6 +311,10 @@ class GroupCommitWriter:
             self._committed_batch = closing
         finally:
             self._ended()
+
+    def close(self) -> None:
+        """Release the lock file; the connection closes with the others."""
+        self._process_lock.close()
 
     def checkpoint_truncate(self, wal_path: Path) -> bool:
         """Copy the WAL into the database and cut the WAL to zero bytes.
@@ -773,6 +782,7 @@ class SQLiteRecordStore:
 
     def close(self) -> None:
         self._connections.close()
+        self._writer.close()
         self._seen = threading.local()
 
 
@@ -1318,4 +1328,5 @@ class SQLiteKeyStore:
 
     def close(self) -> None:
         self._connections.close()
+        self._writer.close()
         self._seen = threading.local()
