@@ -1,48 +1,48 @@
 """The servers a benchmark runs, each in its own process: `python -m bench.servers echo|vault DIR`.
 
-The echo service is registered with the same thread pool, concurrency limit
-and message limits as the vault, and simply returns the bytes it was sent.
+The echo service runs on the same server (grpc.aio, with the vault's
+concurrency limit and message limits) and simply returns what it was sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
-from concurrent import futures
 from pathlib import Path
 
 import grpc
 
 from vault import bootstrap
-from vault.server.app import MAX_MESSAGE_BYTES, ServerSettings, create_server
+from vault.server.app import ServerSettings, create_server, new_server
 from vault.v1 import vault_pb2
 
 ECHO_METHOD = "/bench.Echo/Echo"
 
 
 def serve_echo(settings: ServerSettings) -> int:
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.max_workers),
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ],
-    )
-    # A real echo service parses and serializes its messages, like any gRPC service;
-    # it echoes a message of the same type and size the vault's put receives.
-    handler = grpc.unary_unary_rpc_method_handler(
-        lambda request, context: request,
-        request_deserializer=vault_pb2.CreateRecordRequest.FromString,
-        response_serializer=vault_pb2.CreateRecordRequest.SerializeToString,
-    )
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler("bench.Echo", {"Echo": handler}),)
-    )
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    print(f"port {port}", flush=True)
-    server.wait_for_termination()
+    async def serve() -> None:
+        server = new_server(settings)
+
+        async def echo(request: vault_pb2.CreateRecordRequest, context: object) -> object:
+            return request
+
+        # A real echo service parses and serializes its messages, like any gRPC
+        # service; it echoes a message of the same type and size the vault's put receives.
+        handler = grpc.unary_unary_rpc_method_handler(
+            echo,
+            request_deserializer=vault_pb2.CreateRecordRequest.FromString,
+            response_serializer=vault_pb2.CreateRecordRequest.SerializeToString,
+        )
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler("bench.Echo", {"Echo": handler}),)
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        print(f"port {port}", flush=True)
+        await server.wait_for_termination()
+
+    asyncio.run(serve())
     return 0
 
 

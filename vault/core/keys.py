@@ -24,6 +24,10 @@ from vault.storage.base import KeyStore
 CACHE_ENTRIES = 20_000
 
 
+class NeedsNewKey(Exception):
+    """A category has no data key yet, and the caller asked not to write one."""
+
+
 @dataclass(frozen=True)
 class DataKey:
     key_id: str
@@ -95,9 +99,12 @@ class KeyManager:
         self._remember((subject_id, ""), key)
         return key
 
-    def data_key(self, subject_id: str, category: str, *, create: bool) -> DataKey:
+    def data_key(
+        self, subject_id: str, category: str, *, create: bool, write: bool = True
+    ) -> DataKey:
         """The category's data key; made on first use when `create` is set,
-        else CategoryErased if it does not exist (never made, or destroyed)."""
+        else CategoryErased if it does not exist (never made, or destroyed).
+        With `write=False` a key that would have to be made raises NeedsNewKey."""
         cached = self._cached((subject_id, category))
         if isinstance(cached, DataKey):
             return cached
@@ -110,6 +117,8 @@ class KeyManager:
                     subject=subject_id,
                     category=category,
                 )
+            if not write:
+                raise NeedsNewKey(f"category {category} of subject {subject_id} has no key yet")
             key_id = secrets.token_hex(8)
             wrapped = crypto.seal(
                 subject_key, crypto.new_key(), self._category_aad(subject_id, category, key_id)

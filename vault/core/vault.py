@@ -48,6 +48,7 @@ from vault.core.model import (
     SubjectState,
 )
 from vault.storage.base import (
+    AppendOutcome,
     IdentityRow,
     KeyStore,
     NewRecord,
@@ -94,6 +95,15 @@ class _CheckedDraft:
 
     draft: RecordDraft
     fields_json: str
+
+
+@dataclass(frozen=True)
+class PreparedRecord:
+    """A new record checked and sealed, ready to append; see `Vault.prepare_record`."""
+
+    subject_id: str
+    checked: _CheckedDraft
+    new: NewRecord
 
 
 class _Raced(Exception):
@@ -272,6 +282,28 @@ class Vault:
 
     # ------------------------------------------------------------- records
     def create_record(self, subject_id: str, draft: RecordDraft, request_id: str = "") -> Record:
+        prepared = self.prepare_record(subject_id, draft, request_id)
+        if isinstance(prepared, Record):
+            return prepared
+        outcome = self.records.append_record(prepared.new, SubjectState.ACTIVE.value)
+        record = self.finish_record(prepared, outcome)
+        if record is None:
+            return self.create_record(subject_id, draft, request_id)  # the other call won
+        return record
+
+    def prepare_record(
+        self, subject_id: str, draft: RecordDraft, request_id: str = "", *, new_key: bool = True
+    ) -> PreparedRecord | Record:
+        """The first half of `create_record`: check and seal the record.
+
+        Returns the stored record when `request_id` replays a finished call.
+        Otherwise the caller appends `.new` to the record store (with
+        `append_record`, or `submit_record` to be called back) and passes the
+        outcome to `finish_record`. Reads storage but writes nothing, except a
+        new category key on the subject's first record of the category; with
+        `new_key=False` that case raises `NeedsNewKey` instead, for callers
+        that must not wait on a write.
+        """
         checked = self._checked_draft(draft, "record")
         fingerprint = self._fingerprint(request_id, "record", subject_id, checked.draft)
         replayed = self._replayed(request_id, "create_record", fingerprint)
@@ -282,29 +314,35 @@ class Vault:
             checked,
             secrets.token_hex(16),
             self._now(),
-            self._write_key(subject_id, checked),
+            self._write_key(subject_id, checked, new_key),
         )
         request = (
             RememberedRequest(request_id, "create_record", fingerprint, subject_id, row.record_id)
             if request_id
             else None
         )
-        outcome = self.records.append_record(NewRecord(row, request), SubjectState.ACTIVE.value)
+        return PreparedRecord(subject_id, checked, NewRecord(row, request))
+
+    def finish_record(self, prepared: PreparedRecord, outcome: AppendOutcome) -> Record | None:
+        """The second half of `create_record`: the stored record, or the precise
+        reason it was refused. None when a concurrent call with the same request
+        id stored first: call `create_record` again to answer as that call did."""
         if outcome.request_taken:
-            return self.create_record(subject_id, draft, request_id)  # the other call won
+            return None
         if not outcome.stored:
-            self._refuse_write(subject_id, outcome.subject_state)
+            self._refuse_write(prepared.subject_id, outcome.subject_state)
         # Answer from what was sealed, rather than decrypting it straight back.
+        row, draft = prepared.new.row, prepared.checked.draft
         stored_at = self._parse(row.created_at)
         return Record(
             record_id=row.record_id,
-            subject_id=subject_id,
-            category=checked.draft.category,
-            purpose=checked.draft.purpose,
-            legal_basis=checked.draft.legal_basis,
-            source_system=checked.draft.source_system,
-            fields=json.loads(checked.fields_json),
-            content=checked.draft.content,
+            subject_id=prepared.subject_id,
+            category=draft.category,
+            purpose=draft.purpose,
+            legal_basis=draft.legal_basis,
+            source_system=draft.source_system,
+            fields=json.loads(prepared.checked.fields_json),
+            content=draft.content,
             created_at=stored_at,
             updated_at=stored_at,
         )
@@ -673,12 +711,14 @@ class Vault:
         Vault._check_readable(subject_id, state)
         raise FailedPrecondition(f"subject {subject_id} cannot take new records")
 
-    def _write_key(self, subject_id: str, checked: _CheckedDraft) -> DataKey:
+    def _write_key(self, subject_id: str, checked: _CheckedDraft, new_key: bool = True) -> DataKey:
         """The data key to seal a new record under. A subject that does not
         exist, or is erased, has no key: the precise reason comes from its row,
         read only then, so the common case costs no extra query."""
         try:
-            return self.keys.data_key(subject_id, checked.draft.category, create=True)
+            return self.keys.data_key(
+                subject_id, checked.draft.category, create=True, write=new_key
+            )
         except SubjectErased:
             state = self.records.subject_state(subject_id)
             if state != SubjectState.ACTIVE.value:

@@ -1,7 +1,12 @@
-"""Builds the gRPC server: vault services, health, reflection, limits, graceful stop."""
+"""Builds the gRPC server: vault services, health, reflection, limits, graceful stop.
+
+The server is grpc.aio on an event loop of its own thread; `registration`
+decides which calls run on the loop and which on a thread pool.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from concurrent import futures
@@ -9,6 +14,7 @@ from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from vault.core.erasure import ErasureCoordinator
@@ -16,7 +22,7 @@ from vault.core.vault import Vault
 from vault.server.context import VaultServices
 from vault.server.erasure import ConnectorService, ErasureService
 from vault.server.records import RecordService
-from vault.server.registration import add_servicer
+from vault.server.registration import Pools, add_servicer
 from vault.server.subjects import SubjectService
 from vault.v1 import vault_pb2
 
@@ -24,6 +30,13 @@ log = logging.getLogger("vault.server")
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 SERVICE_NAMES = [service.full_name for service in vault_pb2.DESCRIPTOR.services_by_name.values()]
+SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    # Otherwise a second server on the same port binds silently and the
+    # two split the traffic between them.
+    ("grpc.so_reuseport", 0),
+]
 
 
 class AddressUnavailable(OSError):
@@ -32,8 +45,12 @@ class AddressUnavailable(OSError):
 
 @dataclass
 class ServerSettings:
+    # Threads for calls that block: writes waiting for their commit, and calls
+    # that reach connectors' systems. Reads of local storage need none.
     max_workers: int = 8
-    # Calls beyond this get RESOURCE_EXHAUSTED at once instead of queueing into timeouts.
+    # Calls beyond this get RESOURCE_EXHAUSTED at once instead of queueing into
+    # timeouts. Server streams each hold a thread of their own, so this also
+    # bounds the stream threads.
     max_concurrent_rpcs: int = 64
     maintenance_interval_s: float = 30.0
     # Threads that carry out erasure steps in connectors' systems; a request's
@@ -41,15 +58,27 @@ class ServerSettings:
     erasure_workers: int = 8
 
 
+def new_server(settings: ServerSettings) -> grpc.aio.Server:
+    """A bare grpc.aio server with the vault's limits; call on the loop that will run it."""
+    return grpc.aio.server(
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs, options=SERVER_OPTIONS
+    )
+
+
 @dataclass
 class RunningServer:
-    server: grpc.Server
+    server: grpc.aio.Server
     port: int
-    health: health.HealthServicer
+    health: HealthServicer
     services: VaultServices
-    executor: futures.ThreadPoolExecutor
+    pools: Pools
+    loop: asyncio.AbstractEventLoop
+    _loop_thread: threading.Thread
+    _stop_requested: asyncio.Event
+    _grace: list[float | None]  # how long the loop lets calls in flight finish
     _stop_background: threading.Event = field(default_factory=threading.Event)
     _background: list[threading.Thread] = field(default_factory=list)
+    _stopping: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def vault(self) -> Vault:
@@ -59,21 +88,27 @@ class RunningServer:
         """Turn health to NOT_SERVING, let in-flight calls finish, then stop.
 
         Returns only when no handler or background thread of this server still
-        runs, so the caller may close the stores afterwards.
+        runs, so the caller may close the stores afterwards. Safe to call from
+        any thread, and more than once.
         """
-        self.health.enter_graceful_shutdown()
+        with self._stopping:
+            if self._loop_thread.is_alive():
+                self._grace[0] = grace
+                self.loop.call_soon_threadsafe(self._stop_requested.set)
+                self._loop_thread.join()
         self._stop_background.set()
         self.vault.scrub_due.set()  # wakes the maintenance thread so it can end
         self.services.coordinator.work_available.set()  # and the erasure workers
-        self.server.stop(grace).wait()
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.pools.blocking.shutdown(wait=True, cancel_futures=True)
+        self.pools.streams.shutdown(wait=True, cancel_futures=True)
         for thread in self._background:
             # A worker may be inside a connector call; that call has its own deadline.
             thread.join(timeout=self.services.coordinator.settings.call_timeout_seconds + 5)
         self.services.coordinator.close()
 
     def wait(self) -> None:
-        self.server.wait_for_termination()
+        """Block until the server has stopped."""
+        self._loop_thread.join()
 
 
 def create_server(
@@ -87,47 +122,75 @@ def create_server(
         services = VaultServices.build(services)
     vault = services.vault
     settings = settings or ServerSettings()
-    executor = futures.ThreadPoolExecutor(
-        max_workers=settings.max_workers, thread_name_prefix="vault-rpc"
+    pools = Pools(
+        blocking=futures.ThreadPoolExecutor(settings.max_workers, thread_name_prefix="vault-rpc"),
+        streams=futures.ThreadPoolExecutor(
+            settings.max_concurrent_rpcs, thread_name_prefix="vault-stream"
+        ),
     )
-    server = grpc.server(
-        executor,
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            # Otherwise a second server on the same port binds silently and the
-            # two split the traffic between them.
-            ("grpc.so_reuseport", 0),
-        ],
-    )
-    for name, servicer in (
-        ("SubjectService", SubjectService(services)),
-        ("RecordService", RecordService(services)),
-        ("ErasureService", ErasureService(services)),
-        ("ConnectorService", ConnectorService(services)),
-    ):
-        add_servicer(server, vault_pb2.DESCRIPTOR.services_by_name[name], servicer)
+    loop = asyncio.new_event_loop()
+    started: futures.Future[tuple[grpc.aio.Server, HealthServicer, int]] = futures.Future()
+    stop_requested = asyncio.Event()
+    grace: list[float | None] = [None]
 
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in [*SERVICE_NAMES, ""]:
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection(
-        [*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], server
-    )
-
-    try:
-        port = server.add_insecure_port(address)
-    except RuntimeError:  # grpcio's way of saying the address is taken or unusable
-        port = 0
-    if port == 0:
-        executor.shutdown(wait=False)
-        raise AddressUnavailable(
-            f"cannot listen on {address}: the address is in use or not available here"
+    async def serve() -> None:
+        server = new_server(settings)
+        for name, servicer in (
+            ("SubjectService", SubjectService(services)),
+            ("RecordService", RecordService(services, pools.blocking)),
+            ("ErasureService", ErasureService(services)),
+            ("ConnectorService", ConnectorService(services)),
+        ):
+            add_servicer(server, vault_pb2.DESCRIPTOR.services_by_name[name], servicer, pools)
+        health_servicer = HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        for name in [*SERVICE_NAMES, ""]:
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        reflection.enable_server_reflection(
+            [*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )
-    server.start()
-    running = RunningServer(server, port, health_servicer, services, executor)
+        try:
+            port = server.add_insecure_port(address)
+        except RuntimeError:  # grpcio's way of saying the address is taken or unusable
+            port = 0
+        if port == 0:
+            started.set_exception(
+                AddressUnavailable(
+                    f"cannot listen on {address}: the address is in use or not available here"
+                )
+            )
+            return
+        await server.start()
+        started.set_result((server, health_servicer, port))
+        await stop_requested.wait()
+        await health_servicer.enter_graceful_shutdown()
+        await server.stop(grace[0])
+
+    def run_loop() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(serve())
+        except BaseException as exc:
+            if not started.done():
+                started.set_exception(exc)
+            else:
+                log.exception("the server's event loop ended with an error")
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    loop_thread = threading.Thread(target=run_loop, name="vault-grpc", daemon=True)
+    loop_thread.start()
+    try:
+        server, health_servicer, port = started.result()
+    except BaseException:
+        loop_thread.join()
+        pools.blocking.shutdown(wait=False)
+        pools.streams.shutdown(wait=False)
+        raise
+    running = RunningServer(
+        server, port, health_servicer, services, pools, loop, loop_thread, stop_requested, grace
+    )
     if settings.maintenance_interval_s > 0:
         running._background.append(
             threading.Thread(

@@ -4,27 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import grpc
-
 from vault.core.errors import InvalidArgument, NotFound
 from vault.server import convert
 from vault.server.context import VaultServices
+from vault.server.registration import CallContext
 from vault.server.subjects import call_ended
 from vault.v1 import vault_pb2 as pb
 
 
 class ErasureService:
+    # Short reads of local storage: served on the event loop (see registration).
+    INLINE = frozenset({"GetErasureRequest", "ListErasureRequests"})
+
     def __init__(self, services: VaultServices) -> None:
         self.coordinator = services.coordinator
 
     def GetErasureRequest(
-        self, request: pb.GetErasureRequestRequest, context: grpc.ServicerContext
+        self, request: pb.GetErasureRequestRequest, context: CallContext
     ) -> pb.GetErasureRequestResponse:
         view = self.coordinator.get(convert.erasure_request_id(request.name, "name"))
         return pb.GetErasureRequestResponse(request=convert.erasure_request_message(view))
 
     def ListErasureRequests(
-        self, request: pb.ListErasureRequestsRequest, context: grpc.ServicerContext
+        self, request: pb.ListErasureRequestsRequest, context: CallContext
     ) -> pb.ListErasureRequestsResponse:
         state = None
         if request.state != pb.ERASURE_REQUEST_STATE_UNSPECIFIED:
@@ -37,20 +39,20 @@ class ErasureService:
         )
 
     def WatchErasureRequest(
-        self, request: pb.WatchErasureRequestRequest, context: grpc.ServicerContext
+        self, request: pb.WatchErasureRequestRequest, context: CallContext
     ) -> Iterator[pb.WatchErasureRequestResponse]:
         request_id = convert.erasure_request_id(request.name, "name")
         for view in self.coordinator.watch(request_id, stop=call_ended(context)):
             yield pb.WatchErasureRequestResponse(request=convert.erasure_request_message(view))
 
     def RetryErasureRequest(
-        self, request: pb.RetryErasureRequestRequest, context: grpc.ServicerContext
+        self, request: pb.RetryErasureRequestRequest, context: CallContext
     ) -> pb.RetryErasureRequestResponse:
         view = self.coordinator.retry(convert.erasure_request_id(request.name, "name"))
         return pb.RetryErasureRequestResponse(request=convert.erasure_request_message(view))
 
     def ConfirmManualAction(
-        self, request: pb.ConfirmManualActionRequest, context: grpc.ServicerContext
+        self, request: pb.ConfirmManualActionRequest, context: CallContext
     ) -> pb.ConfirmManualActionResponse:
         request_id, action_id = convert.manual_action_id(request.name, "name")
         view = self.coordinator.confirm_manual_action(request_id, action_id, request.confirmed_by)
@@ -66,7 +68,7 @@ class ConnectorService:
         self.registry = services.registry
 
     def ListConnectors(
-        self, request: pb.ListConnectorsRequest, context: grpc.ServicerContext
+        self, request: pb.ListConnectorsRequest, context: CallContext
     ) -> pb.ListConnectorsResponse:
         connectors = []
         for name, installed in sorted(self.registry.installed.items()):
@@ -77,7 +79,7 @@ class ConnectorService:
         return pb.ListConnectorsResponse(connectors=connectors)
 
     def CheckConnector(
-        self, request: pb.CheckConnectorRequest, context: grpc.ServicerContext
+        self, request: pb.CheckConnectorRequest, context: CallContext
     ) -> pb.CheckConnectorResponse:
         installed = self.registry.get(request.name)
         if not request.name:

@@ -2,48 +2,92 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Iterator
-
-import grpc
+from concurrent.futures import Executor
 
 from vault.core.errors import InvalidArgument
-from vault.core.model import RecordDraft
-from vault.core.vault import RecordChanges
+from vault.core.keys import NeedsNewKey
+from vault.core.model import Record, RecordDraft, SubjectState
+from vault.core.vault import PreparedRecord, RecordChanges, Vault
 from vault.server import convert
 from vault.server.context import VaultServices
+from vault.server.registration import CallContext
+from vault.storage.base import AppendOutcome
 from vault.v1 import vault_pb2 as pb
 
 _RECORD_MASK = {"fields", "content", "purpose", "legal_basis", "source_system"}
 
 
-class RecordService:
-    def __init__(self, services: VaultServices) -> None:
-        self.vault = services.vault
+async def _appended(vault: Vault, prepared: PreparedRecord) -> AppendOutcome:
+    """Append a prepared record without holding a thread while it commits."""
+    loop = asyncio.get_running_loop()
+    committed: asyncio.Future[AppendOutcome] = loop.create_future()
 
-    def CreateRecord(
-        self, request: pb.CreateRecordRequest, context: grpc.ServicerContext
+    def settle(outcome: AppendOutcome | None, error: BaseException | None) -> None:
+        if not committed.done():
+            if error is not None:
+                committed.set_exception(error)
+            else:
+                committed.set_result(outcome)  # type: ignore[arg-type]
+
+    def committed_elsewhere(outcome: AppendOutcome | None, error: BaseException | None) -> None:
+        loop.call_soon_threadsafe(settle, outcome, error)  # called on the writer's thread
+
+    vault.records.submit_record(prepared.new, SubjectState.ACTIVE.value, committed_elsewhere)
+    # Shielded: a client that gives up does not undo a write already queued.
+    return await asyncio.shield(committed)
+
+
+class RecordService:
+    # Short reads of local storage: served on the event loop (see registration).
+    INLINE = frozenset({"GetRecord", "ListRecords"})
+
+    def __init__(self, services: VaultServices, blocking: Executor | None = None) -> None:
+        self.vault = services.vault
+        self.blocking = blocking  # None: the loop's default executor
+
+    async def CreateRecord(
+        self, request: pb.CreateRecordRequest, context: CallContext
     ) -> pb.CreateRecordResponse:
+        # The hottest write runs on the event loop: checking and sealing, then
+        # the record store commits it with others on its own thread and calls
+        # back, so no thread waits out the commit. A subject's first record
+        # of a category must first write a new key: that rare case takes the
+        # blocking path on the pool.
         subject_id = convert.subject_id(request.parent, "parent")
         if not request.HasField("record"):
             raise InvalidArgument("record", "must be set")
-        record = self.vault.create_record(
-            subject_id, convert.record_draft(request.record, "record"), request.request_id
-        )
+        draft = convert.record_draft(request.record, "record")
+        loop = asyncio.get_running_loop()
+        try:
+            prepared = self.vault.prepare_record(
+                subject_id, draft, request.request_id, new_key=False
+            )
+        except NeedsNewKey:
+            prepared = None
+        record: Record | None = None
+        if isinstance(prepared, Record):
+            record = prepared
+        elif prepared is not None:
+            record = self.vault.finish_record(prepared, await _appended(self.vault, prepared))
+        if record is None:  # a new key to write, or a concurrent retry won
+            record = await loop.run_in_executor(
+                self.blocking, self.vault.create_record, subject_id, draft, request.request_id
+            )
         # The stored fields are the request's, validated: copy its Struct.
         return pb.CreateRecordResponse(
             record=convert.record_message(record, fields=request.record.fields)
         )
 
-    def GetRecord(
-        self, request: pb.GetRecordRequest, context: grpc.ServicerContext
-    ) -> pb.GetRecordResponse:
+    def GetRecord(self, request: pb.GetRecordRequest, context: CallContext) -> pb.GetRecordResponse:
         subject_id, record_id = convert.record_id(request.name, "name")
         record = self.vault.get_record(record_id, subject_id)
         return pb.GetRecordResponse(record=convert.record_message(record))
 
     def UpdateRecord(
-        self, request: pb.UpdateRecordRequest, context: grpc.ServicerContext
+        self, request: pb.UpdateRecordRequest, context: CallContext
     ) -> pb.UpdateRecordResponse:
         subject_id, record_id = convert.record_id(request.record.name, "record.name")
         paths = set(request.update_mask.paths)
@@ -71,7 +115,7 @@ class RecordService:
         return pb.UpdateRecordResponse(record=convert.record_message(updated))
 
     def ListRecords(
-        self, request: pb.ListRecordsRequest, context: grpc.ServicerContext
+        self, request: pb.ListRecordsRequest, context: CallContext
     ) -> pb.ListRecordsResponse:
         subject_id = convert.subject_id(request.parent, "parent")
         page = self.vault.list_records(
@@ -83,14 +127,14 @@ class RecordService:
         )
 
     def StreamRecords(
-        self, request: pb.StreamRecordsRequest, context: grpc.ServicerContext
+        self, request: pb.StreamRecordsRequest, context: CallContext
     ) -> Iterator[pb.StreamRecordsResponse]:
         subject_id = convert.subject_id(request.parent, "parent")
         for record in self.vault.stream_records(subject_id, request.category or None):
             yield pb.StreamRecordsResponse(record=convert.record_message(record))
 
     def ImportRecords(
-        self, requests: Iterator[pb.ImportRecordsRequest], context: grpc.ServicerContext
+        self, requests: Iterator[pb.ImportRecordsRequest], context: CallContext
     ) -> pb.ImportRecordsResponse:
         stream = iter(requests)
         first = next(stream, None)
@@ -111,7 +155,7 @@ class RecordService:
         return pb.ImportRecordsResponse(imported_count=count)
 
     def EraseCategory(
-        self, request: pb.EraseCategoryRequest, context: grpc.ServicerContext
+        self, request: pb.EraseCategoryRequest, context: CallContext
     ) -> pb.EraseCategoryResponse:
         subject_id = convert.subject_id(request.parent, "parent")
         erasure = self.vault.erase_category(subject_id, request.category, request.request_id)

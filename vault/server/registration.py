@@ -4,19 +4,48 @@ The generated `add_*_to_server` functions would let grpcio answer a request it
 cannot parse with INTERNAL, and an unexpected exception with UNKNOWN carrying
 its text. Here a request that does not parse is INVALID_ARGUMENT, a domain
 error is its mapped status, and anything else is INTERNAL with a correlation id.
+
+The server runs on one asyncio event loop; the servicers stay plain blocking
+code. Where a call runs is decided here:
+
+- methods a servicer lists in `INLINE` (short reads of local storage) run on
+  the loop itself: no thread handoff, which is most of what a call costs;
+- methods written as coroutines run on the loop and arrange their own waits;
+- other unary calls run on the blocking pool, so a write waiting for its
+  commit, or a connector waiting on its system, never stalls the loop;
+- each server stream runs on its own thread from the stream pool and hands
+  its messages to the loop through a small queue. A stream can be long (a
+  watch waits until an erasure rests), so streams have a pool of their own
+  and never take the threads unary calls need.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent import futures
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from google.protobuf import message as protobuf_message
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message_factory import GetMessageClass
+from grpc_status import rpc_status
 
 from vault.server import errors
+
+# Messages a stream may have produced ahead of a slow reader.
+STREAM_BUFFER = 16
+
+
+@dataclass
+class Pools:
+    """Where blocking work runs: unary calls, and server streams."""
+
+    blocking: futures.Executor
+    streams: futures.Executor
 
 
 class _Malformed:
@@ -37,48 +66,176 @@ class MalformedInStream(Exception):
     pass
 
 
-def _checked_stream(requests: Iterator[Any]) -> Iterator[Any]:
-    for request in requests:
+class CallContext:
+    """What a blocking servicer may ask of its call, from any thread.
+
+    grpc.aio's context belongs to the event loop; this is the part of the
+    classic `grpc.ServicerContext` the servicers use, safe off the loop.
+    """
+
+    def __init__(self, context: grpc.aio.ServicerContext) -> None:
+        self._context = context
+        self._ended = threading.Event()
+        self._callbacks: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    def add_callback(self, callback: Callable[[], None]) -> bool:
+        """Call `callback` once the call ends (finished, cancelled, server stopping)."""
+        with self._lock:
+            if not self._ended.is_set():
+                self._callbacks.append(callback)
+                return True
+        callback()
+        return True
+
+    def is_active(self) -> bool:
+        return not self._ended.is_set()
+
+    def invocation_metadata(self) -> Any:
+        return self._context.invocation_metadata()
+
+    def end(self) -> None:
+        with self._lock:
+            if self._ended.is_set():
+                return
+            self._ended.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+
+_END = object()
+
+
+def _sync_requests(requests: AsyncIterator[Any], loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
+    """A client stream read from a pool thread, one message at a time from the loop."""
+
+    async def next_message() -> Any:
+        try:
+            return await requests.__anext__()
+        except StopAsyncIteration:
+            return _END
+
+    while True:
+        request = asyncio.run_coroutine_threadsafe(next_message(), loop).result()
+        if request is _END:
+            return
         if isinstance(request, _Malformed):
             raise MalformedInStream()
         yield request
 
 
+async def _abort(context: grpc.aio.ServicerContext, status: Any) -> None:
+    # grpc.aio's context has abort_with_status, though its type stubs miss it.
+    await context.abort_with_status(rpc_status.to_status(status))  # type: ignore[attr-defined]
+
+
 def _guard_unary(
-    method: str, behaviour: Callable[..., Any], client_streaming: bool
+    method: str,
+    behaviour: Callable[..., Any],
+    pools: Pools,
+    *,
+    inline: bool,
+    client_streaming: bool,
 ) -> Callable[..., Any]:
-    def handle(request: Any, context: grpc.ServicerContext) -> Any:
-        if isinstance(request, _Malformed):
-            errors.abort(context, errors.malformed_request(method))
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if not client_streaming and isinstance(request, _Malformed):
+            await _abort(context, errors.malformed_request(method))
+        call = CallContext(context)
         try:
-            return behaviour(_checked_stream(request) if client_streaming else request, context)
+            if asyncio.iscoroutinefunction(behaviour):
+                return await behaviour(request, call)
+            if inline:
+                return behaviour(request, call)
+            loop = asyncio.get_running_loop()
+            if client_streaming:
+                request = _sync_requests(request, loop)
+            return await loop.run_in_executor(pools.blocking, behaviour, request, call)
         except MalformedInStream:
             status = errors.malformed_request(method)
         except Exception as exc:
             status = errors.status_for(exc, method)
-        errors.abort(context, status)
+        finally:
+            call.end()
+        await _abort(context, status)
 
     return handle
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def _produce(
+    messages: Iterator[Any],
+    queue: asyncio.Queue[Any],
+    loop: asyncio.AbstractEventLoop,
+    call: CallContext,
+) -> None:
+    """Run a blocking stream on a pool thread, handing each message to the loop."""
+
+    def hand_over(item: Any) -> bool:
+        delivered = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+        while True:
+            try:
+                delivered.result(timeout=0.5)
+                return True
+            except futures.TimeoutError:
+                if not call.is_active():  # the reader is gone: stop producing
+                    delivered.cancel()
+                    return False
+
+    try:
+        for message in messages:
+            if not call.is_active() or not hand_over(message):
+                return
+        hand_over(_END)
+    except BaseException as exc:
+        hand_over(_Failed(exc))
+    finally:
+        close = getattr(messages, "close", None)
+        if close is not None:
+            close()  # the generator's own clean-up runs here, on its thread
 
 
 def _guard_streaming(
-    method: str, behaviour: Callable[..., Iterator[Any]]
-) -> Callable[..., Iterator[Any]]:
-    def handle(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+    method: str, behaviour: Callable[..., Iterator[Any]], pools: Pools
+) -> Callable[..., AsyncIterator[Any]]:
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         if isinstance(request, _Malformed):
-            errors.abort(context, errors.malformed_request(method))
+            await _abort(context, errors.malformed_request(method))
+        call = CallContext(context)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue(STREAM_BUFFER)
+        status = None
         try:
-            yield from behaviour(request, context)
-            return
+            messages = behaviour(request, call)
+            producer = loop.run_in_executor(pools.streams, _produce, messages, queue, loop, call)
+            while True:
+                item = await queue.get()
+                if item is _END:
+                    break
+                if isinstance(item, _Failed):
+                    status = errors.status_for(item.error, method)
+                    break
+                yield item
+            await producer
         except Exception as exc:
             status = errors.status_for(exc, method)
-        errors.abort(context, status)
+        finally:
+            call.end()
+        if status is not None:
+            await _abort(context, status)
 
     return handle
 
 
-def add_servicer(server: grpc.Server, service: ServiceDescriptor, servicer: object) -> None:
+def add_servicer(
+    server: grpc.aio.Server, service: ServiceDescriptor, servicer: object, pools: Pools
+) -> None:
     """Register every method of `service` that `servicer` implements under the guard."""
+    inline: frozenset[str] = getattr(servicer, "INLINE", frozenset())
     handlers = {}
     for method in service.methods:
         behaviour = getattr(servicer, method.name)
@@ -91,15 +248,25 @@ def add_servicer(server: grpc.Server, service: ServiceDescriptor, servicer: obje
             if method.client_streaming:
                 raise NotImplementedError("bidirectional streaming is not used by this API")
             handlers[method.name] = grpc.unary_stream_rpc_method_handler(
-                _guard_streaming(full_name, behaviour), parse, serialize
+                _guard_streaming(full_name, behaviour, pools), parse, serialize
             )
         elif method.client_streaming:
             handlers[method.name] = grpc.stream_unary_rpc_method_handler(
-                _guard_unary(full_name, behaviour, client_streaming=True), parse, serialize
+                _guard_unary(full_name, behaviour, pools, inline=False, client_streaming=True),
+                parse,
+                serialize,
             )
         else:
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-                _guard_unary(full_name, behaviour, client_streaming=False), parse, serialize
+                _guard_unary(
+                    full_name,
+                    behaviour,
+                    pools,
+                    inline=method.name in inline,
+                    client_streaming=False,
+                ),
+                parse,
+                serialize,
             )
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(service.full_name, handlers),)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
-import grpc
-
 from vault.core.errors import InvalidArgument
 from vault.core.export import ExportProgress, SystemProgress
 from vault.core.fanout import export_everywhere
 from vault.server import convert
 from vault.server.context import VaultServices
+from vault.server.registration import CallContext
 from vault.v1 import vault_pb2 as pb
 
 _SUBJECT_MASK = {"roles", "protected_identity"}
@@ -23,12 +22,15 @@ _EXPORT_STATE = {
 
 
 class SubjectService:
+    # Short reads of local storage: served on the event loop (see registration).
+    INLINE = frozenset({"GetSubject", "FindSubject"})
+
     def __init__(self, services: VaultServices) -> None:
         self.services = services
         self.vault = services.vault
 
     def CreateSubject(
-        self, request: pb.CreateSubjectRequest, context: grpc.ServicerContext
+        self, request: pb.CreateSubjectRequest, context: CallContext
     ) -> pb.CreateSubjectResponse:
         identities = [
             convert.identity_input(identity, f"identities[{i}]")
@@ -40,13 +42,13 @@ class SubjectService:
         return pb.CreateSubjectResponse(subject=convert.subject_message(subject))
 
     def GetSubject(
-        self, request: pb.GetSubjectRequest, context: grpc.ServicerContext
+        self, request: pb.GetSubjectRequest, context: CallContext
     ) -> pb.GetSubjectResponse:
         subject = self.vault.get_subject(convert.subject_id(request.name, "name"))
         return pb.GetSubjectResponse(subject=convert.subject_message(subject))
 
     def FindSubject(
-        self, request: pb.FindSubjectRequest, context: grpc.ServicerContext
+        self, request: pb.FindSubjectRequest, context: CallContext
     ) -> pb.FindSubjectResponse:
         if not request.HasField("identity"):
             raise InvalidArgument("identity", "must be set")
@@ -54,7 +56,7 @@ class SubjectService:
         return pb.FindSubjectResponse(subject=convert.subject_message(subject))
 
     def UpdateSubject(
-        self, request: pb.UpdateSubjectRequest, context: grpc.ServicerContext
+        self, request: pb.UpdateSubjectRequest, context: CallContext
     ) -> pb.UpdateSubjectResponse:
         subject_id = convert.subject_id(request.name, "name")
         paths = set(request.update_mask.paths)
@@ -69,7 +71,7 @@ class SubjectService:
         return pb.UpdateSubjectResponse(subject=convert.subject_message(subject))
 
     def AddIdentity(
-        self, request: pb.AddIdentityRequest, context: grpc.ServicerContext
+        self, request: pb.AddIdentityRequest, context: CallContext
     ) -> pb.AddIdentityResponse:
         subject_id = convert.subject_id(request.subject, "subject")
         identity = convert.identity_input(request.identity, "identity")
@@ -77,7 +79,7 @@ class SubjectService:
         return pb.AddIdentityResponse(subject=convert.subject_message(subject))
 
     def RectifyIdentity(
-        self, request: pb.RectifyIdentityRequest, context: grpc.ServicerContext
+        self, request: pb.RectifyIdentityRequest, context: CallContext
     ) -> pb.RectifyIdentityResponse:
         subject_id = convert.subject_id(request.subject, "subject")
         old = convert.identity_input(request.old_identity, "old_identity")
@@ -86,7 +88,7 @@ class SubjectService:
         return pb.RectifyIdentityResponse(subject=convert.subject_message(subject))
 
     def RemoveIdentity(
-        self, request: pb.RemoveIdentityRequest, context: grpc.ServicerContext
+        self, request: pb.RemoveIdentityRequest, context: CallContext
     ) -> pb.RemoveIdentityResponse:
         subject_id = convert.subject_id(request.subject, "subject")
         identity = convert.identity_input(request.identity, "identity")
@@ -94,7 +96,7 @@ class SubjectService:
         return pb.RemoveIdentityResponse(subject=convert.subject_message(subject))
 
     def ExportSubject(
-        self, request: pb.ExportSubjectRequest, context: grpc.ServicerContext
+        self, request: pb.ExportSubjectRequest, context: CallContext
     ) -> Iterator[pb.ExportSubjectResponse]:
         services = self.services
         events = export_everywhere(
@@ -130,7 +132,7 @@ class SubjectService:
                 yield pb.ExportSubjectResponse(archive_chunk=event)
 
     def EraseSubject(
-        self, request: pb.EraseSubjectRequest, context: grpc.ServicerContext
+        self, request: pb.EraseSubjectRequest, context: CallContext
     ) -> Iterator[pb.EraseSubjectResponse]:
         coordinator = self.services.coordinator
         accepted = coordinator.request(convert.subject_id(request.name, "name"), request.request_id)
@@ -140,7 +142,7 @@ class SubjectService:
             yield pb.EraseSubjectResponse(request=convert.erasure_request_message(view))
 
 
-def call_ended(context: grpc.ServicerContext) -> threading.Event:
+def call_ended(context: CallContext) -> threading.Event:
     """An event set when the call ends (finished, cancelled, or the server stopping)."""
     ended = threading.Event()
     context.add_callback(ended.set)

@@ -7,7 +7,7 @@ copy of the records alone is useless.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -143,6 +143,16 @@ class RecordStore(RecordReads, Protocol):
     def append_record(self, new: NewRecord, writable_state: str) -> AppendOutcome:
         """Store one record, durably, if its subject is in `writable_state`.
         Concurrent calls may share one transaction; each gets its own outcome."""
+        ...
+
+    def submit_record(
+        self,
+        new: NewRecord,
+        writable_state: str,
+        done: Callable[[AppendOutcome | None, BaseException | None], None],
+    ) -> None:
+        """`append_record` without waiting: returns at once, and `done(outcome,
+        error)` is called from another thread once the write is durable or failed."""
         ...
 
     def iter_records(self, subject_id: str, category: str | None = None) -> Iterator[RecordRow]: ...

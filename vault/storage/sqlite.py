@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -32,6 +33,8 @@ from vault.storage.base import (
     SubjectRow,
 )
 from vault.storage.jobs import ErasureRequestRow, ErasureStepRow, ManualActionRow
+
+log = logging.getLogger("vault.storage")
 
 try:
     import fcntl
@@ -131,16 +134,31 @@ class _ProcessLock:
             self._fd = None
 
 
+_Apply = Callable[[sqlite3.Connection, list[Any]], list[Any]]
+
+
 class _Combined:
     """One item of a combined write, and what became of it."""
 
-    __slots__ = ("error", "finished", "item", "result")
+    __slots__ = ("apply", "done", "error", "finished", "item", "result")
 
-    def __init__(self, item: Any) -> None:
+    def __init__(
+        self, item: Any, apply: _Apply, done: Callable[[Any, BaseException | None], None] | None
+    ) -> None:
         self.item = item
+        self.apply = apply
+        self.done = done  # called back with (result, error) once committed, if set
         self.finished = False
         self.result: Any = None
         self.error: BaseException | None = None
+
+    def finish(self, result: Any, error: BaseException | None) -> None:
+        self.result, self.error, self.finished = result, error, True
+        if self.done is not None:
+            try:
+                self.done(result, error)
+            except Exception:
+                log.exception("a write's completion callback failed")
 
 
 class GroupCommitWriter:
@@ -176,6 +194,9 @@ class GroupCommitWriter:
         self._failed: dict[int, BaseException] = {}
         self._pending: list[_Combined] = []  # combined writes not yet taken by a combiner
         self._pending_lock = threading.Lock()
+        self._submitted = threading.Condition(self._pending_lock)
+        self._submitter: threading.Thread | None = None  # commits `submit`ted writes
+        self._closed = False
 
     def _count_queued(self, change: int) -> None:
         with self._queued_lock:
@@ -225,9 +246,7 @@ class GroupCommitWriter:
                 self._body_done.notify_all()
         self._await_commit(batch)
 
-    def combined(
-        self, item: Any, apply: Callable[[sqlite3.Connection, list[Any]], list[Any]]
-    ) -> Any:
+    def combined(self, item: Any, apply: _Apply) -> Any:
         """Write `item` together with the same kind of items other threads
         submit meanwhile: `apply(conn, items)` runs once for all of them, in one
         savepoint, and returns one result per item.
@@ -237,21 +256,54 @@ class GroupCommitWriter:
         queue while a group commits; whoever takes the commit lock next applies
         and commits everything queued, so no one waits for a gathering window.
         """
-        mine = _Combined(item)
+        mine = _Combined(item, apply, None)
         with self._pending_lock:
             self._pending.append(mine)
         with self._commit:
             if not mine.finished:
-                with self._pending_lock:
-                    group, self._pending = self._pending, []
-                self._apply_and_commit(group, apply)
+                self._commit_pending()
         if mine.error is not None:
             raise mine.error
         return mine.result
 
-    def _apply_and_commit(
-        self, group: list[_Combined], apply: Callable[[sqlite3.Connection, list[Any]], list[Any]]
+    def submit(
+        self, item: Any, apply: _Apply, done: Callable[[Any, BaseException | None], None]
     ) -> None:
+        """Like `combined`, but returns at once: `done(result, error)` is called
+        from the writer's own thread once the write is committed or failed.
+        For callers that must not wait, such as an event loop."""
+        with self._submitted:
+            if self._closed:
+                raise sqlite3.ProgrammingError("the store is closed")
+            self._pending.append(_Combined(item, apply, done))
+            if self._submitter is None:
+                self._submitter = threading.Thread(
+                    target=self._commit_submitted, name="sqlite-writer", daemon=True
+                )
+                self._submitter.start()
+            self._submitted.notify()
+
+    def _commit_submitted(self) -> None:
+        while True:
+            with self._submitted:
+                while not self._pending and not self._closed:
+                    self._submitted.wait()
+                if self._closed and not self._pending:
+                    return
+            with self._commit:
+                self._commit_pending()  # a `combined` caller may have taken them first
+
+    def _commit_pending(self) -> None:
+        """Apply and commit every queued combined write, a group per kind; `_commit` is held."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        groups: dict[_Apply, list[_Combined]] = {}
+        for entry in pending:
+            groups.setdefault(entry.apply, []).append(entry)
+        for apply, group in groups.items():
+            self._apply_and_commit(group, apply)
+
+    def _apply_and_commit(self, group: list[_Combined], apply: _Apply) -> None:
         """Apply and commit `group`; `_commit` is held."""
         try:
             with self._work:
@@ -277,12 +329,10 @@ class GroupCommitWriter:
                     raise self._failed[batch]
         except BaseException as exc:
             for entry in group:
-                entry.error = exc
-                entry.finished = True
+                entry.finish(None, exc)
             return
         for entry, result in zip(group, results, strict=True):
-            entry.result = result
-            entry.finished = True
+            entry.finish(result, None)
 
     def _await_commit(self, batch: int) -> None:
         with self._commit:
@@ -313,7 +363,13 @@ class GroupCommitWriter:
             self._ended()
 
     def close(self) -> None:
-        """Release the lock file; the connection closes with the others."""
+        """Commit what was submitted, end the writer thread and release the
+        lock file; the connection closes with the others."""
+        with self._submitted:
+            self._closed = True
+            self._submitted.notify()
+        if self._submitter is not None:
+            self._submitter.join()
         self._process_lock.close()
 
     def checkpoint_truncate(self, wal_path: Path) -> bool:
@@ -719,6 +775,14 @@ class SQLiteRecordStore:
             (new, writable_state), _append_records
         )
 
+    def submit_record(
+        self,
+        new: NewRecord,
+        writable_state: str,
+        done: Callable[[AppendOutcome | None, BaseException | None], None],
+    ) -> None:
+        self._writer.submit((new, writable_state), _append_records, done)
+
     def subject(self, subject_id: str) -> SubjectRow | None:
         return self._reads().subject(subject_id)
 
@@ -781,8 +845,8 @@ class SQLiteRecordStore:
         return self._writer.checkpoint_truncate(self._connections.wal_path)
 
     def close(self) -> None:
+        self._writer.close()  # first: its thread may still be committing
         self._connections.close()
-        self._writer.close()
         self._seen = threading.local()
 
 
@@ -1327,6 +1391,6 @@ class SQLiteKeyStore:
         return self._writer.checkpoint_truncate(self._connections.wal_path)
 
     def close(self) -> None:
+        self._writer.close()  # first: its thread may still be committing
         self._connections.close()
-        self._writer.close()
         self._seen = threading.local()
