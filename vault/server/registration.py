@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +107,28 @@ class CallContext:
 _END = object()
 
 
+def _on_loop(
+    loop: asyncio.AbstractEventLoop, make: Callable[[], Coroutine[Any, Any, Any]]
+) -> futures.Future[Any]:
+    """Run the coroutine `make()` on `loop` from another thread. The coroutine
+    is made on the loop, so none is left unawaited if the loop has stopped."""
+    result: futures.Future[Any] = futures.Future()
+
+    def settle(task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            result.cancel()
+        elif (error := task.exception()) is not None:
+            result.set_exception(error)
+        else:
+            result.set_result(task.result())
+
+    def start() -> None:
+        loop.create_task(make()).add_done_callback(settle)
+
+    loop.call_soon_threadsafe(start)  # RuntimeError once the loop is closed
+    return result
+
+
 def _sync_requests(requests: AsyncIterator[Any], loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
     """A client stream read from a pool thread, one message at a time from the loop."""
 
@@ -117,7 +139,7 @@ def _sync_requests(requests: AsyncIterator[Any], loop: asyncio.AbstractEventLoop
             return _END
 
     while True:
-        request = asyncio.run_coroutine_threadsafe(next_message(), loop).result()
+        request = _on_loop(loop, next_message).result()
         if request is _END:
             return
         if isinstance(request, _Malformed):
@@ -167,32 +189,41 @@ class _Failed:
         self.error = error
 
 
-def _produce(
-    messages: Iterator[Any],
-    queue: asyncio.Queue[Any],
-    loop: asyncio.AbstractEventLoop,
-    call: CallContext,
-) -> None:
+class _Handover:
+    """Messages from a stream's thread to the loop, at most STREAM_BUFFER ahead of the reader."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, call: CallContext) -> None:
+        self.loop = loop
+        self.call = call
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.room = threading.Semaphore(STREAM_BUFFER)
+
+    def put(self, item: Any) -> bool:
+        """Hand `item` to the reader (from the stream's thread); False once the reader is gone."""
+        while not self.room.acquire(timeout=0.5):
+            if not self.call.is_active():
+                return False
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        except RuntimeError:  # the loop has stopped
+            return False
+        return True
+
+    async def get(self) -> Any:
+        item = await self.queue.get()
+        self.room.release()
+        return item
+
+
+def _produce(messages: Iterator[Any], handover: _Handover) -> None:
     """Run a blocking stream on a pool thread, handing each message to the loop."""
-
-    def hand_over(item: Any) -> bool:
-        delivered = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
-        while True:
-            try:
-                delivered.result(timeout=0.5)
-                return True
-            except futures.TimeoutError:
-                if not call.is_active():  # the reader is gone: stop producing
-                    delivered.cancel()
-                    return False
-
     try:
         for message in messages:
-            if not call.is_active() or not hand_over(message):
+            if not handover.call.is_active() or not handover.put(message):
                 return
-        hand_over(_END)
+        handover.put(_END)
     except BaseException as exc:
-        hand_over(_Failed(exc))
+        handover.put(_Failed(exc))
     finally:
         close = getattr(messages, "close", None)
         if close is not None:
@@ -207,13 +238,13 @@ def _guard_streaming(
             await _abort(context, errors.malformed_request(method))
         call = CallContext(context)
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue(STREAM_BUFFER)
+        handover = _Handover(loop, call)
         status = None
         try:
             messages = behaviour(request, call)
-            producer = loop.run_in_executor(pools.streams, _produce, messages, queue, loop, call)
+            producer = loop.run_in_executor(pools.streams, _produce, messages, handover)
             while True:
-                item = await queue.get()
+                item = await handover.get()
                 if item is _END:
                     break
                 if isinstance(item, _Failed):
