@@ -70,35 +70,49 @@ class CallContext:
     """What a blocking servicer may ask of its call, from any thread.
 
     grpc.aio's context belongs to the event loop; this is the part of the
-    classic `grpc.ServicerContext` the servicers use, safe off the loop.
+    classic `grpc.ServicerContext` the servicers use, safe off the loop. Made
+    for every call, so it costs nothing until a callback is registered.
     """
+
+    __slots__ = ("_callbacks", "_context", "_ended", "_lock")
+
+    _creating = threading.Lock()
 
     def __init__(self, context: grpc.aio.ServicerContext) -> None:
         self._context = context
-        self._ended = threading.Event()
+        self._ended = False
         self._callbacks: list[Callable[[], None]] = []
-        self._lock = threading.Lock()
+        self._lock: threading.Lock | None = None
+
+    def _guard(self) -> threading.Lock:
+        if self._lock is None:
+            with CallContext._creating:
+                if self._lock is None:
+                    self._lock = threading.Lock()
+        return self._lock
 
     def add_callback(self, callback: Callable[[], None]) -> bool:
         """Call `callback` once the call ends (finished, cancelled, server stopping)."""
-        with self._lock:
-            if not self._ended.is_set():
+        with self._guard():
+            if not self._ended:
                 self._callbacks.append(callback)
                 return True
         callback()
         return True
 
     def is_active(self) -> bool:
-        return not self._ended.is_set()
+        return not self._ended
 
     def invocation_metadata(self) -> Any:
         return self._context.invocation_metadata()
 
     def end(self) -> None:
+        self._ended = True
+        if self._lock is None:
+            # No callback yet (the common case); one added later runs at once,
+            # because `add_callback` reads `_ended` under the lock made first.
+            return
         with self._lock:
-            if self._ended.is_set():
-                return
-            self._ended.set()
             callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
             callback()
@@ -160,12 +174,14 @@ def _guard_unary(
     inline: bool,
     client_streaming: bool,
 ) -> Callable[..., Any]:
+    is_coroutine = asyncio.iscoroutinefunction(behaviour)
+
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
         if not client_streaming and isinstance(request, _Malformed):
             await _abort(context, errors.malformed_request(method))
         call = CallContext(context)
         try:
-            if asyncio.iscoroutinefunction(behaviour):
+            if is_coroutine:
                 return await behaviour(request, call)
             if inline:
                 return behaviour(request, call)
