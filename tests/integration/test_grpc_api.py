@@ -213,6 +213,18 @@ def test_a_retry_with_the_same_request_id_applies_once(
     assert error_info(raised.value).reason == "REQUEST_ID_REUSED"
 
 
+def test_concurrent_retries_of_one_create_store_one_record(
+    subjects: pb_grpc.SubjectServiceStub, records: pb_grpc.RecordServiceStub
+) -> None:
+    anna = create_anna(subjects)
+    records.CreateRecord(pb.CreateRecordRequest(parent=anna.name, record=record()))  # key exists
+    request = pb.CreateRecordRequest(parent=anna.name, record=record(), request_id="r-2")
+    # Sent at once, the copies race to the writer: one stores, the others answer as it did.
+    calls = [records.CreateRecord.future(request) for _ in range(8)]
+    assert len({call.result().record.name for call in calls}) == 1
+    assert len(records.ListRecords(pb.ListRecordsRequest(parent=anna.name)).records) == 2
+
+
 def test_a_record_name_under_the_wrong_subject_is_not_found(
     subjects: pb_grpc.SubjectServiceStub, records: pb_grpc.RecordServiceStub
 ) -> None:

@@ -90,6 +90,36 @@ def test_overload_is_refused_at_once(vault: Vault) -> None:
         running.stop(grace=None)
 
 
+def test_streams_left_open_never_starve_other_calls(vault: Vault) -> None:
+    # One thread for blocking calls, and three exports nobody reads: each holds
+    # a stream thread, from a pool of their own, so every other call still runs.
+    running = create_server(
+        vault, "127.0.0.1:0", ServerSettings(max_workers=1, maintenance_interval_s=0)
+    )
+    try:
+        with grpc.insecure_channel(
+            f"127.0.0.1:{running.port}", options=[("grpc.max_receive_message_length", 64 << 20)]
+        ) as channel:
+            name = store_big_records(channel, 4)
+            subjects = pb_grpc.SubjectServiceStub(channel)
+            records = pb_grpc.RecordServiceStub(channel)
+            exports = [subjects.ExportSubject(pb.ExportSubjectRequest(name=name)) for _ in range(3)]
+            for export in exports:
+                next(export)
+            created = subjects.CreateSubject(  # a blocking write, on the one pool thread
+                pb.CreateSubjectRequest(identities=[email("bo@example.se")]), timeout=5
+            ).subject
+            stored = records.CreateRecord(  # the loop's own write path
+                pb.CreateRecordRequest(parent=created.name, record=record()), timeout=5
+            ).record
+            got = records.GetRecord(pb.GetRecordRequest(name=stored.name), timeout=5).record
+            assert got == stored
+            for export in exports:
+                export.cancel()
+    finally:
+        running.stop(grace=None)
+
+
 def store_big_records(channel: grpc.Channel, count: int) -> str:
     """A subject with `count` records of 8 MiB each: an export of it stays in flight."""
     subjects, records = pb_grpc.SubjectServiceStub(channel), pb_grpc.RecordServiceStub(channel)
