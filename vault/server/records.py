@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor
+from typing import Any
 
 from vault.core.errors import InvalidArgument
 from vault.core.keys import NeedsNewKey
@@ -20,24 +22,44 @@ from vault.v1 import vault_pb2 as pb
 _RECORD_MASK = {"fields", "content", "purpose", "legal_basis", "source_system"}
 
 
-async def _appended(vault: Vault, prepared: PreparedRecord) -> AppendOutcome:
-    """Append a prepared record without holding a thread while it commits."""
-    loop = asyncio.get_running_loop()
-    committed: asyncio.Future[AppendOutcome] = loop.create_future()
+class _Settler:
+    """Settles the loop's futures from the record store's writer thread, with
+    one wake-up of the loop for all the writes one commit finished."""
 
-    def settle(outcome: AppendOutcome | None, error: BaseException | None) -> None:
-        if not committed.done():
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._due: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+
+    def settle_later(
+        self, future: asyncio.Future[Any], result: Any, error: BaseException | None
+    ) -> None:
+        with self._lock:
+            self._due.append((future, result, error))
+            if len(self._due) > 1:
+                return  # a wake-up is already on its way
+        self._loop.call_soon_threadsafe(self._settle)
+
+    def _settle(self) -> None:
+        with self._lock:
+            due, self._due = self._due, []
+        for future, result, error in due:
+            if future.done():  # its caller gave up; the write stands regardless
+                continue
             if error is not None:
-                committed.set_exception(error)
+                future.set_exception(error)
             else:
-                committed.set_result(outcome)  # type: ignore[arg-type]
+                future.set_result(result)
 
-    def committed_elsewhere(outcome: AppendOutcome | None, error: BaseException | None) -> None:
-        loop.call_soon_threadsafe(settle, outcome, error)  # called on the writer's thread
-
-    vault.records.submit_record(prepared.new, SubjectState.ACTIVE.value, committed_elsewhere)
-    # Shielded: a client that gives up does not undo a write already queued.
-    return await asyncio.shield(committed)
+    async def appended(self, vault: Vault, prepared: PreparedRecord) -> AppendOutcome:
+        """Append a prepared record without holding a thread while it commits."""
+        committed: asyncio.Future[AppendOutcome] = self._loop.create_future()
+        vault.records.submit_record(
+            prepared.new,
+            SubjectState.ACTIVE.value,
+            lambda outcome, error: self.settle_later(committed, outcome, error),
+        )
+        return await committed
 
 
 class RecordService:
@@ -47,6 +69,7 @@ class RecordService:
     def __init__(self, services: VaultServices, blocking: Executor | None = None) -> None:
         self.vault = services.vault
         self.blocking = blocking  # None: the loop's default executor
+        self._settler: _Settler | None = None
 
     async def CreateRecord(
         self, request: pb.CreateRecordRequest, context: CallContext
@@ -71,7 +94,10 @@ class RecordService:
         if isinstance(prepared, Record):
             record = prepared
         elif prepared is not None:
-            record = self.vault.finish_record(prepared, await _appended(self.vault, prepared))
+            if self._settler is None:
+                self._settler = _Settler(loop)
+            outcome = await self._settler.appended(self.vault, prepared)
+            record = self.vault.finish_record(prepared, outcome)
         if record is None:  # a new key to write, or a concurrent retry won
             record = await loop.run_in_executor(
                 self.blocking, self.vault.create_record, subject_id, draft, request.request_id
