@@ -13,8 +13,9 @@ from vault.v1 import vault_pb2 as pb
 
 
 class ErasureService:
-    # Short reads of local storage: served on the event loop (see registration).
-    INLINE = frozenset({"GetErasureRequest", "ListErasureRequests"})
+    # Reads of one item from local storage: served on the event loop (see
+    # registration). Pages can hold a thousand items, so lists take the pool.
+    INLINE = frozenset({"GetErasureRequest"})
 
     def __init__(self, services: VaultServices) -> None:
         self.coordinator = services.coordinator

@@ -63,8 +63,9 @@ class _Settler:
 
 
 class RecordService:
-    # Short reads of local storage: served on the event loop (see registration).
-    INLINE = frozenset({"GetRecord", "ListRecords"})
+    # Reads of one item from local storage: served on the event loop (see
+    # registration). Pages can hold a thousand items, so lists take the pool.
+    INLINE = frozenset({"GetRecord"})
 
     def __init__(self, services: VaultServices, blocking: Executor | None = None) -> None:
         self.vault = services.vault

@@ -22,7 +22,7 @@ _EXPORT_STATE = {
 
 
 class SubjectService:
-    # Short reads of local storage: served on the event loop (see registration).
+    # Reads of one item from local storage: served on the event loop (see registration).
     INLINE = frozenset({"GetSubject", "FindSubject"})
 
     def __init__(self, services: VaultServices) -> None:
