@@ -15,7 +15,7 @@ import hmac
 import json
 import secrets
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -95,6 +95,10 @@ class _CheckedDraft:
 
     draft: RecordDraft
     fields_json: str
+
+
+# The state a subject must be in, when the write runs, to take a new record.
+_WRITABLE = SubjectState.ACTIVE.value
 
 
 @dataclass(frozen=True)
@@ -285,8 +289,7 @@ class Vault:
         prepared = self.prepare_record(subject_id, draft, request_id)
         if isinstance(prepared, Record):
             return prepared
-        outcome = self.records.append_record(prepared.new, SubjectState.ACTIVE.value)
-        record = self.finish_record(prepared, outcome)
+        record = self.finish_record(prepared, self.records.append_record(prepared.new, _WRITABLE))
         if record is None:
             return self.create_record(subject_id, draft, request_id)  # the other call won
         return record
@@ -297,9 +300,9 @@ class Vault:
         """The first half of `create_record`: check and seal the record.
 
         Returns the stored record when `request_id` replays a finished call.
-        Otherwise the caller appends `.new` to the record store (with
-        `append_record`, or `submit_record` to be called back) and passes the
-        outcome to `finish_record`. Reads storage but writes nothing, except a
+        Otherwise the caller stores it (`create_record` waits for the commit;
+        `submit_record` is called back) and passes the outcome to
+        `finish_record`. Reads storage but writes nothing, except a
         new category key on the subject's first record of the category; with
         `new_key=False` that case raises `NeedsNewKey` instead, for callers
         that must not wait on a write.
@@ -322,6 +325,15 @@ class Vault:
             else None
         )
         return PreparedRecord(subject_id, checked, NewRecord(row, request))
+
+    def submit_record(
+        self,
+        prepared: PreparedRecord,
+        done: Callable[[AppendOutcome | None, BaseException | None], None],
+    ) -> None:
+        """Append a prepared record without waiting: `done(outcome, error)` is
+        called from the record store's writer thread once it is durable or failed."""
+        self.records.submit_record(prepared.new, _WRITABLE, done)
 
     def finish_record(self, prepared: PreparedRecord, outcome: AppendOutcome) -> Record | None:
         """The second half of `create_record`: the stored record, or the precise

@@ -11,7 +11,7 @@ from typing import Any
 
 from vault.core.errors import InvalidArgument
 from vault.core.keys import NeedsNewKey
-from vault.core.model import Record, RecordDraft, SubjectState
+from vault.core.model import Record, RecordDraft
 from vault.core.vault import PreparedRecord, RecordChanges, Vault
 from vault.server import convert
 from vault.server.context import VaultServices
@@ -54,10 +54,8 @@ class _Settler:
     async def appended(self, vault: Vault, prepared: PreparedRecord) -> AppendOutcome:
         """Append a prepared record without holding a thread while it commits."""
         committed: asyncio.Future[AppendOutcome] = self._loop.create_future()
-        vault.records.submit_record(
-            prepared.new,
-            SubjectState.ACTIVE.value,
-            lambda outcome, error: self.settle_later(committed, outcome, error),
+        vault.submit_record(
+            prepared, lambda outcome, error: self.settle_later(committed, outcome, error)
         )
         return await committed
 
