@@ -14,27 +14,29 @@ import tomli_w
 
 class ServerProcess:
     def __init__(
-        self, data_dir: Path, config: dict | None = None, env: dict[str, str] | None = None
+        self,
+        data_dir: Path | None,
+        config: dict | None = None,
+        env: dict[str, str] | None = None,
+        *,
+        extra_args: tuple[str, ...] = (),
+        cwd: Path | None = None,
     ) -> None:
-        args = [
-            sys.executable,
-            "-m",
-            "vault.cli",
-            "serve",
-            "--address",
-            "127.0.0.1:0",
-            "--data-dir",
-            str(data_dir),
-        ]
+        """`data_dir` None: the server's default, relative to `cwd`."""
+        args = [sys.executable, "-m", "vault.cli", "serve", "--address", "127.0.0.1:0"]
+        if data_dir is not None:
+            args += ["--data-dir", str(data_dir)]
         if config is not None:
+            assert data_dir is not None
             path = data_dir.parent / "vault.toml"
             path.write_text(tomli_w.dumps(config))
             args += ["--config", str(path)]
         self.process = subprocess.Popen(
-            args,
+            [*args, *extra_args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            cwd=cwd,
             env={**os.environ, "COLUMNS": "200", **(env or {})},
         )
         self.port = 0

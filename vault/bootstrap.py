@@ -16,7 +16,10 @@ DEFAULT_DATA_DIR = Path("vault-data")
 
 
 def data_dir(explicit: str | None = None) -> Path:
-    return Path(explicit or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+    # Absolute from here on: paths derived from it end up in connector
+    # settings (a demo system's DSN, say), read later by code that must not
+    # depend on the directory the server was started from.
+    return Path(explicit or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).absolute()
 
 
 def keyring_path(directory: Path, explicit: str | None = None) -> Path:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.live import Live
+from rich.padding import Padding
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -22,6 +23,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from vault_client import Content, ErasureRequest, Identity, VaultClient, VaultClientError
 
@@ -485,27 +487,38 @@ def _steps_table(request: ErasureRequest) -> Table:
 
 
 def _print_request(request: ErasureRequest) -> None:
+    """The erasure report a person reads: one section per system, each item's
+    outcome first and its text wrapped beside it, so it stays legible in an
+    80-column terminal (the legal reasons are long)."""
     console.print(f"{request.name} ({request.subject})", soft_wrap=True, highlight=False)
     console.print(
         f"state: [bold]{request.state}[/bold]; received {request.create_time:%Y-%m-%d %H:%M} UTC; "
         f"legal deadline {request.deadline_time:%Y-%m-%d}",
         soft_wrap=True,
     )
-    table = Table("system", "outcome", "category", "what", "why kept", "until")
     waiting = []
     for step in request.steps:
+        console.print()
+        console.print(f"[bold]{step.system}[/bold]: {step.state}", highlight=False)
+        items = Table.grid(padding=(0, 2))
+        items.add_column(no_wrap=True)  # the outcome
+        items.add_column()  # what, and why it is kept
         if step.state != "succeeded":
-            table.add_row(step.system, step.state, "", "", step.last_error, "")
-            continue
+            attempts = f"{step.attempts} attempt{'s' * (step.attempts != 1)}"
+            items.add_row(f"({attempts})", step.last_error or "")
         for item in step.items:
-            detail = item.legal_reason
-            if item.outcome == "manual_action":
-                detail = f"confirmed by {item.confirmed_by}" if item.confirmed_by else "see below"
-                if not item.confirmed_by:
+            text = f"{item.category}: {item.description}" if item.category else item.description
+            if item.outcome == "retained":
+                until = f"until {item.retained_until:%Y-%m-%d}" if item.retained_until else "kept"
+                text += f"\n{until}: {item.legal_reason}"
+            elif item.outcome == "manual_action":
+                if item.confirmed_by:
+                    text += f"\nconfirmed by {item.confirmed_by}"
+                else:
+                    text += "\nwaiting: see below"
                     waiting.append(item)
-            until = item.retained_until.isoformat() if item.retained_until else ""
-            table.add_row(step.system, item.outcome, item.category, item.description, detail, until)
-    console.print(table)
+            items.add_row(item.outcome, Text(text))
+        console.print(Padding(items, (0, 0, 0, 2)))
     for item in waiting:
         # Printed whole, never cut to a column: the name is what the admin types.
         console.print(
@@ -559,19 +572,24 @@ def _requests_confirm(args: argparse.Namespace) -> int:
 def _connectors_list(args: argparse.Namespace) -> int:
     with _client(args) as client:
         connectors = client.list_connectors(check_health=args.check)
-    table = Table("connector", "version", "enabled", "health", "hosted", "holds")
+    # One section per connector, its holdings beneath it: long retention
+    # texts wrap in their own column and stay legible at 80 columns.
     for c in connectors:
-        health = (
-            ("ok" if c.healthy else "FAILING") + (f": {c.health_detail}" if c.health_detail else "")
-            if args.check and c.enabled
-            else ""
-        )
-        holds = "\n".join(
-            f"{h.category} ({h.legal_basis}{'' if h.erasable else ', legal hold'}): {h.retention}"
-            for h in c.holdings
-        )
-        table.add_row(c.name, c.version, "yes" if c.enabled else "no", health, c.location, holds)
-    console.print(table)
+        heading = f"[bold]{c.name}[/bold] {c.version}: " + ("enabled" if c.enabled else "disabled")
+        if c.location:
+            heading += f", hosted in {c.location}"
+        if args.check and c.enabled:
+            heading += "; health " + ("ok" if c.healthy else "[bold]FAILING[/bold]")
+            heading += f" ({c.health_detail})" if c.health_detail else ""
+        console.print(heading, highlight=False)
+        holdings = Table.grid(padding=(0, 2))
+        holdings.add_column(no_wrap=True)  # category
+        holdings.add_column(no_wrap=True)  # legal basis
+        holdings.add_column()  # retention
+        for h in c.holdings:
+            basis = h.legal_basis + ("" if h.erasable else ", legal hold")
+            holdings.add_row(h.category, basis, h.retention)
+        console.print(Padding(holdings, (0, 0, 1, 2)))
     return 0
 
 

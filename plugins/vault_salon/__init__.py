@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import pathlib
 import re
 import sqlite3
 import threading
@@ -189,14 +190,23 @@ class SQLConnector(Connector):
         if conn is None:
             try:
                 if self._mark == "?":
+                    # mode=rw: a mistyped path is an error, never a new empty
+                    # database that would make everyone look absent.
                     path = self.dsn.removeprefix("sqlite://").removeprefix("sqlite:")
-                    conn = sqlite3.connect(path, timeout=10, isolation_level=None)
+                    conn = sqlite3.connect(
+                        f"{pathlib.Path(path).absolute().as_uri()}?mode=rw",
+                        uri=True,
+                        timeout=10,
+                        isolation_level=None,
+                    )
                 else:
                     import psycopg
 
                     conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
                     conn.execute(f'SET search_path TO "{self.schema}"')
-            except (sqlite3.Error, ImportError) as error:
+            except sqlite3.Error as error:  # names the file problem; holds no secret
+                raise ConnectorUnavailable(f"database unreachable ({error})") from None
+            except ImportError as error:
                 raise ConnectorUnavailable(
                     f"database unreachable ({type(error).__name__})"
                 ) from None

@@ -133,7 +133,7 @@ def start(
             "token_env": "CONSENT_VAULT_DEMO_ACCOUNTING_TOKEN",
             "timeout_s": 5,
         },
-        "salon": salon_section(f"sqlite:///{salon_db}"),
+        "salon": salon_section(f"sqlite:///{salon_db.absolute()}"),
         "facebook_group": {
             "register": str(register),
             "group_name": "Leep modellbank",

@@ -181,3 +181,17 @@ def test_serve_on_a_taken_port_says_so_without_a_traceback(tmp_path: Path) -> No
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "--address" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_salon_database_file_that_is_not_there_is_reported_never_created(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "salon.db"  # its directory exists; the file does not
+    registry = load({"salon": standins.salon_section(f"sqlite:///{missing}")}, tmp_path)
+    try:
+        report = registry.health("salon")
+    finally:
+        registry.close()
+    assert not report.healthy
+    assert "unable to open database file" in report.detail
+    assert not missing.exists()
