@@ -237,3 +237,12 @@ def test_a_record_name_under_the_wrong_subject_is_not_found(
     with pytest.raises(grpc.RpcError) as raised:
         records.GetRecord(pb.GetRecordRequest(name=wrong))
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_record_for_a_subject_that_does_not_exist_names_its_parent(
+    records: pb_grpc.RecordServiceStub,
+) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        records.CreateRecord(pb.CreateRecordRequest(parent="subjects/" + "0" * 32, record=record()))
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    assert error_info(raised.value).metadata["field"] == "parent"

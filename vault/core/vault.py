@@ -715,10 +715,10 @@ class Vault:
     @staticmethod
     def _refuse_write(subject_id: str, state: str | None) -> NoReturn:
         """Raise the precise reason a subject in `state` (None: no such
-        subject) cannot take a new record."""
+        subject) cannot take a new record (whose parent it is)."""
         if state is None:
             raise SubjectNotFound(
-                f"subject {subject_id} does not exist", subject=subject_id, field="name"
+                f"subject {subject_id} does not exist", subject=subject_id, field="parent"
             )
         Vault._check_readable(subject_id, state)
         raise FailedPrecondition(f"subject {subject_id} cannot take new records")
