@@ -225,6 +225,19 @@ def test_concurrent_retries_of_one_create_store_one_record(
     assert len(records.ListRecords(pb.ListRecordsRequest(parent=anna.name)).records) == 2
 
 
+def test_concurrent_retries_of_one_category_erasure_answer_alike(
+    subjects: pb_grpc.SubjectServiceStub, records: pb_grpc.RecordServiceStub
+) -> None:
+    anna = create_anna(subjects)
+    for _ in range(3):
+        records.CreateRecord(pb.CreateRecordRequest(parent=anna.name, record=record()))
+    request = pb.EraseCategoryRequest(parent=anna.name, category="contact", request_id="e-1")
+    # Every copy gets the first one's answer, never REQUEST_ID_REUSED.
+    calls = [records.EraseCategory.future(request) for _ in range(8)]
+    assert {call.result().records_shredded for call in calls} == {3}
+    assert len({call.result().erase_time.ToJsonString() for call in calls}) == 1
+
+
 def test_a_record_name_under_the_wrong_subject_is_not_found(
     subjects: pb_grpc.SubjectServiceStub, records: pb_grpc.RecordServiceStub
 ) -> None:

@@ -114,6 +114,10 @@ class _Raced(Exception):
     """Another call with the same request id committed first."""
 
 
+class _RequestTaken(Exception):
+    """Inside a write: the request id was remembered by a concurrent call."""
+
+
 class Vault:
     def __init__(
         self,
@@ -585,15 +589,23 @@ class Vault:
             return CategoryErasure(subject_id, category, data["records"], self._parse(data["at"]))
         self._writable_subject(self.records, subject_id)
         erased_at = self.clock.now()
+        # The key goes first: once it is gone the records are unreadable, and a
+        # crash before the transaction below leaves only ciphertext that a
+        # retry (or the same call again) deletes. Destroying is idempotent.
         self.keys.destroy_category(subject_id, category)
-        with self.records.write() as tx:
-            count = tx.delete_category_records(subject_id, category)
-            tx.touch_subject(subject_id, self._iso(erased_at))
-            result = json.dumps({"records": count, "at": self._iso(erased_at)})
-            if request_id and not tx.remember(
-                RememberedRequest(request_id, "erase_category", fingerprint, subject_id, result)
-            ):
-                raise RequestIdReused(request_id)
+        try:
+            with self.records.write() as tx:
+                count = tx.delete_category_records(subject_id, category)
+                tx.touch_subject(subject_id, self._iso(erased_at))
+                result = json.dumps({"records": count, "at": self._iso(erased_at)})
+                if request_id and not tx.remember(
+                    RememberedRequest(request_id, "erase_category", fingerprint, subject_id, result)
+                ):
+                    raise _RequestTaken  # rolls this transaction back
+        except _RequestTaken:
+            # A concurrent copy of this call committed first: answer as it did
+            # (or, were it a different request under the same id, say so).
+            return self.erase_category(subject_id, category, request_id)
         self.scrub_due.set()
         return CategoryErasure(subject_id, category, count, erased_at)
 
