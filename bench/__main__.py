@@ -106,39 +106,54 @@ def import_records(records: pb_grpc.RecordServiceStub, parent: str, count: int) 
     return time.perf_counter() - start
 
 
-def run(seconds: float, threads: int) -> dict[str, Any]:
-    results: dict[str, Any] = {"threads": threads, "seconds": seconds}
+def run(seconds: float, threads: int, rounds: int) -> dict[str, Any]:
+    """Echo, put and get are measured in turns, `rounds` times, with both servers
+    up throughout: each ratio is the median of its rounds' ratios, so a slow
+    spell of this shared machine moves both sides of a ratio alike."""
+    results: dict[str, Any] = {"threads": threads, "seconds": seconds, "rounds": rounds}
     put_request = pb.CreateRecordRequest(parent="subjects/" + "0" * 32, record=sample_record())
     payload = put_request.SerializeToString()
     results["payload_bytes"] = len(payload)
 
     with (
-        server_process("echo") as port,
-        grpc.insecure_channel(f"127.0.0.1:{port}", CHANNEL_OPTIONS) as channel,
-    ):
-        echo = channel.unary_unary(ECHO_METHOD)
-        echo(payload)
-        results["echo_rps"] = rate(lambda t, i: echo(payload), threads, seconds)
-
-    with (
         tempfile.TemporaryDirectory() as tmp,
+        server_process("echo") as echo_port,
         server_process("vault", Path(tmp)) as port,
+        grpc.insecure_channel(f"127.0.0.1:{echo_port}", CHANNEL_OPTIONS) as echo_channel,
         grpc.insecure_channel(f"127.0.0.1:{port}", CHANNEL_OPTIONS) as channel,
     ):
+        echo = echo_channel.unary_unary(ECHO_METHOD)
         subjects = pb_grpc.SubjectServiceStub(channel)
         records = pb_grpc.RecordServiceStub(channel)
         parents = [new_subject(subjects, f"writer-{t}") for t in range(threads)]
         requests = [pb.CreateRecordRequest(parent=p, record=sample_record()) for p in parents]
+        import_records(records, parents[0], 500)
+        gets = [
+            pb.GetRecordRequest(name=m.record.name)
+            for m in records.StreamRecords(pb.StreamRecordsRequest(parent=parents[0]))
+        ]
+        echo(payload)
         records.CreateRecord(requests[0])
-        results["put_rps"] = rate(lambda t, i: records.CreateRecord(requests[t]), threads, seconds)
 
-        names = [
-            m.record.name for m in records.StreamRecords(pb.StreamRecordsRequest(parent=parents[0]))
-        ][:500]
-        gets = [pb.GetRecordRequest(name=n) for n in names]
-        results["get_rps"] = rate(
-            lambda t, i: records.GetRecord(gets[(t * 97 + i) % len(gets)]), threads, seconds
-        )
+        window = seconds / rounds
+        measured: dict[str, list[float]] = {"echo": [], "put": [], "get": []}
+        for _ in range(rounds):
+            measured["echo"].append(rate(lambda t, i: echo(payload), threads, window))
+            measured["put"].append(
+                rate(lambda t, i: records.CreateRecord(requests[t]), threads, window)
+            )
+            measured["get"].append(
+                rate(
+                    lambda t, i: records.GetRecord(gets[(t * 97 + i) % len(gets)]), threads, window
+                )
+            )
+        for name, rates in measured.items():
+            results[f"{name}_rps"] = statistics.median(rates)
+        for name in ("put", "get"):
+            results[f"{name}_ratio"] = statistics.median(
+                r / e for r, e in zip(measured[name], measured["echo"], strict=True)
+            )
+        results["rounds_rps"] = measured
 
         big = new_subject(subjects, "exported")
         results["import_records_per_s"] = 20_000 / import_records(records, big, 20_000)
@@ -168,7 +183,10 @@ def run(seconds: float, threads: int) -> dict[str, Any]:
 
 def report(results: dict[str, Any]) -> None:
     table = Table(
-        title=f"consent-vault benchmark ({results['threads']} client threads, {results['payload_bytes']} B payload)"
+        title=(
+            f"consent-vault benchmark ({results['threads']} client threads, "
+            f"{results['payload_bytes']} B payload, median of {results['rounds']} rounds)"
+        )
     )
     table.add_column("measure")
     table.add_column("figure", justify="right")
@@ -179,13 +197,13 @@ def report(results: dict[str, Any]) -> None:
     table.add_row(
         "record put (durable)",
         f"{results['put_rps']:,.0f} calls/s",
-        f"{results['put_rps'] / echo:.2f}x",
+        f"{results['put_ratio']:.2f}x",
         ">= 0.60x",
     )
     table.add_row(
         "record get",
         f"{results['get_rps']:,.0f} calls/s",
-        f"{results['get_rps'] / echo:.2f}x",
+        f"{results['get_ratio']:.2f}x",
         ">= 0.80x",
     )
     ratio = results["erase_10000_ms"] / results["erase_10_ms"]
@@ -206,7 +224,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("which", nargs="?", choices=["all", "core", "everywhere"], default="all")
     parser.add_argument(
-        "--seconds", type=float, default=5.0, help="length of each rate measurement"
+        "--seconds", type=float, default=10.0, help="time each rate is measured, over all rounds"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="turns of echo, put and get, in that order"
     )
     parser.add_argument("--threads", type=int, default=8, help="concurrent client threads")
     parser.add_argument("--people", type=int, default=200, help="people erased across all systems")
@@ -214,7 +235,7 @@ def main() -> int:
     args = parser.parse_args()
     results: dict[str, Any] = {}
     if args.which in ("all", "core"):
-        results["core"] = run(args.seconds, args.threads)
+        results["core"] = run(args.seconds, args.threads, args.rounds)
         report(results["core"])
     if args.which in ("all", "everywhere"):
         from bench import everywhere
