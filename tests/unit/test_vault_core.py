@@ -338,6 +338,23 @@ def test_writes_grouped_together_keep_their_own_outcomes(vault: Vault) -> None:
     assert vault.count_records(anna.subject_id) == 200 + 25
 
 
+def test_a_batch_sqlite_rolled_back_fails_its_writers_and_the_next_writes_land(
+    vault: Vault,
+) -> None:
+    # Disk full or an I/O error makes SQLite roll back the whole transaction,
+    # not only the failing caller's savepoint. Stand-in: the body ends it itself.
+    anna = vault.create_subject(ANNA, [])
+    vault.create_record(anna.subject_id, draft(n=1))
+    with pytest.raises(RuntimeError, match="disk"), vault.records.write() as tx:
+        tx.touch_subject(anna.subject_id, "2030-01-01T00:00:00+00:00")
+        tx.conn.execute("ROLLBACK")
+        raise RuntimeError("disk full")
+    assert vault.get_subject(anna.subject_id).updated_at.year != 2030
+    # The writer is whole again: the writer lock is free and records land.
+    vault.create_record(anna.subject_id, draft(n=2))
+    assert vault.count_records(anna.subject_id) == 2
+
+
 def test_two_writers_on_one_database_lose_nothing(data_dir: Path, clock: FixedClock) -> None:
     # Two vaults on one data directory stand for two server processes: their
     # writes queue on the shared writer lock and all of them land.

@@ -218,6 +218,18 @@ class GroupCommitWriter:
         if not self._conn.in_transaction:
             self._process_lock.release()
 
+    def _undo(self, savepoint: str, batch: int, error: BaseException) -> None:
+        """Undo one piece of work that failed inside the open batch; `_work` is held."""
+        if self._conn.in_transaction:
+            self._conn.execute(f"ROLLBACK TO {savepoint}")
+            self._conn.execute(f"RELEASE {savepoint}")
+        else:
+            # SQLite rolled the whole batch back (disk full, I/O error): every
+            # writer whose work was in it must fail too.
+            self._failed[batch] = error
+            self._open_batch += 1
+            self._ended()
+
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         self._count_queued(+1)
@@ -229,15 +241,7 @@ class GroupCommitWriter:
                 try:
                     yield self._conn
                 except BaseException as exc:
-                    if self._conn.in_transaction:
-                        self._conn.execute("ROLLBACK TO caller")
-                        self._conn.execute("RELEASE caller")
-                    else:
-                        # SQLite rolled the whole batch back (disk full, I/O
-                        # error): every caller waiting on it must fail too.
-                        self._failed[batch] = exc
-                        self._open_batch += 1
-                        self._ended()
+                    self._undo("caller", batch, exc)
                     raise
                 self._conn.execute("RELEASE caller")
         finally:
@@ -313,15 +317,7 @@ class GroupCommitWriter:
                 try:
                     results = apply(self._conn, [entry.item for entry in group])
                 except BaseException as exc:
-                    if self._conn.in_transaction:
-                        self._conn.execute("ROLLBACK TO combined")
-                        self._conn.execute("RELEASE combined")
-                    else:
-                        # SQLite rolled the whole batch back: writers whose work
-                        # was in it must fail too, as in `write`.
-                        self._failed[batch] = exc
-                        self._open_batch += 1
-                        self._ended()
+                    self._undo("combined", batch, exc)
                     raise
                 self._conn.execute("RELEASE combined")
                 self._commit_open_batch()
