@@ -195,3 +195,26 @@ def test_a_salon_database_file_that_is_not_there_is_reported_never_created(
     assert not report.healthy
     assert "unable to open database file" in report.detail
     assert not missing.exists()
+
+
+def test_a_connector_type_runs_under_another_name_only_when_that_is_clear(
+    tmp_path: Path,
+) -> None:
+    section = standins.salon_section(f"sqlite:///{tmp_path / 'register.db'}")
+    with pytest.raises(ConfigError, match=r"type 'sql' is not installed \(installed: .*salon"):
+        load({"student_register": {**section, "type": "sql"}}, tmp_path)
+    with pytest.raises(ConfigError, match="is the installed connector 'lms'; it cannot run type"):
+        load({"lms": {**section, "type": "salon"}}, tmp_path)
+    with pytest.raises(ConfigError, match="a system name must be lower-case letters"):
+        load({"Student Register": {**section, "type": "salon"}}, tmp_path)
+    with pytest.raises(ConfigError, match=r'not installed .*set type = "\.\.\."'):
+        load({"student_register": section}, tmp_path)
+    registry = load({"student_register": {**section, "type": "salon"}}, tmp_path)
+    try:
+        installed = registry.get("student_register")
+        assert installed is not None and installed.enabled
+        assert installed.holdings is not None
+        assert installed.holdings.system == "student_register"
+        assert not registry.installed["salon"].enabled  # the type itself stays off
+    finally:
+        registry.close()

@@ -13,10 +13,12 @@ import grpc
 import pytest
 
 from tests.helpers import email, error_info, pnr
-from vault import demo
+from vault import __version__, demo
 from vault.connectors.registry import ConnectorRegistry
 from vault.core.erasure import ErasureSettings
 from vault.core.vault import Vault
+from vault.plugins.host import VaultHost
+from vault.plugins.manager import make_plugin_manager
 from vault.server.app import RunningServer, ServerSettings, create_server
 from vault.server.context import VaultServices
 from vault.v1 import vault_pb2 as pb
@@ -254,3 +256,51 @@ def test_the_server_stops_promptly_with_a_watch_on_a_request_that_never_rests(
     started = time.monotonic()
     everywhere.stop(grace=1)
     assert time.monotonic() - started < 10
+
+
+def test_one_connector_type_covers_a_second_system_under_its_own_name(
+    vault: Vault, systems: standins.DemoSystems, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    # The school's student register is another SQL database: the admin runs the
+    # SQL connector a second time, under the register's own name.
+    from vault_standins import salon
+
+    register_db = salon.create_sqlite(tmp_path / "student-register.db", DEMO_PEOPLE)
+    sections = {
+        **systems.sections,
+        "student_register": {
+            "type": "salon",
+            **standins.salon_section(f"sqlite:///{register_db}"),
+            "description": "Student register",
+        },
+    }
+    registry = ConnectorRegistry.load(
+        sections,
+        make_plugin_manager(),
+        VaultHost(__version__),
+        tmp_path,
+        systems.environ,  # type: ignore[attr-defined]
+    )
+    demo.seed(vault)
+    services = VaultServices.build(vault, registry, ErasureSettings(call_timeout_seconds=5))
+    running = create_server(services, "127.0.0.1:0", ServerSettings(maintenance_interval_s=0))
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            subjects = pb_grpc.SubjectServiceStub(channel)
+            connectors = pb_grpc.ConnectorServiceStub(channel)
+            listed = connectors.ListConnectors(pb.ListConnectorsRequest()).connectors
+            register = next(c for c in listed if c.name == "student_register")
+            assert register.enabled and register.description == "Student register"
+            request = erase(subjects, find(subjects, email("bo.berg@example.com")))
+    finally:
+        running.stop(grace=None)
+        registry.close()
+    assert request.state == pb.ERASURE_REQUEST_STATE_COMPLETED
+    assert {s.system for s in request.steps} >= {"salon", "student_register"}
+    for system, db in (("salon", systems.salon_db), ("student_register", register_db)):
+        assert {i.category for i in items(request, system)} >= {"contact", "notes"}
+        conn = sqlite3.connect(db)
+        try:
+            assert salon.counts(conn, "?", BO)["colour_notes"] == 0
+        finally:
+            conn.close()

@@ -234,15 +234,21 @@ class ConnectorSettings:
 class Connector(abc.ABC):
     """Covers one system. Subclasses set `name` and `version` and implement the methods.
 
+    The class's `name` is the connector's type. An instance covers the system
+    its configuration section names: the same name, unless the admin runs one
+    type for several systems (`[connectors.student_register] type = "salon"`),
+    so an instance reads its system's name from `self.name`.
+
     The vault calls these from worker threads, each call under its own
     deadline; a connector must be safe to call from several threads.
     """
 
-    name: ClassVar[str]
+    name: str
     version: ClassVar[str] = "0"
 
     def __init__(self, settings: ConnectorSettings) -> None:
         self.settings = settings
+        self.name = settings.name
 
     @abc.abstractmethod
     def holdings(self) -> Holdings:

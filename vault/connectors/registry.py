@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -95,31 +96,64 @@ class ConnectorRegistry:
             }
         )
         for name, section in sections.items():
-            if name not in classes:
-                known = ", ".join(sorted(classes)) or "none"
-                raise ConfigError(
-                    f"connector {name!r} is configured but not installed (installed: {known})"
-                )
             if not isinstance(section, Mapping):
                 raise ConfigError(f"[connectors.{name}] must be a table")
+            kind = _connector_type(name, section, classes)
+            item = registry.installed.setdefault(
+                name, InstalledConnector(name, getattr(classes[kind], "version", "0"), False)
+            )
             if not section.get("enabled", True):
                 continue
+            values = {k: v for k, v in section.items() if k != "type"}
             settings = ConnectorSettings(
-                name, dict(section), base_dir, environ if environ is not None else os.environ
+                name, values, base_dir, environ if environ is not None else os.environ
             )
             try:
-                connector = classes[name](settings)
+                connector = classes[kind](settings)
                 holdings = connector.holdings()
                 validate_holdings(holdings)
             except (SettingsError, InvalidHoldings) as error:
                 raise ConfigError(f"connector {name!r} refused: {error}") from None
-            if holdings.system != name:
+            if holdings.system != name or connector.name != name:
                 raise ConfigError(
                     f"connector {name!r} declares holdings for system {holdings.system!r}"
                 )
-            item = registry.installed[name]
             item.enabled, item.connector, item.holdings = True, connector, holdings
         return registry
+
+
+# A system's name shows in erasure reports and exports, and is typed by admins.
+_SYSTEM_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def _connector_type(
+    name: str, section: Mapping[str, Any], classes: Mapping[str, type[Connector]]
+) -> str:
+    """The installed connector type a `[connectors.NAME]` section runs: its
+    `type`, or the type of the same name."""
+    known = ", ".join(sorted(classes)) or "none"
+    kind = section.get("type", name)
+    if kind == name:
+        if name not in classes:
+            raise ConfigError(
+                f"connector {name!r} is configured but not installed (installed: {known}); "
+                'to run an installed type under this name, set type = "..."'
+            )
+        return name
+    if not isinstance(kind, str) or kind not in classes:
+        raise ConfigError(
+            f"[connectors.{name}] type {kind!r} is not installed (installed: {known})"
+        )
+    if name in classes:
+        raise ConfigError(
+            f"[connectors.{name}] is the installed connector {name!r}; it cannot run type {kind!r}"
+        )
+    if not _SYSTEM_NAME.fullmatch(name):
+        raise ConfigError(
+            f"[connectors.{name}]: a system name must be lower-case letters, digits and '_', "
+            "starting with a letter, at most 64 characters"
+        )
+    return kind
 
 
 def read_config(path: Path) -> dict[str, Any]:
