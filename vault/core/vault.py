@@ -114,10 +114,6 @@ class _Raced(Exception):
     """Another call with the same request id committed first."""
 
 
-class _RequestTaken(Exception):
-    """Inside a write: the request id was remembered by a concurrent call."""
-
-
 class Vault:
     def __init__(
         self,
@@ -598,11 +594,8 @@ class Vault:
                 count = tx.delete_category_records(subject_id, category)
                 tx.touch_subject(subject_id, self._iso(erased_at))
                 result = json.dumps({"records": count, "at": self._iso(erased_at)})
-                if request_id and not tx.remember(
-                    RememberedRequest(request_id, "erase_category", fingerprint, subject_id, result)
-                ):
-                    raise _RequestTaken  # rolls this transaction back
-        except _RequestTaken:
+                self._remember(tx, request_id, "erase_category", fingerprint, subject_id, result)
+        except _Raced:
             # A concurrent copy of this call committed first: answer as it did
             # (or, were it a different request under the same id, say so).
             return self.erase_category(subject_id, category, request_id)
