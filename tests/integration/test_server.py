@@ -6,6 +6,9 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -70,52 +73,50 @@ def test_an_unexpected_error_is_internal_with_a_correlation_id_and_no_details(
 
 
 def test_overload_is_refused_at_once(vault: Vault) -> None:
-    running = create_server(
-        vault, "127.0.0.1:0", ServerSettings(max_concurrent_rpcs=1, maintenance_interval_s=0)
-    )
-    try:
-        with grpc.insecure_channel(
-            f"127.0.0.1:{running.port}", options=[("grpc.max_receive_message_length", 64 << 20)]
-        ) as channel:
-            name = store_big_records(channel, 4)
-            subjects = pb_grpc.SubjectServiceStub(channel)
-            # An export the client does not read stays in flight (flow control).
-            export = subjects.ExportSubject(pb.ExportSubjectRequest(name=name))
-            next(export)
-            with pytest.raises(grpc.RpcError) as raised:
-                subjects.GetSubject(pb.GetSubjectRequest(name=name), timeout=5)
-            assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            export.cancel()
-    finally:
-        running.stop(grace=None)
+    with big_subject_served(vault, ServerSettings(max_concurrent_rpcs=1)) as (channel, name):
+        subjects = pb_grpc.SubjectServiceStub(channel)
+        # An export the client does not read stays in flight (flow control).
+        export = subjects.ExportSubject(pb.ExportSubjectRequest(name=name))
+        next(export)
+        with pytest.raises(grpc.RpcError) as raised:
+            subjects.GetSubject(pb.GetSubjectRequest(name=name), timeout=5)
+        assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        export.cancel()
 
 
 def test_streams_left_open_never_starve_other_calls(vault: Vault) -> None:
     # One thread for blocking calls, and three exports nobody reads: each holds
     # a stream thread, from a pool of their own, so every other call still runs.
-    running = create_server(
-        vault, "127.0.0.1:0", ServerSettings(max_workers=1, maintenance_interval_s=0)
-    )
+    with big_subject_served(vault, ServerSettings(max_workers=1)) as (channel, name):
+        subjects = pb_grpc.SubjectServiceStub(channel)
+        records = pb_grpc.RecordServiceStub(channel)
+        exports = [subjects.ExportSubject(pb.ExportSubjectRequest(name=name)) for _ in range(3)]
+        for export in exports:
+            next(export)
+        created = subjects.CreateSubject(  # a blocking write, on the one pool thread
+            pb.CreateSubjectRequest(identities=[email("bo@example.se")]), timeout=5
+        ).subject
+        stored = records.CreateRecord(  # the loop's own write path
+            pb.CreateRecordRequest(parent=created.name, record=record()), timeout=5
+        ).record
+        got = records.GetRecord(pb.GetRecordRequest(name=stored.name), timeout=5).record
+        assert got == stored
+        for export in exports:
+            export.cancel()
+
+
+@contextmanager
+def big_subject_served(
+    vault: Vault, settings: ServerSettings
+) -> Iterator[tuple[grpc.Channel, str]]:
+    """A server with `settings` and a channel to it, holding a subject whose
+    export (four records of 8 MiB) stays in flight while the client does not read."""
+    running = create_server(vault, "127.0.0.1:0", replace(settings, maintenance_interval_s=0))
     try:
         with grpc.insecure_channel(
             f"127.0.0.1:{running.port}", options=[("grpc.max_receive_message_length", 64 << 20)]
         ) as channel:
-            name = store_big_records(channel, 4)
-            subjects = pb_grpc.SubjectServiceStub(channel)
-            records = pb_grpc.RecordServiceStub(channel)
-            exports = [subjects.ExportSubject(pb.ExportSubjectRequest(name=name)) for _ in range(3)]
-            for export in exports:
-                next(export)
-            created = subjects.CreateSubject(  # a blocking write, on the one pool thread
-                pb.CreateSubjectRequest(identities=[email("bo@example.se")]), timeout=5
-            ).subject
-            stored = records.CreateRecord(  # the loop's own write path
-                pb.CreateRecordRequest(parent=created.name, record=record()), timeout=5
-            ).record
-            got = records.GetRecord(pb.GetRecordRequest(name=stored.name), timeout=5).record
-            assert got == stored
-            for export in exports:
-                export.cancel()
+            yield channel, store_big_records(channel, 4)
     finally:
         running.stop(grace=None)
 
