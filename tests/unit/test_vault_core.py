@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import threading
 import zipfile
 from pathlib import Path
@@ -23,8 +24,9 @@ from vault.core.errors import (
 )
 from vault.core.export import ExportProgress
 from vault.core.identities import IdentityKind
-from vault.core.model import Content, LegalBasis, RecordDraft
+from vault.core.model import Content, LegalBasis, RecordDraft, SubjectState
 from vault.core.vault import IdentityInput, RecordChanges, Vault
+from vault.storage.base import NewRecord
 
 ANNA = [
     IdentityInput(IdentityKind.PERSONNUMMER, "811218-9876"),
@@ -353,6 +355,22 @@ def test_a_batch_sqlite_rolled_back_fails_its_writers_and_the_next_writes_land(
     # The writer is whole again: the writer lock is free and records land.
     vault.create_record(anna.subject_id, draft(n=2))
     assert vault.count_records(anna.subject_id) == 2
+
+
+def test_a_record_group_that_fails_leaves_nothing_and_the_next_write_lands(
+    vault: Vault,
+) -> None:
+    anna = vault.create_subject(ANNA, [])
+    first = vault.create_record(anna.subject_id, draft(n=1))
+    row = vault.records.record(first.record_id)
+    assert row is not None
+    # The same record id again breaks a UNIQUE constraint inside the group's write.
+    with pytest.raises(sqlite3.IntegrityError):
+        vault.records.append_record(NewRecord(row), SubjectState.ACTIVE.value)
+    assert vault.count_records(anna.subject_id) == 1  # the count was not bumped
+    vault.create_record(anna.subject_id, draft(n=2))
+    assert vault.count_records(anna.subject_id) == 2
+    assert len(list(vault.stream_records(anna.subject_id, None))) == 2
 
 
 def test_two_writers_on_one_database_lose_nothing(data_dir: Path, clock: FixedClock) -> None:
