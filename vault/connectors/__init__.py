@@ -31,11 +31,13 @@ from vault.connectors.base import (
     Holdings,
     InvalidHoldings,
     ManualAction,
+    Match,
     NeedsAttention,
     Outcome,
     Removed,
     Retained,
     SettingsError,
+    normal_form,
     validate_holdings,
 )
 
@@ -52,10 +54,12 @@ __all__ = [
     "Holdings",
     "InvalidHoldings",
     "ManualAction",
+    "Match",
     "NeedsAttention",
     "Outcome",
     "Removed",
     "Retained",
     "SettingsError",
+    "normal_form",
     "validate_holdings",
 ]

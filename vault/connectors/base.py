@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from vault.core import rules
 from vault.core.errors import InvalidArgument
-from vault.core.identities import Identity
+from vault.core.identities import Identity, IdentityKind, canonical_identity
 from vault.core.model import LegalBasis
 
 # Where processing may happen without a transfer outside the EU/EEA (GDPR ch. V).
@@ -88,12 +88,18 @@ class HeldCategory:
 
 @dataclass(frozen=True)
 class Holdings:
-    """What a system holds, where it is hosted (ISO 3166 country code) and why."""
+    """What a system holds, where it is hosted (ISO 3166 country code) and why.
+
+    `identified_by` names the identity kinds the system finds a person by, so a
+    report that nobody was found can say which kinds were tried; empty means
+    the connector does not say.
+    """
 
     system: str
     description: str
     location: str
     categories: tuple[HeldCategory, ...]
+    identified_by: tuple[IdentityKind, ...] = ()
 
     def category(self, name: str) -> HeldCategory | None:
         return next((c for c in self.categories if c.category == name), None)
@@ -131,6 +137,40 @@ def validate_holdings(holdings: Holdings) -> None:
             raise InvalidHoldings(
                 f"{holdings.system}: {held.category} is kept under a legal obligation but names no legal reason"
             )
+
+
+@dataclass(frozen=True)
+class Match:
+    """One record in the system that the person's identities lead to.
+
+    `reference` is the system's own reference to the record, as `find()`
+    returns it. `matched_by` are the person's identities that found it, and
+    `holds` the identities the record itself carries (its personnummer, the
+    system's own user id, e-mail, phone; pass them through `normal_form`).
+    From these the vault sees a record that belongs to someone else: a
+    personnummer or user id that differs from the person's, or two of the
+    person's identities that lead to different records.
+    """
+
+    reference: str
+    matched_by: tuple[Identity, ...]
+    holds: tuple[Identity, ...] = ()
+
+
+def normal_form(kind: IdentityKind, value: str, system: str = "") -> Identity | None:
+    """An identity as a system stores it, in the vault's canonical form, or None
+    when it is not a valid identity of that kind (an empty column, a typo).
+
+    Compare a system's stored values with the person's identities in this form:
+    `+44 7700 000998` and `+447700000998` are one phone, `Eva@Example.se` and
+    `eva@example.se` one e-mail, `811218-9876` and `198112189876` one personnummer.
+    """
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return canonical_identity(kind, value, system, today=dt.date.today(), field="value")
+    except InvalidArgument:
+        return None
 
 
 @dataclass(frozen=True)
@@ -260,15 +300,33 @@ class Connector(abc.ABC):
         row keys), or an empty list if the system does not know them. The
         references stay inside the vault's job and are never exported."""
 
+    def match(self, identities: list[Identity]) -> list[Match]:
+        """The records the identities lead to, each with the identities that found it
+        and those it holds, so the vault can refuse a record that belongs to someone
+        else. The default is built from `find()`: it cannot tell which identity found
+        what, so conflicting matches go unnoticed for a connector that keeps it."""
+        return [Match(reference, tuple(identities)) for reference in self.find(identities)]
+
     @abc.abstractmethod
     def export(self, identities: list[Identity]) -> Iterator[ExportItem]:
         """Everything the system holds about the person with these identities, in
         declared categories; nothing if the system does not know them."""
 
     @abc.abstractmethod
-    def erase(self, identities: list[Identity], today: dt.date) -> list[Outcome]:
+    def erase(
+        self, identities: list[Identity], today: dt.date, references: list[str] | None = None
+    ) -> list[Outcome]:
         """Erase the person, reporting each item's outcome. Must be idempotent: a
-        person already gone is success, with the items still retained reported again."""
+        person already gone is success, with the items still retained reported again.
+
+        `today` is the controller's date (in its time zone); a retained item's
+        `until` is the last day it is kept. `references` are what `find()` or
+        `match()` returned on the job's first attempt, kept sealed in the job:
+        on a re-run the identifiers the system was searched by may already be
+        blanked, and the references still reach the records that are kept. A
+        connector written before this parameter existed may leave it out of its
+        signature; the vault then calls it with identities and today only.
+        """
 
     def health(self) -> HealthReport:
         """Whether the system answers; the default says nothing is known."""

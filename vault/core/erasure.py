@@ -119,6 +119,9 @@ class ErasureSettings:
     max_attempts: int = 8
     backoff_base_seconds: float = 1.0
     backoff_cap_seconds: float = 600.0
+    # The controller's time zone: connectors' "today" and every retained item's
+    # last day kept are dates there.
+    time_zone: str = "Europe/Stockholm"
 
 
 class ManualActionNotFound(NotFound):

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, cast
 
-from vault.connectors.base import ExportItem
+from vault.connectors.base import ExportItem, Holdings
 from vault.core.model import Record, Subject
 
 EXPORT_FORMAT = "consent-vault-export/1"
@@ -32,21 +32,34 @@ class ExportProgress:
 
 @dataclass(frozen=True)
 class SystemProgress:
-    """One connector's part of an export: running, done (with its item count) or failed."""
+    """One connector's part of an export: running, done (with its item count), failed,
+    no_match (nobody found by the identity kinds tried) or withheld (the records found
+    may belong to someone else; `error` says which identities disagree)."""
 
     system: str
-    state: str  # running, done, failed
+    state: str  # running, done, failed, no_match, withheld
     items: int = 0
     error: str = ""
 
 
 @dataclass(frozen=True)
 class SystemExport:
-    """What one connector exported, or why it could not."""
+    """What one connector exported, or why it could not.
+
+    `no_match` holds the identity kinds that were tried when the system found
+    nobody; `withheld` says why records that were found were not exported (they
+    may be someone else's); `notes` are differences a person should see (an
+    e-mail on the system's record that differs from the vault's); `holdings`
+    say what each category is, why it is held and for how long.
+    """
 
     system: str
     items: tuple[ExportItem, ...] = ()
     error: str = ""
+    no_match: tuple[str, ...] = ()
+    withheld: str = ""
+    notes: tuple[str, ...] = ()
+    holdings: Holdings | None = None
 
 
 class _Chunks:
