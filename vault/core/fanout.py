@@ -50,10 +50,10 @@ def export_everywhere(
                 )
             else:
                 yield SystemProgress(name, "done", len(items))
-                yield SystemExport(name, tuple(items))
+                yield SystemExport(name, tuple(items), holdings=holdings[name])
                 continue
             yield SystemProgress(name, "failed", 0, error)
-            yield SystemExport(name, error=error)
+            yield SystemExport(name, error=error, holdings=holdings[name])
         pool.shutdown(wait=False, cancel_futures=True)
 
     total = vault.count_records(subject_id)
