@@ -59,6 +59,19 @@ class ErasureService:
         view = self.coordinator.confirm_manual_action(request_id, action_id, request.confirmed_by)
         return pb.ConfirmManualActionResponse(request=convert.erasure_request_message(view))
 
+    def DecideMatch(
+        self, request: pb.DecideMatchRequest, context: CallContext
+    ) -> pb.DecideMatchResponse:
+        request_id, system = convert.erasure_step_id(request.name, "name")
+        view = self.coordinator.decide_match(
+            request_id,
+            system,
+            convert.match_decision(request.decision, "decision"),
+            request.decided_by,
+            request.request_id,
+        )
+        return pb.DecideMatchResponse(request=convert.erasure_request_message(view))
+
 
 class ConnectorNotFound(NotFound):
     reason = "CONNECTOR_NOT_FOUND"

@@ -43,6 +43,8 @@ class ExportState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXPORT_STATE_RUNNING: _ClassVar[ExportState]
     EXPORT_STATE_DONE: _ClassVar[ExportState]
     EXPORT_STATE_FAILED: _ClassVar[ExportState]
+    EXPORT_STATE_NO_MATCH: _ClassVar[ExportState]
+    EXPORT_STATE_WITHHELD: _ClassVar[ExportState]
 
 class ErasureRequestState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -61,6 +63,7 @@ class ErasureStepState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERASURE_STEP_STATE_RETRYING: _ClassVar[ErasureStepState]
     ERASURE_STEP_STATE_SUCCEEDED: _ClassVar[ErasureStepState]
     ERASURE_STEP_STATE_NEEDS_ATTENTION: _ClassVar[ErasureStepState]
+    ERASURE_STEP_STATE_NOT_APPLICABLE: _ClassVar[ErasureStepState]
 
 class ErasureOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -68,6 +71,13 @@ class ErasureOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERASURE_OUTCOME_REMOVED: _ClassVar[ErasureOutcome]
     ERASURE_OUTCOME_RETAINED: _ClassVar[ErasureOutcome]
     ERASURE_OUTCOME_MANUAL_ACTION_REQUIRED: _ClassVar[ErasureOutcome]
+    ERASURE_OUTCOME_NO_MATCH: _ClassVar[ErasureOutcome]
+
+class MatchDecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MATCH_DECISION_UNSPECIFIED: _ClassVar[MatchDecision]
+    MATCH_DECISION_SAME_PERSON: _ClassVar[MatchDecision]
+    MATCH_DECISION_NOT_THIS_PERSON: _ClassVar[MatchDecision]
 IDENTITY_KIND_UNSPECIFIED: IdentityKind
 IDENTITY_KIND_PERSONNUMMER: IdentityKind
 IDENTITY_KIND_EMAIL: IdentityKind
@@ -88,6 +98,8 @@ EXPORT_STATE_UNSPECIFIED: ExportState
 EXPORT_STATE_RUNNING: ExportState
 EXPORT_STATE_DONE: ExportState
 EXPORT_STATE_FAILED: ExportState
+EXPORT_STATE_NO_MATCH: ExportState
+EXPORT_STATE_WITHHELD: ExportState
 ERASURE_REQUEST_STATE_UNSPECIFIED: ErasureRequestState
 ERASURE_REQUEST_STATE_PENDING: ErasureRequestState
 ERASURE_REQUEST_STATE_IN_PROGRESS: ErasureRequestState
@@ -100,10 +112,15 @@ ERASURE_STEP_STATE_RUNNING: ErasureStepState
 ERASURE_STEP_STATE_RETRYING: ErasureStepState
 ERASURE_STEP_STATE_SUCCEEDED: ErasureStepState
 ERASURE_STEP_STATE_NEEDS_ATTENTION: ErasureStepState
+ERASURE_STEP_STATE_NOT_APPLICABLE: ErasureStepState
 ERASURE_OUTCOME_UNSPECIFIED: ErasureOutcome
 ERASURE_OUTCOME_REMOVED: ErasureOutcome
 ERASURE_OUTCOME_RETAINED: ErasureOutcome
 ERASURE_OUTCOME_MANUAL_ACTION_REQUIRED: ErasureOutcome
+ERASURE_OUTCOME_NO_MATCH: ErasureOutcome
+MATCH_DECISION_UNSPECIFIED: MatchDecision
+MATCH_DECISION_SAME_PERSON: MatchDecision
+MATCH_DECISION_NOT_THIS_PERSON: MatchDecision
 
 class Identity(_message.Message):
     __slots__ = ("kind", "value", "system")
@@ -278,26 +295,30 @@ class RemoveIdentityResponse(_message.Message):
     def __init__(self, subject: _Optional[_Union[Subject, _Mapping]] = ...) -> None: ...
 
 class ExportSubjectRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "same_person_systems")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    SAME_PERSON_SYSTEMS_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    same_person_systems: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., same_person_systems: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ExportProgress(_message.Message):
-    __slots__ = ("records_done", "records_total", "system", "state", "items", "error")
+    __slots__ = ("records_done", "records_total", "system", "state", "items", "error", "tried_kinds")
     RECORDS_DONE_FIELD_NUMBER: _ClassVar[int]
     RECORDS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    TRIED_KINDS_FIELD_NUMBER: _ClassVar[int]
     records_done: int
     records_total: int
     system: str
     state: ExportState
     items: int
     error: str
-    def __init__(self, records_done: _Optional[int] = ..., records_total: _Optional[int] = ..., system: _Optional[str] = ..., state: _Optional[_Union[ExportState, str]] = ..., items: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+    tried_kinds: _containers.RepeatedScalarFieldContainer[IdentityKind]
+    def __init__(self, records_done: _Optional[int] = ..., records_total: _Optional[int] = ..., system: _Optional[str] = ..., state: _Optional[_Union[ExportState, str]] = ..., items: _Optional[int] = ..., error: _Optional[str] = ..., tried_kinds: _Optional[_Iterable[_Union[IdentityKind, str]]] = ...) -> None: ...
 
 class ExportSubjectResponse(_message.Message):
     __slots__ = ("progress", "archive_chunk")
@@ -321,8 +342,16 @@ class EraseSubjectResponse(_message.Message):
     request: ErasureRequest
     def __init__(self, request: _Optional[_Union[ErasureRequest, _Mapping]] = ...) -> None: ...
 
+class MatchConflict(_message.Message):
+    __slots__ = ("disagreements", "kinds")
+    DISAGREEMENTS_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    disagreements: _containers.RepeatedScalarFieldContainer[str]
+    kinds: _containers.RepeatedScalarFieldContainer[IdentityKind]
+    def __init__(self, disagreements: _Optional[_Iterable[str]] = ..., kinds: _Optional[_Iterable[_Union[IdentityKind, str]]] = ...) -> None: ...
+
 class ErasureItem(_message.Message):
-    __slots__ = ("outcome", "category", "description", "legal_reason", "retained_until", "manual_action", "instructions", "confirmed_by", "confirm_time")
+    __slots__ = ("outcome", "category", "description", "legal_reason", "retained_until", "manual_action", "instructions", "confirmed_by", "confirm_time", "tried_kinds")
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -332,6 +361,7 @@ class ErasureItem(_message.Message):
     INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
     CONFIRMED_BY_FIELD_NUMBER: _ClassVar[int]
     CONFIRM_TIME_FIELD_NUMBER: _ClassVar[int]
+    TRIED_KINDS_FIELD_NUMBER: _ClassVar[int]
     outcome: ErasureOutcome
     category: str
     description: str
@@ -341,10 +371,11 @@ class ErasureItem(_message.Message):
     instructions: str
     confirmed_by: str
     confirm_time: _timestamp_pb2.Timestamp
-    def __init__(self, outcome: _Optional[_Union[ErasureOutcome, str]] = ..., category: _Optional[str] = ..., description: _Optional[str] = ..., legal_reason: _Optional[str] = ..., retained_until: _Optional[str] = ..., manual_action: _Optional[str] = ..., instructions: _Optional[str] = ..., confirmed_by: _Optional[str] = ..., confirm_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    tried_kinds: _containers.RepeatedScalarFieldContainer[IdentityKind]
+    def __init__(self, outcome: _Optional[_Union[ErasureOutcome, str]] = ..., category: _Optional[str] = ..., description: _Optional[str] = ..., legal_reason: _Optional[str] = ..., retained_until: _Optional[str] = ..., manual_action: _Optional[str] = ..., instructions: _Optional[str] = ..., confirmed_by: _Optional[str] = ..., confirm_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tried_kinds: _Optional[_Iterable[_Union[IdentityKind, str]]] = ...) -> None: ...
 
 class ErasureStep(_message.Message):
-    __slots__ = ("system", "state", "attempts", "last_error", "next_attempt_time", "items", "update_time")
+    __slots__ = ("system", "state", "attempts", "last_error", "next_attempt_time", "items", "update_time", "conflict", "notes", "decision", "decided_by", "decide_time")
     SYSTEM_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
@@ -352,6 +383,11 @@ class ErasureStep(_message.Message):
     NEXT_ATTEMPT_TIME_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    CONFLICT_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_BY_FIELD_NUMBER: _ClassVar[int]
+    DECIDE_TIME_FIELD_NUMBER: _ClassVar[int]
     system: str
     state: ErasureStepState
     attempts: int
@@ -359,7 +395,12 @@ class ErasureStep(_message.Message):
     next_attempt_time: _timestamp_pb2.Timestamp
     items: _containers.RepeatedCompositeFieldContainer[ErasureItem]
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, system: _Optional[str] = ..., state: _Optional[_Union[ErasureStepState, str]] = ..., attempts: _Optional[int] = ..., last_error: _Optional[str] = ..., next_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., items: _Optional[_Iterable[_Union[ErasureItem, _Mapping]]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    conflict: MatchConflict
+    notes: _containers.RepeatedScalarFieldContainer[str]
+    decision: MatchDecision
+    decided_by: str
+    decide_time: _timestamp_pb2.Timestamp
+    def __init__(self, system: _Optional[str] = ..., state: _Optional[_Union[ErasureStepState, str]] = ..., attempts: _Optional[int] = ..., last_error: _Optional[str] = ..., next_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., items: _Optional[_Iterable[_Union[ErasureItem, _Mapping]]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conflict: _Optional[_Union[MatchConflict, _Mapping]] = ..., notes: _Optional[_Iterable[str]] = ..., decision: _Optional[_Union[MatchDecision, str]] = ..., decided_by: _Optional[str] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ErasureRequest(_message.Message):
     __slots__ = ("name", "subject", "state", "create_time", "deadline_time", "complete_time", "steps", "update_time")
@@ -424,10 +465,12 @@ class WatchErasureRequestResponse(_message.Message):
     def __init__(self, request: _Optional[_Union[ErasureRequest, _Mapping]] = ...) -> None: ...
 
 class RetryErasureRequestRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RetryErasureRequestResponse(_message.Message):
     __slots__ = ("request",)
@@ -436,14 +479,34 @@ class RetryErasureRequestResponse(_message.Message):
     def __init__(self, request: _Optional[_Union[ErasureRequest, _Mapping]] = ...) -> None: ...
 
 class ConfirmManualActionRequest(_message.Message):
-    __slots__ = ("name", "confirmed_by")
+    __slots__ = ("name", "confirmed_by", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONFIRMED_BY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     confirmed_by: str
-    def __init__(self, name: _Optional[str] = ..., confirmed_by: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., confirmed_by: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ConfirmManualActionResponse(_message.Message):
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: ErasureRequest
+    def __init__(self, request: _Optional[_Union[ErasureRequest, _Mapping]] = ...) -> None: ...
+
+class DecideMatchRequest(_message.Message):
+    __slots__ = ("name", "decision", "decided_by", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_BY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    decision: MatchDecision
+    decided_by: str
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., decision: _Optional[_Union[MatchDecision, str]] = ..., decided_by: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class DecideMatchResponse(_message.Message):
     __slots__ = ("request",)
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     request: ErasureRequest
@@ -488,16 +551,22 @@ class Connector(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., enabled: _Optional[bool] = ..., healthy: _Optional[bool] = ..., health_detail: _Optional[str] = ..., description: _Optional[str] = ..., location: _Optional[str] = ..., holdings: _Optional[_Iterable[_Union[HeldCategory, _Mapping]]] = ...) -> None: ...
 
 class ListConnectorsRequest(_message.Message):
-    __slots__ = ("check_health",)
+    __slots__ = ("check_health", "page_size", "page_token")
     CHECK_HEALTH_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     check_health: bool
-    def __init__(self, check_health: _Optional[bool] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, check_health: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListConnectorsResponse(_message.Message):
-    __slots__ = ("connectors",)
+    __slots__ = ("connectors", "next_page_token")
     CONNECTORS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     connectors: _containers.RepeatedCompositeFieldContainer[Connector]
-    def __init__(self, connectors: _Optional[_Iterable[_Union[Connector, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, connectors: _Optional[_Iterable[_Union[Connector, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CheckConnectorRequest(_message.Message):
     __slots__ = ("name",)

@@ -503,6 +503,11 @@ class ErasureServiceStub:
                 request_serializer=vault_dot_v1_dot_vault__pb2.ConfirmManualActionRequest.SerializeToString,
                 response_deserializer=vault_dot_v1_dot_vault__pb2.ConfirmManualActionResponse.FromString,
                 _registered_method=True)
+        self.DecideMatch = channel.unary_unary(
+                '/vault.v1.ErasureService/DecideMatch',
+                request_serializer=vault_dot_v1_dot_vault__pb2.DecideMatchRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.DecideMatchResponse.FromString,
+                _registered_method=True)
 
 
 class ErasureServiceServicer:
@@ -545,6 +550,15 @@ class ErasureServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DecideMatch(self, request, context):
+        """Records a privacy officer's decision on a step whose system found records
+        that may belong to someone else (the step's `conflict`): the same person
+        (the step proceeds) or not this person (the step ends as not applicable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ErasureServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -572,6 +586,11 @@ def add_ErasureServiceServicer_to_server(servicer, server):
                     servicer.ConfirmManualAction,
                     request_deserializer=vault_dot_v1_dot_vault__pb2.ConfirmManualActionRequest.FromString,
                     response_serializer=vault_dot_v1_dot_vault__pb2.ConfirmManualActionResponse.SerializeToString,
+            ),
+            'DecideMatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideMatch,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.DecideMatchRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.DecideMatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -711,6 +730,33 @@ class ErasureService:
             '/vault.v1.ErasureService/ConfirmManualAction',
             vault_dot_v1_dot_vault__pb2.ConfirmManualActionRequest.SerializeToString,
             vault_dot_v1_dot_vault__pb2.ConfirmManualActionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideMatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.ErasureService/DecideMatch',
+            vault_dot_v1_dot_vault__pb2.DecideMatchRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.DecideMatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
