@@ -18,6 +18,7 @@ import calendar
 import concurrent.futures
 import datetime as dt
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -25,8 +26,10 @@ import random
 import secrets
 import socket
 import threading
-from collections.abc import Iterator, Mapping
+import zoneinfo
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from vault import crypto
 from vault.connectors.base import (
@@ -34,12 +37,13 @@ from vault.connectors.base import (
     ConnectorUnavailable,
     Holdings,
     ManualAction,
+    Match,
     NeedsAttention,
     Outcome,
     Removed,
     Retained,
 )
-from vault.core import faults, rules
+from vault.core import faults, matching, rules
 from vault.core.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -73,12 +77,34 @@ class StepState:
     RETRYING = "retrying"
     SUCCEEDED = "succeeded"
     NEEDS_ATTENTION = "needs_attention"
+    # A privacy officer decided the records the system found are someone else's.
+    NOT_APPLICABLE = "not_applicable"
     OPEN = frozenset({"pending", "running", "retrying"})
+
+
+class MatchDecision:
+    SAME_PERSON = "same_person"
+    NOT_THIS_PERSON = "not_this_person"
+    ALL = frozenset({"same_person", "not_this_person"})
+
+
+@dataclass(frozen=True)
+class NoMatch:
+    """The vault's own outcome for a system that found nobody: not a success to
+    pass over, but a miss a privacy officer should see (which kinds were tried)."""
+
+    tried: tuple[IdentityKind, ...]
+    description: str
+    category: str = ""
+
+
+class MatchConflict(NeedsAttention):
+    """The records a system found may belong to someone else; a person must decide."""
 
 
 @dataclass(frozen=True)
 class OutcomeView:
-    kind: str  # removed, retained, manual_action
+    kind: str  # removed, retained, manual_action, no_match
     category: str
     description: str
     legal_reason: str = ""
@@ -87,6 +113,7 @@ class OutcomeView:
     instructions: str = ""  # readable only while the job runs
     confirmed_by: str = ""
     confirmed_at: dt.datetime | None = None
+    tried: tuple[str, ...] = ()  # for no_match: the identity kinds searched by
 
 
 @dataclass(frozen=True)
@@ -98,6 +125,12 @@ class StepView:
     next_attempt_at: dt.datetime | None
     outcomes: tuple[OutcomeView, ...]
     updated_at: dt.datetime
+    conflict: tuple[str, ...] = ()  # why the records found may be someone else's
+    conflict_kinds: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    decision: str = ""
+    decided_by: str = ""
+    decided_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +163,22 @@ class ManualActionNotFound(NotFound):
 
 class ErasureRequestNotFound(NotFound):
     reason = "ERASURE_REQUEST_NOT_FOUND"
+
+
+class ErasureStepNotFound(NotFound):
+    reason = "ERASURE_STEP_NOT_FOUND"
+
+
+class AlreadyConfirmed(FailedPrecondition):
+    reason = "ALREADY_CONFIRMED"
+
+
+class NothingToDecide(FailedPrecondition):
+    reason = "NO_CONFLICT_TO_DECIDE"
+
+
+class NothingToRetry(FailedPrecondition):
+    reason = "NOTHING_TO_RETRY"
 
 
 def one_month_after(moment: dt.datetime) -> dt.datetime:
@@ -238,16 +287,24 @@ class ErasureCoordinator:
         limit = rules.page_size(page_size)
         after = ""
         if page_token:
+            # The token names the filter it was made for: a page of one state
+            # must not continue as a page of another.
             try:
-                after = bytes.fromhex(page_token).decode()
+                token_state, _, after = bytes.fromhex(page_token).decode().partition("\x1f")
             except (ValueError, UnicodeDecodeError):
+                token_state, after = "\x00", ""
+            if token_state != (state or "") or "|" not in after:
                 raise InvalidArgument(
-                    "page_token", "not a next_page_token from an earlier call"
-                ) from None
+                    "page_token", "not a next_page_token from an earlier call with the same state"
+                )
         rows = self.jobs.erasure_requests_page(after, limit + 1, state)
         more = len(rows) > limit
         rows = rows[:limit]
-        token = f"{rows[-1].received_at}|{rows[-1].request_id}".encode().hex() if more else ""
+        token = (
+            f"{state or ''}\x1f{rows[-1].received_at}|{rows[-1].request_id}".encode().hex()
+            if more
+            else ""
+        )
         return [self._view(r) for r in rows], token
 
     def watch(
@@ -276,42 +333,128 @@ class ErasureCoordinator:
         with self._changed:
             self._changed.notify_all()
 
-    def retry(self, request_id: str) -> ErasureRequestView:
+    def retry(self, request_id: str, client_request_id: str = "") -> ErasureRequestView:
         """Send the steps that need attention round again (after someone fixed the cause)."""
-        row = self.jobs.erasure_request(request_id)
-        if row is None:
-            raise ErasureRequestNotFound(
-                f"erasure request {request_id} does not exist", request=request_id
-            )
-        with self.jobs.write() as tx:
-            count = tx.requeue_steps(request_id, self._now())
-            if count:
-                tx.set_request_state(
-                    request_id, RequestState.IN_PROGRESS, self._now(), completed=False
+        row = self._request_row(request_id)
+
+        def apply(tx: Any) -> None:
+            if tx.jobs.requeue_steps(request_id, self._now()) == 0:
+                raise NothingToRetry(
+                    f"erasure request {request_id} has no step that needs attention",
+                    request=request_id,
                 )
-        if count == 0:
-            raise FailedPrecondition(
-                f"erasure request {request_id} has no step that needs attention"
+            tx.jobs.set_request_state(
+                request_id, RequestState.IN_PROGRESS, self._now(), completed=False
             )
+
+        self._once(client_request_id, "retry_erasure", request_id, row.subject_id, apply)
+        self._notify()
         self.work_available.set()
         return self.get(request_id)
 
     def confirm_manual_action(
-        self, request_id: str, action_id: str, confirmed_by: str
+        self, request_id: str, action_id: str, confirmed_by: str, client_request_id: str = ""
     ) -> ErasureRequestView:
-        if not confirmed_by.strip() or len(confirmed_by) > 200 or "\x00" in confirmed_by:
-            raise InvalidArgument("confirmed_by", "must name who did it, at most 200 characters")
+        who = _person_named(confirmed_by, "confirmed_by")
         action = self.jobs.manual_action(action_id)
         if action is None or action.request_id != request_id:
             raise ManualActionNotFound(
                 f"manual action {action_id} does not exist", action=action_id
             )
-        with self.jobs.write() as tx:
-            tx.confirm_manual_action(action_id, confirmed_by.strip(), self._now())
-            self._settle(tx, action.request_id)
+        row = self._request_row(request_id)
+
+        def apply(tx: Any) -> None:
+            if not tx.jobs.confirm_manual_action(action_id, who, self._now()):
+                # A second confirmation is not silently dropped: the first one stands.
+                raise AlreadyConfirmed(
+                    f"manual action {action_id} was already confirmed", action=action_id
+                )
+            self._settle(tx.jobs, request_id)
+
+        fingerprint = f"{request_id}|{action_id}|{who}"
+        self._once(client_request_id, "confirm_manual_action", fingerprint, row.subject_id, apply)
         self._notify()
-        self._end_job_if_done(action.request_id)
-        return self.get(action.request_id)
+        self._end_job_if_done(request_id)
+        return self.get(request_id)
+
+    def decide_match(
+        self,
+        request_id: str,
+        system: str,
+        decision: str,
+        decided_by: str,
+        client_request_id: str = "",
+    ) -> ErasureRequestView:
+        """A privacy officer's word on a step whose records may be someone else's:
+        the same person (the step runs again, the conflict accepted) or not this
+        person (the step ends as not applicable, nothing done in that system)."""
+        who = _person_named(decided_by, "decided_by")
+        if decision not in MatchDecision.ALL:
+            raise InvalidArgument("decision", "must be same person or not this person")
+        row = self._request_row(request_id)
+        if not any(s.system == system for s in self.jobs.steps(request_id)):
+            raise ErasureStepNotFound(
+                f"erasure request {request_id} has no step for system {system}",
+                request=request_id,
+            )
+        state = (
+            StepState.PENDING if decision == MatchDecision.SAME_PERSON else StepState.NOT_APPLICABLE
+        )
+
+        def apply(tx: Any) -> None:
+            if not tx.jobs.decide_match(request_id, system, decision, who, state, self._now()):
+                raise NothingToDecide(
+                    f"the {system} step of erasure request {request_id} has no conflict "
+                    "waiting for a decision",
+                    request=request_id,
+                )
+            self._settle(tx.jobs, request_id)
+
+        fingerprint = f"{request_id}|{system}|{decision}|{who}"
+        self._once(client_request_id, "decide_match", fingerprint, row.subject_id, apply)
+        self._notify()
+        self.work_available.set()
+        self._end_job_if_done(request_id)
+        return self.get(request_id)
+
+    def _request_row(self, request_id: str) -> ErasureRequestRow:
+        row = self.jobs.erasure_request(request_id)
+        if row is None:
+            raise ErasureRequestNotFound(
+                f"erasure request {request_id} does not exist", request=request_id
+            )
+        return row
+
+    def _once(
+        self,
+        client_request_id: str,
+        operation: str,
+        fingerprint: str,
+        subject_id: str,
+        apply: Callable[[Any], None],
+    ) -> None:
+        """Apply `apply(tx)` once per client request id (AIP-155): a retry of a call
+        already applied, or a copy that lost the race to apply it, answers as the
+        first did; the same id with another request is REQUEST_ID_REUSED."""
+        if client_request_id:
+            rules.request_id(client_request_id)
+        for _ in range(2):
+            if client_request_id:
+                remembered = self.vault.records.remembered(client_request_id)
+                if remembered is not None:
+                    if remembered.operation != operation or remembered.fingerprint != fingerprint:
+                        raise RequestIdReused(client_request_id)
+                    return
+            with self.vault.records.write() as tx:
+                if not client_request_id or tx.remember(
+                    RememberedRequest(
+                        client_request_id, operation, fingerprint, subject_id, fingerprint
+                    )
+                ):
+                    apply(tx)
+                    return
+            # Another copy of this call remembered it first: look again.
+        raise AssertionError("a remembered request id vanished")  # pragma: no cover
 
     # --------------------------------------------------------------- steps
     def release_orphaned_leases(self) -> int:
@@ -371,41 +514,101 @@ class ErasureCoordinator:
         assert request is not None
         attempts = step.attempts + 1
         try:
-            outcomes = self._perform(step.system, request)
+            outcomes = self._perform(step, request)
         except Exception as error:  # every failure is recorded on the step, never lost
             self._record_failure(step, attempts, error)
             return
         self._record_success(step, attempts, outcomes)
 
-    def _perform(self, system: str, request: ErasureRequestRow) -> list[Outcome]:
+    def _perform(self, step: ErasureStepRow, request: ErasureRequestRow) -> list[Outcome | NoMatch]:
+        system = step.system
         if system == VAULT_SYSTEM:
             receipt = self.vault.erase_subject(request.subject_id)
             faults.crash_point("vault_keys_destroyed")
-            outcomes: list[Outcome] = [
-                Removed(category, "records made unreadable: their key was destroyed")
-                for category in receipt.categories
-            ]
-            outcomes.append(
+            return [
+                *(
+                    Removed(category, "records made unreadable: their key was destroyed")
+                    for category in receipt.categories
+                ),
                 Removed(
                     "identity",
                     f"{receipt.identities_removed} identities removed from the lookup index",
-                )
-            )
-            return outcomes
+                ),
+            ]
         connector = self.connectors.get(system)
         if connector is None:
             raise NeedsAttention(f"connector {system} is not enabled any more; enable it and retry")
         identities = self._identities(request)
-        pool = self._pool(system)
-        future = pool.submit(connector.erase, identities, self.vault.clock.now().date())
+        references = self._references(step, connector, identities)
+        if step.conflict and step.decision != MatchDecision.SAME_PERSON:
+            raise _conflict(step)
+        today = self.vault.clock.now().astimezone(zoneinfo.ZoneInfo(self.settings.time_zone)).date()
+        if _takes_references(connector):
+            result = self._call(system, connector.erase, identities, today, references=references)
+        else:  # a connector written before erase() took references
+            result = self._call(system, connector.erase, identities, today)
+        faults.crash_point("connector_erased")
+        outcomes: list[Outcome | NoMatch] = [*self._checked_outcomes(system, result)]
+        if not references and not any(isinstance(o, Removed | Retained) for o in outcomes):
+            tried = matching.tried_kinds(self.holdings[system], identities)
+            text = matching.no_match_text(self.holdings[system], identities, tried)
+            outcomes.insert(0, NoMatch(tried, text))
+        return outcomes
+
+    def _references(
+        self, step: ErasureStepRow, connector: Connector, identities: list[Identity]
+    ) -> list[str]:
+        """The system's own references to the person: found at the step's first attempt,
+        examined for conflicts and sealed in the job; read back on every later attempt."""
+        key_context = ("job-references", step.request_id, step.system)
+        if step.sealed_references is not None:
+            raw = crypto.unseal(
+                self._job_key(step.request_id),
+                step.sealed_references,
+                crypto.associated_data(*key_context),
+            )
+            return list(json.loads(raw))
+        matches = _checked_matches(self._call(step.system, connector.match, identities))
+        report = matching.examine(step.system, identities, matches)
+        references = list(dict.fromkeys(m.reference for m in matches))
+        sealed = crypto.seal(
+            self._job_key(step.request_id),
+            json.dumps(references).encode(),
+            crypto.associated_data(*key_context),
+        )
+        conflict = (
+            json.dumps(
+                {"texts": report.conflicts, "kinds": [k.value for k in report.conflict_kinds]}
+            )
+            if report.conflicts
+            else None
+        )
+        notes = json.dumps(report.notes) if report.notes else None
+        with self.jobs.write() as tx:
+            saved = tx.save_matches(
+                step.request_id,
+                step.system,
+                step.lease_owner or self.owner,
+                sealed,
+                conflict,
+                notes,
+            )
+        if not saved:
+            raise ConnectorUnavailable("another worker took this step over")
+        faults.crash_point("matches_sealed")
+        if conflict is not None and step.decision != MatchDecision.SAME_PERSON:
+            raise MatchConflict(_conflict_text(report.conflicts))
+        return references
+
+    def _call(self, system: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call a connector on its system's pool, under the step's deadline."""
+        future = self._pool(system).submit(method, *args, **kwargs)
         try:
-            result = future.result(timeout=self.settings.call_timeout_seconds)
+            return future.result(timeout=self.settings.call_timeout_seconds)
         except concurrent.futures.TimeoutError:
             raise ConnectorUnavailable(
                 f"no answer within {self.settings.call_timeout_seconds:g} s"
             ) from None
-        faults.crash_point("connector_erased")
-        return self._checked_outcomes(system, result)
 
     def _checked_outcomes(self, system: str, result: object) -> list[Outcome]:
         holdings = self.holdings[system]
@@ -433,7 +636,9 @@ class ErasureCoordinator:
                 raise NeedsAttention(f"{where} asks for a manual action without instructions")
         return result
 
-    def _record_success(self, step: ErasureStepRow, attempts: int, outcomes: list[Outcome]) -> None:
+    def _record_success(
+        self, step: ErasureStepRow, attempts: int, outcomes: list[Outcome | NoMatch]
+    ) -> None:
         now = self._now()
         request_id = step.request_id
         job_key = (
@@ -449,6 +654,8 @@ class ErasureCoordinator:
                 "category": outcome.category,
                 "description": outcome.description,
             }
+            if isinstance(outcome, NoMatch):
+                entry["tried"] = [kind.value for kind in outcome.tried]
             if isinstance(outcome, Retained):
                 until = outcome.until
                 # A datetime is a date too; keep only the day it goes.
@@ -662,8 +869,10 @@ class ErasureCoordinator:
                         confirmed_at=_parse(action.confirmed_at)
                         if action and action.confirmed_at
                         else None,
+                        tried=tuple(entry.get("tried", ())),
                     )
                 )
+            conflict = json.loads(step.conflict) if step.conflict else {}
             steps.append(
                 StepView(
                     system=step.system,
@@ -675,6 +884,12 @@ class ErasureCoordinator:
                     else None,
                     outcomes=tuple(outcomes),
                     updated_at=_parse(step.updated_at),
+                    conflict=tuple(conflict.get("texts", ())),
+                    conflict_kinds=tuple(conflict.get("kinds", ())),
+                    notes=tuple(json.loads(step.notes)) if step.notes else (),
+                    decision=step.decision or "",
+                    decided_by=step.decided_by or "",
+                    decided_at=_parse(step.decided_at) if step.decided_at else None,
                 )
             )
         return ErasureRequestView(
@@ -705,12 +920,52 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _kind(outcome: Outcome) -> str:
+def _kind(outcome: Outcome | NoMatch) -> str:
     if isinstance(outcome, Removed):
         return "removed"
     if isinstance(outcome, Retained):
         return "retained"
+    if isinstance(outcome, NoMatch):
+        return "no_match"
     return "manual_action"
+
+
+def _takes_references(connector: Connector) -> bool:
+    """Whether the connector's erase() has the `references` parameter (added later:
+    a third-party connector written before it still works, without them)."""
+    try:
+        parameters = inspect.signature(connector.erase).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        p.name == "references" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters
+    )
+
+
+def _checked_matches(result: object) -> list[Match]:
+    if not isinstance(result, list) or not all(
+        isinstance(m, Match) and isinstance(m.reference, str) and m.reference for m in result
+    ):
+        raise NeedsAttention("connector's match() did not return a list of Match with references")
+    return result
+
+
+def _conflict_text(conflicts: Sequence[str]) -> str:
+    return (
+        "identities disagree: "
+        + "; ".join(conflicts)
+        + ". Nothing was erased here; a privacy officer decides whether it is the same person"
+    )
+
+
+def _conflict(step: ErasureStepRow) -> MatchConflict:
+    return MatchConflict(_conflict_text(json.loads(step.conflict or "{}").get("texts", [])))
+
+
+def _person_named(value: str, field: str) -> str:
+    if not value.strip() or len(value) > 200 or any(ch < " " for ch in value):
+        raise InvalidArgument(field, "must name who did it, at most 200 characters")
+    return value.strip()
 
 
 def _describe(error: Exception) -> str:

@@ -11,7 +11,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 from vault.connectors.base import HealthReport
 from vault.connectors.registry import InstalledConnector
 from vault.core import rules
-from vault.core.erasure import ErasureRequestView
+from vault.core.erasure import ErasureRequestView, MatchDecision
 from vault.core.errors import InvalidArgument
 from vault.core.identities import Identity, IdentityKind
 from vault.core.model import (
@@ -194,6 +194,7 @@ def record_message(record: Record, fields: struct_pb2.Struct | None = None) -> p
 # --------------------------------------------------------------- erasure
 _ERASURE_NAME = re.compile(r"erasureRequests/([^/]+)")
 _ACTION_NAME = re.compile(r"erasureRequests/([^/]+)/manualActions/([^/]+)")
+_STEP_NAME = re.compile(r"erasureRequests/([^/]+)/steps/([^/]+)")
 REQUEST_STATE_TO_PB: dict[str, Any] = {
     "pending": pb.ERASURE_REQUEST_STATE_PENDING,
     "in_progress": pb.ERASURE_REQUEST_STATE_IN_PROGRESS,
@@ -210,12 +211,36 @@ STEP_STATE_TO_PB: dict[str, Any] = {
     "retrying": pb.ERASURE_STEP_STATE_RETRYING,
     "succeeded": pb.ERASURE_STEP_STATE_SUCCEEDED,
     "needs_attention": pb.ERASURE_STEP_STATE_NEEDS_ATTENTION,
+    "not_applicable": pb.ERASURE_STEP_STATE_NOT_APPLICABLE,
 }
 OUTCOME_TO_PB: dict[str, Any] = {
     "removed": pb.ERASURE_OUTCOME_REMOVED,
     "retained": pb.ERASURE_OUTCOME_RETAINED,
     "manual_action": pb.ERASURE_OUTCOME_MANUAL_ACTION_REQUIRED,
+    "no_match": pb.ERASURE_OUTCOME_NO_MATCH,
 }
+DECISION_TO_PB: dict[str, Any] = {
+    MatchDecision.SAME_PERSON: pb.MATCH_DECISION_SAME_PERSON,
+    MatchDecision.NOT_THIS_PERSON: pb.MATCH_DECISION_NOT_THIS_PERSON,
+}
+DECISION_FROM_PB: dict[int, str] = {number: name for name, number in DECISION_TO_PB.items()}
+
+
+def match_decision(number: int, field: str) -> str:
+    decision = DECISION_FROM_PB.get(number)
+    if decision is None:
+        raise InvalidArgument(
+            field, "must be MATCH_DECISION_SAME_PERSON or MATCH_DECISION_NOT_THIS_PERSON"
+        )
+    return decision
+
+
+def erasure_step_id(name: str, field: str) -> tuple[str, str]:
+    """(request id, system) from `erasureRequests/{request}/steps/{system}`."""
+    match = _STEP_NAME.fullmatch(name)
+    if match is None:
+        raise InvalidArgument(field, "must be a step name, erasureRequests/{request}/steps/{system}")
+    return rules.resource_id(match[1], field), rules.system(match[2], field)
 
 
 def erasure_request_id(name: str, field: str) -> str:
@@ -256,6 +281,17 @@ def erasure_request_message(view: ErasureRequestView) -> pb.ErasureRequest:
         )
         if step.next_attempt_at:
             step_message.next_attempt_time.CopyFrom(timestamp(step.next_attempt_at))
+        if step.conflict:
+            step_message.conflict.disagreements.extend(step.conflict)
+            step_message.conflict.kinds.extend(
+                KIND_TO_PB[IdentityKind(kind)] for kind in step.conflict_kinds
+            )
+        step_message.notes.extend(step.notes)
+        if step.decision:
+            step_message.decision = DECISION_TO_PB[step.decision]
+            step_message.decided_by = step.decided_by
+        if step.decided_at:
+            step_message.decide_time.CopyFrom(timestamp(step.decided_at))
         for outcome in step.outcomes:
             item = step_message.items.add(
                 outcome=OUTCOME_TO_PB[outcome.kind],
@@ -271,6 +307,7 @@ def erasure_request_message(view: ErasureRequestView) -> pb.ErasureRequest:
             )
             if outcome.confirmed_at:
                 item.confirm_time.CopyFrom(timestamp(outcome.confirmed_at))
+            item.tried_kinds.extend(KIND_TO_PB[IdentityKind(kind)] for kind in outcome.tried)
     return message
 
 

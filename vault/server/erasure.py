@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from vault.core import rules
 from vault.core.errors import InvalidArgument, NotFound
 from vault.server import convert
 from vault.server.context import VaultServices
@@ -49,14 +50,18 @@ class ErasureService:
     def RetryErasureRequest(
         self, request: pb.RetryErasureRequestRequest, context: CallContext
     ) -> pb.RetryErasureRequestResponse:
-        view = self.coordinator.retry(convert.erasure_request_id(request.name, "name"))
+        view = self.coordinator.retry(
+            convert.erasure_request_id(request.name, "name"), request.request_id
+        )
         return pb.RetryErasureRequestResponse(request=convert.erasure_request_message(view))
 
     def ConfirmManualAction(
         self, request: pb.ConfirmManualActionRequest, context: CallContext
     ) -> pb.ConfirmManualActionResponse:
         request_id, action_id = convert.manual_action_id(request.name, "name")
-        view = self.coordinator.confirm_manual_action(request_id, action_id, request.confirmed_by)
+        view = self.coordinator.confirm_manual_action(
+            request_id, action_id, request.confirmed_by, request.request_id
+        )
         return pb.ConfirmManualActionResponse(request=convert.erasure_request_message(view))
 
     def DecideMatch(
@@ -84,13 +89,25 @@ class ConnectorService:
     def ListConnectors(
         self, request: pb.ListConnectorsRequest, context: CallContext
     ) -> pb.ListConnectorsResponse:
+        limit = rules.page_size(request.page_size)
+        after = ""
+        if request.page_token:
+            try:
+                after = rules.system(bytes.fromhex(request.page_token).decode(), "page_token")
+            except (ValueError, UnicodeDecodeError, InvalidArgument):
+                raise InvalidArgument(
+                    "page_token", "not a next_page_token from an earlier call"
+                ) from None
+        names = [name for name in sorted(self.registry.installed) if name > after]
         connectors = []
-        for name, installed in sorted(self.registry.installed.items()):
+        for name in names[:limit]:
+            installed = self.registry.installed[name]
             health = (
                 self.registry.health(name) if request.check_health and installed.enabled else None
             )
             connectors.append(convert.connector_message(installed, health))
-        return pb.ListConnectorsResponse(connectors=connectors)
+        token = names[limit - 1].encode().hex() if len(names) > limit else ""
+        return pb.ListConnectorsResponse(connectors=connectors, next_page_token=token)
 
     def CheckConnector(
         self, request: pb.CheckConnectorRequest, context: CallContext

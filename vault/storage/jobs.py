@@ -30,6 +30,16 @@ class ErasureStepRow:
     last_error: str | None
     outcomes: str | None  # JSON list; kinds, counts, reasons and dates, never personal data
     updated_at: str
+    # The system's own references to the person, found at the first attempt and
+    # sealed under the job's key, handed back to the connector on every attempt.
+    sealed_references: bytes | None = None
+    # JSON lists of texts in words (identity kinds, never values): why the records
+    # found may be someone else's, and differences worth a look.
+    conflict: str | None = None
+    notes: str | None = None
+    decision: str | None = None  # a privacy officer's word on a conflict
+    decided_by: str | None = None
+    decided_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,18 @@ class JobWrites(Protocol):
     def set_request_state(self, request_id: str, state: str, now: str, completed: bool) -> None: ...
     def forget_job_secrets(self, request_id: str) -> None: ...
     def requeue_steps(self, request_id: str, now: str) -> int: ...
+    def save_matches(
+        self,
+        request_id: str,
+        system: str,
+        owner: str,
+        sealed_references: bytes,
+        conflict: str | None,
+        notes: str | None,
+    ) -> bool: ...
+    def decide_match(
+        self, request_id: str, system: str, decision: str, decided_by: str, state: str, now: str
+    ) -> bool: ...
 
 
 class JobReads(Protocol):

@@ -909,10 +909,23 @@ def _erasure_jobs(db: Database) -> None:
     db.execute("CREATE INDEX manual_actions_by_request ON manual_actions(request_id)")
 
 
+@record_migrations(name="0004_erasure_step_matches")
+def _erasure_step_matches(db: Database) -> None:
+    for column in (
+        "sealed_references BLOB",
+        "conflict TEXT",
+        "notes TEXT",
+        "decision TEXT",
+        "decided_by TEXT",
+        "decided_at TEXT",
+    ):
+        db.execute(f"ALTER TABLE erasure_steps ADD COLUMN {column}")
+
+
 _REQUEST_COLUMNS = "request_id, subject_id, state, received_at, deadline_at, completed_at, sealed_identities, updated_at"
 _STEP_COLUMNS = (
     "request_id, system, state, attempts, next_attempt_at, lease_owner, lease_until, last_error, "
-    "outcomes, updated_at"
+    "outcomes, updated_at, sealed_references, conflict, notes, decision, decided_by, decided_at"
 )
 _ACTION_COLUMNS = (
     "action_id, request_id, system, category, description, sealed_instructions, created_at, "
@@ -1141,13 +1154,54 @@ class _JobWrites(_JobQueries):
             "UPDATE manual_actions SET sealed_instructions = NULL WHERE request_id = ?",
             (request_id,),
         )
+        self.conn.execute(
+            "UPDATE erasure_steps SET sealed_references = NULL WHERE request_id = ?",
+            (request_id,),
+        )
 
     def requeue_steps(self, request_id: str, now: str) -> int:
+        # A conflict nobody decided is looked at afresh: whoever retries may
+        # have corrected the record in the system.
         return self.conn.execute(
-            "UPDATE erasure_steps SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ? "
+            "UPDATE erasure_steps SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?, "
+            "sealed_references = CASE WHEN conflict IS NOT NULL AND decision IS NULL "
+            "THEN NULL ELSE sealed_references END, "
+            "conflict = CASE WHEN decision IS NULL THEN NULL ELSE conflict END "
             "WHERE request_id = ? AND state = 'needs_attention'",
             (now, now, request_id),
         ).rowcount
+
+    def save_matches(
+        self,
+        request_id: str,
+        system: str,
+        owner: str,
+        sealed_references: bytes,
+        conflict: str | None,
+        notes: str | None,
+    ) -> bool:
+        return (
+            self.conn.execute(
+                "UPDATE erasure_steps SET sealed_references = ?, conflict = ?, notes = ? "
+                "WHERE request_id = ? AND system = ? AND state = 'running' AND lease_owner = ?",
+                (sealed_references, conflict, notes, request_id, system, owner),
+            ).rowcount
+            == 1
+        )
+
+    def decide_match(
+        self, request_id: str, system: str, decision: str, decided_by: str, state: str, now: str
+    ) -> bool:
+        return (
+            self.conn.execute(
+                "UPDATE erasure_steps SET decision = ?, decided_by = ?, decided_at = ?, state = ?, "
+                "attempts = 0, next_attempt_at = ?, updated_at = ? "
+                "WHERE request_id = ? AND system = ? AND state = 'needs_attention' "
+                "AND conflict IS NOT NULL AND decision IS NULL",
+                (decision, decided_by, now, state, now, now, request_id, system),
+            ).rowcount
+            == 1
+        )
 
 
 class SQLiteJobStore:

@@ -1,0 +1,121 @@
+"""Whether the records a system found are this person's, before anything is exported or erased.
+
+A connector finds records by the person's identities. A record can still be
+someone else's: the demo's own README once erased Bo's accounting record for
+"Eva", because Eva's personnummer had been typed as Bo's. So every match is
+examined. It is a **conflict** when a unique identifier the vault holds for
+the person (the personnummer or samordningsnummer, the system's own user id)
+differs from the one the record holds, or when two of the person's identities
+lead to different records. A different e-mail or phone alone is no conflict,
+but is noted for the privacy officer. Texts name identity kinds, never values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from vault.connectors.base import Holdings, Match
+from vault.core.identities import Identity, IdentityKind
+
+
+@dataclass(frozen=True)
+class MatchReport:
+    """What examining a system's matches showed."""
+
+    conflicts: tuple[str, ...] = ()
+    conflict_kinds: tuple[IdentityKind, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def examine(system: str, identities: Sequence[Identity], matches: Sequence[Match]) -> MatchReport:
+    conflicts: list[str] = []
+    kinds: list[IdentityKind] = []
+    notes: list[str] = []
+
+    def add(target: list[str], text: str, *about: IdentityKind) -> None:
+        if text not in target:
+            target.append(text)
+            kinds.extend(k for k in about if target is conflicts and k not in kinds)
+
+    for match in matches:
+        found_by = _kinds_in_words(i.kind for i in match.matched_by)
+        for kind, own_system in (
+            (IdentityKind.PERSONNUMMER, ""),
+            (IdentityKind.EXTERNAL_ID, system),
+        ):
+            if _differs(identities, match.holds, kind, own_system):
+                add(
+                    conflicts,
+                    f"the {_label(kind, system)} on a record found by {found_by} "
+                    "differs from the vault's",
+                    kind,
+                    *(i.kind for i in match.matched_by),
+                )
+        for kind in (IdentityKind.EMAIL, IdentityKind.PHONE):
+            if _differs(identities, match.holds, kind, ""):
+                add(
+                    notes,
+                    f"the {_label(kind, system)} on a record found by {found_by} "
+                    "differs from the vault's",
+                )
+
+    # Two of the person's identities that lead to records with nothing in common.
+    leads: dict[Identity, set[str]] = {}
+    for match in matches:
+        for identity in match.matched_by:
+            leads.setdefault(identity, set()).add(match.reference)
+    found = list(leads.items())
+    for index, (first, first_refs) in enumerate(found):
+        for second, second_refs in found[index + 1 :]:
+            if not first_refs & second_refs:
+                one, other = _label(first.kind, system), _label(second.kind, system)
+                pair = f"two {one}s" if one == other else f"the {one} and the {other}"
+                add(conflicts, f"{pair} lead to different records", first.kind, second.kind)
+    return MatchReport(tuple(conflicts), tuple(kinds), tuple(notes))
+
+
+def tried_kinds(holdings: Holdings, identities: Sequence[Identity]) -> tuple[IdentityKind, ...]:
+    """The identity kinds a system that found nobody was searched by."""
+    held = [i.kind for i in identities]
+    declared = holdings.identified_by or tuple(dict.fromkeys(held))
+    return tuple(kind for kind in declared if kind in held)
+
+
+def no_match_text(
+    holdings: Holdings, identities: Sequence[Identity], tried: Sequence[IdentityKind]
+) -> str:
+    if tried:
+        return f"no one found by {_kinds_in_words(tried, 'or')}"
+    searched = _kinds_in_words(holdings.identified_by, "or") or "any identity"
+    return f"no one found: the vault holds nothing this system searches by ({searched})"
+
+
+def _differs(
+    identities: Sequence[Identity], holds: Sequence[Identity], kind: IdentityKind, system: str
+) -> bool:
+    """True when both sides hold this kind of identity and share no value of it."""
+
+    def values(items: Iterable[Identity]) -> set[str]:
+        return {i.value for i in items if i.kind is kind and (not system or i.system == system)}
+
+    ours, theirs = values(identities), values(holds)
+    return bool(ours and theirs and not ours & theirs)
+
+
+_LABELS = {
+    IdentityKind.PERSONNUMMER: "personnummer",
+    IdentityKind.EMAIL: "e-mail",
+    IdentityKind.PHONE: "phone number",
+}
+
+
+def _label(kind: IdentityKind, system: str) -> str:
+    return _LABELS.get(kind, f"{system} user id")
+
+
+def _kinds_in_words(kinds: Iterable[IdentityKind], conjunction: str = "and") -> str:
+    words = list(dict.fromkeys(_LABELS.get(k, "user id") for k in kinds))
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} {conjunction} {words[-1]}"
