@@ -16,6 +16,7 @@ reached by a DSN: `sqlite:///path/to.db` or `postgresql://...` (psycopg 3).
     retention = "3 years after the last visit"
 
     [connectors.salon.tables.customers]
+    key = "id"                                    # primary key or unique column; "id" if left out
     identify = { email = "email", phone = "phone" }   # identity kind -> column
     columns = { name = "contact", phone = "contact", email = "contact" }
     erase = "delete"
@@ -24,6 +25,20 @@ reached by a DSN: `sqlite:///path/to.db` or `postgresql://...` (psycopg 3).
     parent = { column = "customer_id", table = "customers" }
     columns = { starts_at = "booking", service = "booking" }
     erase = "delete"                              # or "blank" with blank = [...], or "retain"
+
+An identify column may hold its identity in any written form: each stored
+value is read into the vault's canonical form before it is compared (a phone
+as `070-123 45 67` or `+44 7700 000998`, an e-mail in any letter case, a
+personnummer as `811218-9876`). An `external_id` column holds this system's
+own user ids.
+
+The mapping is checked against the database's own catalogue at start-up and
+on every new connection: each table and column exists, each key is the
+primary key or unique, and a foreign key declared on a parent column points
+at the parent's key. A database that answers but does not fit refuses
+start-up, naming table and column. One that does not answer at start-up
+starts; until the mapping fits, health is unhealthy and every call needs
+attention, naming the misfit.
 """
 
 from __future__ import annotations
@@ -38,6 +53,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import phonenumbers
+
 from vault.connectors import (
     Connector,
     ConnectorSettings,
@@ -46,11 +63,13 @@ from vault.connectors import (
     HealthReport,
     HeldCategory,
     Holdings,
+    Match,
     NeedsAttention,
     Outcome,
     Removed,
     Retained,
     SettingsError,
+    normal_form,
 )
 from vault.core.identities import Identity, IdentityKind
 from vault.core.model import LegalBasis
@@ -127,6 +146,132 @@ def parse_mapping(name: str, tables: Mapping[str, Any]) -> dict[str, TableMap]:
     return parsed
 
 
+# ---------------------------------------------------------- the database's own schema
+@dataclass
+class Schema:
+    """What the database's catalogue says about the mapped tables."""
+
+    columns: dict[str, set[str]]  # table -> its columns
+    unique: dict[str, set[str]]  # table -> columns that are a one-column primary key or unique
+    references: dict[tuple[str, str], set[tuple[str, str]]]  # (table, column) -> (table, column)
+    # SQLite compares names without regard to case; PostgreSQL compares quoted names exactly.
+    fold_case: bool = False
+
+    def name(self, identifier: str) -> str:
+        return identifier.lower() if self.fold_case else identifier
+
+
+def sqlite_schema(conn: Any, tables: list[str]) -> Schema:
+    """The mapped tables as SQLite's PRAGMAs describe them."""
+    schema = Schema({}, {}, {}, fold_case=True)
+    for table in tables:
+        info = conn.execute("SELECT name, pk FROM pragma_table_info(?)", (table,)).fetchall()
+        if not info:
+            continue
+        name = table.lower()
+        schema.columns[name] = {column.lower() for column, _ in info}
+        primary = [column.lower() for column, pk in info if pk]
+        schema.unique[name] = set(primary) if len(primary) == 1 else set()
+        indexes = conn.execute(
+            'SELECT name FROM pragma_index_list(?) WHERE "unique" AND NOT partial', (table,)
+        ).fetchall()
+        for (index,) in indexes:
+            keyed = conn.execute("SELECT name FROM pragma_index_info(?)", (index,)).fetchall()
+            if len(keyed) == 1 and keyed[0][0] is not None:
+                schema.unique[name].add(keyed[0][0].lower())
+        foreign = conn.execute(
+            'SELECT "table", "from", "to" FROM pragma_foreign_key_list(?)', (table,)
+        ).fetchall()
+        for target, column, target_column in foreign:
+            if target_column is None:  # the target's primary key
+                keyed = conn.execute(
+                    "SELECT name FROM pragma_table_info(?) WHERE pk", (target,)
+                ).fetchall()
+                target_column = keyed[0][0] if len(keyed) == 1 else ""
+            schema.references.setdefault((name, column.lower()), set()).add(
+                (target.lower(), target_column.lower())
+            )
+    return schema
+
+
+def postgres_schema(conn: Any, namespace: str) -> Schema:
+    """The tables of one PostgreSQL schema as its catalogue describes them."""
+    schema = Schema({}, {}, {})
+    for table, column in conn.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s",
+        (namespace,),
+    ).fetchall():
+        schema.columns.setdefault(table, set()).add(column)
+    # pg_index, not information_schema: a unique index that is no constraint is unique too.
+    for table, column in conn.execute(
+        "SELECT c.relname, a.attname FROM pg_index i"
+        " JOIN pg_class c ON c.oid = i.indrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+        " WHERE n.nspname = %s AND i.indisunique AND i.indnkeyatts = 1"
+        " AND i.indpred IS NULL AND i.indexprs IS NULL",
+        (namespace,),
+    ).fetchall():
+        schema.unique.setdefault(table, set()).add(column)
+    for table, column, target, target_column in conn.execute(
+        "SELECT fk.table_name, fk.column_name, pk.table_name, pk.column_name"
+        " FROM information_schema.referential_constraints rc"
+        " JOIN information_schema.key_column_usage fk"
+        "  ON fk.constraint_schema = rc.constraint_schema"
+        "  AND fk.constraint_name = rc.constraint_name"
+        " JOIN information_schema.key_column_usage pk"
+        "  ON pk.constraint_schema = rc.unique_constraint_schema"
+        "  AND pk.constraint_name = rc.unique_constraint_name"
+        "  AND pk.ordinal_position = fk.position_in_unique_constraint"
+        " WHERE fk.table_schema = %s",
+        (namespace,),
+    ).fetchall():
+        schema.references.setdefault((table, column), set()).add((target, target_column))
+    return schema
+
+
+def misfit(tables: Mapping[str, TableMap], schema: Schema) -> str:
+    """The first way the mapping does not fit the schema, naming table and column; empty if it fits."""
+    for table in tables.values():
+        name = schema.name(table.name)
+        if name not in schema.columns:
+            return f"there is no table {table.name} the connector can read"
+        used = [table.key, *table.columns, *table.identify.values(), *table.blank]
+        used += [c for c in (table.parent_column, table.retain_from) if c]
+        for column in used:
+            if schema.name(column) not in schema.columns[name]:
+                return f"table {table.name} has no column {column}"
+        # Erasure deletes and blanks by key: a key that is not unique reaches other people's rows.
+        if schema.name(table.key) not in schema.unique.get(name, set()):
+            return f"key {table.name}.{table.key} is neither the primary key nor unique"
+        if table.parent_table:
+            parent = tables[table.parent_table]
+            expected = (schema.name(parent.name), schema.name(parent.key))
+            declared = schema.references.get((name, schema.name(table.parent_column)), set())
+            if declared and expected not in declared:
+                other = ", ".join(f"{t}.{c}" for t, c in sorted(declared))
+                return (
+                    f"{table.name}.{table.parent_column} refers to {other}, "
+                    f"not to {parent.name}.{parent.key}"
+                )
+    return ""
+
+
+class MappingMisfit(NeedsAttention):
+    """The mapping names a table, column, key or reference the database does not have."""
+
+
+@dataclass(frozen=True)
+class _Root:
+    """A row found by an identify column: who found it, and which identities it carries."""
+
+    table: str
+    key: Any
+    matched_by: tuple[Identity, ...]
+    holds: tuple[Identity, ...]
+
+
+# ---------------------------------------------------------- the connector
 class SQLConnector(Connector):
     name = "salon"
     version = __version__
@@ -150,6 +295,16 @@ class SQLConnector(Connector):
             raise SettingsError(
                 f"connector {self.name}: dsn must start with sqlite: or postgresql:"
             )
+        # A database that answers and does not fit the mapping refuses start-up;
+        # one that does not answer yet starts, and its health says so.
+        try:
+            self._connection()
+        except ConnectorUnavailable:
+            pass
+        except MappingMisfit as error:
+            raise SettingsError(f"connector {self.name}: {error}") from None
+        finally:
+            self._drop()
 
     def holdings(self) -> Holdings:
         used = sorted({c for t in self.tables.values() for c in t.columns.values()})
@@ -177,44 +332,52 @@ class SQLConnector(Connector):
                     str(spec.get("legal_reason", "")),
                 )
             )
+        kinds = {kind for t in self.tables.values() for kind in t.identify}
         return Holdings(
             self.name,
             str(self.settings.get("description", "SQL database")),
             str(self.settings.get("location", "SE")),
             tuple(categories),
+            identified_by=tuple(kind for kind in IdentityKind if kind in kinds),
         )
 
     # ---------------------------------------------------------- database
     def _connection(self) -> Any:
+        """This thread's connection; a new one is checked against the mapping first."""
         conn = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                if self._mark == "?":
-                    # mode=rw: a mistyped path is an error, never a new empty
-                    # database that would make everyone look absent.
-                    path = self.dsn.removeprefix("sqlite://").removeprefix("sqlite:")
-                    conn = sqlite3.connect(
-                        f"{pathlib.Path(path).absolute().as_uri()}?mode=rw",
-                        uri=True,
-                        timeout=10,
-                        isolation_level=None,
-                    )
-                else:
-                    import psycopg
+        if conn is not None:
+            return conn
+        try:
+            if self._mark == "?":
+                # mode=rw: a mistyped path is an error, never a new empty
+                # database that would make everyone look absent.
+                path = self.dsn.removeprefix("sqlite://").removeprefix("sqlite:")
+                conn = sqlite3.connect(
+                    f"{pathlib.Path(path).absolute().as_uri()}?mode=rw",
+                    uri=True,
+                    timeout=10,
+                    isolation_level=None,
+                )
+                schema = sqlite_schema(conn, list(self.tables))
+            else:
+                import psycopg
 
-                    conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
-                    conn.execute(f'SET search_path TO "{self.schema}"')
-            except sqlite3.Error as error:  # names the file problem; holds no secret
-                raise ConnectorUnavailable(f"database unreachable ({error})") from None
-            except ImportError as error:
-                raise ConnectorUnavailable(
-                    f"database unreachable ({type(error).__name__})"
-                ) from None
-            except Exception as error:  # psycopg.OperationalError and kin
-                raise ConnectorUnavailable(
-                    f"database unreachable ({type(error).__name__})"
-                ) from None
-            self._local.conn = conn
+                conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
+                conn.execute(f'SET search_path TO "{self.schema}"')
+                schema = postgres_schema(conn, self.schema)
+        except sqlite3.Error as error:  # names the file problem; holds no secret
+            _close(conn)
+            raise ConnectorUnavailable(f"database unreachable ({error})") from None
+        except ImportError as error:
+            raise ConnectorUnavailable(f"database unreachable ({type(error).__name__})") from None
+        except Exception as error:  # psycopg.OperationalError and kin
+            _close(conn)
+            raise ConnectorUnavailable(f"database unreachable ({type(error).__name__})") from None
+        problem = misfit(self.tables, schema)
+        if problem:
+            _close(conn)
+            raise MappingMisfit(f"the mapping does not fit the database: {problem}")
+        self._local.conn = conn
         return conn
 
     def _run(self, work: Any) -> Any:
@@ -240,47 +403,112 @@ class SQLConnector(Connector):
     def _drop(self) -> None:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.close()
+        _close(conn)
 
     def _q(self, sql: str) -> str:
         return sql.replace("?", self._mark)
 
-    def _found(self, conn: Any, identities: list[Identity]) -> dict[str, list[Any]]:
-        """Keys of the person's rows in every mapped table, following references from the roots."""
-        found: dict[str, list[Any]] = {}
+    def _roots(self, conn: Any, identities: list[Identity]) -> list[_Root]:
+        """The rows the identities find in tables with identify columns.
+
+        Stored values may be written in any form, so SQL only narrows the rows
+        (see `_narrowing`) and each candidate's identify columns are read into
+        canonical form here; a row is found by the identities equal to one of them.
+        """
+        roots = []
         for table in self.tables.values():
-            keys: set[Any] = set()
+            conditions, args = [], []
             for kind, column in table.identify.items():
-                values = [i.value for i in identities if i.kind is kind]
-                for value in values:
-                    rows = conn.execute(
-                        self._q(f'SELECT "{table.key}" FROM "{table.name}" WHERE "{column}" = ?'),
-                        (value,),
-                    )
-                    keys |= {row[0] for row in rows.fetchall()}
-            if keys:
-                found[table.name] = sorted(keys)
+                for identity in identities:
+                    if identity.kind is kind and (
+                        kind is not IdentityKind.EXTERNAL_ID or identity.system == self.name
+                    ):
+                        condition, arg = _narrowing(kind, column, identity.value)
+                        conditions.append(condition)
+                        args.append(arg)
+            if not conditions:
+                continue
+            kinds = list(table.identify)
+            selected = ", ".join(f'"{c}"' for c in (table.key, *table.identify.values()))
+            rows = conn.execute(
+                self._q(f'SELECT {selected} FROM "{table.name}" WHERE {" OR ".join(conditions)}'),
+                tuple(args),
+            ).fetchall()
+            for key, *stored in rows:
+                holds = tuple(
+                    held
+                    for kind, value in zip(kinds, stored, strict=True)
+                    if value is not None
+                    and (held := normal_form(kind, str(value), self._system_of(kind))) is not None
+                )
+                matched_by = tuple(i for i in identities if i in holds)
+                if matched_by:
+                    roots.append(_Root(table.name, key, matched_by, holds))
+        return roots
+
+    def _system_of(self, kind: IdentityKind) -> str:
+        return self.name if kind is IdentityKind.EXTERNAL_ID else ""
+
+    def _referenced(self, conn: Any, references: list[str]) -> dict[str, set[Any]]:
+        """The rows named by references ("table:key") that still exist."""
+        wanted: dict[str, list[str]] = {}
+        for reference in references:
+            name, _, key = reference.partition(":")
+            if name in self.tables and key:
+                wanted.setdefault(name, []).append(key)
+        found: dict[str, set[Any]] = {}
+        for table_name, keys in wanted.items():
+            table = self.tables[table_name]
+            marks = ", ".join("?" * len(keys))
+            # Keys travel as text; both engines read them into the key column's type.
+            rows = conn.execute(
+                self._q(
+                    f'SELECT "{table.key}" FROM "{table.name}" WHERE "{table.key}" IN ({marks})'
+                ),
+                tuple(keys),
+            ).fetchall()
+            if rows:
+                found[table_name] = {row[0] for row in rows}
+        return found
+
+    def _found(
+        self,
+        conn: Any,
+        identities: list[Identity],
+        references: list[str] | None = None,
+        roots: list[_Root] | None = None,
+    ) -> dict[str, dict[Any, set[Identity]]]:
+        """The person's rows in every mapped table, each with the identities that lead
+        to it: the rows the identities find, those the references name (led to by
+        none), and every row that refers to one of them, led to as its parent is."""
+        leads: dict[str, dict[Any, set[Identity]]] = {}
+        for root in self._roots(conn, identities) if roots is None else roots:
+            leads.setdefault(root.table, {}).setdefault(root.key, set()).update(root.matched_by)
+        for table_name, keys in self._referenced(conn, references or []).items():
+            for key in keys:
+                leads.setdefault(table_name, {}).setdefault(key, set())
         changed = True
         while changed:
             changed = False
             for table in self.tables.values():
-                parents = found.get(table.parent_table)
-                if not parents or (table.name in found and table.identify):
+                parents = leads.get(table.parent_table)
+                if not parents:
                     continue
                 marks = ", ".join("?" * len(parents))
                 rows = conn.execute(
                     self._q(
-                        f'SELECT "{table.key}" FROM "{table.name}" WHERE "{table.parent_column}" IN ({marks})'
+                        f'SELECT "{table.key}", "{table.parent_column}" FROM "{table.name}" '
+                        f'WHERE "{table.parent_column}" IN ({marks})'
                     ),
-                    tuple(parents),
-                )
-                keys = {row[0] for row in rows.fetchall()} | set(found.get(table.name, []))
-                if keys and sorted(keys) != found.get(table.name):
-                    found[table.name] = sorted(keys)
-                    changed = True
-        return found
+                    tuple(sorted(parents)),
+                ).fetchall()
+                children = leads.setdefault(table.name, {})
+                for key, parent in rows:
+                    lead = parents.get(parent, set())
+                    if key not in children or not lead <= children[key]:
+                        children.setdefault(key, set()).update(lead)
+                        changed = True
+        return {table: rows for table, rows in leads.items() if rows}
 
     def _order(self) -> list[TableMap]:
         """Children before parents, so deletes respect foreign keys."""
@@ -296,13 +524,33 @@ class SQLConnector(Connector):
     # ---------------------------------------------------------- contract
     def find(self, identities: list[Identity]) -> list[str]:
         found = self._run(lambda conn: self._found(conn, identities))
-        return [f"{table}:{key}" for table, keys in sorted(found.items()) for key in keys]
+        return [f"{table}:{key}" for table, rows in sorted(found.items()) for key in sorted(rows)]
+
+    def match(self, identities: list[Identity]) -> list[Match]:
+        """Every row find() returns; a row that refers to the person's row is led
+        to by the identities that found that one, and holds no identity itself."""
+
+        def read(conn: Any) -> list[Match]:
+            roots = self._roots(conn, identities)
+            holds = {(r.table, r.key): r.holds for r in roots}
+            found = self._found(conn, identities, roots=roots)
+            return [
+                Match(
+                    f"{table}:{key}",
+                    tuple(i for i in identities if i in rows[key]),
+                    holds.get((table, key), ()),
+                )
+                for table, rows in sorted(found.items())
+                for key in sorted(rows)
+            ]
+
+        return self._run(read)
 
     def export(self, identities: list[Identity]) -> Iterator[ExportItem]:
         def read(conn: Any) -> list[ExportItem]:
             items = []
-            for table_name, keys in self._found(conn, identities).items():
-                table = self.tables[table_name]
+            for table_name, found in self._found(conn, identities).items():
+                table, keys = self.tables[table_name], sorted(found)
                 columns = list(table.columns)
                 marks = ", ".join("?" * len(keys))
                 rows = conn.execute(
@@ -324,14 +572,16 @@ class SQLConnector(Connector):
 
         yield from self._run(read)
 
-    def erase(self, identities: list[Identity], today: dt.date) -> list[Outcome]:
+    def erase(
+        self, identities: list[Identity], today: dt.date, references: list[str] | None = None
+    ) -> list[Outcome]:
         holdings = {c.category: c for c in self.holdings().categories}
 
         def work(conn: Any) -> list[Outcome]:
-            found = self._found(conn, identities)
+            found = self._found(conn, identities, references)
             outcomes: list[Outcome] = []
             for table in self._order():
-                keys = found.get(table.name)
+                keys = sorted(found.get(table.name, ()))
                 if not keys:
                     continue
                 marks = ", ".join("?" * len(keys))
@@ -344,16 +594,23 @@ class SQLConnector(Connector):
                         for c in categories
                     ]
                 elif table.erase == "blank":
+                    # Only rows that still hold something count: a re-run that
+                    # reaches blanked rows by reference removes nothing.
                     sets = ", ".join(f'"{c}" = NULL' for c in table.blank)
-                    conn.execute(self._q(f'UPDATE "{table.name}" SET {sets} {where}'), tuple(keys))
+                    held = " OR ".join(f'"{c}" IS NOT NULL' for c in table.blank)
+                    changed = conn.execute(
+                        self._q(f'UPDATE "{table.name}" SET {sets} {where} AND ({held})'),
+                        tuple(keys),
+                    ).rowcount
                     blanked = sorted({table.columns[c] for c in table.blank if c in table.columns})
-                    outcomes += [
-                        Removed(
-                            c,
-                            f"{', '.join(table.blank)} blanked in {len(keys)} rows of {table.name}",
-                        )
-                        for c in blanked
-                    ]
+                    if changed:
+                        outcomes += [
+                            Removed(
+                                c,
+                                f"{', '.join(table.blank)} blanked in {changed} rows of {table.name}",
+                            )
+                            for c in blanked
+                        ]
                 else:
                     until = self._retained_until(conn, table, keys, today)
                     for category in categories:
@@ -388,10 +645,46 @@ class SQLConnector(Connector):
             self._run(lambda conn: conn.execute("SELECT 1").fetchone())
         except (ConnectorUnavailable, NeedsAttention) as error:
             return HealthReport(False, str(error))
-        return HealthReport(True, "database answers")
+        return HealthReport(True, "database answers and fits the mapping")
 
     def close(self) -> None:
         self._drop()
+
+
+def _narrowing(kind: IdentityKind, column: str, value: str) -> tuple[str, str]:
+    """A condition that keeps every row whose column may hold `value` in some written
+    form, and its argument; the rows it keeps are compared in canonical form after.
+
+    E-mail: the address in any letter case (SQLite folds ASCII letters only).
+    Phone and personnummer: the last six digits of the canonical value, in order
+    with anything between them, since every written form keeps them (`070-123 45 67`,
+    `811218-9876`). A phone written with letters for digits is not found.
+    """
+    text = f'CAST("{column}" AS TEXT)'
+    if kind is IdentityKind.EMAIL:
+        return f"lower(trim({text})) = ?", value.lower()
+    if kind in (IdentityKind.PHONE, IdentityKind.PERSONNUMMER):
+        digits = [d for d in value if d.isascii() and d.isdigit()]
+        keep = 6
+        if kind is IdentityKind.PHONE:
+            # The national number's digits, not the country code's, are in every form.
+            keep = min(keep, _national_length(value))
+        return f"{text} LIKE ?", "%" + "%".join(digits[-keep:]) + "%"
+    return f"trim({text}) = ?", value
+
+
+def _national_length(phone: str) -> int:
+    try:
+        number = phonenumbers.parse(phone)
+    except phonenumbers.NumberParseException:
+        return len(phone)  # not canonical: keep every digit
+    return len(phonenumbers.national_significant_number(number))
+
+
+def _close(conn: Any) -> None:
+    if conn is not None:
+        with contextlib.suppress(Exception):
+            conn.close()
 
 
 def _plain(value: Any) -> Any:
