@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 
-from vault.connectors.base import Connector, ExportFile, ExportItem, Holdings
+from vault.connectors.base import Connector, ExportFile, ExportItem, Holdings, Match
+from vault.core import matching
 from vault.core.export import ExportProgress, SystemExport, SystemProgress, export_archive
 from vault.core.vault import Vault
 
@@ -22,7 +23,13 @@ def export_everywhere(
     holdings: Mapping[str, Holdings],
     subject_id: str,
     timeout_seconds: float = 30.0,
+    same_person: Collection[str] = (),
 ) -> Iterator[ExportProgress | SystemProgress | bytes]:
+    """The subject's archive with every system's part.
+
+    A system whose records may be someone else's (see `matching`) is withheld,
+    unless a privacy officer named it in `same_person` after checking.
+    """
     subject = vault.get_subject(subject_id)  # erased or erasure-pending subjects stop here
     identities = list(subject.identities)
     pool = concurrent.futures.ThreadPoolExecutor(
@@ -30,10 +37,27 @@ def export_everywhere(
     )
     started = time.monotonic()
 
-    def export_all(connector: Connector) -> list[ExportItem]:
-        return list(connector.export(identities))
+    def export_one(name: str, connector: Connector) -> SystemExport:
+        matches = connector.match(identities)
+        if not isinstance(matches, list) or not all(isinstance(m, Match) for m in matches):
+            raise ValueError("the connector's match() returned something that is not Match")
+        report = matching.examine(name, identities, matches)
+        if report.conflicts and name not in same_person:
+            return SystemExport(
+                name,
+                withheld="identities disagree: " + "; ".join(report.conflicts),
+                notes=report.notes,
+                holdings=holdings[name],
+            )
+        items = _checked(list(connector.export(identities)), holdings[name])
+        tried: tuple[str, ...] = ()
+        if not matches and not items:
+            tried = tuple(k.value for k in matching.tried_kinds(holdings[name], identities))
+        return SystemExport(
+            name, tuple(items), no_match=tried, notes=report.notes, holdings=holdings[name]
+        )
 
-    futures = {name: pool.submit(export_all, connector) for name, connector in connectors.items()}
+    futures = {name: pool.submit(export_one, name, c) for name, c in connectors.items()}
 
     def systems() -> Iterator[SystemProgress | SystemExport]:
         for name in futures:
@@ -41,7 +65,7 @@ def export_everywhere(
         for name, future in futures.items():
             remaining = max(0.0, timeout_seconds - (time.monotonic() - started))
             try:
-                items = _checked(future.result(timeout=remaining), holdings[name])
+                part = future.result(timeout=remaining)
             except concurrent.futures.TimeoutError:
                 error = f"no answer within {timeout_seconds:g} s"
             except Exception as exc:  # a connector's failure is reported, never fatal to the export
@@ -49,8 +73,8 @@ def export_everywhere(
                     ": "
                 )
             else:
-                yield SystemProgress(name, "done", len(items))
-                yield SystemExport(name, tuple(items), holdings=holdings[name])
+                yield _progress(part)
+                yield part
                 continue
             yield SystemProgress(name, "failed", 0, error)
             yield SystemExport(name, error=error, holdings=holdings[name])
@@ -60,6 +84,14 @@ def export_everywhere(
     return export_archive(
         subject, vault.readable_records(subject_id), total, vault.clock.now(), systems()
     )
+
+
+def _progress(part: SystemExport) -> SystemProgress:
+    if part.withheld:
+        return SystemProgress(part.system, "withheld", 0, part.withheld)
+    if part.no_match:
+        return SystemProgress(part.system, "no_match", 0, tried=part.no_match)
+    return SystemProgress(part.system, "done", len(part.items))
 
 
 def _checked(items: object, holdings: Holdings) -> list[ExportItem]:

@@ -76,19 +76,24 @@ def examine(system: str, identities: Sequence[Identity], matches: Sequence[Match
 
 
 def tried_kinds(holdings: Holdings, identities: Sequence[Identity]) -> tuple[IdentityKind, ...]:
-    """The identity kinds a system that found nobody was searched by."""
-    held = [i.kind for i in identities]
-    declared = holdings.identified_by or tuple(dict.fromkeys(held))
-    return tuple(kind for kind in declared if kind in held)
+    """The identity kinds a system that found nobody was searched by: those of the
+    person's it declares it finds people by, or, when it declares none of them,
+    all the person's kinds (it was handed every identity)."""
+    held = tuple(dict.fromkeys(i.kind for i in identities))
+    return tuple(k for k in holdings.identified_by if k in held) or held
 
 
 def no_match_text(
     holdings: Holdings, identities: Sequence[Identity], tried: Sequence[IdentityKind]
 ) -> str:
-    if tried:
-        return f"no one found by {_kinds_in_words(tried, 'or')}"
-    searched = _kinds_in_words(holdings.identified_by, "or") or "any identity"
-    return f"no one found: the vault holds nothing this system searches by ({searched})"
+    searchable = [k for k in holdings.identified_by if k in tried]
+    if holdings.identified_by and not searchable:
+        return (
+            f"no one found: the system finds people by "
+            f"{_kinds_in_words(holdings.identified_by, 'or')}, and the vault holds none of "
+            "those for this person"
+        )
+    return f"no one found by {_kinds_in_words(tried, 'or')}"
 
 
 def _differs(

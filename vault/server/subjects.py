@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
+from vault.core import rules
 from vault.core.errors import InvalidArgument
 from vault.core.export import ExportProgress, SystemProgress
 from vault.core.fanout import export_everywhere
+from vault.core.identities import IdentityKind
 from vault.server import convert
 from vault.server.context import VaultServices
 from vault.server.registration import CallContext
@@ -18,6 +20,8 @@ _EXPORT_STATE = {
     "running": pb.EXPORT_STATE_RUNNING,
     "done": pb.EXPORT_STATE_DONE,
     "failed": pb.EXPORT_STATE_FAILED,
+    "no_match": pb.EXPORT_STATE_NO_MATCH,
+    "withheld": pb.EXPORT_STATE_WITHHELD,
 }
 
 
@@ -105,6 +109,10 @@ class SubjectService:
             services.holdings,
             convert.subject_id(request.name, "name"),
             services.export_timeout_seconds,
+            same_person=[
+                rules.system(name, f"same_person_systems[{index}]")
+                for index, name in enumerate(request.same_person_systems)
+            ],
         )
         for event in events:
             if isinstance(event, ExportProgress):
@@ -126,6 +134,9 @@ class SubjectService:
                         state=_EXPORT_STATE[event.state],
                         items=event.items,
                         error=event.error,
+                        tried_kinds=[
+                            convert.KIND_TO_PB[IdentityKind(kind)] for kind in event.tried
+                        ],
                     )
                 )
             else:
