@@ -259,3 +259,41 @@ def test_a_record_for_a_subject_that_does_not_exist_names_its_parent(
         records.CreateRecord(pb.CreateRecordRequest(parent="subjects/" + "0" * 32, record=record()))
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
     assert error_info(raised.value).metadata["field"] == "parent"
+
+
+def test_a_record_of_an_erased_subject_is_erased_before_and_after_the_purge(
+    subjects: pb_grpc.SubjectServiceStub, records: pb_grpc.RecordServiceStub, vault: Vault
+) -> None:
+    anna = create_anna(subjects)
+    stored = records.CreateRecord(pb.CreateRecordRequest(parent=anna.name, record=record())).record
+    list(subjects.EraseSubject(pb.EraseSubjectRequest(name=anna.name)))
+    never_stored = f"{anna.name}/records/{'0' * 32}"
+    for purged in (False, True):
+        if purged:
+            vault.maintain()  # the pass the erasure triggers: leftover ciphertext goes
+            assert (
+                vault.purge_erased() == 0
+                and vault.count_records(anna.name.removeprefix("subjects/")) == 0
+            )
+        for name in (stored.name, never_stored):
+            with pytest.raises(grpc.RpcError) as raised:
+                records.GetRecord(pb.GetRecordRequest(name=name))
+            assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert error_info(raised.value).reason == "SUBJECT_ERASED"
+
+
+def test_a_record_of_a_subject_being_erased_says_so_whether_it_exists_or_not(
+    subjects: pb_grpc.SubjectServiceStub, records: pb_grpc.RecordServiceStub, vault: Vault
+) -> None:
+    anna = create_anna(subjects)
+    stored = records.CreateRecord(pb.CreateRecordRequest(parent=anna.name, record=record())).record
+    # The state an accepted erasure puts the subject in until its steps have run.
+    with vault.records.write() as tx:
+        tx.set_subject_state(
+            anna.name.removeprefix("subjects/"), "erasure_pending", "2026-11-24T09:00:00+00:00"
+        )
+    for name in (stored.name, f"{anna.name}/records/{'0' * 32}"):
+        with pytest.raises(grpc.RpcError) as raised:
+            records.GetRecord(pb.GetRecordRequest(name=name))
+        assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert error_info(raised.value).reason == "ERASURE_PENDING"
