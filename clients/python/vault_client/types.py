@@ -49,7 +49,8 @@ class Record:
 
 @dataclass(frozen=True)
 class ErasureItem:
-    """outcome: removed, retained or manual_action."""
+    """outcome: removed, retained, manual_action or no_match (nobody found by
+    `tried_kinds`). `retained_until` is the last day the item is kept."""
 
     outcome: str
     category: str
@@ -59,17 +60,26 @@ class ErasureItem:
     manual_action: str = ""
     instructions: str = ""
     confirmed_by: str = ""
+    tried_kinds: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class ErasureStep:
-    """state: pending, running, retrying, succeeded or needs_attention."""
+    """state: pending, running, retrying, succeeded, needs_attention or not_applicable.
+
+    `conflict` lists why the records the system found may be someone else's (the
+    step waits for `decide_match`); `decision` is then same_person or
+    not_this_person, by `decided_by`."""
 
     system: str
     state: str
     attempts: int
     last_error: str
     items: list[ErasureItem]
+    conflict: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    decision: str = ""
+    decided_by: str = ""
 
 
 @dataclass(frozen=True)
