@@ -504,6 +504,50 @@ def test_connector_service_bad_input(channel: grpc.Channel) -> None:
     expect(lambda: stub.CheckConnector(pb.CheckConnectorRequest(name="crm")), NOT_FOUND)
 
 
+# Past about 3,600 echoed characters a client refuses the status itself (its
+# metadata limit) and sees RESOURCE_EXHAUSTED instead of the answer.
+LONG_AND_INVISIBLE = "evil\u202e\x01\x1b[31m" + "x" * 10_000
+
+
+@pytest.mark.parametrize("name", [LONG_AND_INVISIBLE, "lms\u202e", "Lms", "x" * 41])
+def test_a_connector_name_that_breaks_the_rule_is_refused_not_echoed(
+    channel: grpc.Channel, name: str
+) -> None:
+    stub = pb_grpc.ConnectorServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.CheckConnector(pb.CheckConnectorRequest(name=name))
+    assert raised.value.code() == INVALID
+    info = error_info(raised.value)
+    assert info.reason == "INVALID_FIELD" and dict(info.metadata) == {"field": "name"}
+    assert "\u202e" not in raised.value.details() and "x" * 50 not in raised.value.details()
+
+
+def test_an_unknown_connector_is_named_in_the_answer(channel: grpc.Channel) -> None:
+    stub = pb_grpc.ConnectorServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.CheckConnector(pb.CheckConnectorRequest(name="crm-2"))
+    assert raised.value.code() == NOT_FOUND
+    info = error_info(raised.value)
+    assert info.reason == "CONNECTOR_NOT_FOUND" and info.metadata["connector"] == "crm-2"
+
+
+def test_what_an_error_echoes_of_a_request_is_short_and_visible(
+    records: pb_grpc.RecordServiceStub, anna: pb.Subject
+) -> None:
+    # A field path is built from the client's own keys: any call may echo it.
+    bad = record()
+    bad.fields.update({LONG_AND_INVISIBLE: {"inner": "a\x00b"}})
+    with pytest.raises(grpc.RpcError) as raised:
+        records.CreateRecord(pb.CreateRecordRequest(parent=anna.name, record=bad))
+    assert raised.value.code() == INVALID
+    field = error_info(raised.value).metadata["field"]
+    details = raised.value.details()
+    assert field.startswith("record.fields.evil") and len(field) <= 120
+    assert len(details) <= 400
+    for shown in (field, details):
+        assert shown.isprintable() and "\u202e" not in shown and "\x1b" not in shown
+
+
 def test_retrying_a_request_with_nothing_to_retry_is_a_failed_precondition(
     subjects: pb_grpc.SubjectServiceStub, channel: grpc.Channel, anna: pb.Subject
 ) -> None:

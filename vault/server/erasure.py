@@ -112,13 +112,12 @@ class ConnectorService:
     def CheckConnector(
         self, request: pb.CheckConnectorRequest, context: CallContext
     ) -> pb.CheckConnectorResponse:
-        installed = self.registry.get(request.name)
-        if not request.name:
-            raise InvalidArgument("name", "must name an installed connector")
+        # A connector is named for the system it covers: the same rule as
+        # every system name, so no unbounded or invisible text is echoed back.
+        name = rules.system(request.name, "name")
+        installed = self.registry.get(name)
         if installed is None:
-            raise ConnectorNotFound(
-                f"no connector named {request.name!r} is installed", connector=request.name
-            )
+            raise ConnectorNotFound(f"no connector named {name} is installed", connector=name)
         return pb.CheckConnectorResponse(
             connector=convert.connector_message(installed, self.registry.health(request.name))
         )

@@ -3,11 +3,14 @@
 Every error carries a `google.rpc.ErrorInfo` with a stable reason. Anything
 unexpected becomes INTERNAL with a correlation id that matches one server log
 line holding the traceback; the exception text never reaches the client.
+Whatever a message or metadata value echoes of a request (a field path built
+from a client's keys, a name) is cleaned and cut short here, for every call.
 """
 
 from __future__ import annotations
 
 import logging
+import unicodedata
 import uuid
 
 import grpc
@@ -20,6 +23,10 @@ from vault.core import errors
 log = logging.getLogger("vault.server")
 
 ERROR_DOMAIN = "consent-vault"
+# Enough for any field path or id the vault names; a status travels in
+# metadata, which a client limits (8 KiB by default) and refuses past.
+MAX_MESSAGE_CHARS = 400
+MAX_METADATA_CHARS = 120
 
 # Most specific first: the first matching class decides.
 STATUS_FOR: list[tuple[type[errors.VaultError], grpc.StatusCode]] = [
@@ -61,8 +68,35 @@ def _status(
     code: grpc.StatusCode, message: str, reason: str, metadata: dict[str, str]
 ) -> status_pb2.Status:
     detail = any_pb2.Any()
-    detail.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata))
-    return status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=[detail])
+    detail.Pack(
+        error_details_pb2.ErrorInfo(
+            reason=reason,
+            domain=ERROR_DOMAIN,
+            metadata={key: cleaned(value, MAX_METADATA_CHARS) for key, value in metadata.items()},
+        )
+    )
+    return status_pb2.Status(
+        code=getattr(code_pb2, code.name),
+        message=cleaned(message, MAX_MESSAGE_CHARS),
+        details=[detail],
+    )
+
+
+def cleaned(text: str, limit: int) -> str:
+    """`text` safe to show and log: control, format (bidirectional overrides
+    such as U+202E) and other invisible characters become '?', and anything
+    past `limit` characters is cut, with '...' saying so."""
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    if text.isascii() and text.isprintable():
+        return text  # the common case: nothing to look at character by character
+    return "".join("?" if _unsafe(ch) else ch for ch in text)
+
+
+def _unsafe(ch: str) -> bool:
+    # Cc control, Cf format (bidi overrides), Cs/Co/Cn surrogates, private, unassigned;
+    # Zl/Zp line and paragraph separators.
+    return unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp")
 
 
 def abort(context: grpc.ServicerContext, status: status_pb2.Status) -> None:
