@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import datetime as dt
 import json
 import logging
 import os
@@ -10,9 +12,11 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.padding import Padding
 from rich.progress import (
     BarColumn,
@@ -25,7 +29,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from vault.v1 import vault_pb2 as pb
 from vault_client import Content, ErasureRequest, Identity, VaultClient, VaultClientError
+from vault_client.errors import ServerUnreachableError
 
 SERVER_ENV = "CONSENT_VAULT_SERVER"
 DEFAULT_ADDRESS = "127.0.0.1:50051"
@@ -42,14 +48,63 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.handler(args) or 0)
+    except ServerUnreachableError:
+        _fail(
+            f"no server answers at {args.server}; start one with `consent-vault serve` "
+            f"(or `make run`), or name yours with --server or ${SERVER_ENV}"
+        )
+        return 1
     except VaultClientError as error:
         field = f" (field {error.field})" if error.field else ""
         errors.print(
-            f"[red]error:[/red] {error.message}{field} [dim]{error.code.name} {error.reason}[/dim]"
+            f"[red]error:[/red] {escape(error.message + field)} "
+            f"[dim]{error.code.name} {error.reason}[/dim]"
         )
+        return 1
+    except OSError as error:
+        # A file the user named (or a place to write one) is not usable.
+        _fail(str(error))
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _fail(message: str) -> None:
+    """One line on stderr; the message printed as it is, never read as markup."""
+    errors.print(f"[red]error:[/red] {escape(message)}")
+
+
+def _print_json(data: object) -> None:
+    # Plain text on stdout for scripts: no colours, no wrapping.
+    sys.stdout.write(json.dumps(_plain(data), indent=2, ensure_ascii=False) + "\n")
+
+
+def _plain(value: Any) -> Any:
+    """The client's data classes as JSON values: times in ISO 8601, content as
+    its media type, file name and size (the bytes themselves are not printed)."""
+    if isinstance(value, Content):
+        return {"media_type": value.media_type, "filename": value.filename, "size": len(value.data)}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, dt.date):  # datetimes too
+        return value.isoformat()
+    return value
+
+
+def _json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
+
+
+# The states an erasure request can be listed by, as the client names them.
+_REQUEST_STATES = [
+    value.name.removeprefix("ERASURE_REQUEST_STATE_").lower()
+    for value in pb.ErasureRequestState.DESCRIPTOR.values
+    if value.number
+]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -90,12 +145,15 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--protected", action="store_true", help="the person has a protected identity"
     )
+    _json_option(create)
     create.set_defaults(handler=_subject_create)
     find = subject_commands.add_parser("find", help="find a subject by one identity")
     _identity_options(find)
+    _json_option(find)
     find.set_defaults(handler=_subject_find)
     show = subject_commands.add_parser("show", help="show a subject")
     show.add_argument("name", help="subjects/{subject}")
+    _json_option(show)
     show.set_defaults(handler=_subject_show)
     rectify = subject_commands.add_parser(
         "rectify", help="replace a wrong identity with the right one"
@@ -105,6 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     rectify.add_argument("old")
     rectify.add_argument("new")
     rectify.add_argument("--system", default="", help="for external_id: the system")
+    _json_option(rectify)
     rectify.set_defaults(handler=_subject_rectify)
 
     record = commands.add_parser("record", help="store, read and list records")
@@ -125,6 +184,7 @@ def _parser() -> argparse.ArgumentParser:
     listing = record_commands.add_parser("list", help="list a subject's records")
     listing.add_argument("subject")
     listing.add_argument("--category", default="")
+    _json_option(listing)
     listing.set_defaults(handler=_record_list)
 
     export = commands.add_parser(
@@ -140,6 +200,7 @@ def _parser() -> argparse.ArgumentParser:
     erase.add_argument("subject")
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     erase.add_argument("--no-wait", action="store_true", help="return once the request is accepted")
+    _json_option(erase)
     erase.set_defaults(handler=_erase)
 
     requests = commands.add_parser(
@@ -147,30 +208,38 @@ def _parser() -> argparse.ArgumentParser:
     )
     request_commands = requests.add_subparsers(title="request commands")
     listed = request_commands.add_parser("list", help="erasure requests with their legal deadlines")
-    listed.add_argument("--state", default="", help="only this state, such as partially_completed")
+    listed.add_argument(
+        "--state", default="", choices=_REQUEST_STATES, help="only requests in this state"
+    )
+    _json_option(listed)
     listed.set_defaults(handler=_requests_list)
     shown = request_commands.add_parser("show", help="one erasure request, system by system")
     shown.add_argument("name", help="erasureRequests/{request}")
+    _json_option(shown)
     shown.set_defaults(handler=_requests_show)
     retried = request_commands.add_parser(
         "retry", help="send the steps that need attention round again"
     )
     retried.add_argument("name")
+    _json_option(retried)
     retried.set_defaults(handler=_requests_retry)
     confirmed = request_commands.add_parser(
         "confirm", help="confirm a manual action was carried out"
     )
     confirmed.add_argument("action", help="erasureRequests/{request}/manualActions/{action}")
     confirmed.add_argument("--by", required=True, help="who carried it out")
+    _json_option(confirmed)
     confirmed.set_defaults(handler=_requests_confirm)
 
     connectors = commands.add_parser("connectors", help="list and check the installed connectors")
     connector_commands = connectors.add_subparsers(title="connector commands")
     clist = connector_commands.add_parser("list", help="installed connectors and what they hold")
     clist.add_argument("--check", action="store_true", help="run each one's health check")
+    _json_option(clist)
     clist.set_defaults(handler=_connectors_list)
     ccheck = connector_commands.add_parser("check", help="check one connector now")
     ccheck.add_argument("name")
+    _json_option(ccheck)
     ccheck.set_defaults(handler=_connectors_check)
 
     keys = commands.add_parser(
@@ -225,12 +294,25 @@ def _serve(args: argparse.Namespace) -> int:
     directory = bootstrap.data_dir(args.data_dir)
     try:
         config = read_config(args.config) if args.config else {}
+    except ConfigError as error:
+        _fail(str(error))
+        return 2
+    vault = _open_vault(directory, args.keyring)
+    if vault is None:
+        return 2
+    demo_systems = None
+    try:
         sections = dict(config.get("connectors", {}))
-        demo_systems = None
         if args.demo:
             from vault_standins import demo as standins
+            from vault_standins.people import DEMO_PEOPLE
 
-            demo_systems = standins.start(directory / "demo-systems")
+            # The vault first: the stand-ins get no data of a demo person
+            # the vault has erased.
+            seeding = demo.seed_remembering(vault, directory)
+            _print_seeding(seeding, directory)
+            people = [p for p in DEMO_PEOPLE if p.key not in seeding.left_out_keys]
+            demo_systems = standins.start(directory / "demo-systems", people)
             sections = {**demo_systems.sections, **sections}
         registry = ConnectorRegistry.load(
             sections,
@@ -238,16 +320,12 @@ def _serve(args: argparse.Namespace) -> int:
             VaultHost(__version__),
             args.config.parent if args.config else Path.cwd(),
         )
-    except ConfigError as error:
-        errors.print(f"[red]error:[/red] {error}")
+    except (ConfigError, demo.DemoNoteError) as error:
+        _fail(str(error))
+        if demo_systems is not None:
+            demo_systems.stop()
+        bootstrap.close_vault(vault)
         return 2
-    keyring = Path(args.keyring) if args.keyring else None
-    vault = bootstrap.open_vault(directory, keyring)
-    if args.demo:
-        added = demo.seed(vault)
-        console.print(
-            f"demo: {added} school people added ({len(demo.PEOPLE) - added} already there)"
-        )
     for item in registry.installed.values():
         state = "enabled" if item.enabled else "installed, not enabled"
         console.print(f"connector {item.name} {item.version}: {state}")
@@ -273,7 +351,7 @@ def _serve(args: argparse.Namespace) -> int:
             ),
         )
     except AddressUnavailable as error:
-        errors.print(f"[red]error:[/red] {error}; choose another with --address HOST:PORT")
+        _fail(f"{error}; choose another with --address HOST:PORT")
         registry.close()
         if demo_systems is not None:
             demo_systems.stop()
@@ -282,7 +360,7 @@ def _serve(args: argparse.Namespace) -> int:
     host = args.address.rsplit(":", 1)[0]
     console.print(
         f"consent-vault listening on [bold]{host}:{running.port}[/bold] "
-        f"(data in {directory.resolve()}); Ctrl-C or SIGTERM stops it",
+        f"(data in {escape(str(directory.resolve()))}); Ctrl-C or SIGTERM stops it",
         soft_wrap=True,
     )
     stopped = threading.Event()
@@ -303,12 +381,48 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_vault(directory: Path, keyring: str | None) -> Any:
+    """The vault in `directory`, or None after one line on what stops it
+    (a keyring others can read, a data directory that cannot be written)."""
+    from vault import bootstrap
+    from vault.core.errors import KeyringError
+
+    try:
+        return bootstrap.open_vault(directory, bootstrap.keyring_path(directory, keyring))
+    except KeyringError as error:
+        _fail(error.message)
+    except OSError as error:
+        _fail(f"cannot open the vault in {directory}: {error.strerror or error}")
+    return None
+
+
+def _print_seeding(seeding: Any, directory: Path) -> None:
+    console.print(
+        f"demo: {len(seeding.added)} school people added "
+        f"({len(seeding.already_there)} already there)",
+        highlight=False,
+    )
+    if seeding.left_out:
+        # Demo people are fictional: naming them here tells the user who is missing.
+        console.print(
+            escape(
+                f"demo: left out, as erased earlier: {', '.join(seeding.left_out)}; "
+                f"they and their data in the demo systems come back only in a fresh "
+                f"data directory: stop the server and remove {directory} "
+                f"(`make clean` does, and the .venv too)"
+            ),
+            highlight=False,
+        )
+
+
 def _rotate_kek(args: argparse.Namespace) -> int:
     from vault import bootstrap, crypto
 
     directory = bootstrap.data_dir(args.data_dir)
     path = bootstrap.keyring_path(directory, args.keyring)
-    vault = bootstrap.open_vault(directory, path)
+    vault = _open_vault(directory, args.keyring)
+    if vault is None:
+        return 2
     new_ring = vault.keyring.with_new_kek()
     # The new ring (holding old and new KEKs) is saved before any re-wrap, so a
     # crash part-way leaves every subject key readable.
@@ -325,7 +439,7 @@ def _rotate_kek(args: argparse.Namespace) -> int:
 def _subject_create(args: argparse.Namespace) -> int:
     with _client(args) as client:
         subject = client.create_subject(_identities(args), args.role, args.protected)
-    _print_subject(subject)
+    _print_subject(subject, args.json)
     return 0
 
 
@@ -336,14 +450,15 @@ def _subject_find(args: argparse.Namespace) -> int:
         return 2
     with _client(args) as client:
         _print_subject(
-            client.find_subject(identities[0].kind, identities[0].value, identities[0].system)
+            client.find_subject(identities[0].kind, identities[0].value, identities[0].system),
+            args.json,
         )
     return 0
 
 
 def _subject_show(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        _print_subject(client.get_subject(args.name))
+        _print_subject(client.get_subject(args.name), args.json)
     return 0
 
 
@@ -354,11 +469,14 @@ def _subject_rectify(args: argparse.Namespace) -> int:
             Identity(args.kind, args.old, args.system),
             Identity(args.kind, args.new, args.system),
         )
-    _print_subject(subject)
+    _print_subject(subject, args.json)
     return 0
 
 
-def _print_subject(subject: object) -> None:
+def _print_subject(subject: object, as_json: bool = False) -> None:
+    if as_json:
+        _print_json(subject)
+        return
     # The name goes on a line of its own, never wrapped, so it can be copied.
     console.print(subject.name, soft_wrap=True, highlight=False)  # type: ignore[attr-defined]
     table = Table(show_header=False)
@@ -382,7 +500,11 @@ def _record_put(args: argparse.Namespace) -> int:
         fields[key] = value
     content = None
     if args.file:
-        content = Content(args.file.read_bytes(), args.media_type, args.file.name)
+        try:
+            content = Content(args.file.read_bytes(), args.media_type, args.file.name)
+        except OSError as error:
+            _fail(f"cannot read --file {args.file}: {error.strerror or error}")
+            return 1
     with _client(args) as client:
         record = client.create_record(
             args.subject,
@@ -400,38 +522,31 @@ def _record_put(args: argparse.Namespace) -> int:
 def _record_get(args: argparse.Namespace) -> int:
     with _client(args) as client:
         record = client.get_record(args.name)
-    console.print_json(json.dumps(_record_json(record)))
+    _print_json(record)
     return 0
 
 
 def _record_list(args: argparse.Namespace) -> int:
-    table = Table("record", "category", "purpose", "legal basis", "source", "stored")
     with _client(args) as client:
-        for record in client.list_records(args.subject, args.category):
-            table.add_row(
-                record.name.rsplit("/", 1)[-1],
-                record.category,
-                record.purpose,
-                record.legal_basis,
-                record.source_system,
-                record.create_time.strftime("%Y-%m-%d") if record.create_time else "",
-            )
-    console.print(table)
+        records = list(client.list_records(args.subject, args.category))
+    if args.json:
+        _print_json(records)
+        return 0
+    if not records:
+        console.print("no records", highlight=False)
+    # Each record's full name on a line of its own, never cut: it is what
+    # `record get` takes.
+    for record in records:
+        stored = f"{record.create_time:%Y-%m-%d}" if record.create_time else "-"
+        console.print(record.name, soft_wrap=True, highlight=False)
+        console.print(
+            escape(
+                f"  {record.category}: for {record.purpose} ({record.legal_basis}), "
+                f"from {record.source_system}, stored {stored}"
+            ),
+            highlight=False,
+        )
     return 0
-
-
-def _record_json(record: object) -> dict[str, object]:
-    data = {
-        k: v for k, v in vars(record).items() if k not in ("content", "create_time", "update_time")
-    }
-    content = getattr(record, "content", None)
-    if content is not None:
-        data["content"] = {
-            "media_type": content.media_type,
-            "filename": content.filename,
-            "size": len(content.data),
-        }
-    return data
 
 
 # ------------------------------------------------------ export, erasure
@@ -443,14 +558,19 @@ def _export(args: argparse.Namespace) -> int:
         TimeElapsedColumn(),
     )
     tasks: dict[str, TaskID] = {}
-    with Progress(*columns, console=errors) as progress, _client(args) as client:
+    try:
+        with Progress(*columns, console=errors) as progress, _client(args) as client:
 
-        def show(system: str, done: int, total: int) -> None:
-            if system not in tasks:
-                tasks[system] = progress.add_task(system, total=None)
-            progress.update(tasks[system], completed=done, total=total or None)
+            def show(system: str, done: int, total: int) -> None:
+                if system not in tasks:
+                    tasks[system] = progress.add_task(system, total=None)
+                progress.update(tasks[system], completed=done, total=total or None)
 
-        summary = client.export_subject(args.subject, args.output, progress=show)
+            summary = client.export_subject(args.subject, args.output, progress=show)
+    except OSError as error:
+        # The client wrote nothing at the path: the archive goes there whole or not at all.
+        _fail(f"cannot write the export to {args.output}: {error.strerror or error}")
+        return 1
     console.print(
         f"{summary.records} vault records, {summary.bytes_written} bytes written to {args.output}"
     )
@@ -473,7 +593,7 @@ def _erase(args: argparse.Namespace) -> int:
         request = client.erase_subject(
             args.subject, progress=lambda r: live.update(_steps_table(r)), wait=not args.no_wait
         )
-    _print_request(request)
+    _print_request(request, args.json)
     return 0
 
 
@@ -486,10 +606,13 @@ def _steps_table(request: ErasureRequest) -> Table:
     return table
 
 
-def _print_request(request: ErasureRequest) -> None:
+def _print_request(request: ErasureRequest, as_json: bool = False) -> None:
     """The erasure report a person reads: one section per system, each item's
     outcome first and its text wrapped beside it, so it stays legible in an
     80-column terminal (the legal reasons are long)."""
+    if as_json:
+        _print_json(request)
+        return
     console.print(f"{request.name} ({request.subject})", soft_wrap=True, highlight=False)
     console.print(
         f"state: [bold]{request.state}[/bold]; received {request.create_time:%Y-%m-%d %H:%M} UTC; "
@@ -537,41 +660,49 @@ def _print_request(request: ErasureRequest) -> None:
 
 
 def _requests_list(args: argparse.Namespace) -> int:
-    table = Table("request", "subject", "state", "received", "deadline")
     with _client(args) as client:
-        for request in client.list_erasure_requests(args.state):
-            table.add_row(
-                request.name,
-                request.subject,
-                request.state,
-                f"{request.create_time:%Y-%m-%d}",
-                f"{request.deadline_time:%Y-%m-%d}",
-            )
-    console.print(table)
+        requests = list(client.list_erasure_requests(args.state))
+    if args.json:
+        _print_json(requests)
+        return 0
+    if not requests:
+        console.print("no erasure requests", highlight=False)
+    # Names whole, each on a line of its own: show, retry and confirm take them.
+    for request in requests:
+        console.print(f"{request.name}  {request.state}", soft_wrap=True, highlight=False)
+        console.print(f"  subject   {request.subject}", soft_wrap=True, highlight=False)
+        console.print(
+            f"  received  {request.create_time:%Y-%m-%d}, "
+            f"legal deadline {request.deadline_time:%Y-%m-%d}",
+            highlight=False,
+        )
     return 0
 
 
 def _requests_show(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        _print_request(client.get_erasure_request(args.name))
+        _print_request(client.get_erasure_request(args.name), args.json)
     return 0
 
 
 def _requests_retry(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        _print_request(client.retry_erasure_request(args.name))
+        _print_request(client.retry_erasure_request(args.name), args.json)
     return 0
 
 
 def _requests_confirm(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        _print_request(client.confirm_manual_action(args.action, args.by))
+        _print_request(client.confirm_manual_action(args.action, args.by), args.json)
     return 0
 
 
 def _connectors_list(args: argparse.Namespace) -> int:
     with _client(args) as client:
         connectors = client.list_connectors(check_health=args.check)
+    if args.json:
+        _print_json(connectors)
+        return 0
     # One section per connector, its holdings beneath it: long retention
     # texts wrap in their own column and stay legible at 80 columns.
     for c in connectors:
@@ -596,6 +727,9 @@ def _connectors_list(args: argparse.Namespace) -> int:
 def _connectors_check(args: argparse.Namespace) -> int:
     with _client(args) as client:
         connector = client.check_connector(args.name)
+    if args.json:
+        _print_json(connector)
+        return 0 if connector.healthy else 1
     state = "ok" if connector.healthy else "FAILING"
     console.print(
         f"{connector.name} {connector.version}: {state} ({connector.health_detail})", soft_wrap=True

@@ -139,8 +139,11 @@ def load_or_create_keyring(path: Path, environ: dict[str, str] | None = None) ->
         return Keyring.from_json(path.read_text(), source=str(path))
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
+        # The message is the whole answer a person gets (the CLI prints it as
+        # one line): what is wrong, and the command that fixes it.
         raise KeyringError(
-            f"keyring file {path} is readable by others (mode {mode:o}); chmod 600 it"
+            f"keyring file {path} can be read by others (mode {mode:o}); "
+            f"make it yours alone: chmod 600 {path}"
         )
     return Keyring.from_json(path.read_text(), source=str(path))
 

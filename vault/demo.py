@@ -1,14 +1,23 @@
 """The built-in demo: people of the vocational school in Malmö that runs the vault first.
 
 Seeded through the same core calls any integrator uses; skipped for a person
-who is already there, so restarting the demo server adds nothing twice.
+who is already there, so restarting the demo server adds nothing twice. A demo
+person erased once stays erased: the vault cannot recognise them any more
+(their index rows are gone, by design), so the demo keeps a note of its own in
+the data directory, the subject id it seeded for each demo person, and asks
+the vault at start which of those are erased or being erased.
 """
 
 from __future__ import annotations
 
 import base64
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
 
-from vault.core.errors import SubjectNotFound
+from vault.core.errors import FailedPrecondition, SubjectNotFound
 from vault.core.identities import IdentityKind
 from vault.core.model import Content, LegalBasis, RecordDraft
 from vault.core.vault import IdentityInput, Vault
@@ -22,9 +31,25 @@ PNR = IdentityKind.PERSONNUMMER
 EMAIL = IdentityKind.EMAIL
 PHONE = IdentityKind.PHONE
 
-# (identities, roles, protected identity, records)
-PEOPLE: list[tuple[list[IdentityInput], list[str], bool, list[RecordDraft]]] = [
-    (
+NOTE_FILE = "demo-people.json"
+NOTE_FORMAT = "consent-vault-demo-note/1"
+
+
+class DemoPerson(NamedTuple):
+    identities: list[IdentityInput]
+    roles: list[str]
+    protected: bool
+    records: list[RecordDraft]
+    # The stand-ins' key for the same person (vault_standins.people.Person.key),
+    # so a person left out of the vault is left out of every system too.
+    key: str
+    # What the demo prints about them: a fictional name, or for the person
+    # with a protected identity a description, as a real one would need.
+    called: str
+
+
+PEOPLE: list[DemoPerson] = [
+    DemoPerson(
         [
             IdentityInput(PNR, "19811218-9876"),
             IdentityInput(EMAIL, "anna.andersson@example.se"),
@@ -71,8 +96,10 @@ PEOPLE: list[tuple[list[IdentityInput], list[str], bool, list[RecordDraft]]] = [
                 {"channel": "email", "policy_version": "2026-01"},
             ),
         ],
+        "anna",
+        "Anna Andersson",
     ),
-    (
+    DemoPerson(
         [IdentityInput(PHONE, "+46 40 12 34 56"), IdentityInput(EMAIL, "Bo.Berg@Example.com")],
         ["salon_customer"],
         False,
@@ -88,8 +115,10 @@ PEOPLE: list[tuple[list[IdentityInput], list[str], bool, list[RecordDraft]]] = [
                 {"colour_recipe": "7.1 + 8.11, 6 % oxidant, 35 min"},
             ),
         ],
+        "bo",
+        "Bo Berg",
     ),
-    (
+    DemoPerson(
         [
             IdentityInput(PNR, "701063-2391"),
             IdentityInput(EMAIL, "cecilia@example.org"),
@@ -108,8 +137,10 @@ PEOPLE: list[tuple[list[IdentityInput], list[str], bool, list[RecordDraft]]] = [
                 {"name": "Cecilia Lind", "profile": "https://www.facebook.com/example.cecilia"},
             ),
         ],
+        "cecilia",
+        "Cecilia Lind",
     ),
-    (
+    DemoPerson(
         [IdentityInput(PNR, "121212-1212"), IdentityInput(EMAIL, "skyddad@example.se")],
         ["student", "komvux"],
         True,
@@ -122,8 +153,10 @@ PEOPLE: list[tuple[list[IdentityInput], list[str], bool, list[RecordDraft]]] = [
                 {"course": "Frisör grund", "basis": "practical exam passed"},
             ),
         ],
+        "protected",
+        "the komvux student with a protected identity",
     ),
-    (
+    DemoPerson(
         [IdentityInput(EMAIL, "david.ek@example.se"), IdentityInput(PHONE, "0735-55 66 77")],
         ["employee", "internship_supervisor"],
         False,
@@ -136,21 +169,107 @@ PEOPLE: list[tuple[list[IdentityInput], list[str], bool, list[RecordDraft]]] = [
                 {"name": "David Ek", "employment": "freelance teacher"},
             ),
         ],
+        "david",
+        "David Ek",
     ),
 ]
 
 
 def seed(vault: Vault) -> int:
     """Register the demo people who are not there yet; return how many were added."""
-    added = 0
-    for identities, roles, protected, records in PEOPLE:
-        try:
-            vault.find_subject(identities[0])
+    return sum(_seed(vault, person)[1] for person in PEOPLE)
+
+
+@dataclass(frozen=True)
+class Seeding:
+    """What seeding the demo did, in the words the demo prints."""
+
+    added: list[str]
+    already_there: list[str]
+    left_out: list[str]  # erased (or being erased) earlier: not seeded again
+    left_out_keys: frozenset[str]
+
+
+class DemoNoteError(Exception):
+    """The demo's note of the people it seeded cannot be read."""
+
+
+def seed_remembering(vault: Vault, directory: Path) -> Seeding:
+    """Seed the demo people, leaving out those the note in `directory` says
+    were seeded once and the vault now has as erased or being erased."""
+    path = directory / NOTE_FILE
+    seeded = _read_note(path)
+    added: list[str] = []
+    already: list[str] = []
+    left_out: list[DemoPerson] = []
+    for person in PEOPLE:
+        if person.key in seeded and _gone(vault, seeded[person.key]):
+            left_out.append(person)
             continue
-        except SubjectNotFound:
-            pass
-        subject = vault.create_subject(identities, roles, protected)
-        for draft in records:
-            vault.create_record(subject.subject_id, draft)
-        added += 1
-    return added
+        subject_id, was_added = _seed(vault, person)
+        if subject_id is None:
+            left_out.append(person)
+            continue
+        seeded[person.key] = subject_id
+        (added if was_added else already).append(person.called)
+    _write_note(path, seeded)
+    return Seeding(
+        added,
+        already,
+        [p.called for p in left_out],
+        frozenset(p.key for p in left_out),
+    )
+
+
+def _seed(vault: Vault, person: DemoPerson) -> tuple[str | None, bool]:
+    """(subject id, whether it was added now); no id for a person the vault has
+    as erased or being erased (found while their index rows still stood)."""
+    try:
+        return vault.find_subject(person.identities[0]).subject_id, False
+    except SubjectNotFound:
+        pass
+    except FailedPrecondition:
+        return None, False
+    subject = vault.create_subject(person.identities, person.roles, person.protected)
+    for draft in person.records:
+        vault.create_record(subject.subject_id, draft)
+    return subject.subject_id, True
+
+
+def _gone(vault: Vault, subject_id: str) -> bool:
+    """Whether the vault has this subject as erased or being erased. A subject
+    it does not know at all (a fresh record store beside an old note) is not
+    gone: that person is seeded afresh."""
+    try:
+        vault.get_subject(subject_id)
+    except SubjectNotFound:
+        return False
+    except FailedPrecondition:
+        return True
+    return False
+
+
+def _read_note(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        if data.get("format") != NOTE_FORMAT:
+            raise ValueError(f"not a {NOTE_FORMAT}")
+        subjects = data["subjects"]
+        if not all(isinstance(v, str) for v in subjects.values()):
+            raise ValueError("a subject id is not text")
+        return dict(subjects)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise DemoNoteError(
+            f"the demo's note {path} cannot be read ({error}); removing it lets "
+            "demo people erased earlier come back"
+        ) from None
+
+
+def _write_note(path: Path, seeded: dict[str, str]) -> None:
+    # Subject ids only, no personal data; written aside and renamed, so a
+    # crash never leaves half a note.
+    part = path.with_name(path.name + ".part")
+    part.write_text(json.dumps({"format": NOTE_FORMAT, "subjects": seeded}, indent=2) + "\n")
+    os.replace(part, path)

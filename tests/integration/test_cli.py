@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import socket
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from vault import demo
+from vault import crypto, demo
 from vault.cli import main
 from vault.core.vault import Vault
 from vault.server.app import RunningServer
@@ -105,3 +109,171 @@ def test_demo_seed_is_idempotent(vault: Vault) -> None:
     events = list(vault.export_subject(vault.find_subject(demo.PEOPLE[0][0][0]).subject_id))
     archive = zipfile.ZipFile(io.BytesIO(b"".join(e for e in events if isinstance(e, bytes))))
     assert len(json.loads(archive.read("export.json"))["records"]) == len(demo.PEOPLE[0][3])
+
+
+# ------------------------------------------------ what a person copies
+@pytest.fixture
+def narrow(run, monkeypatch: pytest.MonkeyPatch):
+    """The CLI at 80 columns, its output captured: as in a small terminal or a pipe."""
+    monkeypatch.setenv("COLUMNS", "80")
+    return run
+
+
+def _subject_with_a_record(run) -> tuple[str, str]:
+    code, out, err = run("subject", "create", "--email", "whole@example.se")
+    assert code == 0, err
+    name = out.splitlines()[0]
+    code, out, err = run(
+        "record",
+        "put",
+        name,
+        "--category",
+        "notes",
+        "--purpose",
+        "salon_booking",
+        "--basis",
+        "contract",
+        "--source",
+        "salon",
+        "--field",
+        "colour_recipe=7.1",
+    )
+    assert code == 0, err
+    return name, out.strip()
+
+
+def test_listings_print_every_name_whole_at_80_columns(narrow) -> None:
+    subject, record = _subject_with_a_record(narrow)
+    code, out, _ = narrow("record", "list", subject)
+    assert code == 0 and record in out.split()
+    code, out, _ = narrow("erase", subject, "--yes")
+    assert code == 0
+    request = re.search(r"erasureRequests/\S+", out)[0]  # type: ignore[index]
+    code, out, _ = narrow("requests", "list")
+    assert code == 0
+    assert request in out.split() and subject in out.split()
+    assert "…" not in out
+
+
+def test_listings_speak_json_for_scripts(narrow) -> None:
+    subject, record = _subject_with_a_record(narrow)
+    code, out, _ = narrow("subject", "show", subject, "--json")
+    assert code == 0 and json.loads(out)["name"] == subject
+    code, out, _ = narrow("subject", "find", "--email", "WHOLE@example.se", "--json")
+    assert code == 0 and json.loads(out)["identities"] == [
+        {"kind": "email", "value": "whole@example.se", "system": ""}
+    ]
+    code, out, _ = narrow("record", "list", subject, "--json")
+    assert code == 0
+    [listed] = json.loads(out)
+    assert listed["name"] == record and listed["fields"] == {"colour_recipe": "7.1"}
+    code, out, _ = narrow("erase", subject, "--yes", "--json")
+    assert code == 0 and json.loads(out)["subject"] == subject
+    request = json.loads(out)["name"]
+    code, out, _ = narrow("requests", "list", "--json")
+    assert code == 0 and [r["name"] for r in json.loads(out)] == [request]
+    code, out, _ = narrow("requests", "show", request, "--json")
+    assert code == 0 and json.loads(out)["state"] == "completed"
+    code, out, _ = narrow("connectors", "list", "--json")
+    assert code == 0 and json.loads(out) == []
+
+
+# ------------------------------------------------------------ export
+def _only_files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "missing-dir/a.zip",
+        ".",
+        pytest.param(
+            "read-only/a.zip",
+            marks=pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere"),
+        ),
+    ],
+)
+def test_export_to_a_bad_place_is_one_line_and_leaves_nothing(
+    run, tmp_path: Path, where: str
+) -> None:
+    subject, _ = _subject_with_a_record(run)
+    place = tmp_path / "exports"
+    (place / "read-only").mkdir(parents=True)
+    (place / "read-only").chmod(0o500)
+    try:
+        code, _, err = run("export", subject, "-o", str(place / where))
+    finally:
+        (place / "read-only").chmod(0o700)
+    assert code == 1 and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and str(place) in err
+    assert _only_files(place) == ["read-only"] and _only_files(place / "read-only") == []
+
+
+def test_a_failed_export_leaves_no_file_behind(run, tmp_path: Path) -> None:
+    subject, _ = _subject_with_a_record(run)
+    assert run("erase", subject, "--yes")[0] == 0
+    out_dir = tmp_path / "exports"
+    out_dir.mkdir()
+    code, _, err = run("export", subject, "-o", str(out_dir / "a.zip"))
+    assert code == 1 and "SUBJECT_ERASED" in err
+    assert _only_files(out_dir) == []
+
+
+def test_an_export_replaces_the_file_only_when_it_succeeds(run, tmp_path: Path) -> None:
+    subject, _ = _subject_with_a_record(run)
+    (tmp_path / "exports").mkdir()
+    target = tmp_path / "exports" / "a.zip"
+    target.write_bytes(b"an earlier export")
+    assert run("export", subject, "-o", str(target))[0] == 0
+    assert zipfile.is_zipfile(target) and _only_files(target.parent) == ["a.zip"]
+    assert run("erase", subject, "--yes")[0] == 0
+    assert run("export", subject, "-o", str(target))[0] == 1
+    assert zipfile.is_zipfile(target) and _only_files(target.parent) == ["a.zip"]
+
+
+# ------------------------------------------------- other client mistakes
+def test_no_server_says_so_and_how_to_start_one(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+        code = main(["--server", address, "subject", "show", "subjects/0"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert address in err and "consent-vault serve" in err
+    assert "failed to connect" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_local_mistakes_are_one_line(run, tmp_path: Path) -> None:
+    subject, _ = _subject_with_a_record(run)
+    put = ["record", "put", subject, "--category", "notes", "--purpose", "salon_booking"]
+    put += ["--basis", "contract", "--source", "salon"]
+    code, _, err = run(*put, "--file", str(tmp_path / "missing.png"))
+    assert code == 1 and "Traceback" not in err and "missing.png" in err
+    code, _, err = run(*put, "--field", "no-equals-sign")
+    assert code == 2 and "KEY=VALUE" in err
+    with pytest.raises(SystemExit) as exited:  # argparse's own usage line, not a traceback
+        run("requests", "list", "--state", "nonsense")
+    assert exited.value.code == 2
+
+
+@pytest.mark.parametrize("command", [("serve", "--address", "127.0.0.1:0"), ("rotate-kek",)])
+def test_a_keyring_others_can_read_is_refused_in_one_line(
+    command: tuple[str, ...], tmp_path: Path
+) -> None:
+    ring = tmp_path / "keyring.json"
+    crypto.write_keyring(ring, crypto.Keyring.generate())
+    ring.chmod(0o644)
+    args = [*command, "--data-dir", str(tmp_path / "data"), "--keyring", str(ring)]
+    # As a user runs it, in a process of its own: a server that wrongly
+    # started would be stopped by the timeout, not hang the suite.
+    done = subprocess.run(
+        [sys.executable, "-m", "vault.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert str(ring) in done.stderr and "chmod 600" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.processes import ServerProcess
-from vault_client import VaultClient
+from vault import bootstrap, demo
+from vault_client import Identity, NotFoundError, SubjectErasedError, VaultClient
+from vault_standins.people import DEMO_PEOPLE
+
+BO = next(p for p in DEMO_PEOPLE if p.key == "bo")
 
 
 @pytest.fixture
@@ -37,12 +42,92 @@ def test_the_demo_connects_every_system_from_a_relative_data_directory(
         anna = vault.find_subject("email", "anna.andersson@example.se")
         archive = io.BytesIO()
         summary = vault.export_subject(anna.name, archive)
+    # Anna is in every system but the Facebook group, and her identities in
+    # the vault agree with what each system holds (nothing withheld).
     assert summary.systems == {
         "vault": "done",
         "lms": "done",
         "salon": "done",
         "accounting": "done",
-        "facebook_group": "done",
+        "facebook_group": "no match (searched by email, external_id)",
     }
     exported = json.loads(zipfile.ZipFile(archive).read("export.json"))
     assert exported["records"], "Anna's vault records are in her export"
+
+
+def _stop(server: ServerProcess) -> None:
+    server.process.terminate()
+    assert server.wait() == 0
+    server.close()
+
+
+def test_a_demo_person_erased_stays_erased_when_the_demo_starts_again(tmp_path: Path) -> None:
+    data = tmp_path / "vault-data"
+    first = ServerProcess(data, extra_args=("--demo",))
+    try:
+        with VaultClient(first.address) as vault:
+            bo = vault.find_subject("email", BO.email)
+            request = vault.erase_subject(bo.name)
+            assert request.done
+    finally:
+        _stop(first)
+
+    again = ServerProcess(data, extra_args=("--demo",))
+    try:
+        said = "".join(again.output)
+        assert "Bo Berg" in said and str(data) in said
+        with VaultClient(again.address) as vault:
+            with pytest.raises(NotFoundError):
+                vault.find_subject("email", BO.email)
+            with pytest.raises(SubjectErasedError):
+                vault.get_subject(bo.name)
+            # The others are there as before.
+            vault.find_subject("email", "anna.andersson@example.se")
+            # No system was given Bo's data again: each has nothing for him.
+            archive = io.BytesIO()
+            fresh = vault.create_subject(
+                [Identity("email", BO.email), Identity("phone", BO.phone)], ["salon_customer"]
+            )
+            summary = vault.export_subject(fresh.name, archive)
+            assert {s for s in summary.systems.values() if not s.startswith("no match")} == {"done"}
+            exported = json.loads(zipfile.ZipFile(archive).read("export.json"))
+    finally:
+        _stop(again)
+    held = {
+        system: part
+        for system, part in exported["systems"].items()
+        if system != "vault" and part.get("items")
+    }
+    assert held == {}
+    with sqlite3.connect(data / "demo-systems" / "salon.db") as salon:
+        assert salon.execute(
+            "SELECT count(*) FROM customers WHERE email = ?", (BO.email,)
+        ).fetchone() == (0,)
+
+
+def test_the_note_of_seeded_people_outlives_a_lost_record_store(tmp_path: Path) -> None:
+    """A fresh record store beside an old note: the vault knows none of the
+    noted subjects, so every demo person is seeded afresh."""
+    data = tmp_path / "vault-data"
+    vault = bootstrap.open_vault(data)
+    try:
+        first = demo.seed_remembering(vault, data)
+        assert len(first.added) == len(demo.PEOPLE) and first.left_out == []
+        anna = vault.find_subject(demo.PEOPLE[0].identities[0])
+        vault.erase_subject(anna.subject_id)
+        second = demo.seed_remembering(vault, data)
+        assert second.left_out_keys == {"anna"} and second.added == []
+    finally:
+        bootstrap.close_vault(vault)
+    for name in ("records.db", "records.db-wal", "records.db-shm"):
+        (data / name).unlink(missing_ok=True)
+    vault = bootstrap.open_vault(data)
+    try:
+        third = demo.seed_remembering(vault, data)
+        assert third.left_out == [] and len(third.added) == len(demo.PEOPLE)
+    finally:
+        bootstrap.close_vault(vault)
+
+
+def test_every_stand_in_person_is_a_demo_person_the_vault_can_leave_out() -> None:
+    assert {p.key for p in DEMO_PEOPLE} <= {p.key for p in demo.PEOPLE}

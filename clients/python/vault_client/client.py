@@ -8,12 +8,15 @@ without applying anything twice.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import functools
 import json
+import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, ParamSpec, TypeVar, cast
+from typing import Any, BinaryIO, ParamSpec, TypeVar
 
 import grpc
 from google.protobuf import field_mask_pb2, json_format
@@ -219,34 +222,67 @@ class VaultClient:
         name: str,
         destination: str | Path | BinaryIO,
         progress: Callable[[str, int, int], None] | None = None,
+        same_person_systems: Iterable[str] = (),
     ) -> ExportSummary:
         """Write the subject's zip archive, from the vault and every connected system,
-        to `destination`; `progress(system, done, total)` is called as it goes."""
-        owns_file = isinstance(destination, str | Path)
-        out = cast(BinaryIO, open(destination, "wb") if owns_file else destination)  # type: ignore[arg-type]  # noqa: SIM115
+        to `destination`; `progress(system, done, total)` is called as it goes.
+        `same_person_systems`: systems whose records a privacy officer found to
+        be this person's although identities disagree (exported, not withheld).
+
+        A path is written whole or not at all: the archive goes to a new file
+        (mode 0600: it is personal data) beside it and is renamed over the
+        path only when the export succeeded. A place that cannot be written
+        raises OSError before the export starts."""
+        request = pb.ExportSubjectRequest(name=name, same_person_systems=list(same_person_systems))
+        if not isinstance(destination, str | Path):
+            return self._export_to(request, destination, progress)
+        target = Path(destination)
+        if target.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a directory, not a file name", str(target))
+        fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                summary = self._export_to(request, out, progress)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(part, target)
+        except BaseException:
+            # A failed or interrupted export leaves nothing behind, and an
+            # earlier file at the path stays as it was.
+            Path(part).unlink(missing_ok=True)
+            raise
+        return summary
+
+    def _export_to(
+        self,
+        request: pb.ExportSubjectRequest,
+        out: BinaryIO,
+        progress: Callable[[str, int, int], None] | None,
+    ) -> ExportSummary:
         written = records = 0
         systems: dict[str, str] = {}
-        try:
-            # No overall deadline: a large export may stream for a long time.
-            for message in self._subjects.ExportSubject(pb.ExportSubjectRequest(name=name)):
-                if message.HasField("progress"):
-                    event = message.progress
-                    if event.system == "vault":
-                        records = event.records_done
-                    if event.state == pb.EXPORT_STATE_DONE:
-                        systems[event.system] = "done"
-                    elif event.state == pb.EXPORT_STATE_FAILED:
-                        systems[event.system] = f"failed: {event.error}"
-                    if progress:
-                        done = event.records_done if event.system == "vault" else event.items
-                        total = event.records_total if event.system == "vault" else event.items
-                        progress(event.system, done, total)
-                else:
-                    out.write(message.archive_chunk)
-                    written += len(message.archive_chunk)
-        finally:
-            if owns_file:
-                out.close()
+        # No overall deadline: a large export may stream for a long time.
+        for message in self._subjects.ExportSubject(request):
+            if message.HasField("progress"):
+                event = message.progress
+                if event.system == "vault":
+                    records = event.records_done
+                if event.state == pb.EXPORT_STATE_DONE:
+                    systems[event.system] = "done"
+                elif event.state == pb.EXPORT_STATE_FAILED:
+                    systems[event.system] = f"failed: {event.error}"
+                elif event.state == pb.EXPORT_STATE_WITHHELD:
+                    systems[event.system] = f"withheld: {event.error}"
+                elif event.state == pb.EXPORT_STATE_NO_MATCH:
+                    tried = ", ".join(_KIND_NAMES.get(k, "unspecified") for k in event.tried_kinds)
+                    systems[event.system] = f"no match (searched by {tried or 'nothing'})"
+                if progress:
+                    done = event.records_done if event.system == "vault" else event.items
+                    total = event.records_total if event.system == "vault" else event.items
+                    progress(event.system, done, total)
+            else:
+                out.write(message.archive_chunk)
+                written += len(message.archive_chunk)
         return ExportSummary(records=records, bytes_written=written, systems=systems)
 
     def erase_subject(

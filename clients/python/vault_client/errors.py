@@ -48,6 +48,12 @@ class UnavailableError(VaultClientError):
     pass
 
 
+class ServerUnreachableError(UnavailableError):
+    """No vault server answered: nothing listens at the address, or the
+    connection failed. The vault itself never answers UNAVAILABLE, so an
+    UNAVAILABLE without the vault's ErrorInfo is always this."""
+
+
 _BY_CODE: dict[grpc.StatusCode, type[VaultClientError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
     grpc.StatusCode.NOT_FOUND: NotFoundError,
@@ -70,4 +76,6 @@ def translate(error: grpc.RpcError) -> VaultClientError:
                 reason, metadata = info.reason, dict(info.metadata)
     if reason == "SUBJECT_ERASED":
         return SubjectErasedError(code, message, reason, metadata)
+    if code == grpc.StatusCode.UNAVAILABLE and status is None:
+        return ServerUnreachableError(code, message, reason, metadata)
     return _BY_CODE.get(code, VaultClientError)(code, message, reason, metadata)
