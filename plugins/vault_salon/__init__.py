@@ -358,13 +358,12 @@ class SQLConnector(Connector):
                     timeout=10,
                     isolation_level=None,
                 )
-                schema = sqlite_schema(conn, list(self.tables))
             else:
                 import psycopg
 
                 conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
                 conn.execute(f'SET search_path TO "{self.schema}"')
-                schema = postgres_schema(conn, self.schema)
+            schema = self._schema(conn)
         except sqlite3.Error as error:  # names the file problem; holds no secret
             _close(conn)
             raise ConnectorUnavailable(f"database unreachable ({error})") from None
@@ -373,12 +372,23 @@ class SQLConnector(Connector):
         except Exception as error:  # psycopg.OperationalError and kin
             _close(conn)
             raise ConnectorUnavailable(f"database unreachable ({type(error).__name__})") from None
-        problem = misfit(self.tables, schema)
-        if problem:
+        try:
+            self._check(schema)
+        except MappingMisfit:
             _close(conn)
-            raise MappingMisfit(f"the mapping does not fit the database: {problem}")
+            raise
         self._local.conn = conn
         return conn
+
+    def _schema(self, conn: Any) -> Schema:
+        if self._mark == "?":
+            return sqlite_schema(conn, list(self.tables))
+        return postgres_schema(conn, self.schema)
+
+    def _check(self, schema: Schema) -> None:
+        problem = misfit(self.tables, schema)
+        if problem:
+            raise MappingMisfit(f"the mapping does not fit the database: {problem}")
 
     def _run(self, work: Any) -> Any:
         """Run `work(conn)` in one transaction; a broken connection is dropped and reported."""
@@ -642,7 +652,8 @@ class SQLConnector(Connector):
 
     def health(self) -> HealthReport:
         try:
-            self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+            # Checked afresh: a table altered since the connection opened shows here.
+            self._run(lambda conn: self._check(self._schema(conn)))
         except (ConnectorUnavailable, NeedsAttention) as error:
             return HealthReport(False, str(error))
         return HealthReport(True, "database answers and fits the mapping")
