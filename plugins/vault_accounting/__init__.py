@@ -3,8 +3,10 @@
 Exports the customer, invoices (with instalment and credit-check data),
 vouchers and payments. Erasure anonymises the customer master data, which the
 law allows, and reports invoices, vouchers and payments as retained under the
-Bookkeeping Act until the end of the 7th year after their financial year
-closed, computed per item.
+Bookkeeping Act through the end of the 7th year after their financial year
+closed (the last day kept), computed per item. A customer already anonymised
+is still reached through the reference `find()` returned (`customer:N`), so a
+re-run reports the same books retained.
 
 Configuration:
 
@@ -31,10 +33,12 @@ from vault.connectors import (
     HealthReport,
     HeldCategory,
     Holdings,
+    Match,
     NeedsAttention,
     Outcome,
     Removed,
     Retained,
+    normal_form,
 )
 from vault.core.identities import Identity, IdentityKind
 from vault.core.model import LegalBasis
@@ -75,6 +79,7 @@ class AccountingConnector(Connector):
             system=self.name,
             description="Accounting: customers, invoices, vouchers and payments",
             location=str(self.settings.get("location", "SE")),
+            identified_by=(IdentityKind.EMAIL, IdentityKind.PERSONNUMMER, IdentityKind.EXTERNAL_ID),
             categories=(
                 HeldCategory(
                     "contact",
@@ -123,7 +128,7 @@ class AccountingConnector(Connector):
     def _get(self, path: str, **params: Any) -> Any:
         return self._request("GET", path, params=params)
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _request(self, method: str, path: str, missing_ok: bool = False, **kwargs: Any) -> Any:
         try:
             response = self._http.request(method, f"{self.url}{path}", **kwargs)
         except httpx.TransportError as error:
@@ -134,6 +139,8 @@ class AccountingConnector(Connector):
             raise ConnectorUnavailable(f"accounting API answered HTTP {response.status_code}")
         if response.status_code in (401, 403):
             raise NeedsAttention("the accounting API refused the token")
+        if response.status_code == 404 and missing_ok:
+            return None
         if response.status_code != 200:
             raise NeedsAttention(
                 f"accounting API answered HTTP {response.status_code} to {method} {path.split('?')[0]}"
@@ -145,8 +152,11 @@ class AccountingConnector(Connector):
                 "the accounting API answered with something that is not JSON"
             ) from None
 
-    def _customers(self, identities: list[Identity]) -> list[dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
+    def _found(
+        self, identities: list[Identity]
+    ) -> dict[str, tuple[dict[str, Any], list[Identity]]]:
+        """Each customer the identities lead to, with the identities that found it."""
+        found: dict[str, tuple[dict[str, Any], list[Identity]]] = {}
         for identity in identities:
             if identity.kind is IdentityKind.EMAIL:
                 customers = self._get("/3/customers", email=identity.value)["Customers"]
@@ -158,9 +168,34 @@ class AccountingConnector(Connector):
             else:
                 continue
             for customer in customers:
-                if customer.get("Name") != ANONYMISED["Name"]:
-                    found[str(customer["CustomerNumber"])] = customer
-        return list(found.values())
+                if not _anonymised(customer):
+                    number = str(customer["CustomerNumber"])
+                    found.setdefault(number, (customer, []))[1].append(identity)
+        return found
+
+    def _customers(self, identities: list[Identity]) -> list[dict[str, Any]]:
+        return [customer for customer, _ in self._found(identities).values()]
+
+    def _referenced(self, references: list[str]) -> list[dict[str, Any]]:
+        """The customers that references from `find()` name, anonymised ones included."""
+        customers = []
+        for reference in references:
+            kind, _, number = reference.partition(":")
+            if kind != "customer" or not number.isalnum():
+                raise NeedsAttention("a reference kept in the job is not a customer (customer:N)")
+            answer = self._request("GET", f"/3/customers/{number}", missing_ok=True)
+            if answer is not None:
+                customers.append(answer["Customer"])
+        return customers
+
+    def _holds(self, customer: dict[str, Any]) -> tuple[Identity, ...]:
+        held = [
+            normal_form(IdentityKind.PERSONNUMMER, customer.get("OrganisationNumber") or ""),
+            normal_form(IdentityKind.EMAIL, customer.get("Email") or ""),
+            normal_form(IdentityKind.PHONE, customer.get("Phone1") or ""),
+            normal_form(IdentityKind.EXTERNAL_ID, str(customer["CustomerNumber"]), self.name),
+        ]
+        return tuple(identity for identity in held if identity is not None)
 
     def _books(self, customer_number: str) -> tuple[list[dict], list[dict], list[dict]]:
         invoices = self._get("/3/invoices", customernumber=customer_number)["Invoices"]
@@ -175,7 +210,13 @@ class AccountingConnector(Connector):
         return invoices, vouchers, payments
 
     def find(self, identities: list[Identity]) -> list[str]:
-        return [f"customer:{c['CustomerNumber']}" for c in self._customers(identities)]
+        return [f"customer:{number}" for number in self._found(identities)]
+
+    def match(self, identities: list[Identity]) -> list[Match]:
+        return [
+            Match(f"customer:{number}", tuple(found_by), self._holds(customer))
+            for number, (customer, found_by) in self._found(identities).items()
+        ]
 
     def export(self, identities: list[Identity]) -> Iterator[ExportItem]:
         for customer in self._customers(identities):
@@ -210,8 +251,15 @@ class AccountingConnector(Connector):
             for payment in payments:
                 yield ExportItem("bookkeeping.payments", dict(payment))
 
-    def erase(self, identities: list[Identity], today: dt.date) -> list[Outcome]:
-        customers = self._customers(identities)
+    def erase(
+        self, identities: list[Identity], today: dt.date, references: list[str] | None = None
+    ) -> list[Outcome]:
+        # On a re-run the identities find nobody (the first attempt anonymised
+        # the customer); the references still reach the books that are kept.
+        if references is None:
+            customers = self._customers(identities)
+        else:
+            customers = self._referenced(references)
         if not customers:
             return []
         year_ends = {
@@ -222,11 +270,12 @@ class AccountingConnector(Connector):
         for customer in customers:
             number = str(customer["CustomerNumber"])
             invoices, vouchers, payments = self._books(number)
-            self._request("PUT", f"/3/customers/{number}", json={"Customer": ANONYMISED})
-            outcomes.append(Removed("contact", "customer master data anonymised"))
-            outcomes.append(
-                Removed("identity_number", "personnummer removed from the customer record")
-            )
+            if not _anonymised(customer):
+                self._request("PUT", f"/3/customers/{number}", json={"Customer": ANONYMISED})
+                outcomes.append(Removed("contact", "customer master data anonymised"))
+                outcomes.append(
+                    Removed("identity_number", "personnummer removed from the customer record")
+                )
             kept: dict[tuple[str, dt.date], int] = defaultdict(int)
             for invoice in invoices:
                 kept[
@@ -243,6 +292,7 @@ class AccountingConnector(Connector):
                     "bookkeeping.payments", _keep_until(year_ends, None, payment["PaymentDate"])
                 ] += 1
             for (category, until), count in sorted(kept.items()):
+                # `until` is the last day kept: on that day the item is still held.
                 if until >= today:
                     noun = category.split(".")[1]
                     outcomes.append(Retained(category, f"{noun}: {count}", BOOKKEEPING_ACT, until))
@@ -261,8 +311,13 @@ class AccountingConnector(Connector):
         self._http.close()
 
 
+def _anonymised(customer: dict[str, Any]) -> bool:
+    return bool(customer.get("Name") == ANONYMISED["Name"])
+
+
 def _keep_until(year_ends: dict[int, dt.date], year_id: Any, fallback_date: str) -> dt.date:
-    """The end of the 7th calendar year after the one in which the financial year closed."""
+    """The last day kept: the end of the 7th calendar year after the one in which
+    the financial year closed."""
     closed = year_ends.get(int(year_id)) if year_id is not None else None
     if closed is None:
         closed = dt.date(dt.date.fromisoformat(fallback_date[:10]).year, 12, 31)

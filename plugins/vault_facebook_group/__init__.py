@@ -6,6 +6,10 @@ is exported and erased. Removing the person from the group itself has no API:
 the erasure asks for a manual action, with instructions, which the vault tracks
 until an admin confirms it.
 
+A blocked member is referred to by their profile page (`blocked_member:URL`),
+the key of both the register and the group: a re-run that finds the register
+entries already deleted still knows whom to remove from the group.
+
 Configuration:
 
     [connectors.facebook_group]
@@ -31,8 +35,11 @@ from vault.connectors import (
     HeldCategory,
     Holdings,
     ManualAction,
+    Match,
+    NeedsAttention,
     Outcome,
     Removed,
+    normal_form,
 )
 from vault.core.identities import Identity, IdentityKind
 from vault.core.model import LegalBasis
@@ -58,6 +65,7 @@ class FacebookGroupConnector(Connector):
             # The register is the school's own and kept in Sweden; the group itself is run by
             # Meta's EU entity, and the school collects nothing from it.
             location=str(self.settings.get("location", "SE")),
+            identified_by=(IdentityKind.EMAIL, IdentityKind.EXTERNAL_ID),
             categories=(
                 HeldCategory(
                     "moderation",
@@ -101,22 +109,58 @@ class FacebookGroupConnector(Connector):
         if profiles:
             clauses.append(f"profile_url IN ({', '.join('?' * len(profiles))})")
         return conn.execute(
-            "SELECT id, profile_url, blocked_at, reason FROM blocked_members WHERE "
+            "SELECT id, profile_url, blocked_at, reason, email FROM blocked_members WHERE "
             + " OR ".join(clauses),
             (*emails, *profiles),
         ).fetchall()
 
-    def find(self, identities: list[Identity]) -> list[str]:
+    def _referenced(self, conn: sqlite3.Connection, profiles: list[str]) -> list[tuple[Any, ...]]:
+        if not profiles:
+            return []
+        return conn.execute(
+            "SELECT id, profile_url, blocked_at, reason, email FROM blocked_members "
+            f"WHERE profile_url IN ({', '.join('?' * len(profiles))})",
+            profiles,
+        ).fetchall()
+
+    def match(self, identities: list[Identity]) -> list[Match]:
         conn = self._connect()
         try:
-            return [f"blocked_member:{row[0]}" for row in self._entries(conn, identities)]
+            entries = self._entries(conn, identities)
         finally:
             conn.close()
+        found: dict[str, tuple[list[Identity], list[Identity]]] = {}
+        for _, profile, _, _, email in entries:
+            found_by, holds = found.setdefault(profile, ([], []))
+            for identity in identities:
+                if identity in found_by:
+                    continue
+                if (
+                    identity.kind is IdentityKind.EMAIL and identity.value == (email or "").lower()
+                ) or (
+                    identity.kind is IdentityKind.EXTERNAL_ID
+                    and identity.system == "facebook"
+                    and identity.value == profile
+                ):
+                    found_by.append(identity)
+            for held in (
+                normal_form(IdentityKind.EXTERNAL_ID, profile, "facebook"),
+                normal_form(IdentityKind.EMAIL, email or ""),
+            ):
+                if held is not None and held not in holds:
+                    holds.append(held)
+        return [
+            Match(_reference(profile), tuple(found_by), tuple(holds))
+            for profile, (found_by, holds) in found.items()
+        ]
+
+    def find(self, identities: list[Identity]) -> list[str]:
+        return [match.reference for match in self.match(identities)]
 
     def export(self, identities: list[Identity]) -> Iterator[ExportItem]:
         conn = self._connect()
         try:
-            for _, profile, blocked_at, reason in self._entries(conn, identities):
+            for _, profile, blocked_at, reason, _ in self._entries(conn, identities):
                 yield ExportItem(
                     "moderation",
                     {"profile_page": profile, "blocked_at": blocked_at, "reason": reason},
@@ -124,11 +168,17 @@ class FacebookGroupConnector(Connector):
         finally:
             conn.close()
 
-    def erase(self, identities: list[Identity], today: dt.date) -> list[Outcome]:
+    def erase(
+        self, identities: list[Identity], today: dt.date, references: list[str] | None = None
+    ) -> list[Outcome]:
+        named = [] if references is None else [_profile(reference) for reference in references]
         conn = self._connect()
         try:
             with conn:
-                entries = self._entries(conn, identities)
+                if references is None:
+                    entries = self._entries(conn, identities)
+                else:
+                    entries = self._referenced(conn, named)
                 conn.executemany(
                     "DELETE FROM blocked_members WHERE id = ?", [(row[0],) for row in entries]
                 )
@@ -139,7 +189,7 @@ class FacebookGroupConnector(Connector):
             outcomes.append(
                 Removed("moderation", f"{len(entries)} entries in the register of blocked members")
             )
-        profiles = sorted(self._profiles(identities) | {row[1] for row in entries})
+        profiles = sorted(self._profiles(identities) | set(named) | {row[1] for row in entries})
         if profiles:
             where = f" ({self.group_url})" if self.group_url else ""
             outcomes.append(
@@ -161,6 +211,17 @@ class FacebookGroupConnector(Connector):
         except (ConnectorUnavailable, sqlite3.Error) as error:
             return HealthReport(False, f"register unreadable: {type(error).__name__}")
         return HealthReport(True, "register readable")
+
+
+def _reference(profile: str) -> str:
+    return f"blocked_member:{profile}"
+
+
+def _profile(reference: str) -> str:
+    kind, _, profile = reference.partition(":")
+    if kind != "blocked_member" or not profile:
+        raise NeedsAttention("a reference kept in the job is not a blocked member's profile page")
+    return profile
 
 
 @hookimpl

@@ -4,7 +4,12 @@ Finds a person by e-mail, idnumber (the personnummer) or username; exports the
 profile, enrolments, grades and assignment submissions with their files; erases
 by deleting the user, or, while a grade set in the last six months must be kept
 as grading basis, by stripping the profile and reporting the grading basis as
-retained until its date.
+retained through its last day.
+
+A grade is grading basis for `grading_basis_months` calendar months after the
+day it was set, that day counted in the controller's time zone: a grade set on
+1 July is kept through 1 January, one set on 31 August through the last day of
+February.
 
 Configuration:
 
@@ -12,11 +17,12 @@ Configuration:
     url = "https://lms.example.se"
     token_env = "LMS_TOKEN"          # or token_file = "secrets/lms-token"
     timeout_s = 10
-    grading_basis_days = 183         # "at least 6 months after the grade was set"
+    grading_basis_months = 6         # "at least 6 months after the grade was set"
 """
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -32,10 +38,13 @@ from vault.connectors import (
     HealthReport,
     HeldCategory,
     Holdings,
+    Match,
     NeedsAttention,
     Outcome,
     Removed,
     Retained,
+    SettingsError,
+    normal_form,
 )
 from vault.core.identities import Identity, IdentityKind
 from vault.core.model import LegalBasis
@@ -57,7 +66,8 @@ class MoodleConnector(Connector):
         super().__init__(settings)
         self.url = str(settings.require("url")).rstrip("/")
         self._token = settings.secret("token")
-        self.grading_basis = dt.timedelta(days=int(settings.get("grading_basis_days", 183)))
+        self.grading_basis_months = _grading_basis_months(settings)
+        self.zone = settings.zone
         self._http = httpx.Client(timeout=float(settings.get("timeout_s", 10)))
 
     def holdings(self) -> Holdings:
@@ -67,6 +77,7 @@ class MoodleConnector(Connector):
             system=self.name,
             description="Learning platform (Moodle): courses, coursework and grading",
             location=str(self.settings.get("location", "SE")),
+            identified_by=(IdentityKind.EMAIL, IdentityKind.PERSONNUMMER, IdentityKind.EXTERNAL_ID),
             categories=(
                 HeldCategory(
                     "contact",
@@ -102,7 +113,7 @@ class MoodleConnector(Connector):
                     "Grades and the coursework they rest on, while still grading basis",
                     "grading",
                     LegalBasis.LEGAL_OBLIGATION,
-                    "at least 6 months after the grade was set",
+                    f"{self.grading_basis_months} calendar months after the grade was set",
                     erasable=False,
                     legal_reason=GRADING_BASIS_REASON,
                 ),
@@ -139,20 +150,57 @@ class MoodleConnector(Connector):
             raise NeedsAttention(f"Moodle error {code}")
         return body
 
-    def _find(self, identities: list[Identity]) -> list[dict[str, Any]]:
-        found: dict[int, dict[str, Any]] = {}
-        lookups = []
+    def _found(
+        self, identities: list[Identity]
+    ) -> dict[int, tuple[dict[str, Any], list[Identity]]]:
+        """Each user the identities lead to, with the identities that found it."""
+        found: dict[int, tuple[dict[str, Any], list[Identity]]] = {}
         for identity in identities:
             if identity.kind is IdentityKind.EMAIL:
-                lookups.append(("email", identity.value))
+                field, value = "email", identity.value
             elif identity.kind is IdentityKind.PERSONNUMMER:
-                lookups.append(("idnumber", identity.value))
+                field, value = "idnumber", identity.value
             elif identity.kind is IdentityKind.EXTERNAL_ID and identity.system == self.name:
-                lookups.append(("id" if identity.value.isdigit() else "username", identity.value))
-        for field, value in lookups:
+                field = "id" if identity.value.isdigit() else "username"
+                value = identity.value
+            else:
+                continue
             for user in self._call("core_user_get_users_by_field", field=field, values=[value]):
-                found[int(user["id"])] = user
-        return list(found.values())
+                found.setdefault(int(user["id"]), (user, []))[1].append(identity)
+        return found
+
+    def _find(self, identities: list[Identity]) -> list[dict[str, Any]]:
+        return [user for user, _ in self._found(identities).values()]
+
+    def _referenced(self, references: list[str]) -> list[dict[str, Any]]:
+        """The users that references from `find()` name; a deleted user is not there."""
+        ids = []
+        for reference in references:
+            kind, _, number = reference.partition(":")
+            if kind != "user" or not number.isdigit():
+                raise NeedsAttention("a reference kept in the job is not a Moodle user (user:N)")
+            ids.append(number)
+        if not ids:
+            return []
+        return list(self._call("core_user_get_users_by_field", field="id", values=ids))
+
+    def _holds(self, user: dict[str, Any]) -> tuple[Identity, ...]:
+        held = [
+            normal_form(IdentityKind.PERSONNUMMER, user.get("idnumber", "")),
+            normal_form(IdentityKind.EMAIL, user.get("email", "")),
+            normal_form(IdentityKind.PHONE, user.get("phone1", "")),
+            normal_form(IdentityKind.EXTERNAL_ID, str(user["id"]), self.name),
+            # A person may be known to the vault by username rather than id.
+            normal_form(IdentityKind.EXTERNAL_ID, user.get("username", ""), self.name),
+        ]
+        return tuple(identity for identity in held if identity is not None)
+
+    def _graded_on(self, timestamp: Any) -> dt.date:
+        """The day a grade was set, in the controller's time zone (Moodle keeps epoch seconds)."""
+        return dt.datetime.fromtimestamp(int(timestamp or 0), self.zone).date()
+
+    def _last_day_kept(self, graded_on: dt.date) -> dt.date:
+        return _months_after(graded_on, self.grading_basis_months)
 
     def _grades(self, user_id: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         grades = []
@@ -196,7 +244,13 @@ class MoodleConnector(Connector):
 
     # ------------------------------------------------------------ contract
     def find(self, identities: list[Identity]) -> list[str]:
-        return [f"user:{user['id']}" for user in self._find(identities)]
+        return [f"user:{user_id}" for user_id in self._found(identities)]
+
+    def match(self, identities: list[Identity]) -> list[Match]:
+        return [
+            Match(f"user:{user_id}", tuple(found_by), self._holds(user))
+            for user_id, (user, found_by) in self._found(identities).items()
+        ]
 
     def export(self, identities: list[Identity]) -> Iterator[ExportItem]:
         for user in self._find(identities):
@@ -226,7 +280,7 @@ class MoodleConnector(Connector):
                         "course": course.get("fullname", ""),
                         "item": item.get("itemname", ""),
                         "grade": item.get("gradeformatted", ""),
-                        "graded_on": _date(item.get("gradedategraded")),
+                        "graded_on": self._graded_on(item.get("gradedategraded")).isoformat(),
                     },
                 )
             for submission in self._submissions(user_id, [int(c["id"]) for c in courses]):
@@ -250,18 +304,32 @@ class MoodleConnector(Connector):
                     tuple(files),
                 )
 
-    def erase(self, identities: list[Identity], today: dt.date) -> list[Outcome]:
+    def erase(
+        self, identities: list[Identity], today: dt.date, references: list[str] | None = None
+    ) -> list[Outcome]:
+        # On a re-run the identities may find nobody: the first attempt blanked
+        # them on a profile it kept. The references from the first attempt
+        # still reach that profile, so its grading basis is reported again.
+        users = self._find(identities) if references is None else self._referenced(references)
         outcomes: list[Outcome] = []
-        for user in self._find(identities):
-            user_id = int(user["id"])
-            grades = self._grades(user_id)
-            until = [
-                dt.date.fromisoformat(_date(item["gradedategraded"])) + self.grading_basis
-                for _, item in grades
-                if item.get("gradedategraded")
-            ]
-            still_basis = [d for d in until if d > today]
-            if still_basis:
+        for user in users:
+            outcomes += self._erase_user(user, today)
+        return outcomes
+
+    def _erase_user(self, user: dict[str, Any], today: dt.date) -> list[Outcome]:
+        user_id = int(user["id"])
+        grades = self._grades(user_id)
+        last_days = [
+            self._last_day_kept(self._graded_on(item["gradedategraded"]))
+            for _, item in grades
+            if item.get("gradedategraded")
+        ]
+        still_basis = [day for day in last_days if day >= today]
+        # An earlier attempt already took the profile's identifying data.
+        stripped = user.get("username") == _stripped_username(user_id)
+        outcomes: list[Outcome] = []
+        if still_basis:
+            if not stripped:
                 # The account must stay so the grading basis stays attached to
                 # it; everything else that identifies the person goes.
                 self._call(
@@ -272,7 +340,7 @@ class MoodleConnector(Connector):
                             "firstname": "Erased",
                             "lastname": f"user {user_id}",
                             "email": f"erased-{user_id}@invalid.example",
-                            "username": f"erased-{user_id}",
+                            "username": _stripped_username(user_id),
                             "idnumber": "",
                             "address": "",
                             "phone1": "",
@@ -284,24 +352,29 @@ class MoodleConnector(Connector):
                     Removed("contact", "name, address, phone and e-mail removed from the profile"),
                     Removed("identity_number", "personnummer removed from the profile"),
                     Removed("account", "username replaced"),
-                    Retained(
-                        "student.grading_basis",
-                        f"grades still grading basis, and the coursework they rest on: {len(still_basis)}",
-                        GRADING_BASIS_REASON,
-                        max(still_basis),
-                    ),
                 ]
-            else:
-                self._call("core_user_delete_users", userids=[user_id])
-                outcomes += [
-                    Removed("contact", "user profile deleted"),
-                    Removed("identity_number", "personnummer deleted with the profile"),
-                    Removed("account", "account deleted"),
-                    Removed("student.enrolment", "enrolments deleted"),
-                    Removed("student.grading", f"{len(grades)} grades deleted"),
-                    Removed("student.coursework", "assignment submissions and their files deleted"),
-                ]
-        return outcomes
+            outcomes.append(
+                Retained(
+                    "student.grading_basis",
+                    f"grades still grading basis, and the coursework they rest on: {len(still_basis)}",
+                    GRADING_BASIS_REASON,
+                    max(still_basis),
+                )
+            )
+            return outcomes
+        self._call("core_user_delete_users", userids=[user_id])
+        if not stripped:
+            outcomes += [
+                Removed("contact", "user profile deleted"),
+                Removed("identity_number", "personnummer deleted with the profile"),
+            ]
+        return [
+            *outcomes,
+            Removed("account", "account deleted"),
+            Removed("student.enrolment", "enrolments deleted"),
+            Removed("student.grading", f"{len(grades)} grades deleted"),
+            Removed("student.coursework", "assignment submissions and their files deleted"),
+        ]
 
     def health(self) -> HealthReport:
         try:
@@ -328,8 +401,32 @@ def _moodle_params(params: Mapping[Any, Any], prefix: str = "") -> dict[str, str
     return flat
 
 
-def _date(timestamp: Any) -> str:
-    return dt.datetime.fromtimestamp(int(timestamp or 0), dt.UTC).date().isoformat()
+def _stripped_username(user_id: int) -> str:
+    return f"erased-{user_id}"
+
+
+def _months_after(day: dt.date, months: int) -> dt.date:
+    """The same day `months` calendar months later; the month's last day when it has no such day."""
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    month += 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def _grading_basis_months(settings: ConnectorSettings) -> int:
+    if "grading_basis_days" in settings.values:
+        # A count of days fell short of "6 months" (1 July + 183 days is 31
+        # December), so the old setting is refused rather than read.
+        raise SettingsError(
+            f"connector {settings.name}: grading_basis_days is no longer read; the grading "
+            "basis is counted in calendar months: set grading_basis_months (6 for "
+            '"at least 6 months after the grade was set")'
+        )
+    months = settings.get("grading_basis_months", 6)
+    if isinstance(months, bool) or not isinstance(months, int) or months < 1:
+        raise SettingsError(
+            f"connector {settings.name}: grading_basis_months must be a whole number of months, 1 or more"
+        )
+    return months
 
 
 @hookimpl

@@ -46,7 +46,8 @@ class MoodleState:
 
     def add_person(self, person: Person) -> int:
         with self.lock:
-            user_id = 100 + len(self.users) + sum(1 for _ in self.enrolments) * 0
+            # From 1001, so the demo's first LMS user (Anna) has the id the vault holds for her.
+            user_id = 1001 + len(self.users)
             while user_id in self.users:
                 user_id += 1
             self.users[user_id] = {
@@ -93,6 +94,25 @@ class MoodleState:
                 }
             )
             return user_id
+
+    def user_id(self, email: str) -> int:
+        with self.lock:
+            return next(u["id"] for u in self.users.values() if u["email"] == email)
+
+    def set_grade_times(self, user_id: int, *graded_at: dt.datetime) -> None:
+        """Replace the user's grades by one per moment, stored as Moodle does: epoch seconds."""
+        with self.lock:
+            for course_id in self.enrolments.get(user_id, []):
+                self.grades[course_id, user_id] = [
+                    {
+                        "id": 10 + i,
+                        "itemname": f"Uppgift {i + 1}",
+                        "graderaw": 4.0,
+                        "gradeformatted": "B",
+                        "gradedategraded": int(moment.timestamp()),
+                    }
+                    for i, moment in enumerate(graded_at)
+                ]
 
     def user_holds_anything(self, email: str) -> bool:
         with self.lock:

@@ -218,3 +218,50 @@ def test_a_connector_type_runs_under_another_name_only_when_that_is_clear(
         assert not registry.installed["salon"].enabled  # the type itself stays off
     finally:
         registry.close()
+
+
+def test_every_connector_gets_the_controllers_time_zone(tmp_path: Path) -> None:
+    lms = {"url": "http://127.0.0.1:9", "token_env": "T"}
+    default = load({"lms": lms}, tmp_path, {"T": "x"}).get("lms")
+    assert default is not None and default.connector is not None
+    assert default.connector.settings.time_zone == "Europe/Stockholm"
+    registry = ConnectorRegistry.load(
+        {"lms": lms},
+        make_plugin_manager(),
+        VaultHost(__version__),
+        tmp_path,
+        {"T": "x"},
+        time_zone="Europe/Helsinki",
+    )
+    installed = registry.get("lms")
+    assert installed is not None and installed.connector is not None
+    assert installed.connector.settings.time_zone == "Europe/Helsinki"
+
+
+def test_a_time_zone_that_does_not_exist_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="time zone 'Europe/Malmo' is not a known zoneinfo name"):
+        ConnectorRegistry.load(
+            {},
+            make_plugin_manager(),
+            VaultHost(__version__),
+            tmp_path,
+            {},
+            time_zone="Europe/Malmo",
+        )
+
+
+def test_the_grading_basis_is_set_in_calendar_months_and_days_are_refused(
+    tmp_path: Path,
+) -> None:
+    lms = {"url": "http://127.0.0.1:9", "token_env": "T"}
+    with pytest.raises(
+        ConfigError, match=r"grading_basis_days is no longer read.*grading_basis_months"
+    ):
+        load({"lms": {**lms, "grading_basis_days": 183}}, tmp_path, {"T": "x"})
+    for months in (0, "6", 6.5, True):
+        with pytest.raises(ConfigError, match="grading_basis_months must be a whole number"):
+            load({"lms": {**lms, "grading_basis_months": months}}, tmp_path, {"T": "x"})
+    installed = load({"lms": {**lms, "grading_basis_months": 7}}, tmp_path, {"T": "x"}).get("lms")
+    assert installed is not None and installed.holdings is not None
+    basis = installed.holdings.category("student.grading_basis")
+    assert basis is not None and basis.retention.startswith("7 calendar months")

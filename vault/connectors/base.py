@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from vault.core import rules
 from vault.core.errors import InvalidArgument
@@ -231,12 +232,28 @@ class ConnectorSettings:
 
     A secret `token` is configured as `token_env = "NAME"` (an environment
     variable) or `token_file = "path"`; its value is never logged or exported.
+
+    `time_zone` is the controller's (a zoneinfo name): the vault's `today` is a
+    date there, so a connector turns the system's timestamps into dates in
+    `zone` before comparing them with it.
     """
 
     name: str
     values: Mapping[str, Any]
     base_dir: Path = field(default_factory=Path.cwd)
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    time_zone: str = "Europe/Stockholm"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The controller's time zone; SettingsError if `time_zone` names none."""
+        try:
+            return ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise SettingsError(
+                f"connector {self.name}: time zone {self.time_zone!r} is not a known "
+                "zoneinfo name (such as Europe/Stockholm)"
+            ) from None
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.values.get(key, default)

@@ -76,8 +76,19 @@ class ConnectorRegistry:
         host: VaultHost,
         base_dir: Path,
         environ: Mapping[str, str] | None = None,
+        *,
+        time_zone: str = "Europe/Stockholm",
     ) -> ConnectorRegistry:
-        """Instantiate every connector enabled in `sections` (the `[connectors]` table)."""
+        """Instantiate every connector enabled in `sections` (the `[connectors]` table).
+
+        `time_zone` is the controller's (a zoneinfo name); each connector gets it
+        in its settings, so the dates it reports are dates there."""
+        try:
+            _ = ConnectorSettings("", {}, base_dir, {}, time_zone).zone
+        except SettingsError:
+            raise ConfigError(
+                f"time zone {time_zone!r} is not a known zoneinfo name (such as Europe/Stockholm)"
+            ) from None
         classes: dict[str, type[Connector]] = {}
         for provided in manager.hook.vault_register_connectors(host=host):
             for connector_class in provided or []:
@@ -106,7 +117,7 @@ class ConnectorRegistry:
                 continue
             values = {k: v for k, v in section.items() if k != "type"}
             settings = ConnectorSettings(
-                name, values, base_dir, environ if environ is not None else os.environ
+                name, values, base_dir, environ if environ is not None else os.environ, time_zone
             )
             try:
                 connector = classes[kind](settings)

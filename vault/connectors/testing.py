@@ -19,11 +19,15 @@ Each test may change the test system, so the fixtures should give a fresh one.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
+from collections import Counter
 
 from vault.connectors.base import (
     Connector,
     ExportItem,
     ManualAction,
+    Match,
+    Outcome,
     Removed,
     Retained,
     validate_holdings,
@@ -31,9 +35,34 @@ from vault.connectors.base import (
 from vault.core.identities import Identity
 
 
+def takes_references(connector: Connector) -> bool:
+    """Whether the connector's erase() takes `references` (one written before
+    the parameter existed does not, and is called without it)."""
+    parameters = inspect.signature(connector.erase).parameters.values()
+    return any(
+        p.name == "references" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters
+    )
+
+
+def erase_as_the_vault_does(
+    connector: Connector, identities: list[Identity], today: dt.date, references: list[str]
+) -> list[Outcome]:
+    if takes_references(connector):
+        return connector.erase(identities, today, references=references)
+    return connector.erase(identities, today)
+
+
+def _retained(outcomes: list[Outcome]) -> Counter[tuple[str, dt.date, str]]:
+    return Counter(
+        (o.category, o.until, o.legal_reason) for o in outcomes if isinstance(o, Retained)
+    )
+
+
 class ConnectorContract:
-    """The contract: valid holdings, declared categories only, idempotent erasure,
-    and after erasure nothing left but what is retained."""
+    """The contract: valid holdings, matches that agree with find(), declared
+    categories only, idempotent erasure, a re-run with the first attempt's
+    references that reports the same retained items, and after erasure nothing
+    left but what is retained."""
 
     today = dt.date.today()
 
@@ -54,6 +83,23 @@ class ConnectorContract:
         found = connector.find(known_identities)
         assert found and all(isinstance(ref, str) and ref for ref in found)
         assert connector.find(unknown_identities) == []
+
+    def test_match_leads_to_the_records_find_returns(
+        self,
+        connector: Connector,
+        known_identities: list[Identity],
+        unknown_identities: list[Identity],
+    ) -> None:
+        # The vault seals match()'s references and hands them to erase(), so
+        # they must be the ones find() returns.
+        matches = connector.match(known_identities)
+        assert sorted(m.reference for m in matches) == sorted(connector.find(known_identities))
+        for match in matches:
+            assert isinstance(match, Match)
+            assert match.matched_by, f"{match.reference} says no identity found it"
+            assert set(match.matched_by) <= set(known_identities)
+            assert all(isinstance(held, Identity) for held in match.holds)
+        assert connector.match(unknown_identities) == []
 
     def test_export_returns_only_declared_categories(
         self, connector: Connector, known_identities: list[Identity]
@@ -103,3 +149,15 @@ class ConnectorContract:
         assert left <= retained, f"still exported after erasure: {sorted(left - retained)}"
         if not retained:
             assert connector.find(known_identities) == [], "found again after a complete erasure"
+
+    def test_a_re_run_with_the_references_reports_the_same_retained_items(
+        self, connector: Connector, known_identities: list[Identity]
+    ) -> None:
+        # A step retried after a crash: the first attempt may have blanked the
+        # identifiers the system is searched by, and the references it began
+        # with, kept sealed in the job, still reach what is kept.
+        references = connector.find(known_identities)
+        first = erase_as_the_vault_does(connector, known_identities, self.today, references)
+        second = erase_as_the_vault_does(connector, known_identities, self.today, references)
+        assert _retained(second) == _retained(first), "a re-run lost or changed retained items"
+        assert not [o for o in second if isinstance(o, Removed)], "removed again on a re-run"
