@@ -27,6 +27,7 @@ CRASH_POINTS = [
     "erasure_request_accepted",  # before the request is committed
     "erasure_request_committed",  # committed, nothing done yet
     "vault_keys_destroyed",  # the vault's own step done, not yet recorded
+    "matches_sealed",  # a system's references sealed in the job, nothing erased there yet
     "connector_erased",  # a system erased, not yet recorded
     "step_recorded",  # a step recorded, the job not yet ended
 ]

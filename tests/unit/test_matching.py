@@ -10,7 +10,7 @@ from vault.core import matching
 from vault.core.identities import Identity, IdentityKind
 from vault.core.model import LegalBasis
 
-PNR = Identity(IdentityKind.PERSONNUMMER, "199001012384")
+PNR = Identity(IdentityKind.PERSONNUMMER, "199001012385")
 OTHER_PNR = Identity(IdentityKind.PERSONNUMMER, "199001010017")
 EMAIL = Identity(IdentityKind.EMAIL, "eva@example.se")
 OTHER_EMAIL = Identity(IdentityKind.EMAIL, "bo@example.se")
