@@ -1,23 +1,29 @@
 """A subject's export: one zip archive streamed in chunks, with progress.
 
 The archive holds `export.json` (the machine-readable document, GDPR art. 20),
-`index.html` (the same, for a person to read) and each record's binary content
-under `content/`. It is written as it streams, so a subject with many records
+`index.html` (the same, for the person it is about to read: the vault's records
+and each connected system's items, with why, on what basis and how long each is
+held), each record's binary content under `content/` and each system's files
+under `systems/`. It is written as it streams, so a subject with many records
 never has to fit in memory as one document.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import json
+import re
+import urllib.parse
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, cast
 
-from vault.connectors.base import ExportItem, Holdings
-from vault.core.model import Record, Subject
+from vault.connectors.base import ExportItem, HeldCategory, Holdings
+from vault.core.identities import Identity, IdentityKind
+from vault.core.model import LegalBasis, Record, Subject
 
 EXPORT_FORMAT = "consent-vault-export/1"
 CHUNK_BYTES = 256 * 1024
@@ -40,6 +46,7 @@ class SystemProgress:
     state: str  # running, done, failed, no_match, withheld
     items: int = 0
     error: str = ""
+    tried: tuple[str, ...] = ()  # for no_match: the identity kinds searched by
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,9 @@ class _Chunks:
 
 # Made once: json.dumps with any option builds a new encoder on every call.
 _JSON = json.JSONEncoder(ensure_ascii=False)
+# Connectors' values come from other systems' databases (decimals, bytes,
+# timestamps): anything JSON has no type for is written as text.
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False, default=lambda value: _as_text(value))
 _CELL = "\x00"
 
 
@@ -121,7 +131,7 @@ def export_archive(
                 info = zipfile.ZipInfo(path, _zip_time(record.created_at))
                 archive.writestr(info, record.content.data, compress_type=zipfile.ZIP_STORED)
             entries.append(_JSON.encode(entry).encode())
-            rows.append(_html_row(entry))
+            rows.append(_html_record(entry))
             if len(entries) % PROGRESS_EVERY == 0:
                 yield from sink.take(CHUNK_BYTES)
                 yield ExportProgress(len(entries), max(len(entries), records_total))
@@ -147,7 +157,8 @@ def export_archive(
             + b"\n}\n"
         )
         archive.writestr("export.json", document)
-        archive.writestr("index.html", _html_index(subject, exported_at, rows, system_sections))
+        page = _html_index(subject, exported_at, rows, system_documents, system_sections)
+        archive.writestr("index.html", page)
     yield from sink.take()
 
 
@@ -175,21 +186,73 @@ def _subject_document(subject: Subject, exported_at: dt.datetime) -> dict:
 
 
 def _system_document(archive: zipfile.ZipFile, export: SystemExport) -> dict:
+    """One system's part of export.json; its files are written into the archive."""
+    holdings = export.holdings
+    document: dict = {
+        "status": _status(export),
+        "description": holdings.description if holdings else "",
+        "location": holdings.location if holdings else "",
+        "holdings": [_held_document(held) for held in holdings.categories] if holdings else [],
+    }
     if export.error:
-        return {"status": "failed", "error": export.error, "items": []}
+        document["error"] = export.error
+    if export.no_match and not export.error:
+        document["tried"] = list(export.no_match)
+    if export.withheld and not export.error:
+        document["withheld_reason"] = export.withheld
+    if export.notes:
+        document["notes"] = list(export.notes)
     items = []
-    for index, item in enumerate(export.items):
+    # What may be someone else's, or what a failed system half-sent, is never written.
+    for index, item in enumerate(export.items if document["status"] == "done" else ()):
         entry: dict = {"category": item.category, "data": dict(item.data)}
         if item.files:
             entry["files"] = []
+            taken: set[str] = set()
             for file in item.files:
-                path = f"systems/{export.system}/{index}/{_safe_name(file.name)}"
+                path = _unique(f"systems/{export.system}/{index}/{_safe_name(file.name)}", taken)
                 archive.writestr(path, file.data, compress_type=zipfile.ZIP_STORED)
                 entry["files"].append(
                     {"file": path, "media_type": file.media_type, "size": len(file.data)}
                 )
         items.append(entry)
-    return {"status": "done", "items": items}
+    document["items"] = items
+    return document
+
+
+def _status(export: SystemExport) -> str:
+    if export.error:
+        return "failed"
+    if export.withheld:
+        return "withheld"
+    if export.no_match:
+        return "no_match"
+    return "done"
+
+
+def _held_document(held: HeldCategory) -> dict:
+    document = {
+        "category": held.category,
+        "description": held.description,
+        "purpose": held.purpose,
+        "legal_basis": held.legal_basis.value,
+        "retention": held.retention,
+        "erasable": held.erasable,
+    }
+    if held.legal_reason:
+        document["legal_reason"] = held.legal_reason
+    return document
+
+
+def _unique(path: str, taken: set[str]) -> str:
+    """Two files of one item whose names clean to the same text get a numbered name."""
+    candidate, number = path, 1
+    while candidate in taken:
+        number += 1
+        stem, dot, suffix = path.rpartition(".")
+        candidate = f"{stem}-{number}.{suffix}" if dot and "/" not in suffix else f"{path}-{number}"
+    taken.add(candidate)
+    return candidate
 
 
 def _as_text(value: object) -> str:
@@ -202,23 +265,6 @@ def _as_text(value: object) -> str:
 def _safe_name(name: str) -> str:
     cleaned = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name).strip(".")
     return cleaned or "file"
-
-
-def _html_system(system: str, document: dict) -> str:
-    if document["status"] == "failed":
-        return f"<h2>{html.escape(system)}</h2><p><b>Could not be exported:</b> {html.escape(document['error'])}</p>"
-    rows = []
-    for item in document["items"]:
-        data = "; ".join(f"{k}: {v}" for k, v in item["data"].items())
-        links = "".join(
-            f' <a href="{html.escape(f["file"], quote=True)}">{html.escape(f["file"].rsplit("/", 1)[1])}</a>'
-            for f in item.get("files", [])
-        )
-        rows.append(
-            f"<tr><td>{html.escape(item['category'])}</td><td>{html.escape(data)}{links}</td></tr>"
-        )
-    body = "".join(rows) or "<tr><td colspan=2>Nothing held about you.</td></tr>"
-    return f"<h2>{html.escape(system)}</h2><table><tr><th>Category</th><th>Data</th></tr>{body}</table>"
 
 
 def _record_document(record: Record) -> dict:
@@ -251,47 +297,346 @@ def _zip_time(moment: dt.datetime) -> tuple[int, int, int, int, int, int]:
     return (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
 
 
-def _html_row(entry: dict) -> str:
-    fields = "; ".join(
-        f"{key}: {value if isinstance(value, str) else _JSON.encode(value)}"
-        for key, value in entry["fields"].items()
+# ------------------------------------------------------------ the readable page
+# index.html is for the person the data is about: every part of the export,
+# each item under its category in words, why it is held, on what legal basis,
+# for how long and where it came from. No scripts and nothing fetched from
+# elsewhere: it must open from the unpacked zip on any phone.
+
+_KIND_WORDS = {
+    IdentityKind.PERSONNUMMER.value: "personnummer",
+    IdentityKind.EMAIL.value: "e-mail",
+    IdentityKind.PHONE.value: "phone",
+    IdentityKind.EXTERNAL_ID.value: "user id",
+}
+
+# The countries the controller's policy allows systems in (EEA_COUNTRIES).
+_COUNTRIES = {
+    "AT": "Austria",
+    "BE": "Belgium",
+    "BG": "Bulgaria",
+    "HR": "Croatia",
+    "CY": "Cyprus",
+    "CZ": "Czechia",
+    "DK": "Denmark",
+    "EE": "Estonia",
+    "FI": "Finland",
+    "FR": "France",
+    "DE": "Germany",
+    "GR": "Greece",
+    "HU": "Hungary",
+    "IE": "Ireland",
+    "IT": "Italy",
+    "LV": "Latvia",
+    "LT": "Lithuania",
+    "LU": "Luxembourg",
+    "MT": "Malta",
+    "NL": "the Netherlands",
+    "PL": "Poland",
+    "PT": "Portugal",
+    "RO": "Romania",
+    "SK": "Slovakia",
+    "SI": "Slovenia",
+    "ES": "Spain",
+    "SE": "Sweden",
+    "IS": "Iceland",
+    "LI": "Liechtenstein",
+    "NO": "Norway",
+}
+
+_STYLE = """
+body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;
+background:#fff;margin:0}
+main{max-width:46rem;margin:0 auto;padding:1rem 1.25rem 3rem}
+h1{font-size:1.7rem;line-height:1.2;margin:1rem 0 .5rem}
+h2{font-size:1.35rem;margin:2.5rem 0 .25rem;padding-top:.75rem;border-top:3px solid #1b1b1b}
+h3{font-size:1.05rem;margin:1.5rem 0 .25rem}
+code{font-size:.85em;color:#555;overflow-wrap:anywhere}
+h3 code{font-weight:normal;margin-left:.4em}
+nav ul,ul.plain{padding-left:1.2rem}
+.meta{color:#444;margin:.25rem 0 .75rem}
+.status{padding:.6rem .8rem;border-left:4px solid #888;background:#f4f4f4}
+.status.failed{border-color:#b00020;background:#fdecee}
+.status.withheld{border-color:#a15c00;background:#fff4e0}
+.about,.data{display:grid;grid-template-columns:minmax(7rem,max-content) 1fr;gap:.15rem 1rem;
+margin:.25rem 0}
+.about{color:#333;font-size:.95rem}
+dt{font-weight:600}
+dd{margin:0;overflow-wrap:anywhere;white-space:pre-wrap}
+.item{border:1px solid #d6d6d6;border-radius:6px;padding:.5rem .8rem;margin:.5rem 0}
+.item .data{margin:0}
+.item h3{margin-top:0}
+.item .about{margin-bottom:.6rem}
+.nowrap{white-space:nowrap}
+.files{margin:.4rem 0 0}
+@media (max-width:34rem){
+main{padding:.5rem .9rem 2rem}
+.about,.data{grid-template-columns:fit-content(42%) 1fr;gap:.2rem .7rem}
+dt{overflow-wrap:anywhere}
+.item{padding:.5rem .6rem}
+}
+@media print{h2{break-before:auto}.item{break-inside:avoid}}
+"""
+
+
+def _words(name: str) -> str:
+    """A code such as student.grading_basis as words: Student: grading basis."""
+    text = ": ".join(part.replace("_", " ") for part in name.split("."))
+    return text[:1].upper() + text[1:]
+
+
+def _country(code: str) -> str:
+    name = _COUNTRIES.get(code.upper())
+    return f"{name} ({code.upper()})" if name else code
+
+
+def _in_words(items: Iterable[str], conjunction: str) -> str:
+    words = list(dict.fromkeys(items))
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} {conjunction} {words[-1]}"
+
+
+def _value_text(value: object) -> str:
+    if isinstance(value, str):
+        return value or "—"
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, dict | list | tuple):
+        return _JSON_TEXT.encode(value)
+    return _as_text(value)
+
+
+def _href(path: str) -> str:
+    return html.escape(urllib.parse.quote(path), quote=True)
+
+
+def _data_list(data: Mapping[str, object]) -> str:
+    """Key/value lines. One escape for the whole item (this runs once per record of
+    a large export): keys and values are joined on NUL, which no stored value holds,
+    and split again after escaping."""
+    if not data:
+        return '<p class="meta">No further details.</p>'
+    parts = html.escape(
+        _CELL.join(f"{key}{_CELL}{_value_text(value)}" for key, value in data.items())
+    ).split(_CELL)
+    lines = "".join(
+        f"<dt>{k}</dt><dd>{v}</dd>" for k, v in zip(parts[::2], parts[1::2], strict=True)
     )
-    cells = (
-        entry["category"],
-        entry["purpose"],
-        entry["legal_basis"],
-        entry["source_system"],
-        entry["created_at"][:10],
-        fields,
+    return f'<dl class="data">{lines}</dl>'
+
+
+def _about_lines(pairs: Iterable[tuple[str, str]]) -> str:
+    """Lines of why an item is held; the values are markup already."""
+    return "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in pairs)
+
+
+@functools.lru_cache(maxsize=16)
+def _basis_html(legal_basis: str) -> str:
+    """The legal basis in words; the article is kept on one line."""
+    text = html.escape(LegalBasis(legal_basis).describe())
+    return _ARTICLE.sub(lambda m: f'<span class="nowrap">{m[0]}</span>', text)
+
+
+_ARTICLE = re.compile(r"\(GDPR art\. [^ ]+\)")
+
+
+@functools.lru_cache(maxsize=1024)
+def _record_head(category: str, purpose: str, legal_basis: str, source_system: str) -> str:
+    """A vault record's heading and why it is held: the same for many records, so made
+    once. The list of why is left open for the record's own dates."""
+    return (
+        f'<article class="item"><h3>{html.escape(_words(category))}'
+        f"<code>{html.escape(category)}</code></h3>"
+        '<dl class="about">'
+        + _about_lines(
+            (
+                ("Why", html.escape(_words(purpose))),
+                ("Legal basis", _basis_html(legal_basis)),
+                ("From", f"{html.escape(source_system)}, which gave it to the vault"),
+            )
+        )
     )
-    # One escape per row, not per cell (this runs once per record of a large
-    # export): cells are joined on NUL, which no stored value can hold, and
-    # the NULs become cell boundaries after escaping.
-    row = "<tr><td>" + html.escape(_CELL.join(cells)).replace(_CELL, "</td><td>")
+
+
+def _html_record(entry: dict) -> str:
+    """One vault record, as it arrives (validated fields, so no NUL)."""
+    stored, changed = entry["created_at"][:10], entry["updated_at"][:10]
+    page = [
+        _record_head(
+            entry["category"], entry["purpose"], entry["legal_basis"], entry["source_system"]
+        ),
+        f"<dt>Stored</dt><dd>{stored}</dd>",
+        f"<dt>Changed</dt><dd>{changed}</dd></dl>" if changed != stored else "</dl>",
+        _data_list(entry["fields"]),
+    ]
     if "content" in entry:
-        href = html.escape(entry["content"]["file"], quote=True)
-        row += f'<br><a href="{href}">{html.escape(entry["content"]["filename"] or "file")}</a>'
-    return row + "</td></tr>"
+        content = entry["content"]
+        page.append(
+            f'<p class="files">File: <a href="{_href(content["file"])}">'
+            f"{html.escape(content['filename'] or 'content.bin')}</a> "
+            f"({html.escape(content['media_type'])}, {content['size']:,} bytes)</p>"
+        )
+    page.append("</article>")
+    return "".join(page)
+
+
+def _system_title(system: str, document: dict) -> str:
+    return document["description"] or system
+
+
+def _system_summary(document: dict) -> str:
+    """One line for the table of contents."""
+    status = document["status"]
+    if status == "failed":
+        return "could not be read"
+    if status == "withheld":
+        return "withheld until a privacy officer has checked it"
+    if status == "no_match":
+        return "no one found"
+    count = len(document["items"])
+    return f"{count} item{'s' if count != 1 else ''}" if count else "nothing held about you"
+
+
+def _status_text(document: dict) -> str:
+    status = document["status"]
+    if status == "failed":
+        return (
+            '<p class="status failed">This system could not be read for this export, so what '
+            "it holds about you is missing here. Ask us for a new export. What went wrong: "
+            f"{html.escape(document['error'])}</p>"
+        )
+    if status == "withheld":
+        return (
+            '<p class="status withheld">Records were found in this system that may belong to '
+            "someone else, so they are not included until a privacy officer has checked them. "
+            f"Why: {html.escape(document['withheld_reason'])}</p>"
+        )
+    if status == "no_match":
+        tried = _in_words((_KIND_WORDS.get(k, k) for k in document["tried"]), "or")
+        return f'<p class="status">No one was found in this system by {html.escape(tried)}.</p>'
+    if not document["items"]:
+        return '<p class="status">This system holds nothing about you.</p>'
+    return ""
+
+
+def _html_system(system: str, document: dict) -> str:
+    held = {h["category"]: h for h in document["holdings"]}
+    title = _system_title(system, document)
+    where = f", hosted in {_country(document['location'])}" if document["location"] else ""
+    page = [
+        f'<section id="system-{html.escape(system, quote=True)}">',
+        f"<h2>{html.escape(title)}</h2>",
+        f'<p class="meta">The system <code>{html.escape(system)}</code>{html.escape(where)}.</p>',
+        _status_text(document),
+    ]
+    if document.get("notes"):
+        notes = "".join(
+            f"<li>{html.escape(note[:1].upper() + note[1:])}</li>" for note in document["notes"]
+        )
+        page.append(f'<p>Worth knowing:</p><ul class="plain">{notes}</ul>')
+    if document["status"] in ("failed", "withheld") and held:
+        kinds = "".join(f"<li>{html.escape(h['description'])}</li>" for h in held.values())
+        page.append(
+            f'<p>What this system can hold about a person:</p><ul class="plain">{kinds}</ul>'
+        )
+    # Items under their category, in the order the system declares its categories.
+    order = {name: position for position, name in enumerate(held)}
+    groups: dict[str, list[dict]] = {}
+    for item in sorted(document["items"], key=lambda i: order.get(i["category"], len(order))):
+        groups.setdefault(item["category"], []).append(item)
+    for category, items in groups.items():
+        page.append(_html_category(system, category, held.get(category), items))
+    page.append("</section>")
+    return "".join(page)
+
+
+def _html_category(system: str, category: str, held: dict | None, items: list[dict]) -> str:
+    heading = held["description"] if held else _words(category)
+    count = f" ({len(items)})" if len(items) > 1 else ""
+    about = [("From", f"the system <code>{html.escape(system)}</code>")]
+    if held:
+        about[:0] = [
+            ("Why", html.escape(_words(held["purpose"]))),
+            ("Legal basis", _basis_html(held["legal_basis"])),
+            ("Kept", html.escape(held["retention"])),
+        ]
+        if not held["erasable"]:
+            about.insert(3, ("Kept by law", html.escape(held["legal_reason"])))
+    page = [
+        f"<h3>{html.escape(heading + count)}<code>{html.escape(category)}</code></h3>",
+        f'<dl class="about">{_about_lines(about)}</dl>',
+    ]
+    for item in items:
+        page.append('<article class="item">')
+        page.append(_data_list(item["data"]))
+        if item.get("files"):
+            links = ", ".join(
+                f'<a href="{_href(f["file"])}">{html.escape(f["file"].rsplit("/", 1)[1])}</a> '
+                f"({html.escape(f['media_type'])}, {f['size']:,} bytes)"
+                for f in item["files"]
+            )
+            page.append(f'<p class="files">Files: {links}</p>')
+        page.append("</article>")
+    return "".join(page)
+
+
+def _html_identity(identity: Identity) -> str:
+    kind = _KIND_WORDS.get(identity.kind.value, identity.kind.value)
+    if identity.system:
+        kind += f" in {identity.system}"
+    return (
+        f"<dt>{html.escape(kind[:1].upper() + kind[1:])}</dt><dd>{html.escape(identity.value)}</dd>"
+    )
 
 
 def _html_index(
-    subject: Subject, exported_at: dt.datetime, rows: list[str], system_sections: list[str]
+    subject: Subject,
+    exported_at: dt.datetime,
+    records: list[str],
+    systems: dict[str, dict],
+    sections: list[str],
 ) -> str:
-    identities = "".join(
-        f"<li>{html.escape(i.kind.value)}: {html.escape(i.value)}</li>" for i in subject.identities
+    identities = "".join(_html_identity(i) for i in subject.identities)
+    roles = ", ".join(role.replace("_", " ") for role in subject.roles) or "none"
+    protected = (
+        "<dt>Protected identity</dt><dd>yes: your data is handled under stricter rules and "
+        "every access to it is recorded</dd>"
+        if subject.protected_identity
+        else ""
+    )
+    count = f"{len(records)} record{'s' if len(records) != 1 else ''}"
+    contents = f'<li><a href="#vault">The vault itself</a>: {count}</li>' + "".join(
+        f'<li><a href="#system-{html.escape(name, quote=True)}">'
+        f"{html.escape(_system_title(name, document))}</a>: "
+        f"{html.escape(_system_summary(document))}</li>"
+        for name, document in systems.items()
+    )
+    vault_records = (
+        "".join(records) or '<p class="status">The vault holds no records about you.</p>'
     )
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Your data</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}}</style></head>
-<body><h1>Everything we hold about you</h1>
-<p>Exported {html.escape(exported_at.strftime("%Y-%m-%d %H:%M UTC"))}. The same data, machine-readable,
-is in <code>export.json</code>; files are in the <code>content</code> folder.</p>
-<h2>Who you are to us</h2><ul>{identities}</ul>
-<p>Roles: {html.escape(", ".join(subject.roles) or "none")}</p>
-<h2>In the vault: records ({len(rows)})</h2>
-<table><tr><th>Category</th><th>Purpose</th><th>Legal basis</th><th>Source</th><th>Stored</th>
-<th>Content</th></tr>
-{"".join(rows)}
-</table></body></html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Everything we hold about you</title><style>{_STYLE}</style></head>
+<body><main>
+<h1>Everything we hold about you</h1>
+<p class="meta">Exported {html.escape(exported_at.strftime("%Y-%m-%d %H:%M UTC"))}.</p>
+<p>This page shows what we hold about you in our own records (the vault) and in each
+system connected to it: what each item is, why we hold it, on what legal basis, how long it
+is kept and where it came from. The same data, machine-readable, is in
+<code>export.json</code>; files are in the <code>content</code> and <code>systems</code>
+folders beside this page.</p>
+<nav><p>On this page:</p><ul>{contents}</ul></nav>
+<h2>Who you are to us</h2>
+<dl class="data">{identities}<dt>Roles</dt><dd>{html.escape(roles)}</dd>{protected}</dl>
+<section id="vault"><h2>In the vault: {count}</h2>
+<p class="meta">Records the vault keeps itself, each with the system that gave it.</p>
+{vault_records}</section>
+{"".join(sections)}
+</main></body></html>
 """
