@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import grpc
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
@@ -55,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     except VaultClientError as error:
+        if error.code == grpc.StatusCode.UNIMPLEMENTED and not error.reason:
+            _fail(f"the server at {args.server} does not answer the consent-vault API")
+            return 1
         field = f" (field {error.field})" if error.field else ""
         errors.print(
             f"[red]error:[/red] {escape(error.message + field)} "
@@ -257,7 +261,16 @@ def _identity_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--email", action="append", default=[])
     parser.add_argument("--phone", action="append", default=[])
-    parser.add_argument("--external", action="append", default=[], metavar="SYSTEM:ID")
+    parser.add_argument(
+        "--external", action="append", default=[], metavar="SYSTEM:ID", type=_external_id
+    )
+
+
+def _external_id(value: str) -> str:
+    system, sep, external_id = value.partition(":")
+    if not (sep and system and external_id):
+        raise argparse.ArgumentTypeError(f"{value!r} must be SYSTEM:ID, such as lms:1001")
+    return value
 
 
 def _identities(args: argparse.Namespace) -> list[Identity]:
@@ -403,15 +416,20 @@ def _print_seeding(seeding: Any, directory: Path) -> None:
         highlight=False,
     )
     if seeding.left_out:
+        from vault import bootstrap
+
         # Demo people are fictional: naming them here tells the user who is missing.
+        afresh = f"stop the server and remove {directory}"
+        if directory == bootstrap.DEFAULT_DATA_DIR.absolute():
+            afresh += " (`make clean` does, and removes .venv too)"
         console.print(
             escape(
-                f"demo: left out, as erased earlier: {', '.join(seeding.left_out)}; "
-                f"they and their data in the demo systems come back only in a fresh "
-                f"data directory: stop the server and remove {directory} "
-                f"(`make clean` does, and the .venv too)"
+                f"demo: left out, as erased earlier: {', '.join(seeding.left_out)}. "
+                f"They and their data in the demo systems come back only in a fresh "
+                f"data directory: {afresh}."
             ),
             highlight=False,
+            soft_wrap=False,  # wrapped at words, readable at 80 columns
         )
 
 

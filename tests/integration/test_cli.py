@@ -10,8 +10,10 @@ import socket
 import subprocess
 import sys
 import zipfile
+from concurrent import futures
 from pathlib import Path
 
+import grpc
 import pytest
 
 from vault import crypto, demo
@@ -277,3 +279,22 @@ def test_a_keyring_others_can_read_is_refused_in_one_line(
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert str(ring) in done.stderr and "chmod 600" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_server_that_is_not_the_vault_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    other = grpc.server(futures.ThreadPoolExecutor(max_workers=1))  # serves nothing
+    port = other.add_insecure_port("127.0.0.1:0")
+    other.start()
+    try:
+        code = main(["--server", f"127.0.0.1:{port}", "subject", "show", "subjects/0"])
+    finally:
+        other.stop(grace=None)
+    err = capsys.readouterr().err
+    assert code == 1 and f"127.0.0.1:{port}" in err and "consent-vault API" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_an_external_id_without_its_system_is_a_usage_error(run) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run("subject", "find", "--external", "1001")
+    assert exited.value.code == 2
