@@ -3,6 +3,7 @@ group, configured like a built-in, and passes the same contract suite."""
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import shutil
 import sys
@@ -14,7 +15,7 @@ import pytest
 from vault import __version__
 from vault.connectors import Connector
 from vault.connectors.registry import ConfigError, ConnectorRegistry
-from vault.connectors.testing import ConnectorContract
+from vault.connectors.testing import ConnectorContract, erase_as_the_vault_does, takes_references
 from vault.core.identities import Identity, IdentityKind
 from vault.plugins import ENTRY_POINT_GROUP
 from vault.plugins.host import VaultHost
@@ -79,3 +80,16 @@ class TestThirdPartyContract(ConnectorContract):
     @pytest.fixture
     def unknown_identities(self) -> list[Identity]:
         return [Identity(IdentityKind.EMAIL, "eve@example.se")]
+
+
+def test_the_example_is_a_connector_written_before_erase_took_references(
+    installed_example: Path, tmp_path: Path
+) -> None:
+    # So the contract above runs it as the vault runs an old connector: without them.
+    registry = load({"newsletter": {"subscribers": ["anna@example.se"]}}, tmp_path)
+    connector = registry.get("newsletter").connector  # type: ignore[union-attr]
+    assert connector is not None and not takes_references(connector)
+    outcomes = erase_as_the_vault_does(
+        connector, [Identity(IdentityKind.EMAIL, "anna@example.se")], dt.date.today(), ["x"]
+    )
+    assert [o.category for o in outcomes] == ["marketing"]
