@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from typing import Any
 
@@ -163,10 +164,13 @@ def identity_message(identity: Identity) -> pb.Identity:
     return pb.Identity(kind=KIND_TO_PB[identity.kind], value=identity.value, system=identity.system)
 
 
-def record_message(record: Record, fields: struct_pb2.Struct | None = None) -> pb.Record:
+def record_message(
+    record: Record, fields: struct_pb2.Struct | None = None, *, with_data: bool = True
+) -> pb.Record:
     """The record as a message; `fields`, when given, is a Struct already
     holding the record's fields (the request's, on create), copied rather than
-    rebuilt from the dictionary value by value."""
+    rebuilt from the dictionary value by value. Answers to writes pass
+    `with_data=False`: the content's size and digest, not its bytes again."""
     message = pb.Record(
         name=record_name(record),
         category=record.category,
@@ -181,11 +185,14 @@ def record_message(record: Record, fields: struct_pb2.Struct | None = None) -> p
     else:
         message.fields.update(record.fields)
     if record.content is not None:
+        data = record.content.data
         message.content.CopyFrom(
             pb.Content(
-                data=record.content.data,
+                data=data if with_data else b"",
                 media_type=record.content.media_type,
                 filename=record.content.filename,
+                size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
             )
         )
     return message
@@ -239,7 +246,9 @@ def erasure_step_id(name: str, field: str) -> tuple[str, str]:
     """(request id, system) from `erasureRequests/{request}/steps/{system}`."""
     match = _STEP_NAME.fullmatch(name)
     if match is None:
-        raise InvalidArgument(field, "must be a step name, erasureRequests/{request}/steps/{system}")
+        raise InvalidArgument(
+            field, "must be a step name, erasureRequests/{request}/steps/{system}"
+        )
     return rules.resource_id(match[1], field), rules.system(match[2], field)
 
 

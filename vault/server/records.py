@@ -103,7 +103,7 @@ class RecordService:
             )
         # The stored fields are the request's, validated: copy its Struct.
         return pb.CreateRecordResponse(
-            record=convert.record_message(record, fields=request.record.fields)
+            record=convert.record_message(record, fields=request.record.fields, with_data=False)
         )
 
     def GetRecord(self, request: pb.GetRecordRequest, context: CallContext) -> pb.GetRecordResponse:
@@ -137,7 +137,7 @@ class RecordService:
             clear_content="content" in paths and not has_content,
         )
         updated = self.vault.update_record(record_id, changes, request.request_id, subject_id)
-        return pb.UpdateRecordResponse(record=convert.record_message(updated))
+        return pb.UpdateRecordResponse(record=convert.record_message(updated, with_data=False))
 
     def ListRecords(
         self, request: pb.ListRecordsRequest, context: CallContext

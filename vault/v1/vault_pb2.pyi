@@ -151,14 +151,18 @@ class Subject(_message.Message):
     def __init__(self, name: _Optional[str] = ..., identities: _Optional[_Iterable[_Union[Identity, _Mapping]]] = ..., roles: _Optional[_Iterable[str]] = ..., protected_identity: _Optional[bool] = ..., state: _Optional[_Union[SubjectState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Content(_message.Message):
-    __slots__ = ("data", "media_type", "filename")
+    __slots__ = ("data", "media_type", "filename", "size", "sha256")
     DATA_FIELD_NUMBER: _ClassVar[int]
     MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
     FILENAME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
     data: bytes
     media_type: str
     filename: str
-    def __init__(self, data: _Optional[bytes] = ..., media_type: _Optional[str] = ..., filename: _Optional[str] = ...) -> None: ...
+    size: int
+    sha256: str
+    def __init__(self, data: _Optional[bytes] = ..., media_type: _Optional[str] = ..., filename: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class Record(_message.Message):
     __slots__ = ("name", "category", "purpose", "legal_basis", "source_system", "fields", "content", "create_time", "update_time")

@@ -533,6 +533,15 @@ def _record_pb(
     if fields:
         record.fields.update(fields)
     if content is not None:
+        if not content.has_data:
+            # Sent back, a write's answer would replace the stored bytes with none.
+            raise VaultClientError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "content: holds no bytes (an answer to a write carries only their size and "
+                "digest); pass the bytes, or a Content read with get_record",
+                "INVALID_FIELD",
+                {"field": "content"},
+            )
         record.content.CopyFrom(
             pb.Content(data=content.data, media_type=content.media_type, filename=content.filename)
         )
@@ -558,7 +567,12 @@ def _record(message: pb.Record) -> Record:
     content = None
     if message.HasField("content"):
         content = Content(
-            message.content.data, message.content.media_type, message.content.filename
+            message.content.data,
+            message.content.media_type,
+            message.content.filename,
+            # A server older than size and digest sends neither: they follow from data.
+            message.content.size or -1,
+            message.content.sha256,
         )
     return Record(
         name=message.name,

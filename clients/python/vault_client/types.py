@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +30,27 @@ class Subject:
 
 @dataclass(frozen=True)
 class Content:
+    """A record's file. Reads return its bytes; answers to writes
+    (create_record, update_record) leave `data` empty and say what was stored
+    in `size` and `sha256` (lower-case hex). Made by a caller, `size` and
+    `sha256` follow from `data`."""
+
     data: bytes
     media_type: str = "application/octet-stream"
     filename: str = ""
+    size: int = -1
+    sha256: str = ""
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            object.__setattr__(self, "size", len(self.data))
+        if not self.sha256:
+            object.__setattr__(self, "sha256", hashlib.sha256(self.data).hexdigest())
+
+    @property
+    def has_data(self) -> bool:
+        """False for a write's answer: the size and digest without the bytes."""
+        return len(self.data) == self.size
 
 
 @dataclass(frozen=True)
