@@ -49,11 +49,28 @@ def test_the_systems_own_user_id_that_differs_is_a_conflict_another_systems_is_n
     assert theirs.conflicts == ()
 
 
-def test_two_identities_leading_to_different_records_conflict() -> None:
+def test_two_identities_leading_to_records_of_two_people_conflict() -> None:
+    # The e-mail finds one customer; the personnummer finds a customer with another e-mail.
     report = matching.examine(
-        "crm", [PNR, EMAIL], [Match("customer:1", (EMAIL,)), Match("customer:2", (PNR,))]
+        "crm",
+        [PNR, EMAIL],
+        [Match("customer:1", (EMAIL,), (EMAIL,)), Match("customer:2", (PNR,), (PNR, OTHER_EMAIL))],
     )
     assert report.conflicts == ("the e-mail and the personnummer lead to different records",)
+
+
+def test_complementary_records_of_one_person_do_not_conflict() -> None:
+    # A salon customer row found by e-mail and a student row found by personnummer:
+    # neither holds the other's kind of identity.
+    report = matching.examine(
+        "salon",
+        [PNR, EMAIL, PHONE],
+        [
+            Match("customers:3", (EMAIL, PHONE), (EMAIL, PHONE)),
+            Match("students:1", (PNR,), (PNR,)),
+        ],
+    )
+    assert report == matching.MatchReport()
 
 
 def test_identities_sharing_one_record_do_not_conflict() -> None:

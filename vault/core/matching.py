@@ -6,8 +6,13 @@ someone else's: the demo's own README once erased Bo's accounting record for
 examined. It is a **conflict** when a unique identifier the vault holds for
 the person (the personnummer or samordningsnummer, the system's own user id)
 differs from the one the record holds, or when two of the person's identities
-lead to different records. A different e-mail or phone alone is no conflict,
-but is noted for the privacy officer. Texts name identity kinds, never values.
+lead to different records and one of those records carries another value of
+the other identity's kind (an e-mail leads to one customer, the personnummer
+to a customer with another e-mail). Records that only complement each other
+(a customer row found by e-mail, a student row found by personnummer, neither
+holding the other's kind) are one person's. A different e-mail or phone alone
+is no conflict, but is noted for the privacy officer. Texts name identity
+kinds, never values.
 """
 
 from __future__ import annotations
@@ -60,18 +65,34 @@ def examine(system: str, identities: Sequence[Identity], matches: Sequence[Match
                     "differs from the vault's",
                 )
 
-    # Two of the person's identities that lead to records with nothing in common.
+    # Two of the person's identities that lead to different records, where a
+    # record one of them found carries another value of the other's kind: two
+    # people, not one person's complementary records (a salon customer row found
+    # by e-mail and a student row found by personnummer hold nothing in common).
     leads: dict[Identity, set[str]] = {}
+    holds = {m.reference: m.holds for m in matches}
     for match in matches:
         for identity in match.matched_by:
             leads.setdefault(identity, set()).add(match.reference)
+
+    def disowns(references: set[str], identity: Identity) -> bool:
+        return any(
+            any(h.kind is identity.kind and h.system == identity.system for h in holds[r])
+            and identity not in holds[r]
+            for r in references
+        )
+
     found = list(leads.items())
     for index, (first, first_refs) in enumerate(found):
         for second, second_refs in found[index + 1 :]:
-            if not first_refs & second_refs:
-                one, other = _label(first.kind, system), _label(second.kind, system)
-                pair = f"two {one}s" if one == other else f"the {one} and the {other}"
-                add(conflicts, f"{pair} lead to different records", first.kind, second.kind)
+            apart = first_refs - second_refs, second_refs - first_refs
+            if first_refs & second_refs or not (
+                disowns(apart[0], second) or disowns(apart[1], first)
+            ):
+                continue
+            one, other = _label(first.kind, system), _label(second.kind, system)
+            pair = f"two {one}s" if one == other else f"the {one} and the {other}"
+            add(conflicts, f"{pair} lead to different records", first.kind, second.kind)
     return MatchReport(tuple(conflicts), tuple(kinds), tuple(notes))
 
 
