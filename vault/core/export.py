@@ -114,7 +114,8 @@ def export_archive(
     """
     sink = _Chunks()
     entries: list[bytes] = []
-    rows: list[str] = []
+    # The vault's records on the page, grouped by what they are and why they are held.
+    groups: dict[tuple[str, str, str, str], list[str]] = {}
     system_documents: dict[str, dict] = {}
     system_sections: list[str] = []
     yield ExportProgress(0, records_total)
@@ -131,7 +132,11 @@ def export_archive(
                 info = zipfile.ZipInfo(path, _zip_time(record.created_at))
                 archive.writestr(info, record.content.data, compress_type=zipfile.ZIP_STORED)
             entries.append(_JSON.encode(entry).encode())
-            rows.append(_html_record(entry))
+            key = (record.category, record.purpose, entry["legal_basis"], record.source_system)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = []
+            group.append(_html_record(entry))
             if len(entries) % PROGRESS_EVERY == 0:
                 yield from sink.take(CHUNK_BYTES)
                 yield ExportProgress(len(entries), max(len(entries), records_total))
@@ -157,7 +162,9 @@ def export_archive(
             + b"\n}\n"
         )
         archive.writestr("export.json", document)
-        page = _html_index(subject, exported_at, rows, system_documents, system_sections)
+        page = _html_index(
+            subject, exported_at, len(entries), groups, system_documents, system_sections
+        )
         archive.writestr("index.html", page)
     yield from sink.take()
 
@@ -365,7 +372,7 @@ dt{font-weight:600}
 dd{margin:0;overflow-wrap:anywhere;white-space:pre-wrap}
 .item{border:1px solid #d6d6d6;border-radius:6px;padding:.5rem .8rem;margin:.5rem 0}
 .item .data{margin:0}
-.item h3{margin-top:0}
+.item .meta{margin:0 0 .3rem}
 .item .about{margin-bottom:.6rem}
 .nowrap{white-space:nowrap}
 .files{margin:.4rem 0 0}
@@ -383,6 +390,10 @@ def _words(name: str) -> str:
     """A code such as student.grading_basis as words: Student: grading basis."""
     text = ": ".join(part.replace("_", " ") for part in name.split("."))
     return text[:1].upper() + text[1:]
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _country(code: str) -> str:
@@ -417,17 +428,21 @@ def _href(path: str) -> str:
 
 def _data_list(data: Mapping[str, object]) -> str:
     """Key/value lines. One escape for the whole item (this runs once per record of
-    a large export): keys and values are joined on NUL, which no stored value holds,
-    and split again after escaping."""
+    a large export): keys and values are joined on NUL and split again after
+    escaping. A vault record holds no NUL; another system's value may, and then
+    each is escaped alone."""
     if not data:
         return '<p class="meta">No further details.</p>'
-    parts = html.escape(
-        _CELL.join(f"{key}{_CELL}{_value_text(value)}" for key, value in data.items())
-    ).split(_CELL)
-    lines = "".join(
-        f"<dt>{k}</dt><dd>{v}</dd>" for k, v in zip(parts[::2], parts[1::2], strict=True)
-    )
-    return f'<dl class="data">{lines}</dl>'
+    flat: list[str] = []
+    for key, value in data.items():
+        flat.append(key)
+        flat.append(value if type(value) is str and value else _value_text(value))
+    parts = html.escape(_CELL.join(flat)).split(_CELL)
+    if len(parts) != len(flat):
+        parts = [html.escape(part) for part in flat]
+    pairs = iter(parts)
+    lines = "</dd><dt>".join([k + "</dt><dd>" + v for k, v in zip(pairs, pairs, strict=True)])
+    return f'<dl class="data"><dt>{lines}</dd></dl>'
 
 
 def _about_lines(pairs: Iterable[tuple[str, str]]) -> str:
@@ -445,21 +460,19 @@ def _basis_html(legal_basis: str) -> str:
 _ARTICLE = re.compile(r"\(GDPR art\. [^ ]+\)")
 
 
-@functools.lru_cache(maxsize=1024)
-def _record_head(category: str, purpose: str, legal_basis: str, source_system: str) -> str:
-    """A vault record's heading and why it is held: the same for many records, so made
-    once. The list of why is left open for the record's own dates."""
+def _html_vault_group(key: tuple[str, str, str, str], records: list[str]) -> str:
+    """The vault's records of one category, purpose, legal basis and source: what
+    they are and why they are held once, then each record."""
+    category, purpose, legal_basis, source_system = key
+    count = f" ({len(records):,})" if len(records) > 1 else ""
+    about = (
+        ("Why", html.escape(_words(purpose))),
+        ("Legal basis", _basis_html(legal_basis)),
+        ("From", f"<code>{html.escape(source_system)}</code>, which gave it to the vault"),
+    )
     return (
-        f'<article class="item"><h3>{html.escape(_words(category))}'
-        f"<code>{html.escape(category)}</code></h3>"
-        '<dl class="about">'
-        + _about_lines(
-            (
-                ("Why", html.escape(_words(purpose))),
-                ("Legal basis", _basis_html(legal_basis)),
-                ("From", f"{html.escape(source_system)}, which gave it to the vault"),
-            )
-        )
+        f"<h3>{html.escape(_words(category) + count)}<code>{html.escape(category)}</code></h3>"
+        f'<dl class="about">{_about_lines(about)}</dl>' + "".join(records)
     )
 
 
@@ -467,11 +480,8 @@ def _html_record(entry: dict) -> str:
     """One vault record, as it arrives (validated fields, so no NUL)."""
     stored, changed = entry["created_at"][:10], entry["updated_at"][:10]
     page = [
-        _record_head(
-            entry["category"], entry["purpose"], entry["legal_basis"], entry["source_system"]
-        ),
-        f"<dt>Stored</dt><dd>{stored}</dd>",
-        f"<dt>Changed</dt><dd>{changed}</dd></dl>" if changed != stored else "</dl>",
+        f'<article class="item"><p class="meta">Stored {stored}',
+        f", changed {changed}.</p>" if changed != stored else ".</p>",
         _data_list(entry["fields"]),
     ]
     if "content" in entry:
@@ -508,13 +518,13 @@ def _status_text(document: dict) -> str:
         return (
             '<p class="status failed">This system could not be read for this export, so what '
             "it holds about you is missing here. Ask us for a new export. What went wrong: "
-            f"{html.escape(document['error'])}</p>"
+            f"{html.escape(_sentence(document['error']))}</p>"
         )
     if status == "withheld":
         return (
             '<p class="status withheld">Records were found in this system that may belong to '
             "someone else, so they are not included until a privacy officer has checked them. "
-            f"Why: {html.escape(document['withheld_reason'])}</p>"
+            f"Why: {html.escape(_sentence(document['withheld_reason']))}</p>"
         )
     if status == "no_match":
         tried = _in_words((_KIND_WORDS.get(k, k) for k in document["tried"]), "or")
@@ -536,7 +546,8 @@ def _html_system(system: str, document: dict) -> str:
     ]
     if document.get("notes"):
         notes = "".join(
-            f"<li>{html.escape(note[:1].upper() + note[1:])}</li>" for note in document["notes"]
+            f"<li>{html.escape(_sentence(note[:1].upper() + note[1:]))}</li>"
+            for note in document["notes"]
         )
         page.append(f'<p>Worth knowing:</p><ul class="plain">{notes}</ul>')
     if document["status"] in ("failed", "withheld") and held:
@@ -597,7 +608,8 @@ def _html_identity(identity: Identity) -> str:
 def _html_index(
     subject: Subject,
     exported_at: dt.datetime,
-    records: list[str],
+    record_count: int,
+    groups: dict[tuple[str, str, str, str], list[str]],
     systems: dict[str, dict],
     sections: list[str],
 ) -> str:
@@ -609,7 +621,7 @@ def _html_index(
         if subject.protected_identity
         else ""
     )
-    count = f"{len(records)} record{'s' if len(records) != 1 else ''}"
+    count = f"{record_count:,} record{'s' if record_count != 1 else ''}"
     contents = f'<li><a href="#vault">The vault itself</a>: {count}</li>' + "".join(
         f'<li><a href="#system-{html.escape(name, quote=True)}">'
         f"{html.escape(_system_title(name, document))}</a>: "
@@ -617,7 +629,8 @@ def _html_index(
         for name, document in systems.items()
     )
     vault_records = (
-        "".join(records) or '<p class="status">The vault holds no records about you.</p>'
+        "".join(_html_vault_group(key, records) for key, records in groups.items())
+        or '<p class="status">The vault holds no records about you.</p>'
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -635,7 +648,7 @@ folders beside this page.</p>
 <h2>Who you are to us</h2>
 <dl class="data">{identities}<dt>Roles</dt><dd>{html.escape(roles)}</dd>{protected}</dl>
 <section id="vault"><h2>In the vault: {count}</h2>
-<p class="meta">Records the vault keeps itself, each with the system that gave it.</p>
+<p class="meta">Records the vault keeps itself, grouped by what they are and why we hold them.</p>
 {vault_records}</section>
 {"".join(sections)}
 </main></body></html>
