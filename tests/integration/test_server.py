@@ -20,8 +20,18 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from tests.helpers import email, error_info, record
 from tests.processes import ServerProcess
+from vault.connectors.base import (
+    Connector,
+    ConnectorSettings,
+    HealthReport,
+    HeldCategory,
+    Holdings,
+)
+from vault.connectors.registry import ConnectorRegistry, InstalledConnector
+from vault.core.model import LegalBasis
 from vault.core.vault import Vault
 from vault.server.app import RunningServer, ServerSettings, create_server
+from vault.server.context import VaultServices
 from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
 
@@ -196,3 +206,122 @@ def test_a_second_server_on_the_same_port_is_refused(server: RunningServer, vaul
 
     with pytest.raises(AddressUnavailable, match="cannot listen on"):
         create_server(vault, f"127.0.0.1:{server.port}", ServerSettings(maintenance_interval_s=0))
+
+
+class HeldSystem(Connector):
+    """A connector whose health check waits until the test lets it go."""
+
+    name = "held"
+
+    def __init__(self, settings: ConnectorSettings) -> None:
+        super().__init__(settings)
+        self.entered = threading.Semaphore(0)
+        self.release = threading.Event()
+
+    def holdings(self) -> Holdings:
+        return Holdings(
+            "held",
+            "a test system",
+            "SE",
+            (HeldCategory("contact", "contact details", "testing", LegalBasis.CONTRACT, "1 year"),),
+        )
+
+    def find(self, identities):  # type: ignore[no-untyped-def]
+        return []
+
+    def export(self, identities):  # type: ignore[no-untyped-def]
+        return iter(())
+
+    def erase(self, identities, today, references=None):  # type: ignore[no-untyped-def]
+        return []
+
+    def health(self) -> HealthReport:
+        self.entered.release()
+        self.release.wait(30)
+        return HealthReport(True, "ok")
+
+
+def test_every_unary_call_past_the_limit_is_refused_at_once_and_health_still_answers(
+    vault: Vault, tmp_path: Path
+) -> None:
+    held = HeldSystem(ConnectorSettings("held", {}, tmp_path, {}))
+    registry = ConnectorRegistry(
+        {"held": InstalledConnector("held", "test", True, held, held.holdings())}
+    )
+    limit = 3
+    running = create_server(
+        VaultServices.build(vault, registry),
+        "127.0.0.1:0",
+        ServerSettings(max_concurrent_rpcs=limit, maintenance_interval_s=0),
+    )
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            subjects = pb_grpc.SubjectServiceStub(channel)
+            records = pb_grpc.RecordServiceStub(channel)
+            connectors = pb_grpc.ConnectorServiceStub(channel)
+            anna = subjects.CreateSubject(
+                pb.CreateSubjectRequest(identities=[email("anna@example.se")])
+            ).subject
+            in_flight = [
+                connectors.CheckConnector.future(pb.CheckConnectorRequest(name="held"), timeout=30)
+                for _ in range(limit)
+            ]
+            for _ in range(limit):
+                assert held.entered.acquire(timeout=10), "a held call never reached the system"
+            # Unary calls of every kind: on the loop, on the pool, the loop's write path.
+            for call in (
+                lambda: subjects.GetSubject(pb.GetSubjectRequest(name=anna.name), timeout=10),
+                lambda: subjects.FindSubject(
+                    pb.FindSubjectRequest(identity=email("anna@example.se")), timeout=10
+                ),
+                lambda: subjects.CreateSubject(
+                    pb.CreateSubjectRequest(identities=[email("bo@example.se")]), timeout=10
+                ),
+                lambda: records.CreateRecord(
+                    pb.CreateRecordRequest(parent=anna.name, record=record()), timeout=10
+                ),
+                lambda: connectors.ListConnectors(pb.ListConnectorsRequest(), timeout=10),
+            ):
+                with pytest.raises(grpc.RpcError) as raised:
+                    call()
+                assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert error_info(raised.value).reason == "TOO_MANY_CALLS"
+            health = health_pb2_grpc.HealthStub(channel)
+            answer = health.Check(health_pb2.HealthCheckRequest(), timeout=10)
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+            held.release.set()
+            assert all(call.result().connector.healthy for call in in_flight)
+            # The calls that held the places have ended: the next one is served.
+            assert subjects.GetSubject(pb.GetSubjectRequest(name=anna.name)).subject == anna
+    finally:
+        held.release.set()
+        running.stop(grace=None)
+
+
+def test_clients_cancelling_exports_leave_no_error_in_the_log(
+    vault: Vault, caplog: pytest.LogCaptureFixture
+) -> None:
+    streams = 24
+    caplog.set_level(logging.WARNING)
+    with big_subject_served(vault, ServerSettings(max_concurrent_rpcs=streams)) as (channel, name):
+        subjects = pb_grpc.SubjectServiceStub(channel)
+        exports = [
+            subjects.ExportSubject(pb.ExportSubjectRequest(name=name)) for _ in range(streams)
+        ]
+        for export in exports:
+            next(export)
+        for export in exports:
+            export.cancel()
+        # Every place is taken until the server has ended the cancelled streams.
+        for _ in range(200):
+            try:
+                subjects.GetSubject(pb.GetSubjectRequest(name=name), timeout=10)
+                break
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                threading.Event().wait(0.05)
+        else:
+            pytest.fail("the cancelled exports never ended")
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]

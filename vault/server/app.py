@@ -22,7 +22,7 @@ from vault.core.vault import Vault
 from vault.server.context import VaultServices
 from vault.server.erasure import ConnectorService, ErasureService
 from vault.server.records import RecordService
-from vault.server.registration import Pools, add_servicer
+from vault.server.registration import CallLimit, Pools, add_servicer
 from vault.server.subjects import SubjectService
 from vault.v1 import vault_pb2
 
@@ -48,9 +48,10 @@ class ServerSettings:
     # Threads for calls that block: writes waiting for their commit, and calls
     # that reach connectors' systems. Reads of local storage need none.
     max_workers: int = 8
-    # Calls beyond this get RESOURCE_EXHAUSTED at once instead of queueing into
-    # timeouts. Server streams each hold a thread of their own, so this also
-    # bounds the stream threads.
+    # The vault's calls beyond this get RESOURCE_EXHAUSTED / TOO_MANY_CALLS at
+    # once instead of queueing into timeouts; health and reflection are not
+    # counted, so a probe can still ask. Server streams each hold a thread of
+    # their own, so this also bounds the stream threads.
     max_concurrent_rpcs: int = 64
     maintenance_interval_s: float = 30.0
     # Threads that carry out erasure steps in connectors' systems; a request's
@@ -59,10 +60,9 @@ class ServerSettings:
 
 
 def new_server(settings: ServerSettings) -> grpc.aio.Server:
-    """A bare grpc.aio server with the vault's limits; call on the loop that will run it."""
-    return grpc.aio.server(
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs, options=SERVER_OPTIONS
-    )
+    """A bare grpc.aio server with the vault's message limits; call on the loop
+    that will run it. The limit on calls is the servicers' (see `CallLimit`)."""
+    return grpc.aio.server(options=SERVER_OPTIONS)
 
 
 @dataclass
@@ -135,13 +135,16 @@ def create_server(
 
     async def serve() -> None:
         server = new_server(settings)
+        calls = CallLimit(settings.max_concurrent_rpcs)
         for name, servicer in (
             ("SubjectService", SubjectService(services)),
             ("RecordService", RecordService(services, pools.blocking)),
             ("ErasureService", ErasureService(services)),
             ("ConnectorService", ConnectorService(services)),
         ):
-            add_servicer(server, vault_pb2.DESCRIPTOR.services_by_name[name], servicer, pools)
+            add_servicer(
+                server, vault_pb2.DESCRIPTOR.services_by_name[name], servicer, pools, calls
+            )
         health_servicer = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         for name in [*SERVICE_NAMES, ""]:

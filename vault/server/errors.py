@@ -64,6 +64,15 @@ def malformed_request(method: str) -> status_pb2.Status:
     )
 
 
+def too_many_calls(limit: int) -> status_pb2.Status:
+    return _status(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        f"the server is serving its limit of {limit} calls at once; try again shortly",
+        "TOO_MANY_CALLS",
+        {"limit": str(limit)},
+    )
+
+
 def _status(
     code: grpc.StatusCode, message: str, reason: str, metadata: dict[str, str]
 ) -> status_pb2.Status:

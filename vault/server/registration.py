@@ -22,6 +22,7 @@ code. Where a call runs is decided here:
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent import futures
@@ -36,6 +37,8 @@ from grpc_status import rpc_status
 
 from vault.server import errors
 
+log = logging.getLogger("vault.server")
+
 # Messages a stream may have produced ahead of a slow reader.
 STREAM_BUFFER = 16
 
@@ -46,6 +49,42 @@ class Pools:
 
     blocking: futures.Executor
     streams: futures.Executor
+
+
+class CallLimit:
+    """How many of the vault's calls may be in flight at once; the one past
+    the limit is refused at once with RESOURCE_EXHAUSTED / TOO_MANY_CALLS.
+
+    Counted here rather than by grpc, whose limit also covers the health
+    service and refuses without a reason. Used on the event loop only.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+
+    def admit(self) -> bool:
+        if self.in_flight >= self.limit:
+            return False
+        self.in_flight += 1
+        return True
+
+    def release(self) -> None:
+        self.in_flight -= 1
+
+
+def _limited(method: str, calls: CallLimit, handle: Callable[..., Any]) -> Callable[..., Any]:
+    """`handle`, for as many calls at once as `calls` allows."""
+
+    async def limited(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if not calls.admit():
+            await _abort(context, errors.too_many_calls(calls.limit))
+        try:
+            return await handle(request, context)
+        finally:
+            calls.release()
+
+    return limited
 
 
 class _Malformed:
@@ -246,16 +285,30 @@ def _produce(messages: Iterator[Any], handover: _Handover) -> None:
             close()  # the generator's own clean-up runs here, on its thread
 
 
+async def _until_cancelled(context: grpc.aio.ServicerContext) -> None:
+    """Wait for grpc to cancel this handler, after a write the client's end
+    refused. Ending first would make grpc send the status on a call that has
+    gone, and log that failure as an error with a traceback."""
+    for _ in range(100):  # grpc notices within a loop turn or two; 10 s at most
+        if context.cancelled() or context.done():
+            return
+        await asyncio.sleep(0.1)
+
+
 def _guard_streaming(
     method: str, behaviour: Callable[..., Iterator[Any]], pools: Pools
-) -> Callable[..., AsyncIterator[Any]]:
-    async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+) -> Callable[..., Coroutine[Any, Any, None]]:
+    # A coroutine that writes each message itself (grpc's reader-writer form),
+    # so a write to a client that has gone ends the stream quietly: a client
+    # cancelling a stream is normal, not an error of the server.
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> None:
         if isinstance(request, _Malformed):
             await _abort(context, errors.malformed_request(method))
         call = CallContext(context)
         loop = asyncio.get_running_loop()
         handover = _Handover(loop, call)
         status = None
+        gone = False
         try:
             messages = behaviour(request, call)
             producer = loop.run_in_executor(pools.streams, _produce, messages, handover)
@@ -266,22 +319,35 @@ def _guard_streaming(
                 if isinstance(item, _Failed):
                     status = errors.status_for(item.error, method)
                     break
-                yield item
-            await producer
+                try:
+                    await context.write(item)
+                except Exception:  # the call has ended under us: cancelled, or its deadline
+                    gone = True
+                    break
+            if not gone:
+                await producer
         except Exception as exc:
             status = errors.status_for(exc, method)
         finally:
             call.end()
-        if status is not None:
+        if gone:
+            log.debug("%s: the client went away; the stream stopped", method)
+            await _until_cancelled(context)
+        elif status is not None:
             await _abort(context, status)
 
     return handle
 
 
 def add_servicer(
-    server: grpc.aio.Server, service: ServiceDescriptor, servicer: object, pools: Pools
+    server: grpc.aio.Server,
+    service: ServiceDescriptor,
+    servicer: object,
+    pools: Pools,
+    calls: CallLimit,
 ) -> None:
-    """Register every method of `service` that `servicer` implements under the guard."""
+    """Register every method of `service` that `servicer` implements under the
+    guard, within the limit of `calls` (shared by every service of the server)."""
     inline: frozenset[str] = getattr(servicer, "INLINE", frozenset())
     handlers = {}
     for method in service.methods:
@@ -295,22 +361,32 @@ def add_servicer(
             if method.client_streaming:
                 raise NotImplementedError("bidirectional streaming is not used by this API")
             handlers[method.name] = grpc.unary_stream_rpc_method_handler(
-                _guard_streaming(full_name, behaviour, pools), parse, serialize
+                _limited(full_name, calls, _guard_streaming(full_name, behaviour, pools)),
+                parse,
+                serialize,
             )
         elif method.client_streaming:
             handlers[method.name] = grpc.stream_unary_rpc_method_handler(
-                _guard_unary(full_name, behaviour, pools, inline=False, client_streaming=True),
+                _limited(
+                    full_name,
+                    calls,
+                    _guard_unary(full_name, behaviour, pools, inline=False, client_streaming=True),
+                ),
                 parse,
                 serialize,
             )
         else:
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-                _guard_unary(
+                _limited(
                     full_name,
-                    behaviour,
-                    pools,
-                    inline=method.name in inline,
-                    client_streaming=False,
+                    calls,
+                    _guard_unary(
+                        full_name,
+                        behaviour,
+                        pools,
+                        inline=method.name in inline,
+                        client_streaming=False,
+                    ),
                 ),
                 parse,
                 serialize,
