@@ -4,6 +4,7 @@ the vault's records and every connected system, in words the person can read."""
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import io
 import json
 import zipfile
@@ -263,3 +264,34 @@ def test_the_page_stands_alone_and_fits_a_phone(archive: zipfile.ZipFile) -> Non
 @pytest.mark.parametrize("basis", list(LegalBasis))
 def test_every_legal_basis_has_words_and_its_article(basis: LegalBasis) -> None:
     assert "GDPR art. 6(1)(" in basis.describe()
+
+
+def test_values_from_other_systems_read_as_text_whatever_their_type() -> None:
+    archive = export(
+        SystemExport(
+            "salon",
+            (
+                ExportItem(
+                    "contact",
+                    {
+                        "note": "before\x00after",  # another system's column may hold a NUL
+                        "paid": decimal.Decimal("4950.50"),
+                        "booked": dt.datetime(2026, 3, 15, 10, 30),
+                        "raw": b"\x01\x02",
+                        "tags": ["colour", "<cut>"],
+                    },
+                ),
+            ),
+            holdings=SALON,
+        )
+    )
+    markup, page = page_of(archive)
+    assert "before\ufffdafter" in page.text  # control characters have no place in HTML text
+    assert "<dt>paid</dt><dd>4950.50</dd>" in markup
+    assert "<dt>booked</dt><dd>2026-03-15T10:30:00</dd>" in markup
+    assert "<dt>raw</dt><dd>0102</dd>" in markup
+    assert "<dt>tags</dt><dd>[&quot;colour&quot;, &quot;&lt;cut&gt;&quot;]</dd>" in markup
+    assert (
+        json.loads(archive.read("export.json"))["systems"]["salon"]["items"][0]["data"]["paid"]
+        == "4950.50"
+    )

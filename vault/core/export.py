@@ -438,10 +438,12 @@ def _data_list(data: Mapping[str, object]) -> str:
         flat.append(key)
         flat.append(value if type(value) is str and value else _value_text(value))
     parts = html.escape(_CELL.join(flat)).split(_CELL)
-    if len(parts) != len(flat):
+    if len(parts) != len(flat):  # a NUL in another system's value
         parts = [html.escape(part) for part in flat]
     pairs = iter(parts)
     lines = "</dd><dt>".join([k + "</dt><dd>" + v for k, v in zip(pairs, pairs, strict=True)])
+    if _CONTROL.search(lines):  # not allowed in HTML text; shown as browsers would show them
+        lines = _CONTROL.sub("\ufffd", lines)
     return f'<dl class="data"><dt>{lines}</dd></dl>'
 
 
@@ -457,6 +459,7 @@ def _basis_html(legal_basis: str) -> str:
     return _ARTICLE.sub(lambda m: f'<span class="nowrap">{m[0]}</span>', text)
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ARTICLE = re.compile(r"\(GDPR art\. [^ ]+\)")
 
 
