@@ -38,6 +38,7 @@ from vault.connectors.base import (
     Retained,
     SettingsError,
     normal_form,
+    takes_references,
     validate_holdings,
 )
 
@@ -61,5 +62,6 @@ __all__ = [
     "Retained",
     "SettingsError",
     "normal_form",
+    "takes_references",
     "validate_holdings",
 ]

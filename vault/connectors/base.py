@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import inspect
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -351,3 +352,15 @@ class Connector(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections; called at shutdown."""
+
+
+def takes_references(connector: Connector) -> bool:
+    """Whether the connector's erase() takes `references`: one written before the
+    parameter existed does not, and the vault calls it without them."""
+    try:
+        parameters = inspect.signature(connector.erase).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        p.name == "references" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters
+    )

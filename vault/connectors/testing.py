@@ -19,7 +19,6 @@ Each test may change the test system, so the fixtures should give a fresh one.
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 from collections import Counter
 
 from vault.connectors.base import (
@@ -30,18 +29,12 @@ from vault.connectors.base import (
     Outcome,
     Removed,
     Retained,
+    takes_references,
     validate_holdings,
 )
 from vault.core.identities import Identity
 
-
-def takes_references(connector: Connector) -> bool:
-    """Whether the connector's erase() takes `references` (one written before
-    the parameter existed does not, and is called without it)."""
-    parameters = inspect.signature(connector.erase).parameters.values()
-    return any(
-        p.name == "references" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters
-    )
+__all__ = ["ConnectorContract", "erase_as_the_vault_does", "takes_references"]
 
 
 def erase_as_the_vault_does(

@@ -18,7 +18,6 @@ import calendar
 import concurrent.futures
 import datetime as dt
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -42,6 +41,7 @@ from vault.connectors.base import (
     Outcome,
     Removed,
     Retained,
+    takes_references,
 )
 from vault.core import faults, matching, rules
 from vault.core.errors import (
@@ -543,7 +543,7 @@ class ErasureCoordinator:
         if step.conflict and step.decision != MatchDecision.SAME_PERSON:
             raise _conflict(step)
         today = self.vault.clock.now().astimezone(zoneinfo.ZoneInfo(self.settings.time_zone)).date()
-        if _takes_references(connector):
+        if takes_references(connector):
             result = self._call(system, connector.erase, identities, today, references=references)
         else:  # a connector written before erase() took references
             result = self._call(system, connector.erase, identities, today)
@@ -928,18 +928,6 @@ def _kind(outcome: Outcome | NoMatch) -> str:
     if isinstance(outcome, NoMatch):
         return "no_match"
     return "manual_action"
-
-
-def _takes_references(connector: Connector) -> bool:
-    """Whether the connector's erase() has the `references` parameter (added later:
-    a third-party connector written before it still works, without them)."""
-    try:
-        parameters = inspect.signature(connector.erase).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(
-        p.name == "references" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters
-    )
 
 
 def _checked_matches(result: object) -> list[Match]:
