@@ -350,25 +350,60 @@ class VaultClient:
             raise translate(error) from None
 
     @_translated
-    def retry_erasure_request(self, name: str) -> ErasureRequest:
-        response = self._erasure.RetryErasureRequest(
-            pb.RetryErasureRequestRequest(name=name), timeout=self.timeout
+    def retry_erasure_request(self, name: str, request_id: str | None = None) -> ErasureRequest:
+        request = pb.RetryErasureRequestRequest(
+            name=name, request_id=request_id or _new_request_id()
         )
-        return _erasure_request(response.request)
+        return _erasure_request(
+            self._erasure.RetryErasureRequest(request, timeout=self.timeout).request
+        )
 
     @_translated
-    def confirm_manual_action(self, name: str, confirmed_by: str) -> ErasureRequest:
-        request = pb.ConfirmManualActionRequest(name=name, confirmed_by=confirmed_by)
+    def confirm_manual_action(
+        self, name: str, confirmed_by: str, request_id: str | None = None
+    ) -> ErasureRequest:
+        request = pb.ConfirmManualActionRequest(
+            name=name, confirmed_by=confirmed_by, request_id=request_id or _new_request_id()
+        )
         return _erasure_request(
             self._erasure.ConfirmManualAction(request, timeout=self.timeout).request
         )
 
     @_translated
-    def list_connectors(self, check_health: bool = False) -> list[ConnectorInfo]:
-        response = self._connectors.ListConnectors(
-            pb.ListConnectorsRequest(check_health=check_health), timeout=self.timeout
+    def decide_match(
+        self,
+        request: str,
+        system: str,
+        decision: str,
+        decided_by: str,
+        request_id: str | None = None,
+    ) -> ErasureRequest:
+        """A privacy officer's decision on a step whose records may be someone
+        else's: `decision` is "same_person" or "not_this_person"."""
+        number = {
+            "same_person": pb.MATCH_DECISION_SAME_PERSON,
+            "not_this_person": pb.MATCH_DECISION_NOT_THIS_PERSON,
+        }.get(decision, pb.MATCH_DECISION_UNSPECIFIED)
+        message = pb.DecideMatchRequest(
+            name=f"{request}/steps/{system}",
+            decision=number,
+            decided_by=decided_by,
+            request_id=request_id or _new_request_id(),
         )
-        return [_connector(c) for c in response.connectors]
+        return _erasure_request(self._erasure.DecideMatch(message, timeout=self.timeout).request)
+
+    @_translated
+    def list_connectors(self, check_health: bool = False) -> list[ConnectorInfo]:
+        connectors, token = [], ""
+        while True:
+            response = self._connectors.ListConnectors(
+                pb.ListConnectorsRequest(check_health=check_health, page_token=token),
+                timeout=self.timeout,
+            )
+            connectors += [_connector(c) for c in response.connectors]
+            token = response.next_page_token
+            if not token:
+                return connectors
 
     @_translated
     def check_connector(self, name: str) -> ConnectorInfo:
@@ -617,13 +652,24 @@ def _erasure_request(message: pb.ErasureRequest) -> ErasureRequest:
                         manual_action=item.manual_action,
                         instructions=item.instructions,
                         confirmed_by=item.confirmed_by,
+                        tried_kinds=[_kind_name(k) for k in item.tried_kinds],
                     )
                     for item in step.items
                 ],
+                conflict=list(step.conflict.disagreements),
+                notes=list(step.notes),
+                decision=name_of(pb.MatchDecision, step.decision, "MATCH_DECISION_")
+                if step.decision
+                else "",
+                decided_by=step.decided_by,
             )
             for step in message.steps
         ],
     )
+
+
+def _kind_name(number: int) -> str:
+    return str(pb.IdentityKind.Name(number)).removeprefix("IDENTITY_KIND_").lower()
 
 
 def _connector(message: pb.Connector) -> ConnectorInfo:
