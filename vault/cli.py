@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from rich.console import Console
@@ -33,6 +33,10 @@ from rich.text import Text
 from vault.v1 import vault_pb2 as pb
 from vault_client import Content, ErasureRequest, Identity, VaultClient, VaultClientError
 from vault_client.errors import ServerUnreachableError
+
+if TYPE_CHECKING:
+    from vault.core.vault import Vault
+    from vault.demo import Seeding
 
 SERVER_ENV = "CONSENT_VAULT_SERVER"
 DEFAULT_ADDRESS = "127.0.0.1:50051"
@@ -394,7 +398,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_vault(directory: Path, keyring: str | None) -> Any:
+def _open_vault(directory: Path, keyring: str | None) -> Vault | None:
     """The vault in `directory`, or None after one line on what stops it
     (a keyring others can read, a data directory that cannot be written)."""
     from vault import bootstrap
@@ -409,7 +413,7 @@ def _open_vault(directory: Path, keyring: str | None) -> Any:
     return None
 
 
-def _print_seeding(seeding: Any, directory: Path) -> None:
+def _print_seeding(seeding: Seeding, directory: Path) -> None:
     console.print(
         f"demo: {len(seeding.added)} school people added "
         f"({len(seeding.already_there)} already there)",
