@@ -200,6 +200,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("subject")
     export.add_argument("-o", "--output", type=Path, required=True)
+    export.add_argument(
+        "--same-person",
+        action="append",
+        default=[],
+        metavar="SYSTEM",
+        help="a system whose records you checked and found to be this person's although "
+        "identities disagree (exported instead of withheld; repeatable)",
+    )
     export.set_defaults(handler=_export)
 
     erase = commands.add_parser(
@@ -238,6 +246,21 @@ def _parser() -> argparse.ArgumentParser:
     confirmed.add_argument("--by", required=True, help="who carried it out")
     _json_option(confirmed)
     confirmed.set_defaults(handler=_requests_confirm)
+    decided = request_commands.add_parser(
+        "decide",
+        help="decide whether the records a system found, which may be someone else's, "
+        "are this person's",
+    )
+    decided.add_argument("name", help="erasureRequests/{request}")
+    decided.add_argument("system", help="the system whose step waits for the decision")
+    decided.add_argument(
+        "decision",
+        choices=["same-person", "not-this-person"],
+        help="same-person: the step proceeds; not-this-person: nothing is done in that system",
+    )
+    decided.add_argument("--by", required=True, help="who decided")
+    _json_option(decided)
+    decided.set_defaults(handler=_requests_decide)
 
     connectors = commands.add_parser("connectors", help="list and check the installed connectors")
     connector_commands = connectors.add_subparsers(title="connector commands")
@@ -314,6 +337,9 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as error:
         _fail(str(error))
         return 2
+    # The controller's time zone: connectors' "today" and every retained
+    # item's last day kept are dates there.
+    time_zone = str(config.get("controller", {}).get("time_zone", "Europe/Stockholm"))
     vault = _open_vault(directory, args.keyring)
     if vault is None:
         return 2
@@ -336,6 +362,7 @@ def _serve(args: argparse.Namespace) -> int:
             make_plugin_manager(),
             VaultHost(__version__),
             args.config.parent if args.config else Path.cwd(),
+            time_zone=time_zone,
         )
     except (ConfigError, demo.DemoNoteError) as error:
         _fail(str(error))
@@ -347,17 +374,23 @@ def _serve(args: argparse.Namespace) -> int:
         state = "enabled" if item.enabled else "installed, not enabled"
         console.print(f"connector {item.name} {item.version}: {state}")
     erasure = config.get("erasure", {})
-    services = VaultServices.build(
-        vault,
-        registry,
-        ErasureSettings(
+    try:
+        settings = ErasureSettings(
             lease_seconds=float(erasure.get("lease_seconds", 60)),
             call_timeout_seconds=float(erasure.get("call_timeout_s", 30)),
             max_attempts=int(erasure.get("max_attempts", 8)),
             backoff_base_seconds=float(erasure.get("backoff_base_s", 1)),
             backoff_cap_seconds=float(erasure.get("backoff_cap_s", 600)),
-        ),
-    )
+            time_zone=time_zone,
+        )
+    except (TypeError, ValueError):
+        _fail("[erasure] settings must be numbers (seconds, or a count for max_attempts)")
+        registry.close()
+        if demo_systems is not None:
+            demo_systems.stop()
+        bootstrap.close_vault(vault)
+        return 2
+    services = VaultServices.build(vault, registry, settings)
     try:
         running = create_server(
             services,
@@ -588,7 +621,9 @@ def _export(args: argparse.Namespace) -> int:
                     tasks[system] = progress.add_task(system, total=None)
                 progress.update(tasks[system], completed=done, total=total or None)
 
-            summary = client.export_subject(args.subject, args.output, progress=show)
+            summary = client.export_subject(
+                args.subject, args.output, progress=show, same_person_systems=args.same_person
+            )
     except OSError as error:
         # The client wrote nothing at the path: the archive goes there whole or not at all.
         _fail(f"cannot write the export to {args.output}: {error.strerror or error}")
@@ -598,7 +633,16 @@ def _export(args: argparse.Namespace) -> int:
     )
     for system, state in sorted(summary.systems.items()):
         if system != "vault":
-            console.print(f"  {system}: {state}", soft_wrap=True)
+            console.print(f"  {system}: {state}", soft_wrap=True, highlight=False)
+    withheld = sorted(s for s, state in summary.systems.items() if state.startswith("withheld"))
+    if withheld:
+        console.print(
+            "Withheld systems were left out: the records they found may be someone else's. "
+            "Check them in the system; if they are this person's, export again with "
+            + " ".join(f"--same-person {s}" for s in withheld),
+            soft_wrap=True,
+            highlight=False,
+        )
     return 0
 
 
@@ -637,24 +681,49 @@ def _print_request(request: ErasureRequest, as_json: bool = False) -> None:
         return
     console.print(f"{request.name} ({request.subject})", soft_wrap=True, highlight=False)
     console.print(
-        f"state: [bold]{request.state}[/bold]; received {request.create_time:%Y-%m-%d %H:%M} UTC; "
+        f"state: [bold]{_in_words(request.state)}[/bold]; "
+        f"received {request.create_time:%Y-%m-%d %H:%M} UTC; "
         f"legal deadline {request.deadline_time:%Y-%m-%d}",
         soft_wrap=True,
     )
     waiting = []
+    undecided: list[str] = []
     for step in request.steps:
         console.print()
-        console.print(f"[bold]{step.system}[/bold]: {step.state}", highlight=False)
+        console.print(f"[bold]{step.system}[/bold]: {_in_words(step.state)}", highlight=False)
         items = Table.grid(padding=(0, 2))
         items.add_column(no_wrap=True)  # the outcome
         items.add_column()  # what, and why it is kept
-        if step.state != "succeeded":
+        if step.conflict and not step.decision:
+            items.add_row(
+                "conflict",
+                Text(
+                    "nothing done here: the records found may be someone else's\n"
+                    + "\n".join(f"- {text}" for text in step.conflict)
+                    + "\nto decide: see below"
+                ),
+            )
+            undecided.append(step.system)
+        elif step.state not in ("succeeded", "not_applicable"):
             attempts = f"{step.attempts} attempt{'s' * (step.attempts != 1)}"
-            items.add_row(f"({attempts})", step.last_error or "")
+            items.add_row(f"({attempts})", Text(step.last_error or ""))
+        if step.decision:
+            verdict = (
+                "the same person: erased after all"
+                if step.decision == "same_person"
+                else "not this person: nothing erased here"
+            )
+            items.add_row("decided", Text(f"by {step.decided_by}: {verdict}"))
+        for note in step.notes:
+            items.add_row("note", Text(note))
         for item in step.items:
             text = f"{item.category}: {item.description}" if item.category else item.description
             if item.outcome == "retained":
-                until = f"until {item.retained_until:%Y-%m-%d}" if item.retained_until else "kept"
+                until = (
+                    f"kept through {item.retained_until:%Y-%m-%d}"
+                    if item.retained_until
+                    else "kept"
+                )
                 text += f"\n{until}: {item.legal_reason}"
             elif item.outcome == "manual_action":
                 if item.confirmed_by:
@@ -662,8 +731,21 @@ def _print_request(request: ErasureRequest, as_json: bool = False) -> None:
                 else:
                     text += "\nwaiting: see below"
                     waiting.append(item)
-            items.add_row(item.outcome, Text(text))
+            items.add_row(_OUTCOME_WORDS.get(item.outcome, item.outcome), Text(text))
         console.print(Padding(items, (0, 0, 0, 2)))
+    for system in undecided:
+        # Printed whole, never cut to a column: the command is what the officer types.
+        console.print(
+            f"\n[bold]Is it the same person?[/bold] Check the records {system} found "
+            "(look them up in the system), then one of:",
+            highlight=False,
+        )
+        for decision in ("same-person", "not-this-person"):
+            console.print(
+                f"consent-vault requests decide {request.name} {system} {decision} --by YOUR-NAME",
+                soft_wrap=True,
+                highlight=False,
+            )
     for item in waiting:
         # Printed whole, never cut to a column: the name is what the admin types.
         console.print(
@@ -679,6 +761,25 @@ def _print_request(request: ErasureRequest, as_json: bool = False) -> None:
             soft_wrap=True,
             highlight=False,
         )
+
+
+# What a person reads in the report; --json keeps the codes.
+_OUTCOME_WORDS = {
+    "removed": "removed",
+    "retained": "kept",
+    "manual_action": "by hand",
+    "no_match": "nobody found",
+}
+_STATE_WORDS = {
+    "pending": "waiting to start",
+    "retrying": "failed, will be retried",
+    "succeeded": "done",
+    "not_applicable": "not applicable",
+}
+
+
+def _in_words(state: str) -> str:
+    return _STATE_WORDS.get(state, state.replace("_", " "))
 
 
 def _requests_list(args: argparse.Namespace) -> int:
@@ -716,6 +817,13 @@ def _requests_retry(args: argparse.Namespace) -> int:
 def _requests_confirm(args: argparse.Namespace) -> int:
     with _client(args) as client:
         _print_request(client.confirm_manual_action(args.action, args.by), args.json)
+    return 0
+
+
+def _requests_decide(args: argparse.Namespace) -> int:
+    decision = args.decision.replace("-", "_")
+    with _client(args) as client:
+        _print_request(client.decide_match(args.name, args.system, decision, args.by), args.json)
     return 0
 
 

@@ -298,3 +298,17 @@ def test_an_external_id_without_its_system_is_a_usage_error(run) -> None:
     with pytest.raises(SystemExit) as exited:
         run("subject", "find", "--external", "1001")
     assert exited.value.code == 2
+
+
+def test_serve_refuses_an_unknown_time_zone_or_erasure_setting_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "vault.toml"
+    config.write_text('[controller]\ntime_zone = "Mars/Olympus"\n')
+    code = main(["serve", "--config", str(config), "--data-dir", str(tmp_path / "data")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Mars/Olympus" in err and "Traceback" not in err
+    config.write_text('[erasure]\nmax_attempts = "many"\n')
+    code = main(["serve", "--config", str(config), "--data-dir", str(tmp_path / "data")])
+    err = capsys.readouterr().err
+    assert code == 2 and "[erasure]" in err and "Traceback" not in err

@@ -55,6 +55,7 @@ class CRM(Connector):
     name = "crm"
     customers: dict[str, dict[str, Any]] = {}
     calls: list[tuple[str, Any]] = []
+    todays: list[dt.date] = []
     fail_once_after_blanking = False
 
     def holdings(self) -> Holdings:
@@ -105,6 +106,7 @@ class CRM(Connector):
         self, identities: list[Identity], today: dt.date, references: list[str] | None = None
     ) -> list[Removed | Retained]:
         type(self).calls.append(("erase", references))
+        type(self).todays.append(today)
         numbers = {r.split(":")[1] for r in (references or [])} | {
             r.split(":")[1] for r in self.find(identities)
         }
@@ -133,7 +135,7 @@ def server(vault: Vault, tmp_path: Path) -> Iterator[RunningServer]:
         "1": {"name": "Bo Berg", "pnr": BO_PNR, "email": "bo@example.se"},
         "2": {"name": "Eva Ek", "pnr": EVA_PNR, "email": "eva@example.se"},
     }
-    CRM.calls = []
+    CRM.calls, CRM.todays = [], []
     CRM.fail_once_after_blanking = False
     registry = ConnectorRegistry.load(
         {"crm": {}}, make_plugin_manager([CRMPlugin()]), VaultHost(__version__), tmp_path, {}
@@ -453,3 +455,61 @@ def test_a_second_confirmation_is_refused_a_retried_one_answers_as_the_first(
         running.stop(grace=None)
         registry.close()
     assert ready.is_set()
+
+
+def test_the_privacy_officer_reads_the_conflict_and_decides_it_from_the_cli(
+    server: RunningServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from vault.cli import main
+
+    monkeypatch.setenv("COLUMNS", "80")
+
+    def run(*args: str) -> tuple[int, str]:
+        code = main(["--server", f"127.0.0.1:{server.port}", *args])
+        captured = capsys.readouterr()
+        return code, captured.out + captured.err
+
+    code, out = run("subject", "create", "--pnr", BO_PNR, "--email", "eva@example.se")
+    assert code == 0
+    eva = out.split()[0]
+
+    code, out = run("export", eva, "-o", str(tmp_path / "eva.zip"))
+    assert code == 0 and "crm: withheld: identities disagree" in out
+    assert "--same-person crm" in out
+    code, out = run("export", eva, "-o", str(tmp_path / "eva.zip"), "--same-person", "crm")
+    assert code == 0 and "crm: done" in out
+
+    code, out = run("erase", eva, "--yes")
+    assert code == 0
+    assert "crm: needs attention" in out and "may be someone else's" in out
+    request = out.split()[0]
+    # The commands are printed whole, to be copied, whatever the width.
+    assert f"consent-vault requests decide {request} crm not-this-person --by" in out
+
+    code, out = run(
+        "requests", "decide", request, "crm", "not-this-person", "--by", "dpo@school.se"
+    )
+    assert code == 0, out
+    code, out = run("requests", "show", request)
+    assert "crm: not applicable" in out
+    assert "by dpo@school.se: not this person: nothing erased here" in out
+    assert "state: completed" in out
+    code, out = run("requests", "show", request, "--json")
+    assert json.loads(out)["steps"][1]["decision"] == "not_this_person"
+    assert CRM.customers["1"]["name"] == "Bo Berg"
+
+
+def test_connectors_are_told_the_controllers_date_not_the_utc_one(
+    stubs: tuple[pb_grpc.SubjectServiceStub, pb_grpc.ErasureServiceStub], clock: FixedClock
+) -> None:
+    subjects, erasure = stubs
+    # 23:30 UTC on New Year's Eve is already New Year's Day in Stockholm.
+    clock.advance(
+        seconds=(dt.datetime(2026, 12, 31, 23, 30, tzinfo=dt.UTC) - clock.now()).total_seconds()
+    )
+    eva = person(subjects, pnr(EVA_PNR), email("eva@example.se"))
+    settled(erasure, erase(subjects, eva))
+    assert CRM.todays == [dt.date(2027, 1, 1)]

@@ -147,5 +147,6 @@ class ConnectorInfo:
 class ExportSummary:
     records: int
     bytes_written: int
-    # system -> "done", or "failed: why"
+    # system -> "done", "failed: why", "withheld: why" (records that may be someone
+    # else's, left out) or "no match (searched by ...)"
     systems: dict[str, str] = field(default_factory=dict)
