@@ -76,10 +76,11 @@ def test_every_outcome_reads_whole_at_80_columns(monkeypatch: pytest.MonkeyPatch
     items = [line for line in lines if line.startswith("  ")]
     assert items and max(len(line) for line in items) <= 80
     flowing = " ".join(text.split())
-    assert f"until 2032-12-31: {REASON}" in flowing
+    # In words: "kept through" its last day, "needs attention", not codes.
+    assert f"kept through 2032-12-31: {REASON}" in flowing
     assert "bookkeeping.invoices: invoices: 1" in flowing
     assert "removed contact: customer master data anonymised" in flowing
-    assert "salon: needs_attention (8 attempts) gave up after 8 attempts" in flowing
+    assert "salon: needs attention (8 attempts) gave up after 8 attempts" in flowing
     # The manual action's name is what the admin types: never broken across lines.
     assert any(line.endswith(ACTION) for line in lines)
     assert f"consent-vault requests confirm {ACTION} --by YOUR-NAME" in text
