@@ -120,5 +120,5 @@ def test_a_connector_that_loses_retained_items_on_a_re_run_fails_it(
 
 
 def test_a_connector_without_the_parameter_is_called_without_it() -> None:
-    assert takes_references(_Remembers(ConnectorSettings("ledger", {})))
-    assert not takes_references(_Old(ConnectorSettings("ledger", {})))
+    assert takes_references(_Remembers(ConnectorSettings("ledger", {})).erase)
+    assert not takes_references(_Old(ConnectorSettings("ledger", {})).erase)

@@ -6,7 +6,7 @@ import abc
 import datetime as dt
 import inspect
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -354,11 +354,11 @@ class Connector(abc.ABC):
         """Release connections; called at shutdown."""
 
 
-def takes_references(connector: Connector) -> bool:
-    """Whether the connector's erase() takes `references`: one written before the
-    parameter existed does not, and the vault calls it without them."""
+def takes_references(method: Callable[..., Any]) -> bool:
+    """Whether a connector's `erase` or `export` takes `references`: one written
+    before the parameter existed does not, and the vault calls it without them."""
     try:
-        parameters = inspect.signature(connector.erase).parameters.values()
+        parameters = inspect.signature(method).parameters.values()
     except (TypeError, ValueError):
         return False
     return any(

@@ -40,7 +40,7 @@ __all__ = ["ConnectorContract", "erase_as_the_vault_does", "takes_references"]
 def erase_as_the_vault_does(
     connector: Connector, identities: list[Identity], today: dt.date, references: list[str]
 ) -> list[Outcome]:
-    if takes_references(connector):
+    if takes_references(connector.erase):
         return connector.erase(identities, today, references=references)
     return connector.erase(identities, today)
 

@@ -543,7 +543,7 @@ class ErasureCoordinator:
         if step.conflict and step.decision != MatchDecision.SAME_PERSON:
             raise _conflict(step)
         today = self.vault.clock.now().astimezone(zoneinfo.ZoneInfo(self.settings.time_zone)).date()
-        if takes_references(connector):
+        if takes_references(connector.erase):
             result = self._call(system, connector.erase, identities, today, references=references)
         else:  # a connector written before erase() took references
             result = self._call(system, connector.erase, identities, today)
