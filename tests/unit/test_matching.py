@@ -136,3 +136,31 @@ def test_no_match_names_the_kinds_tried() -> None:
     )
     undeclared = Holdings("x", "x", "SE", HOLDINGS.categories)
     assert matching.tried_kinds(undeclared, [PHONE]) == (IdentityKind.PHONE,)
+
+
+def test_a_record_they_share_does_not_hide_another_persons_record() -> None:
+    # A household phone leads to Eva's row and to Bo's, which holds another e-mail;
+    # Eva's e-mail leads to her row alone. Bo's row must not be taken for hers.
+    report = matching.examine(
+        "salon",
+        [EMAIL, PHONE],
+        [
+            Match("customers:1", (EMAIL, PHONE), (EMAIL, PHONE)),
+            Match("customers:2", (PHONE,), (OTHER_EMAIL, PHONE)),
+        ],
+    )
+    assert report.conflicts == ("the e-mail and the phone number lead to different records",)
+
+
+def test_another_systems_user_id_is_not_counted_as_tried() -> None:
+    facebook = Holdings(
+        "facebook_group",
+        "a group",
+        "SE",
+        HOLDINGS.categories,
+        identified_by=(IdentityKind.EMAIL, IdentityKind.EXTERNAL_ID),
+    )
+    lms_user = Identity(IdentityKind.EXTERNAL_ID, "1001", "lms")
+    tried = matching.tried_kinds(facebook, [EMAIL, lms_user])
+    assert tried == (IdentityKind.EMAIL,)
+    assert matching.no_match_text(facebook, [EMAIL, lms_user], tried) == "no one found by e-mail"

@@ -85,10 +85,10 @@ def examine(system: str, identities: Sequence[Identity], matches: Sequence[Match
     found = list(leads.items())
     for index, (first, first_refs) in enumerate(found):
         for second, second_refs in found[index + 1 :]:
+            # A record they share does not make the others one person's: a
+            # household phone leads to Eva's row and to Bo's, which holds another e-mail.
             apart = first_refs - second_refs, second_refs - first_refs
-            if first_refs & second_refs or not (
-                disowns(apart[0], second) or disowns(apart[1], first)
-            ):
+            if not (disowns(apart[0], second) or disowns(apart[1], first)):
                 continue
             one, other = _label(first.kind, system), _label(second.kind, system)
             pair = f"two {one}s" if one == other else f"the {one} and the {other}"
@@ -99,8 +99,15 @@ def examine(system: str, identities: Sequence[Identity], matches: Sequence[Match
 def tried_kinds(holdings: Holdings, identities: Sequence[Identity]) -> tuple[IdentityKind, ...]:
     """The identity kinds a system that found nobody was searched by: those of the
     person's it declares it finds people by, or, when it declares none of them,
-    all the person's kinds (it was handed every identity)."""
-    held = tuple(dict.fromkeys(i.kind for i in identities))
+    all the person's kinds (it was handed every identity). A user id counts only
+    when it is one of this system's: another system's id was never searched."""
+    held = tuple(
+        dict.fromkeys(
+            i.kind
+            for i in identities
+            if i.kind is not IdentityKind.EXTERNAL_ID or i.system == holdings.system
+        )
+    )
     return tuple(k for k in holdings.identified_by if k in held) or held
 
 
