@@ -556,10 +556,22 @@ class SQLConnector(Connector):
 
         return self._run(read)
 
-    def export(self, identities: list[Identity]) -> Iterator[ExportItem]:
+    def _examined(
+        self, conn: Any, identities: list[Identity], references: list[str] | None
+    ) -> dict[str, dict[Any, set[Identity]]]:
+        """The rows to act on: with references, exactly the rows they name and
+        the rows that hang off them, never rows the identities find now (added
+        since, or never examined by the vault); without, the identities' rows."""
+        if references is None:
+            return self._found(conn, identities)
+        return self._found(conn, identities, references, roots=[])
+
+    def export(
+        self, identities: list[Identity], references: list[str] | None = None
+    ) -> Iterator[ExportItem]:
         def read(conn: Any) -> list[ExportItem]:
             items = []
-            for table_name, found in self._found(conn, identities).items():
+            for table_name, found in self._examined(conn, identities, references).items():
                 table, keys = self.tables[table_name], sorted(found)
                 columns = list(table.columns)
                 marks = ", ".join("?" * len(keys))
@@ -588,7 +600,7 @@ class SQLConnector(Connector):
         holdings = {c.category: c for c in self.holdings().categories}
 
         def work(conn: Any) -> list[Outcome]:
-            found = self._found(conn, identities, references)
+            found = self._examined(conn, identities, references)
             outcomes: list[Outcome] = []
             for table in self._order():
                 keys = sorted(found.get(table.name, ()))
@@ -666,14 +678,16 @@ def _narrowing(kind: IdentityKind, column: str, value: str) -> tuple[str, str]:
     """A condition that keeps every row whose column may hold `value` in some written
     form, and its argument; the rows it keeps are compared in canonical form after.
 
-    E-mail: the address in any letter case (SQLite folds ASCII letters only).
+    E-mail: the address with its ASCII letters in any case and anything in place
+    of each run of other characters, since SQLite's lower() and LIKE fold ASCII
+    letters only (`Åsa@Example.se` is kept for `åsa@example.se`).
     Phone and personnummer: the last six digits of the canonical value, in order
     with anything between them, since every written form keeps them (`070-123 45 67`,
     `811218-9876`). A phone written with letters for digits is not found.
     """
     text = f'CAST("{column}" AS TEXT)'
     if kind is IdentityKind.EMAIL:
-        return f"lower(trim({text})) = ?", value.lower()
+        return f"lower(trim({text})) LIKE ? ESCAPE '\\'", _ascii_pattern(value.lower())
     if kind in (IdentityKind.PHONE, IdentityKind.PERSONNUMMER):
         digits = [d for d in value if d.isascii() and d.isdigit()]
         keep = 6
@@ -682,6 +696,14 @@ def _narrowing(kind: IdentityKind, column: str, value: str) -> tuple[str, str]:
             keep = min(keep, _national_length(value))
         return f"{text} LIKE ?", "%" + "%".join(digits[-keep:]) + "%"
     return f"trim({text}) = ?", value
+
+
+def _ascii_pattern(value: str) -> str:
+    """A LIKE pattern for `value`: its ASCII characters as they are (LIKE's own
+    wildcards escaped), each run of other characters any run at all, so a
+    letter folded differently, or written decomposed, still passes."""
+    pattern = re.sub(r"[\\%_]", lambda m: "\\" + m[0], value)
+    return re.sub(r"[^\x00-\x7f]+", "%", pattern)
 
 
 def _national_length(phone: str) -> int:

@@ -36,10 +36,13 @@ ERIK = Person("erik", "Erik", "Ek", "Erik.Ek@Example.SE", "070-123 45 67", "1990
 FREJ = Person("frej", "Frej", "Falk", "frej@example.se", "+46 70 000 09 98", "199001010017")
 for _customer in (DORA, ERIK, FREJ):
     _customer.salon_customer = True
+# Stored with a capital outside ASCII, which SQLite's lower() leaves as it is.
+ASA = Person("asa", "Åsa", "Öberg", "Åsa@Example.se", "+46 70 555 66 77", "199001010017")
+ASA.salon_customer = True
 GRETA = Person(
     "greta", "Greta", "Gran", "greta@example.se", "0701112233", "811218-9876", salon_student=True
 )
-PEOPLE = [DORA, ERIK, FREJ, GRETA]
+PEOPLE = [DORA, ERIK, FREJ, ASA, GRETA]
 
 DORA_BY_PHONE = [Identity(IdentityKind.PHONE, "+447700000998")]
 ERIK_BY_EMAIL = [Identity(IdentityKind.EMAIL, "erik.ek@example.se")]
@@ -226,3 +229,74 @@ def test_a_re_run_with_references_to_deleted_rows_removes_nothing(
     assert connector.erase(DORA_BY_PHONE, TODAY, references)
     assert connector.erase(DORA_BY_PHONE, TODAY, references) == []
     assert database.counts(FREJ)["customers"] == 1
+
+
+ASA_BY_EMAIL = [Identity(IdentityKind.EMAIL, "åsa@example.se")]
+
+
+def test_an_email_with_a_capital_outside_ascii_finds_the_customer(
+    connector: Connector, database: SalonDatabase
+) -> None:
+    assert database.counts(ASA)["customers"] == 1
+    [customer] = [m for m in connector.match(ASA_BY_EMAIL) if m.reference.startswith("customers")]
+    assert customer.matched_by == tuple(ASA_BY_EMAIL)
+    assert {i.data.get("email") for i in connector.export(ASA_BY_EMAIL)} >= {"Åsa@Example.se"}
+    connector.erase(ASA_BY_EMAIL, TODAY)
+    assert set(database.counts(ASA).values()) == {0}
+    assert database.counts(ERIK)["customers"] == 1
+
+
+def test_wildcards_in_an_email_are_no_wildcards(connector: Connector) -> None:
+    # "_" and "%" are LIKE's wildcards: erik_ek@ must not narrow to Erik.Ek@.
+    assert connector.find([Identity(IdentityKind.EMAIL, "erik_ek@example.se")]) == []
+    assert connector.find([Identity(IdentityKind.EMAIL, "erik%@example.se")]) == []
+
+
+def add_customer(database: SalonDatabase, person: Person) -> None:
+    """A row written after the vault examined the person's rows: the same e-mail."""
+    mark = database.mark
+    with database.connect() as conn:
+        conn.execute(
+            f"INSERT INTO customers (name, phone, email) VALUES ({mark}, {mark}, {mark})",
+            (person.name, person.phone, person.email),
+        )
+        conn.commit()
+
+
+def test_erase_with_references_erases_the_examined_rows_only(
+    connector: Connector, database: SalonDatabase
+) -> None:
+    references = connector.find(ERIK_BY_EMAIL)
+    add_customer(database, ERIK)
+    assert database.counts(ERIK)["customers"] == 2
+    outcomes = connector.erase(ERIK_BY_EMAIL, TODAY, references)
+    assert {o.category for o in outcomes if isinstance(o, Removed)} == {
+        "contact",
+        "booking",
+        "notes",
+    }
+    # The referenced row went with its appointments and note; the row the
+    # vault never examined is untouched.
+    assert database.counts(ERIK) == {
+        "customers": 1,
+        "appointments": 0,
+        "colour_notes": 0,
+        "students": 0,
+        "salon_days": 0,
+    }
+    assert len(connector.find(ERIK_BY_EMAIL)) == 1
+    # Without references (the plain erase of old callers) the identities still search.
+    connector.erase(ERIK_BY_EMAIL, TODAY)
+    assert database.counts(ERIK)["customers"] == 0
+
+
+def test_export_with_references_reads_the_examined_rows_only(
+    connector: Connector, database: SalonDatabase
+) -> None:
+    references = connector.find(ERIK_BY_EMAIL)
+    before = list(connector.export(ERIK_BY_EMAIL, references=references))
+    add_customer(database, ERIK)
+    after = list(connector.export(ERIK_BY_EMAIL, references=references))
+    assert after == before
+    assert len(list(connector.export(ERIK_BY_EMAIL))) > len(before)
+    assert list(connector.export(ERIK_BY_EMAIL, references=[])) == []

@@ -326,9 +326,20 @@ class Connector(abc.ABC):
         return [Match(reference, tuple(identities)) for reference in self.find(identities)]
 
     @abc.abstractmethod
-    def export(self, identities: list[Identity]) -> Iterator[ExportItem]:
+    def export(
+        self, identities: list[Identity], references: list[str] | None = None
+    ) -> Iterator[ExportItem]:
         """Everything the system holds about the person with these identities, in
-        declared categories; nothing if the system does not know them."""
+        declared categories; nothing if the system does not know them.
+
+        `references` are what `find()` or `match()` returned when the vault
+        examined the records for ones that may be someone else's: export exactly
+        those records (and what hangs off them), without searching the system a
+        second time, so the export holds what was examined; `[]` exports
+        nothing. `None` means search by the identities. A connector written
+        before this parameter existed may leave it out of its signature; the
+        vault then calls it with identities only.
+        """
 
     @abc.abstractmethod
     def erase(

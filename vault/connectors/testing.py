@@ -34,7 +34,12 @@ from vault.connectors.base import (
 )
 from vault.core.identities import Identity
 
-__all__ = ["ConnectorContract", "erase_as_the_vault_does", "takes_references"]
+__all__ = [
+    "ConnectorContract",
+    "erase_as_the_vault_does",
+    "export_as_the_vault_does",
+    "takes_references",
+]
 
 
 def erase_as_the_vault_does(
@@ -45,6 +50,19 @@ def erase_as_the_vault_does(
     return connector.erase(identities, today)
 
 
+def export_as_the_vault_does(
+    connector: Connector, identities: list[Identity], references: list[str]
+) -> list[ExportItem]:
+    if takes_references(connector.export):
+        return list(connector.export(identities, references=references))
+    return list(connector.export(identities))
+
+
+def _in_any_order(items: list[ExportItem]) -> list[str]:
+    # Items hold mappings, which do not hash; their reprs compare the same.
+    return sorted(repr((i.category, sorted(dict(i.data).items()), i.files)) for i in items)
+
+
 def _retained(outcomes: list[Outcome]) -> Counter[tuple[str, dt.date, str]]:
     return Counter(
         (o.category, o.until, o.legal_reason) for o in outcomes if isinstance(o, Retained)
@@ -53,9 +71,10 @@ def _retained(outcomes: list[Outcome]) -> Counter[tuple[str, dt.date, str]]:
 
 class ConnectorContract:
     """The contract: valid holdings, matches that agree with find(), declared
-    categories only, idempotent erasure, a re-run with the first attempt's
-    references that reports the same retained items, and after erasure nothing
-    left but what is retained."""
+    categories only, an export by find()'s references that gives what the
+    identities give (and nothing for no references), idempotent erasure, a
+    re-run with the first attempt's references that reports the same retained
+    items, and after erasure nothing left but what is retained."""
 
     today = dt.date.today()
 
@@ -104,6 +123,20 @@ class ConnectorContract:
             assert isinstance(item, ExportItem)
             assert item.category in declared, f"exported undeclared category {item.category}"
             assert isinstance(dict(item.data), dict)
+
+    def test_export_by_the_references_find_returned_gives_what_the_identities_do(
+        self, connector: Connector, known_identities: list[Identity]
+    ) -> None:
+        # The vault exports the records it examined for someone else's, by the
+        # references match() returned, without the system being searched again.
+        references = connector.find(known_identities)
+        by_identities = list(connector.export(known_identities))
+        by_references = export_as_the_vault_does(connector, known_identities, references)
+        assert _in_any_order(by_references) == _in_any_order(by_identities)
+        if takes_references(connector.export):
+            assert list(connector.export(known_identities, references=[])) == [], (
+                "exported records that no reference names"
+            )
 
     def test_a_person_the_system_does_not_know_has_nothing(
         self, connector: Connector, unknown_identities: list[Identity]
