@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import grpc
 from rich.console import Console
@@ -315,10 +315,63 @@ def _client(args: argparse.Namespace) -> VaultClient:
 
 
 # ---------------------------------------------------------------- serve
+DEMO_LOCK = "demo.lock"
+
+
 def _serve(args: argparse.Namespace) -> int:
+    """Check what would stop the server before anything starts: the address
+    must be free, and with --demo no other demo may use the data directory
+    (a second one would rebuild the demo systems' databases under the first)."""
+    from vault import bootstrap
+    from vault.server.app import AddressUnavailable, check_address
+
+    try:
+        check_address(args.address)
+    except AddressUnavailable as error:
+        _fail(f"{error}; choose another with --address HOST:PORT")
+        return 2
+    if not args.demo:
+        # Plain servers may share a data directory: the stores queue their writers.
+        return _run_server(args)
+    directory = bootstrap.data_dir(args.data_dir)
+    try:
+        lock = _hold_demo_lock(directory)
+    except OSError as error:
+        _fail(f"cannot open the vault in {directory}: {error.strerror or error}")
+        return 2
+    if lock is None:
+        _fail(
+            f"another consent-vault demo is using {directory}; stop it first, or start this one with another --data-dir"
+        )
+        return 2
+    try:
+        return _run_server(args)
+    finally:
+        lock.close()  # releases the lock
+
+
+def _hold_demo_lock(directory: Path) -> IO[bytes] | None:
+    """An exclusive lock on the demo systems' folder, held while the returned
+    file stays open; None when another process holds it. The kernel drops the
+    lock when the process ends, however it ends, so it never goes stale."""
+    import fcntl
+
+    folder = directory / "demo-systems"
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = (folder / DEMO_LOCK).open("ab")
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        return None
+    return lock
+
+
+def _run_server(args: argparse.Namespace) -> int:
     from vault import __version__, bootstrap, demo
     from vault.connectors.registry import ConfigError, ConnectorRegistry, read_config
     from vault.core.erasure import ErasureSettings
+    from vault.core.model import Controller
     from vault.plugins.host import VaultHost
     from vault.plugins.manager import make_plugin_manager
     from vault.server.app import AddressUnavailable, ServerSettings, create_server
@@ -390,7 +443,20 @@ def _serve(args: argparse.Namespace) -> int:
             demo_systems.stop()
         bootstrap.close_vault(vault)
         return 2
-    services = VaultServices.build(vault, registry, settings)
+    # Who "we" are on an export's page; the demo is the school's, a configured
+    # [controller] wins, and without either the page says none is configured.
+    given = config.get("controller", {})
+    fallback = (
+        Controller("Leep Yrkesutbildning AB, Malmö (demo)", "dataskydd@example.se")
+        if args.demo
+        else Controller()
+    )
+    controller = Controller(
+        str(given.get("name", fallback.name)),
+        str(given.get("contact", fallback.contact)),
+        str(given.get("supervisory_authority", fallback.supervisory_authority)),
+    )
+    services = VaultServices.build(vault, registry, settings, controller=controller)
     try:
         running = create_server(
             services,

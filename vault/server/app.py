@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -41,6 +42,33 @@ SERVER_OPTIONS = [
 
 class AddressUnavailable(OSError):
     """The server cannot listen on the address it was given."""
+
+
+def check_address(address: str) -> None:
+    """Raise AddressUnavailable when nothing could listen on `address`
+    (HOST:PORT), found by binding a socket and closing it at once: a busy
+    port is refused before anything starts, and before gRPC logs a line of
+    its own about it. Forms other than HOST:PORT are left to gRPC."""
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not port_text.isdigit():
+        return
+    host = host.removeprefix("[").removesuffix("]")
+    try:
+        found = socket.getaddrinfo(
+            host or None, int(port_text), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except (socket.gaierror, UnicodeError, OverflowError) as error:
+        why = getattr(error, "strerror", None) or str(error)
+        raise AddressUnavailable(f"cannot listen on {address}: {why}") from None
+    for family, kind, proto, _, where in found:
+        with socket.socket(family, kind, proto) as probe:
+            # As gRPC's own listener does: a port left in TIME_WAIT is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(where)
+            except OSError as error:
+                why = error.strerror or str(error)
+                raise AddressUnavailable(f"cannot listen on {address}: {why}") from None
 
 
 @dataclass
@@ -118,6 +146,7 @@ def create_server(
 ) -> RunningServer:
     """Build and start a server on `address`; port 0 picks a free port. A bare
     Vault serves with no connectors."""
+    check_address(address)
     if isinstance(services, Vault):
         services = VaultServices.build(services)
     vault = services.vault
