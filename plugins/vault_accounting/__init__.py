@@ -218,15 +218,23 @@ class AccountingConnector(Connector):
             for number, (customer, found_by) in self._found(identities).items()
         ]
 
-    def export(self, identities: list[Identity]) -> Iterator[ExportItem]:
-        for customer in self._customers(identities):
-            yield ExportItem(
-                "contact",
-                {
-                    k: customer.get(k, "")
-                    for k in ("Name", "Email", "Phone1", "Address1", "ZipCode", "City")
-                },
-            )
+    def export(
+        self, identities: list[Identity], references: list[str] | None = None
+    ) -> Iterator[ExportItem]:
+        # With references, the customers the vault examined, and no new search.
+        if references is None:
+            customers = self._customers(identities)
+        else:
+            customers = self._referenced(references)
+        for customer in customers:
+            if not _anonymised(customer):
+                yield ExportItem(
+                    "contact",
+                    {
+                        k: customer.get(k, "")
+                        for k in ("Name", "Email", "Phone1", "Address1", "ZipCode", "City")
+                    },
+                )
             if customer.get("OrganisationNumber"):
                 yield ExportItem(
                     "identity_number", {"personnummer": customer["OrganisationNumber"]}

@@ -47,6 +47,9 @@ from vault.plugins import hookimpl
 
 __version__ = "1.0.0"
 
+# A blocked member's profile page is their Facebook user id: an external id of this system.
+PROFILE_SYSTEM = "facebook"
+
 
 class FacebookGroupConnector(Connector):
     name = "facebook_group"
@@ -65,6 +68,8 @@ class FacebookGroupConnector(Connector):
             # The register is the school's own and kept in Sweden; the group itself is run by
             # Meta's EU entity, and the school collects nothing from it.
             location=str(self.settings.get("location", "SE")),
+            # The register is searched by e-mail and by profile page, an
+            # external id of system "facebook" (or of this system's name).
             identified_by=(IdentityKind.EMAIL, IdentityKind.EXTERNAL_ID),
             categories=(
                 HeldCategory(
@@ -89,30 +94,34 @@ class FacebookGroupConnector(Connector):
             raise ConnectorUnavailable("the register of blocked members is not there")
         return sqlite3.connect(self.register, timeout=10)
 
+    def _is_profile(self, identity: Identity) -> bool:
+        """A profile page: Facebook's own user id, or this system's id for the member
+        (the register's key), so an id the vault counts as this system's is searched."""
+        return identity.kind is IdentityKind.EXTERNAL_ID and identity.system in (
+            PROFILE_SYSTEM,
+            self.name,
+        )
+
     def _profiles(self, identities: list[Identity]) -> set[str]:
-        return {
-            i.value
-            for i in identities
-            if i.kind is IdentityKind.EXTERNAL_ID and i.system == "facebook"
-        }
+        return {i.value for i in identities if self._is_profile(i)}
 
     def _entries(
         self, conn: sqlite3.Connection, identities: list[Identity]
     ) -> list[tuple[Any, ...]]:
-        emails = [i.value for i in identities if i.kind is IdentityKind.EMAIL]
-        profiles = sorted(self._profiles(identities))
+        emails = {i.value for i in identities if i.kind is IdentityKind.EMAIL}
+        profiles = self._profiles(identities)
         if not emails and not profiles:
             return []
-        clauses = []
-        if emails:
-            clauses.append(f"lower(email) IN ({', '.join('?' * len(emails))})")
-        if profiles:
-            clauses.append(f"profile_url IN ({', '.join('?' * len(profiles))})")
-        return conn.execute(
-            "SELECT id, profile_url, blocked_at, reason, email FROM blocked_members WHERE "
-            + " OR ".join(clauses),
-            (*emails, *profiles),
-        ).fetchall()
+        # SQLite folds ASCII letters only, so the e-mails are compared in
+        # canonical form here (a stored Åsa@Example.se is åsa@example.se);
+        # the register of blocked members is short, and read whole.
+        return [
+            row
+            for row in conn.execute(
+                "SELECT id, profile_url, blocked_at, reason, email FROM blocked_members"
+            ).fetchall()
+            if row[1] in profiles or _email(row[4]) in emails
+        ]
 
     def _referenced(self, conn: sqlite3.Connection, profiles: list[str]) -> list[tuple[Any, ...]]:
         if not profiles:
@@ -135,16 +144,13 @@ class FacebookGroupConnector(Connector):
             for identity in identities:
                 if identity in found_by:
                     continue
-                if (
-                    identity.kind is IdentityKind.EMAIL and identity.value == (email or "").lower()
-                ) or (
-                    identity.kind is IdentityKind.EXTERNAL_ID
-                    and identity.system == "facebook"
-                    and identity.value == profile
+                if (identity.kind is IdentityKind.EMAIL and identity.value == _email(email)) or (
+                    self._is_profile(identity) and identity.value == profile
                 ):
                     found_by.append(identity)
             for held in (
-                normal_form(IdentityKind.EXTERNAL_ID, profile, "facebook"),
+                normal_form(IdentityKind.EXTERNAL_ID, profile, PROFILE_SYSTEM),
+                normal_form(IdentityKind.EXTERNAL_ID, profile, self.name),
                 normal_form(IdentityKind.EMAIL, email or ""),
             ):
                 if held is not None and held not in holds:
@@ -157,10 +163,18 @@ class FacebookGroupConnector(Connector):
     def find(self, identities: list[Identity]) -> list[str]:
         return [match.reference for match in self.match(identities)]
 
-    def export(self, identities: list[Identity]) -> Iterator[ExportItem]:
+    def export(
+        self, identities: list[Identity], references: list[str] | None = None
+    ) -> Iterator[ExportItem]:
+        # With references, the entries the vault examined, and no new search.
+        named = None if references is None else [_profile(r) for r in references]
         conn = self._connect()
         try:
-            for _, profile, blocked_at, reason, _ in self._entries(conn, identities):
+            if named is None:
+                entries = self._entries(conn, identities)
+            else:
+                entries = self._referenced(conn, named)
+            for _, profile, blocked_at, reason, _ in entries:
                 yield ExportItem(
                     "moderation",
                     {"profile_page": profile, "blocked_at": blocked_at, "reason": reason},
@@ -211,6 +225,12 @@ class FacebookGroupConnector(Connector):
         except (ConnectorUnavailable, sqlite3.Error) as error:
             return HealthReport(False, f"register unreadable: {type(error).__name__}")
         return HealthReport(True, "register readable")
+
+
+def _email(stored: Any) -> str:
+    """A stored e-mail in the vault's canonical form; empty when there is none."""
+    held = normal_form(IdentityKind.EMAIL, stored or "")
+    return held.value if held is not None else ""
 
 
 def _reference(profile: str) -> str:

@@ -83,3 +83,27 @@ def test_a_customer_found_by_e_mail_with_another_personnummer_shows_it_in_holds(
         IdentityKind.PERSONNUMMER,
         IdentityKind.EXTERNAL_ID,
     )
+
+
+def test_export_with_references_reads_the_examined_customers_only(
+    systems: standins.DemoSystems, connector: Connector
+) -> None:
+    references = connector.find(ANNA)
+    before = list(connector.export(ANNA, references=references))
+    # A customer record created since, with Anna's e-mail: never examined.
+    systems.accounting.customers["1999"] = dict(
+        systems.accounting.customers["1000"], CustomerNumber="1999", OrganisationNumber=""
+    )
+    assert list(connector.export(ANNA, references=references)) == before
+    assert len(list(connector.export(ANNA))) > len(before)
+    assert list(connector.export(ANNA, references=[])) == []
+
+
+def test_an_anonymised_customers_export_by_references_holds_only_the_kept_books(
+    connector: Connector,
+) -> None:
+    references = connector.find(ANNA)
+    outcomes = connector.erase(ANNA, TODAY, references=references)
+    kept = {o.category for o in outcomes if isinstance(o, Retained)}
+    left = {item.category for item in connector.export(ANNA, references=references)}
+    assert left and left <= kept
