@@ -23,7 +23,11 @@ class Page:
     def files(self, archive: zipfile.ZipFile) -> list[str]:
         """The links to files, as paths inside the archive; AssertionError for one that is not there."""
         members = set(archive.namelist())
-        paths = [urllib.parse.unquote(link) for link in self.links if not link.startswith("#")]
+        paths = [
+            urllib.parse.unquote(link)
+            for link in self.links
+            if not link.startswith(("#", "mailto:"))
+        ]
         missing = [path for path in paths if path not in members]
         assert not missing, f"links to files that are not in the archive: {missing}"
         return paths

@@ -16,8 +16,10 @@ from tests.readable_page import read_page
 from vault import demo
 from vault.connectors.registry import ConnectorRegistry
 from vault.core.erasure import ErasureSettings
-from vault.core.model import LegalBasis
-from vault.core.vault import Vault
+from vault.core.fanout import export_everywhere
+from vault.core.identities import IdentityKind
+from vault.core.model import Controller, LegalBasis
+from vault.core.vault import IdentityInput, Vault
 from vault.server.app import ServerSettings, create_server
 from vault.server.context import VaultServices
 from vault.v1 import vault_pb2 as pb
@@ -59,7 +61,7 @@ def test_annas_page_shows_her_invoices_from_the_accounting_system(
     ]
     assert len(invoices) == 2
     for number in invoices:
-        assert f"<dt>DocumentNumber</dt><dd>{number}</dd>" in markup
+        assert f"<dt>Document number</dt><dd>{number}</dd>" in markup
     assert LegalBasis.LEGAL_OBLIGATION.describe() in page.text
     assert "Invoices, with instalment and credit-check results" in page.text  # the holding's words
     page.files(archive)  # every file link is a member of the archive
@@ -76,3 +78,43 @@ def test_every_system_in_export_json_has_its_section_on_the_page(
     assert {f"#system-{name}" for name in systems} <= set(page.links)
     for part in systems.values():
         assert part["description"] in page.text
+
+
+def test_annas_page_reads_in_words_and_names_the_school(
+    vault: Vault, registry: ConnectorRegistry
+) -> None:
+    """What a new user found on Anna's page: raw keys, system codes, a bare
+    personnummer, no "how long" for the vault's records, nobody named as "we"."""
+    demo.seed(vault)
+    services = VaultServices.build(vault, registry)
+    school = Controller("Leep Yrkesutbildning AB, Malmö (demo)", "dataskydd@example.se")
+    anna = vault.find_subject(IdentityInput(IdentityKind.EMAIL, ANNA.email)).subject_id
+    events = export_everywhere(
+        vault, services.connectors, services.holdings, anna, 10, controller=school
+    )
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(e for e in events if isinstance(e, bytes))))
+    markup = archive.read("index.html").decode()
+    page = read_page(markup)
+    assert "We are Leep Yrkesutbildning AB, Malmö (demo)" in page.text
+    assert "mailto:dataskydd@example.se" in page.links
+    for raw in ("phone1", "last_ip", "set_on", "graded_on", "model_consented", "VoucherSeries"):
+        assert f"<dt>{raw}</dt>" not in markup
+    assert "<dt>Last IP</dt>" in markup and "<dt>Graded on</dt>" in markup
+    assert "<dt>Table</dt>" not in markup and "From its table salon_days" in page.text
+    assert "19811218-9876" in page.text and "198112189876" not in page.text
+    assert "<code>lms</code>, which gave it" not in markup
+    assert "From Learning platform (Moodle) , which gave it to the vault" in page.text
+    assert "From Website, which gave it to the vault" in page.text
+    assert "No one was found in this system by e-mail." in page.text  # the Facebook group
+    document = json.loads(archive.read("export.json"))
+    assert document["controller"]["contact"] == "dataskydd@example.se"
+    assert "198112189876" in {i["value"] for i in document["subject"]["identities"]}
+
+
+def test_a_server_without_a_controller_says_so_on_the_page(
+    subjects: pb_grpc.SubjectServiceStub,
+) -> None:
+    archive = exported(subjects, ANNA.personnummer)
+    page = read_page(archive.read("index.html").decode())
+    assert "This vault has not been told who is responsible for your data" in page.text
+    assert "Integritetsskyddsmyndigheten (IMY)" in page.text

@@ -273,8 +273,8 @@ def test_the_readable_export_escapes_what_people_typed(vault: Vault, clock: Fixe
     page = archive.read("index.html").decode()
     assert "<script>" not in page
     # Each field on a line of its own, what people typed escaped.
-    assert "<dt>note</dt><dd>&lt;script&gt;alert(1)&lt;/script&gt; &amp; co</dd>" in page
-    assert "<dt>n</dt><dd>2</dd>" in page
+    assert "<dt>Note</dt><dd>&lt;script&gt;alert(1)&lt;/script&gt; &amp; co</dd>" in page
+    assert "<dt>N</dt><dd>2</dd>" in page
 
 
 def test_many_threads_writing_one_subject_lose_nothing(vault: Vault) -> None:

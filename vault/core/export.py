@@ -23,7 +23,7 @@ from typing import IO, cast
 
 from vault.connectors.base import ExportItem, HeldCategory, Holdings
 from vault.core.identities import Identity, IdentityKind
-from vault.core.model import LegalBasis, Record, Subject
+from vault.core.model import Controller, LegalBasis, Record, Subject
 
 EXPORT_FORMAT = "consent-vault-export/1"
 CHUNK_BYTES = 256 * 1024
@@ -106,12 +106,15 @@ def export_archive(
     records_total: int,
     exported_at: dt.datetime,
     systems: Iterable[SystemProgress | SystemExport] = (),
+    controller: Controller | None = None,
 ) -> Iterator[ExportProgress | SystemProgress | bytes]:
     """Yield progress events and archive bytes, in order; concatenating the bytes gives the zip.
 
     `systems` yields progress events, passed on, and each connector's export,
-    written into the archive after the vault's own records.
+    written into the archive after the vault's own records. `controller` is who
+    "we" are on the page; without one, the page says none is configured.
     """
+    controller = controller or Controller()
     sink = _Chunks()
     entries: list[bytes] = []
     # The vault's records on the page, grouped by what they are and why they are held.
@@ -148,7 +151,9 @@ def export_archive(
             system_documents[event.system] = _system_document(archive, event)
             system_sections.append(_html_system(event.system, system_documents[event.system]))
             yield from sink.take(CHUNK_BYTES)
-        head = json.dumps(_subject_document(subject, exported_at), indent=1, ensure_ascii=False)
+        head = json.dumps(
+            _subject_document(subject, exported_at, controller), indent=1, ensure_ascii=False
+        )
         # Connectors' values come from other systems' databases (decimals, bytes,
         # timestamps): anything JSON has no type for is written as text.
         systems_json = json.dumps(system_documents, ensure_ascii=False, default=_as_text).encode()
@@ -163,16 +168,28 @@ def export_archive(
         )
         archive.writestr("export.json", document)
         page = _html_index(
-            subject, exported_at, len(entries), groups, system_documents, system_sections
+            subject,
+            exported_at,
+            controller,
+            len(entries),
+            groups,
+            system_documents,
+            system_sections,
         )
         archive.writestr("index.html", page)
     yield from sink.take()
 
 
-def _subject_document(subject: Subject, exported_at: dt.datetime) -> dict:
+def _subject_document(subject: Subject, exported_at: dt.datetime, controller: Controller) -> dict:
     return {
         "format": EXPORT_FORMAT,
         "exported_at": exported_at.isoformat(),
+        # Who holds the data and where to ask; an empty name: none is configured.
+        "controller": {
+            "name": controller.name,
+            "contact": controller.contact,
+            "supervisory_authority": controller.supervisory_authority,
+        },
         "subject": {
             "id": subject.subject_id,
             "identities": [
@@ -314,7 +331,7 @@ _KIND_WORDS = {
     IdentityKind.PERSONNUMMER.value: "personnummer",
     IdentityKind.EMAIL.value: "e-mail",
     IdentityKind.PHONE.value: "phone",
-    IdentityKind.EXTERNAL_ID.value: "user id",
+    IdentityKind.EXTERNAL_ID.value: "user ID",
 }
 
 # The countries the controller's policy allows systems in (EEA_COUNTRIES).
@@ -365,8 +382,8 @@ nav ul,ul.plain{padding-left:1.2rem}
 .status{padding:.6rem .8rem;border-left:4px solid #888;background:#f4f4f4}
 .status.failed{border-color:#b00020;background:#fdecee}
 .status.withheld{border-color:#a15c00;background:#fff4e0}
-.about,.data{display:grid;grid-template-columns:minmax(7rem,max-content) 1fr;gap:.15rem 1rem;
-margin:.25rem 0}
+.about,.data{display:grid;grid-template-columns:minmax(7rem,fit-content(16rem)) 1fr;
+gap:.15rem 1rem;margin:.25rem 0}
 .about{color:#333;font-size:.95rem}
 dt{font-weight:600}
 dd{margin:0;overflow-wrap:anywhere;white-space:pre-wrap}
@@ -376,6 +393,7 @@ dd{margin:0;overflow-wrap:anywhere;white-space:pre-wrap}
 .item .about{margin-bottom:.6rem}
 .nowrap{white-space:nowrap}
 .files{margin:.4rem 0 0}
+.rights li{margin:.3rem 0}
 @media (max-width:34rem){
 main{padding:.5rem .9rem 2rem}
 .about,.data{grid-template-columns:fit-content(42%) 1fr;gap:.2rem .7rem}
@@ -390,6 +408,51 @@ def _words(name: str) -> str:
     """A code such as student.grading_basis as words: Student: grading basis."""
     text = ": ".join(part.replace("_", " ") for part in name.split("."))
     return text[:1].upper() + text[1:]
+
+
+# Well-known abbreviations a field's name spells in lower case (last_ip, amount_sek).
+_ABBREVIATIONS = {
+    "id": "ID",
+    "ip": "IP",
+    "url": "URL",
+    "uri": "URI",
+    "sek": "SEK",
+    "eur": "EUR",
+    "vat": "VAT",
+    "sms": "SMS",
+    "lms": "LMS",
+    "iban": "IBAN",
+    "bic": "BIC",
+}
+# Where a name's words meet: documentNumber, DocumentNumber, HTTPStatus.
+_WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_PERSONNUMMER = re.compile(r"(\d{8})(\d{4})")
+
+
+@functools.lru_cache(maxsize=4096)
+def _label(key: str) -> str:
+    """A field's name as words, by one rule for every system: camelCase and
+    snake_case split, a trailing number dropped (phone1, Address1), sentence
+    case, well-known abbreviations in capitals. DocumentNumber: Document number;
+    last_ip: Last IP. The JSON keeps the name as the system gave it."""
+    words = _WORD_BREAK.sub(" ", key).replace("_", " ").replace("-", " ").split()
+    if words and len(words[-1]) > 1:
+        words[-1] = words[-1].rstrip("0123456789") or words[-1]
+    words = [_ABBREVIATIONS.get(word.lower(), word.lower()) for word in words if word]
+    if not words:
+        return key
+    words[0] = words[0][:1].upper() + words[0][1:]
+    return " ".join(words)
+
+
+def _role_words(role: str) -> str:
+    return " ".join(_ABBREVIATIONS.get(word, word) for word in role.split("_"))
+
+
+def _personnummer_text(value: str) -> str:
+    """The vault's canonical 198112189876 as people write it: 19811218-9876."""
+    found = _PERSONNUMMER.fullmatch(value)
+    return f"{found[1]}-{found[2]}" if found else value
 
 
 def _sentence(text: str) -> str:
@@ -435,8 +498,12 @@ def _data_list(data: Mapping[str, object]) -> str:
         return '<p class="meta">No further details.</p>'
     flat: list[str] = []
     for key, value in data.items():
-        flat.append(key)
-        flat.append(value if type(value) is str and value else _value_text(value))
+        label = _label(key)
+        flat.append(label)
+        if type(value) is str and value:
+            flat.append(_personnummer_text(value) if label == "Personnummer" else value)
+        else:
+            flat.append(_value_text(value))
     parts = html.escape(_CELL.join(flat)).split(_CELL)
     if len(parts) != len(flat):  # a NUL in another system's value
         parts = [html.escape(part) for part in flat]
@@ -463,7 +530,26 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ARTICLE = re.compile(r"\(GDPR art\. [^ ]+\)")
 
 
-def _html_vault_group(key: tuple[str, str, str, str], records: list[str]) -> str:
+# No retention rule covers the vault's own records yet; the page says what
+# applies instead of leaving the line out.
+_VAULT_KEPT = "until you ask for erasure or the purpose ends (no retention rule is set yet)"
+
+
+def _source_html(system: str, systems: Mapping[str, dict]) -> str:
+    """Where a vault record came from: the connected system's description, linked
+    to its section, or the source's name in words when no connector has it."""
+    document = systems.get(system)
+    if document is None:
+        return html.escape(_words(system))
+    return (
+        f'<a href="#system-{html.escape(system, quote=True)}">'
+        f"{html.escape(_system_name(system, document))}</a>"
+    )
+
+
+def _html_vault_group(
+    key: tuple[str, str, str, str], records: list[str], systems: Mapping[str, dict]
+) -> str:
     """The vault's records of one category, purpose, legal basis and source: what
     they are and why they are held once, then each record."""
     category, purpose, legal_basis, source_system = key
@@ -471,7 +557,8 @@ def _html_vault_group(key: tuple[str, str, str, str], records: list[str]) -> str
     about = (
         ("Why", html.escape(_words(purpose))),
         ("Legal basis", _basis_html(legal_basis)),
-        ("From", f"<code>{html.escape(source_system)}</code>, which gave it to the vault"),
+        ("Kept", _VAULT_KEPT),
+        ("From", f"{_source_html(source_system, systems)}, which gave it to the vault"),
     )
     return (
         f"<h3>{html.escape(_words(category) + count)}<code>{html.escape(category)}</code></h3>"
@@ -500,6 +587,12 @@ def _html_record(entry: dict) -> str:
 
 def _system_title(system: str, document: dict) -> str:
     return document["description"] or system
+
+
+def _system_name(system: str, document: dict) -> str:
+    """The system's title up to its first colon, for lines that only name it:
+    "Learning platform (Moodle): courses, …" is the learning platform (Moodle)."""
+    return _system_title(system, document).split(": ", 1)[0]
 
 
 def _system_summary(document: dict) -> str:
@@ -572,7 +665,7 @@ def _html_system(system: str, document: dict) -> str:
 def _html_category(system: str, category: str, held: dict | None, items: list[dict]) -> str:
     heading = held["description"] if held else _words(category)
     count = f" ({len(items)})" if len(items) > 1 else ""
-    about = [("From", f"the system <code>{html.escape(system)}</code>")]
+    about = [("From", "this system")]
     if held:
         about[:0] = [
             ("Why", html.escape(_words(held["purpose"]))),
@@ -587,7 +680,13 @@ def _html_category(system: str, category: str, held: dict | None, items: list[di
     ]
     for item in items:
         page.append('<article class="item">')
-        page.append(_data_list(item["data"]))
+        data = item["data"]
+        # The SQL connector names each item's table: where it came from, not a field.
+        table = data.get("table")
+        if isinstance(table, str) and table:
+            data = {key: value for key, value in data.items() if key != "table"}
+            page.append(f'<p class="meta">From its table <code>{html.escape(table)}</code>.</p>')
+        page.append(_data_list(data))
         if item.get("files"):
             links = ", ".join(
                 f'<a href="{_href(f["file"])}">{html.escape(f["file"].rsplit("/", 1)[1])}</a> '
@@ -599,25 +698,88 @@ def _html_category(system: str, category: str, held: dict | None, items: list[di
     return "".join(page)
 
 
-def _html_identity(identity: Identity) -> str:
+def _html_identity(identity: Identity, systems: Mapping[str, dict]) -> str:
     kind = _KIND_WORDS.get(identity.kind.value, identity.kind.value)
     if identity.system:
-        kind += f" in {identity.system}"
+        document = systems.get(identity.system)
+        kind += f" in {_system_name(identity.system, document) if document else identity.system}"
+    value = identity.value
+    if identity.kind is IdentityKind.PERSONNUMMER:
+        value = _personnummer_text(value)
+    return f"<dt>{html.escape(kind[:1].upper() + kind[1:])}</dt><dd>{html.escape(value)}</dd>"
+
+
+def _html_controller(controller: Controller) -> str:
+    """Who "we" are, or plainly that this vault has not been told."""
+    if not controller.name:
+        return (
+            '<p class="status">This vault has not been told who is responsible for your '
+            "data (the controller), so this page cannot name them. Ask the organisation "
+            "that gave you this export.</p>"
+        )
+    contact = (
+        f" Questions and requests about your data: {_contact_html(controller.contact)}."
+        if controller.contact
+        else ""
+    )
     return (
-        f"<dt>{html.escape(kind[:1].upper() + kind[1:])}</dt><dd>{html.escape(identity.value)}</dd>"
+        f"<p>We are <strong>{html.escape(controller.name)}</strong>, responsible for your "
+        f"data (the controller).{contact}</p>"
+    )
+
+
+def _contact_html(contact: str) -> str:
+    if _EMAIL.fullmatch(contact):
+        return f'<a href="mailto:{html.escape(contact, quote=True)}">{html.escape(contact)}</a>'
+    return html.escape(contact)
+
+
+_EMAIL = re.compile(r"[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+")
+
+
+def _html_rights(controller: Controller) -> str:
+    """The person's rights in plain words (GDPR art. 12 to 22, 77)."""
+    if controller.contact:
+        ask = f"write to {_contact_html(controller.contact)}"
+    elif controller.name:
+        ask = f"ask {html.escape(controller.name)}"
+    else:
+        ask = "ask the organisation that gave you this export"
+    authority = html.escape(controller.supervisory_authority)
+    rights = (
+        "<strong>See</strong> what we hold about you, free of charge: this export is one answer.",
+        "<strong>Correct</strong> what is wrong or incomplete.",
+        "<strong>Erase</strong> what we no longer need. What the law makes us keep is marked "
+        "“Kept by law” on this page, with how long.",
+        "<strong>Restrict</strong>: have us only store your data, not use it, while a question "
+        "about it is settled.",
+        "<strong>Object</strong> to what we do on the basis of our legitimate interest, and to "
+        "direct marketing at any time.",
+        "<strong>Take your data with you</strong>: <code>export.json</code> in this export is "
+        "your data in a machine-readable form.",
+        "<strong>Withdraw your consent</strong> at any time, wholly or for one purpose. It does "
+        "not undo what was lawful before you withdrew it.",
+        f"<strong>Complain</strong> to the supervisory authority, {authority}, if you think "
+        "we handle your data wrongly.",
+    )
+    return (
+        '<section id="rights"><h2>Your rights</h2>'
+        f"<p>To use any of these rights, {ask}. We answer within one month.</p>"
+        f'<ul class="rights">{"".join(f"<li>{right}</li>" for right in rights)}</ul></section>'
     )
 
 
 def _html_index(
     subject: Subject,
     exported_at: dt.datetime,
+    controller: Controller,
     record_count: int,
     groups: dict[tuple[str, str, str, str], list[str]],
     systems: dict[str, dict],
     sections: list[str],
 ) -> str:
-    identities = "".join(_html_identity(i) for i in subject.identities)
-    roles = ", ".join(role.replace("_", " ") for role in subject.roles) or "none"
+    identities = "".join(_html_identity(i, systems) for i in subject.identities)
+    roles = ", ".join(_role_words(role) for role in subject.roles) or "none"
     protected = (
         "<dt>Protected identity</dt><dd>yes: your data is handled under stricter rules and "
         "every access to it is recorded</dd>"
@@ -625,14 +787,18 @@ def _html_index(
         else ""
     )
     count = f"{record_count:,} record{'s' if record_count != 1 else ''}"
-    contents = f'<li><a href="#vault">The vault itself</a>: {count}</li>' + "".join(
-        f'<li><a href="#system-{html.escape(name, quote=True)}">'
-        f"{html.escape(_system_title(name, document))}</a>: "
-        f"{html.escape(_system_summary(document))}</li>"
-        for name, document in systems.items()
+    contents = (
+        f'<li><a href="#vault">The vault itself</a>: {count}</li>'
+        + "".join(
+            f'<li><a href="#system-{html.escape(name, quote=True)}">'
+            f"{html.escape(_system_title(name, document))}</a>: "
+            f"{html.escape(_system_summary(document))}</li>"
+            for name, document in systems.items()
+        )
+        + '<li><a href="#rights">Your rights</a>: how to use them and whom to ask</li>'
     )
     vault_records = (
-        "".join(_html_vault_group(key, records) for key, records in groups.items())
+        "".join(_html_vault_group(key, records, systems) for key, records in groups.items())
         or '<p class="status">The vault holds no records about you.</p>'
     )
     return f"""<!doctype html>
@@ -642,6 +808,7 @@ def _html_index(
 <body><main>
 <h1>Everything we hold about you</h1>
 <p class="meta">Exported {html.escape(exported_at.strftime("%Y-%m-%d %H:%M UTC"))}.</p>
+{_html_controller(controller)}
 <p>This page shows what we hold about you in our own records (the vault) and in each
 system connected to it: what each item is, why we hold it, on what legal basis, how long it
 is kept and where it came from. The same data, machine-readable, is in
@@ -651,8 +818,11 @@ folders beside this page.</p>
 <h2>Who you are to us</h2>
 <dl class="data">{identities}<dt>Roles</dt><dd>{html.escape(roles)}</dd>{protected}</dl>
 <section id="vault"><h2>In the vault: {count}</h2>
-<p class="meta">Records the vault keeps itself, grouped by what they are and why we hold them.</p>
+<p class="meta">Records the vault keeps itself, grouped by what they are and why we hold them.
+No retention rule is configured for the vault's own records yet, so each is kept until you
+ask for erasure or its purpose ends.</p>
 {vault_records}</section>
 {"".join(sections)}
+{_html_rights(controller)}
 </main></body></html>
 """

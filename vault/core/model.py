@@ -37,6 +37,21 @@ _LEGAL_BASIS_WORDS = {
 }
 
 
+# Sweden's supervisory authority (GDPR art. 51), whom a person may complain to.
+SWEDISH_SUPERVISORY_AUTHORITY = "Integritetsskyddsmyndigheten (IMY), www.imy.se"
+
+
+@dataclass(frozen=True)
+class Controller:
+    """Who "we" are to the person the data is about (GDPR art. 4(7)): the
+    organisation, where to send a request about their rights, and the authority
+    they may complain to. An empty name means none is configured."""
+
+    name: str = ""
+    contact: str = ""
+    supervisory_authority: str = SWEDISH_SUPERVISORY_AUTHORITY
+
+
 class SubjectState(enum.Enum):
     ACTIVE = "active"
     ERASURE_PENDING = "erasure_pending"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vault.connectors.base import Connector, Holdings
 from vault.connectors.registry import ConnectorRegistry
 from vault.core.erasure import ErasureCoordinator, ErasureSettings
+from vault.core.model import Controller
 from vault.core.vault import Vault
 
 
@@ -16,6 +17,8 @@ class VaultServices:
     registry: ConnectorRegistry
     coordinator: ErasureCoordinator
     export_timeout_seconds: float = 30.0
+    # Who "we" are on an export's page: the organisation and where to ask.
+    controller: Controller = field(default_factory=Controller)
 
     @classmethod
     def build(
@@ -24,10 +27,11 @@ class VaultServices:
         registry: ConnectorRegistry | None = None,
         erasure: ErasureSettings | None = None,
         export_timeout_seconds: float = 30.0,
+        controller: Controller | None = None,
     ) -> VaultServices:
         registry = registry or ConnectorRegistry()
         coordinator = ErasureCoordinator(vault, _connectors(registry), _holdings(registry), erasure)
-        return cls(vault, registry, coordinator, export_timeout_seconds)
+        return cls(vault, registry, coordinator, export_timeout_seconds, controller or Controller())
 
     @property
     def connectors(self) -> dict[str, Connector]:
