@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterator, Mapping
 from vault.connectors.base import Connector, ExportFile, ExportItem, Holdings, Match
 from vault.core import matching
 from vault.core.export import ExportProgress, SystemExport, SystemProgress, export_archive
+from vault.core.model import Controller
 from vault.core.vault import Vault
 
 
@@ -24,6 +25,7 @@ def export_everywhere(
     subject_id: str,
     timeout_seconds: float = 30.0,
     same_person: Collection[str] = (),
+    controller: Controller | None = None,
 ) -> Iterator[ExportProgress | SystemProgress | bytes]:
     """The subject's archive with every system's part.
 
@@ -82,7 +84,12 @@ def export_everywhere(
 
     total = vault.count_records(subject_id)
     return export_archive(
-        subject, vault.readable_records(subject_id), total, vault.clock.now(), systems()
+        subject,
+        vault.readable_records(subject_id),
+        total,
+        vault.clock.now(),
+        systems(),
+        controller=controller,
     )
 
 
