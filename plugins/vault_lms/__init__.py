@@ -3,8 +3,12 @@
 Finds a person by e-mail, idnumber (the personnummer) or username; exports the
 profile, enrolments, grades and assignment submissions with their files; erases
 by deleting the user, or, while a grade set in the last six months must be kept
-as grading basis, by stripping the profile and reporting the grading basis as
-retained through its last day.
+as grading basis, by stripping the profile and reporting as retained, through
+the last day of the grading basis, everything the kept account still holds:
+the grading basis, the enrolments and coursework it rests on, older grades
+(Moodle's web-service API deletes a grade only with the account) and the
+last IP address (no web-service call clears it). Given the references the
+vault examined, export and erase reach those users and search for no others.
 
 A grade is grading basis for `grading_basis_months` calendar months after the
 day it was set, that day counted in the controller's time zone: a grade set on
@@ -52,6 +56,12 @@ from vault.plugins import hookimpl
 
 __version__ = "1.0.0"
 
+# Why a grade past its grading-basis period is still there: no web-service
+# function deletes one user's grade, and the account that holds it must stay.
+ATTACHED_GRADE_REASON = (
+    "Moodle's web-service API deletes a user's grades only with the account, which stays "
+    "while it holds grading basis; the grade is deleted with the account after that"
+)
 GRADING_BASIS_REASON = (
     "Grading basis is kept at least 6 months after the grade was set (the school's duties as a "
     "grading authority; komvux documentation as the national rules require)"
@@ -252,18 +262,32 @@ class MoodleConnector(Connector):
             for user_id, (user, found_by) in self._found(identities).items()
         ]
 
-    def export(self, identities: list[Identity]) -> Iterator[ExportItem]:
-        for user in self._find(identities):
+    def export(
+        self, identities: list[Identity], references: list[str] | None = None
+    ) -> Iterator[ExportItem]:
+        # With references, the users the vault examined, and no new search.
+        users = self._find(identities) if references is None else self._referenced(references)
+        for user in users:
             user_id = int(user["id"])
-            yield ExportItem(
-                "contact",
-                {k: user.get(k, "") for k in ("fullname", "address", "city", "phone1", "email")},
-            )
-            if user.get("idnumber"):
-                yield ExportItem("identity_number", {"personnummer": user["idnumber"]})
-            yield ExportItem(
-                "account", {"username": user.get("username", ""), "last_ip": user.get("lastip", "")}
-            )
+            if user.get("username") == _stripped_username(user_id):
+                # Kept for its grading basis: the profile holds the person no more,
+                # the last IP address (which no web-service call clears) still does.
+                if user.get("lastip"):
+                    yield ExportItem("account", {"last_ip": user["lastip"]})
+            else:
+                yield ExportItem(
+                    "contact",
+                    {
+                        k: user.get(k, "")
+                        for k in ("fullname", "address", "city", "phone1", "email")
+                    },
+                )
+                if user.get("idnumber"):
+                    yield ExportItem("identity_number", {"personnummer": user["idnumber"]})
+                yield ExportItem(
+                    "account",
+                    {"username": user.get("username", ""), "last_ip": user.get("lastip", "")},
+                )
             courses = self._call("core_enrol_get_users_courses", userid=user_id)
             for course in courses:
                 yield ExportItem(
@@ -353,15 +377,7 @@ class MoodleConnector(Connector):
                     Removed("identity_number", "personnummer removed from the profile"),
                     Removed("account", "username replaced"),
                 ]
-            outcomes.append(
-                Retained(
-                    "student.grading_basis",
-                    f"grades still grading basis, and the coursework they rest on: {len(still_basis)}",
-                    GRADING_BASIS_REASON,
-                    max(still_basis),
-                )
-            )
-            return outcomes
+            return outcomes + self._kept_with_the_grading_basis(user, grades, still_basis, today)
         self._call("core_user_delete_users", userids=[user_id])
         if not stripped:
             outcomes += [
@@ -375,6 +391,67 @@ class MoodleConnector(Connector):
             Removed("student.grading", f"{len(grades)} grades deleted"),
             Removed("student.coursework", "assignment submissions and their files deleted"),
         ]
+
+    def _kept_with_the_grading_basis(
+        self,
+        user: dict[str, Any],
+        grades: list[tuple[dict[str, Any], dict[str, Any]]],
+        still_basis: list[dt.date],
+        today: dt.date,
+    ) -> list[Outcome]:
+        """Everything the account still holds while it keeps grading basis, each
+        reported kept through the day the last grading basis goes: then the whole
+        account is deleted. Reported alike on every attempt."""
+        user_id, until = int(user["id"]), max(still_basis)
+        courses = self._call("core_enrol_get_users_courses", userid=user_id)
+        submissions = self._submissions(user_id, [int(c["id"]) for c in courses])
+        past = [
+            item
+            for _, item in grades
+            if item.get("gradedategraded")
+            and self._last_day_kept(self._graded_on(item["gradedategraded"])) < today
+        ]
+        # No web-service function clears lastip, and the account must stay.
+        account = "the account the grading basis is attached to"
+        if user.get("lastip"):
+            account += ", with its last IP address, which the web-service API cannot clear"
+        kept: list[Outcome] = [Retained("account", account, GRADING_BASIS_REASON, until)]
+        if courses:
+            kept.append(
+                Retained(
+                    "student.enrolment",
+                    f"enrolments the grading basis is attached to: {len(courses)}",
+                    GRADING_BASIS_REASON,
+                    until,
+                )
+            )
+        kept.append(
+            Retained(
+                "student.grading_basis",
+                f"grades still grading basis: {len(still_basis)}",
+                GRADING_BASIS_REASON,
+                until,
+            )
+        )
+        if past:
+            kept.append(
+                Retained(
+                    "student.grading",
+                    f"grades past their grading-basis period: {len(past)}",
+                    ATTACHED_GRADE_REASON,
+                    until,
+                )
+            )
+        if submissions:
+            kept.append(
+                Retained(
+                    "student.coursework",
+                    f"assignment submissions the grading basis rests on: {len(submissions)}",
+                    GRADING_BASIS_REASON,
+                    until,
+                )
+            )
+        return kept
 
     def health(self) -> HealthReport:
         try:

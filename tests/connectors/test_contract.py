@@ -60,8 +60,10 @@ class _Ledger(Connector):
         emails = {i.value for i in identities}
         return [f"customer:{key}" for key, email in self.customers.items() if email in emails]
 
-    def export(self, identities: list[Identity]) -> Iterator[ExportItem]:
-        for _ in self.find(identities):
+    def export(
+        self, identities: list[Identity], references: list[str] | None = None
+    ) -> Iterator[ExportItem]:
+        for _ in self.find(identities) if references is None else references:
             yield ExportItem("contact", {"email": "anna@example.se"})
 
     def _erase(self, keys: list[str]) -> list[Outcome]:
@@ -100,6 +102,18 @@ class _Old(_Forgets):
     def erase(self, identities: list[Identity], today: dt.date) -> list[Outcome]:  # type: ignore[override]
         return super().erase(identities, today)
 
+    def export(self, identities: list[Identity]) -> Iterator[ExportItem]:  # type: ignore[override]
+        return super().export(identities)
+
+
+class _SearchesAgain(_Remembers):
+    """Takes the references for export and searches by the identities all the same."""
+
+    def export(
+        self, identities: list[Identity], references: list[str] | None = None
+    ) -> Iterator[ExportItem]:
+        return super().export(identities)
+
 
 def re_run_check(connector: Connector) -> None:
     ConnectorContract().test_a_re_run_with_the_references_reports_the_same_retained_items(
@@ -122,3 +136,22 @@ def test_a_connector_that_loses_retained_items_on_a_re_run_fails_it(
 def test_a_connector_without_the_parameter_is_called_without_it() -> None:
     assert takes_references(_Remembers(ConnectorSettings("ledger", {})).erase)
     assert not takes_references(_Old(ConnectorSettings("ledger", {})).erase)
+
+
+def export_check(connector: Connector) -> None:
+    ConnectorContract().test_export_by_the_references_find_returned_gives_what_the_identities_do(
+        connector, ANNA
+    )
+
+
+@pytest.mark.parametrize("connector_class", [_Remembers, _Old])
+def test_an_export_by_references_or_an_old_export_passes_the_export_check(
+    connector_class: type[_Ledger],
+) -> None:
+    export_check(connector_class(ConnectorSettings("ledger", {})))
+    assert takes_references(connector_class.export) is (connector_class is _Remembers)
+
+
+def test_an_export_that_searches_again_fails_the_export_check() -> None:
+    with pytest.raises(AssertionError, match="no reference names"):
+        export_check(_SearchesAgain(ConnectorSettings("ledger", {})))

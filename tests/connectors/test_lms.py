@@ -14,9 +14,11 @@ import pytest
 from vault import __version__
 from vault.connectors import Connector, Match, Removed, Retained
 from vault.connectors.registry import ConnectorRegistry
+from vault.connectors.testing import erase_as_the_vault_does
 from vault.core.identities import Identity, IdentityKind
 from vault.plugins.host import VaultHost
 from vault.plugins.manager import make_plugin_manager
+from vault_lms import ATTACHED_GRADE_REASON, GRADING_BASIS_REASON
 from vault_standins import demo as standins
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -55,7 +57,8 @@ def graded(systems: standins.DemoSystems, *moments: dt.datetime) -> int:
 
 
 def kept_until(outcomes: list) -> list[dt.date]:
-    return [o.until for o in outcomes if isinstance(o, Retained)]
+    """The last days kept: all the account holds is kept through the same one."""
+    return sorted({o.until for o in outcomes if isinstance(o, Retained)})
 
 
 @pytest.mark.parametrize(
@@ -180,3 +183,63 @@ def test_each_identity_that_found_a_user_is_named(
         IdentityKind.PERSONNUMMER,
         IdentityKind.EXTERNAL_ID,
     )
+
+
+def test_everything_a_kept_account_holds_is_reported_removed_or_kept(
+    systems: standins.DemoSystems, connector: Connector
+) -> None:
+    # An older grade past its six months, and one still grading basis.
+    user_id = graded(
+        systems,
+        dt.datetime(2026, 1, 15, 10, tzinfo=STOCKHOLM),
+        dt.datetime(2026, 10, 1, 10, tzinfo=STOCKHOLM),
+    )
+    today, last_day = dt.date(2026, 12, 1), dt.date(2027, 4, 1)
+    held = {item.category for item in connector.export(ANNA)}
+    assert held == {
+        "contact",
+        "identity_number",
+        "account",
+        "student.enrolment",
+        "student.grading",
+        "student.coursework",
+    }
+    references = connector.find(ANNA)
+    outcomes = erase_as_the_vault_does(connector, ANNA, today, references)
+    removed = {o.category for o in outcomes if isinstance(o, Removed)}
+    kept = {o.category: o for o in outcomes if isinstance(o, Retained)}
+    assert removed == {"contact", "identity_number", "account"}
+    assert set(kept) == {
+        "account",
+        "student.enrolment",
+        "student.grading_basis",
+        "student.grading",
+        "student.coursework",
+    }
+    assert held <= removed | set(kept)
+    assert {o.until for o in kept.values()} == {last_day}
+    assert kept["student.grading"].legal_reason == ATTACHED_GRADE_REASON
+    for category in ("account", "student.enrolment", "student.coursework"):
+        assert kept[category].legal_reason == GRADING_BASIS_REASON
+    # What the kept account still holds is what was reported kept.
+    left = list(connector.export(ANNA, references=references))
+    assert {item.category for item in left} <= set(kept)
+    assert [i.data for i in left if i.category == "account"] == [
+        {"last_ip": systems.moodle.users[user_id]["lastip"]}
+    ]
+    assert erase_as_the_vault_does(connector, ANNA, today, references) == list(kept.values())
+
+
+def test_export_with_references_reads_the_examined_users_only(
+    systems: standins.DemoSystems, connector: Connector
+) -> None:
+    references = connector.find(ANNA)
+    user_id = systems.moodle.user_id("anna.andersson@example.se")
+    # A second account with Anna's e-mail, created after the vault examined hers.
+    systems.moodle.users[user_id + 100] = dict(
+        systems.moodle.users[user_id], id=user_id + 100, idnumber=""
+    )
+    contacts = [i for i in connector.export(ANNA, references=references) if i.category == "contact"]
+    assert len(contacts) == 1
+    assert len([i for i in connector.export(ANNA) if i.category == "contact"]) == 2
+    assert list(connector.export(ANNA, references=[])) == []
