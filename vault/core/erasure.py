@@ -54,7 +54,7 @@ from vault.core.errors import (
 from vault.core.identities import Identity, IdentityKind
 from vault.core.model import SubjectState
 from vault.core.vault import Vault
-from vault.storage.base import RememberedRequest
+from vault.storage.base import RecordWrites, RememberedRequest
 from vault.storage.jobs import ErasureRequestRow, ErasureStepRow, JobWrites, ManualActionRow
 
 log = logging.getLogger("vault.erasure")
@@ -95,6 +95,18 @@ class NoMatch:
 
     tried: tuple[IdentityKind, ...]
     description: str
+    category: str = ""
+
+
+@dataclass(frozen=True)
+class AlreadyRemoved:
+    """The vault's own outcome for a re-run step that found the system's records
+    already gone: an earlier attempt removed them and was cut off before it was
+    recorded. Said, so an empty step never reads as if nothing happened."""
+
+    description: str = (
+        "an earlier attempt had already removed what this system held about the person"
+    )
     category: str = ""
 
 
@@ -337,7 +349,7 @@ class ErasureCoordinator:
         """Send the steps that need attention round again (after someone fixed the cause)."""
         row = self._request_row(request_id)
 
-        def apply(tx: Any) -> None:
+        def apply(tx: RecordWrites) -> None:
             if tx.jobs.requeue_steps(request_id, self._now()) == 0:
                 raise NothingToRetry(
                     f"erasure request {request_id} has no step that needs attention",
@@ -355,7 +367,7 @@ class ErasureCoordinator:
     def confirm_manual_action(
         self, request_id: str, action_id: str, confirmed_by: str, client_request_id: str = ""
     ) -> ErasureRequestView:
-        who = _person_named(confirmed_by, "confirmed_by")
+        who = rules.person_named(confirmed_by, "confirmed_by")
         action = self.jobs.manual_action(action_id)
         if action is None or action.request_id != request_id:
             raise ManualActionNotFound(
@@ -363,7 +375,7 @@ class ErasureCoordinator:
             )
         row = self._request_row(request_id)
 
-        def apply(tx: Any) -> None:
+        def apply(tx: RecordWrites) -> None:
             if not tx.jobs.confirm_manual_action(action_id, who, self._now()):
                 # A second confirmation is not silently dropped: the first one stands.
                 raise AlreadyConfirmed(
@@ -388,7 +400,7 @@ class ErasureCoordinator:
         """A privacy officer's word on a step whose records may be someone else's:
         the same person (the step runs again, the conflict accepted) or not this
         person (the step ends as not applicable, nothing done in that system)."""
-        who = _person_named(decided_by, "decided_by")
+        who = rules.person_named(decided_by, "decided_by")
         if decision not in MatchDecision.ALL:
             raise InvalidArgument("decision", "must be same person or not this person")
         row = self._request_row(request_id)
@@ -401,7 +413,7 @@ class ErasureCoordinator:
             StepState.PENDING if decision == MatchDecision.SAME_PERSON else StepState.NOT_APPLICABLE
         )
 
-        def apply(tx: Any) -> None:
+        def apply(tx: RecordWrites) -> None:
             if not tx.jobs.decide_match(request_id, system, decision, who, state, self._now()):
                 raise NothingToDecide(
                     f"the {system} step of erasure request {request_id} has no conflict "
@@ -431,13 +443,15 @@ class ErasureCoordinator:
         operation: str,
         fingerprint: str,
         subject_id: str,
-        apply: Callable[[Any], None],
+        apply: Callable[[RecordWrites], None],
     ) -> None:
         """Apply `apply(tx)` once per client request id (AIP-155): a retry of a call
         already applied, or a copy that lost the race to apply it, answers as the
         first did; the same id with another request is REQUEST_ID_REUSED."""
         if client_request_id:
             rules.request_id(client_request_id)
+        # Kept as a hash: the request it stands for may name a person.
+        fingerprint = hashlib.sha256(f"{operation}|{fingerprint}".encode()).hexdigest()
         for _ in range(2):
             if client_request_id:
                 remembered = self.vault.records.remembered(client_request_id)
@@ -520,7 +534,9 @@ class ErasureCoordinator:
             return
         self._record_success(step, attempts, outcomes)
 
-    def _perform(self, step: ErasureStepRow, request: ErasureRequestRow) -> list[Outcome | NoMatch]:
+    def _perform(
+        self, step: ErasureStepRow, request: ErasureRequestRow
+    ) -> list[Outcome | NoMatch | AlreadyRemoved]:
         system = step.system
         if system == VAULT_SYSTEM:
             receipt = self.vault.erase_subject(request.subject_id)
@@ -548,11 +564,16 @@ class ErasureCoordinator:
         else:  # a connector written before erase() took references
             result = self._call(system, connector.erase, identities, today)
         faults.crash_point("connector_erased")
-        outcomes: list[Outcome | NoMatch] = [*self._checked_outcomes(system, result)]
+        outcomes: list[Outcome | NoMatch | AlreadyRemoved] = [
+            *self._checked_outcomes(system, result)
+        ]
         if not references and not any(isinstance(o, Removed | Retained) for o in outcomes):
             tried = matching.tried_kinds(self.holdings[system], identities)
             text = matching.no_match_text(self.holdings[system], identities, tried)
             outcomes.insert(0, NoMatch(tried, text))
+        elif not outcomes:
+            # A re-run after an attempt that erased everything but was not recorded.
+            outcomes.append(AlreadyRemoved())
         return outcomes
 
     def _references(
@@ -637,7 +658,10 @@ class ErasureCoordinator:
         return result
 
     def _record_success(
-        self, step: ErasureStepRow, attempts: int, outcomes: list[Outcome | NoMatch]
+        self,
+        step: ErasureStepRow,
+        attempts: int,
+        outcomes: list[Outcome | NoMatch | AlreadyRemoved],
     ) -> None:
         now = self._now()
         request_id = step.request_id
@@ -657,12 +681,8 @@ class ErasureCoordinator:
             if isinstance(outcome, NoMatch):
                 entry["tried"] = [kind.value for kind in outcome.tried]
             if isinstance(outcome, Retained):
-                until = outcome.until
-                # A datetime is a date too; keep only the day it goes.
                 entry["legal_reason"] = outcome.legal_reason
-                entry["until"] = (
-                    until.date() if isinstance(until, dt.datetime) else until
-                ).isoformat()
+                entry["until"] = self._last_day_kept(outcome.until).isoformat()
             if isinstance(outcome, ManualAction):
                 action_id = hashlib.sha256(
                     f"{request_id}|{step.system}|{index}".encode()
@@ -706,6 +726,14 @@ class ErasureCoordinator:
         self._notify()
         faults.crash_point("step_recorded")
         self._end_job_if_done(request_id)
+
+    def _last_day_kept(self, until: dt.date) -> dt.date:
+        """A datetime is a date too: its day in the controller's time zone."""
+        if isinstance(until, dt.datetime):
+            if until.tzinfo is not None:
+                until = until.astimezone(zoneinfo.ZoneInfo(self.settings.time_zone))
+            return until.date()
+        return until
 
     def _record_failure(self, step: ErasureStepRow, attempts: int, error: Exception) -> None:
         now = self.vault.clock.now()
@@ -920,13 +948,15 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _kind(outcome: Outcome | NoMatch) -> str:
+def _kind(outcome: Outcome | NoMatch | AlreadyRemoved) -> str:
     if isinstance(outcome, Removed):
         return "removed"
     if isinstance(outcome, Retained):
         return "retained"
     if isinstance(outcome, NoMatch):
         return "no_match"
+    if isinstance(outcome, AlreadyRemoved):
+        return "already_removed"
     return "manual_action"
 
 
@@ -948,12 +978,6 @@ def _conflict_text(conflicts: Sequence[str]) -> str:
 
 def _conflict(step: ErasureStepRow) -> MatchConflict:
     return MatchConflict(_conflict_text(json.loads(step.conflict or "{}").get("texts", [])))
-
-
-def _person_named(value: str, field: str) -> str:
-    if not value.strip() or len(value) > 200 or any(ch < " " for ch in value):
-        raise InvalidArgument(field, "must name who did it, at most 200 characters")
-    return value.strip()
 
 
 def _describe(error: Exception) -> str:

@@ -8,14 +8,25 @@ rest of the export completes.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import time
 from collections.abc import Collection, Iterator, Mapping
 
-from vault.connectors.base import Connector, ExportFile, ExportItem, Holdings, Match
-from vault.core import matching
+from vault.connectors.base import (
+    Connector,
+    ExportFile,
+    ExportItem,
+    Holdings,
+    Match,
+    takes_references,
+)
+from vault.core import matching, rules
+from vault.core.errors import InvalidArgument
 from vault.core.export import ExportProgress, SystemExport, SystemProgress, export_archive
 from vault.core.model import Controller
 from vault.core.vault import Vault
+
+log = logging.getLogger("vault.export")
 
 
 def export_everywhere(
@@ -26,12 +37,19 @@ def export_everywhere(
     timeout_seconds: float = 30.0,
     same_person: Collection[str] = (),
     controller: Controller | None = None,
+    decided_by: str = "",
 ) -> Iterator[ExportProgress | SystemProgress | bytes]:
     """The subject's archive with every system's part.
 
     A system whose records may be someone else's (see `matching`) is withheld,
-    unless a privacy officer named it in `same_person` after checking.
+    unless a privacy officer (`decided_by`) checked it and named it in
+    `same_person`; the export then says so beside that system.
     """
+    for index, name in enumerate(same_person):
+        if name not in connectors:
+            raise InvalidArgument(f"same_person_systems[{index}]", "names no enabled connector")
+    if same_person:
+        decided_by = rules.person_named(decided_by, "decided_by")
     subject = vault.get_subject(subject_id)  # erased or erasure-pending subjects stop here
     identities = list(subject.identities)
     pool = concurrent.futures.ThreadPoolExecutor(
@@ -44,19 +62,34 @@ def export_everywhere(
         if not isinstance(matches, list) or not all(isinstance(m, Match) for m in matches):
             raise ValueError("the connector's match() returned something that is not Match")
         report = matching.examine(name, identities, matches)
+        notes = report.notes
         if report.conflicts and name not in same_person:
             return SystemExport(
                 name,
                 withheld="identities disagree: " + "; ".join(report.conflicts),
-                notes=report.notes,
+                notes=notes,
                 holdings=holdings[name],
             )
-        items = _checked(list(connector.export(identities)), holdings[name])
+        if report.conflicts:
+            log.info("export of %s: %s included after a privacy officer's check", subject_id, name)
+            notes = (
+                f"included after {decided_by} checked that these records are this person's, "
+                "although " + "; ".join(report.conflicts),
+                *notes,
+            )
+        # What was examined is what is exported: the records the match found,
+        # not a second search that might reach others.
+        references = list(dict.fromkeys(m.reference for m in matches))
+        if takes_references(connector.export):
+            exported = connector.export(identities, references=references)
+        else:  # a connector written before export() took references
+            exported = connector.export(identities)
+        items = _checked(list(exported), holdings[name])
         tried: tuple[str, ...] = ()
         if not matches and not items:
             tried = tuple(k.value for k in matching.tried_kinds(holdings[name], identities))
         return SystemExport(
-            name, tuple(items), no_match=tried, notes=report.notes, holdings=holdings[name]
+            name, tuple(items), no_match=tried, notes=notes, holdings=holdings[name]
         )
 
     futures = {name: pool.submit(export_one, name, c) for name, c in connectors.items()}

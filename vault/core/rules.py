@@ -6,6 +6,7 @@ import functools
 import json
 import math
 import re
+import unicodedata
 from typing import Any
 
 from vault.core.errors import InvalidArgument
@@ -117,6 +118,19 @@ def fields_json(value: dict[str, Any], field: str = "fields") -> str:
     if len(text) > MAX_FIELDS_BYTES:
         raise InvalidArgument(field, f"must be at most {MAX_FIELDS_BYTES} bytes as JSON")
     return text
+
+
+def person_named(value: str, field: str) -> str:
+    """Who did something (confirmed, decided), as a report will print it: no
+    control, format or separator characters (a right-to-left override would
+    turn the report's text around)."""
+    if (
+        not value.strip()
+        or len(value) > 200
+        or any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value)
+    ):
+        raise InvalidArgument(field, "must name who did it in at most 200 printable characters")
+    return value.strip()
 
 
 def page_size(value: int) -> int:

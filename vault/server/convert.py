@@ -225,6 +225,7 @@ OUTCOME_TO_PB: dict[str, Any] = {
     "retained": pb.ERASURE_OUTCOME_RETAINED,
     "manual_action": pb.ERASURE_OUTCOME_MANUAL_ACTION_REQUIRED,
     "no_match": pb.ERASURE_OUTCOME_NO_MATCH,
+    "already_removed": pb.ERASURE_OUTCOME_ALREADY_REMOVED,
 }
 DECISION_TO_PB: dict[str, Any] = {
     MatchDecision.SAME_PERSON: pb.MATCH_DECISION_SAME_PERSON,

@@ -113,6 +113,8 @@ class SubjectService:
                 rules.system(name, f"same_person_systems[{index}]")
                 for index, name in enumerate(request.same_person_systems)
             ],
+            decided_by=request.decided_by,
+            controller=services.controller,
         )
         for event in events:
             if isinstance(event, ExportProgress):

@@ -72,6 +72,7 @@ class ErasureOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERASURE_OUTCOME_RETAINED: _ClassVar[ErasureOutcome]
     ERASURE_OUTCOME_MANUAL_ACTION_REQUIRED: _ClassVar[ErasureOutcome]
     ERASURE_OUTCOME_NO_MATCH: _ClassVar[ErasureOutcome]
+    ERASURE_OUTCOME_ALREADY_REMOVED: _ClassVar[ErasureOutcome]
 
 class MatchDecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -118,6 +119,7 @@ ERASURE_OUTCOME_REMOVED: ErasureOutcome
 ERASURE_OUTCOME_RETAINED: ErasureOutcome
 ERASURE_OUTCOME_MANUAL_ACTION_REQUIRED: ErasureOutcome
 ERASURE_OUTCOME_NO_MATCH: ErasureOutcome
+ERASURE_OUTCOME_ALREADY_REMOVED: ErasureOutcome
 MATCH_DECISION_UNSPECIFIED: MatchDecision
 MATCH_DECISION_SAME_PERSON: MatchDecision
 MATCH_DECISION_NOT_THIS_PERSON: MatchDecision
@@ -299,12 +301,14 @@ class RemoveIdentityResponse(_message.Message):
     def __init__(self, subject: _Optional[_Union[Subject, _Mapping]] = ...) -> None: ...
 
 class ExportSubjectRequest(_message.Message):
-    __slots__ = ("name", "same_person_systems")
+    __slots__ = ("name", "same_person_systems", "decided_by")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SAME_PERSON_SYSTEMS_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_BY_FIELD_NUMBER: _ClassVar[int]
     name: str
     same_person_systems: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., same_person_systems: _Optional[_Iterable[str]] = ...) -> None: ...
+    decided_by: str
+    def __init__(self, name: _Optional[str] = ..., same_person_systems: _Optional[_Iterable[str]] = ..., decided_by: _Optional[str] = ...) -> None: ...
 
 class ExportProgress(_message.Message):
     __slots__ = ("records_done", "records_total", "system", "state", "items", "error", "tried_kinds")
