@@ -3,36 +3,50 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import logging
 import os
+import re
 import signal
 import sys
+import textwrap
 import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-import grpc
-from rich.console import Console
-from rich.live import Live
-from rich.markup import escape
-from rich.padding import Padding
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
-from rich.text import Text
+# Ctrl-C while the libraries load is as quiet as Ctrl-C later: no traceback.
+try:
+    import grpc
+    from rich.console import Console
+    from rich.live import Live
+    from rich.markup import escape
+    from rich.padding import Padding
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.table import Table
 
-from vault.v1 import vault_pb2 as pb
-from vault_client import Content, ErasureRequest, Identity, VaultClient, VaultClientError
-from vault_client.errors import ServerUnreachableError
+    from vault.v1 import vault_pb2 as pb
+    from vault_client import (
+        Content,
+        ErasureRequest,
+        ErasureStep,
+        ExportSummary,
+        Identity,
+        VaultClient,
+        VaultClientError,
+    )
+    from vault_client.errors import ServerUnreachableError
+except KeyboardInterrupt:
+    raise SystemExit(130) from None
 
 if TYPE_CHECKING:
     from vault.core.vault import Vault
@@ -46,11 +60,28 @@ errors = Console(stderr=True, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
-        parser.print_help()
-        return 2
+    try:
+        parser = _parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "handler", None):
+            parser.print_help()
+            return 2
+        if args.handler not in (_serve, _rotate_kek) and not _ADDRESS.fullmatch(args.server):
+            _fail(
+                f"--server {args.server!r}: write the address as HOST:PORT, "
+                f"such as {DEFAULT_ADDRESS} (no http://, no trailing /)"
+            )
+            return 2
+        return _run(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+# HOST:PORT as gRPC takes it: a name or IPv4 address, or an IPv6 one in brackets.
+_ADDRESS = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):\d{1,5}")
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args) or 0)
     except ServerUnreachableError:
@@ -63,18 +94,35 @@ def main(argv: list[str] | None = None) -> int:
         if error.code == grpc.StatusCode.UNIMPLEMENTED and not error.reason:
             _fail(f"the server at {args.server} does not answer the consent-vault API")
             return 1
-        field = f" (field {error.field})" if error.field else ""
-        errors.print(
-            f"[red]error:[/red] {escape(error.message + field)} "
-            f"[dim]{error.code.name} {error.reason}[/dim]"
-        )
+        # The message in words, naming the option the user typed rather than
+        # the API's field; the stable reason stays, dim, for scripts and support.
+        message = error.message
+        option = _option_for(error.field, args) if error.field else None
+        if error.field and option:
+            message = option + message.removeprefix(error.field)
+        reason = f" [dim](reason: {escape(error.reason)})[/dim]" if error.reason else ""
+        errors.print(f"[red]error:[/red] {escape(message)}{reason}", highlight=False)
         return 1
     except OSError as error:
         # A file the user named (or a place to write one) is not usable.
         _fail(str(error))
         return 1
-    except KeyboardInterrupt:
-        return 130
+
+
+def _option_for(field: str, args: argparse.Namespace) -> str | None:
+    """The CLI option (or argument) that gave the API field `field`, if the
+    command knows it: the longest field path that `field` starts with."""
+    given: list[str] = getattr(args, "identity_options", [])
+    indexed = re.match(r"identities\[(\d+)\]", field)
+    if indexed and int(indexed[1]) < len(given):
+        return given[int(indexed[1])]
+    if field.startswith("identity") and len(given) == 1:
+        return given[0]
+    options: dict[str, str] = getattr(args, "options", {})
+    for path in sorted(options, key=len, reverse=True):
+        if field == path or field.startswith((f"{path}.", f"{path}[")):
+            return options[path]
+    return None
 
 
 def _fail(message: str) -> None:
@@ -91,7 +139,8 @@ def _plain(value: Any) -> Any:
     """The client's data classes as JSON values: times in ISO 8601, content as
     its media type, file name and size (the bytes themselves are not printed)."""
     if isinstance(value, Content):
-        return {"media_type": value.media_type, "filename": value.filename, "size": len(value.data)}
+        # `size`, not the bytes' length: a write's answer carries no bytes.
+        return {"media_type": value.media_type, "filename": value.filename, "size": value.size}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, list | tuple):
@@ -106,6 +155,16 @@ def _plain(value: Any) -> Any:
 def _json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
 
+
+# The legal bases a record may rest on, as the client names them (GDPR art. 6(1)).
+LEGAL_BASES = [
+    "consent",
+    "contract",
+    "legal_obligation",
+    "vital_interests",
+    "public_task",
+    "legitimate_interest",
+]
 
 # The states an erasure request can be listed by, as the client names them.
 _REQUEST_STATES = [
@@ -154,7 +213,9 @@ def _parser() -> argparse.ArgumentParser:
         "--protected", action="store_true", help="the person has a protected identity"
     )
     _json_option(create)
-    create.set_defaults(handler=_subject_create)
+    create.set_defaults(
+        handler=_subject_create, options={"identities": "--pnr, --email, --phone or --external"}
+    )
     find = subject_commands.add_parser("find", help="find a subject by one identity")
     _identity_options(find)
     _json_option(find)
@@ -162,7 +223,7 @@ def _parser() -> argparse.ArgumentParser:
     show = subject_commands.add_parser("show", help="show a subject")
     show.add_argument("name", help="subjects/{subject}")
     _json_option(show)
-    show.set_defaults(handler=_subject_show)
+    show.set_defaults(handler=_subject_show, options={"name": "NAME"})
     rectify = subject_commands.add_parser(
         "rectify", help="replace a wrong identity with the right one"
     )
@@ -172,7 +233,10 @@ def _parser() -> argparse.ArgumentParser:
     rectify.add_argument("new")
     rectify.add_argument("--system", default="", help="for external_id: the system")
     _json_option(rectify)
-    rectify.set_defaults(handler=_subject_rectify)
+    rectify.set_defaults(
+        handler=_subject_rectify,
+        options={"subject": "NAME", "old_identity": "OLD", "new_identity": "NEW"},
+    )
 
     record = commands.add_parser("record", help="store, read and list records")
     record_commands = record.add_subparsers(title="record commands")
@@ -180,20 +244,37 @@ def _parser() -> argparse.ArgumentParser:
     put.add_argument("subject", help="subjects/{subject}")
     put.add_argument("--category", required=True)
     put.add_argument("--purpose", required=True)
-    put.add_argument("--basis", required=True, help="consent, contract, legal_obligation, ...")
+    put.add_argument(
+        "--basis", required=True, choices=LEGAL_BASES, help="the legal basis: %(choices)s"
+    )
     put.add_argument("--source", required=True, help="the source system, such as lms")
     put.add_argument("--field", action="append", default=[], metavar="KEY=VALUE")
     put.add_argument("--file", type=Path, help="binary content, such as a photo")
     put.add_argument("--media-type", default="application/octet-stream")
-    put.set_defaults(handler=_record_put)
+    put.set_defaults(
+        handler=_record_put,
+        options={
+            "parent": "SUBJECT",
+            "record": "the record",
+            "record.category": "--category",
+            "record.purpose": "--purpose",
+            "record.legal_basis": "--basis",
+            "record.source_system": "--source",
+            "record.fields": "--field",
+            "record.content": "--file",
+            "record.content.media_type": "--media-type",
+        },
+    )
     get = record_commands.add_parser("get", help="read a record")
     get.add_argument("name", help="subjects/{subject}/records/{record}")
-    get.set_defaults(handler=_record_get)
+    get.set_defaults(handler=_record_get, options={"name": "NAME"})
     listing = record_commands.add_parser("list", help="list a subject's records")
     listing.add_argument("subject")
     listing.add_argument("--category", default="")
     _json_option(listing)
-    listing.set_defaults(handler=_record_list)
+    listing.set_defaults(
+        handler=_record_list, options={"parent": "SUBJECT", "category": "--category"}
+    )
 
     export = commands.add_parser(
         "export", help="export everything held about a subject to a zip file"
@@ -208,7 +289,11 @@ def _parser() -> argparse.ArgumentParser:
         help="a system whose records you checked and found to be this person's although "
         "identities disagree (exported instead of withheld; repeatable)",
     )
-    export.set_defaults(handler=_export)
+    export.add_argument("--by", default="", help="with --same-person: who checked the records")
+    export.set_defaults(
+        handler=_export,
+        options={"name": "SUBJECT", "same_person_systems": "--same-person", "decided_by": "--by"},
+    )
 
     erase = commands.add_parser(
         "erase", help="erase a subject in the vault and every connected system"
@@ -217,7 +302,7 @@ def _parser() -> argparse.ArgumentParser:
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     erase.add_argument("--no-wait", action="store_true", help="return once the request is accepted")
     _json_option(erase)
-    erase.set_defaults(handler=_erase)
+    erase.set_defaults(handler=_erase, options={"name": "SUBJECT"})
 
     requests = commands.add_parser(
         "requests", help="follow erasure requests and confirm manual actions"
@@ -232,20 +317,22 @@ def _parser() -> argparse.ArgumentParser:
     shown = request_commands.add_parser("show", help="one erasure request, system by system")
     shown.add_argument("name", help="erasureRequests/{request}")
     _json_option(shown)
-    shown.set_defaults(handler=_requests_show)
+    shown.set_defaults(handler=_requests_show, options={"name": "NAME"})
     retried = request_commands.add_parser(
         "retry", help="send the steps that need attention round again"
     )
     retried.add_argument("name")
     _json_option(retried)
-    retried.set_defaults(handler=_requests_retry)
+    retried.set_defaults(handler=_requests_retry, options={"name": "NAME"})
     confirmed = request_commands.add_parser(
         "confirm", help="confirm a manual action was carried out"
     )
     confirmed.add_argument("action", help="erasureRequests/{request}/manualActions/{action}")
     confirmed.add_argument("--by", required=True, help="who carried it out")
     _json_option(confirmed)
-    confirmed.set_defaults(handler=_requests_confirm)
+    confirmed.set_defaults(
+        handler=_requests_confirm, options={"name": "ACTION", "confirmed_by": "--by"}
+    )
     decided = request_commands.add_parser(
         "decide",
         help="decide whether the records a system found, which may be someone else's, "
@@ -260,7 +347,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     decided.add_argument("--by", required=True, help="who decided")
     _json_option(decided)
-    decided.set_defaults(handler=_requests_decide)
+    decided.set_defaults(
+        handler=_requests_decide,
+        options={"name": "NAME and SYSTEM", "decided_by": "--by", "decision": "DECISION"},
+    )
 
     connectors = commands.add_parser("connectors", help="list and check the installed connectors")
     connector_commands = connectors.add_subparsers(title="connector commands")
@@ -271,7 +361,7 @@ def _parser() -> argparse.ArgumentParser:
     ccheck = connector_commands.add_parser("check", help="check one connector now")
     ccheck.add_argument("name")
     _json_option(ccheck)
-    ccheck.set_defaults(handler=_connectors_check)
+    ccheck.set_defaults(handler=_connectors_check, options={"name": "NAME"})
 
     keys = commands.add_parser(
         "rotate-kek", help="add a new key-encryption key and re-wrap every subject key"
@@ -301,12 +391,20 @@ def _external_id(value: str) -> str:
 
 
 def _identities(args: argparse.Namespace) -> list[Identity]:
+    """The identities the options give, in order; `args.identity_options`
+    notes which option gave each, so an error about one can name it."""
     found = [Identity("personnummer", v) for v in args.pnr]
     found += [Identity("email", v) for v in args.email]
     found += [Identity("phone", v) for v in args.phone]
     for value in args.external:
         system, _, external_id = value.partition(":")
         found.append(Identity("external_id", external_id, system))
+    args.identity_options = (
+        ["--pnr"] * len(args.pnr)
+        + ["--email"] * len(args.email)
+        + ["--phone"] * len(args.phone)
+        + ["--external"] * len(args.external)
+    )
     return found
 
 
@@ -598,16 +696,25 @@ def _print_subject(subject: object, as_json: bool = False) -> None:
     if as_json:
         _print_json(subject)
         return
-    # The name goes on a line of its own, never wrapped, so it can be copied.
+    # The name goes on a line of its own, never wrapped, so it can be copied;
+    # so does each identity, whole, however long (an e-mail address can be).
     console.print(subject.name, soft_wrap=True, highlight=False)  # type: ignore[attr-defined]
-    table = Table(show_header=False)
-    table.add_row("state", subject.state)  # type: ignore[attr-defined]
-    table.add_row("roles", ", ".join(subject.roles) or "-")  # type: ignore[attr-defined]
-    table.add_row("protected identity", "yes" if subject.protected_identity else "no")  # type: ignore[attr-defined]
-    for identity in subject.identities:  # type: ignore[attr-defined]
+    rows = [
+        ("state", subject.state),  # type: ignore[attr-defined]
+        ("roles", ", ".join(subject.roles) or "-"),  # type: ignore[attr-defined]
+        ("protected identity", "yes" if subject.protected_identity else "no"),  # type: ignore[attr-defined]
+    ]
+    for label, value in rows:
+        console.print(f"  {label:<20}{value}", soft_wrap=True, highlight=False, markup=False)
+    identities = subject.identities  # type: ignore[attr-defined]
+    console.print(
+        f"  {_count(len(identities), 'identity')}" + (":" if identities else ""), highlight=False
+    )
+    for identity in identities:
         label = f"{identity.kind} ({identity.system})" if identity.system else identity.kind
-        table.add_row(label, identity.value)
-    console.print(table)
+        console.print(
+            f"    {label}: {identity.value}", soft_wrap=True, highlight=False, markup=False
+        )
 
 
 # -------------------------------------------------------------- records
@@ -679,8 +786,16 @@ def _export(args: argparse.Namespace) -> int:
         TimeElapsedColumn(),
     )
     tasks: dict[str, TaskID] = {}
+    earlier = _file_identity(args.output)
     try:
-        with Progress(*columns, console=errors) as progress, _client(args) as client:
+        # Bars only in a terminal, and gone when the export ends: the summary
+        # says how each system's part went.
+        with (
+            Progress(
+                *columns, console=errors, transient=True, disable=not errors.is_terminal
+            ) as progress,
+            _client(args) as client,
+        ):
 
             def show(system: str, done: int, total: int) -> None:
                 if system not in tasks:
@@ -688,28 +803,92 @@ def _export(args: argparse.Namespace) -> int:
                 progress.update(tasks[system], completed=done, total=total or None)
 
             summary = client.export_subject(
-                args.subject, args.output, progress=show, same_person_systems=args.same_person
+                args.subject,
+                args.output,
+                progress=show,
+                same_person_systems=args.same_person,
+                decided_by=args.by,
             )
     except OSError as error:
         # The client wrote nothing at the path: the archive goes there whole or not at all.
         _fail(f"cannot write the export to {args.output}: {error.strerror or error}")
         return 1
+    except KeyboardInterrupt:
+        if _file_identity(args.output) not in (None, earlier):
+            # Interrupted after the whole archive was renamed into place.
+            console.print(f"the export was written whole to {args.output}", highlight=False)
+            return 0
+        _fail(
+            f"interrupted: nothing was written to {args.output}"
+            + (" (the earlier file there is as it was)" if earlier else "")
+        )
+        return 130
+    try:
+        _print_export_summary(summary, args.output)
+    except KeyboardInterrupt:
+        return 0  # the archive is complete; only the summary was cut short
+    return 0
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """Which file is at `path` now (device and inode), if any: a new export
+    is renamed into place, so a changed identity means it was written."""
+    try:
+        found = path.resolve().stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _print_export_summary(summary: ExportSummary, path: Path) -> None:
+    records = _count(summary.records, "vault record")
     console.print(
-        f"{summary.records} vault records, {summary.bytes_written} bytes written to {args.output}"
+        f"{records}, {_count(summary.bytes_written, 'byte')} written to {path}",
+        soft_wrap=True,
+        highlight=False,
     )
+    notes = _export_notes(path)
     for system, state in sorted(summary.systems.items()):
         if system != "vault":
-            console.print(f"  {system}: {state}", soft_wrap=True, highlight=False)
+            console.print(escape(f"  {system}: {state}"), soft_wrap=True, highlight=False)
+        for note in notes.get(system, []):
+            console.print(escape(f"    note: {note}"), highlight=False)
     withheld = sorted(s for s, state in summary.systems.items() if state.startswith("withheld"))
     if withheld:
         console.print(
             "Withheld systems were left out: the records they found may be someone else's. "
             "Check them in the system; if they are this person's, export again with "
-            + " ".join(f"--same-person {s}" for s in withheld),
+            + " ".join(f"--same-person {s}" for s in withheld)
+            + " --by YOUR-NAME",
             soft_wrap=True,
             highlight=False,
         )
-    return 0
+
+
+def _export_notes(path: Path) -> dict[str, list[str]]:
+    """The notes (differences worth a look) each system's part of the archive
+    carries; the progress stream does not, export.json does."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            document = json.loads(archive.read("export.json"))
+        return {
+            system: [str(note) for note in part.get("notes", [])]
+            for system, part in document.get("systems", {}).items()
+        }
+    except (OSError, KeyError, ValueError, AttributeError, zipfile.BadZipFile):
+        return {}  # the summary still stands; the archive itself says the rest
+
+
+def _count(number: int, thing: str) -> str:
+    """ "1 entry", "2 entries", "1 row", "0 rows"."""
+    if number == 1:
+        return f"1 {thing}"
+    plural = (
+        thing[:-1] + "ies" if thing.endswith("y") and thing[-2:-1] not in "aeiou" else thing + "s"
+    )
+    return f"{number} {plural}"
 
 
 def _erase(args: argparse.Namespace) -> int:
@@ -721,67 +900,98 @@ def _erase(args: argparse.Namespace) -> int:
         if answer.strip() != "erase":
             errors.print("not erased")
             return 1
-    with _client(args) as client, Live(console=errors, transient=True) as live:
-        request = client.erase_subject(
-            args.subject, progress=lambda r: live.update(_steps_table(r)), wait=not args.no_wait
-        )
+    accepted: list[ErasureRequest] = []
+
+    def follow(request: ErasureRequest) -> None:
+        accepted[:] = [request]
+        _show_progress(live, request)
+
+    # The live table only in a terminal; through a pipe, the report alone.
+    live = Live(console=errors, transient=True) if errors.is_terminal else None
+    try:
+        with _client(args) as client, live or contextlib.nullcontext():
+            request = client.erase_subject(args.subject, progress=follow, wait=not args.no_wait)
+    except KeyboardInterrupt:
+        if accepted:
+            name = accepted[0].name
+            _fail(
+                f"interrupted: the erasure goes on at the server; "
+                f"follow it with `consent-vault requests show {name}`"
+            )
+        else:
+            _fail(
+                "interrupted before the server answered; if it accepted the erasure, "
+                "`consent-vault requests list` shows it"
+            )
+        return 130
     _print_request(request, args.json)
     return 0
 
 
+def _show_progress(live: Live | None, request: ErasureRequest) -> None:
+    if live is not None:
+        live.update(_steps_table(request))
+
+
 def _steps_table(request: ErasureRequest) -> Table:
     table = Table(
-        "system", "state", "attempts", "last error", title=f"{request.name}: {request.state}"
+        "system",
+        "state",
+        "attempts",
+        "last error",
+        title=f"{request.name}: {_request_in_words(request)}",
     )
     for step in request.steps:
-        table.add_row(step.system, step.state, str(step.attempts), step.last_error or "")
+        table.add_row(step.system, _step_in_words(step), str(step.attempts), step.last_error or "")
     return table
 
 
 def _print_request(request: ErasureRequest, as_json: bool = False) -> None:
     """The erasure report a person reads: one section per system, each item's
-    outcome first and its text wrapped beside it, so it stays legible in an
-    80-column terminal (the legal reasons are long)."""
+    outcome first and its text wrapped beside it at words, so it stays legible
+    in an 80-column terminal (the legal reasons are long) and no line ends in
+    padding, in a terminal or through a pipe."""
     if as_json:
         _print_json(request)
         return
     console.print(f"{request.name} ({request.subject})", soft_wrap=True, highlight=False)
     console.print(
-        f"state: [bold]{_in_words(request.state)}[/bold]; "
+        f"state: [bold]{_request_in_words(request)}[/bold]; "
         f"received {request.create_time:%Y-%m-%d %H:%M} UTC; "
         f"legal deadline {request.deadline_time:%Y-%m-%d}",
         soft_wrap=True,
+        highlight=False,
     )
     waiting = []
     undecided: list[str] = []
     for step in request.steps:
         console.print()
-        console.print(f"[bold]{step.system}[/bold]: {_in_words(step.state)}", highlight=False)
-        items = Table.grid(padding=(0, 2))
-        items.add_column(no_wrap=True)  # the outcome
-        items.add_column()  # what, and why it is kept
+        console.print(
+            f"[bold]{escape(step.system)}[/bold]: {escape(_step_in_words(step))}",
+            highlight=False,
+        )
+        rows: list[tuple[str, str]] = []
         if step.conflict and not step.decision:
-            items.add_row(
-                "conflict",
-                Text(
+            rows.append(
+                (
+                    "conflict",
                     "nothing done here: the records found may be someone else's\n"
                     + "\n".join(f"- {text}" for text in step.conflict)
-                    + "\nto decide: see below"
-                ),
+                    + "\nto decide: see below",
+                )
             )
             undecided.append(step.system)
         elif step.state not in ("succeeded", "not_applicable"):
-            attempts = f"{step.attempts} attempt{'s' * (step.attempts != 1)}"
-            items.add_row(f"({attempts})", Text(step.last_error or ""))
+            rows.append((f"({_count(step.attempts, 'attempt')})", step.last_error or ""))
         if step.decision:
             verdict = (
                 "the same person: erased after all"
                 if step.decision == "same_person"
                 else "not this person: nothing erased here"
             )
-            items.add_row("decided", Text(f"by {step.decided_by}: {verdict}"))
+            rows.append(("decided", f"by {step.decided_by}: {verdict}"))
         for note in step.notes:
-            items.add_row("note", Text(note))
+            rows.append(("note", note))
         for item in step.items:
             text = f"{item.category}: {item.description}" if item.category else item.description
             if item.outcome == "retained":
@@ -797,12 +1007,12 @@ def _print_request(request: ErasureRequest, as_json: bool = False) -> None:
                 else:
                     text += "\nwaiting: see below"
                     waiting.append(item)
-            items.add_row(_OUTCOME_WORDS.get(item.outcome, item.outcome), Text(text))
-        console.print(Padding(items, (0, 0, 0, 2)))
+            rows.append((_OUTCOME_WORDS.get(item.outcome, item.outcome), text))
+        _print_rows(rows, indent=2)
     for system in undecided:
         # Printed whole, never cut to a column: the command is what the officer types.
         console.print(
-            f"\n[bold]Is it the same person?[/bold] Check the records {system} found "
+            f"\n[bold]Is it the same person?[/bold] Check the records {escape(system)} found "
             "(look them up in the system), then one of:",
             highlight=False,
         )
@@ -811,22 +1021,47 @@ def _print_request(request: ErasureRequest, as_json: bool = False) -> None:
                 f"consent-vault requests decide {request.name} {system} {decision} --by YOUR-NAME",
                 soft_wrap=True,
                 highlight=False,
+                markup=False,
             )
     for item in waiting:
-        # Printed whole, never cut to a column: the name is what the admin types.
-        console.print(
-            f"\n[bold]Manual action[/bold] {item.manual_action}", soft_wrap=True, highlight=False
-        )
+        # The name on a line of its own, never cut to a column: the admin copies it.
+        console.print("\n[bold]Manual action[/bold]", highlight=False)
+        console.print(item.manual_action, soft_wrap=True, highlight=False, markup=False)
         console.print(
             item.instructions or "(instructions no longer readable)",
             soft_wrap=True,
             highlight=False,
+            markup=False,
         )
         console.print(
             f"When done: consent-vault requests confirm {item.manual_action} --by YOUR-NAME",
             soft_wrap=True,
             highlight=False,
+            markup=False,
         )
+
+
+def _print_rows(rows: list[tuple[str, str]], indent: int) -> None:
+    """Label and text side by side, the text wrapped at words beside the
+    labels' column; a word longer than the line (a name) is never broken."""
+    if not rows:
+        return
+    label_width = max(len(label) for label, _ in rows)
+    margin = " " * (indent + label_width + 2)
+    width = max(console.width - len(margin), 20)
+    for label, text in rows:
+        lines = [
+            wrapped
+            for paragraph in text.split("\n")
+            for wrapped in textwrap.wrap(
+                paragraph, width, break_long_words=False, break_on_hyphens=False
+            )
+            or [""]
+        ]
+        first = f"{' ' * indent}{label.ljust(label_width)}  {lines[0]}"
+        console.print(first.rstrip(), soft_wrap=True, highlight=False, markup=False)
+        for line in lines[1:]:
+            console.print((margin + line).rstrip(), soft_wrap=True, highlight=False, markup=False)
 
 
 # What a person reads in the report; --json keeps the codes.
@@ -836,16 +1071,36 @@ _OUTCOME_WORDS = {
     "manual_action": "by hand",
     "no_match": "nobody found",
 }
-_STATE_WORDS = {
+# States in the same words wherever they are shown: `requests list`, the live
+# table during an erasure, and the report.
+_REQUEST_WORDS = {
     "pending": "waiting to start",
+    "in_progress": "in progress",
+    "partially_completed": "partially completed: needs attention",
+    "awaiting_manual_action": "awaiting manual action",
+    "completed": "completed",
+}
+_STEP_WORDS = {
+    "pending": "waiting to start",
+    "running": "running",
     "retrying": "failed, will be retried",
     "succeeded": "done",
+    "needs_attention": "needs attention",
     "not_applicable": "not applicable",
 }
 
 
-def _in_words(state: str) -> str:
-    return _STATE_WORDS.get(state, state.replace("_", " "))
+def _request_in_words(request: ErasureRequest) -> str:
+    return _REQUEST_WORDS.get(request.state, request.state.replace("_", " "))
+
+
+def _step_in_words(step: ErasureStep) -> str:
+    words = _STEP_WORDS.get(step.state, step.state.replace("_", " "))
+    if step.state == "succeeded" and any(
+        item.outcome == "manual_action" and not item.confirmed_by for item in step.items
+    ):
+        return f"{words}, waiting for a manual action"
+    return words
 
 
 def _requests_list(args: argparse.Namespace) -> int:
@@ -858,7 +1113,8 @@ def _requests_list(args: argparse.Namespace) -> int:
         console.print("no erasure requests", highlight=False)
     # Names whole, each on a line of its own: show, retry and confirm take them.
     for request in requests:
-        console.print(f"{request.name}  {request.state}", soft_wrap=True, highlight=False)
+        console.print(request.name, soft_wrap=True, highlight=False)
+        console.print(f"  state     {_request_in_words(request)}", highlight=False)
         console.print(f"  subject   {request.subject}", soft_wrap=True, highlight=False)
         console.print(
             f"  received  {request.create_time:%Y-%m-%d}, "

@@ -84,3 +84,40 @@ def test_every_outcome_reads_whole_at_80_columns(monkeypatch: pytest.MonkeyPatch
     # The manual action's name is what the admin types: never broken across lines.
     assert any(line.endswith(ACTION) for line in lines)
     assert f"consent-vault requests confirm {ACTION} --by YOUR-NAME" in text
+
+
+def test_no_line_ends_in_padding_and_states_read_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = dt.datetime(2026, 11, 24, 21, 32, tzinfo=dt.UTC)
+    waiting = ErasureItem(
+        "manual_action",
+        "membership",
+        "remove from the group",
+        manual_action=ACTION,
+        instructions="Open the group's member list and remove Eva Ek.",
+    )
+    request = ErasureRequest(
+        name="erasureRequests/82f85c8586d9aca899c70b1c6aacbd84",
+        subject="subjects/921024ac8447521c9f162f4207684757",
+        state="awaiting_manual_action",
+        create_time=now,
+        deadline_time=now + dt.timedelta(days=30),
+        steps=[
+            ErasureStep("facebook_group", "succeeded", 1, "", [waiting]),
+            ErasureStep("salon", "succeeded", 1, "", [ErasureItem("removed", "contact", "x")]),
+            ErasureStep("lms", "retrying", 1, "timed out", []),
+        ],
+    )
+    text = render(request, monkeypatch)
+    lines = text.splitlines()
+    assert [line for line in lines if line != line.rstrip()] == []
+    assert "state: awaiting manual action;" in text
+    assert "facebook_group: done, waiting for a manual action" in lines
+    assert "salon: done" in lines and "lms: failed, will be retried" in lines
+    assert "(1 attempt)" in text
+    # The manual action's name on a line of its own, as the README promises.
+    assert ACTION in lines
+    # The live table during an erasure says the same.
+    table = io.StringIO()
+    Console(file=table, width=120).print(cli._steps_table(request))
+    assert "done, waiting for a manual action" in table.getvalue()
+    assert "awaiting manual action" in table.getvalue()

@@ -69,6 +69,23 @@ _KINDS = {
     "external_id": pb.IDENTITY_KIND_EXTERNAL_ID,
 }
 _KIND_NAMES = {number: name for name, number in _KINDS.items()}
+# What a person reads about the kinds a system was searched by.
+_KIND_WORDS: dict[int, str] = {
+    pb.IDENTITY_KIND_PERSONNUMMER: "personnummer",
+    pb.IDENTITY_KIND_EMAIL: "e-mail",
+    pb.IDENTITY_KIND_PHONE: "phone",
+    pb.IDENTITY_KIND_EXTERNAL_ID: "the system's own user id",
+}
+
+
+def _kinds_in_words(kinds: Iterable[int]) -> str:
+    """ "e-mail", "e-mail or personnummer", "phone, e-mail or personnummer"."""
+    words = list(dict.fromkeys(_KIND_WORDS.get(k, "an unknown kind") for k in kinds))
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} or {words[-1]}"
+
+
 _BASES = {
     "consent": pb.LEGAL_BASIS_CONSENT,
     "contract": pb.LEGAL_BASIS_CONTRACT,
@@ -223,22 +240,38 @@ class VaultClient:
         destination: str | Path | BinaryIO,
         progress: Callable[[str, int, int], None] | None = None,
         same_person_systems: Iterable[str] = (),
+        decided_by: str = "",
     ) -> ExportSummary:
         """Write the subject's zip archive, from the vault and every connected system,
         to `destination`; `progress(system, done, total)` is called as it goes.
         `same_person_systems`: systems whose records a privacy officer found to
-        be this person's although identities disagree (exported, not withheld).
+        be this person's although identities disagree (exported, not withheld);
+        `decided_by` names who checked them, and is needed with them.
 
         A path is written whole or not at all: the archive goes to a new file
         (mode 0600: it is personal data) beside it and is renamed over the
         path only when the export succeeded. A place that cannot be written
         raises OSError before the export starts."""
-        request = pb.ExportSubjectRequest(name=name, same_person_systems=list(same_person_systems))
+        request = pb.ExportSubjectRequest(
+            name=name, same_person_systems=list(same_person_systems), decided_by=decided_by
+        )
         if not isinstance(destination, str | Path):
             return self._export_to(request, destination, progress)
-        target = Path(destination)
+        # A symlink is followed first: the archive goes where it points, and
+        # the part file beside that, so the rename replaces the file and
+        # leaves the link as it was.
+        target = Path(destination).resolve()
         if target.is_dir():
-            raise IsADirectoryError(errno.EISDIR, "is a directory, not a file name", str(target))
+            raise IsADirectoryError(
+                errno.EISDIR, "is a directory, not a file name", str(destination)
+            )
+        if target.exists() and not target.is_file():
+            # A device, a pipe or a socket: renaming over it would replace it.
+            raise FileExistsError(
+                errno.EEXIST,
+                "exists and is not a regular file; name a new file or a regular one",
+                str(destination),
+            )
         fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as out:
@@ -247,8 +280,9 @@ class VaultClient:
                 os.fsync(out.fileno())
             os.replace(part, target)
         except BaseException:
-            # A failed or interrupted export leaves nothing behind, and an
-            # earlier file at the path stays as it was.
+            # A failed or interrupted export leaves nothing behind (after the
+            # rename there is no part file left to remove), and an earlier
+            # file at the path stays as it was.
             Path(part).unlink(missing_ok=True)
             raise
         return summary
@@ -274,7 +308,7 @@ class VaultClient:
                 elif event.state == pb.EXPORT_STATE_WITHHELD:
                     systems[event.system] = f"withheld: {event.error}"
                 elif event.state == pb.EXPORT_STATE_NO_MATCH:
-                    tried = ", ".join(_KIND_NAMES.get(k, "unspecified") for k in event.tried_kinds)
+                    tried = _kinds_in_words(event.tried_kinds)
                     systems[event.system] = f"no match (searched by {tried or 'nothing'})"
                 if progress:
                     done = event.records_done if event.system == "vault" else event.items

@@ -51,7 +51,20 @@ class UnavailableError(VaultClientError):
 class ServerUnreachableError(UnavailableError):
     """No vault server answered: nothing listens at the address, or the
     connection failed. The vault itself never answers UNAVAILABLE, so an
-    UNAVAILABLE without the vault's ErrorInfo is always this."""
+    UNAVAILABLE without the vault's ErrorInfo is always this.
+
+    The message is in words; gRPC's own text is kept in `details`."""
+
+    MESSAGE = (
+        "no vault server answers at the address: nothing listens there, or the connection failed"
+    )
+
+    def __init__(
+        self, code: grpc.StatusCode, message: str, reason: str, metadata: dict[str, str]
+    ) -> None:
+        super().__init__(code, self.MESSAGE, reason, metadata)
+        self.args = (self.MESSAGE,)  # str(error) is the words alone
+        self.details = message
 
 
 _BY_CODE: dict[grpc.StatusCode, type[VaultClientError]] = {
