@@ -612,7 +612,7 @@ def _open_vault(directory: Path, keyring: str | None) -> Vault | None:
 
 def _print_seeding(seeding: Seeding, directory: Path) -> None:
     console.print(
-        f"demo: {len(seeding.added)} school people added "
+        f"demo: {_people(len(seeding.added))} of the school added "
         f"({len(seeding.already_there)} already there)",
         highlight=False,
     )
@@ -648,7 +648,8 @@ def _rotate_kek(args: argparse.Namespace) -> int:
     crypto.write_keyring(path, new_ring)
     count = vault.keys.rotate(new_ring)
     console.print(
-        f"KEK version {new_ring.current_version} is current; {count} subject keys re-wrapped"
+        f"KEK version {new_ring.current_version} is current; "
+        f"{_count(count, 'subject key')} re-wrapped"
     )
     bootstrap.close_vault(vault)
     return 0
@@ -879,6 +880,10 @@ def _export_notes(path: Path) -> dict[str, list[str]]:
         }
     except (OSError, KeyError, ValueError, AttributeError, zipfile.BadZipFile):
         return {}  # the summary still stands; the archive itself says the rest
+
+
+def _people(number: int) -> str:
+    return "1 person" if number == 1 else f"{number} people"
 
 
 def _count(number: int, thing: str) -> str:
