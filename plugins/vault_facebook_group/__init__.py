@@ -201,7 +201,10 @@ class FacebookGroupConnector(Connector):
         outcomes: list[Outcome] = []
         if entries:
             outcomes.append(
-                Removed("moderation", f"{len(entries)} entries in the register of blocked members")
+                Removed(
+                    "moderation",
+                    f"{_count(len(entries), 'entry', 'entries')} in the register of blocked members",
+                )
             )
         profiles = sorted(self._profiles(identities) | set(named) | {row[1] for row in entries})
         if profiles:
@@ -242,6 +245,10 @@ def _profile(reference: str) -> str:
     if kind != "blocked_member" or not profile:
         raise NeedsAttention("a reference kept in the job is not a blocked member's profile page")
     return profile
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 @hookimpl

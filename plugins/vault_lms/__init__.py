@@ -388,7 +388,7 @@ class MoodleConnector(Connector):
             *outcomes,
             Removed("account", "account deleted"),
             Removed("student.enrolment", "enrolments deleted"),
-            Removed("student.grading", f"{len(grades)} grades deleted"),
+            Removed("student.grading", f"{_count(len(grades), 'grade', 'grades')} deleted"),
             Removed("student.coursework", "assignment submissions and their files deleted"),
         ]
 
@@ -504,6 +504,10 @@ def _grading_basis_months(settings: ConnectorSettings) -> int:
             f"connector {settings.name}: grading_basis_months must be a whole number of months, 1 or more"
         )
     return months
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 @hookimpl

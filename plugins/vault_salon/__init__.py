@@ -612,7 +612,7 @@ class SQLConnector(Connector):
                 if table.erase == "delete":
                     conn.execute(self._q(f'DELETE FROM "{table.name}" {where}'), tuple(keys))
                     outcomes += [
-                        Removed(c, f"{len(keys)} rows deleted from {table.name}")
+                        Removed(c, f"{_count(len(keys), 'row', 'rows')} deleted from {table.name}")
                         for c in categories
                     ]
                 elif table.erase == "blank":
@@ -629,7 +629,7 @@ class SQLConnector(Connector):
                         outcomes += [
                             Removed(
                                 c,
-                                f"{', '.join(table.blank)} blanked in {changed} rows of {table.name}",
+                                f"{', '.join(table.blank)} blanked in {_count(changed, 'row', 'rows')} of {table.name}",
                             )
                             for c in blanked
                         ]
@@ -640,7 +640,12 @@ class SQLConnector(Connector):
                             holdings[category].legal_reason or "kept as the configuration requires"
                         )
                         outcomes.append(
-                            Retained(category, f"{len(keys)} rows in {table.name}", reason, until)
+                            Retained(
+                                category,
+                                f"{_count(len(keys), 'row', 'rows')} in {table.name}",
+                                reason,
+                                until,
+                            )
                         )
             return outcomes
 
@@ -732,6 +737,10 @@ def _is_operational(error: Exception) -> bool:
         "OperationalError",
         "InterfaceError",
     )
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 @hookimpl

@@ -97,6 +97,6 @@ def test_export_with_references_reads_the_examined_entries_only(
     assert len(list(connector.export(CECILIA))) == 2
     outcomes = connector.erase(CECILIA, TODAY, references=references)
     assert [o.description for o in outcomes if isinstance(o, Removed)] == [
-        "1 entries in the register of blocked members"
+        "1 entry in the register of blocked members"
     ]
     assert len(connector.find(CECILIA)) == 1

@@ -57,6 +57,7 @@ class CRM(Connector):
     calls: list[tuple[str, Any]] = []
     todays: list[dt.date] = []
     fail_once_after_blanking = False
+    keeps_books = True
 
     def holdings(self) -> Holdings:
         return Holdings(
@@ -119,7 +120,10 @@ class CRM(Connector):
                 if type(self).fail_once_after_blanking:
                     type(self).fail_once_after_blanking = False
                     raise ConnectorUnavailable("the connection dropped after the update")
-            outcomes.append(Retained("bookkeeping.invoices", "invoices: 1", "the Act", KEPT_UNTIL))
+            if type(self).keeps_books:
+                outcomes.append(
+                    Retained("bookkeeping.invoices", "invoices: 1", "the Act", KEPT_UNTIL)
+                )
         return outcomes
 
 
@@ -136,7 +140,7 @@ def server(vault: Vault, tmp_path: Path) -> Iterator[RunningServer]:
         "2": {"name": "Eva Ek", "pnr": EVA_PNR, "email": "eva@example.se"},
     }
     CRM.calls, CRM.todays = [], []
-    CRM.fail_once_after_blanking = False
+    CRM.fail_once_after_blanking, CRM.keeps_books = False, True
     registry = ConnectorRegistry.load(
         {"crm": {}}, make_plugin_manager([CRMPlugin()]), VaultHost(__version__), tmp_path, {}
     )
@@ -225,7 +229,11 @@ def export_systems(
 ) -> tuple[dict[str, pb.ExportProgress], dict[str, Any]]:
     progress: dict[str, pb.ExportProgress] = {}
     archive = b""
-    request = pb.ExportSubjectRequest(name=name, same_person_systems=same_person)
+    request = pb.ExportSubjectRequest(
+        name=name,
+        same_person_systems=same_person,
+        decided_by="dpo@school.se" if same_person else "",
+    )
     for message in subjects.ExportSubject(request, timeout=30):
         if message.HasField("progress"):
             progress[message.progress.system] = message.progress
@@ -280,6 +288,19 @@ def test_same_person_lets_the_step_proceed_and_the_export_include_it(
     progress, systems = export_systems(subjects, eva, "crm")
     assert progress["crm"].state == pb.EXPORT_STATE_DONE
     assert systems["crm"]["items"][0]["data"]["name"] == "Eva Ek"
+    # The export says who checked, and what disagreed.
+    assert systems["crm"]["notes"][0].startswith("included after dpo@school.se checked")
+    for wrong, field in (
+        (pb.ExportSubjectRequest(name=eva, same_person_systems=["crm"]), "decided_by"),
+        (
+            pb.ExportSubjectRequest(name=eva, same_person_systems=["nosuch"], decided_by="dpo"),
+            "same_person_systems[0]",
+        ),
+    ):
+        with pytest.raises(grpc.RpcError) as refused:
+            list(subjects.ExportSubject(wrong, timeout=30))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error_info(refused.value).metadata["field"] == field
 
     request = erase(subjects, eva)
     assert step(request).state == pb.ERASURE_STEP_STATE_NEEDS_ATTENTION
@@ -355,6 +376,15 @@ def test_retry_and_confirm_apply_once_per_request_id_and_pages_keep_their_filter
 
     for index in range(3):
         erase(subjects, person(subjects, email(f"p{index}@example.se")))
+    with pytest.raises(grpc.RpcError) as unprintable:  # a right-to-left override
+        erasure.DecideMatch(
+            pb.DecideMatchRequest(
+                name=f"{request.name}/steps/crm",
+                decision=pb.MATCH_DECISION_SAME_PERSON,
+                decided_by="dpo\u202e@school.se",
+            )
+        )
+    assert error_info(unprintable.value).metadata["field"] == "decided_by"
     listing = pb.ListErasureRequestsRequest(page_size=1, state=pb.ERASURE_REQUEST_STATE_COMPLETED)
     page = erasure.ListErasureRequests(listing)
     assert page.next_page_token
@@ -479,7 +509,9 @@ def test_the_privacy_officer_reads_the_conflict_and_decides_it_from_the_cli(
     code, out = run("export", eva, "-o", str(tmp_path / "eva.zip"))
     assert code == 0 and "crm: withheld: identities disagree" in out
     assert "--same-person crm" in out
-    code, out = run("export", eva, "-o", str(tmp_path / "eva.zip"), "--same-person", "crm")
+    code, out = run(
+        "export", eva, "-o", str(tmp_path / "eva.zip"), "--same-person", "crm", "--by", "dpo"
+    )
     assert code == 0 and "crm: done" in out
 
     code, out = run("erase", eva, "--yes")
@@ -513,3 +545,15 @@ def test_connectors_are_told_the_controllers_date_not_the_utc_one(
     eva = person(subjects, pnr(EVA_PNR), email("eva@example.se"))
     settled(erasure, erase(subjects, eva))
     assert CRM.todays == [dt.date(2027, 1, 1)]
+
+
+def test_a_rerun_that_finds_everything_gone_says_an_earlier_attempt_removed_it(
+    stubs: tuple[pb_grpc.SubjectServiceStub, pb_grpc.ErasureServiceStub], clock: FixedClock
+) -> None:
+    subjects, erasure = stubs
+    CRM.fail_once_after_blanking, CRM.keeps_books = True, False
+    eva = person(subjects, pnr(EVA_PNR), email("eva@example.se"))
+    done = after_backoff(erasure, accepted(subjects, eva), clock)
+    (item,) = step(done).items
+    assert item.outcome == pb.ERASURE_OUTCOME_ALREADY_REMOVED
+    assert "earlier attempt" in item.description

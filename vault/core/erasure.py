@@ -548,7 +548,9 @@ class ErasureCoordinator:
                 ),
                 Removed(
                     "identity",
-                    f"{receipt.identities_removed} identities removed from the lookup index",
+                    f"{receipt.identities_removed} "
+                    + ("identity" if receipt.identities_removed == 1 else "identities")
+                    + " removed from the lookup index",
                 ),
             ]
         connector = self.connectors.get(system)
