@@ -16,10 +16,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/consent-vault serve --demo
 
-## test: set up, lint the protos and the code, type-check it, and run the whole test suite
+## test: set up, lint the protos and the code, check the layers' imports, type-check it, and run the whole test suite
 test: $(STAMP)
 	$(BIN)/buf lint
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
@@ -31,6 +32,7 @@ lint: $(STAMP)
 	$(BIN)/buf lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 
 ## bench: measure the vault against a bare gRPC echo service in the same run

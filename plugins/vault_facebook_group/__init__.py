@@ -34,6 +34,9 @@ from vault.connectors import (
     HealthReport,
     HeldCategory,
     Holdings,
+    Identity,
+    IdentityKind,
+    LegalBasis,
     ManualAction,
     Match,
     NeedsAttention,
@@ -41,8 +44,6 @@ from vault.connectors import (
     Removed,
     normal_form,
 )
-from vault.core.identities import Identity, IdentityKind
-from vault.core.model import LegalBasis
 from vault.plugins import hookimpl
 
 __version__ = "1.0.0"

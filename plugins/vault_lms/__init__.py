@@ -42,6 +42,9 @@ from vault.connectors import (
     HealthReport,
     HeldCategory,
     Holdings,
+    Identity,
+    IdentityKind,
+    LegalBasis,
     Match,
     NeedsAttention,
     Outcome,
@@ -50,8 +53,6 @@ from vault.connectors import (
     SettingsError,
     normal_form,
 )
-from vault.core.identities import Identity, IdentityKind
-from vault.core.model import LegalBasis
 from vault.plugins import hookimpl
 
 __version__ = "1.0.0"

@@ -24,6 +24,7 @@ from collections import Counter
 from vault.connectors.base import (
     Connector,
     ExportItem,
+    Identity,
     ManualAction,
     Match,
     Outcome,
@@ -32,7 +33,6 @@ from vault.connectors.base import (
     takes_references,
     validate_holdings,
 )
-from vault.core.identities import Identity
 
 __all__ = [
     "ConnectorContract",
