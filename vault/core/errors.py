@@ -6,11 +6,45 @@ up in logs and in answers to clients.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Every stable reason an error carries to a client, in the order of the
+    README's error table: the names of the API's `ErrorReason` enum, whose
+    comments say when each is sent (tests/test_error_reasons.py keeps the two
+    and the README equal). A member equals its name as a string."""
+
+    INVALID_FIELD = "INVALID_FIELD"
+    MALFORMED_REQUEST = "MALFORMED_REQUEST"
+    REQUEST_ID_REUSED = "REQUEST_ID_REUSED"
+    SUBJECT_NOT_FOUND = "SUBJECT_NOT_FOUND"
+    RECORD_NOT_FOUND = "RECORD_NOT_FOUND"
+    ERASURE_REQUEST_NOT_FOUND = "ERASURE_REQUEST_NOT_FOUND"
+    ERASURE_STEP_NOT_FOUND = "ERASURE_STEP_NOT_FOUND"
+    MANUAL_ACTION_NOT_FOUND = "MANUAL_ACTION_NOT_FOUND"
+    CONNECTOR_NOT_FOUND = "CONNECTOR_NOT_FOUND"
+    IDENTITY_IN_USE = "IDENTITY_IN_USE"
+    SUBJECT_ERASED = "SUBJECT_ERASED"
+    ERASURE_PENDING = "ERASURE_PENDING"
+    CATEGORY_ERASED = "CATEGORY_ERASED"
+    NOTHING_TO_RETRY = "NOTHING_TO_RETRY"
+    ALREADY_CONFIRMED = "ALREADY_CONFIRMED"
+    NO_CONFLICT_TO_DECIDE = "NO_CONFLICT_TO_DECIDE"
+    INTEGRITY_FAILURE = "INTEGRITY_FAILURE"
+    TOO_MANY_CALLS = "TOO_MANY_CALLS"
+    INTERNAL = "INTERNAL"
+
 
 class VaultError(Exception):
-    """Base of every error the vault raises on purpose."""
+    """Base of every error the vault raises on purpose.
 
-    reason = "VAULT_ERROR"
+    VaultError, NotFound, AlreadyExists and FailedPrecondition are kinds of
+    error, which choose the status code: raise a subclass that names the
+    reason. A bare one would send a reason that only repeats the status.
+    """
+
+    reason: str = "VAULT_ERROR"
 
     def __init__(self, message: str, **metadata: str) -> None:
         super().__init__(message)
@@ -21,7 +55,7 @@ class VaultError(Exception):
 class InvalidArgument(VaultError):
     """A client sent a value that breaks a rule; `field` names it."""
 
-    reason = "INVALID_FIELD"
+    reason = Reason.INVALID_FIELD
 
     def __init__(self, field: str, rule: str) -> None:
         super().__init__(f"{field}: {rule}", field=field)
@@ -36,11 +70,11 @@ class NotFound(VaultError):
 
 
 class SubjectNotFound(NotFound):
-    reason = "SUBJECT_NOT_FOUND"
+    reason = Reason.SUBJECT_NOT_FOUND
 
 
 class RecordNotFound(NotFound):
-    reason = "RECORD_NOT_FOUND"
+    reason = Reason.RECORD_NOT_FOUND
 
 
 class AlreadyExists(VaultError):
@@ -50,7 +84,7 @@ class AlreadyExists(VaultError):
 class IdentityInUse(AlreadyExists):
     """The identity already belongs to a subject."""
 
-    reason = "IDENTITY_IN_USE"
+    reason = Reason.IDENTITY_IN_USE
 
 
 class FailedPrecondition(VaultError):
@@ -60,7 +94,7 @@ class FailedPrecondition(VaultError):
 class SubjectErased(FailedPrecondition):
     """The subject's keys are destroyed: nothing about them can be read or written."""
 
-    reason = "SUBJECT_ERASED"
+    reason = Reason.SUBJECT_ERASED
 
     def __init__(self, subject_id: str) -> None:
         super().__init__(f"subject {subject_id} has been erased", subject=subject_id)
@@ -69,7 +103,7 @@ class SubjectErased(FailedPrecondition):
 class ErasurePending(FailedPrecondition):
     """An erasure of the subject has been accepted; reads and writes have stopped."""
 
-    reason = "ERASURE_PENDING"
+    reason = Reason.ERASURE_PENDING
 
     def __init__(self, subject_id: str) -> None:
         super().__init__(f"subject {subject_id} is being erased", subject=subject_id)
@@ -78,13 +112,13 @@ class ErasurePending(FailedPrecondition):
 class CategoryErased(FailedPrecondition):
     """The record's category key was destroyed; the record cannot be read."""
 
-    reason = "CATEGORY_ERASED"
+    reason = Reason.CATEGORY_ERASED
 
 
 class RequestIdReused(VaultError):
     """A request id was sent again with a different request."""
 
-    reason = "REQUEST_ID_REUSED"
+    reason = Reason.REQUEST_ID_REUSED
 
     def __init__(self, request_id: str) -> None:
         super().__init__(
@@ -97,10 +131,17 @@ class RequestIdReused(VaultError):
 class IntegrityError(VaultError):
     """Stored ciphertext failed authentication: moved, swapped or tampered with."""
 
-    reason = "INTEGRITY_FAILURE"
+    reason = Reason.INTEGRITY_FAILURE
 
 
-class KeyringError(VaultError):
-    """The key-encryption keyring is missing, unreadable or insecure."""
+class KeyringError(Exception):
+    """The key-encryption keyring is missing, unreadable or insecure.
 
-    reason = "KEYRING_ERROR"
+    No VaultError, so it carries no reason: it stops a start (the CLI says
+    what to do), and one raised while serving is the server's own fault,
+    answered INTERNAL like anything else unexpected.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -19,6 +19,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from vault.core import errors
+from vault.core.errors import Reason
 
 log = logging.getLogger("vault.server")
 
@@ -38,39 +39,56 @@ STATUS_FOR: list[tuple[type[errors.VaultError], grpc.StatusCode]] = [
     (errors.IntegrityError, grpc.StatusCode.DATA_LOSS),
 ]
 
+# The reasons the edge sends on its own, about calls that never reach the core.
+EDGE_STATUS: dict[Reason, grpc.StatusCode] = {
+    Reason.MALFORMED_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,
+    Reason.TOO_MANY_CALLS: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Reason.INTERNAL: grpc.StatusCode.INTERNAL,
+}
+
+
+def code_for(error_class: type[errors.VaultError]) -> grpc.StatusCode | None:
+    """The status code an error of `error_class` is sent with; None: it is
+    unexpected, and sent as INTERNAL."""
+    for mapped, code in STATUS_FOR:
+        if issubclass(error_class, mapped):
+            return code
+    return None
+
 
 def status_for(exc: BaseException, method: str) -> status_pb2.Status:
     """The rich status to send for an exception raised while serving `method`."""
     if isinstance(exc, errors.VaultError):
-        for error_class, code in STATUS_FOR:
-            if isinstance(exc, error_class):
-                return _status(code, exc.message, exc.reason, exc.metadata)
+        code = code_for(type(exc))
+        if code is not None:
+            return _status(code, exc.message, exc.reason, exc.metadata)
     correlation_id = uuid.uuid4().hex
     log.error("internal error %s in %s", correlation_id, method, exc_info=exc)
-    return _status(
-        grpc.StatusCode.INTERNAL,
+    return _edge_status(
+        Reason.INTERNAL,
         f"internal error; the server log has the details under id {correlation_id}",
-        "INTERNAL",
         {"correlation_id": correlation_id},
     )
 
 
 def malformed_request(method: str) -> status_pb2.Status:
-    return _status(
-        grpc.StatusCode.INVALID_ARGUMENT,
+    return _edge_status(
+        Reason.MALFORMED_REQUEST,
         f"request: not a valid message for {method} (malformed protobuf or invalid UTF-8 in a string)",
-        "MALFORMED_REQUEST",
         {"field": "request"},
     )
 
 
 def too_many_calls(limit: int) -> status_pb2.Status:
-    return _status(
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    return _edge_status(
+        Reason.TOO_MANY_CALLS,
         f"the server is serving its limit of {limit} calls at once; try again shortly",
-        "TOO_MANY_CALLS",
         {"limit": str(limit)},
     )
+
+
+def _edge_status(reason: Reason, message: str, metadata: dict[str, str]) -> status_pb2.Status:
+    return _status(EDGE_STATUS[reason], message, reason, metadata)
 
 
 def _status(

@@ -79,6 +79,29 @@ class MatchDecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MATCH_DECISION_UNSPECIFIED: _ClassVar[MatchDecision]
     MATCH_DECISION_SAME_PERSON: _ClassVar[MatchDecision]
     MATCH_DECISION_NOT_THIS_PERSON: _ClassVar[MatchDecision]
+
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
+    INVALID_FIELD: _ClassVar[ErrorReason]
+    MALFORMED_REQUEST: _ClassVar[ErrorReason]
+    REQUEST_ID_REUSED: _ClassVar[ErrorReason]
+    SUBJECT_NOT_FOUND: _ClassVar[ErrorReason]
+    RECORD_NOT_FOUND: _ClassVar[ErrorReason]
+    ERASURE_REQUEST_NOT_FOUND: _ClassVar[ErrorReason]
+    ERASURE_STEP_NOT_FOUND: _ClassVar[ErrorReason]
+    MANUAL_ACTION_NOT_FOUND: _ClassVar[ErrorReason]
+    CONNECTOR_NOT_FOUND: _ClassVar[ErrorReason]
+    IDENTITY_IN_USE: _ClassVar[ErrorReason]
+    SUBJECT_ERASED: _ClassVar[ErrorReason]
+    ERASURE_PENDING: _ClassVar[ErrorReason]
+    CATEGORY_ERASED: _ClassVar[ErrorReason]
+    NOTHING_TO_RETRY: _ClassVar[ErrorReason]
+    ALREADY_CONFIRMED: _ClassVar[ErrorReason]
+    NO_CONFLICT_TO_DECIDE: _ClassVar[ErrorReason]
+    INTEGRITY_FAILURE: _ClassVar[ErrorReason]
+    TOO_MANY_CALLS: _ClassVar[ErrorReason]
+    INTERNAL: _ClassVar[ErrorReason]
 IDENTITY_KIND_UNSPECIFIED: IdentityKind
 IDENTITY_KIND_PERSONNUMMER: IdentityKind
 IDENTITY_KIND_EMAIL: IdentityKind
@@ -123,6 +146,26 @@ ERASURE_OUTCOME_ALREADY_REMOVED: ErasureOutcome
 MATCH_DECISION_UNSPECIFIED: MatchDecision
 MATCH_DECISION_SAME_PERSON: MatchDecision
 MATCH_DECISION_NOT_THIS_PERSON: MatchDecision
+ERROR_REASON_UNSPECIFIED: ErrorReason
+INVALID_FIELD: ErrorReason
+MALFORMED_REQUEST: ErrorReason
+REQUEST_ID_REUSED: ErrorReason
+SUBJECT_NOT_FOUND: ErrorReason
+RECORD_NOT_FOUND: ErrorReason
+ERASURE_REQUEST_NOT_FOUND: ErrorReason
+ERASURE_STEP_NOT_FOUND: ErrorReason
+MANUAL_ACTION_NOT_FOUND: ErrorReason
+CONNECTOR_NOT_FOUND: ErrorReason
+IDENTITY_IN_USE: ErrorReason
+SUBJECT_ERASED: ErrorReason
+ERASURE_PENDING: ErrorReason
+CATEGORY_ERASED: ErrorReason
+NOTHING_TO_RETRY: ErrorReason
+ALREADY_CONFIRMED: ErrorReason
+NO_CONFLICT_TO_DECIDE: ErrorReason
+INTEGRITY_FAILURE: ErrorReason
+TOO_MANY_CALLS: ErrorReason
+INTERNAL: ErrorReason
 
 class Identity(_message.Message):
     __slots__ = ("kind", "value", "system")
