@@ -6,9 +6,13 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from vault.v1 import vault_pb2 as pb
+
 
 class VaultClientError(Exception):
-    """A call failed. `code` is the gRPC status, `reason` the vault's stable reason."""
+    """A call failed. `code` is the gRPC status, `reason` the vault's stable
+    reason: one of the names of the API's `vault.v1.ErrorReason`, whose
+    comments say when each is sent ("" when no vault sent the error)."""
 
     def __init__(
         self, code: grpc.StatusCode, message: str, reason: str, metadata: dict[str, str]
@@ -87,7 +91,7 @@ def translate(error: grpc.RpcError) -> VaultClientError:
             info = error_details_pb2.ErrorInfo()
             if detail.Unpack(info):
                 reason, metadata = info.reason, dict(info.metadata)
-    if reason == "SUBJECT_ERASED":
+    if reason == pb.ErrorReason.Name(pb.SUBJECT_ERASED):
         return SubjectErasedError(code, message, reason, metadata)
     if code == grpc.StatusCode.UNAVAILABLE and status is None:
         return ServerUnreachableError(code, message, reason, metadata)
