@@ -12,7 +12,6 @@ import os
 import re
 import signal
 import sys
-import textwrap
 import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -23,7 +22,6 @@ try:
     from rich.console import Console
     from rich.live import Live
     from rich.markup import escape
-    from rich.padding import Padding
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -32,15 +30,14 @@ try:
         TextColumn,
         TimeElapsedColumn,
     )
-    from rich.table import Table
 
+    from vault.reports import terminal, words
     from vault.v1 import vault_pb2 as pb
     from vault_client import (
         Content,
         ErasureRequest,
-        ErasureStep,
-        ExportSummary,
         Identity,
+        Subject,
         VaultClient,
         VaultClientError,
     )
@@ -612,7 +609,7 @@ def _open_vault(directory: Path, keyring: str | None) -> Vault | None:
 
 def _print_seeding(seeding: Seeding, directory: Path) -> None:
     console.print(
-        f"demo: {_people(len(seeding.added))} of the school added "
+        f"demo: {words.people(len(seeding.added))} of the school added "
         f"({len(seeding.already_there)} already there)",
         highlight=False,
     )
@@ -649,7 +646,7 @@ def _rotate_kek(args: argparse.Namespace) -> int:
     count = vault.keys.rotate(new_ring)
     console.print(
         f"KEK version {new_ring.current_version} is current; "
-        f"{_count(count, 'subject key')} re-wrapped"
+        f"{words.count(count, 'subject key')} re-wrapped"
     )
     bootstrap.close_vault(vault)
     return 0
@@ -693,29 +690,11 @@ def _subject_rectify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_subject(subject: object, as_json: bool = False) -> None:
+def _print_subject(subject: Subject, as_json: bool = False) -> None:
     if as_json:
         _print_json(subject)
-        return
-    # The name goes on a line of its own, never wrapped, so it can be copied;
-    # so does each identity, whole, however long (an e-mail address can be).
-    console.print(subject.name, soft_wrap=True, highlight=False)  # type: ignore[attr-defined]
-    rows = [
-        ("state", subject.state),  # type: ignore[attr-defined]
-        ("roles", ", ".join(subject.roles) or "-"),  # type: ignore[attr-defined]
-        ("protected identity", "yes" if subject.protected_identity else "no"),  # type: ignore[attr-defined]
-    ]
-    for label, value in rows:
-        console.print(f"  {label:<20}{value}", soft_wrap=True, highlight=False, markup=False)
-    identities = subject.identities  # type: ignore[attr-defined]
-    console.print(
-        f"  {_count(len(identities), 'identity')}" + (":" if identities else ""), highlight=False
-    )
-    for identity in identities:
-        label = f"{identity.kind} ({identity.system})" if identity.system else identity.kind
-        console.print(
-            f"    {label}: {identity.value}", soft_wrap=True, highlight=False, markup=False
-        )
+    else:
+        terminal.print_subject(console, subject)
 
 
 # -------------------------------------------------------------- records
@@ -761,20 +740,7 @@ def _record_list(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(records)
         return 0
-    if not records:
-        console.print("no records", highlight=False)
-    # Each record's full name on a line of its own, never cut: it is what
-    # `record get` takes.
-    for record in records:
-        stored = f"{record.create_time:%Y-%m-%d}" if record.create_time else "-"
-        console.print(record.name, soft_wrap=True, highlight=False)
-        console.print(
-            escape(
-                f"  {record.category}: for {record.purpose} ({record.legal_basis}), "
-                f"from {record.source_system}, stored {stored}"
-            ),
-            highlight=False,
-        )
+    terminal.print_records(console, records)
     return 0
 
 
@@ -825,7 +791,7 @@ def _export(args: argparse.Namespace) -> int:
         )
         return 130
     try:
-        _print_export_summary(summary, args.output)
+        terminal.print_export_summary(console, summary, args.output)
     except KeyboardInterrupt:
         return 0  # the archive is complete; only the summary was cut short
     return 0
@@ -839,61 +805,6 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return found.st_dev, found.st_ino
-
-
-def _print_export_summary(summary: ExportSummary, path: Path) -> None:
-    records = _count(summary.records, "vault record")
-    console.print(
-        f"{records}, {_count(summary.bytes_written, 'byte')} written to {path}",
-        soft_wrap=True,
-        highlight=False,
-    )
-    notes = _export_notes(path)
-    for system, state in sorted(summary.systems.items()):
-        if system != "vault":
-            console.print(escape(f"  {system}: {state}"), soft_wrap=True, highlight=False)
-        for note in notes.get(system, []):
-            console.print(escape(f"    note: {note}"), highlight=False)
-    withheld = sorted(s for s, state in summary.systems.items() if state.startswith("withheld"))
-    if withheld:
-        console.print(
-            "Withheld systems were left out: the records they found may be someone else's. "
-            "Check them in the system; if they are this person's, export again with "
-            + " ".join(f"--same-person {s}" for s in withheld)
-            + " --by YOUR-NAME",
-            soft_wrap=True,
-            highlight=False,
-        )
-
-
-def _export_notes(path: Path) -> dict[str, list[str]]:
-    """The notes (differences worth a look) each system's part of the archive
-    carries; the progress stream does not, export.json does."""
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            document = json.loads(archive.read("export.json"))
-        return {
-            system: [str(note) for note in part.get("notes", [])]
-            for system, part in document.get("systems", {}).items()
-        }
-    except (OSError, KeyError, ValueError, AttributeError, zipfile.BadZipFile):
-        return {}  # the summary still stands; the archive itself says the rest
-
-
-def _people(number: int) -> str:
-    return "1 person" if number == 1 else f"{number} people"
-
-
-def _count(number: int, thing: str) -> str:
-    """ "1 entry", "2 entries", "1 row", "0 rows"."""
-    if number == 1:
-        return f"1 {thing}"
-    plural = (
-        thing[:-1] + "ies" if thing.endswith("y") and thing[-2:-1] not in "aeiou" else thing + "s"
-    )
-    return f"{number} {plural}"
 
 
 def _erase(args: argparse.Namespace) -> int:
@@ -935,177 +846,14 @@ def _erase(args: argparse.Namespace) -> int:
 
 def _show_progress(live: Live | None, request: ErasureRequest) -> None:
     if live is not None:
-        live.update(_steps_table(request))
-
-
-def _steps_table(request: ErasureRequest) -> Table:
-    table = Table(
-        "system",
-        "state",
-        "attempts",
-        "last error",
-        title=f"{request.name}: {_request_in_words(request)}",
-    )
-    for step in request.steps:
-        table.add_row(step.system, _step_in_words(step), str(step.attempts), step.last_error or "")
-    return table
+        live.update(terminal.steps_table(request))
 
 
 def _print_request(request: ErasureRequest, as_json: bool = False) -> None:
-    """The erasure report a person reads: one section per system, each item's
-    outcome first and its text wrapped beside it at words, so it stays legible
-    in an 80-column terminal (the legal reasons are long) and no line ends in
-    padding, in a terminal or through a pipe."""
     if as_json:
         _print_json(request)
-        return
-    console.print(f"{request.name} ({request.subject})", soft_wrap=True, highlight=False)
-    console.print(
-        f"state: [bold]{_request_in_words(request)}[/bold]; "
-        f"received {request.create_time:%Y-%m-%d %H:%M} UTC; "
-        f"legal deadline {request.deadline_time:%Y-%m-%d}",
-        soft_wrap=True,
-        highlight=False,
-    )
-    waiting = []
-    undecided: list[str] = []
-    for step in request.steps:
-        console.print()
-        console.print(
-            f"[bold]{escape(step.system)}[/bold]: {escape(_step_in_words(step))}",
-            highlight=False,
-        )
-        rows: list[tuple[str, str]] = []
-        if step.conflict and not step.decision:
-            rows.append(
-                (
-                    "conflict",
-                    "nothing done here: the records found may be someone else's\n"
-                    + "\n".join(f"- {text}" for text in step.conflict)
-                    + "\nto decide: see below",
-                )
-            )
-            undecided.append(step.system)
-        elif step.state not in ("succeeded", "not_applicable"):
-            rows.append((f"({_count(step.attempts, 'attempt')})", step.last_error or ""))
-        if step.decision:
-            verdict = (
-                "the same person: erased after all"
-                if step.decision == "same_person"
-                else "not this person: nothing erased here"
-            )
-            rows.append(("decided", f"by {step.decided_by}: {verdict}"))
-        for note in step.notes:
-            rows.append(("note", note))
-        for item in step.items:
-            text = f"{item.category}: {item.description}" if item.category else item.description
-            if item.outcome == "retained":
-                until = (
-                    f"kept through {item.retained_until:%Y-%m-%d}"
-                    if item.retained_until
-                    else "kept"
-                )
-                text += f"\n{until}: {item.legal_reason}"
-            elif item.outcome == "manual_action":
-                if item.confirmed_by:
-                    text += f"\nconfirmed by {item.confirmed_by}"
-                else:
-                    text += "\nwaiting: see below"
-                    waiting.append(item)
-            rows.append((_OUTCOME_WORDS.get(item.outcome, item.outcome), text))
-        _print_rows(rows, indent=2)
-    for system in undecided:
-        # Printed whole, never cut to a column: the command is what the officer types.
-        console.print(
-            f"\n[bold]Is it the same person?[/bold] Check the records {escape(system)} found "
-            "(look them up in the system), then one of:",
-            highlight=False,
-        )
-        for decision in ("same-person", "not-this-person"):
-            console.print(
-                f"consent-vault requests decide {request.name} {system} {decision} --by YOUR-NAME",
-                soft_wrap=True,
-                highlight=False,
-                markup=False,
-            )
-    for item in waiting:
-        # The name on a line of its own, never cut to a column: the admin copies it.
-        console.print("\n[bold]Manual action[/bold]", highlight=False)
-        console.print(item.manual_action, soft_wrap=True, highlight=False, markup=False)
-        console.print(
-            item.instructions or "(instructions no longer readable)",
-            soft_wrap=True,
-            highlight=False,
-            markup=False,
-        )
-        console.print(
-            f"When done: consent-vault requests confirm {item.manual_action} --by YOUR-NAME",
-            soft_wrap=True,
-            highlight=False,
-            markup=False,
-        )
-
-
-def _print_rows(rows: list[tuple[str, str]], indent: int) -> None:
-    """Label and text side by side, the text wrapped at words beside the
-    labels' column; a word longer than the line (a name) is never broken."""
-    if not rows:
-        return
-    label_width = max(len(label) for label, _ in rows)
-    margin = " " * (indent + label_width + 2)
-    width = max(console.width - len(margin), 20)
-    for label, text in rows:
-        lines = [
-            wrapped
-            for paragraph in text.split("\n")
-            for wrapped in textwrap.wrap(
-                paragraph, width, break_long_words=False, break_on_hyphens=False
-            )
-            or [""]
-        ]
-        first = f"{' ' * indent}{label.ljust(label_width)}  {lines[0]}"
-        console.print(first.rstrip(), soft_wrap=True, highlight=False, markup=False)
-        for line in lines[1:]:
-            console.print((margin + line).rstrip(), soft_wrap=True, highlight=False, markup=False)
-
-
-# What a person reads in the report; --json keeps the codes.
-_OUTCOME_WORDS = {
-    "removed": "removed",
-    "retained": "kept",
-    "manual_action": "by hand",
-    "no_match": "nobody found",
-}
-# States in the same words wherever they are shown: `requests list`, the live
-# table during an erasure, and the report.
-_REQUEST_WORDS = {
-    "pending": "waiting to start",
-    "in_progress": "in progress",
-    "partially_completed": "partially completed: needs attention",
-    "awaiting_manual_action": "awaiting manual action",
-    "completed": "completed",
-}
-_STEP_WORDS = {
-    "pending": "waiting to start",
-    "running": "running",
-    "retrying": "failed, will be retried",
-    "succeeded": "done",
-    "needs_attention": "needs attention",
-    "not_applicable": "not applicable",
-}
-
-
-def _request_in_words(request: ErasureRequest) -> str:
-    return _REQUEST_WORDS.get(request.state, request.state.replace("_", " "))
-
-
-def _step_in_words(step: ErasureStep) -> str:
-    words = _STEP_WORDS.get(step.state, step.state.replace("_", " "))
-    if step.state == "succeeded" and any(
-        item.outcome == "manual_action" and not item.confirmed_by for item in step.items
-    ):
-        return f"{words}, waiting for a manual action"
-    return words
+    else:
+        terminal.print_request(console, request)
 
 
 def _requests_list(args: argparse.Namespace) -> int:
@@ -1114,18 +862,7 @@ def _requests_list(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(requests)
         return 0
-    if not requests:
-        console.print("no erasure requests", highlight=False)
-    # Names whole, each on a line of its own: show, retry and confirm take them.
-    for request in requests:
-        console.print(request.name, soft_wrap=True, highlight=False)
-        console.print(f"  state     {_request_in_words(request)}", highlight=False)
-        console.print(f"  subject   {request.subject}", soft_wrap=True, highlight=False)
-        console.print(
-            f"  received  {request.create_time:%Y-%m-%d}, "
-            f"legal deadline {request.deadline_time:%Y-%m-%d}",
-            highlight=False,
-        )
+    terminal.print_requests(console, requests)
     return 0
 
 
@@ -1160,24 +897,7 @@ def _connectors_list(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(connectors)
         return 0
-    # One section per connector, its holdings beneath it: long retention
-    # texts wrap in their own column and stay legible at 80 columns.
-    for c in connectors:
-        heading = f"[bold]{c.name}[/bold] {c.version}: " + ("enabled" if c.enabled else "disabled")
-        if c.location:
-            heading += f", hosted in {c.location}"
-        if args.check and c.enabled:
-            heading += "; health " + ("ok" if c.healthy else "[bold]FAILING[/bold]")
-            heading += f" ({c.health_detail})" if c.health_detail else ""
-        console.print(heading, highlight=False)
-        holdings = Table.grid(padding=(0, 2))
-        holdings.add_column(no_wrap=True)  # category
-        holdings.add_column(no_wrap=True)  # legal basis
-        holdings.add_column()  # retention
-        for h in c.holdings:
-            basis = h.legal_basis + ("" if h.erasable else ", legal hold")
-            holdings.add_row(h.category, basis, h.retention)
-        console.print(Padding(holdings, (0, 0, 1, 2)))
+    terminal.print_connectors(console, connectors, checked=args.check)
     return 0
 
 
@@ -1187,10 +907,7 @@ def _connectors_check(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(connector)
         return 0 if connector.healthy else 1
-    state = "ok" if connector.healthy else "FAILING"
-    console.print(
-        f"{connector.name} {connector.version}: {state} ({connector.health_detail})", soft_wrap=True
-    )
+    terminal.print_connector_check(console, connector)
     return 0 if connector.healthy else 1
 
 

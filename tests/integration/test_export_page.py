@@ -20,6 +20,8 @@ from vault.core.fanout import export_everywhere
 from vault.core.identities import IdentityKind
 from vault.core.model import Controller, LegalBasis
 from vault.core.vault import IdentityInput, Vault
+from vault.reports import words
+from vault.reports.archive import export_archive
 from vault.server.app import ServerSettings, create_server
 from vault.server.context import VaultServices
 from vault.v1 import vault_pb2 as pb
@@ -62,7 +64,7 @@ def test_annas_page_shows_her_invoices_from_the_accounting_system(
     assert len(invoices) == 2
     for number in invoices:
         assert f"<dt>Document number</dt><dd>{number}</dd>" in markup
-    assert LegalBasis.LEGAL_OBLIGATION.describe() in page.text
+    assert words.legal_basis(LegalBasis.LEGAL_OBLIGATION.value) in page.text
     assert "Invoices, with instalment and credit-check results" in page.text  # the holding's words
     page.files(archive)  # every file link is a member of the archive
 
@@ -89,8 +91,10 @@ def test_annas_page_reads_in_words_and_names_the_school(
     services = VaultServices.build(vault, registry)
     school = Controller("Leep Yrkesutbildning AB, Malmö (demo)", "dataskydd@example.se")
     anna = vault.find_subject(IdentityInput(IdentityKind.EMAIL, ANNA.email)).subject_id
-    events = export_everywhere(
-        vault, services.connectors, services.holdings, anna, 10, controller=school
+    events = export_archive(
+        export_everywhere(
+            vault, services.connectors, services.holdings, anna, 10, controller=school
+        )
     )
     archive = zipfile.ZipFile(io.BytesIO(b"".join(e for e in events if isinstance(e, bytes))))
     markup = archive.read("index.html").decode()

@@ -12,6 +12,7 @@ import pytest
 from rich.console import Console
 
 from vault import cli
+from vault.reports import terminal, words
 from vault_client import Content, ExportSummary
 
 
@@ -28,7 +29,7 @@ from vault_client import Content, ExportSummary
     ],
 )
 def test_counts_are_singular_for_one(number: int, thing: str, said: str) -> None:
-    assert cli._count(number, thing) == said
+    assert words.count(number, thing) == said
 
 
 @pytest.mark.parametrize(
@@ -86,9 +87,7 @@ def test_a_writes_answer_reports_its_size_without_its_bytes() -> None:
     assert cli._plain(answer)["size"] == 8_000_000
 
 
-def test_the_export_summary_prints_each_systems_notes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_export_summary_prints_each_systems_notes(tmp_path: Path) -> None:
     archive = tmp_path / "a.zip"
     with zipfile.ZipFile(archive, "w") as out:
         out.writestr(
@@ -96,11 +95,10 @@ def test_the_export_summary_prints_each_systems_notes(
             json.dumps({"systems": {"salon": {"notes": ["the phone number differs"]}}}),
         )
     text = io.StringIO()
-    monkeypatch.setattr(cli, "console", Console(file=text, width=80))
     summary = ExportSummary(
         1, 1234, {"vault": "done", "salon": "done", "lms": "no match (searched by e-mail)"}
     )
-    cli._print_export_summary(summary, archive)
+    terminal.print_export_summary(Console(file=text, width=80), summary, archive)
     said = text.getvalue().splitlines()
     assert said[0] == f"1 vault record, 1234 bytes written to {archive}"
     assert "  salon: done" in said and "    note: the phone number differs" in said

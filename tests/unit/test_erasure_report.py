@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 
-import pytest
 from rich.console import Console
 
-from vault import cli
+from vault.reports import terminal
 from vault_client.types import ErasureItem, ErasureRequest, ErasureStep
 
 REASON = (
@@ -18,14 +17,13 @@ REASON = (
 ACTION = "erasureRequests/82f85c8586d9aca899c70b1c6aacbd84/manualActions/0123456789abcdef"
 
 
-def render(request: ErasureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def render(request: ErasureRequest) -> str:
     out = io.StringIO()
-    monkeypatch.setattr(cli, "console", Console(file=out, width=80, soft_wrap=True))
-    cli._print_request(request)
+    terminal.print_request(Console(file=out, width=80, soft_wrap=True), request)
     return out.getvalue()
 
 
-def test_every_outcome_reads_whole_at_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_outcome_reads_whole_at_80_columns() -> None:
     now = dt.datetime(2026, 11, 24, 21, 32, tzinfo=dt.UTC)
     request = ErasureRequest(
         name="erasureRequests/82f85c8586d9aca899c70b1c6aacbd84",
@@ -70,7 +68,7 @@ def test_every_outcome_reads_whole_at_80_columns(monkeypatch: pytest.MonkeyPatch
             ),
         ],
     )
-    text = render(request, monkeypatch)
+    text = render(request)
     lines = text.splitlines()
     # Names are printed whole (they are copied); the report around them fits.
     items = [line for line in lines if line.startswith("  ")]
@@ -86,7 +84,7 @@ def test_every_outcome_reads_whole_at_80_columns(monkeypatch: pytest.MonkeyPatch
     assert f"consent-vault requests confirm {ACTION} --by YOUR-NAME" in text
 
 
-def test_no_line_ends_in_padding_and_states_read_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_line_ends_in_padding_and_states_read_alike() -> None:
     now = dt.datetime(2026, 11, 24, 21, 32, tzinfo=dt.UTC)
     waiting = ErasureItem(
         "manual_action",
@@ -107,7 +105,7 @@ def test_no_line_ends_in_padding_and_states_read_alike(monkeypatch: pytest.Monke
             ErasureStep("lms", "retrying", 1, "timed out", []),
         ],
     )
-    text = render(request, monkeypatch)
+    text = render(request)
     lines = text.splitlines()
     assert [line for line in lines if line != line.rstrip()] == []
     assert "state: awaiting manual action;" in text
@@ -118,6 +116,6 @@ def test_no_line_ends_in_padding_and_states_read_alike(monkeypatch: pytest.Monke
     assert ACTION in lines
     # The live table during an erasure says the same.
     table = io.StringIO()
-    Console(file=table, width=120).print(cli._steps_table(request))
+    Console(file=table, width=120).print(terminal.steps_table(request))
     assert "done, waiting for a manual action" in table.getvalue()
     assert "awaiting manual action" in table.getvalue()

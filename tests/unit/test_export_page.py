@@ -14,9 +14,11 @@ import pytest
 
 from tests.readable_page import Page, read_page
 from vault.connectors.base import ExportFile, ExportItem, HeldCategory, Holdings
-from vault.core.export import SystemExport, SystemProgress, export_archive
+from vault.core.export import SubjectExport, SystemExport, SystemProgress
 from vault.core.identities import Identity, IdentityKind
 from vault.core.model import Content, Controller, LegalBasis, Record, Subject, SubjectState
+from vault.reports import words
+from vault.reports.archive import export_archive
 
 NOW = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
 ANNA = Subject(
@@ -110,7 +112,9 @@ def export(
     records: tuple[Record, ...] = (),
     controller: Controller | None = None,
 ) -> zipfile.ZipFile:
-    events = export_archive(ANNA, iter(records), len(records), NOW, systems, controller)
+    events = export_archive(
+        SubjectExport(ANNA, iter(records), len(records), NOW, systems, controller or Controller())
+    )
     return zipfile.ZipFile(io.BytesIO(b"".join(e for e in events if isinstance(e, bytes))))
 
 
@@ -269,7 +273,7 @@ def test_the_page_stands_alone_and_fits_a_phone(archive: zipfile.ZipFile) -> Non
 
 @pytest.mark.parametrize("basis", list(LegalBasis))
 def test_every_legal_basis_has_words_and_its_article(basis: LegalBasis) -> None:
-    assert "GDPR art. 6(1)(" in basis.describe()
+    assert "GDPR art. 6(1)(" in words.legal_basis(basis.value)
 
 
 def test_values_from_other_systems_read_as_text_whatever_their_type() -> None:
@@ -439,7 +443,7 @@ def test_the_personnummer_reads_as_people_write_it_and_the_json_keeps_it_canonic
 
 def test_roles_read_as_words() -> None:
     subject = dataclasses.replace(ANNA, roles=("lms_user", "salon_customer"))
-    events = export_archive(subject, iter(()), 0, NOW)
+    events = export_archive(SubjectExport(subject, iter(()), 0, NOW))
     archive = zipfile.ZipFile(io.BytesIO(b"".join(e for e in events if isinstance(e, bytes))))
     _, page = page_of(archive)
     assert "Roles LMS user, salon customer" in page.text

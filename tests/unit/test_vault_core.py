@@ -26,6 +26,7 @@ from vault.core.export import ExportProgress
 from vault.core.identities import IdentityKind
 from vault.core.model import Content, LegalBasis, RecordDraft, SubjectState
 from vault.core.vault import IdentityInput, RecordChanges, Vault
+from vault.reports.archive import export_archive
 from vault.storage.base import NewRecord
 
 ANNA = [
@@ -193,7 +194,7 @@ def test_erasure_stops_every_read_and_returns_a_receipt(vault: Vault) -> None:
         lambda: vault.get_record(stored.record_id),
         lambda: vault.list_records(anna.subject_id, None, 10, ""),
         lambda: vault.create_record(anna.subject_id, draft()),
-        lambda: list(vault.export_subject(anna.subject_id)),
+        lambda: vault.export_subject(anna.subject_id),
     ):
         with pytest.raises(SubjectErased):
             read()
@@ -248,7 +249,7 @@ def test_export_is_a_zip_with_json_html_and_content(vault: Vault) -> None:
             Content(b"PNGDATA", "image/png", "model.png"),
         ),
     )
-    events = list(vault.export_subject(anna.subject_id))
+    events = list(export_archive(vault.export_subject(anna.subject_id)))
     progress = [e for e in events if isinstance(e, ExportProgress)]
     assert progress[-1] == ExportProgress(2, 2)
     archive = zipfile.ZipFile(io.BytesIO(b"".join(e for e in events if isinstance(e, bytes))))
@@ -268,7 +269,7 @@ def test_export_is_a_zip_with_json_html_and_content(vault: Vault) -> None:
 def test_the_readable_export_escapes_what_people_typed(vault: Vault, clock: FixedClock) -> None:
     anna = vault.create_subject(ANNA, [])
     vault.create_record(anna.subject_id, draft(note="<script>alert(1)</script> & co", n=2))
-    events = list(vault.export_subject(anna.subject_id))
+    events = list(export_archive(vault.export_subject(anna.subject_id)))
     archive = zipfile.ZipFile(io.BytesIO(b"".join(e for e in events if isinstance(e, bytes))))
     page = archive.read("index.html").decode()
     assert "<script>" not in page

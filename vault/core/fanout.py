@@ -22,7 +22,7 @@ from vault.connectors.base import (
 )
 from vault.core import matching, rules
 from vault.core.errors import InvalidArgument
-from vault.core.export import ExportProgress, SystemExport, SystemProgress, export_archive
+from vault.core.export import SubjectExport, SystemExport, SystemProgress
 from vault.core.model import Controller
 from vault.core.vault import Vault
 
@@ -38,8 +38,8 @@ def export_everywhere(
     same_person: Collection[str] = (),
     controller: Controller | None = None,
     decided_by: str = "",
-) -> Iterator[ExportProgress | SystemProgress | bytes]:
-    """The subject's archive with every system's part.
+) -> SubjectExport:
+    """The subject's export: the vault's records and every system's part.
 
     A system whose records may be someone else's (see `matching`) is withheld,
     unless a privacy officer (`decided_by`) checked it and named it in
@@ -116,13 +116,13 @@ def export_everywhere(
         pool.shutdown(wait=False, cancel_futures=True)
 
     total = vault.count_records(subject_id)
-    return export_archive(
+    return SubjectExport(
         subject,
         vault.readable_records(subject_id),
         total,
         vault.clock.now(),
         systems(),
-        controller=controller,
+        controller=controller or Controller(),
     )
 
 

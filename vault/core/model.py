@@ -20,22 +20,6 @@ class LegalBasis(enum.Enum):
     PUBLIC_TASK = "public_task"
     LEGITIMATE_INTEREST = "legitimate_interest"
 
-    def describe(self) -> str:
-        """The basis in words the person the data is about can read, with its article."""
-        return _LEGAL_BASIS_WORDS[self]
-
-
-_LEGAL_BASIS_WORDS = {
-    LegalBasis.CONSENT: "your consent (GDPR art. 6(1)(a)); you may withdraw it at any time",
-    LegalBasis.CONTRACT: "needed for a contract with you (GDPR art. 6(1)(b))",
-    LegalBasis.LEGAL_OBLIGATION: "required by law (GDPR art. 6(1)(c))",
-    LegalBasis.VITAL_INTERESTS: "needed to protect your life or someone else's (GDPR art. 6(1)(d))",
-    LegalBasis.PUBLIC_TASK: "needed for a task in the public interest or as a public authority "
-    "(GDPR art. 6(1)(e))",
-    LegalBasis.LEGITIMATE_INTEREST: "our legitimate interest, weighed against your rights "
-    "(GDPR art. 6(1)(f)); you may object to it",
-}
-
 
 # Sweden's supervisory authority (GDPR art. 51), whom a person may complain to.
 SWEDISH_SUPERVISORY_AUTHORITY = "Integritetsskyddsmyndigheten (IMY), www.imy.se"

@@ -33,7 +33,7 @@ from vault.core.errors import (
     SubjectErased,
     SubjectNotFound,
 )
-from vault.core.export import ExportProgress, SystemProgress, export_archive
+from vault.core.export import SubjectExport
 from vault.core.identities import Identity, IdentityKind, canonical_identity
 from vault.core.keys import DataKey, KeyManager
 from vault.core.model import (
@@ -524,11 +524,12 @@ class Vault:
     def count_records(self, subject_id: str) -> int:
         return self.records.count_records(subject_id)
 
-    def export_subject(self, subject_id: str) -> Iterator[ExportProgress | SystemProgress | bytes]:
-        """Progress events and the bytes of a zip archive of everything held."""
+    def export_subject(self, subject_id: str) -> SubjectExport:
+        """Everything the vault itself holds about the subject, its records read
+        as they are consumed (`vault.reports.archive` writes it as a zip)."""
         subject = self.get_subject(subject_id)
         total = self.records.count_records(subject_id)
-        return export_archive(subject, self.readable_records(subject_id), total, self.clock.now())
+        return SubjectExport(subject, self.readable_records(subject_id), total, self.clock.now())
 
     # ------------------------------------------------------------- erasure
     def erase_subject(self, subject_id: str, request_id: str = "") -> ErasureReceipt:

@@ -10,6 +10,7 @@ from vault.core.errors import InvalidArgument
 from vault.core.export import ExportProgress, SystemProgress
 from vault.core.fanout import export_everywhere
 from vault.core.identities import IdentityKind
+from vault.reports.archive import export_archive
 from vault.server import convert
 from vault.server.context import VaultServices
 from vault.server.registration import CallContext
@@ -103,7 +104,7 @@ class SubjectService:
         self, request: pb.ExportSubjectRequest, context: CallContext
     ) -> Iterator[pb.ExportSubjectResponse]:
         services = self.services
-        events = export_everywhere(
+        export = export_everywhere(
             self.vault,
             services.connectors,
             services.holdings,
@@ -116,7 +117,7 @@ class SubjectService:
             decided_by=request.decided_by,
             controller=services.controller,
         )
-        for event in events:
+        for event in export_archive(export):
             if isinstance(event, ExportProgress):
                 yield pb.ExportSubjectResponse(
                     progress=pb.ExportProgress(
