@@ -38,8 +38,6 @@ STATUS_NAMES = set(grpc.StatusCode.__members__) - {Reason.INTERNAL}
 # Raises of a bare kind that are still in the tree, by the start of their
 # message; each should raise an error that names its reason. Do not add to it.
 BARE_RAISES_TO_GO = {
-    "subject {subject_id} was erased before erasure requests were kept",
-    "subject {subject_id} is already being erased",
     "subject {subject_id} cannot take new records",
 }
 

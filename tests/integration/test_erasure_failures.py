@@ -25,6 +25,7 @@ from vault.connectors.registry import ConnectorRegistry
 from vault.core.erasure import ErasureCoordinator, ErasureSettings
 from vault.core.identities import IdentityKind
 from vault.core.model import LegalBasis
+from vault.core.steps import StepState
 from vault.core.vault import IdentityInput, Vault
 from vault.plugins import hookimpl
 from vault.plugins.host import VaultHost
@@ -227,18 +228,18 @@ def test_a_worker_whose_lease_ran_out_cannot_overwrite_the_next_attempt(
     coordinator: ErasureCoordinator, vault: Vault
 ) -> None:
     request = coordinator.request(anna(vault))
-    now = vault.clock.now().isoformat(timespec="microseconds")
-    with coordinator.jobs.write() as tx:
+    now = vault.clock.now()
+    with coordinator.steps.write() as tx:
         stale = tx.claim_step("dead-worker", now, now)  # a lease that is already over
     assert stale is not None
     vault.clock.advance(seconds=1)  # type: ignore[attr-defined]
     coordinator.run_pending()  # takes the expired lease over and finishes
-    with coordinator.jobs.write() as tx:
+    with coordinator.steps.write() as tx:
         assert not tx.finish_step(
             stale.request_id,
-            stale.system,
+            stale.name,
             "dead-worker",
-            "needs_attention",
+            StepState.NEEDS_ATTENTION,
             9,
             now,
             "late",

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from vault.storage.jobs import JobReads, JobWrites
+from vault.core.steps.store import StepStore, StepWrites
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ class RecordWrites(RecordReads, Protocol):
     """One write transaction: everything in it commits together or not at all."""
 
     @property
-    def jobs(self) -> JobWrites: ...
+    def steps(self) -> StepWrites: ...
 
     def insert_subject(self, row: SubjectRow) -> None: ...
     def update_subject(
@@ -132,8 +132,8 @@ class RecordWrites(RecordReads, Protocol):
 
 class RecordStore(RecordReads, Protocol):
     @property
-    def jobs(self) -> JobStore:
-        """The erasure fan-out's rows, in the same database."""
+    def steps(self) -> StepStore:
+        """The step engine's rows, in the same database."""
         ...
 
     def write(self) -> AbstractContextManager[RecordWrites]:
@@ -203,7 +203,3 @@ class KeyStore(Protocol):
     def put_job_key(self, request_id: str, kek_version: int, wrapped: bytes) -> None: ...
     def job_key(self, request_id: str) -> tuple[int, bytes] | None: ...
     def destroy_job_key(self, request_id: str) -> bool: ...
-
-
-class JobStore(JobReads, Protocol):
-    def write(self) -> AbstractContextManager[JobWrites]: ...

@@ -32,7 +32,7 @@ from vault.storage.base import (
     RememberedRequest,
     SubjectRow,
 )
-from vault.storage.jobs import ErasureRequestRow, ErasureStepRow, ManualActionRow
+from vault.storage.sqlite_steps import SQLiteStepStore, _StepWrites
 
 log = logging.getLogger("vault.storage")
 
@@ -581,8 +581,10 @@ class _RecordQueries:
 
 class _RecordWrites(_RecordQueries):
     @property
-    def jobs(self) -> _JobWrites:
-        return _JobWrites(self.conn)
+    def steps(self) -> _StepWrites:
+        # The step engine's writes in the same transaction: an erasure request
+        # commits with the subject's new state and its remembered request id.
+        return _StepWrites(self.conn)
 
     def insert_subject(self, row: SubjectRow) -> None:
         self.conn.execute(
@@ -752,7 +754,7 @@ class SQLiteRecordStore:
     def __init__(self, path: Path) -> None:
         self._connections = _Connections(path, record_migrations)
         self._writer = GroupCommitWriter(self._connections)
-        self.jobs = SQLiteJobStore(self._connections, self._writer)
+        self.steps = SQLiteStepStore(self._connections, self._writer)
 
     @property
     def path(self) -> Path:
@@ -922,325 +924,38 @@ def _erasure_step_matches(db: Database) -> None:
         db.execute(f"ALTER TABLE erasure_steps ADD COLUMN {column}")
 
 
-_REQUEST_COLUMNS = "request_id, subject_id, state, received_at, deadline_at, completed_at, sealed_identities, updated_at"
-_STEP_COLUMNS = (
-    "request_id, system, state, attempts, next_attempt_at, lease_owner, lease_until, last_error, "
-    "outcomes, updated_at, sealed_references, conflict, notes, decision, decided_by, decided_at"
-)
-_ACTION_COLUMNS = (
-    "action_id, request_id, system, category, description, sealed_instructions, created_at, "
-    "confirmed_by, confirmed_at"
-)
-# Steps a worker may pick up: not finished, and not held under a live lease.
-_CLAIMABLE = "state IN ('pending', 'retrying', 'running')"
-
-
-class _JobQueries:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def erasure_request(self, request_id: str) -> ErasureRequestRow | None:
-        row = self.conn.execute(
-            f"SELECT {_REQUEST_COLUMNS} FROM erasure_requests WHERE request_id = ?", (request_id,)
-        ).fetchone()
-        return ErasureRequestRow(*row) if row else None
-
-    def latest_erasure_request(self, subject_id: str) -> ErasureRequestRow | None:
-        row = self.conn.execute(
-            f"SELECT {_REQUEST_COLUMNS} FROM erasure_requests WHERE subject_id = ? "
-            "ORDER BY received_at DESC LIMIT 1",
-            (subject_id,),
-        ).fetchone()
-        return ErasureRequestRow(*row) if row else None
-
-    def steps(self, request_id: str) -> list[ErasureStepRow]:
-        rows = self.conn.execute(
-            f"SELECT {_STEP_COLUMNS} FROM erasure_steps WHERE request_id = ? "
-            "ORDER BY system = 'vault' DESC, system",
-            (request_id,),
-        )
-        return [ErasureStepRow(*row) for row in rows]
-
-    def manual_actions(self, request_id: str) -> list[ManualActionRow]:
-        rows = self.conn.execute(
-            f"SELECT {_ACTION_COLUMNS} FROM manual_actions WHERE request_id = ? ORDER BY created_at, action_id",
-            (request_id,),
-        )
-        return [ManualActionRow(*row) for row in rows]
-
-    def manual_action(self, action_id: str) -> ManualActionRow | None:
-        row = self.conn.execute(
-            f"SELECT {_ACTION_COLUMNS} FROM manual_actions WHERE action_id = ?", (action_id,)
-        ).fetchone()
-        return ManualActionRow(*row) if row else None
-
-    def erasure_requests_page(
-        self, after: str, limit: int, state: str | None
-    ) -> list[ErasureRequestRow]:
-        # Newest first; `after` is the (received_at, request_id) key of the last row seen.
-        where, args = "1 = 1", []
-        if after:
-            received, _, request_id = after.partition("|")
-            where = "(received_at < ? OR (received_at = ? AND request_id < ?))"
-            args = [received, received, request_id]
-        if state:
-            where += " AND state = ?"
-            args.append(state)
-        rows = self.conn.execute(
-            f"SELECT {_REQUEST_COLUMNS} FROM erasure_requests WHERE {where} "
-            "ORDER BY received_at DESC, request_id DESC LIMIT ?",
-            (*args, limit),
-        )
-        return [ErasureRequestRow(*row) for row in rows]
-
-    def next_due_at(self) -> str | None:
-        row = self.conn.execute(
-            f"SELECT min(CASE WHEN state = 'running' THEN lease_until ELSE next_attempt_at END) "
-            f"FROM erasure_steps WHERE {_CLAIMABLE}"
-        ).fetchone()
-        return row[0] if row else None
-
-
-class _JobWrites(_JobQueries):
-    def insert_erasure_request(self, row: ErasureRequestRow, systems: list[str]) -> None:
-        self.conn.execute(
-            f"INSERT INTO erasure_requests ({_REQUEST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                row.request_id,
-                row.subject_id,
-                row.state,
-                row.received_at,
-                row.deadline_at,
-                row.completed_at,
-                row.sealed_identities,
-                row.updated_at,
-            ),
-        )
-        self.conn.executemany(
-            "INSERT INTO erasure_steps (request_id, system, state, attempts, next_attempt_at, updated_at) "
-            "VALUES (?, ?, 'pending', 0, ?, ?)",
-            [(row.request_id, system, row.received_at, row.received_at) for system in systems],
-        )
-
-    def claim_step(self, owner: str, now: str, lease_until: str) -> ErasureStepRow | None:
-        row = self.conn.execute(
-            f"SELECT request_id, system FROM erasure_steps WHERE {_CLAIMABLE} AND "
-            "((state != 'running' AND next_attempt_at <= ?) OR (state = 'running' AND lease_until <= ?)) "
-            "ORDER BY next_attempt_at LIMIT 1",
-            (now, now),
-        ).fetchone()
-        if row is None:
-            return None
-        self.conn.execute(
-            "UPDATE erasure_steps SET state = 'running', lease_owner = ?, lease_until = ?, updated_at = ? "
-            "WHERE request_id = ? AND system = ?",
-            (owner, lease_until, now, *row),
-        )
-        self.conn.execute(
-            "UPDATE erasure_requests SET state = 'in_progress', updated_at = ? "
-            "WHERE request_id = ? AND state = 'pending'",
-            (now, row[0]),
-        )
-        return next(s for s in self.steps(row[0]) if s.system == row[1])
-
-    def start_step(
-        self, request_id: str, system: str, owner: str, now: str, lease_until: str
-    ) -> ErasureStepRow | None:
-        """Take one particular step if it is waiting (not running, not finished)."""
-        taken = self.conn.execute(
-            "UPDATE erasure_steps SET state = 'running', lease_owner = ?, lease_until = ?, updated_at = ? "
-            "WHERE request_id = ? AND system = ? AND state IN ('pending', 'retrying')",
-            (owner, lease_until, now, request_id, system),
-        ).rowcount
-        if not taken:
-            return None
-        self.conn.execute(
-            "UPDATE erasure_requests SET state = 'in_progress', updated_at = ? "
-            "WHERE request_id = ? AND state = 'pending'",
-            (now, request_id),
-        )
-        return next(s for s in self.steps(request_id) if s.system == system)
-
-    def finish_step(
-        self,
-        request_id: str,
-        system: str,
-        owner: str,
-        state: str,
-        attempts: int,
-        next_attempt_at: str,
-        last_error: str | None,
-        outcomes: str | None,
-        now: str,
-    ) -> bool:
-        # Only the lease holder may finish a step: a worker whose lease ran out
-        # (it hung past its deadline) must not overwrite a later attempt.
-        return (
-            self.conn.execute(
-                "UPDATE erasure_steps SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, "
-                "outcomes = coalesce(?, outcomes), lease_owner = NULL, lease_until = NULL, updated_at = ? "
-                "WHERE request_id = ? AND system = ? AND state = 'running' AND lease_owner = ?",
-                (
-                    state,
-                    attempts,
-                    next_attempt_at,
-                    last_error,
-                    outcomes,
-                    now,
-                    request_id,
-                    system,
-                    owner,
-                ),
-            ).rowcount
-            == 1
-        )
-
-    def running_steps(self) -> list[ErasureStepRow]:
-        rows = self.conn.execute(
-            f"SELECT {_STEP_COLUMNS} FROM erasure_steps WHERE state = 'running'"
-        )
-        return [ErasureStepRow(*row) for row in rows]
-
-    def release_lease(self, request_id: str, system: str, owner: str, now: str) -> bool:
-        return (
-            self.conn.execute(
-                "UPDATE erasure_steps SET state = 'retrying', lease_owner = NULL, lease_until = NULL, "
-                "next_attempt_at = ?, updated_at = ? "
-                "WHERE request_id = ? AND system = ? AND state = 'running' AND lease_owner = ?",
-                (now, now, request_id, system, owner),
-            ).rowcount
-            == 1
-        )
-
-    def insert_manual_action(self, row: ManualActionRow) -> None:
-        self.conn.execute(
-            f"INSERT OR IGNORE INTO manual_actions ({_ACTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                row.action_id,
-                row.request_id,
-                row.system,
-                row.category,
-                row.description,
-                row.sealed_instructions,
-                row.created_at,
-                row.confirmed_by,
-                row.confirmed_at,
-            ),
-        )
-
-    def confirm_manual_action(self, action_id: str, confirmed_by: str, now: str) -> bool:
-        return (
-            self.conn.execute(
-                "UPDATE manual_actions SET confirmed_by = ?, confirmed_at = ? "
-                "WHERE action_id = ? AND confirmed_at IS NULL",
-                (confirmed_by, now, action_id),
-            ).rowcount
-            == 1
-        )
-
-    def set_request_state(self, request_id: str, state: str, now: str, completed: bool) -> None:
-        self.conn.execute(
-            "UPDATE erasure_requests SET state = ?, updated_at = ?, "
-            "completed_at = CASE WHEN ? THEN coalesce(completed_at, ?) ELSE NULL END WHERE request_id = ?",
-            (state, now, completed, now, request_id),
-        )
-
-    def forget_job_secrets(self, request_id: str) -> None:
-        self.conn.execute(
-            "UPDATE erasure_requests SET sealed_identities = NULL WHERE request_id = ?",
-            (request_id,),
-        )
-        self.conn.execute(
-            "UPDATE manual_actions SET sealed_instructions = NULL WHERE request_id = ?",
-            (request_id,),
-        )
-        self.conn.execute(
-            "UPDATE erasure_steps SET sealed_references = NULL WHERE request_id = ?",
-            (request_id,),
-        )
-
-    def requeue_steps(self, request_id: str, now: str) -> int:
-        # A conflict nobody decided is looked at afresh: whoever retries may
-        # have corrected the record in the system.
-        return self.conn.execute(
-            "UPDATE erasure_steps SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?, "
-            "sealed_references = CASE WHEN conflict IS NOT NULL AND decision IS NULL "
-            "THEN NULL ELSE sealed_references END, "
-            "conflict = CASE WHEN decision IS NULL THEN NULL ELSE conflict END "
-            "WHERE request_id = ? AND state = 'needs_attention'",
-            (now, now, request_id),
-        ).rowcount
-
-    def save_matches(
-        self,
-        request_id: str,
-        system: str,
-        owner: str,
-        sealed_references: bytes,
-        conflict: str | None,
-        notes: str | None,
-    ) -> bool:
-        return (
-            self.conn.execute(
-                "UPDATE erasure_steps SET sealed_references = ?, conflict = ?, notes = ? "
-                "WHERE request_id = ? AND system = ? AND state = 'running' AND lease_owner = ?",
-                (sealed_references, conflict, notes, request_id, system, owner),
-            ).rowcount
-            == 1
-        )
-
-    def decide_match(
-        self, request_id: str, system: str, decision: str, decided_by: str, state: str, now: str
-    ) -> bool:
-        return (
-            self.conn.execute(
-                "UPDATE erasure_steps SET decision = ?, decided_by = ?, decided_at = ?, state = ?, "
-                "attempts = 0, next_attempt_at = ?, updated_at = ? "
-                "WHERE request_id = ? AND system = ? AND state = 'needs_attention' "
-                "AND conflict IS NOT NULL AND decision IS NULL",
-                (decision, decided_by, now, state, now, now, request_id, system),
-            ).rowcount
-            == 1
-        )
-
-
-class SQLiteJobStore:
-    """The erasure fan-out's rows, in the record database, through its writer."""
-
-    def __init__(self, connections: _Connections, writer: GroupCommitWriter) -> None:
-        self._connections = connections
-        self._writer = writer
-
-    def _reads(self) -> _JobQueries:
-        return _JobQueries(self._connections.get())
-
-    @contextmanager
-    def write(self) -> Iterator[_JobWrites]:
-        with self._writer.write() as conn:
-            yield _JobWrites(conn)
-
-    def erasure_request(self, request_id: str) -> ErasureRequestRow | None:
-        return self._reads().erasure_request(request_id)
-
-    def latest_erasure_request(self, subject_id: str) -> ErasureRequestRow | None:
-        return self._reads().latest_erasure_request(subject_id)
-
-    def steps(self, request_id: str) -> list[ErasureStepRow]:
-        return self._reads().steps(request_id)
-
-    def manual_actions(self, request_id: str) -> list[ManualActionRow]:
-        return self._reads().manual_actions(request_id)
-
-    def manual_action(self, action_id: str) -> ManualActionRow | None:
-        return self._reads().manual_action(action_id)
-
-    def erasure_requests_page(
-        self, after: str, limit: int, state: str | None
-    ) -> list[ErasureRequestRow]:
-        return self._reads().erasure_requests_page(after, limit, state)
-
-    def next_due_at(self) -> str | None:
-        return self._reads().next_due_at()
+@record_migrations(name="0005_step_engine")
+def _step_engine(db: Database) -> None:
+    """The erasure's tables become the step engine's, for every kind of request."""
+    for statement in (
+        "ALTER TABLE erasure_requests RENAME TO step_requests",
+        "ALTER TABLE step_requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'erasure'",
+        "ALTER TABLE step_requests RENAME COLUMN sealed_identities TO sealed_payload",
+        "DROP INDEX erasure_requests_by_subject",
+        "CREATE INDEX step_requests_by_subject ON step_requests(kind, subject_id, received_at)",
+        "CREATE INDEX step_requests_by_time ON step_requests(kind, received_at, request_id)",
+        "ALTER TABLE erasure_steps RENAME TO steps",
+        "ALTER TABLE steps RENAME COLUMN system TO name",
+        "ALTER TABLE steps RENAME COLUMN outcomes TO result",
+        "ALTER TABLE steps RENAME COLUMN sealed_references TO sealed",
+        # Steps run in the order they were submitted; the vault's own came first.
+        "ALTER TABLE steps ADD COLUMN position INTEGER NOT NULL DEFAULT 1",
+        "UPDATE steps SET position = 0 WHERE name = 'vault'",
+        "ALTER TABLE steps ADD COLUMN details TEXT",
+        """UPDATE steps SET details = json_object(
+                'conflict', json(conflict), 'notes', json(notes), 'decision', decision,
+                'decided_by', decided_by, 'decided_at', decided_at)
+            WHERE conflict IS NOT NULL OR notes IS NOT NULL OR decision IS NOT NULL""",
+        "ALTER TABLE steps DROP COLUMN conflict",
+        "ALTER TABLE steps DROP COLUMN notes",
+        "ALTER TABLE steps DROP COLUMN decision",
+        "ALTER TABLE steps DROP COLUMN decided_by",
+        "ALTER TABLE steps DROP COLUMN decided_at",
+        "DROP INDEX erasure_steps_due",
+        "CREATE INDEX steps_due ON steps(state, next_attempt_at)",
+        "ALTER TABLE manual_actions RENAME COLUMN system TO step",
+    ):
+        db.execute(statement)
 
 
 # ------------------------------------------------------------------- keys --

@@ -1,0 +1,245 @@
+"""The step store's contract: what the step engine relies on, whatever engine stores it.
+
+Subclass `StepStoreContract` and give a `store` fixture (a fresh, empty
+StepStore) and a `subject` fixture (the id of a subject the store's
+requests may name). The SQLite backend runs it in test_sqlite_steps.py; a
+later backend must pass it unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from vault.core.steps import RequestState, StepState, StepStore, StoredAction, StoredRequest
+
+T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+
+
+def at(seconds: float) -> dt.datetime:
+    return T0 + dt.timedelta(seconds=seconds)
+
+
+class StepStoreContract:
+    def submit(
+        self,
+        store: StepStore,
+        subject: str,
+        request_id: str = "r1",
+        kind: str = "test",
+        received: float = 0,
+        steps: tuple[str, ...] = ("b", "a", "c"),
+    ) -> StoredRequest:
+        request = StoredRequest(
+            request_id,
+            kind,
+            subject,
+            RequestState.PENDING,
+            at(received),
+            at(received + 3600),
+            None,
+            b"sealed",
+            at(received),
+        )
+        with store.write() as tx:
+            tx.insert_request(request, steps)
+        return request
+
+    def test_a_request_and_its_steps_read_back_as_written_steps_in_order(
+        self, store: StepStore, subject: str
+    ) -> None:
+        written = self.submit(store, subject)
+        assert store.request("r1") == written
+        assert store.request("nope") is None
+        steps = store.steps("r1")
+        assert [s.name for s in steps] == ["b", "a", "c"]
+        first = steps[0]
+        assert first.state is StepState.PENDING and first.attempts == 0
+        assert first.next_attempt_at == at(0) and first.lease_owner is None
+        assert first.sealed is None and dict(first.details) == {} and first.result is None
+
+    def test_claim_takes_the_step_due_first_under_a_lease_and_starts_the_request(
+        self, store: StepStore, subject: str
+    ) -> None:
+        self.submit(store, subject)
+        with store.write() as tx:
+            step = tx.claim_step("w1", at(1), at(61))
+        assert step is not None and step.state is StepState.RUNNING
+        assert step.lease_owner == "w1" and step.lease_until == at(61)
+        assert store.request("r1").state is RequestState.IN_PROGRESS  # type: ignore[union-attr]
+        with store.write() as tx:
+            others = [tx.claim_step("w2", at(1), at(61)) for _ in range(3)]
+        assert sorted(s.name for s in others if s) == sorted({"a", "b", "c"} - {step.name})
+        assert others[-1] is None
+        # A running step whose lease ran out is claimed again.
+        with store.write() as tx:
+            again = tx.claim_step("w3", at(62), at(122))
+        assert again is not None and again.lease_owner == "w3"
+
+    def test_a_step_not_yet_due_is_not_claimed_and_next_due_says_when(
+        self, store: StepStore, subject: str
+    ) -> None:
+        self.submit(store, subject, steps=("only",))
+        with store.write() as tx:
+            step = tx.claim_step("w1", at(0), at(60))
+            assert step is not None
+            assert tx.finish_step(
+                "r1", "only", "w1", StepState.RETRYING, 1, at(30), "down", None, at(0)
+            )
+        assert store.next_due_at() == at(30)
+        with store.write() as tx:
+            assert tx.claim_step("w1", at(29), at(89)) is None
+            assert tx.claim_step("w1", at(30), at(90)) is not None
+        assert store.next_due_at() == at(90)  # the running one's lease end
+
+    def test_only_the_lease_holder_finishes_and_a_missing_result_keeps_the_last(
+        self, store: StepStore, subject: str
+    ) -> None:
+        self.submit(store, subject, steps=("only",))
+        with store.write() as tx:
+            tx.claim_step("w1", at(0), at(60))
+            assert not tx.finish_step(
+                "r1", "only", "w2", StepState.SUCCEEDED, 1, at(1), None, "[]", at(1)
+            )
+            assert tx.finish_step(
+                "r1", "only", "w1", StepState.SUCCEEDED, 1, at(1), None, '["x"]', at(1)
+            )
+            assert not tx.finish_step(
+                "r1", "only", "w1", StepState.SUCCEEDED, 1, at(1), None, "[]", at(1)
+            )
+        (step,) = store.steps("r1")
+        assert (
+            step.state is StepState.SUCCEEDED
+            and step.result == '["x"]'
+            and step.lease_owner is None
+        )
+        with store.write() as tx:
+            tx.set_step("r1", "only", StepState.PENDING, None, {}, at(2))
+            tx.claim_step("w1", at(2), at(62))
+            tx.finish_step(
+                "r1", "only", "w1", StepState.NEEDS_ATTENTION, 1, at(3), "why", None, at(3)
+            )
+        (step,) = store.steps("r1")
+        assert step.result == '["x"]' and step.last_error == "why"
+
+    def test_start_takes_only_a_waiting_step(self, store: StepStore, subject: str) -> None:
+        self.submit(store, subject, steps=("a", "b"))
+        with store.write() as tx:
+            assert tx.start_step("r1", "a", "w1", at(0), at(60)) is not None
+            assert tx.start_step("r1", "a", "w2", at(0), at(60)) is None  # running already
+            assert tx.start_step("r1", "zz", "w2", at(0), at(60)) is None
+
+    def test_a_running_step_keeps_its_state_only_under_its_own_lease(
+        self, store: StepStore, subject: str
+    ) -> None:
+        self.submit(store, subject, steps=("a",))
+        details = {"conflict": {"texts": ["t"], "kinds": ["email"]}, "notes": ["n"]}
+        with store.write() as tx:
+            assert not tx.keep_step_state("r1", "a", "w1", b"refs", details)  # not running
+            tx.claim_step("w1", at(0), at(60))
+            assert not tx.keep_step_state("r1", "a", "w2", b"refs", details)
+            assert tx.keep_step_state("r1", "a", "w1", b"refs", details)
+        (step,) = store.steps("r1")
+        assert step.sealed == b"refs" and dict(step.details) == details
+
+    def test_set_step_moves_it_due_at_once_from_nought_attempts(
+        self, store: StepStore, subject: str
+    ) -> None:
+        self.submit(store, subject, steps=("a",))
+        with store.write() as tx:
+            tx.claim_step("w1", at(0), at(60))
+            tx.finish_step("r1", "a", "w1", StepState.NEEDS_ATTENTION, 4, at(1), "x", None, at(1))
+            tx.set_step("r1", "a", StepState.NOT_APPLICABLE, b"s", {"decision": "d"}, at(5))
+        (step,) = store.steps("r1")
+        assert step.state is StepState.NOT_APPLICABLE and step.attempts == 0
+        assert step.next_attempt_at == at(5) and step.sealed == b"s"
+        assert dict(step.details) == {"decision": "d"}
+
+    def test_leases_of_running_steps_can_be_released_by_their_holder(
+        self, store: StepStore, subject: str
+    ) -> None:
+        self.submit(store, subject, steps=("a", "b"))
+        with store.write() as tx:
+            tx.claim_step("dead", at(0), at(600))
+        running = store.write()
+        with running as tx:
+            (step,) = tx.running_steps()
+            assert not tx.release_lease("r1", step.name, "someone-else", at(1))
+            assert tx.release_lease("r1", step.name, "dead", at(1))
+            assert tx.running_steps() == []
+        released = next(s for s in store.steps("r1") if s.name == step.name)
+        assert released.state is StepState.RETRYING and released.next_attempt_at == at(1)
+
+    def test_an_action_is_kept_once_and_confirmed_once(
+        self, store: StepStore, subject: str
+    ) -> None:
+        self.submit(store, subject)
+        action = StoredAction("x1", "r1", "a", "membership", "remove", b"how", at(1), None, None)
+        with store.write() as tx:
+            tx.insert_action(action)
+            tx.insert_action(action)  # a re-run step reports it again
+        assert store.actions("r1") == [action] and store.action("x1") == action
+        assert store.action("nope") is None
+        with store.write() as tx:
+            assert tx.confirm_action("x1", "admin", at(2))
+            assert not tx.confirm_action("x1", "someone else", at(3))
+        confirmed = store.action("x1")
+        assert confirmed is not None
+        assert confirmed.confirmed_by == "admin" and confirmed.confirmed_at == at(2)
+
+    def test_request_state_and_completion_time(self, store: StepStore, subject: str) -> None:
+        self.submit(store, subject)
+        with store.write() as tx:
+            tx.set_request_state("r1", RequestState.COMPLETED, at(5), completed=True)
+            tx.set_request_state("r1", RequestState.COMPLETED, at(9), completed=True)
+        request = store.request("r1")
+        assert request is not None and request.completed_at == at(5) and request.updated_at == at(9)
+        with store.write() as tx:
+            tx.set_request_state("r1", RequestState.IN_PROGRESS, at(10), completed=False)
+        assert store.request("r1").completed_at is None  # type: ignore[union-attr]
+
+    def test_forgetting_secrets_leaves_no_sealed_bytes(
+        self, store: StepStore, subject: str
+    ) -> None:
+        self.submit(store, subject, steps=("a",))
+        with store.write() as tx:
+            tx.claim_step("w1", at(0), at(60))
+            tx.keep_step_state("r1", "a", "w1", b"refs", {"notes": ["n"]})
+            tx.insert_action(StoredAction("x1", "r1", "a", "c", "d", b"how", at(1), None, None))
+            tx.forget_secrets("r1")
+        assert store.request("r1").sealed_payload is None  # type: ignore[union-attr]
+        (step,) = store.steps("r1")
+        assert step.sealed is None and dict(step.details) == {"notes": ["n"]}
+        assert store.actions("r1")[0].sealed_instructions is None
+
+    def test_pages_are_newest_first_per_kind_filtered_by_state(
+        self, store: StepStore, subject: str
+    ) -> None:
+        for n in range(5):
+            self.submit(store, subject, request_id=f"r{n}", received=n)
+        self.submit(store, subject, request_id="other", kind="another", received=9)
+        with store.write() as tx:
+            tx.set_request_state("r3", RequestState.COMPLETED, at(20), completed=True)
+        page = store.requests_page("test", None, 2, None)
+        assert [r.request_id for r in page] == ["r4", "r3"]
+        rest = store.requests_page("test", (page[-1].received_at, page[-1].request_id), 10, None)
+        assert [r.request_id for r in rest] == ["r2", "r1", "r0"]
+        done = store.requests_page("test", None, 10, RequestState.COMPLETED)
+        assert [r.request_id for r in done] == ["r3"]
+        assert store.latest_request("test", subject).request_id == "r4"  # type: ignore[union-attr]
+        assert store.latest_request("another", subject).request_id == "other"  # type: ignore[union-attr]
+        assert store.latest_request("none", subject) is None
+
+    def test_nothing_is_written_when_the_transaction_fails(
+        self, store: StepStore, subject: str
+    ) -> None:
+        with pytest.raises(RuntimeError), store.write() as tx:
+            tx.insert_request(
+                StoredRequest(
+                    "r9", "test", subject, RequestState.PENDING, at(0), at(1), None, None, at(0)
+                ),
+                ["a"],
+            )
+            raise RuntimeError("the caller changed its mind")
+        assert store.request("r9") is None and store.steps("r9") == []

@@ -1,0 +1,103 @@
+"""The SQLite backend keeps the step store's contract, and migrates an erasure's old rows."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from tests.storage.steps_contract import StepStoreContract
+from vault.core.steps import RequestState, StepState, StepStore
+from vault.storage.sqlite import SQLiteRecordStore, record_migrations
+
+
+@pytest.fixture
+def records(tmp_path: Path) -> Iterator[SQLiteRecordStore]:
+    store = SQLiteRecordStore(tmp_path / "records.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def store(records: SQLiteRecordStore) -> StepStore:
+    return records.steps
+
+
+@pytest.fixture
+def subject(records: SQLiteRecordStore) -> str:
+    conn = sqlite3.connect(records.path)
+    with conn:
+        conn.execute(
+            "INSERT INTO subjects (subject_id, state, roles, protected_identity, created_at, updated_at) "
+            "VALUES ('s1', 'active', '', 0, '2026-01-01', '2026-01-01')"
+        )
+    conn.close()
+    return "s1"
+
+
+class TestSQLiteStepStore(StepStoreContract):
+    pass
+
+
+def test_an_erasure_stored_before_the_step_engine_reads_back_whole(tmp_path: Path) -> None:
+    path = tmp_path / "records.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    record_migrations.apply(Database(conn), stop_before="0005_step_engine")
+    conn.execute(
+        "INSERT INTO subjects (subject_id, state, roles, protected_identity, created_at, updated_at) "
+        "VALUES ('s1', 'erasure_pending', '', 0, '2026-01-01', '2026-01-01')"
+    )
+    stamp = "2026-11-24T09:00:00.000000+00:00"
+    conn.execute(
+        "INSERT INTO erasure_requests VALUES ('r1', 's1', 'partially_completed', ?, ?, NULL, ?, ?)",
+        (stamp, stamp, b"identities", stamp),
+    )
+    conflict = json.dumps(
+        {"texts": ["the e-mail and the personnummer lead to different records"], "kinds": ["email"]}
+    )
+    for system in ("accounting", "vault", "lms"):
+        conn.execute(
+            "INSERT INTO erasure_steps (request_id, system, state, attempts, next_attempt_at, "
+            "outcomes, updated_at, sealed_references, conflict, notes, decision, decided_by, "
+            "decided_at) VALUES ('r1', ?, ?, 1, ?, '[]', ?, ?, ?, ?, ?, ?, ?)",
+            (
+                system,
+                "needs_attention" if system == "accounting" else "succeeded",
+                stamp,
+                stamp,
+                b"refs" if system == "accounting" else None,
+                conflict if system == "accounting" else None,
+                json.dumps(["a note"]) if system == "accounting" else None,
+                None,
+                None,
+                None,
+            ),
+        )
+    conn.execute(
+        "INSERT INTO manual_actions VALUES ('x1', 'r1', 'lms', 'c', 'd', ?, ?, NULL, NULL)",
+        (b"how", stamp),
+    )
+    conn.close()
+
+    records = SQLiteRecordStore(path)  # applies the rest
+    try:
+        request = records.steps.request("r1")
+        assert request is not None and request.kind == "erasure"
+        assert request.state is RequestState.PARTIALLY_COMPLETED
+        assert request.sealed_payload == b"identities"
+        steps = records.steps.steps("r1")
+        assert [s.name for s in steps] == ["vault", "accounting", "lms"]  # the vault's first
+        accounting = steps[1]
+        assert accounting.state is StepState.NEEDS_ATTENTION and accounting.sealed == b"refs"
+        assert accounting.details["conflict"]["kinds"] == ["email"]
+        assert accounting.details["notes"] == ["a note"]
+        assert dict(steps[0].details) == {}
+        (action,) = records.steps.actions("r1")
+        assert action.step == "lms" and action.sealed_instructions == b"how"
+    finally:
+        records.close()

@@ -1,0 +1,154 @@
+"""The step engine with a kind of request other than erasure: intake, leases,
+retries with backoff, needs attention, a person's retry, completion, watching,
+and a kill -9 in the middle of a step."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import START
+from tests.steps_kind import Notices, add_subject, notice
+from vault.core.clock import FixedClock
+from vault.core.steps import EngineSettings, RequestState, StepEngine, StepState
+from vault.storage.sqlite import SQLiteRecordStore
+
+
+@pytest.fixture
+def records(tmp_path: Path):  # type: ignore[no-untyped-def]
+    store = SQLiteRecordStore(tmp_path / "records.db")
+    yield store
+    store.close()
+
+
+def engine_for(records: SQLiteRecordStore, kind: Notices, clock: FixedClock) -> StepEngine:
+    engine = StepEngine(
+        records.steps,
+        clock,
+        EngineSettings(
+            lease_seconds=30, max_attempts=3, backoff_base_seconds=1, backoff_cap_seconds=4
+        ),
+    )
+    engine.register("notice", kind)
+    return engine
+
+
+def submit(engine: StepEngine, records: SQLiteRecordStore, clock: FixedClock, *steps: str) -> None:
+    subject = add_subject(records)
+    with records.steps.write() as tx:
+        engine.submit(tx, notice("n1", subject, clock.now()), list(steps))
+    engine.accepted()
+
+
+def test_a_notice_runs_every_step_once_and_completes(records, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    clock = FixedClock(START)
+    kind = Notices(tmp_path)
+    engine = engine_for(records, kind, clock)
+    submit(engine, records, clock, "lms", "salon")
+    assert records.steps.request("n1").state is RequestState.PENDING  # type: ignore[union-attr]
+    assert engine.run_pending() == 2
+    request = records.steps.request("n1")
+    assert request is not None and request.state is RequestState.COMPLETED
+    assert request.completed_at == START and request.sealed_payload is None  # secrets forgotten
+    assert kind.completed_requests == ["n1"]
+    assert (tmp_path / "lms.log").read_text() == "n1\n"
+    assert [s.result for s in records.steps.steps("n1")] == ['["sent to lms"]', '["sent to salon"]']
+
+
+def test_failures_are_retried_with_backoff_until_they_give_up(records, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    clock = FixedClock(START)
+    engine = engine_for(records, Notices(tmp_path, fail={"lms": 5}), clock)
+    submit(engine, records, clock, "lms")
+    engine.run_pending()
+    (step,) = records.steps.steps("n1")
+    assert step.state is StepState.RETRYING and step.attempts == 1
+    assert START < step.next_attempt_at <= START + dt.timedelta(seconds=1)
+    assert engine.run_pending() == 0  # not due yet
+    for _ in range(2):
+        clock.advance(seconds=5)
+        engine.run_pending()
+    (step,) = records.steps.steps("n1")
+    assert step.state is StepState.NEEDS_ATTENTION
+    assert (
+        step.last_error == "gave up after 3 attempts; last: NoticeFailed: the system did not answer"
+    )
+    assert records.steps.request("n1").state is RequestState.PARTIALLY_COMPLETED  # type: ignore[union-attr]
+
+
+def test_a_step_that_needs_a_person_waits_and_a_retry_finishes_it(records, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    clock = FixedClock(START)
+    kind = Notices(tmp_path, fail={"lms": -1})
+    engine = engine_for(records, kind, clock)
+    submit(engine, records, clock, "lms", "salon")
+    engine.run_pending()
+    states = {s.name: s.state for s in records.steps.steps("n1")}
+    assert states == {"lms": StepState.NEEDS_ATTENTION, "salon": StepState.SUCCEEDED}
+    assert records.steps.steps("n1")[0].attempts == 1  # at once, no retries
+    kind.fail["lms"] = 0  # someone fixed the system
+    with records.steps.write() as tx:
+        assert engine.retry(tx, "n1") == 1
+    assert records.steps.request("n1").state is RequestState.IN_PROGRESS  # type: ignore[union-attr]
+    engine.run_pending()
+    assert records.steps.request("n1").state is RequestState.COMPLETED  # type: ignore[union-attr]
+    with records.steps.write() as tx:
+        assert engine.retry(tx, "n1") == 0
+
+
+def test_watch_yields_each_change_until_the_request_rests(records, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    clock = FixedClock(START)
+    engine = engine_for(records, Notices(tmp_path), clock)
+    submit(engine, records, clock, "lms")
+    seen = []
+
+    def view(request_id: str) -> RequestState:
+        request = records.steps.request(request_id)
+        assert request is not None
+        return request.state
+
+    watching = engine.watch("n1", view, lambda state: state, poll_seconds=0.05)
+    seen.append(next(watching))
+    engine.run_pending()
+    seen += list(watching)
+    assert seen == [RequestState.PENDING, RequestState.COMPLETED]
+
+
+def test_an_unknown_kind_is_refused_before_anything_is_written(records, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    clock = FixedClock(START)
+    engine = engine_for(records, Notices(tmp_path), clock)
+    subject = add_subject(records)
+    request = notice("n2", subject, clock.now())
+    with pytest.raises(ValueError), records.steps.write() as tx:
+        engine.submit(
+            tx,
+            type(request)(
+                *[*vars(request).values()][:1], "nothing", *[*vars(request).values()][2:]
+            ),
+            ["a"],
+        )
+    assert records.steps.request("n2") is None
+
+
+@pytest.mark.slow
+def test_a_kill_in_the_middle_of_a_step_is_finished_after_restart_and_nothing_is_done_twice(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "CONSENT_VAULT_CRASH_AT": "notice_sent"}
+    command = [sys.executable, "-m", "tests.steps_kind", str(tmp_path)]
+    killed = subprocess.run(
+        [*command, "submit"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert killed.returncode == -9
+    assert (tmp_path / "lms.log").read_text() == "n1\n"  # its effect happened, unrecorded
+    env.pop("CONSENT_VAULT_CRASH_AT")
+    resumed = subprocess.run(
+        [*command, "resume"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.strip() == "completed"
+    assert (tmp_path / "lms.log").read_text() == "n1\n"  # not sent twice
+    assert (tmp_path / "salon.log").read_text() == "n1\n"

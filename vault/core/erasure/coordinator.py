@@ -1,0 +1,367 @@
+"""Erasing a person everywhere: the erasure request's intake, decisions and views.
+
+The request and one step per system (the vault's own first) are committed in
+one transaction, with the subject's new erasure-pending state, before anything
+is done, so reads stop at once. The identifiers connectors need are sealed
+under a key of the job's own, so the person's own keys can be destroyed
+straight away and the other systems finished later by the step engine. When
+the job completes, its key is destroyed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Mapping
+
+from vault.connectors.base import Connector, Holdings
+from vault.core import faults, rules
+from vault.core.erasure.jobkeys import JobKeys
+from vault.core.erasure.kind import ErasureSteps
+from vault.core.erasure.model import (
+    KIND,
+    VAULT_SYSTEM,
+    AlreadyConfirmed,
+    ErasureRequestNotFound,
+    ErasureRequestView,
+    ErasureSettings,
+    ErasureStepNotFound,
+    ManualActionNotFound,
+    MatchDecision,
+    NothingToDecide,
+    NothingToRetry,
+    one_month_after,
+)
+from vault.core.erasure.systems import ConnectorStep, VaultStep, sealed_identities
+from vault.core.erasure.views import request_view
+from vault.core.errors import (
+    ErasurePending,
+    InvalidArgument,
+    RequestIdReused,
+    SubjectErased,
+    SubjectNotFound,
+)
+from vault.core.model import SubjectState
+from vault.core.steps import (
+    EngineSettings,
+    RequestState,
+    StepEngine,
+    StepState,
+    StoredRequest,
+)
+from vault.core.vault import Vault
+from vault.storage.base import RecordWrites, RememberedRequest
+
+
+class ErasureCoordinator:
+    def __init__(
+        self,
+        vault: Vault,
+        connectors: Mapping[str, Connector],
+        holdings: Mapping[str, Holdings],
+        settings: ErasureSettings | None = None,
+    ) -> None:
+        self.vault = vault
+        self.connectors = dict(connectors)
+        self.holdings = dict(holdings)
+        self.settings = settings or ErasureSettings()
+        self.keys = JobKeys(vault)
+        self.engine = StepEngine(
+            vault.records.steps,
+            vault.clock,
+            EngineSettings(
+                lease_seconds=self.settings.lease_seconds,
+                max_attempts=self.settings.max_attempts,
+                backoff_base_seconds=self.settings.backoff_base_seconds,
+                backoff_cap_seconds=self.settings.backoff_cap_seconds,
+            ),
+        )
+        self.steps = self.engine.store
+        self.kind = ErasureSteps(vault, self.keys, self.settings)
+        self._connector_steps = {
+            name: ConnectorStep(
+                connector,
+                self.holdings[name],
+                self.steps,
+                self.keys,
+                self.settings,
+                self.kind.identities,
+                vault.clock.now,
+                self.engine.owner,
+            )
+            for name, connector in self.connectors.items()
+        }
+        self.kind.systems = {VAULT_SYSTEM: VaultStep(vault), **self._connector_steps}
+        self.engine.register(KIND, self.kind)
+
+    @property
+    def work_available(self) -> threading.Event:
+        return self.engine.work_available
+
+    @property
+    def owner(self) -> str:
+        return self.engine.owner
+
+    # ------------------------------------------------------------ requests
+    def request(self, subject_id: str, request_id: str = "") -> ErasureRequestView:
+        """Accept an erasure of the subject in every system; the vault's own keys go at once."""
+        if request_id:
+            rules.request_id(request_id)
+            remembered = self.vault.records.remembered(request_id)
+            if remembered is not None:
+                if (
+                    remembered.operation != "erase_everywhere"
+                    or remembered.subject_id != subject_id
+                ):
+                    raise RequestIdReused(request_id)
+                return self.get(remembered.result)
+        subject = self.vault.records.subject(subject_id)
+        if subject is None:
+            raise SubjectNotFound(f"subject {subject_id} does not exist", subject=subject_id)
+        if subject.state != SubjectState.ACTIVE.value:
+            # Already being erased, or erased: "already gone" is success.
+            latest = self.steps.latest_request(KIND, subject_id)
+            if latest is not None:
+                return self.get(latest.request_id)
+            # Erased before erasure requests were kept: nothing to show but that.
+            if subject.state == SubjectState.ERASED.value:
+                raise SubjectErased(subject_id)
+            raise ErasurePending(subject_id)
+
+        identities = self.vault.get_subject(subject_id).identities
+        faults.crash_point("erasure_request_accepted")
+        job_id = secrets.token_hex(16)
+        self.keys.create(job_id)
+        sealed = self.keys.seal(job_id, sealed_identities(identities), "job-identities", job_id)
+        now = self.vault.clock.now()
+        request = StoredRequest(
+            job_id,
+            KIND,
+            subject_id,
+            RequestState.PENDING,
+            now,
+            one_month_after(now),
+            None,
+            sealed,
+            now,
+        )
+        with self.vault.records.write() as tx:
+            current = tx.subject(subject_id)
+            if current is None or current.state != SubjectState.ACTIVE.value:
+                # Another request won the race to erase this subject.
+                raise ErasurePending(subject_id)
+            self.engine.submit(tx.steps, request, [VAULT_SYSTEM, *sorted(self.connectors)])
+            tx.set_subject_state(subject_id, SubjectState.ERASURE_PENDING.value, _iso(now))
+            if request_id and not tx.remember(
+                RememberedRequest(request_id, "erase_everywhere", "", subject_id, job_id)
+            ):
+                raise RequestIdReused(request_id)
+        faults.crash_point("erasure_request_committed")
+        # The person's own keys go straight away; a crash here leaves the vault
+        # step pending, and the next worker finishes it.
+        self.engine.run_step(job_id, VAULT_SYSTEM)
+        self.engine.accepted()
+        return self.get(job_id)
+
+    def get(self, request_id: str) -> ErasureRequestView:
+        return request_view(self.steps, self.keys, self._request(request_id))
+
+    def list_requests(
+        self, page_size: int, page_token: str, state: str | None
+    ) -> tuple[list[ErasureRequestView], str]:
+        limit = rules.page_size(page_size)
+        after = None
+        if page_token:
+            # The token names the filter it was made for: a page of one state
+            # must not continue as a page of another.
+            try:
+                token_state, _, last = bytes.fromhex(page_token).decode().partition("\x1f")
+                received, _, last_id = last.partition("|")
+                after = (_parse(received), last_id)
+            except (ValueError, UnicodeDecodeError):
+                token_state, after = "\x00", None
+            if token_state != (state or "") or after is None or not after[1]:
+                raise InvalidArgument(
+                    "page_token", "not a next_page_token from an earlier call with the same state"
+                )
+        rows = self.steps.requests_page(
+            KIND, after, limit + 1, RequestState(state) if state else None
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        token = ""
+        if more:
+            last_row = rows[-1]
+            token = f"{state or ''}\x1f{_iso(last_row.received_at)}|{last_row.request_id}".encode().hex()
+        return [request_view(self.steps, self.keys, r) for r in rows], token
+
+    def watch(
+        self, request_id: str, poll_seconds: float = 0.5, stop: threading.Event | None = None
+    ) -> Iterator[ErasureRequestView]:
+        """The request now, then each time it changes, until it rests (or `stop`)."""
+        return self.engine.watch(
+            request_id, self.get, lambda view: RequestState(view.state), poll_seconds, stop
+        )
+
+    def retry(self, request_id: str, client_request_id: str = "") -> ErasureRequestView:
+        """Send the steps that need attention round again (after someone fixed the cause)."""
+        request = self._request(request_id)
+
+        def apply(tx: RecordWrites) -> None:
+            if self.engine.retry(tx.steps, request_id) == 0:
+                raise NothingToRetry(
+                    f"erasure request {request_id} has no step that needs attention",
+                    request=request_id,
+                )
+
+        self._once(client_request_id, "retry_erasure", request_id, request.subject_id, apply)
+        self.engine.changed()
+        return self.get(request_id)
+
+    def confirm_manual_action(
+        self, request_id: str, action_id: str, confirmed_by: str, client_request_id: str = ""
+    ) -> ErasureRequestView:
+        who = rules.person_named(confirmed_by, "confirmed_by")
+        action = self.steps.action(action_id)
+        if action is None or action.request_id != request_id:
+            raise ManualActionNotFound(
+                f"manual action {action_id} does not exist", action=action_id
+            )
+        request = self._request(request_id)
+
+        def apply(tx: RecordWrites) -> None:
+            if not tx.steps.confirm_action(action_id, who, self.vault.clock.now()):
+                # A second confirmation is not silently dropped: the first one stands.
+                raise AlreadyConfirmed(
+                    f"manual action {action_id} was already confirmed", action=action_id
+                )
+            self.engine.settle(tx.steps, request_id)
+
+        fingerprint = f"{request_id}|{action_id}|{who}"
+        self._once(
+            client_request_id, "confirm_manual_action", fingerprint, request.subject_id, apply
+        )
+        self.engine.changed()
+        self.engine.end_if_completed(request_id)
+        return self.get(request_id)
+
+    def decide_match(
+        self,
+        request_id: str,
+        system: str,
+        decision: str,
+        decided_by: str,
+        client_request_id: str = "",
+    ) -> ErasureRequestView:
+        """A privacy officer's word on a step whose records may be someone else's:
+        the same person (the step runs again, the conflict accepted) or not this
+        person (the step ends as not applicable, nothing done in that system)."""
+        who = rules.person_named(decided_by, "decided_by")
+        if decision not in MatchDecision.ALL:
+            raise InvalidArgument("decision", "must be same person or not this person")
+        request = self._request(request_id)
+        if not any(s.name == system for s in self.steps.steps(request_id)):
+            raise ErasureStepNotFound(
+                f"erasure request {request_id} has no step for system {system}",
+                request=request_id,
+            )
+        state = (
+            StepState.PENDING if decision == MatchDecision.SAME_PERSON else StepState.NOT_APPLICABLE
+        )
+
+        def apply(tx: RecordWrites) -> None:
+            step = next(s for s in tx.steps.steps(request_id) if s.name == system)
+            if (
+                step.state is not StepState.NEEDS_ATTENTION
+                or not step.details.get("conflict")
+                or step.details.get("decision")
+            ):
+                raise NothingToDecide(
+                    f"the {system} step of erasure request {request_id} has no conflict "
+                    "waiting for a decision",
+                    request=request_id,
+                )
+            now = self.vault.clock.now()
+            details = {
+                **step.details,
+                "decision": decision,
+                "decided_by": who,
+                "decided_at": _iso(now),
+            }
+            tx.steps.set_step(request_id, system, state, step.sealed, details, now)
+            self.engine.settle(tx.steps, request_id)
+
+        fingerprint = f"{request_id}|{system}|{decision}|{who}"
+        self._once(client_request_id, "decide_match", fingerprint, request.subject_id, apply)
+        self.engine.changed()
+        self.engine.end_if_completed(request_id)
+        return self.get(request_id)
+
+    # --------------------------------------------------------------- steps
+    def run_pending(self, limit: int | None = None) -> int:
+        return self.engine.run_pending(limit)
+
+    def run_step(self, system: str, request_id: str) -> None:
+        self.engine.run_step(request_id, system)
+
+    def seconds_until_due(self) -> float | None:
+        return self.engine.seconds_until_due()
+
+    def release_orphaned_leases(self) -> int:
+        return self.engine.release_orphaned_leases()
+
+    def close(self) -> None:
+        for step in self._connector_steps.values():
+            step.close()
+
+    # ------------------------------------------------------------ helpers
+    def _request(self, request_id: str) -> StoredRequest:
+        request = self.steps.request(request_id)
+        if request is None or request.kind != KIND:
+            raise ErasureRequestNotFound(
+                f"erasure request {request_id} does not exist", request=request_id
+            )
+        return request
+
+    def _once(
+        self,
+        client_request_id: str,
+        operation: str,
+        fingerprint: str,
+        subject_id: str,
+        apply: Callable[[RecordWrites], None],
+    ) -> None:
+        """Apply `apply(tx)` once per client request id (AIP-155): a retry of a call
+        already applied, or a copy that lost the race to apply it, answers as the
+        first did; the same id with another request is REQUEST_ID_REUSED."""
+        if client_request_id:
+            rules.request_id(client_request_id)
+        # Kept as a hash: the request it stands for may name a person.
+        fingerprint = hashlib.sha256(f"{operation}|{fingerprint}".encode()).hexdigest()
+        for _ in range(2):
+            if client_request_id:
+                remembered = self.vault.records.remembered(client_request_id)
+                if remembered is not None:
+                    if remembered.operation != operation or remembered.fingerprint != fingerprint:
+                        raise RequestIdReused(client_request_id)
+                    return
+            with self.vault.records.write() as tx:
+                if not client_request_id or tx.remember(
+                    RememberedRequest(
+                        client_request_id, operation, fingerprint, subject_id, fingerprint
+                    )
+                ):
+                    apply(tx)
+                    return
+            # Another copy of this call remembered it first: look again.
+        raise AssertionError("a remembered request id vanished")  # pragma: no cover
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _parse(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)

@@ -1,0 +1,197 @@
+"""What one erasure step does in one system: the vault's own, or a connector's.
+
+Each system's step is an object with one method, so the vault's own step is
+run like any other system's: the erasure kind looks the step's system up and
+calls it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import zoneinfo
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from vault.connectors.base import (
+    Connector,
+    ConnectorUnavailable,
+    Holdings,
+    Match,
+    NeedsAttention,
+    Removed,
+    Retained,
+    takes_references,
+)
+from vault.core import faults, matching
+from vault.core.erasure import outcomes
+from vault.core.erasure.jobkeys import JobKeys
+from vault.core.erasure.model import (
+    AlreadyRemoved,
+    ErasureSettings,
+    MatchConflict,
+    MatchDecision,
+    NoMatch,
+)
+from vault.core.identities import Identity, IdentityKind
+from vault.core.steps import StepStore, StoredRequest, StoredStep
+from vault.core.vault import Vault
+
+
+class SystemStep(Protocol):
+    def erase(self, step: StoredStep, request: StoredRequest) -> list[outcomes.Reported]:
+        """Erase the person in this system; a re-run must report as the first run did."""
+        ...
+
+
+class VaultStep:
+    """The vault's own step: the person's keys go, their ciphertext is unreadable."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+
+    def erase(self, step: StoredStep, request: StoredRequest) -> list[outcomes.Reported]:
+        receipt = self.vault.erase_subject(request.subject_id)
+        faults.crash_point("vault_keys_destroyed")
+        count = receipt.identities_removed
+        return [
+            *(
+                Removed(category, "records made unreadable: their key was destroyed")
+                for category in receipt.categories
+            ),
+            Removed(
+                "identity",
+                f"{count} {'identity' if count == 1 else 'identities'} removed from the lookup index",
+            ),
+        ]
+
+
+class ConnectorStep:
+    """A connector's step: match, examine, seal what was found, then erase exactly that.
+
+    At the first attempt the connector is asked which records the person's
+    identities lead to; the matches are examined for records that may be
+    someone else's (a conflict waits for a privacy officer's decision), and
+    the references are sealed in the step, so every later attempt erases the
+    records the first one found, even once their identifiers are blanked.
+    """
+
+    def __init__(
+        self,
+        connector: Connector,
+        holdings: Holdings,
+        store: StepStore,
+        keys: JobKeys,
+        settings: ErasureSettings,
+        identities: Callable[[StoredRequest], list[Identity]],
+        clock_now: Callable[[], Any],
+        owner: str,
+    ) -> None:
+        self.connector = connector
+        self.holdings = holdings
+        self.store = store
+        self.keys = keys
+        self.settings = settings
+        self.identities = identities
+        self.now = clock_now
+        self.owner = owner
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=4, thread_name_prefix=f"connector-{connector.name}"
+        )
+
+    def erase(self, step: StoredStep, request: StoredRequest) -> list[outcomes.Reported]:
+        identities = self.identities(request)
+        references = self._references(step, identities)
+        if step.details.get("conflict") and step.details.get("decision") != (
+            MatchDecision.SAME_PERSON
+        ):
+            raise conflict(step.details)
+        today = self.now().astimezone(zoneinfo.ZoneInfo(self.settings.time_zone)).date()
+        erase = self.connector.erase
+        if takes_references(erase):
+            result = self._call(erase, identities, today, references=references)
+        else:  # a connector written before erase() took references
+            result = self._call(erase, identities, today)
+        faults.crash_point("connector_erased")
+        reported: list[outcomes.Reported] = [*outcomes.checked(self.holdings, result)]
+        if not references and not any(isinstance(o, Removed | Retained) for o in reported):
+            tried = matching.tried_kinds(self.holdings, identities)
+            reported.insert(
+                0, NoMatch(tried, matching.no_match_text(self.holdings, identities, tried))
+            )
+        elif not reported:
+            # A re-run after an attempt that erased everything but was not recorded.
+            reported.append(AlreadyRemoved())
+        return reported
+
+    def _references(self, step: StoredStep, identities: list[Identity]) -> list[str]:
+        """The system's own references to the person: found at the step's first attempt,
+        examined for conflicts and sealed in the step; read back on every later attempt."""
+        context = ("job-references", step.request_id, step.name)
+        if step.sealed is not None:
+            return list(json.loads(self.keys.unseal(step.request_id, step.sealed, *context)))
+        matches = checked_matches(self._call(self.connector.match, identities))
+        report = matching.examine(step.name, identities, matches)
+        references = list(dict.fromkeys(m.reference for m in matches))
+        sealed = self.keys.seal(step.request_id, json.dumps(references).encode(), *context)
+        details: dict[str, Any] = dict(step.details)
+        details.pop("conflict", None)
+        details.pop("notes", None)
+        if report.conflicts:
+            details["conflict"] = {
+                "texts": list(report.conflicts),
+                "kinds": [k.value for k in report.conflict_kinds],
+            }
+        if report.notes:
+            details["notes"] = list(report.notes)
+        with self.store.write() as tx:
+            kept = tx.keep_step_state(
+                step.request_id, step.name, step.lease_owner or self.owner, sealed, details
+            )
+        if not kept:
+            raise ConnectorUnavailable("another worker took this step over")
+        faults.crash_point("matches_sealed")
+        if report.conflicts and details.get("decision") != MatchDecision.SAME_PERSON:
+            raise MatchConflict(conflict_text(report.conflicts))
+        return references
+
+    def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call the connector on this system's pool, under the step's deadline."""
+        future = self._pool.submit(method, *args, **kwargs)
+        try:
+            return future.result(timeout=self.settings.call_timeout_seconds)
+        except concurrent.futures.TimeoutError:
+            raise ConnectorUnavailable(
+                f"no answer within {self.settings.call_timeout_seconds:g} s"
+            ) from None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def checked_matches(result: object) -> list[Match]:
+    if not isinstance(result, list) or not all(
+        isinstance(m, Match) and isinstance(m.reference, str) and m.reference for m in result
+    ):
+        raise NeedsAttention("connector's match() did not return a list of Match with references")
+    return result
+
+
+def conflict_text(conflicts: list[str] | tuple[str, ...]) -> str:
+    return (
+        "identities disagree: "
+        + "; ".join(conflicts)
+        + ". Nothing was erased here; a privacy officer decides whether it is the same person"
+    )
+
+
+def conflict(details: Mapping[str, Any]) -> MatchConflict:
+    return MatchConflict(conflict_text(details.get("conflict", {}).get("texts", [])))
+
+
+def sealed_identities(identities: tuple[Identity, ...] | list[Identity]) -> bytes:
+    return json.dumps([[i.kind.value, i.system, i.value] for i in identities]).encode()
+
+
+def read_identities(raw: bytes) -> list[Identity]:
+    return [Identity(IdentityKind(kind), value, system) for kind, system, value in json.loads(raw)]

@@ -1,0 +1,335 @@
+"""The durable step engine: requests whose steps run under leases until they rest.
+
+A request and all its steps are committed before anything is done. Workers
+claim due steps under leases, so a crashed worker's step is taken over once
+its lease runs out. A failure is retried with exponential backoff and jitter,
+kept as a next-attempt time so retries survive restarts; a step that cannot
+succeed without a person moves to needs attention with the reason. The
+request's state is always derived from its steps and its manual actions.
+
+What a step does is its request kind's business (`StepKind`); an erasure is
+one kind, and consent withdrawals, retention sweeps and rights requests are
+meant to be others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import random
+import secrets
+import socket
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from vault.core import faults
+from vault.core.clock import Clock
+from vault.core.steps.model import (
+    OPEN,
+    RESTING,
+    EngineSettings,
+    RequestState,
+    StepState,
+    StoredAction,
+    StoredRequest,
+    StoredStep,
+)
+from vault.core.steps.store import StepStore, StepWrites
+
+log = logging.getLogger("vault.steps")
+
+View = TypeVar("View")
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """What a step did: its report (JSON, no personal data) and the actions it
+    leaves for a person."""
+
+    result: str
+    actions: Sequence[StoredAction] = ()
+
+
+class StepKind(Protocol):
+    """What one kind of request does at each of its steps."""
+
+    def perform(self, step: StoredStep, request: StoredRequest) -> StepReport:
+        """Do the step (it may be a re-run: do it so that twice is as once). Raise to fail it."""
+        ...
+
+    def needs_person(self, error: Exception) -> bool:
+        """True when retrying will not help: the step moves to needs attention at once."""
+        ...
+
+    def expected(self, error: Exception) -> bool:
+        """True for failures that are part of the job (a system down): logged without a traceback."""
+        ...
+
+    def retried(self, step: StoredStep) -> tuple[bytes | None, Mapping[str, Any]]:
+        """What a step that needed attention keeps when a person sends it round again."""
+        ...
+
+    def completed(self, request: StoredRequest) -> None:
+        """The request completed: its secrets are about to be forgotten."""
+        ...
+
+
+class StepEngine:
+    def __init__(
+        self,
+        store: StepStore,
+        clock: Clock,
+        settings: EngineSettings | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.settings = settings or EngineSettings()
+        self.kinds: dict[str, StepKind] = {}
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.work_available = threading.Event()
+        # Notified whenever this process changes a request, so watchers wake at
+        # once; changes by other processes are seen by polling.
+        self._changed = threading.Condition()
+
+    def register(self, kind: str, steps: StepKind) -> None:
+        self.kinds[kind] = steps
+
+    # -------------------------------------------------------------- intake
+    def submit(self, tx: StepWrites, request: StoredRequest, steps: Sequence[str]) -> None:
+        """Commit a new request and its steps within the caller's transaction."""
+        if request.kind not in self.kinds:
+            raise ValueError(f"no step kind {request.kind!r} is registered")
+        tx.insert_request(request, steps)
+
+    def accepted(self) -> None:
+        """A request was committed: wake the workers."""
+        self._notify()
+        self.work_available.set()
+
+    # -------------------------------------------------------------- running
+    def run_pending(self, limit: int | None = None) -> int:
+        """Claim and run due steps until none is due (or `limit` ran); returns how many ran."""
+        ran = 0
+        while limit is None or ran < limit:
+            now = self.clock.now()
+            with self.store.write() as tx:
+                step = tx.claim_step(self.owner, now, self._lease_end(now))
+            if step is None:
+                return ran
+            self._notify()
+            self._execute(step)
+            ran += 1
+        return ran
+
+    def run_step(self, request_id: str, name: str) -> None:
+        """Claim one particular step now, if it is still waiting."""
+        now = self.clock.now()
+        with self.store.write() as tx:
+            step = tx.start_step(request_id, name, self.owner, now, self._lease_end(now))
+        if step is not None:
+            self._notify()
+            self._execute(step)
+
+    def seconds_until_due(self) -> float | None:
+        due = self.store.next_due_at()
+        if due is None:
+            return None
+        return max(0.0, (due - self.clock.now()).total_seconds())
+
+    def release_orphaned_leases(self) -> int:
+        """Steps a crashed process on this host was running go back in the queue at once,
+        rather than waiting for their leases to run out. Leases of live processes, and of
+        other hosts, are left to expire."""
+        host = socket.gethostname()
+        released = 0
+        with self.store.write() as tx:
+            for step in tx.running_steps():
+                owner_host, _, rest = (step.lease_owner or "").partition(":")
+                pid = rest.partition(":")[0]
+                if owner_host == host and pid.isdigit() and not _process_alive(int(pid)):
+                    released += tx.release_lease(
+                        step.request_id, step.name, step.lease_owner or "", self.clock.now()
+                    )
+        if released:
+            self.work_available.set()
+        return released
+
+    def _lease_end(self, now: dt.datetime) -> dt.datetime:
+        return now + dt.timedelta(seconds=self.settings.lease_seconds)
+
+    def _execute(self, step: StoredStep) -> None:
+        request = self.store.request(step.request_id)
+        assert request is not None
+        kind = self.kinds[request.kind]
+        attempts = step.attempts + 1
+        try:
+            report = kind.perform(step, request)
+        except Exception as error:  # every failure is recorded on the step, never lost
+            self._record_failure(kind, step, attempts, error)
+            return
+        self._record_success(step, attempts, report)
+
+    def _record_success(self, step: StoredStep, attempts: int, report: StepReport) -> None:
+        now = self.clock.now()
+        with self.store.write() as tx:
+            if not tx.finish_step(
+                step.request_id,
+                step.name,
+                step.lease_owner or self.owner,
+                StepState.SUCCEEDED,
+                attempts,
+                now,
+                None,
+                report.result,
+                now,
+            ):
+                return  # our lease was taken over; the other attempt's result counts
+            for action in report.actions:
+                tx.insert_action(action)
+            self.settle(tx, step.request_id)
+        self._notify()
+        faults.crash_point("step_recorded")
+        self.end_if_completed(step.request_id)
+
+    def _record_failure(
+        self, kind: StepKind, step: StoredStep, attempts: int, error: Exception
+    ) -> None:
+        now = self.clock.now()
+        reason = describe(error)
+        if kind.needs_person(error) or attempts >= self.settings.max_attempts:
+            state, next_at = StepState.NEEDS_ATTENTION, now
+            if not kind.needs_person(error):
+                reason = f"gave up after {attempts} attempts; last: {reason}"
+        else:
+            # Exponential backoff with jitter, kept as a time so it survives restarts.
+            delay = min(
+                self.settings.backoff_cap_seconds,
+                self.settings.backoff_base_seconds * 2 ** (attempts - 1),
+            )
+            state = StepState.RETRYING
+            next_at = now + dt.timedelta(seconds=delay * random.uniform(0.5, 1.0))
+        if not kind.expected(error):
+            log.warning("step %s/%s failed: %s", step.request_id, step.name, reason, exc_info=error)
+        with self.store.write() as tx:
+            if tx.finish_step(
+                step.request_id,
+                step.name,
+                step.lease_owner or self.owner,
+                state,
+                attempts,
+                next_at,
+                reason,
+                None,
+                now,
+            ):
+                self.settle(tx, step.request_id)
+        self._notify()
+        self.work_available.set()
+
+    # ------------------------------------------------------------- settling
+    def settle(self, tx: StepWrites, request_id: str) -> RequestState:
+        """Derive the request's state from its steps and manual actions."""
+        steps = tx.steps(request_id)
+        if any(s.state in OPEN for s in steps):
+            state = RequestState.IN_PROGRESS
+        elif any(s.state is StepState.NEEDS_ATTENTION for s in steps):
+            state = RequestState.PARTIALLY_COMPLETED
+        elif any(a.confirmed_at is None for a in tx.actions(request_id)):
+            state = RequestState.AWAITING_MANUAL_ACTION
+        else:
+            state = RequestState.COMPLETED
+        tx.set_request_state(
+            request_id, state, self.clock.now(), completed=state is RequestState.COMPLETED
+        )
+        return state
+
+    def end_if_completed(self, request_id: str) -> None:
+        """A completed request's secrets go: what its steps needed is unreadable after."""
+        request = self.store.request(request_id)
+        if (
+            request is not None
+            and request.state is RequestState.COMPLETED
+            and request.sealed_payload is not None
+        ):
+            self.kinds[request.kind].completed(request)
+            with self.store.write() as tx:
+                tx.forget_secrets(request_id)
+            self._notify()
+
+    def retry(self, tx: StepWrites, request_id: str) -> int:
+        """Send the request's steps that need attention round again; how many went."""
+        request = tx.request(request_id)
+        assert request is not None
+        kind = self.kinds[request.kind]
+        count = 0
+        for step in tx.steps(request_id):
+            if step.state is StepState.NEEDS_ATTENTION:
+                sealed, details = kind.retried(step)
+                tx.set_step(
+                    request_id, step.name, StepState.PENDING, sealed, details, self.clock.now()
+                )
+                count += 1
+        if count:
+            tx.set_request_state(
+                request_id, RequestState.IN_PROGRESS, self.clock.now(), completed=False
+            )
+        return count
+
+    def changed(self) -> None:
+        """Someone changed a request outside the engine's own steps (a decision)."""
+        self._notify()
+        self.work_available.set()
+
+    # -------------------------------------------------------------- watching
+    def watch(
+        self,
+        request_id: str,
+        view: Callable[[str], View],
+        state_of: Callable[[View], RequestState],
+        poll_seconds: float = 0.5,
+        stop: threading.Event | None = None,
+    ) -> Iterator[View]:
+        """The request now, then each time it changes, until it rests (or `stop`).
+
+        Wakes at once on changes made in this process; changes made by another
+        process are seen at the next poll.
+        """
+        last = None
+        while True:
+            with self._changed:
+                current = view(request_id)
+                if current == last and state_of(current) not in RESTING:
+                    if stop is not None and stop.is_set():
+                        return
+                    self._changed.wait(poll_seconds)
+                    continue
+            yield current
+            last = current
+            if state_of(current) in RESTING or (stop is not None and stop.is_set()):
+                return
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+
+def describe(error: Exception) -> str:
+    """A failure as a short line for people; exception text from connectors is theirs
+    to keep free of personal data, and is cut short."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
