@@ -279,11 +279,16 @@ def test_export_writes_values_json_has_no_type_for_as_text(
     import zipfile
 
     from vault.core.fanout import export_everywhere
+    from vault.reports.archive import export_archive
     from vault.server.context import VaultServices
 
     Flaky.mode = "odd_values"
     services = VaultServices(vault, coordinator_registry(coordinator), coordinator)
-    events = list(export_everywhere(vault, services.connectors, services.holdings, anna(vault), 10))
+    events = list(
+        export_archive(
+            export_everywhere(vault, services.connectors, services.holdings, anna(vault), 10)
+        )
+    )
     archive = zipfile.ZipFile(io.BytesIO(b"".join(e for e in events if isinstance(e, bytes))))
     flaky = json.loads(archive.read("export.json"))["systems"]["flaky"]
     assert flaky["items"][0]["data"] == {
