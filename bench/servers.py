@@ -13,8 +13,9 @@ from pathlib import Path
 
 import grpc
 
-from vault import bootstrap
-from vault.server.app import ServerSettings, create_server, new_server
+from vault.runtime import Runtime
+from vault.server.app import new_server
+from vault.settings import MaintenanceSettings, ServerSettings, Settings
 from vault.v1 import vault_pb2
 
 ECHO_METHOD = "/bench.Echo/Echo"
@@ -47,15 +48,21 @@ def serve_echo(settings: ServerSettings) -> int:
 
 
 def serve_vault(settings: ServerSettings, data_dir: Path) -> int:
-    vault = bootstrap.open_vault(data_dir)
-    running = create_server(vault, "127.0.0.1:0", settings)
-    print(f"port {running.port}", flush=True)
-    running.wait()
+    # As `consent-vault serve` runs it, with no connectors and, as the
+    # benchmark has always run, no maintenance passes.
+    with Runtime(
+        Settings.for_data_dir(
+            data_dir, server=settings, maintenance=MaintenanceSettings(interval_seconds=0)
+        )
+    ) as runtime:
+        running = runtime.start()
+        print(f"port {running.port}", flush=True)
+        running.wait()
     return 0
 
 
 def main() -> int:
-    settings = ServerSettings(maintenance_interval_s=0)
+    settings = ServerSettings(address="127.0.0.1:0")
     if sys.argv[1] == "echo":
         return serve_echo(settings)
     return serve_vault(settings, Path(sys.argv[2]))

@@ -9,13 +9,15 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tests.serving import served
 from vault import __version__, bootstrap
 from vault.connectors.registry import ConnectorRegistry
 from vault.core.clock import FixedClock
 from vault.core.vault import Vault
 from vault.plugins.host import VaultHost
 from vault.plugins.manager import make_plugin_manager
-from vault.server.app import RunningServer, ServerSettings, create_server
+from vault.runtime import build_services
+from vault.server.app import RunningServer
 from vault.v1 import vault_pb2_grpc
 from vault_client import VaultClient
 from vault_standins import demo as standins
@@ -42,9 +44,8 @@ def vault(data_dir: Path, clock: FixedClock) -> Iterator[Vault]:
 
 @pytest.fixture
 def server(vault: Vault) -> Iterator[RunningServer]:
-    running = create_server(vault, "127.0.0.1:0", ServerSettings(maintenance_interval_s=0))
-    yield running
-    running.stop(grace=None)
+    with served(build_services(vault)) as running:
+        yield running
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
-"""Opens a vault from a data directory: keyring, key store, record store, recovery."""
+"""Opens the stores from a URL, and a vault over them: the one place that
+names a storage engine (SQLite today, `sqlite:///DIRECTORY`)."""
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from vault import crypto
@@ -10,38 +11,54 @@ from vault.core.clock import Clock
 from vault.core.vault import Vault
 from vault.storage.sqlite import SQLiteKeyStore, SQLiteRecordStore
 
-DATA_DIR_ENV = "CONSENT_VAULT_DATA"
-KEYRING_FILE_ENV = "CONSENT_VAULT_KEYRING_FILE"
-DEFAULT_DATA_DIR = Path("vault-data")
+SQLITE = "sqlite:///"
 
 
-def data_dir(explicit: str | None = None) -> Path:
-    # Absolute from here on: paths derived from it end up in connector
-    # settings (a demo system's DSN, say), read later by code that must not
-    # depend on the directory the server was started from.
-    return Path(explicit or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).absolute()
+class UnknownStorage(ValueError):
+    """The storage URL names no engine the vault has."""
 
 
-def keyring_path(directory: Path, explicit: str | None = None) -> Path:
-    """The KEK file: separate from both databases, so no database backup holds it."""
-    return Path(explicit or os.environ.get(KEYRING_FILE_ENV) or directory / "keyring.json")
+@dataclass
+class Stores:
+    records: SQLiteRecordStore
+    keys: SQLiteKeyStore
+
+    def close(self) -> None:
+        self.records.close()
+        self.keys.close()
+
+
+def open_stores(url: str) -> Stores:
+    """The record and key stores at `url`, created on first use. For SQLite the
+    URL names a directory; its two databases are kept apart so that a backup
+    of the records alone cannot be read."""
+    if not url.startswith(SQLITE) or url == SQLITE:
+        raise UnknownStorage(f"storage {url!r}: only {SQLITE}DIRECTORY is supported")
+    directory = Path(url.removeprefix(SQLITE))
+    directory.mkdir(parents=True, exist_ok=True)
+    records = SQLiteRecordStore(directory / "records.db")
+    try:
+        return Stores(records, SQLiteKeyStore(directory / "keys.db"))
+    except BaseException:
+        records.close()
+        raise
+
+
+def vault_over(stores: Stores, keyring: crypto.Keyring, clock: Clock | None = None) -> Vault:
+    """The vault over `stores`, with any erasure a crash interrupted finished."""
+    vault = Vault(stores.records, stores.keys, keyring, clock)
+    vault.recover()
+    return vault
 
 
 def open_vault(
     directory: Path, keyring_file: Path | None = None, clock: Clock | None = None
 ) -> Vault:
-    """Open (creating on first run) the vault in `directory` and finish any
-    erasure a crash interrupted."""
+    """Open (creating on first run) the vault in data directory `directory`,
+    its keyring beside the databases unless named: for tools and tests."""
     directory.mkdir(parents=True, exist_ok=True)
-    keyring = crypto.load_or_create_keyring(keyring_file or keyring_path(directory))
-    vault = Vault(
-        SQLiteRecordStore(directory / "records.db"),
-        SQLiteKeyStore(directory / "keys.db"),
-        keyring,
-        clock,
-    )
-    vault.recover()
-    return vault
+    keyring = crypto.load_or_create_keyring(keyring_file or directory / "keyring.json")
+    return vault_over(open_stores(f"{SQLITE}{directory.absolute()}"), keyring, clock)
 
 
 def close_vault(vault: Vault) -> None:

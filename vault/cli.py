@@ -46,8 +46,8 @@ except KeyboardInterrupt:
     raise SystemExit(130) from None
 
 if TYPE_CHECKING:
-    from vault.core.vault import Vault
     from vault.demo import Seeding
+    from vault.settings import Settings
 
 SERVER_ENV = "CONSENT_VAULT_SERVER"
 DEFAULT_ADDRESS = "127.0.0.1:50051"
@@ -414,21 +414,33 @@ DEMO_LOCK = "demo.lock"
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """Check what would stop the server before anything starts: the address
-    must be free, and with --demo no other demo may use the data directory
-    (a second one would rebuild the demo systems' databases under the first)."""
-    from vault import bootstrap
+    """Check what would stop the server before anything starts: its settings,
+    the address must be free, and with --demo no other demo may use the data
+    directory (a second one would rebuild the demo systems' databases under the first)."""
+    from vault import settings as configuration
     from vault.server.app import AddressUnavailable, check_address
 
     try:
-        check_address(args.address)
+        settings = configuration.load(
+            address=args.address,
+            data_dir_flag=args.data_dir,
+            keyring_flag=args.keyring,
+            config=args.config,
+            demo=args.demo,
+            max_concurrent_rpcs=args.max_concurrent_rpcs,
+        )
+    except configuration.SettingsError as error:
+        _fail(str(error))
+        return 2
+    try:
+        check_address(settings.server.address)
     except AddressUnavailable as error:
         _fail(f"{error}; choose another with --address HOST:PORT")
         return 2
-    if not args.demo:
+    if not settings.demo.enabled:
         # Plain servers may share a data directory: the stores queue their writers.
-        return _run_server(args)
-    directory = bootstrap.data_dir(args.data_dir)
+        return _run_server(settings)
+    directory = settings.storage.data_dir
     try:
         lock = _hold_demo_lock(directory)
     except OSError as error:
@@ -440,7 +452,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        return _run_server(args)
+        return _run_server(settings)
     finally:
         lock.close()  # releases the lock
 
@@ -462,15 +474,9 @@ def _hold_demo_lock(directory: Path) -> IO[bytes] | None:
     return lock
 
 
-def _run_server(args: argparse.Namespace) -> int:
-    from vault import __version__, bootstrap, demo
-    from vault.connectors.registry import ConfigError, ConnectorRegistry, read_config
-    from vault.core.erasure import ErasureSettings
-    from vault.core.model import Controller
-    from vault.plugins.host import VaultHost
-    from vault.plugins.manager import make_plugin_manager
-    from vault.server.app import AddressUnavailable, ServerSettings, create_server
-    from vault.server.context import VaultServices
+def _run_server(settings: Settings) -> int:
+    from vault.runtime import Runtime, StartupError
+    from vault.server.app import AddressUnavailable
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -479,132 +485,46 @@ def _run_server(args: argparse.Namespace) -> int:
     # token in the URL (Moodle's file downloads): credentials never reach the log.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    directory = bootstrap.data_dir(args.data_dir)
+    directory = settings.storage.data_dir
+    runtime = Runtime(settings)
     try:
-        config = read_config(args.config) if args.config else {}
-    except ConfigError as error:
+        runtime.open()
+    except StartupError as error:
+        # The demo may have seeded the vault before what failed.
+        if runtime.seeding is not None:
+            _print_seeding(runtime.seeding, directory)
         _fail(str(error))
         return 2
-    # The controller's time zone: connectors' "today" and every retained
-    # item's last day kept are dates there.
-    time_zone = str(config.get("controller", {}).get("time_zone", "Europe/Stockholm"))
-    vault = _open_vault(directory, args.keyring)
-    if vault is None:
-        return 2
-    demo_systems = None
-    try:
-        sections = dict(config.get("connectors", {}))
-        if args.demo:
-            from vault_standins import demo as standins
-            from vault_standins.people import DEMO_PEOPLE
-
-            # The vault first: the stand-ins get no data of a demo person
-            # the vault has erased.
-            seeding = demo.seed_remembering(vault, directory)
-            _print_seeding(seeding, directory)
-            people = [p for p in DEMO_PEOPLE if p.key not in seeding.left_out_keys]
-            demo_systems = standins.start(directory / "demo-systems", people)
-            sections = {**demo_systems.sections, **sections}
-        registry = ConnectorRegistry.load(
-            sections,
-            make_plugin_manager(),
-            VaultHost(__version__),
-            args.config.parent if args.config else Path.cwd(),
-            time_zone=time_zone,
+    with contextlib.closing(runtime):  # however this ends
+        if runtime.seeding is not None:
+            _print_seeding(runtime.seeding, directory)
+        assert runtime.registry is not None
+        for item in runtime.registry.installed.values():
+            state = "enabled" if item.enabled else "installed, not enabled"
+            console.print(f"connector {item.name} {item.version}: {state}")
+        try:
+            running = runtime.start()
+        except AddressUnavailable as error:
+            _fail(f"{error}; choose another with --address HOST:PORT")
+            return 2
+        host = settings.server.address.rsplit(":", 1)[0]
+        console.print(
+            f"consent-vault listening on [bold]{host}:{running.port}[/bold] "
+            f"(data in {escape(str(directory.resolve()))}); Ctrl-C or SIGTERM stops it",
+            soft_wrap=True,
         )
-    except (ConfigError, demo.DemoNoteError) as error:
-        _fail(str(error))
-        if demo_systems is not None:
-            demo_systems.stop()
-        bootstrap.close_vault(vault)
-        return 2
-    for item in registry.installed.values():
-        state = "enabled" if item.enabled else "installed, not enabled"
-        console.print(f"connector {item.name} {item.version}: {state}")
-    erasure = config.get("erasure", {})
-    try:
-        settings = ErasureSettings(
-            lease_seconds=float(erasure.get("lease_seconds", 60)),
-            call_timeout_seconds=float(erasure.get("call_timeout_s", 30)),
-            max_attempts=int(erasure.get("max_attempts", 8)),
-            backoff_base_seconds=float(erasure.get("backoff_base_s", 1)),
-            backoff_cap_seconds=float(erasure.get("backoff_cap_s", 600)),
-            time_zone=time_zone,
-        )
-    except (TypeError, ValueError):
-        _fail("[erasure] settings must be numbers (seconds, or a count for max_attempts)")
-        registry.close()
-        if demo_systems is not None:
-            demo_systems.stop()
-        bootstrap.close_vault(vault)
-        return 2
-    # Who "we" are on an export's page; the demo is the school's, a configured
-    # [controller] wins, and without either the page says none is configured.
-    given = config.get("controller", {})
-    fallback = (
-        Controller("Leep Yrkesutbildning AB, Malmö (demo)", "dataskydd@example.se")
-        if args.demo
-        else Controller()
-    )
-    controller = Controller(
-        str(given.get("name", fallback.name)),
-        str(given.get("contact", fallback.contact)),
-        str(given.get("supervisory_authority", fallback.supervisory_authority)),
-    )
-    services = VaultServices.build(vault, registry, settings, controller=controller)
-    try:
-        running = create_server(
-            services,
-            args.address,
-            ServerSettings(
-                max_concurrent_rpcs=args.max_concurrent_rpcs,
-                erasure_workers=int(erasure.get("workers", 8)),
-            ),
-        )
-    except AddressUnavailable as error:
-        _fail(f"{error}; choose another with --address HOST:PORT")
-        registry.close()
-        if demo_systems is not None:
-            demo_systems.stop()
-        bootstrap.close_vault(vault)
-        return 2
-    host = args.address.rsplit(":", 1)[0]
-    console.print(
-        f"consent-vault listening on [bold]{host}:{running.port}[/bold] "
-        f"(data in {escape(str(directory.resolve()))}); Ctrl-C or SIGTERM stops it",
-        soft_wrap=True,
-    )
-    stopped = threading.Event()
+        stopped = threading.Event()
 
-    def stop(signum: int, frame: object) -> None:
-        if not stopped.is_set():
-            stopped.set()
-            console.print("stopping: health NOT_SERVING, finishing calls in flight")
-            threading.Thread(target=running.stop, args=(10.0,), daemon=True).start()
+        def stop(signum: int, frame: object) -> None:
+            if not stopped.is_set():
+                stopped.set()
+                console.print("stopping: health NOT_SERVING, finishing calls in flight")
+                threading.Thread(target=runtime.stop, args=(10.0,), daemon=True).start()
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    running.wait()
-    registry.close()
-    if demo_systems is not None:
-        demo_systems.stop()
-    bootstrap.close_vault(vault)
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        running.wait()
     return 0
-
-
-def _open_vault(directory: Path, keyring: str | None) -> Vault | None:
-    """The vault in `directory`, or None after one line on what stops it
-    (a keyring others can read, a data directory that cannot be written)."""
-    from vault import bootstrap
-    from vault.core.errors import KeyringError
-
-    try:
-        return bootstrap.open_vault(directory, bootstrap.keyring_path(directory, keyring))
-    except KeyringError as error:
-        _fail(error.message)
-    except OSError as error:
-        _fail(f"cannot open the vault in {directory}: {error.strerror or error}")
-    return None
 
 
 def _print_seeding(seeding: Seeding, directory: Path) -> None:
@@ -614,11 +534,11 @@ def _print_seeding(seeding: Seeding, directory: Path) -> None:
         highlight=False,
     )
     if seeding.left_out:
-        from vault import bootstrap
+        from vault.settings import DEFAULT_DATA_DIR
 
         # Demo people are fictional: naming them here tells the user who is missing.
         afresh = f"stop the server and remove {directory}"
-        if directory == bootstrap.DEFAULT_DATA_DIR.absolute():
+        if directory == DEFAULT_DATA_DIR.absolute():
             afresh += " (`make clean` does, and removes .venv too)"
         console.print(
             escape(
@@ -632,23 +552,31 @@ def _print_seeding(seeding: Seeding, directory: Path) -> None:
 
 
 def _rotate_kek(args: argparse.Namespace) -> int:
-    from vault import bootstrap, crypto
+    from vault import crypto
+    from vault import settings as configuration
+    from vault.runtime import Runtime, StartupError
 
-    directory = bootstrap.data_dir(args.data_dir)
-    path = bootstrap.keyring_path(directory, args.keyring)
-    vault = _open_vault(directory, args.keyring)
-    if vault is None:
-        return 2
-    new_ring = vault.keyring.with_new_kek()
-    # The new ring (holding old and new KEKs) is saved before any re-wrap, so a
-    # crash part-way leaves every subject key readable.
-    crypto.write_keyring(path, new_ring)
-    count = vault.keys.rotate(new_ring)
-    console.print(
-        f"KEK version {new_ring.current_version} is current; "
-        f"{words.count(count, 'subject key')} re-wrapped"
+    directory = configuration.data_dir(args.data_dir)
+    keyring = configuration.keyring_settings(directory, args.keyring)
+    runtime = Runtime(
+        configuration.Settings(configuration.StorageSettings.in_directory(directory), keyring)
     )
-    bootstrap.close_vault(vault)
+    try:
+        vault = runtime.open_vault()
+    except StartupError as error:
+        runtime.close()
+        _fail(str(error))
+        return 2
+    with contextlib.closing(runtime):
+        new_ring = vault.keyring.with_new_kek()
+        # The new ring (holding old and new KEKs) is saved before any re-wrap, so a
+        # crash part-way leaves every subject key readable.
+        crypto.write_keyring(keyring.path, new_ring)
+        count = vault.keys.rotate(new_ring)
+        console.print(
+            f"KEK version {new_ring.current_version} is current; "
+            f"{words.count(count, 'subject key')} re-wrapped"
+        )
     return 0
 
 

@@ -30,7 +30,7 @@ from vault.core.vault import IdentityInput, Vault
 from vault.plugins import hookimpl
 from vault.plugins.host import VaultHost
 from vault.plugins.manager import make_plugin_manager
-from vault.server.context import VaultServices
+from vault.runtime import build_services
 from vault_standins import demo as standins
 
 
@@ -114,7 +114,7 @@ def coordinator(
         systems.environ,  # type: ignore[attr-defined]
     )
     demo.seed(vault)
-    services = VaultServices.build(
+    services = build_services(
         vault,
         registry,
         ErasureSettings(

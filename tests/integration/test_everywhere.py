@@ -13,14 +13,15 @@ import grpc
 import pytest
 
 from tests.helpers import email, error_info, pnr
+from tests.serving import served
 from vault import __version__, demo
 from vault.connectors.registry import ConnectorRegistry
 from vault.core.erasure import ErasureSettings
 from vault.core.vault import Vault
 from vault.plugins.host import VaultHost
 from vault.plugins.manager import make_plugin_manager
-from vault.server.app import RunningServer, ServerSettings, create_server
-from vault.server.context import VaultServices
+from vault.runtime import build_services
+from vault.server.app import RunningServer
 from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
 from vault_standins import demo as standins
@@ -32,14 +33,13 @@ ANNA, BO, CECILIA = DEMO_PEOPLE
 @pytest.fixture
 def everywhere(vault: Vault, registry: ConnectorRegistry) -> Iterator[RunningServer]:
     demo.seed(vault)
-    services = VaultServices.build(
+    services = build_services(
         vault,
         registry,
         ErasureSettings(call_timeout_seconds=5, backoff_base_seconds=0.05, max_attempts=3),
     )
-    running = create_server(services, "127.0.0.1:0", ServerSettings(maintenance_interval_s=0))
-    yield running
-    running.stop(grace=None)
+    with served(services) as running:
+        yield running
 
 
 @pytest.fixture
@@ -293,10 +293,12 @@ def test_one_connector_type_covers_a_second_system_under_its_own_name(
         systems.environ,  # type: ignore[attr-defined]
     )
     demo.seed(vault)
-    services = VaultServices.build(vault, registry, ErasureSettings(call_timeout_seconds=5))
-    running = create_server(services, "127.0.0.1:0", ServerSettings(maintenance_interval_s=0))
+    services = build_services(vault, registry, ErasureSettings(call_timeout_seconds=5))
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        with (
+            served(services) as running,
+            grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+        ):
             subjects = pb_grpc.SubjectServiceStub(channel)
             connectors = pb_grpc.ConnectorServiceStub(channel)
             listed = connectors.ListConnectors(pb.ListConnectorsRequest()).connectors
@@ -304,7 +306,6 @@ def test_one_connector_type_covers_a_second_system_under_its_own_name(
             assert register.enabled and register.description == "Student register"
             request = erase(subjects, find(subjects, email("bo.berg@example.com")))
     finally:
-        running.stop(grace=None)
         registry.close()
     assert request.state == pb.ERASURE_REQUEST_STATE_COMPLETED
     assert {s.system for s in request.steps} >= {"salon", "student_register"}

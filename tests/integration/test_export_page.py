@@ -13,6 +13,7 @@ import pytest
 
 from tests.helpers import pnr
 from tests.readable_page import read_page
+from tests.serving import served
 from vault import demo
 from vault.connectors.registry import ConnectorRegistry
 from vault.core.erasure import ErasureSettings
@@ -22,8 +23,7 @@ from vault.core.model import Controller, LegalBasis
 from vault.core.vault import IdentityInput, Vault
 from vault.reports import words
 from vault.reports.archive import export_archive
-from vault.server.app import ServerSettings, create_server
-from vault.server.context import VaultServices
+from vault.runtime import build_services
 from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
 from vault_standins import demo as standins
@@ -35,11 +35,9 @@ ANNA = DEMO_PEOPLE[0]
 @pytest.fixture
 def subjects(vault: Vault, registry: ConnectorRegistry) -> Iterator[pb_grpc.SubjectServiceStub]:
     demo.seed(vault)
-    services = VaultServices.build(vault, registry, ErasureSettings(call_timeout_seconds=5))
-    running = create_server(services, "127.0.0.1:0", ServerSettings(maintenance_interval_s=0))
-    with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+    services = build_services(vault, registry, ErasureSettings(call_timeout_seconds=5))
+    with served(services) as running, grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
         yield pb_grpc.SubjectServiceStub(channel)
-    running.stop(grace=None)
 
 
 def exported(subjects: pb_grpc.SubjectServiceStub, personnummer: str) -> zipfile.ZipFile:
@@ -88,7 +86,7 @@ def test_annas_page_reads_in_words_and_names_the_school(
     """What a new user found on Anna's page: raw keys, system codes, a bare
     personnummer, no "how long" for the vault's records, nobody named as "we"."""
     demo.seed(vault)
-    services = VaultServices.build(vault, registry)
+    services = build_services(vault, registry)
     school = Controller("Leep Yrkesutbildning AB, Malmö (demo)", "dataskydd@example.se")
     anna = vault.find_subject(IdentityInput(IdentityKind.EMAIL, ANNA.email)).subject_id
     events = export_archive(

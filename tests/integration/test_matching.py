@@ -18,6 +18,7 @@ import grpc
 import pytest
 
 from tests.helpers import email, error_info, pnr
+from tests.serving import served
 from vault import __version__
 from vault.connectors import (
     Connector,
@@ -39,8 +40,8 @@ from vault.core.vault import Vault
 from vault.plugins import hookimpl
 from vault.plugins.host import VaultHost
 from vault.plugins.manager import make_plugin_manager
-from vault.server.app import RunningServer, ServerSettings, create_server
-from vault.server.context import VaultServices
+from vault.runtime import build_services
+from vault.server.app import RunningServer
 from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
 
@@ -144,14 +145,13 @@ def server(vault: Vault, tmp_path: Path) -> Iterator[RunningServer]:
     registry = ConnectorRegistry.load(
         {"crm": {}}, make_plugin_manager([CRMPlugin()]), VaultHost(__version__), tmp_path, {}
     )
-    services = VaultServices.build(
+    services = build_services(
         vault,
         registry,
         ErasureSettings(call_timeout_seconds=5, backoff_base_seconds=0.01, max_attempts=3),
     )
-    running = create_server(services, "127.0.0.1:0", ServerSettings(maintenance_interval_s=0))
-    yield running
-    running.stop(grace=None)
+    with served(services) as running:
+        yield running
     registry.close()
 
 
@@ -459,11 +459,13 @@ def test_a_second_confirmation_is_refused_a_retried_one_answers_as_the_first(
     registry = ConnectorRegistry.load(
         {"group": {}}, make_plugin_manager([GroupPlugin()]), VaultHost(__version__), tmp_path, {}
     )
-    services = VaultServices.build(vault, registry, ErasureSettings(call_timeout_seconds=5))
-    running = create_server(services, "127.0.0.1:0", ServerSettings(maintenance_interval_s=0))
+    services = build_services(vault, registry, ErasureSettings(call_timeout_seconds=5))
     ready = threading.Event()
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        with (
+            served(services) as running,
+            grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+        ):
             subjects = pb_grpc.SubjectServiceStub(channel)
             erasure = pb_grpc.ErasureServiceStub(channel)
             request = settled(erasure, erase(subjects, person(subjects, email("m@example.se"))))
@@ -482,7 +484,6 @@ def test_a_second_confirmation_is_refused_a_retried_one_answers_as_the_first(
             assert error_info(twice.value).reason == "ALREADY_CONFIRMED"
             ready.set()
     finally:
-        running.stop(grace=None)
         registry.close()
     assert ready.is_set()
 

@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from tests.helpers import email, error_info, record
 from tests.processes import ServerProcess
+from tests.serving import served
 from vault.connectors.base import (
     Connector,
     ConnectorSettings,
@@ -30,8 +31,9 @@ from vault.connectors.base import (
 from vault.connectors.registry import ConnectorRegistry, InstalledConnector
 from vault.core.model import LegalBasis
 from vault.core.vault import Vault
-from vault.server.app import RunningServer, ServerSettings, create_server
-from vault.server.context import VaultServices
+from vault.runtime import build_services
+from vault.server.app import RunningServer, create_server
+from vault.settings import ServerSettings
 from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
 
@@ -121,14 +123,13 @@ def big_subject_served(
 ) -> Iterator[tuple[grpc.Channel, str]]:
     """A server with `settings` and a channel to it, holding a subject whose
     export (four records of 8 MiB) stays in flight while the client does not read."""
-    running = create_server(vault, "127.0.0.1:0", replace(settings, maintenance_interval_s=0))
-    try:
-        with grpc.insecure_channel(
+    with (
+        served(build_services(vault), replace(settings, address="127.0.0.1:0")) as running,
+        grpc.insecure_channel(
             f"127.0.0.1:{running.port}", options=[("grpc.max_receive_message_length", 64 << 20)]
-        ) as channel:
-            yield channel, store_big_records(channel, 4)
-    finally:
-        running.stop(grace=None)
+        ) as channel,
+    ):
+        yield channel, store_big_records(channel, 4)
 
 
 def store_big_records(channel: grpc.Channel, count: int) -> str:
@@ -205,7 +206,7 @@ def test_a_second_server_on_the_same_port_is_refused(server: RunningServer, vaul
     from vault.server.app import AddressUnavailable
 
     with pytest.raises(AddressUnavailable, match="cannot listen on"):
-        create_server(vault, f"127.0.0.1:{server.port}", ServerSettings(maintenance_interval_s=0))
+        create_server(build_services(vault), ServerSettings(address=f"127.0.0.1:{server.port}"))
 
 
 class HeldSystem(Connector):
@@ -249,54 +250,52 @@ def test_every_unary_call_past_the_limit_is_refused_at_once_and_health_still_ans
         {"held": InstalledConnector("held", "test", True, held, held.holdings())}
     )
     limit = 3
-    running = create_server(
-        VaultServices.build(vault, registry),
-        "127.0.0.1:0",
-        ServerSettings(max_concurrent_rpcs=limit, maintenance_interval_s=0),
-    )
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-            subjects = pb_grpc.SubjectServiceStub(channel)
-            records = pb_grpc.RecordServiceStub(channel)
-            connectors = pb_grpc.ConnectorServiceStub(channel)
-            anna = subjects.CreateSubject(
-                pb.CreateSubjectRequest(identities=[email("anna@example.se")])
-            ).subject
-            in_flight = [
-                connectors.CheckConnector.future(pb.CheckConnectorRequest(name="held"), timeout=30)
-                for _ in range(limit)
-            ]
-            for _ in range(limit):
-                assert held.entered.acquire(timeout=10), "a held call never reached the system"
-            # Unary calls of every kind: on the loop, on the pool, the loop's write path.
-            for call in (
-                lambda: subjects.GetSubject(pb.GetSubjectRequest(name=anna.name), timeout=10),
-                lambda: subjects.FindSubject(
-                    pb.FindSubjectRequest(identity=email("anna@example.se")), timeout=10
-                ),
-                lambda: subjects.CreateSubject(
-                    pb.CreateSubjectRequest(identities=[email("bo@example.se")]), timeout=10
-                ),
-                lambda: records.CreateRecord(
-                    pb.CreateRecordRequest(parent=anna.name, record=record()), timeout=10
-                ),
-                lambda: connectors.ListConnectors(pb.ListConnectorsRequest(), timeout=10),
-            ):
-                with pytest.raises(grpc.RpcError) as raised:
-                    call()
-                assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-                assert error_info(raised.value).reason == "TOO_MANY_CALLS"
-            health = health_pb2_grpc.HealthStub(channel)
-            answer = health.Check(health_pb2.HealthCheckRequest(), timeout=10)
-            assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    services = build_services(vault, registry)
+    with served(services, ServerSettings("127.0.0.1:0", max_concurrent_rpcs=limit)) as running:
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+                subjects = pb_grpc.SubjectServiceStub(channel)
+                records = pb_grpc.RecordServiceStub(channel)
+                connectors = pb_grpc.ConnectorServiceStub(channel)
+                anna = subjects.CreateSubject(
+                    pb.CreateSubjectRequest(identities=[email("anna@example.se")])
+                ).subject
+                in_flight = [
+                    connectors.CheckConnector.future(
+                        pb.CheckConnectorRequest(name="held"), timeout=30
+                    )
+                    for _ in range(limit)
+                ]
+                for _ in range(limit):
+                    assert held.entered.acquire(timeout=10), "a held call never reached the system"
+                # Unary calls of every kind: on the loop, on the pool, the loop's write path.
+                for call in (
+                    lambda: subjects.GetSubject(pb.GetSubjectRequest(name=anna.name), timeout=10),
+                    lambda: subjects.FindSubject(
+                        pb.FindSubjectRequest(identity=email("anna@example.se")), timeout=10
+                    ),
+                    lambda: subjects.CreateSubject(
+                        pb.CreateSubjectRequest(identities=[email("bo@example.se")]), timeout=10
+                    ),
+                    lambda: records.CreateRecord(
+                        pb.CreateRecordRequest(parent=anna.name, record=record()), timeout=10
+                    ),
+                    lambda: connectors.ListConnectors(pb.ListConnectorsRequest(), timeout=10),
+                ):
+                    with pytest.raises(grpc.RpcError) as raised:
+                        call()
+                    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                    assert error_info(raised.value).reason == "TOO_MANY_CALLS"
+                health = health_pb2_grpc.HealthStub(channel)
+                answer = health.Check(health_pb2.HealthCheckRequest(), timeout=10)
+                assert answer.status == health_pb2.HealthCheckResponse.SERVING
 
+                held.release.set()
+                assert all(call.result().connector.healthy for call in in_flight)
+                # The calls that held the places have ended: the next one is served.
+                assert subjects.GetSubject(pb.GetSubjectRequest(name=anna.name)).subject == anna
+        finally:
             held.release.set()
-            assert all(call.result().connector.healthy for call in in_flight)
-            # The calls that held the places have ended: the next one is served.
-            assert subjects.GetSubject(pb.GetSubjectRequest(name=anna.name)).subject == anna
-    finally:
-        held.release.set()
-        running.stop(grace=None)
 
 
 def test_clients_cancelling_exports_leave_no_error_in_the_log(

@@ -1,7 +1,9 @@
 """Builds the gRPC server: vault services, health, reflection, limits, graceful stop.
 
 The server is grpc.aio on an event loop of its own thread; `registration`
-decides which calls run on the loop and which on a thread pool.
+decides which calls run on the loop and which on a thread pool. It only
+serves: the runtime (`vault.runtime`) builds what it serves and runs the
+background workers.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from vault.core.erasure import ErasureCoordinator
 from vault.core.vault import Vault
 from vault.server.context import VaultServices
 from vault.server.erasure import ConnectorService, ErasureService
 from vault.server.records import RecordService
 from vault.server.registration import CallLimit, Pools, add_servicer
 from vault.server.subjects import SubjectService
+from vault.settings import ServerSettings
 from vault.v1 import vault_pb2
 
 log = logging.getLogger("vault.server")
@@ -71,22 +73,6 @@ def check_address(address: str) -> None:
                 raise AddressUnavailable(f"cannot listen on {address}: {why}") from None
 
 
-@dataclass
-class ServerSettings:
-    # Threads for calls that block: writes waiting for their commit, and calls
-    # that reach connectors' systems. Reads of local storage need none.
-    max_workers: int = 8
-    # The vault's calls beyond this get RESOURCE_EXHAUSTED / TOO_MANY_CALLS at
-    # once instead of queueing into timeouts; health and reflection are not
-    # counted, so a probe can still ask. Server streams each hold a thread of
-    # their own, so this also bounds the stream threads.
-    max_concurrent_rpcs: int = 64
-    maintenance_interval_s: float = 30.0
-    # Threads that carry out erasure steps in connectors' systems; a request's
-    # steps run concurrently, and the threads mostly wait on the systems.
-    erasure_workers: int = 8
-
-
 def new_server(settings: ServerSettings) -> grpc.aio.Server:
     """A bare grpc.aio server with the vault's message limits; call on the loop
     that will run it. The limit on calls is the servicers' (see `CallLimit`)."""
@@ -104,8 +90,6 @@ class RunningServer:
     _loop_thread: threading.Thread
     _stop_requested: asyncio.Event
     _grace: list[float | None]  # how long the loop lets calls in flight finish
-    _stop_background: threading.Event = field(default_factory=threading.Event)
-    _background: list[threading.Thread] = field(default_factory=list)
     _stopping: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -115,42 +99,27 @@ class RunningServer:
     def stop(self, grace: float | None = 10.0) -> None:
         """Turn health to NOT_SERVING, let in-flight calls finish, then stop.
 
-        Returns only when no handler or background thread of this server still
-        runs, so the caller may close the stores afterwards. Safe to call from
-        any thread, and more than once.
+        Returns only when no handler of this server still runs. Safe to call
+        from any thread, and more than once.
         """
         with self._stopping:
             if self._loop_thread.is_alive():
                 self._grace[0] = grace
                 self.loop.call_soon_threadsafe(self._stop_requested.set)
                 self._loop_thread.join()
-        self._stop_background.set()
-        self.vault.scrub_due.set()  # wakes the maintenance thread so it can end
-        self.services.coordinator.work_available.set()  # and the erasure workers
         self.pools.blocking.shutdown(wait=True, cancel_futures=True)
         self.pools.streams.shutdown(wait=True, cancel_futures=True)
-        for thread in self._background:
-            # A worker may be inside a connector call; that call has its own deadline.
-            thread.join(timeout=self.services.coordinator.settings.call_timeout_seconds + 5)
-        self.services.coordinator.close()
 
     def wait(self) -> None:
         """Block until the server has stopped."""
         self._loop_thread.join()
 
 
-def create_server(
-    services: VaultServices | Vault,
-    address: str = "127.0.0.1:0",
-    settings: ServerSettings | None = None,
-) -> RunningServer:
-    """Build and start a server on `address`; port 0 picks a free port. A bare
-    Vault serves with no connectors."""
+def create_server(services: VaultServices, settings: ServerSettings) -> RunningServer:
+    """Build and start a server of `services` on `settings.address`; port 0
+    picks a free port."""
+    address = settings.address
     check_address(address)
-    if isinstance(services, Vault):
-        services = VaultServices.build(services)
-    vault = services.vault
-    settings = settings or ServerSettings()
     pools = Pools(
         blocking=futures.ThreadPoolExecutor(settings.max_workers, thread_name_prefix="vault-rpc"),
         streams=futures.ThreadPoolExecutor(
@@ -220,56 +189,6 @@ def create_server(
         pools.blocking.shutdown(wait=False)
         pools.streams.shutdown(wait=False)
         raise
-    running = RunningServer(
+    return RunningServer(
         server, port, health_servicer, services, pools, loop, loop_thread, stop_requested, grace
     )
-    if settings.maintenance_interval_s > 0:
-        running._background.append(
-            threading.Thread(
-                target=_maintain,
-                args=(vault, settings.maintenance_interval_s, running._stop_background),
-                name="vault-maintenance",
-                daemon=True,
-            )
-        )
-    services.coordinator.release_orphaned_leases()
-    running._background += [
-        threading.Thread(
-            target=_erase,
-            args=(services.coordinator, running._stop_background),
-            name=f"erasure-worker-{index}",
-            daemon=True,
-        )
-        for index in range(settings.erasure_workers)
-    ]
-    for thread in running._background:
-        thread.start()
-    return running
-
-
-def _erase(coordinator: ErasureCoordinator, stop: threading.Event) -> None:
-    """Carry out due erasure steps; sleep until new work or the next retry is due."""
-    while not stop.is_set():
-        # Cleared before the pass, so work announced during it is not missed.
-        coordinator.work_available.clear()
-        try:
-            coordinator.run_pending()
-            due = coordinator.seconds_until_due()
-        except Exception:
-            log.exception("erasure worker pass failed; will try again")
-            due = 5.0
-        coordinator.work_available.wait(5.0 if due is None else min(max(due, 0.05), 5.0))
-
-
-def _maintain(vault: Vault, interval: float, stop: threading.Event) -> None:
-    """Run maintenance every `interval` seconds, and at once after an erasure."""
-    while not stop.is_set():
-        vault.scrub_due.wait(interval)
-        if stop.is_set():
-            return
-        try:
-            vault.maintain()
-        except Exception:
-            log.exception("maintenance pass failed; will try again")
-        if vault.scrub_due.is_set():
-            stop.wait(1.0)  # a reader kept the WAL; do not spin

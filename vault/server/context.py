@@ -1,4 +1,5 @@
-"""What the servicers work with: the vault, the connectors and the erasure coordinator."""
+"""What the servicers work with: the vault, the connectors and the erasure
+coordinator (built by `vault.runtime.build_services`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass, field
 
 from vault.connectors.base import Connector, Holdings
 from vault.connectors.registry import ConnectorRegistry
-from vault.core.erasure import ErasureCoordinator, ErasureSettings
+from vault.core.erasure import ErasureCoordinator
 from vault.core.model import Controller
 from vault.core.vault import Vault
 
@@ -20,31 +21,18 @@ class VaultServices:
     # Who "we" are on an export's page: the organisation and where to ask.
     controller: Controller = field(default_factory=Controller)
 
-    @classmethod
-    def build(
-        cls,
-        vault: Vault,
-        registry: ConnectorRegistry | None = None,
-        erasure: ErasureSettings | None = None,
-        export_timeout_seconds: float = 30.0,
-        controller: Controller | None = None,
-    ) -> VaultServices:
-        registry = registry or ConnectorRegistry()
-        coordinator = ErasureCoordinator(vault, _connectors(registry), _holdings(registry), erasure)
-        return cls(vault, registry, coordinator, export_timeout_seconds, controller or Controller())
-
     @property
     def connectors(self) -> dict[str, Connector]:
-        return _connectors(self.registry)
+        return enabled_connectors(self.registry)
 
     @property
     def holdings(self) -> dict[str, Holdings]:
-        return _holdings(self.registry)
+        return installed_holdings(self.registry)
 
 
-def _connectors(registry: ConnectorRegistry) -> dict[str, Connector]:
+def enabled_connectors(registry: ConnectorRegistry) -> dict[str, Connector]:
     return {c.name: c for c in registry.enabled}
 
 
-def _holdings(registry: ConnectorRegistry) -> dict[str, Holdings]:
+def installed_holdings(registry: ConnectorRegistry) -> dict[str, Holdings]:
     return {n: i.holdings for n, i in registry.installed.items() if i.holdings is not None}

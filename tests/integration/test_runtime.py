@@ -1,0 +1,128 @@
+"""The runtime wires the app from its settings, runs the background workers
+and stops them; create_server alone only serves."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.serving import ANY_PORT
+from vault import bootstrap
+from vault.core.vault import Vault
+from vault.runtime import Runtime, StartupError, Workers, build_services
+from vault.server.app import create_server
+from vault.settings import ConnectorSections, ServerSettings, Settings, StorageSettings
+from vault_client import Identity, SubjectErasedError, VaultClient
+
+# Worker threads other tests left behind (a daemon still inside a slow call) are not ours.
+_EARLIER: set[threading.Thread] = set()
+
+
+@pytest.fixture(autouse=True)
+def _earlier_threads() -> None:
+    _EARLIER.clear()
+    _EARLIER.update(threading.enumerate())
+
+
+def _workers() -> list[str]:
+    """The background worker threads started during this test and still running."""
+    names = [t.name for t in threading.enumerate() if t not in _EARLIER]
+    return [n for n in names if n.startswith(("erasure-worker", "vault-maintenance"))]
+
+
+def test_the_runtime_serves_erases_and_stops_every_worker(tmp_path: Path) -> None:
+    data = tmp_path / "vault-data"
+    with Runtime(Settings.for_data_dir(data, server=ANY_PORT)) as runtime:
+        running = runtime.start()
+        assert len(_workers()) == 8 + 1  # the erasure workers, and maintenance
+        with VaultClient(f"127.0.0.1:{running.port}", timeout=10) as client:
+            eva = client.create_subject([Identity("email", "eva@example.se")])
+            request = client.erase_subject(eva.name)  # carried out by the runtime's workers
+            assert request.state == "completed"
+            with pytest.raises(SubjectErasedError):
+                client.get_subject(eva.name)
+        runtime.stop(grace=None)
+        assert _workers() == []
+    # The stores are closed and on disk where the URL said.
+    assert runtime.stores is None
+    assert (data / "records.db").exists() and (data / "keys.db").exists()
+
+
+def test_create_server_alone_starts_no_worker(vault: Vault) -> None:
+    services = build_services(vault)
+    running = create_server(services, ANY_PORT)
+    try:
+        assert _workers() == []
+    finally:
+        running.stop(grace=None)
+        services.coordinator.close()
+
+
+def test_the_workers_run_maintenance_after_an_erasure(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    passes = threading.Semaphore(0)
+    monkeypatch.setattr(vault, "maintain", passes.release)
+    services = build_services(vault)
+    workers = Workers(vault, services.coordinator, 1, maintenance_interval_seconds=3600)
+    workers.start()
+    try:
+        vault.scrub_due.set()  # as an erasure does
+        assert passes.acquire(timeout=10), "no maintenance pass ran"
+    finally:
+        workers.stop()
+        services.coordinator.close()
+    assert _workers() == []
+
+
+def test_a_storage_url_of_another_engine_is_one_line(tmp_path: Path) -> None:
+    settings = Settings.for_data_dir(tmp_path / "data")
+    settings = Settings(
+        StorageSettings(tmp_path / "data", "postgresql://127.0.0.1/vault"), settings.keyring
+    )
+    runtime = Runtime(settings)
+    with pytest.raises(StartupError, match=r"only sqlite:///DIRECTORY is supported"):
+        runtime.open()
+    assert runtime.stores is None
+
+
+def test_a_failed_start_closes_what_was_opened(tmp_path: Path) -> None:
+    settings = Settings.for_data_dir(
+        tmp_path / "data", connectors=ConnectorSections({"crm": {}}, tmp_path)
+    )
+    runtime = Runtime(settings)
+    with pytest.raises(StartupError, match="'crm' is configured but not installed"):
+        runtime.open()
+    assert runtime.stores is None and runtime.vault is None
+    # Closed, not held: the same directory opens again at once.
+    reopened = bootstrap.open_vault(tmp_path / "data")
+    bootstrap.close_vault(reopened)
+
+
+def test_a_keyring_others_can_read_stops_the_start_in_one_line(tmp_path: Path) -> None:
+    settings = Settings.for_data_dir(tmp_path / "data")
+    settings.keyring.path.parent.mkdir(parents=True)
+    runtime = Runtime(settings)
+    runtime.open_vault()
+    runtime.close()
+    settings.keyring.path.chmod(0o644)
+    with pytest.raises(StartupError, match="chmod 600") as refused:
+        Runtime(settings).open()
+    assert "\n" not in str(refused.value)
+
+
+def test_stop_from_another_thread_ends_the_wait(tmp_path: Path) -> None:
+    # As SIGTERM does in `consent-vault serve`: stop on one thread, wait on another.
+    runtime = Runtime(
+        Settings.for_data_dir(tmp_path / "data", server=ServerSettings("127.0.0.1:0"))
+    )
+    with runtime:
+        running = runtime.start()
+        threading.Timer(0.2, runtime.stop, args=(1.0,)).start()
+        started = time.monotonic()
+        running.wait()
+        assert time.monotonic() - started < 10
+    assert _workers() == []

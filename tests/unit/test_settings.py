@@ -1,0 +1,119 @@
+"""The server's settings: flags over the environment over the TOML file over
+the defaults, and every bad value one line that names the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vault import settings
+from vault.core.erasure import ErasureSettings
+from vault.core.model import SWEDISH_SUPERVISORY_AUTHORITY
+from vault.settings import SettingsError
+
+
+def _config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "vault.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_defaults_serve_the_data_directory_with_its_own_keyring(tmp_path: Path) -> None:
+    loaded = settings.load(environ={})
+    directory = Path("vault-data").absolute()
+    assert loaded.storage.data_dir == directory
+    assert loaded.storage.url == f"sqlite:///{directory}"
+    assert loaded.keyring == settings.KeyringSettings(directory / "keyring.json", "")
+    assert loaded.server == settings.ServerSettings("127.0.0.1:50051", 8, 64)
+    assert loaded.erasure.workers == 8
+    assert loaded.erasure.for_steps("Europe/Stockholm") == ErasureSettings()
+    assert loaded.maintenance.interval_seconds == 30
+    assert loaded.controller.controller.name == ""
+    assert loaded.controller.supervisory_authority == SWEDISH_SUPERVISORY_AUTHORITY
+    assert loaded.controller.time_zone == "Europe/Stockholm"
+    assert not loaded.demo.enabled and loaded.connectors.sections == {}
+
+
+def test_flags_win_over_the_environment(tmp_path: Path) -> None:
+    environ = {
+        settings.DATA_DIR_ENV: str(tmp_path / "from-env"),
+        settings.KEYRING_FILE_ENV: str(tmp_path / "env-ring.json"),
+        "CONSENT_VAULT_KEYRING": '{"the": "whole keyring"}',
+    }
+    from_env = settings.load(environ=environ)
+    assert from_env.storage.data_dir == tmp_path / "from-env"
+    assert from_env.keyring.path == tmp_path / "env-ring.json"
+    assert from_env.keyring.given == '{"the": "whole keyring"}'
+    flagged = settings.load(
+        data_dir_flag=str(tmp_path / "flag"),
+        keyring_flag=str(tmp_path / "flag-ring.json"),
+        environ=environ,
+    )
+    assert flagged.storage.data_dir == tmp_path / "flag"
+    assert flagged.storage.url == f"sqlite:///{tmp_path / 'flag'}"
+    assert flagged.keyring.path == tmp_path / "flag-ring.json"
+
+
+def test_the_toml_file_sets_erasure_controller_and_connectors(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path,
+        "[erasure]\nworkers = 2\nlease_seconds = 30\ncall_timeout_s = 5.5\nmax_attempts = 3\n"
+        "backoff_base_s = 0\nbackoff_cap_s = 20\n"
+        '[controller]\nname = "Skolan AB"\ncontact = "dpo@skolan.se"\ntime_zone = "Europe/Helsinki"\n'
+        '[connectors.lms]\nurl = "https://lms.example"\n',
+    )
+    loaded = settings.load(config=config, environ={})
+    assert loaded.erasure.workers == 2
+    assert loaded.erasure.for_steps(loaded.controller.time_zone) == ErasureSettings(
+        lease_seconds=30,
+        call_timeout_seconds=5.5,
+        max_attempts=3,
+        backoff_base_seconds=0,
+        backoff_cap_seconds=20,
+        time_zone="Europe/Helsinki",
+    )
+    assert (loaded.controller.name, loaded.controller.contact) == ("Skolan AB", "dpo@skolan.se")
+    assert loaded.connectors.sections == {"lms": {"url": "https://lms.example"}}
+    assert loaded.connectors.base_dir == tmp_path
+
+
+def test_the_demo_is_the_schools_unless_a_controller_is_configured(tmp_path: Path) -> None:
+    assert settings.load(demo=True, environ={}).controller.controller == settings.DEMO_CONTROLLER
+    config = _config(tmp_path, '[controller]\nname = "Skolan AB"\n')
+    ours = settings.load(demo=True, config=config, environ={}).controller
+    assert ours.name == "Skolan AB"
+    assert ours.contact == settings.DEMO_CONTROLLER.contact
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('[erasure]\nmax_attempts = "many"\n', "[erasure] max_attempts"),
+        ("[erasure]\nmax_attempts = 0\n", "[erasure] max_attempts"),
+        ("[erasure]\nmax_attempts = 2.5\n", "[erasure] max_attempts"),
+        ("[erasure]\nworkers = true\n", "[erasure] workers"),
+        ("[erasure]\nworkers = -1\n", "[erasure] workers"),
+        ("[erasure]\nlease_seconds = 0\n", "[erasure] lease_seconds"),
+        ('[erasure]\ncall_timeout_s = "30s"\n', "[erasure] call_timeout_s"),
+        ("[erasure]\nbackoff_base_s = -1\n", "[erasure] backoff_base_s"),
+        ("[erasure]\nbackoff_cap_s = [1]\n", "[erasure] backoff_cap_s"),
+        ('[controller]\ntime_zone = "Mars/Olympus"\n', "[controller] time_zone"),
+        ("[controller]\nname = 7\n", "[controller] name"),
+        ('erasure = "fast"\n', "[erasure]"),
+        ('connectors = "all"\n', "[connectors]"),
+        ("[erasure\n", "is not valid TOML"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_setting(tmp_path: Path, text: str, named: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        settings.load(config=_config(tmp_path, text), environ={})
+    message = str(refused.value)
+    assert named in message and "\n" not in message
+
+
+def test_a_missing_file_and_a_bad_flag_are_one_line_too(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="does not exist"):
+        settings.load(config=tmp_path / "nowhere.toml", environ={})
+    with pytest.raises(SettingsError, match="--max-concurrent-rpcs"):
+        settings.load(max_concurrent_rpcs=0, environ={})

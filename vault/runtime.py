@@ -1,0 +1,269 @@
+"""Wires the application from its settings: the stores, the vault, the demo,
+the connectors and the erasure step engine; starts the server and the
+background workers, and stops and closes them all in the reverse order.
+
+    runtime = Runtime(settings)
+    with runtime:                 # opens everything, or raises StartupError
+        running = runtime.start()  # serves, and runs the workers
+        running.wait()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from vault import __version__, bootstrap, crypto, demo
+from vault.connectors.registry import ConfigError, ConnectorRegistry
+from vault.core.clock import Clock
+from vault.core.erasure import ErasureCoordinator, ErasureSettings
+from vault.core.errors import KeyringError
+from vault.core.model import Controller
+from vault.core.vault import Vault
+from vault.plugins.host import VaultHost
+from vault.plugins.manager import make_plugin_manager
+from vault.server.app import RunningServer, create_server
+from vault.server.context import VaultServices, enabled_connectors, installed_holdings
+from vault.settings import Settings
+
+if TYPE_CHECKING:
+    from vault_standins.demo import DemoSystems
+
+log = logging.getLogger("vault.runtime")
+
+
+class StartupError(Exception):
+    """What stops the application from starting, in one line."""
+
+
+def build_services(
+    vault: Vault,
+    registry: ConnectorRegistry | None = None,
+    erasure: ErasureSettings | None = None,
+    controller: Controller | None = None,
+    export_timeout_seconds: float = 30.0,
+) -> VaultServices:
+    """What the servicers work with: the vault, the connectors, and the
+    erasure step engine over them."""
+    registry = registry or ConnectorRegistry()
+    coordinator = ErasureCoordinator(
+        vault, enabled_connectors(registry), installed_holdings(registry), erasure
+    )
+    return VaultServices(
+        vault, registry, coordinator, export_timeout_seconds, controller or Controller()
+    )
+
+
+class Workers:
+    """The background workers: threads that carry out due erasure steps, and
+    one that runs the vault's maintenance. Started once the server serves,
+    stopped before the stores close."""
+
+    def __init__(
+        self,
+        vault: Vault,
+        coordinator: ErasureCoordinator,
+        erasure_workers: int = 8,
+        maintenance_interval_seconds: float = 30.0,
+    ) -> None:
+        self.vault = vault
+        self.coordinator = coordinator
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(
+                target=_erase,
+                args=(coordinator, self._stop),
+                name=f"erasure-worker-{index}",
+                daemon=True,
+            )
+            for index in range(erasure_workers)
+        ]
+        if maintenance_interval_seconds > 0:
+            self._threads.append(
+                threading.Thread(
+                    target=_maintain,
+                    args=(vault, maintenance_interval_seconds, self._stop),
+                    name="vault-maintenance",
+                    daemon=True,
+                )
+            )
+
+    def start(self) -> None:
+        # Steps a crashed process of this host held go back in the queue first.
+        self.coordinator.release_orphaned_leases()
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Returns once no worker runs; safe from any thread, and more than once."""
+        self._stop.set()
+        self.vault.scrub_due.set()  # wakes the maintenance thread so it can end
+        self.coordinator.work_available.set()  # and the erasure workers
+        for thread in self._threads:
+            if thread.is_alive():
+                # A worker may be inside a connector call; that call has its own deadline.
+                thread.join(timeout=self.coordinator.settings.call_timeout_seconds + 5)
+
+
+class Runtime:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.stores: bootstrap.Stores | None = None
+        self.vault: Vault | None = None
+        # What seeding the demo did; set even when a later part of open() fails.
+        self.seeding: demo.Seeding | None = None
+        self.registry: ConnectorRegistry | None = None
+        self.services: VaultServices | None = None
+        self.running: RunningServer | None = None
+        self.workers: Workers | None = None
+        self._demo_systems: DemoSystems | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.storage.data_dir
+
+    def open_vault(self) -> Vault:
+        """The keyring, the stores and the vault alone (what rotate-kek needs)."""
+        directory = self.data_dir
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            keyring = crypto.load_or_create_keyring(
+                self.settings.keyring.path,
+                {crypto.KEYRING_ENV: self.settings.keyring.given}
+                if self.settings.keyring.given
+                else {},
+            )
+            self.stores = bootstrap.open_stores(self.settings.storage.url)
+            self.vault = bootstrap.vault_over(self.stores, keyring, self.clock)
+        except KeyringError as error:
+            raise StartupError(error.message) from None
+        except bootstrap.UnknownStorage as error:
+            raise StartupError(str(error)) from None
+        except OSError as error:
+            raise StartupError(
+                f"cannot open the vault in {directory}: {error.strerror or error}"
+            ) from None
+        return self.vault
+
+    def open(self) -> None:
+        """Everything but the server and its workers: the vault, the demo if
+        asked for, the connectors and the step engine. On a StartupError
+        whatever was opened is closed again."""
+        try:
+            vault = self.open_vault()
+            sections = dict(self.settings.connectors.sections)
+            if self.settings.demo.enabled:
+                sections = {**self._start_demo(vault), **sections}
+            self.registry = ConnectorRegistry.load(
+                sections,
+                make_plugin_manager(),
+                VaultHost(__version__),
+                self.settings.connectors.base_dir,
+                time_zone=self.settings.controller.time_zone,
+            )
+        except (ConfigError, demo.DemoNoteError) as error:
+            self.close()
+            raise StartupError(str(error)) from None
+        except BaseException:
+            self.close()
+            raise
+        self.services = build_services(
+            vault,
+            self.registry,
+            self.settings.erasure.for_steps(self.settings.controller.time_zone),
+            self.settings.controller.controller,
+        )
+
+    def _start_demo(self, vault: Vault) -> dict[str, dict[str, object]]:
+        """Seed the demo people, then start stand-ins of the school's systems
+        with them; returns the connector sections that reach the stand-ins."""
+        from vault_standins import demo as standins
+        from vault_standins.people import DEMO_PEOPLE
+
+        # The vault first: the stand-ins get no data of a demo person the vault has erased.
+        self.seeding = demo.seed_remembering(vault, self.data_dir)
+        people = [p for p in DEMO_PEOPLE if p.key not in self.seeding.left_out_keys]
+        self._demo_systems = standins.start(self.data_dir / "demo-systems", people)
+        return dict(self._demo_systems.sections)
+
+    def start(self) -> RunningServer:
+        """Serve on the configured address, then start the background workers.
+        Raises AddressUnavailable when the address cannot be listened on."""
+        services = self.services
+        if services is None:
+            raise RuntimeError("open() the runtime before starting it")
+        self.running = create_server(services, self.settings.server)
+        self.workers = Workers(
+            services.vault,
+            services.coordinator,
+            self.settings.erasure.workers,
+            self.settings.maintenance.interval_seconds,
+        )
+        self.workers.start()
+        return self.running
+
+    def stop(self, grace: float | None = 10.0) -> None:
+        """Stop serving (health NOT_SERVING, calls in flight finish within
+        `grace`), then the workers. Safe from any thread, and more than once."""
+        if self.running is not None:
+            self.running.stop(grace)
+        if self.workers is not None:
+            self.workers.stop()
+
+    def close(self) -> None:
+        """Stop, then close what open() opened, the stores last."""
+        self.stop(grace=None)
+        if self.services is not None:
+            self.services.coordinator.close()
+        if self.registry is not None:
+            self.registry.close()
+        if self._demo_systems is not None:
+            self._demo_systems.stop()
+        if self.stores is not None:
+            self.stores.close()
+        self.services = self.registry = self._demo_systems = self.stores = None
+        self.vault = None
+
+    def __enter__(self) -> Runtime:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _erase(coordinator: ErasureCoordinator, stop: threading.Event) -> None:
+    """Carry out due erasure steps; sleep until new work or the next retry is due."""
+    while not stop.is_set():
+        # Cleared before the pass, so work announced during it is not missed.
+        coordinator.work_available.clear()
+        try:
+            coordinator.run_pending()
+            due = coordinator.seconds_until_due()
+        except Exception:
+            log.exception("erasure worker pass failed; will try again")
+            due = 5.0
+        coordinator.work_available.wait(5.0 if due is None else min(max(due, 0.05), 5.0))
+
+
+def _maintain(vault: Vault, interval: float, stop: threading.Event) -> None:
+    """Run maintenance every `interval` seconds, and at once after an erasure."""
+    while not stop.is_set():
+        vault.scrub_due.wait(interval)
+        if stop.is_set():
+            return
+        try:
+            vault.maintain()
+        except Exception:
+            log.exception("maintenance pass failed; will try again")
+        if vault.scrub_due.is_set():
+            stop.wait(1.0)  # a reader kept the WAL; do not spin

@@ -1,0 +1,274 @@
+"""The server's settings as one typed object, built from the command's flags,
+the environment and the TOML file; every bad value is one line naming the setting.
+
+Nothing here opens a file other than the configuration, so a bad setting is
+found before any data is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vault.core.erasure import ErasureSettings
+from vault.core.model import SWEDISH_SUPERVISORY_AUTHORITY, Controller
+from vault.crypto import KEYRING_ENV
+
+DATA_DIR_ENV = "CONSENT_VAULT_DATA"
+KEYRING_FILE_ENV = "CONSENT_VAULT_KEYRING_FILE"
+DEFAULT_DATA_DIR = Path("vault-data")
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+DEFAULT_TIME_ZONE = "Europe/Stockholm"
+
+# Who "we" are in the demo, unless a [controller] section says otherwise.
+DEMO_CONTROLLER = Controller("Leep Yrkesutbildning AB, Malmö (demo)", "dataskydd@example.se")
+
+
+class SettingsError(Exception):
+    """A setting cannot be used; the message is one line that names it."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    address: str = DEFAULT_ADDRESS
+    # Threads for calls that block: writes waiting for their commit, and calls
+    # that reach connectors' systems. Reads of local storage need none.
+    max_workers: int = 8
+    # The vault's calls beyond this get RESOURCE_EXHAUSTED / TOO_MANY_CALLS at
+    # once instead of queueing into timeouts; health and reflection are not
+    # counted, so a probe can still ask. Server streams each hold a thread of
+    # their own, so this also bounds the stream threads.
+    max_concurrent_rpcs: int = 64
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    # Absolute: paths derived from it end up in connector settings (a demo
+    # system's DSN, say), read later by code that must not depend on the
+    # directory the server was started from.
+    data_dir: Path
+    # Where the stores are (see vault.bootstrap.open_stores).
+    url: str
+
+    @classmethod
+    def in_directory(cls, directory: Path) -> StorageSettings:
+        """The data directory's own SQLite databases, the default."""
+        return cls(directory, f"sqlite:///{directory}")
+
+
+@dataclass(frozen=True)
+class KeyringSettings:
+    # The KEK file: separate from both databases, so no database backup holds it.
+    path: Path
+    # The whole keyring as JSON ($CONSENT_VAULT_KEYRING); wins over the file.
+    given: str = ""
+
+
+@dataclass(frozen=True)
+class ErasureConfig:
+    """[erasure]: how steps are leased, timed out and retried, and how many
+    threads carry them out (they mostly wait on the systems)."""
+
+    workers: int = 8
+    lease_seconds: float = ErasureSettings.lease_seconds
+    call_timeout_seconds: float = ErasureSettings.call_timeout_seconds
+    max_attempts: int = ErasureSettings.max_attempts
+    backoff_base_seconds: float = ErasureSettings.backoff_base_seconds
+    backoff_cap_seconds: float = ErasureSettings.backoff_cap_seconds
+
+    def for_steps(self, time_zone: str) -> ErasureSettings:
+        """What the step engine takes: these, in the controller's time zone."""
+        return ErasureSettings(
+            lease_seconds=self.lease_seconds,
+            call_timeout_seconds=self.call_timeout_seconds,
+            max_attempts=self.max_attempts,
+            backoff_base_seconds=self.backoff_base_seconds,
+            backoff_cap_seconds=self.backoff_cap_seconds,
+            time_zone=time_zone,
+        )
+
+
+@dataclass(frozen=True)
+class MaintenanceSettings:
+    # Seconds between maintenance passes (one also runs right after an
+    # erasure); 0 runs none, as tests that look at the files want.
+    interval_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    """[controller]: who "we" are on an export's page, and the time zone in
+    which connectors' "today" and every retained item's last day kept are dates."""
+
+    name: str = ""
+    contact: str = ""
+    supervisory_authority: str = SWEDISH_SUPERVISORY_AUTHORITY
+    time_zone: str = DEFAULT_TIME_ZONE
+
+    @property
+    def controller(self) -> Controller:
+        return Controller(self.name, self.contact, self.supervisory_authority)
+
+
+@dataclass(frozen=True)
+class ConnectorSections:
+    # The [connectors.NAME] tables, as the registry takes them.
+    sections: Mapping[str, Any] = field(default_factory=dict)
+    # Where relative paths in them start: the configuration file's folder.
+    base_dir: Path = field(default_factory=Path.cwd)
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    # Seed the school's demo people and connect stand-ins of its four systems.
+    enabled: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage: StorageSettings
+    keyring: KeyringSettings
+    server: ServerSettings = field(default_factory=ServerSettings)
+    erasure: ErasureConfig = field(default_factory=ErasureConfig)
+    maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
+    controller: ControllerSettings = field(default_factory=ControllerSettings)
+    connectors: ConnectorSections = field(default_factory=ConnectorSections)
+    demo: DemoSettings = field(default_factory=DemoSettings)
+
+    @classmethod
+    def for_data_dir(cls, directory: Path, **sections: Any) -> Settings:
+        """Defaults over `directory`, its keyring beside the databases; `sections`
+        replace whole parts (server=ServerSettings(...), ...)."""
+        directory = directory.absolute()
+        return cls(
+            StorageSettings.in_directory(directory),
+            KeyringSettings(directory / "keyring.json"),
+            **sections,
+        )
+
+
+def data_dir(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(explicit or env.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).absolute()
+
+
+def keyring_settings(
+    directory: Path, explicit: str | None = None, environ: Mapping[str, str] | None = None
+) -> KeyringSettings:
+    env = os.environ if environ is None else environ
+    path = Path(explicit or env.get(KEYRING_FILE_ENV) or directory / "keyring.json")
+    return KeyringSettings(path, env.get(KEYRING_ENV, ""))
+
+
+def load(
+    *,
+    address: str = DEFAULT_ADDRESS,
+    data_dir_flag: str | None = None,
+    keyring_flag: str | None = None,
+    config: Path | None = None,
+    demo: bool = False,
+    max_concurrent_rpcs: int = 64,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """The settings `serve` runs with: its flags, then the environment, then
+    the TOML file at `config`, then the defaults. Raises SettingsError."""
+    if max_concurrent_rpcs < 1:
+        raise SettingsError("--max-concurrent-rpcs: must be at least 1")
+    directory = data_dir(data_dir_flag, environ)
+    toml = read_toml(config) if config else {}
+    erasure = _table(toml, "erasure")
+    given = _table(toml, "controller")
+    # The demo is the school's; a configured [controller] wins, and without
+    # either the export page says none is configured.
+    fallback = DEMO_CONTROLLER if demo else Controller()
+    controller = ControllerSettings(
+        _text(given, "controller", "name", fallback.name),
+        _text(given, "controller", "contact", fallback.contact),
+        _text(given, "controller", "supervisory_authority", fallback.supervisory_authority),
+        _time_zone(_text(given, "controller", "time_zone", DEFAULT_TIME_ZONE)),
+    )
+    return Settings(
+        storage=StorageSettings.in_directory(directory),
+        keyring=keyring_settings(directory, keyring_flag, environ),
+        server=ServerSettings(address, max_concurrent_rpcs=max_concurrent_rpcs),
+        erasure=ErasureConfig(
+            workers=_number(erasure, "workers", ErasureConfig.workers, whole=True, zero=True),
+            lease_seconds=_number(erasure, "lease_seconds", ErasureConfig.lease_seconds),
+            call_timeout_seconds=_number(
+                erasure, "call_timeout_s", ErasureConfig.call_timeout_seconds
+            ),
+            max_attempts=_number(erasure, "max_attempts", ErasureConfig.max_attempts, whole=True),
+            backoff_base_seconds=_number(
+                erasure, "backoff_base_s", ErasureConfig.backoff_base_seconds, zero=True
+            ),
+            backoff_cap_seconds=_number(
+                erasure, "backoff_cap_s", ErasureConfig.backoff_cap_seconds, zero=True
+            ),
+        ),
+        controller=controller,
+        connectors=ConnectorSections(
+            dict(_table(toml, "connectors")), config.parent if config else Path.cwd()
+        ),
+        demo=DemoSettings(demo),
+    )
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise SettingsError(f"configuration file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"configuration file {path} is not valid TOML: {error}") from None
+    except OSError as error:
+        raise SettingsError(
+            f"configuration file {path} cannot be read: {error.strerror or error}"
+        ) from None
+
+
+def _table(toml: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = toml.get(name, {})
+    if not isinstance(value, dict):
+        raise SettingsError(f"[{name}] must be a table of settings, not {value!r}")
+    return value
+
+
+def _text(table: Mapping[str, Any], section: str, key: str, default: str) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str):
+        raise SettingsError(f"[{section}] {key} must be text (in quotes), not {value!r}")
+    return value
+
+
+def _number(
+    table: Mapping[str, Any], key: str, default: float, *, whole: bool = False, zero: bool = False
+) -> Any:
+    """[erasure] `key` as a number: seconds, or with `whole` a count; more
+    than 0, or with `zero` 0 or more."""
+    value = table.get(key, default)
+    kind = "a whole number" if whole else "a number of seconds"
+    # TOML's true and false are not numbers, though Python's bool is an int.
+    fits = isinstance(value, int) if whole else isinstance(value, int | float)
+    if isinstance(value, bool) or not fits:
+        raise SettingsError(f"[erasure] {key} must be {kind}, not {value!r}")
+    if value < 0 or (value == 0 and not zero):
+        bound = "0 or more" if zero else "more than 0"
+        raise SettingsError(f"[erasure] {key} must be {bound}, not {value!r}")
+    return value
+
+
+def _time_zone(name: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"[controller] time_zone {name!r} is not a known zoneinfo name "
+            "(such as Europe/Stockholm)"
+        ) from None
+    return name
