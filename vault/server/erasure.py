@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from vault.core import rules
+from vault.core import paging, rules
 from vault.core.errors import InvalidArgument, NotFound
 from vault.server import convert
 from vault.server.context import VaultServices
@@ -90,14 +90,8 @@ class ConnectorService:
         self, request: pb.ListConnectorsRequest, context: CallContext
     ) -> pb.ListConnectorsResponse:
         limit = rules.page_size(request.page_size)
-        after = ""
-        if request.page_token:
-            try:
-                after = rules.system(bytes.fromhex(request.page_token).decode(), "page_token")
-            except (ValueError, UnicodeDecodeError, InvalidArgument):
-                raise InvalidArgument(
-                    "page_token", "not a next_page_token from an earlier call"
-                ) from None
+        last = paging.read(request.page_token, {"list": "connectors"}, (str,))
+        after = last[0] if last else ""
         names = [name for name in sorted(self.registry.installed) if name > after]
         connectors = []
         for name in names[:limit]:
@@ -106,7 +100,8 @@ class ConnectorService:
                 self.registry.health(name) if request.check_health and installed.enabled else None
             )
             connectors.append(convert.connector_message(installed, health))
-        token = names[limit - 1].encode().hex() if len(names) > limit else ""
+        more = len(names) > limit
+        token = paging.token({"list": "connectors"}, [names[limit - 1]]) if more else ""
         return pb.ListConnectorsResponse(connectors=connectors, next_page_token=token)
 
     def CheckConnector(

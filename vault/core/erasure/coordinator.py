@@ -11,13 +11,12 @@ the job completes, its key is destroyed.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
 
 from vault.connectors.base import Connector, Holdings
-from vault.core import faults, rules
+from vault.core import faults, paging, rules
 from vault.core.erasure.jobkeys import JobKeys
 from vault.core.erasure.kind import ErasureSteps
 from vault.core.erasure.model import (
@@ -44,6 +43,7 @@ from vault.core.errors import (
     SubjectNotFound,
 )
 from vault.core.model import SubjectState
+from vault.core.replay import Raced, Replay
 from vault.core.steps import (
     EngineSettings,
     RequestState,
@@ -68,6 +68,7 @@ class ErasureCoordinator:
         self.holdings = dict(holdings)
         self.settings = settings or ErasureSettings()
         self.keys = JobKeys(vault)
+        self.replay = Replay(vault.records, vault.keyring.index_key)
         self.engine = StepEngine(
             vault.records.steps,
             vault.clock,
@@ -172,29 +173,26 @@ class ErasureCoordinator:
         self, page_size: int, page_token: str, state: str | None
     ) -> tuple[list[ErasureRequestView], str]:
         limit = rules.page_size(page_size)
+        # The token names the filter it was made for: a page of one state
+        # must not continue as a page of another.
+        query = {"list": "erasure_requests", "state": state or ""}
+        last = paging.read(page_token, query, (str, str), "state")
         after = None
-        if page_token:
-            # The token names the filter it was made for: a page of one state
-            # must not continue as a page of another.
+        if last is not None:
             try:
-                token_state, _, last = bytes.fromhex(page_token).decode().partition("\x1f")
-                received, _, last_id = last.partition("|")
-                after = (_parse(received), last_id)
-            except (ValueError, UnicodeDecodeError):
-                token_state, after = "\x00", None
-            if token_state != (state or "") or after is None or not after[1]:
+                after = (_parse(last[0]), last[1])
+            except ValueError:
                 raise InvalidArgument(
-                    "page_token", "not a next_page_token from an earlier call with the same state"
-                )
+                    "page_token", "not a next_page_token from an earlier call"
+                ) from None
         rows = self.steps.requests_page(
             KIND, after, limit + 1, RequestState(state) if state else None
         )
         more = len(rows) > limit
         rows = rows[:limit]
-        token = ""
-        if more:
-            last_row = rows[-1]
-            token = f"{state or ''}\x1f{_iso(last_row.received_at)}|{last_row.request_id}".encode().hex()
+        token = (
+            paging.token(query, [_iso(rows[-1].received_at), rows[-1].request_id]) if more else ""
+        )
         return [request_view(self.steps, self.keys, r) for r in rows], token
 
     def watch(
@@ -329,33 +327,25 @@ class ErasureCoordinator:
         self,
         client_request_id: str,
         operation: str,
-        fingerprint: str,
+        parts: str,
         subject_id: str,
         apply: Callable[[RecordWrites], None],
     ) -> None:
-        """Apply `apply(tx)` once per client request id (AIP-155): a retry of a call
-        already applied, or a copy that lost the race to apply it, answers as the
-        first did; the same id with another request is REQUEST_ID_REUSED."""
-        if client_request_id:
-            rules.request_id(client_request_id)
-        # Kept as a hash: the request it stands for may name a person.
-        fingerprint = hashlib.sha256(f"{operation}|{fingerprint}".encode()).hexdigest()
+        """Apply `apply(tx)` once per client request id: a retry of a call already
+        applied, or a copy that lost the race to apply it, answers as the first did."""
+        fingerprint = self.replay.fingerprint(client_request_id, operation, parts)
         for _ in range(2):
-            if client_request_id:
-                remembered = self.vault.records.remembered(client_request_id)
-                if remembered is not None:
-                    if remembered.operation != operation or remembered.fingerprint != fingerprint:
-                        raise RequestIdReused(client_request_id)
-                    return
-            with self.vault.records.write() as tx:
-                if not client_request_id or tx.remember(
-                    RememberedRequest(
-                        client_request_id, operation, fingerprint, subject_id, fingerprint
+            if self.replay.replayed(client_request_id, operation, fingerprint) is not None:
+                return
+            try:
+                with self.vault.records.write() as tx:
+                    self.replay.remember(
+                        tx, client_request_id, operation, fingerprint, subject_id, fingerprint
                     )
-                ):
                     apply(tx)
-                    return
-            # Another copy of this call remembered it first: look again.
+                return
+            except Raced:
+                continue  # another copy of this call remembered it first: look again
         raise AssertionError("a remembered request id vanished")  # pragma: no cover
 
 

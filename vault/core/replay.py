@@ -1,0 +1,73 @@
+"""Request-id replay (AIP-155), the one mechanism every mutating call uses.
+
+A call with a request id is remembered in the same transaction as its change,
+with a keyed fingerprint of what it asked for: a retry answers as the first
+call did, and the same id with another request is REQUEST_ID_REUSED. The
+fingerprint is keyed (HMAC under the blind-index key) because what it covers
+may be personal data, and the remembered rows go with the subject.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any, Protocol
+
+from vault.core import rules
+from vault.core.errors import RequestIdReused
+from vault.storage.base import RememberedRequest
+
+
+class Raced(Exception):
+    """Another copy of this call remembered the request id first: look again."""
+
+
+class _Remembers(Protocol):
+    def remembered(self, request_id: str) -> RememberedRequest | None: ...
+
+
+class _Remembering(Protocol):
+    def remember(self, request: RememberedRequest) -> bool: ...
+
+
+class Replay:
+    def __init__(self, records: _Remembers, key: bytes) -> None:
+        self.records = records
+        self.key = key
+
+    def fingerprint(self, request_id: str, *parts: Any) -> str:
+        """What a request asked for; computed only when there is a request id."""
+        if not request_id:
+            return ""
+        text = json.dumps(parts, sort_keys=True, default=str)
+        return hmac.new(self.key, text.encode(), hashlib.sha256).hexdigest()
+
+    def replayed(
+        self, request_id: str, operation: str, fingerprint: str
+    ) -> RememberedRequest | None:
+        """The first call's answer, if this request id was applied before."""
+        if not request_id:
+            return None
+        rules.request_id(request_id)
+        remembered = self.records.remembered(request_id)
+        if remembered is None:
+            return None
+        if remembered.operation != operation or remembered.fingerprint != fingerprint:
+            raise RequestIdReused(request_id)
+        return remembered
+
+    def remember(
+        self,
+        tx: _Remembering,
+        request_id: str,
+        operation: str,
+        fingerprint: str,
+        subject_id: str,
+        result: str,
+    ) -> None:
+        """Inside the change's transaction; raises Raced if a copy got there first."""
+        if request_id and not tx.remember(
+            RememberedRequest(request_id, operation, fingerprint, subject_id, result)
+        ):
+            raise Raced()
