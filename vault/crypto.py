@@ -20,8 +20,6 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from vault.core.errors import IntegrityError, KeyringError
-
 KEY_BYTES = 32
 NONCE_BYTES = 12
 # First byte of every sealed blob; also bound into the associated data, so a
@@ -29,6 +27,25 @@ NONCE_BYTES = 12
 FORMAT_VERSION = 1
 KEYRING_FORMAT = "consent-vault-keyring/1"
 KEYRING_ENV = "CONSENT_VAULT_KEYRING"
+
+
+class CryptoError(Exception):
+    """What this module raises. It knows no caller: the layer that calls it
+    decides what its own caller is told (the server's error table answers
+    DATA_LOSS for a tampered blob, the CLI prints a keyring's one line)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class TamperedError(CryptoError):
+    """A sealed blob failed authentication: changed, truncated, or moved to a
+    place its associated data does not name."""
+
+
+class KeyringError(CryptoError):
+    """The keyring is missing, unreadable or insecure, or lacks the key version asked for."""
 
 
 def new_key() -> bytes:
@@ -52,14 +69,14 @@ def seal(key: bytes | AESGCM, plaintext: bytes, aad: bytes) -> bytes:
 
 
 def unseal(key: bytes | AESGCM, blob: bytes, aad: bytes) -> bytes:
-    """Decrypt a `seal` result; raises IntegrityError if anything was changed or moved."""
+    """Decrypt a `seal` result; raises TamperedError if anything was changed or moved."""
     if len(blob) < 1 + NONCE_BYTES + 16 or blob[0] != FORMAT_VERSION:
-        raise IntegrityError("ciphertext has an unknown format or is truncated")
+        raise TamperedError("ciphertext has an unknown format or is truncated")
     aead = key if isinstance(key, AESGCM) else AESGCM(key)
     try:
         return aead.decrypt(blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :], aad)
     except InvalidTag:
-        raise IntegrityError("ciphertext failed authentication") from None
+        raise TamperedError("ciphertext failed authentication") from None
 
 
 @dataclass

@@ -20,9 +20,9 @@ from vault import __version__, bootstrap, crypto, demo
 from vault.connectors.registry import ConfigError, ConnectorRegistry
 from vault.core.clock import Clock
 from vault.core.erasure import ErasureCoordinator, ErasureSettings
-from vault.core.errors import KeyringError
 from vault.core.model import Controller
 from vault.core.vault import Vault
+from vault.crypto import KeyringError
 from vault.plugins.host import VaultHost
 from vault.plugins.manager import make_plugin_manager
 from vault.server.app import RunningServer, create_server

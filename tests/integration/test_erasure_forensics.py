@@ -14,10 +14,11 @@ import pytest
 
 from vault import bootstrap, crypto
 from vault.core.clock import FixedClock
-from vault.core.errors import IntegrityError, SubjectErased
+from vault.core.errors import SubjectErased
 from vault.core.identities import IdentityKind
 from vault.core.model import Content, LegalBasis, RecordDraft
 from vault.core.vault import IdentityInput, Vault
+from vault.crypto import TamperedError
 from vault.storage.sqlite import SQLiteRecordStore
 
 MARKERS = [b"MARKER-ADDRESS-7f3a", b"MARKER-RECIPE-91bc", b"MARKER-PHOTO-c0de"]
@@ -64,7 +65,7 @@ def seed(vault: Vault) -> tuple[str, list[bytes]]:
     for category in vault.keys.categories(sid):
         keys.append(vault.keys.data_key(sid, category, create=False).key)
     wrapped = [vault.keys.store.subject_key(sid)[1]]  # type: ignore[index]
-    wrapped += [vault.keys.store.category_key(sid, c)[1] for c in vault.keys.categories(sid)]  # type: ignore[index]
+    wrapped += [vault.keys.store.data_key(scope)[1] for scope in vault.keys.store.data_key_scopes(sid)]  # type: ignore[index]
     return sid, keys + [bytes(w) for w in wrapped]
 
 
@@ -149,7 +150,7 @@ def test_erasure_leaves_no_usable_key_in_any_file(
     assert len(usable) >= 3, "the subject that stays has keys"
     for row in rows:
         for key in [*usable, *vault.keyring.keks.values()]:
-            with pytest.raises(IntegrityError):
+            with pytest.raises(TamperedError):
                 crypto.unseal(
                     key,
                     row.sealed_payload,

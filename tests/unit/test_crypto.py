@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from vault import crypto
-from vault.core.errors import IntegrityError, KeyringError
+from vault.crypto import KeyringError, TamperedError
 
 
 def test_seal_round_trips_and_uses_a_fresh_nonce() -> None:
@@ -35,7 +35,7 @@ def test_a_blob_moved_anywhere_else_fails(other: tuple[str, ...]) -> None:
     blob = crypto.seal(
         key, b"secret", crypto.associated_data("record", "s1", "contact", "r1", "payload")
     )
-    with pytest.raises(IntegrityError):
+    with pytest.raises(TamperedError):
         crypto.unseal(key, blob, crypto.associated_data(*other))
 
 
@@ -44,11 +44,11 @@ def test_tampering_and_truncation_are_detected() -> None:
     aad = crypto.associated_data("x")
     blob = bytearray(crypto.seal(key, b"secret", aad))
     blob[-1] ^= 1
-    with pytest.raises(IntegrityError):
+    with pytest.raises(TamperedError):
         crypto.unseal(key, bytes(blob), aad)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(TamperedError):
         crypto.unseal(key, bytes(blob[:10]), aad)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(TamperedError):
         crypto.unseal(crypto.new_key(), crypto.seal(key, b"s", aad), aad)
 
 

@@ -126,22 +126,3 @@ class RequestIdReused(VaultError):
             field="request_id",
             request_id=request_id,
         )
-
-
-class IntegrityError(VaultError):
-    """Stored ciphertext failed authentication: moved, swapped or tampered with."""
-
-    reason = Reason.INTEGRITY_FAILURE
-
-
-class KeyringError(Exception):
-    """The key-encryption keyring is missing, unreadable or insecure.
-
-    No VaultError, so it carries no reason: it stops a start (the CLI says
-    what to do), and one raised while serving is the server's own fault,
-    answered INTERNAL like anything else unexpected.
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message

@@ -18,6 +18,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from vault import crypto
 from vault.core import errors
 from vault.core.errors import Reason
 
@@ -36,7 +37,6 @@ STATUS_FOR: list[tuple[type[errors.VaultError], grpc.StatusCode]] = [
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
     (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
-    (errors.IntegrityError, grpc.StatusCode.DATA_LOSS),
 ]
 
 # The reasons the edge sends on its own, about calls that never reach the core.
@@ -44,6 +44,8 @@ EDGE_STATUS: dict[Reason, grpc.StatusCode] = {
     Reason.MALFORMED_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,
     Reason.TOO_MANY_CALLS: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Reason.INTERNAL: grpc.StatusCode.INTERNAL,
+    # A sealed blob that fails authentication (crypto knows no status or reason).
+    Reason.INTEGRITY_FAILURE: grpc.StatusCode.DATA_LOSS,
 }
 
 
@@ -62,6 +64,8 @@ def status_for(exc: BaseException, method: str) -> status_pb2.Status:
         code = code_for(type(exc))
         if code is not None:
             return _status(code, exc.message, exc.reason, exc.metadata)
+    if isinstance(exc, crypto.TamperedError):
+        return _edge_status(Reason.INTEGRITY_FAILURE, exc.message, {})
     correlation_id = uuid.uuid4().hex
     log.error("internal error %s in %s", correlation_id, method, exc_info=exc)
     return _edge_status(
