@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import sqlite3
@@ -346,7 +347,7 @@ def test_a_batch_sqlite_rolled_back_fails_its_writers_and_the_next_writes_land(
     anna = vault.create_subject(ANNA, [])
     vault.create_record(anna.subject_id, draft(n=1))
     with pytest.raises(RuntimeError, match="disk"), vault.records.write() as tx:
-        tx.touch_subject(anna.subject_id, "2030-01-01T00:00:00+00:00")
+        tx.touch_subject(anna.subject_id, dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
         tx.conn.execute("ROLLBACK")
         raise RuntimeError("disk full")
     assert vault.get_subject(anna.subject_id).updated_at.year != 2030
@@ -364,7 +365,7 @@ def test_a_record_group_that_fails_leaves_nothing_and_the_next_write_lands(
     assert row is not None
     # The same record id again breaks a UNIQUE constraint inside the group's write.
     with pytest.raises(sqlite3.IntegrityError):
-        vault.records.append_record(NewRecord(row), SubjectState.ACTIVE.value)
+        vault.records.append_record(NewRecord(row), SubjectState.ACTIVE)
     assert vault.count_records(anna.subject_id) == 1  # the count was not bumped
     vault.create_record(anna.subject_id, draft(n=2))
     assert vault.count_records(anna.subject_id) == 2

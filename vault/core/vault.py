@@ -98,7 +98,7 @@ class _CheckedDraft:
 
 
 # The state a subject must be in, when the write runs, to take a new record.
-_WRITABLE = SubjectState.ACTIVE.value
+_WRITABLE = SubjectState.ACTIVE
 
 
 @dataclass(frozen=True)
@@ -345,7 +345,7 @@ class Vault:
             self._refuse_write(prepared.subject_id, outcome.subject_state)
         # Answer from what was sealed, rather than decrypting it straight back.
         row, draft = prepared.new.row, prepared.checked.draft
-        stored_at = self._parse(row.created_at)
+        stored_at = row.created_at
         return Record(
             record_id=row.record_id,
             subject_id=prepared.subject_id,
@@ -409,7 +409,12 @@ class Vault:
         """The record; with `subject_id`, only if it belongs to that subject (a
         name that pairs a record with the wrong subject does not exist)."""
         row = self.records.record(record_id)
-        if row is None or (subject_id is not None and row.subject_id != subject_id):
+        # A store fills in the subject's state with the record; without it, nothing is read.
+        if (
+            row is None
+            or row.subject_state is None
+            or (subject_id is not None and row.subject_id != subject_id)
+        ):
             # The maintenance pass deletes an erased subject's records, so the
             # subject's own state answers: the same before the purge as after.
             if subject_id is not None:
@@ -463,7 +468,7 @@ class Vault:
             checked,
             record_id,
             self._now(),
-            created_at=self._iso(current.created_at),
+            created_at=current.created_at,
         )
         try:
             with self.records.write() as tx:
@@ -563,8 +568,10 @@ class Vault:
                     identities_removed=tx.delete_identities(subject_id),
                 )
                 receipt_json = self._receipt_to_json(receipt)
+                # Roles go with the person: an erased subject keeps only its id and state.
+                tx.update_subject(subject_id, (), False, erased_at)
                 tx.set_subject_state(subject_id, SubjectState.ERASED.value, self._iso(erased_at))
-                tx.save_erasure_receipt(subject_id, receipt_json, self._iso(erased_at))
+                tx.save_erasure_receipt(subject_id, receipt_json, erased_at)
                 # Earlier requests' fingerprints are keyed hashes of this
                 # person's data: they go with the person.
                 tx.forget_requests_of(subject_id, keep=ERASURE_OPERATIONS)
@@ -599,7 +606,7 @@ class Vault:
         try:
             with self.records.write() as tx:
                 count = tx.delete_category_records(subject_id, category)
-                tx.touch_subject(subject_id, self._iso(erased_at))
+                tx.touch_subject(subject_id, erased_at)
                 result = json.dumps({"records": count, "at": self._iso(erased_at)})
                 self._remember(tx, request_id, "erase_category", fingerprint, subject_id, result)
         except _Raced:
@@ -612,7 +619,7 @@ class Vault:
     def recover(self) -> int:
         """Finish erasures a crash interrupted: erased subjects whose keys remain."""
         finished = 0
-        for subject_id in self.records.subject_ids_in_state(SubjectState.ERASED.value):
+        for subject_id in self.records.subject_ids_in_state(SubjectState.ERASED):
             if self.keys.store.subject_key(subject_id) is not None:
                 self.keys.destroy_subject(subject_id)
                 finished += 1
@@ -624,7 +631,7 @@ class Vault:
         """Delete leftover ciphertext of erased subjects (already unreadable) in batches."""
         total = 0
         while True:
-            deleted = self.records.purge_erased(batch)
+            deleted = self.records.purge_records(SubjectState.ERASED, batch)
             total += deleted
             if deleted < batch:
                 break
@@ -642,8 +649,9 @@ class Vault:
                 self.scrub_due.set()  # a reader held the WAL; try again next pass
 
     # ------------------------------------------------------------- helpers
-    def _now(self) -> str:
-        return self._iso(self.clock.now())
+    def _now(self) -> dt.datetime:
+        # In UTC, as the stores give times back.
+        return self.clock.now().astimezone(dt.UTC)
 
     @staticmethod
     def _iso(moment: dt.datetime) -> str:
@@ -681,7 +689,7 @@ class Vault:
             json.dumps([identity.kind.value, identity.system, identity.value]).encode(),
             crypto.associated_data("identity", subject_id, blind_index),
         )
-        return IdentityRow(blind_index, subject_id, identity.kind.value, sealed)
+        return IdentityRow(blind_index, subject_id, identity.kind, sealed)
 
     def _subject(self, row: SubjectRow) -> Subject:
         identities: list[Identity] = []
@@ -701,8 +709,8 @@ class Vault:
             roles=row.roles,
             protected_identity=row.protected_identity,
             state=SubjectState(row.state),
-            created_at=self._parse(row.created_at),
-            updated_at=self._parse(row.updated_at),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
         )
 
     @staticmethod
@@ -716,16 +724,18 @@ class Vault:
         return row
 
     @staticmethod
-    def _check_readable(subject_id: str, state: str) -> None:
-        if state == SubjectState.ERASED.value:
+    def _check_readable(subject_id: str, state: SubjectState | str) -> None:
+        # (A subject row's state is still its value, read here as the enum.)
+        state = SubjectState(state)
+        if state is SubjectState.ERASED:
             raise SubjectErased(subject_id)
-        if state == SubjectState.ERASURE_PENDING.value:
+        if state is SubjectState.ERASURE_PENDING:
             raise ErasurePending(subject_id)
 
     _writable_subject = _readable_subject
 
     @staticmethod
-    def _refuse_write(subject_id: str, state: str | None) -> NoReturn:
+    def _refuse_write(subject_id: str, state: SubjectState | None) -> NoReturn:
         """Raise the precise reason a subject in `state` (None: no such
         subject) cannot take a new record (whose parent it is)."""
         if state is None:
@@ -745,7 +755,7 @@ class Vault:
             )
         except SubjectErased:
             state = self.records.subject_state(subject_id)
-            if state != SubjectState.ACTIVE.value:
+            if state is not SubjectState.ACTIVE:
                 self._refuse_write(subject_id, state)
             raise
 
@@ -776,9 +786,9 @@ class Vault:
         subject_id: str,
         checked: _CheckedDraft,
         record_id: str,
-        now: str,
+        now: dt.datetime,
         data_key: DataKey | None = None,
-        created_at: str | None = None,
+        created_at: dt.datetime | None = None,
     ) -> RecordRow:
         draft = checked.draft
         if data_key is None:
@@ -796,7 +806,7 @@ class Vault:
             subject_id=subject_id,
             category=draft.category,
             purpose=draft.purpose,
-            legal_basis=draft.legal_basis.value,
+            legal_basis=draft.legal_basis,
             source_system=draft.source_system,
             key_id=data_key.key_id,
             sealed_payload=crypto.seal(
@@ -839,12 +849,12 @@ class Vault:
             subject_id=row.subject_id,
             category=row.category,
             purpose=row.purpose,
-            legal_basis=LegalBasis(row.legal_basis),
+            legal_basis=row.legal_basis,
             source_system=row.source_system,
             fields=payload["fields"],
             content=content,
-            created_at=self._parse(row.created_at),
-            updated_at=self._parse(row.updated_at),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
         )
 
     # ------------------------------------------------- retries (AIP-155)

@@ -3,33 +3,41 @@
 Rows hold ciphertext and metadata only; personal data never reaches storage
 in plaintext. The key store and the record store are separate databases, so a
 copy of the records alone is useless.
+
+The interfaces speak datetimes and the core's own enums. An engine stores what
+it is given and enforces nothing of the domain: every state, every value to
+blank, is decided by the core and passed in.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from vault.core.identities import IdentityKind
+from vault.core.model import LegalBasis, SubjectState
 from vault.core.steps.store import StepStore, StepWrites
 
 
 @dataclass(frozen=True)
 class SubjectRow:
     subject_id: str
+    # Still the state's value until the erasure coordinator speaks SubjectState.
     state: str
     roles: tuple[str, ...]
     protected_identity: bool
-    created_at: str
-    updated_at: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
 
 
 @dataclass(frozen=True)
 class IdentityRow:
     blind_index: str
     subject_id: str
-    kind: str
+    kind: IdentityKind
     sealed_value: bytes
 
 
@@ -39,16 +47,17 @@ class RecordRow:
     subject_id: str
     category: str
     purpose: str
-    legal_basis: str
+    legal_basis: LegalBasis
     source_system: str
     key_id: str
     sealed_payload: bytes
     sealed_content: bytes | None
-    created_at: str
-    updated_at: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    # The record's place in its subject's list, assigned by the store; never reused.
     seq: int = 0
     # Filled in by `RecordReads.record`, so one read tells whether the subject may be read.
-    subject_state: str = ""
+    subject_state: SubjectState | None = None
 
 
 @dataclass(frozen=True)
@@ -73,9 +82,9 @@ class NewRecord:
 @dataclass(frozen=True)
 class AppendOutcome:
     """What became of a `NewRecord`: stored only if its subject was in the
-    writable state when the write ran and its request id was not taken."""
+    state the core asked for when the write ran and its request id was not taken."""
 
-    subject_state: str | None  # None: no such subject
+    subject_state: SubjectState | None  # None: no such subject
     stored: bool
     request_taken: bool = False
 
@@ -84,19 +93,35 @@ class RecordReads(Protocol):
     """Reads, available both outside and inside a write transaction."""
 
     def subject(self, subject_id: str) -> SubjectRow | None: ...
-    def subject_state(self, subject_id: str) -> str | None:
+    def subject_state(self, subject_id: str) -> SubjectState | None:
         """Only the subject's state, for the checks on every record write."""
         ...
 
     def subject_id_by_index(self, blind_index: str) -> str | None: ...
-    def identities(self, subject_id: str) -> list[IdentityRow]: ...
-    def record(self, record_id: str) -> RecordRow | None: ...
+    def identities(self, subject_id: str) -> list[IdentityRow]:
+        """The subject's identities, in the order they were added."""
+        ...
+
+    def record(self, record_id: str) -> RecordRow | None:
+        """The record, with its subject's state in `subject_state`."""
+        ...
+
     def records_page(
         self, subject_id: str, category: str | None, after_seq: int, limit: int
-    ) -> list[RecordRow]: ...
-    def subject_ids_in_state(self, state: str) -> list[str]: ...
-    def count_records(self, subject_id: str, category: str | None = None) -> int: ...
-    def categories(self, subject_id: str) -> list[str]: ...
+    ) -> list[RecordRow]:
+        """Up to `limit` of the subject's records (of `category`, if given) after
+        `after_seq`, in the order they were stored; `subject_state` is not filled in."""
+        ...
+
+    def subject_ids_in_state(self, state: SubjectState) -> list[str]: ...
+    def count_records(self, subject_id: str, category: str | None = None) -> int:
+        """How many records the subject has (of `category`), without reading them."""
+        ...
+
+    def categories(self, subject_id: str) -> list[str]:
+        """The categories the subject has records in, sorted."""
+        ...
+
     def remembered(self, request_id: str) -> RememberedRequest | None: ...
     def erasure_receipt(self, subject_id: str) -> str | None: ...
 
@@ -109,10 +134,15 @@ class RecordWrites(RecordReads, Protocol):
 
     def insert_subject(self, row: SubjectRow) -> None: ...
     def update_subject(
-        self, subject_id: str, roles: tuple[str, ...], protected: bool, at: str
+        self, subject_id: str, roles: tuple[str, ...], protected: bool, at: dt.datetime
     ) -> None: ...
-    def touch_subject(self, subject_id: str, at: str) -> None: ...
-    def set_subject_state(self, subject_id: str, state: str, at: str) -> None: ...
+    def touch_subject(self, subject_id: str, at: dt.datetime) -> None: ...
+    def set_subject_state(self, subject_id: str, state: str, at: str) -> None:
+        """Only the state and the time: what else changes with it the core writes itself.
+        (`state` and `at` as text until the erasure coordinator passes SubjectState and a
+        datetime.)"""
+        ...
+
     def insert_identity(self, row: IdentityRow) -> bool:
         """False if the blind index is already taken."""
         ...
@@ -121,13 +151,19 @@ class RecordWrites(RecordReads, Protocol):
     def delete_identities(self, subject_id: str) -> int: ...
     def delete_category_records(self, subject_id: str, category: str) -> int: ...
     def insert_records(self, rows: list[RecordRow]) -> None: ...
-    def update_record(self, row: RecordRow) -> None: ...
+    def update_record(self, row: RecordRow) -> None:
+        """Replace the record's purpose, basis, source, key, ciphertext and `updated_at`."""
+        ...
+
     def remember(self, request: RememberedRequest) -> bool:
         """False if the request id is already taken."""
         ...
 
-    def forget_requests_of(self, subject_id: str, keep: tuple[str, ...]) -> None: ...
-    def save_erasure_receipt(self, subject_id: str, receipt: str, at: str) -> None: ...
+    def forget_requests_of(self, subject_id: str, keep: tuple[str, ...]) -> None:
+        """Forget the subject's remembered requests, but those of the operations in `keep`."""
+        ...
+
+    def save_erasure_receipt(self, subject_id: str, receipt: str, at: dt.datetime) -> None: ...
 
 
 class RecordStore(RecordReads, Protocol):
@@ -140,24 +176,29 @@ class RecordStore(RecordReads, Protocol):
         """A write transaction that takes the write lock at once (no lost updates)."""
         ...
 
-    def append_record(self, new: NewRecord, writable_state: str) -> AppendOutcome:
-        """Store one record, durably, if its subject is in `writable_state`.
-        Concurrent calls may share one transaction; each gets its own outcome."""
+    def append_record(self, new: NewRecord, subject_state: SubjectState) -> AppendOutcome:
+        """Store one record, durably, if its subject is in `subject_state`; return
+        once it is durable. Concurrent calls may share one transaction (the grouped
+        write); each gets its own outcome, and a failure of the group fails each."""
         ...
 
     def submit_record(
         self,
         new: NewRecord,
-        writable_state: str,
+        subject_state: SubjectState,
         done: Callable[[AppendOutcome | None, BaseException | None], None],
     ) -> None:
         """`append_record` without waiting: returns at once, and `done(outcome,
         error)` is called from another thread once the write is durable or failed."""
         ...
 
-    def iter_records(self, subject_id: str, category: str | None = None) -> Iterator[RecordRow]: ...
-    def purge_erased(self, limit: int) -> int:
-        """Delete up to `limit` leftover ciphertext rows of erased subjects."""
+    def iter_records(self, subject_id: str, category: str | None = None) -> Iterator[RecordRow]:
+        """Every record of the subject (of `category`), as `records_page` orders them."""
+        ...
+
+    def purge_records(self, subject_state: SubjectState, limit: int) -> int:
+        """Delete up to `limit` records of subjects in `subject_state`, and their counts;
+        return how many records went."""
         ...
 
     def scrub(self) -> bool:

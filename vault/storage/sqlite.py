@@ -11,6 +11,7 @@ connection per process through a group-commit writer.
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import json
 import logging
 import os
@@ -24,6 +25,8 @@ from typing import Any
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from vault.core.identities import IdentityKind
+from vault.core.model import LegalBasis, SubjectState
 from vault.storage.base import (
     AppendOutcome,
     IdentityRow,
@@ -446,7 +449,16 @@ _RECORD_COLUMNS = (
 )
 
 
-def _record_row(row: tuple, subject_state: str = "") -> RecordRow:
+def _text(moment: dt.datetime) -> str:
+    # UTC with microseconds: text that sorts as the moments do.
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def _record_row(row: tuple, subject_state: SubjectState | None = None) -> RecordRow:
     (
         seq,
         record_id,
@@ -466,13 +478,13 @@ def _record_row(row: tuple, subject_state: str = "") -> RecordRow:
         subject_id,
         category,
         purpose,
-        basis,
+        LegalBasis(basis),
         source,
         key_id,
         payload,
         content,
-        created,
-        updated,
+        _time(created),
+        _time(updated),
         seq,
         subject_state,
     )
@@ -492,13 +504,15 @@ class _RecordQueries:
         ).fetchone()
         if row is None:
             return None
-        return SubjectRow(row[0], row[1], tuple(json.loads(row[2])), bool(row[3]), row[4], row[5])
+        return SubjectRow(
+            row[0], row[1], tuple(json.loads(row[2])), bool(row[3]), _time(row[4]), _time(row[5])
+        )
 
-    def subject_state(self, subject_id: str) -> str | None:
+    def subject_state(self, subject_id: str) -> SubjectState | None:
         row = self.conn.execute(
             "SELECT state FROM subjects WHERE subject_id = ?", (subject_id,)
         ).fetchone()
-        return row[0] if row else None
+        return SubjectState(row[0]) if row else None
 
     def subject_id_by_index(self, blind_index: str) -> str | None:
         row = self.conn.execute(
@@ -512,7 +526,10 @@ class _RecordQueries:
             "WHERE subject_id = ? ORDER BY rowid",
             (subject_id,),
         )
-        return [IdentityRow(*row) for row in rows]
+        return [
+            IdentityRow(blind_index, subject_id, IdentityKind(kind), sealed)
+            for blind_index, subject_id, kind, sealed in rows
+        ]
 
     def record(self, record_id: str) -> RecordRow | None:
         row = self.conn.execute(
@@ -520,7 +537,7 @@ class _RecordQueries:
             "WHERE r.record_id = ?",
             (record_id,),
         ).fetchone()
-        return _record_row(row[:-1], subject_state=row[-1]) if row else None
+        return _record_row(row[:-1], SubjectState(row[-1])) if row else None
 
     def records_page(
         self, subject_id: str, category: str | None, after_seq: int, limit: int
@@ -539,8 +556,8 @@ class _RecordQueries:
             args = (subject_id, category, after_seq, limit)
         return [_record_row(row) for row in self.conn.execute(sql, args)]
 
-    def subject_ids_in_state(self, state: str) -> list[str]:
-        rows = self.conn.execute("SELECT subject_id FROM subjects WHERE state = ?", (state,))
+    def subject_ids_in_state(self, state: SubjectState) -> list[str]:
+        rows = self.conn.execute("SELECT subject_id FROM subjects WHERE state = ?", (state.value,))
         return [row[0] for row in rows]
 
     def count_records(self, subject_id: str, category: str | None = None) -> int:
@@ -595,29 +612,27 @@ class _RecordWrites(_RecordQueries):
                 row.state,
                 json.dumps(list(row.roles)),
                 int(row.protected_identity),
-                row.created_at,
-                row.updated_at,
+                _text(row.created_at),
+                _text(row.updated_at),
             ),
         )
 
     def update_subject(
-        self, subject_id: str, roles: tuple[str, ...], protected: bool, at: str
+        self, subject_id: str, roles: tuple[str, ...], protected: bool, at: dt.datetime
     ) -> None:
         self.conn.execute(
             "UPDATE subjects SET roles = ?, protected_identity = ?, updated_at = ? WHERE subject_id = ?",
-            (json.dumps(list(roles)), int(protected), at, subject_id),
+            (json.dumps(list(roles)), int(protected), _text(at), subject_id),
         )
 
-    def touch_subject(self, subject_id: str, at: str) -> None:
+    def touch_subject(self, subject_id: str, at: dt.datetime) -> None:
         self.conn.execute(
-            "UPDATE subjects SET updated_at = ? WHERE subject_id = ?", (at, subject_id)
+            "UPDATE subjects SET updated_at = ? WHERE subject_id = ?", (_text(at), subject_id)
         )
 
     def set_subject_state(self, subject_id: str, state: str, at: str) -> None:
-        # Roles go with the person: an erased subject keeps only its id and state.
-        roles_sql = ", roles = '[]', protected_identity = 0" if state == "erased" else ""
         self.conn.execute(
-            f"UPDATE subjects SET state = ?, updated_at = ?{roles_sql} WHERE subject_id = ?",
+            "UPDATE subjects SET state = ?, updated_at = ? WHERE subject_id = ?",
             (state, at, subject_id),
         )
 
@@ -625,7 +640,7 @@ class _RecordWrites(_RecordQueries):
         cursor = self.conn.execute(
             "INSERT OR IGNORE INTO identities (blind_index, subject_id, kind, sealed_value) "
             "VALUES (?, ?, ?, ?)",
-            (row.blind_index, row.subject_id, row.kind, row.sealed_value),
+            (row.blind_index, row.subject_id, row.kind.value, row.sealed_value),
         )
         return cursor.rowcount == 1
 
@@ -657,13 +672,13 @@ class _RecordWrites(_RecordQueries):
                     r.subject_id,
                     r.category,
                     r.purpose,
-                    r.legal_basis,
+                    r.legal_basis.value,
                     r.source_system,
                     r.key_id,
                     r.sealed_payload,
                     r.sealed_content,
-                    r.created_at,
-                    r.updated_at,
+                    _text(r.created_at),
+                    _text(r.updated_at),
                 )
                 for r in rows
             ],
@@ -681,12 +696,12 @@ class _RecordWrites(_RecordQueries):
             "sealed_payload = ?, sealed_content = ?, updated_at = ? WHERE record_id = ?",
             (
                 row.purpose,
-                row.legal_basis,
+                row.legal_basis.value,
                 row.source_system,
                 row.key_id,
                 row.sealed_payload,
                 row.sealed_content,
-                row.updated_at,
+                _text(row.updated_at),
                 row.record_id,
             ),
         )
@@ -712,31 +727,32 @@ class _RecordWrites(_RecordQueries):
             (subject_id, *keep),
         )
 
-    def save_erasure_receipt(self, subject_id: str, receipt: str, at: str) -> None:
+    def save_erasure_receipt(self, subject_id: str, receipt: str, at: dt.datetime) -> None:
         self.conn.execute(
             "INSERT INTO erasures (subject_id, erased_at, receipt) VALUES (?, ?, ?)",
-            (subject_id, at, receipt),
+            (subject_id, _text(at), receipt),
         )
 
 
 def _append_records(
-    conn: sqlite3.Connection, items: list[tuple[NewRecord, str]]
+    conn: sqlite3.Connection, items: list[tuple[NewRecord, SubjectState]]
 ) -> list[AppendOutcome]:
     """Store a group of new records in a handful of statements: one read of
     their subjects' states, one insert of the rows, one update of the counts."""
     subject_ids = sorted({new.row.subject_id for new, _ in items})
     marks = ", ".join("?" * len(subject_ids))
-    states = dict(
-        conn.execute(
+    states = {
+        subject_id: SubjectState(state)
+        for subject_id, state in conn.execute(
             f"SELECT subject_id, state FROM subjects WHERE subject_id IN ({marks})", subject_ids
-        ).fetchall()
-    )
+        )
+    }
     writes = _RecordWrites(conn)
     outcomes = []
     stored = []
-    for new, writable_state in items:
+    for new, wanted in items:
         state = states.get(new.row.subject_id)
-        if state != writable_state:
+        if state is not wanted:
             outcomes.append(AppendOutcome(state, stored=False))
         elif new.request is not None and not writes.remember(new.request):
             outcomes.append(AppendOutcome(state, stored=False, request_taken=True))
@@ -768,23 +784,23 @@ class SQLiteRecordStore:
         with self._writer.write() as conn:
             yield _RecordWrites(conn)
 
-    def append_record(self, new: NewRecord, writable_state: str) -> AppendOutcome:
+    def append_record(self, new: NewRecord, subject_state: SubjectState) -> AppendOutcome:
         return self._writer.combined(  # type: ignore[no-any-return]
-            (new, writable_state), _append_records
+            (new, subject_state), _append_records
         )
 
     def submit_record(
         self,
         new: NewRecord,
-        writable_state: str,
+        subject_state: SubjectState,
         done: Callable[[AppendOutcome | None, BaseException | None], None],
     ) -> None:
-        self._writer.submit((new, writable_state), _append_records, done)
+        self._writer.submit((new, subject_state), _append_records, done)
 
     def subject(self, subject_id: str) -> SubjectRow | None:
         return self._reads().subject(subject_id)
 
-    def subject_state(self, subject_id: str) -> str | None:
+    def subject_state(self, subject_id: str) -> SubjectState | None:
         return self._reads().subject_state(subject_id)
 
     def subject_id_by_index(self, blind_index: str) -> str | None:
@@ -801,7 +817,7 @@ class SQLiteRecordStore:
     ) -> list[RecordRow]:
         return self._reads().records_page(subject_id, category, after_seq, limit)
 
-    def subject_ids_in_state(self, state: str) -> list[str]:
+    def subject_ids_in_state(self, state: SubjectState) -> list[str]:
         return self._reads().subject_ids_in_state(state)
 
     def count_records(self, subject_id: str, category: str | None = None) -> int:
@@ -827,16 +843,17 @@ class SQLiteRecordStore:
                 return
             after = page[-1].seq
 
-    def purge_erased(self, limit: int) -> int:
+    def purge_records(self, subject_state: SubjectState, limit: int) -> int:
         with self._writer.write() as conn:
             conn.execute(
                 "DELETE FROM record_counts WHERE subject_id IN "
-                "(SELECT subject_id FROM subjects WHERE state = 'erased')"
+                "(SELECT subject_id FROM subjects WHERE state = ?)",
+                (subject_state.value,),
             )
             return conn.execute(
                 "DELETE FROM records WHERE seq IN (SELECT r.seq FROM records r JOIN subjects s "
-                "ON s.subject_id = r.subject_id WHERE s.state = 'erased' LIMIT ?)",
-                (limit,),
+                "ON s.subject_id = r.subject_id WHERE s.state = ? LIMIT ?)",
+                (subject_state.value, limit),
             ).rowcount
 
     def scrub(self) -> bool:
