@@ -65,7 +65,7 @@ def seed(vault: Vault) -> tuple[str, list[bytes]]:
     for category in vault.keys.categories(sid):
         keys.append(vault.keys.data_key(sid, category, create=False).key)
     wrapped = [vault.keys.store.subject_key(sid)[1]]  # type: ignore[index]
-    wrapped += [vault.keys.store.data_key(scope)[1] for scope in vault.keys.store.data_key_scopes(sid)]  # type: ignore[index]
+    wrapped += [vault.keys.store.data_key(s)[1] for s in vault.keys.store.data_key_scopes(sid)]  # type: ignore[index]
     return sid, keys + [bytes(w) for w in wrapped]
 
 

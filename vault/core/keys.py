@@ -3,7 +3,7 @@
 Destroying a subject's key erases the whole person; destroying one category
 key erases that category alone. Unwrapped keys are cached for speed, but the
 cache is dropped whenever any process has destroyed a key since it was filled
-(the key store's shred generation), so an erased key is unusable at once
+(the key store's destruction generation), so an erased key is unusable at once
 everywhere.
 """
 
@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vault import crypto
 from vault.core.errors import CategoryErased, SubjectErased
-from vault.storage.base import KeyStore
+from vault.storage.base import DataKeyScope, KeyStore, WrappedDataKey
 
 CACHE_ENTRIES = 20_000
 
@@ -39,6 +39,13 @@ class DataKey:
         return AESGCM(self.key)
 
 
+@dataclass(frozen=True)
+class _Miss:
+    """Not in the cache, looked up at this destruction generation."""
+
+    generation: int
+
+
 class KeyManager:
     def __init__(self, store: KeyStore, keyring: crypto.Keyring) -> None:
         self.store = store
@@ -48,20 +55,36 @@ class KeyManager:
         self._generation = -1
 
     # ---------------------------------------------------------------- cache
-    def _cached(self, key: tuple[str, str]) -> bytes | DataKey | None:
-        generation = self.store.shred_generation()
+    def _cached(self, key: tuple[str, str]) -> bytes | DataKey | _Miss:
+        """The cached key, or a miss that says which destruction generation the
+        lookup saw: what is unwrapped after it is remembered only if no
+        destruction came in between (see `_remember`)."""
+        generation = self.store.destruction_generation()
         with self._lock:
-            if generation != self._generation:
-                self._cache.clear()
-                self._generation = generation
-                return None
-            value = self._cache.get(key)
-            if value is not None:
-                self._cache.move_to_end(key)
+            value = self._cache.get(key) if self._caught_up(generation) else None
+            if value is None:
+                return _Miss(generation)
+            self._cache.move_to_end(key)
             return value
 
-    def _remember(self, key: tuple[str, str], value: bytes | DataKey) -> None:
+    def _caught_up(self, generation: int) -> bool:
+        """Whether the cache may answer for a lookup made at `generation`: it is
+        emptied if keys were destroyed since it was filled. A thread that read an
+        older generation than another (each reads the store on its own) is not
+        answered from the cache, and the cache does not go back. `_lock` is held."""
+        if generation == self._generation:
+            return True
+        if generation > self._generation:
+            self._cache.clear()
+            self._generation = generation
+        return False
+
+    def _remember(self, key: tuple[str, str], value: bytes | DataKey, generation: int) -> None:
         with self._lock:
+            if generation != self._generation:
+                # Another thread saw a destruction after our read: the key we
+                # read may be a destroyed one, so it is not cached.
+                return
             self._cache[key] = value
             if len(self._cache) > CACHE_ENTRIES:
                 self._cache.popitem(last=False)
@@ -73,6 +96,9 @@ class KeyManager:
 
     # ----------------------------------------------------------------- keys
     def create_subject_key(self, subject_id: str) -> None:
+        generation = self.store.destruction_generation()
+        with self._lock:
+            self._caught_up(generation)
         key = crypto.new_key()
         version = self.keyring.current_version
         wrapped = crypto.seal(
@@ -81,12 +107,13 @@ class KeyManager:
             crypto.associated_data("subject-key", version, subject_id),
         )
         self.store.put_subject_key(subject_id, version, wrapped)
-        self._remember((subject_id, ""), key)
+        self._remember((subject_id, ""), key, generation)
 
     def subject_key(self, subject_id: str) -> bytes:
         cached = self._cached((subject_id, ""))
         if isinstance(cached, bytes):
             return cached
+        assert isinstance(cached, _Miss)  # a subject's entry holds its subject key
         stored = self.store.subject_key(subject_id)
         if stored is None:
             raise SubjectErased(subject_id)
@@ -96,7 +123,7 @@ class KeyManager:
             wrapped,
             crypto.associated_data("subject-key", version, subject_id),
         )
-        self._remember((subject_id, ""), key)
+        self._remember((subject_id, ""), key, cached.generation)
         return key
 
     def data_key(
@@ -108,8 +135,10 @@ class KeyManager:
         cached = self._cached((subject_id, category))
         if isinstance(cached, DataKey):
             return cached
+        assert isinstance(cached, _Miss)  # a category's entry holds its data key
         subject_key = self.subject_key(subject_id)
-        stored = self.store.category_key(subject_id, category)
+        scope = DataKeyScope(subject_id, category)
+        stored = self.store.data_key(scope)
         if stored is None:
             if not create:
                 raise CategoryErased(
@@ -123,7 +152,7 @@ class KeyManager:
             wrapped = crypto.seal(
                 subject_key, crypto.new_key(), self._category_aad(subject_id, category, key_id)
             )
-            stored = self.store.put_category_key(subject_id, category, key_id, wrapped)
+            stored = self.store.put_data_key(scope, WrappedDataKey(key_id, wrapped))
             if stored is None:
                 # The subject key was destroyed between our read and our write.
                 raise SubjectErased(subject_id)
@@ -132,7 +161,7 @@ class KeyManager:
             key_id,
             crypto.unseal(subject_key, wrapped, self._category_aad(subject_id, category, key_id)),
         )
-        self._remember((subject_id, category), data_key)
+        self._remember((subject_id, category), data_key, cached.generation)
         return data_key
 
     @staticmethod
@@ -140,7 +169,7 @@ class KeyManager:
         return crypto.associated_data("category-key", subject_id, category, key_id)
 
     def categories(self, subject_id: str) -> list[str]:
-        return self.store.category_keys(subject_id)
+        return [scope.category for scope in self.store.data_key_scopes(subject_id)]
 
     # ------------------------------------------------------------ shredding
     def destroy_subject(self, subject_id: str) -> int:
@@ -152,7 +181,7 @@ class KeyManager:
     def destroy_category(self, subject_id: str, category: str) -> bool:
         with self._lock:
             self._cache.pop((subject_id, category), None)
-        destroyed = self.store.destroy_category(subject_id, category)
+        destroyed = self.store.destroy_data_key(DataKeyScope(subject_id, category))
         with self._lock:
             self._cache.pop((subject_id, category), None)
         return destroyed
@@ -161,7 +190,7 @@ class KeyManager:
     def rotate(self, new_ring: crypto.Keyring) -> int:
         """Re-wrap every subject key under the new ring's current KEK; data is untouched."""
         count = 0
-        for subject_id, version, wrapped in self.store.wrapped_subject_keys():
+        for subject_id, (version, wrapped) in self.store.wrapped_subject_keys():
             if version == new_ring.current_version:
                 continue
             key = crypto.unseal(

@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from vault.core.identities import IdentityKind
 from vault.core.model import LegalBasis, SubjectState
@@ -208,39 +208,118 @@ class RecordStore(RecordReads, Protocol):
     def close(self) -> None: ...
 
 
+# ------------------------------------------------------------------- keys --
+
+
+class WrappedKey(NamedTuple):
+    """A key sealed under the keyring's key-encryption key of `kek_version`
+    (a subject key, a job key). A tuple, so `version, wrapped = ...` unpacks it."""
+
+    kek_version: int
+    wrapped: bytes
+
+
+@dataclass(frozen=True)
+class DataKeyScope:
+    """Which data key: the one a subject's records of a category are sealed under.
+
+    Data keys are addressed by this value alone, so what a key covers can grow
+    (the key-lifecycle work adds a purpose) without a method changing its
+    signature; a store keeps every field as part of the key's address.
+    """
+
+    subject_id: str
+    category: str
+
+
+class WrappedDataKey(NamedTuple):
+    """A data key sealed under its subject's key; `key_id` names it in the records
+    sealed under it (and in the associated data of the seal)."""
+
+    key_id: str
+    wrapped: bytes
+
+
 class KeyStore(Protocol):
-    def subject_key(self, subject_id: str) -> tuple[int, bytes] | None:
-        """(KEK version, wrapped subject key), or None if never made or destroyed."""
+    """The key database: wrapped keys only, never a key in the clear.
+
+    What every engine promises: a call that writes or destroys returns once its
+    transaction has committed durably, and from then on every store object open
+    on the same database, in this process or another, sees it. A destroyed key
+    is never returned again (the core relies on this for crypto-shredding); its
+    bytes are gone from the database files once `scrub` returns True. The store
+    decides nothing: which keys to make, keep or destroy is the core's call.
+    """
+
+    # ------------------------------------------------------------ subject keys
+    def subject_key(self, subject_id: str) -> WrappedKey | None:
+        """The subject's key, or None if it was never made or is destroyed."""
         ...
 
-    def put_subject_key(self, subject_id: str, kek_version: int, wrapped: bytes) -> None: ...
-    def category_key(self, subject_id: str, category: str) -> tuple[str, bytes] | None:
-        """(key id, wrapped category key), or None if never made or destroyed."""
+    def put_subject_key(self, subject_id: str, kek_version: int, wrapped: bytes) -> None:
+        """Store a new subject's key; a subject gets one key once."""
         ...
 
-    def put_category_key(
-        self, subject_id: str, category: str, key_id: str, wrapped: bytes
-    ) -> tuple[str, bytes] | None:
-        """Store the key unless one exists; return the (key id, wrapped key) that is
-        stored, or None if the subject key no longer exists."""
+    def wrapped_subject_keys(self) -> Iterator[tuple[str, WrappedKey]]:
+        """Every subject key, by subject id, for re-wrapping under a new KEK."""
         ...
 
-    def category_keys(self, subject_id: str) -> list[str]: ...
-    def destroy_subject(self, subject_id: str) -> int:
-        """Delete the subject key and all its category keys; return how many."""
-        ...
-
-    def destroy_category(self, subject_id: str, category: str) -> bool: ...
-    def shred_generation(self) -> int:
-        """A number that grows whenever any process destroys a key (cache invalidation)."""
-        ...
-
-    def wrapped_subject_keys(self) -> Iterator[tuple[str, int, bytes]]: ...
     def rewrap_subject_key(
         self, subject_id: str, old_version: int, kek_version: int, wrapped: bytes
-    ) -> bool: ...
-    def scrub(self) -> bool: ...
+    ) -> bool:
+        """Replace the subject key with the same key wrapped anew, only if it is still
+        wrapped under `old_version` (so a concurrent re-wrap or destruction wins)."""
+        ...
+
+    def destroy_subject(self, subject_id: str) -> int:
+        """Destroy the subject key and all its data keys; return how many were
+        destroyed (0 if none are left: destroying twice is harmless)."""
+        ...
+
+    # --------------------------------------------------------------- data keys
+    def data_key(self, scope: DataKeyScope) -> WrappedDataKey | None:
+        """The scope's data key, or None if it was never made or is destroyed."""
+        ...
+
+    def put_data_key(self, scope: DataKeyScope, key: WrappedDataKey) -> WrappedDataKey | None:
+        """Store `key` unless the scope has one already, and return the one stored
+        (the first writer's, if two race); None if the subject key is gone, since a
+        data key cannot outlive the key it is wrapped under."""
+        ...
+
+    def data_key_scopes(self, subject_id: str) -> list[DataKeyScope]:
+        """The scopes the subject has data keys for, sorted by category."""
+        ...
+
+    def destroy_data_key(self, scope: DataKeyScope) -> bool:
+        """Destroy the scope's data key; False if there was none."""
+        ...
+
+    # ---------------------------------------------------------------- job keys
+    def put_job_key(self, request_id: str, kek_version: int, wrapped: bytes) -> None:
+        """Store the key of a new request's job."""
+        ...
+
+    def job_key(self, request_id: str) -> WrappedKey | None:
+        """The job's key, or None if it was never made or is destroyed."""
+        ...
+
+    def destroy_job_key(self, request_id: str) -> bool:
+        """Destroy the job's key; False if there was none."""
+        ...
+
+    # ------------------------------------------------------------- destruction
+    def destruction_generation(self) -> int:
+        """A number that grows whenever a key is destroyed, seen by every store
+        object on the database once the destroying transaction committed. Caches of
+        unwrapped keys compare it to drop keys another process destroyed, so it is
+        read on every cached lookup: it must cost next to nothing."""
+        ...
+
+    def scrub(self) -> bool:
+        """Make the bytes of destroyed keys gone from the database's files (not
+        merely unlinked from its tables); True when done, False when something (a
+        reader elsewhere) kept them for now and the call should be made again later."""
+        ...
+
     def close(self) -> None: ...
-    def put_job_key(self, request_id: str, kek_version: int, wrapped: bytes) -> None: ...
-    def job_key(self, request_id: str) -> tuple[int, bytes] | None: ...
-    def destroy_job_key(self, request_id: str) -> bool: ...

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -977,202 +977,16 @@ def _step_engine(db: Database) -> None:
 
 # ------------------------------------------------------------------- keys --
 
-key_migrations = Migrations("consent_vault.keys")
+# The key store lives in sqlite_keys, which builds on the plumbing above; it is
+# re-exported lazily (an import here would be circular) for the wiring that
+# still imports it from this module.
+if TYPE_CHECKING:
+    from vault.storage.sqlite_keys import SQLiteKeyStore as SQLiteKeyStore
 
 
-@key_migrations(name="0001_initial")
-def _keys_initial(db: Database) -> None:
-    db.execute(
-        """CREATE TABLE subject_keys (
-            subject_id TEXT PRIMARY KEY,
-            kek_version INTEGER NOT NULL,
-            wrapped BLOB NOT NULL)"""
-    )
-    db.execute(
-        """CREATE TABLE category_keys (
-            subject_id TEXT NOT NULL REFERENCES subject_keys(subject_id) ON DELETE CASCADE,
-            category TEXT NOT NULL,
-            key_id TEXT NOT NULL,
-            wrapped BLOB NOT NULL,
-            PRIMARY KEY (subject_id, category))"""
-    )
-    # Bumped by every key destruction; processes compare it to drop cached keys.
-    db.execute(
-        "CREATE TABLE shred_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL)"
-    )
-    db.execute("INSERT INTO shred_generation (id, value) VALUES (1, 0)")
+def __getattr__(name: str) -> Any:
+    if name == "SQLiteKeyStore":
+        from vault.storage import sqlite_keys
 
-
-@key_migrations(name="0002_job_keys")
-def _job_keys(db: Database) -> None:
-    # One key per erasure job: it seals the identifiers connectors need until
-    # the job ends, so the person's own keys can be destroyed at once.
-    db.execute(
-        """CREATE TABLE job_keys (
-            request_id TEXT PRIMARY KEY,
-            kek_version INTEGER NOT NULL,
-            wrapped BLOB NOT NULL)"""
-    )
-
-
-class SQLiteKeyStore:
-    """The key database: wrapped subject keys and wrapped category keys."""
-
-    def __init__(self, path: Path) -> None:
-        self._connections = _Connections(path, key_migrations)
-        self._writer = GroupCommitWriter(self._connections)
-        self._seen = threading.local()
-
-    @property
-    def path(self) -> Path:
-        return self._connections.path
-
-    def _conn(self) -> sqlite3.Connection:
-        return self._connections.get()
-
-    def subject_key(self, subject_id: str) -> tuple[int, bytes] | None:
-        row = (
-            self._conn()
-            .execute(
-                "SELECT kek_version, wrapped FROM subject_keys WHERE subject_id = ?", (subject_id,)
-            )
-            .fetchone()
-        )
-        return (row[0], row[1]) if row else None
-
-    def put_subject_key(self, subject_id: str, kek_version: int, wrapped: bytes) -> None:
-        with self._writer.write() as conn:
-            conn.execute(
-                "INSERT INTO subject_keys (subject_id, kek_version, wrapped) VALUES (?, ?, ?)",
-                (subject_id, kek_version, wrapped),
-            )
-
-    def category_key(self, subject_id: str, category: str) -> tuple[str, bytes] | None:
-        row = (
-            self._conn()
-            .execute(
-                "SELECT key_id, wrapped FROM category_keys WHERE subject_id = ? AND category = ?",
-                (subject_id, category),
-            )
-            .fetchone()
-        )
-        return (row[0], row[1]) if row else None
-
-    def put_category_key(
-        self, subject_id: str, category: str, key_id: str, wrapped: bytes
-    ) -> tuple[str, bytes] | None:
-        with self._writer.write() as conn:
-            if (
-                conn.execute(
-                    "SELECT 1 FROM subject_keys WHERE subject_id = ?", (subject_id,)
-                ).fetchone()
-                is None
-            ):
-                return None
-            conn.execute(
-                "INSERT OR IGNORE INTO category_keys (subject_id, category, key_id, wrapped) "
-                "VALUES (?, ?, ?, ?)",
-                (subject_id, category, key_id, wrapped),
-            )
-            row = conn.execute(
-                "SELECT key_id, wrapped FROM category_keys WHERE subject_id = ? AND category = ?",
-                (subject_id, category),
-            ).fetchone()
-        return row[0], bytes(row[1])
-
-    def category_keys(self, subject_id: str) -> list[str]:
-        rows = self._conn().execute(
-            "SELECT category FROM category_keys WHERE subject_id = ? ORDER BY category",
-            (subject_id,),
-        )
-        return [row[0] for row in rows]
-
-    def destroy_subject(self, subject_id: str) -> int:
-        with self._writer.write() as conn:
-            count = conn.execute(
-                "DELETE FROM category_keys WHERE subject_id = ?", (subject_id,)
-            ).rowcount
-            count += conn.execute(
-                "DELETE FROM subject_keys WHERE subject_id = ?", (subject_id,)
-            ).rowcount
-            conn.execute("UPDATE shred_generation SET value = value + 1 WHERE id = 1")
-        self.scrub()
-        return count
-
-    def destroy_category(self, subject_id: str, category: str) -> bool:
-        with self._writer.write() as conn:
-            deleted = conn.execute(
-                "DELETE FROM category_keys WHERE subject_id = ? AND category = ?",
-                (subject_id, category),
-            ).rowcount
-            conn.execute("UPDATE shred_generation SET value = value + 1 WHERE id = 1")
-        self.scrub()
-        return deleted == 1
-
-    def shred_generation(self) -> int:
-        # `PRAGMA data_version` is a cheap per-connection counter of commits by
-        # other connections; the table is read only when it moved.
-        conn = self._conn()
-        data_version = conn.execute("PRAGMA data_version").fetchone()[0]
-        if getattr(self._seen, "data_version", None) != data_version:
-            self._seen.data_version = data_version
-            self._seen.generation = conn.execute(
-                "SELECT value FROM shred_generation WHERE id = 1"
-            ).fetchone()[0]
-        return int(self._seen.generation)
-
-    def put_job_key(self, request_id: str, kek_version: int, wrapped: bytes) -> None:
-        with self._writer.write() as conn:
-            conn.execute(
-                "INSERT INTO job_keys (request_id, kek_version, wrapped) VALUES (?, ?, ?)",
-                (request_id, kek_version, wrapped),
-            )
-
-    def job_key(self, request_id: str) -> tuple[int, bytes] | None:
-        row = (
-            self._conn()
-            .execute(
-                "SELECT kek_version, wrapped FROM job_keys WHERE request_id = ?", (request_id,)
-            )
-            .fetchone()
-        )
-        return (row[0], bytes(row[1])) if row else None
-
-    def destroy_job_key(self, request_id: str) -> bool:
-        with self._writer.write() as conn:
-            deleted = conn.execute(
-                "DELETE FROM job_keys WHERE request_id = ?", (request_id,)
-            ).rowcount
-        self.scrub()
-        return deleted == 1
-
-    def wrapped_subject_keys(self) -> Iterator[tuple[str, int, bytes]]:
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT subject_id, kek_version, wrapped FROM subject_keys ORDER BY subject_id"
-            )
-            .fetchall()
-        )
-        yield from rows
-
-    def rewrap_subject_key(
-        self, subject_id: str, old_version: int, kek_version: int, wrapped: bytes
-    ) -> bool:
-        with self._writer.write() as conn:
-            return (
-                conn.execute(
-                    "UPDATE subject_keys SET kek_version = ?, wrapped = ? "
-                    "WHERE subject_id = ? AND kek_version = ?",
-                    (kek_version, wrapped, subject_id, old_version),
-                ).rowcount
-                == 1
-            )
-
-    def scrub(self) -> bool:
-        return self._writer.checkpoint_truncate(self._connections.wal_path)
-
-    def close(self) -> None:
-        self._writer.close()  # first: its thread may still be committing
-        self._connections.close()
-        self._seen = threading.local()
+        return sqlite_keys.SQLiteKeyStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,285 @@
+"""The key store's contract: what the core relies on, whatever engine stores the keys.
+
+Subclass `KeyStoreContract` and give a `store` fixture (a fresh, empty
+KeyStore) and an `open_other` fixture: a callable that opens another store
+object on the same database, as a second server process would (the fixture
+closes what it opened). The SQLite backend runs it in test_sqlite_keys.py; a
+later backend must pass it unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from vault import crypto
+from vault.core.errors import CategoryErased, SubjectErased
+from vault.core.keys import KeyManager
+from vault.storage.base import DataKeyScope, KeyStore, WrappedDataKey, WrappedKey
+
+OpenOther = Callable[[], KeyStore]
+
+
+def notes(subject_id: str = "s1") -> DataKeyScope:
+    return DataKeyScope(subject_id, "notes")
+
+
+def contact(subject_id: str = "s1") -> DataKeyScope:
+    return DataKeyScope(subject_id, "contact")
+
+
+class KeyStoreContract:
+    def with_subject(self, store: KeyStore, subject_id: str = "s1") -> None:
+        store.put_subject_key(subject_id, 1, b"wrapped-" + subject_id.encode())
+
+    # ------------------------------------------------------------ subject keys
+    def test_a_subject_key_reads_back_as_written_and_an_unknown_one_is_none(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        assert store.subject_key("s1") is None
+        store.put_subject_key("s1", 3, b"wrapped")
+        assert store.subject_key("s1") == WrappedKey(3, b"wrapped")
+        version, wrapped = store.subject_key("s1")  # type: ignore[misc]
+        assert (version, wrapped) == (3, b"wrapped")
+        assert open_other().subject_key("s1") == WrappedKey(3, b"wrapped")
+        assert store.subject_key("s2") is None
+
+    def test_every_subject_key_is_listed_by_subject_id_for_rotation(self, store: KeyStore) -> None:
+        assert list(store.wrapped_subject_keys()) == []
+        for subject_id, version in (("s2", 1), ("s1", 2), ("s3", 1)):
+            store.put_subject_key(subject_id, version, subject_id.encode())
+        assert list(store.wrapped_subject_keys()) == [
+            ("s1", WrappedKey(2, b"s1")),
+            ("s2", WrappedKey(1, b"s2")),
+            ("s3", WrappedKey(1, b"s3")),
+        ]
+
+    def test_a_rewrap_replaces_the_key_only_if_it_is_still_under_the_old_version(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        store.put_subject_key("s1", 1, b"under-1")
+        assert not store.rewrap_subject_key("s1", 2, 3, b"under-3")  # not under 2
+        assert store.subject_key("s1") == WrappedKey(1, b"under-1")
+        assert store.rewrap_subject_key("s1", 1, 2, b"under-2")
+        assert not store.rewrap_subject_key("s1", 1, 2, b"again")  # a second rotation lost
+        assert open_other().subject_key("s1") == WrappedKey(2, b"under-2")
+        assert not store.rewrap_subject_key("gone", 1, 2, b"x")
+        assert store.subject_key("gone") is None
+
+    def test_a_rewrap_leaves_the_data_keys_under_the_subject_key_as_they_were(
+        self, store: KeyStore
+    ) -> None:
+        self.with_subject(store)
+        store.put_data_key(notes(), WrappedDataKey("k1", b"data"))
+        assert store.rewrap_subject_key("s1", 1, 2, b"rewrapped")
+        assert store.data_key(notes()) == WrappedDataKey("k1", b"data")
+
+    def test_rotation_through_the_store_keeps_every_key_readable(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        old_ring = crypto.Keyring.generate()
+        keys = KeyManager(store, old_ring)
+        keys.create_subject_key("s1")
+        subject_key = keys.subject_key("s1")
+        data_key = keys.data_key("s1", "notes", create=True)
+        new_ring = old_ring.with_new_kek()
+        assert keys.rotate(new_ring) == 1
+        assert store.subject_key("s1").kek_version == new_ring.current_version  # type: ignore[union-attr]
+        # A process that starts afresh with the new ring reads the same keys.
+        fresh = KeyManager(open_other(), new_ring)
+        assert fresh.subject_key("s1") == subject_key
+        assert fresh.data_key("s1", "notes", create=False) == data_key
+        assert keys.rotate(new_ring) == 0  # nothing left under an old version
+
+    # --------------------------------------------------------------- data keys
+    def test_a_data_key_reads_back_as_written_and_an_unknown_scope_is_none(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        self.with_subject(store)
+        assert store.data_key(notes()) is None
+        assert store.put_data_key(notes(), WrappedDataKey("k1", b"data")) == WrappedDataKey(
+            "k1", b"data"
+        )
+        assert store.data_key(notes()) == WrappedDataKey("k1", b"data")
+        assert open_other().data_key(notes()) == WrappedDataKey("k1", b"data")
+        assert store.data_key(contact()) is None
+        assert store.data_key(notes("s2")) is None
+
+    def test_the_first_data_key_of_a_scope_stays_and_a_later_put_gets_it_back(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        self.with_subject(store)
+        store.put_data_key(notes(), WrappedDataKey("k1", b"first"))
+        # What a second process gets when it raced to make the same key.
+        assert open_other().put_data_key(notes(), WrappedDataKey("k2", b"second")) == (
+            WrappedDataKey("k1", b"first")
+        )
+        assert store.data_key(notes()) == WrappedDataKey("k1", b"first")
+
+    def test_no_data_key_is_stored_without_its_subject_key(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        assert store.put_data_key(notes(), WrappedDataKey("k1", b"data")) is None
+        assert store.data_key(notes()) is None
+        self.with_subject(store)
+        open_other().destroy_subject("s1")
+        assert store.put_data_key(notes(), WrappedDataKey("k1", b"data")) is None
+        assert store.data_key_scopes("s1") == []
+
+    def test_a_subjects_data_key_scopes_are_listed_by_category(self, store: KeyStore) -> None:
+        self.with_subject(store)
+        self.with_subject(store, "s2")
+        assert store.data_key_scopes("s1") == []
+        for scope in (notes(), contact(), notes("s2")):
+            store.put_data_key(scope, WrappedDataKey("k", b"data"))
+        assert store.data_key_scopes("s1") == [contact(), notes()]
+        assert store.data_key_scopes("s2") == [notes("s2")]
+        assert store.data_key_scopes("nobody") == []
+
+    # ------------------------------------------------------------- destruction
+    def test_a_destroyed_subject_takes_its_data_keys_and_is_gone_for_every_store(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        other = open_other()
+        self.with_subject(store)
+        self.with_subject(store, "s2")
+        for scope in (notes(), contact(), notes("s2")):
+            store.put_data_key(scope, WrappedDataKey("k", b"data"))
+        assert other.subject_key("s1") is not None  # read once before, as a cache would
+        assert store.destroy_subject("s1") == 3  # the subject key and two data keys
+        for view in (store, other, open_other()):
+            assert view.subject_key("s1") is None
+            assert view.data_key(notes()) is None and view.data_key(contact()) is None
+            assert view.data_key_scopes("s1") == []
+            assert [s for s, _ in view.wrapped_subject_keys()] == ["s2"]
+            assert view.data_key(notes("s2")) == WrappedDataKey("k", b"data")
+
+    def test_destroying_twice_is_harmless(self, store: KeyStore, open_other: OpenOther) -> None:
+        self.with_subject(store)
+        store.put_data_key(notes(), WrappedDataKey("k", b"data"))
+        store.put_job_key("r1", 1, b"job")
+        assert store.destroy_data_key(notes()) is True
+        assert store.destroy_data_key(notes()) is False
+        assert open_other().destroy_data_key(notes()) is False
+        assert store.destroy_subject("s1") == 1
+        assert store.destroy_subject("s1") == 0
+        assert open_other().destroy_subject("s1") == 0
+        assert store.destroy_subject("never-made") == 0
+        assert store.destroy_job_key("r1") is True
+        assert store.destroy_job_key("r1") is False
+        assert store.subject_key("s1") is None and store.job_key("r1") is None
+
+    def test_a_destroyed_data_key_is_gone_for_every_store_and_the_others_stay(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        other = open_other()
+        self.with_subject(store)
+        store.put_data_key(notes(), WrappedDataKey("k1", b"notes"))
+        store.put_data_key(contact(), WrappedDataKey("k2", b"contact"))
+        assert other.data_key(notes()) is not None
+        assert store.destroy_data_key(notes()) is True
+        for view in (store, other):
+            assert view.data_key(notes()) is None
+            assert view.data_key(contact()) == WrappedDataKey("k2", b"contact")
+            assert view.data_key_scopes("s1") == [contact()]
+            assert view.subject_key("s1") is not None
+
+    def test_the_destruction_generation_grows_with_every_destruction_for_every_store(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        other = open_other()
+        self.with_subject(store)
+        store.put_data_key(notes(), WrappedDataKey("k", b"data"))
+        store.put_job_key("r1", 1, b"job")
+        seen = [other.destruction_generation()]
+        # Writing keys is no destruction: caches keep what they hold.
+        store.put_data_key(contact(), WrappedDataKey("k", b"data"))
+        assert store.rewrap_subject_key("s1", 1, 2, b"rewrapped")
+        assert other.destruction_generation() == seen[-1]
+        for destroy in (
+            lambda: store.destroy_data_key(notes()),
+            lambda: store.destroy_job_key("r1"),
+            lambda: store.destroy_subject("s1"),
+        ):
+            destroy()
+            now = other.destruction_generation()
+            assert now > seen[-1]
+            assert store.destruction_generation() == now
+            seen.append(now)
+        # Read again, it does not move; a store opened afterwards sees no less.
+        assert other.destruction_generation() == seen[-1]
+        assert open_other().destruction_generation() >= seen[-1]
+
+    def test_a_key_cached_by_another_process_is_unusable_once_destroyed(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        ring = crypto.Keyring.generate()
+        here, there = KeyManager(store, ring), KeyManager(open_other(), ring)
+        here.create_subject_key("s1")
+        here.create_subject_key("s2")
+        for subject_id in ("s1", "s2"):
+            there.data_key(subject_id, "notes", create=True)
+            there.data_key(subject_id, "contact", create=True)
+        kept = there.data_key("s2", "notes", create=False)  # cached there
+        here.destroy_category("s1", "contact")
+        with pytest.raises(CategoryErased):
+            there.data_key("s1", "contact", create=False)
+        there.data_key("s1", "notes", create=False)
+        here.destroy_subject("s1")
+        with pytest.raises(SubjectErased):
+            there.subject_key("s1")
+        with pytest.raises(SubjectErased):
+            there.data_key("s1", "notes", create=False)
+        assert there.data_key("s2", "notes", create=False) == kept
+
+    def test_scrub_completes_on_a_quiet_store_and_destroyed_keys_stay_gone(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        assert store.scrub() is True  # nothing destroyed: nothing to do
+        self.with_subject(store)
+        store.put_data_key(notes(), WrappedDataKey("k", b"data"))
+        store.put_job_key("r1", 1, b"job")
+        store.destroy_subject("s1")
+        store.destroy_job_key("r1")
+        assert store.scrub() is True
+        assert store.scrub() is True  # and again: nothing left to do
+        other = open_other()
+        assert other.subject_key("s1") is None and other.data_key(notes()) is None
+        assert other.job_key("r1") is None
+
+    # ---------------------------------------------------------------- job keys
+    def test_a_job_key_reads_back_as_written_until_destroyed_for_every_store(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        other = open_other()
+        assert store.job_key("r1") is None
+        store.put_job_key("r1", 2, b"job-1")
+        store.put_job_key("r2", 1, b"job-2")
+        assert store.job_key("r1") == WrappedKey(2, b"job-1")
+        assert other.job_key("r1") == WrappedKey(2, b"job-1")
+        assert store.destroy_job_key("r1") is True
+        assert store.job_key("r1") is None and other.job_key("r1") is None
+        assert other.job_key("r2") == WrappedKey(1, b"job-2")
+
+    def test_job_keys_are_apart_from_subject_keys(self, store: KeyStore) -> None:
+        store.put_job_key("x", 1, b"job")
+        assert store.subject_key("x") is None
+        assert list(store.wrapped_subject_keys()) == []
+        self.with_subject(store, "y")
+        assert store.job_key("y") is None
+        store.destroy_subject("x")
+        assert store.job_key("x") == WrappedKey(1, b"job")
+
+    # ------------------------------------------------------------------ close
+    def test_what_was_written_outlives_the_store_object(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        writer = open_other()
+        self.with_subject(writer)
+        writer.put_data_key(notes(), WrappedDataKey("k", b"data"))
+        writer.put_job_key("r1", 1, b"job")
+        writer.close()
+        assert store.subject_key("s1") == WrappedKey(1, b"wrapped-s1")
+        assert store.data_key(notes()) == WrappedDataKey("k", b"data")
+        assert store.job_key("r1") == WrappedKey(1, b"job")

@@ -1,0 +1,98 @@
+"""The SQLite backend keeps the key store's contract, upgrades an older keys.db,
+and leaves no destroyed key's bytes in its files once scrubbed."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from tests.storage.keys_contract import KeyStoreContract, OpenOther, notes
+from vault.storage import sqlite
+from vault.storage.base import WrappedDataKey, WrappedKey
+from vault.storage.sqlite_keys import SQLiteKeyStore, key_migrations
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteKeyStore]:
+    store = SQLiteKeyStore(tmp_path / "keys.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def open_other(store: SQLiteKeyStore) -> Iterator[OpenOther]:
+    opened: list[SQLiteKeyStore] = []
+
+    def open_other() -> SQLiteKeyStore:
+        opened.append(SQLiteKeyStore(store.path))
+        return opened[-1]
+
+    yield open_other
+    for other in opened:
+        other.close()
+
+
+class TestSQLiteKeyStore(KeyStoreContract):
+    pass
+
+
+def test_closing_twice_is_harmless(store: SQLiteKeyStore) -> None:
+    store.close()
+    store.close()
+
+
+def test_a_keys_db_from_before_job_keys_upgrades_with_its_keys(tmp_path: Path) -> None:
+    path = tmp_path / "keys.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    key_migrations.apply(Database(conn), stop_before="0002_job_keys")
+    conn.execute("INSERT INTO subject_keys VALUES ('s1', 1, x'01')")
+    conn.execute("INSERT INTO category_keys VALUES ('s1', 'notes', 'k1', x'02')")
+    conn.execute("UPDATE shred_generation SET value = 7")
+    conn.close()
+
+    store = SQLiteKeyStore(path)  # applies the rest, under the names they had
+    try:
+        assert store.subject_key("s1") == WrappedKey(1, b"\x01")
+        assert store.data_key(notes()) == WrappedDataKey("k1", b"\x02")
+        assert store.destruction_generation() == 7
+        store.put_job_key("r1", 1, b"job")
+        assert store.job_key("r1") == WrappedKey(1, b"job")
+    finally:
+        store.close()
+    applied = (
+        sqlite3.connect(path)
+        .execute(
+            "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", (key_migrations.name,)
+        )
+        .fetchall()
+    )
+    assert sorted(name for (name,) in applied) == ["0001_initial", "0002_job_keys"]
+
+
+def test_destroyed_keys_bytes_are_gone_from_the_files_once_scrubbed(
+    store: SQLiteKeyStore, open_other: OpenOther
+) -> None:
+    reader = open_other()
+    marker = b"KEY-BYTES-THAT-MUST-GO"
+    store.put_subject_key("s1", 1, marker + b"-subject")
+    store.put_data_key(notes(), WrappedDataKey("k1", marker + b"-data"))
+    store.put_job_key("r1", 1, marker + b"-job")
+    assert reader.subject_key("s1") is not None  # another connection has read them
+    store.destroy_subject("s1")
+    store.destroy_job_key("r1")
+    assert store.scrub() is True
+    files = [p for p in store.path.parent.iterdir() if p.name.startswith("keys.db")]
+    assert store.path in files
+    for path in files:
+        assert marker not in path.read_bytes(), path.name
+
+
+def test_the_key_store_is_still_importable_from_the_sqlite_module() -> None:
+    assert sqlite.SQLiteKeyStore is SQLiteKeyStore
+    with pytest.raises(AttributeError):
+        _ = sqlite.NoSuchStore  # type: ignore[attr-defined]

@@ -1,0 +1,236 @@
+"""The key store on SQLite: wrapped subject, data and job keys, in a database of their own.
+
+Kept apart from the records so a copy of the records alone is useless. It
+shares the record store's plumbing (a connection per thread, one group-commit
+writer per process) and its settings: `secure_delete` zeroes destroyed keys in
+the database file, and `scrub` cuts them out of the WAL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from vault.storage.base import DataKeyScope, WrappedDataKey, WrappedKey
+from vault.storage.sqlite import GroupCommitWriter, _Connections
+
+# The names are the steps' record in existing keys.db files: append only.
+key_migrations = Migrations("consent_vault.keys")
+
+
+@key_migrations(name="0001_initial")
+def _keys_initial(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE subject_keys (
+            subject_id TEXT PRIMARY KEY,
+            kek_version INTEGER NOT NULL,
+            wrapped BLOB NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE category_keys (
+            subject_id TEXT NOT NULL REFERENCES subject_keys(subject_id) ON DELETE CASCADE,
+            category TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            wrapped BLOB NOT NULL,
+            PRIMARY KEY (subject_id, category))"""
+    )
+    # Bumped by every key destruction; processes compare it to drop cached keys.
+    db.execute(
+        "CREATE TABLE shred_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL)"
+    )
+    db.execute("INSERT INTO shred_generation (id, value) VALUES (1, 0)")
+
+
+@key_migrations(name="0002_job_keys")
+def _job_keys(db: Database) -> None:
+    # One key per erasure job: it seals the identifiers connectors need until
+    # the job ends, so the person's own keys can be destroyed at once.
+    db.execute(
+        """CREATE TABLE job_keys (
+            request_id TEXT PRIMARY KEY,
+            kek_version INTEGER NOT NULL,
+            wrapped BLOB NOT NULL)"""
+    )
+
+
+_BUMP_GENERATION = "UPDATE shred_generation SET value = value + 1 WHERE id = 1"
+
+
+class SQLiteKeyStore:
+    """The key database: wrapped subject keys, data keys and job keys.
+
+    A data key's scope is its (subject, category) row in `category_keys`.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._connections = _Connections(path, key_migrations)
+        self._writer = GroupCommitWriter(self._connections)
+        self._seen = threading.local()
+
+    @property
+    def path(self) -> Path:
+        return self._connections.path
+
+    def _conn(self) -> sqlite3.Connection:
+        return self._connections.get()
+
+    # ------------------------------------------------------------ subject keys
+    def subject_key(self, subject_id: str) -> WrappedKey | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT kek_version, wrapped FROM subject_keys WHERE subject_id = ?", (subject_id,)
+            )
+            .fetchone()
+        )
+        return WrappedKey(row[0], bytes(row[1])) if row else None
+
+    def put_subject_key(self, subject_id: str, kek_version: int, wrapped: bytes) -> None:
+        with self._writer.write() as conn:
+            conn.execute(
+                "INSERT INTO subject_keys (subject_id, kek_version, wrapped) VALUES (?, ?, ?)",
+                (subject_id, kek_version, wrapped),
+            )
+
+    def wrapped_subject_keys(self) -> Iterator[tuple[str, WrappedKey]]:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT subject_id, kek_version, wrapped FROM subject_keys ORDER BY subject_id"
+            )
+            .fetchall()
+        )
+        for subject_id, kek_version, wrapped in rows:
+            yield subject_id, WrappedKey(kek_version, bytes(wrapped))
+
+    def rewrap_subject_key(
+        self, subject_id: str, old_version: int, kek_version: int, wrapped: bytes
+    ) -> bool:
+        with self._writer.write() as conn:
+            return (
+                conn.execute(
+                    "UPDATE subject_keys SET kek_version = ?, wrapped = ? "
+                    "WHERE subject_id = ? AND kek_version = ?",
+                    (kek_version, wrapped, subject_id, old_version),
+                ).rowcount
+                == 1
+            )
+
+    def destroy_subject(self, subject_id: str) -> int:
+        with self._writer.write() as conn:
+            count = conn.execute(
+                "DELETE FROM category_keys WHERE subject_id = ?", (subject_id,)
+            ).rowcount
+            count += conn.execute(
+                "DELETE FROM subject_keys WHERE subject_id = ?", (subject_id,)
+            ).rowcount
+            conn.execute(_BUMP_GENERATION)
+        # At once rather than at the next maintenance pass: the key's bytes
+        # should not wait in the WAL.
+        self.scrub()
+        return count
+
+    # --------------------------------------------------------------- data keys
+    def data_key(self, scope: DataKeyScope) -> WrappedDataKey | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT key_id, wrapped FROM category_keys WHERE subject_id = ? AND category = ?",
+                (scope.subject_id, scope.category),
+            )
+            .fetchone()
+        )
+        return WrappedDataKey(row[0], bytes(row[1])) if row else None
+
+    def put_data_key(self, scope: DataKeyScope, key: WrappedDataKey) -> WrappedDataKey | None:
+        with self._writer.write() as conn:
+            if (
+                conn.execute(
+                    "SELECT 1 FROM subject_keys WHERE subject_id = ?", (scope.subject_id,)
+                ).fetchone()
+                is None
+            ):
+                return None
+            conn.execute(
+                "INSERT OR IGNORE INTO category_keys (subject_id, category, key_id, wrapped) "
+                "VALUES (?, ?, ?, ?)",
+                (scope.subject_id, scope.category, key.key_id, key.wrapped),
+            )
+            row = conn.execute(
+                "SELECT key_id, wrapped FROM category_keys WHERE subject_id = ? AND category = ?",
+                (scope.subject_id, scope.category),
+            ).fetchone()
+        return WrappedDataKey(row[0], bytes(row[1]))
+
+    def data_key_scopes(self, subject_id: str) -> list[DataKeyScope]:
+        rows = self._conn().execute(
+            "SELECT category FROM category_keys WHERE subject_id = ? ORDER BY category",
+            (subject_id,),
+        )
+        return [DataKeyScope(subject_id, row[0]) for row in rows]
+
+    def destroy_data_key(self, scope: DataKeyScope) -> bool:
+        with self._writer.write() as conn:
+            deleted = conn.execute(
+                "DELETE FROM category_keys WHERE subject_id = ? AND category = ?",
+                (scope.subject_id, scope.category),
+            ).rowcount
+            conn.execute(_BUMP_GENERATION)
+        self.scrub()
+        return deleted == 1
+
+    # ---------------------------------------------------------------- job keys
+    def put_job_key(self, request_id: str, kek_version: int, wrapped: bytes) -> None:
+        with self._writer.write() as conn:
+            conn.execute(
+                "INSERT INTO job_keys (request_id, kek_version, wrapped) VALUES (?, ?, ?)",
+                (request_id, kek_version, wrapped),
+            )
+
+    def job_key(self, request_id: str) -> WrappedKey | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT kek_version, wrapped FROM job_keys WHERE request_id = ?", (request_id,)
+            )
+            .fetchone()
+        )
+        return WrappedKey(row[0], bytes(row[1])) if row else None
+
+    def destroy_job_key(self, request_id: str) -> bool:
+        with self._writer.write() as conn:
+            deleted = conn.execute(
+                "DELETE FROM job_keys WHERE request_id = ?", (request_id,)
+            ).rowcount
+            # A job key is destroyed like any other: caches must not keep it.
+            conn.execute(_BUMP_GENERATION)
+        self.scrub()
+        return deleted == 1
+
+    # ------------------------------------------------------------- destruction
+    def destruction_generation(self) -> int:
+        # `PRAGMA data_version` is a cheap per-connection counter of commits by
+        # other connections; the counter row is read only when it moved.
+        conn = self._conn()
+        data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if getattr(self._seen, "data_version", None) != data_version:
+            self._seen.data_version = data_version
+            self._seen.generation = conn.execute(
+                "SELECT value FROM shred_generation WHERE id = 1"
+            ).fetchone()[0]
+        return int(self._seen.generation)
+
+    def scrub(self) -> bool:
+        # Destroyed rows are zeroed in the database file (secure_delete); the
+        # WAL may still hold their pages until it is checkpointed and cut.
+        return self._writer.checkpoint_truncate(self._connections.wal_path)
+
+    def close(self) -> None:
+        self._writer.close()  # first: its thread may still be committing
+        self._connections.close()
+        self._seen = threading.local()
