@@ -186,6 +186,37 @@ class KeyManager:
             self._cache.pop((subject_id, category), None)
         return destroyed
 
+    # ------------------------------------------------------------ job keys
+    def create_job_key(self, request_id: str) -> bytes:
+        """A new key of a durable request's own, wrapped under the current KEK."""
+        key = crypto.new_key()
+        version = self.keyring.current_version
+        self.store.put_job_key(
+            request_id,
+            version,
+            crypto.seal(
+                self.keyring.current_kek,
+                key,
+                crypto.associated_data("job-key", version, request_id),
+            ),
+        )
+        return key
+
+    def job_key(self, request_id: str) -> bytes | None:
+        """The request's key, or None once it is destroyed."""
+        stored = self.store.job_key(request_id)
+        if stored is None:
+            return None
+        version, wrapped = stored
+        return crypto.unseal(
+            self.keyring.kek(version),
+            wrapped,
+            crypto.associated_data("job-key", version, request_id),
+        )
+
+    def destroy_job_key(self, request_id: str) -> bool:
+        return self.store.destroy_job_key(request_id)
+
     # ------------------------------------------------------------- rotation
     def rotate(self, new_ring: crypto.Keyring) -> int:
         """Re-wrap every subject key under the new ring's current KEK; data is untouched."""

@@ -18,32 +18,16 @@ class JobKeys:
         self.vault = vault
 
     def create(self, request_id: str) -> bytes:
-        key = crypto.new_key()
-        version = self.vault.keyring.current_version
-        self.vault.keys.store.put_job_key(
-            request_id,
-            version,
-            crypto.seal(
-                self.vault.keyring.current_kek,
-                key,
-                crypto.associated_data("job-key", version, request_id),
-            ),
-        )
-        return key
+        return self.vault.keys.create_job_key(request_id)
 
     def key(self, request_id: str) -> bytes:
-        stored = self.vault.keys.store.job_key(request_id)
-        if stored is None:
+        key = self.vault.keys.job_key(request_id)
+        if key is None:
             raise NeedsAttention("the job's key is gone; the identifiers cannot be read any more")
-        version, wrapped = stored
-        return crypto.unseal(
-            self.vault.keyring.kek(version),
-            wrapped,
-            crypto.associated_data("job-key", version, request_id),
-        )
+        return key
 
     def destroy(self, request_id: str) -> None:
-        self.vault.keys.store.destroy_job_key(request_id)
+        self.vault.keys.destroy_job_key(request_id)
 
     def seal(self, request_id: str, data: bytes, *context: str) -> bytes:
         """`context` is the associated data: what the bytes are, and whose."""
