@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,17 @@ CHANNEL_OPTIONS = [
 
 
 @contextmanager
-def server_process(kind: str, data_dir: Path | None = None):
+def server_process(kind: str, data_dir: Path | None = None, tree: Path | None = None):
+    """A server of this tree, or of another checkout of the project (`tree`),
+    which then runs its own code and its own `bench.servers`."""
     args = [sys.executable, "-m", "bench.servers", kind]
     if data_dir is not None:
         args.append(str(data_dir))
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    env = None
+    if tree is not None:
+        paths = [tree, tree / "plugins", tree / "clients" / "python"]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in paths)}
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=tree, env=env)
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
@@ -106,10 +113,42 @@ def import_records(records: pb_grpc.RecordServiceStub, parent: str, count: int) 
     return time.perf_counter() - start
 
 
-def run(seconds: float, threads: int, rounds: int) -> dict[str, Any]:
+class _PutsAndGets:
+    """One vault's put and get calls, set up for `threads` callers."""
+
+    def __init__(self, channel: grpc.Channel, threads: int) -> None:
+        subjects = pb_grpc.SubjectServiceStub(channel)
+        self.records = pb_grpc.RecordServiceStub(channel)
+        parents = [new_subject(subjects, f"writer-{t}") for t in range(threads)]
+        self.puts = [pb.CreateRecordRequest(parent=p, record=sample_record()) for p in parents]
+        import_records(self.records, parents[0], 500)
+        self.gets = [
+            pb.GetRecordRequest(name=m.record.name)
+            for m in self.records.StreamRecords(pb.StreamRecordsRequest(parent=parents[0]))
+        ]
+        self.records.CreateRecord(self.puts[0])
+
+    def put(self, thread: int, i: int) -> Any:
+        return self.records.CreateRecord(self.puts[thread])
+
+    def get(self, thread: int, i: int) -> Any:
+        return self.records.GetRecord(self.gets[(thread * 97 + i) % len(self.gets)])
+
+
+def run(
+    seconds: float,
+    threads: int,
+    rounds: int,
+    baseline: Path | None = None,
+    puts_and_gets_only: bool = False,
+) -> dict[str, Any]:
     """Echo, put and get are measured in turns, `rounds` times, with both servers
     up throughout: each ratio is the median of its rounds' ratios, so a slow
-    spell of this shared machine moves both sides of a ratio alike."""
+    spell of this shared machine moves both sides of a ratio alike.
+
+    With `baseline` (another checkout, such as a `git worktree` of an earlier
+    commit) its vault runs too, against the same echo: each round then measures
+    echo, put, get, the baseline's put and the baseline's get, in that order."""
     results: dict[str, Any] = {"threads": threads, "seconds": seconds, "rounds": rounds}
     put_request = pb.CreateRecordRequest(parent="subjects/" + "0" * 32, record=sample_record())
     payload = put_request.SerializeToString()
@@ -118,42 +157,44 @@ def run(seconds: float, threads: int, rounds: int) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory() as tmp,
         server_process("echo") as echo_port,
-        server_process("vault", Path(tmp)) as port,
+        server_process("vault", Path(tmp) / "vault") as port,
+        server_process("vault", Path(tmp) / "baseline", baseline)
+        if baseline is not None
+        else nullcontext(None) as baseline_port,
         grpc.insecure_channel(f"127.0.0.1:{echo_port}", CHANNEL_OPTIONS) as echo_channel,
         grpc.insecure_channel(f"127.0.0.1:{port}", CHANNEL_OPTIONS) as channel,
+        grpc.insecure_channel(
+            f"127.0.0.1:{baseline_port or port}", CHANNEL_OPTIONS
+        ) as baseline_channel,
     ):
         echo = echo_channel.unary_unary(ECHO_METHOD)
         subjects = pb_grpc.SubjectServiceStub(channel)
         records = pb_grpc.RecordServiceStub(channel)
-        parents = [new_subject(subjects, f"writer-{t}") for t in range(threads)]
-        requests = [pb.CreateRecordRequest(parent=p, record=sample_record()) for p in parents]
-        import_records(records, parents[0], 500)
-        gets = [
-            pb.GetRecordRequest(name=m.record.name)
-            for m in records.StreamRecords(pb.StreamRecordsRequest(parent=parents[0]))
-        ]
+        vault = _PutsAndGets(channel, threads)
+        calls: dict[str, Callable[[int, int], Any]] = {
+            "echo": lambda t, i: echo(payload),
+            "put": vault.put,
+            "get": vault.get,
+        }
+        if baseline is not None:
+            older = _PutsAndGets(baseline_channel, threads)
+            calls |= {"baseline_put": older.put, "baseline_get": older.get}
         echo(payload)
-        records.CreateRecord(requests[0])
 
         window = seconds / rounds
-        measured: dict[str, list[float]] = {"echo": [], "put": [], "get": []}
+        measured: dict[str, list[float]] = {name: [] for name in calls}
         for _ in range(rounds):
-            measured["echo"].append(rate(lambda t, i: echo(payload), threads, window))
-            measured["put"].append(
-                rate(lambda t, i: records.CreateRecord(requests[t]), threads, window)
-            )
-            measured["get"].append(
-                rate(
-                    lambda t, i: records.GetRecord(gets[(t * 97 + i) % len(gets)]), threads, window
-                )
-            )
+            for name, call in calls.items():
+                measured[name].append(rate(call, threads, window))
         for name, rates in measured.items():
             results[f"{name}_rps"] = statistics.median(rates)
-        for name in ("put", "get"):
+        for name in measured.keys() - {"echo"}:
             results[f"{name}_ratio"] = statistics.median(
                 r / e for r, e in zip(measured[name], measured["echo"], strict=True)
             )
         results["rounds_rps"] = measured
+        if puts_and_gets_only:
+            return results
 
         big = new_subject(subjects, "exported")
         results["import_records_per_s"] = 20_000 / import_records(records, big, 20_000)
@@ -206,17 +247,34 @@ def report(results: dict[str, Any]) -> None:
         f"{results['get_ratio']:.2f}x",
         ">= 0.80x",
     )
-    ratio = results["erase_10000_ms"] / results["erase_10_ms"]
-    table.add_row(
-        "erase 10,000 vs 10 records",
-        f"{results['erase_10000_ms']:.1f} ms vs {results['erase_10_ms']:.1f} ms",
-        f"{ratio:.2f}x",
-        "<= 1.50x",
-    )
-    table.add_row("export", f"{results['export_records_per_s']:,.0f} records/s", "", ">= 20,000/s")
-    table.add_row(
-        "bulk import", f"{results['import_records_per_s']:,.0f} records/s", "", ">= 20,000/s"
-    )
+    if "erase_10_ms" in results:
+        ratio = results["erase_10000_ms"] / results["erase_10_ms"]
+        table.add_row(
+            "erase 10,000 vs 10 records",
+            f"{results['erase_10000_ms']:.1f} ms vs {results['erase_10_ms']:.1f} ms",
+            f"{ratio:.2f}x",
+            "<= 1.50x",
+        )
+        table.add_row(
+            "export", f"{results['export_records_per_s']:,.0f} records/s", "", ">= 20,000/s"
+        )
+        table.add_row(
+            "bulk import", f"{results['import_records_per_s']:,.0f} records/s", "", ">= 20,000/s"
+        )
+    if "baseline_put_ratio" in results:
+        for name in ("put", "get"):
+            table.add_row(
+                f"record {name}, baseline tree",
+                f"{results[f'baseline_{name}_rps']:,.0f} calls/s",
+                f"{results[f'baseline_{name}_ratio']:.2f}x",
+                "",
+            )
+            table.add_row(
+                f"record {name}, this tree vs baseline",
+                "",
+                f"{results[f'{name}_ratio'] / results[f'baseline_{name}_ratio']:.2f}",
+                ">= 0.90",
+            )
     console.print(table)
 
 
@@ -232,10 +290,22 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=8, help="concurrent client threads")
     parser.add_argument("--people", type=int, default=200, help="people erased across all systems")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (a git worktree) whose vault's put and get are measured too",
+    )
+    parser.add_argument(
+        "--core-only",
+        action="store_true",
+        help="with core: only echo, put and get (no import, export or erase)",
+    )
     args = parser.parse_args()
     results: dict[str, Any] = {}
     if args.which in ("all", "core"):
-        results["core"] = run(args.seconds, args.threads, args.rounds)
+        results["core"] = run(
+            args.seconds, args.threads, args.rounds, args.baseline, args.core_only
+        )
         report(results["core"])
     if args.which in ("all", "everywhere"):
         from bench import everywhere

@@ -10,6 +10,7 @@ the way the core decides them, and check they come back as written.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import threading
@@ -301,18 +302,48 @@ class RecordStoreContract:
         assert store.append_record(NewRecord(record_row("r2")), SubjectState.ACTIVE).stored
         assert store.count_records("s1") == 2
 
-    def test_a_submitted_record_is_durable_when_it_is_reported(self, store: RecordStore) -> None:
+    def test_an_appended_record_is_committed_when_the_call_returns(
+        self, store: RecordStore
+    ) -> None:
         self.add_subject(store)
-        reported: list[tuple[AppendOutcome | None, BaseException | None, bool]] = []
-        done = threading.Event()
+        store.append_record(NewRecord(record_row("r1")), SubjectState.ACTIVE)
+        seen: list[RecordRow | None] = []
+        reader = threading.Thread(target=lambda: seen.append(store.record("r1")))
+        reader.start()
+        reader.join()
+        assert same_record(seen[0], record_row("r1"))
 
-        def report(outcome: AppendOutcome | None, error: BaseException | None) -> None:
-            reported.append((outcome, error, store.record("r1") is not None))
-            done.set()
+    def test_appends_awaited_on_an_event_loop_keep_the_same_rules(self, store: RecordStore) -> None:
+        self.add_subject(store)
+        request = remembered("req-1", operation="create_record")
 
-        store.submit_record(NewRecord(record_row("r1")), SubjectState.ACTIVE, report)
-        assert done.wait(10)
-        assert reported == [(AppendOutcome(SubjectState.ACTIVE, stored=True), None, True)]
+        async def appends() -> list[AppendOutcome]:
+            return await asyncio.gather(
+                *(
+                    store.append_record_async(NewRecord(record_row(f"r{n}")), SubjectState.ACTIVE)
+                    for n in range(20)
+                ),
+                store.append_record_async(
+                    NewRecord(record_row("x1"), request), SubjectState.ACTIVE
+                ),
+                store.append_record_async(
+                    NewRecord(record_row("x2"), request), SubjectState.ACTIVE
+                ),
+                store.append_record_async(
+                    NewRecord(record_row("x3")), SubjectState.ERASURE_PENDING
+                ),
+                store.append_record_async(
+                    NewRecord(record_row("x4", subject_id="nobody")), SubjectState.ACTIVE
+                ),
+            )
+
+        *stored, first, second, refused, nobody = asyncio.run(appends())
+        assert stored == [AppendOutcome(SubjectState.ACTIVE, stored=True)] * 20
+        assert {first.request_taken, second.request_taken} == {False, True}
+        assert refused == AppendOutcome(SubjectState.ACTIVE, stored=False)
+        assert nobody == AppendOutcome(None, stored=False)
+        assert store.count_records("s1") == 21
+        assert store.remembered("req-1") == request
 
     # ------------------------------------------------------------ requests
     def test_a_request_is_remembered_once_and_forgotten_with_its_subject(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import json
@@ -25,7 +26,7 @@ from vault.core.errors import (
 )
 from vault.core.export import ExportProgress
 from vault.core.identities import IdentityKind
-from vault.core.model import Content, LegalBasis, RecordDraft, SubjectState
+from vault.core.model import Content, LegalBasis, Record, RecordDraft, SubjectState
 from vault.core.vault import IdentityInput, RecordChanges, Vault
 from vault.reports.archive import export_archive
 from vault.storage.base import NewRecord
@@ -337,6 +338,28 @@ def test_writes_grouped_together_keep_their_own_outcomes(vault: Vault) -> None:
     stored_by_id = [r for r in outcomes["same-id"] if isinstance(r, str)]
     assert set(stored_by_id) <= {r.record_id for r in vault.stream_records(anna.subject_id, None)}
     assert vault.count_records(anna.subject_id) == 200 + 25
+
+
+def test_a_record_created_on_an_event_loop_is_the_same_as_one_created_blocking(
+    vault: Vault,
+) -> None:
+    anna = vault.create_subject(ANNA, [])
+
+    async def create(category: str, request_id: str = "") -> Record:
+        return await vault.create_record_async(anna.subject_id, draft(category), request_id)
+
+    # The first record of a category writes its key; the next is awaited on the loop.
+    first = asyncio.run(create("contact"))
+    second = asyncio.run(create("contact", "req-1"))
+    assert vault.get_record(first.record_id) == first
+    assert vault.get_record(second.record_id) == second
+    assert asyncio.run(create("contact", "req-1")) == second  # a retry answers as before
+    with pytest.raises(RequestIdReused):
+        asyncio.run(create("notes", "req-1"))
+    assert vault.count_records(anna.subject_id) == 2
+    vault.erase_subject(anna.subject_id)
+    with pytest.raises(SubjectErased):
+        asyncio.run(create("contact"))
 
 
 def test_a_batch_sqlite_rolled_back_fails_its_writers_and_the_next_writes_land(

@@ -7,6 +7,7 @@ erasure destroys things so that a crash at any point leaves nothing readable.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
@@ -15,7 +16,7 @@ import hmac
 import json
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -35,7 +36,7 @@ from vault.core.errors import (
 )
 from vault.core.export import SubjectExport
 from vault.core.identities import Identity, IdentityKind, canonical_identity
-from vault.core.keys import DataKey, KeyManager
+from vault.core.keys import DataKey, KeyManager, NeedsNewKey
 from vault.core.model import (
     CategoryErasure,
     Content,
@@ -97,15 +98,10 @@ class _CheckedDraft:
     fields_json: str
 
 
-# The state a subject must be in, when the write runs, to take a new record.
-_WRITABLE = SubjectState.ACTIVE
-
-
 @dataclass(frozen=True)
-class PreparedRecord:
-    """A new record checked and sealed, ready to append; see `Vault.prepare_record`."""
+class _NewRecord:
+    """A new record checked and sealed, for the store to append."""
 
-    subject_id: str
     checked: _CheckedDraft
     new: NewRecord
 
@@ -286,27 +282,40 @@ class Vault:
 
     # ------------------------------------------------------------- records
     def create_record(self, subject_id: str, draft: RecordDraft, request_id: str = "") -> Record:
-        prepared = self.prepare_record(subject_id, draft, request_id)
-        if isinstance(prepared, Record):
-            return prepared
-        record = self.finish_record(prepared, self.records.append_record(prepared.new, _WRITABLE))
-        if record is None:
-            return self.create_record(subject_id, draft, request_id)  # the other call won
-        return record
+        """Check and seal the record, then store it with the store's grouped write:
+        one call down, which returns once the record is durable."""
+        new = self._new_record(subject_id, draft, request_id)
+        if isinstance(new, Record):
+            return new
+        record = self._stored_record(new, self.records.append_record(new.new, SubjectState.ACTIVE))
+        return record or self.create_record(subject_id, draft, request_id)
 
-    def prepare_record(
-        self, subject_id: str, draft: RecordDraft, request_id: str = "", *, new_key: bool = True
-    ) -> PreparedRecord | Record:
-        """The first half of `create_record`: check and seal the record.
+    async def create_record_async(
+        self, subject_id: str, draft: RecordDraft, request_id: str = ""
+    ) -> Record:
+        """`create_record` for an event loop: checked and sealed on the loop, then
+        the store's grouped write is awaited, so no thread waits out the commit.
+        A subject's first record of a category must first write a new key, and a
+        retry that lost a race answers as the winner: those rare cases run
+        `create_record` on a thread."""
+        try:
+            new = self._new_record(subject_id, draft, request_id, new_key=False)
+        except NeedsNewKey:
+            new = None
+        if isinstance(new, Record):
+            return new
+        if new is not None:
+            outcome = await self.records.append_record_async(new.new, SubjectState.ACTIVE)
+            record = self._stored_record(new, outcome)
+            if record is not None:
+                return record
+        return await asyncio.to_thread(self.create_record, subject_id, draft, request_id)
 
-        Returns the stored record when `request_id` replays a finished call.
-        Otherwise the caller stores it (`create_record` waits for the commit;
-        `submit_record` is called back) and passes the outcome to
-        `finish_record`. Reads storage but writes nothing, except a
-        new category key on the subject's first record of the category; with
-        `new_key=False` that case raises `NeedsNewKey` instead, for callers
-        that must not wait on a write.
-        """
+    def _new_record(
+        self, subject_id: str, draft: RecordDraft, request_id: str, *, new_key: bool = True
+    ) -> _NewRecord | Record:
+        """The record checked and sealed, ready for the store; or, when
+        `request_id` replays a finished call, the record that call stored."""
         checked = self._checked_draft(draft, "record")
         fingerprint = self._fingerprint(request_id, "record", subject_id, checked.draft)
         replayed = self._replayed(request_id, "create_record", fingerprint)
@@ -324,39 +333,29 @@ class Vault:
             if request_id
             else None
         )
-        return PreparedRecord(subject_id, checked, NewRecord(row, request))
+        return _NewRecord(checked, NewRecord(row, request))
 
-    def submit_record(
-        self,
-        prepared: PreparedRecord,
-        done: Callable[[AppendOutcome | None, BaseException | None], None],
-    ) -> None:
-        """Append a prepared record without waiting: `done(outcome, error)` is
-        called from the record store's writer thread once it is durable or failed."""
-        self.records.submit_record(prepared.new, _WRITABLE, done)
-
-    def finish_record(self, prepared: PreparedRecord, outcome: AppendOutcome) -> Record | None:
-        """The second half of `create_record`: the stored record, or the precise
-        reason it was refused. None when a concurrent call with the same request
-        id stored first: call `create_record` again to answer as that call did."""
+    def _stored_record(self, new: _NewRecord, outcome: AppendOutcome) -> Record | None:
+        """The record the store took, or the precise reason it refused (the
+        subject was not active when the write ran: an erasure accepted meanwhile
+        wins). None when a concurrent call with the same request id stored first."""
         if outcome.request_taken:
             return None
+        row, draft = new.new.row, new.checked.draft
         if not outcome.stored:
-            self._refuse_write(prepared.subject_id, outcome.subject_state)
+            self._refuse_write(row.subject_id, outcome.subject_state)
         # Answer from what was sealed, rather than decrypting it straight back.
-        row, draft = prepared.new.row, prepared.checked.draft
-        stored_at = row.created_at
         return Record(
             record_id=row.record_id,
-            subject_id=prepared.subject_id,
+            subject_id=row.subject_id,
             category=draft.category,
             purpose=draft.purpose,
             legal_basis=draft.legal_basis,
             source_system=draft.source_system,
-            fields=json.loads(prepared.checked.fields_json),
+            fields=json.loads(new.checked.fields_json),
             content=draft.content,
-            created_at=stored_at,
-            updated_at=stored_at,
+            created_at=row.created_at,
+            updated_at=row.created_at,
         )
 
     def import_records(self, items: Iterable[tuple[str, RecordDraft]], request_id: str = "") -> int:

@@ -2,62 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor
-from typing import Any
 
 from vault.core.errors import InvalidArgument
-from vault.core.keys import NeedsNewKey
-from vault.core.model import Record, RecordDraft
-from vault.core.vault import PreparedRecord, RecordChanges, Vault
+from vault.core.model import RecordDraft
+from vault.core.vault import RecordChanges
 from vault.server import convert
 from vault.server.context import VaultServices
 from vault.server.registration import CallContext
-from vault.storage.base import AppendOutcome
 from vault.v1 import vault_pb2 as pb
 
 _RECORD_MASK = {"fields", "content", "purpose", "legal_basis", "source_system"}
-
-
-class _Settler:
-    """Settles the loop's futures from the record store's writer thread, with
-    one wake-up of the loop for all the writes one commit finished."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._lock = threading.Lock()
-        self._due: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-
-    def settle_later(
-        self, future: asyncio.Future[Any], result: Any, error: BaseException | None
-    ) -> None:
-        with self._lock:
-            self._due.append((future, result, error))
-            if len(self._due) > 1:
-                return  # a wake-up is already on its way
-        self._loop.call_soon_threadsafe(self._settle)
-
-    def _settle(self) -> None:
-        with self._lock:
-            due, self._due = self._due, []
-        for future, result, error in due:
-            if future.done():  # its caller gave up; the write stands regardless
-                continue
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)
-
-    async def appended(self, vault: Vault, prepared: PreparedRecord) -> AppendOutcome:
-        """Append a prepared record without holding a thread while it commits."""
-        committed: asyncio.Future[AppendOutcome] = self._loop.create_future()
-        vault.submit_record(
-            prepared, lambda outcome, error: self.settle_later(committed, outcome, error)
-        )
-        return await committed
 
 
 class RecordService:
@@ -67,40 +24,20 @@ class RecordService:
 
     def __init__(self, services: VaultServices, blocking: Executor | None = None) -> None:
         self.vault = services.vault
-        self.blocking = blocking  # None: the loop's default executor
-        self._settler: _Settler | None = None
+        # Unused since every call here runs where registration puts it; kept
+        # while the server factory still passes its pool.
+        self.blocking = blocking
 
     async def CreateRecord(
         self, request: pb.CreateRecordRequest, context: CallContext
     ) -> pb.CreateRecordResponse:
-        # The hottest write runs on the event loop: checking and sealing, then
-        # the record store commits it with others on its own thread and calls
-        # back, so no thread waits out the commit. A subject's first record
-        # of a category must first write a new key: that rare case takes the
-        # blocking path on the pool.
+        # The hottest write runs on the event loop and awaits the core, which
+        # awaits the store's grouped write: no thread waits out the commit.
         subject_id = convert.subject_id(request.parent, "parent")
         if not request.HasField("record"):
             raise InvalidArgument("record", "must be set")
         draft = convert.record_draft(request.record, "record")
-        loop = asyncio.get_running_loop()
-        try:
-            prepared = self.vault.prepare_record(
-                subject_id, draft, request.request_id, new_key=False
-            )
-        except NeedsNewKey:
-            prepared = None
-        record: Record | None = None
-        if isinstance(prepared, Record):
-            record = prepared
-        elif prepared is not None:
-            if self._settler is None:
-                self._settler = _Settler(loop)
-            outcome = await self._settler.appended(self.vault, prepared)
-            record = self.vault.finish_record(prepared, outcome)
-        if record is None:  # a new key to write, or a concurrent retry won
-            record = await loop.run_in_executor(
-                self.blocking, self.vault.create_record, subject_id, draft, request.request_id
-            )
+        record = await self.vault.create_record_async(subject_id, draft, request.request_id)
         # The stored fields are the request's, validated: copy its Struct.
         return pb.CreateRecordResponse(
             record=convert.record_message(record, fields=request.record.fields, with_data=False)

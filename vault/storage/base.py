@@ -12,7 +12,7 @@ blank, is decided by the core and passed in.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
@@ -182,14 +182,11 @@ class RecordStore(RecordReads, Protocol):
         write); each gets its own outcome, and a failure of the group fails each."""
         ...
 
-    def submit_record(
-        self,
-        new: NewRecord,
-        subject_state: SubjectState,
-        done: Callable[[AppendOutcome | None, BaseException | None], None],
-    ) -> None:
-        """`append_record` without waiting: returns at once, and `done(outcome,
-        error)` is called from another thread once the write is durable or failed."""
+    async def append_record_async(
+        self, new: NewRecord, subject_state: SubjectState
+    ) -> AppendOutcome:
+        """`append_record` for a caller on an event loop: the same grouped write,
+        awaited without holding a thread while it commits."""
         ...
 
     def iter_records(self, subject_id: str, category: str | None = None) -> Iterator[RecordRow]:

@@ -10,6 +10,7 @@ connection per process through a group-commit writer.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import datetime as dt
 import json
@@ -764,6 +765,36 @@ def _append_records(
     return outcomes
 
 
+class _Settler:
+    """Settles an event loop's futures from the writer's thread, with one
+    wake-up of the loop for all the writes one commit finished."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._lock = threading.Lock()
+        self._due: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+
+    def settle_later(
+        self, future: asyncio.Future[Any], result: Any, error: BaseException | None
+    ) -> None:
+        with self._lock:
+            self._due.append((future, result, error))
+            if len(self._due) > 1:
+                return  # a wake-up is already on its way
+        self.loop.call_soon_threadsafe(self._settle)
+
+    def _settle(self) -> None:
+        with self._lock:
+            due, self._due = self._due, []
+        for future, result, error in due:
+            if future.done():  # its caller gave up; the write stands regardless
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+
 class SQLiteRecordStore:
     """The record database: subjects, blind-indexed identities, sealed records."""
 
@@ -771,6 +802,7 @@ class SQLiteRecordStore:
         self._connections = _Connections(path, record_migrations)
         self._writer = GroupCommitWriter(self._connections)
         self.steps = SQLiteStepStore(self._connections, self._writer)
+        self._settler: _Settler | None = None
 
     @property
     def path(self) -> Path:
@@ -789,13 +821,23 @@ class SQLiteRecordStore:
             (new, subject_state), _append_records
         )
 
-    def submit_record(
-        self,
-        new: NewRecord,
-        subject_state: SubjectState,
-        done: Callable[[AppendOutcome | None, BaseException | None], None],
-    ) -> None:
-        self._writer.submit((new, subject_state), _append_records, done)
+    async def append_record_async(
+        self, new: NewRecord, subject_state: SubjectState
+    ) -> AppendOutcome:
+        # Queued for the writer's own thread, which commits it with the others
+        # queued meanwhile and settles this call's future, so no thread of the
+        # caller's waits out the commit.
+        loop = asyncio.get_running_loop()
+        settler = self._settler
+        if settler is None or settler.loop is not loop:
+            settler = self._settler = _Settler(loop)
+        committed: asyncio.Future[AppendOutcome] = loop.create_future()
+        self._writer.submit(
+            (new, subject_state),
+            _append_records,
+            lambda outcome, error: settler.settle_later(committed, outcome, error),
+        )
+        return await committed
 
     def subject(self, subject_id: str) -> SubjectRow | None:
         return self._reads().subject(subject_id)
