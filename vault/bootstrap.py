@@ -9,7 +9,8 @@ from pathlib import Path
 from vault import crypto
 from vault.core.clock import Clock
 from vault.core.vault import Vault
-from vault.storage.sqlite import SQLiteKeyStore, SQLiteRecordStore
+from vault.storage.sqlite import SQLiteRecordStore
+from vault.storage.sqlite_keys import SQLiteKeyStore
 
 SQLITE = "sqlite:///"
 

@@ -12,6 +12,7 @@ import pytest
 from google.protobuf import field_mask_pb2
 
 from tests.helpers import email, error_info, pnr, record
+from vault.core.model import SubjectState
 from vault.core.vault import Vault
 from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
@@ -300,7 +301,7 @@ def test_a_record_of_a_subject_being_erased_says_so_whether_it_exists_or_not(
     # The state an accepted erasure puts the subject in until its steps have run.
     with vault.records.write() as tx:
         tx.set_subject_state(
-            anna.name.removeprefix("subjects/"), "erasure_pending", "2026-11-24T09:00:00+00:00"
+            anna.name.removeprefix("subjects/"), SubjectState.ERASURE_PENDING, vault.clock.now()
         )
     for name in (stored.name, f"{anna.name}/records/{'0' * 32}"):
         with pytest.raises(grpc.RpcError) as raised:

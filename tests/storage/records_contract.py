@@ -37,7 +37,7 @@ def at(seconds: float) -> dt.datetime:
 
 
 def subject_row(subject_id: str = "s1", state: SubjectState = SubjectState.ACTIVE) -> SubjectRow:
-    return SubjectRow(subject_id, state.value, ("student", "staff"), True, at(0), at(0))
+    return SubjectRow(subject_id, state, ("student", "staff"), True, at(0), at(0))
 
 
 def record_row(
@@ -102,10 +102,10 @@ class RecordStoreContract:
         # Whatever else goes with a state (an erased subject's roles) the core writes itself.
         self.add_subject(store)
         with store.write() as tx:
-            tx.set_subject_state("s1", SubjectState.ERASED.value, at(7).isoformat())
+            tx.set_subject_state("s1", SubjectState.ERASED, at(7))
         stored = store.subject("s1")
         assert stored is not None
-        assert stored.state == SubjectState.ERASED.value and stored.updated_at == at(7)
+        assert stored.state is SubjectState.ERASED and stored.updated_at == at(7)
         assert stored.roles == ("student", "staff") and stored.protected_identity is True
         assert store.subject_state("s1") is SubjectState.ERASED
 
@@ -113,8 +113,8 @@ class RecordStoreContract:
         for subject_id in ("s1", "s2", "s3"):
             self.add_subject(store, subject_id)
         with store.write() as tx:
-            tx.set_subject_state("s1", SubjectState.ERASED.value, at(1).isoformat())
-            tx.set_subject_state("s3", SubjectState.ERASED.value, at(1).isoformat())
+            tx.set_subject_state("s1", SubjectState.ERASED, at(1))
+            tx.set_subject_state("s3", SubjectState.ERASED, at(1))
         assert sorted(store.subject_ids_in_state(SubjectState.ERASED)) == ["s1", "s3"]
         assert store.subject_ids_in_state(SubjectState.ACTIVE) == ["s2"]
         assert store.subject_ids_in_state(SubjectState.ERASURE_PENDING) == []
@@ -272,7 +272,7 @@ class RecordStoreContract:
         self.add_subject(store)
         self.add_subject(store, "s2")
         with store.write() as tx:
-            tx.set_subject_state("s2", SubjectState.ERASED.value, at(1).isoformat())
+            tx.set_subject_state("s2", SubjectState.ERASED, at(1))
         outcomes: dict[str, AppendOutcome] = {}
 
         def append(n: int) -> None:
@@ -393,7 +393,7 @@ class RecordStoreContract:
     def test_the_step_store_shares_the_write_transaction(self, store: RecordStore) -> None:
         self.add_subject(store)
         with pytest.raises(RuntimeError), store.write() as tx:
-            tx.set_subject_state("s1", SubjectState.ERASURE_PENDING.value, at(1).isoformat())
+            tx.set_subject_state("s1", SubjectState.ERASURE_PENDING, at(1))
             assert tx.steps.request("none") is None
             raise RuntimeError("undo")
         assert store.subject_state("s1") is SubjectState.ACTIVE
@@ -406,7 +406,7 @@ class RecordStoreContract:
         with store.write() as tx:
             tx.insert_records([record_row(f"a{n}") for n in range(7)])
             tx.insert_records([record_row(f"b{n}", subject_id="s2") for n in range(3)])
-            tx.set_subject_state("s1", SubjectState.ERASED.value, at(1).isoformat())
+            tx.set_subject_state("s1", SubjectState.ERASED, at(1))
         assert store.purge_records(SubjectState.ERASED, 5) == 5
         assert store.purge_records(SubjectState.ERASED, 5) == 2
         assert store.purge_records(SubjectState.ERASED, 5) == 0

@@ -11,7 +11,6 @@ import pytest
 from sqlite_utils import Database
 
 from tests.storage.keys_contract import KeyStoreContract, OpenOther, notes
-from vault.storage import sqlite
 from vault.storage.base import WrappedDataKey, WrappedKey
 from vault.storage.sqlite_keys import SQLiteKeyStore, key_migrations
 
@@ -90,9 +89,3 @@ def test_destroyed_keys_bytes_are_gone_from_the_files_once_scrubbed(
     assert store.path in files
     for path in files:
         assert marker not in path.read_bytes(), path.name
-
-
-def test_the_key_store_is_still_importable_from_the_sqlite_module() -> None:
-    assert sqlite.SQLiteKeyStore is SQLiteKeyStore
-    with pytest.raises(AttributeError):
-        _ = sqlite.NoSuchStore  # type: ignore[attr-defined]

@@ -153,7 +153,7 @@ class Vault:
                 tx.insert_subject(
                     SubjectRow(
                         subject_id,
-                        SubjectState.ACTIVE.value,
+                        SubjectState.ACTIVE,
                         checked_roles,
                         protected_identity,
                         now,
@@ -545,7 +545,7 @@ class Vault:
         row = self.records.subject(subject_id)
         if row is None:
             raise SubjectNotFound(f"subject {subject_id} does not exist", subject=subject_id)
-        if row.state == SubjectState.ERASED.value:
+        if row.state is SubjectState.ERASED:
             stored = self.records.erasure_receipt(subject_id)
             assert stored is not None
             return self._receipt_from_json(stored)
@@ -556,7 +556,7 @@ class Vault:
         try:
             with self.records.write() as tx:
                 current = tx.subject(subject_id)
-                if current is None or current.state == SubjectState.ERASED.value:
+                if current is None or current.state is SubjectState.ERASED:
                     raise _Raced()
                 receipt = ErasureReceipt(
                     subject_id=subject_id,
@@ -569,7 +569,7 @@ class Vault:
                 receipt_json = self._receipt_to_json(receipt)
                 # Roles go with the person: an erased subject keeps only its id and state.
                 tx.update_subject(subject_id, (), False, erased_at)
-                tx.set_subject_state(subject_id, SubjectState.ERASED.value, self._iso(erased_at))
+                tx.set_subject_state(subject_id, SubjectState.ERASED, erased_at)
                 tx.save_erasure_receipt(subject_id, receipt_json, erased_at)
                 # Earlier requests' fingerprints are keyed hashes of this
                 # person's data: they go with the person.
@@ -723,9 +723,7 @@ class Vault:
         return row
 
     @staticmethod
-    def _check_readable(subject_id: str, state: SubjectState | str) -> None:
-        # (A subject row's state is still its value, read here as the enum.)
-        state = SubjectState(state)
+    def _check_readable(subject_id: str, state: SubjectState) -> None:
         if state is SubjectState.ERASED:
             raise SubjectErased(subject_id)
         if state is SubjectState.ERASURE_PENDING:

@@ -136,7 +136,7 @@ def create_server(services: VaultServices, settings: ServerSettings) -> RunningS
         calls = CallLimit(settings.max_concurrent_rpcs)
         for name, servicer in (
             ("SubjectService", SubjectService(services)),
-            ("RecordService", RecordService(services, pools.blocking)),
+            ("RecordService", RecordService(services)),
             ("ErasureService", ErasureService(services)),
             ("ConnectorService", ConnectorService(services)),
         ):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from concurrent.futures import Executor
 
 from vault.core.errors import InvalidArgument
 from vault.core.model import RecordDraft
@@ -22,11 +21,8 @@ class RecordService:
     # registration). Pages can hold a thousand items, so lists take the pool.
     INLINE = frozenset({"GetRecord"})
 
-    def __init__(self, services: VaultServices, blocking: Executor | None = None) -> None:
+    def __init__(self, services: VaultServices) -> None:
         self.vault = services.vault
-        # Unused since every call here runs where registration puts it; kept
-        # while the server factory still passes its pool.
-        self.blocking = blocking
 
     async def CreateRecord(
         self, request: pb.CreateRecordRequest, context: CallContext

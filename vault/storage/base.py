@@ -25,8 +25,7 @@ from vault.core.steps.store import StepStore, StepWrites
 @dataclass(frozen=True)
 class SubjectRow:
     subject_id: str
-    # Still the state's value until the erasure coordinator speaks SubjectState.
-    state: str
+    state: SubjectState
     roles: tuple[str, ...]
     protected_identity: bool
     created_at: dt.datetime
@@ -137,10 +136,8 @@ class RecordWrites(RecordReads, Protocol):
         self, subject_id: str, roles: tuple[str, ...], protected: bool, at: dt.datetime
     ) -> None: ...
     def touch_subject(self, subject_id: str, at: dt.datetime) -> None: ...
-    def set_subject_state(self, subject_id: str, state: str, at: str) -> None:
-        """Only the state and the time: what else changes with it the core writes itself.
-        (`state` and `at` as text until the erasure coordinator passes SubjectState and a
-        datetime.)"""
+    def set_subject_state(self, subject_id: str, state: SubjectState, at: dt.datetime) -> None:
+        """Only the state and the time: what else changes with it the core writes itself."""
         ...
 
     def insert_identity(self, row: IdentityRow) -> bool:

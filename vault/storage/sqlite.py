@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -506,7 +506,12 @@ class _RecordQueries:
         if row is None:
             return None
         return SubjectRow(
-            row[0], row[1], tuple(json.loads(row[2])), bool(row[3]), _time(row[4]), _time(row[5])
+            row[0],
+            SubjectState(row[1]),
+            tuple(json.loads(row[2])),
+            bool(row[3]),
+            _time(row[4]),
+            _time(row[5]),
         )
 
     def subject_state(self, subject_id: str) -> SubjectState | None:
@@ -610,7 +615,7 @@ class _RecordWrites(_RecordQueries):
             "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
             (
                 row.subject_id,
-                row.state,
+                row.state.value,
                 json.dumps(list(row.roles)),
                 int(row.protected_identity),
                 _text(row.created_at),
@@ -631,10 +636,10 @@ class _RecordWrites(_RecordQueries):
             "UPDATE subjects SET updated_at = ? WHERE subject_id = ?", (_text(at), subject_id)
         )
 
-    def set_subject_state(self, subject_id: str, state: str, at: str) -> None:
+    def set_subject_state(self, subject_id: str, state: SubjectState, at: dt.datetime) -> None:
         self.conn.execute(
             "UPDATE subjects SET state = ?, updated_at = ? WHERE subject_id = ?",
-            (state, at, subject_id),
+            (state.value, _text(at), subject_id),
         )
 
     def insert_identity(self, row: IdentityRow) -> bool:
@@ -1015,20 +1020,3 @@ def _step_engine(db: Database) -> None:
         "ALTER TABLE manual_actions RENAME COLUMN system TO step",
     ):
         db.execute(statement)
-
-
-# ------------------------------------------------------------------- keys --
-
-# The key store lives in sqlite_keys, which builds on the plumbing above; it is
-# re-exported lazily (an import here would be circular) for the wiring that
-# still imports it from this module.
-if TYPE_CHECKING:
-    from vault.storage.sqlite_keys import SQLiteKeyStore as SQLiteKeyStore
-
-
-def __getattr__(name: str) -> Any:
-    if name == "SQLiteKeyStore":
-        from vault.storage import sqlite_keys
-
-        return sqlite_keys.SQLiteKeyStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

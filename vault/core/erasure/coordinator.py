@@ -121,13 +121,13 @@ class ErasureCoordinator:
         subject = self.vault.records.subject(subject_id)
         if subject is None:
             raise SubjectNotFound(f"subject {subject_id} does not exist", subject=subject_id)
-        if subject.state != SubjectState.ACTIVE.value:
+        if subject.state is not SubjectState.ACTIVE:
             # Already being erased, or erased: "already gone" is success.
             latest = self.steps.latest_request(KIND, subject_id)
             if latest is not None:
                 return self.get(latest.request_id)
             # Erased before erasure requests were kept: nothing to show but that.
-            if subject.state == SubjectState.ERASED.value:
+            if subject.state is SubjectState.ERASED:
                 raise SubjectErased(subject_id)
             raise ErasurePending(subject_id)
 
@@ -150,11 +150,11 @@ class ErasureCoordinator:
         )
         with self.vault.records.write() as tx:
             current = tx.subject(subject_id)
-            if current is None or current.state != SubjectState.ACTIVE.value:
+            if current is None or current.state is not SubjectState.ACTIVE:
                 # Another request won the race to erase this subject.
                 raise ErasurePending(subject_id)
             self.engine.submit(tx.steps, request, [VAULT_SYSTEM, *sorted(self.connectors)])
-            tx.set_subject_state(subject_id, SubjectState.ERASURE_PENDING.value, _iso(now))
+            tx.set_subject_state(subject_id, SubjectState.ERASURE_PENDING, now)
             if request_id and not tx.remember(
                 RememberedRequest(request_id, "erase_everywhere", "", subject_id, job_id)
             ):
