@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from vault.core.actor import LOCAL
 from vault.core.errors import FailedPrecondition, SubjectNotFound
 from vault.core.identities import IdentityKind
 from vault.core.model import Content, LegalBasis, RecordDraft
@@ -223,16 +224,17 @@ def seed_remembering(vault: Vault, directory: Path) -> Seeding:
 
 def _seed(vault: Vault, person: DemoPerson) -> tuple[str | None, bool]:
     """(subject id, whether it was added now); no id for a person the vault has
-    as erased or being erased (found while their index rows still stood)."""
+    as erased or being erased (found while their index rows still stood). The
+    demo seeds as the local operator who started it."""
     try:
-        return vault.find_subject(person.identities[0]).subject_id, False
+        return vault.find_subject(LOCAL, person.identities[0]).subject_id, False
     except SubjectNotFound:
         pass
     except FailedPrecondition:
         return None, False
-    subject = vault.create_subject(person.identities, person.roles, person.protected)
+    subject = vault.create_subject(LOCAL, person.identities, person.roles, person.protected)
     for draft in person.records:
-        vault.create_record(subject.subject_id, draft)
+        vault.create_record(LOCAL, subject.subject_id, draft)
     return subject.subject_id, True
 
 
@@ -241,7 +243,7 @@ def _gone(vault: Vault, subject_id: str) -> bool:
     it does not know at all (a fresh record store beside an old note) is not
     gone: that person is seeded afresh."""
     try:
-        vault.get_subject(subject_id)
+        vault.get_subject(LOCAL, subject_id)
     except SubjectNotFound:
         return False
     except FailedPrecondition:

@@ -18,6 +18,7 @@ import pytest
 
 from vault import crypto, demo
 from vault.cli import main
+from vault.core.actor import LOCAL
 from vault.core.vault import Vault
 from vault.reports.archive import export_archive
 from vault.server.app import RunningServer
@@ -111,7 +112,7 @@ def test_demo_seed_is_idempotent(vault: Vault) -> None:
     assert demo.seed(vault) == 0
     protected = [p for p in demo.PEOPLE if p[2]]
     assert protected, "the demo has a person with a protected identity"
-    export = vault.export_subject(vault.find_subject(demo.PEOPLE[0][0][0]).subject_id)
+    export = vault.export_subject(LOCAL, vault.find_subject(LOCAL, demo.PEOPLE[0][0][0]).subject_id)
     events = list(export_archive(export))
     archive = zipfile.ZipFile(io.BytesIO(b"".join(e for e in events if isinstance(e, bytes))))
     assert len(json.loads(archive.read("export.json"))["records"]) == len(demo.PEOPLE[0][3])

@@ -13,6 +13,7 @@ import pytest
 
 from tests.processes import ServerProcess
 from vault import bootstrap, demo
+from vault.core.actor import LOCAL
 from vault_client import Identity, NotFoundError, SubjectErasedError, VaultClient
 from vault_standins.people import DEMO_PEOPLE
 
@@ -116,8 +117,8 @@ def test_the_note_of_seeded_people_outlives_a_lost_record_store(tmp_path: Path) 
     try:
         first = demo.seed_remembering(vault, data)
         assert len(first.added) == len(demo.PEOPLE) and first.left_out == []
-        anna = vault.find_subject(demo.PEOPLE[0].identities[0])
-        vault.erase_subject(anna.subject_id)
+        anna = vault.find_subject(LOCAL, demo.PEOPLE[0].identities[0])
+        vault.erase_subject(LOCAL, anna.subject_id)
         second = demo.seed_remembering(vault, data)
         assert second.left_out_keys == {"anna"} and second.added == []
     finally:

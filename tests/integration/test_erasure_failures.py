@@ -22,6 +22,7 @@ from vault.connectors import (
     Retained,
 )
 from vault.connectors.registry import ConnectorRegistry
+from vault.core.actor import LOCAL
 from vault.core.erasure import ErasureCoordinator, ErasureSettings
 from vault.core.identities import IdentityKind
 from vault.core.model import LegalBasis
@@ -132,7 +133,7 @@ def coordinator(
 
 def anna(vault: Vault) -> str:
     return vault.find_subject(
-        IdentityInput(IdentityKind.EMAIL, "anna.andersson@example.se")
+        LOCAL, IdentityInput(IdentityKind.EMAIL, "anna.andersson@example.se")
     ).subject_id
 
 
@@ -141,18 +142,18 @@ def run_until_rest(coordinator: ErasureCoordinator, request_id: str) -> None:
     while time.monotonic() < deadline:
         coordinator.vault.clock.advance(seconds=1)  # type: ignore[attr-defined]  # past any backoff
         coordinator.run_pending()
-        if coordinator.get(request_id).state in (
+        if coordinator.get(LOCAL, request_id).state in (
             "completed",
             "partially_completed",
             "awaiting_manual_action",
         ):
             return
         time.sleep(0.02)
-    raise AssertionError(f"request did not rest: {coordinator.get(request_id)}")
+    raise AssertionError(f"request did not rest: {coordinator.get(LOCAL, request_id)}")
 
 
 def steps(coordinator: ErasureCoordinator, request_id: str) -> dict[str, tuple[str, str]]:
-    return {s.system: (s.state, s.last_error) for s in coordinator.get(request_id).steps}
+    return {s.system: (s.state, s.last_error) for s in coordinator.get(LOCAL, request_id).steps}
 
 
 @pytest.mark.parametrize(
@@ -172,9 +173,9 @@ def test_one_failing_system_never_blocks_the_others(
     coordinator: ErasureCoordinator, vault: Vault, mode: str, error: str
 ) -> None:
     Flaky.mode = mode
-    request = coordinator.request(anna(vault))
+    request = coordinator.request(LOCAL, anna(vault))
     run_until_rest(coordinator, request.request_id)
-    view = coordinator.get(request.request_id)
+    view = coordinator.get(LOCAL, request.request_id)
     assert view.state == "partially_completed"
     states = steps(coordinator, request.request_id)
     assert states.pop("flaky") == ("needs_attention", error)
@@ -183,9 +184,9 @@ def test_one_failing_system_never_blocks_the_others(
     # Someone fixes the system and retries: the request finishes.
     Flaky.mode = "ok"
     Flaky.release.set()
-    coordinator.retry(request.request_id)
+    coordinator.retry(LOCAL, request.request_id)
     run_until_rest(coordinator, request.request_id)
-    assert coordinator.get(request.request_id).state == "completed"
+    assert coordinator.get(LOCAL, request.request_id).state == "completed"
     assert steps(coordinator, request.request_id)["flaky"] == ("succeeded", "")
 
 
@@ -193,32 +194,34 @@ def test_a_system_that_is_down_for_a_while_is_retried_with_backoff(
     coordinator: ErasureCoordinator, vault: Vault, systems: standins.DemoSystems
 ) -> None:
     systems.moodle.down = True
-    request = coordinator.request(anna(vault))
+    request = coordinator.request(LOCAL, anna(vault))
     coordinator.run_pending()
-    lms = next(s for s in coordinator.get(request.request_id).steps if s.system == "lms")
+    lms = next(s for s in coordinator.get(LOCAL, request.request_id).steps if s.system == "lms")
     assert (
         lms.state == "retrying" and "HTTP 503" in lms.last_error and lms.next_attempt_at is not None
     )
     systems.moodle.down = False
     run_until_rest(coordinator, request.request_id)
     assert (
-        next(s for s in coordinator.get(request.request_id).steps if s.system == "lms").attempts
+        next(
+            s for s in coordinator.get(LOCAL, request.request_id).steps if s.system == "lms"
+        ).attempts
         >= 2
     )
-    assert coordinator.get(request.request_id).state == "completed"
+    assert coordinator.get(LOCAL, request.request_id).state == "completed"
 
 
 def test_a_refused_token_needs_attention_at_once(
     coordinator: ErasureCoordinator, vault: Vault, systems: standins.DemoSystems
 ) -> None:
     systems.accounting.token = "rotated-by-someone"
-    request = coordinator.request(anna(vault))
+    request = coordinator.request(LOCAL, anna(vault))
     run_until_rest(coordinator, request.request_id)
     state, error = steps(coordinator, request.request_id)["accounting"]
     assert state == "needs_attention" and "refused the token" in error
     assert (
         next(
-            s for s in coordinator.get(request.request_id).steps if s.system == "accounting"
+            s for s in coordinator.get(LOCAL, request.request_id).steps if s.system == "accounting"
         ).attempts
         == 1
     )
@@ -227,7 +230,7 @@ def test_a_refused_token_needs_attention_at_once(
 def test_a_worker_whose_lease_ran_out_cannot_overwrite_the_next_attempt(
     coordinator: ErasureCoordinator, vault: Vault
 ) -> None:
-    request = coordinator.request(anna(vault))
+    request = coordinator.request(LOCAL, anna(vault))
     now = vault.clock.now()
     with coordinator.steps.write() as tx:
         stale = tx.claim_step("dead-worker", now, now)  # a lease that is already over
@@ -247,7 +250,7 @@ def test_a_worker_whose_lease_ran_out_cannot_overwrite_the_next_attempt(
             now,
         )
     run_until_rest(coordinator, request.request_id)
-    assert coordinator.get(request.request_id).state == "completed"
+    assert coordinator.get(LOCAL, request.request_id).state == "completed"
 
 
 def test_the_legal_deadline_is_one_calendar_month(
@@ -257,7 +260,7 @@ def test_the_legal_deadline_is_one_calendar_month(
 
     assert one_month_after(dt.datetime(2026, 1, 31, tzinfo=dt.UTC)).date() == dt.date(2026, 2, 28)
     assert one_month_after(dt.datetime(2026, 12, 15, tzinfo=dt.UTC)).date() == dt.date(2027, 1, 15)
-    request = coordinator.request(anna(vault))
+    request = coordinator.request(LOCAL, anna(vault))
     assert request.deadline_at == one_month_after(request.received_at)
 
 
@@ -265,9 +268,9 @@ def test_a_retained_until_given_as_a_datetime_keeps_the_day(
     coordinator: ErasureCoordinator, vault: Vault
 ) -> None:
     Flaky.mode = "datetime"
-    request = coordinator.request(anna(vault))
+    request = coordinator.request(LOCAL, anna(vault))
     run_until_rest(coordinator, request.request_id)
-    flaky = next(s for s in coordinator.get(request.request_id).steps if s.system == "flaky")
+    flaky = next(s for s in coordinator.get(LOCAL, request.request_id).steps if s.system == "flaky")
     assert flaky.outcomes[0].until == dt.date(2030, 5, 1)
 
 
@@ -286,7 +289,7 @@ def test_export_writes_values_json_has_no_type_for_as_text(
     services = VaultServices(vault, coordinator_registry(coordinator), coordinator)
     events = list(
         export_archive(
-            export_everywhere(vault, services.connectors, services.holdings, anna(vault), 10)
+            export_everywhere(LOCAL, vault, services.connectors, services.holdings, anna(vault), 10)
         )
     )
     archive = zipfile.ZipFile(io.BytesIO(b"".join(e for e in events if isinstance(e, bytes))))

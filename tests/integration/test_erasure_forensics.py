@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from vault import bootstrap, crypto
+from vault.core.actor import LOCAL
 from vault.core.clock import FixedClock
 from vault.core.errors import SubjectErased
 from vault.core.identities import IdentityKind
@@ -31,10 +32,11 @@ def database_files(directory: Path) -> list[Path]:
 def seed(vault: Vault) -> tuple[str, list[bytes]]:
     """A subject with marker data; returns its id and every key byte string that protects it."""
     subject = vault.create_subject(
-        [IdentityInput(IdentityKind.EMAIL, "marker.person@example.se")], ["salon_customer"]
+        LOCAL, [IdentityInput(IdentityKind.EMAIL, "marker.person@example.se")], ["salon_customer"]
     )
     sid = subject.subject_id
     vault.create_record(
+        LOCAL,
         sid,
         RecordDraft(
             "contact",
@@ -45,12 +47,14 @@ def seed(vault: Vault) -> tuple[str, list[bytes]]:
         ),
     )
     vault.create_record(
+        LOCAL,
         sid,
         RecordDraft(
             "notes", "salon_booking", LegalBasis.CONTRACT, "salon", {"recipe": MARKERS[1].decode()}
         ),
     )
     vault.create_record(
+        LOCAL,
         sid,
         RecordDraft(
             "media",
@@ -82,9 +86,9 @@ def test_erasure_leaves_no_usable_key_in_any_file(
 ) -> None:
     vault = bootstrap.open_vault(data_dir, clock=clock)
     # Another subject that stays, so the files are not simply emptied.
-    other = vault.create_subject([IdentityInput(IdentityKind.EMAIL, "stays@example.se")], [])
+    other = vault.create_subject(LOCAL, [IdentityInput(IdentityKind.EMAIL, "stays@example.se")], [])
     vault.create_record(
-        other.subject_id, RecordDraft("contact", "p", LegalBasis.CONTRACT, "lms", {"a": "b"})
+        LOCAL, other.subject_id, RecordDraft("contact", "p", LegalBasis.CONTRACT, "lms", {"a": "b"})
     )
     sid, key_material = seed(vault)
     # A backup of the record database (and its WAL) taken before the erasure.
@@ -93,7 +97,7 @@ def test_erasure_leaves_no_usable_key_in_any_file(
     for path in data_dir.glob("records.db*"):
         shutil.copy(path, backup / path.name)
 
-    vault.erase_subject(sid)
+    vault.erase_subject(LOCAL, sid)
     # Key bytes are gone from the key store's files at once ...
     for path in data_dir.glob("keys.db*"):
         raw = path.read_bytes()
@@ -118,7 +122,7 @@ def test_erasure_leaves_no_usable_key_in_any_file(
     old_records = SQLiteRecordStore(backup / "records.db")
     restored = Vault(old_records, vault.keys.store, vault.keyring, clock)
     with pytest.raises(SubjectErased):
-        restored.get_subject(sid)
+        restored.get_subject(LOCAL, sid)
     rows = list(old_records.iter_records(sid))
     assert len(rows) == 3
     for row in rows:
@@ -157,7 +161,7 @@ def test_erasure_leaves_no_usable_key_in_any_file(
                     crypto.associated_data("record", sid, row.category, row.record_id, "payload"),
                 )
     # The subject that stayed is untouched.
-    assert vault.get_subject(other.subject_id).identities[0].value == "stays@example.se"
+    assert vault.get_subject(LOCAL, other.subject_id).identities[0].value == "stays@example.se"
     old_records.close()
     bootstrap.close_vault(vault)
 
@@ -169,17 +173,17 @@ def test_an_erased_key_is_unusable_at_once_in_another_process(
     # its own key cache.
     first = bootstrap.open_vault(data_dir, clock=clock)
     second = bootstrap.open_vault(data_dir, clock=clock)
-    subject = first.create_subject([IdentityInput(IdentityKind.EMAIL, "two@example.se")], [])
+    subject = first.create_subject(LOCAL, [IdentityInput(IdentityKind.EMAIL, "two@example.se")], [])
     stored = first.create_record(
-        subject.subject_id, RecordDraft("contact", "p", LegalBasis.CONTRACT, "lms", {"a": 1})
+        LOCAL, subject.subject_id, RecordDraft("contact", "p", LegalBasis.CONTRACT, "lms", {"a": 1})
     )
-    assert second.get_record(stored.record_id).fields == {"a": 1}  # fills the second cache
+    assert second.get_record(LOCAL, stored.record_id).fields == {"a": 1}  # fills the second cache
     assert second.keys.data_key(subject.subject_id, "contact", create=False)
 
-    first.erase_subject(subject.subject_id)
+    first.erase_subject(LOCAL, subject.subject_id)
 
     with pytest.raises(SubjectErased):
-        second.get_record(stored.record_id)
+        second.get_record(LOCAL, stored.record_id)
     with pytest.raises(SubjectErased):
         second.keys.data_key(subject.subject_id, "contact", create=False)
     bootstrap.close_vault(first)
@@ -191,11 +195,11 @@ def test_an_erased_category_key_is_unusable_at_once_in_another_process(
 ) -> None:
     first = bootstrap.open_vault(data_dir, clock=clock)
     second = bootstrap.open_vault(data_dir, clock=clock)
-    subject = first.create_subject([IdentityInput(IdentityKind.EMAIL, "cat@example.se")], [])
+    subject = first.create_subject(LOCAL, [IdentityInput(IdentityKind.EMAIL, "cat@example.se")], [])
     sid = subject.subject_id
-    first.create_record(sid, RecordDraft("notes", "p", LegalBasis.CONTRACT, "lms", {"a": 1}))
+    first.create_record(LOCAL, sid, RecordDraft("notes", "p", LegalBasis.CONTRACT, "lms", {"a": 1}))
     second.keys.data_key(sid, "notes", create=False)  # cached in the second process
-    first.erase_category(sid, "notes")
+    first.erase_category(LOCAL, sid, "notes")
     from vault.core.errors import CategoryErased
 
     with pytest.raises(CategoryErased):
@@ -208,9 +212,9 @@ def test_kek_rotation_rewraps_and_old_data_stays_readable(
     data_dir: Path, clock: FixedClock
 ) -> None:
     vault = bootstrap.open_vault(data_dir, clock=clock)
-    subject = vault.create_subject([IdentityInput(IdentityKind.EMAIL, "rot@example.se")], [])
+    subject = vault.create_subject(LOCAL, [IdentityInput(IdentityKind.EMAIL, "rot@example.se")], [])
     stored = vault.create_record(
-        subject.subject_id, RecordDraft("contact", "p", LegalBasis.CONTRACT, "lms", {"a": 1})
+        LOCAL, subject.subject_id, RecordDraft("contact", "p", LegalBasis.CONTRACT, "lms", {"a": 1})
     )
     new_ring = vault.keyring.with_new_kek()
     crypto.write_keyring(data_dir / "keyring.json", new_ring)
@@ -220,5 +224,5 @@ def test_kek_rotation_rewraps_and_old_data_stays_readable(
     reopened = bootstrap.open_vault(data_dir, clock=clock)
     assert reopened.keyring.current_version == 2
     assert reopened.keys.store.subject_key(subject.subject_id)[0] == 2  # type: ignore[index]
-    assert reopened.get_record(stored.record_id).fields == {"a": 1}
+    assert reopened.get_record(LOCAL, stored.record_id).fields == {"a": 1}
     bootstrap.close_vault(reopened)

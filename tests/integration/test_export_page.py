@@ -16,6 +16,7 @@ from tests.readable_page import read_page
 from tests.serving import served
 from vault import demo
 from vault.connectors.registry import ConnectorRegistry
+from vault.core.actor import LOCAL
 from vault.core.erasure import ErasureSettings
 from vault.core.fanout import export_everywhere
 from vault.core.identities import IdentityKind
@@ -88,10 +89,10 @@ def test_annas_page_reads_in_words_and_names_the_school(
     demo.seed(vault)
     services = build_services(vault, registry)
     school = Controller("Leep Yrkesutbildning AB, Malmö (demo)", "dataskydd@example.se")
-    anna = vault.find_subject(IdentityInput(IdentityKind.EMAIL, ANNA.email)).subject_id
+    anna = vault.find_subject(LOCAL, IdentityInput(IdentityKind.EMAIL, ANNA.email)).subject_id
     events = export_archive(
         export_everywhere(
-            vault, services.connectors, services.holdings, anna, 10, controller=school
+            LOCAL, vault, services.connectors, services.holdings, anna, 10, controller=school
         )
     )
     archive = zipfile.ZipFile(io.BytesIO(b"".join(e for e in events if isinstance(e, bytes))))

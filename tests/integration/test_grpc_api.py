@@ -12,6 +12,7 @@ import pytest
 from google.protobuf import field_mask_pb2
 
 from tests.helpers import email, error_info, pnr, record
+from vault.core.actor import LOCAL
 from vault.core.model import SubjectState
 from vault.core.vault import Vault
 from vault.v1 import vault_pb2 as pb
@@ -284,7 +285,7 @@ def test_a_record_of_an_erased_subject_is_erased_before_and_after_the_purge(
             vault.maintain()  # the pass the erasure triggers: leftover ciphertext goes
             assert (
                 vault.purge_erased() == 0
-                and vault.count_records(anna.name.removeprefix("subjects/")) == 0
+                and vault.count_records(LOCAL, anna.name.removeprefix("subjects/")) == 0
             )
         for name in (stored.name, never_stored):
             with pytest.raises(grpc.RpcError) as raised:

@@ -21,6 +21,7 @@ from vault.connectors.base import (
     takes_references,
 )
 from vault.core import matching, rules
+from vault.core.actor import Actor
 from vault.core.errors import InvalidArgument
 from vault.core.export import SubjectExport, SystemExport, SystemProgress
 from vault.core.model import Controller
@@ -30,6 +31,7 @@ log = logging.getLogger("vault.export")
 
 
 def export_everywhere(
+    actor: Actor,
     vault: Vault,
     connectors: Mapping[str, Connector],
     holdings: Mapping[str, Holdings],
@@ -50,7 +52,7 @@ def export_everywhere(
             raise InvalidArgument(f"same_person_systems[{index}]", "names no enabled connector")
     if same_person:
         decided_by = rules.person_named(decided_by, "decided_by")
-    subject = vault.get_subject(subject_id)  # erased or erasure-pending subjects stop here
+    subject = vault.get_subject(actor, subject_id)  # erased or erasure-pending subjects stop here
     identities = list(subject.identities)
     pool = concurrent.futures.ThreadPoolExecutor(
         max_workers=max(1, len(connectors)), thread_name_prefix="export"
@@ -115,10 +117,10 @@ def export_everywhere(
             yield SystemExport(name, error=error, holdings=holdings[name])
         pool.shutdown(wait=False, cancel_futures=True)
 
-    total = vault.count_records(subject_id)
+    total = vault.count_records(actor, subject_id)
     return SubjectExport(
         subject,
-        vault.readable_records(subject_id),
+        vault.readable_records(actor, subject_id),
         total,
         vault.clock.now(),
         systems(),

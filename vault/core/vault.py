@@ -1,8 +1,9 @@
 """The vault: subjects, identities and records, sealed per subject and category.
 
-This is the application core every front end (gRPC, CLI, tests) calls. It owns
-the rules: who may be written to, what a retry returns, in which order an
-erasure destroys things so that a crash at any point leaves nothing readable.
+This is the application core every front end (gRPC, CLI, tests) calls, each
+operation with its caller (an `Actor`) first. It owns the rules: who may be
+written to, what a retry returns, in which order an erasure destroys things so
+that a crash at any point leaves nothing readable.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, NoReturn
 
 from vault import crypto
 from vault.core import rules
+from vault.core.actor import Actor
 from vault.core.clock import Clock, SystemClock
 from vault.core.errors import (
     CategoryErased,
@@ -128,6 +130,7 @@ class Vault:
     # ------------------------------------------------------------ subjects
     def create_subject(
         self,
+        actor: Actor,
         identities: list[IdentityInput],
         roles: list[str],
         protected_identity: bool = False,
@@ -142,7 +145,7 @@ class Vault:
         )
         replayed = self._replayed(request_id, "create_subject", fingerprint)
         if replayed is not None:
-            return self.get_subject(replayed.subject_id)
+            return self.get_subject(actor, replayed.subject_id)
 
         subject_id = secrets.token_hex(16)
         self.keys.create_subject_key(subject_id)
@@ -173,25 +176,28 @@ class Vault:
             # The key made above protects nothing; destroy it rather than leave it.
             self.keys.destroy_subject(subject_id)
             if isinstance(failure, _Raced):
-                return self.create_subject(identities, roles, protected_identity, request_id)
+                return self.create_subject(actor, identities, roles, protected_identity, request_id)
             raise
-        return self.get_subject(subject_id)
+        return self.get_subject(actor, subject_id)
 
-    def get_subject(self, subject_id: str) -> Subject:
+    def get_subject(self, actor: Actor, subject_id: str) -> Subject:
         row = self._readable_subject(self.records, subject_id)
         return self._subject(row)
 
-    def find_subject(self, identity: IdentityInput, field: str = "identity") -> Subject:
+    def find_subject(
+        self, actor: Actor, identity: IdentityInput, field: str = "identity"
+    ) -> Subject:
         canonical = self._canonical(identity, field)
         subject_id = self.records.subject_id_by_index(
             self.keyring.blind_index(canonical.index_text)
         )
         if subject_id is None:
             raise SubjectNotFound("no subject holds that identity")
-        return self.get_subject(subject_id)
+        return self.get_subject(actor, subject_id)
 
     def update_subject(
         self,
+        actor: Actor,
         subject_id: str,
         roles: list[str] | None,
         protected_identity: bool | None,
@@ -202,7 +208,7 @@ class Vault:
             request_id, "update", subject_id, checked_roles, protected_identity
         )
         if self._replayed(request_id, "update_subject", fingerprint) is not None:
-            return self.get_subject(subject_id)
+            return self.get_subject(actor, subject_id)
         try:
             with self.records.write() as tx:
                 row = self._writable_subject(tx, subject_id)
@@ -217,20 +223,21 @@ class Vault:
                 )
         except _Raced:
             pass
-        return self.get_subject(subject_id)
+        return self.get_subject(actor, subject_id)
 
     def add_identity(
-        self, subject_id: str, identity: IdentityInput, request_id: str = ""
+        self, actor: Actor, subject_id: str, identity: IdentityInput, request_id: str = ""
     ) -> Subject:
-        return self.rectify_identity(subject_id, None, identity, request_id)
+        return self.rectify_identity(actor, subject_id, None, identity, request_id)
 
     def remove_identity(
-        self, subject_id: str, identity: IdentityInput, request_id: str = ""
+        self, actor: Actor, subject_id: str, identity: IdentityInput, request_id: str = ""
     ) -> Subject:
-        return self.rectify_identity(subject_id, identity, None, request_id)
+        return self.rectify_identity(actor, subject_id, identity, None, request_id)
 
     def rectify_identity(
         self,
+        actor: Actor,
         subject_id: str,
         old: IdentityInput | None,
         new: IdentityInput | None,
@@ -253,7 +260,7 @@ class Vault:
             new_canonical and new_canonical.index_text,
         )
         if self._replayed(request_id, "rectify_identity", fingerprint) is not None:
-            return self.get_subject(subject_id)
+            return self.get_subject(actor, subject_id)
         # Validate existence before sealing: an unknown subject has no key.
         self._writable_subject(self.records, subject_id)
         new_row = None if new_canonical is None else self._identity_row(subject_id, new_canonical)
@@ -278,20 +285,22 @@ class Vault:
                 )
         except _Raced:
             pass
-        return self.get_subject(subject_id)
+        return self.get_subject(actor, subject_id)
 
     # ------------------------------------------------------------- records
-    def create_record(self, subject_id: str, draft: RecordDraft, request_id: str = "") -> Record:
+    def create_record(
+        self, actor: Actor, subject_id: str, draft: RecordDraft, request_id: str = ""
+    ) -> Record:
         """Check and seal the record, then store it with the store's grouped write:
         one call down, which returns once the record is durable."""
-        new = self._new_record(subject_id, draft, request_id)
+        new = self._new_record(actor, subject_id, draft, request_id)
         if isinstance(new, Record):
             return new
         record = self._stored_record(new, self.records.append_record(new.new, SubjectState.ACTIVE))
-        return record or self.create_record(subject_id, draft, request_id)
+        return record or self.create_record(actor, subject_id, draft, request_id)
 
     async def create_record_async(
-        self, subject_id: str, draft: RecordDraft, request_id: str = ""
+        self, actor: Actor, subject_id: str, draft: RecordDraft, request_id: str = ""
     ) -> Record:
         """`create_record` for an event loop: checked and sealed on the loop, then
         the store's grouped write is awaited, so no thread waits out the commit.
@@ -299,7 +308,7 @@ class Vault:
         retry that lost a race answers as the winner: those rare cases run
         `create_record` on a thread."""
         try:
-            new = self._new_record(subject_id, draft, request_id, new_key=False)
+            new = self._new_record(actor, subject_id, draft, request_id, new_key=False)
         except NeedsNewKey:
             new = None
         if isinstance(new, Record):
@@ -309,10 +318,16 @@ class Vault:
             record = self._stored_record(new, outcome)
             if record is not None:
                 return record
-        return await asyncio.to_thread(self.create_record, subject_id, draft, request_id)
+        return await asyncio.to_thread(self.create_record, actor, subject_id, draft, request_id)
 
     def _new_record(
-        self, subject_id: str, draft: RecordDraft, request_id: str, *, new_key: bool = True
+        self,
+        actor: Actor,
+        subject_id: str,
+        draft: RecordDraft,
+        request_id: str,
+        *,
+        new_key: bool = True,
     ) -> _NewRecord | Record:
         """The record checked and sealed, ready for the store; or, when
         `request_id` replays a finished call, the record that call stored."""
@@ -320,7 +335,7 @@ class Vault:
         fingerprint = self._fingerprint(request_id, "record", subject_id, checked.draft)
         replayed = self._replayed(request_id, "create_record", fingerprint)
         if replayed is not None:
-            return self.get_record(replayed.result)
+            return self.get_record(actor, replayed.result)
         row = self._sealed_row(
             subject_id,
             checked,
@@ -358,7 +373,9 @@ class Vault:
             updated_at=row.created_at,
         )
 
-    def import_records(self, items: Iterable[tuple[str, RecordDraft]], request_id: str = "") -> int:
+    def import_records(
+        self, actor: Actor, items: Iterable[tuple[str, RecordDraft]], request_id: str = ""
+    ) -> int:
         """Store many records, for one or many subjects, all or nothing."""
         digest = hashlib.sha256()
         rows: list[RecordRow] = []
@@ -404,7 +421,7 @@ class Vault:
             pass
         return len(rows)
 
-    def get_record(self, record_id: str, subject_id: str | None = None) -> Record:
+    def get_record(self, actor: Actor, record_id: str, subject_id: str | None = None) -> Record:
         """The record; with `subject_id`, only if it belongs to that subject (a
         name that pairs a record with the wrong subject does not exist)."""
         row = self.records.record(record_id)
@@ -426,6 +443,7 @@ class Vault:
 
     def update_record(
         self,
+        actor: Actor,
         record_id: str,
         changes: RecordChanges,
         request_id: str = "",
@@ -443,8 +461,8 @@ class Vault:
             changes.clear_content,
         )
         if self._replayed(request_id, "update_record", fingerprint) is not None:
-            return self.get_record(record_id, subject_id)
-        current = self.get_record(record_id, subject_id)
+            return self.get_record(actor, record_id, subject_id)
+        current = self.get_record(actor, record_id, subject_id)
         checked = self._checked_draft(
             RecordDraft(
                 category=current.category,
@@ -480,10 +498,10 @@ class Vault:
                 )
         except _Raced:
             pass
-        return self.get_record(record_id)
+        return self.get_record(actor, record_id)
 
     def list_records(
-        self, subject_id: str, category: str | None, page_size: int, page_token: str
+        self, actor: Actor, subject_id: str, category: str | None, page_size: int, page_token: str
     ) -> Page:
         if category:
             rules.category(category)
@@ -497,14 +515,16 @@ class Vault:
         token = self._page_token(subject_id, category, rows[-1].seq) if more else ""
         return Page(records, token)
 
-    def stream_records(self, subject_id: str, category: str | None) -> Iterator[Record]:
+    def stream_records(
+        self, actor: Actor, subject_id: str, category: str | None
+    ) -> Iterator[Record]:
         if category:
             rules.category(category)
         self._readable_subject(self.records, subject_id)
         for row in self.records.iter_records(subject_id, category or None):
             yield self._open_record(row)
 
-    def readable_records(self, subject_id: str) -> Iterator[Record]:
+    def readable_records(self, actor: Actor, subject_id: str) -> Iterator[Record]:
         """Every record still readable; rows left over from an erased category are skipped."""
         self._readable_subject(self.records, subject_id)
         # Keys are looked up once per category and page rather than per record;
@@ -525,18 +545,20 @@ class Vault:
                 continue  # left over from an erased category
             yield self._open_record(row, key)
 
-    def count_records(self, subject_id: str) -> int:
+    def count_records(self, actor: Actor, subject_id: str) -> int:
         return self.records.count_records(subject_id)
 
-    def export_subject(self, subject_id: str) -> SubjectExport:
+    def export_subject(self, actor: Actor, subject_id: str) -> SubjectExport:
         """Everything the vault itself holds about the subject, its records read
         as they are consumed (`vault.reports.archive` writes it as a zip)."""
-        subject = self.get_subject(subject_id)
+        subject = self.get_subject(actor, subject_id)
         total = self.records.count_records(subject_id)
-        return SubjectExport(subject, self.readable_records(subject_id), total, self.clock.now())
+        return SubjectExport(
+            subject, self.readable_records(actor, subject_id), total, self.clock.now()
+        )
 
     # ------------------------------------------------------------- erasure
-    def erase_subject(self, subject_id: str, request_id: str = "") -> ErasureReceipt:
+    def erase_subject(self, actor: Actor, subject_id: str, request_id: str = "") -> ErasureReceipt:
         """Destroy the subject's keys. Erasing an erased subject returns its receipt."""
         fingerprint = self._fingerprint(request_id, "erase", subject_id)
         replayed = self._replayed(request_id, "erase_subject", fingerprint)
@@ -578,7 +600,7 @@ class Vault:
                     tx, request_id, "erase_subject", fingerprint, subject_id, receipt_json
                 )
         except _Raced:
-            return self.erase_subject(subject_id, request_id)
+            return self.erase_subject(actor, subject_id, request_id)
         # The subject is marked erased first, then its keys go: a crash between
         # the two is finished by `recover()`, and reads stop at the mark. The key
         # store is scrubbed at once (key bytes); the record store, which holds
@@ -588,7 +610,7 @@ class Vault:
         return receipt
 
     def erase_category(
-        self, subject_id: str, category: str, request_id: str = ""
+        self, actor: Actor, subject_id: str, category: str, request_id: str = ""
     ) -> CategoryErasure:
         rules.category(category)
         fingerprint = self._fingerprint(request_id, "erase_category", subject_id, category)
@@ -611,7 +633,7 @@ class Vault:
         except _Raced:
             # A concurrent copy of this call committed first: answer as it did
             # (or, were it a different request under the same id, say so).
-            return self.erase_category(subject_id, category, request_id)
+            return self.erase_category(actor, subject_id, category, request_id)
         self.scrub_due.set()
         return CategoryErasure(subject_id, category, count, erased_at)
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from vault.core import paging, rules
 from vault.core.errors import InvalidArgument, NotFound
 from vault.server import convert
+from vault.server.actor import actor_of
 from vault.server.context import VaultServices
 from vault.server.registration import CallContext
 from vault.server.subjects import call_ended
@@ -24,7 +25,9 @@ class ErasureService:
     def GetErasureRequest(
         self, request: pb.GetErasureRequestRequest, context: CallContext
     ) -> pb.GetErasureRequestResponse:
-        view = self.coordinator.get(convert.erasure_request_id(request.name, "name"))
+        view = self.coordinator.get(
+            actor_of(context), convert.erasure_request_id(request.name, "name")
+        )
         return pb.GetErasureRequestResponse(request=convert.erasure_request_message(view))
 
     def ListErasureRequests(
@@ -35,7 +38,9 @@ class ErasureService:
             state = convert.REQUEST_STATE_FROM_PB.get(request.state)
             if state is None:
                 raise InvalidArgument("state", "must be a known ErasureRequestState")
-        views, token = self.coordinator.list_requests(request.page_size, request.page_token, state)
+        views, token = self.coordinator.list_requests(
+            actor_of(context), request.page_size, request.page_token, state
+        )
         return pb.ListErasureRequestsResponse(
             requests=[convert.erasure_request_message(v) for v in views], next_page_token=token
         )
@@ -44,14 +49,14 @@ class ErasureService:
         self, request: pb.WatchErasureRequestRequest, context: CallContext
     ) -> Iterator[pb.WatchErasureRequestResponse]:
         request_id = convert.erasure_request_id(request.name, "name")
-        for view in self.coordinator.watch(request_id, stop=call_ended(context)):
+        for view in self.coordinator.watch(actor_of(context), request_id, stop=call_ended(context)):
             yield pb.WatchErasureRequestResponse(request=convert.erasure_request_message(view))
 
     def RetryErasureRequest(
         self, request: pb.RetryErasureRequestRequest, context: CallContext
     ) -> pb.RetryErasureRequestResponse:
         view = self.coordinator.retry(
-            convert.erasure_request_id(request.name, "name"), request.request_id
+            actor_of(context), convert.erasure_request_id(request.name, "name"), request.request_id
         )
         return pb.RetryErasureRequestResponse(request=convert.erasure_request_message(view))
 
@@ -60,7 +65,7 @@ class ErasureService:
     ) -> pb.ConfirmManualActionResponse:
         request_id, action_id = convert.manual_action_id(request.name, "name")
         view = self.coordinator.confirm_manual_action(
-            request_id, action_id, request.confirmed_by, request.request_id
+            actor_of(context), request_id, action_id, request.confirmed_by, request.request_id
         )
         return pb.ConfirmManualActionResponse(request=convert.erasure_request_message(view))
 
@@ -69,6 +74,7 @@ class ErasureService:
     ) -> pb.DecideMatchResponse:
         request_id, system = convert.erasure_step_id(request.name, "name")
         view = self.coordinator.decide_match(
+            actor_of(context),
             request_id,
             system,
             convert.match_decision(request.decision, "decision"),

@@ -9,6 +9,7 @@ from vault.core.errors import InvalidArgument
 from vault.core.model import RecordDraft
 from vault.core.vault import RecordChanges
 from vault.server import convert
+from vault.server.actor import actor_of
 from vault.server.context import VaultServices
 from vault.server.registration import CallContext
 from vault.v1 import vault_pb2 as pb
@@ -33,7 +34,9 @@ class RecordService:
         if not request.HasField("record"):
             raise InvalidArgument("record", "must be set")
         draft = convert.record_draft(request.record, "record")
-        record = await self.vault.create_record_async(subject_id, draft, request.request_id)
+        record = await self.vault.create_record_async(
+            actor_of(context), subject_id, draft, request.request_id
+        )
         # The stored fields are the request's, validated: copy its Struct.
         return pb.CreateRecordResponse(
             record=convert.record_message(record, fields=request.record.fields, with_data=False)
@@ -41,7 +44,7 @@ class RecordService:
 
     def GetRecord(self, request: pb.GetRecordRequest, context: CallContext) -> pb.GetRecordResponse:
         subject_id, record_id = convert.record_id(request.name, "name")
-        record = self.vault.get_record(record_id, subject_id)
+        record = self.vault.get_record(actor_of(context), record_id, subject_id)
         return pb.GetRecordResponse(record=convert.record_message(record))
 
     def UpdateRecord(
@@ -69,7 +72,9 @@ class RecordService:
             content=convert.content(record) if "content" in paths and has_content else None,
             clear_content="content" in paths and not has_content,
         )
-        updated = self.vault.update_record(record_id, changes, request.request_id, subject_id)
+        updated = self.vault.update_record(
+            actor_of(context), record_id, changes, request.request_id, subject_id
+        )
         return pb.UpdateRecordResponse(record=convert.record_message(updated, with_data=False))
 
     def ListRecords(
@@ -77,7 +82,11 @@ class RecordService:
     ) -> pb.ListRecordsResponse:
         subject_id = convert.subject_id(request.parent, "parent")
         page = self.vault.list_records(
-            subject_id, request.category or None, request.page_size, request.page_token
+            actor_of(context),
+            subject_id,
+            request.category or None,
+            request.page_size,
+            request.page_token,
         )
         return pb.ListRecordsResponse(
             records=[convert.record_message(record) for record in page.records],
@@ -88,7 +97,9 @@ class RecordService:
         self, request: pb.StreamRecordsRequest, context: CallContext
     ) -> Iterator[pb.StreamRecordsResponse]:
         subject_id = convert.subject_id(request.parent, "parent")
-        for record in self.vault.stream_records(subject_id, request.category or None):
+        for record in self.vault.stream_records(
+            actor_of(context), subject_id, request.category or None
+        ):
             yield pb.StreamRecordsResponse(record=convert.record_message(record))
 
     def ImportRecords(
@@ -109,14 +120,16 @@ class RecordService:
                     index += 1
 
         # The request id for the whole import travels in the first message.
-        count = self.vault.import_records(items(), first.request_id)
+        count = self.vault.import_records(actor_of(context), items(), first.request_id)
         return pb.ImportRecordsResponse(imported_count=count)
 
     def EraseCategory(
         self, request: pb.EraseCategoryRequest, context: CallContext
     ) -> pb.EraseCategoryResponse:
         subject_id = convert.subject_id(request.parent, "parent")
-        erasure = self.vault.erase_category(subject_id, request.category, request.request_id)
+        erasure = self.vault.erase_category(
+            actor_of(context), subject_id, request.category, request.request_id
+        )
         return pb.EraseCategoryResponse(
             category=erasure.category,
             records_shredded=erasure.records_shredded,

@@ -12,6 +12,7 @@ from vault.core.fanout import export_everywhere
 from vault.core.identities import IdentityKind
 from vault.reports.archive import export_archive
 from vault.server import convert
+from vault.server.actor import actor_of
 from vault.server.context import VaultServices
 from vault.server.registration import CallContext
 from vault.v1 import vault_pb2 as pb
@@ -42,14 +43,20 @@ class SubjectService:
             for i, identity in enumerate(request.identities)
         ]
         subject = self.vault.create_subject(
-            identities, list(request.roles), request.protected_identity, request.request_id
+            actor_of(context),
+            identities,
+            list(request.roles),
+            request.protected_identity,
+            request.request_id,
         )
         return pb.CreateSubjectResponse(subject=convert.subject_message(subject))
 
     def GetSubject(
         self, request: pb.GetSubjectRequest, context: CallContext
     ) -> pb.GetSubjectResponse:
-        subject = self.vault.get_subject(convert.subject_id(request.name, "name"))
+        subject = self.vault.get_subject(
+            actor_of(context), convert.subject_id(request.name, "name")
+        )
         return pb.GetSubjectResponse(subject=convert.subject_message(subject))
 
     def FindSubject(
@@ -57,7 +64,9 @@ class SubjectService:
     ) -> pb.FindSubjectResponse:
         if not request.HasField("identity"):
             raise InvalidArgument("identity", "must be set")
-        subject = self.vault.find_subject(convert.identity_input(request.identity, "identity"))
+        subject = self.vault.find_subject(
+            actor_of(context), convert.identity_input(request.identity, "identity")
+        )
         return pb.FindSubjectResponse(subject=convert.subject_message(subject))
 
     def UpdateSubject(
@@ -68,6 +77,7 @@ class SubjectService:
         if not paths or not paths <= _SUBJECT_MASK:
             raise InvalidArgument("update_mask", "must name roles and/or protected_identity")
         subject = self.vault.update_subject(
+            actor_of(context),
             subject_id,
             list(request.roles) if "roles" in paths else None,
             request.protected_identity if "protected_identity" in paths else None,
@@ -80,7 +90,9 @@ class SubjectService:
     ) -> pb.AddIdentityResponse:
         subject_id = convert.subject_id(request.subject, "subject")
         identity = convert.identity_input(request.identity, "identity")
-        subject = self.vault.add_identity(subject_id, identity, request.request_id)
+        subject = self.vault.add_identity(
+            actor_of(context), subject_id, identity, request.request_id
+        )
         return pb.AddIdentityResponse(subject=convert.subject_message(subject))
 
     def RectifyIdentity(
@@ -89,7 +101,9 @@ class SubjectService:
         subject_id = convert.subject_id(request.subject, "subject")
         old = convert.identity_input(request.old_identity, "old_identity")
         new = convert.identity_input(request.new_identity, "new_identity")
-        subject = self.vault.rectify_identity(subject_id, old, new, request.request_id)
+        subject = self.vault.rectify_identity(
+            actor_of(context), subject_id, old, new, request.request_id
+        )
         return pb.RectifyIdentityResponse(subject=convert.subject_message(subject))
 
     def RemoveIdentity(
@@ -97,7 +111,9 @@ class SubjectService:
     ) -> pb.RemoveIdentityResponse:
         subject_id = convert.subject_id(request.subject, "subject")
         identity = convert.identity_input(request.identity, "identity")
-        subject = self.vault.remove_identity(subject_id, identity, request.request_id)
+        subject = self.vault.remove_identity(
+            actor_of(context), subject_id, identity, request.request_id
+        )
         return pb.RemoveIdentityResponse(subject=convert.subject_message(subject))
 
     def ExportSubject(
@@ -105,6 +121,7 @@ class SubjectService:
     ) -> Iterator[pb.ExportSubjectResponse]:
         services = self.services
         export = export_everywhere(
+            actor_of(context),
             self.vault,
             services.connectors,
             services.holdings,
@@ -149,10 +166,14 @@ class SubjectService:
         self, request: pb.EraseSubjectRequest, context: CallContext
     ) -> Iterator[pb.EraseSubjectResponse]:
         coordinator = self.services.coordinator
-        accepted = coordinator.request(convert.subject_id(request.name, "name"), request.request_id)
+        accepted = coordinator.request(
+            actor_of(context), convert.subject_id(request.name, "name"), request.request_id
+        )
         # The request is durable before the first message goes out; a client
         # that stops listening stops only the stream, not the erasure.
-        for view in coordinator.watch(accepted.request_id, stop=call_ended(context)):
+        for view in coordinator.watch(
+            actor_of(context), accepted.request_id, stop=call_ended(context)
+        ):
             yield pb.EraseSubjectResponse(request=convert.erasure_request_message(view))
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 from vault.connectors.base import Connector, Holdings
 from vault.core import faults, paging, rules
+from vault.core.actor import Actor
 from vault.core.erasure.jobkeys import JobKeys
 from vault.core.erasure.kind import ErasureSteps
 from vault.core.erasure.model import (
@@ -106,7 +107,7 @@ class ErasureCoordinator:
         return self.engine.owner
 
     # ------------------------------------------------------------ requests
-    def request(self, subject_id: str, request_id: str = "") -> ErasureRequestView:
+    def request(self, actor: Actor, subject_id: str, request_id: str = "") -> ErasureRequestView:
         """Accept an erasure of the subject in every system; the vault's own keys go at once."""
         if request_id:
             rules.request_id(request_id)
@@ -117,7 +118,7 @@ class ErasureCoordinator:
                     or remembered.subject_id != subject_id
                 ):
                     raise RequestIdReused(request_id)
-                return self.get(remembered.result)
+                return self.get(actor, remembered.result)
         subject = self.vault.records.subject(subject_id)
         if subject is None:
             raise SubjectNotFound(f"subject {subject_id} does not exist", subject=subject_id)
@@ -125,13 +126,13 @@ class ErasureCoordinator:
             # Already being erased, or erased: "already gone" is success.
             latest = self.steps.latest_request(KIND, subject_id)
             if latest is not None:
-                return self.get(latest.request_id)
+                return self.get(actor, latest.request_id)
             # Erased before erasure requests were kept: nothing to show but that.
             if subject.state is SubjectState.ERASED:
                 raise SubjectErased(subject_id)
             raise ErasurePending(subject_id)
 
-        identities = self.vault.get_subject(subject_id).identities
+        identities = self.vault.get_subject(actor, subject_id).identities
         faults.crash_point("erasure_request_accepted")
         job_id = secrets.token_hex(16)
         self.keys.create(job_id)
@@ -164,13 +165,13 @@ class ErasureCoordinator:
         # step pending, and the next worker finishes it.
         self.engine.run_step(job_id, VAULT_SYSTEM)
         self.engine.accepted()
-        return self.get(job_id)
+        return self.get(actor, job_id)
 
-    def get(self, request_id: str) -> ErasureRequestView:
+    def get(self, actor: Actor, request_id: str) -> ErasureRequestView:
         return request_view(self.steps, self.keys, self._request(request_id))
 
     def list_requests(
-        self, page_size: int, page_token: str, state: str | None
+        self, actor: Actor, page_size: int, page_token: str, state: str | None
     ) -> tuple[list[ErasureRequestView], str]:
         limit = rules.page_size(page_size)
         # The token names the filter it was made for: a page of one state
@@ -196,14 +197,24 @@ class ErasureCoordinator:
         return [request_view(self.steps, self.keys, r) for r in rows], token
 
     def watch(
-        self, request_id: str, poll_seconds: float = 0.5, stop: threading.Event | None = None
+        self,
+        actor: Actor,
+        request_id: str,
+        poll_seconds: float = 0.5,
+        stop: threading.Event | None = None,
     ) -> Iterator[ErasureRequestView]:
         """The request now, then each time it changes, until it rests (or `stop`)."""
         return self.engine.watch(
-            request_id, self.get, lambda view: RequestState(view.state), poll_seconds, stop
+            request_id,
+            lambda rid: self.get(actor, rid),
+            lambda view: RequestState(view.state),
+            poll_seconds,
+            stop,
         )
 
-    def retry(self, request_id: str, client_request_id: str = "") -> ErasureRequestView:
+    def retry(
+        self, actor: Actor, request_id: str, client_request_id: str = ""
+    ) -> ErasureRequestView:
         """Send the steps that need attention round again (after someone fixed the cause)."""
         request = self._request(request_id)
 
@@ -216,10 +227,15 @@ class ErasureCoordinator:
 
         self._once(client_request_id, "retry_erasure", request_id, request.subject_id, apply)
         self.engine.changed()
-        return self.get(request_id)
+        return self.get(actor, request_id)
 
     def confirm_manual_action(
-        self, request_id: str, action_id: str, confirmed_by: str, client_request_id: str = ""
+        self,
+        actor: Actor,
+        request_id: str,
+        action_id: str,
+        confirmed_by: str,
+        client_request_id: str = "",
     ) -> ErasureRequestView:
         who = rules.person_named(confirmed_by, "confirmed_by")
         action = self.steps.action(action_id)
@@ -243,10 +259,11 @@ class ErasureCoordinator:
         )
         self.engine.changed()
         self.engine.end_if_completed(request_id)
-        return self.get(request_id)
+        return self.get(actor, request_id)
 
     def decide_match(
         self,
+        actor: Actor,
         request_id: str,
         system: str,
         decision: str,
@@ -295,7 +312,7 @@ class ErasureCoordinator:
         self._once(client_request_id, "decide_match", fingerprint, request.subject_id, apply)
         self.engine.changed()
         self.engine.end_if_completed(request_id)
-        return self.get(request_id)
+        return self.get(actor, request_id)
 
     # --------------------------------------------------------------- steps
     def run_pending(self, limit: int | None = None) -> int:

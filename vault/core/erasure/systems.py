@@ -24,6 +24,7 @@ from vault.connectors.base import (
     takes_references,
 )
 from vault.core import faults, matching
+from vault.core.actor import THE_VAULT
 from vault.core.erasure import outcomes
 from vault.core.erasure.jobkeys import JobKeys
 from vault.core.erasure.model import (
@@ -51,7 +52,8 @@ class VaultStep:
         self.vault = vault
 
     def erase(self, step: StoredStep, request: StoredRequest) -> list[outcomes.Reported]:
-        receipt = self.vault.erase_subject(request.subject_id)
+        # The step runs as the vault itself, whoever asked for the erasure.
+        receipt = self.vault.erase_subject(THE_VAULT, request.subject_id)
         faults.crash_point("vault_keys_destroyed")
         count = receipt.identities_removed
         return [
