@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vault.core import faults
+from vault.core.actor import LOCAL
 from vault.core.clock import SystemClock
 from vault.core.steps import (
     EngineSettings,
@@ -85,7 +86,7 @@ def add_subject(records: SQLiteRecordStore, subject_id: str = "s1") -> str:
 
 def notice(request_id: str, subject: str, now: dt.datetime) -> StoredRequest:
     return StoredRequest(
-        request_id, "notice", subject, RequestState.PENDING, now, now, None, b"x", now
+        request_id, "notice", subject, RequestState.PENDING, now, now, None, b"x", now, LOCAL
     )
 
 

@@ -12,9 +12,12 @@ import datetime as dt
 
 import pytest
 
+from vault.core.actor import THE_VAULT, Actor, Role
 from vault.core.steps import RequestState, StepState, StepStore, StoredAction, StoredRequest
 
 T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+# Who asked, with every part set, so a store that drops one is caught.
+ASKER = Actor("ada", Role.OPERATOR, "lms")
 
 
 def at(seconds: float) -> dt.datetime:
@@ -30,6 +33,7 @@ class StepStoreContract:
         kind: str = "test",
         received: float = 0,
         steps: tuple[str, ...] = ("b", "a", "c"),
+        requested_by: Actor = ASKER,
     ) -> StoredRequest:
         request = StoredRequest(
             request_id,
@@ -41,6 +45,7 @@ class StepStoreContract:
             None,
             b"sealed",
             at(received),
+            requested_by,
         )
         with store.write() as tx:
             tx.insert_request(request, steps)
@@ -58,6 +63,16 @@ class StepStoreContract:
         assert first.state is StepState.PENDING and first.attempts == 0
         assert first.next_attempt_at == at(0) and first.lease_owner is None
         assert first.sealed is None and dict(first.details) == {} and first.result is None
+
+    def test_who_asked_for_a_request_reads_back_as_written(
+        self, store: StepStore, subject: str
+    ) -> None:
+        self.submit(store, subject, "r1")
+        self.submit(store, subject, "r2", received=1, requested_by=THE_VAULT)
+        assert store.request("r1").requested_by == ASKER  # type: ignore[union-attr]
+        assert store.request("r2").requested_by == THE_VAULT  # type: ignore[union-attr]
+        page = store.requests_page("test", None, 10, None)
+        assert {r.request_id: r.requested_by for r in page} == {"r1": ASKER, "r2": THE_VAULT}
 
     def test_claim_takes_the_step_due_first_under_a_lease_and_starts_the_request(
         self, store: StepStore, subject: str
@@ -237,7 +252,16 @@ class StepStoreContract:
         with pytest.raises(RuntimeError), store.write() as tx:
             tx.insert_request(
                 StoredRequest(
-                    "r9", "test", subject, RequestState.PENDING, at(0), at(1), None, None, at(0)
+                    "r9",
+                    "test",
+                    subject,
+                    RequestState.PENDING,
+                    at(0),
+                    at(1),
+                    None,
+                    None,
+                    at(0),
+                    ASKER,
                 ),
                 ["a"],
             )

@@ -11,6 +11,7 @@ import pytest
 from sqlite_utils import Database
 
 from tests.storage.steps_contract import StepStoreContract
+from vault.core.actor import LOCAL
 from vault.core.steps import RequestState, StepState, StepStore
 from vault.storage.sqlite import SQLiteRecordStore, record_migrations
 
@@ -90,6 +91,8 @@ def test_an_erasure_stored_before_the_step_engine_reads_back_whole(tmp_path: Pat
         assert request is not None and request.kind == "erasure"
         assert request.state is RequestState.PARTIALLY_COMPLETED
         assert request.sealed_payload == b"identities"
+        # Before callers were named, every request was the local operator's.
+        assert request.requested_by == LOCAL
         steps = records.steps.steps("r1")
         assert [s.name for s in steps] == ["vault", "accounting", "lms"]  # the vault's first
         accounting = steps[1]

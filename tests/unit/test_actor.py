@@ -1,5 +1,6 @@
 """The caller reaches the core: every RPC that calls the core passes the actor
-the edge's `actor_of` gave it, and the vault's own work passes THE_VAULT."""
+the edge's `actor_of` gave it, the vault's own work passes THE_VAULT, and an
+erasure request remembers who asked."""
 
 from __future__ import annotations
 
@@ -206,6 +207,9 @@ def test_every_rpc_passes_the_callers_actor_to_the_core(
         assert {actor for _, actor in seen} <= {CALLER, THE_VAULT}, rpc
         if rpc == "SubjectService.EraseSubject":
             assert ("erase_subject", THE_VAULT) in seen  # the erasure's own vault step
+            # The durable request remembers who asked, for the audit trail.
+            stored = vault.records.steps.request(request_name().removeprefix("erasureRequests/"))
+            assert stored is not None and stored.requested_by == CALLER
 
 
 def _operations(owner: type) -> Iterator[tuple[type, str]]:

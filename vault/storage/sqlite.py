@@ -1020,3 +1020,15 @@ def _step_engine(db: Database) -> None:
         "ALTER TABLE manual_actions RENAME COLUMN system TO step",
     ):
         db.execute(statement)
+
+
+@record_migrations(name="0006_request_asker")
+def _request_asker(db: Database) -> None:
+    """Who asked for each request. Every request before this was the local
+    operator's: no caller was authenticated, so none had another name."""
+    for column in (
+        "requested_by_who TEXT NOT NULL DEFAULT 'local'",
+        "requested_by_role TEXT NOT NULL DEFAULT 'operator'",
+        "requested_by_system TEXT NOT NULL DEFAULT ''",
+    ):
+        db.execute(f"ALTER TABLE step_requests ADD COLUMN {column}")

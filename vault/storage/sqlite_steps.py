@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
+from vault.core.actor import Actor, Role
 from vault.core.steps.model import (
     OPEN,
     RequestState,
@@ -25,7 +26,7 @@ from vault.core.steps.model import (
 
 _REQUEST_COLUMNS = (
     "request_id, kind, subject_id, state, received_at, deadline_at, completed_at, "
-    "sealed_payload, updated_at"
+    "sealed_payload, updated_at, requested_by_who, requested_by_role, requested_by_system"
 )
 _STEP_COLUMNS = (
     "request_id, name, state, attempts, next_attempt_at, lease_owner, lease_until, last_error, "
@@ -51,7 +52,20 @@ def _time(text: str | None) -> dt.datetime | None:
 
 
 def _request(row: tuple[Any, ...]) -> StoredRequest:
-    request_id, kind, subject, state, received, deadline, completed, sealed, updated = row
+    (
+        request_id,
+        kind,
+        subject,
+        state,
+        received,
+        deadline,
+        completed,
+        sealed,
+        updated,
+        who,
+        role,
+        system,
+    ) = row
     return StoredRequest(
         request_id,
         kind,
@@ -62,6 +76,7 @@ def _request(row: tuple[Any, ...]) -> StoredRequest:
         _time(completed),
         sealed,
         dt.datetime.fromisoformat(updated),
+        Actor(who, Role(role), system),
     )
 
 
@@ -187,7 +202,8 @@ class _StepQueries:
 class _StepWrites(_StepQueries):
     def insert_request(self, request: StoredRequest, steps: Sequence[str]) -> None:
         self.conn.execute(
-            f"INSERT INTO step_requests ({_REQUEST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO step_requests ({_REQUEST_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 request.request_id,
                 request.kind,
@@ -198,6 +214,9 @@ class _StepWrites(_StepQueries):
                 _text(request.completed_at),
                 request.sealed_payload,
                 _text(request.updated_at),
+                request.requested_by.who,
+                request.requested_by.role.value,
+                request.requested_by.system,
             ),
         )
         received = _text(request.received_at)

@@ -148,6 +148,7 @@ class ErasureCoordinator:
             None,
             sealed,
             now,
+            actor,
         )
         with self.vault.records.write() as tx:
             current = tx.subject(subject_id)

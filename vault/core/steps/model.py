@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from vault.core.actor import Actor
+
 
 class RequestState(enum.StrEnum):
     PENDING = "pending"
@@ -51,6 +53,8 @@ class StoredRequest:
 
     `sealed_payload` is what its steps need that is personal data (the
     identities to find the person by), sealed under the request's own key.
+    `requested_by` is who asked for it: its steps run as the vault itself,
+    and the audit trail names the asker.
     """
 
     request_id: str
@@ -62,6 +66,7 @@ class StoredRequest:
     completed_at: dt.datetime | None
     sealed_payload: bytes | None
     updated_at: dt.datetime
+    requested_by: Actor
 
 
 @dataclass(frozen=True)
