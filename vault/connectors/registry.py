@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,14 +164,3 @@ def _connector_type(
             "starting with a letter, at most 64 characters"
         )
     return kind
-
-
-def read_config(path: Path) -> dict[str, Any]:
-    """The configuration file as a dict; a clear error if it is missing or not TOML."""
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"configuration file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"configuration file {path} is not valid TOML: {error}") from None
