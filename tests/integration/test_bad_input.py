@@ -194,7 +194,8 @@ def test_subject_service_bad_input(
 
 def forged_token(parent: str, after: int) -> str:
     """A page token a client made up, with a position SQLite cannot hold."""
-    raw = json.dumps({"s": parent.split("/")[1], "c": "", "a": after}).encode()
+    query = {"list": "records", "subject": parent.split("/")[1], "category": ""}
+    raw = json.dumps({"q": query, "a": [after]}).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -9,11 +9,8 @@ that a crash at any point leaves nothing readable.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import datetime as dt
 import hashlib
-import hmac
 import json
 import secrets
 import threading
@@ -22,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from vault import crypto
-from vault.core import rules
+from vault.core import paging, rules
 from vault.core.actor import Actor
 from vault.core.clock import Clock, SystemClock
 from vault.core.errors import (
@@ -32,7 +29,6 @@ from vault.core.errors import (
     IdentityInUse,
     InvalidArgument,
     RecordNotFound,
-    RequestIdReused,
     SubjectErased,
     SubjectNotFound,
 )
@@ -50,6 +46,7 @@ from vault.core.model import (
     Subject,
     SubjectState,
 )
+from vault.core.replay import Raced, Replay
 from vault.storage.base import (
     AppendOutcome,
     IdentityRow,
@@ -108,10 +105,6 @@ class _NewRecord:
     new: NewRecord
 
 
-class _Raced(Exception):
-    """Another call with the same request id committed first."""
-
-
 class Vault:
     def __init__(
         self,
@@ -124,6 +117,7 @@ class Vault:
         self.keys = KeyManager(keys, keyring)
         self.keyring = keyring
         self.clock = clock or SystemClock()
+        self.replay = Replay(records, keyring.index_key)
         # Set when deleted bytes wait to be scrubbed from the files.
         self.scrub_due = threading.Event()
 
@@ -140,10 +134,10 @@ class Vault:
             raise InvalidArgument("identities", "must hold at least one identity")
         canonical = self._canonical_all(identities, "identities")
         checked_roles = rules.roles(roles)
-        fingerprint = self._fingerprint(
+        fingerprint = self.replay.fingerprint(
             request_id, [i.index_text for i in canonical], checked_roles, protected_identity
         )
-        replayed = self._replayed(request_id, "create_subject", fingerprint)
+        replayed = self.replay.replayed(request_id, "create_subject", fingerprint)
         if replayed is not None:
             return self.get_subject(actor, replayed.subject_id)
 
@@ -169,13 +163,13 @@ class Vault:
                             f"identities[{index}]: already belongs to a subject",
                             field=f"identities[{index}]",
                         )
-                self._remember(
+                self.replay.remember(
                     tx, request_id, "create_subject", fingerprint, subject_id, subject_id
                 )
-        except (IdentityInUse, _Raced) as failure:
+        except (IdentityInUse, Raced) as failure:
             # The key made above protects nothing; destroy it rather than leave it.
             self.keys.destroy_subject(subject_id)
-            if isinstance(failure, _Raced):
+            if isinstance(failure, Raced):
                 return self.create_subject(actor, identities, roles, protected_identity, request_id)
             raise
         return self.get_subject(actor, subject_id)
@@ -204,10 +198,10 @@ class Vault:
         request_id: str = "",
     ) -> Subject:
         checked_roles = None if roles is None else rules.roles(roles)
-        fingerprint = self._fingerprint(
+        fingerprint = self.replay.fingerprint(
             request_id, "update", subject_id, checked_roles, protected_identity
         )
-        if self._replayed(request_id, "update_subject", fingerprint) is not None:
+        if self.replay.replayed(request_id, "update_subject", fingerprint) is not None:
             return self.get_subject(actor, subject_id)
         try:
             with self.records.write() as tx:
@@ -218,10 +212,10 @@ class Vault:
                     row.protected_identity if protected_identity is None else protected_identity,
                     self._now(),
                 )
-                self._remember(
+                self.replay.remember(
                     tx, request_id, "update_subject", fingerprint, subject_id, subject_id
                 )
-        except _Raced:
+        except Raced:
             pass
         return self.get_subject(actor, subject_id)
 
@@ -252,14 +246,14 @@ class Vault:
         )
         if old_canonical and new_canonical and old_canonical.kind is not new_canonical.kind:
             raise InvalidArgument("new_identity.kind", "must be the same kind as old_identity")
-        fingerprint = self._fingerprint(
+        fingerprint = self.replay.fingerprint(
             request_id,
             "rectify",
             subject_id,
             old_canonical and old_canonical.index_text,
             new_canonical and new_canonical.index_text,
         )
-        if self._replayed(request_id, "rectify_identity", fingerprint) is not None:
+        if self.replay.replayed(request_id, "rectify_identity", fingerprint) is not None:
             return self.get_subject(actor, subject_id)
         # Validate existence before sealing: an unknown subject has no key.
         self._writable_subject(self.records, subject_id)
@@ -280,10 +274,10 @@ class Vault:
                     field = "new_identity" if old else "identity"
                     raise IdentityInUse(f"{field}: already belongs to a subject", field=field)
                 tx.touch_subject(subject_id, self._now())
-                self._remember(
+                self.replay.remember(
                     tx, request_id, "rectify_identity", fingerprint, subject_id, subject_id
                 )
-        except _Raced:
+        except Raced:
             pass
         return self.get_subject(actor, subject_id)
 
@@ -332,8 +326,10 @@ class Vault:
         """The record checked and sealed, ready for the store; or, when
         `request_id` replays a finished call, the record that call stored."""
         checked = self._checked_draft(draft, "record")
-        fingerprint = self._fingerprint(request_id, "record", subject_id, checked.draft)
-        replayed = self._replayed(request_id, "create_record", fingerprint)
+        fingerprint = self.replay.fingerprint(
+            request_id, "record", subject_id, self._draft_digest(checked.draft)
+        )
+        replayed = self.replay.replayed(request_id, "create_record", fingerprint)
         if replayed is not None:
             return self.get_record(actor, replayed.result)
         row = self._sealed_row(
@@ -391,7 +387,11 @@ class Vault:
                 self._writable_subject(self.records, subject_id, field=f"{field}.parent")
                 subjects.add(subject_id)
             if request_id:
-                digest.update(self._fingerprint(request_id, subject_id, checked.draft).encode())
+                digest.update(
+                    self.replay.fingerprint(
+                        request_id, subject_id, self._draft_digest(checked.draft)
+                    ).encode()
+                )
             category = checked.draft.category
             key = data_keys.get((subject_id, category))
             if key is None:
@@ -402,14 +402,14 @@ class Vault:
         if not rows:
             raise InvalidArgument("records", "must hold at least one record")
         fingerprint = digest.hexdigest()
-        if self._replayed(request_id, "import_records", fingerprint) is not None:
+        if self.replay.replayed(request_id, "import_records", fingerprint) is not None:
             return len(rows)
         try:
             with self.records.write() as tx:
                 for subject_id in subjects:
                     self._writable_subject(tx, subject_id)
                 tx.insert_records(rows)
-                self._remember(
+                self.replay.remember(
                     tx,
                     request_id,
                     "import_records",
@@ -417,7 +417,7 @@ class Vault:
                     sorted(subjects)[0],
                     str(len(rows)),
                 )
-        except _Raced:
+        except Raced:
             pass
         return len(rows)
 
@@ -449,7 +449,7 @@ class Vault:
         request_id: str = "",
         subject_id: str | None = None,
     ) -> Record:
-        fingerprint = self._fingerprint(
+        fingerprint = self.replay.fingerprint(
             request_id,
             "update_record",
             record_id,
@@ -457,10 +457,10 @@ class Vault:
             changes.legal_basis and changes.legal_basis.value,
             changes.source_system,
             changes.fields,
-            changes.content,
+            self._content_digest(changes.content),
             changes.clear_content,
         )
-        if self._replayed(request_id, "update_record", fingerprint) is not None:
+        if self.replay.replayed(request_id, "update_record", fingerprint) is not None:
             return self.get_record(actor, record_id, subject_id)
         current = self.get_record(actor, record_id, subject_id)
         checked = self._checked_draft(
@@ -493,10 +493,10 @@ class Vault:
                 if tx.record(record_id) is None:
                     raise RecordNotFound(f"record {record_id} does not exist", record=record_id)
                 tx.update_record(row)
-                self._remember(
+                self.replay.remember(
                     tx, request_id, "update_record", fingerprint, current.subject_id, record_id
                 )
-        except _Raced:
+        except Raced:
             pass
         return self.get_record(actor, record_id)
 
@@ -506,13 +506,16 @@ class Vault:
         if category:
             rules.category(category)
         limit = rules.page_size(page_size)
-        after = self._read_page_token(page_token, subject_id, category)
+        query = {"list": "records", "subject": subject_id, "category": category or ""}
+        after = paging.read(page_token, query, (int,), "parent and category")
         self._readable_subject(self.records, subject_id)
-        rows = self.records.records_page(subject_id, category or None, after, limit + 1)
+        rows = self.records.records_page(
+            subject_id, category or None, after[0] if after else 0, limit + 1
+        )
         more = len(rows) > limit
         rows = rows[:limit]
         records = [self._open_record(row) for row in rows]
-        token = self._page_token(subject_id, category, rows[-1].seq) if more else ""
+        token = paging.token(query, [rows[-1].seq]) if more else ""
         return Page(records, token)
 
     def stream_records(
@@ -560,8 +563,8 @@ class Vault:
     # ------------------------------------------------------------- erasure
     def erase_subject(self, actor: Actor, subject_id: str, request_id: str = "") -> ErasureReceipt:
         """Destroy the subject's keys. Erasing an erased subject returns its receipt."""
-        fingerprint = self._fingerprint(request_id, "erase", subject_id)
-        replayed = self._replayed(request_id, "erase_subject", fingerprint)
+        fingerprint = self.replay.fingerprint(request_id, "erase", subject_id)
+        replayed = self.replay.replayed(request_id, "erase_subject", fingerprint)
         if replayed is not None:
             return self._receipt_from_json(replayed.result)
         row = self.records.subject(subject_id)
@@ -579,7 +582,7 @@ class Vault:
             with self.records.write() as tx:
                 current = tx.subject(subject_id)
                 if current is None or current.state is SubjectState.ERASED:
-                    raise _Raced()
+                    raise Raced()
                 receipt = ErasureReceipt(
                     subject_id=subject_id,
                     erased_at=erased_at,
@@ -596,10 +599,10 @@ class Vault:
                 # Earlier requests' fingerprints are keyed hashes of this
                 # person's data: they go with the person.
                 tx.forget_requests_of(subject_id, keep=ERASURE_OPERATIONS)
-                self._remember(
+                self.replay.remember(
                     tx, request_id, "erase_subject", fingerprint, subject_id, receipt_json
                 )
-        except _Raced:
+        except Raced:
             return self.erase_subject(actor, subject_id, request_id)
         # The subject is marked erased first, then its keys go: a crash between
         # the two is finished by `recover()`, and reads stop at the mark. The key
@@ -613,8 +616,8 @@ class Vault:
         self, actor: Actor, subject_id: str, category: str, request_id: str = ""
     ) -> CategoryErasure:
         rules.category(category)
-        fingerprint = self._fingerprint(request_id, "erase_category", subject_id, category)
-        replayed = self._replayed(request_id, "erase_category", fingerprint)
+        fingerprint = self.replay.fingerprint(request_id, "erase_category", subject_id, category)
+        replayed = self.replay.replayed(request_id, "erase_category", fingerprint)
         if replayed is not None:
             data = json.loads(replayed.result)
             return CategoryErasure(subject_id, category, data["records"], self._parse(data["at"]))
@@ -629,8 +632,10 @@ class Vault:
                 count = tx.delete_category_records(subject_id, category)
                 tx.touch_subject(subject_id, erased_at)
                 result = json.dumps({"records": count, "at": self._iso(erased_at)})
-                self._remember(tx, request_id, "erase_category", fingerprint, subject_id, result)
-        except _Raced:
+                self.replay.remember(
+                    tx, request_id, "erase_category", fingerprint, subject_id, result
+                )
+        except Raced:
             # A concurrent copy of this call committed first: answer as it did
             # (or, were it a different request under the same id, say so).
             return self.erase_category(actor, subject_id, category, request_id)
@@ -877,26 +882,9 @@ class Vault:
         )
 
     # ------------------------------------------------- retries (AIP-155)
-    def _fingerprint(self, request_id: str, *parts: Any) -> str:
-        """What a request asked for, to tell a retry from a reuse of its id;
-        computed only when there is a request id."""
-        if not request_id:
-            return ""
-        parts = tuple(
-            self._draft_fingerprint(p)
-            if isinstance(p, RecordDraft)
-            else self._content_digest(p)
-            if isinstance(p, Content)
-            else p
-            for p in parts
-        )
-        # Keyed, because the parts are personal data; and the rows holding it
-        # are deleted when the subject is erased.
-        text = json.dumps(parts, sort_keys=True, default=str)
-        return hmac.new(self.keyring.index_key, text.encode(), hashlib.sha256).hexdigest()
-
     @staticmethod
-    def _draft_fingerprint(draft: RecordDraft) -> tuple[Any, ...]:
+    def _draft_digest(draft: RecordDraft) -> tuple[Any, ...]:
+        """A draft as a request's fingerprint covers it: its content by digest."""
         return (
             draft.category,
             draft.purpose,
@@ -911,55 +899,6 @@ class Vault:
         if content is None:
             return None
         return [hashlib.sha256(content.data).hexdigest(), content.media_type, content.filename]
-
-    def _replayed(
-        self, request_id: str, operation: str, fingerprint: str
-    ) -> RememberedRequest | None:
-        if not request_id:
-            return None
-        rules.request_id(request_id)
-        remembered = self.records.remembered(request_id)
-        if remembered is None:
-            return None
-        if remembered.operation != operation or remembered.fingerprint != fingerprint:
-            raise RequestIdReused(request_id)
-        return remembered
-
-    @staticmethod
-    def _remember(
-        tx: Any, request_id: str, operation: str, fingerprint: str, subject_id: str, result: str
-    ) -> None:
-        if request_id and not tx.remember(
-            RememberedRequest(request_id, operation, fingerprint, subject_id, result)
-        ):
-            raise _Raced()
-
-    # ------------------------------------------------------- page tokens
-    @staticmethod
-    def _page_token(subject_id: str, category: str | None, after_seq: int) -> str:
-        raw = json.dumps({"s": subject_id, "c": category or "", "a": after_seq}).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-    @staticmethod
-    def _read_page_token(token: str, subject_id: str, category: str | None) -> int:
-        if not token:
-            return 0
-        rule = "not a next_page_token from an earlier call with the same parent and category"
-        try:
-            data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-            valid = (
-                isinstance(data, dict)
-                and data.get("s") == subject_id
-                and data.get("c") == (category or "")
-                # A sequence number SQLite can hold; bool is an int to Python, not to us.
-                and type(data.get("a")) is int
-                and 0 <= data["a"] < 2**63
-            )
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            valid = False
-        if not valid:
-            raise InvalidArgument("page_token", rule)
-        return int(data["a"])
 
     # ---------------------------------------------------------- receipts
     def _receipt_to_json(self, receipt: ErasureReceipt) -> str:
