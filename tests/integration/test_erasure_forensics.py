@@ -127,7 +127,7 @@ def test_erasure_leaves_no_usable_key_in_any_file(
     assert len(rows) == 3
     for row in rows:
         with pytest.raises(SubjectErased):
-            restored._open_record(row)
+            restored.sealing.open_record(row)
     # Nor with any key that is left anywhere in the key store, unwrapped.
     conn = sqlite3.connect(data_dir / "keys.db")
     usable = []

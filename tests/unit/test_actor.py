@@ -18,7 +18,11 @@ from vault.core.actor import LOCAL, THE_VAULT, Actor, Role
 from vault.core.erasure import ErasureCoordinator
 from vault.core.fanout import export_everywhere
 from vault.core.identities import IdentityKind
+from vault.core.maintenance import Maintenance
 from vault.core.model import LegalBasis, RecordDraft
+from vault.core.records import Records
+from vault.core.shredding import Shredding
+from vault.core.subjects import Subjects
 from vault.core.vault import IdentityInput, Vault
 from vault.server import actor as edge
 from vault.v1 import vault_pb2 as pb
@@ -33,11 +37,17 @@ NO_CORE = {"ConnectorService"}
 # The vault's own work, run by its workers and at start-up: no caller to name.
 OWN_WORK = {
     Vault: {"recover", "purge_erased", "maintain"},
+    # The jobs the vault delegates to take the actor as it does.
+    Subjects: set(),
+    Records: set(),
+    Shredding: set(),
+    Maintenance: {"recover", "purge_erased", "maintain"},
     ErasureCoordinator: {
         "run_pending",
         "run_step",
         "seconds_until_due",
         "release_orphaned_leases",
+        "recover",
         "close",
     },
 }

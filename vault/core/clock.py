@@ -30,3 +30,13 @@ class FixedClock:
 
     def advance(self, **delta: float) -> None:
         self._now += dt.timedelta(**delta)
+
+
+def utc_now(clock: Clock) -> dt.datetime:
+    """The clock's time in UTC, as the stores give times back."""
+    return clock.now().astimezone(dt.UTC)
+
+
+def iso(moment: dt.datetime) -> str:
+    """A time as the vault writes it into a remembered answer: UTC, to the microsecond."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")

@@ -1,0 +1,53 @@
+"""The vault's own upkeep: finishing erasures a crash interrupted, purging an
+erased subject's leftover ciphertext, and scrubbing deleted bytes from the files.
+
+None of it is asked for by a caller; the runtime's workers run it as the vault.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from vault.core.keys import KeyManager
+from vault.core.model import SubjectState
+from vault.storage.base import RecordStore
+
+
+class Maintenance:
+    def __init__(self, records: RecordStore, keys: KeyManager, scrub_due: threading.Event) -> None:
+        self.records = records
+        self.keys = keys
+        # Set (by an erasure or a purge) when deleted bytes wait to be scrubbed.
+        self.scrub_due = scrub_due
+
+    def recover(self) -> int:
+        """Finish erasures a crash interrupted: erased subjects whose keys remain."""
+        finished = 0
+        for subject_id in self.records.subject_ids_in_state(SubjectState.ERASED):
+            if self.keys.store.subject_key(subject_id) is not None:
+                self.keys.destroy_subject(subject_id)
+                finished += 1
+        if finished:
+            self.records.scrub()
+        return finished
+
+    def purge_erased(self, batch: int = 500) -> int:
+        """Delete leftover ciphertext of erased subjects (already unreadable) in batches."""
+        total = 0
+        while True:
+            deleted = self.records.purge_records(SubjectState.ERASED, batch)
+            total += deleted
+            if deleted < batch:
+                break
+        if total:
+            self.scrub_due.set()
+        return total
+
+    def maintain(self) -> None:
+        """One maintenance pass: purge leftovers of erasures, then make deleted
+        bytes physically gone from both stores' files."""
+        self.purge_erased()
+        if self.scrub_due.is_set():
+            self.scrub_due.clear()
+            if not (self.records.scrub() and self.keys.store.scrub()):
+                self.scrub_due.set()  # a reader held the WAL; try again next pass

@@ -1,0 +1,419 @@
+"""Records: create, read, rectify, list, stream, import and export a subject's
+records, and erase one category of them.
+
+A record is checked (`drafts`) and sealed (`sealing`) here, in the core, and
+reaches the store as a sealed row: the store never sees its fields or content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import secrets
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from vault.core import drafts, paging, rules
+from vault.core.actor import Actor
+from vault.core.clock import Clock, iso, utc_now
+from vault.core.drafts import CheckedDraft
+from vault.core.errors import CategoryErased, InvalidArgument, RecordNotFound, SubjectErased
+from vault.core.export import SubjectExport
+from vault.core.keys import DataKey, KeyManager, NeedsNewKey
+from vault.core.model import (
+    CategoryErasure,
+    Content,
+    LegalBasis,
+    Page,
+    Record,
+    RecordDraft,
+    SubjectState,
+)
+from vault.core.replay import Raced, Replay
+from vault.core.sealing import Sealing
+from vault.core.subjects import (
+    Subjects,
+    check_readable,
+    readable_subject,
+    refuse_write,
+    writable_subject,
+)
+from vault.storage.base import (
+    AppendOutcome,
+    NewRecord,
+    RecordRow,
+    RecordStore,
+    RememberedRequest,
+)
+
+MAX_IMPORT_RECORDS = 200_000
+EXPORT_KEY_REFRESH = 500
+
+
+@dataclass(frozen=True)
+class RecordChanges:
+    """What a rectification replaces; None leaves a value as it is."""
+
+    purpose: str | None = None
+    legal_basis: LegalBasis | None = None
+    source_system: str | None = None
+    fields: dict[str, Any] | None = None
+    content: Content | None = None
+    clear_content: bool = False
+
+
+@dataclass(frozen=True)
+class _NewRecord:
+    """A new record checked and sealed, for the store to append."""
+
+    checked: CheckedDraft
+    new: NewRecord
+
+
+class Records:
+    def __init__(
+        self,
+        records: RecordStore,
+        keys: KeyManager,
+        sealing: Sealing,
+        replay: Replay,
+        clock: Clock,
+        subjects: Subjects,
+        scrub_due: threading.Event,
+    ) -> None:
+        self.records = records
+        self.keys = keys
+        self.sealing = sealing
+        self.replay = replay
+        self.clock = clock
+        self.subjects = subjects
+        self.scrub_due = scrub_due
+
+    # -------------------------------------------------------------- writes
+    def create(
+        self, actor: Actor, subject_id: str, draft: RecordDraft, request_id: str = ""
+    ) -> Record:
+        """Check and seal the record, then store it with the store's grouped write:
+        one call down, which returns once the record is durable."""
+        new = self._new_record(actor, subject_id, draft, request_id)
+        if isinstance(new, Record):
+            return new
+        record = self._stored_record(new, self.records.append_record(new.new, SubjectState.ACTIVE))
+        return record or self.create(actor, subject_id, draft, request_id)
+
+    async def create_async(
+        self, actor: Actor, subject_id: str, draft: RecordDraft, request_id: str = ""
+    ) -> Record:
+        """`create` for an event loop: checked and sealed on the loop, then the
+        store's grouped write is awaited, so no thread waits out the commit.
+        A subject's first record of a category must first write a new key, and a
+        retry that lost a race answers as the winner: those rare cases run
+        `create` on a thread."""
+        try:
+            new = self._new_record(actor, subject_id, draft, request_id, new_key=False)
+        except NeedsNewKey:
+            new = None
+        if isinstance(new, Record):
+            return new
+        if new is not None:
+            outcome = await self.records.append_record_async(new.new, SubjectState.ACTIVE)
+            record = self._stored_record(new, outcome)
+            if record is not None:
+                return record
+        return await asyncio.to_thread(self.create, actor, subject_id, draft, request_id)
+
+    def _new_record(
+        self,
+        actor: Actor,
+        subject_id: str,
+        draft: RecordDraft,
+        request_id: str,
+        *,
+        new_key: bool = True,
+    ) -> _NewRecord | Record:
+        """The record checked and sealed, ready for the store; or, when
+        `request_id` replays a finished call, the record that call stored."""
+        checked = drafts.check(draft, "record")
+        fingerprint = self.replay.fingerprint(
+            request_id, "record", subject_id, drafts.digest(checked.draft)
+        )
+        replayed = self.replay.replayed(request_id, "create_record", fingerprint)
+        if replayed is not None:
+            return self.get(actor, replayed.result)
+        row = self.sealing.record_row(
+            subject_id,
+            checked,
+            secrets.token_hex(16),
+            utc_now(self.clock),
+            self._write_key(subject_id, checked, new_key),
+        )
+        request = (
+            RememberedRequest(request_id, "create_record", fingerprint, subject_id, row.record_id)
+            if request_id
+            else None
+        )
+        return _NewRecord(checked, NewRecord(row, request))
+
+    def _stored_record(self, new: _NewRecord, outcome: AppendOutcome) -> Record | None:
+        """The record the store took, or the precise reason it refused (the
+        subject was not active when the write ran: an erasure accepted meanwhile
+        wins). None when a concurrent call with the same request id stored first."""
+        if outcome.request_taken:
+            return None
+        row, draft = new.new.row, new.checked.draft
+        if not outcome.stored:
+            refuse_write(row.subject_id, outcome.subject_state)
+        # Answer from what was sealed, rather than decrypting it straight back.
+        return Record(
+            record_id=row.record_id,
+            subject_id=row.subject_id,
+            category=draft.category,
+            purpose=draft.purpose,
+            legal_basis=draft.legal_basis,
+            source_system=draft.source_system,
+            fields=json.loads(new.checked.fields_json),
+            content=draft.content,
+            created_at=row.created_at,
+            updated_at=row.created_at,
+        )
+
+    def _write_key(self, subject_id: str, checked: CheckedDraft, new_key: bool = True) -> DataKey:
+        """The data key to seal a new record under. A subject that does not
+        exist, or is erased, has no key: the precise reason comes from its row,
+        read only then, so the common case costs no extra query."""
+        try:
+            return self.keys.data_key(
+                subject_id, checked.draft.category, create=True, write=new_key
+            )
+        except SubjectErased:
+            state = self.records.subject_state(subject_id)
+            if state is not SubjectState.ACTIVE:
+                refuse_write(subject_id, state)
+            raise
+
+    def import_records(
+        self, actor: Actor, items: Iterable[tuple[str, RecordDraft]], request_id: str = ""
+    ) -> int:
+        """Store many records, for one or many subjects, all or nothing."""
+        digest = hashlib.sha256()
+        rows: list[RecordRow] = []
+        subjects: set[str] = set()
+        data_keys: dict[tuple[str, str], DataKey] = {}
+        now = utc_now(self.clock)
+        for index, (subject_id, draft) in enumerate(items):
+            if index >= MAX_IMPORT_RECORDS:
+                raise InvalidArgument("records", f"at most {MAX_IMPORT_RECORDS} records per import")
+            field = f"records[{index}]"
+            checked = drafts.check(draft, f"{field}.record")
+            if subject_id not in subjects:
+                writable_subject(self.records, subject_id, field=f"{field}.parent")
+                subjects.add(subject_id)
+            if request_id:
+                digest.update(
+                    self.replay.fingerprint(
+                        request_id, subject_id, drafts.digest(checked.draft)
+                    ).encode()
+                )
+            category = checked.draft.category
+            key = data_keys.get((subject_id, category))
+            if key is None:
+                key = data_keys[subject_id, category] = self.keys.data_key(
+                    subject_id, category, create=True
+                )
+            rows.append(
+                self.sealing.record_row(subject_id, checked, secrets.token_hex(16), now, key)
+            )
+        if not rows:
+            raise InvalidArgument("records", "must hold at least one record")
+        fingerprint = digest.hexdigest()
+        if self.replay.replayed(request_id, "import_records", fingerprint) is not None:
+            return len(rows)
+        try:
+            with self.records.write() as tx:
+                for subject_id in subjects:
+                    writable_subject(tx, subject_id)
+                tx.insert_records(rows)
+                self.replay.remember(
+                    tx,
+                    request_id,
+                    "import_records",
+                    fingerprint,
+                    sorted(subjects)[0],
+                    str(len(rows)),
+                )
+        except Raced:
+            pass
+        return len(rows)
+
+    # --------------------------------------------------------------- reads
+    def get(self, actor: Actor, record_id: str, subject_id: str | None = None) -> Record:
+        """The record; with `subject_id`, only if it belongs to that subject (a
+        name that pairs a record with the wrong subject does not exist)."""
+        row = self.records.record(record_id)
+        # A store fills in the subject's state with the record; without it, nothing is read.
+        if (
+            row is None
+            or row.subject_state is None
+            or (subject_id is not None and row.subject_id != subject_id)
+        ):
+            # The maintenance pass deletes an erased subject's records, so the
+            # subject's own state answers: the same before the purge as after.
+            if subject_id is not None:
+                state = self.records.subject_state(subject_id)
+                if state is not None:
+                    check_readable(subject_id, state)
+            raise RecordNotFound(f"record {record_id} does not exist", record=record_id)
+        check_readable(row.subject_id, row.subject_state)
+        return self.sealing.open_record(row)
+
+    def update(
+        self,
+        actor: Actor,
+        record_id: str,
+        changes: RecordChanges,
+        request_id: str = "",
+        subject_id: str | None = None,
+    ) -> Record:
+        fingerprint = self.replay.fingerprint(
+            request_id,
+            "update_record",
+            record_id,
+            changes.purpose,
+            changes.legal_basis and changes.legal_basis.value,
+            changes.source_system,
+            changes.fields,
+            drafts.content_digest(changes.content),
+            changes.clear_content,
+        )
+        if self.replay.replayed(request_id, "update_record", fingerprint) is not None:
+            return self.get(actor, record_id, subject_id)
+        current = self.get(actor, record_id, subject_id)
+        checked = drafts.check(
+            RecordDraft(
+                category=current.category,
+                purpose=current.purpose if changes.purpose is None else changes.purpose,
+                legal_basis=current.legal_basis
+                if changes.legal_basis is None
+                else changes.legal_basis,
+                source_system=current.source_system
+                if changes.source_system is None
+                else changes.source_system,
+                fields=current.fields if changes.fields is None else changes.fields,
+                content=None
+                if changes.clear_content
+                else (current.content if changes.content is None else changes.content),
+            ),
+            "record",
+        )
+        row = self.sealing.record_row(
+            current.subject_id,
+            checked,
+            record_id,
+            utc_now(self.clock),
+            created_at=current.created_at,
+        )
+        try:
+            with self.records.write() as tx:
+                writable_subject(tx, current.subject_id)
+                if tx.record(record_id) is None:
+                    raise RecordNotFound(f"record {record_id} does not exist", record=record_id)
+                tx.update_record(row)
+                self.replay.remember(
+                    tx, request_id, "update_record", fingerprint, current.subject_id, record_id
+                )
+        except Raced:
+            pass
+        return self.get(actor, record_id)
+
+    def page(
+        self, actor: Actor, subject_id: str, category: str | None, page_size: int, page_token: str
+    ) -> Page:
+        if category:
+            rules.category(category)
+        limit = rules.page_size(page_size)
+        query = {"list": "records", "subject": subject_id, "category": category or ""}
+        after = paging.read(page_token, query, (int,), "parent and category")
+        readable_subject(self.records, subject_id)
+        rows = self.records.records_page(
+            subject_id, category or None, after[0] if after else 0, limit + 1
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        records = [self.sealing.open_record(row) for row in rows]
+        token = paging.token(query, [rows[-1].seq]) if more else ""
+        return Page(records, token)
+
+    def stream(self, actor: Actor, subject_id: str, category: str | None) -> Iterator[Record]:
+        if category:
+            rules.category(category)
+        readable_subject(self.records, subject_id)
+        for row in self.records.iter_records(subject_id, category or None):
+            yield self.sealing.open_record(row)
+
+    def readable(self, actor: Actor, subject_id: str) -> Iterator[Record]:
+        """Every record still readable; rows left over from an erased category are skipped."""
+        readable_subject(self.records, subject_id)
+        # Keys are looked up once per category and page rather than per record;
+        # an erasure still stops the export within one page.
+        data_keys: dict[str, DataKey | None] = {}
+        for index, row in enumerate(self.records.iter_records(subject_id)):
+            if index % EXPORT_KEY_REFRESH == 0:
+                data_keys.clear()
+            if row.category not in data_keys:
+                try:
+                    data_keys[row.category] = self.keys.data_key(
+                        subject_id, row.category, create=False
+                    )
+                except CategoryErased:
+                    data_keys[row.category] = None
+            key = data_keys[row.category]
+            if key is None or key.key_id != row.key_id:
+                continue  # left over from an erased category
+            yield self.sealing.open_record(row, key)
+
+    def count(self, actor: Actor, subject_id: str) -> int:
+        return self.records.count_records(subject_id)
+
+    def export(self, actor: Actor, subject_id: str) -> SubjectExport:
+        """Everything the vault itself holds about the subject, its records read
+        as they are consumed (`vault.reports.archive` writes it as a zip)."""
+        subject = self.subjects.get(actor, subject_id)
+        total = self.records.count_records(subject_id)
+        return SubjectExport(subject, self.readable(actor, subject_id), total, self.clock.now())
+
+    # ------------------------------------------------------------- erasure
+    def erase_category(
+        self, actor: Actor, subject_id: str, category: str, request_id: str = ""
+    ) -> CategoryErasure:
+        rules.category(category)
+        fingerprint = self.replay.fingerprint(request_id, "erase_category", subject_id, category)
+        replayed = self.replay.replayed(request_id, "erase_category", fingerprint)
+        if replayed is not None:
+            data = json.loads(replayed.result)
+            return CategoryErasure(
+                subject_id, category, data["records"], dt.datetime.fromisoformat(data["at"])
+            )
+        writable_subject(self.records, subject_id)
+        erased_at = self.clock.now()
+        # The key goes first: once it is gone the records are unreadable, and a
+        # crash before the transaction below leaves only ciphertext that a
+        # retry (or the same call again) deletes. Destroying is idempotent.
+        self.keys.destroy_category(subject_id, category)
+        try:
+            with self.records.write() as tx:
+                count = tx.delete_category_records(subject_id, category)
+                tx.touch_subject(subject_id, erased_at)
+                result = json.dumps({"records": count, "at": iso(erased_at)})
+                self.replay.remember(
+                    tx, request_id, "erase_category", fingerprint, subject_id, result
+                )
+        except Raced:
+            # A concurrent copy of this call committed first: answer as it did
+            # (or, were it a different request under the same id, say so).
+            return self.erase_category(actor, subject_id, category, request_id)
+        self.scrub_due.set()
+        return CategoryErasure(subject_id, category, count, erased_at)

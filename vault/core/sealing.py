@@ -1,0 +1,132 @@
+"""Sealing and opening the vault's rows: identities and records encrypted under
+their subject's data keys, each bound to where it belongs by its associated data.
+
+The associated data names the row (its subject, category, record id and part),
+so a sealed value copied into another row, or another subject's, never opens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from vault import crypto
+from vault.core.drafts import CheckedDraft
+from vault.core.errors import CategoryErased
+from vault.core.identities import Identity, IdentityKind
+from vault.core.keys import DataKey, KeyManager
+from vault.core.model import Content, Record
+from vault.storage.base import IdentityRow, RecordRow
+
+# Identities are sealed under a data key of their own, so erasing any one
+# record category never loses the means to recognise the person.
+IDENTITY_CATEGORY = "vault.identity"
+
+
+class Sealing:
+    def __init__(self, keys: KeyManager, keyring: crypto.Keyring) -> None:
+        self.keys = keys
+        self.keyring = keyring
+
+    # ---------------------------------------------------------- identities
+    def identity_row(self, subject_id: str, identity: Identity) -> IdentityRow:
+        """The identity sealed, found again only by its blind index."""
+        blind_index = self.keyring.blind_index(identity.index_text)
+        data_key = self.keys.data_key(subject_id, IDENTITY_CATEGORY, create=True)
+        sealed = crypto.seal(
+            data_key.aead,
+            json.dumps([identity.kind.value, identity.system, identity.value]).encode(),
+            crypto.associated_data("identity", subject_id, blind_index),
+        )
+        return IdentityRow(blind_index, subject_id, identity.kind, sealed)
+
+    def open_identity(self, subject_id: str, row: IdentityRow) -> Identity:
+        """One of `subject_id`'s identities: it opens only as that subject's."""
+        data_key = self.keys.data_key(subject_id, IDENTITY_CATEGORY, create=False)
+        kind, system, value = json.loads(
+            crypto.unseal(
+                data_key.aead,
+                row.sealed_value,
+                crypto.associated_data("identity", subject_id, row.blind_index),
+            )
+        )
+        return Identity(IdentityKind(kind), value, system)
+
+    # ------------------------------------------------------------- records
+    def record_row(
+        self,
+        subject_id: str,
+        checked: CheckedDraft,
+        record_id: str,
+        now: dt.datetime,
+        data_key: DataKey | None = None,
+        created_at: dt.datetime | None = None,
+    ) -> RecordRow:
+        """The record sealed: its fields and content's description as one payload,
+        its content apart (it may be large); the rest stays clear for queries."""
+        draft = checked.draft
+        if data_key is None:
+            data_key = self.keys.data_key(subject_id, draft.category, create=True)
+        content = draft.content
+        content_meta = (
+            "null"
+            if content is None
+            else json.dumps({"media_type": content.media_type, "filename": content.filename})
+        )
+        payload = f'{{"fields":{checked.fields_json},"content":{content_meta}}}'
+        aad = ("record", subject_id, draft.category, record_id)
+        return RecordRow(
+            record_id=record_id,
+            subject_id=subject_id,
+            category=draft.category,
+            purpose=draft.purpose,
+            legal_basis=draft.legal_basis,
+            source_system=draft.source_system,
+            key_id=data_key.key_id,
+            sealed_payload=crypto.seal(
+                data_key.aead, payload.encode(), crypto.associated_data(*aad, "payload")
+            ),
+            sealed_content=None
+            if content is None
+            else crypto.seal(data_key.aead, content.data, crypto.associated_data(*aad, "content")),
+            created_at=created_at or now,
+            updated_at=now,
+        )
+
+    def open_record(self, row: RecordRow, data_key: DataKey | None = None) -> Record:
+        if data_key is None:
+            data_key = self.keys.data_key(row.subject_id, row.category, create=False)
+        if data_key.key_id != row.key_id:
+            # Sealed under a category key that has since been destroyed.
+            raise CategoryErased(
+                f"category {row.category} of subject {row.subject_id} has been erased",
+                subject=row.subject_id,
+                category=row.category,
+            )
+        aad = ("record", row.subject_id, row.category, row.record_id)
+        payload = json.loads(
+            crypto.unseal(
+                data_key.aead, row.sealed_payload, crypto.associated_data(*aad, "payload")
+            )
+        )
+        content = None
+        if payload["content"] is not None and row.sealed_content is not None:
+            content = Content(
+                crypto.unseal(
+                    data_key.aead, row.sealed_content, crypto.associated_data(*aad, "content")
+                ),
+                payload["content"]["media_type"],
+                payload["content"]["filename"],
+            )
+        return Record(
+            record_id=row.record_id,
+            subject_id=row.subject_id,
+            category=row.category,
+            purpose=row.purpose,
+            legal_basis=row.legal_basis,
+            source_system=row.source_system,
+            fields=payload["fields"],
+            content=content,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )

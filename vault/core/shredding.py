@@ -1,0 +1,118 @@
+"""Erasing a subject from the vault itself: the subject marked erased with a
+receipt, its identities and roles gone, then its keys destroyed, so every
+sealed row of the person is unreadable wherever a copy of it lies.
+
+(The erasure of a person everywhere, across connectors, is `vault.core.erasure`;
+its vault step calls this.)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+
+from vault.core.actor import Actor
+from vault.core.clock import Clock, iso
+from vault.core.errors import SubjectNotFound
+from vault.core.keys import KeyManager
+from vault.core.model import ErasureReceipt, SubjectState
+from vault.core.replay import Raced, Replay
+from vault.core.sealing import IDENTITY_CATEGORY
+from vault.storage.base import RecordStore
+
+# Request ids of erasures outlive the subject, so a retried erasure finds its answer.
+ERASURE_OPERATIONS = ("erase_subject", "erase_everywhere")
+
+
+class Shredding:
+    def __init__(
+        self,
+        records: RecordStore,
+        keys: KeyManager,
+        replay: Replay,
+        clock: Clock,
+        scrub_due: threading.Event,
+    ) -> None:
+        self.records = records
+        self.keys = keys
+        self.replay = replay
+        self.clock = clock
+        self.scrub_due = scrub_due
+
+    def erase_subject(self, actor: Actor, subject_id: str, request_id: str = "") -> ErasureReceipt:
+        """Destroy the subject's keys. Erasing an erased subject returns its receipt."""
+        fingerprint = self.replay.fingerprint(request_id, "erase", subject_id)
+        replayed = self.replay.replayed(request_id, "erase_subject", fingerprint)
+        if replayed is not None:
+            return receipt_from_json(replayed.result)
+        row = self.records.subject(subject_id)
+        if row is None:
+            raise SubjectNotFound(f"subject {subject_id} does not exist", subject=subject_id)
+        if row.state is SubjectState.ERASED:
+            stored = self.records.erasure_receipt(subject_id)
+            assert stored is not None
+            return receipt_from_json(stored)
+
+        categories = tuple(c for c in self.keys.categories(subject_id) if c != IDENTITY_CATEGORY)
+        records_total = self.records.count_records(subject_id)
+        erased_at = self.clock.now()
+        try:
+            with self.records.write() as tx:
+                current = tx.subject(subject_id)
+                if current is None or current.state is SubjectState.ERASED:
+                    raise Raced()
+                receipt = ErasureReceipt(
+                    subject_id=subject_id,
+                    erased_at=erased_at,
+                    categories=categories,
+                    keys_destroyed=len(self.keys.categories(subject_id)) + 1,
+                    records_shredded=records_total,
+                    identities_removed=tx.delete_identities(subject_id),
+                )
+                receipt_json = receipt_to_json(receipt)
+                # Roles go with the person: an erased subject keeps only its id and state.
+                tx.update_subject(subject_id, (), False, erased_at)
+                tx.set_subject_state(subject_id, SubjectState.ERASED, erased_at)
+                tx.save_erasure_receipt(subject_id, receipt_json, erased_at)
+                # Earlier requests' fingerprints are keyed hashes of this
+                # person's data: they go with the person.
+                tx.forget_requests_of(subject_id, keep=ERASURE_OPERATIONS)
+                self.replay.remember(
+                    tx, request_id, "erase_subject", fingerprint, subject_id, receipt_json
+                )
+        except Raced:
+            # Another erasure of the subject committed first: answer with its receipt.
+            return self.erase_subject(actor, subject_id, request_id)
+        # The subject is marked erased first, then its keys go: a crash between
+        # the two is finished by `Maintenance.recover()`, and reads stop at the
+        # mark. The key store is scrubbed at once (key bytes); the record store,
+        # which holds no keys, in the next maintenance pass.
+        self.keys.destroy_subject(subject_id)
+        self.scrub_due.set()
+        return receipt
+
+
+def receipt_to_json(receipt: ErasureReceipt) -> str:
+    return json.dumps(
+        {
+            "subject": receipt.subject_id,
+            "at": iso(receipt.erased_at),
+            "categories": list(receipt.categories),
+            "keys": receipt.keys_destroyed,
+            "records": receipt.records_shredded,
+            "identities": receipt.identities_removed,
+        }
+    )
+
+
+def receipt_from_json(text: str) -> ErasureReceipt:
+    data = json.loads(text)
+    return ErasureReceipt(
+        data["subject"],
+        dt.datetime.fromisoformat(data["at"]),
+        tuple(data["categories"]),
+        data["keys"],
+        data["records"],
+        data["identities"],
+    )

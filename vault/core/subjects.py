@@ -1,0 +1,269 @@
+"""Subjects and their identities: create, find, update and rectify a person, and
+the states in which a subject may be read or written to.
+
+An identity is stored sealed and found only by its blind index, so the vault
+can recognise a person without holding their identities in the clear.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import NoReturn
+
+from vault.core import rules
+from vault.core.actor import Actor
+from vault.core.clock import Clock, utc_now
+from vault.core.errors import (
+    ErasurePending,
+    FailedPrecondition,
+    IdentityInUse,
+    InvalidArgument,
+    SubjectErased,
+    SubjectNotFound,
+)
+from vault.core.identities import Identity, IdentityKind, canonical_identity
+from vault.core.keys import KeyManager
+from vault.core.model import Subject, SubjectState
+from vault.core.replay import Raced, Replay
+from vault.core.sealing import Sealing
+from vault.storage.base import RecordReads, RecordStore, SubjectRow
+
+
+@dataclass(frozen=True)
+class IdentityInput:
+    """An identity as a client wrote it, not yet validated."""
+
+    kind: IdentityKind
+    value: str
+    system: str = ""
+
+
+def readable_subject(reads: RecordReads, subject_id: str, field: str = "name") -> SubjectRow:
+    """The subject's row, if it may be read; else the precise reason it may not."""
+    row = reads.subject(subject_id)
+    if row is None:
+        raise SubjectNotFound(
+            f"subject {subject_id} does not exist", subject=subject_id, field=field
+        )
+    check_readable(subject_id, row.state)
+    return row
+
+
+# A subject takes changes exactly when it may be read: once an erasure is
+# accepted, neither.
+writable_subject = readable_subject
+
+
+def check_readable(subject_id: str, state: SubjectState) -> None:
+    if state is SubjectState.ERASED:
+        raise SubjectErased(subject_id)
+    if state is SubjectState.ERASURE_PENDING:
+        raise ErasurePending(subject_id)
+
+
+def refuse_write(subject_id: str, state: SubjectState | None) -> NoReturn:
+    """Raise the precise reason a subject in `state` (None: no such
+    subject) cannot take a new record (whose parent it is)."""
+    if state is None:
+        raise SubjectNotFound(
+            f"subject {subject_id} does not exist", subject=subject_id, field="parent"
+        )
+    check_readable(subject_id, state)
+    raise FailedPrecondition(f"subject {subject_id} cannot take new records")
+
+
+class Subjects:
+    def __init__(
+        self,
+        records: RecordStore,
+        keys: KeyManager,
+        sealing: Sealing,
+        replay: Replay,
+        clock: Clock,
+    ) -> None:
+        self.records = records
+        self.keys = keys
+        self.sealing = sealing
+        self.replay = replay
+        self.clock = clock
+
+    def create(
+        self,
+        actor: Actor,
+        identities: list[IdentityInput],
+        roles: list[str],
+        protected_identity: bool = False,
+        request_id: str = "",
+    ) -> Subject:
+        if not identities:
+            raise InvalidArgument("identities", "must hold at least one identity")
+        canonical = self._canonical_all(identities, "identities")
+        checked_roles = rules.roles(roles)
+        fingerprint = self.replay.fingerprint(
+            request_id, [i.index_text for i in canonical], checked_roles, protected_identity
+        )
+        replayed = self.replay.replayed(request_id, "create_subject", fingerprint)
+        if replayed is not None:
+            return self.get(actor, replayed.subject_id)
+
+        subject_id = secrets.token_hex(16)
+        self.keys.create_subject_key(subject_id)
+        identity_rows = [self.sealing.identity_row(subject_id, identity) for identity in canonical]
+        now = utc_now(self.clock)
+        try:
+            with self.records.write() as tx:
+                tx.insert_subject(
+                    SubjectRow(
+                        subject_id,
+                        SubjectState.ACTIVE,
+                        checked_roles,
+                        protected_identity,
+                        now,
+                        now,
+                    )
+                )
+                for index, row in enumerate(identity_rows):
+                    if not tx.insert_identity(row):
+                        raise IdentityInUse(
+                            f"identities[{index}]: already belongs to a subject",
+                            field=f"identities[{index}]",
+                        )
+                self.replay.remember(
+                    tx, request_id, "create_subject", fingerprint, subject_id, subject_id
+                )
+        except (IdentityInUse, Raced) as failure:
+            # The key made above protects nothing; destroy it rather than leave it.
+            self.keys.destroy_subject(subject_id)
+            if isinstance(failure, Raced):
+                return self.create(actor, identities, roles, protected_identity, request_id)
+            raise
+        return self.get(actor, subject_id)
+
+    def get(self, actor: Actor, subject_id: str) -> Subject:
+        row = readable_subject(self.records, subject_id)
+        return Subject(
+            subject_id=row.subject_id,
+            identities=tuple(
+                self.sealing.open_identity(row.subject_id, identity_row)
+                for identity_row in self.records.identities(row.subject_id)
+            ),
+            roles=row.roles,
+            protected_identity=row.protected_identity,
+            state=SubjectState(row.state),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    def find(self, actor: Actor, identity: IdentityInput, field: str = "identity") -> Subject:
+        canonical = self._canonical(identity, field)
+        subject_id = self.records.subject_id_by_index(
+            self.sealing.keyring.blind_index(canonical.index_text)
+        )
+        if subject_id is None:
+            raise SubjectNotFound("no subject holds that identity")
+        return self.get(actor, subject_id)
+
+    def update(
+        self,
+        actor: Actor,
+        subject_id: str,
+        roles: list[str] | None,
+        protected_identity: bool | None,
+        request_id: str = "",
+    ) -> Subject:
+        checked_roles = None if roles is None else rules.roles(roles)
+        fingerprint = self.replay.fingerprint(
+            request_id, "update", subject_id, checked_roles, protected_identity
+        )
+        if self.replay.replayed(request_id, "update_subject", fingerprint) is not None:
+            return self.get(actor, subject_id)
+        try:
+            with self.records.write() as tx:
+                row = writable_subject(tx, subject_id)
+                tx.update_subject(
+                    subject_id,
+                    row.roles if checked_roles is None else checked_roles,
+                    row.protected_identity if protected_identity is None else protected_identity,
+                    utc_now(self.clock),
+                )
+                self.replay.remember(
+                    tx, request_id, "update_subject", fingerprint, subject_id, subject_id
+                )
+        except Raced:
+            pass
+        return self.get(actor, subject_id)
+
+    def rectify_identity(
+        self,
+        actor: Actor,
+        subject_id: str,
+        old: IdentityInput | None,
+        new: IdentityInput | None,
+        request_id: str = "",
+    ) -> Subject:
+        """Replace `old` with `new`; either may be None (add, remove)."""
+        old_canonical = (
+            None if old is None else self._canonical(old, "old_identity" if new else "identity")
+        )
+        new_canonical = (
+            None if new is None else self._canonical(new, "new_identity" if old else "identity")
+        )
+        if old_canonical and new_canonical and old_canonical.kind is not new_canonical.kind:
+            raise InvalidArgument("new_identity.kind", "must be the same kind as old_identity")
+        fingerprint = self.replay.fingerprint(
+            request_id,
+            "rectify",
+            subject_id,
+            old_canonical and old_canonical.index_text,
+            new_canonical and new_canonical.index_text,
+        )
+        if self.replay.replayed(request_id, "rectify_identity", fingerprint) is not None:
+            return self.get(actor, subject_id)
+        # Validate existence before sealing: an unknown subject has no key.
+        writable_subject(self.records, subject_id)
+        new_row = (
+            None if new_canonical is None else self.sealing.identity_row(subject_id, new_canonical)
+        )
+        try:
+            with self.records.write() as tx:
+                writable_subject(tx, subject_id)
+                held = {row.blind_index for row in tx.identities(subject_id)}
+                if old_canonical is not None:
+                    old_index = self.sealing.keyring.blind_index(old_canonical.index_text)
+                    field = "old_identity" if new else "identity"
+                    if old_index not in held:
+                        raise InvalidArgument(field, "the subject does not hold this identity")
+                    if new_row is None and len(held) == 1:
+                        raise InvalidArgument(field, "a subject keeps at least one identity")
+                    tx.delete_identity(old_index)
+                if new_row is not None and not tx.insert_identity(new_row):
+                    field = "new_identity" if old else "identity"
+                    raise IdentityInUse(f"{field}: already belongs to a subject", field=field)
+                tx.touch_subject(subject_id, utc_now(self.clock))
+                self.replay.remember(
+                    tx, request_id, "rectify_identity", fingerprint, subject_id, subject_id
+                )
+        except Raced:
+            pass
+        return self.get(actor, subject_id)
+
+    def _canonical(self, identity: IdentityInput, field: str) -> Identity:
+        return canonical_identity(
+            identity.kind,
+            identity.value,
+            identity.system,
+            today=self.clock.now().date(),
+            field=field,
+        )
+
+    def _canonical_all(self, identities: list[IdentityInput], field: str) -> list[Identity]:
+        canonical = [
+            self._canonical(identity, f"{field}[{i}]") for i, identity in enumerate(identities)
+        ]
+        seen: set[str] = set()
+        for index, identity in enumerate(canonical):
+            if identity.index_text in seen:
+                raise InvalidArgument(f"{field}[{index}]", "repeats an earlier identity")
+            seen.add(identity.index_text)
+        return canonical
