@@ -92,8 +92,9 @@ class Workers:
             )
 
     def start(self) -> None:
-        # Steps a crashed process of this host held go back in the queue first.
-        self.coordinator.release_orphaned_leases()
+        # Steps a crashed process of this host held go back in the queue first, and
+        # a request that completed just before a crash loses the secrets it held.
+        self.coordinator.recover()
         for thread in self._threads:
             thread.start()
 

@@ -181,8 +181,8 @@ def load(
         raise SettingsError("--max-concurrent-rpcs: must be at least 1")
     directory = data_dir(data_dir_flag, environ)
     toml = read_toml(config) if config else {}
-    erasure = _table(toml, "erasure")
-    given = _table(toml, "controller")
+    erasure = _known(_table(toml, "erasure"), "erasure", _ERASURE_KEYS)
+    given = _known(_table(toml, "controller"), "controller", _CONTROLLER_KEYS)
     # The demo is the school's; a configured [controller] wins, and without
     # either the export page says none is configured.
     fallback = DEMO_CONTROLLER if demo else Controller()
@@ -196,19 +196,23 @@ def load(
         storage=StorageSettings.in_directory(directory),
         keyring=keyring_settings(directory, keyring_flag, environ),
         server=ServerSettings(address, max_concurrent_rpcs=max_concurrent_rpcs),
-        erasure=ErasureConfig(
-            workers=_number(erasure, "workers", ErasureConfig.workers, whole=True, zero=True),
-            lease_seconds=_number(erasure, "lease_seconds", ErasureConfig.lease_seconds),
-            call_timeout_seconds=_number(
-                erasure, "call_timeout_s", ErasureConfig.call_timeout_seconds
-            ),
-            max_attempts=_number(erasure, "max_attempts", ErasureConfig.max_attempts, whole=True),
-            backoff_base_seconds=_number(
-                erasure, "backoff_base_s", ErasureConfig.backoff_base_seconds, zero=True
-            ),
-            backoff_cap_seconds=_number(
-                erasure, "backoff_cap_s", ErasureConfig.backoff_cap_seconds, zero=True
-            ),
+        erasure=_leased(
+            ErasureConfig(
+                workers=_number(erasure, "workers", ErasureConfig.workers, whole=True, zero=True),
+                lease_seconds=_number(erasure, "lease_seconds", ErasureConfig.lease_seconds),
+                call_timeout_seconds=_number(
+                    erasure, "call_timeout_s", ErasureConfig.call_timeout_seconds
+                ),
+                max_attempts=_number(
+                    erasure, "max_attempts", ErasureConfig.max_attempts, whole=True
+                ),
+                backoff_base_seconds=_number(
+                    erasure, "backoff_base_s", ErasureConfig.backoff_base_seconds, zero=True
+                ),
+                backoff_cap_seconds=_number(
+                    erasure, "backoff_cap_s", ErasureConfig.backoff_cap_seconds, zero=True
+                ),
+            )
         ),
         controller=controller,
         connectors=ConnectorSections(
@@ -230,6 +234,37 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(
             f"configuration file {path} cannot be read: {error.strerror or error}"
         ) from None
+
+
+_ERASURE_KEYS = (
+    "workers",
+    "lease_seconds",
+    "call_timeout_s",
+    "max_attempts",
+    "backoff_base_s",
+    "backoff_cap_s",
+)
+_CONTROLLER_KEYS = ("name", "contact", "supervisory_authority", "time_zone")
+
+
+def _leased(erasure: ErasureConfig) -> ErasureConfig:
+    """A connector's step calls its system twice (match, then erase), each under
+    call_timeout_s: a lease shorter than both would let a second worker take the
+    step over while the first still works on it."""
+    if erasure.lease_seconds <= 2 * erasure.call_timeout_seconds:
+        raise SettingsError(
+            f"[erasure] lease_seconds must be more than twice call_timeout_s "
+            f"({erasure.call_timeout_seconds:g}), not {erasure.lease_seconds:g}"
+        )
+    return erasure
+
+
+def _known(table: Mapping[str, Any], name: str, keys: tuple[str, ...]) -> Mapping[str, Any]:
+    """A misspelt setting is refused, never silently left at its default."""
+    for key in table:
+        if key not in keys:
+            raise SettingsError(f"[{name}] has no setting {key!r}; it has {', '.join(keys)}")
+    return table
 
 
 def _table(toml: Mapping[str, Any], name: str) -> Mapping[str, Any]:

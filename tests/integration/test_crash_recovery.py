@@ -36,7 +36,12 @@ CRASH_POINTS = [
 def config(systems: standins.DemoSystems) -> dict:
     return {
         "connectors": systems.sections,
-        "erasure": {"backoff_base_s": 0.05, "backoff_cap_s": 0.2, "lease_seconds": 30},
+        "erasure": {
+            "backoff_base_s": 0.05,
+            "backoff_cap_s": 0.2,
+            "lease_seconds": 30,
+            "call_timeout_s": 10,
+        },
     }
 
 

@@ -310,3 +310,27 @@ def coordinator_registry(coordinator: ErasureCoordinator) -> ConnectorRegistry:
             for name, connector in coordinator.connectors.items()
         }
     )
+
+
+def test_an_erasure_that_loses_the_race_to_another_leaves_no_job_key(
+    coordinator: ErasureCoordinator, vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+    import sqlite3
+
+    from vault.core.errors import ErasurePending
+    from vault.core.model import SubjectState
+
+    subject_id = anna(vault)
+    # Another request wins between this one's first look and its transaction.
+    looked = vault.records.subject(subject_id)
+    with vault.records.write() as tx:
+        tx.set_subject_state(subject_id, SubjectState.ERASURE_PENDING, vault.clock.now())
+    monkeypatch.setattr(vault.records, "subject", lambda _: dataclasses.replace(looked))  # type: ignore[type-var]
+    with pytest.raises(ErasurePending):
+        coordinator.request(LOCAL, subject_id)
+    conn = sqlite3.connect(vault.keys.store.path)  # type: ignore[attr-defined]
+    try:
+        assert conn.execute("SELECT count(*) FROM job_keys").fetchone() == (0,)
+    finally:
+        conn.close()

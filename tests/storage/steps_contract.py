@@ -267,3 +267,16 @@ class StepStoreContract:
             )
             raise RuntimeError("the caller changed its mind")
         assert store.request("r9") is None and store.steps("r9") == []
+
+    def test_requests_still_holding_secrets_are_found_by_state(
+        self, store: StepStore, subject: str
+    ) -> None:
+        self.submit(store, subject, request_id="kept")
+        self.submit(store, subject, request_id="forgotten")
+        with store.write() as tx:
+            tx.set_request_state("kept", RequestState.COMPLETED, at(1), completed=True)
+            tx.set_request_state("forgotten", RequestState.COMPLETED, at(1), completed=True)
+            tx.forget_secrets("forgotten")
+        found = store.requests_holding_secrets(RequestState.COMPLETED)
+        assert [r.request_id for r in found] == ["kept"]
+        assert store.requests_holding_secrets(RequestState.PENDING) == []

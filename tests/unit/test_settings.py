@@ -103,6 +103,14 @@ def test_the_demo_is_the_schools_unless_a_controller_is_configured(tmp_path: Pat
         ('erasure = "fast"\n', "[erasure]"),
         ('connectors = "all"\n', "[connectors]"),
         ("[erasure\n", "is not valid TOML"),
+        # A misspelt key is refused, never left at its default.
+        (
+            "[erasure]\ncall_timeout_seconds = 5\n",
+            "[erasure] has no setting 'call_timeout_seconds'",
+        ),
+        ('[controller]\ntimezone = "Europe/Oslo"\n', "[controller] has no setting 'timezone'"),
+        # A lease that two calls of a step could outlast.
+        ("[erasure]\nlease_seconds = 50\ncall_timeout_s = 30\n", "[erasure] lease_seconds"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_setting(tmp_path: Path, text: str, named: str) -> None:

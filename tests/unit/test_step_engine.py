@@ -152,3 +152,59 @@ def test_a_kill_in_the_middle_of_a_step_is_finished_after_restart_and_nothing_is
     assert resumed.stdout.strip() == "completed"
     assert (tmp_path / "lms.log").read_text() == "n1\n"  # not sent twice
     assert (tmp_path / "salon.log").read_text() == "n1\n"
+
+
+def test_a_request_that_completed_just_before_a_crash_loses_its_secrets_at_start(
+    records, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    clock = FixedClock(START)
+    kind = Notices(tmp_path)
+    engine = engine_for(records, kind, clock)
+    submit(engine, records, clock, "lms")
+    # As if the process died between the completing commit and forgetting the secrets.
+    with records.steps.write() as tx:
+        tx.set_request_state("n1", RequestState.COMPLETED, clock.now(), completed=True)
+    assert records.steps.requests_holding_secrets(RequestState.COMPLETED) != []
+    engine.recover()
+    assert records.steps.request("n1").sealed_payload is None  # type: ignore[union-attr]
+    assert kind.completed_requests == ["n1"]
+    assert records.steps.requests_holding_secrets(RequestState.COMPLETED) == []
+
+
+def test_each_claim_holds_a_lease_of_its_own(records, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    clock = FixedClock(START)
+    engine = engine_for(records, Notices(tmp_path), clock)
+    submit(engine, records, clock, "lms")
+    with records.steps.write() as tx:
+        stale = tx.claim_step(engine._claimant(), clock.now(), clock.now())
+    assert stale is not None
+    clock.advance(seconds=1)
+    with records.steps.write() as tx:
+        current = tx.claim_step(engine._claimant(), clock.now(), clock.now())
+    assert current is not None and current.lease_owner != stale.lease_owner
+    # The first attempt of this same process, past its lease, cannot finish the step.
+    with records.steps.write() as tx:
+        assert not tx.finish_step(
+            "n1",
+            "lms",
+            stale.lease_owner or "",
+            StepState.SUCCEEDED,
+            1,
+            clock.now(),
+            None,
+            "[]",
+            clock.now(),
+        )
+
+
+def test_a_step_of_a_kind_this_process_does_not_run_needs_attention(
+    records, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    clock = FixedClock(START)
+    engine = engine_for(records, Notices(tmp_path), clock)
+    submit(engine, records, clock, "lms")
+    other = StepEngine(records.steps, clock, EngineSettings())  # knows no kinds
+    assert other.run_pending() == 1
+    (step,) = records.steps.steps("n1")
+    assert step.state is StepState.NEEDS_ATTENTION
+    assert step.last_error == "no step kind 'notice' is registered in this process"

@@ -1032,3 +1032,13 @@ def _request_asker(db: Database) -> None:
         "requested_by_system TEXT NOT NULL DEFAULT ''",
     ):
         db.execute(f"ALTER TABLE step_requests ADD COLUMN {column}")
+
+
+@record_migrations(name="0007_requests_holding_secrets")
+def _requests_holding_secrets(db: Database) -> None:
+    """Finding the few requests that still hold sealed secrets (at start, after a
+    crash) must not scan every request ever made."""
+    db.execute(
+        "CREATE INDEX step_requests_holding_secrets ON step_requests(state) "
+        "WHERE sealed_payload IS NOT NULL"
+    )

@@ -191,6 +191,14 @@ class _StepQueries:
         )
         return [_request(row) for row in rows]
 
+    def requests_holding_secrets(self, state: RequestState) -> list[StoredRequest]:
+        rows = self.conn.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM step_requests "
+            "WHERE sealed_payload IS NOT NULL AND state = ?",
+            (state.value,),
+        )
+        return [_request(row) for row in rows]
+
     def next_due_at(self) -> dt.datetime | None:
         row = self.conn.execute(
             f"SELECT min(CASE WHEN {_RUNNING} THEN lease_until ELSE next_attempt_at END) "
@@ -455,3 +463,6 @@ class SQLiteStepStore:
 
     def next_due_at(self) -> dt.datetime | None:
         return self._reads().next_due_at()
+
+    def requests_holding_secrets(self, state: RequestState) -> list[StoredRequest]:
+        return self._reads().requests_holding_secrets(state)

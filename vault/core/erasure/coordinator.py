@@ -150,17 +150,31 @@ class ErasureCoordinator:
             now,
             actor,
         )
-        with self.vault.records.write() as tx:
-            current = tx.subject(subject_id)
-            if current is None or current.state is not SubjectState.ACTIVE:
-                # Another request won the race to erase this subject.
-                raise ErasurePending(subject_id)
-            self.engine.submit(tx.steps, request, [VAULT_SYSTEM, *sorted(self.connectors)])
-            tx.set_subject_state(subject_id, SubjectState.ERASURE_PENDING, now)
-            if request_id and not tx.remember(
-                RememberedRequest(request_id, "erase_everywhere", "", subject_id, job_id)
-            ):
-                raise RequestIdReused(request_id)
+        try:
+            with self.vault.records.write() as tx:
+                current = tx.subject(subject_id)
+                if current is None or current.state is not SubjectState.ACTIVE:
+                    # Another request won the race to erase this subject.
+                    raise ErasurePending(subject_id)
+                self.engine.submit(tx.steps, request, [VAULT_SYSTEM, *sorted(self.connectors)])
+                tx.set_subject_state(subject_id, SubjectState.ERASURE_PENDING, now)
+                if request_id and not tx.remember(
+                    RememberedRequest(request_id, "erase_everywhere", "", subject_id, job_id)
+                ):
+                    raise RequestIdReused(request_id)
+        except (ErasurePending, RequestIdReused):
+            # Nothing was committed: the job's key protects nothing, and a copy of
+            # this very call that won the race answers as it did.
+            self.keys.destroy(job_id)
+            if request_id:
+                remembered = self.vault.records.remembered(request_id)
+                if (
+                    remembered is not None
+                    and remembered.operation == "erase_everywhere"
+                    and remembered.subject_id == subject_id
+                ):
+                    return self.get(actor, remembered.result)
+            raise
         faults.crash_point("erasure_request_committed")
         # The person's own keys go straight away; a crash here leaves the vault
         # step pending, and the next worker finishes it.
@@ -327,6 +341,11 @@ class ErasureCoordinator:
 
     def release_orphaned_leases(self) -> int:
         return self.engine.release_orphaned_leases()
+
+    def recover(self) -> None:
+        """At start: crashed leases back in the queue, and completed requests'
+        leftover secrets gone (see StepEngine.recover)."""
+        self.engine.recover()
 
     def close(self) -> None:
         for step in self._connector_steps.values():

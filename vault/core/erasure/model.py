@@ -92,7 +92,8 @@ class ErasureRequestView:
 
 @dataclass
 class ErasureSettings:
-    lease_seconds: float = 60.0
+    # More than twice the call timeout: a connector's step calls its system twice.
+    lease_seconds: float = 90.0
     call_timeout_seconds: float = 30.0
     max_attempts: int = 8
     backoff_base_seconds: float = 1.0

@@ -116,7 +116,7 @@ class StepEngine:
         while limit is None or ran < limit:
             now = self.clock.now()
             with self.store.write() as tx:
-                step = tx.claim_step(self.owner, now, self._lease_end(now))
+                step = tx.claim_step(self._claimant(), now, self._lease_end(now))
             if step is None:
                 return ran
             self._notify()
@@ -128,7 +128,7 @@ class StepEngine:
         """Claim one particular step now, if it is still waiting."""
         now = self.clock.now()
         with self.store.write() as tx:
-            step = tx.start_step(request_id, name, self.owner, now, self._lease_end(now))
+            step = tx.start_step(request_id, name, self._claimant(), now, self._lease_end(now))
         if step is not None:
             self._notify()
             self._execute(step)
@@ -157,14 +157,31 @@ class StepEngine:
             self.work_available.set()
         return released
 
+    def recover(self) -> None:
+        """At start: steps a crashed process held go back in the queue, and requests
+        that completed just before a crash lose the secrets they still hold."""
+        self.release_orphaned_leases()
+        for request in self.store.requests_holding_secrets(RequestState.COMPLETED):
+            self.end_if_completed(request.request_id)
+
+    def _claimant(self) -> str:
+        """A lease holder's name for one claim: the process, and this claim alone, so
+        an attempt that outlived its lease cannot finish a later attempt of the same
+        process's (the host and pid come first: `release_orphaned_leases` reads them)."""
+        return f"{self.owner}:{secrets.token_hex(4)}"
+
     def _lease_end(self, now: dt.datetime) -> dt.datetime:
         return now + dt.timedelta(seconds=self.settings.lease_seconds)
 
     def _execute(self, step: StoredStep) -> None:
         request = self.store.request(step.request_id)
         assert request is not None
-        kind = self.kinds[request.kind]
+        kind = self.kinds.get(request.kind)
         attempts = step.attempts + 1
+        if kind is None:  # a kind this process does not run (an older or newer version)
+            reason = f"no step kind {request.kind!r} is registered in this process"
+            self._finish_failed(step, attempts, StepState.NEEDS_ATTENTION, self.clock.now(), reason)
+            return
         try:
             report = kind.perform(step, request)
         except Exception as error:  # every failure is recorded on the step, never lost
@@ -213,6 +230,12 @@ class StepEngine:
             next_at = now + dt.timedelta(seconds=delay * random.uniform(0.5, 1.0))
         if not kind.expected(error):
             log.warning("step %s/%s failed: %s", step.request_id, step.name, reason, exc_info=error)
+        self._finish_failed(step, attempts, state, next_at, reason)
+
+    def _finish_failed(
+        self, step: StoredStep, attempts: int, state: StepState, next_at: dt.datetime, reason: str
+    ) -> None:
+        now = self.clock.now()
         with self.store.write() as tx:
             if tx.finish_step(
                 step.request_id,
@@ -299,13 +322,14 @@ class StepEngine:
         """
         last = None
         while True:
-            with self._changed:
-                current = view(request_id)
-                if current == last and state_of(current) not in RESTING:
+            # Read outside the lock: the workers' notifications never wait behind it.
+            current = view(request_id)
+            if current == last and state_of(current) not in RESTING:
+                with self._changed:
                     if stop is not None and stop.is_set():
                         return
                     self._changed.wait(poll_seconds)
-                    continue
+                continue
             yield current
             last = current
             if state_of(current) in RESTING or (stop is not None and stop.is_set()):

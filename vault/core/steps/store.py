@@ -41,6 +41,10 @@ class StepReads(Protocol):
         """When the next open step is due: its next attempt, or a running one's lease end."""
         ...
 
+    def requests_holding_secrets(self, state: RequestState) -> list[StoredRequest]:
+        """Requests in `state` whose sealed payload has not been forgotten yet."""
+        ...
+
 
 class StepWrites(StepReads, Protocol):
     """Inside one write transaction."""
