@@ -96,7 +96,12 @@ def _run(args: argparse.Namespace) -> int:
         message = error.message
         option = _option_for(error.field, args) if error.field else None
         if error.field and option:
-            message = option + message.removeprefix(error.field)
+            # "record.legal_basis: must be ..." reads "--basis: must be ...";
+            # a message that does not start with its field keeps its words.
+            if message.startswith(f"{error.field}:"):
+                message = option + message.removeprefix(error.field)
+            else:
+                message = f"{option}: {message}"
         reason = f" [dim](reason: {escape(error.reason)})[/dim]" if error.reason else ""
         errors.print(f"[red]error:[/red] {escape(message)}{reason}", highlight=False)
         return 1

@@ -179,6 +179,7 @@ def load(
     the TOML file at `config`, then the defaults. Raises SettingsError."""
     if max_concurrent_rpcs < 1:
         raise SettingsError("--max-concurrent-rpcs: must be at least 1")
+    _check_address(address)
     directory = data_dir(data_dir_flag, environ)
     toml = read_toml(config) if config else {}
     erasure = _known(_table(toml, "erasure"), "erasure", _ERASURE_KEYS)
@@ -198,7 +199,7 @@ def load(
         server=ServerSettings(address, max_concurrent_rpcs=max_concurrent_rpcs),
         erasure=_leased(
             ErasureConfig(
-                workers=_number(erasure, "workers", ErasureConfig.workers, whole=True, zero=True),
+                workers=_number(erasure, "workers", ErasureConfig.workers, whole=True),
                 lease_seconds=_number(erasure, "lease_seconds", ErasureConfig.lease_seconds),
                 call_timeout_seconds=_number(
                     erasure, "call_timeout_s", ErasureConfig.call_timeout_seconds
@@ -220,6 +221,16 @@ def load(
         ),
         demo=DemoSettings(demo),
     )
+
+
+def _check_address(address: str) -> None:
+    """HOST:PORT, or grpc would take `127.0.0.1` as port 443 and wrap a port past
+    65535 round to another."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise SettingsError(
+            f"--address {address!r}: write it as HOST:PORT, a port from 0 (any free one) to 65535"
+        )
 
 
 def read_toml(path: Path) -> dict[str, Any]:

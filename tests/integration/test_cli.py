@@ -485,3 +485,9 @@ def test_the_subject_prints_each_identity_whole_at_80_columns(narrow) -> None:
     assert code == 0, err
     assert f"    email: {long_email}" in out.splitlines()
     assert "…" not in out and "1 identity" not in out and "2 identities:" in out
+
+
+def test_a_not_found_error_names_the_argument_apart_from_its_words(run) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = run("subject", "show", "subjects/0000")
+    assert code == 1 and "does not exist" in err
+    assert not re.search(r"[A-Z]subject", err), err  # never "NAMEsubject ..."

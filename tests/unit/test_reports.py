@@ -150,7 +150,7 @@ def test_record_names_print_whole_on_their_own_lines() -> None:
     name = "subjects/" + "a" * 32 + "/records/" + "b" * 32
     view = RecordView(name, "contact", "course_delivery", "contract", "lms", create_time=NOW)
     lines = render(lambda console: terminal.print_records(console, [view]))
-    assert lines == [name, "  contact: for course_delivery (contract), from lms, stored 2026-11-24"]
+    assert lines == [name, "  contact: for course delivery (contract), from lms, stored 2026-11-24"]
     assert render(lambda console: terminal.print_records(console, [])) == ["no records"]
 
 
@@ -164,8 +164,10 @@ def test_connectors_list_their_holdings_legibly_at_80_columns() -> None:
     assert lines[0] == "lms 1.0: enabled, hosted in SE; health FAILING (timed out)"
     assert all(len(line) <= 80 for line in lines)
     assert any(
-        "bookkeeping.invoices" in line and "legal_obligation, legal hold" in line for line in lines
+        "bookkeeping.invoices" in line and "legal obligation, kept by law; 7 years" in line
+        for line in lines
     )
+    assert all(line == line.rstrip() for line in lines), "no padded lines through a pipe"
     assert "crm 0.1: disabled" in lines
     assert render(lambda console: terminal.print_connector_check(console, lms)) == [
         "lms 1.0: FAILING (timed out)"

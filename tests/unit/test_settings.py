@@ -94,6 +94,7 @@ def test_the_demo_is_the_schools_unless_a_controller_is_configured(tmp_path: Pat
         ("[erasure]\nmax_attempts = 2.5\n", "[erasure] max_attempts"),
         ("[erasure]\nworkers = true\n", "[erasure] workers"),
         ("[erasure]\nworkers = -1\n", "[erasure] workers"),
+        ("[erasure]\nworkers = 0\n", "[erasure] workers"),  # no step could ever run
         ("[erasure]\nlease_seconds = 0\n", "[erasure] lease_seconds"),
         ('[erasure]\ncall_timeout_s = "30s"\n', "[erasure] call_timeout_s"),
         ("[erasure]\nbackoff_base_s = -1\n", "[erasure] backoff_base_s"),
@@ -125,3 +126,11 @@ def test_a_missing_file_and_a_bad_flag_are_one_line_too(tmp_path: Path) -> None:
         settings.load(config=tmp_path / "nowhere.toml", environ={})
     with pytest.raises(SettingsError, match="--max-concurrent-rpcs"):
         settings.load(max_concurrent_rpcs=0, environ={})
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.1:99999", ":50241", "host:port", ""])
+def test_an_address_is_host_and_port(address: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        settings.load(address=address, environ={})
+    assert "HOST:PORT" in str(refused.value)
+    assert settings.load(address="127.0.0.1:0", environ={}).server.address == "127.0.0.1:0"

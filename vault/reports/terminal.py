@@ -15,9 +15,9 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.padding import Padding
 from rich.table import Table
 
+from vault.reports import words
 from vault.reports.words import OUTCOME_WORDS, REQUEST_WORDS, STEP_WORDS, count
 from vault_client import (
     ConnectorInfo,
@@ -63,7 +63,8 @@ def print_records(console: Console, records: list[Record]) -> None:
         console.print(record.name, soft_wrap=True, highlight=False)
         console.print(
             escape(
-                f"  {record.category}: for {record.purpose} ({record.legal_basis}), "
+                f"  {record.category}: for {record.purpose.replace('_', ' ')} "
+                f"({words.basis(record.legal_basis)}), "
                 f"from {record.source_system}, stored {stored}"
             ),
             highlight=False,
@@ -271,14 +272,22 @@ def print_connectors(console: Console, connectors: list[ConnectorInfo], checked:
             heading += "; health " + ("ok" if c.healthy else "[bold]FAILING[/bold]")
             heading += f" ({c.health_detail})" if c.health_detail else ""
         console.print(heading, highlight=False)
-        holdings = Table.grid(padding=(0, 2))
-        holdings.add_column(no_wrap=True)  # category
-        holdings.add_column(no_wrap=True)  # legal basis
-        holdings.add_column()  # retention
-        for h in c.holdings:
-            basis = h.legal_basis + ("" if h.erasable else ", legal hold")
-            holdings.add_row(h.category, basis, h.retention)
-        console.print(Padding(holdings, (0, 0, 1, 2)))
+        # Each category, then why it is held and how long, wrapped at words
+        # beside it: no padded table lines, at 80 columns or through a pipe.
+        _print_rows(
+            console,
+            [
+                (
+                    h.category,
+                    words.basis(h.legal_basis)
+                    + ("" if h.erasable else ", kept by law")
+                    + f"; {h.retention}",
+                )
+                for h in c.holdings
+            ],
+            indent=2,
+        )
+        console.print()
 
 
 def print_connector_check(console: Console, connector: ConnectorInfo) -> None:

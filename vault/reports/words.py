@@ -37,6 +37,11 @@ _LEGAL_BASIS_WORDS = {
 }
 
 
+def basis(code: str) -> str:
+    """A legal basis as an operator names it: "legal obligation", not its code."""
+    return code.replace("_", " ")
+
+
 def legal_basis(code: str) -> str:
     """A legal basis (a LegalBasis value) in words the person the data is about
     can read, with its article."""
@@ -57,6 +62,7 @@ OUTCOME_WORDS = {
     "retained": "kept",
     "manual_action": "by hand",
     "no_match": "nobody found",
+    "already_removed": "already gone",
 }
 # States in the same words wherever they are shown: `requests list`, the live
 # table during an erasure, and the report.

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from vault.connectors.base import NeedsAttention
 from vault.core.errors import FailedPrecondition, NotFound
 from vault.core.identities import IdentityKind
+from vault.core.steps import EngineSettings
 
 # The step engine's kind for an erasure, and the name of the vault's own step.
 KIND = "erasure"
@@ -38,7 +39,8 @@ class AlreadyRemoved:
     recorded. Said, so an empty step never reads as if nothing happened."""
 
     description: str = (
-        "an earlier attempt had already removed what this system held about the person"
+        "the records the first attempt found are no longer there: an earlier attempt "
+        "removed them, or they were changed in the system since; check there if unsure"
     )
     category: str = ""
 
@@ -101,6 +103,15 @@ class ErasureSettings:
     # The controller's time zone: connectors' "today" and every retained item's
     # last day kept are dates there.
     time_zone: str = "Europe/Stockholm"
+
+    def engine_settings(self) -> EngineSettings:
+        """The step engine's leases and backoff: the erasure's are the process's."""
+        return EngineSettings(
+            lease_seconds=self.lease_seconds,
+            max_attempts=self.max_attempts,
+            backoff_base_seconds=self.backoff_base_seconds,
+            backoff_cap_seconds=self.backoff_cap_seconds,
+        )
 
 
 class ManualActionNotFound(NotFound):
