@@ -9,6 +9,7 @@ from pathlib import Path
 from vault import crypto
 from vault.core.clock import Clock
 from vault.core.vault import Vault
+from vault.storage.base import KeyStore, RecordStore
 from vault.storage.sqlite import SQLiteRecordStore
 from vault.storage.sqlite_keys import SQLiteKeyStore
 
@@ -21,8 +22,10 @@ class UnknownStorage(ValueError):
 
 @dataclass
 class Stores:
-    records: SQLiteRecordStore
-    keys: SQLiteKeyStore
+    """The two databases, by their contracts: nothing past `open_stores` knows the engine."""
+
+    records: RecordStore
+    keys: KeyStore
 
     def close(self) -> None:
         self.records.close()

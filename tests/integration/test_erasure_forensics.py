@@ -123,7 +123,7 @@ def test_erasure_leaves_no_usable_key_in_any_file(
     restored = Vault(old_records, vault.keys.store, vault.keyring, clock)
     with pytest.raises(SubjectErased):
         restored.get_subject(LOCAL, sid)
-    rows = list(old_records.iter_records(sid))
+    rows = list(old_records.records.iter_records(sid))
     assert len(rows) == 3
     for row in rows:
         with pytest.raises(SubjectErased):

@@ -301,7 +301,7 @@ def test_a_record_of_a_subject_being_erased_says_so_whether_it_exists_or_not(
     stored = records.CreateRecord(pb.CreateRecordRequest(parent=anna.name, record=record())).record
     # The state an accepted erasure puts the subject in until its steps have run.
     with vault.records.write() as tx:
-        tx.set_subject_state(
+        tx.subjects.set_subject_state(
             anna.name.removeprefix("subjects/"), SubjectState.ERASURE_PENDING, vault.clock.now()
         )
     for name in (stored.name, f"{anna.name}/records/{'0' * 32}"):

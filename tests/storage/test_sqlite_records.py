@@ -42,14 +42,14 @@ def test_times_are_kept_as_utc_text_and_rows_of_earlier_versions_read_back(
             "'2026-11-24T09:00:00.123456+00:00', '2026-11-24T09:00:00.123456+00:00')"
         )
     conn.close()
-    subject = store.subject("s1")
+    subject = store.subjects.subject("s1")
     assert subject is not None and subject.created_at == T0 and subject.roles == ("student",)
-    record = store.record("r1")
+    record = store.records.record("r1")
     assert record is not None and record.created_at == T0
     assert record.legal_basis is LegalBasis.CONTRACT
     assert record.subject_state is SubjectState.ACTIVE
     with store.write() as tx:
-        tx.touch_subject("s1", T0.astimezone(ZoneInfo("Europe/Stockholm")))
+        tx.subjects.touch_subject("s1", T0.astimezone(ZoneInfo("Europe/Stockholm")))
     conn = sqlite3.connect(store.path)
     (text,) = conn.execute("SELECT updated_at FROM subjects").fetchone()
     conn.close()

@@ -48,7 +48,7 @@ def test_a_record_opens_as_sealed_and_only_in_its_own_row(vault: Vault) -> None:
 
 def test_an_identity_opens_only_as_its_own_subjects(vault: Vault) -> None:
     anna, bo = subject(vault, "anna@example.se"), subject(vault, "bo@example.se")
-    [row] = vault.records.identities(anna)
+    [row] = vault.records.subjects.identities(anna)
     assert vault.sealing.open_identity(anna, row).value == "anna@example.se"
     with pytest.raises(TamperedError):
         # Bo's key cannot open it, nor could Anna's under Bo's name.

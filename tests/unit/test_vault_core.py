@@ -236,9 +236,9 @@ def test_purge_removes_leftover_ciphertext_of_erased_subjects(vault: Vault) -> N
     anna = vault.create_subject(LOCAL, ANNA, [])
     vault.import_records(LOCAL, [(anna.subject_id, draft(n=i)) for i in range(1200)])
     vault.erase_subject(LOCAL, anna.subject_id)
-    assert vault.records.count_records(anna.subject_id) == 1200
+    assert vault.records.records.count_records(anna.subject_id) == 1200
     assert vault.purge_erased(batch=500) == 1200
-    assert vault.records.count_records(anna.subject_id) == 0
+    assert vault.records.records.count_records(anna.subject_id) == 0
 
 
 def test_export_is_a_zip_with_json_html_and_content(vault: Vault) -> None:
@@ -383,7 +383,7 @@ def test_a_batch_sqlite_rolled_back_fails_its_writers_and_the_next_writes_land(
     anna = vault.create_subject(LOCAL, ANNA, [])
     vault.create_record(LOCAL, anna.subject_id, draft(n=1))
     with pytest.raises(RuntimeError, match="disk"), vault.records.write() as tx:
-        tx.touch_subject(anna.subject_id, dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+        tx.subjects.touch_subject(anna.subject_id, dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
         tx.conn.execute("ROLLBACK")
         raise RuntimeError("disk full")
     assert vault.get_subject(LOCAL, anna.subject_id).updated_at.year != 2030
@@ -397,11 +397,11 @@ def test_a_record_group_that_fails_leaves_nothing_and_the_next_write_lands(
 ) -> None:
     anna = vault.create_subject(LOCAL, ANNA, [])
     first = vault.create_record(LOCAL, anna.subject_id, draft(n=1))
-    row = vault.records.record(first.record_id)
+    row = vault.records.records.record(first.record_id)
     assert row is not None
     # The same record id again breaks a UNIQUE constraint inside the group's write.
     with pytest.raises(sqlite3.IntegrityError):
-        vault.records.append_record(NewRecord(row), SubjectState.ACTIVE)
+        vault.records.records.append_record(NewRecord(row), SubjectState.ACTIVE)
     assert vault.count_records(LOCAL, anna.subject_id) == 1  # the count was not bumped
     vault.create_record(LOCAL, anna.subject_id, draft(n=2))
     assert vault.count_records(LOCAL, anna.subject_id) == 2

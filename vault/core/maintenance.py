@@ -14,8 +14,8 @@ from vault.storage.base import RecordStore
 
 
 class Maintenance:
-    def __init__(self, records: RecordStore, keys: KeyManager, scrub_due: threading.Event) -> None:
-        self.records = records
+    def __init__(self, store: RecordStore, keys: KeyManager, scrub_due: threading.Event) -> None:
+        self.store = store
         self.keys = keys
         # Set (by an erasure or a purge) when deleted bytes wait to be scrubbed.
         self.scrub_due = scrub_due
@@ -23,19 +23,19 @@ class Maintenance:
     def recover(self) -> int:
         """Finish erasures a crash interrupted: erased subjects whose keys remain."""
         finished = 0
-        for subject_id in self.records.subject_ids_in_state(SubjectState.ERASED):
+        for subject_id in self.store.subjects.subject_ids_in_state(SubjectState.ERASED):
             if self.keys.store.subject_key(subject_id) is not None:
                 self.keys.destroy_subject(subject_id)
                 finished += 1
         if finished:
-            self.records.scrub()
+            self.store.maintenance.scrub()
         return finished
 
     def purge_erased(self, batch: int = 500) -> int:
         """Delete leftover ciphertext of erased subjects (already unreadable) in batches."""
         total = 0
         while True:
-            deleted = self.records.purge_records(SubjectState.ERASED, batch)
+            deleted = self.store.maintenance.purge_records(SubjectState.ERASED, batch)
             total += deleted
             if deleted < batch:
                 break
@@ -49,5 +49,5 @@ class Maintenance:
         self.purge_erased()
         if self.scrub_due.is_set():
             self.scrub_due.clear()
-            if not (self.records.scrub() and self.keys.store.scrub()):
+            if not (self.store.maintenance.scrub() and self.keys.store.scrub()):
                 self.scrub_due.set()  # a reader held the WAL; try again next pass

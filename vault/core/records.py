@@ -77,7 +77,7 @@ class _NewRecord:
 class Records:
     def __init__(
         self,
-        records: RecordStore,
+        store: RecordStore,
         keys: KeyManager,
         sealing: Sealing,
         replay: Replay,
@@ -85,7 +85,7 @@ class Records:
         subjects: Subjects,
         scrub_due: threading.Event,
     ) -> None:
-        self.records = records
+        self.store = store
         self.keys = keys
         self.sealing = sealing
         self.replay = replay
@@ -102,7 +102,9 @@ class Records:
         new = self._new_record(actor, subject_id, draft, request_id)
         if isinstance(new, Record):
             return new
-        record = self._stored_record(new, self.records.append_record(new.new, SubjectState.ACTIVE))
+        record = self._stored_record(
+            new, self.store.records.append_record(new.new, SubjectState.ACTIVE)
+        )
         return record or self.create(actor, subject_id, draft, request_id)
 
     async def create_async(
@@ -120,7 +122,7 @@ class Records:
         if isinstance(new, Record):
             return new
         if new is not None:
-            outcome = await self.records.append_record_async(new.new, SubjectState.ACTIVE)
+            outcome = await self.store.records.append_record_async(new.new, SubjectState.ACTIVE)
             record = self._stored_record(new, outcome)
             if record is not None:
                 return record
@@ -190,7 +192,7 @@ class Records:
                 subject_id, checked.draft.category, create=True, write=new_key
             )
         except SubjectErased:
-            state = self.records.subject_state(subject_id)
+            state = self.store.subjects.subject_state(subject_id)
             if state is not SubjectState.ACTIVE:
                 refuse_write(subject_id, state)
             raise
@@ -210,7 +212,7 @@ class Records:
             field = f"records[{index}]"
             checked = drafts.check(draft, f"{field}.record")
             if subject_id not in subjects:
-                writable_subject(self.records, subject_id, field=f"{field}.parent")
+                writable_subject(self.store.subjects, subject_id, field=f"{field}.parent")
                 subjects.add(subject_id)
             if request_id:
                 digest.update(
@@ -233,10 +235,10 @@ class Records:
         if self.replay.replayed(request_id, "import_records", fingerprint) is not None:
             return len(rows)
         try:
-            with self.records.write() as tx:
+            with self.store.write() as tx:
                 for subject_id in subjects:
-                    writable_subject(tx, subject_id)
-                tx.insert_records(rows)
+                    writable_subject(tx.subjects, subject_id)
+                tx.records.insert_records(rows)
                 self.replay.remember(
                     tx,
                     request_id,
@@ -253,7 +255,7 @@ class Records:
     def get(self, actor: Actor, record_id: str, subject_id: str | None = None) -> Record:
         """The record; with `subject_id`, only if it belongs to that subject (a
         name that pairs a record with the wrong subject does not exist)."""
-        row = self.records.record(record_id)
+        row = self.store.records.record(record_id)
         # A store fills in the subject's state with the record; without it, nothing is read.
         if (
             row is None
@@ -263,7 +265,7 @@ class Records:
             # The maintenance pass deletes an erased subject's records, so the
             # subject's own state answers: the same before the purge as after.
             if subject_id is not None:
-                state = self.records.subject_state(subject_id)
+                state = self.store.subjects.subject_state(subject_id)
                 if state is not None:
                     check_readable(subject_id, state)
             raise RecordNotFound(f"record {record_id} does not exist", record=record_id)
@@ -317,11 +319,11 @@ class Records:
             created_at=current.created_at,
         )
         try:
-            with self.records.write() as tx:
-                writable_subject(tx, current.subject_id)
-                if tx.record(record_id) is None:
+            with self.store.write() as tx:
+                writable_subject(tx.subjects, current.subject_id)
+                if tx.records.record(record_id) is None:
                     raise RecordNotFound(f"record {record_id} does not exist", record=record_id)
-                tx.update_record(row)
+                tx.records.update_record(row)
                 self.replay.remember(
                     tx, request_id, "update_record", fingerprint, current.subject_id, record_id
                 )
@@ -337,8 +339,8 @@ class Records:
         limit = rules.page_size(page_size)
         query = {"list": "records", "subject": subject_id, "category": category or ""}
         after = paging.read(page_token, query, (int,), "parent and category")
-        readable_subject(self.records, subject_id)
-        rows = self.records.records_page(
+        readable_subject(self.store.subjects, subject_id)
+        rows = self.store.records.records_page(
             subject_id, category or None, after[0] if after else 0, limit + 1
         )
         more = len(rows) > limit
@@ -350,17 +352,17 @@ class Records:
     def stream(self, actor: Actor, subject_id: str, category: str | None) -> Iterator[Record]:
         if category:
             rules.category(category)
-        readable_subject(self.records, subject_id)
-        for row in self.records.iter_records(subject_id, category or None):
+        readable_subject(self.store.subjects, subject_id)
+        for row in self.store.records.iter_records(subject_id, category or None):
             yield self.sealing.open_record(row)
 
     def readable(self, actor: Actor, subject_id: str) -> Iterator[Record]:
         """Every record still readable; rows left over from an erased category are skipped."""
-        readable_subject(self.records, subject_id)
+        readable_subject(self.store.subjects, subject_id)
         # Keys are looked up once per category and page rather than per record;
         # an erasure still stops the export within one page.
         data_keys: dict[str, DataKey | None] = {}
-        for index, row in enumerate(self.records.iter_records(subject_id)):
+        for index, row in enumerate(self.store.records.iter_records(subject_id)):
             if index % EXPORT_KEY_REFRESH == 0:
                 data_keys.clear()
             if row.category not in data_keys:
@@ -376,13 +378,13 @@ class Records:
             yield self.sealing.open_record(row, key)
 
     def count(self, actor: Actor, subject_id: str) -> int:
-        return self.records.count_records(subject_id)
+        return self.store.records.count_records(subject_id)
 
     def export(self, actor: Actor, subject_id: str) -> SubjectExport:
         """Everything the vault itself holds about the subject, its records read
         as they are consumed (`vault.reports.archive` writes it as a zip)."""
         subject = self.subjects.get(actor, subject_id)
-        total = self.records.count_records(subject_id)
+        total = self.store.records.count_records(subject_id)
         return SubjectExport(subject, self.readable(actor, subject_id), total, self.clock.now())
 
     # ------------------------------------------------------------- erasure
@@ -397,16 +399,16 @@ class Records:
             return CategoryErasure(
                 subject_id, category, data["records"], dt.datetime.fromisoformat(data["at"])
             )
-        writable_subject(self.records, subject_id)
+        writable_subject(self.store.subjects, subject_id)
         erased_at = self.clock.now()
         # The key goes first: once it is gone the records are unreadable, and a
         # crash before the transaction below leaves only ciphertext that a
         # retry (or the same call again) deletes. Destroying is idempotent.
         self.keys.destroy_category(subject_id, category)
         try:
-            with self.records.write() as tx:
-                count = tx.delete_category_records(subject_id, category)
-                tx.touch_subject(subject_id, erased_at)
+            with self.store.write() as tx:
+                count = tx.records.delete_category_records(subject_id, category)
+                tx.subjects.touch_subject(subject_id, erased_at)
                 result = json.dumps({"records": count, "at": iso(erased_at)})
                 self.replay.remember(
                     tx, request_id, "erase_category", fingerprint, subject_id, result

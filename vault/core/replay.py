@@ -12,28 +12,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any, Protocol
+from typing import Any
 
 from vault.core import rules
 from vault.core.errors import RequestIdReused
-from vault.storage.base import RememberedRequest
+from vault.storage.base import RecordStore, RememberedRequest, Transaction
 
 
 class Raced(Exception):
     """Another copy of this call remembered the request id first: look again."""
 
 
-class _Remembers(Protocol):
-    def remembered(self, request_id: str) -> RememberedRequest | None: ...
-
-
-class _Remembering(Protocol):
-    def remember(self, request: RememberedRequest) -> bool: ...
-
-
 class Replay:
-    def __init__(self, records: _Remembers, key: bytes) -> None:
-        self.records = records
+    def __init__(self, store: RecordStore, key: bytes) -> None:
+        self.store = store
         self.key = key
 
     def fingerprint(self, request_id: str, *parts: Any) -> str:
@@ -50,7 +42,7 @@ class Replay:
         if not request_id:
             return None
         rules.request_id(request_id)
-        remembered = self.records.remembered(request_id)
+        remembered = self.store.replay.remembered(request_id)
         if remembered is None:
             return None
         if remembered.operation != operation or remembered.fingerprint != fingerprint:
@@ -59,7 +51,7 @@ class Replay:
 
     def remember(
         self,
-        tx: _Remembering,
+        tx: Transaction,
         request_id: str,
         operation: str,
         fingerprint: str,
@@ -67,7 +59,7 @@ class Replay:
         result: str,
     ) -> None:
         """Inside the change's transaction; raises Raced if a copy got there first."""
-        if request_id and not tx.remember(
+        if request_id and not tx.replay.remember(
             RememberedRequest(request_id, operation, fingerprint, subject_id, result)
         ):
             raise Raced()

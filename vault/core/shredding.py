@@ -28,13 +28,13 @@ ERASURE_OPERATIONS = ("erase_subject", "erase_everywhere")
 class Shredding:
     def __init__(
         self,
-        records: RecordStore,
+        store: RecordStore,
         keys: KeyManager,
         replay: Replay,
         clock: Clock,
         scrub_due: threading.Event,
     ) -> None:
-        self.records = records
+        self.store = store
         self.keys = keys
         self.replay = replay
         self.clock = clock
@@ -46,20 +46,20 @@ class Shredding:
         replayed = self.replay.replayed(request_id, "erase_subject", fingerprint)
         if replayed is not None:
             return receipt_from_json(replayed.result)
-        row = self.records.subject(subject_id)
+        row = self.store.subjects.subject(subject_id)
         if row is None:
             raise SubjectNotFound(f"subject {subject_id} does not exist", subject=subject_id)
         if row.state is SubjectState.ERASED:
-            stored = self.records.erasure_receipt(subject_id)
+            stored = self.store.receipts.erasure_receipt(subject_id)
             assert stored is not None
             return receipt_from_json(stored)
 
         categories = tuple(c for c in self.keys.categories(subject_id) if c != IDENTITY_CATEGORY)
-        records_total = self.records.count_records(subject_id)
+        records_total = self.store.records.count_records(subject_id)
         erased_at = self.clock.now()
         try:
-            with self.records.write() as tx:
-                current = tx.subject(subject_id)
+            with self.store.write() as tx:
+                current = tx.subjects.subject(subject_id)
                 if current is None or current.state is SubjectState.ERASED:
                     raise Raced()
                 receipt = ErasureReceipt(
@@ -68,16 +68,16 @@ class Shredding:
                     categories=categories,
                     keys_destroyed=len(self.keys.categories(subject_id)) + 1,
                     records_shredded=records_total,
-                    identities_removed=tx.delete_identities(subject_id),
+                    identities_removed=tx.subjects.delete_identities(subject_id),
                 )
                 receipt_json = receipt_to_json(receipt)
                 # Roles go with the person: an erased subject keeps only its id and state.
-                tx.update_subject(subject_id, (), False, erased_at)
-                tx.set_subject_state(subject_id, SubjectState.ERASED, erased_at)
-                tx.save_erasure_receipt(subject_id, receipt_json, erased_at)
+                tx.subjects.update_subject(subject_id, (), False, erased_at)
+                tx.subjects.set_subject_state(subject_id, SubjectState.ERASED, erased_at)
+                tx.receipts.save_erasure_receipt(subject_id, receipt_json, erased_at)
                 # Earlier requests' fingerprints are keyed hashes of this
                 # person's data: they go with the person.
-                tx.forget_requests_of(subject_id, keep=ERASURE_OPERATIONS)
+                tx.replay.forget_requests_of(subject_id, keep=ERASURE_OPERATIONS)
                 self.replay.remember(
                     tx, request_id, "erase_subject", fingerprint, subject_id, receipt_json
                 )

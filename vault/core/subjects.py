@@ -27,7 +27,7 @@ from vault.core.keys import KeyManager
 from vault.core.model import Subject, SubjectState
 from vault.core.replay import Raced, Replay
 from vault.core.sealing import Sealing
-from vault.storage.base import RecordReads, RecordStore, SubjectRow
+from vault.storage.base import RecordStore, SubjectReads, SubjectRow
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class IdentityInput:
     system: str = ""
 
 
-def readable_subject(reads: RecordReads, subject_id: str, field: str = "name") -> SubjectRow:
+def readable_subject(reads: SubjectReads, subject_id: str, field: str = "name") -> SubjectRow:
     """The subject's row, if it may be read; else the precise reason it may not."""
     row = reads.subject(subject_id)
     if row is None:
@@ -76,13 +76,13 @@ def refuse_write(subject_id: str, state: SubjectState | None) -> NoReturn:
 class Subjects:
     def __init__(
         self,
-        records: RecordStore,
+        store: RecordStore,
         keys: KeyManager,
         sealing: Sealing,
         replay: Replay,
         clock: Clock,
     ) -> None:
-        self.records = records
+        self.store = store
         self.keys = keys
         self.sealing = sealing
         self.replay = replay
@@ -112,8 +112,8 @@ class Subjects:
         identity_rows = [self.sealing.identity_row(subject_id, identity) for identity in canonical]
         now = utc_now(self.clock)
         try:
-            with self.records.write() as tx:
-                tx.insert_subject(
+            with self.store.write() as tx:
+                tx.subjects.insert_subject(
                     SubjectRow(
                         subject_id,
                         SubjectState.ACTIVE,
@@ -124,7 +124,7 @@ class Subjects:
                     )
                 )
                 for index, row in enumerate(identity_rows):
-                    if not tx.insert_identity(row):
+                    if not tx.subjects.insert_identity(row):
                         raise IdentityInUse(
                             f"identities[{index}]: already belongs to a subject",
                             field=f"identities[{index}]",
@@ -141,12 +141,12 @@ class Subjects:
         return self.get(actor, subject_id)
 
     def get(self, actor: Actor, subject_id: str) -> Subject:
-        row = readable_subject(self.records, subject_id)
+        row = readable_subject(self.store.subjects, subject_id)
         return Subject(
             subject_id=row.subject_id,
             identities=tuple(
                 self.sealing.open_identity(row.subject_id, identity_row)
-                for identity_row in self.records.identities(row.subject_id)
+                for identity_row in self.store.subjects.identities(row.subject_id)
             ),
             roles=row.roles,
             protected_identity=row.protected_identity,
@@ -157,7 +157,7 @@ class Subjects:
 
     def find(self, actor: Actor, identity: IdentityInput, field: str = "identity") -> Subject:
         canonical = self._canonical(identity, field)
-        subject_id = self.records.subject_id_by_index(
+        subject_id = self.store.subjects.subject_id_by_index(
             self.sealing.keyring.blind_index(canonical.index_text)
         )
         if subject_id is None:
@@ -179,9 +179,9 @@ class Subjects:
         if self.replay.replayed(request_id, "update_subject", fingerprint) is not None:
             return self.get(actor, subject_id)
         try:
-            with self.records.write() as tx:
-                row = writable_subject(tx, subject_id)
-                tx.update_subject(
+            with self.store.write() as tx:
+                row = writable_subject(tx.subjects, subject_id)
+                tx.subjects.update_subject(
                     subject_id,
                     row.roles if checked_roles is None else checked_roles,
                     row.protected_identity if protected_identity is None else protected_identity,
@@ -221,14 +221,14 @@ class Subjects:
         if self.replay.replayed(request_id, "rectify_identity", fingerprint) is not None:
             return self.get(actor, subject_id)
         # Validate existence before sealing: an unknown subject has no key.
-        writable_subject(self.records, subject_id)
+        writable_subject(self.store.subjects, subject_id)
         new_row = (
             None if new_canonical is None else self.sealing.identity_row(subject_id, new_canonical)
         )
         try:
-            with self.records.write() as tx:
-                writable_subject(tx, subject_id)
-                held = {row.blind_index for row in tx.identities(subject_id)}
+            with self.store.write() as tx:
+                writable_subject(tx.subjects, subject_id)
+                held = {row.blind_index for row in tx.subjects.identities(subject_id)}
                 if old_canonical is not None:
                     old_index = self.sealing.keyring.blind_index(old_canonical.index_text)
                     field = "old_identity" if new else "identity"
@@ -236,11 +236,11 @@ class Subjects:
                         raise InvalidArgument(field, "the subject does not hold this identity")
                     if new_row is None and len(held) == 1:
                         raise InvalidArgument(field, "a subject keeps at least one identity")
-                    tx.delete_identity(old_index)
-                if new_row is not None and not tx.insert_identity(new_row):
+                    tx.subjects.delete_identity(old_index)
+                if new_row is not None and not tx.subjects.insert_identity(new_row):
                     field = "new_identity" if old else "identity"
                     raise IdentityInUse(f"{field}: already belongs to a subject", field=field)
-                tx.touch_subject(subject_id, utc_now(self.clock))
+                tx.subjects.touch_subject(subject_id, utc_now(self.clock))
                 self.replay.remember(
                     tx, request_id, "rectify_identity", fingerprint, subject_id, subject_id
                 )

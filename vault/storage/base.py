@@ -55,7 +55,7 @@ class RecordRow:
     updated_at: dt.datetime
     # The record's place in its subject's list, assigned by the store; never reused.
     seq: int = 0
-    # Filled in by `RecordReads.record`, so one read tells whether the subject may be read.
+    # Filled in by `RecordRowReads.record`, so one read tells whether the subject may be read.
     subject_state: SubjectState | None = None
 
 
@@ -88,49 +88,27 @@ class AppendOutcome:
     request_taken: bool = False
 
 
-class RecordReads(Protocol):
-    """Reads, available both outside and inside a write transaction."""
+# ------------------------------------------------------------- aggregates --
+# Each aggregate has its reads, available outside and inside a write
+# transaction, and its writes, only inside one (`Transaction`).
+
+
+class SubjectReads(Protocol):
+    """Subjects and their blind-indexed identities."""
 
     def subject(self, subject_id: str) -> SubjectRow | None: ...
     def subject_state(self, subject_id: str) -> SubjectState | None:
         """Only the subject's state, for the checks on every record write."""
         ...
 
+    def subject_ids_in_state(self, state: SubjectState) -> list[str]: ...
     def subject_id_by_index(self, blind_index: str) -> str | None: ...
     def identities(self, subject_id: str) -> list[IdentityRow]:
         """The subject's identities, in the order they were added."""
         ...
 
-    def record(self, record_id: str) -> RecordRow | None:
-        """The record, with its subject's state in `subject_state`."""
-        ...
 
-    def records_page(
-        self, subject_id: str, category: str | None, after_seq: int, limit: int
-    ) -> list[RecordRow]:
-        """Up to `limit` of the subject's records (of `category`, if given) after
-        `after_seq`, in the order they were stored; `subject_state` is not filled in."""
-        ...
-
-    def subject_ids_in_state(self, state: SubjectState) -> list[str]: ...
-    def count_records(self, subject_id: str, category: str | None = None) -> int:
-        """How many records the subject has (of `category`), without reading them."""
-        ...
-
-    def categories(self, subject_id: str) -> list[str]:
-        """The categories the subject has records in, sorted."""
-        ...
-
-    def remembered(self, request_id: str) -> RememberedRequest | None: ...
-    def erasure_receipt(self, subject_id: str) -> str | None: ...
-
-
-class RecordWrites(RecordReads, Protocol):
-    """One write transaction: everything in it commits together or not at all."""
-
-    @property
-    def steps(self) -> StepWrites: ...
-
+class SubjectWrites(SubjectReads, Protocol):
     def insert_subject(self, row: SubjectRow) -> None: ...
     def update_subject(
         self, subject_id: str, roles: tuple[str, ...], protected: bool, at: dt.datetime
@@ -146,32 +124,43 @@ class RecordWrites(RecordReads, Protocol):
 
     def delete_identity(self, blind_index: str) -> None: ...
     def delete_identities(self, subject_id: str) -> int: ...
-    def delete_category_records(self, subject_id: str, category: str) -> int: ...
+
+
+class RecordRowReads(Protocol):
+    """Sealed records, and their counts by subject and category."""
+
+    def record(self, record_id: str) -> RecordRow | None:
+        """The record, with its subject's state in `subject_state`."""
+        ...
+
+    def records_page(
+        self, subject_id: str, category: str | None, after_seq: int, limit: int
+    ) -> list[RecordRow]:
+        """Up to `limit` of the subject's records (of `category`, if given) after
+        `after_seq`, in the order they were stored; `subject_state` is not filled in."""
+        ...
+
+    def count_records(self, subject_id: str, category: str | None = None) -> int:
+        """How many records the subject has (of `category`), without reading them."""
+        ...
+
+    def categories(self, subject_id: str) -> list[str]:
+        """The categories the subject has records in, sorted."""
+        ...
+
+
+class RecordRowWrites(RecordRowReads, Protocol):
     def insert_records(self, rows: list[RecordRow]) -> None: ...
     def update_record(self, row: RecordRow) -> None:
         """Replace the record's purpose, basis, source, key, ciphertext and `updated_at`."""
         ...
 
-    def remember(self, request: RememberedRequest) -> bool:
-        """False if the request id is already taken."""
-        ...
-
-    def forget_requests_of(self, subject_id: str, keep: tuple[str, ...]) -> None:
-        """Forget the subject's remembered requests, but those of the operations in `keep`."""
-        ...
-
-    def save_erasure_receipt(self, subject_id: str, receipt: str, at: dt.datetime) -> None: ...
+    def delete_category_records(self, subject_id: str, category: str) -> int: ...
 
 
-class RecordStore(RecordReads, Protocol):
-    @property
-    def steps(self) -> StepStore:
-        """The step engine's rows, in the same database."""
-        ...
-
-    def write(self) -> AbstractContextManager[RecordWrites]:
-        """A write transaction that takes the write lock at once (no lost updates)."""
-        ...
+class RecordRows(RecordRowReads, Protocol):
+    """The records outside a transaction: reads, the grouped append (the hot
+    write, which commits in a transaction of its own) and a whole subject's rows."""
 
     def append_record(self, new: NewRecord, subject_state: SubjectState) -> AppendOutcome:
         """Store one record, durably, if its subject is in `subject_state`; return
@@ -190,6 +179,36 @@ class RecordStore(RecordReads, Protocol):
         """Every record of the subject (of `category`), as `records_page` orders them."""
         ...
 
+
+class ReplayReads(Protocol):
+    """Remembered requests (AIP-155 request ids), each with its subject."""
+
+    def remembered(self, request_id: str) -> RememberedRequest | None: ...
+
+
+class ReplayWrites(ReplayReads, Protocol):
+    def remember(self, request: RememberedRequest) -> bool:
+        """False if the request id is already taken."""
+        ...
+
+    def forget_requests_of(self, subject_id: str, keep: tuple[str, ...]) -> None:
+        """Forget the subject's remembered requests, but those of the operations in `keep`."""
+        ...
+
+
+class ReceiptReads(Protocol):
+    """Erasure receipts: what is left of an erased subject, as the core wrote it."""
+
+    def erasure_receipt(self, subject_id: str) -> str | None: ...
+
+
+class ReceiptWrites(ReceiptReads, Protocol):
+    def save_erasure_receipt(self, subject_id: str, receipt: str, at: dt.datetime) -> None: ...
+
+
+class StoreMaintenance(Protocol):
+    """The store's upkeep, each call a transaction of its own."""
+
     def purge_records(self, subject_state: SubjectState, limit: int) -> int:
         """Delete up to `limit` records of subjects in `subject_state`, and their counts;
         return how many records went."""
@@ -199,7 +218,67 @@ class RecordStore(RecordReads, Protocol):
         """Make deleted bytes physically gone from the files; True when complete."""
         ...
 
+
+# ---------------------------------------------------- the record database --
+
+
+class Transaction(Protocol):
+    """One write transaction (the unit of work): every aggregate's writes in
+    it commit together or not at all, and its reads see its own writes."""
+
+    @property
+    def subjects(self) -> SubjectWrites: ...
+    @property
+    def records(self) -> RecordRowWrites: ...
+    @property
+    def replay(self) -> ReplayWrites: ...
+    @property
+    def receipts(self) -> ReceiptWrites: ...
+    @property
+    def steps(self) -> StepWrites:
+        """The step engine's rows: an erasure request commits with its subject's
+        new state and its remembered request id."""
+        ...
+
+
+class RecordWrites(Transaction, Protocol):
+    """The transaction as the erasure coordinator still reaches it: the three
+    flat methods it calls go once it calls them through the aggregates
+    (`tx.subjects.subject`, `tx.subjects.set_subject_state`, `tx.replay.remember`)."""
+
+    def subject(self, subject_id: str) -> SubjectRow | None: ...
+    def set_subject_state(self, subject_id: str, state: SubjectState, at: dt.datetime) -> None: ...
+    def remember(self, request: RememberedRequest) -> bool: ...
+
+
+class RecordStore(Protocol):
+    """The record database: every aggregate but the keys, read through its
+    attributes and written through `write()`."""
+
+    @property
+    def subjects(self) -> SubjectReads: ...
+    @property
+    def records(self) -> RecordRows: ...
+    @property
+    def replay(self) -> ReplayReads: ...
+    @property
+    def receipts(self) -> ReceiptReads: ...
+    @property
+    def maintenance(self) -> StoreMaintenance: ...
+    @property
+    def steps(self) -> StepStore:
+        """The step engine's rows, in the same database."""
+        ...
+
+    def write(self) -> AbstractContextManager[RecordWrites]:
+        """A write transaction that takes the write lock at once (no lost updates)."""
+        ...
+
     def close(self) -> None: ...
+
+    # Until the erasure coordinator reads them through `subjects` and `replay`.
+    def subject(self, subject_id: str) -> SubjectRow | None: ...
+    def remembered(self, request_id: str) -> RememberedRequest | None: ...
 
 
 # ------------------------------------------------------------------- keys --

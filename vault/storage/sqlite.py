@@ -491,18 +491,30 @@ def _record_row(row: tuple, subject_state: SubjectState | None = None) -> Record
     )
 
 
-class _RecordQueries:
-    """Reads over one connection; the write transaction extends it."""
+_Conn = Callable[[], sqlite3.Connection]
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+
+def _fixed(conn: sqlite3.Connection) -> _Conn:
+    return lambda: conn
+
+
+class _SubjectQueries:
+    """Reads of subjects and identities over the connection `conn()` gives
+    (this thread's, or the write transaction's)."""
+
+    def __init__(self, conn: _Conn) -> None:
+        self._conn = conn
 
     def subject(self, subject_id: str) -> SubjectRow | None:
-        row = self.conn.execute(
-            "SELECT subject_id, state, roles, protected_identity, created_at, updated_at "
-            "FROM subjects WHERE subject_id = ?",
-            (subject_id,),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT subject_id, state, roles, protected_identity, created_at, updated_at "
+                "FROM subjects WHERE subject_id = ?",
+                (subject_id,),
+            )
+            .fetchone()
+        )
         if row is None:
             return None
         return SubjectRow(
@@ -515,19 +527,29 @@ class _RecordQueries:
         )
 
     def subject_state(self, subject_id: str) -> SubjectState | None:
-        row = self.conn.execute(
-            "SELECT state FROM subjects WHERE subject_id = ?", (subject_id,)
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT state FROM subjects WHERE subject_id = ?", (subject_id,))
+            .fetchone()
+        )
         return SubjectState(row[0]) if row else None
 
+    def subject_ids_in_state(self, state: SubjectState) -> list[str]:
+        rows = self._conn().execute(
+            "SELECT subject_id FROM subjects WHERE state = ?", (state.value,)
+        )
+        return [row[0] for row in rows]
+
     def subject_id_by_index(self, blind_index: str) -> str | None:
-        row = self.conn.execute(
-            "SELECT subject_id FROM identities WHERE blind_index = ?", (blind_index,)
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT subject_id FROM identities WHERE blind_index = ?", (blind_index,))
+            .fetchone()
+        )
         return row[0] if row else None
 
     def identities(self, subject_id: str) -> list[IdentityRow]:
-        rows = self.conn.execute(
+        rows = self._conn().execute(
             "SELECT blind_index, subject_id, kind, sealed_value FROM identities "
             "WHERE subject_id = ? ORDER BY rowid",
             (subject_id,),
@@ -537,12 +559,76 @@ class _RecordQueries:
             for blind_index, subject_id, kind, sealed in rows
         ]
 
+
+class _SubjectWrites(_SubjectQueries):
+    def insert_subject(self, row: SubjectRow) -> None:
+        self._conn().execute(
+            "INSERT INTO subjects (subject_id, state, roles, protected_identity, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                row.subject_id,
+                row.state.value,
+                json.dumps(list(row.roles)),
+                int(row.protected_identity),
+                _text(row.created_at),
+                _text(row.updated_at),
+            ),
+        )
+
+    def update_subject(
+        self, subject_id: str, roles: tuple[str, ...], protected: bool, at: dt.datetime
+    ) -> None:
+        self._conn().execute(
+            "UPDATE subjects SET roles = ?, protected_identity = ?, updated_at = ? WHERE subject_id = ?",
+            (json.dumps(list(roles)), int(protected), _text(at), subject_id),
+        )
+
+    def touch_subject(self, subject_id: str, at: dt.datetime) -> None:
+        self._conn().execute(
+            "UPDATE subjects SET updated_at = ? WHERE subject_id = ?", (_text(at), subject_id)
+        )
+
+    def set_subject_state(self, subject_id: str, state: SubjectState, at: dt.datetime) -> None:
+        self._conn().execute(
+            "UPDATE subjects SET state = ?, updated_at = ? WHERE subject_id = ?",
+            (state.value, _text(at), subject_id),
+        )
+
+    def insert_identity(self, row: IdentityRow) -> bool:
+        cursor = self._conn().execute(
+            "INSERT OR IGNORE INTO identities (blind_index, subject_id, kind, sealed_value) "
+            "VALUES (?, ?, ?, ?)",
+            (row.blind_index, row.subject_id, row.kind.value, row.sealed_value),
+        )
+        return cursor.rowcount == 1
+
+    def delete_identity(self, blind_index: str) -> None:
+        self._conn().execute("DELETE FROM identities WHERE blind_index = ?", (blind_index,))
+
+    def delete_identities(self, subject_id: str) -> int:
+        return (
+            self._conn()
+            .execute("DELETE FROM identities WHERE subject_id = ?", (subject_id,))
+            .rowcount
+        )
+
+
+class _RecordQueries:
+    """Reads of records and their counts."""
+
+    def __init__(self, conn: _Conn) -> None:
+        self._conn = conn
+
     def record(self, record_id: str) -> RecordRow | None:
-        row = self.conn.execute(
-            f"SELECT {_RECORD_COLUMNS}, s.state FROM records r JOIN subjects s USING (subject_id) "
-            "WHERE r.record_id = ?",
-            (record_id,),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT {_RECORD_COLUMNS}, s.state FROM records r JOIN subjects s USING (subject_id) "
+                "WHERE r.record_id = ?",
+                (record_id,),
+            )
+            .fetchone()
+        )
         return _record_row(row[:-1], SubjectState(row[-1])) if row else None
 
     def records_page(
@@ -560,20 +646,16 @@ class _RecordQueries:
                 "AND seq > ? ORDER BY seq LIMIT ?"
             )
             args = (subject_id, category, after_seq, limit)
-        return [_record_row(row) for row in self.conn.execute(sql, args)]
-
-    def subject_ids_in_state(self, state: SubjectState) -> list[str]:
-        rows = self.conn.execute("SELECT subject_id FROM subjects WHERE state = ?", (state.value,))
-        return [row[0] for row in rows]
+        return [_record_row(row) for row in self._conn().execute(sql, args)]
 
     def count_records(self, subject_id: str, category: str | None = None) -> int:
         if category is None:
-            row = self.conn.execute(
+            row = self._conn().execute(
                 "SELECT coalesce(sum(count), 0) FROM record_counts WHERE subject_id = ?",
                 (subject_id,),
             )
         else:
-            row = self.conn.execute(
+            row = self._conn().execute(
                 "SELECT coalesce(sum(count), 0) FROM record_counts "
                 "WHERE subject_id = ? AND category = ?",
                 (subject_id, category),
@@ -581,94 +663,17 @@ class _RecordQueries:
         return int(row.fetchone()[0])
 
     def categories(self, subject_id: str) -> list[str]:
-        rows = self.conn.execute(
+        rows = self._conn().execute(
             "SELECT DISTINCT category FROM records WHERE subject_id = ? ORDER BY category",
             (subject_id,),
         )
         return [row[0] for row in rows]
 
-    def remembered(self, request_id: str) -> RememberedRequest | None:
-        row = self.conn.execute(
-            "SELECT request_id, operation, fingerprint, subject_id, result FROM requests "
-            "WHERE request_id = ?",
-            (request_id,),
-        ).fetchone()
-        return RememberedRequest(*row) if row else None
-
-    def erasure_receipt(self, subject_id: str) -> str | None:
-        row = self.conn.execute(
-            "SELECT receipt FROM erasures WHERE subject_id = ?", (subject_id,)
-        ).fetchone()
-        return row[0] if row else None
-
 
 class _RecordWrites(_RecordQueries):
-    @property
-    def steps(self) -> _StepWrites:
-        # The step engine's writes in the same transaction: an erasure request
-        # commits with the subject's new state and its remembered request id.
-        return _StepWrites(self.conn)
-
-    def insert_subject(self, row: SubjectRow) -> None:
-        self.conn.execute(
-            "INSERT INTO subjects (subject_id, state, roles, protected_identity, created_at, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                row.subject_id,
-                row.state.value,
-                json.dumps(list(row.roles)),
-                int(row.protected_identity),
-                _text(row.created_at),
-                _text(row.updated_at),
-            ),
-        )
-
-    def update_subject(
-        self, subject_id: str, roles: tuple[str, ...], protected: bool, at: dt.datetime
-    ) -> None:
-        self.conn.execute(
-            "UPDATE subjects SET roles = ?, protected_identity = ?, updated_at = ? WHERE subject_id = ?",
-            (json.dumps(list(roles)), int(protected), _text(at), subject_id),
-        )
-
-    def touch_subject(self, subject_id: str, at: dt.datetime) -> None:
-        self.conn.execute(
-            "UPDATE subjects SET updated_at = ? WHERE subject_id = ?", (_text(at), subject_id)
-        )
-
-    def set_subject_state(self, subject_id: str, state: SubjectState, at: dt.datetime) -> None:
-        self.conn.execute(
-            "UPDATE subjects SET state = ?, updated_at = ? WHERE subject_id = ?",
-            (state.value, _text(at), subject_id),
-        )
-
-    def insert_identity(self, row: IdentityRow) -> bool:
-        cursor = self.conn.execute(
-            "INSERT OR IGNORE INTO identities (blind_index, subject_id, kind, sealed_value) "
-            "VALUES (?, ?, ?, ?)",
-            (row.blind_index, row.subject_id, row.kind.value, row.sealed_value),
-        )
-        return cursor.rowcount == 1
-
-    def delete_identity(self, blind_index: str) -> None:
-        self.conn.execute("DELETE FROM identities WHERE blind_index = ?", (blind_index,))
-
-    def delete_category_records(self, subject_id: str, category: str) -> int:
-        self.conn.execute(
-            "DELETE FROM record_counts WHERE subject_id = ? AND category = ?",
-            (subject_id, category),
-        )
-        return self.conn.execute(
-            "DELETE FROM records WHERE subject_id = ? AND category = ?", (subject_id, category)
-        ).rowcount
-
-    def delete_identities(self, subject_id: str) -> int:
-        return self.conn.execute(
-            "DELETE FROM identities WHERE subject_id = ?", (subject_id,)
-        ).rowcount
-
     def insert_records(self, rows: list[RecordRow]) -> None:
-        self.conn.executemany(
+        conn = self._conn()
+        conn.executemany(
             "INSERT INTO records (record_id, subject_id, category, purpose, legal_basis, "
             "source_system, key_id, sealed_payload, sealed_content, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -690,14 +695,14 @@ class _RecordWrites(_RecordQueries):
             ],
         )
         added = collections.Counter((r.subject_id, r.category) for r in rows)
-        self.conn.executemany(
+        conn.executemany(
             "INSERT INTO record_counts (subject_id, category, count) VALUES (?, ?, ?) "
             "ON CONFLICT (subject_id, category) DO UPDATE SET count = count + excluded.count",
             [(subject_id, category, count) for (subject_id, category), count in added.items()],
         )
 
     def update_record(self, row: RecordRow) -> None:
-        self.conn.execute(
+        self._conn().execute(
             "UPDATE records SET purpose = ?, legal_basis = ?, source_system = ?, key_id = ?, "
             "sealed_payload = ?, sealed_content = ?, updated_at = ? WHERE record_id = ?",
             (
@@ -712,8 +717,37 @@ class _RecordWrites(_RecordQueries):
             ),
         )
 
+    def delete_category_records(self, subject_id: str, category: str) -> int:
+        conn = self._conn()
+        conn.execute(
+            "DELETE FROM record_counts WHERE subject_id = ? AND category = ?",
+            (subject_id, category),
+        )
+        return conn.execute(
+            "DELETE FROM records WHERE subject_id = ? AND category = ?", (subject_id, category)
+        ).rowcount
+
+
+class _ReplayQueries:
+    def __init__(self, conn: _Conn) -> None:
+        self._conn = conn
+
+    def remembered(self, request_id: str) -> RememberedRequest | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT request_id, operation, fingerprint, subject_id, result FROM requests "
+                "WHERE request_id = ?",
+                (request_id,),
+            )
+            .fetchone()
+        )
+        return RememberedRequest(*row) if row else None
+
+
+class _ReplayWrites(_ReplayQueries):
     def remember(self, request: RememberedRequest) -> bool:
-        cursor = self.conn.execute(
+        cursor = self._conn().execute(
             "INSERT OR IGNORE INTO requests (request_id, operation, fingerprint, subject_id, result) "
             "VALUES (?, ?, ?, ?, ?)",
             (
@@ -728,16 +762,61 @@ class _RecordWrites(_RecordQueries):
 
     def forget_requests_of(self, subject_id: str, keep: tuple[str, ...]) -> None:
         marks = ", ".join("?" * len(keep))
-        self.conn.execute(
+        self._conn().execute(
             f"DELETE FROM requests WHERE subject_id = ? AND operation NOT IN ({marks})",
             (subject_id, *keep),
         )
 
+
+class _ReceiptQueries:
+    def __init__(self, conn: _Conn) -> None:
+        self._conn = conn
+
+    def erasure_receipt(self, subject_id: str) -> str | None:
+        row = (
+            self._conn()
+            .execute("SELECT receipt FROM erasures WHERE subject_id = ?", (subject_id,))
+            .fetchone()
+        )
+        return row[0] if row else None
+
+
+class _ReceiptWrites(_ReceiptQueries):
     def save_erasure_receipt(self, subject_id: str, receipt: str, at: dt.datetime) -> None:
-        self.conn.execute(
+        self._conn().execute(
             "INSERT INTO erasures (subject_id, erased_at, receipt) VALUES (?, ?, ?)",
             (subject_id, _text(at), receipt),
         )
+
+
+class _Transaction:
+    """One write transaction: every aggregate's writes over its connection."""
+
+    __slots__ = ("conn", "receipts", "records", "replay", "subjects")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        fixed = _fixed(conn)
+        self.subjects = _SubjectWrites(fixed)
+        self.records = _RecordWrites(fixed)
+        self.replay = _ReplayWrites(fixed)
+        self.receipts = _ReceiptWrites(fixed)
+
+    @property
+    def steps(self) -> _StepWrites:
+        # The step engine's writes in the same transaction: an erasure request
+        # commits with the subject's new state and its remembered request id.
+        return _StepWrites(self.conn)
+
+    # Until the erasure coordinator calls them through `subjects` and `replay`.
+    def subject(self, subject_id: str) -> SubjectRow | None:
+        return self.subjects.subject(subject_id)
+
+    def set_subject_state(self, subject_id: str, state: SubjectState, at: dt.datetime) -> None:
+        self.subjects.set_subject_state(subject_id, state, at)
+
+    def remember(self, request: RememberedRequest) -> bool:
+        return self.replay.remember(request)
 
 
 def _append_records(
@@ -753,20 +832,21 @@ def _append_records(
             f"SELECT subject_id, state FROM subjects WHERE subject_id IN ({marks})", subject_ids
         )
     }
-    writes = _RecordWrites(conn)
+    fixed = _fixed(conn)
+    replay = _ReplayWrites(fixed)
     outcomes = []
     stored = []
     for new, wanted in items:
         state = states.get(new.row.subject_id)
         if state is not wanted:
             outcomes.append(AppendOutcome(state, stored=False))
-        elif new.request is not None and not writes.remember(new.request):
+        elif new.request is not None and not replay.remember(new.request):
             outcomes.append(AppendOutcome(state, stored=False, request_taken=True))
         else:
             outcomes.append(AppendOutcome(state, stored=True))
             stored.append(new.row)
     if stored:
-        writes.insert_records(stored)
+        _RecordWrites(fixed).insert_records(stored)
     return outcomes
 
 
@@ -800,26 +880,13 @@ class _Settler:
                 future.set_result(result)
 
 
-class SQLiteRecordStore:
-    """The record database: subjects, blind-indexed identities, sealed records."""
+class _Records(_RecordQueries):
+    """The records outside a transaction: this thread's reads, and the grouped append."""
 
-    def __init__(self, path: Path) -> None:
-        self._connections = _Connections(path, record_migrations)
-        self._writer = GroupCommitWriter(self._connections)
-        self.steps = SQLiteStepStore(self._connections, self._writer)
+    def __init__(self, connections: _Connections, writer: GroupCommitWriter) -> None:
+        super().__init__(connections.get)
+        self._writer = writer
         self._settler: _Settler | None = None
-
-    @property
-    def path(self) -> Path:
-        return self._connections.path
-
-    def _reads(self) -> _RecordQueries:
-        return _RecordQueries(self._connections.get())
-
-    @contextmanager
-    def write(self) -> Iterator[_RecordWrites]:
-        with self._writer.write() as conn:
-            yield _RecordWrites(conn)
 
     def append_record(self, new: NewRecord, subject_state: SubjectState) -> AppendOutcome:
         return self._writer.combined(  # type: ignore[no-any-return]
@@ -844,41 +911,6 @@ class SQLiteRecordStore:
         )
         return await committed
 
-    def subject(self, subject_id: str) -> SubjectRow | None:
-        return self._reads().subject(subject_id)
-
-    def subject_state(self, subject_id: str) -> SubjectState | None:
-        return self._reads().subject_state(subject_id)
-
-    def subject_id_by_index(self, blind_index: str) -> str | None:
-        return self._reads().subject_id_by_index(blind_index)
-
-    def identities(self, subject_id: str) -> list[IdentityRow]:
-        return self._reads().identities(subject_id)
-
-    def record(self, record_id: str) -> RecordRow | None:
-        return self._reads().record(record_id)
-
-    def records_page(
-        self, subject_id: str, category: str | None, after_seq: int, limit: int
-    ) -> list[RecordRow]:
-        return self._reads().records_page(subject_id, category, after_seq, limit)
-
-    def subject_ids_in_state(self, state: SubjectState) -> list[str]:
-        return self._reads().subject_ids_in_state(state)
-
-    def count_records(self, subject_id: str, category: str | None = None) -> int:
-        return self._reads().count_records(subject_id, category)
-
-    def categories(self, subject_id: str) -> list[str]:
-        return self._reads().categories(subject_id)
-
-    def remembered(self, request_id: str) -> RememberedRequest | None:
-        return self._reads().remembered(request_id)
-
-    def erasure_receipt(self, subject_id: str) -> str | None:
-        return self._reads().erasure_receipt(subject_id)
-
     def iter_records(self, subject_id: str, category: str | None = None) -> Iterator[RecordRow]:
         # Paged rather than one long cursor: a long-lived read transaction
         # would keep the WAL from being checkpointed after an erasure.
@@ -889,6 +921,12 @@ class SQLiteRecordStore:
             if len(page) < 500:
                 return
             after = page[-1].seq
+
+
+class _Maintenance:
+    def __init__(self, connections: _Connections, writer: GroupCommitWriter) -> None:
+        self._connections = connections
+        self._writer = writer
 
     def purge_records(self, subject_state: SubjectState, limit: int) -> int:
         with self._writer.write() as conn:
@@ -906,10 +944,41 @@ class SQLiteRecordStore:
     def scrub(self) -> bool:
         return self._writer.checkpoint_truncate(self._connections.wal_path)
 
+
+class SQLiteRecordStore:
+    """The record database: subjects, blind-indexed identities, sealed records,
+    remembered requests, erasure receipts and the step engine's rows."""
+
+    def __init__(self, path: Path) -> None:
+        self._connections = _Connections(path, record_migrations)
+        self._writer = GroupCommitWriter(self._connections)
+        this_thread = self._connections.get
+        self.subjects = _SubjectQueries(this_thread)
+        self.records = _Records(self._connections, self._writer)
+        self.replay = _ReplayQueries(this_thread)
+        self.receipts = _ReceiptQueries(this_thread)
+        self.maintenance = _Maintenance(self._connections, self._writer)
+        self.steps = SQLiteStepStore(self._connections, self._writer)
+
+    @property
+    def path(self) -> Path:
+        return self._connections.path
+
+    @contextmanager
+    def write(self) -> Iterator[_Transaction]:
+        with self._writer.write() as conn:
+            yield _Transaction(conn)
+
+    # Until the erasure coordinator reads them through `subjects` and `replay`.
+    def subject(self, subject_id: str) -> SubjectRow | None:
+        return self.subjects.subject(subject_id)
+
+    def remembered(self, request_id: str) -> RememberedRequest | None:
+        return self.replay.remembered(request_id)
+
     def close(self) -> None:
         self._writer.close()  # first: its thread may still be committing
         self._connections.close()
-        self._seen = threading.local()
 
 
 @record_migrations(name="0002_record_counts")
