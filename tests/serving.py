@@ -20,7 +20,13 @@ def served(services: VaultServices, settings: ServerSettings = ANY_PORT) -> Iter
     """Serve `services` with `settings` (port 0 unless they say otherwise)
     until the block ends; then stop the server, the workers and the step engine."""
     running = create_server(services, settings)
-    workers = Workers(services.vault, services.coordinator, maintenance_interval_seconds=0)
+    coordinator = services.coordinator
+    workers = Workers(
+        services.vault,
+        coordinator.engine,
+        maintenance_interval_seconds=0,
+        step_timeout_seconds=coordinator.settings.call_timeout_seconds,
+    )
     workers.start()
     try:
         yield running

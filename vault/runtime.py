@@ -1,6 +1,7 @@
 """Wires the application from its settings: the stores, the vault, the demo,
-the connectors and the erasure step engine; starts the server and the
-background workers, and stops and closes them all in the reverse order.
+the connectors, the one step engine and the kinds of request it runs (the
+erasure); starts the server and the background workers, and stops and closes
+them all in the reverse order.
 
     runtime = Runtime(settings)
     with runtime:                 # opens everything, or raises StartupError
@@ -21,6 +22,7 @@ from vault.connectors.registry import ConfigError, ConnectorRegistry
 from vault.core.clock import Clock
 from vault.core.erasure import ErasureCoordinator, ErasureSettings
 from vault.core.model import Controller
+from vault.core.steps import StepEngine
 from vault.core.vault import Vault
 from vault.crypto import KeyringError
 from vault.plugins.host import VaultHost
@@ -39,18 +41,32 @@ class StartupError(Exception):
     """What stops the application from starting, in one line."""
 
 
+def step_engine(vault: Vault, erasure: ErasureSettings | None = None) -> StepEngine:
+    """The process's one durable step engine, over the record store's steps, with
+    the leases and backoff of the [erasure] settings; each kind of request
+    registers with it, and the workers run it."""
+    return StepEngine(
+        vault.records.steps, vault.clock, (erasure or ErasureSettings()).engine_settings()
+    )
+
+
 def build_services(
     vault: Vault,
     registry: ConnectorRegistry | None = None,
     erasure: ErasureSettings | None = None,
     controller: Controller | None = None,
     export_timeout_seconds: float = 30.0,
+    engine: StepEngine | None = None,
 ) -> VaultServices:
-    """What the servicers work with: the vault, the connectors, and the
-    erasure step engine over them."""
+    """What the servicers work with: the vault, the connectors, and the erasure,
+    registered with `engine` (one of its own if none is given)."""
     registry = registry or ConnectorRegistry()
     coordinator = ErasureCoordinator(
-        vault, enabled_connectors(registry), installed_holdings(registry), erasure
+        vault,
+        engine or step_engine(vault, erasure),
+        enabled_connectors(registry),
+        installed_holdings(registry),
+        erasure,
     )
     return VaultServices(
         vault, registry, coordinator, export_timeout_seconds, controller or Controller()
@@ -58,24 +74,29 @@ def build_services(
 
 
 class Workers:
-    """The background workers: threads that carry out due erasure steps, and
-    one that runs the vault's maintenance. Started once the server serves,
-    stopped before the stores close."""
+    """The background workers: threads that carry out the step engine's due
+    steps (an erasure's, and any other kind's it runs), and one that runs the
+    vault's maintenance. Started once the server serves, stopped before the
+    stores close."""
 
     def __init__(
         self,
         vault: Vault,
-        coordinator: ErasureCoordinator,
+        engine: StepEngine,
         erasure_workers: int = 8,
         maintenance_interval_seconds: float = 30.0,
+        step_timeout_seconds: float = ErasureSettings.call_timeout_seconds,
     ) -> None:
         self.vault = vault
-        self.coordinator = coordinator
+        self.engine = engine
+        # How long a step may still take once asked to stop (a connector's call has
+        # its own deadline).
+        self.step_timeout_seconds = step_timeout_seconds
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(
-                target=_erase,
-                args=(coordinator, self._stop),
+                target=_run_steps,
+                args=(engine, self._stop),
                 name=f"erasure-worker-{index}",
                 daemon=True,
             )
@@ -94,7 +115,7 @@ class Workers:
     def start(self) -> None:
         # Steps a crashed process of this host held go back in the queue first, and
         # a request that completed just before a crash loses the secrets it held.
-        self.coordinator.recover()
+        self.engine.recover()
         for thread in self._threads:
             thread.start()
 
@@ -102,11 +123,11 @@ class Workers:
         """Returns once no worker runs; safe from any thread, and more than once."""
         self._stop.set()
         self.vault.scrub_due.set()  # wakes the maintenance thread so it can end
-        self.coordinator.work_available.set()  # and the erasure workers
+        self.engine.work_available.set()  # and the step workers
         for thread in self._threads:
             if thread.is_alive():
                 # A worker may be inside a connector call; that call has its own deadline.
-                thread.join(timeout=self.coordinator.settings.call_timeout_seconds + 5)
+                thread.join(timeout=self.step_timeout_seconds + 5)
 
 
 class Runtime:
@@ -121,6 +142,7 @@ class Runtime:
         self.services: VaultServices | None = None
         self.running: RunningServer | None = None
         self.workers: Workers | None = None
+        self.engine: StepEngine | None = None
         self._demo_systems: DemoSystems | None = None
 
     @property
@@ -172,11 +194,10 @@ class Runtime:
         except BaseException:
             self.close()
             raise
+        erasure = self.settings.erasure.for_steps(self.settings.controller.time_zone)
+        self.engine = step_engine(vault, erasure)
         self.services = build_services(
-            vault,
-            self.registry,
-            self.settings.erasure.for_steps(self.settings.controller.time_zone),
-            self.settings.controller.controller,
+            vault, self.registry, erasure, self.settings.controller.controller, engine=self.engine
         )
 
     def _start_demo(self, vault: Vault) -> dict[str, dict[str, object]]:
@@ -194,15 +215,16 @@ class Runtime:
     def start(self) -> RunningServer:
         """Serve on the configured address, then start the background workers.
         Raises AddressUnavailable when the address cannot be listened on."""
-        services = self.services
-        if services is None:
+        services, engine = self.services, self.engine
+        if services is None or engine is None:
             raise RuntimeError("open() the runtime before starting it")
         self.running = create_server(services, self.settings.server)
         self.workers = Workers(
             services.vault,
-            services.coordinator,
+            engine,
             self.settings.erasure.workers,
             self.settings.maintenance.interval_seconds,
+            self.settings.erasure.call_timeout_seconds,
         )
         self.workers.start()
         return self.running
@@ -227,6 +249,7 @@ class Runtime:
         if self.stores is not None:
             self.stores.close()
         self.services = self.registry = self._demo_systems = self.stores = None
+        self.engine = None
         self.vault = None
 
     def __enter__(self) -> Runtime:
@@ -242,18 +265,18 @@ class Runtime:
         self.close()
 
 
-def _erase(coordinator: ErasureCoordinator, stop: threading.Event) -> None:
-    """Carry out due erasure steps; sleep until new work or the next retry is due."""
+def _run_steps(engine: StepEngine, stop: threading.Event) -> None:
+    """Carry out due steps; sleep until new work or the next retry is due."""
     while not stop.is_set():
         # Cleared before the pass, so work announced during it is not missed.
-        coordinator.work_available.clear()
+        engine.work_available.clear()
         try:
-            coordinator.run_pending()
-            due = coordinator.seconds_until_due()
+            engine.run_pending()
+            due = engine.seconds_until_due()
         except Exception:
             log.exception("erasure worker pass failed; will try again")
             due = 5.0
-        coordinator.work_available.wait(5.0 if due is None else min(max(due, 0.05), 5.0))
+        engine.work_available.wait(5.0 if due is None else min(max(due, 0.05), 5.0))
 
 
 def _maintain(vault: Vault, interval: float, stop: threading.Event) -> None:

@@ -23,10 +23,10 @@ from vault.connectors import (
 )
 from vault.connectors.registry import ConnectorRegistry
 from vault.core.actor import LOCAL
-from vault.core.erasure import ErasureCoordinator, ErasureSettings
+from vault.core.erasure import KIND, ErasureCoordinator, ErasureSettings
 from vault.core.identities import IdentityKind
 from vault.core.model import LegalBasis
-from vault.core.steps import StepState
+from vault.core.steps import OPEN, StepState
 from vault.core.vault import IdentityInput, Vault
 from vault.plugins import hookimpl
 from vault.plugins.host import VaultHost
@@ -233,7 +233,8 @@ def test_a_worker_whose_lease_ran_out_cannot_overwrite_the_next_attempt(
     request = coordinator.request(LOCAL, anna(vault))
     now = vault.clock.now()
     with coordinator.steps.write() as tx:
-        stale = tx.claim_step("dead-worker", now, now)  # a lease that is already over
+        # A lease that is already over.
+        stale = tx.claim_step({KIND}, OPEN, StepState.RUNNING, "dead-worker", now, now)
     assert stale is not None
     vault.clock.advance(seconds=1)  # type: ignore[attr-defined]
     coordinator.run_pending()  # takes the expired lease over and finishes

@@ -67,7 +67,7 @@ def test_the_workers_run_maintenance_after_an_erasure(
     passes = threading.Semaphore(0)
     monkeypatch.setattr(vault, "maintain", passes.release)
     services = build_services(vault)
-    workers = Workers(vault, services.coordinator, 1, maintenance_interval_seconds=3600)
+    workers = Workers(vault, services.coordinator.engine, 1, maintenance_interval_seconds=3600)
     workers.start()
     try:
         vault.scrub_due.set()  # as an erasure does

@@ -13,7 +13,17 @@ import datetime as dt
 import pytest
 
 from vault.core.actor import THE_VAULT, Actor, Role
-from vault.core.steps import RequestState, StepState, StepStore, StoredAction, StoredRequest
+from vault.core.steps import (
+    OPEN,
+    WAITING,
+    RequestState,
+    StepState,
+    StepStore,
+    StepWrites,
+    StoredAction,
+    StoredRequest,
+    StoredStep,
+)
 
 T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
 # Who asked, with every part set, so a store that drops one is caught.
@@ -22,6 +32,26 @@ ASKER = Actor("ada", Role.OPERATOR, "lms")
 
 def at(seconds: float) -> dt.datetime:
     return T0 + dt.timedelta(seconds=seconds)
+
+
+def claim(
+    tx: StepWrites,
+    owner: str,
+    now: dt.datetime,
+    lease_until: dt.datetime,
+    kinds: tuple[str, ...] = ("test",),
+) -> StoredStep | None:
+    """A claim as the engine makes it: an open step of these kinds, now running."""
+    return tx.claim_step(kinds, OPEN, StepState.RUNNING, owner, now, lease_until)
+
+
+def start(
+    tx: StepWrites, request_id: str, name: str, owner: str, now: dt.datetime
+) -> StoredStep | None:
+    return tx.start_step(request_id, name, WAITING, StepState.RUNNING, owner, now, now + LEASE)
+
+
+LEASE = dt.timedelta(seconds=60)
 
 
 class StepStoreContract:
@@ -48,7 +78,7 @@ class StepStoreContract:
             requested_by,
         )
         with store.write() as tx:
-            tx.insert_request(request, steps)
+            tx.insert_request(request, steps, StepState.PENDING)
         return request
 
     def test_a_request_and_its_steps_read_back_as_written_steps_in_order(
@@ -74,22 +104,24 @@ class StepStoreContract:
         page = store.requests_page("test", None, 10, None)
         assert {r.request_id: r.requested_by for r in page} == {"r1": ASKER, "r2": THE_VAULT}
 
-    def test_claim_takes_the_step_due_first_under_a_lease_and_starts_the_request(
+    def test_claim_takes_the_step_due_first_under_a_lease_due_again_when_it_ends(
         self, store: StepStore, subject: str
     ) -> None:
         self.submit(store, subject)
         with store.write() as tx:
-            step = tx.claim_step("w1", at(1), at(61))
+            step = claim(tx, "w1", at(1), at(61))
         assert step is not None and step.state is StepState.RUNNING
         assert step.lease_owner == "w1" and step.lease_until == at(61)
-        assert store.request("r1").state is RequestState.IN_PROGRESS  # type: ignore[union-attr]
+        assert step.next_attempt_at == at(61) and step.updated_at == at(1)
+        # The store moves the step alone: the request's state is the engine's to set.
+        assert store.request("r1").state is RequestState.PENDING  # type: ignore[union-attr]
         with store.write() as tx:
-            others = [tx.claim_step("w2", at(1), at(61)) for _ in range(3)]
+            others = [claim(tx, "w2", at(1), at(61)) for _ in range(3)]
         assert sorted(s.name for s in others if s) == sorted({"a", "b", "c"} - {step.name})
         assert others[-1] is None
         # A running step whose lease ran out is claimed again.
         with store.write() as tx:
-            again = tx.claim_step("w3", at(62), at(122))
+            again = claim(tx, "w3", at(62), at(122))
         assert again is not None and again.lease_owner == "w3"
 
     def test_a_step_not_yet_due_is_not_claimed_and_next_due_says_when(
@@ -97,23 +129,55 @@ class StepStoreContract:
     ) -> None:
         self.submit(store, subject, steps=("only",))
         with store.write() as tx:
-            step = tx.claim_step("w1", at(0), at(60))
+            step = claim(tx, "w1", at(0), at(60))
             assert step is not None
             assert tx.finish_step(
                 "r1", "only", "w1", StepState.RETRYING, 1, at(30), "down", None, at(0)
             )
-        assert store.next_due_at() == at(30)
+        assert store.next_due_at({"test"}, OPEN) == at(30)
         with store.write() as tx:
-            assert tx.claim_step("w1", at(29), at(89)) is None
-            assert tx.claim_step("w1", at(30), at(90)) is not None
-        assert store.next_due_at() == at(90)  # the running one's lease end
+            assert claim(tx, "w1", at(29), at(89)) is None
+            assert claim(tx, "w1", at(30), at(90)) is not None
+        assert store.next_due_at({"test"}, OPEN) == at(90)  # the running one's lease end
+        assert store.next_due_at({"test"}, WAITING) is None
+        assert store.next_due_at({"another"}, OPEN) is None
+
+    def test_only_steps_of_the_kinds_given_are_claimed_or_due(
+        self, store: StepStore, subject: str
+    ) -> None:
+        self.submit(store, subject, "r1", kind="test", steps=("a",))
+        self.submit(store, subject, "r2", kind="another", received=5, steps=("b",))
+        assert store.next_due_at({"another"}, OPEN) == at(5)
+        assert store.next_due_at({"test", "another"}, OPEN) == at(0)
+        assert store.next_due_at(set(), OPEN) is None
+        with store.write() as tx:
+            assert claim(tx, "w1", at(9), at(69), kinds=()) is None
+            other = claim(tx, "w1", at(9), at(69), kinds=("another",))
+            assert other is not None and (other.request_id, other.name) == ("r2", "b")
+            assert claim(tx, "w1", at(9), at(69), kinds=("another",)) is None
+            mine = claim(tx, "w2", at(9), at(69), kinds=("test", "another"))
+            assert mine is not None and (mine.request_id, mine.name) == ("r1", "a")
+
+    def test_a_claim_takes_only_steps_in_the_states_given(
+        self, store: StepStore, subject: str
+    ) -> None:
+        self.submit(store, subject, steps=("a",))
+        with store.write() as tx:
+            assert (
+                tx.claim_step({"test"}, {StepState.RETRYING}, StepState.RUNNING, "w", at(1), at(2))
+                is None
+            )
+            taken = tx.claim_step(
+                {"test"}, {StepState.PENDING}, StepState.RETRYING, "w", at(1), at(2)
+            )
+        assert taken is not None and taken.state is StepState.RETRYING  # as the engine said
 
     def test_only_the_lease_holder_finishes_and_a_missing_result_keeps_the_last(
         self, store: StepStore, subject: str
     ) -> None:
         self.submit(store, subject, steps=("only",))
         with store.write() as tx:
-            tx.claim_step("w1", at(0), at(60))
+            claim(tx, "w1", at(0), at(60))
             assert not tx.finish_step(
                 "r1", "only", "w2", StepState.SUCCEEDED, 1, at(1), None, "[]", at(1)
             )
@@ -130,20 +194,31 @@ class StepStoreContract:
             and step.lease_owner is None
         )
         with store.write() as tx:
-            tx.set_step("r1", "only", StepState.PENDING, None, {}, at(2))
-            tx.claim_step("w1", at(2), at(62))
+            tx.set_step("r1", "only", StepState.PENDING, 0, at(2), None, {}, at(2))
+            claim(tx, "w1", at(2), at(62))
             tx.finish_step(
                 "r1", "only", "w1", StepState.NEEDS_ATTENTION, 1, at(3), "why", None, at(3)
             )
         (step,) = store.steps("r1")
         assert step.result == '["x"]' and step.last_error == "why"
 
-    def test_start_takes_only_a_waiting_step(self, store: StepStore, subject: str) -> None:
+    def test_start_takes_only_a_step_in_the_states_given(
+        self, store: StepStore, subject: str
+    ) -> None:
         self.submit(store, subject, steps=("a", "b"))
         with store.write() as tx:
-            assert tx.start_step("r1", "a", "w1", at(0), at(60)) is not None
-            assert tx.start_step("r1", "a", "w2", at(0), at(60)) is None  # running already
-            assert tx.start_step("r1", "zz", "w2", at(0), at(60)) is None
+            started = start(tx, "r1", "a", "w1", at(0))
+            assert started is not None and started.state is StepState.RUNNING
+            assert started.lease_owner == "w1" and started.lease_until == at(60)
+            assert start(tx, "r1", "a", "w2", at(0)) is None  # running already
+            assert start(tx, "r1", "zz", "w2", at(0)) is None
+            # Whenever it is due: a step is taken at once when the engine says so.
+            assert tx.finish_step("r1", "a", "w1", StepState.RETRYING, 1, at(30), "x", None, at(1))
+            assert start(tx, "r1", "a", "w3", at(2)) is not None
+            assert (
+                tx.start_step("r1", "b", OPEN - WAITING, StepState.RUNNING, "w4", at(2), at(9))
+                is None
+            )
 
     def test_a_running_step_keeps_its_state_only_under_its_own_lease(
         self, store: StepStore, subject: str
@@ -152,39 +227,70 @@ class StepStoreContract:
         details = {"conflict": {"texts": ["t"], "kinds": ["email"]}, "notes": ["n"]}
         with store.write() as tx:
             assert not tx.keep_step_state("r1", "a", "w1", b"refs", details)  # not running
-            tx.claim_step("w1", at(0), at(60))
+            claim(tx, "w1", at(0), at(60))
             assert not tx.keep_step_state("r1", "a", "w2", b"refs", details)
             assert tx.keep_step_state("r1", "a", "w1", b"refs", details)
         (step,) = store.steps("r1")
         assert step.sealed == b"refs" and dict(step.details) == details
 
-    def test_set_step_moves_it_due_at_once_from_nought_attempts(
+    def test_set_step_writes_the_state_attempts_and_due_time_given(
         self, store: StepStore, subject: str
     ) -> None:
         self.submit(store, subject, steps=("a",))
         with store.write() as tx:
-            tx.claim_step("w1", at(0), at(60))
+            claim(tx, "w1", at(0), at(60))
             tx.finish_step("r1", "a", "w1", StepState.NEEDS_ATTENTION, 4, at(1), "x", None, at(1))
-            tx.set_step("r1", "a", StepState.NOT_APPLICABLE, b"s", {"decision": "d"}, at(5))
+            tx.set_step(
+                "r1", "a", StepState.NOT_APPLICABLE, 0, at(5), b"s", {"decision": "d"}, at(4)
+            )
         (step,) = store.steps("r1")
         assert step.state is StepState.NOT_APPLICABLE and step.attempts == 0
         assert step.next_attempt_at == at(5) and step.sealed == b"s"
-        assert dict(step.details) == {"decision": "d"}
+        assert step.updated_at == at(4) and dict(step.details) == {"decision": "d"}
+        with store.write() as tx:
+            tx.set_step("r1", "a", StepState.RETRYING, 2, at(9), None, {}, at(6))
+        (step,) = store.steps("r1")
+        assert step.state is StepState.RETRYING and step.attempts == 2
+        assert step.next_attempt_at == at(9) and step.sealed is None and dict(step.details) == {}
+
+    def test_set_step_ends_any_lease_so_its_old_holder_cannot_finish_it(
+        self, store: StepStore, subject: str
+    ) -> None:
+        self.submit(store, subject, steps=("a",))
+        with store.write() as tx:
+            claim(tx, "w1", at(0), at(60))
+            tx.set_step("r1", "a", StepState.PENDING, 0, at(1), None, {}, at(1))
+            assert not tx.finish_step(
+                "r1", "a", "w1", StepState.SUCCEEDED, 1, at(2), None, "[]", at(2)
+            )
+            assert not tx.keep_step_state("r1", "a", "w1", b"refs", {})
+        (step,) = store.steps("r1")
+        assert step.state is StepState.PENDING and step.lease_owner is None
 
     def test_leases_of_running_steps_can_be_released_by_their_holder(
         self, store: StepStore, subject: str
     ) -> None:
         self.submit(store, subject, steps=("a", "b"))
         with store.write() as tx:
-            tx.claim_step("dead", at(0), at(600))
+            claim(tx, "dead", at(0), at(600))
         running = store.write()
         with running as tx:
-            (step,) = tx.running_steps()
-            assert not tx.release_lease("r1", step.name, "someone-else", at(1))
-            assert tx.release_lease("r1", step.name, "dead", at(1))
-            assert tx.running_steps() == []
+            (step,) = tx.steps_in_state(StepState.RUNNING)
+            assert step.lease_owner == "dead"
+            assert sorted(s.name for s in tx.steps_in_state(StepState.PENDING)) == sorted(
+                {"a", "b"} - {step.name}
+            )
+            assert not tx.release_lease(
+                "r1", step.name, "someone-else", StepState.RETRYING, at(1), at(1)
+            )
+            assert tx.release_lease("r1", step.name, "dead", StepState.RETRYING, at(2), at(1))
+            assert tx.steps_in_state(StepState.RUNNING) == []
+            # Released, it has no holder: a second release finds none.
+            assert not tx.release_lease("r1", step.name, "dead", StepState.PENDING, at(3), at(3))
         released = next(s for s in store.steps("r1") if s.name == step.name)
-        assert released.state is StepState.RETRYING and released.next_attempt_at == at(1)
+        assert released.state is StepState.RETRYING and released.next_attempt_at == at(2)
+        assert released.lease_owner is None and released.lease_until is None
+        assert released.updated_at == at(1)
 
     def test_an_action_is_kept_once_and_confirmed_once(
         self, store: StepStore, subject: str
@@ -219,7 +325,7 @@ class StepStoreContract:
     ) -> None:
         self.submit(store, subject, steps=("a",))
         with store.write() as tx:
-            tx.claim_step("w1", at(0), at(60))
+            claim(tx, "w1", at(0), at(60))
             tx.keep_step_state("r1", "a", "w1", b"refs", {"notes": ["n"]})
             tx.insert_action(StoredAction("x1", "r1", "a", "c", "d", b"how", at(1), None, None))
             tx.forget_secrets("r1")
@@ -264,6 +370,7 @@ class StepStoreContract:
                     ASKER,
                 ),
                 ["a"],
+                StepState.PENDING,
             )
             raise RuntimeError("the caller changed its mind")
         assert store.request("r9") is None and store.steps("r9") == []

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ import pytest
 from tests.conftest import START
 from tests.steps_kind import Notices, add_subject, notice
 from vault.core.clock import FixedClock
-from vault.core.steps import EngineSettings, RequestState, StepEngine, StepState
+from vault.core.steps import OPEN, EngineSettings, RequestState, StepEngine, StepState
 from vault.storage.sqlite import SQLiteRecordStore
 
 
@@ -176,11 +178,15 @@ def test_each_claim_holds_a_lease_of_its_own(records, tmp_path: Path) -> None:  
     engine = engine_for(records, Notices(tmp_path), clock)
     submit(engine, records, clock, "lms")
     with records.steps.write() as tx:
-        stale = tx.claim_step(engine._claimant(), clock.now(), clock.now())
+        stale = tx.claim_step(
+            {"notice"}, OPEN, StepState.RUNNING, engine._claimant(), clock.now(), clock.now()
+        )
     assert stale is not None
     clock.advance(seconds=1)
     with records.steps.write() as tx:
-        current = tx.claim_step(engine._claimant(), clock.now(), clock.now())
+        current = tx.claim_step(
+            {"notice"}, OPEN, StepState.RUNNING, engine._claimant(), clock.now(), clock.now()
+        )
     assert current is not None and current.lease_owner != stale.lease_owner
     # The first attempt of this same process, past its lease, cannot finish the step.
     with records.steps.write() as tx:
@@ -204,7 +210,96 @@ def test_a_step_of_a_kind_this_process_does_not_run_needs_attention(
     engine = engine_for(records, Notices(tmp_path), clock)
     submit(engine, records, clock, "lms")
     other = StepEngine(records.steps, clock, EngineSettings())  # knows no kinds
-    assert other.run_pending() == 1
+    # It never claims what it cannot do...
+    assert other.run_pending() == 0 and other.seconds_until_due() is None
+    (step,) = records.steps.steps("n1")
+    assert step.state is StepState.PENDING
+    # ...and a step asked for by name needs attention rather than staying running.
+    other.run_step("n1", "lms")
     (step,) = records.steps.steps("n1")
     assert step.state is StepState.NEEDS_ATTENTION
     assert step.last_error == "no step kind 'notice' is registered in this process"
+
+
+def test_a_process_claims_only_the_kinds_registered_with_its_engine(
+    records, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    clock = FixedClock(START)
+    notices = Notices(tmp_path / "notices")
+    (tmp_path / "notices").mkdir()
+    engine = engine_for(records, notices, clock)
+    submit(engine, records, clock, "lms")
+    sweeps = Notices(tmp_path)
+    other = StepEngine(records.steps, clock, EngineSettings())
+    other.register("sweep", sweeps)
+    with records.steps.write() as tx:
+        other.submit(tx, replace(notice("w1", "s1", clock.now()), kind="sweep"), ["records"])
+    clock.advance(seconds=1)
+    assert other.seconds_until_due() == 0.0
+    assert other.run_pending() == 1  # its own, not the notice
+    assert records.steps.request("w1").state is RequestState.COMPLETED  # type: ignore[union-attr]
+    assert records.steps.steps("n1")[0].state is StepState.PENDING
+    assert engine.run_pending() == 1
+    assert records.steps.request("n1").state is RequestState.COMPLETED  # type: ignore[union-attr]
+    assert sweeps.completed_requests == ["w1"] and notices.completed_requests == ["n1"]
+
+
+def test_the_engine_moves_a_request_in_progress_when_its_first_step_runs(
+    records, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    clock = FixedClock(START)
+    engine = engine_for(records, Notices(tmp_path, fail={"lms": 1}), clock)
+    submit(engine, records, clock, "lms")
+    clock.advance(seconds=2)
+    engine.run_step("n1", "lms")
+    request = records.steps.request("n1")
+    assert request is not None and request.state is RequestState.IN_PROGRESS
+    assert request.updated_at == clock.now()
+    (step,) = records.steps.steps("n1")
+    assert step.state is StepState.RETRYING and step.attempts == 1
+
+
+def test_a_persons_retry_starts_attempts_again_and_is_due_at_once(records, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    clock = FixedClock(START)
+    kind = Notices(tmp_path, fail={"lms": 3})
+    engine = engine_for(records, kind, clock)
+    submit(engine, records, clock, "lms")
+    for _ in range(3):
+        engine.run_pending()
+        clock.advance(seconds=5)
+    (step,) = records.steps.steps("n1")
+    assert step.state is StepState.NEEDS_ATTENTION and step.attempts == 3
+    with records.steps.write() as tx:
+        assert engine.retry(tx, "n1") == 1
+    (step,) = records.steps.steps("n1")
+    assert step.state is StepState.PENDING and step.attempts == 0
+    assert step.next_attempt_at == clock.now()
+    assert engine.run_pending() == 1
+    assert records.steps.request("n1").state is RequestState.COMPLETED  # type: ignore[union-attr]
+
+
+def test_an_orphaned_lease_goes_back_in_the_queue_retrying_and_due_at_once(
+    records, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    clock = FixedClock(START)
+    engine = engine_for(records, Notices(tmp_path), clock)
+    submit(engine, records, clock, "lms")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    owner = f"{socket.gethostname()}:{dead.stdout.strip()}:dead:beef"
+    with records.steps.write() as tx:
+        tx.claim_step(
+            {"notice"},
+            OPEN,
+            StepState.RUNNING,
+            owner,
+            clock.now(),
+            clock.now() + dt.timedelta(hours=1),
+        )
+    clock.advance(seconds=3)
+    assert engine.release_orphaned_leases() == 1
+    (step,) = records.steps.steps("n1")
+    assert step.state is StepState.RETRYING and step.lease_owner is None
+    assert step.next_attempt_at == clock.now()
+    assert engine.run_pending() == 1

@@ -1,8 +1,9 @@
 """The step engine's store on SQLite: requests, steps and manual actions, in the record database.
 
 Times are written as UTC ISO text with microseconds, so they sort as text;
-states as the engine's enum values. The only rule kept here is the lease
-guard: a step is finished only by the worker that holds it.
+states as the engine's enum values, whichever the engine passes; a request
+about no one person has no subject (NULL). The only rule kept here is the
+lease guard: a step is finished only by the worker that holds it.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from vault.core.actor import Actor, Role
 from vault.core.steps.model import (
-    OPEN,
     RequestState,
     StepState,
     StoredAction,
@@ -36,9 +36,14 @@ _ACTION_COLUMNS = (
     "action_id, request_id, step, category, description, sealed_instructions, created_at, "
     "confirmed_by, confirmed_at"
 )
-_OPEN = "state IN (" + ", ".join(f"'{s.value}'" for s in sorted(OPEN)) + ")"
-_WAITING = f"state IN ('{StepState.PENDING.value}', '{StepState.RETRYING.value}')"
-_RUNNING = f"state = '{StepState.RUNNING.value}'"
+
+
+def _marks(values: Collection[object]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _values(states: Collection[StepState]) -> list[str]:
+    return sorted(state.value for state in states)
 
 
 def _text(moment: dt.datetime | None) -> str | None:
@@ -69,7 +74,7 @@ def _request(row: tuple[Any, ...]) -> StoredRequest:
     return StoredRequest(
         request_id,
         kind,
-        subject,
+        subject or "",
         RequestState(state),
         dt.datetime.fromisoformat(received),
         dt.datetime.fromisoformat(deadline),
@@ -142,9 +147,9 @@ class _StepQueries:
 
     def latest_request(self, kind: str, subject_id: str) -> StoredRequest | None:
         row = self.conn.execute(
-            f"SELECT {_REQUEST_COLUMNS} FROM step_requests WHERE kind = ? AND subject_id = ? "
+            f"SELECT {_REQUEST_COLUMNS} FROM step_requests WHERE kind = ? AND subject_id IS ? "
             "ORDER BY received_at DESC LIMIT 1",
-            (kind, subject_id),
+            (kind, subject_id or None),
         ).fetchone()
         return _request(row) if row else None
 
@@ -199,23 +204,28 @@ class _StepQueries:
         )
         return [_request(row) for row in rows]
 
-    def next_due_at(self) -> dt.datetime | None:
+    def next_due_at(
+        self, kinds: Collection[str], states: Collection[StepState]
+    ) -> dt.datetime | None:
         row = self.conn.execute(
-            f"SELECT min(CASE WHEN {_RUNNING} THEN lease_until ELSE next_attempt_at END) "
-            f"FROM steps WHERE {_OPEN}"
+            "SELECT min(s.next_attempt_at) FROM steps s JOIN step_requests r USING (request_id) "
+            f"WHERE s.state IN ({_marks(states)}) AND r.kind IN ({_marks(kinds)})",
+            (*_values(states), *sorted(kinds)),
         ).fetchone()
         return _time(row[0]) if row else None
 
 
 class _StepWrites(_StepQueries):
-    def insert_request(self, request: StoredRequest, steps: Sequence[str]) -> None:
+    def insert_request(
+        self, request: StoredRequest, steps: Sequence[str], state: StepState
+    ) -> None:
         self.conn.execute(
             f"INSERT INTO step_requests ({_REQUEST_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 request.request_id,
                 request.kind,
-                request.subject_id,
+                request.subject_id or None,
                 request.state.value,
                 _text(request.received_at),
                 _text(request.deadline_at),
@@ -232,55 +242,66 @@ class _StepWrites(_StepQueries):
             "INSERT INTO steps (request_id, name, position, state, attempts, next_attempt_at, "
             "updated_at) VALUES (?, ?, ?, ?, 0, ?, ?)",
             [
-                (request.request_id, name, position, StepState.PENDING.value, received, received)
+                (request.request_id, name, position, state.value, received, received)
                 for position, name in enumerate(steps)
             ],
         )
 
     def claim_step(
-        self, owner: str, now: dt.datetime, lease_until: dt.datetime
+        self,
+        kinds: Collection[str],
+        states: Collection[StepState],
+        running: StepState,
+        owner: str,
+        now: dt.datetime,
+        lease_until: dt.datetime,
     ) -> StoredStep | None:
-        at = _text(now)
         row = self.conn.execute(
-            f"SELECT request_id, name FROM steps WHERE {_OPEN} AND "
-            f"((NOT {_RUNNING} AND next_attempt_at <= ?) OR ({_RUNNING} AND lease_until <= ?)) "
-            "ORDER BY next_attempt_at LIMIT 1",
-            (at, at),
+            "SELECT s.request_id, s.name FROM steps s JOIN step_requests r USING (request_id) "
+            f"WHERE s.state IN ({_marks(states)}) AND s.next_attempt_at <= ? "
+            f"AND r.kind IN ({_marks(kinds)}) ORDER BY s.next_attempt_at LIMIT 1",
+            (*_values(states), _text(now), *sorted(kinds)),
         ).fetchone()
         if row is None:
             return None
-        self._run(row[0], row[1], owner, now, lease_until)
-        return next(s for s in self.steps(row[0]) if s.name == row[1])
+        return self._run(row[0], row[1], running, owner, now, lease_until)
 
     def start_step(
-        self, request_id: str, name: str, owner: str, now: dt.datetime, lease_until: dt.datetime
+        self,
+        request_id: str,
+        name: str,
+        states: Collection[StepState],
+        running: StepState,
+        owner: str,
+        now: dt.datetime,
+        lease_until: dt.datetime,
     ) -> StoredStep | None:
-        waiting = self.conn.execute(
-            f"SELECT 1 FROM steps WHERE request_id = ? AND name = ? AND {_WAITING}",
-            (request_id, name),
+        found = self.conn.execute(
+            f"SELECT 1 FROM steps WHERE request_id = ? AND name = ? AND state IN ({_marks(states)})",
+            (request_id, name, *_values(states)),
         ).fetchone()
-        if waiting is None:
+        if found is None:
             return None
-        self._run(request_id, name, owner, now, lease_until)
-        return next(s for s in self.steps(request_id) if s.name == name)
+        return self._run(request_id, name, running, owner, now, lease_until)
 
     def _run(
-        self, request_id: str, name: str, owner: str, now: dt.datetime, lease_until: dt.datetime
-    ) -> None:
+        self,
+        request_id: str,
+        name: str,
+        running: StepState,
+        owner: str,
+        now: dt.datetime,
+        lease_until: dt.datetime,
+    ) -> StoredStep:
+        # Due again when the lease ends: if its holder never finishes it, the
+        # next claim after that takes it over.
+        until = _text(lease_until)
         self.conn.execute(
-            "UPDATE steps SET state = ?, lease_owner = ?, lease_until = ?, updated_at = ? "
-            "WHERE request_id = ? AND name = ?",
-            (StepState.RUNNING.value, owner, _text(lease_until), _text(now), request_id, name),
+            "UPDATE steps SET state = ?, lease_owner = ?, lease_until = ?, next_attempt_at = ?, "
+            "updated_at = ? WHERE request_id = ? AND name = ?",
+            (running.value, owner, until, until, _text(now), request_id, name),
         )
-        self.conn.execute(
-            "UPDATE step_requests SET state = ?, updated_at = ? WHERE request_id = ? AND state = ?",
-            (
-                RequestState.IN_PROGRESS.value,
-                _text(now),
-                request_id,
-                RequestState.PENDING.value,
-            ),
-        )
+        return next(s for s in self.steps(request_id) if s.name == name)
 
     def finish_step(
         self,
@@ -300,8 +321,7 @@ class _StepWrites(_StepQueries):
             self.conn.execute(
                 "UPDATE steps SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, "
                 "result = coalesce(?, result), lease_owner = NULL, lease_until = NULL, "
-                f"updated_at = ? WHERE request_id = ? AND name = ? AND {_RUNNING} "
-                "AND lease_owner = ?",
+                "updated_at = ? WHERE request_id = ? AND name = ? AND lease_owner = ?",
                 (
                     state.value,
                     attempts,
@@ -328,7 +348,7 @@ class _StepWrites(_StepQueries):
         return (
             self.conn.execute(
                 "UPDATE steps SET sealed = ?, details = ? "
-                f"WHERE request_id = ? AND name = ? AND {_RUNNING} AND lease_owner = ?",
+                "WHERE request_id = ? AND name = ? AND lease_owner = ?",
                 (sealed, _details(details), request_id, name, owner),
             ).rowcount
             == 1
@@ -339,29 +359,49 @@ class _StepWrites(_StepQueries):
         request_id: str,
         name: str,
         state: StepState,
+        attempts: int,
+        next_attempt_at: dt.datetime,
         sealed: bytes | None,
         details: Mapping[str, Any],
         now: dt.datetime,
     ) -> None:
-        at = _text(now)
         self.conn.execute(
-            "UPDATE steps SET state = ?, attempts = 0, next_attempt_at = ?, sealed = ?, "
-            "details = ?, updated_at = ? WHERE request_id = ? AND name = ?",
-            (state.value, at, sealed, _details(details), at, request_id, name),
+            "UPDATE steps SET state = ?, attempts = ?, next_attempt_at = ?, lease_owner = NULL, "
+            "lease_until = NULL, sealed = ?, details = ?, updated_at = ? "
+            "WHERE request_id = ? AND name = ?",
+            (
+                state.value,
+                attempts,
+                _text(next_attempt_at),
+                sealed,
+                _details(details),
+                _text(now),
+                request_id,
+                name,
+            ),
         )
 
-    def running_steps(self) -> list[StoredStep]:
-        rows = self.conn.execute(f"SELECT {_STEP_COLUMNS} FROM steps WHERE {_RUNNING}")
+    def steps_in_state(self, state: StepState) -> list[StoredStep]:
+        rows = self.conn.execute(
+            f"SELECT {_STEP_COLUMNS} FROM steps WHERE state = ?", (state.value,)
+        )
         return [_step(row) for row in rows]
 
-    def release_lease(self, request_id: str, name: str, owner: str, now: dt.datetime) -> bool:
-        at = _text(now)
+    def release_lease(
+        self,
+        request_id: str,
+        name: str,
+        owner: str,
+        state: StepState,
+        next_attempt_at: dt.datetime,
+        now: dt.datetime,
+    ) -> bool:
         return (
             self.conn.execute(
                 "UPDATE steps SET state = ?, lease_owner = NULL, lease_until = NULL, "
-                f"next_attempt_at = ?, updated_at = ? WHERE request_id = ? AND name = ? "
-                f"AND {_RUNNING} AND lease_owner = ?",
-                (StepState.RETRYING.value, at, at, request_id, name, owner),
+                "next_attempt_at = ?, updated_at = ? WHERE request_id = ? AND name = ? "
+                "AND lease_owner = ?",
+                (state.value, _text(next_attempt_at), _text(now), request_id, name, owner),
             ).rowcount
             == 1
         )
@@ -461,8 +501,10 @@ class SQLiteStepStore:
     ) -> list[StoredRequest]:
         return self._reads().requests_page(kind, after, limit, state)
 
-    def next_due_at(self) -> dt.datetime | None:
-        return self._reads().next_due_at()
+    def next_due_at(
+        self, kinds: Collection[str], states: Collection[StepState]
+    ) -> dt.datetime | None:
+        return self._reads().next_due_at(kinds, states)
 
     def requests_holding_secrets(self, state: RequestState) -> list[StoredRequest]:
         return self._reads().requests_holding_secrets(state)

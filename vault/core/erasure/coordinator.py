@@ -46,7 +46,6 @@ from vault.core.errors import (
 from vault.core.model import SubjectState
 from vault.core.replay import Raced, Replay
 from vault.core.steps import (
-    EngineSettings,
     RequestState,
     StepEngine,
     StepState,
@@ -57,9 +56,13 @@ from vault.storage.base import RecordWrites, RememberedRequest
 
 
 class ErasureCoordinator:
+    """The erasure's intake and a person's decisions; it registers the erasure's
+    kind with the process's one step engine, whose workers run its steps."""
+
     def __init__(
         self,
         vault: Vault,
+        engine: StepEngine,
         connectors: Mapping[str, Connector],
         holdings: Mapping[str, Holdings],
         settings: ErasureSettings | None = None,
@@ -70,16 +73,7 @@ class ErasureCoordinator:
         self.settings = settings or ErasureSettings()
         self.keys = JobKeys(vault)
         self.replay = Replay(vault.records, vault.keyring.index_key)
-        self.engine = StepEngine(
-            vault.records.steps,
-            vault.clock,
-            EngineSettings(
-                lease_seconds=self.settings.lease_seconds,
-                max_attempts=self.settings.max_attempts,
-                backoff_base_seconds=self.settings.backoff_base_seconds,
-                backoff_cap_seconds=self.settings.backoff_cap_seconds,
-            ),
-        )
+        self.engine = engine
         self.steps = self.engine.store
         self.kind = ErasureSteps(vault, self.keys, self.settings)
         self._connector_steps = {
@@ -97,14 +91,6 @@ class ErasureCoordinator:
         }
         self.kind.systems = {VAULT_SYSTEM: VaultStep(vault), **self._connector_steps}
         self.engine.register(KIND, self.kind)
-
-    @property
-    def work_available(self) -> threading.Event:
-        return self.engine.work_available
-
-    @property
-    def owner(self) -> str:
-        return self.engine.owner
 
     # ------------------------------------------------------------ requests
     def request(self, actor: Actor, subject_id: str, request_id: str = "") -> ErasureRequestView:
@@ -320,7 +306,7 @@ class ErasureCoordinator:
                 "decided_by": who,
                 "decided_at": _iso(now),
             }
-            tx.steps.set_step(request_id, system, state, step.sealed, details, now)
+            self.engine.move_step(tx.steps, request_id, system, state, step.sealed, details)
             self.engine.settle(tx.steps, request_id)
 
         fingerprint = f"{request_id}|{system}|{decision}|{who}"
@@ -331,21 +317,8 @@ class ErasureCoordinator:
 
     # --------------------------------------------------------------- steps
     def run_pending(self, limit: int | None = None) -> int:
+        """Run the due steps now, as a worker would (the engine's, of every kind it runs)."""
         return self.engine.run_pending(limit)
-
-    def run_step(self, system: str, request_id: str) -> None:
-        self.engine.run_step(request_id, system)
-
-    def seconds_until_due(self) -> float | None:
-        return self.engine.seconds_until_due()
-
-    def release_orphaned_leases(self) -> int:
-        return self.engine.release_orphaned_leases()
-
-    def recover(self) -> None:
-        """At start: crashed leases back in the queue, and completed requests'
-        leftover secrets gone (see StepEngine.recover)."""
-        self.engine.recover()
 
     def close(self) -> None:
         for step in self._connector_steps.values():

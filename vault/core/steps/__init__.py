@@ -9,6 +9,7 @@ from vault.core.steps.engine import StepEngine, StepKind, StepReport, describe
 from vault.core.steps.model import (
     OPEN,
     RESTING,
+    WAITING,
     EngineSettings,
     RequestState,
     StepState,
@@ -21,6 +22,7 @@ from vault.core.steps.store import StepReads, StepStore, StepWrites
 __all__ = [
     "OPEN",
     "RESTING",
+    "WAITING",
     "EngineSettings",
     "RequestState",
     "StepEngine",

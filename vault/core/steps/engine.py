@@ -30,6 +30,7 @@ from vault.core.clock import Clock
 from vault.core.steps.model import (
     OPEN,
     RESTING,
+    WAITING,
     EngineSettings,
     RequestState,
     StepState,
@@ -95,6 +96,7 @@ class StepEngine:
         self._changed = threading.Condition()
 
     def register(self, kind: str, steps: StepKind) -> None:
+        """This process runs requests of `kind`: it claims their steps, and only theirs."""
         self.kinds[kind] = steps
 
     # -------------------------------------------------------------- intake
@@ -102,7 +104,7 @@ class StepEngine:
         """Commit a new request and its steps within the caller's transaction."""
         if request.kind not in self.kinds:
             raise ValueError(f"no step kind {request.kind!r} is registered")
-        tx.insert_request(request, steps)
+        tx.insert_request(request, steps, StepState.PENDING)
 
     def accepted(self) -> None:
         """A request was committed: wake the workers."""
@@ -116,7 +118,16 @@ class StepEngine:
         while limit is None or ran < limit:
             now = self.clock.now()
             with self.store.write() as tx:
-                step = tx.claim_step(self._claimant(), now, self._lease_end(now))
+                step = tx.claim_step(
+                    self.kinds.keys(),
+                    OPEN,
+                    StepState.RUNNING,
+                    self._claimant(),
+                    now,
+                    self._lease_end(now),
+                )
+                if step is not None:
+                    self._started(tx, step.request_id, now)
             if step is None:
                 return ran
             self._notify()
@@ -128,13 +139,30 @@ class StepEngine:
         """Claim one particular step now, if it is still waiting."""
         now = self.clock.now()
         with self.store.write() as tx:
-            step = tx.start_step(request_id, name, self._claimant(), now, self._lease_end(now))
+            step = tx.start_step(
+                request_id,
+                name,
+                WAITING,
+                StepState.RUNNING,
+                self._claimant(),
+                now,
+                self._lease_end(now),
+            )
+            if step is not None:
+                self._started(tx, request_id, now)
         if step is not None:
             self._notify()
             self._execute(step)
 
+    def _started(self, tx: StepWrites, request_id: str, now: dt.datetime) -> None:
+        """A step of the request now runs: a pending request is in progress."""
+        request = tx.request(request_id)
+        if request is not None and request.state is RequestState.PENDING:
+            tx.set_request_state(request_id, RequestState.IN_PROGRESS, now, completed=False)
+
     def seconds_until_due(self) -> float | None:
-        due = self.store.next_due_at()
+        """Until a step of a kind this process runs is due; None when none is open."""
+        due = self.store.next_due_at(self.kinds.keys(), OPEN)
         if due is None:
             return None
         return max(0.0, (due - self.clock.now()).total_seconds())
@@ -146,12 +174,18 @@ class StepEngine:
         host = socket.gethostname()
         released = 0
         with self.store.write() as tx:
-            for step in tx.running_steps():
+            for step in tx.steps_in_state(StepState.RUNNING):
                 owner_host, _, rest = (step.lease_owner or "").partition(":")
                 pid = rest.partition(":")[0]
                 if owner_host == host and pid.isdigit() and not _process_alive(int(pid)):
+                    now = self.clock.now()
                     released += tx.release_lease(
-                        step.request_id, step.name, step.lease_owner or "", self.clock.now()
+                        step.request_id,
+                        step.name,
+                        step.lease_owner or "",
+                        StepState.RETRYING,
+                        now,
+                        now,
                     )
         if released:
             self.work_available.set()
@@ -178,7 +212,9 @@ class StepEngine:
         assert request is not None
         kind = self.kinds.get(request.kind)
         attempts = step.attempts + 1
-        if kind is None:  # a kind this process does not run (an older or newer version)
+        # A guard: claims take only this process's kinds, but one particular step
+        # (run_step) may be of a kind this process does not run.
+        if kind is None:
             reason = f"no step kind {request.kind!r} is registered in this process"
             self._finish_failed(step, attempts, StepState.NEEDS_ATTENTION, self.clock.now(), reason)
             return
@@ -291,15 +327,27 @@ class StepEngine:
         for step in tx.steps(request_id):
             if step.state is StepState.NEEDS_ATTENTION:
                 sealed, details = kind.retried(step)
-                tx.set_step(
-                    request_id, step.name, StepState.PENDING, sealed, details, self.clock.now()
-                )
+                self.move_step(tx, request_id, step.name, StepState.PENDING, sealed, details)
                 count += 1
         if count:
             tx.set_request_state(
                 request_id, RequestState.IN_PROGRESS, self.clock.now(), completed=False
             )
         return count
+
+    def move_step(
+        self,
+        tx: StepWrites,
+        request_id: str,
+        name: str,
+        state: StepState,
+        sealed: bytes | None,
+        details: Mapping[str, Any],
+    ) -> None:
+        """A person moved a step no worker holds (a retry, a decision): its attempts
+        start again from nought and it is due at once."""
+        now = self.clock.now()
+        tx.set_step(request_id, name, state, 0, now, sealed, details, now)
 
     def changed(self) -> None:
         """Someone changed a request outside the engine's own steps (a decision)."""

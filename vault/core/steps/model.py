@@ -43,8 +43,10 @@ class StepState(enum.StrEnum):
     NOT_APPLICABLE = "not_applicable"
 
 
-# Steps a worker may still pick up.
+# Steps a worker may still pick up (a running one once its lease runs out).
 OPEN = frozenset({StepState.PENDING, StepState.RUNNING, StepState.RETRYING})
+# Steps waiting for an attempt, which no worker holds.
+WAITING = frozenset({StepState.PENDING, StepState.RETRYING})
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,8 @@ class StoredRequest:
     `sealed_payload` is what its steps need that is personal data (the
     identities to find the person by), sealed under the request's own key.
     `requested_by` is who asked for it: its steps run as the vault itself,
-    and the audit trail names the asker.
+    and the audit trail names the asker. `subject_id` is empty for a request
+    about no one person (a retention sweep).
     """
 
     request_id: str

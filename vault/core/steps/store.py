@@ -1,14 +1,16 @@
 """The contract a store keeps for the step engine (tests/storage holds its suite).
 
-The engine decides every state a request or step moves to and passes it; the
-store persists it and enforces nothing of the domain, except the one guard
-that makes leases safe: only the holder of a step's lease may finish it.
+The engine decides every state a request or step moves to, and when a step is
+due, and passes them; the store persists them and enforces nothing of the
+domain, except the one guard that makes leases safe: only the holder of a
+step's lease may finish it or keep state on it. A claimed step is due again
+when its lease ends, so a step whose holder died is claimed like any other.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -37,8 +39,10 @@ class StepReads(Protocol):
         """Newest first; `after` is the (received_at, request_id) of the last one seen."""
         ...
 
-    def next_due_at(self) -> dt.datetime | None:
-        """When the next open step is due: its next attempt, or a running one's lease end."""
+    def next_due_at(
+        self, kinds: Collection[str], states: Collection[StepState]
+    ) -> dt.datetime | None:
+        """When the first step in one of `states`, of a request of one of `kinds`, is due."""
         ...
 
     def requests_holding_secrets(self, state: RequestState) -> list[StoredRequest]:
@@ -49,21 +53,39 @@ class StepReads(Protocol):
 class StepWrites(StepReads, Protocol):
     """Inside one write transaction."""
 
-    def insert_request(self, request: StoredRequest, steps: Sequence[str]) -> None:
-        """The request and its steps, each pending and due at once."""
+    def insert_request(
+        self, request: StoredRequest, steps: Sequence[str], state: StepState
+    ) -> None:
+        """The request and its steps, in that order, each in `state`, never attempted,
+        due when the request was received."""
         ...
 
     def claim_step(
-        self, owner: str, now: dt.datetime, lease_until: dt.datetime
+        self,
+        kinds: Collection[str],
+        states: Collection[StepState],
+        running: StepState,
+        owner: str,
+        now: dt.datetime,
+        lease_until: dt.datetime,
     ) -> StoredStep | None:
-        """The open step due first (a waiting one due by `now`, or a running one whose
-        lease ran out), now running under `owner`'s lease; its request in progress."""
+        """The step due first by `now` among those in one of `states` of a request of one
+        of `kinds`, moved to `running` under `owner`'s lease until `lease_until`, and due
+        again then; None if none is due."""
         ...
 
     def start_step(
-        self, request_id: str, name: str, owner: str, now: dt.datetime, lease_until: dt.datetime
+        self,
+        request_id: str,
+        name: str,
+        states: Collection[StepState],
+        running: StepState,
+        owner: str,
+        now: dt.datetime,
+        lease_until: dt.datetime,
     ) -> StoredStep | None:
-        """Take one particular step if it is waiting (pending or retrying)."""
+        """Take one particular step as `claim_step` does, if it is in one of `states`,
+        whenever it is due."""
         ...
 
     def finish_step(
@@ -98,16 +120,30 @@ class StepWrites(StepReads, Protocol):
         request_id: str,
         name: str,
         state: StepState,
+        attempts: int,
+        next_attempt_at: dt.datetime,
         sealed: bytes | None,
         details: Mapping[str, Any],
         now: dt.datetime,
     ) -> None:
-        """Move a step that no worker holds (a person's retry or decision): attempts
-        start again from nought and it is due at once."""
+        """Move a step that no worker holds (a person's retry or decision); any lease
+        it had goes."""
         ...
 
-    def running_steps(self) -> list[StoredStep]: ...
-    def release_lease(self, request_id: str, name: str, owner: str, now: dt.datetime) -> bool: ...
+    def steps_in_state(self, state: StepState) -> list[StoredStep]: ...
+    def release_lease(
+        self,
+        request_id: str,
+        name: str,
+        owner: str,
+        state: StepState,
+        next_attempt_at: dt.datetime,
+        now: dt.datetime,
+    ) -> bool:
+        """Give a step's lease up, moving it to `state`, due at `next_attempt_at`;
+        False (and nothing written) unless `owner` holds the lease."""
+        ...
+
     def insert_action(self, action: StoredAction) -> None:
         """Kept once: an action already recorded (a re-run step) is left as it is."""
         ...
