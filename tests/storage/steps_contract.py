@@ -104,6 +104,22 @@ class StepStoreContract:
         page = store.requests_page("test", None, 10, None)
         assert {r.request_id: r.requested_by for r in page} == {"r1": ASKER, "r2": THE_VAULT}
 
+    def test_a_request_about_no_one_person_has_an_empty_subject(
+        self, store: StepStore, subject: str
+    ) -> None:
+        written = self.submit(store, "", "sweep", kind="sweep", steps=("records",))
+        self.submit(store, subject, "r1", kind="sweep", received=1)
+        assert store.request("sweep") == written and written.subject_id == ""
+        assert [r.request_id for r in store.requests_page("sweep", None, 10, None)] == [
+            "r1",
+            "sweep",
+        ]
+        assert store.latest_request("sweep", "").request_id == "sweep"  # type: ignore[union-attr]
+        assert store.latest_request("sweep", subject).request_id == "r1"  # type: ignore[union-attr]
+        with store.write() as tx:
+            step = claim(tx, "w1", at(0), at(60), kinds=("sweep",))
+            assert step is not None and step.request_id == "sweep"
+
     def test_claim_takes_the_step_due_first_under_a_lease_due_again_when_it_ends(
         self, store: StepStore, subject: str
     ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -102,5 +103,72 @@ def test_an_erasure_stored_before_the_step_engine_reads_back_whole(tmp_path: Pat
         assert dict(steps[0].details) == {}
         (action,) = records.steps.actions("r1")
         assert action.step == "lms" and action.sealed_instructions == b"how"
+    finally:
+        records.close()
+
+
+def test_steps_stored_before_requests_could_be_about_no_one_read_back_whole(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "records.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    record_migrations.apply(Database(conn), stop_before="0008_requests_about_no_one")
+    conn.execute(
+        "INSERT INTO subjects (subject_id, state, roles, protected_identity, created_at, updated_at) "
+        "VALUES ('s1', 'erasure_pending', '', 0, '2026-01-01', '2026-01-01')"
+    )
+    stamp, lease = "2026-11-24T09:00:00.000000+00:00", "2026-11-24T09:01:30.000000+00:00"
+    conn.execute(
+        "INSERT INTO step_requests (request_id, kind, subject_id, state, received_at, "
+        "deadline_at, sealed_payload, updated_at, requested_by_who, requested_by_role, "
+        "requested_by_system) VALUES ('r1', 'erasure', 's1', 'in_progress', ?, ?, ?, ?, "
+        "'ada', 'operator', 'lms')",
+        (stamp, stamp, b"identities", stamp),
+    )
+    conn.execute(
+        "INSERT INTO steps (request_id, name, position, state, attempts, next_attempt_at, "
+        "lease_owner, lease_until, updated_at, sealed, details) "
+        "VALUES ('r1', 'vault', 0, 'running', 0, ?, 'host:1:a:b', ?, ?, ?, ?)",
+        (stamp, lease, stamp, b"refs", json.dumps({"notes": [1]})),
+    )
+    conn.execute(
+        "INSERT INTO steps (request_id, name, position, state, attempts, next_attempt_at, "
+        "updated_at) VALUES ('r1', 'lms', 1, 'retrying', 2, ?, ?)",
+        (stamp, stamp),
+    )
+    conn.execute(
+        "INSERT INTO manual_actions VALUES ('x1', 'r1', 'lms', 'c', 'd', ?, ?, NULL, NULL)",
+        (b"how", stamp),
+    )
+    conn.close()
+
+    records = SQLiteRecordStore(path)  # applies the rest
+    try:
+        request = records.steps.request("r1")
+        assert request is not None and request.subject_id == "s1"
+        assert request.requested_by.who == "ada" and request.sealed_payload == b"identities"
+        vault, lms = records.steps.steps("r1")
+        # A step running at the upgrade is due again when its lease ends, as claims write.
+        assert vault.state is StepState.RUNNING and vault.lease_owner == "host:1:a:b"
+        assert vault.next_attempt_at == vault.lease_until and vault.sealed == b"refs"
+        assert dict(vault.details) == {"notes": [1]}
+        assert lms.state is StepState.RETRYING and lms.attempts == 2
+        assert lms.next_attempt_at == dt.datetime.fromisoformat(stamp)
+        (action,) = records.steps.actions("r1")
+        assert action.sealed_instructions == b"how"
+        # The foreign keys still hold, to the rebuilt tables.
+        check = sqlite3.connect(path)
+        check.execute("PRAGMA foreign_keys = ON")
+        assert check.execute("PRAGMA foreign_key_check").fetchall() == []
+        with pytest.raises(sqlite3.IntegrityError), check:
+            check.execute(
+                "INSERT INTO steps (request_id, name, position, state, attempts, "
+                "next_attempt_at, updated_at) VALUES ('nope', 'a', 0, 'pending', 0, ?, ?)",
+                (stamp, stamp),
+            )
+        with pytest.raises(sqlite3.IntegrityError), check:
+            check.execute("UPDATE step_requests SET subject_id = 'nobody' WHERE request_id = 'r1'")
+        check.close()
     finally:
         records.close()

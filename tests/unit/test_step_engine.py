@@ -233,7 +233,7 @@ def test_a_process_claims_only_the_kinds_registered_with_its_engine(
     other = StepEngine(records.steps, clock, EngineSettings())
     other.register("sweep", sweeps)
     with records.steps.write() as tx:
-        other.submit(tx, replace(notice("w1", "s1", clock.now()), kind="sweep"), ["records"])
+        other.submit(tx, replace(notice("w1", "", clock.now()), kind="sweep"), ["records"])
     clock.advance(seconds=1)
     assert other.seconds_until_due() == 0.0
     assert other.run_pending() == 1  # its own, not the notice

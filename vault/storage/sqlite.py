@@ -1111,3 +1111,77 @@ def _requests_holding_secrets(db: Database) -> None:
         "CREATE INDEX step_requests_holding_secrets ON step_requests(state) "
         "WHERE sealed_payload IS NOT NULL"
     )
+
+
+@record_migrations(name="0008_requests_about_no_one")
+def _requests_about_no_one(db: Database) -> None:
+    """A request may be about no one person (a retention sweep): its subject is
+    NULL. SQLite cannot drop a NOT NULL in place, and a table others reference
+    cannot be swapped inside a transaction with foreign keys on, so the three
+    tables of the step engine are rebuilt together, children last in and first
+    out. A running step is due again when its lease ends, as claims now write."""
+    for statement in (
+        """CREATE TABLE new_step_requests (
+            request_id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            subject_id TEXT REFERENCES subjects(subject_id),
+            state TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            deadline_at TEXT NOT NULL,
+            completed_at TEXT,
+            sealed_payload BLOB,
+            updated_at TEXT NOT NULL,
+            requested_by_who TEXT NOT NULL,
+            requested_by_role TEXT NOT NULL,
+            requested_by_system TEXT NOT NULL)""",
+        """CREATE TABLE new_steps (
+            request_id TEXT NOT NULL REFERENCES new_step_requests(request_id),
+            name TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            next_attempt_at TEXT NOT NULL,
+            lease_owner TEXT,
+            lease_until TEXT,
+            last_error TEXT,
+            result TEXT,
+            updated_at TEXT NOT NULL,
+            sealed BLOB,
+            details TEXT,
+            PRIMARY KEY (request_id, name))""",
+        """CREATE TABLE new_manual_actions (
+            action_id TEXT PRIMARY KEY,
+            request_id TEXT NOT NULL REFERENCES new_step_requests(request_id),
+            step TEXT NOT NULL,
+            category TEXT NOT NULL,
+            description TEXT NOT NULL,
+            sealed_instructions BLOB,
+            created_at TEXT NOT NULL,
+            confirmed_by TEXT,
+            confirmed_at TEXT)""",
+        """INSERT INTO new_step_requests SELECT request_id, kind, subject_id, state,
+            received_at, deadline_at, completed_at, sealed_payload, updated_at,
+            requested_by_who, requested_by_role, requested_by_system FROM step_requests""",
+        """INSERT INTO new_steps SELECT request_id, name, position, state, attempts,
+            CASE WHEN state = 'running' AND lease_until IS NOT NULL THEN lease_until
+                 ELSE next_attempt_at END,
+            lease_owner, lease_until, last_error, result, updated_at, sealed, details
+            FROM steps""",
+        """INSERT INTO new_manual_actions SELECT action_id, request_id, step, category,
+            description, sealed_instructions, created_at, confirmed_by, confirmed_at
+            FROM manual_actions""",
+        "DROP TABLE manual_actions",
+        "DROP TABLE steps",
+        "DROP TABLE step_requests",
+        # Renaming a parent renames it in its children's REFERENCES too.
+        "ALTER TABLE new_step_requests RENAME TO step_requests",
+        "ALTER TABLE new_steps RENAME TO steps",
+        "ALTER TABLE new_manual_actions RENAME TO manual_actions",
+        "CREATE INDEX step_requests_by_subject ON step_requests(kind, subject_id, received_at)",
+        "CREATE INDEX step_requests_by_time ON step_requests(kind, received_at, request_id)",
+        "CREATE INDEX step_requests_holding_secrets ON step_requests(state) "
+        "WHERE sealed_payload IS NOT NULL",
+        "CREATE INDEX steps_due ON steps(state, next_attempt_at)",
+        "CREATE INDEX manual_actions_by_request ON manual_actions(request_id)",
+    ):
+        db.execute(statement)
