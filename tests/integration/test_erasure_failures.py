@@ -324,10 +324,10 @@ def test_an_erasure_that_loses_the_race_to_another_leaves_no_job_key(
 
     subject_id = anna(vault)
     # Another request wins between this one's first look and its transaction.
-    looked = vault.records.subject(subject_id)
+    looked = vault.records.subjects.subject(subject_id)
     with vault.records.write() as tx:
-        tx.set_subject_state(subject_id, SubjectState.ERASURE_PENDING, vault.clock.now())
-    monkeypatch.setattr(vault.records, "subject", lambda _: dataclasses.replace(looked))  # type: ignore[type-var]
+        tx.subjects.set_subject_state(subject_id, SubjectState.ERASURE_PENDING, vault.clock.now())
+    monkeypatch.setattr(vault.records.subjects, "subject", lambda _: dataclasses.replace(looked))  # type: ignore[type-var]
     with pytest.raises(ErasurePending):
         coordinator.request(LOCAL, subject_id)
     conn = sqlite3.connect(vault.keys.store.path)  # type: ignore[attr-defined]

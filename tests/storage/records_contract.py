@@ -434,21 +434,6 @@ class RecordStoreContract:
             assert tx.replay.remembered("a") == remembered("a")
             assert tx.receipts.erasure_receipt("s1") == "receipt"
 
-    def test_the_flat_methods_the_erasure_coordinator_still_calls_reach_the_aggregates(
-        self, store: RecordStore
-    ) -> None:
-        # Transitional: they go once the coordinator calls the aggregates.
-        self.add_subject(store)
-        with store.write() as tx:
-            assert tx.subject("s1") == subject_row()
-            tx.set_subject_state("s1", SubjectState.ERASURE_PENDING, at(2))
-            assert tx.remember(remembered("a"))
-            assert not tx.remember(remembered("a"))
-        assert store.subject("s1") == store.subjects.subject("s1")
-        assert store.subjects.subject_state("s1") is SubjectState.ERASURE_PENDING
-        assert store.remembered("a") == remembered("a") == store.replay.remembered("a")
-        assert store.subject("nobody") is None and store.remembered("nope") is None
-
     def test_the_step_store_shares_the_write_transaction(self, store: RecordStore) -> None:
         self.add_subject(store)
         with pytest.raises(RuntimeError), store.write() as tx:

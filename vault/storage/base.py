@@ -241,16 +241,6 @@ class Transaction(Protocol):
         ...
 
 
-class RecordWrites(Transaction, Protocol):
-    """The transaction as the erasure coordinator still reaches it: the three
-    flat methods it calls go once it calls them through the aggregates
-    (`tx.subjects.subject`, `tx.subjects.set_subject_state`, `tx.replay.remember`)."""
-
-    def subject(self, subject_id: str) -> SubjectRow | None: ...
-    def set_subject_state(self, subject_id: str, state: SubjectState, at: dt.datetime) -> None: ...
-    def remember(self, request: RememberedRequest) -> bool: ...
-
-
 class RecordStore(Protocol):
     """The record database: every aggregate but the keys, read through its
     attributes and written through `write()`."""
@@ -270,15 +260,11 @@ class RecordStore(Protocol):
         """The step engine's rows, in the same database."""
         ...
 
-    def write(self) -> AbstractContextManager[RecordWrites]:
+    def write(self) -> AbstractContextManager[Transaction]:
         """A write transaction that takes the write lock at once (no lost updates)."""
         ...
 
     def close(self) -> None: ...
-
-    # Until the erasure coordinator reads them through `subjects` and `replay`.
-    def subject(self, subject_id: str) -> SubjectRow | None: ...
-    def remembered(self, request_id: str) -> RememberedRequest | None: ...
 
 
 # ------------------------------------------------------------------- keys --

@@ -808,16 +808,6 @@ class _Transaction:
         # commits with the subject's new state and its remembered request id.
         return _StepWrites(self.conn)
 
-    # Until the erasure coordinator calls them through `subjects` and `replay`.
-    def subject(self, subject_id: str) -> SubjectRow | None:
-        return self.subjects.subject(subject_id)
-
-    def set_subject_state(self, subject_id: str, state: SubjectState, at: dt.datetime) -> None:
-        self.subjects.set_subject_state(subject_id, state, at)
-
-    def remember(self, request: RememberedRequest) -> bool:
-        return self.replay.remember(request)
-
 
 def _append_records(
     conn: sqlite3.Connection, items: list[tuple[NewRecord, SubjectState]]
@@ -968,13 +958,6 @@ class SQLiteRecordStore:
     def write(self) -> Iterator[_Transaction]:
         with self._writer.write() as conn:
             yield _Transaction(conn)
-
-    # Until the erasure coordinator reads them through `subjects` and `replay`.
-    def subject(self, subject_id: str) -> SubjectRow | None:
-        return self.subjects.subject(subject_id)
-
-    def remembered(self, request_id: str) -> RememberedRequest | None:
-        return self.replay.remembered(request_id)
 
     def close(self) -> None:
         self._writer.close()  # first: its thread may still be committing

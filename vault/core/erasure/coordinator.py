@@ -52,7 +52,7 @@ from vault.core.steps import (
     StoredRequest,
 )
 from vault.core.vault import Vault
-from vault.storage.base import RecordWrites, RememberedRequest
+from vault.storage.base import RememberedRequest, Transaction
 
 
 class ErasureCoordinator:
@@ -97,7 +97,7 @@ class ErasureCoordinator:
         """Accept an erasure of the subject in every system; the vault's own keys go at once."""
         if request_id:
             rules.request_id(request_id)
-            remembered = self.vault.records.remembered(request_id)
+            remembered = self.vault.records.replay.remembered(request_id)
             if remembered is not None:
                 if (
                     remembered.operation != "erase_everywhere"
@@ -105,7 +105,7 @@ class ErasureCoordinator:
                 ):
                     raise RequestIdReused(request_id)
                 return self.get(actor, remembered.result)
-        subject = self.vault.records.subject(subject_id)
+        subject = self.vault.records.subjects.subject(subject_id)
         if subject is None:
             raise SubjectNotFound(f"subject {subject_id} does not exist", subject=subject_id)
         if subject.state is not SubjectState.ACTIVE:
@@ -138,13 +138,13 @@ class ErasureCoordinator:
         )
         try:
             with self.vault.records.write() as tx:
-                current = tx.subject(subject_id)
+                current = tx.subjects.subject(subject_id)
                 if current is None or current.state is not SubjectState.ACTIVE:
                     # Another request won the race to erase this subject.
                     raise ErasurePending(subject_id)
                 self.engine.submit(tx.steps, request, [VAULT_SYSTEM, *sorted(self.connectors)])
-                tx.set_subject_state(subject_id, SubjectState.ERASURE_PENDING, now)
-                if request_id and not tx.remember(
+                tx.subjects.set_subject_state(subject_id, SubjectState.ERASURE_PENDING, now)
+                if request_id and not tx.replay.remember(
                     RememberedRequest(request_id, "erase_everywhere", "", subject_id, job_id)
                 ):
                     raise RequestIdReused(request_id)
@@ -153,7 +153,7 @@ class ErasureCoordinator:
             # this very call that won the race answers as it did.
             self.keys.destroy(job_id)
             if request_id:
-                remembered = self.vault.records.remembered(request_id)
+                remembered = self.vault.records.replay.remembered(request_id)
                 if (
                     remembered is not None
                     and remembered.operation == "erase_everywhere"
@@ -219,7 +219,7 @@ class ErasureCoordinator:
         """Send the steps that need attention round again (after someone fixed the cause)."""
         request = self._request(request_id)
 
-        def apply(tx: RecordWrites) -> None:
+        def apply(tx: Transaction) -> None:
             if self.engine.retry(tx.steps, request_id) == 0:
                 raise NothingToRetry(
                     f"erasure request {request_id} has no step that needs attention",
@@ -246,7 +246,7 @@ class ErasureCoordinator:
             )
         request = self._request(request_id)
 
-        def apply(tx: RecordWrites) -> None:
+        def apply(tx: Transaction) -> None:
             if not tx.steps.confirm_action(action_id, who, self.vault.clock.now()):
                 # A second confirmation is not silently dropped: the first one stands.
                 raise AlreadyConfirmed(
@@ -287,7 +287,7 @@ class ErasureCoordinator:
             StepState.PENDING if decision == MatchDecision.SAME_PERSON else StepState.NOT_APPLICABLE
         )
 
-        def apply(tx: RecordWrites) -> None:
+        def apply(tx: Transaction) -> None:
             step = next(s for s in tx.steps.steps(request_id) if s.name == system)
             if (
                 step.state is not StepState.NEEDS_ATTENTION
@@ -339,7 +339,7 @@ class ErasureCoordinator:
         operation: str,
         parts: str,
         subject_id: str,
-        apply: Callable[[RecordWrites], None],
+        apply: Callable[[Transaction], None],
     ) -> None:
         """Apply `apply(tx)` once per client request id: a retry of a call already
         applied, or a copy that lost the race to apply it, answers as the first did."""
