@@ -79,3 +79,39 @@ def test_the_client_says_what_was_stored_and_never_sends_an_answer_back_as_conte
         client.update_record(stored.name, content=stored.content)
     assert raised.value.reason == "INVALID_FIELD" and raised.value.metadata == {"field": "content"}
     assert client.get_record(stored.name).content == read.content
+
+
+def test_a_subject_with_many_photos_is_listed_page_by_page_within_the_message_limit(
+    server: RunningServer,
+) -> None:
+    # Three photos would not fit in one 16 MiB answer: a page ends before it would.
+    with grpc.insecure_channel(
+        f"127.0.0.1:{server.port}", options=[("grpc.max_receive_message_length", 16 << 20)]
+    ) as channel:
+        subjects, records = pb_grpc.SubjectServiceStub(channel), pb_grpc.RecordServiceStub(channel)
+        anna = subjects.CreateSubject(
+            pb.CreateSubjectRequest(identities=[email("anna@example.se")])
+        ).subject
+        stored = []
+        for n in range(3):
+            photo = record("media")
+            photo.content.CopyFrom(
+                pb.Content(data=PHOTO, media_type="image/jpeg", filename=f"{n}.jpg")
+            )
+            stored.append(
+                records.CreateRecord(
+                    pb.CreateRecordRequest(parent=anna.name, record=photo)
+                ).record.name
+            )
+        listed, token, pages = [], "", 0
+        while True:
+            page = records.ListRecords(
+                pb.ListRecordsRequest(parent=anna.name, page_size=100, page_token=token)
+            )
+            pages += 1
+            assert page.records and all(r.content.data == PHOTO for r in page.records)
+            listed += [r.name for r in page.records]
+            token = page.next_page_token
+            if not token:
+                break
+    assert listed == stored and pages >= 2

@@ -52,6 +52,9 @@ from vault.storage.base import (
 
 MAX_IMPORT_RECORDS = 200_000
 EXPORT_KEY_REFRESH = 500
+# What one page of records may carry, under the server's 16 MiB message limit
+# with room for the rest of the answer; a page always holds at least one record.
+PAGE_BYTES = 12 << 20
 
 
 @dataclass(frozen=True)
@@ -343,10 +346,17 @@ class Records:
         rows = self.store.records.records_page(
             subject_id, category or None, after[0] if after else 0, limit + 1
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        records = [self.sealing.open_record(row) for row in rows]
-        token = paging.token(query, [rows[-1].seq]) if more else ""
+        # A page also ends before its records' bytes would pass what one answer
+        # may carry: two 8 MiB photos would not fit in a 16 MiB message.
+        kept: list[RecordRow] = []
+        size = 0
+        for row in rows[:limit]:
+            size += len(row.sealed_payload) + len(row.sealed_content or b"")
+            if kept and size > PAGE_BYTES:
+                break
+            kept.append(row)
+        records = [self.sealing.open_record(row) for row in kept]
+        token = paging.token(query, [kept[-1].seq]) if len(rows) > len(kept) else ""
         return Page(records, token)
 
     def stream(self, actor: Actor, subject_id: str, category: str | None) -> Iterator[Record]:
