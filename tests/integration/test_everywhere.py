@@ -211,6 +211,13 @@ def test_a_manual_action_is_tracked_until_an_admin_confirms_it(
         )
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
     assert error_info(raised.value).reason == "MANUAL_ACTION_NOT_FOUND"
+    with pytest.raises(grpc.RpcError) as raised:  # a request that does not exist is named
+        erasure.ConfirmManualAction(
+            pb.ConfirmManualActionRequest(
+                name="erasureRequests/0000/manualActions/0000", confirmed_by="dpo@example.se"
+            )
+        )
+    assert error_info(raised.value).reason == "ERASURE_REQUEST_NOT_FOUND"
 
     confirmed = erasure.ConfirmManualAction(
         pb.ConfirmManualActionRequest(name=manual.manual_action, confirmed_by="dpo@example.se")

@@ -239,12 +239,12 @@ class ErasureCoordinator:
         client_request_id: str = "",
     ) -> ErasureRequestView:
         who = rules.person_named(confirmed_by, "confirmed_by")
+        request = self._request(request_id)  # an unknown request is named as such
         action = self.steps.action(action_id)
         if action is None or action.request_id != request_id:
             raise ManualActionNotFound(
                 f"manual action {action_id} does not exist", action=action_id
             )
-        request = self._request(request_id)
 
         def apply(tx: Transaction) -> None:
             if not tx.steps.confirm_action(action_id, who, self.vault.clock.now()):
