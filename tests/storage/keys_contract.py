@@ -5,18 +5,29 @@ KeyStore) and an `open_other` fixture: a callable that opens another store
 object on the same database, as a second server process would (the fixture
 closes what it opened). The SQLite backend runs it in test_sqlite_keys.py; a
 later backend must pass it unchanged.
+
+The races run threads on several store objects at once: a key destroyed
+through one is gone for every reader of another the moment the call returns,
+and of two processes making the same data key, both end up with the first's.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
+import threading
 from collections.abc import Callable
 
 import pytest
 
+from tests.storage.racing import BOUND_SECONDS, race
 from vault import crypto
 from vault.core.errors import CategoryErased, SubjectErased
 from vault.core.keys import KeyManager
 from vault.storage.base import DataKeyScope, KeyStore, WrappedDataKey, WrappedKey
+
+# How many reads each concurrent reader makes at most before, and after, a destruction.
+READS_BEFORE, READS_AFTER = 2_000, 20
 
 OpenOther = Callable[[], KeyStore]
 
@@ -283,3 +294,144 @@ class KeyStoreContract:
         assert store.subject_key("s1") == WrappedKey(1, b"wrapped-s1")
         assert store.data_key(notes()) == WrappedDataKey("k", b"data")
         assert store.job_key("r1") == WrappedKey(1, b"job")
+
+    # ------------------------------------------------- several store objects
+    def test_a_key_destroyed_through_one_store_is_gone_at_once_for_readers_of_another(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        for subject_id in ("s1", "s2"):
+            self.with_subject(store, subject_id)
+            store.put_data_key(notes(subject_id), WrappedDataKey("k", b"notes"))
+            store.put_data_key(contact(subject_id), WrappedDataKey("k", b"contact"))
+        views = [open_other(), open_other()]
+        before = views[0].destruction_generation()
+        destroyed = threading.Event()
+
+        def reader(view: KeyStore) -> int:
+            """Reads s1's keys while they are destroyed; how many reads came after."""
+            after = 0
+            for n in itertools.count():
+                if n == READS_BEFORE:
+                    destroyed.wait(BOUND_SECONDS)  # bounded: no more reads before than this
+                gone = destroyed.is_set()  # set once the destroying call returned
+                subject_key, data_key = view.subject_key("s1"), view.data_key(notes())
+                # Read after the keys: a key seen gone is a destruction seen counted.
+                generation = view.destruction_generation()
+                if gone:
+                    assert subject_key is None and data_key is None
+                    assert generation > before and view.data_key_scopes("s1") == []
+                    after += 1
+                    if after == READS_AFTER:
+                        break
+                else:
+                    assert subject_key is not None or generation > before
+            assert view.data_key(notes("s2")) == WrappedDataKey("k", b"notes")
+            return after
+
+        def destroy() -> None:
+            assert store.destroy_subject("s1") == 3
+            destroyed.set()
+
+        readers = [functools.partial(reader, view) for view in views for _ in range(3)]
+        *afters, _ = race([*readers, destroy])
+        assert afters == [READS_AFTER] * len(readers)
+
+    def test_a_key_cached_by_readers_of_another_store_is_unusable_once_destroyed(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        ring = crypto.Keyring.generate()
+        here, there = KeyManager(store, ring), KeyManager(open_other(), ring)
+        here.create_subject_key("s1")
+        here.create_subject_key("s2")
+        kept = there.data_key("s2", "notes", create=True)
+        there.data_key("s1", "notes", create=True)  # cached there before it goes
+        destroyed = threading.Event()
+
+        def reader() -> int:
+            after = 0
+            for n in itertools.count():
+                if n == READS_BEFORE:
+                    destroyed.wait(BOUND_SECONDS)
+                gone = destroyed.is_set()
+                try:
+                    there.data_key("s1", "notes", create=False)
+                except SubjectErased:
+                    pass
+                else:
+                    assert not gone, "a destroyed key was used"
+                if gone:
+                    with pytest.raises(SubjectErased):
+                        there.subject_key("s1")
+                    after += 1
+                    if after == READS_AFTER:
+                        break
+            assert there.data_key("s2", "notes", create=False) == kept
+            return after
+
+        def destroy() -> None:
+            here.destroy_subject("s1")
+            destroyed.set()
+
+        *afters, _ = race([*(reader for _ in range(4)), destroy])
+        assert afters == [READS_AFTER] * 4
+
+    def test_of_data_keys_put_at_once_through_two_stores_the_first_stays_for_both(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        other = open_other()
+        self.with_subject(store)
+        categories = [f"c{n}" for n in range(10)]
+
+        def put(view: KeyStore, category: str, n: int) -> WrappedDataKey | None:
+            return view.put_data_key(
+                DataKeyScope("s1", category), WrappedDataKey(f"k{n}", f"key {n}".encode())
+            )
+
+        for category in categories:
+            on = itertools.cycle((store, other))
+            got = race([functools.partial(put, next(on), category, n) for n in range(4)])
+            first = got[0]
+            assert first is not None and got == [first] * 4, got
+            assert first in [WrappedDataKey(f"k{n}", f"key {n}".encode()) for n in range(4)]
+            for view in (store, other):
+                assert view.data_key(DataKeyScope("s1", category)) == first
+        assert [s.category for s in other.data_key_scopes("s1")] == categories
+
+    def test_key_managers_on_two_stores_making_one_data_key_at_once_get_the_same(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        ring = crypto.Keyring.generate()
+        managers = [KeyManager(store, ring), KeyManager(open_other(), ring)]
+        managers[0].create_subject_key("s1")
+        for category in (f"c{n}" for n in range(10)):
+            made = race(
+                [
+                    functools.partial(manager.data_key, "s1", category, create=True)
+                    for manager in managers * 2
+                ]
+            )
+            assert made == [made[0]] * 4, category
+            fresh = KeyManager(open_other(), ring)  # a process that starts afterwards
+            assert fresh.data_key("s1", category, create=False) == made[0]
+
+    def test_a_data_key_put_racing_its_subjects_destruction_does_not_outlive_it(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        other = open_other()
+        for n in range(10):
+            subject_id = f"s{n}"
+            self.with_subject(store, subject_id)
+            put, destroyed = race(
+                [
+                    functools.partial(
+                        other.put_data_key, notes(subject_id), WrappedDataKey("k", b"data")
+                    ),
+                    functools.partial(store.destroy_subject, subject_id),
+                ]
+            )
+            # The put came first and went with the subject, or found it gone.
+            assert (put, destroyed) in ((WrappedDataKey("k", b"data"), 2), (None, 1))
+            for view in (store, other):
+                assert view.subject_key(subject_id) is None
+                assert view.data_key(notes(subject_id)) is None
+                assert view.data_key_scopes(subject_id) == []

@@ -1,7 +1,9 @@
 """The record store's contract: what the core relies on, whatever engine stores it.
 
 Subclass `RecordStoreContract` and give a `store` fixture (a fresh, empty
-RecordStore, closed by the fixture). The SQLite backend runs it in
+RecordStore, closed by the fixture) and an `other_store` fixture (a second
+RecordStore object open on the same database, as a second server process
+would open it; the fixture closes it). The SQLite backend runs it in
 test_sqlite_records.py; a later backend must pass it unchanged.
 
 The store keeps what it is given: the tests pass states, roles and times
@@ -13,12 +15,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
+import itertools
 import threading
 
 import pytest
 
+from tests.storage.racing import race
+from vault.core.actor import THE_VAULT
 from vault.core.identities import IdentityKind
 from vault.core.model import LegalBasis, SubjectState
+from vault.core.steps import RequestState, StepState, StoredRequest
 from vault.storage.base import (
     AppendOutcome,
     IdentityRow,
@@ -467,3 +474,151 @@ class RecordStoreContract:
             tx.records.delete_category_records("s1", "contact")
         assert store.maintenance.scrub() is True
         assert store.maintenance.scrub() is True  # nothing left to do is done
+
+    # ------------------------------------------------- several store objects
+    def test_grouped_appends_from_two_stores_at_once_each_land_once(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        self.add_subject(store)
+        self.add_subject(store, "s2")
+
+        def appender(on: RecordStore, t: int) -> list[AppendOutcome]:
+            return [
+                on.records.append_record(
+                    NewRecord(record_row(f"t{t}-{n}", subject_id=f"s{1 + n % 2}")),
+                    SubjectState.ACTIVE,
+                )
+                for n in range(20)
+            ]
+
+        on = itertools.cycle((store, other_store))
+        outcomes = race([functools.partial(appender, next(on), t) for t in range(8)])
+        stored_once = AppendOutcome(SubjectState.ACTIVE, stored=True)
+        assert all(o == stored_once for each in outcomes for o in each)
+        written = {f"t{t}-{n}" for t in range(8) for n in range(20)}
+        for view in (store, other_store):
+            assert view.records.count_records("s1") == 80
+            assert view.records.count_records("s2") == 80
+            stored = [*view.records.iter_records("s1"), *view.records.iter_records("s2")]
+            assert sorted(r.record_id for r in stored) == sorted(written)
+            assert len({r.seq for r in stored}) == len(written)  # no place given twice
+            assert all(same_record(r, record_row(r.record_id, r.subject_id)) for r in stored)
+
+    def test_appends_racing_a_state_change_from_another_store_land_only_before_it(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        self.add_subject(store)
+
+        def appender(t: int) -> list[AppendOutcome]:
+            return [
+                store.records.append_record(NewRecord(record_row(f"t{t}-{n}")), SubjectState.ACTIVE)
+                for n in range(20)
+            ]
+
+        def erase() -> None:
+            with other_store.write() as tx:
+                tx.subjects.set_subject_state("s1", SubjectState.ERASURE_PENDING, at(1))
+
+        *outcomes, _ = race([*(functools.partial(appender, t) for t in range(4)), erase])
+        landed = AppendOutcome(SubjectState.ACTIVE, stored=True)
+        refused = AppendOutcome(SubjectState.ERASURE_PENDING, stored=False)
+        for each in outcomes:
+            assert set(each) <= {landed, refused}, each
+            # Each appender's records land until the change, and none after it.
+            assert each == sorted(each, key=lambda o: not o.stored), each
+        stored = sum(o.stored for each in outcomes for o in each)
+        assert (
+            store.records.count_records("s1") == other_store.records.count_records("s1") == stored
+        )
+        assert len(list(other_store.records.iter_records("s1"))) == stored
+
+    def test_a_request_id_raced_from_two_stores_is_remembered_once(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        self.add_subject(store)
+
+        def append(on: RecordStore, round_: int, contender: int) -> tuple[AppendOutcome, int]:
+            request = dataclasses.replace(
+                remembered(f"req-{round_}", operation="create_record"), result=f"c{contender}"
+            )
+            row = record_row(f"r{round_}-{contender}")
+            return on.records.append_record(NewRecord(row, request), SubjectState.ACTIVE), contender
+
+        for round_ in range(10):
+            on = itertools.cycle((store, other_store))
+            outcomes = race([functools.partial(append, next(on), round_, c) for c in range(4)])
+            winners = [c for outcome, c in outcomes if outcome.stored]
+            assert len(winners) == 1, outcomes
+            losers = [outcome for outcome, c in outcomes if c != winners[0]]
+            assert losers == [AppendOutcome(SubjectState.ACTIVE, False, request_taken=True)] * 3
+            for view in (store, other_store):
+                kept = view.replay.remembered(f"req-{round_}")
+                assert kept is not None and kept.result == f"c{winners[0]}"
+                assert view.records.record(f"r{round_}-{winners[0]}") is not None
+        assert store.records.count_records("s1") == other_store.records.count_records("s1") == 10
+
+    def test_a_request_id_remembered_in_racing_transactions_is_taken_once_and_seen(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        self.add_subject(store)
+
+        def remember(on: RecordStore, n: int) -> tuple[bool, RememberedRequest | None]:
+            with on.write() as tx:
+                taken = tx.replay.remember(remembered("req", operation=f"op{n}"))
+                # The loser sees the winner's, in its own transaction.
+                return taken, tx.replay.remembered("req")
+
+        on = itertools.cycle((store, other_store))
+        outcomes = race([functools.partial(remember, next(on), n) for n in range(6)])
+        winners = [n for n, (taken, _) in enumerate(outcomes) if taken]
+        assert len(winners) == 1, outcomes
+        winner = remembered("req", operation=f"op{winners[0]}")
+        assert [seen for _, seen in outcomes] == [winner] * 6
+        assert store.replay.remembered("req") == other_store.replay.remembered("req") == winner
+
+    def test_two_intakes_for_one_subject_racing_are_serialised_by_the_unit_of_work(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        # An erasure's intake as the core makes it: read the subject's state and,
+        # if it is still active, store the request and move the subject on, in one
+        # write. A write takes the write lock at once, so of several intakes racing
+        # from different processes exactly one finds the subject active.
+        def intake(on: RecordStore, subject_id: str, request_id: str) -> bool:
+            request = StoredRequest(
+                request_id,
+                "erasure",
+                subject_id,
+                RequestState.PENDING,
+                at(1),
+                at(3600),
+                None,
+                b"sealed",
+                at(1),
+                THE_VAULT,
+            )
+            with on.write() as tx:
+                current = tx.subjects.subject(subject_id)
+                if current is None or current.state is not SubjectState.ACTIVE:
+                    return False
+                tx.steps.insert_request(request, ["vault", "lms"], StepState.PENDING)
+                tx.subjects.set_subject_state(subject_id, SubjectState.ERASURE_PENDING, at(1))
+                return True
+
+        for subject_id in ("s1", "s2", "s3", "s4", "s5"):
+            self.add_subject(store, subject_id)
+            on = itertools.cycle((store, other_store))
+            accepted = race(
+                [
+                    functools.partial(intake, next(on), subject_id, f"{subject_id}-{n}")
+                    for n in range(4)
+                ]
+            )
+            assert accepted.count(True) == 1, (subject_id, accepted)
+            winner = f"{subject_id}-{accepted.index(True)}"
+            for view in (store, other_store):
+                assert view.subjects.subject_state(subject_id) is SubjectState.ERASURE_PENDING
+                latest = view.steps.latest_request("erasure", subject_id)
+                assert latest is not None and latest.request_id == winner
+                for n in range(4):
+                    stored = view.steps.request(f"{subject_id}-{n}")
+                    assert (stored is not None) == (f"{subject_id}-{n}" == winner)

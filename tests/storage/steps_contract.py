@@ -1,17 +1,26 @@
 """The step store's contract: what the step engine relies on, whatever engine stores it.
 
 Subclass `StepStoreContract` and give a `store` fixture (a fresh, empty
-StepStore) and a `subject` fixture (the id of a subject the store's
-requests may name). The SQLite backend runs it in test_sqlite_steps.py; a
-later backend must pass it unchanged.
+StepStore), an `other_store` fixture (a second StepStore object open on the
+same database, as a second server process would open it; the fixture closes
+it) and a `subject` fixture (the id of a subject the store's requests may
+name). The SQLite backend runs it in test_sqlite_steps.py; a later backend
+must pass it unchanged.
+
+The races run threads on both store objects at once. What they hold a store
+to is what several processes on one database need: a step is claimed by one
+worker at a time, and only its lease holder finishes it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import itertools
 
 import pytest
 
+from tests.storage.racing import race
 from vault.core.actor import THE_VAULT, Actor, Role
 from vault.core.steps import (
     OPEN,
@@ -403,3 +412,110 @@ class StepStoreContract:
         found = store.requests_holding_secrets(RequestState.COMPLETED)
         assert [r.request_id for r in found] == ["kept"]
         assert store.requests_holding_secrets(RequestState.PENDING) == []
+
+    # ------------------------------------------------- several store objects
+    def test_workers_on_two_stores_claiming_at_once_take_every_step_exactly_once(
+        self, store: StepStore, other_store: StepStore, subject: str
+    ) -> None:
+        names = ("a", "b", "c", "d", "e")
+        for n in range(8):
+            self.submit(store, subject, f"r{n}", received=n / 10, steps=names)
+        every_step = {(f"r{n}", name) for n in range(8) for name in names}
+
+        def worker(on: StepStore, owner: str) -> list[tuple[str, str, str]]:
+            taken: list[tuple[str, str, str]] = []
+            for _ in range(len(every_step) + 1):  # bounded: one more than there are
+                with on.write() as tx:
+                    step = claim(tx, owner, at(1), at(61))
+                if step is None:
+                    return taken
+                assert step.lease_owner == owner
+                taken.append((step.request_id, step.name, owner))
+            raise AssertionError(f"{owner} claimed more steps than there are")
+
+        on = itertools.cycle((store, other_store))
+        workers = [functools.partial(worker, next(on), f"w{n}") for n in range(8)]
+        claims = [c for taken in race(workers) for c in taken]
+        assert sorted((r, name) for r, name, _ in claims) == sorted(every_step)
+        holders = {(r, name): owner for r, name, owner in claims}
+        for view in (store, other_store):
+            for n in range(8):
+                for step in view.steps(f"r{n}"):
+                    assert step.state is StepState.RUNNING
+                    assert step.lease_owner == holders[(step.request_id, step.name)]
+        # While their leases last, no store hands any of them out again.
+        for view in (store, other_store):
+            with view.write() as tx:
+                assert claim(tx, "late", at(60), at(120)) is None
+
+    def test_of_finishes_racing_from_two_stores_only_the_lease_holders_first_counts(
+        self, store: StepStore, other_store: StepStore, subject: str
+    ) -> None:
+        names = tuple(f"s{n}" for n in range(10))
+        self.submit(store, subject, steps=names)
+        holders: dict[str, str] = {}
+        with store.write() as tx:
+            for n in range(len(names)):
+                step = claim(tx, f"holder{n}", at(0), at(60))
+                assert step is not None
+                holders[step.name] = f"holder{n}"
+
+        def finish(on: StepStore, name: str, owner: str, result: str) -> tuple[bool, str, str]:
+            with on.write() as tx:
+                won = tx.finish_step(
+                    "r1", name, owner, StepState.SUCCEEDED, 1, at(2), None, result, at(2)
+                )
+            return won, owner, result
+
+        for name, holder in holders.items():
+            # The holder twice (a duplicated attempt) and a stranger, through both stores.
+            outcomes = race(
+                [
+                    functools.partial(finish, store, name, holder, "holder here"),
+                    functools.partial(finish, other_store, name, holder, "holder there"),
+                    functools.partial(finish, store, name, "stranger", "stranger here"),
+                    functools.partial(finish, other_store, name, "stranger", "stranger there"),
+                ]
+            )
+            winners = [(owner, result) for won, owner, result in outcomes if won]
+            assert len(winners) == 1 and winners[0][0] == holder, name
+            for view in (store, other_store):
+                (step,) = [s for s in view.steps("r1") if s.name == name]
+                assert step.state is StepState.SUCCEEDED and step.lease_owner is None
+                assert step.result == winners[0][1] and step.attempts == 1
+
+    @staticmethod
+    def finish_late(on: StepStore, request_id: str) -> bool:
+        with on.write() as tx:
+            return tx.finish_step(
+                request_id, "only", "old", StepState.SUCCEEDED, 1, at(61), None, "[]", at(61)
+            )
+
+    @staticmethod
+    def take_over(on: StepStore) -> StoredStep | None:
+        with on.write() as tx:
+            return claim(tx, "new", at(61), at(121))
+
+    def test_a_late_finish_racing_a_claim_of_its_ended_lease_one_of_them_wins(
+        self, store: StepStore, other_store: StepStore, subject: str
+    ) -> None:
+        for n in range(10):
+            self.submit(store, subject, f"r{n}", steps=("only",))
+            with store.write() as tx:
+                old = claim(tx, "old", at(0), at(60))
+            assert old is not None and old.request_id == f"r{n}"
+
+            finished, taken = race(
+                [
+                    functools.partial(self.finish_late, store, f"r{n}"),
+                    functools.partial(self.take_over, other_store),
+                ]
+            )
+            # The old holder finished in time, or the new one took the step: never both.
+            assert finished != (taken is not None), (n, finished, taken)
+            (step,) = other_store.steps(f"r{n}")
+            if finished:
+                assert step.state is StepState.SUCCEEDED and step.lease_owner is None
+            else:
+                assert taken is not None and taken.request_id == f"r{n}"
+                assert step.state is StepState.RUNNING and step.lease_owner == "new"

@@ -21,6 +21,14 @@ def store(tmp_path: Path) -> Iterator[SQLiteRecordStore]:
     records.close()
 
 
+@pytest.fixture
+def other_store(store: SQLiteRecordStore) -> Iterator[SQLiteRecordStore]:
+    # A second store object on the same file: what a second server process opens.
+    other = SQLiteRecordStore(store.path)
+    yield other
+    other.close()
+
+
 class TestSQLiteRecordStore(RecordStoreContract):
     pass
 

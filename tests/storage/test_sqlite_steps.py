@@ -30,6 +30,14 @@ def store(records: SQLiteRecordStore) -> StepStore:
 
 
 @pytest.fixture
+def other_store(records: SQLiteRecordStore) -> Iterator[StepStore]:
+    # A second store object on the same file: what a second server process opens.
+    other = SQLiteRecordStore(records.path)
+    yield other.steps
+    other.close()
+
+
+@pytest.fixture
 def subject(records: SQLiteRecordStore) -> str:
     conn = sqlite3.connect(records.path)
     with conn:
