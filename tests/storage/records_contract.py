@@ -21,7 +21,7 @@ import threading
 
 import pytest
 
-from tests.storage.racing import race
+from tests.storage.racing import BOUND_SECONDS, race
 from vault.core.actor import THE_VAULT
 from vault.core.identities import IdentityKind
 from vault.core.model import LegalBasis, SubjectState
@@ -503,6 +503,40 @@ class RecordStoreContract:
             assert sorted(r.record_id for r in stored) == sorted(written)
             assert len({r.seq for r in stored}) == len(written)  # no place given twice
             assert all(same_record(r, record_row(r.record_id, r.subject_id)) for r in stored)
+
+    def test_appends_awaited_through_two_stores_at_once_land_once_and_share_a_request_once(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        self.add_subject(store)
+
+        async def appends() -> list[AppendOutcome]:
+            on = itertools.cycle((store, other_store))
+            return await asyncio.gather(
+                *(
+                    next(on).records.append_record_async(
+                        NewRecord(record_row(f"r{n}")), SubjectState.ACTIVE
+                    )
+                    for n in range(40)
+                ),
+                *(
+                    next(on).records.append_record_async(
+                        NewRecord(record_row(f"x{n}"), remembered("req", operation=f"op{n}")),
+                        SubjectState.ACTIVE,
+                    )
+                    for n in range(4)
+                ),
+            )
+
+        outcomes = asyncio.run(asyncio.wait_for(appends(), BOUND_SECONDS))
+        assert outcomes[:40] == [AppendOutcome(SubjectState.ACTIVE, stored=True)] * 40
+        (winner,) = [n for n, outcome in enumerate(outcomes[40:]) if outcome.stored]
+        assert [o.request_taken for o in outcomes[40:]] == [n != winner for n in range(4)]
+        for view in (store, other_store):
+            assert view.records.count_records("s1") == 41
+            assert view.replay.remembered("req") == remembered("req", operation=f"op{winner}")
+            assert sorted(r.record_id for r in view.records.iter_records("s1")) == sorted(
+                [f"r{n}" for n in range(40)] + [f"x{winner}"]
+            )
 
     def test_appends_racing_a_state_change_from_another_store_land_only_before_it(
         self, store: RecordStore, other_store: RecordStore
