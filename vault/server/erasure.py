@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from vault.core import paging, rules
-from vault.core.errors import InvalidArgument, NotFound
+from vault.core.errors import InvalidArgument, NotFound, Reason
 from vault.server import convert
 from vault.server.actor import actor_of
 from vault.server.context import VaultServices
@@ -85,7 +85,7 @@ class ErasureService:
 
 
 class ConnectorNotFound(NotFound):
-    reason = "CONNECTOR_NOT_FOUND"
+    reason = Reason.CONNECTOR_NOT_FOUND
 
 
 class ConnectorService:

@@ -16,7 +16,6 @@ import uuid
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
 from vault import crypto
 from vault.core import errors
@@ -128,7 +127,3 @@ def _unsafe(ch: str) -> bool:
     # Cc control, Cf format (bidi overrides), Cs/Co/Cn surrogates, private, unassigned;
     # Zl/Zp line and paragraph separators.
     return unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp")
-
-
-def abort(context: grpc.ServicerContext, status: status_pb2.Status) -> None:
-    context.abort_with_status(rpc_status.to_status(status))

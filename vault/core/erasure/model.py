@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from vault.connectors.base import NeedsAttention
-from vault.core.errors import FailedPrecondition, NotFound
+from vault.core.errors import FailedPrecondition, NotFound, Reason
 from vault.core.identities import IdentityKind
 from vault.core.steps import EngineSettings
 
@@ -115,27 +115,27 @@ class ErasureSettings:
 
 
 class ManualActionNotFound(NotFound):
-    reason = "MANUAL_ACTION_NOT_FOUND"
+    reason = Reason.MANUAL_ACTION_NOT_FOUND
 
 
 class ErasureRequestNotFound(NotFound):
-    reason = "ERASURE_REQUEST_NOT_FOUND"
+    reason = Reason.ERASURE_REQUEST_NOT_FOUND
 
 
 class ErasureStepNotFound(NotFound):
-    reason = "ERASURE_STEP_NOT_FOUND"
+    reason = Reason.ERASURE_STEP_NOT_FOUND
 
 
 class AlreadyConfirmed(FailedPrecondition):
-    reason = "ALREADY_CONFIRMED"
+    reason = Reason.ALREADY_CONFIRMED
 
 
 class NothingToDecide(FailedPrecondition):
-    reason = "NO_CONFLICT_TO_DECIDE"
+    reason = Reason.NO_CONFLICT_TO_DECIDE
 
 
 class NothingToRetry(FailedPrecondition):
-    reason = "NOTHING_TO_RETRY"
+    reason = Reason.NOTHING_TO_RETRY
 
 
 def one_month_after(moment: dt.datetime) -> dt.datetime:
