@@ -12,6 +12,7 @@ from sqlite_utils import Database
 
 from tests.storage.keys_contract import KeyStoreContract, OpenOther, notes
 from vault.storage.base import WrappedDataKey, WrappedKey
+from vault.storage.schema import SchemaBehind
 from vault.storage.sqlite_keys import SQLiteKeyStore, key_migrations
 
 
@@ -54,7 +55,13 @@ def test_a_keys_db_from_before_job_keys_upgrades_with_its_keys(tmp_path: Path) -
     conn.execute("UPDATE shred_generation SET value = 7")
     conn.close()
 
-    store = SQLiteKeyStore(path)  # applies the rest, under the names they had
+    with pytest.raises(SchemaBehind, match=r"0002_job_keys\); run: consent-vault migrate"):
+        SQLiteKeyStore(path)  # a database that is behind is never upgraded in passing
+    SQLiteKeyStore(path, upgrade=True).close()  # what `consent-vault migrate` does
+    again = SQLiteKeyStore(path, upgrade=True)  # and again: nothing left to apply
+    assert again.migrations_applied == []
+    again.close()
+    store = SQLiteKeyStore(path)
     try:
         assert store.subject_key("s1") == WrappedKey(1, b"\x01")
         assert store.data_key(notes()) == WrappedDataKey("k1", b"\x02")

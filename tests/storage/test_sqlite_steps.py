@@ -94,7 +94,7 @@ def test_an_erasure_stored_before_the_step_engine_reads_back_whole(tmp_path: Pat
     )
     conn.close()
 
-    records = SQLiteRecordStore(path)  # applies the rest
+    records = SQLiteRecordStore(path, upgrade=True)  # applies the rest
     try:
         request = records.steps.request("r1")
         assert request is not None and request.kind == "erasure"
@@ -151,7 +151,7 @@ def test_steps_stored_before_requests_could_be_about_no_one_read_back_whole(
     )
     conn.close()
 
-    records = SQLiteRecordStore(path)  # applies the rest
+    records = SQLiteRecordStore(path, upgrade=True)  # applies the rest
     try:
         request = records.steps.request("r1")
         assert request is not None and request.subject_id == "s1"

@@ -28,6 +28,7 @@ from sqlite_utils.migrations import Migrations
 
 from vault.core.identities import IdentityKind
 from vault.core.model import LegalBasis, SubjectState
+from vault.storage import schema
 from vault.storage.base import (
     AppendOutcome,
     IdentityRow,
@@ -51,17 +52,28 @@ BUSY_TIMEOUT_MS = 30_000
 class _Connections:
     """One connection per thread to one database file, all configured alike."""
 
-    def __init__(self, path: Path, migrations: Migrations) -> None:
+    def __init__(
+        self, path: Path, migrations: Migrations, database: str, *, upgrade: bool = False
+    ) -> None:
         self.path = path
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = self.get()
-        # Migrations run under the write lock, so two processes starting at
-        # once do not both apply the same step.
+        # Under the write lock, so two processes starting at once do not both
+        # apply the same step. The rule of what to apply is schema.to_apply's.
         with transaction(conn):
-            migrations.apply(Database(conn))
+            db = Database(conn)
+            self.applied = schema.to_apply(
+                f"{database} ({path})",
+                [migration.name for migration in migrations.applied(db)],
+                _names(migrations),
+                upgrade=upgrade,
+                command=f"{schema.MIGRATE_COMMAND} --data-dir {path.parent}",
+            )
+            if self.applied:
+                migrations.apply(db)
 
     def get(self) -> sqlite3.Connection:
         """This thread's connection."""
@@ -93,6 +105,11 @@ class _Connections:
                 conn.close()
             self._all.clear()
         self._local = threading.local()
+
+
+def _names(migrations: Migrations) -> list[str]:
+    """Every migration of the set, in order: what an empty database lacks."""
+    return [migration.name for migration in migrations.pending(Database(memory=True))]
 
 
 @contextmanager
@@ -939,8 +956,12 @@ class SQLiteRecordStore:
     """The record database: subjects, blind-indexed identities, sealed records,
     remembered requests, erasure receipts and the step engine's rows."""
 
-    def __init__(self, path: Path) -> None:
-        self._connections = _Connections(path, record_migrations)
+    def __init__(self, path: Path, *, upgrade: bool = False) -> None:
+        # `upgrade`: apply migrations this database lacks (`consent-vault migrate`);
+        # without it a database that is behind is refused (vault.storage.schema).
+        self._connections = _Connections(
+            path, record_migrations, "record database", upgrade=upgrade
+        )
         self._writer = GroupCommitWriter(self._connections)
         this_thread = self._connections.get
         self.subjects = _SubjectQueries(this_thread)
@@ -953,6 +974,11 @@ class SQLiteRecordStore:
     @property
     def path(self) -> Path:
         return self._connections.path
+
+    @property
+    def migrations_applied(self) -> list[str]:
+        """The migrations this store applied when it opened, in order."""
+        return self._connections.applied
 
     @contextmanager
     def write(self) -> Iterator[_Transaction]:

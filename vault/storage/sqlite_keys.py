@@ -67,14 +67,18 @@ class SQLiteKeyStore:
     A data key's scope is its (subject, category) row in `category_keys`.
     """
 
-    def __init__(self, path: Path) -> None:
-        self._connections = _Connections(path, key_migrations)
+    def __init__(self, path: Path, *, upgrade: bool = False) -> None:
+        self._connections = _Connections(path, key_migrations, "key database", upgrade=upgrade)
         self._writer = GroupCommitWriter(self._connections)
         self._seen = threading.local()
 
     @property
     def path(self) -> Path:
         return self._connections.path
+
+    @property
+    def migrations_applied(self) -> list[str]:
+        return self._connections.applied
 
     def _conn(self) -> sqlite3.Connection:
         return self._connections.get()
