@@ -1,15 +1,39 @@
 """The key store on PostgreSQL: wrapped subject, data and job keys.
 
 May live in a database of its own (`--key-database`), so a copy of the
-records alone is useless. Every destruction bumps one generation row in the
-same transaction; `destruction_generation` reads that row, so a key destroyed
-through one process is dropped from every other process's cache at its next
-lookup, with no window in which a cached copy still answers.
+records alone is useless. Every write is one transaction and returns once it
+committed (durably, with PostgreSQL's default synchronous_commit). Every
+destruction bumps one generation row in the same transaction;
+`destruction_generation` reads that row, so a key destroyed through one
+process is dropped from every other process's cache at its next lookup.
+
+What `scrub` can and cannot do here. PostgreSQL has no secure_delete: a
+deleted row stays in its page as a dead tuple until VACUUM reclaims it, and
+`scrub` runs VACUUM on the key tables so that happens at once rather than
+whenever autovacuum gets to it. Even then these copies of a destroyed key's
+wrapped bytes remain:
+
+- in the table files: the space VACUUM frees is reused by later rows but not
+  zeroed, so the old bytes stay on disk until overwritten; and a dead tuple
+  that a transaction begun before the destruction could still see (one open
+  anywhere in the database, a standby's feedback, a replication slot) is
+  reclaimed only by a VACUUM after that transaction ends;
+- in the write-ahead log and archived WAL, until the segments are recycled
+  and the archive expires; in base backups, until they expire; on replicas,
+  in their own files, as on the primary.
+
+Every such copy is wrapped under the KEK (a data key under its subject's key,
+which is wrapped under the KEK), and the KEK is never in the database: a copy
+of the database, its WAL or a backup alone cannot unwrap them. `scrub` returns
+True once VACUUM has run, since nothing a client can do removes the rest.
 """
 
 from __future__ import annotations
 
-from vault.storage.postgres import Migration, MigrationSet
+from collections.abc import Iterator
+
+from vault.storage.base import DataKeyScope, WrappedDataKey, WrappedKey
+from vault.storage.postgres import Database, Migration, MigrationSet
 
 # The names are the steps' record in existing databases: append only.
 key_migrations = MigrationSet(
@@ -43,3 +67,194 @@ key_migrations = MigrationSet(
         ),
     ),
 )
+
+
+_BUMP_GENERATION = "UPDATE shred_generation SET value = value + 1 WHERE id = 1"
+
+# Every table that holds wrapped keys (shred_generation holds none).
+_KEY_TABLES = "subject_keys, category_keys, job_keys"
+
+
+class PostgresKeyStore:
+    """The key database: wrapped subject keys, data keys and job keys.
+
+    A data key's scope is its (subject, category) row in `category_keys`.
+    """
+
+    def __init__(self, url: str, *, upgrade: bool = False) -> None:
+        self._database = Database(url, key_migrations, "key database", upgrade=upgrade)
+
+    @property
+    def url(self) -> str:
+        return self._database.url
+
+    @property
+    def migrations_applied(self) -> list[str]:
+        return self._database.applied
+
+    # ------------------------------------------------------------ subject keys
+    def subject_key(self, subject_id: str) -> WrappedKey | None:
+        with self._database.connection() as conn:
+            row = conn.execute(
+                "SELECT kek_version, wrapped FROM subject_keys WHERE subject_id = %s",
+                (subject_id,),
+            ).fetchone()
+        return WrappedKey(row[0], row[1]) if row else None
+
+    def put_subject_key(self, subject_id: str, kek_version: int, wrapped: bytes) -> None:
+        with self._database.transaction() as conn:
+            conn.execute(
+                "INSERT INTO subject_keys (subject_id, kek_version, wrapped) VALUES (%s, %s, %s)",
+                (subject_id, kek_version, wrapped),
+            )
+
+    def wrapped_subject_keys(self) -> Iterator[tuple[str, WrappedKey]]:
+        # Fetched whole, so no pooled connection is held while the caller re-wraps.
+        with self._database.connection() as conn:
+            rows = conn.execute(
+                "SELECT subject_id, kek_version, wrapped FROM subject_keys ORDER BY subject_id"
+            ).fetchall()
+        for subject_id, kek_version, wrapped in rows:
+            yield subject_id, WrappedKey(kek_version, wrapped)
+
+    def rewrap_subject_key(
+        self, subject_id: str, old_version: int, kek_version: int, wrapped: bytes
+    ) -> bool:
+        with self._database.transaction() as conn:
+            return (
+                conn.execute(
+                    "UPDATE subject_keys SET kek_version = %s, wrapped = %s "
+                    "WHERE subject_id = %s AND kek_version = %s",
+                    (kek_version, wrapped, subject_id, old_version),
+                ).rowcount
+                == 1
+            )
+
+    def destroy_subject(self, subject_id: str) -> int:
+        with self._database.transaction() as conn:
+            # The subject key's row first, FOR UPDATE: it waits for a data key
+            # put holding it FOR SHARE to commit, so the DELETE below (a
+            # statement of its own, with a snapshot of its own) counts that
+            # key too; deleting the subject key first would take it by the
+            # cascade, uncounted.
+            conn.execute(
+                "SELECT 1 FROM subject_keys WHERE subject_id = %s FOR UPDATE", (subject_id,)
+            )
+            count = conn.execute(
+                "DELETE FROM category_keys WHERE subject_id = %s", (subject_id,)
+            ).rowcount
+            count += conn.execute(
+                "DELETE FROM subject_keys WHERE subject_id = %s", (subject_id,)
+            ).rowcount
+            conn.execute(_BUMP_GENERATION)
+        return count
+
+    # --------------------------------------------------------------- data keys
+    def data_key(self, scope: DataKeyScope) -> WrappedDataKey | None:
+        with self._database.connection() as conn:
+            row = conn.execute(
+                "SELECT key_id, wrapped FROM category_keys WHERE subject_id = %s AND category = %s",
+                (scope.subject_id, scope.category),
+            ).fetchone()
+        return WrappedDataKey(row[0], row[1]) if row else None
+
+    def put_data_key(self, scope: DataKeyScope, key: WrappedDataKey) -> WrappedDataKey | None:
+        with self._database.transaction() as conn:
+            # Held to the commit: the subject's destruction waits for this key
+            # to land and then destroys it too, or this put waits for the
+            # destruction and finds the subject key gone.
+            if (
+                conn.execute(
+                    "SELECT 1 FROM subject_keys WHERE subject_id = %s FOR SHARE",
+                    (scope.subject_id,),
+                ).fetchone()
+                is None
+            ):
+                return None
+            # A racing put of the same scope waits here for the first to
+            # commit, then inserts nothing and reads the first's key back.
+            conn.execute(
+                "INSERT INTO category_keys (subject_id, category, key_id, wrapped) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (subject_id, category) DO NOTHING",
+                (scope.subject_id, scope.category, key.key_id, key.wrapped),
+            )
+            row = conn.execute(
+                "SELECT key_id, wrapped FROM category_keys WHERE subject_id = %s AND category = %s",
+                (scope.subject_id, scope.category),
+            ).fetchone()
+        assert row is not None  # inserted, or kept by the first writer under our lock
+        return WrappedDataKey(row[0], row[1])
+
+    def data_key_scopes(self, subject_id: str) -> list[DataKeyScope]:
+        with self._database.connection() as conn:
+            rows = conn.execute(
+                "SELECT category FROM category_keys WHERE subject_id = %s ORDER BY category",
+                (subject_id,),
+            ).fetchall()
+        return [DataKeyScope(subject_id, category) for (category,) in rows]
+
+    def destroy_data_key(self, scope: DataKeyScope) -> bool:
+        with self._database.transaction() as conn:
+            deleted = conn.execute(
+                "DELETE FROM category_keys WHERE subject_id = %s AND category = %s",
+                (scope.subject_id, scope.category),
+            ).rowcount
+            conn.execute(_BUMP_GENERATION)
+        return deleted == 1
+
+    # ---------------------------------------------------------------- job keys
+    def put_job_key(self, request_id: str, kek_version: int, wrapped: bytes) -> None:
+        with self._database.transaction() as conn:
+            conn.execute(
+                "INSERT INTO job_keys (request_id, kek_version, wrapped) VALUES (%s, %s, %s)",
+                (request_id, kek_version, wrapped),
+            )
+
+    def job_key(self, request_id: str) -> WrappedKey | None:
+        with self._database.connection() as conn:
+            row = conn.execute(
+                "SELECT kek_version, wrapped FROM job_keys WHERE request_id = %s", (request_id,)
+            ).fetchone()
+        return WrappedKey(row[0], row[1]) if row else None
+
+    def destroy_job_key(self, request_id: str) -> bool:
+        with self._database.transaction() as conn:
+            deleted = conn.execute(
+                "DELETE FROM job_keys WHERE request_id = %s", (request_id,)
+            ).rowcount
+            # A job key is destroyed like any other: caches must not keep it.
+            conn.execute(_BUMP_GENERATION)
+        return deleted == 1
+
+    # ------------------------------------------------------------- destruction
+    def destruction_generation(self) -> int:
+        # Read from the database on every call, never cached here: a key
+        # destroyed through one process must be unusable through every other
+        # at once ("a destroyed key unusable from every process at once"), and
+        # any cache of this number would leave a window in which a cached key
+        # still answers. It is one SELECT by primary key on a pooled connection.
+        with self._database.connection() as conn:
+            row = conn.execute("SELECT value FROM shred_generation WHERE id = 1").fetchone()
+        assert row is not None  # inserted by the first migration, never deleted
+        return int(row[0])
+
+    def scrub(self) -> bool:
+        # Unlike the SQLite store's, the destroy methods do not call this: the
+        # core wakes the maintenance pass after an erasure of a subject, a
+        # category or a job, and that pass calls it moments later on its own
+        # thread, once for every destruction since. Called per destruction it
+        # would queue erasures behind each other, since VACUUMs of one table
+        # run one at a time across every process. Measured with 1M subject
+        # keys and 3M data keys: one destroy and VACUUM alone took 2 ms, but
+        # 400 destroys from 8 threads on 4 stores took 10.9 s with a VACUUM
+        # each (218 ms a call, median) against 0.5 s without (8 ms). And a
+        # VACUUM failing after the commit would make a done destruction raise.
+        #
+        # VACUUM cannot run inside a transaction: the pooled connections are in
+        # autocommit mode. What it leaves behind is in the module docstring.
+        with self._database.connection() as conn:
+            conn.execute(f"VACUUM {_KEY_TABLES}")
+        return True
+
+    def close(self) -> None:
+        self._database.close()
