@@ -9,6 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tests import postgres
 from tests.serving import served
 from vault import __version__, bootstrap
 from vault.connectors.registry import ConnectorRegistry
@@ -35,9 +36,31 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "vault-data"
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that opens a vault runs on both engines, unless it is marked
+    `sqlite_only` (it reads SQLite's own files, say)."""
+    if "engine" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("sqlite_only")
+        metafunc.parametrize("engine", ["sqlite"] if only else ENGINES, indirect=True)
+
+
+ENGINES = ["sqlite", "postgresql"]
+
+
 @pytest.fixture
-def vault(data_dir: Path, clock: FixedClock) -> Iterator[Vault]:
-    opened = bootstrap.open_vault(data_dir, clock=clock)
+def engine(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The record and key database's URL: None for the data directory's SQLite
+    files, or a PostgreSQL schema of the test's own."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with postgres.fresh_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def vault(data_dir: Path, clock: FixedClock, engine: str | None) -> Iterator[Vault]:
+    opened = bootstrap.open_vault(data_dir, clock=clock, database=engine)
     yield opened
     bootstrap.close_vault(opened)
 

@@ -1,5 +1,6 @@
-"""Opens the stores from a URL, and a vault over them: the one place that
-names a storage engine (SQLite today, `sqlite:///DIRECTORY`)."""
+"""Opens the stores from URLs, and a vault over them: the one place that
+names a storage engine (`sqlite:///DIRECTORY`, the embedded default, or
+`postgresql://HOST:PORT/DATABASE`)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,34 @@ from pathlib import Path
 from vault import crypto
 from vault.core.clock import Clock
 from vault.core.vault import Vault
+from vault.storage import postgres
 from vault.storage.base import KeyStore, RecordStore
+from vault.storage.postgres import redacted
+from vault.storage.postgres_keys import PostgresKeyStore
+from vault.storage.postgres_records import PostgresRecordStore
+from vault.storage.schema import SchemaError
 from vault.storage.sqlite import SQLiteRecordStore
 from vault.storage.sqlite_keys import SQLiteKeyStore
 
 SQLITE = "sqlite:///"
+POSTGRESQL = "postgresql://"
+
+# What opening the stores may raise, each with a one-line message for the operator.
+StorageError = (postgres.DatabaseUnavailable, SchemaError)
 
 
 class UnknownStorage(ValueError):
     """The storage URL names no engine the vault has."""
+
+
+def check_url(url: str, option: str = "--database") -> None:
+    """Raises UnknownStorage unless `url` names an engine the vault has."""
+    if (url.startswith(SQLITE) and url != SQLITE) or postgres.is_postgres(url):
+        return
+    raise UnknownStorage(
+        f"{option} {redacted(url)!r}: give {SQLITE}DIRECTORY (the embedded default) "
+        f"or {POSTGRESQL}HOST:PORT/DATABASE"
+    )
 
 
 @dataclass
@@ -32,20 +52,54 @@ class Stores:
         self.keys.close()
 
 
-def open_stores(url: str) -> Stores:
-    """The record and key stores at `url`, created on first use. For SQLite the
-    URL names a directory; its two databases are kept apart so that a backup
-    of the records alone cannot be read."""
-    if not url.startswith(SQLITE) or url == SQLITE:
-        raise UnknownStorage(f"storage {url!r}: only {SQLITE}DIRECTORY is supported")
-    directory = Path(url.removeprefix(SQLITE))
-    directory.mkdir(parents=True, exist_ok=True)
-    records = SQLiteRecordStore(directory / "records.db")
+def open_stores(url: str, key_url: str | None = None, *, upgrade: bool = False) -> Stores:
+    """The record store at `url` and the key store at `key_url` (by default the
+    same place), created on first use. For SQLite a URL names a directory and
+    its two databases are files apart, so that a backup of the records alone
+    cannot be read; on PostgreSQL the key store may be a database of its own.
+    `upgrade` applies the migrations a database lacks (`consent-vault migrate`);
+    without it a database that is behind is refused. Raises UnknownStorage, or
+    one of StorageError."""
+    key_url = key_url or url
+    check_url(url)
+    check_url(key_url, "--key-database")
+    records = _record_store(url, upgrade)
     try:
-        return Stores(records, SQLiteKeyStore(directory / "keys.db"))
+        return Stores(records, _key_store(key_url, upgrade))
     except BaseException:
         records.close()
         raise
+
+
+def migrate(url: str, key_url: str | None = None) -> list[tuple[str, list[str]]]:
+    """Bring both databases to this version's schema; for each, what was applied
+    (nothing when it was up to date, so running it twice is harmless)."""
+    key_url = key_url or url
+    check_url(url)
+    check_url(key_url, "--key-database")
+    records = _record_store(url, upgrade=True)
+    applied = [(f"record database ({redacted(url)})", records.migrations_applied)]
+    records.close()
+    keys = _key_store(key_url, upgrade=True)
+    applied.append((f"key database ({redacted(key_url)})", keys.migrations_applied))
+    keys.close()
+    return applied
+
+
+def _record_store(url: str, upgrade: bool) -> SQLiteRecordStore | PostgresRecordStore:
+    if postgres.is_postgres(url):
+        return PostgresRecordStore(url, upgrade=upgrade)
+    directory = Path(url.removeprefix(SQLITE))
+    directory.mkdir(parents=True, exist_ok=True)
+    return SQLiteRecordStore(directory / "records.db", upgrade=upgrade)
+
+
+def _key_store(url: str, upgrade: bool) -> SQLiteKeyStore | PostgresKeyStore:
+    if postgres.is_postgres(url):
+        return PostgresKeyStore(url, upgrade=upgrade)
+    directory = Path(url.removeprefix(SQLITE))
+    directory.mkdir(parents=True, exist_ok=True)
+    return SQLiteKeyStore(directory / "keys.db", upgrade=upgrade)
 
 
 def vault_over(stores: Stores, keyring: crypto.Keyring, clock: Clock | None = None) -> Vault:
@@ -56,13 +110,19 @@ def vault_over(stores: Stores, keyring: crypto.Keyring, clock: Clock | None = No
 
 
 def open_vault(
-    directory: Path, keyring_file: Path | None = None, clock: Clock | None = None
+    directory: Path,
+    keyring_file: Path | None = None,
+    clock: Clock | None = None,
+    *,
+    database: str | None = None,
 ) -> Vault:
-    """Open (creating on first run) the vault in data directory `directory`,
-    its keyring beside the databases unless named: for tools and tests."""
+    """Open (creating on first run) the vault in data directory `directory`, or
+    on `database` if given, its keyring beside the databases unless named: for
+    tools and tests."""
     directory.mkdir(parents=True, exist_ok=True)
     keyring = crypto.load_or_create_keyring(keyring_file or directory / "keyring.json")
-    return vault_over(open_stores(f"{SQLITE}{directory.absolute()}"), keyring, clock)
+    url = database or f"{SQLITE}{directory.absolute()}"
+    return vault_over(open_stores(url), keyring, clock)
 
 
 def close_vault(vault: Vault) -> None:

@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "handler", None):
             parser.print_help()
             return 2
-        if args.handler not in (_serve, _rotate_kek) and not _ADDRESS.fullmatch(args.server):
+        offline = (_serve, _rotate_kek, _migrate)
+        if args.handler not in offline and not _ADDRESS.fullmatch(args.server):
             _fail(
                 f"--server {args.server!r}: write the address as HOST:PORT, "
                 f"such as {DEFAULT_ADDRESS} (no http://, no trailing /)"
@@ -195,6 +196,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--keyring", help="the key-encryption keyring file (default DATA_DIR/keyring.json)"
     )
+    _database_options(serve)
     serve.add_argument("--config", type=Path, help="TOML configuration: [connectors.NAME] sections")
     serve.add_argument(
         "--demo",
@@ -369,9 +371,31 @@ def _parser() -> argparse.ArgumentParser:
         "rotate-kek", help="add a new key-encryption key and re-wrap every subject key"
     )
     keys.add_argument("--data-dir")
+    _database_options(keys)
     keys.add_argument("--keyring")
     keys.set_defaults(handler=_rotate_kek)
+
+    migrate = commands.add_parser(
+        "migrate", help="bring the databases to this version's schema (twice is harmless)"
+    )
+    migrate.add_argument("--data-dir", help="as for serve")
+    _database_options(migrate)
+    migrate.set_defaults(handler=_migrate)
     return parser
+
+
+def _database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="the record database: postgresql://HOST:PORT/DATABASE, or sqlite:///DIRECTORY "
+        "(default $CONSENT_VAULT_DATABASE, or the data directory's SQLite files)",
+    )
+    parser.add_argument(
+        "--key-database",
+        metavar="URL",
+        help="the key database, if not beside the records (default $CONSENT_VAULT_KEY_DATABASE)",
+    )
 
 
 def _identity_options(parser: argparse.ArgumentParser) -> None:
@@ -429,6 +453,8 @@ def _serve(args: argparse.Namespace) -> int:
         settings = configuration.load(
             address=args.address,
             data_dir_flag=args.data_dir,
+            database_flag=args.database,
+            key_database_flag=args.key_database,
             keyring_flag=args.keyring,
             config=args.config,
             demo=args.demo,
@@ -515,7 +541,7 @@ def _run_server(settings: Settings) -> int:
         host = settings.server.address.rsplit(":", 1)[0]
         console.print(
             f"consent-vault listening on [bold]{host}:{running.port}[/bold] "
-            f"(data in {escape(str(directory.resolve()))}); Ctrl-C or SIGTERM stops it",
+            f"({escape(settings.storage.where)}); Ctrl-C or SIGTERM stops it",
             soft_wrap=True,
         )
         stopped = threading.Event()
@@ -563,9 +589,12 @@ def _rotate_kek(args: argparse.Namespace) -> int:
 
     directory = configuration.data_dir(args.data_dir)
     keyring = configuration.keyring_settings(directory, args.keyring)
-    runtime = Runtime(
-        configuration.Settings(configuration.StorageSettings.in_directory(directory), keyring)
-    )
+    try:
+        storage = configuration.storage_settings(directory, args.database, args.key_database)
+    except configuration.SettingsError as error:
+        _fail(str(error))
+        return 2
+    runtime = Runtime(configuration.Settings(storage, keyring))
     try:
         vault = runtime.open_vault()
     except StartupError as error:
@@ -582,6 +611,27 @@ def _rotate_kek(args: argparse.Namespace) -> int:
             f"KEK version {new_ring.current_version} is current; "
             f"{words.count(count, 'subject key')} re-wrapped"
         )
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """Apply what each database lacks, and say what was done."""
+    from vault import bootstrap
+    from vault import settings as configuration
+
+    try:
+        storage = configuration.storage_settings(
+            configuration.data_dir(args.data_dir), args.database, args.key_database
+        )
+        done = bootstrap.migrate(storage.url, storage.key_url)
+    except (configuration.SettingsError, *bootstrap.StorageError) as error:
+        _fail(str(error))
+        return 2
+    for database, applied in done:
+        if applied:
+            console.print(f"{database}: applied {', '.join(applied)}", highlight=False)
+        else:
+            console.print(f"{database}: up to date, nothing to apply", highlight=False)
     return 0
 
 

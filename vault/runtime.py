@@ -160,11 +160,12 @@ class Runtime:
                 if self.settings.keyring.given
                 else {},
             )
-            self.stores = bootstrap.open_stores(self.settings.storage.url)
+            storage = self.settings.storage
+            self.stores = bootstrap.open_stores(storage.url, storage.key_url)
             self.vault = bootstrap.vault_over(self.stores, keyring, self.clock)
         except KeyringError as error:
             raise StartupError(error.message) from None
-        except bootstrap.UnknownStorage as error:
+        except (bootstrap.UnknownStorage, *bootstrap.StorageError) as error:
             raise StartupError(str(error)) from None
         except OSError as error:
             raise StartupError(

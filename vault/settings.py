@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vault import bootstrap
 from vault.core.erasure import ErasureSettings
 from vault.core.model import SWEDISH_SUPERVISORY_AUTHORITY, Controller
 from vault.crypto import KEYRING_ENV
 
 DATA_DIR_ENV = "CONSENT_VAULT_DATA"
+DATABASE_ENV = "CONSENT_VAULT_DATABASE"
+KEY_DATABASE_ENV = "CONSENT_VAULT_KEY_DATABASE"
 KEYRING_FILE_ENV = "CONSENT_VAULT_KEYRING_FILE"
 DEFAULT_DATA_DIR = Path("vault-data")
 DEFAULT_ADDRESS = "127.0.0.1:50051"
@@ -52,13 +55,34 @@ class StorageSettings:
     # system's DSN, say), read later by code that must not depend on the
     # directory the server was started from.
     data_dir: Path
-    # Where the stores are (see vault.bootstrap.open_stores).
+    # Where the record store is (see vault.bootstrap.open_stores): by default
+    # the data directory's SQLite files, or a PostgreSQL URL (--database).
     url: str
+    # Where the key store is, when not beside the records (--key-database).
+    key_url: str | None = None
+
+    @property
+    def where(self) -> str:
+        """Where the data is, for people (no password)."""
+        if self.url == f"sqlite:///{self.data_dir}" and self.key_url is None:
+            return f"data in {self.data_dir}"
+        records = bootstrap.redacted(self.url)
+        keys = bootstrap.redacted(self.key_url) if self.key_url else "the same place"
+        return f"records in {records}, keys in {keys}"
 
     @classmethod
-    def in_directory(cls, directory: Path) -> StorageSettings:
-        """The data directory's own SQLite databases, the default."""
-        return cls(directory, f"sqlite:///{directory}")
+    def in_directory(
+        cls, directory: Path, database: str | None = None, key_database: str | None = None
+    ) -> StorageSettings:
+        """The data directory's own SQLite databases unless URLs are given."""
+        url = database or f"sqlite:///{directory}"
+        for option, given in (("--database", url), ("--key-database", key_database)):
+            if given is not None:
+                try:
+                    bootstrap.check_url(given, option)
+                except bootstrap.UnknownStorage as error:
+                    raise SettingsError(str(error)) from None
+        return cls(directory, url, key_database)
 
 
 @dataclass(frozen=True)
@@ -157,6 +181,21 @@ def data_dir(explicit: str | None = None, environ: Mapping[str, str] | None = No
     return Path(explicit or env.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).absolute()
 
 
+def storage_settings(
+    directory: Path,
+    database: str | None = None,
+    key_database: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> StorageSettings:
+    """Where the stores are: the flags, then the environment, then the data directory."""
+    env = os.environ if environ is None else environ
+    return StorageSettings.in_directory(
+        directory,
+        database or env.get(DATABASE_ENV) or None,
+        key_database or env.get(KEY_DATABASE_ENV) or None,
+    )
+
+
 def keyring_settings(
     directory: Path, explicit: str | None = None, environ: Mapping[str, str] | None = None
 ) -> KeyringSettings:
@@ -169,6 +208,8 @@ def load(
     *,
     address: str = DEFAULT_ADDRESS,
     data_dir_flag: str | None = None,
+    database_flag: str | None = None,
+    key_database_flag: str | None = None,
     keyring_flag: str | None = None,
     config: Path | None = None,
     demo: bool = False,
@@ -194,7 +235,7 @@ def load(
         _time_zone(_text(given, "controller", "time_zone", DEFAULT_TIME_ZONE)),
     )
     return Settings(
-        storage=StorageSettings.in_directory(directory),
+        storage=storage_settings(directory, database_flag, key_database_flag, environ),
         keyring=keyring_settings(directory, keyring_flag, environ),
         server=ServerSettings(address, max_concurrent_rpcs=max_concurrent_rpcs),
         erasure=_leased(

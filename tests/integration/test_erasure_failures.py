@@ -313,6 +313,7 @@ def coordinator_registry(coordinator: ErasureCoordinator) -> ConnectorRegistry:
     )
 
 
+@pytest.mark.sqlite_only  # counts the job keys in the SQLite file
 def test_an_erasure_that_loses_the_race_to_another_leaves_no_job_key(
     coordinator: ErasureCoordinator, vault: Vault, monkeypatch: pytest.MonkeyPatch
 ) -> None:

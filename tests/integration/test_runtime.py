@@ -81,10 +81,10 @@ def test_the_workers_run_maintenance_after_an_erasure(
 def test_a_storage_url_of_another_engine_is_one_line(tmp_path: Path) -> None:
     settings = Settings.for_data_dir(tmp_path / "data")
     settings = Settings(
-        StorageSettings(tmp_path / "data", "postgresql://127.0.0.1/vault"), settings.keyring
+        StorageSettings(tmp_path / "data", "mysql://127.0.0.1/vault"), settings.keyring
     )
     runtime = Runtime(settings)
-    with pytest.raises(StartupError, match=r"only sqlite:///DIRECTORY is supported"):
+    with pytest.raises(StartupError, match=r"give sqlite:///DIRECTORY .* or postgresql://"):
         runtime.open()
     assert runtime.stores is None
 

@@ -11,6 +11,7 @@ import threading
 import zipfile
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from vault import bootstrap
@@ -400,7 +401,7 @@ def test_a_record_group_that_fails_leaves_nothing_and_the_next_write_lands(
     row = vault.records.records.record(first.record_id)
     assert row is not None
     # The same record id again breaks a UNIQUE constraint inside the group's write.
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)):
         vault.records.records.append_record(NewRecord(row), SubjectState.ACTIVE)
     assert vault.count_records(LOCAL, anna.subject_id) == 1  # the count was not bumped
     vault.create_record(LOCAL, anna.subject_id, draft(n=2))

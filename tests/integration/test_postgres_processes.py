@@ -1,0 +1,183 @@
+"""Two real server processes on one PostgreSQL database: each erasure step is
+claimed once, a key destroyed through one is unusable through the other at once,
+and when one is killed mid-erasure the other finishes every request."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tests import postgres
+from tests.helpers import email, error_info, record
+from tests.integration.test_crash_recovery import assert_gone_everywhere, register
+from tests.processes import ServerProcess
+from vault.v1 import vault_pb2 as pb
+from vault.v1 import vault_pb2_grpc as pb_grpc
+from vault_standins import demo as standins
+from vault_standins.people import Person, generated_people
+
+pytestmark = pytest.mark.slow
+
+PEOPLE = generated_people(6)
+# Short leases, so the survivor takes over a killed server's steps in seconds.
+ERASURE = {
+    "backoff_base_s": 0.05,
+    "backoff_cap_s": 0.2,
+    "lease_seconds": 3,
+    "call_timeout_s": 1,
+}
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    with postgres.fresh_schema("cv_procs") as url:
+        yield url
+
+
+@pytest.fixture
+def crowd(tmp_path: Path) -> Iterator[standins.DemoSystems]:
+    environ: dict[str, str] = {}
+    started = standins.start(tmp_path / "systems", people=PEOPLE, environ=environ)
+    started.environ = environ  # type: ignore[attr-defined]
+    yield started
+    started.stop()
+
+
+def serve(tmp_path: Path, name: str, database: str, systems: standins.DemoSystems) -> ServerProcess:
+    """A server of its own (its own data directory), on the shared database and keyring."""
+    return ServerProcess(
+        tmp_path / name,
+        {"connectors": systems.sections, "erasure": ERASURE},
+        dict(systems.environ),  # type: ignore[attr-defined]
+        extra_args=("--database", database, "--keyring", str(tmp_path / "keyring.json")),
+    )
+
+
+@pytest.fixture
+def pair(
+    tmp_path: Path, database: str, crowd: standins.DemoSystems
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    first = serve(tmp_path, "a", database, crowd)  # creates the schema and the keyring
+    second = serve(tmp_path, "b", database, crowd)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def start_erasure(address: str, subject: str, request_id: str) -> str:
+    """Start an erasure and leave it to the servers; its request name."""
+    with grpc.insecure_channel(address) as channel:
+        stream = pb_grpc.SubjectServiceStub(channel).EraseSubject(
+            pb.EraseSubjectRequest(name=subject, request_id=request_id), timeout=30
+        )
+        first = next(stream)
+        stream.cancel()
+    return first.request.name
+
+
+def settled(address: str, request: str, timeout: float = 60) -> pb.ErasureRequest:
+    """The request once it completed, asked of the server at `address`."""
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as channel:
+        erasures = pb_grpc.ErasureServiceStub(channel)
+        while True:
+            found = erasures.GetErasureRequest(pb.GetErasureRequestRequest(name=request)).request
+            if found.state == pb.ERASURE_REQUEST_STATE_COMPLETED or time.monotonic() > deadline:
+                return found
+            time.sleep(0.1)
+
+
+def registered(address: str, people: list[Person]) -> dict[str, str]:
+    with grpc.insecure_channel(address) as channel:
+        return {person.key: register(channel, person) for person in people}
+
+
+def test_concurrent_erasures_through_two_servers_are_each_done_once(
+    pair: tuple[ServerProcess, ServerProcess], crowd: standins.DemoSystems
+) -> None:
+    first, second = pair
+    names = registered(first.address, PEOPLE)
+    crowd.moodle.delay = 0.05  # long enough that both servers' workers overlap
+    requests = [
+        start_erasure((first, second)[i % 2].address, names[p.key], f"erase-{p.key}")
+        for i, p in enumerate(PEOPLE)
+    ]
+    for request in requests:
+        done = settled(second.address, request)
+        assert done.state == pb.ERASURE_REQUEST_STATE_COMPLETED, done
+        # One attempt each: no step was claimed by both servers.
+        assert [(s.system, s.attempts) for s in done.steps] == [
+            (s.system, 1) for s in done.steps
+        ], done
+    for person in PEOPLE:
+        assert_gone_everywhere(crowd, person)
+
+
+def test_a_key_destroyed_through_one_server_is_unusable_through_the_other_at_once(
+    pair: tuple[ServerProcess, ServerProcess],
+) -> None:
+    first, second = pair
+    with (
+        grpc.insecure_channel(first.address) as one,
+        grpc.insecure_channel(second.address) as other,
+    ):
+        subject = (
+            pb_grpc.SubjectServiceStub(one)
+            .CreateSubject(pb.CreateSubjectRequest(identities=[email("kim@example.se")]))
+            .subject.name
+        )
+        stored = (
+            pb_grpc.RecordServiceStub(one)
+            .CreateRecord(
+                pb.CreateRecordRequest(parent=subject, record=record("contact", note="read there"))
+            )
+            .record.name
+        )
+        reader = pb_grpc.RecordServiceStub(other)
+        # The other server reads it, so its key is in that process's cache.
+        assert reader.GetRecord(pb.GetRecordRequest(name=stored)).record.fields["note"]
+        # The category's key is destroyed through the first server...
+        pb_grpc.RecordServiceStub(one).EraseCategory(
+            pb.EraseCategoryRequest(parent=subject, category="contact")
+        )
+        # ...and the very next read through the other finds nothing to decrypt.
+        with pytest.raises(grpc.RpcError) as raised:
+            reader.GetRecord(pb.GetRecordRequest(name=stored))
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+        # A whole subject's keys, destroyed through the first, likewise.
+        kept = (
+            pb_grpc.RecordServiceStub(one)
+            .CreateRecord(
+                pb.CreateRecordRequest(parent=subject, record=record("notes", note="second"))
+            )
+            .record.name
+        )
+        assert reader.GetRecord(pb.GetRecordRequest(name=kept)).record.fields["note"]
+        stream = pb_grpc.SubjectServiceStub(one).EraseSubject(
+            pb.EraseSubjectRequest(name=subject), timeout=30
+        )
+        list(stream)
+        with pytest.raises(grpc.RpcError) as raised:
+            reader.GetRecord(pb.GetRecordRequest(name=kept))
+        assert error_info(raised.value).reason == "SUBJECT_ERASED"
+
+
+def test_when_one_server_is_killed_mid_erasure_the_other_finishes_every_request(
+    pair: tuple[ServerProcess, ServerProcess], crowd: standins.DemoSystems
+) -> None:
+    first, second = pair
+    names = registered(first.address, PEOPLE)
+    crowd.moodle.delay = 0.3  # slow enough that the kill lands mid-step
+    requests = [start_erasure(first.address, names[p.key], f"erase-{p.key}") for p in PEOPLE]
+    time.sleep(0.5)
+    first.kill9()
+    crowd.moodle.delay = 0.0
+    for request in requests:
+        done = settled(second.address, request)
+        assert done.state == pb.ERASURE_REQUEST_STATE_COMPLETED, done
+    for person in PEOPLE:
+        assert_gone_everywhere(crowd, person)
