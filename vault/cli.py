@@ -204,6 +204,12 @@ def _parser() -> argparse.ArgumentParser:
         help="seed the school's demo people and connect stand-ins of its four systems",
     )
     serve.add_argument("--max-concurrent-rpcs", type=int, default=64)
+    serve.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="share the port with other consent-vault servers started so (SO_REUSEPORT; "
+        "Linux spreads connections over them)",
+    )
     serve.set_defaults(handler=_serve)
 
     subject = commands.add_parser("subject", help="register, find, show and rectify subjects")
@@ -459,12 +465,13 @@ def _serve(args: argparse.Namespace) -> int:
             config=args.config,
             demo=args.demo,
             max_concurrent_rpcs=args.max_concurrent_rpcs,
+            reuse_port=args.reuse_port,
         )
     except configuration.SettingsError as error:
         _fail(str(error))
         return 2
     try:
-        check_address(settings.server.address)
+        check_address(settings.server.address, settings.server.reuse_port)
     except AddressUnavailable as error:
         _fail(f"{error}; choose another with --address HOST:PORT")
         return 2

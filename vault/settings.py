@@ -47,6 +47,10 @@ class ServerSettings:
     # counted, so a probe can still ask. Server streams each hold a thread of
     # their own, so this also bounds the stream threads.
     max_concurrent_rpcs: int = 64
+    # Let other consent-vault servers listen on the same port (SO_REUSEPORT):
+    # the kernel spreads new connections over them. Off unless asked for, so
+    # a second server on a busy port is refused rather than silently sharing.
+    reuse_port: bool = False
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,7 @@ def load(
     config: Path | None = None,
     demo: bool = False,
     max_concurrent_rpcs: int = 64,
+    reuse_port: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """The settings `serve` runs with: its flags, then the environment, then
@@ -237,7 +242,9 @@ def load(
     return Settings(
         storage=storage_settings(directory, database_flag, key_database_flag, environ),
         keyring=keyring_settings(directory, keyring_flag, environ),
-        server=ServerSettings(address, max_concurrent_rpcs=max_concurrent_rpcs),
+        server=ServerSettings(
+            address, max_concurrent_rpcs=max_concurrent_rpcs, reuse_port=reuse_port
+        ),
         erasure=_leased(
             ErasureConfig(
                 workers=_number(erasure, "workers", ErasureConfig.workers, whole=True),

@@ -4,6 +4,7 @@ and when one is killed mid-erasure the other finishes every request."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from tests import postgres
 from tests.helpers import email, error_info, record
 from tests.integration.test_crash_recovery import assert_gone_everywhere, register
+from tests.integration.test_migrate import consent_vault
 from tests.processes import ServerProcess
 from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
@@ -47,13 +49,20 @@ def crowd(tmp_path: Path) -> Iterator[standins.DemoSystems]:
     started.stop()
 
 
-def serve(tmp_path: Path, name: str, database: str, systems: standins.DemoSystems) -> ServerProcess:
+def serve(
+    tmp_path: Path,
+    name: str,
+    database: str,
+    systems: standins.DemoSystems,
+    more: tuple[str, ...] = (),
+) -> ServerProcess:
     """A server of its own (its own data directory), on the shared database and keyring."""
+    keyring = str(tmp_path / "keyring.json")
     return ServerProcess(
         tmp_path / name,
         {"connectors": systems.sections, "erasure": ERASURE},
         dict(systems.environ),  # type: ignore[attr-defined]
-        extra_args=("--database", database, "--keyring", str(tmp_path / "keyring.json")),
+        extra_args=("--database", database, "--keyring", keyring, *more),
     )
 
 
@@ -181,3 +190,35 @@ def test_when_one_server_is_killed_mid_erasure_the_other_finishes_every_request(
         assert done.state == pb.ERASURE_REQUEST_STATE_COMPLETED, done
     for person in PEOPLE:
         assert_gone_everywhere(crowd, person)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_two_servers_share_one_address_only_when_asked(
+    tmp_path: Path, database: str, crowd: standins.DemoSystems
+) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    shared = ("--address", address, "--reuse-port")
+    first = serve(tmp_path, "a", database, crowd, shared)
+    second = serve(tmp_path, "b", database, crowd, shared)
+    try:
+        assert first.port == second.port
+        # Each new connection lands on one of them; every call is answered.
+        for n in range(20):
+            with grpc.insecure_channel(
+                address, options=[("grpc.use_local_subchannel_pool", 1)]
+            ) as channel:
+                subjects = pb_grpc.SubjectServiceStub(channel)
+                subjects.CreateSubject(
+                    pb.CreateSubjectRequest(identities=[email(f"p{n}@example.se")]), timeout=10
+                )
+        # Without the flag, a third is refused rather than silently sharing.
+        refused = consent_vault("serve", "--address", address, "--database", database)
+        assert refused.returncode == 2 and f"cannot listen on {address}" in refused.stderr
+    finally:
+        first.close()
+        second.close()

@@ -86,8 +86,8 @@ class Shredding:
             return self.erase_subject(actor, subject_id, request_id)
         # The subject is marked erased first, then its keys go: a crash between
         # the two is finished by `Maintenance.recover()`, and reads stop at the
-        # mark. The key store is scrubbed at once (key bytes); the record store,
-        # which holds no keys, in the next maintenance pass.
+        # mark. Both stores are scrubbed in the next maintenance pass, which this
+        # wakes (SQLite's key store also scrubs its key bytes at once).
         self.keys.destroy_subject(subject_id)
         self.scrub_due.set()
         return receipt

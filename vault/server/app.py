@@ -36,9 +36,6 @@ SERVICE_NAMES = [service.full_name for service in vault_pb2.DESCRIPTOR.services_
 SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    # Otherwise a second server on the same port binds silently and the
-    # two split the traffic between them.
-    ("grpc.so_reuseport", 0),
 ]
 
 
@@ -46,11 +43,12 @@ class AddressUnavailable(OSError):
     """The server cannot listen on the address it was given."""
 
 
-def check_address(address: str) -> None:
+def check_address(address: str, reuse_port: bool = False) -> None:
     """Raise AddressUnavailable when nothing could listen on `address`
     (HOST:PORT), found by binding a socket and closing it at once: a busy
     port is refused before anything starts, and before gRPC logs a line of
-    its own about it. Forms other than HOST:PORT are left to gRPC."""
+    its own about it. Forms other than HOST:PORT are left to gRPC. With
+    `reuse_port`, a port other servers share the same way counts as free."""
     host, sep, port_text = address.rpartition(":")
     if not sep or not port_text.isdigit():
         return
@@ -66,6 +64,8 @@ def check_address(address: str) -> None:
         with socket.socket(family, kind, proto) as probe:
             # As gRPC's own listener does: a port left in TIME_WAIT is free.
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             try:
                 probe.bind(where)
             except OSError as error:
@@ -76,7 +76,11 @@ def check_address(address: str) -> None:
 def new_server(settings: ServerSettings) -> grpc.aio.Server:
     """A bare grpc.aio server with the vault's message limits; call on the loop
     that will run it. The limit on calls is the servicers' (see `CallLimit`)."""
-    return grpc.aio.server(options=SERVER_OPTIONS)
+    # gRPC sets SO_REUSEPORT unless told not to: then a second server on the
+    # same port binds silently and the two split the traffic. Only an admin
+    # who asks for that (several processes behind one address) gets it.
+    reuse = ("grpc.so_reuseport", 1 if settings.reuse_port else 0)
+    return grpc.aio.server(options=[*SERVER_OPTIONS, reuse])
 
 
 @dataclass
@@ -119,7 +123,7 @@ def create_server(services: VaultServices, settings: ServerSettings) -> RunningS
     """Build and start a server of `services` on `settings.address`; port 0
     picks a free port."""
     address = settings.address
-    check_address(address)
+    check_address(address, settings.reuse_port)
     pools = Pools(
         blocking=futures.ThreadPoolExecutor(settings.max_workers, thread_name_prefix="vault-rpc"),
         streams=futures.ThreadPoolExecutor(
