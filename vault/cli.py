@@ -47,7 +47,7 @@ except KeyboardInterrupt:
 
 if TYPE_CHECKING:
     from vault.demo import Seeding
-    from vault.settings import Settings
+    from vault.settings import Settings, StorageSettings
 
 SERVER_ENV = "CONSENT_VAULT_SERVER"
 DEFAULT_ADDRESS = "127.0.0.1:50051"
@@ -523,19 +523,18 @@ def _run_server(settings: Settings) -> int:
     # token in the URL (Moodle's file downloads): credentials never reach the log.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    directory = settings.storage.data_dir
     runtime = Runtime(settings)
     try:
         runtime.open()
     except StartupError as error:
         # The demo may have seeded the vault before what failed.
         if runtime.seeding is not None:
-            _print_seeding(runtime.seeding, directory)
+            _print_seeding(runtime.seeding, settings.storage)
         _fail(str(error))
         return 2
     with contextlib.closing(runtime):  # however this ends
         if runtime.seeding is not None:
-            _print_seeding(runtime.seeding, directory)
+            _print_seeding(runtime.seeding, settings.storage)
         assert runtime.registry is not None
         for item in runtime.registry.installed.values():
             state = "enabled" if item.enabled else "installed, not enabled"
@@ -565,7 +564,8 @@ def _run_server(settings: Settings) -> int:
     return 0
 
 
-def _print_seeding(seeding: Seeding, directory: Path) -> None:
+def _print_seeding(seeding: Seeding, storage: StorageSettings) -> None:
+    directory = storage.data_dir
     console.print(
         f"demo: {words.people(len(seeding.added))} of the school added "
         f"({len(seeding.already_there)} already there)",
@@ -576,7 +576,9 @@ def _print_seeding(seeding: Seeding, directory: Path) -> None:
 
         # Demo people are fictional: naming them here tells the user who is missing.
         afresh = f"stop the server and remove {directory}"
-        if directory == DEFAULT_DATA_DIR.absolute():
+        if not storage.url.startswith("sqlite:///"):
+            afresh += " and the vault's tables in its database"
+        elif directory == DEFAULT_DATA_DIR.absolute():
             afresh += " (`make clean` does, and removes .venv too)"
         console.print(
             escape(
