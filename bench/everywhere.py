@@ -1,6 +1,7 @@
 """Export and erasure of one person across the vault and the four stand-ins, over 200
-people, against the vault-only calls measured in the same run; and the salon
-connector alone against a PostgreSQL salon database of 1,000 customers."""
+people, against the vault-only calls measured in the same run, with the vault
+on each storage engine in turn; and the salon connector alone against a
+PostgreSQL salon database of 1,000 customers."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import tomli_w
 from rich.console import Console
 from rich.table import Table
 
+from bench import postgres
 from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
 from vault_standins import demo as standins
@@ -28,11 +31,17 @@ from vault_standins import salon
 from vault_standins.people import Person, generated_people
 
 console = Console()
-PG_DSN = os.environ.get("CONSENT_VAULT_TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
+TITLES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
 class Server:
-    def __init__(self, data_dir: Path, config: dict[str, Any] | None, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        config: dict[str, Any] | None,
+        env: dict[str, str],
+        database: str | None = None,
+    ) -> None:
         args = [
             sys.executable,
             "-m",
@@ -43,6 +52,8 @@ class Server:
             "--data-dir",
             str(data_dir),
         ]
+        if database is not None:
+            args += ["--database", database]
         if config is not None:
             path = data_dir.parent / f"{data_dir.name}.toml"
             path.write_text(tomli_w.dumps(config))
@@ -150,12 +161,8 @@ def measure_server(address: str, people: list[Person], threads: int) -> dict[str
 
 
 def salon_alone(customers: int = 1000) -> dict[str, float] | str:
-    try:
-        import psycopg
-
-        psycopg.connect(PG_DSN, connect_timeout=3).close()
-    except Exception:
-        return f"skipped: PostgreSQL not reachable at {PG_DSN}"
+    if postgres.unreachable() is not None:
+        return f"skipped: PostgreSQL is not reachable at {postgres.URL}"
     from vault import __version__
     from vault.connectors.registry import ConnectorRegistry
     from vault.core.identities import Identity, IdentityKind
@@ -164,9 +171,9 @@ def salon_alone(customers: int = 1000) -> dict[str, float] | str:
 
     people = generated_people(customers, seed=11)
     schema = f"bench_salon_{secrets.token_hex(3)}"
-    salon.create_postgres(PG_DSN, schema, people)
+    salon.create_postgres(postgres.URL, schema, people)
     registry = ConnectorRegistry.load(
-        {"salon": standins.salon_section(PG_DSN, schema)},
+        {"salon": standins.salon_section(postgres.URL, schema)},
         make_plugin_manager(),
         VaultHost(__version__),
         Path.cwd(),
@@ -191,7 +198,7 @@ def salon_alone(customers: int = 1000) -> dict[str, float] | str:
         latencies.append(time.perf_counter() - begun)
     elapsed = time.perf_counter() - start
     registry.close()
-    salon.drop_postgres(PG_DSN, schema)
+    salon.drop_postgres(postgres.URL, schema)
     latencies.sort()
     return {
         "p50_ms": statistics.median(latencies) * 1000,
@@ -200,28 +207,45 @@ def salon_alone(customers: int = 1000) -> dict[str, float] | str:
     }
 
 
-def run(people_count: int = 200, threads: int = 4) -> dict[str, Any]:
+def run(
+    people_count: int = 200, threads: int = 4, engines: tuple[str, ...] | list[str] = ("sqlite",)
+) -> dict[str, Any]:
+    """Each engine in turn: the vault alone, then the vault with the four
+    systems (fresh stand-ins, so each engine's run erases the same people);
+    on PostgreSQL each vault in a schema of its own, dropped after."""
     people = generated_people(people_count, seed=3)
     baseline_people = generated_people(people_count, seed=5, start=people_count)
-    results: dict[str, Any] = {"people": people_count, "threads": threads}
+    results: dict[str, Any] = {"people": people_count, "threads": threads, "engines": list(engines)}
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        environ: dict[str, str] = {}
-        systems = standins.start(root / "systems", people=people, environ=environ)
-        try:
-            vault_only = Server(root / "vault-only", None, {})
-            try:
-                results["vault_only"] = measure_server(vault_only.address, baseline_people, threads)
-            finally:
-                vault_only.stop()
-            config = {"connectors": systems.sections, "erasure": {"backoff_base_s": 0.1}}
-            everywhere = Server(root / "everywhere", config, environ)
-            try:
-                results["everywhere"] = measure_server(everywhere.address, people, threads)
-            finally:
-                everywhere.stop()
-        finally:
-            systems.stop()
+        for engine in engines:
+            root = Path(tmp) / engine
+            with ExitStack() as stack:
+                environ: dict[str, str] = {}
+                systems = standins.start(root / "systems", people=people, environ=environ)
+                stack.callback(systems.stop)
+
+                alone_at, everywhere_at = (
+                    [
+                        stack.enter_context(postgres.schema_of_its_own("bench_everywhere"))
+                        for _ in range(2)
+                    ]
+                    if engine == "postgresql"
+                    else [None, None]
+                )
+                vault_only = Server(root / "vault-only", None, {}, alone_at)
+                try:
+                    alone = measure_server(vault_only.address, baseline_people, threads)
+                finally:
+                    vault_only.stop()
+                config = {"connectors": systems.sections, "erasure": {"backoff_base_s": 0.1}}
+                everywhere = Server(root / "everywhere", config, environ, everywhere_at)
+                try:
+                    results[engine] = {
+                        "vault_only": alone,
+                        "everywhere": measure_server(everywhere.address, people, threads),
+                    }
+                finally:
+                    everywhere.stop()
     results["salon_postgres"] = salon_alone()
     return results
 
@@ -230,31 +254,32 @@ def report(results: dict[str, Any]) -> None:
     table = Table(
         title=f"one person everywhere ({results['people']} people, {results['threads']} client threads)"
     )
-    for column in ("call", "where", "p50", "p95", "per second", "vs vault only"):
-        table.add_column(column, justify="left" if column in ("call", "where") else "right")
+    for column in ("call", "vault on", "where", "p50", "p95", "per second", "vs vault only"):
+        table.add_column(
+            column, justify="right" if column in ("p50", "p95", "per second") else "left"
+        )
     for call in ("export", "erase"):
-        base = results["vault_only"][call]
-        full = results["everywhere"][call]
-        table.add_row(
-            call,
-            "vault only",
-            f"{base['p50_ms']:.1f} ms",
-            f"{base['p95_ms']:.1f} ms",
-            f"{base['per_s']:.1f}",
-            "1.00x",
-        )
-        table.add_row(
-            call,
-            "vault + 4 systems",
-            f"{full['p50_ms']:.1f} ms",
-            f"{full['p95_ms']:.1f} ms",
-            f"{full['per_s']:.1f}",
-            f"{full['p50_ms'] / base['p50_ms']:.2f}x latency",
-        )
+        for engine in results["engines"]:
+            base = results[engine]["vault_only"][call]
+            full = results[engine]["everywhere"][call]
+            for where, figures, versus in (
+                ("vault only", base, "1.00x"),
+                ("vault + 4 systems", full, f"{full['p50_ms'] / base['p50_ms']:.2f}x latency"),
+            ):
+                table.add_row(
+                    call,
+                    TITLES[engine],
+                    where,
+                    f"{figures['p50_ms']:.1f} ms",
+                    f"{figures['p95_ms']:.1f} ms",
+                    f"{figures['per_s']:.1f}",
+                    versus,
+                )
     salon_result = results["salon_postgres"]
     if isinstance(salon_result, dict):
         table.add_row(
             "erase",
+            "",
             "salon connector, PostgreSQL, 1,000 customers",
             f"{salon_result['p50_ms']:.1f} ms",
             f"{salon_result['p95_ms']:.1f} ms",
@@ -262,5 +287,5 @@ def report(results: dict[str, Any]) -> None:
             "target < 40 ms",
         )
     else:
-        table.add_row("erase", "salon connector, PostgreSQL", salon_result, "", "", "")
+        table.add_row("erase", "", "salon connector, PostgreSQL", salon_result, "", "", "")
     console.print(table)

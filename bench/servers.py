@@ -1,4 +1,6 @@
-"""The servers a benchmark runs, each in its own process: `python -m bench.servers echo|vault DIR`.
+"""The servers a benchmark runs, each in its own process:
+`python -m bench.servers echo`, or `vault DIR [DATABASE]` (the data directory's
+SQLite files, or the record and key stores at a PostgreSQL URL).
 
 The echo service runs on the same server (grpc.aio, with the vault's
 concurrency limit and message limits) and simply returns what it was sent.
@@ -15,7 +17,13 @@ import grpc
 
 from vault.runtime import Runtime
 from vault.server.app import new_server
-from vault.settings import MaintenanceSettings, ServerSettings, Settings
+from vault.settings import (
+    KeyringSettings,
+    MaintenanceSettings,
+    ServerSettings,
+    Settings,
+    StorageSettings,
+)
 from vault.v1 import vault_pb2
 
 ECHO_METHOD = "/bench.Echo/Echo"
@@ -47,12 +55,17 @@ def serve_echo(settings: ServerSettings) -> int:
     return 0
 
 
-def serve_vault(settings: ServerSettings, data_dir: Path) -> int:
+def serve_vault(settings: ServerSettings, data_dir: Path, database: str | None) -> int:
     # As `consent-vault serve` runs it, with no connectors and, as the
-    # benchmark has always run, no maintenance passes.
+    # benchmark has always run, no maintenance passes. Servers sharing a
+    # database share the data directory too, for its keyring.
+    data_dir = data_dir.absolute()
     with Runtime(
-        Settings.for_data_dir(
-            data_dir, server=settings, maintenance=MaintenanceSettings(interval_seconds=0)
+        Settings(
+            StorageSettings.in_directory(data_dir, database),
+            KeyringSettings(data_dir / "keyring.json"),
+            server=settings,
+            maintenance=MaintenanceSettings(interval_seconds=0),
         )
     ) as runtime:
         running = runtime.start()
@@ -65,7 +78,8 @@ def main() -> int:
     settings = ServerSettings(address="127.0.0.1:0")
     if sys.argv[1] == "echo":
         return serve_echo(settings)
-    return serve_vault(settings, Path(sys.argv[2]))
+    database = sys.argv[3] if len(sys.argv) > 3 else None
+    return serve_vault(settings, Path(sys.argv[2]), database)
 
 
 if __name__ == "__main__":
