@@ -33,21 +33,22 @@ def _threads(pid: int) -> dict[int, int]:
     return {int(task.name): _ticks(task / "stat") for task in tasks}
 
 
-def _postgres_ticks() -> int:
-    total = 0
+def _postgres_ticks() -> dict[int, int]:
+    ticks = {}
     for entry in PROC.iterdir():
         if entry.name.isdigit():
             try:
                 if (entry / "comm").read_text().strip() == "postgres":
-                    total += _ticks(entry / "stat")
+                    ticks[int(entry.name)] = _ticks(entry / "stat")
             except OSError:
                 continue
-    return total
+    return ticks
 
 
 def _machine_ticks() -> tuple[int, int]:
     """Busy and total ticks of every core since boot."""
-    values = [int(v) for v in (PROC / "stat").read_text().split("\n")[0].split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is within user)
+    values = [int(v) for v in (PROC / "stat").read_text().split("\n")[0].split()[1:9]]
     idle = values[3] + values[4]
     return sum(values) - idle, sum(values)
 
@@ -57,7 +58,7 @@ class Reading:
     wall: float
     own: float
     servers: dict[int, dict[int, int]]
-    postgres: int
+    postgres: dict[int, int]
     machine: tuple[int, int]
 
 
@@ -68,7 +69,7 @@ def read(server_pids: list[int]) -> Reading:
         wall=time.perf_counter(),
         own=times.user + times.system,
         servers={pid: _threads(pid) for pid in server_pids} if readable else {},
-        postgres=_postgres_ticks() if readable else 0,
+        postgres=_postgres_ticks() if readable else {},
         machine=_machine_ticks() if readable else (0, 0),
     )
 
@@ -87,7 +88,12 @@ def cores(before: Reading, after: Reading) -> dict[str, float]:
             busiest = max(busiest, max(spent, default=0) / TICKS / wall)
         used["servers"] = servers
         used["busiest_server_thread"] = busiest
-        used["postgres"] = (after.postgres - before.postgres) / TICKS / wall
+        # Every postgres process, others' sessions too (ours alone on a quiet
+        # machine); one that ended within the window is left out, not subtracted.
+        spent_by_postgres = sum(
+            t - before.postgres[p] for p, t in after.postgres.items() if p in before.postgres
+        )
+        used["postgres"] = spent_by_postgres / TICKS / wall
         busy = after.machine[0] - before.machine[0]
         total = after.machine[1] - before.machine[1]
         used["machine_share"] = busy / total if total else 0.0
