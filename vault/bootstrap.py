@@ -12,12 +12,9 @@ from vault.core.clock import Clock
 from vault.core.vault import Vault
 from vault.storage import postgres
 from vault.storage.base import KeyStore, RecordStore
-from vault.storage.postgres import redacted
-from vault.storage.postgres_keys import PostgresKeyStore
-from vault.storage.postgres_records import PostgresRecordStore
+from vault.storage.postgres import PostgresKeyStore, PostgresRecordStore, redacted
 from vault.storage.schema import SchemaError
-from vault.storage.sqlite import SQLiteRecordStore
-from vault.storage.sqlite_keys import SQLiteKeyStore
+from vault.storage.sqlite import SQLiteKeyStore, SQLiteRecordStore
 
 SQLITE = "sqlite:///"
 POSTGRESQL = "postgresql://"

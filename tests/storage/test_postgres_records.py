@@ -26,7 +26,7 @@ from tests.storage.records_contract import (
 )
 from vault.core.model import SubjectState
 from vault.storage.base import AppendOutcome, NewRecord
-from vault.storage.postgres_records import PostgresRecordStore
+from vault.storage.postgres import PostgresRecordStore
 
 LANDED = AppendOutcome(SubjectState.ACTIVE, stored=True)
 

@@ -26,9 +26,9 @@ from vault.core.steps import (
     StoredRequest,
     StoredStep,
 )
-from vault.storage.postgres import Database
-from vault.storage.postgres_records import record_migrations
-from vault.storage.postgres_steps import PostgresStepStore, StepWrites
+from vault.storage.postgres.database import Database
+from vault.storage.postgres.records import record_migrations
+from vault.storage.postgres.steps import PostgresStepStore, StepWrites
 
 # Long enough that only a claim that waits for another transaction reaches it.
 PATIENCE_SECONDS = 10.0

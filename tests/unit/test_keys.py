@@ -12,7 +12,7 @@ from vault import crypto
 from vault.core.errors import SubjectErased
 from vault.core.keys import KeyManager
 from vault.storage.base import WrappedKey
-from vault.storage.sqlite_keys import SQLiteKeyStore
+from vault.storage.sqlite import SQLiteKeyStore
 
 
 class CountingStore:

@@ -1,5 +1,5 @@
 """The record store on PostgreSQL: subjects, identities, sealed records, remembered
-requests, erasure receipts and the step engine's rows (vault.storage.postgres_steps).
+requests, erasure receipts and the step engine's rows (vault.storage.postgres.steps).
 
 Times are TIMESTAMPTZ, ciphertext BYTEA, a record's place in its subject's list
 an identity column, never reused. The unit of work (`write()`) takes the record
@@ -58,8 +58,8 @@ from vault.storage.base import (
     RememberedRequest,
     SubjectRow,
 )
-from vault.storage.postgres import Database, Migration, MigrationSet
-from vault.storage.postgres_steps import PostgresStepStore, StepWrites
+from vault.storage.postgres.database import Database, Migration, MigrationSet
+from vault.storage.postgres.steps import PostgresStepStore, StepWrites
 
 log = logging.getLogger("vault.storage")
 

@@ -37,7 +37,7 @@ from vault.storage.base import (
     RememberedRequest,
     SubjectRow,
 )
-from vault.storage.sqlite_steps import SQLiteStepStore, _StepWrites
+from vault.storage.sqlite.steps import SQLiteStepStore, _StepWrites
 
 log = logging.getLogger("vault.storage")
 

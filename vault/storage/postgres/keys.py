@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from vault.storage.base import DataKeyScope, WrappedDataKey, WrappedKey
-from vault.storage.postgres import Database, Migration, MigrationSet
+from vault.storage.postgres.database import Database, Migration, MigrationSet
 
 # The names are the steps' record in existing databases: append only.
 key_migrations = MigrationSet(

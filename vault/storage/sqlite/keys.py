@@ -17,7 +17,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from vault.storage.base import DataKeyScope, WrappedDataKey, WrappedKey
-from vault.storage.sqlite import GroupCommitWriter, _Connections
+from vault.storage.sqlite.records import GroupCommitWriter, _Connections
 
 # The names are the steps' record in existing keys.db files: append only.
 key_migrations = Migrations("consent_vault.keys")

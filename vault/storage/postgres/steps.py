@@ -1,5 +1,5 @@
 """The step engine's store on PostgreSQL: requests, steps and manual actions, in the
-record database (the tables are in vault.storage.postgres_records).
+record database (the tables are in vault.storage.postgres.records).
 
 Times are TIMESTAMPTZ, given back in UTC; details JSONB; states the engine's
 enum values; a request about no one person has no subject (NULL). The only
@@ -47,7 +47,7 @@ from vault.core.steps.model import (
     StoredRequest,
     StoredStep,
 )
-from vault.storage.postgres import Database
+from vault.storage.postgres.database import Database
 
 _REQUEST_COLUMNS = (
     "request_id, kind, subject_id, state, received_at, deadline_at, completed_at, "
