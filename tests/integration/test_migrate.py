@@ -15,7 +15,7 @@ import pytest
 from sqlite_utils import Database
 
 from tests import postgres
-from vault.storage.sqlite.records import record_migrations
+from vault.storage.sqlite.migrations import record_migrations
 
 
 def consent_vault(*args: str) -> subprocess.CompletedProcess[str]:

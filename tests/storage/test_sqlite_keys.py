@@ -13,7 +13,8 @@ from sqlite_utils import Database
 from tests.storage.keys_contract import KeyStoreContract, OpenOther, notes
 from vault.storage.base import WrappedDataKey, WrappedKey
 from vault.storage.schema import SchemaBehind
-from vault.storage.sqlite.keys import SQLiteKeyStore, key_migrations
+from vault.storage.sqlite import SQLiteKeyStore
+from vault.storage.sqlite.migrations import key_migrations
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from sqlite_utils import Database
 from tests.storage.steps_contract import StepStoreContract
 from vault.core.actor import LOCAL
 from vault.core.steps import RequestState, StepState, StepStore
-from vault.storage.sqlite.records import SQLiteRecordStore, record_migrations
+from vault.storage.sqlite import SQLiteRecordStore
+from vault.storage.sqlite.migrations import record_migrations
 
 
 @pytest.fixture

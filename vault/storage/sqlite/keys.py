@@ -13,50 +13,10 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
-
 from vault.storage.base import DataKeyScope, WrappedDataKey, WrappedKey
-from vault.storage.sqlite.records import GroupCommitWriter, _Connections
-
-# The names are the steps' record in existing keys.db files: append only.
-key_migrations = Migrations("consent_vault.keys")
-
-
-@key_migrations(name="0001_initial")
-def _keys_initial(db: Database) -> None:
-    db.execute(
-        """CREATE TABLE subject_keys (
-            subject_id TEXT PRIMARY KEY,
-            kek_version INTEGER NOT NULL,
-            wrapped BLOB NOT NULL)"""
-    )
-    db.execute(
-        """CREATE TABLE category_keys (
-            subject_id TEXT NOT NULL REFERENCES subject_keys(subject_id) ON DELETE CASCADE,
-            category TEXT NOT NULL,
-            key_id TEXT NOT NULL,
-            wrapped BLOB NOT NULL,
-            PRIMARY KEY (subject_id, category))"""
-    )
-    # Bumped by every key destruction; processes compare it to drop cached keys.
-    db.execute(
-        "CREATE TABLE shred_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL)"
-    )
-    db.execute("INSERT INTO shred_generation (id, value) VALUES (1, 0)")
-
-
-@key_migrations(name="0002_job_keys")
-def _job_keys(db: Database) -> None:
-    # One key per erasure job: it seals the identifiers connectors need until
-    # the job ends, so the person's own keys can be destroyed at once.
-    db.execute(
-        """CREATE TABLE job_keys (
-            request_id TEXT PRIMARY KEY,
-            kek_version INTEGER NOT NULL,
-            wrapped BLOB NOT NULL)"""
-    )
-
+from vault.storage.sqlite.connections import Connections
+from vault.storage.sqlite.migrations import key_migrations
+from vault.storage.sqlite.writer import GroupCommitWriter
 
 _BUMP_GENERATION = "UPDATE shred_generation SET value = value + 1 WHERE id = 1"
 
@@ -68,7 +28,7 @@ class SQLiteKeyStore:
     """
 
     def __init__(self, path: Path, *, upgrade: bool = False) -> None:
-        self._connections = _Connections(path, key_migrations, "key database", upgrade=upgrade)
+        self._connections = Connections(path, key_migrations, "key database", upgrade=upgrade)
         self._writer = GroupCommitWriter(self._connections)
         self._seen = threading.local()
 

@@ -215,7 +215,7 @@ class _StepQueries:
         return _time(row[0]) if row else None
 
 
-class _StepWrites(_StepQueries):
+class StepWrites(_StepQueries):
     def insert_request(
         self, request: StoredRequest, steps: Sequence[str], state: StepState
     ) -> None:
@@ -473,9 +473,9 @@ class SQLiteStepStore:
         return _StepQueries(self._connections.get())
 
     @contextmanager
-    def write(self) -> Iterator[_StepWrites]:
+    def write(self) -> Iterator[StepWrites]:
         with self._writer.write() as conn:
-            yield _StepWrites(conn)
+            yield StepWrites(conn)
 
     def request(self, request_id: str) -> StoredRequest | None:
         return self._reads().request(request_id)

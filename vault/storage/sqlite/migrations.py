@@ -1,0 +1,311 @@
+"""The SQLite schemas, a set of migrations per database: `record_migrations`
+for the record database (records.db), `key_migrations` for the key database
+(keys.db). Each set is append-only and its names are the steps' record in
+existing databases, so a released migration is never renamed or changed.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+record_migrations = Migrations("consent_vault.records")
+
+
+@record_migrations(name="0001_initial")
+def _records_initial(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE subjects (
+            subject_id TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            roles TEXT NOT NULL,
+            protected_identity INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE identities (
+            blind_index TEXT PRIMARY KEY,
+            subject_id TEXT NOT NULL REFERENCES subjects(subject_id),
+            kind TEXT NOT NULL,
+            sealed_value BLOB NOT NULL)"""
+    )
+    db.execute("CREATE INDEX identities_by_subject ON identities(subject_id)")
+    # AUTOINCREMENT: a sequence number is never reused, so page tokens stay exact.
+    db.execute(
+        """CREATE TABLE records (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            record_id TEXT NOT NULL UNIQUE,
+            subject_id TEXT NOT NULL REFERENCES subjects(subject_id),
+            category TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            legal_basis TEXT NOT NULL,
+            source_system TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            sealed_payload BLOB NOT NULL,
+            sealed_content BLOB,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX records_by_subject ON records(subject_id, seq)")
+    db.execute("CREATE INDEX records_by_category ON records(subject_id, category, seq)")
+    db.execute(
+        """CREATE TABLE requests (
+            request_id TEXT PRIMARY KEY,
+            operation TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            subject_id TEXT NOT NULL,
+            result TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX requests_by_subject ON requests(subject_id)")
+    db.execute(
+        """CREATE TABLE erasures (
+            subject_id TEXT PRIMARY KEY REFERENCES subjects(subject_id),
+            erased_at TEXT NOT NULL,
+            receipt TEXT NOT NULL)"""
+    )
+
+
+@record_migrations(name="0002_record_counts")
+def _record_counts(db: Database) -> None:
+    # Kept in the same transactions as the records, so an erasure receipt can
+    # say how many records it made unreadable without counting them.
+    db.execute(
+        """CREATE TABLE record_counts (
+            subject_id TEXT NOT NULL REFERENCES subjects(subject_id),
+            category TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (subject_id, category))"""
+    )
+    db.execute(
+        "INSERT INTO record_counts (subject_id, category, count) "
+        "SELECT subject_id, category, count(*) FROM records GROUP BY subject_id, category"
+    )
+
+
+@record_migrations(name="0003_erasure_jobs")
+def _erasure_jobs(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE erasure_requests (
+            request_id TEXT PRIMARY KEY,
+            subject_id TEXT NOT NULL REFERENCES subjects(subject_id),
+            state TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            deadline_at TEXT NOT NULL,
+            completed_at TEXT,
+            sealed_identities BLOB,
+            updated_at TEXT NOT NULL)"""
+    )
+    db.execute(
+        "CREATE INDEX erasure_requests_by_subject ON erasure_requests(subject_id, received_at)"
+    )
+    db.execute(
+        """CREATE TABLE erasure_steps (
+            request_id TEXT NOT NULL REFERENCES erasure_requests(request_id),
+            system TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            next_attempt_at TEXT NOT NULL,
+            lease_owner TEXT,
+            lease_until TEXT,
+            last_error TEXT,
+            outcomes TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (request_id, system))"""
+    )
+    db.execute("CREATE INDEX erasure_steps_due ON erasure_steps(state, next_attempt_at)")
+    db.execute(
+        """CREATE TABLE manual_actions (
+            action_id TEXT PRIMARY KEY,
+            request_id TEXT NOT NULL REFERENCES erasure_requests(request_id),
+            system TEXT NOT NULL,
+            category TEXT NOT NULL,
+            description TEXT NOT NULL,
+            sealed_instructions BLOB,
+            created_at TEXT NOT NULL,
+            confirmed_by TEXT,
+            confirmed_at TEXT)"""
+    )
+    db.execute("CREATE INDEX manual_actions_by_request ON manual_actions(request_id)")
+
+
+@record_migrations(name="0004_erasure_step_matches")
+def _erasure_step_matches(db: Database) -> None:
+    for column in (
+        "sealed_references BLOB",
+        "conflict TEXT",
+        "notes TEXT",
+        "decision TEXT",
+        "decided_by TEXT",
+        "decided_at TEXT",
+    ):
+        db.execute(f"ALTER TABLE erasure_steps ADD COLUMN {column}")
+
+
+@record_migrations(name="0005_step_engine")
+def _step_engine(db: Database) -> None:
+    """The erasure's tables become the step engine's, for every kind of request."""
+    for statement in (
+        "ALTER TABLE erasure_requests RENAME TO step_requests",
+        "ALTER TABLE step_requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'erasure'",
+        "ALTER TABLE step_requests RENAME COLUMN sealed_identities TO sealed_payload",
+        "DROP INDEX erasure_requests_by_subject",
+        "CREATE INDEX step_requests_by_subject ON step_requests(kind, subject_id, received_at)",
+        "CREATE INDEX step_requests_by_time ON step_requests(kind, received_at, request_id)",
+        "ALTER TABLE erasure_steps RENAME TO steps",
+        "ALTER TABLE steps RENAME COLUMN system TO name",
+        "ALTER TABLE steps RENAME COLUMN outcomes TO result",
+        "ALTER TABLE steps RENAME COLUMN sealed_references TO sealed",
+        # Steps run in the order they were submitted; the vault's own came first.
+        "ALTER TABLE steps ADD COLUMN position INTEGER NOT NULL DEFAULT 1",
+        "UPDATE steps SET position = 0 WHERE name = 'vault'",
+        "ALTER TABLE steps ADD COLUMN details TEXT",
+        """UPDATE steps SET details = json_object(
+                'conflict', json(conflict), 'notes', json(notes), 'decision', decision,
+                'decided_by', decided_by, 'decided_at', decided_at)
+            WHERE conflict IS NOT NULL OR notes IS NOT NULL OR decision IS NOT NULL""",
+        "ALTER TABLE steps DROP COLUMN conflict",
+        "ALTER TABLE steps DROP COLUMN notes",
+        "ALTER TABLE steps DROP COLUMN decision",
+        "ALTER TABLE steps DROP COLUMN decided_by",
+        "ALTER TABLE steps DROP COLUMN decided_at",
+        "DROP INDEX erasure_steps_due",
+        "CREATE INDEX steps_due ON steps(state, next_attempt_at)",
+        "ALTER TABLE manual_actions RENAME COLUMN system TO step",
+    ):
+        db.execute(statement)
+
+
+@record_migrations(name="0006_request_asker")
+def _request_asker(db: Database) -> None:
+    """Who asked for each request. Every request before this was the local
+    operator's: no caller was authenticated, so none had another name."""
+    for column in (
+        "requested_by_who TEXT NOT NULL DEFAULT 'local'",
+        "requested_by_role TEXT NOT NULL DEFAULT 'operator'",
+        "requested_by_system TEXT NOT NULL DEFAULT ''",
+    ):
+        db.execute(f"ALTER TABLE step_requests ADD COLUMN {column}")
+
+
+@record_migrations(name="0007_requests_holding_secrets")
+def _requests_holding_secrets(db: Database) -> None:
+    """Finding the few requests that still hold sealed secrets (at start, after a
+    crash) must not scan every request ever made."""
+    db.execute(
+        "CREATE INDEX step_requests_holding_secrets ON step_requests(state) "
+        "WHERE sealed_payload IS NOT NULL"
+    )
+
+
+@record_migrations(name="0008_requests_about_no_one")
+def _requests_about_no_one(db: Database) -> None:
+    """A request may be about no one person (a retention sweep): its subject is
+    NULL. SQLite cannot drop a NOT NULL in place, and a table others reference
+    cannot be swapped inside a transaction with foreign keys on, so the three
+    tables of the step engine are rebuilt together, children last in and first
+    out. A running step is due again when its lease ends, as claims now write."""
+    for statement in (
+        """CREATE TABLE new_step_requests (
+            request_id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            subject_id TEXT REFERENCES subjects(subject_id),
+            state TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            deadline_at TEXT NOT NULL,
+            completed_at TEXT,
+            sealed_payload BLOB,
+            updated_at TEXT NOT NULL,
+            requested_by_who TEXT NOT NULL,
+            requested_by_role TEXT NOT NULL,
+            requested_by_system TEXT NOT NULL)""",
+        """CREATE TABLE new_steps (
+            request_id TEXT NOT NULL REFERENCES new_step_requests(request_id),
+            name TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            next_attempt_at TEXT NOT NULL,
+            lease_owner TEXT,
+            lease_until TEXT,
+            last_error TEXT,
+            result TEXT,
+            updated_at TEXT NOT NULL,
+            sealed BLOB,
+            details TEXT,
+            PRIMARY KEY (request_id, name))""",
+        """CREATE TABLE new_manual_actions (
+            action_id TEXT PRIMARY KEY,
+            request_id TEXT NOT NULL REFERENCES new_step_requests(request_id),
+            step TEXT NOT NULL,
+            category TEXT NOT NULL,
+            description TEXT NOT NULL,
+            sealed_instructions BLOB,
+            created_at TEXT NOT NULL,
+            confirmed_by TEXT,
+            confirmed_at TEXT)""",
+        """INSERT INTO new_step_requests SELECT request_id, kind, subject_id, state,
+            received_at, deadline_at, completed_at, sealed_payload, updated_at,
+            requested_by_who, requested_by_role, requested_by_system FROM step_requests""",
+        """INSERT INTO new_steps SELECT request_id, name, position, state, attempts,
+            CASE WHEN state = 'running' AND lease_until IS NOT NULL THEN lease_until
+                 ELSE next_attempt_at END,
+            lease_owner, lease_until, last_error, result, updated_at, sealed, details
+            FROM steps""",
+        """INSERT INTO new_manual_actions SELECT action_id, request_id, step, category,
+            description, sealed_instructions, created_at, confirmed_by, confirmed_at
+            FROM manual_actions""",
+        "DROP TABLE manual_actions",
+        "DROP TABLE steps",
+        "DROP TABLE step_requests",
+        # Renaming a parent renames it in its children's REFERENCES too.
+        "ALTER TABLE new_step_requests RENAME TO step_requests",
+        "ALTER TABLE new_steps RENAME TO steps",
+        "ALTER TABLE new_manual_actions RENAME TO manual_actions",
+        "CREATE INDEX step_requests_by_subject ON step_requests(kind, subject_id, received_at)",
+        "CREATE INDEX step_requests_by_time ON step_requests(kind, received_at, request_id)",
+        "CREATE INDEX step_requests_holding_secrets ON step_requests(state) "
+        "WHERE sealed_payload IS NOT NULL",
+        "CREATE INDEX steps_due ON steps(state, next_attempt_at)",
+        "CREATE INDEX manual_actions_by_request ON manual_actions(request_id)",
+    ):
+        db.execute(statement)
+
+
+# The names are the steps' record in existing keys.db files: append only.
+key_migrations = Migrations("consent_vault.keys")
+
+
+@key_migrations(name="0001_initial")
+def _keys_initial(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE subject_keys (
+            subject_id TEXT PRIMARY KEY,
+            kek_version INTEGER NOT NULL,
+            wrapped BLOB NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE category_keys (
+            subject_id TEXT NOT NULL REFERENCES subject_keys(subject_id) ON DELETE CASCADE,
+            category TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            wrapped BLOB NOT NULL,
+            PRIMARY KEY (subject_id, category))"""
+    )
+    # Bumped by every key destruction; processes compare it to drop cached keys.
+    db.execute(
+        "CREATE TABLE shred_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL)"
+    )
+    db.execute("INSERT INTO shred_generation (id, value) VALUES (1, 0)")
+
+
+@key_migrations(name="0002_job_keys")
+def _job_keys(db: Database) -> None:
+    # One key per erasure job: it seals the identifiers connectors need until
+    # the job ends, so the person's own keys can be destroyed at once.
+    db.execute(
+        """CREATE TABLE job_keys (
+            request_id TEXT PRIMARY KEY,
+            kek_version INTEGER NOT NULL,
+            wrapped BLOB NOT NULL)"""
+    )

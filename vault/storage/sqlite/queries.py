@@ -1,0 +1,362 @@
+"""The record database's queries on SQLite, an aggregate at a time: subjects and
+their identities, records and their counts, remembered requests, erasure
+receipts. Each reads over the connection it is given (this thread's, or a write
+transaction's), and its Writes subclass writes inside a transaction. Times are
+UTC ISO text with microseconds, so they sort as the moments do.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Callable
+
+from vault.core.identities import IdentityKind
+from vault.core.model import LegalBasis, SubjectState
+from vault.storage.base import IdentityRow, RecordRow, RememberedRequest, SubjectRow
+
+_RECORD_COLUMNS = (
+    "seq, record_id, subject_id, category, purpose, legal_basis, source_system, key_id, "
+    "sealed_payload, sealed_content, r.created_at, r.updated_at"
+)
+
+
+def _text(moment: dt.datetime) -> str:
+    # UTC with microseconds: text that sorts as the moments do.
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def _record_row(row: tuple, subject_state: SubjectState | None = None) -> RecordRow:
+    (
+        seq,
+        record_id,
+        subject_id,
+        category,
+        purpose,
+        basis,
+        source,
+        key_id,
+        payload,
+        content,
+        created,
+        updated,
+    ) = row
+    return RecordRow(
+        record_id,
+        subject_id,
+        category,
+        purpose,
+        LegalBasis(basis),
+        source,
+        key_id,
+        payload,
+        content,
+        _time(created),
+        _time(updated),
+        seq,
+        subject_state,
+    )
+
+
+_Conn = Callable[[], sqlite3.Connection]
+
+
+def fixed_connection(conn: sqlite3.Connection) -> _Conn:
+    return lambda: conn
+
+
+class SubjectQueries:
+    """Reads of subjects and identities over the connection `conn()` gives
+    (this thread's, or the write transaction's)."""
+
+    def __init__(self, conn: _Conn) -> None:
+        self._conn = conn
+
+    def subject(self, subject_id: str) -> SubjectRow | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT subject_id, state, roles, protected_identity, created_at, updated_at "
+                "FROM subjects WHERE subject_id = ?",
+                (subject_id,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return SubjectRow(
+            row[0],
+            SubjectState(row[1]),
+            tuple(json.loads(row[2])),
+            bool(row[3]),
+            _time(row[4]),
+            _time(row[5]),
+        )
+
+    def subject_state(self, subject_id: str) -> SubjectState | None:
+        row = (
+            self._conn()
+            .execute("SELECT state FROM subjects WHERE subject_id = ?", (subject_id,))
+            .fetchone()
+        )
+        return SubjectState(row[0]) if row else None
+
+    def subject_ids_in_state(self, state: SubjectState) -> list[str]:
+        rows = self._conn().execute(
+            "SELECT subject_id FROM subjects WHERE state = ?", (state.value,)
+        )
+        return [row[0] for row in rows]
+
+    def subject_id_by_index(self, blind_index: str) -> str | None:
+        row = (
+            self._conn()
+            .execute("SELECT subject_id FROM identities WHERE blind_index = ?", (blind_index,))
+            .fetchone()
+        )
+        return row[0] if row else None
+
+    def identities(self, subject_id: str) -> list[IdentityRow]:
+        rows = self._conn().execute(
+            "SELECT blind_index, subject_id, kind, sealed_value FROM identities "
+            "WHERE subject_id = ? ORDER BY rowid",
+            (subject_id,),
+        )
+        return [
+            IdentityRow(blind_index, subject_id, IdentityKind(kind), sealed)
+            for blind_index, subject_id, kind, sealed in rows
+        ]
+
+
+class SubjectWrites(SubjectQueries):
+    def insert_subject(self, row: SubjectRow) -> None:
+        self._conn().execute(
+            "INSERT INTO subjects (subject_id, state, roles, protected_identity, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                row.subject_id,
+                row.state.value,
+                json.dumps(list(row.roles)),
+                int(row.protected_identity),
+                _text(row.created_at),
+                _text(row.updated_at),
+            ),
+        )
+
+    def update_subject(
+        self, subject_id: str, roles: tuple[str, ...], protected: bool, at: dt.datetime
+    ) -> None:
+        self._conn().execute(
+            "UPDATE subjects SET roles = ?, protected_identity = ?, updated_at = ? WHERE subject_id = ?",
+            (json.dumps(list(roles)), int(protected), _text(at), subject_id),
+        )
+
+    def touch_subject(self, subject_id: str, at: dt.datetime) -> None:
+        self._conn().execute(
+            "UPDATE subjects SET updated_at = ? WHERE subject_id = ?", (_text(at), subject_id)
+        )
+
+    def set_subject_state(self, subject_id: str, state: SubjectState, at: dt.datetime) -> None:
+        self._conn().execute(
+            "UPDATE subjects SET state = ?, updated_at = ? WHERE subject_id = ?",
+            (state.value, _text(at), subject_id),
+        )
+
+    def insert_identity(self, row: IdentityRow) -> bool:
+        cursor = self._conn().execute(
+            "INSERT OR IGNORE INTO identities (blind_index, subject_id, kind, sealed_value) "
+            "VALUES (?, ?, ?, ?)",
+            (row.blind_index, row.subject_id, row.kind.value, row.sealed_value),
+        )
+        return cursor.rowcount == 1
+
+    def delete_identity(self, blind_index: str) -> None:
+        self._conn().execute("DELETE FROM identities WHERE blind_index = ?", (blind_index,))
+
+    def delete_identities(self, subject_id: str) -> int:
+        return (
+            self._conn()
+            .execute("DELETE FROM identities WHERE subject_id = ?", (subject_id,))
+            .rowcount
+        )
+
+
+class RecordQueries:
+    """Reads of records and their counts."""
+
+    def __init__(self, conn: _Conn) -> None:
+        self._conn = conn
+
+    def record(self, record_id: str) -> RecordRow | None:
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT {_RECORD_COLUMNS}, s.state FROM records r JOIN subjects s USING (subject_id) "
+                "WHERE r.record_id = ?",
+                (record_id,),
+            )
+            .fetchone()
+        )
+        return _record_row(row[:-1], SubjectState(row[-1])) if row else None
+
+    def records_page(
+        self, subject_id: str, category: str | None, after_seq: int, limit: int
+    ) -> list[RecordRow]:
+        if category is None:
+            sql = (
+                f"SELECT {_RECORD_COLUMNS} FROM records r WHERE subject_id = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?"
+            )
+            args: tuple = (subject_id, after_seq, limit)
+        else:
+            sql = (
+                f"SELECT {_RECORD_COLUMNS} FROM records r WHERE subject_id = ? AND category = ? "
+                "AND seq > ? ORDER BY seq LIMIT ?"
+            )
+            args = (subject_id, category, after_seq, limit)
+        return [_record_row(row) for row in self._conn().execute(sql, args)]
+
+    def count_records(self, subject_id: str, category: str | None = None) -> int:
+        if category is None:
+            row = self._conn().execute(
+                "SELECT coalesce(sum(count), 0) FROM record_counts WHERE subject_id = ?",
+                (subject_id,),
+            )
+        else:
+            row = self._conn().execute(
+                "SELECT coalesce(sum(count), 0) FROM record_counts "
+                "WHERE subject_id = ? AND category = ?",
+                (subject_id, category),
+            )
+        return int(row.fetchone()[0])
+
+    def categories(self, subject_id: str) -> list[str]:
+        rows = self._conn().execute(
+            "SELECT DISTINCT category FROM records WHERE subject_id = ? ORDER BY category",
+            (subject_id,),
+        )
+        return [row[0] for row in rows]
+
+
+class RecordWrites(RecordQueries):
+    def insert_records(self, rows: list[RecordRow]) -> None:
+        conn = self._conn()
+        conn.executemany(
+            "INSERT INTO records (record_id, subject_id, category, purpose, legal_basis, "
+            "source_system, key_id, sealed_payload, sealed_content, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r.record_id,
+                    r.subject_id,
+                    r.category,
+                    r.purpose,
+                    r.legal_basis.value,
+                    r.source_system,
+                    r.key_id,
+                    r.sealed_payload,
+                    r.sealed_content,
+                    _text(r.created_at),
+                    _text(r.updated_at),
+                )
+                for r in rows
+            ],
+        )
+        added = collections.Counter((r.subject_id, r.category) for r in rows)
+        conn.executemany(
+            "INSERT INTO record_counts (subject_id, category, count) VALUES (?, ?, ?) "
+            "ON CONFLICT (subject_id, category) DO UPDATE SET count = count + excluded.count",
+            [(subject_id, category, count) for (subject_id, category), count in added.items()],
+        )
+
+    def update_record(self, row: RecordRow) -> None:
+        self._conn().execute(
+            "UPDATE records SET purpose = ?, legal_basis = ?, source_system = ?, key_id = ?, "
+            "sealed_payload = ?, sealed_content = ?, updated_at = ? WHERE record_id = ?",
+            (
+                row.purpose,
+                row.legal_basis.value,
+                row.source_system,
+                row.key_id,
+                row.sealed_payload,
+                row.sealed_content,
+                _text(row.updated_at),
+                row.record_id,
+            ),
+        )
+
+    def delete_category_records(self, subject_id: str, category: str) -> int:
+        conn = self._conn()
+        conn.execute(
+            "DELETE FROM record_counts WHERE subject_id = ? AND category = ?",
+            (subject_id, category),
+        )
+        return conn.execute(
+            "DELETE FROM records WHERE subject_id = ? AND category = ?", (subject_id, category)
+        ).rowcount
+
+
+class ReplayQueries:
+    def __init__(self, conn: _Conn) -> None:
+        self._conn = conn
+
+    def remembered(self, request_id: str) -> RememberedRequest | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT request_id, operation, fingerprint, subject_id, result FROM requests "
+                "WHERE request_id = ?",
+                (request_id,),
+            )
+            .fetchone()
+        )
+        return RememberedRequest(*row) if row else None
+
+
+class ReplayWrites(ReplayQueries):
+    def remember(self, request: RememberedRequest) -> bool:
+        cursor = self._conn().execute(
+            "INSERT OR IGNORE INTO requests (request_id, operation, fingerprint, subject_id, result) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                request.request_id,
+                request.operation,
+                request.fingerprint,
+                request.subject_id,
+                request.result,
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def forget_requests_of(self, subject_id: str, keep: tuple[str, ...]) -> None:
+        marks = ", ".join("?" * len(keep))
+        self._conn().execute(
+            f"DELETE FROM requests WHERE subject_id = ? AND operation NOT IN ({marks})",
+            (subject_id, *keep),
+        )
+
+
+class ReceiptQueries:
+    def __init__(self, conn: _Conn) -> None:
+        self._conn = conn
+
+    def erasure_receipt(self, subject_id: str) -> str | None:
+        row = (
+            self._conn()
+            .execute("SELECT receipt FROM erasures WHERE subject_id = ?", (subject_id,))
+            .fetchone()
+        )
+        return row[0] if row else None
+
+
+class ReceiptWrites(ReceiptQueries):
+    def save_erasure_receipt(self, subject_id: str, receipt: str, at: dt.datetime) -> None:
+        self._conn().execute(
+            "INSERT INTO erasures (subject_id, erased_at, receipt) VALUES (?, ?, ?)",
+            (subject_id, _text(at), receipt),
+        )
