@@ -14,9 +14,10 @@ from tests import postgres
 from tests.storage.keys_contract import KeyStoreContract, OpenOther, notes
 from tests.storage.racing import BOUND_SECONDS
 from vault.storage.base import WrappedDataKey, WrappedKey
+from vault.storage.postgres import PostgresKeyStore
 from vault.storage.postgres import keys as postgres_keys
 from vault.storage.postgres.database import DatabaseUnavailable, Migration, MigrationSet
-from vault.storage.postgres.keys import PostgresKeyStore, key_migrations
+from vault.storage.postgres.migrations import key_migrations
 from vault.storage.schema import SchemaAhead, SchemaBehind
 
 

@@ -27,7 +27,7 @@ from vault.core.steps import (
     StoredStep,
 )
 from vault.storage.postgres.database import Database
-from vault.storage.postgres.records import record_migrations
+from vault.storage.postgres.migrations import record_migrations
 from vault.storage.postgres.steps import PostgresStepStore, StepWrites
 
 # Long enough that only a claim that waits for another transaction reaches it.

@@ -33,41 +33,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from vault.storage.base import DataKeyScope, WrappedDataKey, WrappedKey
-from vault.storage.postgres.database import Database, Migration, MigrationSet
-
-# The names are the steps' record in existing databases: append only.
-key_migrations = MigrationSet(
-    "consent_vault.keys",
-    (
-        Migration(
-            "0001_initial",
-            (
-                """CREATE TABLE subject_keys (
-                    subject_id TEXT PRIMARY KEY,
-                    kek_version INTEGER NOT NULL,
-                    wrapped BYTEA NOT NULL)""",
-                """CREATE TABLE category_keys (
-                    subject_id TEXT NOT NULL
-                        REFERENCES subject_keys(subject_id) ON DELETE CASCADE,
-                    category TEXT NOT NULL,
-                    key_id TEXT NOT NULL,
-                    wrapped BYTEA NOT NULL,
-                    PRIMARY KEY (subject_id, category))""",
-                # One key per erasure job: it seals the identifiers connectors
-                # need until the job ends, so the person's own keys go at once.
-                """CREATE TABLE job_keys (
-                    request_id TEXT PRIMARY KEY,
-                    kek_version INTEGER NOT NULL,
-                    wrapped BYTEA NOT NULL)""",
-                """CREATE TABLE shred_generation (
-                    id INTEGER PRIMARY KEY CHECK (id = 1),
-                    value BIGINT NOT NULL)""",
-                "INSERT INTO shred_generation (id, value) VALUES (1, 0)",
-            ),
-        ),
-    ),
-)
-
+from vault.storage.postgres.database import Database
+from vault.storage.postgres.migrations import key_migrations
 
 _BUMP_GENERATION = "UPDATE shred_generation SET value = value + 1 WHERE id = 1"
 

@@ -1,5 +1,5 @@
 """The step engine's store on PostgreSQL: requests, steps and manual actions, in the
-record database (the tables are in vault.storage.postgres.records).
+record database (the tables are in vault.storage.postgres.migrations).
 
 Times are TIMESTAMPTZ, given back in UTC; details JSONB; states the engine's
 enum values; a request about no one person has no subject (NULL). The only

@@ -1,0 +1,151 @@
+"""The PostgreSQL schemas, a set of migrations per database: `record_migrations`
+for the record database (its tables include the step engine's, which steps.py
+reads and writes), `key_migrations` for the key database. Each set is
+append-only and its names are the steps' record in existing databases, so a
+released migration is never renamed or changed.
+"""
+
+from __future__ import annotations
+
+from vault.storage.postgres.database import Migration, MigrationSet
+
+# The names are the steps' record in existing databases: append only.
+record_migrations = MigrationSet(
+    "consent_vault.records",
+    (
+        Migration(
+            "0001_initial",
+            (
+                """CREATE TABLE subjects (
+                    subject_id TEXT PRIMARY KEY,
+                    state TEXT NOT NULL,
+                    roles TEXT[] NOT NULL,
+                    protected_identity BOOLEAN NOT NULL,
+                    created_at TIMESTAMPTZ NOT NULL,
+                    updated_at TIMESTAMPTZ NOT NULL)""",
+                "CREATE INDEX subjects_by_state ON subjects(state)",
+                # `position`: the order identities were added, which reads keep.
+                """CREATE TABLE identities (
+                    blind_index TEXT PRIMARY KEY,
+                    subject_id TEXT NOT NULL REFERENCES subjects(subject_id),
+                    kind TEXT NOT NULL,
+                    sealed_value BYTEA NOT NULL,
+                    position BIGINT GENERATED ALWAYS AS IDENTITY)""",
+                "CREATE INDEX identities_by_subject ON identities(subject_id, position)",
+                """CREATE TABLE records (
+                    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    record_id TEXT NOT NULL UNIQUE,
+                    subject_id TEXT NOT NULL REFERENCES subjects(subject_id),
+                    category TEXT NOT NULL,
+                    purpose TEXT NOT NULL,
+                    legal_basis TEXT NOT NULL,
+                    source_system TEXT NOT NULL,
+                    key_id TEXT NOT NULL,
+                    sealed_payload BYTEA NOT NULL,
+                    sealed_content BYTEA,
+                    created_at TIMESTAMPTZ NOT NULL,
+                    updated_at TIMESTAMPTZ NOT NULL)""",
+                "CREATE INDEX records_by_subject ON records(subject_id, seq)",
+                "CREATE INDEX records_by_category ON records(subject_id, category, seq)",
+                # Kept in the same transactions as the records, so an erasure
+                # receipt can say how many records it made unreadable.
+                """CREATE TABLE record_counts (
+                    subject_id TEXT NOT NULL REFERENCES subjects(subject_id),
+                    category TEXT NOT NULL,
+                    count BIGINT NOT NULL,
+                    PRIMARY KEY (subject_id, category))""",
+                """CREATE TABLE requests (
+                    request_id TEXT PRIMARY KEY,
+                    operation TEXT NOT NULL,
+                    fingerprint TEXT NOT NULL,
+                    subject_id TEXT NOT NULL,
+                    result TEXT NOT NULL)""",
+                "CREATE INDEX requests_by_subject ON requests(subject_id)",
+                """CREATE TABLE erasures (
+                    subject_id TEXT PRIMARY KEY REFERENCES subjects(subject_id),
+                    erased_at TIMESTAMPTZ NOT NULL,
+                    receipt TEXT NOT NULL)""",
+                # The step engine's rows; a request about no one has no subject.
+                """CREATE TABLE step_requests (
+                    request_id TEXT PRIMARY KEY,
+                    kind TEXT NOT NULL,
+                    subject_id TEXT REFERENCES subjects(subject_id),
+                    state TEXT NOT NULL,
+                    received_at TIMESTAMPTZ NOT NULL,
+                    deadline_at TIMESTAMPTZ NOT NULL,
+                    completed_at TIMESTAMPTZ,
+                    sealed_payload BYTEA,
+                    updated_at TIMESTAMPTZ NOT NULL,
+                    requested_by_who TEXT NOT NULL,
+                    requested_by_role TEXT NOT NULL,
+                    requested_by_system TEXT NOT NULL)""",
+                "CREATE INDEX step_requests_by_subject "
+                "ON step_requests(kind, subject_id, received_at)",
+                "CREATE INDEX step_requests_by_time ON step_requests(kind, received_at, request_id)",
+                "CREATE INDEX step_requests_holding_secrets ON step_requests(state) "
+                "WHERE sealed_payload IS NOT NULL",
+                """CREATE TABLE steps (
+                    request_id TEXT NOT NULL REFERENCES step_requests(request_id),
+                    name TEXT NOT NULL,
+                    position INTEGER NOT NULL,
+                    state TEXT NOT NULL,
+                    attempts INTEGER NOT NULL,
+                    next_attempt_at TIMESTAMPTZ NOT NULL,
+                    lease_owner TEXT,
+                    lease_until TIMESTAMPTZ,
+                    last_error TEXT,
+                    result TEXT,
+                    updated_at TIMESTAMPTZ NOT NULL,
+                    sealed BYTEA,
+                    details JSONB,
+                    PRIMARY KEY (request_id, name))""",
+                "CREATE INDEX steps_due ON steps(state, next_attempt_at)",
+                """CREATE TABLE manual_actions (
+                    action_id TEXT PRIMARY KEY,
+                    request_id TEXT NOT NULL REFERENCES step_requests(request_id),
+                    step TEXT NOT NULL,
+                    category TEXT NOT NULL,
+                    description TEXT NOT NULL,
+                    sealed_instructions BYTEA,
+                    created_at TIMESTAMPTZ NOT NULL,
+                    confirmed_by TEXT,
+                    confirmed_at TIMESTAMPTZ)""",
+                "CREATE INDEX manual_actions_by_request ON manual_actions(request_id)",
+            ),
+        ),
+    ),
+)
+
+
+# The names are the steps' record in existing databases: append only.
+key_migrations = MigrationSet(
+    "consent_vault.keys",
+    (
+        Migration(
+            "0001_initial",
+            (
+                """CREATE TABLE subject_keys (
+                    subject_id TEXT PRIMARY KEY,
+                    kek_version INTEGER NOT NULL,
+                    wrapped BYTEA NOT NULL)""",
+                """CREATE TABLE category_keys (
+                    subject_id TEXT NOT NULL
+                        REFERENCES subject_keys(subject_id) ON DELETE CASCADE,
+                    category TEXT NOT NULL,
+                    key_id TEXT NOT NULL,
+                    wrapped BYTEA NOT NULL,
+                    PRIMARY KEY (subject_id, category))""",
+                # One key per erasure job: it seals the identifiers connectors
+                # need until the job ends, so the person's own keys go at once.
+                """CREATE TABLE job_keys (
+                    request_id TEXT PRIMARY KEY,
+                    kek_version INTEGER NOT NULL,
+                    wrapped BYTEA NOT NULL)""",
+                """CREATE TABLE shred_generation (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    value BIGINT NOT NULL)""",
+                "INSERT INTO shred_generation (id, value) VALUES (1, 0)",
+            ),
+        ),
+    ),
+)

@@ -1,0 +1,395 @@
+"""The record database's queries on PostgreSQL, an aggregate at a time: subjects
+and their identities, records and their counts, remembered requests, erasure
+receipts. Each reads over the connection `connect()` gives (a pooled one, or a
+write transaction's), and its Writes subclass writes inside a transaction,
+taking its row locks in the order records.py's docstring gives. Times come
+back in UTC, whatever the session's time zone.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+import psycopg
+
+from vault.core.identities import IdentityKind
+from vault.core.model import LegalBasis, SubjectState
+from vault.storage.base import IdentityRow, RecordRow, RememberedRequest, SubjectRow
+
+_RECORD_COLUMNS = (
+    "r.seq, r.record_id, r.subject_id, r.category, r.purpose, r.legal_basis, "
+    "r.source_system, r.key_id, r.sealed_payload, r.sealed_content, r.created_at, r.updated_at"
+)
+
+# A connection for one read (from the pool) or the write transaction's own.
+Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
+
+
+def within_transaction(conn: psycopg.Connection[Any]) -> Connect:
+    return lambda: nullcontext(conn)
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    # psycopg gives a TIMESTAMPTZ in the session's time zone; the core speaks UTC.
+    return moment.astimezone(dt.UTC)
+
+
+def _record_row(row: tuple[Any, ...], subject_state: SubjectState | None = None) -> RecordRow:
+    (
+        seq,
+        record_id,
+        subject_id,
+        category,
+        purpose,
+        basis,
+        source,
+        key_id,
+        payload,
+        content,
+        created,
+        updated,
+    ) = row
+    return RecordRow(
+        record_id,
+        subject_id,
+        category,
+        purpose,
+        LegalBasis(basis),
+        source,
+        key_id,
+        payload,
+        content,
+        _utc(created),
+        _utc(updated),
+        seq,
+        subject_state,
+    )
+
+
+def _lock_subjects(conn: psycopg.Connection[Any], subject_ids: list[str]) -> None:
+    """Lock the subjects' rows before touching their records or counts, the
+    order grouped appends take their locks in (see records.py's docstring).
+    Not FOR SHARE: a unit of work that then changed the subject would wait for a
+    group sharing the row while that group waited for the counts it holds."""
+    conn.execute(
+        "SELECT 1 FROM subjects WHERE subject_id = ANY(%s) ORDER BY subject_id FOR NO KEY UPDATE",
+        (sorted(set(subject_ids)),),
+    )
+
+
+def insert_rows(conn: psycopg.Connection[Any], rows: list[RecordRow]) -> None:
+    """The records, in the order given (their places follow it), and their counts."""
+    if not rows:
+        return
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO records (record_id, subject_id, category, purpose, legal_basis, "
+            "source_system, key_id, sealed_payload, sealed_content, created_at, updated_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                (
+                    r.record_id,
+                    r.subject_id,
+                    r.category,
+                    r.purpose,
+                    r.legal_basis.value,
+                    r.source_system,
+                    r.key_id,
+                    r.sealed_payload,
+                    r.sealed_content,
+                    r.created_at,
+                    r.updated_at,
+                )
+                for r in rows
+            ],
+        )
+        added = collections.Counter((r.subject_id, r.category) for r in rows)
+        cursor.executemany(
+            "INSERT INTO record_counts (subject_id, category, count) VALUES (%s, %s, %s) "
+            "ON CONFLICT (subject_id, category) "
+            "DO UPDATE SET count = record_counts.count + excluded.count",
+            [
+                (subject_id, category, added[subject_id, category])
+                for subject_id, category in sorted(added)
+            ],
+        )
+
+
+class SubjectQueries:
+    """Reads of subjects and identities, each over the connection `connect()` gives."""
+
+    def __init__(self, connect: Connect) -> None:
+        self._connect = connect
+
+    def subject(self, subject_id: str) -> SubjectRow | None:
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT subject_id, state, roles, protected_identity, created_at, updated_at "
+                "FROM subjects WHERE subject_id = %s",
+                (subject_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return SubjectRow(
+            row[0], SubjectState(row[1]), tuple(row[2]), row[3], _utc(row[4]), _utc(row[5])
+        )
+
+    def subject_state(self, subject_id: str) -> SubjectState | None:
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT state FROM subjects WHERE subject_id = %s", (subject_id,)
+            ).fetchone()
+        return SubjectState(row[0]) if row else None
+
+    def subject_ids_in_state(self, state: SubjectState) -> list[str]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT subject_id FROM subjects WHERE state = %s", (state.value,)
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def subject_id_by_index(self, blind_index: str) -> str | None:
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT subject_id FROM identities WHERE blind_index = %s", (blind_index,)
+            ).fetchone()
+        return row[0] if row else None
+
+    def identities(self, subject_id: str) -> list[IdentityRow]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT blind_index, subject_id, kind, sealed_value FROM identities "
+                "WHERE subject_id = %s ORDER BY position",
+                (subject_id,),
+            ).fetchall()
+        return [
+            IdentityRow(blind_index, subject_id, IdentityKind(kind), sealed)
+            for blind_index, subject_id, kind, sealed in rows
+        ]
+
+
+class SubjectWrites(SubjectQueries):
+    def insert_subject(self, row: SubjectRow) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO subjects (subject_id, state, roles, protected_identity, "
+                "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s)",
+                (
+                    row.subject_id,
+                    row.state.value,
+                    list(row.roles),
+                    row.protected_identity,
+                    row.created_at,
+                    row.updated_at,
+                ),
+            )
+
+    def update_subject(
+        self, subject_id: str, roles: tuple[str, ...], protected: bool, at: dt.datetime
+    ) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "UPDATE subjects SET roles = %s, protected_identity = %s, updated_at = %s "
+                "WHERE subject_id = %s",
+                (list(roles), protected, at, subject_id),
+            )
+
+    def touch_subject(self, subject_id: str, at: dt.datetime) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "UPDATE subjects SET updated_at = %s WHERE subject_id = %s", (at, subject_id)
+            )
+
+    def set_subject_state(self, subject_id: str, state: SubjectState, at: dt.datetime) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "UPDATE subjects SET state = %s, updated_at = %s WHERE subject_id = %s",
+                (state.value, at, subject_id),
+            )
+
+    def insert_identity(self, row: IdentityRow) -> bool:
+        with self._connect() as conn:
+            cursor = conn.execute(
+                "INSERT INTO identities (blind_index, subject_id, kind, sealed_value) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (blind_index) DO NOTHING",
+                (row.blind_index, row.subject_id, row.kind.value, row.sealed_value),
+            )
+            return cursor.rowcount == 1
+
+    def delete_identity(self, blind_index: str) -> None:
+        with self._connect() as conn:
+            conn.execute("DELETE FROM identities WHERE blind_index = %s", (blind_index,))
+
+    def delete_identities(self, subject_id: str) -> int:
+        with self._connect() as conn:
+            return conn.execute(
+                "DELETE FROM identities WHERE subject_id = %s", (subject_id,)
+            ).rowcount
+
+
+class RecordQueries:
+    """Reads of records and their counts."""
+
+    def __init__(self, connect: Connect) -> None:
+        self._connect = connect
+
+    def record(self, record_id: str) -> RecordRow | None:
+        with self._connect() as conn:
+            row = conn.execute(
+                f"SELECT {_RECORD_COLUMNS}, s.state FROM records r "
+                "JOIN subjects s ON s.subject_id = r.subject_id WHERE r.record_id = %s",
+                (record_id,),
+            ).fetchone()
+        return _record_row(row[:-1], SubjectState(row[-1])) if row else None
+
+    def records_page(
+        self, subject_id: str, category: str | None, after_seq: int, limit: int
+    ) -> list[RecordRow]:
+        with self._connect() as conn:
+            if category is None:
+                rows = conn.execute(
+                    f"SELECT {_RECORD_COLUMNS} FROM records r "
+                    "WHERE r.subject_id = %s AND r.seq > %s ORDER BY r.seq LIMIT %s",
+                    (subject_id, after_seq, limit),
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    f"SELECT {_RECORD_COLUMNS} FROM records r WHERE r.subject_id = %s "
+                    "AND r.category = %s AND r.seq > %s ORDER BY r.seq LIMIT %s",
+                    (subject_id, category, after_seq, limit),
+                ).fetchall()
+        return [_record_row(row) for row in rows]
+
+    def count_records(self, subject_id: str, category: str | None = None) -> int:
+        with self._connect() as conn:
+            if category is None:
+                row = conn.execute(
+                    "SELECT coalesce(sum(count), 0) FROM record_counts WHERE subject_id = %s",
+                    (subject_id,),
+                ).fetchone()
+            else:
+                row = conn.execute(
+                    "SELECT coalesce(sum(count), 0) FROM record_counts "
+                    "WHERE subject_id = %s AND category = %s",
+                    (subject_id, category),
+                ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def categories(self, subject_id: str) -> list[str]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT category FROM records WHERE subject_id = %s ORDER BY category",
+                (subject_id,),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+
+class RecordWrites(RecordQueries):
+    def insert_records(self, rows: list[RecordRow]) -> None:
+        with self._connect() as conn:
+            _lock_subjects(conn, [r.subject_id for r in rows])
+            insert_rows(conn, rows)
+
+    def update_record(self, row: RecordRow) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "UPDATE records SET purpose = %s, legal_basis = %s, source_system = %s, "
+                "key_id = %s, sealed_payload = %s, sealed_content = %s, updated_at = %s "
+                "WHERE record_id = %s",
+                (
+                    row.purpose,
+                    row.legal_basis.value,
+                    row.source_system,
+                    row.key_id,
+                    row.sealed_payload,
+                    row.sealed_content,
+                    row.updated_at,
+                    row.record_id,
+                ),
+            )
+
+    def delete_category_records(self, subject_id: str, category: str) -> int:
+        with self._connect() as conn:
+            _lock_subjects(conn, [subject_id])
+            conn.execute(
+                "DELETE FROM record_counts WHERE subject_id = %s AND category = %s",
+                (subject_id, category),
+            )
+            return conn.execute(
+                "DELETE FROM records WHERE subject_id = %s AND category = %s",
+                (subject_id, category),
+            ).rowcount
+
+
+class ReplayQueries:
+    def __init__(self, connect: Connect) -> None:
+        self._connect = connect
+
+    def remembered(self, request_id: str) -> RememberedRequest | None:
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT request_id, operation, fingerprint, subject_id, result FROM requests "
+                "WHERE request_id = %s",
+                (request_id,),
+            ).fetchone()
+        return RememberedRequest(*row) if row else None
+
+
+class ReplayWrites(ReplayQueries):
+    def remember(self, request: RememberedRequest) -> bool:
+        with self._connect() as conn:
+            return bool(remember_new(conn, [request]))
+
+    def forget_requests_of(self, subject_id: str, keep: tuple[str, ...]) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "DELETE FROM requests WHERE subject_id = %s AND operation <> ALL(%s)",
+                (subject_id, list(keep)),
+            )
+
+
+def remember_new(conn: psycopg.Connection[Any], requests: list[RememberedRequest]) -> set[str]:
+    """Remember the requests whose ids are not taken; the ids remembered now.
+    In order of id, the order every transaction takes these rows' locks in."""
+    if not requests:
+        return set()
+    ordered = sorted(requests, key=lambda request: request.request_id)
+    rows = conn.execute(
+        "INSERT INTO requests (request_id, operation, fingerprint, subject_id, result) "
+        "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+        "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+        (
+            [r.request_id for r in ordered],
+            [r.operation for r in ordered],
+            [r.fingerprint for r in ordered],
+            [r.subject_id for r in ordered],
+            [r.result for r in ordered],
+        ),
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+class ReceiptQueries:
+    def __init__(self, connect: Connect) -> None:
+        self._connect = connect
+
+    def erasure_receipt(self, subject_id: str) -> str | None:
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT receipt FROM erasures WHERE subject_id = %s", (subject_id,)
+            ).fetchone()
+        return row[0] if row else None
+
+
+class ReceiptWrites(ReceiptQueries):
+    def save_erasure_receipt(self, subject_id: str, receipt: str, at: dt.datetime) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO erasures (subject_id, erased_at, receipt) VALUES (%s, %s, %s)",
+                (subject_id, at, receipt),
+            )
