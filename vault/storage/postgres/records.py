@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -57,6 +56,7 @@ from vault.storage.postgres.queries import (
     within_transaction,
 )
 from vault.storage.postgres.steps import PostgresStepStore, StepWrites
+from vault.storage.settling import Settler
 
 # Every table of the record database, for VACUUM.
 _TABLES = (
@@ -104,43 +104,13 @@ def _settle_future(
         future.set_result(outcome)
 
 
-class _Settler:
-    """Settles an event loop's futures from the writer's thread, with one
-    wake-up of the loop for all the appends one commit finished."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._lock = threading.Lock()
-        self._due: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-
-    def settle_later(
-        self, future: asyncio.Future[Any], result: Any, error: BaseException | None
-    ) -> None:
-        with self._lock:
-            self._due.append((future, result, error))
-            if len(self._due) > 1:
-                return  # a wake-up is already on its way
-        self.loop.call_soon_threadsafe(self._settle)
-
-    def _settle(self) -> None:
-        with self._lock:
-            due, self._due = self._due, []
-        for future, result, error in due:
-            if future.done():  # its caller gave up; the write stands regardless
-                continue
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)
-
-
 class _Records(RecordQueries):
     """The records outside a transaction: reads on pooled connections, and the grouped append."""
 
     def __init__(self, connect: Connect, writer: AppendWriter) -> None:
         super().__init__(connect)
         self._writer = writer
-        self._settler: _Settler | None = None
+        self._settler: Settler | None = None
 
     def append_record(self, new: NewRecord, subject_state: SubjectState) -> AppendOutcome:
         committed: concurrent.futures.Future[AppendOutcome] = concurrent.futures.Future()
@@ -155,7 +125,7 @@ class _Records(RecordQueries):
         loop = asyncio.get_running_loop()
         settler = self._settler
         if settler is None or settler.loop is not loop:
-            settler = self._settler = _Settler(loop)
+            settler = self._settler = Settler(loop)
         committed: asyncio.Future[AppendOutcome] = loop.create_future()
         self._writer.queue(
             Append(new, subject_state, functools.partial(settler.settle_later, committed))

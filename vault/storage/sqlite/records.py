@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from vault.core.model import SubjectState
 from vault.storage.base import AppendOutcome, NewRecord, RecordRow
+from vault.storage.settling import Settler
 from vault.storage.sqlite.connections import Connections
 from vault.storage.sqlite.migrations import record_migrations
 from vault.storage.sqlite.queries import (
@@ -85,43 +84,13 @@ def _append_records(
     return outcomes
 
 
-class _Settler:
-    """Settles an event loop's futures from the writer's thread, with one
-    wake-up of the loop for all the writes one commit finished."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._lock = threading.Lock()
-        self._due: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-
-    def settle_later(
-        self, future: asyncio.Future[Any], result: Any, error: BaseException | None
-    ) -> None:
-        with self._lock:
-            self._due.append((future, result, error))
-            if len(self._due) > 1:
-                return  # a wake-up is already on its way
-        self.loop.call_soon_threadsafe(self._settle)
-
-    def _settle(self) -> None:
-        with self._lock:
-            due, self._due = self._due, []
-        for future, result, error in due:
-            if future.done():  # its caller gave up; the write stands regardless
-                continue
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)
-
-
 class _Records(RecordQueries):
     """The records outside a transaction: this thread's reads, and the grouped append."""
 
     def __init__(self, connections: Connections, writer: GroupCommitWriter) -> None:
         super().__init__(connections.get)
         self._writer = writer
-        self._settler: _Settler | None = None
+        self._settler: Settler | None = None
 
     def append_record(self, new: NewRecord, subject_state: SubjectState) -> AppendOutcome:
         return self._writer.combined(  # type: ignore[no-any-return]
@@ -137,7 +106,7 @@ class _Records(RecordQueries):
         loop = asyncio.get_running_loop()
         settler = self._settler
         if settler is None or settler.loop is not loop:
-            settler = self._settler = _Settler(loop)
+            settler = self._settler = Settler(loop)
         committed: asyncio.Future[AppendOutcome] = loop.create_future()
         self._writer.submit(
             (new, subject_state),
