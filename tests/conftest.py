@@ -66,8 +66,8 @@ def vault(data_dir: Path, clock: FixedClock, engine: str | None) -> Iterator[Vau
 
 
 @pytest.fixture
-def server(vault: Vault) -> Iterator[RunningServer]:
-    with served(build_services(vault)) as running:
+def server(vault: Vault, engine: str | None) -> Iterator[RunningServer]:
+    with served(build_services(vault), reads_inline=engine is None) as running:
         yield running
 
 

@@ -43,6 +43,9 @@ class Stores:
 
     records: RecordStore
     keys: KeyStore
+    # Both in files of this machine (SQLite), so a read costs no network round
+    # trip and may run on the server's event loop.
+    embedded: bool = False
 
     def close(self) -> None:
         self.records.close()
@@ -62,7 +65,9 @@ def open_stores(url: str, key_url: str | None = None, *, upgrade: bool = False) 
     check_url(key_url, "--key-database")
     records = _record_store(url, upgrade)
     try:
-        return Stores(records, _key_store(key_url, upgrade))
+        keys = _key_store(key_url, upgrade)
+        embedded = not (postgres.is_postgres(url) or postgres.is_postgres(key_url))
+        return Stores(records, keys, embedded)
     except BaseException:
         records.close()
         raise

@@ -219,7 +219,10 @@ class Runtime:
         services, engine = self.services, self.engine
         if services is None or engine is None:
             raise RuntimeError("open() the runtime before starting it")
-        self.running = create_server(services, self.settings.server)
+        assert self.stores is not None
+        self.running = create_server(
+            services, self.settings.server, reads_inline=self.stores.embedded
+        )
         self.workers = Workers(
             services.vault,
             engine,

@@ -402,6 +402,10 @@ def test_an_oversized_message_is_refused_cleanly(
     )
 
 
+# The server's own threads may use the `random` module while Hypothesis draws an
+# example (psycopg_pool jitters a new connection's lifetime), which Hypothesis
+# would take for a strategy of ours using it.
+@pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies")
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

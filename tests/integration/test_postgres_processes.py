@@ -115,13 +115,18 @@ def test_concurrent_erasures_through_two_servers_are_each_done_once(
         start_erasure((first, second)[i % 2].address, names[p.key], f"erase-{p.key}")
         for i, p in enumerate(PEOPLE)
     ]
-    for request in requests:
-        done = settled(second.address, request)
+    finished = [settled(second.address, request) for request in requests]
+    time.sleep(0.5)  # the servers' last log lines reach us
+    log = "".join(first.output + second.output)
+    for done in finished:
         assert done.state == pb.ERASURE_REQUEST_STATE_COMPLETED, done
-        # One attempt each: no step was claimed by both servers.
-        assert [(s.system, s.attempts) for s in done.steps] == [
-            (s.system, 1) for s in done.steps
-        ], done
+        # No step ran twice: every attempt but the one that succeeded is a failure
+        # one of the servers logged (the salon's SQLite file, shared by both
+        # servers' connectors, can be busy for a moment), never a second claim.
+        request_id = done.name.removeprefix("erasureRequests/")
+        for step in done.steps:
+            failures = log.count(f"step {request_id}/{step.system} failed")
+            assert step.attempts == failures + 1, (step.system, step.attempts, log)
     for person in PEOPLE:
         assert_gone_everywhere(crowd, person)
 

@@ -51,6 +51,33 @@ def test_the_runtime_serves_erases_and_stops_every_worker(tmp_path: Path) -> Non
     assert (data / "records.db").exists() and (data / "keys.db").exists()
 
 
+def test_short_reads_run_on_the_event_loop_only_over_embedded_stores(
+    tmp_path: Path, engine: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    original = Vault.get_subject
+
+    def get_subject(self: Vault, *args: object) -> object:
+        threads.append(threading.current_thread().name)
+        return original(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Vault, "get_subject", get_subject)
+    data = tmp_path / "vault-data"
+    settings = Settings.for_data_dir(data, server=ANY_PORT)
+    if engine is not None:  # a network database: a read waits on the network
+        settings = Settings(StorageSettings.in_directory(data, engine), settings.keyring, ANY_PORT)
+    with Runtime(settings) as runtime:
+        running = runtime.start()
+        with VaultClient(f"127.0.0.1:{running.port}", timeout=10) as client:
+            client.get_subject(client.create_subject([Identity("email", "eva@example.se")]).name)
+        runtime.stop(grace=None)
+    (thread,) = threads
+    if engine is None:
+        assert not thread.startswith("vault-rpc"), thread  # the loop's own thread
+    else:
+        assert thread.startswith("vault-rpc"), thread  # the blocking pool's
+
+
 def test_create_server_alone_starts_no_worker(vault: Vault) -> None:
     services = build_services(vault)
     running = create_server(services, ANY_PORT)

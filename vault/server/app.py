@@ -119,9 +119,12 @@ class RunningServer:
         self._loop_thread.join()
 
 
-def create_server(services: VaultServices, settings: ServerSettings) -> RunningServer:
+def create_server(
+    services: VaultServices, settings: ServerSettings, *, reads_inline: bool = True
+) -> RunningServer:
     """Build and start a server of `services` on `settings.address`; port 0
-    picks a free port."""
+    picks a free port. `reads_inline`: the stores are embedded, so short reads
+    may run on the event loop (see vault.server.registration)."""
     address = settings.address
     check_address(address, settings.reuse_port)
     pools = Pools(
@@ -145,7 +148,12 @@ def create_server(services: VaultServices, settings: ServerSettings) -> RunningS
             ("ConnectorService", ConnectorService(services)),
         ):
             add_servicer(
-                server, vault_pb2.DESCRIPTOR.services_by_name[name], servicer, pools, calls
+                server,
+                vault_pb2.DESCRIPTOR.services_by_name[name],
+                servicer,
+                pools,
+                calls,
+                reads_inline=reads_inline,
             )
         health_servicer = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -9,7 +9,10 @@ The server runs on one asyncio event loop; the servicers stay plain blocking
 code. Where a call runs is decided here:
 
 - methods a servicer lists in `INLINE` (short reads of local storage) run on
-  the loop itself: no thread handoff, which is most of what a call costs;
+  the loop itself: no thread handoff, which is most of what a call costs.
+  Only over embedded stores (`reads_inline`): a read of a network database
+  (PostgreSQL) waits on the network and would stall every call on the loop,
+  so there they run on the blocking pool like any other;
 - methods written as coroutines run on the loop and arrange their own waits;
 - other unary calls run on the blocking pool, so a write waiting for its
   commit, or a connector waiting on its system, never stalls the loop;
@@ -345,10 +348,15 @@ def add_servicer(
     servicer: object,
     pools: Pools,
     calls: CallLimit,
+    *,
+    reads_inline: bool = True,
 ) -> None:
     """Register every method of `service` that `servicer` implements under the
-    guard, within the limit of `calls` (shared by every service of the server)."""
-    inline: frozenset[str] = getattr(servicer, "INLINE", frozenset())
+    guard, within the limit of `calls` (shared by every service of the server);
+    its `INLINE` reads run on the loop if `reads_inline`."""
+    inline: frozenset[str] = (
+        getattr(servicer, "INLINE", frozenset()) if reads_inline else frozenset()
+    )
     handlers = {}
     for method in service.methods:
         behaviour = getattr(servicer, method.name)
