@@ -148,6 +148,57 @@ class KeyStoreContract:
         assert store.data_key_scopes("s2") == [notes("s2")]
         assert store.data_key_scopes("nobody") == []
 
+    # ---------------------------------------------------------- grouped puts
+    def test_keys_put_together_read_back_for_every_store_and_go_with_their_subject(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        subject_keys = {f"s{n}": WrappedKey(1, f"subject {n}".encode()) for n in range(3)}
+        data_keys = {
+            scope: WrappedDataKey(f"{scope.subject_id}-{scope.category}", b"data")
+            for subject_id in subject_keys
+            for scope in (notes(subject_id), contact(subject_id))
+        }
+        other = open_other()
+        before = other.destruction_generation()
+        assert store.put_keys(subject_keys, data_keys) is True
+        for view in (store, other):
+            for subject_id, key in subject_keys.items():
+                assert view.subject_key(subject_id) == key
+                assert view.data_key_scopes(subject_id) == [contact(subject_id), notes(subject_id)]
+            for scope, data_key in data_keys.items():
+                assert view.data_key(scope) == data_key
+        assert other.destruction_generation() == before  # writing keys is no destruction
+        assert store.destroy_subject("s1") == 3
+        assert other.data_key(notes("s1")) is None
+        assert other.data_key(notes("s2")) == data_keys[notes("s2")]
+
+    def test_a_grouped_put_with_one_subject_already_keyed_stores_none_of_its_keys(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        self.with_subject(store, "s2")
+        subject_keys = {s: WrappedKey(2, f"new {s}".encode()) for s in ("s1", "s2", "s3")}
+        data_keys = {notes(s): WrappedDataKey(f"k-{s}", b"data") for s in subject_keys}
+        assert store.put_keys(subject_keys, data_keys) is False
+        for view in (store, open_other()):
+            assert view.subject_key("s1") is None and view.subject_key("s3") is None
+            assert view.subject_key("s2") == WrappedKey(1, b"wrapped-s2")  # as it was
+            assert [view.data_key(scope) for scope in data_keys] == [None] * 3
+        del subject_keys["s2"], data_keys[notes("s2")]
+        assert store.put_keys(subject_keys, data_keys) is True
+        assert open_other().data_key(notes("s3")) == WrappedDataKey("k-s3", b"data")
+
+    def test_a_grouped_put_refuses_a_data_key_under_no_subject_key_of_the_call(
+        self, store: KeyStore
+    ) -> None:
+        self.with_subject(store)  # s1 has its key, but not from this call
+        with pytest.raises(ValueError, match="under no subject key"):
+            store.put_keys(
+                {"s2": WrappedKey(1, b"s2")},
+                {notes("s1"): WrappedDataKey("k1", b"a"), notes("s2"): WrappedDataKey("k2", b"b")},
+            )
+        assert store.subject_key("s2") is None
+        assert store.data_key(notes("s1")) is None and store.data_key(notes("s2")) is None
+
     # ------------------------------------------------------------- destruction
     def test_a_destroyed_subject_takes_its_data_keys_and_is_gone_for_every_store(
         self, store: KeyStore, open_other: OpenOther

@@ -12,7 +12,7 @@ blank, is decided by the core and passed in.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
@@ -348,6 +348,20 @@ class KeyStore(Protocol):
 
     def data_key_scopes(self, subject_id: str) -> list[DataKeyScope]:
         """The scopes the subject has data keys for, sorted by category."""
+        ...
+
+    # ------------------------------------------------------- grouped writes
+    def put_keys(
+        self,
+        subject_keys: Mapping[str, WrappedKey],
+        data_keys: Mapping[DataKeyScope, WrappedDataKey],
+    ) -> bool:
+        """Store new subjects' keys and data keys under them in one transaction,
+        all of them or none: a bulk import writes a batch's keys with one commit
+        rather than one per key. Every data key's subject must be among
+        `subject_keys` (ValueError otherwise, before anything is written), so no
+        data key outlives the key it is wrapped under. A subject gets one key
+        once: False, storing none of them, if any of the subjects has one already."""
         ...
 
     def destroy_data_key(self, scope: DataKeyScope) -> bool:

@@ -30,7 +30,7 @@ True once VACUUM has run, since nothing a client can do removes the rest.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from vault.storage.base import DataKeyScope, WrappedDataKey, WrappedKey
 from vault.storage.postgres.database import Database
@@ -40,6 +40,10 @@ _BUMP_GENERATION = "UPDATE shred_generation SET value = value + 1 WHERE id = 1"
 
 # Every table that holds wrapped keys (shred_generation holds none).
 _KEY_TABLES = "subject_keys, category_keys, job_keys"
+
+
+class _KeyTaken(Exception):
+    """A subject of a grouped put has a key already."""
 
 
 class PostgresKeyStore:
@@ -159,6 +163,45 @@ class PostgresKeyStore:
                 (subject_id,),
             ).fetchall()
         return [DataKeyScope(subject_id, category) for (category,) in rows]
+
+    def put_keys(
+        self,
+        subject_keys: Mapping[str, WrappedKey],
+        data_keys: Mapping[DataKeyScope, WrappedDataKey],
+    ) -> bool:
+        strays = {scope.subject_id for scope in data_keys} - subject_keys.keys()
+        if strays:
+            raise ValueError(f"data keys under no subject key of the call: {sorted(strays)}")
+        try:
+            with self._database.transaction() as conn:
+                # One statement per table, the rows as arrays: one round trip
+                # each, whatever the batch's size. The subjects are new, so no
+                # destruction can race these rows: none knows their ids yet.
+                inserted = conn.execute(
+                    "INSERT INTO subject_keys (subject_id, kek_version, wrapped) "
+                    "SELECT * FROM unnest(%s::text[], %s::integer[], %s::bytea[]) "
+                    "ON CONFLICT (subject_id) DO NOTHING",
+                    (
+                        list(subject_keys),
+                        [key.kek_version for key in subject_keys.values()],
+                        [key.wrapped for key in subject_keys.values()],
+                    ),
+                ).rowcount
+                if inserted != len(subject_keys):
+                    raise _KeyTaken()  # rolls the transaction back: none of the keys stay
+                conn.execute(
+                    "INSERT INTO category_keys (subject_id, category, key_id, wrapped) "
+                    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bytea[])",
+                    (
+                        [scope.subject_id for scope in data_keys],
+                        [scope.category for scope in data_keys],
+                        [key.key_id for key in data_keys.values()],
+                        [key.wrapped for key in data_keys.values()],
+                    ),
+                )
+        except _KeyTaken:
+            return False
+        return True
 
     def destroy_data_key(self, scope: DataKeyScope) -> bool:
         with self._database.transaction() as conn:

@@ -8,9 +8,10 @@ the database file, and `scrub` cuts them out of the WAL.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from vault.storage.base import DataKeyScope, WrappedDataKey, WrappedKey
@@ -137,6 +138,42 @@ class SQLiteKeyStore:
             (subject_id,),
         )
         return [DataKeyScope(subject_id, row[0]) for row in rows]
+
+    def put_keys(
+        self,
+        subject_keys: Mapping[str, WrappedKey],
+        data_keys: Mapping[DataKeyScope, WrappedDataKey],
+    ) -> bool:
+        strays = {scope.subject_id for scope in data_keys} - subject_keys.keys()
+        if strays:
+            raise ValueError(f"data keys under no subject key of the call: {sorted(strays)}")
+        with self._writer.write() as conn:
+            # Looked for under the write lock, so no put can come in between;
+            # nothing is written unless every subject is new, so a refusal has
+            # nothing to undo.
+            taken = conn.execute(
+                "SELECT 1 FROM subject_keys WHERE subject_id IN (SELECT value FROM json_each(?)) "
+                "LIMIT 1",
+                (json.dumps(list(subject_keys)),),
+            ).fetchone()
+            if taken is not None:
+                return False
+            conn.executemany(
+                "INSERT INTO subject_keys (subject_id, kek_version, wrapped) VALUES (?, ?, ?)",
+                [
+                    (subject_id, key.kek_version, key.wrapped)
+                    for subject_id, key in subject_keys.items()
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO category_keys (subject_id, category, key_id, wrapped) "
+                "VALUES (?, ?, ?, ?)",
+                [
+                    (scope.subject_id, scope.category, key.key_id, key.wrapped)
+                    for scope, key in data_keys.items()
+                ],
+            )
+        return True
 
     def destroy_data_key(self, scope: DataKeyScope) -> bool:
         with self._writer.write() as conn:
