@@ -15,6 +15,8 @@ import pytest
 from sqlite_utils import Database
 
 from tests import postgres
+from vault.storage.postgres.migrations import key_migrations as postgres_keys
+from vault.storage.postgres.migrations import record_migrations as postgres_records
 from vault.storage.sqlite.migrations import record_migrations
 
 
@@ -82,7 +84,7 @@ def test_migrate_on_postgresql_creates_the_schema_once() -> None:
         assert second.stdout.count("up to date, nothing to apply") == 2
         with psycopg.connect(url) as conn:
             (count,) = conn.execute("SELECT count(*) FROM schema_migrations").fetchone() or (0,)
-        assert count == 2
+        assert count == len(postgres_records.names) + len(postgres_keys.names)  # each once
 
 
 def test_a_database_migrated_by_a_newer_release_is_refused() -> None:
@@ -115,3 +117,35 @@ def test_a_password_in_the_url_is_never_printed() -> None:
     done = consent_vault("migrate", "--database", "postgresql://vault:s3cret@127.0.0.1:1/vault")
     assert done.returncode == 2 and "s3cret" not in done.stderr + done.stdout
     assert "vault:***@127.0.0.1:1" in done.stderr
+
+
+def test_a_schema_holding_another_programs_tables_is_one_line() -> None:
+    with postgres.fresh_schema("cv_migrate") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE records (id int)")  # someone else's
+        done = consent_vault("migrate", "--database", url)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert 'relation "records" already exists' in done.stderr
+        assert len(done.stderr.strip().splitlines()) <= 3  # one line, wrapped at 80 columns
+
+
+def test_a_role_that_may_only_read_and_write_serves_a_migrated_database() -> None:
+    with postgres.fresh_schema("cv_migrate") as url:
+        assert consent_vault("migrate", "--database", url).returncode == 0
+        schema = url.rpartition("%3D")[2]
+        role = f"app_{schema[-12:]}"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'CREATE ROLE "{role}" LOGIN')
+            conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+            conn.execute(
+                f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'
+            )
+        try:
+            as_app = url.replace("postgresql://", f"postgresql://{role}@", 1)
+            done = consent_vault("migrate", "--database", as_app)  # reads, creates nothing
+            assert done.returncode == 0, done.stderr
+            assert done.stdout.count("up to date, nothing to apply") == 2
+        finally:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f'DROP OWNED BY "{role}"')
+                conn.execute(f'DROP ROLE "{role}"')

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import psycopg_pool
@@ -42,16 +42,25 @@ def is_postgres(url: str) -> bool:
     return url.startswith(SCHEMES)
 
 
+# Where a libpq connection string can carry a secret: after `user:` in a URL's
+# authority (one host or several), and as a `password` or `sslpassword`
+# parameter, in a URL's query or in the key=value form.
+_SECRETS = (
+    (re.compile(r"(://[^/?#@]*?:)[^/?#@]*@"), r"\1***@"),
+    (
+        re.compile(r"((?:^|[?&\s])(?:ssl)?password\s*=\s*)('[^']*'|[^&\s]*)", re.IGNORECASE),
+        r"\1***",
+    ),
+)
+
+
 def redacted(url: str) -> str:
-    """The URL as it may be shown or logged: any password replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    """The URL (or any libpq connection string) as it may be shown or logged:
+    every password replaced by ***. Text, not a parse, so that no malformed
+    URL can make it fail."""
+    for pattern, replacement in _SECRETS:
+        url = pattern.sub(replacement, url)
+    return url
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,7 @@ class Database:
     ) -> None:
         self.url = url
         self.description = description
+        self.place = "its schema"  # database.schema, once connected
         self._check_reachable()
         self.pool = psycopg_pool.ConnectionPool(
             url,
@@ -116,10 +126,19 @@ class Database:
             if row[1] is None:
                 raise DatabaseUnavailable(
                     f"the {description} at {redacted(url)}: no schema of its search_path "
-                    "exists; create it first"
+                    "exists, or the role may not use it; create it (CREATE SCHEMA name) "
+                    "or grant USAGE on it"
                 )
             self.place = f"{row[0]}.{row[1]}"
             self.applied = self._migrate(migrations, upgrade)
+        except psycopg.Error as error:
+            # The schema could not be read or written (tables of another
+            # program's in the way, no rights): one line, and what to check.
+            self.pool.close()
+            raise DatabaseUnavailable(
+                f"cannot set up the {description} in {self.place} at {redacted(url)}: "
+                f"{_one_line(error)}"
+            ) from None
         except psycopg_pool.PoolTimeout:
             self.pool.close()
             raise DatabaseUnavailable(
@@ -135,9 +154,8 @@ class Database:
         try:
             psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_SECONDS).close()
         except psycopg.Error as error:
-            reason = " ".join(str(error).split())
             raise DatabaseUnavailable(
-                f"cannot reach the {self.description} at {redacted(self.url)}: {reason}"
+                f"cannot reach the {self.description} at {redacted(self.url)}: {_one_line(error)}"
             ) from None
 
     def lock_id(self, name: str) -> int:
@@ -173,15 +191,19 @@ class Database:
         step once."""
         with self.pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock_id("migrations"),))
-            conn.execute(_MIGRATIONS_TABLE)
-            applied = [
-                name
-                for (name,) in conn.execute(
-                    "SELECT name FROM schema_migrations WHERE migration_set = %s "
-                    "ORDER BY applied_at, name",
-                    (migrations.name,),
-                )
-            ]
+            # Looked up rather than created, so a role without CREATE rights can
+            # serve a database `migrate` (run by its owner) brought up to date.
+            known = conn.execute("SELECT to_regclass('schema_migrations')").fetchone()
+            applied = []
+            if known is not None and known[0] is not None:
+                applied = [
+                    name
+                    for (name,) in conn.execute(
+                        "SELECT name FROM schema_migrations WHERE migration_set = %s "
+                        "ORDER BY applied_at, name",
+                        (migrations.name,),
+                    )
+                ]
             pending = schema.to_apply(
                 f"{self.description} ({redacted(self.url)})",
                 applied,
@@ -189,6 +211,8 @@ class Database:
                 upgrade=upgrade,
                 command=f"{schema.MIGRATE_COMMAND} with the server's --database and --key-database",
             )
+            if pending:
+                conn.execute(_MIGRATIONS_TABLE)
             for migration in migrations.migrations:
                 if migration.name in pending:
                     for statement in migration.statements:
@@ -197,5 +221,13 @@ class Database:
                         "INSERT INTO schema_migrations (migration_set, name) VALUES (%s, %s)",
                         (migrations.name, migration.name),
                     )
-                    log.info("applied migration %s/%s", migrations.name, migration.name)
+                    log.info(
+                        "applied migration %s/%s in %s", migrations.name, migration.name, self.place
+                    )
         return pending
+
+
+def _one_line(error: Exception) -> str:
+    """libpq's message, its lines joined as sentences, never with a password."""
+    lines = [line.strip().rstrip(".") for line in str(error).splitlines() if line.strip()]
+    return redacted("; ".join(lines))
