@@ -26,7 +26,7 @@ from vault.core.actor import LOCAL
 from vault.core.erasure import KIND, ErasureCoordinator, ErasureSettings
 from vault.core.identities import IdentityKind
 from vault.core.model import LegalBasis
-from vault.core.steps import OPEN, StepState
+from vault.core.steps import OPEN, RequestState, StepState
 from vault.core.vault import IdentityInput, Vault
 from vault.plugins import hookimpl
 from vault.plugins.host import VaultHost
@@ -336,3 +336,56 @@ def test_an_erasure_that_loses_the_race_to_another_leaves_no_job_key(
         assert conn.execute("SELECT count(*) FROM job_keys").fetchone() == (0,)
     finally:
         conn.close()
+
+
+def test_keys_a_failed_destruction_left_are_destroyed_before_the_erasure_completes(
+    coordinator: ErasureCoordinator, vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Flaky.mode = "ok"
+    subject_id = anna(vault)
+    destroy = vault.keys.destroy_subject
+    failed: list[str] = []
+
+    def lost_connection_once(subject: str) -> int:
+        # The erased mark has committed; the keys' destruction fails, once.
+        if not failed:
+            failed.append(subject)
+            raise OSError("the connection to the key database was lost")
+        return destroy(subject)
+
+    monkeypatch.setattr(vault.keys, "destroy_subject", lost_connection_once)
+    request = coordinator.request(LOCAL, subject_id)
+    run_until_rest(coordinator, request.request_id)
+    assert failed == [subject_id]
+    assert coordinator.get(LOCAL, request.request_id).state == "completed"
+    # The retried vault step found the subject erased and finished the job.
+    assert vault.keys.store.subject_key(subject_id) is None
+
+
+def test_secrets_a_completed_request_kept_are_forgotten_without_a_restart(
+    coordinator: ErasureCoordinator, vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Flaky.mode = "ok"
+    engine = coordinator.engine
+    forget = engine.end_if_completed
+    failed: list[str] = []
+
+    def lost_connection_once(request_id: str) -> None:
+        stored = engine.store.request(request_id)
+        if not failed and stored is not None and stored.state is RequestState.COMPLETED:
+            failed.append(request_id)  # completed, and then the connection went
+            raise OSError("the connection was lost")
+        forget(request_id)
+
+    monkeypatch.setattr(engine, "end_if_completed", lost_connection_once)
+    request_id = coordinator.request(LOCAL, anna(vault)).request_id
+    with pytest.raises(OSError):  # as the worker's pass ends; the runtime logs it
+        run_until_rest(coordinator, request_id)
+    assert failed == [request_id]
+    assert coordinator.get(LOCAL, request_id).state == "completed"
+    assert vault.keys.job_key(request_id) is not None  # kept by the failure
+    monkeypatch.setattr(engine, "SWEEP_SECONDS", 0.0)
+    engine.run_pending()  # an idle worker's pass sweeps
+    assert vault.keys.job_key(request_id) is None
+    stored = engine.store.request(request_id)
+    assert stored is not None and stored.sealed_payload is None

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import psycopg
 import pytest
 
 from tests import postgres
@@ -181,7 +182,7 @@ def test_a_key_destroyed_through_one_server_is_unusable_through_the_other_at_onc
 
 
 def test_when_one_server_is_killed_mid_erasure_the_other_finishes_every_request(
-    pair: tuple[ServerProcess, ServerProcess], crowd: standins.DemoSystems
+    pair: tuple[ServerProcess, ServerProcess], crowd: standins.DemoSystems, database: str
 ) -> None:
     first, second = pair
     names = registered(first.address, PEOPLE)
@@ -195,6 +196,11 @@ def test_when_one_server_is_killed_mid_erasure_the_other_finishes_every_request(
         assert done.state == pb.ERASURE_REQUEST_STATE_COMPLETED, done
     for person in PEOPLE:
         assert_gone_everywhere(crowd, person)
+    # And in the vault itself: no person's key and no job's key is left.
+    with psycopg.connect(database) as conn:
+        for table in ("subject_keys", "category_keys", "job_keys"):
+            (left,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone() or (0,)
+            assert left == 0, table
 
 
 def free_port() -> int:

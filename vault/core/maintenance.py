@@ -27,8 +27,8 @@ class Maintenance:
             if self.keys.store.subject_key(subject_id) is not None:
                 self.keys.destroy_subject(subject_id)
                 finished += 1
-        # Both stores, at once: at start nothing else competes, and a key store
-        # need not scrub as it destroys (PostgreSQL's does not).
+        # Both stores, at once, rather than at the next pass: a key store need
+        # not scrub as it destroys keys.
         if finished and not (self.store.maintenance.scrub() and self.keys.store.scrub()):
             self.scrub_due.set()
         return finished

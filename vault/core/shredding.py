@@ -45,11 +45,13 @@ class Shredding:
         fingerprint = self.replay.fingerprint(request_id, "erase", subject_id)
         replayed = self.replay.replayed(request_id, "erase_subject", fingerprint)
         if replayed is not None:
+            self._destroy_keys_left(subject_id)
             return receipt_from_json(replayed.result)
         row = self.store.subjects.subject(subject_id)
         if row is None:
             raise SubjectNotFound(f"subject {subject_id} does not exist", subject=subject_id)
         if row.state is SubjectState.ERASED:
+            self._destroy_keys_left(subject_id)
             stored = self.store.receipts.erasure_receipt(subject_id)
             assert stored is not None
             return receipt_from_json(stored)
@@ -87,10 +89,19 @@ class Shredding:
         # The subject is marked erased first, then its keys go: a crash between
         # the two is finished by `Maintenance.recover()`, and reads stop at the
         # mark. Both stores are scrubbed in the next maintenance pass, which this
-        # wakes (SQLite's key store also scrubs its key bytes at once).
+        # wakes (a key store may also scrub its key bytes as it destroys them).
         self.keys.destroy_subject(subject_id)
         self.scrub_due.set()
         return receipt
+
+    def _destroy_keys_left(self, subject_id: str) -> None:
+        """An erasure answered again (a retried step, a retried call) finishes what
+        the first left undone: if destroying the keys failed after the mark
+        committed (a crash, a lost connection), the receipt must not be
+        answered while they are still there."""
+        if self.keys.store.subject_key(subject_id) is not None:
+            self.keys.destroy_subject(subject_id)
+            self.scrub_due.set()
 
 
 def receipt_to_json(receipt: ErasureReceipt) -> str:

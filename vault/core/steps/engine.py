@@ -21,6 +21,7 @@ import random
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -94,6 +95,8 @@ class StepEngine:
         # Notified whenever this process changes a request, so watchers wake at
         # once; changes by other processes are seen by polling.
         self._changed = threading.Condition()
+        self._sweep_lock = threading.Lock()
+        self._next_sweep = 0.0  # monotonic; the first idle pass sweeps
 
     def register(self, kind: str, steps: StepKind) -> None:
         """This process runs requests of `kind`: it claims their steps, and only theirs."""
@@ -129,11 +132,28 @@ class StepEngine:
                 if step is not None:
                     self._started(tx, step.request_id, now)
             if step is None:
+                self._sweep_completed()
                 return ran
             self._notify()
             self._execute(step)
             ran += 1
         return ran
+
+    # How often an idle worker looks for completed requests that kept secrets.
+    SWEEP_SECONDS = 30.0
+
+    def _sweep_completed(self) -> None:
+        """Completed requests whose secrets outlived them (forgetting failed after the
+        completion committed: a lost connection, a crash in another process) lose
+        them at the next sweep, not only when some process starts. One indexed
+        query (the requests still holding secrets) every SWEEP_SECONDS at most."""
+        now = time.monotonic()
+        with self._sweep_lock:
+            if now < self._next_sweep:
+                return
+            self._next_sweep = now + self.SWEEP_SECONDS
+        for request in self.store.requests_holding_secrets(RequestState.COMPLETED):
+            self.end_if_completed(request.request_id)
 
     def run_step(self, request_id: str, name: str) -> None:
         """Claim one particular step now, if it is still waiting."""
@@ -195,8 +215,8 @@ class StepEngine:
         """At start: steps a crashed process held go back in the queue, and requests
         that completed just before a crash lose the secrets they still hold."""
         self.release_orphaned_leases()
-        for request in self.store.requests_holding_secrets(RequestState.COMPLETED):
-            self.end_if_completed(request.request_id)
+        self._next_sweep = 0.0
+        self._sweep_completed()
 
     def _claimant(self) -> str:
         """A lease holder's name for one claim: the process, and this claim alone, so

@@ -72,7 +72,7 @@ class StepWrites(StepReads, Protocol):
         """The step due first by `now` among those in one of `states` of a request of one
         of `kinds`, moved to `running` under `owner`'s lease until `lease_until`, and due
         again then; None if none is due. A store may pass over steps that concurrent
-        transactions hold at that moment (PostgreSQL's SKIP LOCKED) rather than wait for
+        transactions hold at that moment (SKIP LOCKED) rather than wait for
         them, and so return None while one is due: the caller asks again shortly."""
         ...
 
