@@ -9,6 +9,7 @@ from pathlib import Path
 
 from vault import crypto
 from vault.core.clock import Clock
+from vault.core.keys import DEFAULT_CACHE_ENTRIES
 from vault.core.vault import Vault
 from vault.storage import postgres
 from vault.storage.base import KeyStore, RecordStore
@@ -104,9 +105,17 @@ def _key_store(url: str, upgrade: bool) -> SQLiteKeyStore | PostgresKeyStore:
     return SQLiteKeyStore(directory / "keys.db", upgrade=upgrade)
 
 
-def vault_over(stores: Stores, keyring: crypto.Keyring, clock: Clock | None = None) -> Vault:
-    """The vault over `stores`, with any erasure a crash interrupted finished."""
+def vault_over(
+    stores: Stores,
+    keyring: crypto.Keyring,
+    clock: Clock | None = None,
+    *,
+    key_cache_entries: int = DEFAULT_CACHE_ENTRIES,
+) -> Vault:
+    """The vault over `stores`, its key cache holding at most `key_cache_entries`
+    keys ([keys] cache_entries), with any erasure a crash interrupted finished."""
     vault = Vault(stores.records, stores.keys, keyring, clock)
+    vault.keys.resize(key_cache_entries)
     vault.recover()
     return vault
 

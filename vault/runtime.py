@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("vault.runtime")
 
+# How often the key cache's hit rate is logged: often enough to judge a change
+# of [keys] cache_entries within minutes, seldom enough to stay out of the way.
+KEY_CACHE_REPORT_SECONDS = 300.0
+
 
 class StartupError(Exception):
     """What stops the application from starting, in one line."""
@@ -75,9 +79,9 @@ def build_services(
 
 class Workers:
     """The background workers: threads that carry out the step engine's due
-    steps (an erasure's, and any other kind's it runs), and one that runs the
-    vault's maintenance. Started once the server serves, stopped before the
-    stores close."""
+    steps (an erasure's, and any other kind's it runs), one that runs the
+    vault's maintenance and one that logs how the key cache does. Started once
+    the server serves, stopped before the stores close."""
 
     def __init__(
         self,
@@ -86,6 +90,7 @@ class Workers:
         erasure_workers: int = 8,
         maintenance_interval_seconds: float = 30.0,
         step_timeout_seconds: float = ErasureSettings.call_timeout_seconds,
+        key_cache_report_seconds: float = KEY_CACHE_REPORT_SECONDS,
     ) -> None:
         self.vault = vault
         self.engine = engine
@@ -108,6 +113,15 @@ class Workers:
                     target=_maintain,
                     args=(vault, maintenance_interval_seconds, self._stop),
                     name="vault-maintenance",
+                    daemon=True,
+                )
+            )
+        if key_cache_report_seconds > 0:
+            self._threads.append(
+                threading.Thread(
+                    target=_report_key_cache,
+                    args=(vault, key_cache_report_seconds, self._stop),
+                    name="vault-key-cache-report",
                     daemon=True,
                 )
             )
@@ -162,7 +176,12 @@ class Runtime:
             )
             storage = self.settings.storage
             self.stores = bootstrap.open_stores(storage.url, storage.key_url)
-            self.vault = bootstrap.vault_over(self.stores, keyring, self.clock)
+            self.vault = bootstrap.vault_over(
+                self.stores,
+                keyring,
+                self.clock,
+                key_cache_entries=self.settings.keys.cache_entries,
+            )
         except KeyringError as error:
             raise StartupError(error.message) from None
         except (bootstrap.UnknownStorage, *bootstrap.StorageError) as error:
@@ -295,3 +314,19 @@ def _maintain(vault: Vault, interval: float, stop: threading.Event) -> None:
             log.exception("maintenance pass failed; will try again")
         if vault.scrub_due.is_set():
             stop.wait(1.0)  # a reader kept the WAL; do not spin
+
+
+def _report_key_cache(vault: Vault, interval: float, stop: threading.Event) -> None:
+    """Log the key cache's hit rate every `interval` seconds, over that interval
+    alone (a rate since the start would hide a change); an idle vault logs nothing."""
+    earlier = vault.keys.stats()
+    while not stop.wait(interval):
+        now = vault.keys.stats()
+        recent = now.since(earlier)
+        if recent.lookups:
+            log.info("key cache, last %s: %s", _duration(interval), recent.summary())
+        earlier = now
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"

@@ -17,6 +17,7 @@ from typing import Any
 
 from vault import bootstrap
 from vault.core.erasure import ErasureSettings
+from vault.core.keys import DEFAULT_CACHE_ENTRIES
 from vault.core.model import SWEDISH_SUPERVISORY_AUTHORITY, Controller
 from vault.crypto import KEYRING_ENV
 
@@ -79,14 +80,16 @@ class StorageSettings:
         cls, directory: Path, database: str | None = None, key_database: str | None = None
     ) -> StorageSettings:
         """The data directory's own SQLite databases unless URLs are given."""
-        url = database or f"sqlite:///{directory}"
-        for option, given in (("--database", url), ("--key-database", key_database)):
-            if given is not None:
+        for option, given in (("--database", database), ("--key-database", key_database)):
+            if given is not None and not given.strip():
+                raise SettingsError(f"{option} is empty; give a URL, or leave the option out")
+            if given:
                 try:
                     bootstrap.check_url(given, option)
                 except bootstrap.UnknownStorage as error:
                     raise SettingsError(str(error)) from None
-        return cls(directory, url, key_database)
+        url = _absolute(database) if database else f"sqlite:///{directory}"
+        return cls(directory, url, _absolute(key_database) if key_database else None)
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,14 @@ class ErasureConfig:
             backoff_cap_seconds=self.backoff_cap_seconds,
             time_zone=time_zone,
         )
+
+
+@dataclass(frozen=True)
+class KeySettings:
+    """[keys]: how many unwrapped keys each process keeps (vault.core.keys
+    says what an entry costs); a miss costs a key-store read and an unwrap."""
+
+    cache_entries: int = DEFAULT_CACHE_ENTRIES
 
 
 @dataclass(frozen=True)
@@ -163,6 +174,7 @@ class Settings:
     keyring: KeyringSettings
     server: ServerSettings = field(default_factory=ServerSettings)
     erasure: ErasureConfig = field(default_factory=ErasureConfig)
+    keys: KeySettings = field(default_factory=KeySettings)
     maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
     controller: ControllerSettings = field(default_factory=ControllerSettings)
     connectors: ConnectorSections = field(default_factory=ConnectorSections)
@@ -185,6 +197,16 @@ def data_dir(explicit: str | None = None, environ: Mapping[str, str] | None = No
     return Path(explicit or env.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).absolute()
 
 
+def _absolute(url: str) -> str:
+    """A SQLite URL names its directory from where the server starts
+    (`sqlite:///relative`, `sqlite:////absolute`); it is kept absolute, so the
+    stores do not move when the working directory does, and what is printed is
+    where they are."""
+    if not url.startswith("sqlite:///"):
+        return url
+    return f"sqlite:///{Path(url.removeprefix('sqlite:///')).absolute()}"
+
+
 def storage_settings(
     directory: Path,
     database: str | None = None,
@@ -195,8 +217,8 @@ def storage_settings(
     env = os.environ if environ is None else environ
     return StorageSettings.in_directory(
         directory,
-        database or env.get(DATABASE_ENV) or None,
-        key_database or env.get(KEY_DATABASE_ENV) or None,
+        database if database is not None else env.get(DATABASE_ENV) or None,
+        key_database if key_database is not None else env.get(KEY_DATABASE_ENV) or None,
     )
 
 
@@ -229,6 +251,7 @@ def load(
     directory = data_dir(data_dir_flag, environ)
     toml = read_toml(config) if config else {}
     erasure = _known(_table(toml, "erasure"), "erasure", _ERASURE_KEYS)
+    keys = _known(_table(toml, "keys"), "keys", _KEYS_SECTION_KEYS)
     given = _known(_table(toml, "controller"), "controller", _CONTROLLER_KEYS)
     # The demo is the school's; a configured [controller] wins, and without
     # either the export page says none is configured.
@@ -247,21 +270,34 @@ def load(
         ),
         erasure=_leased(
             ErasureConfig(
-                workers=_number(erasure, "workers", ErasureConfig.workers, whole=True),
-                lease_seconds=_number(erasure, "lease_seconds", ErasureConfig.lease_seconds),
+                workers=_number(erasure, "erasure", "workers", ErasureConfig.workers, whole=True),
+                lease_seconds=_number(
+                    erasure, "erasure", "lease_seconds", ErasureConfig.lease_seconds
+                ),
                 call_timeout_seconds=_number(
-                    erasure, "call_timeout_s", ErasureConfig.call_timeout_seconds
+                    erasure, "erasure", "call_timeout_s", ErasureConfig.call_timeout_seconds
                 ),
                 max_attempts=_number(
-                    erasure, "max_attempts", ErasureConfig.max_attempts, whole=True
+                    erasure, "erasure", "max_attempts", ErasureConfig.max_attempts, whole=True
                 ),
                 backoff_base_seconds=_number(
-                    erasure, "backoff_base_s", ErasureConfig.backoff_base_seconds, zero=True
+                    erasure,
+                    "erasure",
+                    "backoff_base_s",
+                    ErasureConfig.backoff_base_seconds,
+                    zero=True,
                 ),
                 backoff_cap_seconds=_number(
-                    erasure, "backoff_cap_s", ErasureConfig.backoff_cap_seconds, zero=True
+                    erasure,
+                    "erasure",
+                    "backoff_cap_s",
+                    ErasureConfig.backoff_cap_seconds,
+                    zero=True,
                 ),
             )
+        ),
+        keys=KeySettings(
+            _number(keys, "keys", "cache_entries", KeySettings.cache_entries, whole=True)
         ),
         controller=controller,
         connectors=ConnectorSections(
@@ -303,6 +339,7 @@ _ERASURE_KEYS = (
     "backoff_base_s",
     "backoff_cap_s",
 )
+_KEYS_SECTION_KEYS = ("cache_entries",)
 _CONTROLLER_KEYS = ("name", "contact", "supervisory_authority", "time_zone")
 
 
@@ -341,19 +378,25 @@ def _text(table: Mapping[str, Any], section: str, key: str, default: str) -> str
 
 
 def _number(
-    table: Mapping[str, Any], key: str, default: float, *, whole: bool = False, zero: bool = False
+    table: Mapping[str, Any],
+    section: str,
+    key: str,
+    default: float,
+    *,
+    whole: bool = False,
+    zero: bool = False,
 ) -> Any:
-    """[erasure] `key` as a number: seconds, or with `whole` a count; more
+    """[section] `key` as a number: seconds, or with `whole` a count; more
     than 0, or with `zero` 0 or more."""
     value = table.get(key, default)
     kind = "a whole number" if whole else "a number of seconds"
     # TOML's true and false are not numbers, though Python's bool is an int.
     fits = isinstance(value, int) if whole else isinstance(value, int | float)
     if isinstance(value, bool) or not fits:
-        raise SettingsError(f"[erasure] {key} must be {kind}, not {value!r}")
+        raise SettingsError(f"[{section}] {key} must be {kind}, not {value!r}")
     if value < 0 or (value == 0 and not zero):
         bound = "0 or more" if zero else "more than 0"
-        raise SettingsError(f"[erasure] {key} must be {bound}, not {value!r}")
+        raise SettingsError(f"[{section}] {key} must be {bound}, not {value!r}")
     return value
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from vault import settings
 from vault.core.erasure import ErasureSettings
+from vault.core.keys import DEFAULT_CACHE_ENTRIES
 from vault.core.model import SWEDISH_SUPERVISORY_AUTHORITY
 from vault.settings import SettingsError
 
@@ -28,6 +29,7 @@ def test_the_defaults_serve_the_data_directory_with_its_own_keyring(tmp_path: Pa
     assert loaded.server == settings.ServerSettings("127.0.0.1:50051", 8, 64)
     assert loaded.erasure.workers == 8
     assert loaded.erasure.for_steps("Europe/Stockholm") == ErasureSettings()
+    assert loaded.keys.cache_entries == DEFAULT_CACHE_ENTRIES
     assert loaded.maintenance.interval_seconds == 30
     assert loaded.controller.controller.name == ""
     assert loaded.controller.supervisory_authority == SWEDISH_SUPERVISORY_AUTHORITY
@@ -55,11 +57,12 @@ def test_flags_win_over_the_environment(tmp_path: Path) -> None:
     assert flagged.keyring.path == tmp_path / "flag-ring.json"
 
 
-def test_the_toml_file_sets_erasure_controller_and_connectors(tmp_path: Path) -> None:
+def test_the_toml_file_sets_erasure_keys_controller_and_connectors(tmp_path: Path) -> None:
     config = _config(
         tmp_path,
         "[erasure]\nworkers = 2\nlease_seconds = 30\ncall_timeout_s = 5.5\nmax_attempts = 3\n"
         "backoff_base_s = 0\nbackoff_cap_s = 20\n"
+        "[keys]\ncache_entries = 400_000\n"
         '[controller]\nname = "Skolan AB"\ncontact = "dpo@skolan.se"\ntime_zone = "Europe/Helsinki"\n'
         '[connectors.lms]\nurl = "https://lms.example"\n',
     )
@@ -73,6 +76,7 @@ def test_the_toml_file_sets_erasure_controller_and_connectors(tmp_path: Path) ->
         backoff_cap_seconds=20,
         time_zone="Europe/Helsinki",
     )
+    assert loaded.keys.cache_entries == 400_000
     assert (loaded.controller.name, loaded.controller.contact) == ("Skolan AB", "dpo@skolan.se")
     assert loaded.connectors.sections == {"lms": {"url": "https://lms.example"}}
     assert loaded.connectors.base_dir == tmp_path
@@ -99,10 +103,16 @@ def test_the_demo_is_the_schools_unless_a_controller_is_configured(tmp_path: Pat
         ('[erasure]\ncall_timeout_s = "30s"\n', "[erasure] call_timeout_s"),
         ("[erasure]\nbackoff_base_s = -1\n", "[erasure] backoff_base_s"),
         ("[erasure]\nbackoff_cap_s = [1]\n", "[erasure] backoff_cap_s"),
+        ("[keys]\ncache_entries = 0\n", "[keys] cache_entries must be more than 0"),
+        ("[keys]\ncache_entries = -20000\n", "[keys] cache_entries must be more than 0"),
+        ("[keys]\ncache_entries = 1.5e5\n", "[keys] cache_entries must be a whole number"),
+        ('[keys]\ncache_entries = "50k"\n', "[keys] cache_entries must be a whole number"),
+        ("[keys]\ncache_entries = true\n", "[keys] cache_entries must be a whole number"),
         ('[controller]\ntime_zone = "Mars/Olympus"\n', "[controller] time_zone"),
         ("[controller]\nname = 7\n", "[controller] name"),
         ('erasure = "fast"\n', "[erasure]"),
         ('connectors = "all"\n', "[connectors]"),
+        ("keys = 50000\n", "[keys] must be a table"),
         ("[erasure\n", "is not valid TOML"),
         # A misspelt key is refused, never left at its default.
         (
@@ -110,6 +120,7 @@ def test_the_demo_is_the_schools_unless_a_controller_is_configured(tmp_path: Pat
             "[erasure] has no setting 'call_timeout_seconds'",
         ),
         ('[controller]\ntimezone = "Europe/Oslo"\n', "[controller] has no setting 'timezone'"),
+        ("[keys]\ncache_size = 50000\n", "[keys] has no setting 'cache_size'"),
         # A lease that two calls of a step could outlast.
         ("[erasure]\nlease_seconds = 50\ncall_timeout_s = 30\n", "[erasure] lease_seconds"),
     ],
