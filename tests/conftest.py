@@ -67,7 +67,7 @@ def vault(data_dir: Path, clock: FixedClock, engine: str | None) -> Iterator[Vau
 
 @pytest.fixture
 def server(vault: Vault, engine: str | None) -> Iterator[RunningServer]:
-    with served(build_services(vault), reads_inline=engine is None) as running:
+    with served(build_services(vault, stores_embedded=engine is None)) as running:
         yield running
 
 

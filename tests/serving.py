@@ -16,13 +16,10 @@ ANY_PORT = ServerSettings(address="127.0.0.1:0")
 
 
 @contextmanager
-def served(
-    services: VaultServices, settings: ServerSettings = ANY_PORT, *, reads_inline: bool = True
-) -> Iterator[RunningServer]:
+def served(services: VaultServices, settings: ServerSettings = ANY_PORT) -> Iterator[RunningServer]:
     """Serve `services` with `settings` (port 0 unless they say otherwise)
-    until the block ends; then stop the server, the workers and the step engine.
-    `reads_inline` as the runtime sets it: False over a network database."""
-    running = create_server(services, settings, reads_inline=reads_inline)
+    until the block ends; then stop the server, the workers and the step engine."""
+    running = create_server(services, settings)
     coordinator = services.coordinator
     workers = Workers(
         services.vault,

@@ -61,9 +61,11 @@ def build_services(
     controller: Controller | None = None,
     export_timeout_seconds: float = 30.0,
     engine: StepEngine | None = None,
+    stores_embedded: bool = True,
 ) -> VaultServices:
     """What the servicers work with: the vault, the connectors, and the erasure,
-    registered with `engine` (one of its own if none is given)."""
+    registered with `engine` (one of its own if none is given); `stores_embedded`
+    as `Stores.embedded` says (False over a network database)."""
     registry = registry or ConnectorRegistry()
     coordinator = ErasureCoordinator(
         vault,
@@ -73,7 +75,12 @@ def build_services(
         erasure,
     )
     return VaultServices(
-        vault, registry, coordinator, export_timeout_seconds, controller or Controller()
+        vault,
+        registry,
+        coordinator,
+        export_timeout_seconds,
+        controller or Controller(),
+        stores_embedded,
     )
 
 
@@ -216,8 +223,14 @@ class Runtime:
             raise
         erasure = self.settings.erasure.for_steps(self.settings.controller.time_zone)
         self.engine = step_engine(vault, erasure)
+        assert self.stores is not None
         self.services = build_services(
-            vault, self.registry, erasure, self.settings.controller.controller, engine=self.engine
+            vault,
+            self.registry,
+            erasure,
+            self.settings.controller.controller,
+            engine=self.engine,
+            stores_embedded=self.stores.embedded,
         )
 
     def _start_demo(self, vault: Vault) -> dict[str, dict[str, object]]:
@@ -239,9 +252,7 @@ class Runtime:
         if services is None or engine is None:
             raise RuntimeError("open() the runtime before starting it")
         assert self.stores is not None
-        self.running = create_server(
-            services, self.settings.server, reads_inline=self.stores.embedded
-        )
+        self.running = create_server(services, self.settings.server)
         self.workers = Workers(
             services.vault,
             engine,

@@ -51,17 +51,30 @@ def test_the_runtime_serves_erases_and_stops_every_worker(tmp_path: Path) -> Non
     assert (data / "records.db").exists() and (data / "keys.db").exists()
 
 
-def test_short_reads_run_on_the_event_loop_only_over_embedded_stores(
+def test_short_reads_and_puts_run_on_the_event_loop_only_over_embedded_stores(
     tmp_path: Path, engine: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    threads: list[str] = []
-    original = Vault.get_subject
+    threads: list[tuple[str, str]] = []
 
-    def get_subject(self: Vault, *args: object) -> object:
-        threads.append(threading.current_thread().name)
-        return original(self, *args)  # type: ignore[arg-type]
+    def noting(name: str) -> None:
+        original = getattr(Vault, name)
 
-    monkeypatch.setattr(Vault, "get_subject", get_subject)
+        def call(self: Vault, *args: object) -> object:
+            threads.append((name, threading.current_thread().name))
+            return original(self, *args)
+
+        monkeypatch.setattr(Vault, name, call)
+
+    noting("get_subject")
+    noting("create_record")
+    # The put's checks on the loop: a coroutine, noted where it runs.
+    original_async = Vault.create_record_async
+
+    async def create_async(self: Vault, *args: object) -> object:
+        threads.append(("create_record_async", threading.current_thread().name))
+        return await original_async(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Vault, "create_record_async", create_async)
     data = tmp_path / "vault-data"
     settings = Settings.for_data_dir(data, server=ANY_PORT)
     if engine is not None:  # a network database: a read waits on the network
@@ -69,13 +82,24 @@ def test_short_reads_run_on_the_event_loop_only_over_embedded_stores(
     with Runtime(settings) as runtime:
         running = runtime.start()
         with VaultClient(f"127.0.0.1:{running.port}", timeout=10) as client:
-            client.get_subject(client.create_subject([Identity("email", "eva@example.se")]).name)
+            eva = client.create_subject([Identity("email", "eva@example.se")])
+            client.get_subject(eva.name)
+            client.create_record(
+                eva.name,
+                category="contact",
+                purpose="course_delivery",
+                legal_basis="contract",
+                source_system="lms",
+                fields={"a": "b"},
+            )
         runtime.stop(grace=None)
-    (thread,) = threads
-    if engine is None:
-        assert not thread.startswith("vault-rpc"), thread  # the loop's own thread
-    else:
-        assert thread.startswith("vault-rpc"), thread  # the blocking pool's
+    on_pool = {name: thread.startswith("vault-rpc") for name, thread in threads}
+    if engine is None:  # the loop's own thread
+        assert on_pool == {"get_subject": False, "create_record_async": False}, threads
+    else:  # the blocking pool's, or a thread of the loop's own executor
+        assert on_pool.get("get_subject") is True, threads
+        assert "create_record_async" not in on_pool and "create_record" in on_pool, threads
+        assert not any(t == "MainThread" or "loop" in t for _, t in threads), threads
 
 
 def test_create_server_alone_starts_no_worker(vault: Vault) -> None:

@@ -119,12 +119,9 @@ class RunningServer:
         self._loop_thread.join()
 
 
-def create_server(
-    services: VaultServices, settings: ServerSettings, *, reads_inline: bool = True
-) -> RunningServer:
+def create_server(services: VaultServices, settings: ServerSettings) -> RunningServer:
     """Build and start a server of `services` on `settings.address`; port 0
-    picks a free port. `reads_inline`: the stores are embedded, so short reads
-    may run on the event loop (see vault.server.registration)."""
+    picks a free port."""
     address = settings.address
     check_address(address, settings.reuse_port)
     pools = Pools(
@@ -153,7 +150,7 @@ def create_server(
                 servicer,
                 pools,
                 calls,
-                reads_inline=reads_inline,
+                reads_inline=services.stores_embedded,
             )
         health_servicer = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

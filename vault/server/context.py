@@ -20,6 +20,10 @@ class VaultServices:
     export_timeout_seconds: float = 30.0
     # Who "we" are on an export's page: the organisation and where to ask.
     controller: Controller = field(default_factory=Controller)
+    # Both stores are files of this machine (SQLite): a read costs no network
+    # round trip, so short reads and the put's checks may run on the event loop.
+    # Over a network database (PostgreSQL) they leave it (vault.server.registration).
+    stores_embedded: bool = True
 
     @property
     def connectors(self) -> dict[str, Connector]:
