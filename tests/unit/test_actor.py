@@ -22,6 +22,7 @@ from vault.core.maintenance import Maintenance
 from vault.core.model import LegalBasis, RecordDraft
 from vault.core.records import Records
 from vault.core.shredding import Shredding
+from vault.core.subject_import import SubjectImport
 from vault.core.subjects import Subjects
 from vault.core.vault import IdentityInput, Vault
 from vault.server import actor as edge
@@ -39,6 +40,7 @@ OWN_WORK = {
     Vault: {"recover", "purge_erased", "maintain"},
     # The jobs the vault delegates to take the actor as it does.
     Subjects: set(),
+    SubjectImport: set(),
     Records: set(),
     Shredding: set(),
     Maintenance: {"recover", "purge_erased", "maintain"},
@@ -114,6 +116,19 @@ def test_every_rpc_passes_the_callers_actor_to_the_core(
     calls: dict[str, Callable[[], object]] = {
         "SubjectService.CreateSubject": lambda: subjects.CreateSubject(
             pb.CreateSubjectRequest(identities=[email("bo@example.se")])
+        ),
+        "SubjectService.ImportSubjects": lambda: subjects.ImportSubjects(
+            iter(
+                [
+                    pb.ImportSubjectsRequest(
+                        subjects=[
+                            pb.ImportedSubject(
+                                identities=[email("cy@example.se")], records=[record("grades")]
+                            )
+                        ]
+                    )
+                ]
+            )
         ),
         "SubjectService.GetSubject": lambda: subjects.GetSubject(
             pb.GetSubjectRequest(name=subject)

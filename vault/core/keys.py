@@ -14,13 +14,14 @@ import functools
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vault import crypto
 from vault.core.errors import CategoryErased, SubjectErased
-from vault.storage.base import DataKeyScope, KeyStore, WrappedDataKey
+from vault.storage.base import DataKeyScope, KeyStore, WrappedDataKey, WrappedKey
 
 # The cache's bound unless [keys] cache_entries says otherwise. Measured on this
 # machine (CPython 3.11, 64-bit, a subject key and three data keys a person,
@@ -255,6 +256,48 @@ class KeyManager:
         key = crypto.unseal(subject_key, wrapped, self._category_aad(subject_id, category, key_id))
         self._remember((subject_id, category), (key_id, key), cached.generation)
         return DataKey(key_id, key)
+
+    def create_new_subjects_keys(
+        self, categories: Mapping[str, Iterable[str]]
+    ) -> dict[tuple[str, str], DataKey]:
+        """Keys for new subjects, by subject id: each one's subject key and a data
+        key for each of its categories, written with one `put_keys` (one durable
+        key-store commit for a whole batch of an import), cached, and returned
+        by (subject, category)."""
+        generation = self.store.destruction_generation()
+        with self._lock:
+            self._caught_up(generation)
+        version = self.keyring.current_version
+        subject_keys: dict[str, bytes] = {}
+        wrapped_subject_keys: dict[str, WrappedKey] = {}
+        wrapped_data_keys: dict[DataKeyScope, WrappedDataKey] = {}
+        data_keys: dict[tuple[str, str], DataKey] = {}
+        for subject_id, names in categories.items():
+            subject_key = subject_keys[subject_id] = crypto.new_key()
+            wrapped_subject_keys[subject_id] = WrappedKey(
+                version,
+                crypto.seal(
+                    self.keyring.current_kek,
+                    subject_key,
+                    crypto.associated_data("subject-key", version, subject_id),
+                ),
+            )
+            under = AESGCM(subject_key)  # made once for all the subject's data keys
+            for category in names:
+                key_id, key = secrets.token_hex(8), crypto.new_key()
+                wrapped_data_keys[DataKeyScope(subject_id, category)] = WrappedDataKey(
+                    key_id,
+                    crypto.seal(under, key, self._category_aad(subject_id, category, key_id)),
+                )
+                data_keys[subject_id, category] = DataKey(key_id, key)
+        if not self.store.put_keys(wrapped_subject_keys, wrapped_data_keys):
+            # Subject ids are 128 random bits: one already keyed is a fault, not chance.
+            raise RuntimeError("a new subject's id already has a key")
+        for subject_id, subject_key in subject_keys.items():
+            self._remember((subject_id, ""), subject_key, generation)
+        for (subject_id, category), data_key in data_keys.items():
+            self._remember((subject_id, category), (data_key.key_id, data_key.key), generation)
+        return data_keys
 
     @staticmethod
     def _category_aad(subject_id: str, category: str, key_id: str) -> bytes:

@@ -7,6 +7,7 @@ can recognise a person without holding their identities in the clear.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from dataclasses import dataclass
 from typing import NoReturn
@@ -258,12 +259,23 @@ class Subjects:
         )
 
     def _canonical_all(self, identities: list[IdentityInput], field: str) -> list[Identity]:
-        canonical = [
-            self._canonical(identity, f"{field}[{i}]") for i, identity in enumerate(identities)
-        ]
-        seen: set[str] = set()
-        for index, identity in enumerate(canonical):
-            if identity.index_text in seen:
-                raise InvalidArgument(f"{field}[{index}]", "repeats an earlier identity")
-            seen.add(identity.index_text)
-        return canonical
+        return canonical_identities(identities, field, self.clock.now().date())
+
+
+def canonical_identities(
+    identities: list[IdentityInput], field: str, today: dt.date
+) -> list[Identity]:
+    """A person's identities in canonical form, none repeated; `field` names
+    the list in an error (`identities`, `subjects[3].identities`)."""
+    canonical = [
+        canonical_identity(
+            identity.kind, identity.value, identity.system, today=today, field=f"{field}[{i}]"
+        )
+        for i, identity in enumerate(identities)
+    ]
+    seen: set[str] = set()
+    for index, identity in enumerate(canonical):
+        if identity.index_text in seen:
+            raise InvalidArgument(f"{field}[{index}]", "repeats an earlier identity")
+        seen.add(identity.index_text)
+    return canonical

@@ -2,7 +2,8 @@
 operation with its caller (an `Actor`) first.
 
 It holds the stores and delegates each job to its own module: `subjects`
-(subjects and identities), `records` (records), `sealing` (rows encrypted under
+(subjects and identities), `subject_import` (new people with their records, in
+bulk), `records` (records), `sealing` (rows encrypted under
 the subject's keys), `shredding` (erasing a subject from the vault itself),
 `maintenance` (recovery, purge, scrub), `replay` (request ids) and `paging`.
 """
@@ -23,11 +24,19 @@ from vault.core.records import RecordChanges, Records
 from vault.core.replay import Replay
 from vault.core.sealing import Sealing
 from vault.core.shredding import Shredding
+from vault.core.subject_import import ImportedSubjects, NewSubject, SubjectBatch, SubjectImport
 from vault.core.subjects import IdentityInput, Subjects
 from vault.storage.base import KeyStore, RecordStore
 
 # What a caller writes (an identity, a record's changes) is named as the vault's.
-__all__ = ["IdentityInput", "RecordChanges", "Vault"]
+__all__ = [
+    "IdentityInput",
+    "ImportedSubjects",
+    "NewSubject",
+    "RecordChanges",
+    "SubjectBatch",
+    "Vault",
+]
 
 
 class Vault:
@@ -47,6 +56,9 @@ class Vault:
         self.replay = Replay(records, keyring.index_key)
         self.sealing = Sealing(self.keys, keyring)
         self.subjects = Subjects(records, self.keys, self.sealing, self.replay, self.clock)
+        self.subject_import = SubjectImport(
+            records, self.keys, self.sealing, self.replay, self.clock
+        )
         self.recordkeeping = Records(
             records,
             self.keys,
@@ -69,6 +81,10 @@ class Vault:
         request_id: str = "",
     ) -> Subject:
         return self.subjects.create(actor, identities, roles, protected_identity, request_id)
+
+    def import_subjects(self, actor: Actor, batches: Iterable[SubjectBatch]) -> ImportedSubjects:
+        """Register many new subjects with their records, each batch all or nothing."""
+        return self.subject_import.import_subjects(actor, batches)
 
     def get_subject(self, actor: Actor, subject_id: str) -> Subject:
         return self.subjects.get(actor, subject_id)

@@ -23,7 +23,7 @@ from vault.core.model import (
     Subject,
     SubjectState,
 )
-from vault.core.vault import IdentityInput
+from vault.core.vault import IdentityInput, NewSubject
 from vault.v1 import vault_pb2 as pb
 
 _SUBJECT_NAME = re.compile(r"subjects/([^/]+)")
@@ -81,6 +81,21 @@ def identity_input(message: pb.Identity, field: str) -> IdentityInput:
     if kind is None:
         raise InvalidArgument(f"{field}.kind", "must be set to a known IdentityKind")
     return IdentityInput(kind, message.value, message.system)
+
+
+def new_subject(message: pb.ImportedSubject, field: str) -> NewSubject:
+    return NewSubject(
+        identities=[
+            identity_input(identity, f"{field}.identities[{index}]")
+            for index, identity in enumerate(message.identities)
+        ],
+        roles=list(message.roles),
+        protected_identity=message.protected_identity,
+        records=[
+            record_draft(record, f"{field}.records[{index}]")
+            for index, record in enumerate(message.records)
+        ],
+    )
 
 
 def record_draft(message: pb.Record, field: str) -> RecordDraft:

@@ -10,6 +10,7 @@ from vault.core.errors import InvalidArgument
 from vault.core.export import ExportProgress, SystemProgress
 from vault.core.fanout import export_everywhere
 from vault.core.identities import IdentityKind
+from vault.core.vault import SubjectBatch
 from vault.reports.archive import export_archive
 from vault.server import convert
 from vault.server.actor import actor_of
@@ -50,6 +51,27 @@ class SubjectService:
             request.request_id,
         )
         return pb.CreateSubjectResponse(subject=convert.subject_message(subject))
+
+    def ImportSubjects(
+        self, requests: Iterator[pb.ImportSubjectsRequest], context: CallContext
+    ) -> pb.ImportSubjectsResponse:
+        def batches() -> Iterator[SubjectBatch]:
+            # Converted a message at a time, as the core asks for it: a bad
+            # item fails its own batch, after the batches before it were stored.
+            index = 0  # in the whole stream, which is how an error names an item
+            for request in requests:
+                subjects = []
+                for message in request.subjects:
+                    subjects.append(convert.new_subject(message, f"subjects[{index}]"))
+                    index += 1
+                yield SubjectBatch(subjects, request.request_id)
+
+        imported = self.vault.import_subjects(actor_of(context), batches())
+        return pb.ImportSubjectsResponse(
+            imported_subject_count=len(imported.subject_ids),
+            imported_record_count=imported.record_count,
+            subjects=[convert.subject_name(subject_id) for subject_id in imported.subject_ids],
+        )
 
     def GetSubject(
         self, request: pb.GetSubjectRequest, context: CallContext

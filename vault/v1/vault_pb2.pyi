@@ -249,6 +249,36 @@ class CreateSubjectResponse(_message.Message):
     subject: Subject
     def __init__(self, subject: _Optional[_Union[Subject, _Mapping]] = ...) -> None: ...
 
+class ImportSubjectsRequest(_message.Message):
+    __slots__ = ("request_id", "subjects")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBJECTS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    subjects: _containers.RepeatedCompositeFieldContainer[ImportedSubject]
+    def __init__(self, request_id: _Optional[str] = ..., subjects: _Optional[_Iterable[_Union[ImportedSubject, _Mapping]]] = ...) -> None: ...
+
+class ImportedSubject(_message.Message):
+    __slots__ = ("identities", "roles", "protected_identity", "records")
+    IDENTITIES_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    PROTECTED_IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    identities: _containers.RepeatedCompositeFieldContainer[Identity]
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    protected_identity: bool
+    records: _containers.RepeatedCompositeFieldContainer[Record]
+    def __init__(self, identities: _Optional[_Iterable[_Union[Identity, _Mapping]]] = ..., roles: _Optional[_Iterable[str]] = ..., protected_identity: _Optional[bool] = ..., records: _Optional[_Iterable[_Union[Record, _Mapping]]] = ...) -> None: ...
+
+class ImportSubjectsResponse(_message.Message):
+    __slots__ = ("imported_subject_count", "imported_record_count", "subjects")
+    IMPORTED_SUBJECT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    IMPORTED_RECORD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SUBJECTS_FIELD_NUMBER: _ClassVar[int]
+    imported_subject_count: int
+    imported_record_count: int
+    subjects: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, imported_subject_count: _Optional[int] = ..., imported_record_count: _Optional[int] = ..., subjects: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class GetSubjectRequest(_message.Message):
     __slots__ = ("name",)
     NAME_FIELD_NUMBER: _ClassVar[int]

@@ -42,6 +42,11 @@ class SubjectServiceStub:
                 request_serializer=vault_dot_v1_dot_vault__pb2.CreateSubjectRequest.SerializeToString,
                 response_deserializer=vault_dot_v1_dot_vault__pb2.CreateSubjectResponse.FromString,
                 _registered_method=True)
+        self.ImportSubjects = channel.stream_unary(
+                '/vault.v1.SubjectService/ImportSubjects',
+                request_serializer=vault_dot_v1_dot_vault__pb2.ImportSubjectsRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.ImportSubjectsResponse.FromString,
+                _registered_method=True)
         self.GetSubject = channel.unary_unary(
                 '/vault.v1.SubjectService/GetSubject',
                 request_serializer=vault_dot_v1_dot_vault__pb2.GetSubjectRequest.SerializeToString,
@@ -92,6 +97,15 @@ class SubjectServiceServicer:
 
     def CreateSubject(self, request, context):
         """Registers a data subject with identities, roles and a protected-identity flag.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportSubjects(self, request_iterator, context):
+        """Registers many new subjects with their records, for instance a school's
+        register: a client stream of batches, each stored all or nothing in the
+        order sent (see ImportSubjectsRequest).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -169,6 +183,11 @@ def add_SubjectServiceServicer_to_server(servicer, server):
                     request_deserializer=vault_dot_v1_dot_vault__pb2.CreateSubjectRequest.FromString,
                     response_serializer=vault_dot_v1_dot_vault__pb2.CreateSubjectResponse.SerializeToString,
             ),
+            'ImportSubjects': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportSubjects,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.ImportSubjectsRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.ImportSubjectsResponse.SerializeToString,
+            ),
             'GetSubject': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSubject,
                     request_deserializer=vault_dot_v1_dot_vault__pb2.GetSubjectRequest.FromString,
@@ -240,6 +259,33 @@ class SubjectService:
             '/vault.v1.SubjectService/CreateSubject',
             vault_dot_v1_dot_vault__pb2.CreateSubjectRequest.SerializeToString,
             vault_dot_v1_dot_vault__pb2.CreateSubjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportSubjects(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/vault.v1.SubjectService/ImportSubjects',
+            vault_dot_v1_dot_vault__pb2.ImportSubjectsRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.ImportSubjectsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,6 +26,8 @@ from vault_client.types import (
     ExportSummary,
     HeldCategory,
     Identity,
+    ImportSummary,
+    NewSubject,
     Record,
     Subject,
 )
@@ -41,7 +43,9 @@ __all__ = [
     "FailedPreconditionError",
     "HeldCategory",
     "Identity",
+    "ImportSummary",
     "InvalidArgumentError",
+    "NewSubject",
     "NotFoundError",
     "Record",
     "ServerUnreachableError",

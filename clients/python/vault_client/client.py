@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import functools
+import itertools
 import json
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -33,11 +35,19 @@ from vault_client.types import (
     ExportSummary,
     HeldCategory,
     Identity,
+    ImportSummary,
+    NewSubject,
     Record,
     Subject,
 )
 
 DEFAULT_TARGET = "127.0.0.1:50051"
+# ImportSubjects' limits (see the API): people a call, people and records a
+# message; a message is cut short too before its bytes pass half the 16 MiB limit.
+IMPORT_CALL_SUBJECTS = 50_000
+IMPORT_BATCH_SUBJECTS = 1_000
+IMPORT_BATCH_RECORDS = 20_000
+IMPORT_BATCH_BYTES = 8 << 20
 _UTC = dt.UTC
 
 _RETRY_POLICY = json.dumps(
@@ -232,6 +242,85 @@ class VaultClient:
             request_id=request_id or _new_request_id(),
         )
         return _subject(self._subjects.RemoveIdentity(request, timeout=self.timeout).subject)
+
+    def import_subjects(
+        self,
+        people: Iterable[NewSubject],
+        *,
+        batch: int = 500,
+        request_id: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> ImportSummary:
+        """Register many new people with their records, `batch` people a
+        message (fewer if their records are many or large), each message stored
+        all or nothing, in the order given.
+
+        Message n carries the request id `{request_id}.{n}` (a fresh UUID for
+        `request_id` unless given): called again with the same people, batch and
+        request id, it stores only what the first call did not, and answers for
+        all. `progress(sent)` is called as each message is handed to gRPC,
+        with the number of people sent so far, that message's included.
+
+        A bad person fails their message: the error's field names them by their
+        place in `people`, as `subjects[1234].records[0].category`, and every
+        message before theirs is stored. An identity held already is an
+        AlreadyExistsError (IDENTITY_IN_USE), as for create_subject."""
+        prefix = request_id or _new_request_id()
+        numbers = itertools.count()
+        remaining = iter(people)
+        subjects: list[str] = []
+        records = sent = 0
+        while True:
+            # A call takes as many people as the API allows; the next, the rest.
+            call = _import_batches(itertools.islice(remaining, IMPORT_CALL_SUBJECTS), batch)
+            first = sent  # the place in `people` of the call's first person
+            try:
+                head = next(call, None)
+            except VaultClientError as error:
+                raise _placed(error, first) from None
+            if head is None:
+                break
+            unsent: list[Exception] = []
+
+            def messages(
+                head: pb.ImportSubjectsRequest = head,
+                call: Iterator[pb.ImportSubjectsRequest] = call,
+                unsent: list[Exception] = unsent,
+            ) -> Iterator[pb.ImportSubjectsRequest]:
+                # Runs on gRPC's thread, which would drop an exception: a person
+                # who cannot be sent (or `people` failing) ends the stream there,
+                # and the call raises it once the batches before are stored.
+                nonlocal sent
+                message: pb.ImportSubjectsRequest | None = head
+                while message is not None:
+                    message.request_id = f"{prefix}.{next(numbers)}"
+                    sent += len(message.subjects)
+                    if progress is not None:
+                        progress(sent)
+                    yield message
+                    try:
+                        message = next(call, None)
+                    except Exception as error:
+                        unsent.append(error)
+                        return
+
+            try:
+                response = self._subjects.ImportSubjects(messages(), timeout=max(self.timeout, 600))
+            except grpc.RpcError as error:
+                raise _placed(translate(error), first) from None
+            subjects += response.subjects
+            records += response.imported_record_count
+            if unsent:
+                failure = unsent[0]
+                raise _placed(failure, first) if isinstance(failure, VaultClientError) else failure
+        if not subjects:
+            raise VaultClientError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "subjects: must hold at least one subject",
+                "INVALID_FIELD",
+                {"field": "subjects"},
+            )
+        return ImportSummary(subjects, records)
 
     @_translated
     def export_subject(
@@ -571,6 +660,82 @@ class VaultClient:
 
 def _new_request_id() -> str:
     return str(uuid.uuid4())
+
+
+def _import_batches(people: Iterable[NewSubject], batch: int) -> Iterator[pb.ImportSubjectsRequest]:
+    """The people as ImportSubjects messages, each within the API's limits; the
+    cut depends on the people alone, so the same people give the same messages."""
+    size = min(batch, IMPORT_BATCH_SUBJECTS)
+    message = pb.ImportSubjectsRequest()
+    records = message_bytes = 0
+    for index, person in enumerate(people):
+        # A person who cannot be sent fails where they are: the messages before
+        # are all sent (a full one goes at once), theirs is not.
+        subject = _imported_subject(person, f"subjects[{index}]")
+        subject_bytes = subject.ByteSize() + 8  # and its field's tag and length, at most
+        if message.subjects and (
+            records + len(person.records) > IMPORT_BATCH_RECORDS
+            or message_bytes + subject_bytes > IMPORT_BATCH_BYTES
+        ):
+            yield message
+            message, records, message_bytes = pb.ImportSubjectsRequest(), 0, 0
+        message.subjects.append(subject)
+        records += len(person.records)
+        message_bytes += subject_bytes
+        if len(message.subjects) == size:
+            yield message
+            message, records, message_bytes = pb.ImportSubjectsRequest(), 0, 0
+    if message.subjects:
+        yield message
+
+
+def _imported_subject(person: NewSubject, where: str) -> pb.ImportedSubject:
+    """What only the server can judge (an identity's kind, a legal basis) it
+    judges, naming the person by their place `where`."""
+    subject = pb.ImportedSubject(
+        identities=[
+            pb.Identity(
+                kind=_KINDS.get(i.kind, pb.IDENTITY_KIND_UNSPECIFIED),
+                value=i.value,
+                system=i.system,
+            )
+            for i in person.identities
+        ],
+        roles=list(person.roles),
+        protected_identity=person.protected_identity,
+    )
+    for number, r in enumerate(person.records):
+        try:
+            subject.records.append(
+                _record_pb(
+                    r.category, r.purpose, r.legal_basis, r.source_system, r.fields, r.content
+                )
+            )
+        except VaultClientError as error:
+            field = f"{where}.records[{number}]"
+            raise type(error)(
+                error.code,
+                f"{field}.{error.message}",
+                error.reason,
+                {**error.metadata, "field": f"{field}.{error.field}"},
+            ) from None
+    return subject
+
+
+_PLACE = re.compile(r"subjects\[(\d+)\]")
+
+
+def _placed(error: VaultClientError, first: int) -> VaultClientError:
+    """An error of a call whose first person was `first` in all the people given,
+    naming its person by their place among all of them rather than in the call."""
+    if not first or not (error.field or "").startswith("subjects["):
+        return error
+
+    def place(text: str) -> str:
+        return _PLACE.sub(lambda m: f"subjects[{int(m[1]) + first}]", text, count=1)
+
+    metadata = {**error.metadata, "field": place(error.metadata["field"])}
+    return type(error)(error.code, place(error.message), error.reason, metadata)
 
 
 def _identity_pb(identity: Identity) -> pb.Identity:

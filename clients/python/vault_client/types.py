@@ -67,6 +67,30 @@ class Record:
 
 
 @dataclass(frozen=True)
+class NewSubject:
+    """A person to register with `VaultClient.import_subjects`, with their
+    records (whose `name` and times are left empty)."""
+
+    identities: list[Identity]
+    roles: list[str] = field(default_factory=list)
+    protected_identity: bool = False
+    records: list[Record] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What `VaultClient.import_subjects` stored: the new subjects' names, in
+    the order the people were given, and how many records they hold."""
+
+    subjects: list[str]
+    record_count: int
+
+    @property
+    def subject_count(self) -> int:
+        return len(self.subjects)
+
+
+@dataclass(frozen=True)
 class ErasureItem:
     """outcome: removed, retained, manual_action or no_match (nobody found by
     `tried_kinds`). `retained_until` is the last day the item is kept."""

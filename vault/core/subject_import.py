@@ -1,0 +1,282 @@
+"""Importing people in bulk (ImportSubjects): batches of new subjects, each
+with identities, roles, a protected-identity flag and records, each batch
+stored all or nothing, in the order sent.
+
+A batch costs two durable writes whatever its size. Its keys go first, in one
+key-store transaction (`KeyManager.create_new_subjects_keys`, one
+`KeyStore.put_keys`): each new subject's key and a data key for its identities
+and for each category of its records. Then, once those are durable, its
+subjects, identities, records and remembered request id go in one
+record-store transaction.
+
+A crash between the two leaves keys under which nothing stored is sealed:
+harmless orphans. They are wrapped under the KEK like every key, name subject
+ids that no record, identity or request ever held, and protect nothing; they
+cost their rows in the key database, and a retry makes new ones rather than
+reusing them. The other way round cannot happen: no record or identity reaches
+the store before the keys it is sealed under are durable, so there are never
+records without their keys. A batch refused after its keys were written (an
+identity another call registered in between) destroys them at once, as
+CreateSubject does.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from vault.core import drafts, rules
+from vault.core.actor import Actor
+from vault.core.clock import Clock, utc_now
+from vault.core.drafts import CheckedDraft
+from vault.core.errors import IdentityInUse, InvalidArgument
+from vault.core.identities import Identity
+from vault.core.keys import DataKey, KeyManager
+from vault.core.model import RecordDraft, SubjectState
+from vault.core.replay import Raced, Replay
+from vault.core.sealing import IDENTITY_CATEGORY, Sealing
+from vault.core.subjects import IdentityInput, canonical_identities
+from vault.storage.base import IdentityRow, RecordRow, RecordStore, SubjectRow
+
+# A batch is one transaction in each database and sits in memory whole.
+MAX_BATCH_SUBJECTS = 1_000
+MAX_BATCH_RECORDS = 20_000
+# The answer names every subject the call stored, 43 bytes each: 50,000 make
+# 2.1 MB, well under the 4 MiB a gRPC client receives by default.
+MAX_IMPORT_SUBJECTS = 50_000
+OPERATION = "import_subjects"
+
+
+@dataclass(frozen=True)
+class NewSubject:
+    """A person to register, as a client wrote them, not yet validated."""
+
+    identities: list[IdentityInput]
+    roles: list[str] = field(default_factory=list)
+    protected_identity: bool = False
+    records: list[RecordDraft] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SubjectBatch:
+    """One batch of an import: stored all or nothing, once per request id."""
+
+    subjects: list[NewSubject]
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class ImportedSubjects:
+    """What an import stored: the new subjects' ids in the order sent, and how
+    many records they hold."""
+
+    subject_ids: list[str]
+    record_count: int
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A new subject validated, with where it came in the stream."""
+
+    field: str  # `subjects[1234]`
+    identities: list[Identity]
+    blind_indexes: list[str]
+    roles: tuple[str, ...]
+    protected_identity: bool
+    records: list[CheckedDraft]
+
+    def fingerprinted(self) -> tuple[object, ...]:
+        return (
+            [identity.index_text for identity in self.identities],
+            self.roles,
+            self.protected_identity,
+            [drafts.digest(record.draft) for record in self.records],
+        )
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """A batch sealed: its subjects, identities (each with the field that names
+    it) and records, for one record-store transaction."""
+
+    subjects: list[SubjectRow]
+    identities: list[tuple[str, IdentityRow]]
+    records: list[RecordRow]
+
+
+class SubjectImport:
+    def __init__(
+        self,
+        store: RecordStore,
+        keys: KeyManager,
+        sealing: Sealing,
+        replay: Replay,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.keys = keys
+        self.sealing = sealing
+        self.replay = replay
+        self.clock = clock
+
+    def import_subjects(self, actor: Actor, batches: Iterable[SubjectBatch]) -> ImportedSubjects:
+        """Store each batch as it comes, all or nothing. A bad item fails its
+        batch and ends the import, named by its index in the whole stream; the
+        batches before it stay stored."""
+        subject_ids: list[str] = []
+        records = 0
+        for batch in batches:
+            if len(subject_ids) + len(batch.subjects) > MAX_IMPORT_SUBJECTS:
+                raise InvalidArgument(
+                    "subjects",
+                    f"at most {MAX_IMPORT_SUBJECTS:,} subjects per call; send the rest in another",
+                )
+            stored = self._import_batch(batch, len(subject_ids))
+            subject_ids += stored.subject_ids
+            records += stored.record_count
+        if not subject_ids:
+            raise InvalidArgument("subjects", "must hold at least one subject")
+        return ImportedSubjects(subject_ids, records)
+
+    def _import_batch(self, batch: SubjectBatch, first: int) -> ImportedSubjects:
+        """`first` is the index of the batch's first subject in the stream."""
+        if not batch.subjects:
+            raise InvalidArgument("subjects", "each message must hold at least one subject")
+        if len(batch.subjects) > MAX_BATCH_SUBJECTS:
+            raise InvalidArgument(
+                "subjects", f"at most {MAX_BATCH_SUBJECTS:,} subjects per message"
+            )
+        checked = self._checked(batch.subjects, first)
+        fingerprint = self.replay.fingerprint(
+            batch.request_id, OPERATION, [subject.fingerprinted() for subject in checked]
+        )
+        replayed = self.replay.replayed(batch.request_id, OPERATION, fingerprint)
+        if replayed is not None:
+            answer = json.loads(replayed.result)
+            return ImportedSubjects(answer["subjects"], answer["records"])
+        # Before any key is made: a batch refused here leaves nothing behind.
+        self._refuse_identities_held(checked)
+
+        subject_ids = [secrets.token_hex(16) for _ in checked]
+        data_keys = self.keys.create_new_subjects_keys(
+            {
+                subject_id: {
+                    IDENTITY_CATEGORY,
+                    *(record.draft.category for record in subject.records),
+                }
+                for subject_id, subject in zip(subject_ids, checked, strict=True)
+            }
+        )
+        rows = self._sealed(subject_ids, checked, data_keys)
+        answer = json.dumps({"subjects": subject_ids, "records": len(rows.records)})
+        try:
+            with self.store.write() as tx:
+                for row in rows.subjects:
+                    tx.subjects.insert_subject(row)
+                for identity_field, identity_row in rows.identities:
+                    if not tx.subjects.insert_identity(identity_row):
+                        raise IdentityInUse(
+                            f"{identity_field}: already belongs to a subject",
+                            field=identity_field,
+                        )
+                tx.records.insert_records(rows.records)
+                self.replay.remember(
+                    tx, batch.request_id, OPERATION, fingerprint, subject_ids[0], answer
+                )
+        except (IdentityInUse, Raced) as failure:
+            # The keys made above protect nothing; destroy them rather than leave them.
+            for subject_id in subject_ids:
+                self.keys.destroy_subject(subject_id)
+            if isinstance(failure, Raced):
+                return self._import_batch(batch, first)  # answered as the copy that won
+            raise
+        return ImportedSubjects(subject_ids, len(rows.records))
+
+    def _sealed(
+        self,
+        subject_ids: list[str],
+        checked: list[_Checked],
+        data_keys: dict[tuple[str, str], DataKey],
+    ) -> _Rows:
+        """The batch's rows, sealed under the keys made for it."""
+        now = utc_now(self.clock)
+        rows = _Rows([], [], [])
+        for subject_id, subject in zip(subject_ids, checked, strict=True):
+            rows.subjects.append(
+                SubjectRow(
+                    subject_id,
+                    SubjectState.ACTIVE,
+                    subject.roles,
+                    subject.protected_identity,
+                    now,
+                    now,
+                )
+            )
+            # Sealed under the identity key made above, found in the cache (or,
+            # evicted, in the key store, where it is durable by now).
+            rows.identities.extend(
+                (
+                    f"{subject.field}.identities[{index}]",
+                    self.sealing.identity_row(subject_id, identity),
+                )
+                for index, identity in enumerate(subject.identities)
+            )
+            rows.records.extend(
+                self.sealing.record_row(
+                    subject_id,
+                    record,
+                    secrets.token_hex(16),
+                    now,
+                    data_keys[subject_id, record.draft.category],
+                )
+                for record in subject.records
+            )
+        return rows
+
+    def _checked(self, subjects: list[NewSubject], first: int) -> list[_Checked]:
+        today = self.clock.now().date()
+        checked: list[_Checked] = []
+        records = 0
+        for offset, subject in enumerate(subjects):
+            where = f"subjects[{first + offset}]"
+            if not subject.identities:
+                raise InvalidArgument(f"{where}.identities", "must hold at least one identity")
+            identities = canonical_identities(subject.identities, f"{where}.identities", today)
+            roles = rules.roles(subject.roles, f"{where}.roles")
+            records += len(subject.records)
+            if records > MAX_BATCH_RECORDS:
+                raise InvalidArgument(
+                    f"{where}.records", f"at most {MAX_BATCH_RECORDS:,} records per message"
+                )
+            checked.append(
+                _Checked(
+                    where,
+                    identities,
+                    [self.sealing.keyring.blind_index(i.index_text) for i in identities],
+                    roles,
+                    subject.protected_identity,
+                    [
+                        drafts.check(draft, f"{where}.records[{index}]")
+                        for index, draft in enumerate(subject.records)
+                    ],
+                )
+            )
+        return checked
+
+    def _refuse_identities_held(self, checked: list[_Checked]) -> None:
+        """IDENTITY_IN_USE, as CreateSubject answers, for an identity a subject
+        holds already or an earlier subject of the batch repeats."""
+        earlier: dict[str, str] = {}
+        for subject in checked:
+            for index, blind_index in enumerate(subject.blind_indexes):
+                where = f"{subject.field}.identities[{index}]"
+                if blind_index in earlier:
+                    raise IdentityInUse(
+                        f"{where}: already belongs to {earlier[blind_index]}, earlier in this batch",
+                        field=where,
+                    )
+                if self.store.subjects.subject_id_by_index(blind_index) is not None:
+                    raise IdentityInUse(f"{where}: already belongs to a subject", field=where)
+                earlier[blind_index] = subject.field
