@@ -13,6 +13,7 @@ import re
 import signal
 import sys
 import threading
+import uuid
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -41,6 +42,7 @@ try:
         VaultClient,
         VaultClientError,
     )
+    from vault_client.client import IMPORT_BATCH_SUBJECTS
     from vault_client.errors import ServerUnreachableError
 except KeyboardInterrupt:
     raise SystemExit(130) from None
@@ -177,6 +179,37 @@ _REQUEST_STATES = [
 ]
 
 
+IMPORT_DESCRIPTION = """\
+Register the people in PEOPLE.jsonl with their records: one person a line, as
+JSON (blank lines are skipped), such as
+
+  {"identities": [{"kind": "personnummer", "value": "19850312-1231"},
+                  {"kind": "email", "value": "eva@example.se"},
+                  {"kind": "external_id", "system": "lms", "value": "1001"}],
+   "roles": ["student"], "protected": false,
+   "records": [{"category": "contact", "purpose": "course_delivery",
+                "legal_basis": "contract", "source_system": "lms",
+                "fields": {"city": "Malmo"}}]}
+
+written on one line. identities is needed (kind: personnummer, email, phone
+or external_id, the last with its system); roles, protected (false unless
+given) and records may be left out. A record's legal_basis is one of
+consent, contract, legal_obligation, vital_interests, public_task or
+legitimate_interest; its fields are optional.
+
+Every line is read before anything is sent: lines that are not a person in
+this form are listed by number, and nothing is stored. The people then go in
+batches (--batch), each stored all or nothing, in the file's order. A person
+the vault refuses (a value that breaks a rule, an identity someone holds
+already) stops the import at their line: nothing of their batch is stored,
+the batches before it are. Fix the line and run the command again with the
+--request-id it printed: the batches stored already are not stored twice.
+"""
+
+# Lines that are not a person listed at most, before "and N more".
+BAD_LINES_SHOWN = 10
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="consent-vault", description="A consent and record vault, encrypted per data subject."
@@ -285,6 +318,28 @@ def _parser() -> argparse.ArgumentParser:
     listing.set_defaults(
         handler=_record_list, options={"parent": "SUBJECT", "category": "--category"}
     )
+
+    imported = commands.add_parser(
+        "import",
+        help="register many new people with their records, from a JSON Lines file",
+        description=IMPORT_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    imported.add_argument("file", type=Path, metavar="PEOPLE.jsonl", help="one person a line")
+    imported.add_argument(
+        "--batch",
+        type=int,
+        default=500,
+        help="people a batch, each batch stored all or nothing (default 500, at most 1000)",
+    )
+    imported.add_argument(
+        "--request-id",
+        metavar="ID",
+        help="the id an import that stopped printed: run again with it, and what it "
+        "stored is not stored twice",
+    )
+    _json_option(imported)
+    imported.set_defaults(handler=_import, options={"request_id": "--request-id"})
 
     export = commands.add_parser(
         "export", help="export everything held about a subject to a zip file"
@@ -734,6 +789,141 @@ def _record_list(args: argparse.Namespace) -> int:
         return 0
     terminal.print_records(console, records)
     return 0
+
+
+# ------------------------------------------------------------- import
+def _import(args: argparse.Namespace) -> int:
+    from vault.people_file import BadLine, check, read_people
+
+    if not 1 <= args.batch <= IMPORT_BATCH_SUBJECTS:
+        _fail(f"--batch {args.batch}: must be from 1 to {IMPORT_BATCH_SUBJECTS}")
+        return 2
+    lines, bad = check(args.file)
+    if bad:
+        for line in bad[:BAD_LINES_SHOWN]:
+            _fail(str(line))
+        if len(bad) > BAD_LINES_SHOWN:
+            errors.print(f"and {words.count(len(bad) - BAD_LINES_SHOWN, 'more line')}")
+        errors.print(f"nothing was imported from {args.file}", highlight=False)
+        return 1
+    if not lines:
+        _fail(f"{args.file}: holds no people")
+        return 1
+    request_id = args.request_id or uuid.uuid4().hex
+    ends: list[int] = []  # where each batch sent ends, in people
+    columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    try:
+        # The bar only in a terminal, and gone at the end: the summary line stays.
+        with (
+            Progress(
+                *columns, console=errors, transient=True, disable=not errors.is_terminal
+            ) as progress,
+            _client(args) as client,
+        ):
+            task = progress.add_task("importing", total=len(lines))
+
+            def sent(people: int) -> None:
+                ends.append(people)
+                progress.update(task, completed=people)
+
+            summary = client.import_subjects(
+                read_people(args.file),
+                batch=args.batch,
+                request_id=request_id,
+                progress=sent,
+            )
+    except BadLine as changed:  # the file changed since it was checked
+        _fail(f"{changed}; the file changed while it was imported")
+        _say_how_to_resume(request_id, lines, ends)
+        return 1
+    except ServerUnreachableError:
+        if not ends:
+            raise  # nothing was sent: the usual line says what to do
+        _fail(f"the server at {args.server} went away during the import")
+        _say_how_to_resume(request_id, lines, ends)
+        return 1
+    except VaultClientError as error:
+        _refused(error, args, request_id, lines, ends)
+        return 1
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        _say_how_to_resume(request_id, lines, ends)
+        return 130
+    if args.json:
+        _print_json(summary)
+        return 0
+    console.print(
+        f"imported {words.people(summary.subject_count)} with "
+        f"{words.count(summary.record_count, 'record')} from {args.file}",
+        highlight=False,
+    )
+    return 0
+
+
+_PERSON_FIELD = re.compile(r"subjects\[(\d+)\]\.?")
+
+
+def _refused(
+    error: VaultClientError,
+    args: argparse.Namespace,
+    request_id: str,
+    lines: list[int],
+    ends: list[int],
+) -> None:
+    """Why the vault refused the import, at which line, and what it stored."""
+    reason = f" [dim](reason: {escape(error.reason)})[/dim]" if error.reason else ""
+    placed = _PERSON_FIELD.match(error.field or "")
+    if placed is None:
+        option = _option_for(error.field, args) if error.field else None
+        message = error.message
+        if option and error.field and message.startswith(f"{error.field}:"):
+            message = option + message.removeprefix(error.field)
+        errors.print(f"[red]error:[/red] {escape(message)}{reason}", highlight=False)
+        if error.reason == "REQUEST_ID_REUSED":
+            errors.print(
+                "That --request-id stored other batches: those of another file, or of "
+                "another --batch. Run with the file and --batch it was first used with.",
+                highlight=False,
+            )
+        else:
+            _say_how_to_resume(request_id, lines, ends)
+        return
+    index = int(placed[1])
+    # "subjects[7].records[1].category: must be ..." reads "line 9: records[1].category: ...".
+    message = _PERSON_FIELD.sub("", error.message, count=1)
+    errors.print(
+        f"[red]error:[/red] line {lines[index]}: {escape(message)}{reason}", highlight=False
+    )
+    start = max([end for end in ends if end <= index], default=0)
+    end = min([end for end in ends if end > index], default=len(lines))
+    stored = (
+        f"lines {lines[0]}-{lines[start - 1]} were ({words.people(start)})"
+        if start
+        else "nothing before it was either"
+    )
+    errors.print(
+        f"nothing of its batch (lines {lines[start]}-{lines[end - 1]}) was stored; {stored}.",
+        highlight=False,
+    )
+    fix = (
+        "Correct or remove the line (the person may be in the vault already)"
+        if error.reason == "IDENTITY_IN_USE"
+        else "Fix the line"
+    )
+    errors.print(
+        f"{fix}, then run again with --request-id {request_id}: "
+        "what is stored already is not stored twice.",
+        highlight=False,
+    )
+
+
+def _say_how_to_resume(request_id: str, lines: list[int], ends: list[int]) -> None:
+    sent = f"up to line {lines[ends[-1] - 1]}" if ends else "none"
+    errors.print(
+        f"Of the people sent ({sent}), the batches the vault took are stored. Run again "
+        f"with --request-id {request_id} to store the rest: none is stored twice.",
+        highlight=False,
+    )
 
 
 # ------------------------------------------------------ export, erasure
