@@ -467,6 +467,54 @@ class RecordStoreContract:
         assert store.records.count_records("s2") == 3
         assert store.maintenance.purge_records(SubjectState.ERASURE_PENDING, 5) == 0
 
+    def test_a_purge_finds_subjects_that_came_into_its_state_since_the_last(
+        self, store: RecordStore
+    ) -> None:
+        for subject_id in ("s1", "s2", "s3"):
+            self.add_subject(store, subject_id)
+        with store.write() as tx:
+            tx.records.insert_records([record_row(f"a{n}") for n in range(2)])
+            tx.records.insert_records([record_row(f"c{n}", subject_id="s3") for n in range(2)])
+            tx.subjects.set_subject_state("s1", SubjectState.ERASED, at(1))
+            tx.subjects.set_subject_state("s2", SubjectState.ERASURE_PENDING, at(1))
+        assert store.maintenance.purge_records(SubjectState.ERASED, 10) == 2
+        assert store.maintenance.purge_records(SubjectState.ERASURE_PENDING, 10) == 0
+        # s2 had nothing to purge then; it has now, in a state of its own.
+        with store.write() as tx:
+            tx.records.insert_records([record_row("b1", subject_id="s2")])
+            tx.subjects.set_subject_state("s2", SubjectState.ERASED, at(2))
+        assert store.maintenance.purge_records(SubjectState.ERASED, 10) == 1
+        assert (
+            store.records.count_records("s2") == 0 and list(store.records.iter_records("s2")) == []
+        )
+        assert store.records.count_records("s3") == 2
+
+    def test_a_purge_stops_short_of_its_limit_only_when_no_subject_is_left(
+        self, store: RecordStore
+    ) -> None:
+        # 150 erased subjects without records come first (by id), then 100 with
+        # two each: a purge must not stop at the ones it finds nothing for.
+        subject_ids = [f"e{n:03}" for n in range(250)]
+        with store.write() as tx:
+            for subject_id in subject_ids:
+                tx.subjects.insert_subject(subject_row(subject_id))
+            tx.subjects.insert_subject(subject_row("active"))
+            tx.records.insert_records(
+                [
+                    record_row(f"{subject_id}-{n}", subject_id=subject_id)
+                    for subject_id in [*subject_ids[150:], "active"]
+                    for n in range(2)
+                ]
+            )
+            for subject_id in subject_ids:
+                tx.subjects.set_subject_state(subject_id, SubjectState.ERASED, at(1))
+        assert store.maintenance.purge_records(SubjectState.ERASED, 10) == 10
+        assert store.maintenance.purge_records(SubjectState.ERASED, 150) == 150
+        assert store.maintenance.purge_records(SubjectState.ERASED, 150) == 40
+        assert store.maintenance.purge_records(SubjectState.ERASED, 150) == 0
+        assert all(store.records.count_records(subject_id) == 0 for subject_id in subject_ids)
+        assert store.records.count_records("active") == 2
+
     def test_scrub_completes_when_no_one_reads(self, store: RecordStore) -> None:
         self.add_subject(store)
         with store.write() as tx:

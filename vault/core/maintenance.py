@@ -23,6 +23,10 @@ class Maintenance:
     def recover(self) -> int:
         """Finish erasures a crash interrupted: erased subjects whose keys remain."""
         finished = 0
+        # Every erased subject, through the store's index on state, and not only
+        # those still due for the purge: another process may have purged one
+        # whose keys a crash left. At start only, so its cost (a key read per
+        # erased subject) falls on no erasure.
         for subject_id in self.store.subjects.subject_ids_in_state(SubjectState.ERASED):
             if self.keys.store.subject_key(subject_id) is not None:
                 self.keys.destroy_subject(subject_id)

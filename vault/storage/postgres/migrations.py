@@ -113,6 +113,21 @@ record_migrations = MigrationSet(
                 "CREATE INDEX manual_actions_by_request ON manual_actions(request_id)",
             ),
         ),
+        # `purge_due` is cleared once a purge of the subject's state finds none of
+        # its records, and set again by every change of state, so a purge visits
+        # only the subjects it has work for: erased subjects stay, ever more of
+        # them. Those the purge has emptied already (it ran for erased subjects
+        # only) start not due.
+        Migration(
+            "0002_subjects_by_state",
+            (
+                "ALTER TABLE subjects ADD COLUMN purge_due BOOLEAN NOT NULL DEFAULT true",
+                """UPDATE subjects SET purge_due = false WHERE state = 'erased' AND NOT EXISTS
+                    (SELECT 1 FROM records WHERE records.subject_id = subjects.subject_id)""",
+                "DROP INDEX subjects_by_state",
+                "CREATE INDEX subjects_by_state ON subjects(state, purge_due, subject_id)",
+            ),
+        ),
     ),
 )
 

@@ -207,7 +207,9 @@ class SubjectWrites(SubjectQueries):
     def set_subject_state(self, subject_id: str, state: SubjectState, at: dt.datetime) -> None:
         with self._connect() as conn:
             conn.execute(
-                "UPDATE subjects SET state = %s, updated_at = %s WHERE subject_id = %s",
+                # Due for the purge of its new state (migration 0002_subjects_by_state).
+                "UPDATE subjects SET state = %s, purge_due = true, updated_at = %s "
+                "WHERE subject_id = %s",
                 (state.value, at, subject_id),
             )
 

@@ -144,6 +144,33 @@ class _Records(RecordQueries):
             after = page[-1].seq
 
 
+# How many due subjects one round of the purge locks and takes.
+_DUE_AT_A_TIME = 100
+
+
+def _purge_of(conn: psycopg.Connection[Any], due: list[str], limit: int) -> int:
+    """Delete up to `limit` records of the `due` subjects (their rows locked);
+    the subjects left with none lose their counts and are no longer due."""
+    deleted = conn.execute(
+        "DELETE FROM records WHERE seq = ANY(ARRAY("
+        "SELECT seq FROM records WHERE subject_id = ANY(%s) LIMIT %s))",
+        (due, limit),
+    ).rowcount
+    if deleted < limit:
+        emptied = due
+    else:
+        rows = conn.execute(
+            "SELECT subject_id FROM unnest(%s::text[]) AS due(subject_id) WHERE NOT EXISTS "
+            "(SELECT 1 FROM records r WHERE r.subject_id = due.subject_id)",
+            (due,),
+        ).fetchall()
+        emptied = [row[0] for row in rows]
+    if emptied:
+        conn.execute("DELETE FROM record_counts WHERE subject_id = ANY(%s)", (emptied,))
+        conn.execute("UPDATE subjects SET purge_due = false WHERE subject_id = ANY(%s)", (emptied,))
+    return deleted
+
+
 class _Maintenance:
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -151,17 +178,25 @@ class _Maintenance:
     def purge_records(self, subject_state: SubjectState, limit: int) -> int:
         # Not under the write lock: it decides nothing from what it reads, and
         # no append stores a record for a subject in a state the core purges.
+        # Only the subjects due for it (subjects_by_state), and their records by
+        # subject (records_by_subject): it touches the erased people's rows and
+        # reads no others, however many the vault holds or ever erased. Fewer
+        # than `limit` go only when no subject in the state is due, or the
+        # rest are another process's purge's.
         with self._database.transaction() as conn:
-            conn.execute(
-                "DELETE FROM record_counts WHERE subject_id IN "
-                "(SELECT subject_id FROM subjects WHERE state = %s)",
-                (subject_state.value,),
-            )
-            return conn.execute(
-                "DELETE FROM records WHERE seq IN (SELECT r.seq FROM records r "
-                "JOIN subjects s ON s.subject_id = r.subject_id WHERE s.state = %s LIMIT %s)",
-                (subject_state.value, limit),
-            ).rowcount
+            deleted = 0
+            while deleted < limit:
+                # The subjects' rows first, the order records.py's docstring gives.
+                rows = conn.execute(
+                    "SELECT subject_id FROM subjects WHERE state = %s AND purge_due "
+                    "ORDER BY subject_id LIMIT %s FOR NO KEY UPDATE SKIP LOCKED",
+                    (subject_state.value, _DUE_AT_A_TIME),
+                ).fetchall()
+                if not rows:
+                    break
+                # Either `limit` is reached or a due subject is emptied: this ends.
+                deleted += _purge_of(conn, [row[0] for row in rows], limit - deleted)
+            return deleted
 
     def scrub(self) -> bool:
         # VACUUM cannot run inside a transaction; a pooled connection is in autocommit.

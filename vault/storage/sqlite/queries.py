@@ -163,7 +163,8 @@ class SubjectWrites(SubjectQueries):
 
     def set_subject_state(self, subject_id: str, state: SubjectState, at: dt.datetime) -> None:
         self._conn().execute(
-            "UPDATE subjects SET state = ?, updated_at = ? WHERE subject_id = ?",
+            # Due for the purge of its new state (migration 0009_subjects_by_state).
+            "UPDATE subjects SET state = ?, purge_due = 1, updated_at = ? WHERE subject_id = ?",
             (state.value, _text(at), subject_id),
         )
 

@@ -127,23 +127,62 @@ class _Records(RecordQueries):
             after = page[-1].seq
 
 
+# How many due subjects one round of the purge takes: their ids are a
+# statement's parameters.
+_DUE_AT_A_TIME = 100
+
+
+def _purge_of(conn: sqlite3.Connection, due: list[str], limit: int) -> int:
+    """Delete up to `limit` records of the `due` subjects; the subjects left
+    with none lose their counts and are no longer due."""
+    marks = ", ".join("?" * len(due))
+    deleted: int = conn.execute(
+        f"DELETE FROM records WHERE seq IN "
+        f"(SELECT seq FROM records WHERE subject_id IN ({marks}) LIMIT ?)",
+        (*due, limit),
+    ).rowcount
+    if deleted < limit:
+        emptied = due
+    else:
+        left = {
+            row[0]
+            for row in conn.execute(
+                f"SELECT DISTINCT subject_id FROM records WHERE subject_id IN ({marks})", due
+            )
+        }
+        emptied = [subject_id for subject_id in due if subject_id not in left]
+    if emptied:
+        marks = ", ".join("?" * len(emptied))
+        conn.execute(f"DELETE FROM record_counts WHERE subject_id IN ({marks})", emptied)
+        conn.execute(f"UPDATE subjects SET purge_due = 0 WHERE subject_id IN ({marks})", emptied)
+    return deleted
+
+
 class _Maintenance:
     def __init__(self, connections: Connections, writer: GroupCommitWriter) -> None:
         self._connections = connections
         self._writer = writer
 
     def purge_records(self, subject_state: SubjectState, limit: int) -> int:
+        # Only the subjects due for it (subjects_by_state), and their records
+        # by subject (records_by_subject): the write touches the erased people's
+        # rows and reads no others, however many the vault holds or ever erased.
+        # Fewer than `limit` go only when no subject in the state is due.
         with self._writer.write() as conn:
-            conn.execute(
-                "DELETE FROM record_counts WHERE subject_id IN "
-                "(SELECT subject_id FROM subjects WHERE state = ?)",
-                (subject_state.value,),
-            )
-            return conn.execute(
-                "DELETE FROM records WHERE seq IN (SELECT r.seq FROM records r JOIN subjects s "
-                "ON s.subject_id = r.subject_id WHERE s.state = ? LIMIT ?)",
-                (subject_state.value, limit),
-            ).rowcount
+            deleted = 0
+            while deleted < limit:
+                due = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT subject_id FROM subjects WHERE state = ? AND purge_due = 1 LIMIT ?",
+                        (subject_state.value, _DUE_AT_A_TIME),
+                    )
+                ]
+                if not due:
+                    break
+                # Either `limit` is reached or a due subject is emptied: this ends.
+                deleted += _purge_of(conn, due, limit - deleted)
+            return deleted
 
     def scrub(self) -> bool:
         return self._writer.checkpoint_truncate(self._connections.wal_path)
