@@ -114,10 +114,44 @@ def vault_over(
 ) -> Vault:
     """The vault over `stores`, its key cache holding at most `key_cache_entries`
     keys ([keys] cache_entries), with any erasure a crash interrupted finished."""
+    check_keyring(stores.keys, keyring)
     vault = Vault(stores.records, stores.keys, keyring, clock)
     vault.keys.resize(key_cache_entries)
     vault.recover()
     return vault
+
+
+def holds_keys(keys: KeyStore) -> bool:
+    """Whether the key database holds any subject's key (one page read, at most)."""
+    return next(iter(keys.wrapped_subject_keys()), None) is not None
+
+
+def check_keyring(keys: KeyStore, keyring: crypto.Keyring) -> None:
+    """Refuse a keyring that cannot open the key database's keys, before any
+    call is served: a process with another keyring (a second machine given a
+    fresh one by mistake) would find no one and register people again, and its
+    reads would look like tampering. One subject key is tried."""
+    sample = next(iter(keys.wrapped_subject_keys()), None)
+    if sample is None:
+        return
+    subject_id, (version, wrapped) = sample
+    try:
+        crypto.unseal(
+            keyring.kek(version),
+            wrapped,
+            crypto.associated_data("subject-key", version, subject_id),
+        )
+    except crypto.KeyringError:
+        raise crypto.KeyringError(
+            f"the keyring ({keyring.source}) lacks key-encryption key version {version}, "
+            "which the key database uses: give this server the keyring the others use"
+        ) from None
+    except crypto.TamperedError:
+        raise crypto.KeyringError(
+            f"the keyring ({keyring.source}) does not open the key database's keys: it is "
+            "not the keyring this vault was written with; give this server the keyring "
+            "the others use"
+        ) from None
 
 
 def open_vault(

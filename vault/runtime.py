@@ -173,16 +173,22 @@ class Runtime:
     def open_vault(self) -> Vault:
         """The keyring, the stores and the vault alone (what rotate-kek needs)."""
         directory = self.data_dir
+        ring = self.settings.keyring
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            keyring = crypto.load_or_create_keyring(
-                self.settings.keyring.path,
-                {crypto.KEYRING_ENV: self.settings.keyring.given}
-                if self.settings.keyring.given
-                else {},
-            )
             storage = self.settings.storage
             self.stores = bootstrap.open_stores(storage.url, storage.key_url)
+            if not ring.given and not ring.path.exists() and bootstrap.holds_keys(self.stores.keys):
+                # A keyring is made for a new vault only: beside keys another
+                # keyring wrapped, a new one would read nothing and find no one.
+                raise KeyringError(
+                    f"no keyring at {ring.path}, and the key database already holds keys: "
+                    "give this server the keyring the vault was written with (--keyring, "
+                    f"or ${crypto.KEYRING_ENV})"
+                )
+            keyring = crypto.load_or_create_keyring(
+                ring.path, {crypto.KEYRING_ENV: ring.given} if ring.given else {}
+            )
             self.vault = bootstrap.vault_over(
                 self.stores,
                 keyring,

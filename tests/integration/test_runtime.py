@@ -10,11 +10,19 @@ from pathlib import Path
 import pytest
 
 from tests.serving import ANY_PORT
-from vault import bootstrap
-from vault.core.vault import Vault
+from vault import bootstrap, crypto
+from vault.core.actor import LOCAL
+from vault.core.identities import IdentityKind
+from vault.core.vault import IdentityInput, Vault
 from vault.runtime import Runtime, StartupError, Workers, build_services
 from vault.server.app import create_server
-from vault.settings import ConnectorSections, ServerSettings, Settings, StorageSettings
+from vault.settings import (
+    ConnectorSections,
+    KeyringSettings,
+    ServerSettings,
+    Settings,
+    StorageSettings,
+)
 from vault_client import Identity, SubjectErasedError, VaultClient
 
 # Worker threads other tests left behind (a daemon still inside a slow call) are not ours.
@@ -177,3 +185,39 @@ def test_stop_from_another_thread_ends_the_wait(tmp_path: Path) -> None:
         running.wait()
         assert time.monotonic() - started < 10
     assert _workers() == []
+
+
+def _settings(data: Path, engine: str | None, keyring: Path) -> Settings:
+    storage = StorageSettings.in_directory(data, engine)
+    return Settings(storage, KeyringSettings(keyring), ANY_PORT)
+
+
+def _a_vault_with_someone(data: Path, engine: str | None, keyring: Path) -> None:
+    with Runtime(_settings(data, engine, keyring)) as runtime:
+        assert runtime.vault is not None
+        runtime.vault.create_subject(
+            LOCAL, [IdentityInput(IdentityKind.EMAIL, "eva@example.se")], []
+        )
+
+
+def test_a_keyring_that_does_not_open_the_keys_is_refused_at_start(
+    tmp_path: Path, engine: str | None
+) -> None:
+    _a_vault_with_someone(tmp_path / "data", engine, tmp_path / "keyring.json")
+    other = tmp_path / "other-keyring.json"
+    crypto.write_keyring(other, crypto.Keyring.generate())
+    runtime = Runtime(_settings(tmp_path / "data", engine, other))
+    with pytest.raises(StartupError, match="not the keyring this vault was written with"):
+        runtime.open()
+    assert runtime.stores is None
+
+
+def test_no_keyring_is_made_beside_a_key_database_that_holds_keys(
+    tmp_path: Path, engine: str | None
+) -> None:
+    _a_vault_with_someone(tmp_path / "data", engine, tmp_path / "keyring.json")
+    missing = tmp_path / "second-machine" / "keyring.json"
+    runtime = Runtime(_settings(tmp_path / "data", engine, missing))
+    with pytest.raises(StartupError, match=f"no keyring at {missing}, and the key database"):
+        runtime.open()
+    assert not missing.exists()

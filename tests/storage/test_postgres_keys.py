@@ -164,3 +164,14 @@ def test_scrub_reclaims_destroyed_keys_rows_once_no_older_snapshot_can_see_them(
             break
         assert time.monotonic() < give_up, heap_pages(store.url)
         time.sleep(0.1)
+
+
+def test_every_subject_key_is_walked_a_page_at_a_time(
+    store: PostgresKeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgres_keys, "KEY_PAGE", 2)
+    for n in range(5):
+        store.put_subject_key(f"s{n}", 1, bytes([n]))
+    assert [(s, w.wrapped) for s, w in store.wrapped_subject_keys()] == [
+        (f"s{n}", bytes([n])) for n in range(5)
+    ]

@@ -14,6 +14,7 @@ from tests.storage.keys_contract import KeyStoreContract, OpenOther, notes
 from vault.storage.base import WrappedDataKey, WrappedKey
 from vault.storage.schema import SchemaBehind
 from vault.storage.sqlite import SQLiteKeyStore
+from vault.storage.sqlite import keys as sqlite_keys
 from vault.storage.sqlite.migrations import key_migrations
 
 
@@ -97,3 +98,14 @@ def test_destroyed_keys_bytes_are_gone_from_the_files_once_scrubbed(
     assert store.path in files
     for path in files:
         assert marker not in path.read_bytes(), path.name
+
+
+def test_every_subject_key_is_walked_a_page_at_a_time(
+    store: SQLiteKeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_keys, "KEY_PAGE", 2)
+    for n in range(5):
+        store.put_subject_key(f"s{n}", 1, bytes([n]))
+    assert [(s, w.wrapped) for s, w in store.wrapped_subject_keys()] == [
+        (f"s{n}", bytes([n])) for n in range(5)
+    ]

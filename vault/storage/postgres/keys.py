@@ -42,6 +42,10 @@ _BUMP_GENERATION = "UPDATE shred_generation SET value = value + 1 WHERE id = 1"
 _KEY_TABLES = "subject_keys, category_keys, job_keys"
 
 
+# Subject keys read a page at a time when all are walked (a KEK rotation).
+KEY_PAGE = 1000
+
+
 class _KeyTaken(Exception):
     """A subject of a grouped put has a key already."""
 
@@ -80,13 +84,21 @@ class PostgresKeyStore:
             )
 
     def wrapped_subject_keys(self) -> Iterator[tuple[str, WrappedKey]]:
-        # Fetched whole, so no pooled connection is held while the caller re-wraps.
-        with self._database.connection() as conn:
-            rows = conn.execute(
-                "SELECT subject_id, kek_version, wrapped FROM subject_keys ORDER BY subject_id"
-            ).fetchall()
-        for subject_id, kek_version, wrapped in rows:
-            yield subject_id, WrappedKey(kek_version, wrapped)
+        # A page at a time, so memory does not grow with the vault, and each page
+        # fetched whole, so no pooled connection is held while the caller re-wraps.
+        after = ""
+        while True:
+            with self._database.connection() as conn:
+                rows = conn.execute(
+                    "SELECT subject_id, kek_version, wrapped FROM subject_keys "
+                    "WHERE subject_id > %s ORDER BY subject_id LIMIT %s",
+                    (after, KEY_PAGE),
+                ).fetchall()
+            for subject_id, kek_version, wrapped in rows:
+                yield subject_id, WrappedKey(kek_version, wrapped)
+            if len(rows) < KEY_PAGE:
+                return
+            after = rows[-1][0]
 
     def rewrap_subject_key(
         self, subject_id: str, old_version: int, kek_version: int, wrapped: bytes

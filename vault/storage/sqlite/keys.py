@@ -22,6 +22,10 @@ from vault.storage.sqlite.writer import GroupCommitWriter
 _BUMP_GENERATION = "UPDATE shred_generation SET value = value + 1 WHERE id = 1"
 
 
+# Subject keys read a page at a time when all are walked (a KEK rotation).
+KEY_PAGE = 1000
+
+
 class SQLiteKeyStore:
     """The key database: wrapped subject keys, data keys and job keys.
 
@@ -63,15 +67,24 @@ class SQLiteKeyStore:
             )
 
     def wrapped_subject_keys(self) -> Iterator[tuple[str, WrappedKey]]:
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT subject_id, kek_version, wrapped FROM subject_keys ORDER BY subject_id"
+        # A page at a time, so memory does not grow with the vault; no read
+        # transaction stays open while the caller re-wraps.
+        after = ""
+        while True:
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT subject_id, kek_version, wrapped FROM subject_keys "
+                    "WHERE subject_id > ? ORDER BY subject_id LIMIT ?",
+                    (after, KEY_PAGE),
+                )
+                .fetchall()
             )
-            .fetchall()
-        )
-        for subject_id, kek_version, wrapped in rows:
-            yield subject_id, WrappedKey(kek_version, bytes(wrapped))
+            for subject_id, kek_version, wrapped in rows:
+                yield subject_id, WrappedKey(kek_version, bytes(wrapped))
+            if len(rows) < KEY_PAGE:
+                return
+            after = rows[-1][0]
 
     def rewrap_subject_key(
         self, subject_id: str, old_version: int, kek_version: int, wrapped: bytes
