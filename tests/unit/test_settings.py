@@ -3,6 +3,7 @@ the defaults, and every bad value one line that names the setting."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,35 @@ def test_an_address_is_host_and_port(address: str) -> None:
         settings.load(address=address, environ={})
     assert "HOST:PORT" in str(refused.value)
     assert settings.load(address="127.0.0.1:0", environ={}).server.address == "127.0.0.1:0"
+
+
+def test_the_databases_come_from_flags_then_the_environment(tmp_path: Path) -> None:
+    pg = "postgresql://db.example:5432/vault"
+    env = {"CONSENT_VAULT_DATABASE": pg, "CONSENT_VAULT_KEY_DATABASE": pg + "_keys"}
+    given = settings.load(data_dir_flag=str(tmp_path), environ=env)
+    assert (given.storage.url, given.storage.key_url) == (pg, pg + "_keys")
+    flagged = settings.load(data_dir_flag=str(tmp_path), database_flag="sqlite:///x", environ=env)
+    assert flagged.storage.url == f"sqlite:///{Path('x').absolute()}"  # kept absolute
+    assert "records in sqlite:////" in flagged.storage.where
+
+
+@pytest.mark.parametrize(
+    ("database", "key_database", "named"),
+    [
+        ("", None, "--database is empty"),
+        ("  ", None, "--database is empty"),
+        (None, "", "--key-database is empty"),
+        ("mysql://db/vault", None, "--database 'mysql://db/vault': give sqlite:///DIRECTORY"),
+        (None, "postgres ql://u:pw@db/x", "--key-database 'postgres ql://u:***@db/x'"),
+    ],
+)
+def test_a_database_url_that_cannot_be_used_is_one_line(
+    tmp_path: Path, database: str | None, key_database: str | None, named: str
+) -> None:
+    with pytest.raises(SettingsError, match=re.escape(named)):
+        settings.load(
+            data_dir_flag=str(tmp_path),
+            database_flag=database,
+            key_database_flag=key_database,
+            environ={},
+        )
