@@ -27,6 +27,7 @@ from vault.storage.postgres import redacted
         ("host=db password = 'S3 cret' dbname=vault", "host=db password = *** dbname=vault"),
         ("postgres ql://vault:S3cret@db/vault", "postgres ql://vault:***@db/vault"),
         ("postgresql://vault@db/vault", "postgresql://vault@db/vault"),
+        ("postgresql://vault:S3#c?ret@db/vault", "postgresql://vault:***@db/vault"),
     ],
 )
 def test_a_password_is_never_shown(given: str, shown: str) -> None:

@@ -287,7 +287,8 @@ def test_an_orphaned_lease_goes_back_in_the_queue_retrying_and_due_at_once(
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     )
-    owner = f"{socket.gethostname()}:{dead.stdout.strip()}:dead:beef"
+    here = engine.owner.split(":")[0]  # this host and pid namespace, as the engine names it
+    owner = f"{here}:{dead.stdout.strip()}:dead:beef"
     with records.steps.write() as tx:
         tx.claim_step(
             {"notice"},
@@ -303,3 +304,32 @@ def test_an_orphaned_lease_goes_back_in_the_queue_retrying_and_due_at_once(
     assert step.state is StepState.RETRYING and step.lease_owner is None
     assert step.next_attempt_at == clock.now()
     assert engine.run_pending() == 1
+
+
+def test_a_failure_is_described_without_nul_characters() -> None:
+    from vault.core.steps.engine import describe
+
+    assert describe(RuntimeError("bad\x00 answer")) == "RuntimeError: bad answer"
+
+
+def test_a_lease_of_another_pid_namespace_on_this_host_name_is_left_to_expire(
+    records, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    clock = FixedClock(START)
+    engine = engine_for(records, Notices(tmp_path), clock)
+    submit(engine, records, clock, "lms")
+    # The host name alone, as a process in another pid namespace under this
+    # host name might be named: its pid 999999 means nothing here.
+    other = f"{socket.gethostname()}:999999:dead:beef"
+    with records.steps.write() as tx:
+        tx.claim_step(
+            {"notice"},
+            OPEN,
+            StepState.RUNNING,
+            other,
+            clock.now(),
+            clock.now() + dt.timedelta(hours=1),
+        )
+    assert engine.release_orphaned_leases() == 0
+    (step,) = records.steps.steps("n1")
+    assert step.state is StepState.RUNNING and step.lease_owner == other

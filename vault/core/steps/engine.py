@@ -90,7 +90,7 @@ class StepEngine:
         self.clock = clock
         self.settings = settings or EngineSettings()
         self.kinds: dict[str, StepKind] = {}
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.owner = f"{_this_host()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.work_available = threading.Event()
         # Notified whenever this process changes a request, so watchers wake at
         # once; changes by other processes are seen by polling.
@@ -191,7 +191,7 @@ class StepEngine:
         """Steps a crashed process on this host was running go back in the queue at once,
         rather than waiting for their leases to run out. Leases of live processes, and of
         other hosts, are left to expire."""
-        host = socket.gethostname()
+        host = _this_host()
         released = 0
         with self.store.write() as tx:
             for step in tx.steps_in_state(StepState.RUNNING):
@@ -412,7 +412,20 @@ def describe(error: Exception) -> str:
     """A failure as a short line for people; exception text from connectors is theirs
     to keep free of personal data, and is cut short."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    # A NUL is no character of any text a person reads, and some stores refuse it.
+    text = text.replace("\x00", "")
     return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
+
+
+def _this_host() -> str:
+    """Where a pid means one process: the host name and the pid namespace. Two
+    containers on one host name (host networking) have pid namespaces of their
+    own, and each would take the other's live pids for dead ones."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:  # no /proc (not Linux): the host name alone
+        return socket.gethostname()
+    return f"{socket.gethostname()}/{namespace}"
 
 
 def _process_alive(pid: int) -> bool:

@@ -46,7 +46,7 @@ def is_postgres(url: str) -> bool:
 # authority (one host or several), and as a `password` or `sslpassword`
 # parameter, in a URL's query or in the key=value form.
 _SECRETS = (
-    (re.compile(r"(://[^/?#@]*?:)[^/?#@]*@"), r"\1***@"),
+    (re.compile(r"(://[^/?#@:]*:)[^/@]*@"), r"\1***@"),
     (
         re.compile(r"((?:^|[?&\s])(?:ssl)?password\s*=\s*)('[^']*'|[^&\s]*)", re.IGNORECASE),
         r"\1***",
