@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -62,3 +63,23 @@ def test_times_are_kept_as_utc_text_and_rows_of_earlier_versions_read_back(
     (text,) = conn.execute("SELECT updated_at FROM subjects").fetchone()
     conn.close()
     assert text == "2026-11-24T09:00:00.123456+00:00"
+
+
+def test_a_failed_write_leaves_the_write_lock_free_for_other_processes(
+    store: SQLiteRecordStore, other_store: SQLiteRecordStore
+) -> None:
+    with pytest.raises(ValueError), store.write() as tx:
+        tx.subjects.touch_subject("nobody", T0)
+        raise ValueError("the core refused it")  # an identity in use, say
+    done = threading.Event()
+
+    def write_elsewhere() -> None:
+        with other_store.write() as tx:
+            tx.subjects.touch_subject("nobody", T0)
+        done.set()
+
+    writer = threading.Thread(target=write_elsewhere, daemon=True)
+    writer.start()
+    # Had the failed write left its transaction open, this would wait for the
+    # busy timeout (30 s) or until the first store happened to write again.
+    assert done.wait(5), "the other store could not write"

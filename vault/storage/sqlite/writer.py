@@ -5,6 +5,7 @@ one each; `GroupCommitWriter` says how.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -117,6 +118,7 @@ class GroupCommitWriter:
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         self._count_queued(+1)
+        failed: BaseException | None = None
         try:
             with self._work:
                 batch = self._open_batch
@@ -126,13 +128,24 @@ class GroupCommitWriter:
                     yield self._conn
                 except BaseException as exc:
                     self._undo("caller", batch, exc)
-                    raise
-                self._conn.execute("RELEASE caller")
+                    failed = exc
+                else:
+                    self._conn.execute("RELEASE caller")
         finally:
             self._count_queued(-1)
             with self._work:
                 self._body_done.notify_all()
-        self._await_commit(batch)
+        if failed is None:
+            self._await_commit(batch)
+            return
+        # A failed write still ends the batch it opened: otherwise the
+        # transaction, and the write lock every process queues on, would stay
+        # open until this process happened to write again.
+        # The batch's own failure, if any, reaches its other writers; this one
+        # raises its own.
+        with contextlib.suppress(Exception):
+            self._await_commit(batch)
+        raise failed
 
     def combined(self, item: Any, apply: _Apply) -> Any:
         """Write `item` together with the same kind of items other threads
