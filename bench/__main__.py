@@ -34,10 +34,25 @@ def engines_here(asked: str) -> list[str]:
     return engines
 
 
+def sizes_asked(asked: str) -> list[int]:
+    """The vault sizes of --sizes, smallest first."""
+    try:
+        sizes = sorted({int(s.replace("_", "")) for s in asked.split(",") if s.strip()})
+    except ValueError:
+        sizes = []
+    if not sizes or sizes[0] < 10:
+        raise SystemExit(f"--sizes: give numbers of people of 10 or more, not {asked!r}")
+    return sizes
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument(
-        "which", nargs="?", choices=["all", "core", "processes", "everywhere"], default="all"
+        "which",
+        nargs="?",
+        choices=["all", "core", "processes", "everywhere", "scale"],
+        default="all",
+        help="all runs every benchmark but scale, which takes about 10 minutes on its own",
     )
     parser.add_argument(
         "--engines",
@@ -52,6 +67,11 @@ def main() -> int:
     )
     parser.add_argument("--threads", type=int, default=8, help="concurrent client threads")
     parser.add_argument("--people", type=int, default=200, help="people erased across all systems")
+    parser.add_argument(
+        "--sizes",
+        default="1000,10000,100000",
+        help="with scale: the numbers of people in the vaults measured",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument(
         "--baseline",
@@ -84,6 +104,13 @@ def main() -> int:
 
         results["everywhere"] = everywhere.run(args.people, engines=engines)
         everywhere.report(results["everywhere"])
+    if args.which == "scale":
+        from bench import scale
+
+        results["scale"] = scale.run(
+            args.seconds, args.threads, args.rounds, engines, sizes_asked(args.sizes)
+        )
+        scale.report(results["scale"])
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))
