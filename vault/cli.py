@@ -528,7 +528,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         check_address(settings.server.address, settings.server.reuse_port)
     except AddressUnavailable as error:
-        _fail(f"{error}; choose another with --address HOST:PORT")
+        _fail(_address_taken(error, settings))
         return 2
     if not settings.demo.enabled:
         # Plain servers may share a data directory: the stores queue their writers.
@@ -548,6 +548,15 @@ def _serve(args: argparse.Namespace) -> int:
         return _run_server(settings)
     finally:
         lock.close()  # releases the lock
+
+
+def _address_taken(error: OSError, settings: Settings) -> str:
+    if settings.server.reuse_port:
+        return f"{error}; choose another with --address HOST:PORT"
+    return (
+        f"{error}; choose another with --address HOST:PORT, or start every server "
+        "there with --reuse-port"
+    )
 
 
 def _hold_demo_lock(directory: Path) -> IO[bytes] | None:
@@ -597,7 +606,7 @@ def _run_server(settings: Settings) -> int:
         try:
             running = runtime.start()
         except AddressUnavailable as error:
-            _fail(f"{error}; choose another with --address HOST:PORT")
+            _fail(_address_taken(error, settings))
             return 2
         host = settings.server.address.rsplit(":", 1)[0]
         console.print(

@@ -230,6 +230,7 @@ def test_two_servers_share_one_address_only_when_asked(
         # Without the flag, a third is refused rather than silently sharing.
         refused = consent_vault("serve", "--address", address, "--database", database)
         assert refused.returncode == 2 and f"cannot listen on {address}" in refused.stderr
+        assert "start every server there with --reuse-port" in " ".join(refused.stderr.split())
     finally:
         first.close()
         second.close()
