@@ -344,33 +344,34 @@ def _one_engine(
 
 def report(results: dict[str, Any]) -> None:
     sizes: list[int] = results["sizes"]
-    table = Table(
-        title=(
-            f"consent-vault at scale ({results['threads']} client threads; erasure one at a "
-            f"time, {results['erasures']} people; p50 / p99 ms and calls/s)"
-        )
-    )
-    table.add_column("engine")
-    table.add_column("call")
-    for size in sizes:
-        table.add_column(f"{size:,}: p50 / p99 ms", justify="right")
-        table.add_column("calls/s", justify="right")
+    # A table per engine, so that three sizes fit in 80 columns.
     for engine in results["engines"]:
+        table = Table(
+            title=(
+                f"{TITLES[engine]} at scale: p50 / p99 ms and calls/s by people in the vault "
+                f"({results['threads']} client threads; erasure one at a time, "
+                f"{results['erasures']} people)"
+            )
+        )
+        table.add_column("call")
+        for size in sizes:
+            table.add_column(f"{size:,}", justify="right")
+            table.add_column("/s", justify="right")
         runs = [results["runs"][f"{engine}_{size}"] for size in sizes]
         for call in (*CALLS, "erase"):
             cells = []
             for r in runs:
                 f = r[call]
                 cells += [f"{f['p50_ms']:.1f} / {f['p99_ms']:.1f}", f"{f['per_s']:,.0f}"]
-            table.add_row(TITLES[engine], call, *cells)
+            table.add_row(call, *cells)
+        table.add_section()
         for measure, cells in (
             ("RSS", [f"{r['rss_bytes'] / 2**20:,.0f} MB" for r in runs]),
             ("disk/person", [f"{r['disk_bytes_per_subject'] / 1024:,.1f} KB" for r in runs]),
             ("built/s", [f"{r['build_people_per_s']:,.0f}" for r in runs]),
         ):
-            table.add_row(TITLES[engine], measure, *[c for cell in cells for c in (cell, "")])
-        table.add_section()
-    console.print(table)
+            table.add_row(measure, *[c for cell in cells for c in (cell, "")])
+        console.print(table)
     if len(sizes) > 1:
         _report_aims(results, sizes[0], sizes[-1])
 
