@@ -21,7 +21,7 @@ SQLITE = "sqlite:///"
 POSTGRESQL = "postgresql://"
 
 # What opening the stores may raise, each with a one-line message for the operator.
-StorageError = (postgres.DatabaseUnavailable, SchemaError)
+STORAGE_ERRORS = (postgres.DatabaseUnavailable, SchemaError)
 
 
 class UnknownStorage(ValueError):
@@ -60,7 +60,7 @@ def open_stores(url: str, key_url: str | None = None, *, upgrade: bool = False) 
     cannot be read; on PostgreSQL the key store may be a database of its own.
     `upgrade` applies the migrations a database lacks (`consent-vault migrate`);
     without it a database that is behind is refused. Raises UnknownStorage, or
-    one of StorageError."""
+    one of STORAGE_ERRORS."""
     key_url = key_url or url
     check_url(url)
     check_url(key_url, "--key-database")

@@ -697,7 +697,7 @@ def _migrate(args: argparse.Namespace) -> int:
             configuration.data_dir(args.data_dir), args.database, args.key_database
         )
         done = bootstrap.migrate(storage.url, storage.key_url)
-    except (configuration.SettingsError, *bootstrap.StorageError) as error:
+    except (configuration.SettingsError, *bootstrap.STORAGE_ERRORS) as error:
         _fail(str(error))
         return 2
     for database, applied in done:

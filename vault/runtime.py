@@ -197,7 +197,7 @@ class Runtime:
             )
         except KeyringError as error:
             raise StartupError(error.message) from None
-        except (bootstrap.UnknownStorage, *bootstrap.StorageError) as error:
+        except (bootstrap.UnknownStorage, *bootstrap.STORAGE_ERRORS) as error:
             raise StartupError(str(error)) from None
         except OSError as error:
             raise StartupError(
