@@ -11,6 +11,7 @@ from vault import crypto
 from vault.core.clock import Clock
 from vault.core.keys import DEFAULT_CACHE_ENTRIES
 from vault.core.vault import Vault
+from vault.keyring import Keyring, KeyringSource, load_or_create_keyring
 from vault.storage import postgres
 from vault.storage.base import KeyStore, RecordStore
 from vault.storage.postgres import PostgresKeyStore, PostgresRecordStore, redacted
@@ -107,16 +108,18 @@ def _key_store(url: str, upgrade: bool) -> SQLiteKeyStore | PostgresKeyStore:
 
 def vault_over(
     stores: Stores,
-    keyring: crypto.Keyring,
+    keyring: Keyring | KeyringSource,
     clock: Clock | None = None,
     *,
     key_cache_entries: int = DEFAULT_CACHE_ENTRIES,
 ) -> Vault:
     """The vault over `stores`, its key cache holding at most `key_cache_entries`
-    keys ([keys] cache_entries), with any erasure a crash interrupted finished."""
-    check_keyring(stores.keys, keyring)
+    keys ([keys] cache_entries), upgraded where a schema migration needed the
+    keys (`Vault.upgrade`), and with any erasure a crash interrupted finished."""
+    check_keyring(stores.keys, KeyringSource.of(keyring).current())
     vault = Vault(stores.records, stores.keys, keyring, clock)
     vault.keys.resize(key_cache_entries)
+    vault.upgrade()
     vault.recover()
     return vault
 
@@ -126,7 +129,7 @@ def holds_keys(keys: KeyStore) -> bool:
     return next(iter(keys.wrapped_subject_keys()), None) is not None
 
 
-def check_keyring(keys: KeyStore, keyring: crypto.Keyring) -> None:
+def check_keyring(keys: KeyStore, keyring: Keyring) -> None:
     """Refuse a keyring that cannot open the key database's keys, before any
     call is served: a process with another keyring (a second machine given a
     fresh one by mistake) would find no one and register people again, and its
@@ -165,7 +168,8 @@ def open_vault(
     on `database` if given, its keyring beside the databases unless named: for
     tools and tests."""
     directory.mkdir(parents=True, exist_ok=True)
-    keyring = crypto.load_or_create_keyring(keyring_file or directory / "keyring.json")
+    path = keyring_file or directory / "keyring.json"
+    keyring = KeyringSource(load_or_create_keyring(path), path)
     url = database or f"{SQLITE}{directory.absolute()}"
     return vault_over(open_stores(url), keyring, clock)
 

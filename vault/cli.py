@@ -656,7 +656,6 @@ def _print_seeding(seeding: Seeding, storage: StorageSettings) -> None:
 
 
 def _rotate_kek(args: argparse.Namespace) -> int:
-    from vault import crypto
     from vault import settings as configuration
     from vault.runtime import Runtime, StartupError
 
@@ -675,11 +674,11 @@ def _rotate_kek(args: argparse.Namespace) -> int:
         _fail(str(error))
         return 2
     with contextlib.closing(runtime):
-        new_ring = vault.keyring.with_new_kek()
+        new_ring = vault.keyring.with_new_version()
         # The new ring (holding old and new KEKs) is saved before any re-wrap, so a
         # crash part-way leaves every subject key readable.
-        crypto.write_keyring(keyring.path, new_ring)
-        count = vault.keys.rotate(new_ring)
+        vault.keyrings.replace(new_ring)
+        count = vault.keys.rotate()
         console.print(
             f"KEK version {new_ring.current_version} is current; "
             f"{words.count(count, 'subject key')} re-wrapped"

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from vault import __version__, bootstrap, crypto, demo
+from vault import __version__, bootstrap, demo
 from vault.connectors.registry import ConfigError, ConnectorRegistry
 from vault.core.clock import Clock
 from vault.core.erasure import ErasureCoordinator, ErasureSettings
@@ -25,6 +25,7 @@ from vault.core.model import Controller
 from vault.core.steps import StepEngine
 from vault.core.vault import Vault
 from vault.crypto import KeyringError
+from vault.keyring import KEYRING_ENV, KeyringSource, load_or_create_keyring
 from vault.plugins.host import VaultHost
 from vault.plugins.manager import make_plugin_manager
 from vault.server.app import RunningServer, create_server
@@ -184,10 +185,13 @@ class Runtime:
                 raise KeyringError(
                     f"no keyring at {ring.path}, and the key database already holds keys: "
                     "give this server the keyring the vault was written with (--keyring, "
-                    f"or ${crypto.KEYRING_ENV})"
+                    f"or ${KEYRING_ENV})"
                 )
-            keyring = crypto.load_or_create_keyring(
-                ring.path, {crypto.KEYRING_ENV: ring.given} if ring.given else {}
+            # A keyring file is watched (a rotation elsewhere is picked up
+            # without a restart); one given whole in the environment cannot change.
+            keyring = KeyringSource(
+                load_or_create_keyring(ring.path, {KEYRING_ENV: ring.given} if ring.given else {}),
+                None if ring.given else ring.path,
             )
             self.vault = bootstrap.vault_over(
                 self.stores,

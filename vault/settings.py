@@ -19,7 +19,7 @@ from vault import bootstrap
 from vault.core.erasure import ErasureSettings
 from vault.core.keys import DEFAULT_CACHE_ENTRIES
 from vault.core.model import SWEDISH_SUPERVISORY_AUTHORITY, Controller
-from vault.crypto import KEYRING_ENV
+from vault.keyring import KEYRING_ENV
 
 DATA_DIR_ENV = "CONSENT_VAULT_DATA"
 DATABASE_ENV = "CONSENT_VAULT_DATABASE"

@@ -16,10 +16,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from vault import crypto, demo
+from vault import demo
 from vault.cli import main
 from vault.core.actor import LOCAL
 from vault.core.vault import Vault
+from vault.keyring import Keyring, write_keyring
 from vault.reports.archive import export_archive
 from vault.server.app import RunningServer
 
@@ -269,7 +270,7 @@ def test_a_keyring_others_can_read_is_refused_in_one_line(
     command: tuple[str, ...], tmp_path: Path
 ) -> None:
     ring = tmp_path / "keyring.json"
-    crypto.write_keyring(ring, crypto.Keyring.generate())
+    write_keyring(ring, Keyring.generate())
     ring.chmod(0o644)
     args = [*command, "--data-dir", str(tmp_path / "data"), "--keyring", str(ring)]
     # As a user runs it, in a process of its own: a server that wrongly

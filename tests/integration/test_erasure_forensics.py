@@ -20,6 +20,7 @@ from vault.core.identities import IdentityKind
 from vault.core.model import Content, LegalBasis, RecordDraft
 from vault.core.vault import IdentityInput, Vault
 from vault.crypto import TamperedError
+from vault.keyring import write_keyring
 from vault.storage.sqlite import SQLiteRecordStore
 
 MARKERS = [b"MARKER-ADDRESS-7f3a", b"MARKER-RECIPE-91bc", b"MARKER-PHOTO-c0de"]
@@ -153,7 +154,7 @@ def test_erasure_leaves_no_usable_key_in_any_file(
     conn.close()
     assert len(usable) >= 3, "the subject that stays has keys"
     for row in rows:
-        for key in [*usable, *vault.keyring.keks.values()]:
+        for key in [*usable, *(v.kek for v in vault.keyring.versions.values())]:
             with pytest.raises(TamperedError):
                 crypto.unseal(
                     key,
@@ -216,8 +217,8 @@ def test_kek_rotation_rewraps_and_old_data_stays_readable(
     stored = vault.create_record(
         LOCAL, subject.subject_id, RecordDraft("contact", "p", LegalBasis.CONTRACT, "lms", {"a": 1})
     )
-    new_ring = vault.keyring.with_new_kek()
-    crypto.write_keyring(data_dir / "keyring.json", new_ring)
+    new_ring = vault.keyring.with_new_version()
+    write_keyring(data_dir / "keyring.json", new_ring)
     assert vault.keys.rotate(new_ring) == 1
     bootstrap.close_vault(vault)
 

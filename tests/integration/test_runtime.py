@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.serving import ANY_PORT
-from vault import bootstrap, crypto
+from vault import bootstrap
 from vault.core.actor import LOCAL
 from vault.core.identities import IdentityKind
 from vault.core.vault import IdentityInput, Vault
+from vault.keyring import Keyring, write_keyring
 from vault.runtime import Runtime, StartupError, Workers, build_services
 from vault.server.app import create_server
 from vault.settings import (
@@ -205,7 +206,7 @@ def test_a_keyring_that_does_not_open_the_keys_is_refused_at_start(
 ) -> None:
     _a_vault_with_someone(tmp_path / "data", engine, tmp_path / "keyring.json")
     other = tmp_path / "other-keyring.json"
-    crypto.write_keyring(other, crypto.Keyring.generate())
+    write_keyring(other, Keyring.generate())
     runtime = Runtime(_settings(tmp_path / "data", engine, other))
     with pytest.raises(StartupError, match="not the keyring this vault was written with"):
         runtime.open()

@@ -21,9 +21,9 @@ from collections.abc import Callable
 import pytest
 
 from tests.storage.racing import BOUND_SECONDS, race
-from vault import crypto
 from vault.core.errors import CategoryErased, SubjectErased
 from vault.core.keys import KeyManager
+from vault.keyring import Keyring
 from vault.storage.base import DataKeyScope, KeyStore, WrappedDataKey, WrappedKey
 
 # How many reads each concurrent reader makes at most before, and after, a destruction.
@@ -89,12 +89,12 @@ class KeyStoreContract:
     def test_rotation_through_the_store_keeps_every_key_readable(
         self, store: KeyStore, open_other: OpenOther
     ) -> None:
-        old_ring = crypto.Keyring.generate()
+        old_ring = Keyring.generate()
         keys = KeyManager(store, old_ring)
         keys.create_subject_key("s1")
         subject_key = keys.subject_key("s1")
         data_key = keys.data_key("s1", "notes", create=True)
-        new_ring = old_ring.with_new_kek()
+        new_ring = old_ring.with_new_version()
         assert keys.rotate(new_ring) == 1
         assert store.subject_key("s1").kek_version == new_ring.current_version  # type: ignore[union-attr]
         # A process that starts afresh with the new ring reads the same keys.
@@ -276,7 +276,7 @@ class KeyStoreContract:
     def test_a_key_cached_by_another_process_is_unusable_once_destroyed(
         self, store: KeyStore, open_other: OpenOther
     ) -> None:
-        ring = crypto.Keyring.generate()
+        ring = Keyring.generate()
         here, there = KeyManager(store, ring), KeyManager(open_other(), ring)
         here.create_subject_key("s1")
         here.create_subject_key("s2")
@@ -390,7 +390,7 @@ class KeyStoreContract:
     def test_a_key_cached_by_readers_of_another_store_is_unusable_once_destroyed(
         self, store: KeyStore, open_other: OpenOther
     ) -> None:
-        ring = crypto.Keyring.generate()
+        ring = Keyring.generate()
         here, there = KeyManager(store, ring), KeyManager(open_other(), ring)
         here.create_subject_key("s1")
         here.create_subject_key("s2")
@@ -451,7 +451,7 @@ class KeyStoreContract:
     def test_key_managers_on_two_stores_making_one_data_key_at_once_get_the_same(
         self, store: KeyStore, open_other: OpenOther
     ) -> None:
-        ring = crypto.Keyring.generate()
+        ring = Keyring.generate()
         managers = [KeyManager(store, ring), KeyManager(open_other(), ring)]
         managers[0].create_subject_key("s1")
         for category in (f"c{n}" for n in range(10)):

@@ -10,6 +10,7 @@ import pytest
 
 from vault import crypto
 from vault.crypto import KeyringError, TamperedError
+from vault.keyring import KEYRING_ENV, Keyring, load_or_create_keyring
 
 
 def test_seal_round_trips_and_uses_a_fresh_nonce() -> None:
@@ -54,24 +55,22 @@ def test_tampering_and_truncation_are_detected() -> None:
 
 def test_keyring_file_is_created_private_and_reloads(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "keyring.json"
-    ring = crypto.load_or_create_keyring(path, environ={})
+    ring = load_or_create_keyring(path, environ={})
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert crypto.load_or_create_keyring(path, environ={}) == ring
+    assert load_or_create_keyring(path, environ={}) == ring
 
 
 def test_a_keyring_others_can_read_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "keyring.json"
-    crypto.load_or_create_keyring(path, environ={})
+    load_or_create_keyring(path, environ={})
     os.chmod(path, 0o644)
     with pytest.raises(KeyringError, match="chmod 600"):
-        crypto.load_or_create_keyring(path, environ={})
+        load_or_create_keyring(path, environ={})
 
 
 def test_keyring_from_the_environment_wins(tmp_path: Path) -> None:
-    ring = crypto.Keyring.generate()
-    loaded = crypto.load_or_create_keyring(
-        tmp_path / "none.json", environ={crypto.KEYRING_ENV: ring.to_json()}
-    )
+    ring = Keyring.generate()
+    loaded = load_or_create_keyring(tmp_path / "none.json", environ={KEYRING_ENV: ring.to_json()})
     assert loaded == ring
     assert not (tmp_path / "none.json").exists()
 
@@ -79,20 +78,21 @@ def test_keyring_from_the_environment_wins(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text", ["", "{}", '{"format": "consent-vault-keyring/1"}', "not json"])
 def test_a_broken_keyring_is_a_clear_error(text: str) -> None:
     with pytest.raises(KeyringError):
-        crypto.Keyring.from_json(text, source="test")
+        Keyring.from_json(text, source="test")
 
 
 def test_rotation_adds_a_version_and_keeps_the_old_one() -> None:
-    ring = crypto.Keyring.generate()
-    rotated = ring.with_new_kek()
+    ring = Keyring.generate()
+    rotated = ring.with_new_version()
     assert rotated.current_version == 2
     assert rotated.kek(1) == ring.kek(1)
-    assert rotated.index_key == ring.index_key
+    assert rotated.index_key_of(1) == ring.index_key
+    assert rotated.index_key != ring.index_key  # each version has its own
     with pytest.raises(KeyringError):
         ring.kek(2)
 
 
 def test_blind_index_is_keyed() -> None:
-    one, two = crypto.Keyring.generate(), crypto.Keyring.generate()
+    one, two = Keyring.generate(), Keyring.generate()
     assert one.blind_index("email\x1f\x1fa@b.se") == one.blind_index("email\x1f\x1fa@b.se")
     assert one.blind_index("email\x1f\x1fa@b.se") != two.blind_index("email\x1f\x1fa@b.se")

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from vault import bootstrap, crypto
+from vault import bootstrap
 from vault.core.actor import LOCAL
 from vault.core.errors import SubjectErased
 from vault.core.identities import IdentityKind
 from vault.core.keys import CacheStats, KeyManager
 from vault.core.model import LegalBasis, RecordDraft
 from vault.core.vault import IdentityInput, Vault
+from vault.keyring import Keyring
 from vault.storage.base import WrappedKey
 from vault.storage.sqlite import SQLiteKeyStore
 
@@ -59,7 +60,7 @@ def test_a_cached_key_costs_one_generation_read_and_nothing_else(
     stores: tuple[SQLiteKeyStore, SQLiteKeyStore],
 ) -> None:
     store = CountingStore(stores[0])
-    keys = KeyManager(store, crypto.Keyring.generate())  # type: ignore[arg-type]
+    keys = KeyManager(store, Keyring.generate())  # type: ignore[arg-type]
     keys.create_subject_key("s1")
     first = keys.data_key("s1", "notes", create=True)
     store.calls.clear()
@@ -72,7 +73,7 @@ def test_a_key_read_just_before_another_process_destroyed_it_is_not_cached(
     stores: tuple[SQLiteKeyStore, SQLiteKeyStore],
 ) -> None:
     here, there = stores
-    ring = crypto.Keyring.generate()
+    ring = Keyring.generate()
     elsewhere = KeyManager(there, ring)
     elsewhere.create_subject_key("s1")
     elsewhere.create_subject_key("s2")
@@ -165,7 +166,7 @@ def test_a_smaller_bound_evicts_the_least_recently_used_first(
     stores: tuple[SQLiteKeyStore, SQLiteKeyStore],
 ) -> None:
     store = CountingStore(stores[0])
-    keys = KeyManager(store, crypto.Keyring.generate(), cache_entries=3)  # type: ignore[arg-type]
+    keys = KeyManager(store, Keyring.generate(), cache_entries=3)  # type: ignore[arg-type]
     for subject_id in ("s1", "s2", "s3"):
         keys.create_subject_key(subject_id)
     keys.subject_key("s1")  # s2 is now the least recently used
@@ -185,7 +186,7 @@ def test_the_stats_count_lookups_and_a_destruction_elsewhere_emptying_the_cache(
     stores: tuple[SQLiteKeyStore, SQLiteKeyStore],
 ) -> None:
     here, there = stores
-    ring = crypto.Keyring.generate()
+    ring = Keyring.generate()
     keys, elsewhere = KeyManager(here, ring), KeyManager(there, ring)
     elsewhere.create_subject_key("s1")
     elsewhere.create_subject_key("s2")
@@ -204,7 +205,7 @@ def test_the_stats_count_lookups_and_a_destruction_elsewhere_emptying_the_cache(
 
 def test_a_cache_of_no_entries_is_refused(stores: tuple[SQLiteKeyStore, SQLiteKeyStore]) -> None:
     with pytest.raises(ValueError, match="at least 1"):
-        KeyManager(stores[0], crypto.Keyring.generate(), cache_entries=0)
-    keys = KeyManager(stores[0], crypto.Keyring.generate())
+        KeyManager(stores[0], Keyring.generate(), cache_entries=0)
+    keys = KeyManager(stores[0], Keyring.generate())
     with pytest.raises(ValueError, match="at least 1"):
         keys.resize(-1)

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vault import crypto
 from vault.core.errors import CategoryErased, SubjectErased
+from vault.keyring import Keyring, KeyringSource
 from vault.storage.base import DataKeyScope, KeyStore, WrappedDataKey, WrappedKey
 
 # The cache's bound unless [keys] cache_entries says otherwise. Measured on this
@@ -112,16 +113,29 @@ class KeyManager:
     def __init__(
         self,
         store: KeyStore,
-        keyring: crypto.Keyring,
+        keyring: Keyring | KeyringSource,
         cache_entries: int = DEFAULT_CACHE_ENTRIES,
     ) -> None:
         self.store = store
-        self.keyring = keyring
+        self.keyrings = KeyringSource.of(keyring)
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, str], _Cached] = OrderedDict()
         self._generation = -1
         self._capacity = _capacity(cache_entries)
         self._hits = self._misses = self._evictions = self._emptied = 0
+
+    @property
+    def keyring(self) -> Keyring:
+        """The keyring as it is now (a rotation elsewhere is seen within a second)."""
+        return self.keyrings.current()
+
+    def kek(self, version: int) -> bytes:
+        """The KEK of `version`; a version the ring in hand lacks may have been
+        made by a rotation in another process since, so the file is read again."""
+        ring = self.keyrings.current()
+        if not ring.has(version):
+            ring = self.keyrings.refresh()
+        return ring.kek(version)
 
     # ---------------------------------------------------------------- cache
     def stats(self) -> CacheStats:
@@ -215,7 +229,7 @@ class KeyManager:
             raise SubjectErased(subject_id)
         version, wrapped = stored
         key = crypto.unseal(
-            self.keyring.kek(version),
+            self.kek(version),
             wrapped,
             crypto.associated_data("subject-key", version, subject_id),
         )
@@ -344,7 +358,7 @@ class KeyManager:
             return None
         version, wrapped = stored
         return crypto.unseal(
-            self.keyring.kek(version),
+            self.kek(version),
             wrapped,
             crypto.associated_data("job-key", version, request_id),
         )
@@ -353,8 +367,12 @@ class KeyManager:
         return self.store.destroy_job_key(request_id)
 
     # ------------------------------------------------------------- rotation
-    def rotate(self, new_ring: crypto.Keyring) -> int:
-        """Re-wrap every subject key under the new ring's current KEK; data is untouched."""
+    def rotate(self, new_ring: Keyring | None = None) -> int:
+        """Re-wrap every subject key under the current KEK (of `new_ring`, made the
+        keyring first if given); data is untouched."""
+        if new_ring is not None:
+            self.keyrings.replace(new_ring)
+        new_ring = self.keyring
         count = 0
         for subject_id, (version, wrapped) in self.store.wrapped_subject_keys():
             if version == new_ring.current_version:
@@ -373,7 +391,6 @@ class KeyManager:
                 subject_id, version, new_ring.current_version, rewrapped
             ):
                 count += 1
-        self.keyring = new_ring
         return count
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from vault.core import rules
 from vault.core.errors import RequestIdReused
+from vault.keyring import KeyringSource
 from vault.storage.base import RecordStore, RememberedRequest, Transaction
 
 
@@ -24,16 +25,17 @@ class Raced(Exception):
 
 
 class Replay:
-    def __init__(self, store: RecordStore, key: bytes) -> None:
+    def __init__(self, store: RecordStore, keyrings: KeyringSource) -> None:
         self.store = store
-        self.key = key
+        self.keyrings = keyrings
 
     def fingerprint(self, request_id: str, *parts: Any) -> str:
         """What a request asked for; computed only when there is a request id."""
         if not request_id:
             return ""
         text = json.dumps(parts, sort_keys=True, default=str)
-        return hmac.new(self.key, text.encode(), hashlib.sha256).hexdigest()
+        key = self.keyrings.current().index_key
+        return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
     def replayed(
         self, request_id: str, operation: str, fingerprint: str

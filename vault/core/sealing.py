@@ -16,6 +16,7 @@ from vault.core.errors import CategoryErased
 from vault.core.identities import Identity, IdentityKind
 from vault.core.keys import DataKey, KeyManager
 from vault.core.model import Content, Record
+from vault.keyring import Keyring, KeyringSource
 from vault.storage.base import IdentityRow, RecordRow
 
 # Identities are sealed under a data key of their own, so erasing any one
@@ -24,9 +25,13 @@ IDENTITY_CATEGORY = "vault.identity"
 
 
 class Sealing:
-    def __init__(self, keys: KeyManager, keyring: crypto.Keyring) -> None:
+    def __init__(self, keys: KeyManager, keyrings: KeyringSource) -> None:
         self.keys = keys
-        self.keyring = keyring
+        self.keyrings = keyrings
+
+    @property
+    def keyring(self) -> Keyring:
+        return self.keyrings.current()
 
     # ---------------------------------------------------------- identities
     def identity_row(self, subject_id: str, identity: Identity) -> IdentityRow:

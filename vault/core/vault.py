@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 
-from vault import crypto
+from vault.core import upgrades
 from vault.core.actor import Actor
 from vault.core.clock import Clock, SystemClock
 from vault.core.export import SubjectExport
@@ -26,6 +26,7 @@ from vault.core.sealing import Sealing
 from vault.core.shredding import Shredding
 from vault.core.subject_import import ImportedSubjects, NewSubject, SubjectBatch, SubjectImport
 from vault.core.subjects import IdentityInput, Subjects
+from vault.keyring import Keyring, KeyringSource
 from vault.storage.base import KeyStore, RecordStore
 
 # What a caller writes (an identity, a record's changes) is named as the vault's.
@@ -44,17 +45,17 @@ class Vault:
         self,
         records: RecordStore,
         keys: KeyStore,
-        keyring: crypto.Keyring,
+        keyring: Keyring | KeyringSource,
         clock: Clock | None = None,
     ) -> None:
         self.records = records
-        self.keys = KeyManager(keys, keyring)
-        self.keyring = keyring
+        self.keyrings = KeyringSource.of(keyring)
+        self.keys = KeyManager(keys, self.keyrings)
         self.clock = clock or SystemClock()
         # Set when deleted bytes wait to be scrubbed from the files.
         self.scrub_due = threading.Event()
-        self.replay = Replay(records, keyring.index_key)
-        self.sealing = Sealing(self.keys, keyring)
+        self.replay = Replay(records, self.keyrings)
+        self.sealing = Sealing(self.keys, self.keyrings)
         self.subjects = Subjects(records, self.keys, self.sealing, self.replay, self.clock)
         self.subject_import = SubjectImport(
             records, self.keys, self.sealing, self.replay, self.clock
@@ -70,6 +71,11 @@ class Vault:
         )
         self.shredding = Shredding(records, self.keys, self.replay, self.clock, self.scrub_due)
         self.maintenance = Maintenance(records, self.keys, self.scrub_due)
+
+    @property
+    def keyring(self) -> Keyring:
+        """The keyring as it is now."""
+        return self.keyrings.current()
 
     # ------------------------------------------------------------ subjects
     def create_subject(
@@ -190,6 +196,11 @@ class Vault:
         return self.recordkeeping.erase_category(actor, subject_id, category, request_id)
 
     # --------------------------------------------------------- maintenance
+    def upgrade(self) -> dict[str, int]:
+        """Finish what a schema migration cannot do without the keys (see
+        `vault.core.upgrades`); what each step changed."""
+        return upgrades.run(upgrades.UpgradeContext(self.records, self.keys, self.sealing))
+
     def recover(self) -> int:
         """Finish erasures a crash interrupted: erased subjects whose keys remain."""
         return self.maintenance.recover()

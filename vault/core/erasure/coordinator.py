@@ -72,7 +72,7 @@ class ErasureCoordinator:
         self.holdings = dict(holdings)
         self.settings = settings or ErasureSettings()
         self.keys = JobKeys(vault)
-        self.replay = Replay(vault.records, vault.keyring.index_key)
+        self.replay = Replay(vault.records, vault.keyrings)
         self.engine = engine
         self.steps = self.engine.store
         self.kind = ErasureSteps(vault, self.keys, self.settings)
