@@ -300,11 +300,7 @@ class KeyringSource:
         """KeyringError, in one line, unless the keyring can change: one given
         whole cannot change under a running server, so it cannot be rotated."""
         if not self.changeable:
-            raise KeyringError(
-                f"the keyring is given whole ({self._ring.source}), so it cannot change "
-                "under a running server: rotation needs a keyring file (--keyring); "
-                f"move the keyring into a file of mode 0600 and unset ${KEYRING_ENV}"
-            )
+            raise KeyringError(given_whole(self._ring.source))
 
     def replace(self, ring: Keyring) -> None:
         """Save `ring` as the keyring (rotation, retirement) and use it from now on."""
@@ -318,6 +314,15 @@ class KeyringSource:
             self._ring = Keyring.from_json(ring.to_json(), source=str(self.path))
             self._stamp = _stamp(self.path)
             self._checked = self._monotonic()
+
+
+def given_whole(source: str) -> str:
+    """Why a keyring given whole (in $CONSENT_VAULT_KEYRING) cannot be rotated."""
+    return (
+        f"the keyring is given whole ({source}), so it cannot change under a running "
+        "server: rotation needs a keyring file (--keyring) that every server reads; "
+        f"move the keyring into a file of mode 0600 and unset ${KEYRING_ENV}"
+    )
 
 
 def _stamp(path: Path) -> tuple[int, int, int, int]:
