@@ -727,13 +727,13 @@ def _key_versions(args: argparse.Namespace, *, rotate: bool, retire_age: str | N
             if rotate:
                 rotation = vault.rotate_keys(LOCAL, _show_key_progress())
                 if rotation.resumed:
-                    console.print(
+                    _say(
                         f"The rotation to key version {rotation.version} was unfinished: "
                         "finished it (no new version made; run rotate-kek again for one)."
                     )
                 else:
-                    console.print(f"Key version {rotation.version} is current.")
-                console.print(
+                    _say(f"Key version {rotation.version} is current.")
+                _say(
                     f"{_counted(rotation.rewrapped.count, 'key')} re-wrapped, "
                     f"{_counted(rotation.reindexed, 'identity')} re-indexed"
                     + (
@@ -754,27 +754,33 @@ def _key_versions(args: argparse.Namespace, *, rotate: bool, retire_age: str | N
 
 def _print_retirement(retirement: Retirement, age: str) -> None:
     if not retirement.retired:
-        console.print(
+        _say(
             f"No key version but the current one ({retirement.current}) is older than "
             f"{age}: nothing retired."
         )
         return
     numbers = ", ".join(str(v) for v in retirement.retired)
-    noun = "version" if len(retirement.retired) == 1 else "versions"
-    console.print(
-        f"Key {noun} {numbers} retired: their keys are gone from the keyring, so a copy "
-        "of the key database from before cannot be unwrapped."
+    noun, their = ("version", "its") if len(retirement.retired) == 1 else ("versions", "their")
+    _say(
+        f"Key {noun} {numbers} retired: {their} keys are gone from the keyring, so no "
+        "copy of the key database from before can be unwrapped, and no copy of the "
+        "records from before matches anyone by identity."
     )
     if retirement.rewrapped.count or retirement.reindexed:
-        console.print(
+        _say(
             f"{_counted(retirement.rewrapped.count, 'key')} re-wrapped and "
             f"{_counted(retirement.reindexed, 'identity')} re-indexed first."
         )
     if not retirement.scrubbed:
-        console.print(
+        _say(
             "A reader kept the key database's files from being scrubbed; a running "
             "server's maintenance does it, or run retire-kek again."
         )
+
+
+def _say(text: str) -> None:
+    """A sentence on stdout, wrapped at words to the terminal (80 columns in a pipe)."""
+    console.print(text, highlight=False, soft_wrap=False)
 
 
 def _counted(number: int, thing: str) -> str:
@@ -798,9 +804,7 @@ def _show_key_progress() -> Callable[[KeyProgress], None]:
             return
         shown[progress.stage] = tenth
         thing, verb = verbs[progress.stage]
-        console.print(
-            f"  {progress.done:,} of {_counted(progress.total, thing)} {verb}", highlight=False
-        )
+        _say(f"  {progress.done:,} of {_counted(progress.total, thing)} {verb}")
 
     return show
 

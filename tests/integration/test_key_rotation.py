@@ -366,7 +366,7 @@ def test_a_process_behind_the_keyring_puts_its_key_under_the_current_version(
         vault.rotate_keys(LOCAL)
         vault.retire_keys(LOCAL, 30 * DAY)
         assert behind.current().current_version == 1  # still behind
-        anna, anna_record = person(second, "anna")
+        _, anna_record = person(second, "anna")
         assert second.keys.create_job_key("erase-anna")
         assert behind.current().current_version == 2  # read again when refused
         assert vault.keys.store.kek_versions() == {2: 2}

@@ -41,10 +41,24 @@ class Sealing:
         data_key = self.keys.data_key(subject_id, IDENTITY_CATEGORY, create=True)
         return self._sealed_identity(subject_id, identity, data_key, self.keyring)
 
-    def blind_indexes(self, identity: Identity) -> list[str]:
+    def blind_indexes(self, identity: Identity, *, fresh: bool = False) -> list[str]:
         """The identity's blind index under every live version, the current
-        first: a row not yet re-indexed is under an older one."""
-        return [index for _, index in self.keyring.blind_indexes(identity.index_text)]
+        first: a row not yet re-indexed is under an older one. `fresh` reads
+        the keyring file again if it changed: inside a write, whose lock no
+        re-index can commit under, so every row a rotation has moved is under
+        a version this ring holds (a rotation saves the file before it moves
+        anything)."""
+        ring = self.keyrings.refresh() if fresh else self.keyring
+        return [index for _, index in ring.blind_indexes(identity.index_text)]
+
+    def current_identity_row(
+        self, subject_id: str, identity: Identity, row: IdentityRow
+    ) -> IdentityRow:
+        """`row`, or the identity sealed again if a rotation made another
+        version current since it was sealed (call after `blind_indexes(fresh=True)`)."""
+        if row.index_version == self.keyring.current_version:
+            return row
+        return self.identity_row(subject_id, identity)
 
     def reindexed_identity(self, row: IdentityRow, ring: Keyring | None = None) -> IdentityRow:
         """The same identity under the current version's index key (of `ring`,

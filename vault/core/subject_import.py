@@ -103,7 +103,7 @@ class _Rows:
     it) and records, for one record-store transaction."""
 
     subjects: list[SubjectRow]
-    identities: list[tuple[str, IdentityRow, list[str]]]
+    identities: list[tuple[str, Identity, IdentityRow]]
     records: list[RecordRow]
 
 
@@ -176,7 +176,11 @@ class SubjectImport:
             with self.store.write() as tx:
                 for row in rows.subjects:
                     tx.subjects.insert_subject(row)
-                for identity_field, identity_row, blind_indexes in rows.identities:
+                for identity_field, identity, identity_row in rows.identities:
+                    blind_indexes = self.sealing.blind_indexes(identity, fresh=True)
+                    identity_row = self.sealing.current_identity_row(
+                        identity_row.subject_id, identity, identity_row
+                    )
                     if identity_held(tx.subjects, blind_indexes) or not tx.subjects.insert_identity(
                         identity_row
                     ):
@@ -222,8 +226,8 @@ class SubjectImport:
             rows.identities.extend(
                 (
                     f"{subject.field}.identities[{index}]",
+                    identity,
                     self.sealing.identity_row(subject_id, identity),
-                    subject.blind_indexes[index],
                 )
                 for index, identity in enumerate(subject.identities)
             )

@@ -125,9 +125,11 @@ class Subjects:
                     )
                 )
                 for index, (identity, row) in enumerate(zip(canonical, identity_rows, strict=True)):
-                    if identity_held(
-                        tx.subjects, self.sealing.blind_indexes(identity)
-                    ) or not tx.subjects.insert_identity(row):
+                    blind_indexes = self.sealing.blind_indexes(identity, fresh=True)
+                    row = self.sealing.current_identity_row(subject_id, identity, row)
+                    if identity_held(tx.subjects, blind_indexes) or not tx.subjects.insert_identity(
+                        row
+                    ):
                         raise IdentityInUse(
                             f"identities[{index}]: already belongs to a subject",
                             field=f"identities[{index}]",
@@ -161,6 +163,12 @@ class Subjects:
     def find(self, actor: Actor, identity: IdentityInput, field: str = "identity") -> Subject:
         canonical = self._canonical(identity, field)
         subject_id = identity_held(self.store.subjects, self.sealing.blind_indexes(canonical))
+        if subject_id is None:
+            # Another process may have re-indexed it a moment ago under a
+            # version this process has not read yet.
+            subject_id = identity_held(
+                self.store.subjects, self.sealing.blind_indexes(canonical, fresh=True)
+            )
         if subject_id is None:
             raise SubjectNotFound("no subject holds that identity")
         return self.get(actor, subject_id)
@@ -234,23 +242,26 @@ class Subjects:
                     field = "old_identity" if new else "identity"
                     # Under whichever live version its row is.
                     old_index = next(
-                        (i for i in self.sealing.blind_indexes(old_canonical) if i in held), None
+                        (
+                            i
+                            for i in self.sealing.blind_indexes(old_canonical, fresh=True)
+                            if i in held
+                        ),
+                        None,
                     )
                     if old_index is None:
                         raise InvalidArgument(field, "the subject does not hold this identity")
                     if new_row is None and len(held) == 1:
                         raise InvalidArgument(field, "a subject keeps at least one identity")
                     tx.subjects.delete_identity(old_index)
-                if (
-                    new_canonical is not None
-                    and new_row is not None
-                    and (
-                        identity_held(tx.subjects, self.sealing.blind_indexes(new_canonical))
-                        or not tx.subjects.insert_identity(new_row)
-                    )
-                ):
-                    field = "new_identity" if old else "identity"
-                    raise IdentityInUse(f"{field}: already belongs to a subject", field=field)
+                if new_canonical is not None and new_row is not None:
+                    blind_indexes = self.sealing.blind_indexes(new_canonical, fresh=True)
+                    new_row = self.sealing.current_identity_row(subject_id, new_canonical, new_row)
+                    if identity_held(tx.subjects, blind_indexes) or not tx.subjects.insert_identity(
+                        new_row
+                    ):
+                        field = "new_identity" if old else "identity"
+                        raise IdentityInUse(f"{field}: already belongs to a subject", field=field)
                 tx.subjects.touch_subject(subject_id, utc_now(self.clock))
                 self.replay.remember(
                     tx, request_id, "rectify_identity", fingerprint, subject_id, subject_id
