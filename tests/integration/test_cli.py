@@ -525,9 +525,7 @@ def test_rotate_and_retire_say_what_they_did_in_lines_of_80_columns(tmp_path: Pa
     assert retired.returncode == 0, retired.stderr
     assert retired.stdout.startswith("Key version 1 retired: its keys are gone")
     assert all(len(line) <= 80 for line in retired.stdout.splitlines())
-    again = key_command(
-        "rotate-kek", "--retire-older-than", "0s", "--data-dir", str(data)
-    )
+    again = key_command("rotate-kek", "--retire-older-than", "0s", "--data-dir", str(data))
     assert again.returncode == 0, again.stderr
     assert "Key version 3 is current." in again.stdout
     assert "Key version 2 retired" in again.stdout

@@ -4,7 +4,6 @@ the defaults, and every bad value one line that names the setting."""
 from __future__ import annotations
 
 import datetime as dt
-
 import re
 from pathlib import Path
 
@@ -115,7 +114,7 @@ def test_the_demo_is_the_schools_unless_a_controller_is_configured(tmp_path: Pat
         ("[keys]\ncache_entries = true\n", "[keys] cache_entries must be a whole number"),
         ('[keys]\nrotate_every = "90 days"\n', "[keys] rotate_every '90 days': write a whole"),
         ('[keys]\nrotate_every = "1.5d"\n', "[keys] rotate_every"),
-        ("[keys]\nrotate_every = 90\n", '[keys] rotate_every must be a duration in quotes'),
+        ("[keys]\nrotate_every = 90\n", "[keys] rotate_every must be a duration in quotes"),
         ('[keys]\nretire_after = "0d"\n', "[keys] retire_after must be more than 0"),
         ('[keys]\nretire_after = "-3d"\n', "[keys] retire_after"),
         ('[controller]\ntime_zone = "Mars/Olympus"\n', "[controller] time_zone"),
