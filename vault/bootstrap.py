@@ -134,6 +134,23 @@ def check_keyring(keys: KeyStore, keyring: Keyring) -> None:
     call is served: a process with another keyring (a second machine given a
     fresh one by mistake) would find no one and register people again, and its
     reads would look like tampering. One subject key is tried."""
+    versions = keys.kek_versions()
+    for version in sorted(versions):
+        if version in keyring.retired:
+            # A key database restored from before a retirement: what it holds
+            # under the retired version nobody can unwrap, by design.
+            raise crypto.KeyringError(
+                f"the key database holds {versions[version]:,} keys wrapped under "
+                f"key-encryption key version {version}, retired on "
+                f"{keyring.retired[version]:%Y-%m-%d}: nobody can unwrap them; is this key "
+                "database a copy from before the retirement?"
+            )
+        if not keyring.has(version):
+            raise crypto.KeyringError(
+                f"the keyring ({keyring.source}) lacks key-encryption key version {version}, "
+                "which the key database uses: give this server the keyring file the others "
+                "use (a copy of its own cannot follow a rotation)"
+            )
     sample = next(iter(keys.wrapped_subject_keys()), None)
     if sample is None:
         return

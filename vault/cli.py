@@ -48,6 +48,10 @@ except KeyboardInterrupt:
     raise SystemExit(130) from None
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from vault.core.rotation import Progress as KeyProgress
+    from vault.core.rotation import Retirement
     from vault.demo import Seeding
     from vault.settings import Settings, StorageSettings
 
@@ -65,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "handler", None):
             parser.print_help()
             return 2
-        offline = (_serve, _rotate_kek, _migrate)
+        offline = (_serve, _rotate_kek, _retire_kek, _migrate)
         if args.handler not in offline and not _ADDRESS.fullmatch(args.server):
             _fail(
                 f"--server {args.server!r}: write the address as HOST:PORT, "
@@ -429,12 +433,34 @@ def _parser() -> argparse.ArgumentParser:
     ccheck.set_defaults(handler=_connectors_check, options={"name": "NAME"})
 
     keys = commands.add_parser(
-        "rotate-kek", help="add a new key-encryption key and re-wrap every subject key"
+        "rotate-kek",
+        help="add a key-encryption and index key version, re-wrap every key under it "
+        "and re-index every identity (or finish a rotation a crash cut short)",
     )
     keys.add_argument("--data-dir")
     _database_options(keys)
     keys.add_argument("--keyring")
+    keys.add_argument(
+        "--retire-older-than",
+        metavar="AGE",
+        help="then retire the versions made more than AGE ago (such as 30d), as retire-kek does",
+    )
     keys.set_defaults(handler=_rotate_kek)
+    retire = commands.add_parser(
+        "retire-kek",
+        help="destroy the key versions made more than AGE ago (never the current one), "
+        "once nothing is left under them",
+    )
+    retire.add_argument("--data-dir")
+    _database_options(retire)
+    retire.add_argument("--keyring")
+    retire.add_argument(
+        "--older-than",
+        metavar="AGE",
+        required=True,
+        help="a whole number and a unit: 30d, 12h, 2w (s, min, h, d, w)",
+    )
+    retire.set_defaults(handler=_retire_kek)
 
     migrate = commands.add_parser(
         "migrate", help="bring the databases to this version's schema (twice is harmless)"
@@ -656,11 +682,34 @@ def _print_seeding(seeding: Seeding, storage: StorageSettings) -> None:
 
 
 def _rotate_kek(args: argparse.Namespace) -> int:
+    return _key_versions(args, rotate=True, retire_age=args.retire_older_than)
+
+
+def _retire_kek(args: argparse.Namespace) -> int:
+    return _key_versions(args, rotate=False, retire_age=args.older_than)
+
+
+def _key_versions(args: argparse.Namespace, *, rotate: bool, retire_age: str | None) -> int:
+    """rotate-kek and retire-kek: everything that could refuse is checked before
+    anything is changed (the age, a keyring given whole, the settings)."""
     from vault import settings as configuration
+    from vault.core.actor import LOCAL
+    from vault.core.rotation import RetirementBlocked, RotationBusy, duration
+    from vault.crypto import KeyringError
+    from vault.keyring import given_whole
     from vault.runtime import Runtime, StartupError
 
+    option = "--retire-older-than" if rotate else "--older-than"
+    try:
+        older_than = None if retire_age is None else duration(retire_age, option)
+    except ValueError as error:
+        _fail(str(error))
+        return 2
     directory = configuration.data_dir(args.data_dir)
     keyring = configuration.keyring_settings(directory, args.keyring)
+    if keyring.given:
+        _fail(given_whole(f"${configuration.KEYRING_ENV}"))
+        return 2
     try:
         storage = configuration.storage_settings(directory, args.database, args.key_database)
     except configuration.SettingsError as error:
@@ -674,16 +723,90 @@ def _rotate_kek(args: argparse.Namespace) -> int:
         _fail(str(error))
         return 2
     with contextlib.closing(runtime):
-        new_ring = vault.keyring.with_new_version()
-        # The new ring (holding old and new KEKs) is saved before any re-wrap, so a
-        # crash part-way leaves every subject key readable.
-        vault.keyrings.replace(new_ring)
-        count = vault.keys.rotate()
-        console.print(
-            f"KEK version {new_ring.current_version} is current; "
-            f"{words.count(count, 'subject key')} re-wrapped"
-        )
+        try:
+            if rotate:
+                rotation = vault.rotate_keys(LOCAL, _show_key_progress())
+                if rotation.resumed:
+                    _say(
+                        f"The rotation to key version {rotation.version} was unfinished: "
+                        "finished it (no new version made; run rotate-kek again for one)."
+                    )
+                else:
+                    _say(f"Key version {rotation.version} is current.")
+                _say(
+                    f"{_counted(rotation.rewrapped.count, 'key')} re-wrapped, "
+                    f"{_counted(rotation.reindexed, 'identity')} re-indexed"
+                    + (
+                        f", {_counted(rotation.removed, 'identity')} of erased people removed"
+                        if rotation.removed
+                        else ""
+                    )
+                    + "."
+                )
+            if older_than is not None:
+                retirement = vault.retire_keys(LOCAL, older_than, _show_key_progress())
+                _print_retirement(retirement, retire_age or "")
+        except (RotationBusy, RetirementBlocked, KeyringError) as error:
+            _fail(str(error))
+            return 1
     return 0
+
+
+def _print_retirement(retirement: Retirement, age: str) -> None:
+    if not retirement.retired:
+        _say(
+            f"No key version but the current one ({retirement.current}) is older than "
+            f"{age}: nothing retired."
+        )
+        return
+    numbers = ", ".join(str(v) for v in retirement.retired)
+    noun, their = ("version", "its") if len(retirement.retired) == 1 else ("versions", "their")
+    _say(
+        f"Key {noun} {numbers} retired: {their} keys are gone from the keyring, so no "
+        "copy of the key database from before can be unwrapped, and no copy of the "
+        "records from before matches anyone by identity."
+    )
+    if retirement.rewrapped.count or retirement.reindexed:
+        _say(
+            f"{_counted(retirement.rewrapped.count, 'key')} re-wrapped and "
+            f"{_counted(retirement.reindexed, 'identity')} re-indexed first."
+        )
+    if not retirement.scrubbed:
+        _say(
+            "A reader kept the key database's files from being scrubbed; a running "
+            "server's maintenance does it, or run retire-kek again."
+        )
+
+
+def _say(text: str) -> None:
+    """A sentence on stdout, wrapped at words to the terminal (80 columns in a pipe)."""
+    console.print(text, highlight=False, soft_wrap=False)
+
+
+def _counted(number: int, thing: str) -> str:
+    """`words.count` with thousands separated: 1,234 keys."""
+    return words.count(number, thing).replace(str(number), f"{number:,}", 1)
+
+
+def _show_key_progress() -> Callable[[KeyProgress], None]:
+    """Progress of a rotation as lines of counts, each tenth of the way, for
+    vaults big enough to take a while; readable through a pipe."""
+    from vault.core.keys import REWRAP_PAGE
+
+    shown: dict[str, int] = {}
+    verbs = {"keys": ("key", "re-wrapped"), "identities": ("identity", "re-indexed")}
+
+    def show(progress: KeyProgress) -> None:
+        if progress.total <= REWRAP_PAGE:
+            return
+        tenth = progress.done * 10 // progress.total
+        if shown.get(progress.stage) == tenth:
+            return
+        shown[progress.stage] = tenth
+        thing, verb = verbs[progress.stage]
+        _say(f"  {progress.done:,} of {_counted(progress.total, thing)} {verb}")
+
+    return show
 
 
 def _migrate(args: argparse.Namespace) -> int:

@@ -109,8 +109,11 @@ class Keyring:
         """The text's blind index under every live version, the current first:
         until a re-index has moved every row to the current version, a row may
         still be under an older one."""
-        order = [self.current_version, *sorted(set(self.versions) - {self.current_version})]
-        return [(version, self.blind_index(text, version)) for version in order]
+        return [(version, self.blind_index(text, version)) for version in self.live_versions()]
+
+    def live_versions(self) -> list[int]:
+        """The versions whose keys the ring holds, the current first."""
+        return [self.current_version, *sorted(set(self.versions) - {self.current_version})]
 
     # ------------------------------------------------------------- lifecycle
     def with_new_version(self, now: dt.datetime | None = None) -> Keyring:
@@ -293,22 +296,33 @@ class KeyringSource:
                 _log.warning("keyring %s not re-read, the one in use is kept: %s", self.path, error)
             return self._ring
 
+    def check_changeable(self) -> None:
+        """KeyringError, in one line, unless the keyring can change: one given
+        whole cannot change under a running server, so it cannot be rotated."""
+        if not self.changeable:
+            raise KeyringError(given_whole(self._ring.source))
+
     def replace(self, ring: Keyring) -> None:
         """Save `ring` as the keyring (rotation, retirement) and use it from now on."""
         if self._in_memory:
             self._ring = ring
             return
-        if self.path is None:
-            raise KeyringError(
-                f"the keyring is given whole ({self._ring.source}), so it cannot change "
-                "under a running server: rotation needs a keyring file (--keyring); "
-                f"move the keyring into a file of mode 0600 and unset ${KEYRING_ENV}"
-            )
+        self.check_changeable()
+        assert self.path is not None
         with self._lock:
             write_keyring(self.path, ring)
             self._ring = Keyring.from_json(ring.to_json(), source=str(self.path))
             self._stamp = _stamp(self.path)
             self._checked = self._monotonic()
+
+
+def given_whole(source: str) -> str:
+    """Why a keyring given whole (in $CONSENT_VAULT_KEYRING) cannot be rotated."""
+    return (
+        f"the keyring is given whole ({source}), so it cannot change under a running "
+        "server: rotation needs a keyring file (--keyring) that every server reads; "
+        f"move the keyring into a file of mode 0600 and unset ${KEYRING_ENV}"
+    )
 
 
 def _stamp(path: Path) -> tuple[int, int, int, int]:

@@ -22,15 +22,16 @@ from vault.connectors.registry import ConfigError, ConnectorRegistry
 from vault.core.clock import Clock
 from vault.core.erasure import ErasureCoordinator, ErasureSettings
 from vault.core.model import Controller
+from vault.core.rotation import Retirement, Rotation
 from vault.core.steps import StepEngine
 from vault.core.vault import Vault
 from vault.crypto import KeyringError
-from vault.keyring import KEYRING_ENV, KeyringSource, load_or_create_keyring
+from vault.keyring import KEYRING_ENV, KeyringSource, given_whole, load_or_create_keyring
 from vault.plugins.host import VaultHost
 from vault.plugins.manager import make_plugin_manager
 from vault.server.app import RunningServer, create_server
 from vault.server.context import VaultServices, enabled_connectors, installed_holdings
-from vault.settings import Settings
+from vault.settings import KeySettings, Settings
 
 if TYPE_CHECKING:
     from vault_standins.demo import DemoSystems
@@ -40,6 +41,11 @@ log = logging.getLogger("vault.runtime")
 # How often the key cache's hit rate is logged: often enough to judge a change
 # of [keys] cache_entries within minutes, seldom enough to stay out of the way.
 KEY_CACHE_REPORT_SECONDS = 300.0
+
+# How often a server looks whether [keys] rotate_every or retire_after is due:
+# part of the time a promise "a key-store backup older than N days cannot
+# restore an erased person" adds to N.
+KEY_ROTATION_CHECK_SECONDS = 3600.0
 
 
 class StartupError(Exception):
@@ -99,6 +105,8 @@ class Workers:
         maintenance_interval_seconds: float = 30.0,
         step_timeout_seconds: float = ErasureSettings.call_timeout_seconds,
         key_cache_report_seconds: float = KEY_CACHE_REPORT_SECONDS,
+        keys: KeySettings | None = None,
+        key_rotation_check_seconds: float = KEY_ROTATION_CHECK_SECONDS,
     ) -> None:
         self.vault = vault
         self.engine = engine
@@ -121,6 +129,17 @@ class Workers:
                     target=_maintain,
                     args=(vault, maintenance_interval_seconds, self._stop),
                     name="vault-maintenance",
+                    daemon=True,
+                )
+            )
+        if keys is not None and keys.scheduled and key_rotation_check_seconds > 0:
+            # A thread of its own, beside maintenance: a rotation of a big vault
+            # takes minutes, and the purge and scrub after an erasure must not wait.
+            self._threads.append(
+                threading.Thread(
+                    target=_rotate_on_schedule,
+                    args=(vault, keys, key_rotation_check_seconds, self._stop),
+                    name="vault-key-rotation",
                     daemon=True,
                 )
             )
@@ -175,6 +194,11 @@ class Runtime:
         """The keyring, the stores and the vault alone (what rotate-kek needs)."""
         directory = self.data_dir
         ring = self.settings.keyring
+        if ring.given and self.settings.keys.scheduled:
+            raise StartupError(
+                "[keys] rotate_every and retire_after need a keyring file: "
+                + given_whole(f"${KEYRING_ENV}")
+            )
         try:
             directory.mkdir(parents=True, exist_ok=True)
             storage = self.settings.storage
@@ -269,6 +293,7 @@ class Runtime:
             self.settings.erasure.workers,
             self.settings.maintenance.interval_seconds,
             self.settings.erasure.call_timeout_seconds,
+            keys=self.settings.keys,
         )
         self.workers.start()
         return self.running
@@ -335,6 +360,31 @@ def _maintain(vault: Vault, interval: float, stop: threading.Event) -> None:
             log.exception("maintenance pass failed; will try again")
         if vault.scrub_due.is_set():
             stop.wait(1.0)  # a reader kept the WAL; do not spin
+
+
+def _rotate_on_schedule(
+    vault: Vault, keys: KeySettings, interval: float, stop: threading.Event
+) -> None:
+    """Rotate and retire key versions as [keys] asks, looked at every `interval`
+    seconds (and once at start); of several servers, the one holding the key
+    store's rotation lease does it, the others pass."""
+    while not stop.is_set():
+        try:
+            for done in vault.rotation.scheduled(keys.rotate_every, keys.retire_after):
+                log.info("scheduled key %s", _key_work(done))
+        except Exception:
+            log.exception("scheduled key rotation failed; will try again")
+        stop.wait(interval)
+
+
+def _key_work(done: Rotation | Retirement) -> str:
+    if isinstance(done, Rotation):
+        verb = "rotation finished" if done.resumed else "rotation"
+        return (
+            f"{verb}: version {done.version} current, {done.rewrapped.count:,} keys "
+            f"re-wrapped, {done.reindexed:,} identities re-indexed"
+        )
+    return f"retirement: versions {done.retired} retired, {done.current} current"
 
 
 def _report_key_cache(vault: Vault, interval: float, stop: threading.Event) -> None:

@@ -7,6 +7,7 @@ found before any data is touched.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 import zoneinfo
@@ -19,6 +20,7 @@ from vault import bootstrap
 from vault.core.erasure import ErasureSettings
 from vault.core.keys import DEFAULT_CACHE_ENTRIES
 from vault.core.model import SWEDISH_SUPERVISORY_AUTHORITY, Controller
+from vault.core.rotation import duration
 from vault.keyring import KEYRING_ENV
 
 DATA_DIR_ENV = "CONSENT_VAULT_DATA"
@@ -130,6 +132,14 @@ class KeySettings:
     says what an entry costs); a miss costs a key-store read and an unwrap."""
 
     cache_entries: int = DEFAULT_CACHE_ENTRIES
+    # A new key version this often, and versions older than `retire_after`
+    # retired (vault.core.rotation); None: not on a schedule (the default).
+    rotate_every: dt.timedelta | None = None
+    retire_after: dt.timedelta | None = None
+
+    @property
+    def scheduled(self) -> bool:
+        return self.rotate_every is not None or self.retire_after is not None
 
 
 @dataclass(frozen=True)
@@ -297,7 +307,9 @@ def load(
             )
         ),
         keys=KeySettings(
-            _number(keys, "keys", "cache_entries", KeySettings.cache_entries, whole=True)
+            _number(keys, "keys", "cache_entries", KeySettings.cache_entries, whole=True),
+            _age(keys, "keys", "rotate_every"),
+            _age(keys, "keys", "retire_after"),
         ),
         controller=controller,
         connectors=ConnectorSections(
@@ -339,7 +351,7 @@ _ERASURE_KEYS = (
     "backoff_base_s",
     "backoff_cap_s",
 )
-_KEYS_SECTION_KEYS = ("cache_entries",)
+_KEYS_SECTION_KEYS = ("cache_entries", "rotate_every", "retire_after")
 _CONTROLLER_KEYS = ("name", "contact", "supervisory_authority", "time_zone")
 
 
@@ -398,6 +410,22 @@ def _number(
         bound = "0 or more" if zero else "more than 0"
         raise SettingsError(f"[{section}] {key} must be {bound}, not {value!r}")
     return value
+
+
+def _age(table: Mapping[str, Any], section: str, key: str) -> dt.timedelta | None:
+    """[section] `key` as a duration in quotes ("90d"), more than 0; None if not set."""
+    if key not in table:
+        return None
+    value = table[key]
+    if not isinstance(value, str):
+        raise SettingsError(f'[{section}] {key} must be a duration in quotes, such as "90d"')
+    try:
+        age = duration(value, f"[{section}] {key}")
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+    if not age:
+        raise SettingsError(f"[{section}] {key} must be more than 0, not {value!r}")
+    return age
 
 
 def _time_zone(name: str) -> str:

@@ -492,3 +492,83 @@ def test_a_not_found_error_names_the_argument_apart_from_its_words(run) -> None:
     code, _, err = run("subject", "show", "subjects/0000")
     assert code == 1 and "does not exist" in err
     assert not re.search(r"[A-Z]subject", err), err  # never "NAMEsubject ..."
+
+
+def key_command(*args: str, environ: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """A key command as an operator runs it, in a process of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "vault.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "80", **(environ or {})},
+    )
+
+
+def test_rotate_and_retire_say_what_they_did_in_lines_of_80_columns(tmp_path: Path) -> None:
+    from vault import bootstrap
+    from vault.core.identities import IdentityKind
+    from vault.core.vault import IdentityInput
+
+    data = tmp_path / "data"
+    vault = bootstrap.open_vault(data)
+    vault.create_subject(LOCAL, [IdentityInput(IdentityKind.EMAIL, "anna@example.se")], [])
+    bootstrap.close_vault(vault)
+
+    rotated = key_command("rotate-kek", "--data-dir", str(data))
+    assert rotated.returncode == 0, rotated.stderr
+    assert rotated.stdout.splitlines() == [
+        "Key version 2 is current.",
+        "1 key re-wrapped, 1 identity re-indexed.",
+    ]
+    retired = key_command("retire-kek", "--older-than", "0s", "--data-dir", str(data))
+    assert retired.returncode == 0, retired.stderr
+    assert retired.stdout.startswith("Key version 1 retired: its keys are gone")
+    assert all(len(line) <= 80 for line in retired.stdout.splitlines())
+    again = key_command("rotate-kek", "--retire-older-than", "0s", "--data-dir", str(data))
+    assert again.returncode == 0, again.stderr
+    assert "Key version 3 is current." in again.stdout
+    assert "Key version 2 retired" in again.stdout
+    ring = json.loads((data / "keyring.json").read_text())
+    assert list(ring["versions"]) == ["3"] and list(ring["retired"]) == ["1", "2"]
+    vault = bootstrap.open_vault(data)
+    try:
+        found = vault.find_subject(LOCAL, IdentityInput(IdentityKind.EMAIL, "anna@example.se"))
+        assert found.identities[0].value == "anna@example.se"
+    finally:
+        bootstrap.close_vault(vault)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("retire-kek", "--older-than", "thirty days"), "--older-than 'thirty days': write"),
+        (("retire-kek", "--older-than", "30"), "--older-than '30': write a whole number"),
+        (("rotate-kek", "--retire-older-than", "2y"), "--retire-older-than '2y'"),
+    ],
+)
+def test_a_bad_age_is_one_line_and_changes_nothing(
+    args: tuple[str, ...], said: str, tmp_path: Path
+) -> None:
+    done = key_command(*args, "--data-dir", str(tmp_path / "data"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert said in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "data").exists()  # nothing opened, nothing made
+
+
+@pytest.mark.parametrize("command", [("rotate-kek",), ("retire-kek", "--older-than", "30d")])
+def test_a_keyring_given_whole_is_refused_before_anything_changes(
+    command: tuple[str, ...], tmp_path: Path
+) -> None:
+    ring = Keyring.generate()
+    done = key_command(
+        *command,
+        "--data-dir",
+        str(tmp_path / "data"),
+        environ={"CONSENT_VAULT_KEYRING": ring.to_json()},
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "given whole ($CONSENT_VAULT_KEYRING)" in done.stderr
+    assert "cannot change under a running server" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "data").exists()

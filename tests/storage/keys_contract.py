@@ -13,6 +13,7 @@ and of two processes making the same data key, both end up with the first's.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import itertools
 import threading
@@ -24,7 +25,15 @@ from tests.storage.racing import BOUND_SECONDS, race
 from vault.core.errors import CategoryErased, SubjectErased
 from vault.core.keys import KeyManager
 from vault.keyring import Keyring
-from vault.storage.base import DataKeyScope, KeyStore, WrappedDataKey, WrappedKey
+from vault.storage.base import (
+    DataKeyScope,
+    KekRetired,
+    KeyStore,
+    Rewrap,
+    RotationLease,
+    WrappedDataKey,
+    WrappedKey,
+)
 
 # How many reads each concurrent reader makes at most before, and after, a destruction.
 READS_BEFORE, READS_AFTER = 2_000, 20
@@ -102,6 +111,124 @@ class KeyStoreContract:
         assert fresh.subject_key("s1") == subject_key
         assert fresh.data_key("s1", "notes", create=False) == data_key
         assert keys.rotate(new_ring) == 0  # nothing left under an old version
+
+    def test_job_keys_are_walked_and_rewrapped_like_subject_keys(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        for request_id in ("r2", "r1", "r3"):
+            store.put_job_key(request_id, 1, request_id.encode())
+        assert [r for r, _ in store.wrapped_job_keys()] == ["r1", "r2", "r3"]
+        assert (
+            store.rewrap_job_keys(
+                [Rewrap("r1", 1, 2, b"r1 under 2"), Rewrap("r2", 2, 3, b"not under 2")]
+            )
+            == 1
+        )
+        assert open_other().job_key("r1") == WrappedKey(2, b"r1 under 2")
+        assert store.job_key("r2") == WrappedKey(1, b"r2")
+        assert store.rewrap_job_keys([]) == 0
+
+    def test_many_subject_keys_are_rewrapped_in_one_call(self, store: KeyStore) -> None:
+        for n in range(3):
+            store.put_subject_key(f"s{n}", 1, b"old")
+        store.destroy_subject("s1")
+        rewraps = [Rewrap(f"s{n}", 1, 2, f"new {n}".encode()) for n in range(3)]
+        assert store.rewrap_subject_keys(rewraps) == 2  # s1 is gone
+        assert store.subject_key("s0") == WrappedKey(2, b"new 0")
+        assert store.subject_key("s1") is None
+        assert store.subject_key("s2") == WrappedKey(2, b"new 2")
+
+    def test_keys_are_counted_by_kek_version(self, store: KeyStore) -> None:
+        assert store.kek_versions() == {}
+        store.put_subject_key("s1", 1, b"a")
+        store.put_subject_key("s2", 2, b"b")
+        store.put_job_key("r1", 1, b"c")
+        store.put_data_key(notes(), WrappedDataKey("k1", b"under the subject key"))
+        assert store.kek_versions() == {1: 2, 2: 1}
+        store.destroy_job_key("r1")
+        assert store.kek_versions() == {1: 1, 2: 1}
+
+    def test_a_put_below_the_floor_is_refused_storing_nothing(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        assert store.kek_floor() == 0
+        store.put_subject_key("s1", 1, b"under 1")
+        assert store.raise_kek_floor(2) == 2
+        assert store.raise_kek_floor(1) == 2  # never lowered
+        other = open_other()
+        assert other.kek_floor() == 2
+        refusals = [
+            lambda: other.put_subject_key("s2", 1, b"x"),
+            lambda: other.put_job_key("r1", 1, b"x"),
+            lambda: other.put_keys(
+                {"s3": WrappedKey(2, b"ok"), "s4": WrappedKey(1, b"x")},
+                {notes("s3"): WrappedDataKey("k", b"d")},
+            ),
+            lambda: other.rewrap_subject_key("s1", 1, 1, b"x"),
+            lambda: other.rewrap_job_keys([Rewrap("r1", 2, 1, b"x")]),
+        ]
+        for refused in refusals:
+            with pytest.raises(KekRetired) as caught:
+                refused()
+            assert (caught.value.kek_version, caught.value.floor) == (1, 2)
+        for subject_id in ("s2", "s3", "s4"):
+            assert other.subject_key(subject_id) is None
+        assert other.data_key(notes("s3")) is None
+        assert other.job_key("r1") is None
+        # At and above the floor, and the key left under 1, all as before.
+        other.put_subject_key("s2", 2, b"under 2")
+        assert store.subject_key("s2") == WrappedKey(2, b"under 2")
+        assert store.rewrap_subject_key("s1", 1, 3, b"under 3")
+
+    def test_one_owner_holds_the_rotation_lease_until_it_ends_or_is_released(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        t0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+        minute = dt.timedelta(minutes=1)
+        other = open_other()
+        assert store.claim_rotation("a", t0, t0 + 5 * minute) == RotationLease("a", t0 + 5 * minute)
+        assert other.claim_rotation("b", t0 + minute, t0 + 6 * minute).owner == "a"
+        # Its holder extends it.
+        assert store.claim_rotation("a", t0 + 2 * minute, t0 + 9 * minute).until == t0 + 9 * minute
+        assert other.claim_rotation("b", t0 + 8 * minute, t0 + 13 * minute).owner == "a"
+        # Ended: another takes it over.
+        assert other.claim_rotation("b", t0 + 9 * minute, t0 + 14 * minute).owner == "b"
+        store.release_rotation("a")  # not a's any more: nothing changes
+        assert store.claim_rotation("a", t0 + 10 * minute, t0 + 15 * minute).owner == "b"
+        other.release_rotation("b")
+        assert store.claim_rotation("a", t0 + 10 * minute, t0 + 15 * minute).owner == "a"
+
+    def test_a_floor_raised_while_a_put_runs_lets_it_commit_first_or_refuses_it(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        # Puts from two store objects race a raise of the floor: every put the
+        # raise did not refuse is stored, and none below the floor lands after it.
+        writers = [open_other() for _ in range(3)]
+        outcomes: dict[str, str] = {}
+
+        def put(n: int) -> None:
+            subject_id = f"s{n}"
+            try:
+                writers[n % 3].put_subject_key(subject_id, 1, b"x")
+                outcomes[subject_id] = "stored"
+            except KekRetired:
+                outcomes[subject_id] = "refused"
+
+        threads = [threading.Thread(target=put, args=(n,)) for n in range(30)]
+        for thread in threads[:15]:
+            thread.start()
+        store.raise_kek_floor(2)
+        after = store.kek_versions().get(1, 0)
+        for thread in threads[15:]:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        stored = [s for s, outcome in outcomes.items() if outcome == "stored"]
+        assert all(store.subject_key(s) is not None for s in stored)
+        assert all(store.subject_key(s) is None for s in outcomes if s not in stored)
+        # Everything under 1 was committed before the raise returned.
+        assert store.kek_versions().get(1, 0) == after == len(stored)
+        assert all(outcomes[f"s{n}"] == "refused" for n in range(15, 30))
 
     # --------------------------------------------------------------- data keys
     def test_a_data_key_reads_back_as_written_and_an_unknown_scope_is_none(

@@ -157,6 +157,58 @@ class RecordStoreContract:
             assert tx.subjects.delete_identities("s1") == 2
         assert store.subjects.identities("s1") == []
 
+    def test_an_identity_keeps_its_index_version_and_is_found_under_other_versions(
+        self, store: RecordStore
+    ) -> None:
+        self.add_subject(store)
+        with store.write() as tx:
+            for index, version in (("a1", 1), ("b2", 2), ("c1", 1), ("d3", 3)):
+                tx.subjects.insert_identity(
+                    IdentityRow(index, "s1", IdentityKind.EMAIL, index.encode(), version)
+                )
+        assert [r.index_version for r in store.subjects.identities("s1")] == [1, 2, 1, 3]
+        assert store.subjects.index_versions() == {1: 2, 2: 1, 3: 1}
+        apart = store.subjects.identities_indexed_apart
+        assert [r.blind_index for r in apart(2, "", 10)] == ["a1", "c1", "d3"]
+        assert [r.blind_index for r in apart(2, "", 2)] == ["a1", "c1"]  # a page
+        assert [r.blind_index for r in apart(2, "c1", 10)] == ["d3"]  # the next
+        assert apart(2, "d3", 10) == []
+
+    def test_a_reindexed_identity_keeps_its_place_and_refuses_a_taken_index(
+        self, store: RecordStore
+    ) -> None:
+        self.add_subject(store)
+        self.add_subject(store, "s2")
+        with store.write() as tx:
+            for index in ("old1", "mid", "old2"):
+                tx.subjects.insert_identity(IdentityRow(index, "s1", IdentityKind.EMAIL, b"x"))
+            tx.subjects.insert_identity(IdentityRow("theirs", "s2", IdentityKind.EMAIL, b"y"))
+        moved = IdentityRow("new1", "s1", IdentityKind.EMAIL, b"sealed anew", 2)
+        with store.write() as tx:
+            assert tx.subjects.reindex_identity("old1", moved)
+            # Taken by another row: nothing changes.
+            assert not tx.subjects.reindex_identity(
+                "old2", IdentityRow("theirs", "s1", IdentityKind.EMAIL, b"z", 2)
+            )
+            # Gone meanwhile, or another subject's: nothing changes.
+            assert not tx.subjects.reindex_identity("gone", moved)
+            assert not tx.subjects.reindex_identity(
+                "theirs", IdentityRow("new9", "s1", IdentityKind.EMAIL, b"z", 2)
+            )
+            # The same blind index under a new version (a format-1 keyring's key).
+            assert tx.subjects.reindex_identity(
+                "mid", IdentityRow("mid", "s1", IdentityKind.EMAIL, b"mid anew", 2)
+            )
+        assert store.subjects.identities("s1") == [
+            moved,
+            IdentityRow("mid", "s1", IdentityKind.EMAIL, b"mid anew", 2),
+            IdentityRow("old2", "s1", IdentityKind.EMAIL, b"x", 1),
+        ]
+        assert store.subjects.subject_id_by_index("old1") is None
+        assert store.subjects.subject_id_by_index("new1") == "s1"
+        assert store.subjects.subject_id_by_index("theirs") == "s2"
+        assert store.subjects.index_versions() == {1: 2, 2: 2}
+
     # ------------------------------------------------------------- records
     def test_a_record_reads_back_as_written_with_its_subjects_state(
         self, store: RecordStore

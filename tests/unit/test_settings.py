@@ -3,6 +3,7 @@ the defaults, and every bad value one line that names the setting."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -31,6 +32,8 @@ def test_the_defaults_serve_the_data_directory_with_its_own_keyring(tmp_path: Pa
     assert loaded.erasure.workers == 8
     assert loaded.erasure.for_steps("Europe/Stockholm") == ErasureSettings()
     assert loaded.keys.cache_entries == DEFAULT_CACHE_ENTRIES
+    assert loaded.keys.rotate_every is None and loaded.keys.retire_after is None
+    assert not loaded.keys.scheduled
     assert loaded.maintenance.interval_seconds == 30
     assert loaded.controller.controller.name == ""
     assert loaded.controller.supervisory_authority == SWEDISH_SUPERVISORY_AUTHORITY
@@ -109,6 +112,11 @@ def test_the_demo_is_the_schools_unless_a_controller_is_configured(tmp_path: Pat
         ("[keys]\ncache_entries = 1.5e5\n", "[keys] cache_entries must be a whole number"),
         ('[keys]\ncache_entries = "50k"\n', "[keys] cache_entries must be a whole number"),
         ("[keys]\ncache_entries = true\n", "[keys] cache_entries must be a whole number"),
+        ('[keys]\nrotate_every = "90 days"\n', "[keys] rotate_every '90 days': write a whole"),
+        ('[keys]\nrotate_every = "1.5d"\n', "[keys] rotate_every"),
+        ("[keys]\nrotate_every = 90\n", "[keys] rotate_every must be a duration in quotes"),
+        ('[keys]\nretire_after = "0d"\n', "[keys] retire_after must be more than 0"),
+        ('[keys]\nretire_after = "-3d"\n', "[keys] retire_after"),
         ('[controller]\ntime_zone = "Mars/Olympus"\n', "[controller] time_zone"),
         ("[controller]\nname = 7\n", "[controller] name"),
         ('erasure = "fast"\n', "[erasure]"),
@@ -178,3 +186,15 @@ def test_a_database_url_that_cannot_be_used_is_one_line(
             key_database_flag=key_database,
             environ={},
         )
+
+
+def test_rotation_on_a_schedule_is_read_in_days_weeks_or_hours(tmp_path: Path) -> None:
+    loaded = settings.load(
+        config=_config(tmp_path, '[keys]\nrotate_every = "13w"\nretire_after = "180d"\n'),
+        environ={},
+    )
+    assert loaded.keys.rotate_every == dt.timedelta(weeks=13)
+    assert loaded.keys.retire_after == dt.timedelta(days=180)
+    assert loaded.keys.scheduled
+    hours = settings.load(config=_config(tmp_path, '[keys]\nretire_after = "36h"\n'), environ={})
+    assert hours.keys.retire_after == dt.timedelta(hours=36) and hours.keys.rotate_every is None

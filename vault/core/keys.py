@@ -14,15 +14,24 @@ import functools
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vault import crypto
 from vault.core.errors import CategoryErased, SubjectErased
+from vault.crypto import KeyringError
 from vault.keyring import Keyring, KeyringSource
-from vault.storage.base import DataKeyScope, KeyStore, WrappedDataKey, WrappedKey
+from vault.storage.base import (
+    DataKeyScope,
+    KekRetired,
+    KeyStore,
+    Rewrap,
+    WrappedDataKey,
+    WrappedKey,
+)
 
 # The cache's bound unless [keys] cache_entries says otherwise. Measured on this
 # machine (CPython 3.11, 64-bit, a subject key and three data keys a person,
@@ -34,6 +43,13 @@ from vault.storage.base import DataKeyScope, KeyStore, WrappedDataKey, WrappedKe
 # and leaves half of the aim of 50 MB growth from 1,000 to 100,000 people to
 # the databases' page caches, which fill as the databases grow.
 DEFAULT_CACHE_ENTRIES = 50_000
+
+# Keys re-wrapped in one key-store transaction by a rotation: one commit (an
+# fsync on SQLite) a page rather than a key, and a transaction short enough
+# not to hold other writers back for long.
+REWRAP_PAGE = 500
+
+_T = TypeVar("_T")
 
 
 class NeedsNewKey(Exception):
@@ -210,14 +226,34 @@ class KeyManager:
         with self._lock:
             self._caught_up(generation)
         key = crypto.new_key()
-        version = self.keyring.current_version
-        wrapped = crypto.seal(
-            self.keyring.current_kek,
-            key,
-            crypto.associated_data("subject-key", version, subject_id),
-        )
-        self.store.put_subject_key(subject_id, version, wrapped)
+
+        def put(ring: Keyring) -> None:
+            version = ring.current_version
+            wrapped = crypto.seal(
+                ring.current_kek, key, crypto.associated_data("subject-key", version, subject_id)
+            )
+            self.store.put_subject_key(subject_id, version, wrapped)
+
+        self._under_current_kek(put)
         self._remember((subject_id, ""), key, generation)
+
+    def _under_current_kek(self, put: Callable[[Keyring], _T]) -> _T:
+        """`put` a key wrapped under the current KEK. A store that refuses the
+        version (a retirement raised its floor) means the ring in hand is behind
+        the file: it is read again and the put made once more, under the
+        version a rotation made current. A keyring that lacks it (a copy of its
+        own, on another machine) cannot follow the rotation: KeyringError."""
+        try:
+            return put(self.keyring)
+        except KekRetired as refused:
+            ring = self.keyrings.refresh()
+            if ring.current_version < refused.floor:
+                raise KeyringError(
+                    f"the keyring ({ring.source}) is behind the key database: its current "
+                    f"key-encryption key version {ring.current_version} is retired there; "
+                    "give this server the keyring file the others use"
+                ) from None
+            return put(ring)
 
     def subject_key(self, subject_id: str) -> bytes:
         cached = self._cached((subject_id, ""))
@@ -281,21 +317,11 @@ class KeyManager:
         generation = self.store.destruction_generation()
         with self._lock:
             self._caught_up(generation)
-        version = self.keyring.current_version
         subject_keys: dict[str, bytes] = {}
-        wrapped_subject_keys: dict[str, WrappedKey] = {}
         wrapped_data_keys: dict[DataKeyScope, WrappedDataKey] = {}
         data_keys: dict[tuple[str, str], DataKey] = {}
         for subject_id, names in categories.items():
             subject_key = subject_keys[subject_id] = crypto.new_key()
-            wrapped_subject_keys[subject_id] = WrappedKey(
-                version,
-                crypto.seal(
-                    self.keyring.current_kek,
-                    subject_key,
-                    crypto.associated_data("subject-key", version, subject_id),
-                ),
-            )
             under = AESGCM(subject_key)  # made once for all the subject's data keys
             for category in names:
                 key_id, key = secrets.token_hex(8), crypto.new_key()
@@ -304,7 +330,23 @@ class KeyManager:
                     crypto.seal(under, key, self._category_aad(subject_id, category, key_id)),
                 )
                 data_keys[subject_id, category] = DataKey(key_id, key)
-        if not self.store.put_keys(wrapped_subject_keys, wrapped_data_keys):
+
+        def put(ring: Keyring) -> bool:
+            version = ring.current_version
+            wrapped = {
+                subject_id: WrappedKey(
+                    version,
+                    crypto.seal(
+                        ring.current_kek,
+                        subject_key,
+                        crypto.associated_data("subject-key", version, subject_id),
+                    ),
+                )
+                for subject_id, subject_key in subject_keys.items()
+            }
+            return self.store.put_keys(wrapped, wrapped_data_keys)
+
+        if not self._under_current_kek(put):
             # Subject ids are 128 random bits: one already keyed is a fault, not chance.
             raise RuntimeError("a new subject's id already has a key")
         for subject_id, subject_key in subject_keys.items():
@@ -339,16 +381,18 @@ class KeyManager:
     def create_job_key(self, request_id: str) -> bytes:
         """A new key of a durable request's own, wrapped under the current KEK."""
         key = crypto.new_key()
-        version = self.keyring.current_version
-        self.store.put_job_key(
-            request_id,
-            version,
-            crypto.seal(
-                self.keyring.current_kek,
-                key,
-                crypto.associated_data("job-key", version, request_id),
-            ),
-        )
+
+        def put(ring: Keyring) -> None:
+            version = ring.current_version
+            self.store.put_job_key(
+                request_id,
+                version,
+                crypto.seal(
+                    ring.current_kek, key, crypto.associated_data("job-key", version, request_id)
+                ),
+            )
+
+        self._under_current_kek(put)
         return key
 
     def job_key(self, request_id: str) -> bytes | None:
@@ -368,30 +412,77 @@ class KeyManager:
 
     # ------------------------------------------------------------- rotation
     def rotate(self, new_ring: Keyring | None = None) -> int:
-        """Re-wrap every subject key under the current KEK (of `new_ring`, made the
-        keyring first if given); data is untouched."""
+        """Re-wrap every subject key and job key under the current KEK (of
+        `new_ring`, made the keyring first if given); data is untouched. How many
+        keys were re-wrapped. `vault.core.rotation` is the whole rotation."""
         if new_ring is not None:
             self.keyrings.replace(new_ring)
-        new_ring = self.keyring
-        count = 0
-        for subject_id, (version, wrapped) in self.store.wrapped_subject_keys():
-            if version == new_ring.current_version:
-                continue
-            key = crypto.unseal(
-                new_ring.kek(version),
-                wrapped,
-                crypto.associated_data("subject-key", version, subject_id),
+        return self.rewrap(self.keyring).count
+
+    def rewrap(
+        self,
+        ring: Keyring,
+        versions: set[int] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Rewrapped:
+        """Re-wrap the subject keys and job keys under `versions` (every version
+        but the current one if None) under `ring`'s current KEK, a page at a
+        time (`REWRAP_PAGE` keys a transaction); `progress` is told after each
+        page how many were re-wrapped so far. A key destroyed or re-wrapped by
+        another process meanwhile is passed by. Safe to run again after a crash:
+        what was re-wrapped is under the current version and left alone."""
+        current = ring.current_version
+        moving = (lambda v: v != current) if versions is None else versions.__contains__
+        done = Rewrapped(0, 0)
+        for kind, walk, store in (
+            ("subject-key", self.store.wrapped_subject_keys, self.store.rewrap_subject_keys),
+            ("job-key", self.store.wrapped_job_keys, self.store.rewrap_job_keys),
+        ):
+            page: list[Rewrap] = []
+            count = 0
+            for key_for, (version, wrapped) in walk():
+                if not moving(version) or version == current:
+                    continue
+                key = crypto.unseal(
+                    ring.kek(version), wrapped, crypto.associated_data(kind, version, key_for)
+                )
+                page.append(
+                    Rewrap(
+                        key_for,
+                        version,
+                        current,
+                        crypto.seal(
+                            ring.current_kek, key, crypto.associated_data(kind, current, key_for)
+                        ),
+                    )
+                )
+                if len(page) == REWRAP_PAGE:
+                    count += store(page)
+                    page = []
+                    if progress is not None:
+                        progress(done.count + count)
+            if page:
+                count += store(page)
+                if progress is not None:
+                    progress(done.count + count)
+            done = (
+                Rewrapped(count, done.job_keys)
+                if kind == "subject-key"
+                else Rewrapped(done.subject_keys, count)
             )
-            rewrapped = crypto.seal(
-                new_ring.current_kek,
-                key,
-                crypto.associated_data("subject-key", new_ring.current_version, subject_id),
-            )
-            if self.store.rewrap_subject_key(
-                subject_id, version, new_ring.current_version, rewrapped
-            ):
-                count += 1
-        return count
+        return done
+
+
+@dataclass(frozen=True)
+class Rewrapped:
+    """What one `KeyManager.rewrap` re-wrapped."""
+
+    subject_keys: int
+    job_keys: int
+
+    @property
+    def count(self) -> int:
+        return self.subject_keys + self.job_keys
 
 
 def _capacity(cache_entries: int) -> int:

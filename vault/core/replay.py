@@ -20,6 +20,13 @@ from vault.keyring import KeyringSource
 from vault.storage.base import RecordStore, RememberedRequest, Transaction
 
 
+class Fingerprint(str):
+    """A fingerprint under the current version; `also` the same under the other
+    live versions, so a retry across a rotation is still known for itself."""
+
+    also: tuple[str, ...] = ()
+
+
 class Raced(Exception):
     """Another copy of this call remembered the request id first: look again."""
 
@@ -30,12 +37,20 @@ class Replay:
         self.keyrings = keyrings
 
     def fingerprint(self, request_id: str, *parts: Any) -> str:
-        """What a request asked for; computed only when there is a request id."""
+        """What a request asked for; computed only when there is a request id,
+        under the current version's index key (and, in `Fingerprint.also`, the
+        other live versions', which a request remembered before a rotation has)."""
         if not request_id:
             return ""
-        text = json.dumps(parts, sort_keys=True, default=str)
-        key = self.keyrings.current().index_key
-        return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+        text = json.dumps(parts, sort_keys=True, default=str).encode()
+        ring = self.keyrings.current()
+        digests = [
+            hmac.new(ring.index_key_of(v), text, hashlib.sha256).hexdigest()
+            for v in ring.live_versions()
+        ]
+        fingerprint = Fingerprint(digests[0])
+        fingerprint.also = tuple(digests[1:])
+        return fingerprint
 
     def replayed(
         self, request_id: str, operation: str, fingerprint: str
@@ -47,7 +62,10 @@ class Replay:
         remembered = self.store.replay.remembered(request_id)
         if remembered is None:
             return None
-        if remembered.operation != operation or remembered.fingerprint != fingerprint:
+        if remembered.operation != operation or (
+            remembered.fingerprint != fingerprint
+            and remembered.fingerprint not in getattr(fingerprint, "also", ())
+        ):
             raise RequestIdReused(request_id)
         return remembered
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 
 from vault import crypto
 from vault.core.drafts import CheckedDraft
@@ -35,24 +36,66 @@ class Sealing:
 
     # ---------------------------------------------------------- identities
     def identity_row(self, subject_id: str, identity: Identity) -> IdentityRow:
-        """The identity sealed, found again only by its blind index."""
-        blind_index = self.keyring.blind_index(identity.index_text)
+        """The identity sealed, found again only by its blind index (under the
+        keyring's current version)."""
         data_key = self.keys.data_key(subject_id, IDENTITY_CATEGORY, create=True)
+        return self._sealed_identity(subject_id, identity, data_key, self.keyring)
+
+    def blind_indexes(self, identity: Identity, *, fresh: bool = False) -> list[str]:
+        """The identity's blind index under every live version, the current
+        first: a row not yet re-indexed is under an older one. `fresh` reads
+        the keyring file again if it changed: inside a write, whose lock no
+        re-index can commit under, so every row a rotation has moved is under
+        a version this ring holds (a rotation saves the file before it moves
+        anything)."""
+        ring = self.keyrings.refresh() if fresh else self.keyring
+        return [index for _, index in ring.blind_indexes(identity.index_text)]
+
+    def current_identity_row(
+        self, subject_id: str, identity: Identity, row: IdentityRow
+    ) -> IdentityRow:
+        """`row`, or the identity sealed again if a rotation made another
+        version current since it was sealed (call after `blind_indexes(fresh=True)`)."""
+        if row.index_version == self.keyring.current_version:
+            return row
+        return self.identity_row(subject_id, identity)
+
+    def reindexed_identity(self, row: IdentityRow, ring: Keyring | None = None) -> IdentityRow:
+        """The same identity under the current version's index key (of `ring`,
+        if given), sealed anew
+        (its associated data names its blind index). Only the subject's data key
+        is needed, never the old index key: a row left under a retired version
+        is re-indexed like any other. CategoryErased or SubjectErased when the
+        subject's keys are gone."""
+        data_key = self.keys.data_key(row.subject_id, IDENTITY_CATEGORY, create=False)
+        identity = self._opened_identity(row, data_key)
+        return self._sealed_identity(row.subject_id, identity, data_key, ring or self.keyring)
+
+    def open_identity(self, subject_id: str, row: IdentityRow) -> Identity:
+        """One of `subject_id`'s identities: it opens only as that subject's."""
+        data_key = self.keys.data_key(subject_id, IDENTITY_CATEGORY, create=False)
+        return self._opened_identity(replace(row, subject_id=subject_id), data_key)
+
+    @staticmethod
+    def _sealed_identity(
+        subject_id: str, identity: Identity, data_key: DataKey, ring: Keyring
+    ) -> IdentityRow:
+        version = ring.current_version
+        blind_index = ring.blind_index(identity.index_text, version)
         sealed = crypto.seal(
             data_key.aead,
             json.dumps([identity.kind.value, identity.system, identity.value]).encode(),
             crypto.associated_data("identity", subject_id, blind_index),
         )
-        return IdentityRow(blind_index, subject_id, identity.kind, sealed)
+        return IdentityRow(blind_index, subject_id, identity.kind, sealed, version)
 
-    def open_identity(self, subject_id: str, row: IdentityRow) -> Identity:
-        """One of `subject_id`'s identities: it opens only as that subject's."""
-        data_key = self.keys.data_key(subject_id, IDENTITY_CATEGORY, create=False)
+    @staticmethod
+    def _opened_identity(row: IdentityRow, data_key: DataKey) -> Identity:
         kind, system, value = json.loads(
             crypto.unseal(
                 data_key.aead,
                 row.sealed_value,
-                crypto.associated_data("identity", subject_id, row.blind_index),
+                crypto.associated_data("identity", row.subject_id, row.blind_index),
             )
         )
         return Identity(IdentityKind(kind), value, system)

@@ -37,7 +37,7 @@ from vault.core.keys import DataKey, KeyManager
 from vault.core.model import RecordDraft, SubjectState
 from vault.core.replay import Raced, Replay
 from vault.core.sealing import IDENTITY_CATEGORY, Sealing
-from vault.core.subjects import IdentityInput, canonical_identities
+from vault.core.subjects import IdentityInput, canonical_identities, identity_held
 from vault.storage.base import IdentityRow, RecordRow, RecordStore, SubjectRow
 
 # A batch is one transaction in each database and sits in memory whole.
@@ -82,7 +82,8 @@ class _Checked:
 
     field: str  # `subjects[1234]`
     identities: list[Identity]
-    blind_indexes: list[str]
+    # Each identity's blind index under every live version, the current first.
+    blind_indexes: list[list[str]]
     roles: tuple[str, ...]
     protected_identity: bool
     records: list[CheckedDraft]
@@ -102,7 +103,7 @@ class _Rows:
     it) and records, for one record-store transaction."""
 
     subjects: list[SubjectRow]
-    identities: list[tuple[str, IdentityRow]]
+    identities: list[tuple[str, Identity, IdentityRow]]
     records: list[RecordRow]
 
 
@@ -175,8 +176,14 @@ class SubjectImport:
             with self.store.write() as tx:
                 for row in rows.subjects:
                     tx.subjects.insert_subject(row)
-                for identity_field, identity_row in rows.identities:
-                    if not tx.subjects.insert_identity(identity_row):
+                for identity_field, identity, identity_row in rows.identities:
+                    blind_indexes = self.sealing.blind_indexes(identity, fresh=True)
+                    identity_row = self.sealing.current_identity_row(
+                        identity_row.subject_id, identity, identity_row
+                    )
+                    if identity_held(tx.subjects, blind_indexes) or not tx.subjects.insert_identity(
+                        identity_row
+                    ):
                         raise IdentityInUse(
                             f"{identity_field}: already belongs to a subject",
                             field=identity_field,
@@ -219,6 +226,7 @@ class SubjectImport:
             rows.identities.extend(
                 (
                     f"{subject.field}.identities[{index}]",
+                    identity,
                     self.sealing.identity_row(subject_id, identity),
                 )
                 for index, identity in enumerate(subject.identities)
@@ -254,7 +262,7 @@ class SubjectImport:
                 _Checked(
                     where,
                     identities,
-                    [self.sealing.keyring.blind_index(i.index_text) for i in identities],
+                    [self.sealing.blind_indexes(i) for i in identities],
                     roles,
                     subject.protected_identity,
                     [
@@ -270,13 +278,14 @@ class SubjectImport:
         holds already or an earlier subject of the batch repeats."""
         earlier: dict[str, str] = {}
         for subject in checked:
-            for index, blind_index in enumerate(subject.blind_indexes):
+            for index, blind_indexes in enumerate(subject.blind_indexes):
                 where = f"{subject.field}.identities[{index}]"
+                blind_index = blind_indexes[0]  # the batch's are all under the current version
                 if blind_index in earlier:
                     raise IdentityInUse(
                         f"{where}: already belongs to {earlier[blind_index]}, earlier in this batch",
                         field=where,
                     )
-                if self.store.subjects.subject_id_by_index(blind_index) is not None:
+                if identity_held(self.store.subjects, blind_indexes) is not None:
                     raise IdentityInUse(f"{where}: already belongs to a subject", field=where)
                 earlier[blind_index] = subject.field

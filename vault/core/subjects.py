@@ -124,8 +124,12 @@ class Subjects:
                         now,
                     )
                 )
-                for index, row in enumerate(identity_rows):
-                    if not tx.subjects.insert_identity(row):
+                for index, (identity, row) in enumerate(zip(canonical, identity_rows, strict=True)):
+                    blind_indexes = self.sealing.blind_indexes(identity, fresh=True)
+                    row = self.sealing.current_identity_row(subject_id, identity, row)
+                    if identity_held(tx.subjects, blind_indexes) or not tx.subjects.insert_identity(
+                        row
+                    ):
                         raise IdentityInUse(
                             f"identities[{index}]: already belongs to a subject",
                             field=f"identities[{index}]",
@@ -158,9 +162,13 @@ class Subjects:
 
     def find(self, actor: Actor, identity: IdentityInput, field: str = "identity") -> Subject:
         canonical = self._canonical(identity, field)
-        subject_id = self.store.subjects.subject_id_by_index(
-            self.sealing.keyring.blind_index(canonical.index_text)
-        )
+        subject_id = identity_held(self.store.subjects, self.sealing.blind_indexes(canonical))
+        if subject_id is None:
+            # Another process may have re-indexed it a moment ago under a
+            # version this process has not read yet.
+            subject_id = identity_held(
+                self.store.subjects, self.sealing.blind_indexes(canonical, fresh=True)
+            )
         if subject_id is None:
             raise SubjectNotFound("no subject holds that identity")
         return self.get(actor, subject_id)
@@ -231,16 +239,29 @@ class Subjects:
                 writable_subject(tx.subjects, subject_id)
                 held = {row.blind_index for row in tx.subjects.identities(subject_id)}
                 if old_canonical is not None:
-                    old_index = self.sealing.keyring.blind_index(old_canonical.index_text)
                     field = "old_identity" if new else "identity"
-                    if old_index not in held:
+                    # Under whichever live version its row is.
+                    old_index = next(
+                        (
+                            i
+                            for i in self.sealing.blind_indexes(old_canonical, fresh=True)
+                            if i in held
+                        ),
+                        None,
+                    )
+                    if old_index is None:
                         raise InvalidArgument(field, "the subject does not hold this identity")
                     if new_row is None and len(held) == 1:
                         raise InvalidArgument(field, "a subject keeps at least one identity")
                     tx.subjects.delete_identity(old_index)
-                if new_row is not None and not tx.subjects.insert_identity(new_row):
-                    field = "new_identity" if old else "identity"
-                    raise IdentityInUse(f"{field}: already belongs to a subject", field=field)
+                if new_canonical is not None and new_row is not None:
+                    blind_indexes = self.sealing.blind_indexes(new_canonical, fresh=True)
+                    new_row = self.sealing.current_identity_row(subject_id, new_canonical, new_row)
+                    if identity_held(tx.subjects, blind_indexes) or not tx.subjects.insert_identity(
+                        new_row
+                    ):
+                        field = "new_identity" if old else "identity"
+                        raise IdentityInUse(f"{field}: already belongs to a subject", field=field)
                 tx.subjects.touch_subject(subject_id, utc_now(self.clock))
                 self.replay.remember(
                     tx, request_id, "rectify_identity", fingerprint, subject_id, subject_id
@@ -260,6 +281,17 @@ class Subjects:
 
     def _canonical_all(self, identities: list[IdentityInput], field: str) -> list[Identity]:
         return canonical_identities(identities, field, self.clock.now().date())
+
+
+def identity_held(reads: SubjectReads, blind_indexes: list[str]) -> str | None:
+    """The subject holding an identity, found by its blind index under each
+    live version in turn (`Sealing.blind_indexes`); inside a write, so that no
+    one registers it under another version meanwhile."""
+    for blind_index in blind_indexes:
+        subject_id = reads.subject_id_by_index(blind_index)
+        if subject_id is not None:
+            return subject_id
+    return None
 
 
 def canonical_identities(

@@ -10,6 +10,7 @@ the subject's keys), `shredding` (erasing a subject from the vault itself),
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterable, Iterator
 
@@ -22,6 +23,7 @@ from vault.core.maintenance import Maintenance
 from vault.core.model import CategoryErasure, ErasureReceipt, Page, Record, RecordDraft, Subject
 from vault.core.records import RecordChanges, Records
 from vault.core.replay import Replay
+from vault.core.rotation import KeyRotation, ProgressCallback, Retirement, Rotation
 from vault.core.sealing import Sealing
 from vault.core.shredding import Shredding
 from vault.core.subject_import import ImportedSubjects, NewSubject, SubjectBatch, SubjectImport
@@ -71,6 +73,7 @@ class Vault:
         )
         self.shredding = Shredding(records, self.keys, self.replay, self.clock, self.scrub_due)
         self.maintenance = Maintenance(records, self.keys, self.scrub_due)
+        self.rotation = KeyRotation(records, self.keys, self.sealing, self.clock, self.scrub_due)
 
     @property
     def keyring(self) -> Keyring:
@@ -194,6 +197,18 @@ class Vault:
         self, actor: Actor, subject_id: str, category: str, request_id: str = ""
     ) -> CategoryErasure:
         return self.recordkeeping.erase_category(actor, subject_id, category, request_id)
+
+    # ---------------------------------------------------------------- keys
+    def rotate_keys(self, actor: Actor, progress: ProgressCallback | None = None) -> Rotation:
+        """A new KEK and index-key version, every key re-wrapped and every
+        identity re-indexed under it (or an unfinished rotation finished)."""
+        return self.rotation.rotate(progress)
+
+    def retire_keys(
+        self, actor: Actor, older_than: dt.timedelta, progress: ProgressCallback | None = None
+    ) -> Retirement:
+        """Retire the versions made more than `older_than` ago, but the current one."""
+        return self.rotation.retire(older_than, progress)
 
     # --------------------------------------------------------- maintenance
     def upgrade(self) -> dict[str, int]:

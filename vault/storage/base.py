@@ -38,6 +38,9 @@ class IdentityRow:
     subject_id: str
     kind: IdentityKind
     sealed_value: bytes
+    # The keyring version whose index key computed `blind_index`: a re-index
+    # moves every row to the current version, so that an older one can retire.
+    index_version: int = 1
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,18 @@ class SubjectReads(Protocol):
         """The subject's identities, in the order they were added."""
         ...
 
+    def identities_indexed_apart(
+        self, index_version: int, after: str, limit: int
+    ) -> list[IdentityRow]:
+        """Up to `limit` identities whose index version is not `index_version`,
+        with blind indexes after `after`, in the order of their blind indexes
+        (a re-index walks them, a page at a time)."""
+        ...
+
+    def index_versions(self) -> dict[int, int]:
+        """How many identities each index version holds (those holding none left out)."""
+        ...
+
 
 class SubjectWrites(SubjectReads, Protocol):
     def insert_subject(self, row: SubjectRow) -> None: ...
@@ -123,6 +138,13 @@ class SubjectWrites(SubjectReads, Protocol):
         ...
 
     def delete_identity(self, blind_index: str) -> None: ...
+    def reindex_identity(self, old_blind_index: str, row: IdentityRow) -> bool:
+        """Replace the identity at `old_blind_index` with `row` (the same identity
+        under another index version), keeping its place among its subject's
+        identities; False if no identity is at `old_blind_index` any more (it
+        was removed meanwhile) or another holds `row.blind_index`."""
+        ...
+
     def delete_identities(self, subject_id: str) -> int: ...
 
 
@@ -299,6 +321,38 @@ class WrappedDataKey(NamedTuple):
     wrapped: bytes
 
 
+class KekRetired(Exception):
+    """A key was to be stored wrapped under a KEK version below the key store's
+    floor: that version is retired (or being retired), so nothing may be
+    wrapped under it again. The write stored nothing."""
+
+    def __init__(self, kek_version: int, floor: int) -> None:
+        super().__init__(
+            f"key-encryption key version {kek_version} is below the key store's floor "
+            f"({floor}): it is retired"
+        )
+        self.kek_version = kek_version
+        self.floor = floor
+
+
+class Rewrap(NamedTuple):
+    """A key (a subject's, by subject id; a job's, by request id) wrapped anew
+    under `kek_version`, to replace the one stored under `old_version`."""
+
+    key_for: str
+    old_version: int
+    kek_version: int
+    wrapped: bytes
+
+
+@dataclass(frozen=True)
+class RotationLease:
+    """Who holds the key store's rotation lock, and until when."""
+
+    owner: str
+    until: dt.datetime
+
+
 class KeyStore(Protocol):
     """The key database: wrapped keys only, never a key in the clear.
 
@@ -316,7 +370,8 @@ class KeyStore(Protocol):
         ...
 
     def put_subject_key(self, subject_id: str, kek_version: int, wrapped: bytes) -> None:
-        """Store a new subject's key; a subject gets one key once."""
+        """Store a new subject's key; a subject gets one key once. KekRetired if
+        `kek_version` is below the floor (checked in the same transaction)."""
         ...
 
     def wrapped_subject_keys(self) -> Iterator[tuple[str, WrappedKey]]:
@@ -328,6 +383,11 @@ class KeyStore(Protocol):
     ) -> bool:
         """Replace the subject key with the same key wrapped anew, only if it is still
         wrapped under `old_version` (so a concurrent re-wrap or destruction wins)."""
+        ...
+
+    def rewrap_subject_keys(self, rewraps: list[Rewrap]) -> int:
+        """`rewrap_subject_key` for each, in one transaction; how many were
+        replaced. KekRetired, replacing none, if one's `kek_version` is below the floor."""
         ...
 
     def destroy_subject(self, subject_id: str) -> int:
@@ -361,7 +421,8 @@ class KeyStore(Protocol):
         rather than one per key. Every data key's subject must be among
         `subject_keys` (ValueError otherwise, before anything is written), so no
         data key outlives the key it is wrapped under. A subject gets one key
-        once: False, storing none of them, if any of the subjects has one already."""
+        once: False, storing none of them, if any of the subjects has one already.
+        KekRetired, storing none, if a subject key's version is below the floor."""
         ...
 
     def destroy_data_key(self, scope: DataKeyScope) -> bool:
@@ -370,7 +431,7 @@ class KeyStore(Protocol):
 
     # ---------------------------------------------------------------- job keys
     def put_job_key(self, request_id: str, kek_version: int, wrapped: bytes) -> None:
-        """Store the key of a new request's job."""
+        """Store the key of a new request's job; KekRetired below the floor."""
         ...
 
     def job_key(self, request_id: str) -> WrappedKey | None:
@@ -379,6 +440,41 @@ class KeyStore(Protocol):
 
     def destroy_job_key(self, request_id: str) -> bool:
         """Destroy the job's key; False if there was none."""
+        ...
+
+    def wrapped_job_keys(self) -> Iterator[tuple[str, WrappedKey]]:
+        """Every job key, by request id, for re-wrapping under a new KEK."""
+        ...
+
+    def rewrap_job_keys(self, rewraps: list[Rewrap]) -> int:
+        """As `rewrap_subject_keys`, for job keys by request id."""
+        ...
+
+    # ------------------------------------------------------- KEK versions
+    def kek_versions(self) -> dict[int, int]:
+        """How many keys (subject keys and job keys) each KEK version wraps
+        (versions wrapping none left out)."""
+        ...
+
+    def kek_floor(self) -> int:
+        """The lowest KEK version a key may be stored under (0 until a retirement)."""
+        ...
+
+    def raise_kek_floor(self, kek_version: int) -> int:
+        """Refuse every later put of a key under a version below `kek_version`
+        (never lowered: a lower value changes nothing); the floor now. Once it
+        returns, a put below it in any process is refused, and every put that
+        was not refused has committed."""
+        ...
+
+    def claim_rotation(self, owner: str, now: dt.datetime, until: dt.datetime) -> RotationLease:
+        """Take (or, held by `owner`, extend) the rotation lock until `until`,
+        unless another owner holds it past `now`; the lease as it is after the
+        call, which is `owner`'s only if the claim succeeded."""
+        ...
+
+    def release_rotation(self, owner: str) -> None:
+        """Give the rotation lock up, if `owner` holds it."""
         ...
 
     # ------------------------------------------------------------- destruction

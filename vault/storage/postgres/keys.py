@@ -30,9 +30,20 @@ True once VACUUM has run, since nothing a client can do removes the rest.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping
+from typing import Any
 
-from vault.storage.base import DataKeyScope, WrappedDataKey, WrappedKey
+import psycopg
+
+from vault.storage.base import (
+    DataKeyScope,
+    KekRetired,
+    Rewrap,
+    RotationLease,
+    WrappedDataKey,
+    WrappedKey,
+)
 from vault.storage.postgres.database import Database
 from vault.storage.postgres.migrations import key_migrations
 
@@ -44,6 +55,19 @@ _KEY_TABLES = "subject_keys, category_keys, job_keys"
 
 # Subject keys read a page at a time when all are walked (a KEK rotation).
 KEY_PAGE = 1000
+
+
+def _above_floor(conn: psycopg.Connection[Any], versions: list[int]) -> None:
+    """KekRetired unless every one of `versions` is at or above the floor. The
+    floor's row is held FOR SHARE to the commit: a retirement raising it waits
+    for this write to commit, and a write after the raise reads the new floor."""
+    if not versions:
+        return
+    row = conn.execute("SELECT version FROM kek_floor WHERE id = 1 FOR SHARE").fetchone()
+    assert row is not None  # inserted by its migration, never deleted
+    lowest = min(versions)
+    if lowest < row[0]:
+        raise KekRetired(lowest, row[0])
 
 
 class _KeyTaken(Exception):
@@ -78,24 +102,28 @@ class PostgresKeyStore:
 
     def put_subject_key(self, subject_id: str, kek_version: int, wrapped: bytes) -> None:
         with self._database.transaction() as conn:
+            _above_floor(conn, [kek_version])
             conn.execute(
                 "INSERT INTO subject_keys (subject_id, kek_version, wrapped) VALUES (%s, %s, %s)",
                 (subject_id, kek_version, wrapped),
             )
 
     def wrapped_subject_keys(self) -> Iterator[tuple[str, WrappedKey]]:
+        return self._walk("subject_keys", "subject_id")
+
+    def _walk(self, table: str, column: str) -> Iterator[tuple[str, WrappedKey]]:
         # A page at a time, so memory does not grow with the vault, and each page
         # fetched whole, so no pooled connection is held while the caller re-wraps.
         after = ""
         while True:
             with self._database.connection() as conn:
                 rows = conn.execute(
-                    "SELECT subject_id, kek_version, wrapped FROM subject_keys "
-                    "WHERE subject_id > %s ORDER BY subject_id LIMIT %s",
+                    f"SELECT {column}, kek_version, wrapped FROM {table} "
+                    f"WHERE {column} > %s ORDER BY {column} LIMIT %s",
                     (after, KEY_PAGE),
                 ).fetchall()
-            for subject_id, kek_version, wrapped in rows:
-                yield subject_id, WrappedKey(kek_version, wrapped)
+            for key_for, kek_version, wrapped in rows:
+                yield key_for, WrappedKey(kek_version, wrapped)
             if len(rows) < KEY_PAGE:
                 return
             after = rows[-1][0]
@@ -103,15 +131,32 @@ class PostgresKeyStore:
     def rewrap_subject_key(
         self, subject_id: str, old_version: int, kek_version: int, wrapped: bytes
     ) -> bool:
+        return (
+            self.rewrap_subject_keys([Rewrap(subject_id, old_version, kek_version, wrapped)]) == 1
+        )
+
+    def rewrap_subject_keys(self, rewraps: list[Rewrap]) -> int:
+        return self._rewrap("subject_keys", "subject_id", rewraps)
+
+    def _rewrap(self, table: str, column: str, rewraps: list[Rewrap]) -> int:
+        if not rewraps:
+            return 0
         with self._database.transaction() as conn:
-            return (
-                conn.execute(
-                    "UPDATE subject_keys SET kek_version = %s, wrapped = %s "
-                    "WHERE subject_id = %s AND kek_version = %s",
-                    (kek_version, wrapped, subject_id, old_version),
-                ).rowcount
-                == 1
-            )
+            _above_floor(conn, [r.kek_version for r in rewraps])
+            # One statement, the rows as arrays, in key order (the lock order).
+            ordered = sorted(rewraps)
+            return conn.execute(
+                f"UPDATE {table} t SET kek_version = n.kek_version, wrapped = n.wrapped "
+                "FROM unnest(%s::text[], %s::integer[], %s::integer[], %s::bytea[]) "
+                "AS n(key_for, old_version, kek_version, wrapped) "
+                f"WHERE t.{column} = n.key_for AND t.kek_version = n.old_version",
+                (
+                    [r.key_for for r in ordered],
+                    [r.old_version for r in ordered],
+                    [r.kek_version for r in ordered],
+                    [r.wrapped for r in ordered],
+                ),
+            ).rowcount
 
     def destroy_subject(self, subject_id: str) -> int:
         with self._database.transaction() as conn:
@@ -186,6 +231,7 @@ class PostgresKeyStore:
             raise ValueError(f"data keys under no subject key of the call: {sorted(strays)}")
         try:
             with self._database.transaction() as conn:
+                _above_floor(conn, [key.kek_version for key in subject_keys.values()])
                 # One statement per table, the rows as arrays: one round trip
                 # each, whatever the batch's size. The subjects are new, so no
                 # destruction can race these rows: none knows their ids yet.
@@ -227,6 +273,7 @@ class PostgresKeyStore:
     # ---------------------------------------------------------------- job keys
     def put_job_key(self, request_id: str, kek_version: int, wrapped: bytes) -> None:
         with self._database.transaction() as conn:
+            _above_floor(conn, [kek_version])
             conn.execute(
                 "INSERT INTO job_keys (request_id, kek_version, wrapped) VALUES (%s, %s, %s)",
                 (request_id, kek_version, wrapped),
@@ -247,6 +294,54 @@ class PostgresKeyStore:
             # A job key is destroyed like any other: caches must not keep it.
             conn.execute(_BUMP_GENERATION)
         return deleted == 1
+
+    def wrapped_job_keys(self) -> Iterator[tuple[str, WrappedKey]]:
+        return self._walk("job_keys", "request_id")
+
+    def rewrap_job_keys(self, rewraps: list[Rewrap]) -> int:
+        return self._rewrap("job_keys", "request_id", rewraps)
+
+    # ------------------------------------------------------- KEK versions
+    def kek_versions(self) -> dict[int, int]:
+        with self._database.connection() as conn:
+            rows = conn.execute(
+                "SELECT kek_version, count(*) FROM (SELECT kek_version FROM subject_keys "
+                "UNION ALL SELECT kek_version FROM job_keys) k GROUP BY kek_version"
+            ).fetchall()
+        return {int(version): int(count) for version, count in rows}
+
+    def kek_floor(self) -> int:
+        with self._database.connection() as conn:
+            row = conn.execute("SELECT version FROM kek_floor WHERE id = 1").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def raise_kek_floor(self, kek_version: int) -> int:
+        with self._database.transaction() as conn:
+            # Waits for every put holding the row FOR SHARE to commit.
+            row = conn.execute(
+                "UPDATE kek_floor SET version = greatest(version, %s) WHERE id = 1 "
+                "RETURNING version",
+                (kek_version,),
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def claim_rotation(self, owner: str, now: dt.datetime, until: dt.datetime) -> RotationLease:
+        with self._database.transaction() as conn:
+            conn.execute(
+                "INSERT INTO kek_rotation (id, owner, until) VALUES (1, %s, %s) "
+                "ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, until = excluded.until "
+                "WHERE kek_rotation.owner = excluded.owner OR kek_rotation.until <= %s",
+                (owner, until, now),
+            )
+            row = conn.execute("SELECT owner, until FROM kek_rotation WHERE id = 1").fetchone()
+        assert row is not None
+        return RotationLease(row[0], row[1])
+
+    def release_rotation(self, owner: str) -> None:
+        with self._database.transaction() as conn:
+            conn.execute("DELETE FROM kek_rotation WHERE id = 1 AND owner = %s", (owner,))
 
     # ------------------------------------------------------------- destruction
     def destruction_generation(self) -> int:

@@ -128,6 +128,17 @@ record_migrations = MigrationSet(
                 "CREATE INDEX subjects_by_state ON subjects(state, purge_due, subject_id)",
             ),
         ),
+        # Each identity names the keyring version its blind index was computed
+        # under, so a re-index finds those left under an older one and that
+        # version can retire; every earlier row is version 1's.
+        Migration(
+            "0003_identity_index_versions",
+            (
+                "ALTER TABLE identities ADD COLUMN index_version INTEGER NOT NULL DEFAULT 1",
+                "CREATE INDEX identities_by_index_version "
+                "ON identities(index_version, blind_index)",
+            ),
+        ),
     ),
 )
 
@@ -160,6 +171,24 @@ key_migrations = MigrationSet(
                     id INTEGER PRIMARY KEY CHECK (id = 1),
                     value BIGINT NOT NULL)""",
                 "INSERT INTO shred_generation (id, value) VALUES (1, 0)",
+            ),
+        ),
+        # The lowest KEK version a key may be stored under, raised by a
+        # retirement before the retired keys leave the keyring; the lock that
+        # lets one process at a time rotate; the keys found by KEK version.
+        Migration(
+            "0003_kek_floor",
+            (
+                """CREATE TABLE kek_floor (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    version INTEGER NOT NULL)""",
+                "INSERT INTO kek_floor (id, version) VALUES (1, 0)",
+                """CREATE TABLE kek_rotation (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    owner TEXT NOT NULL,
+                    until TIMESTAMPTZ NOT NULL)""",
+                "CREATE INDEX subject_keys_by_kek_version ON subject_keys(kek_version)",
+                "CREATE INDEX job_keys_by_kek_version ON job_keys(kek_version)",
             ),
         ),
     ),

@@ -162,14 +162,37 @@ class SubjectQueries:
     def identities(self, subject_id: str) -> list[IdentityRow]:
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT blind_index, subject_id, kind, sealed_value FROM identities "
+                f"SELECT {_IDENTITY_COLUMNS} FROM identities "
                 "WHERE subject_id = %s ORDER BY position",
                 (subject_id,),
             ).fetchall()
-        return [
-            IdentityRow(blind_index, subject_id, IdentityKind(kind), sealed)
-            for blind_index, subject_id, kind, sealed in rows
-        ]
+        return [_identity(row) for row in rows]
+
+    def identities_indexed_apart(
+        self, index_version: int, after: str, limit: int
+    ) -> list[IdentityRow]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                f"SELECT {_IDENTITY_COLUMNS} FROM identities "
+                "WHERE index_version <> %s AND blind_index > %s ORDER BY blind_index LIMIT %s",
+                (index_version, after, limit),
+            ).fetchall()
+        return [_identity(row) for row in rows]
+
+    def index_versions(self) -> dict[int, int]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT index_version, count(*) FROM identities GROUP BY index_version"
+            ).fetchall()
+        return {int(version): int(count) for version, count in rows}
+
+
+_IDENTITY_COLUMNS = "blind_index, subject_id, kind, sealed_value, index_version"
+
+
+def _identity(row: tuple[Any, ...]) -> IdentityRow:
+    blind_index, subject_id, kind, sealed, index_version = row
+    return IdentityRow(blind_index, subject_id, IdentityKind(kind), sealed, index_version)
 
 
 class SubjectWrites(SubjectQueries):
@@ -216,11 +239,45 @@ class SubjectWrites(SubjectQueries):
     def insert_identity(self, row: IdentityRow) -> bool:
         with self._connect() as conn:
             cursor = conn.execute(
-                "INSERT INTO identities (blind_index, subject_id, kind, sealed_value) "
-                "VALUES (%s, %s, %s, %s) ON CONFLICT (blind_index) DO NOTHING",
-                (row.blind_index, row.subject_id, row.kind.value, row.sealed_value),
+                "INSERT INTO identities "
+                "(blind_index, subject_id, kind, sealed_value, index_version) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (blind_index) DO NOTHING",
+                (
+                    row.blind_index,
+                    row.subject_id,
+                    row.kind.value,
+                    row.sealed_value,
+                    row.index_version,
+                ),
             )
             return cursor.rowcount == 1
+
+    def reindex_identity(self, old_blind_index: str, row: IdentityRow) -> bool:
+        with self._connect() as conn:
+            # Under the unit of work's write lock, so nothing takes the new
+            # blind index between this look and the update.
+            if row.blind_index != old_blind_index and (
+                conn.execute(
+                    "SELECT 1 FROM identities WHERE blind_index = %s", (row.blind_index,)
+                ).fetchone()
+                is not None
+            ):
+                return False
+            # `position` stays, and with it the identity's place.
+            return (
+                conn.execute(
+                    "UPDATE identities SET blind_index = %s, index_version = %s, "
+                    "sealed_value = %s WHERE blind_index = %s AND subject_id = %s",
+                    (
+                        row.blind_index,
+                        row.index_version,
+                        row.sealed_value,
+                        old_blind_index,
+                        row.subject_id,
+                    ),
+                ).rowcount
+                == 1
+            )
 
     def delete_identity(self, blind_index: str) -> None:
         with self._connect() as conn:

@@ -8,13 +8,21 @@ the database file, and `scrub` cuts them out of the WAL.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from vault.storage.base import DataKeyScope, WrappedDataKey, WrappedKey
+from vault.storage.base import (
+    DataKeyScope,
+    KekRetired,
+    Rewrap,
+    RotationLease,
+    WrappedDataKey,
+    WrappedKey,
+)
 from vault.storage.sqlite.connections import Connections
 from vault.storage.sqlite.migrations import key_migrations
 from vault.storage.sqlite.writer import GroupCommitWriter
@@ -22,8 +30,24 @@ from vault.storage.sqlite.writer import GroupCommitWriter
 _BUMP_GENERATION = "UPDATE shred_generation SET value = value + 1 WHERE id = 1"
 
 
+def _above_floor(conn: sqlite3.Connection, versions: list[int]) -> None:
+    """KekRetired unless every one of `versions` is at or above the floor, read
+    in the write's own transaction: no retirement can raise it in between."""
+    if not versions:
+        return
+    floor = conn.execute("SELECT version FROM kek_floor WHERE id = 1").fetchone()[0]
+    lowest = min(versions)
+    if lowest < floor:
+        raise KekRetired(lowest, floor)
+
+
 # Subject keys read a page at a time when all are walked (a KEK rotation).
 KEY_PAGE = 1000
+
+
+def _text(moment: dt.datetime) -> str:
+    # UTC with microseconds: text that sorts as the moments do.
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 class SQLiteKeyStore:
@@ -61,12 +85,16 @@ class SQLiteKeyStore:
 
     def put_subject_key(self, subject_id: str, kek_version: int, wrapped: bytes) -> None:
         with self._writer.write() as conn:
+            _above_floor(conn, [kek_version])
             conn.execute(
                 "INSERT INTO subject_keys (subject_id, kek_version, wrapped) VALUES (?, ?, ?)",
                 (subject_id, kek_version, wrapped),
             )
 
     def wrapped_subject_keys(self) -> Iterator[tuple[str, WrappedKey]]:
+        return self._walk("subject_keys", "subject_id")
+
+    def _walk(self, table: str, column: str) -> Iterator[tuple[str, WrappedKey]]:
         # A page at a time, so memory does not grow with the vault; no read
         # transaction stays open while the caller re-wraps.
         after = ""
@@ -74,14 +102,14 @@ class SQLiteKeyStore:
             rows = (
                 self._conn()
                 .execute(
-                    "SELECT subject_id, kek_version, wrapped FROM subject_keys "
-                    "WHERE subject_id > ? ORDER BY subject_id LIMIT ?",
+                    f"SELECT {column}, kek_version, wrapped FROM {table} "
+                    f"WHERE {column} > ? ORDER BY {column} LIMIT ?",
                     (after, KEY_PAGE),
                 )
                 .fetchall()
             )
-            for subject_id, kek_version, wrapped in rows:
-                yield subject_id, WrappedKey(kek_version, bytes(wrapped))
+            for key_for, kek_version, wrapped in rows:
+                yield key_for, WrappedKey(kek_version, bytes(wrapped))
             if len(rows) < KEY_PAGE:
                 return
             after = rows[-1][0]
@@ -89,14 +117,23 @@ class SQLiteKeyStore:
     def rewrap_subject_key(
         self, subject_id: str, old_version: int, kek_version: int, wrapped: bytes
     ) -> bool:
+        return (
+            self.rewrap_subject_keys([Rewrap(subject_id, old_version, kek_version, wrapped)]) == 1
+        )
+
+    def rewrap_subject_keys(self, rewraps: list[Rewrap]) -> int:
+        return self._rewrap("subject_keys", "subject_id", rewraps)
+
+    def _rewrap(self, table: str, column: str, rewraps: list[Rewrap]) -> int:
         with self._writer.write() as conn:
-            return (
+            _above_floor(conn, [r.kek_version for r in rewraps])
+            return sum(
                 conn.execute(
-                    "UPDATE subject_keys SET kek_version = ?, wrapped = ? "
-                    "WHERE subject_id = ? AND kek_version = ?",
-                    (kek_version, wrapped, subject_id, old_version),
+                    f"UPDATE {table} SET kek_version = ?, wrapped = ? "
+                    f"WHERE {column} = ? AND kek_version = ?",
+                    (r.kek_version, r.wrapped, r.key_for, r.old_version),
                 ).rowcount
-                == 1
+                for r in rewraps
             )
 
     def destroy_subject(self, subject_id: str) -> int:
@@ -171,6 +208,7 @@ class SQLiteKeyStore:
             ).fetchone()
             if taken is not None:
                 return False
+            _above_floor(conn, [key.kek_version for key in subject_keys.values()])
             conn.executemany(
                 "INSERT INTO subject_keys (subject_id, kek_version, wrapped) VALUES (?, ?, ?)",
                 [
@@ -201,6 +239,7 @@ class SQLiteKeyStore:
     # ---------------------------------------------------------------- job keys
     def put_job_key(self, request_id: str, kek_version: int, wrapped: bytes) -> None:
         with self._writer.write() as conn:
+            _above_floor(conn, [kek_version])
             conn.execute(
                 "INSERT INTO job_keys (request_id, kek_version, wrapped) VALUES (?, ?, ?)",
                 (request_id, kek_version, wrapped),
@@ -225,6 +264,52 @@ class SQLiteKeyStore:
             conn.execute(_BUMP_GENERATION)
         self.scrub()
         return deleted == 1
+
+    def wrapped_job_keys(self) -> Iterator[tuple[str, WrappedKey]]:
+        return self._walk("job_keys", "request_id")
+
+    def rewrap_job_keys(self, rewraps: list[Rewrap]) -> int:
+        return self._rewrap("job_keys", "request_id", rewraps)
+
+    # ------------------------------------------------------- KEK versions
+    def kek_versions(self) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for table in ("subject_keys", "job_keys"):
+            rows = self._conn().execute(
+                f"SELECT kek_version, count(*) FROM {table} GROUP BY kek_version"
+            )
+            for version, count in rows:
+                counts[version] = counts.get(version, 0) + count
+        return counts
+
+    def kek_floor(self) -> int:
+        return int(self._conn().execute("SELECT version FROM kek_floor WHERE id = 1").fetchone()[0])
+
+    def raise_kek_floor(self, kek_version: int) -> int:
+        # Writes take the database's one write lock, so every put before this
+        # commit has committed, and every one after it reads the new floor.
+        with self._writer.write() as conn:
+            conn.execute(
+                "UPDATE kek_floor SET version = max(version, ?) WHERE id = 1", (kek_version,)
+            )
+            return int(conn.execute("SELECT version FROM kek_floor WHERE id = 1").fetchone()[0])
+
+    def claim_rotation(self, owner: str, now: dt.datetime, until: dt.datetime) -> RotationLease:
+        with self._writer.write() as conn:
+            conn.execute(
+                "INSERT INTO kek_rotation (id, owner, until) VALUES (1, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, until = excluded.until "
+                "WHERE kek_rotation.owner = excluded.owner OR kek_rotation.until <= ?",
+                (owner, _text(until), _text(now)),
+            )
+            held_by, held_until = conn.execute(
+                "SELECT owner, until FROM kek_rotation WHERE id = 1"
+            ).fetchone()
+        return RotationLease(held_by, dt.datetime.fromisoformat(held_until))
+
+    def release_rotation(self, owner: str) -> None:
+        with self._writer.write() as conn:
+            conn.execute("DELETE FROM kek_rotation WHERE id = 1 AND owner = ?", (owner,))
 
     # ------------------------------------------------------------- destruction
     def destruction_generation(self) -> int:

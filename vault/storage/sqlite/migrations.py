@@ -290,6 +290,19 @@ def _subjects_by_state(db: Database) -> None:
         db.execute(statement)
 
 
+@record_migrations(name="0010_identity_index_versions")
+def _identity_index_versions(db: Database) -> None:
+    """Each identity names the keyring version its blind index was computed
+    under, so a re-index can find those left under an older one and that
+    version can retire. Every earlier row was computed under version 1's index
+    key (a format-1 keyring shares one among all its KEKs)."""
+    for statement in (
+        "ALTER TABLE identities ADD COLUMN index_version INTEGER NOT NULL DEFAULT 1",
+        "CREATE INDEX identities_by_index_version ON identities(index_version, blind_index)",
+    ):
+        db.execute(statement)
+
+
 # The names are the steps' record in existing keys.db files: append only.
 key_migrations = Migrations("consent_vault.keys")
 
@@ -327,3 +340,25 @@ def _job_keys(db: Database) -> None:
             kek_version INTEGER NOT NULL,
             wrapped BLOB NOT NULL)"""
     )
+
+
+@key_migrations(name="0004_kek_floor")
+def _kek_floor(db: Database) -> None:
+    """The lowest KEK version a key may be stored under, raised by a retirement
+    before the retired keys leave the keyring, so no process can store a key
+    that nobody will be able to unwrap; the lock that lets one process at a time
+    rotate; and the keys found by KEK version, so a rotation or a retirement
+    counts what is left under each without reading every key."""
+    for statement in (
+        """CREATE TABLE kek_floor (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            version INTEGER NOT NULL)""",
+        "INSERT INTO kek_floor (id, version) VALUES (1, 0)",
+        """CREATE TABLE kek_rotation (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            owner TEXT NOT NULL,
+            until TEXT NOT NULL)""",
+        "CREATE INDEX subject_keys_by_kek_version ON subject_keys(kek_version)",
+        "CREATE INDEX job_keys_by_kek_version ON job_keys(kek_version)",
+    ):
+        db.execute(statement)

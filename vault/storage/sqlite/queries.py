@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import sqlite3
 from collections.abc import Callable
+from typing import Any
 
 from vault.core.identities import IdentityKind
 from vault.core.model import LegalBasis, SubjectState
@@ -123,14 +124,38 @@ class SubjectQueries:
 
     def identities(self, subject_id: str) -> list[IdentityRow]:
         rows = self._conn().execute(
-            "SELECT blind_index, subject_id, kind, sealed_value FROM identities "
-            "WHERE subject_id = ? ORDER BY rowid",
+            f"SELECT {_IDENTITY_COLUMNS} FROM identities WHERE subject_id = ? ORDER BY rowid",
             (subject_id,),
         )
-        return [
-            IdentityRow(blind_index, subject_id, IdentityKind(kind), sealed)
-            for blind_index, subject_id, kind, sealed in rows
-        ]
+        return [_identity(row) for row in rows]
+
+    def identities_indexed_apart(
+        self, index_version: int, after: str, limit: int
+    ) -> list[IdentityRow]:
+        # Two ranges of identities_by_index_version, either side of the version.
+        rows = self._conn().execute(
+            f"SELECT {_IDENTITY_COLUMNS} FROM ("
+            f"SELECT {_IDENTITY_COLUMNS} FROM identities WHERE index_version < ? "
+            "AND blind_index > ? UNION ALL "
+            f"SELECT {_IDENTITY_COLUMNS} FROM identities WHERE index_version > ? "
+            "AND blind_index > ?) ORDER BY blind_index LIMIT ?",
+            (index_version, after, index_version, after, limit),
+        )
+        return [_identity(row) for row in rows]
+
+    def index_versions(self) -> dict[int, int]:
+        rows = self._conn().execute(
+            "SELECT index_version, count(*) FROM identities GROUP BY index_version"
+        )
+        return {int(version): int(count) for version, count in rows}
+
+
+_IDENTITY_COLUMNS = "blind_index, subject_id, kind, sealed_value, index_version"
+
+
+def _identity(row: tuple[Any, ...]) -> IdentityRow:
+    blind_index, subject_id, kind, sealed, index_version = row
+    return IdentityRow(blind_index, subject_id, IdentityKind(kind), sealed, index_version)
 
 
 class SubjectWrites(SubjectQueries):
@@ -170,9 +195,19 @@ class SubjectWrites(SubjectQueries):
 
     def insert_identity(self, row: IdentityRow) -> bool:
         cursor = self._conn().execute(
-            "INSERT OR IGNORE INTO identities (blind_index, subject_id, kind, sealed_value) "
-            "VALUES (?, ?, ?, ?)",
-            (row.blind_index, row.subject_id, row.kind.value, row.sealed_value),
+            "INSERT OR IGNORE INTO identities "
+            "(blind_index, subject_id, kind, sealed_value, index_version) VALUES (?, ?, ?, ?, ?)",
+            (row.blind_index, row.subject_id, row.kind.value, row.sealed_value, row.index_version),
+        )
+        return cursor.rowcount == 1
+
+    def reindex_identity(self, old_blind_index: str, row: IdentityRow) -> bool:
+        # The rowid stays, and with it the identity's place; OR IGNORE leaves
+        # the row as it was when another holds the new blind index.
+        cursor = self._conn().execute(
+            "UPDATE OR IGNORE identities SET blind_index = ?, index_version = ?, sealed_value = ? "
+            "WHERE blind_index = ? AND subject_id = ?",
+            (row.blind_index, row.index_version, row.sealed_value, old_blind_index, row.subject_id),
         )
         return cursor.rowcount == 1
 

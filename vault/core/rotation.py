@@ -1,0 +1,353 @@
+"""KEK and blind-index versions over their life: a rotation makes a new version
+and moves every key and index to it; a retirement destroys older versions once
+nothing is left under them, so that a copy of the key database (or its WAL, or
+a backup) from before holds only keys nobody can unwrap, and a copy of the
+record database holds only blind indexes nobody can compute again.
+
+A rotation: the new version (a KEK and an index key) is saved to the keyring
+file first, then every subject key and job key is re-wrapped under the new KEK,
+then every identity re-indexed under the new index key (and its sealed value
+sealed anew, since its associated data names its blind index). A crash
+part-way leaves some keys and indexes under the older version, still live:
+running the rotation again finishes that one rather than making another
+version. Running processes follow through `KeyringSource` (the file re-read)
+and `KeyManager.kek` (a version the ring lacks is looked for in the file).
+
+A retirement of the versions older than a given age (never the current one):
+what is still under them is moved to the current version; the key store's
+floor is raised, so that no process can store a key under them again (a put
+below it is refused in its own transaction and made again under the current
+version); what a process stored just before the floor is moved too; a last
+check finds nothing under them; then the keyring file is written without their
+keys (their numbers and dates kept) and the key store scrubbed. Signing keys
+are not versions of this keyring and never retire with it (the audit trail's
+Ed25519 key will be kept apart).
+
+One process rotates or retires at a time: each holds the key store's rotation
+lease while it works, renewed as it goes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from vault.core.clock import Clock, utc_now
+from vault.core.errors import CategoryErased, SubjectErased
+from vault.core.keys import KeyManager, Rewrapped
+from vault.core.sealing import Sealing
+from vault.crypto import TamperedError
+from vault.keyring import Keyring
+from vault.storage.base import IdentityRow, RecordStore
+
+_log = logging.getLogger(__name__)
+
+# How long the rotation lease lasts without being renewed; it is renewed every
+# page, so only a process that died holds it this long.
+LEASE = dt.timedelta(minutes=5)
+_RENEW_SECONDS = 60.0
+
+# Identities re-indexed in one record-store transaction.
+REINDEX_PAGE = 500
+
+# What a retirement does before it gives up when processes keep writing under
+# a version it retires (each pass moves what they wrote).
+_RETIRE_PASSES = 3
+
+
+class RotationBusy(Exception):
+    """Another process holds the rotation lease."""
+
+    def __init__(self, owner: str, until: dt.datetime) -> None:
+        super().__init__(
+            f"another process ({owner}) is rotating or retiring keys, until "
+            f"{until:%Y-%m-%d %H:%M:%S} UTC at the latest; try again once it is done"
+        )
+
+
+class RetirementBlocked(Exception):
+    """Something is still under a version to retire after every pass: the
+    keyring was left as it was (the versions stay live)."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a rotation or retirement is: `done` of `total` in `stage`
+    ("keys": subject and job keys re-wrapped; "identities": re-indexed)."""
+
+    stage: str
+    done: int
+    total: int
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class Rotation:
+    version: int
+    # True: an unfinished rotation to `version` was finished, and no new version made.
+    resumed: bool
+    rewrapped: Rewrapped
+    reindexed: int
+    # Identities whose subject's keys were gone: they matched no readable person
+    # and were removed rather than left under an old index.
+    removed: int = 0
+
+
+@dataclass(frozen=True)
+class Retirement:
+    retired: list[int]
+    current: int
+    rewrapped: Rewrapped
+    reindexed: int
+    removed: int
+    # False when a reader kept the key database's files from being scrubbed
+    # now; the next maintenance pass does it.
+    scrubbed: bool
+
+
+def duration(text: str, what: str = "duration") -> dt.timedelta:
+    """A duration as an operator writes it: a whole number and a unit, `90d`,
+    `12h`, `2w`, `30min`, `10s`. ValueError, in one line, otherwise."""
+    match = re.fullmatch(r"\s*(\d+)\s*(s|min|h|d|w)\s*", text)
+    if match is None:
+        raise ValueError(
+            f"{what} {text!r}: write a whole number and a unit, such as 90d "
+            "(s, min, h, d or w: seconds, minutes, hours, days, weeks)"
+        )
+    number, unit = int(match[1]), match[2]
+    seconds = {"s": 1, "min": 60, "h": 3600, "d": 86_400, "w": 604_800}[unit]
+    return dt.timedelta(seconds=number * seconds)
+
+
+class KeyRotation:
+    def __init__(
+        self,
+        records: RecordStore,
+        keys: KeyManager,
+        sealing: Sealing,
+        clock: Clock,
+        scrub_due: threading.Event | None = None,
+    ) -> None:
+        self.records = records
+        self.keys = keys
+        self.sealing = sealing
+        self.clock = clock
+        self.scrub_due = scrub_due
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._renewed = 0.0
+
+    # --------------------------------------------------------------- state
+    def left_behind(self, ring: Keyring) -> tuple[int, int]:
+        """How many keys, and how many identities, are under versions other than
+        `ring`'s current one: an unfinished rotation when either is not 0."""
+        current = ring.current_version
+        keys = sum(n for v, n in self.keys.store.kek_versions().items() if v != current)
+        identities = sum(
+            n for v, n in self.records.subjects.index_versions().items() if v != current
+        )
+        return keys, identities
+
+    # ------------------------------------------------------------ rotation
+    def rotate(self, progress: ProgressCallback | None = None) -> Rotation:
+        """A new version made current, and everything moved to it; or, if the
+        last rotation is unfinished (keys or identities left under an older
+        version), that one finished, with no new version."""
+        self.keys.keyrings.check_changeable()
+        with self._lease():
+            ring = self.keys.keyrings.refresh()
+            keys_left, identities_left = self.left_behind(ring)
+            resumed = bool(keys_left or identities_left)
+            if not resumed:
+                # Saved before anything is re-wrapped under it: a crash part-way
+                # leaves every key under a version the file holds.
+                ring = ring.with_new_version(utc_now(self.clock))
+                self.keys.keyrings.replace(ring)
+                keys_left, identities_left = self.left_behind(ring)
+            rewrapped = self._rewrap(ring, None, keys_left, progress)
+            reindexed, removed = self._reindex(ring, None, identities_left, progress)
+        return Rotation(ring.current_version, resumed, rewrapped, reindexed, removed)
+
+    # ---------------------------------------------------------- retirement
+    def retire(
+        self, older_than: dt.timedelta, progress: ProgressCallback | None = None
+    ) -> Retirement:
+        """Retire every live version made more than `older_than` ago, but the
+        current one (see the module's docstring for the order of the steps).
+        RetirementBlocked if something stays under them."""
+        self.keys.keyrings.check_changeable()
+        with self._lease():
+            ring = self.keys.keyrings.refresh()
+            versions = self._retirable(ring, utc_now(self.clock) - older_than)
+            if not versions:
+                return Retirement([], ring.current_version, Rewrapped(0, 0), 0, 0, True)
+            moving = set(versions)
+            keys_left = self._count_under(self.keys.store.kek_versions(), moving)
+            identities_left = self._count_under(self.records.subjects.index_versions(), moving)
+            rewrapped = self._rewrap(ring, moving, keys_left, progress)
+            reindexed, removed = self._reindex(ring, moving, identities_left, progress)
+            # From here no process can store a key under them: a put refused is
+            # made again under the current version.
+            self.keys.store.raise_kek_floor(max(versions) + 1)
+            for _ in range(_RETIRE_PASSES):
+                # What a process stored or indexed under them before the floor.
+                keys_left = self._count_under(self.keys.store.kek_versions(), moving)
+                identities_left = self._count_under(self.records.subjects.index_versions(), moving)
+                if not keys_left and not identities_left:
+                    break
+                more = self._rewrap(ring, moving, keys_left, progress)
+                rewrapped = Rewrapped(
+                    rewrapped.subject_keys + more.subject_keys, rewrapped.job_keys + more.job_keys
+                )
+                moved, gone = self._reindex(ring, moving, identities_left, progress)
+                reindexed, removed = reindexed + moved, removed + gone
+            self._refuse_if_left(moving)
+            self.keys.keyrings.replace(ring.without(versions, utc_now(self.clock)))
+            # A process whose ring was a moment behind may have indexed an
+            # identity under a retired version since the check: its row opens
+            # under the subject's data key alone, so it is moved still.
+            self._reindex(ring, moving, 0, None)
+            scrubbed = self.keys.store.scrub() and self.records.maintenance.scrub()
+            if not scrubbed and self.scrub_due is not None:
+                self.scrub_due.set()
+        return Retirement(versions, ring.current_version, rewrapped, reindexed, removed, scrubbed)
+
+    @staticmethod
+    def _retirable(ring: Keyring, cutoff: dt.datetime) -> list[int]:
+        """The versions made before `cutoff`, but the current one, and below
+        every version that stays (the floor refuses every version under it)."""
+        versions = ring.older_than(cutoff)
+        staying = set(ring.versions) - set(versions)
+        lowest_staying = min(staying)
+        return [v for v in versions if v < lowest_staying]
+
+    @staticmethod
+    def _count_under(counts: dict[int, int], versions: set[int]) -> int:
+        return sum(n for v, n in counts.items() if v in versions)
+
+    def _refuse_if_left(self, versions: set[int]) -> None:
+        keys = self._count_under(self.keys.store.kek_versions(), versions)
+        identities = self._count_under(self.records.subjects.index_versions(), versions)
+        if keys or identities:
+            raise RetirementBlocked(
+                f"{keys} keys and {identities} identities are still under version "
+                f"{', '.join(map(str, sorted(versions)))} after every pass; "
+                "nothing was retired (the server log names what could not be moved)"
+            )
+
+    # -------------------------------------------------------- on a schedule
+    def scheduled(
+        self, rotate_every: dt.timedelta | None, retire_after: dt.timedelta | None
+    ) -> list[Rotation | Retirement]:
+        """What [keys] rotate_every and retire_after ask for now: a rotation if
+        the current version is older than `rotate_every` (or the last rotation
+        is unfinished), a retirement if a version is older than `retire_after`.
+        Nothing while another process holds the lease (it does the work)."""
+        done: list[Rotation | Retirement] = []
+        try:
+            ring = self.keys.keyrings.refresh()
+            now = utc_now(self.clock)
+            made = ring.versions[ring.current_version].created_at
+            if rotate_every is not None and (
+                made is None or now - made >= rotate_every or any(self.left_behind(ring))
+            ):
+                done.append(self.rotate())
+                ring = self.keys.keyrings.current()
+            if retire_after is not None and self._retirable(ring, now - retire_after):
+                done.append(self.retire(retire_after))
+        except RotationBusy:
+            pass
+        return done
+
+    # ------------------------------------------------------------ the work
+    @contextmanager
+    def _lease(self) -> Iterator[None]:
+        self._claim()
+        try:
+            yield
+        finally:
+            self.keys.store.release_rotation(self.owner)
+
+    def _claim(self) -> None:
+        now = utc_now(self.clock)
+        lease = self.keys.store.claim_rotation(self.owner, now, now + LEASE)
+        if lease.owner != self.owner:
+            raise RotationBusy(lease.owner, lease.until)
+        self._renewed = time.monotonic()
+
+    def _renew(self) -> None:
+        if time.monotonic() - self._renewed >= _RENEW_SECONDS:
+            self._claim()
+
+    def _rewrap(
+        self,
+        ring: Keyring,
+        versions: set[int] | None,
+        total: int,
+        progress: ProgressCallback | None,
+    ) -> Rewrapped:
+        def told(done: int) -> None:
+            self._renew()
+            if progress is not None:
+                progress(Progress("keys", done, max(total, done)))
+
+        return self.keys.rewrap(ring, versions, told)
+
+    def _reindex(
+        self,
+        ring: Keyring,
+        versions: set[int] | None,
+        total: int,
+        progress: ProgressCallback | None,
+    ) -> tuple[int, int]:
+        """Re-index the identities under `versions` (every one but the current
+        if None) a page at a time; how many were re-indexed, and how many removed."""
+        after = ""
+        reindexed = removed = 0
+        while True:
+            page = self.records.subjects.identities_indexed_apart(
+                ring.current_version, after, REINDEX_PAGE
+            )
+            if not page:
+                break
+            after = page[-1].blind_index
+            moves: list[tuple[str, IdentityRow]] = []
+            gone: list[IdentityRow] = []
+            for row in page:
+                if versions is not None and row.index_version not in versions:
+                    continue
+                try:
+                    moves.append((row.blind_index, self.sealing.reindexed_identity(row, ring)))
+                except (SubjectErased, CategoryErased):
+                    gone.append(row)
+                except TamperedError:
+                    # Left where it is; a retirement's check refuses to go on.
+                    _log.error(
+                        "identity of subject %s does not open (tampered?); not re-indexed",
+                        row.subject_id,
+                    )
+            with self.records.write() as tx:
+                for old_index, row in moves:
+                    reindexed += tx.subjects.reindex_identity(old_index, row)
+                for row in gone:
+                    tx.subjects.delete_identity(row.blind_index)
+                    removed += 1
+            self._renew()
+            if progress is not None:
+                done = reindexed + removed
+                progress(Progress("identities", done, max(total, done)))
+            if len(page) < REINDEX_PAGE:
+                break
+        if (reindexed or removed) and self.scrub_due is not None:
+            self.scrub_due.set()
+        return reindexed, removed
