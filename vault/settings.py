@@ -7,6 +7,7 @@ found before any data is touched.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 import zoneinfo
@@ -19,6 +20,7 @@ from vault import bootstrap
 from vault.core.erasure import ErasureSettings
 from vault.core.keys import DEFAULT_CACHE_ENTRIES
 from vault.core.model import SWEDISH_SUPERVISORY_AUTHORITY, Controller
+from vault.core.replay import DEFAULT_REMEMBER_FOR
 from vault.keyring import KEYRING_ENV
 
 DATA_DIR_ENV = "CONSENT_VAULT_DATA"
@@ -133,6 +135,19 @@ class KeySettings:
 
 
 @dataclass(frozen=True)
+class RequestSettings:
+    """[requests]: how long a request id is remembered, so that a retry answers
+    as the first call did (vault.core.replay says why 30 days); the maintenance
+    pass forgets it after that, and a retry then is a new request."""
+
+    remember_for_days: int = DEFAULT_REMEMBER_FOR.days
+
+    @property
+    def remember_for(self) -> dt.timedelta:
+        return dt.timedelta(days=self.remember_for_days)
+
+
+@dataclass(frozen=True)
 class MaintenanceSettings:
     # Seconds between maintenance passes (one also runs right after an
     # erasure); 0 runs none, as tests that look at the files want.
@@ -175,6 +190,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     erasure: ErasureConfig = field(default_factory=ErasureConfig)
     keys: KeySettings = field(default_factory=KeySettings)
+    requests: RequestSettings = field(default_factory=RequestSettings)
     maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
     controller: ControllerSettings = field(default_factory=ControllerSettings)
     connectors: ConnectorSections = field(default_factory=ConnectorSections)
@@ -252,6 +268,7 @@ def load(
     toml = read_toml(config) if config else {}
     erasure = _known(_table(toml, "erasure"), "erasure", _ERASURE_KEYS)
     keys = _known(_table(toml, "keys"), "keys", _KEYS_SECTION_KEYS)
+    requests = _known(_table(toml, "requests"), "requests", _REQUESTS_KEYS)
     given = _known(_table(toml, "controller"), "controller", _CONTROLLER_KEYS)
     # The demo is the school's; a configured [controller] wins, and without
     # either the export page says none is configured.
@@ -299,6 +316,15 @@ def load(
         keys=KeySettings(
             _number(keys, "keys", "cache_entries", KeySettings.cache_entries, whole=True)
         ),
+        requests=RequestSettings(
+            _number(
+                requests,
+                "requests",
+                "remember_for_days",
+                RequestSettings.remember_for_days,
+                whole=True,
+            )
+        ),
         controller=controller,
         connectors=ConnectorSections(
             dict(_table(toml, "connectors")), config.parent if config else Path.cwd()
@@ -340,6 +366,7 @@ _ERASURE_KEYS = (
     "backoff_cap_s",
 )
 _KEYS_SECTION_KEYS = ("cache_entries",)
+_REQUESTS_KEYS = ("remember_for_days",)
 _CONTROLLER_KEYS = ("name", "contact", "supervisory_authority", "time_zone")
 
 
