@@ -3,6 +3,7 @@ the defaults, and every bad value one line that names the setting."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -31,6 +32,7 @@ def test_the_defaults_serve_the_data_directory_with_its_own_keyring(tmp_path: Pa
     assert loaded.erasure.workers == 8
     assert loaded.erasure.for_steps("Europe/Stockholm") == ErasureSettings()
     assert loaded.keys.cache_entries == DEFAULT_CACHE_ENTRIES
+    assert loaded.requests.remember_for == dt.timedelta(days=30)
     assert loaded.maintenance.interval_seconds == 30
     assert loaded.controller.controller.name == ""
     assert loaded.controller.supervisory_authority == SWEDISH_SUPERVISORY_AUTHORITY
@@ -64,6 +66,7 @@ def test_the_toml_file_sets_erasure_keys_controller_and_connectors(tmp_path: Pat
         "[erasure]\nworkers = 2\nlease_seconds = 30\ncall_timeout_s = 5.5\nmax_attempts = 3\n"
         "backoff_base_s = 0\nbackoff_cap_s = 20\n"
         "[keys]\ncache_entries = 400_000\n"
+        "[requests]\nremember_for_days = 7\n"
         '[controller]\nname = "Skolan AB"\ncontact = "dpo@skolan.se"\ntime_zone = "Europe/Helsinki"\n'
         '[connectors.lms]\nurl = "https://lms.example"\n',
     )
@@ -78,6 +81,7 @@ def test_the_toml_file_sets_erasure_keys_controller_and_connectors(tmp_path: Pat
         time_zone="Europe/Helsinki",
     )
     assert loaded.keys.cache_entries == 400_000
+    assert loaded.requests.remember_for == dt.timedelta(days=7)
     assert (loaded.controller.name, loaded.controller.contact) == ("Skolan AB", "dpo@skolan.se")
     assert loaded.connectors.sections == {"lms": {"url": "https://lms.example"}}
     assert loaded.connectors.base_dir == tmp_path
@@ -109,6 +113,10 @@ def test_the_demo_is_the_schools_unless_a_controller_is_configured(tmp_path: Pat
         ("[keys]\ncache_entries = 1.5e5\n", "[keys] cache_entries must be a whole number"),
         ('[keys]\ncache_entries = "50k"\n', "[keys] cache_entries must be a whole number"),
         ("[keys]\ncache_entries = true\n", "[keys] cache_entries must be a whole number"),
+        ("[requests]\nremember_for_days = 0\n", "[requests] remember_for_days must be more"),
+        ("[requests]\nremember_for_days = 1.5\n", "[requests] remember_for_days must be a whole"),
+        ('[requests]\nremember_for_days = "30d"\n', "[requests] remember_for_days must be a whole"),
+        ("[requests]\nremember_for = 30\n", "[requests] has no setting 'remember_for'"),
         ('[controller]\ntime_zone = "Mars/Olympus"\n', "[controller] time_zone"),
         ("[controller]\nname = 7\n", "[controller] name"),
         ('erasure = "fast"\n', "[erasure]"),
