@@ -168,11 +168,11 @@ def legacy(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[Legacy]:
     with fresh_schema() as url:
         earlier = tuple(m for m in migrations.migrations if m.name < "0004")
         Database(url, MigrationSet(migrations.name, earlier), "record database").close()
-        with psycopg.connect(url, autocommit=True) as conn:
+        with psycopg.connect(url, autocommit=True) as pg:
             filled = _fill(
                 data_dir,
                 url,
-                lambda sql, args: conn.execute(sql, args),
+                lambda sql, args: pg.execute(sql, args),
                 PostgresKeyStore(url, upgrade=True),
                 lambda roles: list(roles),
             )

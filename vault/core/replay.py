@@ -11,6 +11,9 @@ under the id's hash for every live version, so a retry after a rotation still
 finds it. The fingerprint is keyed the same way, under the same version,
 because what it covers may be personal data. A request remembered under a
 version since retired is never found again, as if it had been forgotten.
+One gap: for the second after a rotation in which a process has not yet seen
+the new keyring, two copies of one request racing in two processes could each
+be remembered, one under each version (and applied twice); a retry finds one.
 
 Requests are forgotten `remember_for` after they were remembered (the
 maintenance pass deletes them); a retry after that is a new request, which
