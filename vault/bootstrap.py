@@ -4,12 +4,14 @@ names a storage engine (`sqlite:///DIRECTORY`, the embedded default, or
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
 from vault import crypto
 from vault.core.clock import Clock
 from vault.core.keys import DEFAULT_CACHE_ENTRIES
+from vault.core.replay import DEFAULT_REMEMBER_FOR
 from vault.core.vault import Vault
 from vault.keyring import Keyring, KeyringSource, load_or_create_keyring
 from vault.storage import postgres
@@ -112,13 +114,17 @@ def vault_over(
     clock: Clock | None = None,
     *,
     key_cache_entries: int = DEFAULT_CACHE_ENTRIES,
+    remember_requests_for: dt.timedelta = DEFAULT_REMEMBER_FOR,
 ) -> Vault:
     """The vault over `stores`, its key cache holding at most `key_cache_entries`
-    keys ([keys] cache_entries), upgraded where a schema migration needed the
-    keys (`Vault.upgrade`), and with any erasure a crash interrupted finished."""
+    keys ([keys] cache_entries), request ids remembered for
+    `remember_requests_for` ([requests] remember_for), upgraded where a
+    schema migration needed the keys (`Vault.upgrade`), and with any erasure a
+    crash interrupted finished."""
     check_keyring(stores.keys, KeyringSource.of(keyring).current())
     vault = Vault(stores.records, stores.keys, keyring, clock)
     vault.keys.resize(key_cache_entries)
+    vault.replay.remember_for = remember_requests_for
     vault.upgrade()
     vault.recover()
     return vault

@@ -222,6 +222,7 @@ class Runtime:
                 keyring,
                 self.clock,
                 key_cache_entries=self.settings.keys.cache_entries,
+                remember_requests_for=self.settings.requests.remember_for,
             )
         except KeyringError as error:
             raise StartupError(error.message) from None

@@ -20,6 +20,7 @@ from vault import bootstrap
 from vault.core.erasure import ErasureSettings
 from vault.core.keys import DEFAULT_CACHE_ENTRIES
 from vault.core.model import SWEDISH_SUPERVISORY_AUTHORITY, Controller
+from vault.core.replay import DEFAULT_REMEMBER_FOR
 from vault.core.rotation import duration
 from vault.keyring import KEYRING_ENV
 
@@ -143,6 +144,15 @@ class KeySettings:
 
 
 @dataclass(frozen=True)
+class RequestSettings:
+    """[requests]: how long a request id is remembered, so that a retry answers
+    as the first call did (vault.core.replay says why 30 days); the maintenance
+    pass forgets it after that, and a retry then is a new request."""
+
+    remember_for: dt.timedelta = DEFAULT_REMEMBER_FOR
+
+
+@dataclass(frozen=True)
 class MaintenanceSettings:
     # Seconds between maintenance passes (one also runs right after an
     # erasure); 0 runs none, as tests that look at the files want.
@@ -185,6 +195,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     erasure: ErasureConfig = field(default_factory=ErasureConfig)
     keys: KeySettings = field(default_factory=KeySettings)
+    requests: RequestSettings = field(default_factory=RequestSettings)
     maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
     controller: ControllerSettings = field(default_factory=ControllerSettings)
     connectors: ConnectorSections = field(default_factory=ConnectorSections)
@@ -262,6 +273,7 @@ def load(
     toml = read_toml(config) if config else {}
     erasure = _known(_table(toml, "erasure"), "erasure", _ERASURE_KEYS)
     keys = _known(_table(toml, "keys"), "keys", _KEYS_SECTION_KEYS)
+    requests = _known(_table(toml, "requests"), "requests", _REQUESTS_KEYS)
     given = _known(_table(toml, "controller"), "controller", _CONTROLLER_KEYS)
     # The demo is the school's; a configured [controller] wins, and without
     # either the export page says none is configured.
@@ -311,6 +323,9 @@ def load(
             _age(keys, "keys", "rotate_every"),
             _age(keys, "keys", "retire_after"),
         ),
+        requests=RequestSettings(
+            _age(requests, "requests", "remember_for") or RequestSettings.remember_for
+        ),
         controller=controller,
         connectors=ConnectorSections(
             dict(_table(toml, "connectors")), config.parent if config else Path.cwd()
@@ -352,6 +367,7 @@ _ERASURE_KEYS = (
     "backoff_cap_s",
 )
 _KEYS_SECTION_KEYS = ("cache_entries", "rotate_every", "retire_after")
+_REQUESTS_KEYS = ("remember_for",)
 _CONTROLLER_KEYS = ("name", "contact", "supervisory_authority", "time_zone")
 
 

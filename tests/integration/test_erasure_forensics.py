@@ -6,12 +6,14 @@ and tries an old backup of the records against the current key store.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 
+from tests.residue import found, places
 from vault import bootstrap, crypto
 from vault.core.actor import LOCAL
 from vault.core.clock import FixedClock
@@ -24,6 +26,9 @@ from vault.keyring import write_keyring
 from vault.storage.sqlite import SQLiteRecordStore
 
 MARKERS = [b"MARKER-ADDRESS-7f3a", b"MARKER-RECIPE-91bc", b"MARKER-PHOTO-c0de"]
+# A role and request ids with names in them: sealed and hashed, never in a file.
+ROLE_MARKER = "model_xyz_marker"
+REQUEST_MARKERS = ["create-anna-marker", "record-anna-marker", "erase-anna-marker"]
 
 
 def database_files(directory: Path) -> list[Path]:
@@ -33,7 +38,10 @@ def database_files(directory: Path) -> list[Path]:
 def seed(vault: Vault) -> tuple[str, list[bytes]]:
     """A subject with marker data; returns its id and every key byte string that protects it."""
     subject = vault.create_subject(
-        LOCAL, [IdentityInput(IdentityKind.EMAIL, "marker.person@example.se")], ["salon_customer"]
+        LOCAL,
+        [IdentityInput(IdentityKind.EMAIL, "marker.person@example.se")],
+        ["salon_customer", ROLE_MARKER],
+        request_id=REQUEST_MARKERS[0],
     )
     sid = subject.subject_id
     vault.create_record(
@@ -46,6 +54,7 @@ def seed(vault: Vault) -> tuple[str, list[bytes]]:
             "salon",
             {"address": MARKERS[0].decode()},
         ),
+        request_id=REQUEST_MARKERS[1],
     )
     vault.create_record(
         LOCAL,
@@ -74,17 +83,23 @@ def seed(vault: Vault) -> tuple[str, list[bytes]]:
     return sid, keys + [bytes(w) for w in wrapped]
 
 
-def test_no_marker_plaintext_ever_reaches_disk(vault: Vault, data_dir: Path) -> None:
+def test_no_marker_plaintext_ever_reaches_disk(
+    vault: Vault, data_dir: Path, engine: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     seed(vault)
     for path in database_files(data_dir):
         raw = path.read_bytes()
         for marker in [*MARKERS, b"marker.person@example.se"]:
             assert marker not in raw, f"{marker!r} in {path.name}"
+    markers = [*(m.decode() for m in MARKERS), "marker.person@example.se", ROLE_MARKER]
+    assert found(places(data_dir, engine, caplog.text), [*markers, *REQUEST_MARKERS[:2]]) == []
 
 
 def test_erasure_leaves_no_usable_key_in_any_file(
-    data_dir: Path, clock: FixedClock, tmp_path: Path
+    data_dir: Path, clock: FixedClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     vault = bootstrap.open_vault(data_dir, clock=clock)
     # Another subject that stays, so the files are not simply emptied.
     other = vault.create_subject(LOCAL, [IdentityInput(IdentityKind.EMAIL, "stays@example.se")], [])
@@ -98,7 +113,7 @@ def test_erasure_leaves_no_usable_key_in_any_file(
     for path in data_dir.glob("records.db*"):
         shutil.copy(path, backup / path.name)
 
-    vault.erase_subject(LOCAL, sid)
+    vault.erase_subject(LOCAL, sid, request_id=REQUEST_MARKERS[2])
     # Key bytes are gone from the key store's files at once ...
     for path in data_dir.glob("keys.db*"):
         raw = path.read_bytes()
@@ -118,6 +133,8 @@ def test_erasure_leaves_no_usable_key_in_any_file(
             assert marker not in raw
     for wal in data_dir.glob("*.db-wal"):
         assert wal.stat().st_size == 0, f"{wal.name} was not truncated"
+    # Nor the role or a request id, in any form, in any file or the log.
+    assert found(places(data_dir, None, caplog.text), [ROLE_MARKER, *REQUEST_MARKERS]) == []
 
     # The old backup cannot be read with the current key store.
     old_records = SQLiteRecordStore(backup / "records.db")

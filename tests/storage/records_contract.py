@@ -44,7 +44,7 @@ def at(seconds: float) -> dt.datetime:
 
 
 def subject_row(subject_id: str = "s1", state: SubjectState = SubjectState.ACTIVE) -> SubjectRow:
-    return SubjectRow(subject_id, state, ("student", "staff"), True, at(0), at(0))
+    return SubjectRow(subject_id, state, b"sealed roles " + subject_id.encode(), True, at(0), at(0))
 
 
 def record_row(
@@ -65,8 +65,12 @@ def record_row(
     )
 
 
-def remembered(request_id: str, subject_id: str = "s1", operation: str = "op") -> RememberedRequest:
-    return RememberedRequest(request_id, operation, "fingerprint", subject_id, "result")
+def remembered(
+    request_hash: str, subject_id: str = "s1", operation: str = "op", when: float = 0
+) -> RememberedRequest:
+    return RememberedRequest(
+        request_hash, 1, operation, "fingerprint", subject_id, "result", at(when)
+    )
 
 
 def same_record(stored: RecordRow | None, written: RecordRow) -> bool:
@@ -95,10 +99,10 @@ class RecordStoreContract:
     def test_update_and_touch_change_only_what_they_name(self, store: RecordStore) -> None:
         self.add_subject(store)
         with store.write() as tx:
-            tx.subjects.update_subject("s1", ("model",), False, at(5))
+            tx.subjects.update_subject("s1", b"other roles", False, at(5))
         stored = store.subjects.subject("s1")
         assert stored is not None
-        assert stored.roles == ("model",) and stored.protected_identity is False
+        assert stored.sealed_roles == b"other roles" and stored.protected_identity is False
         assert stored.updated_at == at(5) and stored.created_at == at(0)
         with store.write() as tx:
             tx.subjects.touch_subject("s1", at(9))
@@ -113,7 +117,7 @@ class RecordStoreContract:
         stored = store.subjects.subject("s1")
         assert stored is not None
         assert stored.state is SubjectState.ERASED and stored.updated_at == at(7)
-        assert stored.roles == ("student", "staff") and stored.protected_identity is True
+        assert stored.sealed_roles == b"sealed roles s1" and stored.protected_identity is True
         assert store.subjects.subject_state("s1") is SubjectState.ERASED
 
     def test_subjects_are_found_by_state(self, store: RecordStore) -> None:
@@ -338,7 +342,7 @@ class RecordStoreContract:
             NewRecord(record_row("r1"), request), SubjectState.ACTIVE
         )
         assert first.stored and not first.request_taken
-        assert store.replay.remembered("req-1") == request
+        assert store.replay.remembered(["req-1"]) == request
         again = store.records.append_record(
             NewRecord(record_row("r2"), request), SubjectState.ACTIVE
         )
@@ -424,7 +428,7 @@ class RecordStoreContract:
         assert refused == AppendOutcome(SubjectState.ACTIVE, stored=False)
         assert nobody == AppendOutcome(None, stored=False)
         assert store.records.count_records("s1") == 21
-        assert store.replay.remembered("req-1") == request
+        assert store.replay.remembered(["req-1"]) == request
 
     # ------------------------------------------------------------ requests
     def test_a_request_is_remembered_once_and_forgotten_with_its_subject(
@@ -437,13 +441,55 @@ class RecordStoreContract:
             assert tx.replay.remember(remembered("b", operation="erase_subject"))
             assert tx.replay.remember(remembered("c", operation="update_subject"))
             assert tx.replay.remember(remembered("d", subject_id="s2"))
-        assert store.replay.remembered("a") == remembered("a", operation="create_record")
-        assert store.replay.remembered("nope") is None
+        assert store.replay.remembered(["a"]) == remembered("a", operation="create_record")
+        assert store.replay.remembered(["nope"]) is None
         with store.write() as tx:
             tx.replay.forget_requests_of("s1", keep=("erase_subject", "erase_everywhere"))
-        assert store.replay.remembered("a") is None and store.replay.remembered("c") is None
-        assert store.replay.remembered("b") == remembered("b", operation="erase_subject")
-        assert store.replay.remembered("d") == remembered("d", subject_id="s2")
+        assert store.replay.remembered(["a"]) is None and store.replay.remembered(["c"]) is None
+        assert store.replay.remembered(["b"]) == remembered("b", operation="erase_subject")
+        assert store.replay.remembered(["d"]) == remembered("d", subject_id="s2")
+
+    def test_a_request_is_found_under_any_of_its_hashes(self, store: RecordStore) -> None:
+        # One request id's hashes under each live keyring version: the row is
+        # under one of them, whichever comes first.
+        self.add_subject(store)
+        with store.write() as tx:
+            assert tx.replay.remember(remembered("under-v1"))
+            assert tx.replay.remember(remembered("other", operation="other"))
+        assert store.replay.remembered(["under-v2", "under-v1"]) == remembered("under-v1")
+        assert store.replay.remembered(["under-v2", "under-v3"]) is None
+        assert store.replay.remembered(["other"]) == remembered("other", operation="other")
+
+    def test_a_subject_erased_keeps_no_roles(self, store: RecordStore) -> None:
+        self.add_subject(store)
+        with store.write() as tx:
+            tx.subjects.update_subject("s1", None, False, at(4))
+        stored = store.subjects.subject("s1")
+        assert stored is not None and stored.sealed_roles is None
+        # Nothing the core stores is in the clear, so the upgrade finds nothing to do.
+        assert store.subjects.subjects_with_clear_roles(10) == []
+        assert store.replay.requests_in_clear(10) == []
+        with store.write() as tx:
+            assert not tx.subjects.seal_clear_roles("s1", (), b"x")
+            assert not tx.replay.hash_request_in_clear("nope", "h", 1, at(1))
+
+    def test_requests_remembered_before_a_time_are_forgotten_in_batches(
+        self, store: RecordStore
+    ) -> None:
+        self.add_subject(store)
+        with store.write() as tx:
+            for n in range(5):
+                tx.replay.remember(remembered(f"old-{n}", when=n))
+            tx.replay.remember(remembered("at-ten", when=10))
+            tx.replay.remember(remembered("new", when=20))
+        assert store.maintenance.forget_requests(at(10), 3) == 3
+        assert store.maintenance.forget_requests(at(10), 3) == 2
+        assert store.maintenance.forget_requests(at(10), 3) == 0
+        for n in range(5):
+            assert store.replay.remembered([f"old-{n}"]) is None
+        # Remembered at the time itself, or after, stays.
+        assert store.replay.remembered(["at-ten"]) == remembered("at-ten", when=10)
+        assert store.replay.remembered(["new"]) == remembered("new", when=20)
 
     def test_an_erasure_receipt_is_kept(self, store: RecordStore) -> None:
         self.add_subject(store)
@@ -490,7 +536,7 @@ class RecordStoreContract:
             assert tx.subjects.identities("s1") == [identity]
             assert [r.record_id for r in tx.records.records_page("s1", None, 0, 10)] == ["r1"]
             assert tx.records.categories("s1") == ["notes"]
-            assert tx.replay.remembered("a") == remembered("a")
+            assert tx.replay.remembered(["a"]) == remembered("a")
             assert tx.receipts.erasure_receipt("s1") == "receipt"
 
     def test_the_step_store_shares_the_write_transaction(self, store: RecordStore) -> None:
@@ -633,7 +679,7 @@ class RecordStoreContract:
         assert [o.request_taken for o in outcomes[40:]] == [n != winner for n in range(4)]
         for view in (store, other_store):
             assert view.records.count_records("s1") == 41
-            assert view.replay.remembered("req") == remembered("req", operation=f"op{winner}")
+            assert view.replay.remembered(["req"]) == remembered("req", operation=f"op{winner}")
             assert sorted(r.record_id for r in view.records.iter_records("s1")) == sorted(
                 [f"r{n}" for n in range(40)] + [f"x{winner}"]
             )
@@ -686,7 +732,7 @@ class RecordStoreContract:
             losers = [outcome for outcome, c in outcomes if c != winners[0]]
             assert losers == [AppendOutcome(SubjectState.ACTIVE, False, request_taken=True)] * 3
             for view in (store, other_store):
-                kept = view.replay.remembered(f"req-{round_}")
+                kept = view.replay.remembered([f"req-{round_}"])
                 assert kept is not None and kept.result == f"c{winners[0]}"
                 assert view.records.record(f"r{round_}-{winners[0]}") is not None
         assert store.records.count_records("s1") == other_store.records.count_records("s1") == 10
@@ -700,7 +746,7 @@ class RecordStoreContract:
             with on.write() as tx:
                 taken = tx.replay.remember(remembered("req", operation=f"op{n}"))
                 # The loser sees the winner's, in its own transaction.
-                return taken, tx.replay.remembered("req")
+                return taken, tx.replay.remembered(["req"])
 
         on = itertools.cycle((store, other_store))
         outcomes = race([functools.partial(remember, next(on), n) for n in range(6)])
@@ -708,7 +754,7 @@ class RecordStoreContract:
         assert len(winners) == 1, outcomes
         winner = remembered("req", operation=f"op{winners[0]}")
         assert [seen for _, seen in outcomes] == [winner] * 6
-        assert store.replay.remembered("req") == other_store.replay.remembered("req") == winner
+        assert store.replay.remembered(["req"]) == other_store.replay.remembered(["req"]) == winner
 
     def test_two_intakes_for_one_subject_racing_are_serialised_by_the_unit_of_work(
         self, store: RecordStore, other_store: RecordStore

@@ -34,6 +34,7 @@ def test_the_defaults_serve_the_data_directory_with_its_own_keyring(tmp_path: Pa
     assert loaded.keys.cache_entries == DEFAULT_CACHE_ENTRIES
     assert loaded.keys.rotate_every is None and loaded.keys.retire_after is None
     assert not loaded.keys.scheduled
+    assert loaded.requests.remember_for == dt.timedelta(days=30)
     assert loaded.maintenance.interval_seconds == 30
     assert loaded.controller.controller.name == ""
     assert loaded.controller.supervisory_authority == SWEDISH_SUPERVISORY_AUTHORITY
@@ -67,6 +68,7 @@ def test_the_toml_file_sets_erasure_keys_controller_and_connectors(tmp_path: Pat
         "[erasure]\nworkers = 2\nlease_seconds = 30\ncall_timeout_s = 5.5\nmax_attempts = 3\n"
         "backoff_base_s = 0\nbackoff_cap_s = 20\n"
         "[keys]\ncache_entries = 400_000\n"
+        '[requests]\nremember_for = "7d"\n'
         '[controller]\nname = "Skolan AB"\ncontact = "dpo@skolan.se"\ntime_zone = "Europe/Helsinki"\n'
         '[connectors.lms]\nurl = "https://lms.example"\n',
     )
@@ -81,6 +83,7 @@ def test_the_toml_file_sets_erasure_keys_controller_and_connectors(tmp_path: Pat
         time_zone="Europe/Helsinki",
     )
     assert loaded.keys.cache_entries == 400_000
+    assert loaded.requests.remember_for == dt.timedelta(days=7)
     assert (loaded.controller.name, loaded.controller.contact) == ("Skolan AB", "dpo@skolan.se")
     assert loaded.connectors.sections == {"lms": {"url": "https://lms.example"}}
     assert loaded.connectors.base_dir == tmp_path
@@ -117,6 +120,10 @@ def test_the_demo_is_the_schools_unless_a_controller_is_configured(tmp_path: Pat
         ("[keys]\nrotate_every = 90\n", "[keys] rotate_every must be a duration in quotes"),
         ('[keys]\nretire_after = "0d"\n', "[keys] retire_after must be more than 0"),
         ('[keys]\nretire_after = "-3d"\n', "[keys] retire_after"),
+        ('[requests]\nremember_for = "0d"\n', "[requests] remember_for must be more than 0"),
+        ('[requests]\nremember_for = "1.5d"\n', "[requests] remember_for '1.5d': write a whole"),
+        ("[requests]\nremember_for = 30\n", "[requests] remember_for must be a duration in quotes"),
+        ("[requests]\nremember_for_days = 30\n", "[requests] has no setting 'remember_for_days'"),
         ('[controller]\ntime_zone = "Mars/Olympus"\n', "[controller] time_zone"),
         ("[controller]\nname = 7\n", "[controller] name"),
         ('erasure = "fast"\n', "[erasure]"),

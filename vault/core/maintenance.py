@@ -1,5 +1,6 @@
 """The vault's own upkeep: finishing erasures a crash interrupted, purging an
-erased subject's leftover ciphertext, and scrubbing deleted bytes from the files.
+erased subject's leftover ciphertext, forgetting request ids remembered longer
+than the configured time, and scrubbing deleted bytes from the files.
 
 None of it is asked for by a caller; the runtime's workers run it as the vault.
 """
@@ -10,13 +11,17 @@ import threading
 
 from vault.core.keys import KeyManager
 from vault.core.model import SubjectState
+from vault.core.replay import Replay
 from vault.storage.base import RecordStore
 
 
 class Maintenance:
-    def __init__(self, store: RecordStore, keys: KeyManager, scrub_due: threading.Event) -> None:
+    def __init__(
+        self, store: RecordStore, keys: KeyManager, replay: Replay, scrub_due: threading.Event
+    ) -> None:
         self.store = store
         self.keys = keys
+        self.replay = replay
         # Set (by an erasure or a purge) when deleted bytes wait to be scrubbed.
         self.scrub_due = scrub_due
 
@@ -50,9 +55,11 @@ class Maintenance:
         return total
 
     def maintain(self) -> None:
-        """One maintenance pass: purge leftovers of erasures, then make deleted
-        bytes physically gone from both stores' files."""
+        """One maintenance pass: purge leftovers of erasures, forget old request
+        ids, then make deleted bytes physically gone from both stores' files."""
         self.purge_erased()
+        # Only keyed hashes go: nothing here for the scrub to wake for.
+        self.replay.forget_expired()
         if self.scrub_due.is_set():
             self.scrub_due.clear()
             if not (self.store.maintenance.scrub() and self.keys.store.scrub()):

@@ -47,7 +47,6 @@ from vault.storage.base import (
     NewRecord,
     RecordRow,
     RecordStore,
-    RememberedRequest,
 )
 
 MAX_IMPORT_RECORDS = 200_000
@@ -157,7 +156,7 @@ class Records:
             self._write_key(subject_id, checked, new_key),
         )
         request = (
-            RememberedRequest(request_id, "create_record", fingerprint, subject_id, row.record_id)
+            self.replay.request(request_id, "create_record", fingerprint, subject_id, row.record_id)
             if request_id
             else None
         )
@@ -218,11 +217,8 @@ class Records:
                 writable_subject(self.store.subjects, subject_id, field=f"{field}.parent")
                 subjects.add(subject_id)
             if request_id:
-                digest.update(
-                    self.replay.fingerprint(
-                        request_id, subject_id, drafts.digest(checked.draft)
-                    ).encode()
-                )
+                # Held in memory only; what is stored is the keyed fingerprint of it.
+                digest.update(json.dumps([subject_id, drafts.digest(checked.draft)]).encode())
             category = checked.draft.category
             key = data_keys.get((subject_id, category))
             if key is None:
@@ -234,7 +230,7 @@ class Records:
             )
         if not rows:
             raise InvalidArgument("records", "must hold at least one record")
-        fingerprint = digest.hexdigest()
+        fingerprint = self.replay.fingerprint(request_id, "import_records", digest.hexdigest())
         if self.replay.replayed(request_id, "import_records", fingerprint) is not None:
             return len(rows)
         try:

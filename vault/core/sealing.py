@@ -1,5 +1,5 @@
-"""Sealing and opening the vault's rows: identities and records encrypted under
-their subject's data keys, each bound to where it belongs by its associated data.
+"""Sealing and opening the vault's rows: identities, roles and records encrypted
+under their subject's data keys, each bound to where it belongs by its associated data.
 
 The associated data names the row (its subject, category, record id and part),
 so a sealed value copied into another row, or another subject's, never opens.
@@ -21,8 +21,14 @@ from vault.keyring import Keyring, KeyringSource
 from vault.storage.base import IdentityRow, RecordRow
 
 # Identities are sealed under a data key of their own, so erasing any one
-# record category never loses the means to recognise the person.
+# record category never loses the means to recognise the person. A subject's
+# roles are sealed under it too: they are facts about the person, not records.
 IDENTITY_CATEGORY = "vault.identity"
+
+# Sealed roles are padded to a multiple of this many bytes, so that the length
+# of the ciphertext does not tell one role from another (`["model"]` from
+# `["salon_customer"]`); one or two roles of any name take one block.
+ROLES_BLOCK = 64
 
 
 class Sealing:
@@ -99,6 +105,29 @@ class Sealing:
             )
         )
         return Identity(IdentityKind(kind), value, system)
+
+    # --------------------------------------------------------------- roles
+    def seal_roles(self, subject_id: str, roles: tuple[str, ...]) -> bytes:
+        """The roles sealed under the subject's identity key, padded (JSON
+        ignores the trailing spaces) so their length shows next to nothing."""
+        data_key = self.keys.data_key(subject_id, IDENTITY_CATEGORY, create=True)
+        text = json.dumps(list(roles))
+        text += " " * (-len(text) % ROLES_BLOCK)
+        return crypto.seal(
+            data_key.aead, text.encode(), crypto.associated_data("roles", subject_id)
+        )
+
+    def open_roles(self, subject_id: str, sealed: bytes | None) -> tuple[str, ...]:
+        """The roles of `subject_id` (they open only as that subject's); none when
+        nothing is sealed (an erased subject keeps none)."""
+        if sealed is None:
+            return ()
+        data_key = self.keys.data_key(subject_id, IDENTITY_CATEGORY, create=False)
+        return tuple(
+            json.loads(
+                crypto.unseal(data_key.aead, sealed, crypto.associated_data("roles", subject_id))
+            )
+        )
 
     # ------------------------------------------------------------- records
     def record_row(

@@ -74,7 +74,7 @@ class Shredding:
                 )
                 receipt_json = receipt_to_json(receipt)
                 # Roles go with the person: an erased subject keeps only its id and state.
-                tx.subjects.update_subject(subject_id, (), False, erased_at)
+                tx.subjects.update_subject(subject_id, None, False, erased_at)
                 tx.subjects.set_subject_state(subject_id, SubjectState.ERASED, erased_at)
                 tx.receipts.save_erasure_receipt(subject_id, receipt_json, erased_at)
                 # Earlier requests' fingerprints are keyed hashes of this

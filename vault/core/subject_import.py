@@ -215,7 +215,8 @@ class SubjectImport:
                 SubjectRow(
                     subject_id,
                     SubjectState.ACTIVE,
-                    subject.roles,
+                    # Under the identity key made above, as the identities are.
+                    self.sealing.seal_roles(subject_id, subject.roles),
                     subject.protected_identity,
                     now,
                     now,

@@ -111,6 +111,7 @@ class Subjects:
         subject_id = secrets.token_hex(16)
         self.keys.create_subject_key(subject_id)
         identity_rows = [self.sealing.identity_row(subject_id, identity) for identity in canonical]
+        sealed_roles = self.sealing.seal_roles(subject_id, checked_roles)
         now = utc_now(self.clock)
         try:
             with self.store.write() as tx:
@@ -118,7 +119,7 @@ class Subjects:
                     SubjectRow(
                         subject_id,
                         SubjectState.ACTIVE,
-                        checked_roles,
+                        sealed_roles,
                         protected_identity,
                         now,
                         now,
@@ -153,7 +154,7 @@ class Subjects:
                 self.sealing.open_identity(row.subject_id, identity_row)
                 for identity_row in self.store.subjects.identities(row.subject_id)
             ),
-            roles=row.roles,
+            roles=self.sealing.open_roles(row.subject_id, row.sealed_roles),
             protected_identity=row.protected_identity,
             state=SubjectState(row.state),
             created_at=row.created_at,
@@ -187,12 +188,17 @@ class Subjects:
         )
         if self.replay.replayed(request_id, "update_subject", fingerprint) is not None:
             return self.get(actor, subject_id)
+        sealed_roles = None
+        if checked_roles is not None:
+            # Validate existence before sealing: an unknown subject has no key.
+            writable_subject(self.store.subjects, subject_id)
+            sealed_roles = self.sealing.seal_roles(subject_id, checked_roles)
         try:
             with self.store.write() as tx:
                 row = writable_subject(tx.subjects, subject_id)
                 tx.subjects.update_subject(
                     subject_id,
-                    row.roles if checked_roles is None else checked_roles,
+                    row.sealed_roles if sealed_roles is None else sealed_roles,
                     row.protected_identity if protected_identity is None else protected_identity,
                     utc_now(self.clock),
                 )

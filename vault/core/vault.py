@@ -56,7 +56,7 @@ class Vault:
         self.clock = clock or SystemClock()
         # Set when deleted bytes wait to be scrubbed from the files.
         self.scrub_due = threading.Event()
-        self.replay = Replay(records, self.keyrings)
+        self.replay = Replay(records, self.keyrings, self.clock)
         self.sealing = Sealing(self.keys, self.keyrings)
         self.subjects = Subjects(records, self.keys, self.sealing, self.replay, self.clock)
         self.subject_import = SubjectImport(
@@ -72,7 +72,7 @@ class Vault:
             self.scrub_due,
         )
         self.shredding = Shredding(records, self.keys, self.replay, self.clock, self.scrub_due)
-        self.maintenance = Maintenance(records, self.keys, self.scrub_due)
+        self.maintenance = Maintenance(records, self.keys, self.replay, self.scrub_due)
         self.rotation = KeyRotation(records, self.keys, self.sealing, self.clock, self.scrub_due)
 
     @property
@@ -214,7 +214,14 @@ class Vault:
     def upgrade(self) -> dict[str, int]:
         """Finish what a schema migration cannot do without the keys (see
         `vault.core.upgrades`); what each step changed."""
-        return upgrades.run(upgrades.UpgradeContext(self.records, self.keys, self.sealing))
+        done = upgrades.run(
+            upgrades.UpgradeContext(self.records, self.keys, self.sealing, self.replay)
+        )
+        # What a step rewrote (roles and request ids in the clear, say) leaves its
+        # old bytes in the files: scrubbed now, or by the next maintenance pass.
+        if done and not (self.records.maintenance.scrub() and self.keys.store.scrub()):
+            self.scrub_due.set()
+        return done
 
     def recover(self) -> int:
         """Finish erasures a crash interrupted: erased subjects whose keys remain."""
@@ -225,5 +232,6 @@ class Vault:
         return self.maintenance.purge_erased(batch)
 
     def maintain(self) -> None:
-        """One maintenance pass: purge, then scrub deleted bytes from the files."""
+        """One maintenance pass: purge, forget old request ids, then scrub deleted
+        bytes from the files."""
         self.maintenance.maintain()

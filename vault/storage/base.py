@@ -12,7 +12,7 @@ blank, is decided by the core and passed in.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
@@ -26,10 +26,22 @@ from vault.core.steps.store import StepStore, StepWrites
 class SubjectRow:
     subject_id: str
     state: SubjectState
-    roles: tuple[str, ...]
+    # The roles, sealed under the subject's keys (vault.core.sealing); None when
+    # the subject holds none: erased, or stored without roles by an earlier release.
+    sealed_roles: bytes | None
     protected_identity: bool
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ClearRoles:
+    """A subject's roles as an earlier release stored them, in the clear, until
+    the upgrade (vault.core.upgrades.sealed_roles) seals them and blanks these."""
+
+    subject_id: str
+    state: SubjectState
+    roles: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -64,13 +76,24 @@ class RecordRow:
 
 @dataclass(frozen=True)
 class RememberedRequest:
-    """A mutating request already applied, kept so a retry returns the same answer."""
+    """A mutating request already applied, kept so a retry returns the same answer.
 
-    request_id: str
+    Clients put names in request ids (`erase-anna`), so the id is never stored:
+    `request_hash` is a keyed hash of it under the index key of keyring version
+    `key_version` (vault.core.replay), as is `fingerprint`, what it asked for.
+    """
+
+    request_hash: str
+    # None: `request_hash` is the request id itself, as an earlier release kept
+    # it, until the upgrade (vault.core.upgrades.hashed_requests) hashes it.
+    key_version: int | None
     operation: str
     fingerprint: str
     subject_id: str
     result: str
+    # When it was remembered; it is forgotten a configured time later. None
+    # only for an earlier release's row, until the upgrade dates it.
+    remembered_at: dt.datetime | None
 
 
 @dataclass(frozen=True)
@@ -105,6 +128,11 @@ class SubjectReads(Protocol):
         ...
 
     def subject_ids_in_state(self, state: SubjectState) -> list[str]: ...
+    def subjects_with_clear_roles(self, limit: int) -> list[ClearRoles]:
+        """Up to `limit` subjects whose roles an earlier release stored in the
+        clear (none left once upgraded: one cheap query, through an index)."""
+        ...
+
     def subject_id_by_index(self, blind_index: str) -> str | None: ...
     def identities(self, subject_id: str) -> list[IdentityRow]:
         """The subject's identities, in the order they were added."""
@@ -126,8 +154,16 @@ class SubjectReads(Protocol):
 class SubjectWrites(SubjectReads, Protocol):
     def insert_subject(self, row: SubjectRow) -> None: ...
     def update_subject(
-        self, subject_id: str, roles: tuple[str, ...], protected: bool, at: dt.datetime
+        self, subject_id: str, sealed_roles: bytes | None, protected: bool, at: dt.datetime
     ) -> None: ...
+    def seal_clear_roles(
+        self, subject_id: str, roles: tuple[str, ...], sealed_roles: bytes | None
+    ) -> bool:
+        """Store `sealed_roles` and blank the roles kept in the clear, only if
+        there are some and they are still `roles` (so a concurrent upgrade or
+        update wins); False if not."""
+        ...
+
     def touch_subject(self, subject_id: str, at: dt.datetime) -> None: ...
     def set_subject_state(self, subject_id: str, state: SubjectState, at: dt.datetime) -> None:
         """Only the state and the time: what else changes with it the core writes itself."""
@@ -205,7 +241,15 @@ class RecordRows(RecordRowReads, Protocol):
 class ReplayReads(Protocol):
     """Remembered requests (AIP-155 request ids), each with its subject."""
 
-    def remembered(self, request_id: str) -> RememberedRequest | None: ...
+    def remembered(self, request_hashes: Sequence[str]) -> RememberedRequest | None:
+        """The request remembered under any of `request_hashes` (one request id's
+        hashes under each live keyring version), or None."""
+        ...
+
+    def requests_in_clear(self, limit: int) -> list[RememberedRequest]:
+        """Up to `limit` requests an earlier release remembered by their ids in the
+        clear (`key_version` None; none left once upgraded: one cheap query)."""
+        ...
 
 
 class ReplayWrites(ReplayReads, Protocol):
@@ -215,6 +259,13 @@ class ReplayWrites(ReplayReads, Protocol):
 
     def forget_requests_of(self, subject_id: str, keep: tuple[str, ...]) -> None:
         """Forget the subject's remembered requests, but those of the operations in `keep`."""
+        ...
+
+    def hash_request_in_clear(
+        self, request_id: str, request_hash: str, key_version: int, at: dt.datetime
+    ) -> bool:
+        """Replace an id kept in the clear with its hash, remembered `at`; False if
+        it is no longer there in the clear (a concurrent upgrade did it)."""
         ...
 
 
@@ -234,6 +285,11 @@ class StoreMaintenance(Protocol):
     def purge_records(self, subject_state: SubjectState, limit: int) -> int:
         """Delete up to `limit` records of subjects in `subject_state`, and their counts;
         return how many records went."""
+        ...
+
+    def forget_requests(self, remembered_before: dt.datetime, limit: int) -> int:
+        """Forget up to `limit` requests remembered before `remembered_before`;
+        return how many went."""
         ...
 
     def scrub(self) -> bool:

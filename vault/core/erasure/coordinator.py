@@ -44,7 +44,7 @@ from vault.core.errors import (
     SubjectNotFound,
 )
 from vault.core.model import SubjectState
-from vault.core.replay import Raced, Replay
+from vault.core.replay import NO_FINGERPRINT, Raced
 from vault.core.steps import (
     RequestState,
     StepEngine,
@@ -52,7 +52,7 @@ from vault.core.steps import (
     StoredRequest,
 )
 from vault.core.vault import Vault
-from vault.storage.base import RememberedRequest, Transaction
+from vault.storage.base import Transaction
 
 
 class ErasureCoordinator:
@@ -72,7 +72,7 @@ class ErasureCoordinator:
         self.holdings = dict(holdings)
         self.settings = settings or ErasureSettings()
         self.keys = JobKeys(vault)
-        self.replay = Replay(vault.records, vault.keyrings)
+        self.replay = vault.replay
         self.engine = engine
         self.steps = self.engine.store
         self.kind = ErasureSteps(vault, self.keys, self.settings)
@@ -96,8 +96,7 @@ class ErasureCoordinator:
     def request(self, actor: Actor, subject_id: str, request_id: str = "") -> ErasureRequestView:
         """Accept an erasure of the subject in every system; the vault's own keys go at once."""
         if request_id:
-            rules.request_id(request_id)
-            remembered = self.vault.records.replay.remembered(request_id)
+            remembered = self.replay.lookup(request_id)
             if remembered is not None:
                 if (
                     remembered.operation != "erase_everywhere"
@@ -144,22 +143,25 @@ class ErasureCoordinator:
                     raise ErasurePending(subject_id)
                 self.engine.submit(tx.steps, request, [VAULT_SYSTEM, *sorted(self.connectors)])
                 tx.subjects.set_subject_state(subject_id, SubjectState.ERASURE_PENDING, now)
-                if request_id and not tx.replay.remember(
-                    RememberedRequest(request_id, "erase_everywhere", "", subject_id, job_id)
-                ):
-                    raise RequestIdReused(request_id)
-        except (ErasurePending, RequestIdReused):
+                # The answer is the request's own id; what it asked for is its
+                # subject, compared as such rather than fingerprinted.
+                self.replay.remember(
+                    tx, request_id, "erase_everywhere", NO_FINGERPRINT, subject_id, job_id
+                )
+        except (ErasurePending, Raced) as failure:
             # Nothing was committed: the job's key protects nothing, and a copy of
             # this very call that won the race answers as it did.
             self.keys.destroy(job_id)
             if request_id:
-                remembered = self.vault.records.replay.remembered(request_id)
+                remembered = self.replay.lookup(request_id)
                 if (
                     remembered is not None
                     and remembered.operation == "erase_everywhere"
                     and remembered.subject_id == subject_id
                 ):
                     return self.get(actor, remembered.result)
+            if isinstance(failure, Raced):
+                raise RequestIdReused(request_id) from None
             raise
         faults.crash_point("erasure_request_committed")
         # The person's own keys go straight away; a crash here leaves the vault
@@ -350,7 +352,7 @@ class ErasureCoordinator:
             try:
                 with self.vault.records.write() as tx:
                     self.replay.remember(
-                        tx, client_request_id, operation, fingerprint, subject_id, fingerprint
+                        tx, client_request_id, operation, fingerprint, subject_id, ""
                     )
                     apply(tx)
                 return

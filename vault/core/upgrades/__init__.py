@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vault.core.keys import KeyManager
+from vault.core.replay import Replay
 from vault.core.sealing import Sealing
+from vault.core.upgrades import hashed_requests, sealed_roles
 from vault.storage.base import RecordStore
 
 _log = logging.getLogger(__name__)
@@ -29,13 +31,17 @@ class UpgradeContext:
     records: RecordStore
     keys: KeyManager
     sealing: Sealing
+    replay: Replay
 
 
 # A step returns how many items it changed (0 when nothing was left to do).
 Step = Callable[[UpgradeContext], int]
 
 # (name, step), in the order they run; a name is its line in the log.
-STEPS: list[tuple[str, Step]] = []
+STEPS: list[tuple[str, Step]] = [
+    ("sealed_roles", sealed_roles.seal_clear_roles),
+    ("hashed_requests", hashed_requests.hash_requests_in_clear),
+]
 
 
 def run(context: UpgradeContext) -> dict[str, int]:

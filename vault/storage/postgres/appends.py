@@ -47,11 +47,11 @@ def _append_group(
     candidates: list[RememberedRequest] = []
     for n in admitted:
         request = items[n][0].request
-        if request is not None and request.request_id not in first_with:
-            first_with[request.request_id] = n
+        if request is not None and request.request_hash not in first_with:
+            first_with[request.request_hash] = n
             candidates.append(request)
     remembered = remember_new(conn, candidates)
-    winners = {first_with[request_id] for request_id in remembered}
+    winners = {first_with[request_hash] for request_hash in remembered}
     outcomes = []
     stored = []
     for n, (new, wanted) in enumerate(items):

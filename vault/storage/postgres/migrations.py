@@ -139,6 +139,27 @@ record_migrations = MigrationSet(
                 "ON identities(index_version, blind_index)",
             ),
         ),
+        # Roles sealed under the subject's keys, and request ids kept only as a
+        # keyed hash, dated so they can be forgotten. Sealing and hashing need
+        # the keys, so the vault's upgrade does them (vault.core.upgrades): the
+        # rows it has left to do are found through the two partial indexes,
+        # empty once done, so the check at every opening costs next to nothing.
+        # `roles` stays, blank ('{}'), and `request_hash` holds an earlier
+        # release's id in the clear until its `key_version` is set.
+        Migration(
+            "0004_sealed_roles_hashed_requests",
+            (
+                "ALTER TABLE subjects ADD COLUMN sealed_roles BYTEA",
+                "CREATE INDEX subjects_with_clear_roles ON subjects(subject_id) "
+                "WHERE cardinality(roles) > 0",
+                "ALTER TABLE requests RENAME COLUMN request_id TO request_hash",
+                "ALTER TABLE requests ADD COLUMN key_version INTEGER",
+                "ALTER TABLE requests ADD COLUMN remembered_at TIMESTAMPTZ",
+                "CREATE INDEX requests_in_clear ON requests(request_hash) "
+                "WHERE key_version IS NULL",
+                "CREATE INDEX requests_by_age ON requests(remembered_at)",
+            ),
+        ),
     ),
 )
 

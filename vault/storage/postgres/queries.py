@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -18,7 +18,7 @@ import psycopg
 
 from vault.core.identities import IdentityKind
 from vault.core.model import LegalBasis, SubjectState
-from vault.storage.base import IdentityRow, RecordRow, RememberedRequest, SubjectRow
+from vault.storage.base import ClearRoles, IdentityRow, RecordRow, RememberedRequest, SubjectRow
 
 _RECORD_COLUMNS = (
     "r.seq, r.record_id, r.subject_id, r.category, r.purpose, r.legal_basis, "
@@ -128,14 +128,19 @@ class SubjectQueries:
     def subject(self, subject_id: str) -> SubjectRow | None:
         with self._connect() as conn:
             row = conn.execute(
-                "SELECT subject_id, state, roles, protected_identity, created_at, updated_at "
-                "FROM subjects WHERE subject_id = %s",
+                "SELECT subject_id, state, sealed_roles, protected_identity, created_at, "
+                "updated_at FROM subjects WHERE subject_id = %s",
                 (subject_id,),
             ).fetchone()
         if row is None:
             return None
         return SubjectRow(
-            row[0], SubjectState(row[1]), tuple(row[2]), row[3], _utc(row[4]), _utc(row[5])
+            row[0],
+            SubjectState(row[1]),
+            None if row[2] is None else bytes(row[2]),
+            row[3],
+            _utc(row[4]),
+            _utc(row[5]),
         )
 
     def subject_state(self, subject_id: str) -> SubjectState | None:
@@ -151,6 +156,19 @@ class SubjectQueries:
                 "SELECT subject_id FROM subjects WHERE state = %s", (state.value,)
             ).fetchall()
         return [row[0] for row in rows]
+
+    def subjects_with_clear_roles(self, limit: int) -> list[ClearRoles]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                # The predicate of subjects_with_clear_roles (migration 0004).
+                "SELECT subject_id, state, roles FROM subjects WHERE cardinality(roles) > 0 "
+                "LIMIT %s",
+                (limit,),
+            ).fetchall()
+        return [
+            ClearRoles(subject_id, SubjectState(state), tuple(roles))
+            for subject_id, state, roles in rows
+        ]
 
     def subject_id_by_index(self, blind_index: str) -> str | None:
         with self._connect() as conn:
@@ -199,12 +217,14 @@ class SubjectWrites(SubjectQueries):
     def insert_subject(self, row: SubjectRow) -> None:
         with self._connect() as conn:
             conn.execute(
-                "INSERT INTO subjects (subject_id, state, roles, protected_identity, "
-                "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s)",
+                # `roles` is blank: they are sealed (migration 0004).
+                "INSERT INTO subjects (subject_id, state, roles, sealed_roles, "
+                "protected_identity, created_at, updated_at) "
+                "VALUES (%s, %s, '{}', %s, %s, %s, %s)",
                 (
                     row.subject_id,
                     row.state.value,
-                    list(row.roles),
+                    row.sealed_roles,
                     row.protected_identity,
                     row.created_at,
                     row.updated_at,
@@ -212,14 +232,25 @@ class SubjectWrites(SubjectQueries):
             )
 
     def update_subject(
-        self, subject_id: str, roles: tuple[str, ...], protected: bool, at: dt.datetime
+        self, subject_id: str, sealed_roles: bytes | None, protected: bool, at: dt.datetime
     ) -> None:
         with self._connect() as conn:
             conn.execute(
-                "UPDATE subjects SET roles = %s, protected_identity = %s, updated_at = %s "
-                "WHERE subject_id = %s",
-                (list(roles), protected, at, subject_id),
+                "UPDATE subjects SET roles = '{}', sealed_roles = %s, protected_identity = %s, "
+                "updated_at = %s WHERE subject_id = %s",
+                (sealed_roles, protected, at, subject_id),
             )
+
+    def seal_clear_roles(
+        self, subject_id: str, roles: tuple[str, ...], sealed_roles: bytes | None
+    ) -> bool:
+        with self._connect() as conn:
+            cursor = conn.execute(
+                "UPDATE subjects SET roles = '{}', sealed_roles = %s "
+                "WHERE subject_id = %s AND cardinality(roles) > 0 AND roles = %s::text[]",
+                (sealed_roles, subject_id, list(roles)),
+            )
+            return cursor.rowcount == 1
 
     def touch_subject(self, subject_id: str, at: dt.datetime) -> None:
         with self._connect() as conn:
@@ -385,18 +416,44 @@ class RecordWrites(RecordQueries):
             ).rowcount
 
 
+_REQUEST_COLUMNS = (
+    "request_hash, key_version, operation, fingerprint, subject_id, result, remembered_at"
+)
+
+
+def _remembered(row: tuple[Any, ...]) -> RememberedRequest:
+    request_hash, key_version, operation, fingerprint, subject_id, result, at = row
+    return RememberedRequest(
+        request_hash,
+        key_version,
+        operation,
+        fingerprint,
+        subject_id,
+        result,
+        None if at is None else _utc(at),
+    )
+
+
 class ReplayQueries:
     def __init__(self, connect: Connect) -> None:
         self._connect = connect
 
-    def remembered(self, request_id: str) -> RememberedRequest | None:
+    def remembered(self, request_hashes: Sequence[str]) -> RememberedRequest | None:
         with self._connect() as conn:
             row = conn.execute(
-                "SELECT request_id, operation, fingerprint, subject_id, result FROM requests "
-                "WHERE request_id = %s",
-                (request_id,),
+                f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE request_hash = ANY(%s) LIMIT 1",
+                (list(request_hashes),),
             ).fetchone()
-        return RememberedRequest(*row) if row else None
+        return _remembered(row) if row else None
+
+    def requests_in_clear(self, limit: int) -> list[RememberedRequest]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                # The predicate of requests_in_clear (migration 0004).
+                f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE key_version IS NULL LIMIT %s",
+                (limit,),
+            ).fetchall()
+        return [_remembered(row) for row in rows]
 
 
 class ReplayWrites(ReplayQueries):
@@ -411,26 +468,53 @@ class ReplayWrites(ReplayQueries):
                 (subject_id, list(keep)),
             )
 
+    def hash_request_in_clear(
+        self, request_id: str, request_hash: str, key_version: int, at: dt.datetime
+    ) -> bool:
+        with self._connect() as conn:
+            cursor = conn.execute(
+                "UPDATE requests SET request_hash = %s, key_version = %s, remembered_at = %s "
+                "WHERE request_hash = %s AND key_version IS NULL",
+                (request_hash, key_version, at, request_id),
+            )
+            return cursor.rowcount == 1
+
 
 def remember_new(conn: psycopg.Connection[Any], requests: list[RememberedRequest]) -> set[str]:
-    """Remember the requests whose ids are not taken; the ids remembered now.
-    In order of id, the order every transaction takes these rows' locks in."""
+    """Remember the requests whose hashes are not taken; the hashes remembered now.
+    In order of hash, the order every transaction takes these rows' locks in."""
     if not requests:
         return set()
-    ordered = sorted(requests, key=lambda request: request.request_id)
+    ordered = sorted(requests, key=lambda request: request.request_hash)
     rows = conn.execute(
-        "INSERT INTO requests (request_id, operation, fingerprint, subject_id, result) "
-        "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
-        "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+        f"INSERT INTO requests ({_REQUEST_COLUMNS}) "
+        "SELECT * FROM unnest(%s::text[], %s::integer[], %s::text[], %s::text[], %s::text[], "
+        "%s::text[], %s::timestamptz[]) "
+        "ON CONFLICT (request_hash) DO NOTHING RETURNING request_hash",
         (
-            [r.request_id for r in ordered],
+            [r.request_hash for r in ordered],
+            [r.key_version for r in ordered],
             [r.operation for r in ordered],
             [r.fingerprint for r in ordered],
             [r.subject_id for r in ordered],
             [r.result for r in ordered],
+            [r.remembered_at for r in ordered],
         ),
     ).fetchall()
     return {row[0] for row in rows}
+
+
+def forget_requests(
+    conn: psycopg.Connection[Any], remembered_before: dt.datetime, limit: int
+) -> int:
+    """Up to `limit` of the requests remembered before the time, oldest first
+    (through requests_by_age); rows another transaction holds are passed by."""
+    return conn.execute(
+        "DELETE FROM requests WHERE request_hash = ANY(ARRAY("
+        "SELECT request_hash FROM requests WHERE remembered_at < %s "
+        "ORDER BY remembered_at LIMIT %s FOR UPDATE SKIP LOCKED))",
+        (remembered_before, limit),
+    ).rowcount
 
 
 class ReceiptQueries:

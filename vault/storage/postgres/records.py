@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import datetime as dt
 import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +54,7 @@ from vault.storage.postgres.queries import (
     ReplayWrites,
     SubjectQueries,
     SubjectWrites,
+    forget_requests,
     within_transaction,
 )
 from vault.storage.postgres.steps import PostgresStepStore, StepWrites
@@ -197,6 +199,12 @@ class _Maintenance:
                 # Either `limit` is reached or a due subject is emptied: this ends.
                 deleted += _purge_of(conn, [row[0] for row in rows], limit - deleted)
             return deleted
+
+    def forget_requests(self, remembered_before: dt.datetime, limit: int) -> int:
+        # Not under the write lock, as the purge: what it deletes no unit of work
+        # decides anything from, since a retry after the configured time is new.
+        with self._database.transaction() as conn:
+            return forget_requests(conn, remembered_before, limit)
 
     def scrub(self) -> bool:
         # VACUUM cannot run inside a transaction; a pooled connection is in autocommit.

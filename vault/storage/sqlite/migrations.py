@@ -303,6 +303,27 @@ def _identity_index_versions(db: Database) -> None:
         db.execute(statement)
 
 
+@record_migrations(name="0011_sealed_roles_hashed_requests")
+def _sealed_roles_hashed_requests(db: Database) -> None:
+    """Roles sealed under the subject's keys, and request ids kept only as a
+    keyed hash, dated so they can be forgotten. Sealing and hashing need the
+    keys, so the vault's upgrade does them (vault.core.upgrades): the rows it
+    has left to do are found through the two partial indexes, empty once done,
+    so the check at every opening costs next to nothing. `roles` stays, blank
+    ('[]'), and `request_hash` holds an earlier release's id in the clear until
+    its `key_version` is set."""
+    for statement in (
+        "ALTER TABLE subjects ADD COLUMN sealed_roles BLOB",
+        "CREATE INDEX subjects_with_clear_roles ON subjects(subject_id) WHERE roles <> '[]'",
+        "ALTER TABLE requests RENAME COLUMN request_id TO request_hash",
+        "ALTER TABLE requests ADD COLUMN key_version INTEGER",
+        "ALTER TABLE requests ADD COLUMN remembered_at TEXT",
+        "CREATE INDEX requests_in_clear ON requests(request_hash) WHERE key_version IS NULL",
+        "CREATE INDEX requests_by_age ON requests(remembered_at)",
+    ):
+        db.execute(statement)
+
+
 # The names are the steps' record in existing keys.db files: append only.
 key_migrations = Migrations("consent_vault.keys")
 

@@ -11,12 +11,12 @@ import collections
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from vault.core.identities import IdentityKind
 from vault.core.model import LegalBasis, SubjectState
-from vault.storage.base import IdentityRow, RecordRow, RememberedRequest, SubjectRow
+from vault.storage.base import ClearRoles, IdentityRow, RecordRow, RememberedRequest, SubjectRow
 
 _RECORD_COLUMNS = (
     "seq, record_id, subject_id, category, purpose, legal_basis, source_system, key_id, "
@@ -83,8 +83,8 @@ class SubjectQueries:
         row = (
             self._conn()
             .execute(
-                "SELECT subject_id, state, roles, protected_identity, created_at, updated_at "
-                "FROM subjects WHERE subject_id = ?",
+                "SELECT subject_id, state, sealed_roles, protected_identity, created_at, "
+                "updated_at FROM subjects WHERE subject_id = ?",
                 (subject_id,),
             )
             .fetchone()
@@ -94,7 +94,7 @@ class SubjectQueries:
         return SubjectRow(
             row[0],
             SubjectState(row[1]),
-            tuple(json.loads(row[2])),
+            row[2],
             bool(row[3]),
             _time(row[4]),
             _time(row[5]),
@@ -113,6 +113,17 @@ class SubjectQueries:
             "SELECT subject_id FROM subjects WHERE state = ?", (state.value,)
         )
         return [row[0] for row in rows]
+
+    def subjects_with_clear_roles(self, limit: int) -> list[ClearRoles]:
+        rows = self._conn().execute(
+            # The predicate of subjects_with_clear_roles (migration 0011).
+            "SELECT subject_id, state, roles FROM subjects WHERE roles <> '[]' LIMIT ?",
+            (limit,),
+        )
+        return [
+            ClearRoles(subject_id, SubjectState(state), tuple(json.loads(roles)))
+            for subject_id, state, roles in rows
+        ]
 
     def subject_id_by_index(self, blind_index: str) -> str | None:
         row = (
@@ -161,12 +172,13 @@ def _identity(row: tuple[Any, ...]) -> IdentityRow:
 class SubjectWrites(SubjectQueries):
     def insert_subject(self, row: SubjectRow) -> None:
         self._conn().execute(
-            "INSERT INTO subjects (subject_id, state, roles, protected_identity, created_at, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            # `roles` is blank: they are sealed (migration 0011).
+            "INSERT INTO subjects (subject_id, state, roles, sealed_roles, protected_identity, "
+            "created_at, updated_at) VALUES (?, ?, '[]', ?, ?, ?, ?)",
             (
                 row.subject_id,
                 row.state.value,
-                json.dumps(list(row.roles)),
+                row.sealed_roles,
                 int(row.protected_identity),
                 _text(row.created_at),
                 _text(row.updated_at),
@@ -174,12 +186,23 @@ class SubjectWrites(SubjectQueries):
         )
 
     def update_subject(
-        self, subject_id: str, roles: tuple[str, ...], protected: bool, at: dt.datetime
+        self, subject_id: str, sealed_roles: bytes | None, protected: bool, at: dt.datetime
     ) -> None:
         self._conn().execute(
-            "UPDATE subjects SET roles = ?, protected_identity = ?, updated_at = ? WHERE subject_id = ?",
-            (json.dumps(list(roles)), int(protected), _text(at), subject_id),
+            "UPDATE subjects SET roles = '[]', sealed_roles = ?, protected_identity = ?, "
+            "updated_at = ? WHERE subject_id = ?",
+            (sealed_roles, int(protected), _text(at), subject_id),
         )
+
+    def seal_clear_roles(
+        self, subject_id: str, roles: tuple[str, ...], sealed_roles: bytes | None
+    ) -> bool:
+        cursor = self._conn().execute(
+            "UPDATE subjects SET roles = '[]', sealed_roles = ? "
+            "WHERE subject_id = ? AND roles <> '[]' AND roles = ?",
+            (sealed_roles, subject_id, json.dumps(list(roles))),
+        )
+        return cursor.rowcount == 1
 
     def touch_subject(self, subject_id: str, at: dt.datetime) -> None:
         self._conn().execute(
@@ -337,34 +360,61 @@ class RecordWrites(RecordQueries):
         ).rowcount
 
 
+_REQUEST_COLUMNS = (
+    "request_hash, key_version, operation, fingerprint, subject_id, result, remembered_at"
+)
+
+
+def _remembered(row: tuple) -> RememberedRequest:
+    request_hash, key_version, operation, fingerprint, subject_id, result, at = row
+    return RememberedRequest(
+        request_hash,
+        key_version,
+        operation,
+        fingerprint,
+        subject_id,
+        result,
+        None if at is None else _time(at),
+    )
+
+
 class ReplayQueries:
     def __init__(self, conn: _Conn) -> None:
         self._conn = conn
 
-    def remembered(self, request_id: str) -> RememberedRequest | None:
+    def remembered(self, request_hashes: Sequence[str]) -> RememberedRequest | None:
+        marks = ", ".join("?" * len(request_hashes))
         row = (
             self._conn()
             .execute(
-                "SELECT request_id, operation, fingerprint, subject_id, result FROM requests "
-                "WHERE request_id = ?",
-                (request_id,),
+                f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE request_hash IN ({marks}) LIMIT 1",
+                tuple(request_hashes),
             )
             .fetchone()
         )
-        return RememberedRequest(*row) if row else None
+        return _remembered(row) if row else None
+
+    def requests_in_clear(self, limit: int) -> list[RememberedRequest]:
+        rows = self._conn().execute(
+            # The predicate of requests_in_clear (migration 0011).
+            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE key_version IS NULL LIMIT ?",
+            (limit,),
+        )
+        return [_remembered(row) for row in rows]
 
 
 class ReplayWrites(ReplayQueries):
     def remember(self, request: RememberedRequest) -> bool:
         cursor = self._conn().execute(
-            "INSERT OR IGNORE INTO requests (request_id, operation, fingerprint, subject_id, result) "
-            "VALUES (?, ?, ?, ?, ?)",
+            f"INSERT OR IGNORE INTO requests ({_REQUEST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
-                request.request_id,
+                request.request_hash,
+                request.key_version,
                 request.operation,
                 request.fingerprint,
                 request.subject_id,
                 request.result,
+                None if request.remembered_at is None else _text(request.remembered_at),
             ),
         )
         return cursor.rowcount == 1
@@ -375,6 +425,27 @@ class ReplayWrites(ReplayQueries):
             f"DELETE FROM requests WHERE subject_id = ? AND operation NOT IN ({marks})",
             (subject_id, *keep),
         )
+
+    def hash_request_in_clear(
+        self, request_id: str, request_hash: str, key_version: int, at: dt.datetime
+    ) -> bool:
+        cursor = self._conn().execute(
+            "UPDATE requests SET request_hash = ?, key_version = ?, remembered_at = ? "
+            "WHERE request_hash = ? AND key_version IS NULL",
+            (request_hash, key_version, _text(at), request_id),
+        )
+        return cursor.rowcount == 1
+
+
+def forget_requests(conn: sqlite3.Connection, remembered_before: dt.datetime, limit: int) -> int:
+    """Up to `limit` of the requests remembered before the time, oldest first
+    (through requests_by_age)."""
+    cursor = conn.execute(
+        "DELETE FROM requests WHERE rowid IN (SELECT rowid FROM requests "
+        "WHERE remembered_at < ? ORDER BY remembered_at LIMIT ?)",
+        (_text(remembered_before), limit),
+    )
+    return cursor.rowcount
 
 
 class ReceiptQueries:

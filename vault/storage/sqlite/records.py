@@ -8,6 +8,7 @@ append as one combined write of all the records queued meanwhile.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from vault.storage.sqlite.queries import (
     SubjectQueries,
     SubjectWrites,
     fixed_connection,
+    forget_requests,
 )
 from vault.storage.sqlite.steps import SQLiteStepStore, StepWrites
 from vault.storage.sqlite.writer import GroupCommitWriter
@@ -183,6 +185,10 @@ class _Maintenance:
                 # Either `limit` is reached or a due subject is emptied: this ends.
                 deleted += _purge_of(conn, due, limit - deleted)
             return deleted
+
+    def forget_requests(self, remembered_before: dt.datetime, limit: int) -> int:
+        with self._writer.write() as conn:
+            return forget_requests(conn, remembered_before, limit)
 
     def scrub(self) -> bool:
         return self._writer.checkpoint_truncate(self._connections.wal_path)
