@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from vault.core.keys import KeyManager
 from vault.core.sealing import Sealing
+from vault.core.upgrades import purpose_keys
 from vault.storage.base import RecordStore
 
 _log = logging.getLogger(__name__)
@@ -35,7 +36,9 @@ class UpgradeContext:
 Step = Callable[[UpgradeContext], int]
 
 # (name, step), in the order they run; a name is its line in the log.
-STEPS: list[tuple[str, Step]] = []
+STEPS: list[tuple[str, Step]] = [
+    ("purpose_keys", purpose_keys.split_category_keys),
+]
 
 
 def run(context: UpgradeContext) -> dict[str, int]:
