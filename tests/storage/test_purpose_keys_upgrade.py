@@ -11,6 +11,7 @@ the same in both releases, so its rows go in through the record store."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import secrets
@@ -315,3 +316,37 @@ def test_two_processes_upgrading_at_once_do_no_harm(legacy: Legacy) -> None:
     finally:
         for s in stores:
             s.close()
+
+
+def test_an_upgraded_category_erased_leaves_no_copy_of_its_old_keys_in_the_key_files(
+    legacy: Legacy,
+) -> None:
+    if not legacy.url.startswith(bootstrap.SQLITE):
+        pytest.skip("PostgreSQL does not zero deleted rows (see the README)")
+    directory = Path(legacy.url.removeprefix(bootstrap.SQLITE))
+    wrapped_before = [
+        bytes(row[0])
+        for row in sqlite3.connect(directory / "keys.db").execute(
+            "SELECT wrapped FROM category_keys WHERE category = 'notes'"
+        )
+    ]
+    vault = _open(legacy)
+    try:
+        anna = legacy.subjects["anna@example.se"]
+        wrapped_after = [
+            vault.keys.store.data_key(s).wrapped  # type: ignore[union-attr]
+            for s in vault.keys.scopes(anna)
+            if s.category == "notes"
+        ]
+        vault.erase_category(LOCAL, anna, "notes")
+        secrets_ = [*wrapped_before, *wrapped_after]
+        assert (len(wrapped_before), len(wrapped_after)) == (1, 2)  # Anna's, before and after
+        # The dropped table's rows, the moved rows' old wraps and the erased
+        # keys: zeroed in the file, the WAL cut by the erasure.
+        for path in directory.glob("keys.db*"):
+            raw = path.read_bytes()
+            for secret in secrets_:
+                for form in (secret, secret.hex().encode(), base64.b64encode(secret)):
+                    assert form not in raw, path.name
+    finally:
+        bootstrap.close_vault(vault)
