@@ -37,7 +37,7 @@ NO_CORE = {"ConnectorService"}
 
 # The vault's own work, run by its workers and at start-up: no caller to name.
 OWN_WORK = {
-    Vault: {"recover", "purge_erased", "maintain"},
+    Vault: {"upgrade", "recover", "purge_erased", "maintain"},
     # The jobs the vault delegates to take the actor as it does.
     Subjects: set(),
     SubjectImport: set(),

@@ -2,7 +2,8 @@
 caching, shredding.
 
 Destroying a subject's key erases the whole person; destroying a category's
-keys erases that category, and one purpose's key that purpose's records alone. Unwrapped keys are cached for speed, but the
+keys erases that category, and one purpose's key that purpose's records alone.
+Unwrapped keys are cached for speed, but the
 cache is dropped whenever any process has destroyed a key since it was filled
 (the key store's destruction generation), so an erased key is unusable at once
 everywhere. The cache holds at most a set number of keys ([keys] cache_entries),
