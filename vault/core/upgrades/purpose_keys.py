@@ -99,11 +99,13 @@ def _split(context: UpgradeContext, scope: DataKeyScope) -> tuple[int, int]:
     counts = context.records.records.purpose_counts(subject_id, category, legacy.key_id)
     if not counts:
         return int(keys.destroy_purpose(subject_id, category, scope.purpose)), 0
-    keyed = {
-        purpose
+    their_keys = {
+        purpose: keys.store.data_key(DataKeyScope(subject_id, category, purpose))
         for purpose in counts
-        if keys.store.data_key(DataKeyScope(subject_id, category, purpose)) is not None
     }
+    if any(key is not None and key.key_id == legacy.key_id for key in their_keys.values()):
+        return 0, 0  # another process moved it since we read it
+    keyed = {purpose for purpose, key in their_keys.items() if key is not None}
     unkeyed = sorted(set(counts) - keyed)
     kept = max(unkeyed, key=lambda purpose: counts[purpose]) if unkeyed else None
     changed = resealed = 0
@@ -112,6 +114,8 @@ def _split(context: UpgradeContext, scope: DataKeyScope) -> tuple[int, int]:
             continue
         changed += purpose not in keyed
         into = keys.data_key(subject_id, category, purpose, create=True)
+        if into.key_id == legacy.key_id:
+            return changed, resealed  # moved there by another process meanwhile
         resealed += _reseal(context, legacy, scope, purpose, into)
     # Last, and only once no record of another purpose is left under the key:
     # a run cut off before this leaves it for the next.
