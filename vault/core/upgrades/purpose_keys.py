@@ -22,8 +22,9 @@ own key, and only if a fresh count finds none left under it, so a run cut off
 part-way leaves the key legacy for the next run to finish. Fresh keys are made
 with `put_data_key`, which keeps the first writer's, so two runs seal into the
 same key; a record sealed again twice holds the same data either way; the move
-succeeds for one run only (`readdress_data_key` checks the old key is there).
-The purpose kept is the same in every run: the other purposes' counts under
+succeeds for one run only (`readdress_data_key` checks the old key is there),
+and a run that finds a purpose's key with the legacy key's id (the other run
+moved it after this one read it) stops there. The purpose kept is the same in every run: the other purposes' counts under
 the legacy key only fall, and a purpose already given a key is never kept.
 """
 
