@@ -323,6 +323,23 @@ def _parser() -> argparse.ArgumentParser:
         handler=_record_list, options={"parent": "SUBJECT", "category": "--category"}
     )
 
+    shred = record_commands.add_parser(
+        "erase",
+        help="erase a subject's records of one category, or of one purpose of it",
+        description="Destroy the keys of a subject's records of --category, every "
+        "purpose's, or with --purpose that purpose's alone (the category's records "
+        "held for other purposes stay readable). It cannot be undone.",
+    )
+    shred.add_argument("subject", help="subjects/{subject}")
+    shred.add_argument("--category", required=True)
+    shred.add_argument("--purpose", help="erase only the records held for this purpose")
+    shred.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _json_option(shred)
+    shred.set_defaults(
+        handler=_record_erase,
+        options={"parent": "SUBJECT", "category": "--category", "purpose": "--purpose"},
+    )
+
     imported = commands.add_parser(
         "import",
         help="register many new people with their records, from a JSON Lines file",
@@ -919,6 +936,32 @@ def _record_list(args: argparse.Namespace) -> int:
         _print_json(records)
         return 0
     terminal.print_records(console, records)
+    return 0
+
+
+def _record_erase(args: argparse.Namespace) -> int:
+    what = f"{args.category} records" + (f" held for {args.purpose}" if args.purpose else "")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            errors.print("error: erasure cannot be undone; pass --yes to confirm")
+            return 2
+        answer = input(f"Erase the {what} of {args.subject}, for good? Type 'erase' to confirm: ")
+        if answer.strip() != "erase":
+            errors.print("not erased")
+            return 1
+    with _client(args) as client:
+        erased = client.erase_category(args.subject, args.category, purpose=args.purpose)
+    if args.json:
+        _print_json(erased)
+        return 0
+    purposes = words.listed(erased.purposes, "and") or "no purpose"
+    console.print(
+        f"Erased the {erased.category} records of {args.subject} held for {purposes}: "
+        f"{words.count(erased.records_shredded, 'record')} and "
+        f"{words.count(erased.keys_destroyed, 'key')} destroyed.",
+        highlight=False,
+        soft_wrap=True,
+    )
     return 0
 
 

@@ -572,3 +572,38 @@ def test_a_keyring_given_whole_is_refused_before_anything_changes(
     assert "cannot change under a running server" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "data").exists()
+
+
+def test_record_erase_takes_one_purpose_or_the_whole_category_and_says_so(run) -> None:
+    code, out, _ = run("subject", "create", "--email", "eva@example.se")
+    name = re.search(r"subjects/[0-9a-f]+", out)[0]  # type: ignore[index]
+    for purpose in ("course_delivery", "marketing", "marketing"):
+        code, _, err = run(
+            "record", "put", name, "--category", "contact", "--purpose", purpose,
+            "--basis", "consent", "--source", "lms",
+        )  # fmt: skip
+        assert code == 0, err
+    code, _, err = run("record", "erase", name, "--category", "contact", "--purpose", "marketing")
+    assert code == 2 and "--yes" in err  # stdin is not a terminal: refuses without --yes
+    code, out, _ = run(
+        "record", "erase", name, "--category", "contact", "--purpose", "marketing", "--yes"
+    )
+    assert code == 0
+    assert out.strip() == (
+        f"Erased the contact records of {name} held for marketing: 2 records and 1 key destroyed."
+    )
+    code, out, _ = run("record", "list", name, "--json")
+    assert [r["purpose"] for r in json.loads(out)] == ["course_delivery"]
+    code, out, _ = run("record", "erase", name, "--category", "contact", "--yes", "--json")
+    assert code == 0
+    answer = json.loads(out)
+    assert (answer["purposes"], answer["records_shredded"], answer["keys_destroyed"]) == (
+        ["course_delivery"],
+        1,
+        1,
+    )
+    code, _, err = run(
+        "record", "erase", name, "--category", "contact", "--purpose", "Bad Word", "--yes"
+    )
+    assert code == 1 and err.startswith("error: --purpose") and "INVALID_FIELD" in err
+    assert "Traceback" not in err

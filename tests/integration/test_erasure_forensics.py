@@ -76,8 +76,8 @@ def seed(vault: Vault) -> tuple[str, list[bytes]]:
         ),
     )
     keys = [vault.keys.subject_key(sid)]
-    for category in vault.keys.categories(sid):
-        keys.append(vault.keys.data_key(sid, category, create=False).key)
+    for scope in vault.keys.scopes(sid):
+        keys.append(vault.keys.data_key(sid, scope.category, scope.purpose, create=False).key)
     wrapped = [vault.keys.store.subject_key(sid)[1]]  # type: ignore[index]
     wrapped += [vault.keys.store.data_key(s)[1] for s in vault.keys.store.data_key_scopes(sid)]  # type: ignore[index]
     return sid, keys + [bytes(w) for w in wrapped]
@@ -158,14 +158,15 @@ def test_erasure_leaves_no_usable_key_in_any_file(
             crypto.associated_data("subject-key", version, owner),
         )
         usable.append(subject_key)
-        for category, key_id, wrapped_data in conn.execute(
-            "SELECT category, key_id, wrapped FROM category_keys WHERE subject_id = ?", (owner,)
+        for category, purpose, key_id, wrapped_data in conn.execute(
+            "SELECT category, purpose, key_id, wrapped FROM data_keys WHERE subject_id = ?",
+            (owner,),
         ):
             usable.append(
                 crypto.unseal(
                     subject_key,
                     wrapped_data,
-                    crypto.associated_data("category-key", owner, category, key_id),
+                    crypto.associated_data("data-key", owner, category, purpose, key_id),
                 )
             )
     conn.close()
@@ -196,14 +197,14 @@ def test_an_erased_key_is_unusable_at_once_in_another_process(
         LOCAL, subject.subject_id, RecordDraft("contact", "p", LegalBasis.CONTRACT, "lms", {"a": 1})
     )
     assert second.get_record(LOCAL, stored.record_id).fields == {"a": 1}  # fills the second cache
-    assert second.keys.data_key(subject.subject_id, "contact", create=False)
+    assert second.keys.data_key(subject.subject_id, "contact", "p", create=False)
 
     first.erase_subject(LOCAL, subject.subject_id)
 
     with pytest.raises(SubjectErased):
         second.get_record(LOCAL, stored.record_id)
     with pytest.raises(SubjectErased):
-        second.keys.data_key(subject.subject_id, "contact", create=False)
+        second.keys.data_key(subject.subject_id, "contact", "p", create=False)
     bootstrap.close_vault(first)
     bootstrap.close_vault(second)
 
@@ -216,12 +217,12 @@ def test_an_erased_category_key_is_unusable_at_once_in_another_process(
     subject = first.create_subject(LOCAL, [IdentityInput(IdentityKind.EMAIL, "cat@example.se")], [])
     sid = subject.subject_id
     first.create_record(LOCAL, sid, RecordDraft("notes", "p", LegalBasis.CONTRACT, "lms", {"a": 1}))
-    second.keys.data_key(sid, "notes", create=False)  # cached in the second process
+    second.keys.data_key(sid, "notes", "p", create=False)  # cached in the second process
     first.erase_category(LOCAL, sid, "notes")
     from vault.core.errors import CategoryErased
 
     with pytest.raises(CategoryErased):
-        second.keys.data_key(sid, "notes", create=False)
+        second.keys.data_key(sid, "notes", "p", create=False)
     bootstrap.close_vault(first)
     bootstrap.close_vault(second)
 

@@ -45,7 +45,7 @@ _PER_PERSON = frozenset(
         "requests",
         "erasures",
         "subject_keys",
-        "category_keys",
+        "data_keys",
     }
 )
 

@@ -182,7 +182,7 @@ def key_store_copy(vault: Vault, data_dir: Path, engine: str | None) -> Iterator
         finally:
             store.close()
         return
-    with schema_copy(engine, "subject_keys", "category_keys", "job_keys") as url:
+    with schema_copy(engine, "subject_keys", "data_keys", "job_keys") as url:
         store = PostgresKeyStore(url)
         try:
             yield store

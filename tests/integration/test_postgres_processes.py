@@ -198,7 +198,7 @@ def test_when_one_server_is_killed_mid_erasure_the_other_finishes_every_request(
         assert_gone_everywhere(crowd, person)
     # And in the vault itself: no person's key and no job's key is left.
     with psycopg.connect(database) as conn:
-        for table in ("subject_keys", "category_keys", "job_keys"):
+        for table in ("subject_keys", "data_keys", "job_keys"):
             (left,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone() or (0,)
             assert left == 0, table
 

@@ -41,12 +41,12 @@ READS_BEFORE, READS_AFTER = 2_000, 20
 OpenOther = Callable[[], KeyStore]
 
 
-def notes(subject_id: str = "s1") -> DataKeyScope:
-    return DataKeyScope(subject_id, "notes")
+def notes(subject_id: str = "s1", purpose: str = "teaching") -> DataKeyScope:
+    return DataKeyScope(subject_id, "notes", purpose)
 
 
 def contact(subject_id: str = "s1") -> DataKeyScope:
-    return DataKeyScope(subject_id, "contact")
+    return DataKeyScope(subject_id, "contact", "course_delivery")
 
 
 class KeyStoreContract:
@@ -102,14 +102,14 @@ class KeyStoreContract:
         keys = KeyManager(store, old_ring)
         keys.create_subject_key("s1")
         subject_key = keys.subject_key("s1")
-        data_key = keys.data_key("s1", "notes", create=True)
+        data_key = keys.data_key("s1", "notes", "teaching", create=True)
         new_ring = old_ring.with_new_version()
         assert keys.rotate(new_ring) == 1
         assert store.subject_key("s1").kek_version == new_ring.current_version  # type: ignore[union-attr]
         # A process that starts afresh with the new ring reads the same keys.
         fresh = KeyManager(open_other(), new_ring)
         assert fresh.subject_key("s1") == subject_key
-        assert fresh.data_key("s1", "notes", create=False) == data_key
+        assert fresh.data_key("s1", "notes", "teaching", create=False) == data_key
         assert keys.rotate(new_ring) == 0  # nothing left under an old version
 
     def test_job_keys_are_walked_and_rewrapped_like_subject_keys(
@@ -326,6 +326,122 @@ class KeyStoreContract:
         assert store.subject_key("s2") is None
         assert store.data_key(notes("s1")) is None and store.data_key(notes("s2")) is None
 
+    def test_each_purpose_of_a_category_has_a_key_of_its_own(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        self.with_subject(store)
+        store.put_data_key(notes(purpose="teaching"), WrappedDataKey("k1", b"teaching"))
+        store.put_data_key(notes(purpose="marketing"), WrappedDataKey("k2", b"marketing"))
+        store.put_data_key(DataKeyScope("s1", "notes", ""), WrappedDataKey("k3", b"none"))
+        for view in (store, open_other()):
+            assert view.data_key(notes(purpose="teaching")) == WrappedDataKey("k1", b"teaching")
+            assert view.data_key(notes(purpose="marketing")) == WrappedDataKey("k2", b"marketing")
+            assert view.data_key(DataKeyScope("s1", "notes", "")) == WrappedDataKey("k3", b"none")
+            assert view.data_key(notes(purpose="other")) is None
+            assert view.data_key_scopes("s1") == [
+                DataKeyScope("s1", "notes", ""),
+                notes(purpose="marketing"),
+                notes(purpose="teaching"),
+            ]
+
+    def test_destroying_a_category_takes_every_purposes_key_and_no_other(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        other = open_other()
+        self.with_subject(store)
+        self.with_subject(store, "s2")
+        for scope in (notes(), notes(purpose="marketing"), contact(), notes("s2")):
+            store.put_data_key(scope, WrappedDataKey("k", b"data"))
+        before = other.destruction_generation()
+        assert store.destroy_data_keys("s1", "notes") == 2
+        assert other.destruction_generation() > before
+        for view in (store, other):
+            assert view.data_key_scopes("s1") == [contact()]
+            assert view.data_key(notes()) is None
+            assert view.data_key(notes(purpose="marketing")) is None
+            assert view.data_key(notes("s2")) == WrappedDataKey("k", b"data")
+        assert store.destroy_data_keys("s1", "notes") == 0
+        assert other.destroy_data_keys("s1", "never") == 0
+
+    def test_legacy_keys_are_listed_a_page_at_a_time_and_only_they(self, store: KeyStore) -> None:
+        assert store.legacy_data_key_scopes(None, 10) == []
+        legacy = []
+        for subject_id in ("s2", "s1", "s3"):
+            self.with_subject(store, subject_id)
+            for category in ("notes", "contact"):
+                scope = DataKeyScope(subject_id, category, "")
+                store.put_data_key(scope, WrappedDataKey("k", b"old", legacy=True))
+                legacy.append(scope)
+            store.put_data_key(notes(subject_id), WrappedDataKey("k", b"new"))
+        legacy.sort()
+        assert store.data_key(legacy[0]) == WrappedDataKey("k", b"old", legacy=True)
+        assert store.legacy_data_key_scopes(None, 4) == legacy[:4]
+        assert store.legacy_data_key_scopes(legacy[3], 4) == legacy[4:]
+        assert store.legacy_data_key_scopes(legacy[-1], 4) == []
+
+    def test_a_legacy_key_is_readdressed_once_keeping_its_id(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        other = open_other()
+        self.with_subject(store)
+        old = DataKeyScope("s1", "notes", "")
+        store.put_data_key(old, WrappedDataKey("k1", b"old", legacy=True))
+        store.put_data_key(contact(), WrappedDataKey("k2", b"contact"))
+        generation = other.destruction_generation()
+        # Another id, or a scope that has a key already: nothing changes.
+        assert not store.readdress_data_key(old, notes(), WrappedDataKey("k9", b"new"))
+        assert not store.readdress_data_key(
+            DataKeyScope("s1", "contact", ""), contact(), WrappedDataKey("k2", b"x")
+        )
+        store.put_data_key(notes(purpose="taken"), WrappedDataKey("k3", b"taken"))
+        assert not store.readdress_data_key(
+            old, notes(purpose="taken"), WrappedDataKey("k1", b"new")
+        )
+        assert store.data_key(old) == WrappedDataKey("k1", b"old", legacy=True)
+        assert store.data_key(notes(purpose="taken")) == WrappedDataKey("k3", b"taken")
+
+        assert store.readdress_data_key(old, notes(), WrappedDataKey("k1", b"new"))
+        assert not other.readdress_data_key(old, notes(), WrappedDataKey("k1", b"again"))
+        for view in (store, other):
+            assert view.data_key(old) is None
+            assert view.data_key(notes()) == WrappedDataKey("k1", b"new")
+            assert view.legacy_data_key_scopes(None, 10) == []
+        assert other.destruction_generation() == generation  # a move destroys no key
+
+    def test_a_legacy_key_of_no_purpose_is_rewrapped_in_place(self, store: KeyStore) -> None:
+        self.with_subject(store)
+        scope = DataKeyScope("s1", "vault.identity", "")
+        store.put_data_key(scope, WrappedDataKey("k1", b"old", legacy=True))
+        assert store.readdress_data_key(scope, scope, WrappedDataKey("k1", b"new"))
+        assert store.data_key(scope) == WrappedDataKey("k1", b"new")
+        assert not store.readdress_data_key(scope, scope, WrappedDataKey("k1", b"again"))
+        assert store.legacy_data_key_scopes(None, 10) == []
+
+    def test_of_two_stores_moving_one_legacy_key_at_once_one_does(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        other = open_other()
+        for n in range(10):
+            subject_id = f"s{n}"
+            self.with_subject(store, subject_id)
+            old = DataKeyScope(subject_id, "notes", "")
+            store.put_data_key(old, WrappedDataKey("k", b"old", legacy=True))
+            moved = race(
+                [
+                    functools.partial(
+                        view.readdress_data_key,
+                        old,
+                        notes(subject_id, purpose),
+                        WrappedDataKey("k", purpose.encode()),
+                    )
+                    for view, purpose in ((store, "a"), (other, "b"), (store, "c"))
+                ]
+            )
+            assert sorted(moved) == [False, False, True]
+            winner = "abc"[moved.index(True)]
+            for view in (store, other):
+                assert view.data_key_scopes(subject_id) == [notes(subject_id, winner)]
+
     # ------------------------------------------------------------- destruction
     def test_a_destroyed_subject_takes_its_data_keys_and_is_gone_for_every_store(
         self, store: KeyStore, open_other: OpenOther
@@ -408,19 +524,19 @@ class KeyStoreContract:
         here.create_subject_key("s1")
         here.create_subject_key("s2")
         for subject_id in ("s1", "s2"):
-            there.data_key(subject_id, "notes", create=True)
-            there.data_key(subject_id, "contact", create=True)
-        kept = there.data_key("s2", "notes", create=False)  # cached there
+            there.data_key(subject_id, "notes", "teaching", create=True)
+            there.data_key(subject_id, "contact", "teaching", create=True)
+        kept = there.data_key("s2", "notes", "teaching", create=False)  # cached there
         here.destroy_category("s1", "contact")
         with pytest.raises(CategoryErased):
-            there.data_key("s1", "contact", create=False)
-        there.data_key("s1", "notes", create=False)
+            there.data_key("s1", "contact", "teaching", create=False)
+        there.data_key("s1", "notes", "teaching", create=False)
         here.destroy_subject("s1")
         with pytest.raises(SubjectErased):
             there.subject_key("s1")
         with pytest.raises(SubjectErased):
-            there.data_key("s1", "notes", create=False)
-        assert there.data_key("s2", "notes", create=False) == kept
+            there.data_key("s1", "notes", "teaching", create=False)
+        assert there.data_key("s2", "notes", "teaching", create=False) == kept
 
     def test_scrub_completes_on_a_quiet_store_and_destroyed_keys_stay_gone(
         self, store: KeyStore, open_other: OpenOther
@@ -521,8 +637,8 @@ class KeyStoreContract:
         here, there = KeyManager(store, ring), KeyManager(open_other(), ring)
         here.create_subject_key("s1")
         here.create_subject_key("s2")
-        kept = there.data_key("s2", "notes", create=True)
-        there.data_key("s1", "notes", create=True)  # cached there before it goes
+        kept = there.data_key("s2", "notes", "teaching", create=True)
+        there.data_key("s1", "notes", "teaching", create=True)  # cached there before it goes
         destroyed = threading.Event()
 
         def reader() -> int:
@@ -532,7 +648,7 @@ class KeyStoreContract:
                     destroyed.wait(BOUND_SECONDS)
                 gone = destroyed.is_set()
                 try:
-                    there.data_key("s1", "notes", create=False)
+                    there.data_key("s1", "notes", "teaching", create=False)
                 except SubjectErased:
                     pass
                 else:
@@ -543,7 +659,7 @@ class KeyStoreContract:
                     after += 1
                     if after == READS_AFTER:
                         break
-            assert there.data_key("s2", "notes", create=False) == kept
+            assert there.data_key("s2", "notes", "teaching", create=False) == kept
             return after
 
         def destroy() -> None:
@@ -562,7 +678,8 @@ class KeyStoreContract:
 
         def put(view: KeyStore, category: str, n: int) -> WrappedDataKey | None:
             return view.put_data_key(
-                DataKeyScope("s1", category), WrappedDataKey(f"k{n}", f"key {n}".encode())
+                DataKeyScope("s1", category, "teaching"),
+                WrappedDataKey(f"k{n}", f"key {n}".encode()),
             )
 
         for category in categories:
@@ -572,7 +689,7 @@ class KeyStoreContract:
             assert first is not None and got == [first] * 4, got
             assert first in [WrappedDataKey(f"k{n}", f"key {n}".encode()) for n in range(4)]
             for view in (store, other):
-                assert view.data_key(DataKeyScope("s1", category)) == first
+                assert view.data_key(DataKeyScope("s1", category, "teaching")) == first
         assert [s.category for s in other.data_key_scopes("s1")] == categories
 
     def test_key_managers_on_two_stores_making_one_data_key_at_once_get_the_same(
@@ -584,13 +701,13 @@ class KeyStoreContract:
         for category in (f"c{n}" for n in range(10)):
             made = race(
                 [
-                    functools.partial(manager.data_key, "s1", category, create=True)
+                    functools.partial(manager.data_key, "s1", category, "teaching", create=True)
                     for manager in managers * 2
                 ]
             )
             assert made == [made[0]] * 4, category
             fresh = KeyManager(open_other(), ring)  # a process that starts afterwards
-            assert fresh.data_key("s1", category, create=False) == made[0]
+            assert fresh.data_key("s1", category, "teaching", create=False) == made[0]
 
     def test_a_data_key_put_racing_its_subjects_destruction_does_not_outlive_it(
         self, store: KeyStore, open_other: OpenOther

@@ -291,6 +291,42 @@ class RecordStoreContract:
         ]
         assert store.records.record("c0") is None
 
+    def test_deleting_one_purpose_of_a_category_keeps_the_others_and_the_count_right(
+        self, store: RecordStore
+    ) -> None:
+        self.add_subject(store)
+        self.add_subject(store, "s2")
+        marketing = [
+            dataclasses.replace(record_row(f"m{n}"), purpose="marketing", key_id="k2")
+            for n in range(2)
+        ]
+        with store.write() as tx:
+            tx.records.insert_records([record_row(f"c{n}") for n in range(3)])
+            tx.records.insert_records([*marketing, record_row("n0", category="notes")])
+            tx.records.insert_records(
+                [dataclasses.replace(marketing[0], record_id="o1", subject_id="s2")]
+            )
+        assert store.records.purpose_counts("s1", "contact", "k1") == {"course_delivery": 3}
+        assert store.records.purpose_counts("s1", "contact", "k2") == {"marketing": 2}
+        assert store.records.purpose_counts("s1", "contact", "k9") == {}
+        with store.write() as tx:
+            assert tx.records.delete_category_records("s1", "contact", "marketing") == 2
+            assert tx.records.delete_category_records("s1", "contact", "marketing") == 0
+            assert tx.records.delete_category_records("s1", "contact", "unknown") == 0
+        assert store.records.count_records("s1", "contact") == 3
+        assert store.records.count_records("s1") == 4
+        assert store.records.count_records("s2") == 1  # another subject's same purpose stays
+        assert [r.record_id for r in store.records.iter_records("s1", "contact")] == [
+            "c0",
+            "c1",
+            "c2",
+        ]
+        with store.write() as tx:
+            assert tx.records.delete_category_records("s1", "contact", "course_delivery") == 3
+        # The category's last purpose gone, the category is too.
+        assert store.records.count_records("s1", "contact") == 0
+        assert store.records.categories("s1") == ["notes"]
+
     def test_an_updated_record_keeps_its_place_and_creation(self, store: RecordStore) -> None:
         self.add_subject(store)
         with store.write() as tx:

@@ -81,8 +81,8 @@ def test_a_database_migrated_by_a_newer_version_is_refused_as_ahead(
 def test_a_database_behind_is_refused_naming_the_command_and_upgraded_with_its_keys(
     store: PostgresKeyStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # This release has one migration, so "behind" is this database as the next
-    # release, with one more, finds it.
+    # "Behind" is this database as the next release, with one more migration,
+    # finds it.
     store.put_subject_key("s1", 1, b"wrapped")
     store.put_data_key(notes(), WrappedDataKey("k1", b"data"))
     store.put_job_key("r1", 1, b"job")
@@ -134,7 +134,7 @@ def heap_pages(url: str) -> dict[str, int]:
             table: conn.execute(
                 "SELECT pg_relation_size(%s) / current_setting('block_size')::int", (table,)
             ).fetchone()[0]  # type: ignore[index]
-            for table in ("subject_keys", "category_keys", "job_keys")
+            for table in ("subject_keys", "data_keys", "job_keys")
         }
 
 
@@ -153,14 +153,14 @@ def test_scrub_reclaims_destroyed_keys_rows_once_no_older_snapshot_can_see_them(
         # What the module says: a transaction begun before the destruction
         # still sees the rows, so VACUUM must keep them for now.
         assert older.execute("SELECT wrapped FROM subject_keys").fetchall() == [(b"subject",)]
-        assert heap_pages(store.url) == {"subject_keys": 1, "category_keys": 1, "job_keys": 1}
+        assert heap_pages(store.url) == {"subject_keys": 1, "data_keys": 1, "job_keys": 1}
         older.rollback()
     # Once it ended, a scrub reclaims them; a transaction elsewhere in the
     # database (another test's) may hold them a moment longer.
     give_up = time.monotonic() + BOUND_SECONDS
     while True:
         assert store.scrub() is True
-        if heap_pages(store.url) == {"subject_keys": 0, "category_keys": 0, "job_keys": 0}:
+        if heap_pages(store.url) == {"subject_keys": 0, "data_keys": 0, "job_keys": 0}:
             break
         assert time.monotonic() < give_up, heap_pages(store.url)
         time.sleep(0.1)

@@ -62,10 +62,10 @@ def test_a_cached_key_costs_one_generation_read_and_nothing_else(
     store = CountingStore(stores[0])
     keys = KeyManager(store, Keyring.generate())  # type: ignore[arg-type]
     keys.create_subject_key("s1")
-    first = keys.data_key("s1", "notes", create=True)
+    first = keys.data_key("s1", "notes", "teaching", create=True)
     store.calls.clear()
     for _ in range(10):
-        assert keys.data_key("s1", "notes", create=False) == first
+        assert keys.data_key("s1", "notes", "teaching", create=False) == first
     assert store.calls == {"destruction_generation": 10}
 
 
@@ -92,7 +92,7 @@ def test_a_key_read_just_before_another_process_destroyed_it_is_not_cached(
     with pytest.raises(SubjectErased):
         keys.subject_key("s1")
     with pytest.raises(SubjectErased):
-        keys.data_key("s1", "notes", create=True)
+        keys.data_key("s1", "notes", "teaching", create=True)
 
 
 def _email(n: int) -> IdentityInput:
@@ -143,7 +143,7 @@ def test_an_erased_persons_cached_keys_are_unusable_at_once_in_another_process(
             assert other.get_record(LOCAL, record.record_id, who).fields == {"n": "contact"}
         hits = other.keys.stats().hits
         other.keys.subject_key(anna)
-        other.keys.data_key(anna, "contact", create=False)
+        other.keys.data_key(anna, "contact", "course_delivery", create=False)
         assert other.keys.stats().hits == hits + 2  # Anna's keys are in its cache
 
         vault.erase_subject(LOCAL, anna)
@@ -152,9 +152,11 @@ def test_an_erased_persons_cached_keys_are_unusable_at_once_in_another_process(
             with pytest.raises(SubjectErased):
                 opened.keys.subject_key(anna)
             with pytest.raises(SubjectErased):
-                opened.keys.data_key(anna, "contact", create=False)
+                opened.keys.data_key(anna, "contact", "course_delivery", create=False)
             with pytest.raises(SubjectErased):
-                opened.keys.data_key(anna, "contact", create=True)  # nor a new one
+                opened.keys.data_key(
+                    anna, "contact", "course_delivery", create=True
+                )  # nor a new one
         assert other.keys.stats().emptied == 1
         # Bo's keys, dropped with the rest, come back from the store.
         assert other.get_record(LOCAL, records[bo].record_id, bo).fields == {"n": "contact"}

@@ -1,7 +1,9 @@
-"""Per-subject and per-(subject, category) keys: creation, unwrapping, caching, shredding.
+"""Per-subject and per-(subject, category, purpose) keys: creation, unwrapping,
+caching, shredding.
 
-Destroying a subject's key erases the whole person; destroying one category
-key erases that category alone. Unwrapped keys are cached for speed, but the
+Destroying a subject's key erases the whole person; destroying a category's
+keys erases that category, and one purpose's key that purpose's records alone.
+Unwrapped keys are cached for speed, but the
 cache is dropped whenever any process has destroyed a key since it was filled
 (the key store's destruction generation), so an erased key is unusable at once
 everywhere. The cache holds at most a set number of keys ([keys] cache_entries),
@@ -120,9 +122,10 @@ class _Miss:
     generation: int
 
 
-# A cache entry: under (subject, "") the subject key, under (subject, category)
-# the data key's id and key.
+# A cache entry: under (subject, "") the subject key, under (subject, category,
+# purpose) the data key's id and key.
 _Cached = bytes | tuple[str, bytes]
+_Entry = tuple[str, ...]
 
 
 class KeyManager:
@@ -135,7 +138,7 @@ class KeyManager:
         self.store = store
         self.keyrings = KeyringSource.of(keyring)
         self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[str, str], _Cached] = OrderedDict()
+        self._cache: OrderedDict[_Entry, _Cached] = OrderedDict()
         self._generation = -1
         self._capacity = _capacity(cache_entries)
         self._hits = self._misses = self._evictions = self._emptied = 0
@@ -178,7 +181,7 @@ class KeyManager:
             self._cache.popitem(last=False)
             self._evictions += 1
 
-    def _cached(self, key: tuple[str, str]) -> _Cached | _Miss:
+    def _cached(self, key: _Entry) -> _Cached | _Miss:
         """The cached key, or a miss that says which destruction generation the
         lookup saw: what is unwrapped after it is remembered only if no
         destruction came in between (see `_remember`)."""
@@ -206,7 +209,7 @@ class KeyManager:
             self._generation = generation
         return False
 
-    def _remember(self, key: tuple[str, str], value: _Cached, generation: int) -> None:
+    def _remember(self, key: _Entry, value: _Cached, generation: int) -> None:
         with self._lock:
             if generation != self._generation:
                 # Another thread saw a destruction after our read: the key we
@@ -273,63 +276,58 @@ class KeyManager:
         return key
 
     def data_key(
-        self, subject_id: str, category: str, *, create: bool, write: bool = True
+        self, subject_id: str, category: str, purpose: str, *, create: bool, write: bool = True
     ) -> DataKey:
-        """The category's data key; made on first use when `create` is set,
-        else CategoryErased if it does not exist (never made, or destroyed).
-        With `write=False` a key that would have to be made raises NeedsNewKey."""
-        cached = self._cached((subject_id, category))
+        """The data key of the subject's records of `category` held for `purpose`
+        ("" for the vault's own keys, such as the identities'); made on first use
+        when `create` is set, else CategoryErased if it does not exist (never
+        made, or destroyed). With `write=False` a key that would have to be made
+        raises NeedsNewKey."""
+        cached = self._cached((subject_id, category, purpose))
         if isinstance(cached, tuple):
             return DataKey(*cached)
-        assert isinstance(cached, _Miss)  # a category's entry holds its data key
+        assert isinstance(cached, _Miss)  # a data key's entry holds its id and key
         subject_key = self.subject_key(subject_id)
-        scope = DataKeyScope(subject_id, category)
+        scope = DataKeyScope(subject_id, category, purpose)
         stored = self.store.data_key(scope)
         if stored is None:
             if not create:
-                raise CategoryErased(
-                    f"category {category} of subject {subject_id} has been erased",
-                    subject=subject_id,
-                    category=category,
-                )
+                raise _erased(scope)
             if not write:
-                raise NeedsNewKey(f"category {category} of subject {subject_id} has no key yet")
+                raise NeedsNewKey(f"{_named(scope)} of subject {subject_id} has no key yet")
             key_id = secrets.token_hex(8)
-            wrapped = crypto.seal(
-                subject_key, crypto.new_key(), self._category_aad(subject_id, category, key_id)
-            )
+            wrapped = crypto.seal(subject_key, crypto.new_key(), _wrap_aad(scope, key_id))
             stored = self.store.put_data_key(scope, WrappedDataKey(key_id, wrapped))
             if stored is None:
                 # The subject key was destroyed between our read and our write.
                 raise SubjectErased(subject_id)
-        key_id, wrapped = stored
-        key = crypto.unseal(subject_key, wrapped, self._category_aad(subject_id, category, key_id))
-        self._remember((subject_id, category), (key_id, key), cached.generation)
-        return DataKey(key_id, key)
+        key = crypto.unseal(subject_key, stored.wrapped, _unwrap_aad(scope, stored))
+        self._remember((subject_id, category, purpose), (stored.key_id, key), cached.generation)
+        return DataKey(stored.key_id, key)
 
     def create_new_subjects_keys(
-        self, categories: Mapping[str, Iterable[str]]
-    ) -> dict[tuple[str, str], DataKey]:
+        self, scopes: Mapping[str, Iterable[tuple[str, str]]]
+    ) -> dict[DataKeyScope, DataKey]:
         """Keys for new subjects, by subject id: each one's subject key and a data
-        key for each of its categories, written with one `put_keys` (one durable
-        key-store commit for a whole batch of an import), cached, and returned
-        by (subject, category)."""
+        key for each of its (category, purpose) scopes, written with one
+        `put_keys` (one durable key-store commit for a whole batch of an import),
+        cached, and returned by scope."""
         generation = self.store.destruction_generation()
         with self._lock:
             self._caught_up(generation)
         subject_keys: dict[str, bytes] = {}
         wrapped_data_keys: dict[DataKeyScope, WrappedDataKey] = {}
-        data_keys: dict[tuple[str, str], DataKey] = {}
-        for subject_id, names in categories.items():
+        data_keys: dict[DataKeyScope, DataKey] = {}
+        for subject_id, pairs in scopes.items():
             subject_key = subject_keys[subject_id] = crypto.new_key()
             under = AESGCM(subject_key)  # made once for all the subject's data keys
-            for category in names:
+            for category, purpose in pairs:
+                scope = DataKeyScope(subject_id, category, purpose)
                 key_id, key = secrets.token_hex(8), crypto.new_key()
-                wrapped_data_keys[DataKeyScope(subject_id, category)] = WrappedDataKey(
-                    key_id,
-                    crypto.seal(under, key, self._category_aad(subject_id, category, key_id)),
+                wrapped_data_keys[scope] = WrappedDataKey(
+                    key_id, crypto.seal(under, key, _wrap_aad(scope, key_id))
                 )
-                data_keys[subject_id, category] = DataKey(key_id, key)
+                data_keys[scope] = DataKey(key_id, key)
 
         def put(ring: Keyring) -> bool:
             version = ring.current_version
@@ -351,16 +349,41 @@ class KeyManager:
             raise RuntimeError("a new subject's id already has a key")
         for subject_id, subject_key in subject_keys.items():
             self._remember((subject_id, ""), subject_key, generation)
-        for (subject_id, category), data_key in data_keys.items():
-            self._remember((subject_id, category), (data_key.key_id, data_key.key), generation)
+        for scope, data_key in data_keys.items():
+            self._remember(
+                (scope.subject_id, scope.category, scope.purpose),
+                (data_key.key_id, data_key.key),
+                generation,
+            )
         return data_keys
 
-    @staticmethod
-    def _category_aad(subject_id: str, category: str, key_id: str) -> bytes:
-        return crypto.associated_data("category-key", subject_id, category, key_id)
-
     def categories(self, subject_id: str) -> list[str]:
-        return [scope.category for scope in self.store.data_key_scopes(subject_id)]
+        """The categories the subject has data keys in, sorted, each once."""
+        return sorted({scope.category for scope in self.store.data_key_scopes(subject_id)})
+
+    def scopes(self, subject_id: str) -> list[DataKeyScope]:
+        """Every data key's scope the subject has, by category and purpose."""
+        return self.store.data_key_scopes(subject_id)
+
+    # ------------------------------------------------- keys of an earlier release
+    def legacy_data_key(self, scope: DataKeyScope) -> DataKey | None:
+        """The legacy key of `scope` (wrapped as before keys had purposes), for the
+        upgrade step alone; None if it is not there (moved, or destroyed). Never
+        cached: it is about to be moved."""
+        stored = self.store.data_key(scope)
+        if stored is None or not stored.legacy:
+            return None
+        key = crypto.unseal(
+            self.subject_key(scope.subject_id), stored.wrapped, _unwrap_aad(scope, stored)
+        )
+        return DataKey(stored.key_id, key)
+
+    def readdress_legacy_key(self, old: DataKeyScope, new: DataKeyScope, key: DataKey) -> bool:
+        """Move the legacy key `key` of `old` to `new` (`old` itself for a key of
+        no purpose), wrapped with `new`'s associated data; the records sealed
+        under it stay as they are. False if another process moved it first."""
+        wrapped = crypto.seal(self.subject_key(old.subject_id), key.key, _wrap_aad(new, key.key_id))
+        return self.store.readdress_data_key(old, new, WrappedDataKey(key.key_id, wrapped))
 
     # ------------------------------------------------------------ shredding
     def destroy_subject(self, subject_id: str) -> int:
@@ -369,13 +392,27 @@ class KeyManager:
         self._forget_subject(subject_id)
         return count
 
-    def destroy_category(self, subject_id: str, category: str) -> bool:
-        with self._lock:
-            self._cache.pop((subject_id, category), None)
-        destroyed = self.store.destroy_data_key(DataKeyScope(subject_id, category))
-        with self._lock:
-            self._cache.pop((subject_id, category), None)
+    def destroy_category(self, subject_id: str, category: str) -> int:
+        """Destroy every data key of the category, each purpose's; how many went."""
+        self._forget_category(subject_id, category)
+        destroyed = self.store.destroy_data_keys(subject_id, category)
+        self._forget_category(subject_id, category)
         return destroyed
+
+    def destroy_purpose(self, subject_id: str, category: str, purpose: str) -> bool:
+        """Destroy the data key of the category's records held for `purpose` alone."""
+        entry = (subject_id, category, purpose)
+        with self._lock:
+            self._cache.pop(entry, None)
+        destroyed = self.store.destroy_data_key(DataKeyScope(subject_id, category, purpose))
+        with self._lock:
+            self._cache.pop(entry, None)
+        return destroyed
+
+    def _forget_category(self, subject_id: str, category: str) -> None:
+        with self._lock:
+            for key in [k for k in self._cache if k[0] == subject_id and k[1:2] == (category,)]:
+                del self._cache[key]
 
     # ------------------------------------------------------------ job keys
     def create_job_key(self, request_id: str) -> bytes:
@@ -483,6 +520,44 @@ class Rewrapped:
     @property
     def count(self) -> int:
         return self.subject_keys + self.job_keys
+
+
+def _wrap_aad(scope: DataKeyScope, key_id: str) -> bytes:
+    """What a data key's wrap is bound to: its whole scope and its id, so a
+    wrapped key copied to another subject, category or purpose never opens."""
+    return crypto.associated_data(
+        "data-key", scope.subject_id, scope.category, scope.purpose, key_id
+    )
+
+
+def _unwrap_aad(scope: DataKeyScope, stored: WrappedDataKey) -> bytes:
+    """The associated data `stored` was wrapped with. A legacy key (an earlier
+    release's, one per category, always at purpose "") was bound to its subject,
+    category and id alone; the upgrade step re-wraps it. A record category's
+    legacy key is found only by that step, since records ask for their
+    purpose's key; the identities' is found by everyone, and opens either way."""
+    if stored.legacy:
+        return crypto.associated_data(
+            "category-key", scope.subject_id, scope.category, stored.key_id
+        )
+    return _wrap_aad(scope, stored.key_id)
+
+
+def _named(scope: DataKeyScope) -> str:
+    return (
+        f"category {scope.category} (purpose {scope.purpose})"
+        if scope.purpose
+        else f"category {scope.category}"
+    )
+
+
+def _erased(scope: DataKeyScope) -> CategoryErased:
+    return CategoryErased(
+        f"{_named(scope)} of subject {scope.subject_id} has been erased",
+        subject=scope.subject_id,
+        category=scope.category,
+        **({"purpose": scope.purpose} if scope.purpose else {}),
+    )
 
 
 def _capacity(cache_entries: int) -> int:

@@ -100,10 +100,16 @@ class ErasureReceipt:
 
 @dataclass(frozen=True)
 class CategoryErasure:
+    """What erasing a category (or one purpose of it) did."""
+
     subject_id: str
     category: str
     records_shredded: int
     erased_at: dt.datetime
+    # The purposes whose keys were erased: the one asked for, or every one the
+    # category had a key for.
+    purposes: tuple[str, ...] = ()
+    keys_destroyed: int = 0
 
 
 @dataclass(frozen=True)

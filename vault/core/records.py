@@ -190,8 +190,9 @@ class Records:
         exist, or is erased, has no key: the precise reason comes from its row,
         read only then, so the common case costs no extra query."""
         try:
+            draft = checked.draft
             return self.keys.data_key(
-                subject_id, checked.draft.category, create=True, write=new_key
+                subject_id, draft.category, draft.purpose, create=True, write=new_key
             )
         except SubjectErased:
             state = self.store.subjects.subject_state(subject_id)
@@ -206,7 +207,7 @@ class Records:
         digest = hashlib.sha256()
         rows: list[RecordRow] = []
         subjects: set[str] = set()
-        data_keys: dict[tuple[str, str], DataKey] = {}
+        data_keys: dict[tuple[str, str, str], DataKey] = {}
         now = utc_now(self.clock)
         for index, (subject_id, draft) in enumerate(items):
             if index >= MAX_IMPORT_RECORDS:
@@ -219,12 +220,10 @@ class Records:
             if request_id:
                 # Held in memory only; what is stored is the keyed fingerprint of it.
                 digest.update(json.dumps([subject_id, drafts.digest(checked.draft)]).encode())
-            category = checked.draft.category
-            key = data_keys.get((subject_id, category))
+            scope = (subject_id, checked.draft.category, checked.draft.purpose)
+            key = data_keys.get(scope)
             if key is None:
-                key = data_keys[subject_id, category] = self.keys.data_key(
-                    subject_id, category, create=True
-                )
+                key = data_keys[scope] = self.keys.data_key(*scope, create=True)
             rows.append(
                 self.sealing.record_row(subject_id, checked, secrets.token_hex(16), now, key)
             )
@@ -365,22 +364,23 @@ class Records:
     def readable(self, actor: Actor, subject_id: str) -> Iterator[Record]:
         """Every record still readable; rows left over from an erased category are skipped."""
         readable_subject(self.store.subjects, subject_id)
-        # Keys are looked up once per category and page rather than per record;
-        # an erasure still stops the export within one page.
-        data_keys: dict[str, DataKey | None] = {}
+        # Keys are looked up once per category, purpose and page rather than per
+        # record; an erasure still stops the export within one page.
+        data_keys: dict[tuple[str, str], DataKey | None] = {}
         for index, row in enumerate(self.store.records.iter_records(subject_id)):
             if index % EXPORT_KEY_REFRESH == 0:
                 data_keys.clear()
-            if row.category not in data_keys:
+            scope = (row.category, row.purpose)
+            if scope not in data_keys:
                 try:
-                    data_keys[row.category] = self.keys.data_key(
-                        subject_id, row.category, create=False
+                    data_keys[scope] = self.keys.data_key(
+                        subject_id, row.category, row.purpose, create=False
                     )
                 except CategoryErased:
-                    data_keys[row.category] = None
-            key = data_keys[row.category]
+                    data_keys[scope] = None
+            key = data_keys[scope]
             if key is None or key.key_id != row.key_id:
-                continue  # left over from an erased category
+                continue  # left over from an erased category or purpose
             yield self.sealing.open_record(row, key)
 
     def count(self, actor: Actor, subject_id: str) -> int:
@@ -395,33 +395,68 @@ class Records:
 
     # ------------------------------------------------------------- erasure
     def erase_category(
-        self, actor: Actor, subject_id: str, category: str, request_id: str = ""
+        self,
+        actor: Actor,
+        subject_id: str,
+        category: str,
+        request_id: str = "",
+        purpose: str | None = None,
     ) -> CategoryErasure:
+        """Crypto-shred the subject's records of `category`: every purpose's key
+        and records, or with `purpose` that purpose's alone (the category's
+        others stay readable; consent withdrawal erases this way). A category or
+        purpose the subject has nothing of is answered as erased, with nothing
+        destroyed: there is nothing left to read."""
         rules.category(category)
-        fingerprint = self.replay.fingerprint(request_id, "erase_category", subject_id, category)
+        if purpose is not None:
+            rules.purpose(purpose)
+        # A call without a purpose keeps the fingerprint it had before purposes,
+        # so a retry of a call an earlier release answered is still the same call.
+        scope = (subject_id, category) if purpose is None else (subject_id, category, purpose)
+        fingerprint = self.replay.fingerprint(request_id, "erase_category", *scope)
         replayed = self.replay.replayed(request_id, "erase_category", fingerprint)
         if replayed is not None:
             data = json.loads(replayed.result)
             return CategoryErasure(
-                subject_id, category, data["records"], dt.datetime.fromisoformat(data["at"])
+                subject_id,
+                category,
+                data["records"],
+                dt.datetime.fromisoformat(data["at"]),
+                tuple(data.get("purposes", ())),
+                # An earlier release destroyed the category's one key, if any.
+                data.get("keys", 1 if data["records"] else 0),
             )
         writable_subject(self.store.subjects, subject_id)
         erased_at = self.clock.now()
-        # The key goes first: once it is gone the records are unreadable, and a
-        # crash before the transaction below leaves only ciphertext that a
+        # The keys go first: once they are gone the records are unreadable, and
+        # a crash before the transaction below leaves only ciphertext that a
         # retry (or the same call again) deletes. Destroying is idempotent.
-        self.keys.destroy_category(subject_id, category)
+        if purpose is None:
+            purposes = tuple(
+                sorted(s.purpose for s in self.keys.scopes(subject_id) if s.category == category)
+            )
+            keys = self.keys.destroy_category(subject_id, category)
+        else:
+            purposes = (purpose,)
+            keys = int(self.keys.destroy_purpose(subject_id, category, purpose))
         try:
             with self.store.write() as tx:
-                count = tx.records.delete_category_records(subject_id, category)
+                count = tx.records.delete_category_records(subject_id, category, purpose)
                 tx.subjects.touch_subject(subject_id, erased_at)
-                result = json.dumps({"records": count, "at": iso(erased_at)})
+                result = json.dumps(
+                    {
+                        "records": count,
+                        "at": iso(erased_at),
+                        "purposes": list(purposes),
+                        "keys": keys,
+                    }
+                )
                 self.replay.remember(
                     tx, request_id, "erase_category", fingerprint, subject_id, result
                 )
         except Raced:
             # A concurrent copy of this call committed first: answer as it did
             # (or, were it a different request under the same id, say so).
-            return self.erase_category(actor, subject_id, category, request_id)
+            return self.erase_category(actor, subject_id, category, request_id, purpose)
         self.scrub_due.set()
-        return CategoryErasure(subject_id, category, count, erased_at)
+        return CategoryErasure(subject_id, category, count, erased_at, purposes, keys)

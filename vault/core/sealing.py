@@ -1,5 +1,6 @@
 """Sealing and opening the vault's rows: identities, roles and records encrypted
-under their subject's data keys, each bound to where it belongs by its associated data.
+under their subject's data keys (a record under the key of its category and
+purpose), each bound to where it belongs by its associated data.
 
 The associated data names the row (its subject, category, record id and part),
 so a sealed value copied into another row, or another subject's, never opens.
@@ -7,6 +8,7 @@ so a sealed value copied into another row, or another subject's, never opens.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from dataclasses import replace
@@ -21,9 +23,11 @@ from vault.keyring import Keyring, KeyringSource
 from vault.storage.base import IdentityRow, RecordRow
 
 # Identities are sealed under a data key of their own, so erasing any one
-# record category never loses the means to recognise the person. A subject's
-# roles are sealed under it too: they are facts about the person, not records.
+# record category never loses the means to recognise the person. It serves no
+# purpose of a record: its purpose is "". A subject's roles are sealed under it
+# too: they are facts about the person, not records.
 IDENTITY_CATEGORY = "vault.identity"
+IDENTITY_PURPOSE = ""
 
 # Sealed roles are padded to a multiple of this many bytes, so that the length
 # of the ciphertext does not tell one role from another (`["model"]` from
@@ -44,7 +48,7 @@ class Sealing:
     def identity_row(self, subject_id: str, identity: Identity) -> IdentityRow:
         """The identity sealed, found again only by its blind index (under the
         keyring's current version)."""
-        data_key = self.keys.data_key(subject_id, IDENTITY_CATEGORY, create=True)
+        data_key = self.keys.data_key(subject_id, IDENTITY_CATEGORY, IDENTITY_PURPOSE, create=True)
         return self._sealed_identity(subject_id, identity, data_key, self.keyring)
 
     def blind_indexes(self, identity: Identity, *, fresh: bool = False) -> list[str]:
@@ -73,13 +77,15 @@ class Sealing:
         is needed, never the old index key: a row left under a retired version
         is re-indexed like any other. CategoryErased or SubjectErased when the
         subject's keys are gone."""
-        data_key = self.keys.data_key(row.subject_id, IDENTITY_CATEGORY, create=False)
+        data_key = self.keys.data_key(
+            row.subject_id, IDENTITY_CATEGORY, IDENTITY_PURPOSE, create=False
+        )
         identity = self._opened_identity(row, data_key)
         return self._sealed_identity(row.subject_id, identity, data_key, ring or self.keyring)
 
     def open_identity(self, subject_id: str, row: IdentityRow) -> Identity:
         """One of `subject_id`'s identities: it opens only as that subject's."""
-        data_key = self.keys.data_key(subject_id, IDENTITY_CATEGORY, create=False)
+        data_key = self.keys.data_key(subject_id, IDENTITY_CATEGORY, IDENTITY_PURPOSE, create=False)
         return self._opened_identity(replace(row, subject_id=subject_id), data_key)
 
     @staticmethod
@@ -110,7 +116,7 @@ class Sealing:
     def seal_roles(self, subject_id: str, roles: tuple[str, ...]) -> bytes:
         """The roles sealed under the subject's identity key, padded (JSON
         ignores the trailing spaces) so their length shows next to nothing."""
-        data_key = self.keys.data_key(subject_id, IDENTITY_CATEGORY, create=True)
+        data_key = self.keys.data_key(subject_id, IDENTITY_CATEGORY, IDENTITY_PURPOSE, create=True)
         text = json.dumps(list(roles))
         text += " " * (-len(text) % ROLES_BLOCK)
         return crypto.seal(
@@ -122,7 +128,7 @@ class Sealing:
         nothing is sealed (an erased subject keeps none)."""
         if sealed is None:
             return ()
-        data_key = self.keys.data_key(subject_id, IDENTITY_CATEGORY, create=False)
+        data_key = self.keys.data_key(subject_id, IDENTITY_CATEGORY, IDENTITY_PURPOSE, create=False)
         return tuple(
             json.loads(
                 crypto.unseal(data_key.aead, sealed, crypto.associated_data("roles", subject_id))
@@ -143,7 +149,7 @@ class Sealing:
         its content apart (it may be large); the rest stays clear for queries."""
         draft = checked.draft
         if data_key is None:
-            data_key = self.keys.data_key(subject_id, draft.category, create=True)
+            data_key = self.keys.data_key(subject_id, draft.category, draft.purpose, create=True)
         content = draft.content
         content_meta = (
             "null"
@@ -172,13 +178,16 @@ class Sealing:
 
     def open_record(self, row: RecordRow, data_key: DataKey | None = None) -> Record:
         if data_key is None:
-            data_key = self.keys.data_key(row.subject_id, row.category, create=False)
+            data_key = self.keys.data_key(row.subject_id, row.category, row.purpose, create=False)
         if data_key.key_id != row.key_id:
-            # Sealed under a category key that has since been destroyed.
+            # Sealed under a key of the category and purpose that has since been
+            # destroyed (or under another purpose's: a row tampered with).
             raise CategoryErased(
-                f"category {row.category} of subject {row.subject_id} has been erased",
+                f"category {row.category} (purpose {row.purpose}) of subject "
+                f"{row.subject_id} has been erased",
                 subject=row.subject_id,
                 category=row.category,
+                purpose=row.purpose,
             )
         aad = ("record", row.subject_id, row.category, row.record_id)
         payload = json.loads(
@@ -206,4 +215,25 @@ class Sealing:
             content=content,
             created_at=row.created_at,
             updated_at=row.updated_at,
+        )
+
+    def resealed(self, row: RecordRow, under: DataKey, into: DataKey) -> RecordRow:
+        """The record sealed under `under` (its row's key) sealed again under
+        `into`, as it was: the same associated data, fields, content and times.
+        Only the key changes, for a record that moves to a key of its own."""
+        if under.key_id != row.key_id:
+            raise ValueError(f"record {row.record_id} is not sealed under key {under.key_id}")
+        aad = ("record", row.subject_id, row.category, row.record_id)
+
+        def again(sealed: bytes, part: str) -> bytes:
+            data_aad = crypto.associated_data(*aad, part)
+            return crypto.seal(into.aead, crypto.unseal(under.aead, sealed, data_aad), data_aad)
+
+        return dataclasses.replace(
+            row,
+            key_id=into.key_id,
+            sealed_payload=again(row.sealed_payload, "payload"),
+            sealed_content=None
+            if row.sealed_content is None
+            else again(row.sealed_content, "content"),
         )

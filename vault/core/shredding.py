@@ -68,7 +68,7 @@ class Shredding:
                     subject_id=subject_id,
                     erased_at=erased_at,
                     categories=categories,
-                    keys_destroyed=len(self.keys.categories(subject_id)) + 1,
+                    keys_destroyed=len(self.keys.scopes(subject_id)) + 1,
                     records_shredded=records_total,
                     identities_removed=tx.subjects.delete_identities(subject_id),
                 )

@@ -5,7 +5,7 @@ stored all or nothing, in the order sent.
 A batch costs two durable writes whatever its size. Its keys go first, in one
 key-store transaction (`KeyManager.create_new_subjects_keys`, one
 `KeyStore.put_keys`): each new subject's key and a data key for its identities
-and for each category of its records. Then, once those are durable, its
+and for each (category, purpose) of its records. Then, once those are durable, its
 subjects, identities, records and remembered request id go in one
 record-store transaction.
 
@@ -36,9 +36,9 @@ from vault.core.identities import Identity
 from vault.core.keys import DataKey, KeyManager
 from vault.core.model import RecordDraft, SubjectState
 from vault.core.replay import Raced, Replay
-from vault.core.sealing import IDENTITY_CATEGORY, Sealing
+from vault.core.sealing import IDENTITY_CATEGORY, IDENTITY_PURPOSE, Sealing
 from vault.core.subjects import IdentityInput, canonical_identities, identity_held
-from vault.storage.base import IdentityRow, RecordRow, RecordStore, SubjectRow
+from vault.storage.base import DataKeyScope, IdentityRow, RecordRow, RecordStore, SubjectRow
 
 # A batch is one transaction in each database and sits in memory whole.
 MAX_BATCH_SUBJECTS = 1_000
@@ -164,8 +164,8 @@ class SubjectImport:
         data_keys = self.keys.create_new_subjects_keys(
             {
                 subject_id: {
-                    IDENTITY_CATEGORY,
-                    *(record.draft.category for record in subject.records),
+                    (IDENTITY_CATEGORY, IDENTITY_PURPOSE),
+                    *((record.draft.category, record.draft.purpose) for record in subject.records),
                 }
                 for subject_id, subject in zip(subject_ids, checked, strict=True)
             }
@@ -205,7 +205,7 @@ class SubjectImport:
         self,
         subject_ids: list[str],
         checked: list[_Checked],
-        data_keys: dict[tuple[str, str], DataKey],
+        data_keys: dict[DataKeyScope, DataKey],
     ) -> _Rows:
         """The batch's rows, sealed under the keys made for it."""
         now = utc_now(self.clock)
@@ -238,7 +238,9 @@ class SubjectImport:
                     record,
                     secrets.token_hex(16),
                     now,
-                    data_keys[subject_id, record.draft.category],
+                    data_keys[
+                        DataKeyScope(subject_id, record.draft.category, record.draft.purpose)
+                    ],
                 )
                 for record in subject.records
             )

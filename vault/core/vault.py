@@ -194,9 +194,16 @@ class Vault:
         return self.shredding.erase_subject(actor, subject_id, request_id)
 
     def erase_category(
-        self, actor: Actor, subject_id: str, category: str, request_id: str = ""
+        self,
+        actor: Actor,
+        subject_id: str,
+        category: str,
+        request_id: str = "",
+        purpose: str | None = None,
     ) -> CategoryErasure:
-        return self.recordkeeping.erase_category(actor, subject_id, category, request_id)
+        """Crypto-shred the subject's records of `category`, every purpose's, or
+        with `purpose` that purpose's alone."""
+        return self.recordkeeping.erase_category(actor, subject_id, category, request_id, purpose)
 
     # ---------------------------------------------------------------- keys
     def rotate_keys(self, actor: Actor, progress: ProgressCallback | None = None) -> Rotation:

@@ -138,10 +138,17 @@ class RecordService:
     ) -> pb.EraseCategoryResponse:
         subject_id = convert.subject_id(request.parent, "parent")
         erasure = self.vault.erase_category(
-            actor_of(context), subject_id, request.category, request.request_id
+            actor_of(context),
+            subject_id,
+            request.category,
+            request.request_id,
+            # Empty: every purpose of the category.
+            purpose=request.purpose or None,
         )
         return pb.EraseCategoryResponse(
             category=erasure.category,
             records_shredded=erasure.records_shredded,
             erase_time=convert.timestamp(erasure.erased_at),
+            purposes=erasure.purposes,
+            keys_destroyed=erasure.keys_destroyed,
         )

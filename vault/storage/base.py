@@ -206,6 +206,11 @@ class RecordRowReads(Protocol):
         """The categories the subject has records in, sorted."""
         ...
 
+    def purpose_counts(self, subject_id: str, category: str, key_id: str) -> dict[str, int]:
+        """How many of the subject's records of `category` sealed under `key_id`
+        each purpose has (purposes with none left out)."""
+        ...
+
 
 class RecordRowWrites(RecordRowReads, Protocol):
     def insert_records(self, rows: list[RecordRow]) -> None: ...
@@ -213,7 +218,12 @@ class RecordRowWrites(RecordRowReads, Protocol):
         """Replace the record's purpose, basis, source, key, ciphertext and `updated_at`."""
         ...
 
-    def delete_category_records(self, subject_id: str, category: str) -> int: ...
+    def delete_category_records(
+        self, subject_id: str, category: str, purpose: str | None = None
+    ) -> int:
+        """Delete the subject's records of `category` (of that `purpose` alone, if
+        given) and keep the category's count right; return how many went."""
+        ...
 
 
 class RecordRows(RecordRowReads, Protocol):
@@ -356,25 +366,35 @@ class WrappedKey(NamedTuple):
     wrapped: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class DataKeyScope:
-    """Which data key: the one a subject's records of a category are sealed under.
+    """Which data key: the one a subject's records of a category held for a
+    purpose are sealed under (the vault's own keys, such as the identities',
+    serve no purpose of a record: their purpose is "").
 
     Data keys are addressed by this value alone, so what a key covers can grow
-    (the key-lifecycle work adds a purpose) without a method changing its
-    signature; a store keeps every field as part of the key's address.
+    without a method changing its signature; a store keeps every field as part
+    of the key's address.
     """
 
     subject_id: str
     category: str
+    purpose: str
 
 
 class WrappedDataKey(NamedTuple):
     """A data key sealed under its subject's key; `key_id` names it in the records
-    sealed under it (and in the associated data of the seal)."""
+    sealed under it (and in the associated data of the seal).
+
+    `legacy`: wrapped as before keys had purposes, one key per (subject,
+    category), its seal's associated data naming no purpose. Such keys come
+    only from a database made by an earlier release (purpose "") and are
+    re-wrapped by an upgrade step (`vault.core.upgrades.purpose_keys`); a store
+    keeps the flag as it is given."""
 
     key_id: str
     wrapped: bytes
+    legacy: bool = False
 
 
 class KekRetired(Exception):
@@ -463,7 +483,21 @@ class KeyStore(Protocol):
         ...
 
     def data_key_scopes(self, subject_id: str) -> list[DataKeyScope]:
-        """The scopes the subject has data keys for, sorted by category."""
+        """The scopes the subject has data keys for, sorted by category and purpose."""
+        ...
+
+    def legacy_data_key_scopes(self, after: DataKeyScope | None, limit: int) -> list[DataKeyScope]:
+        """Up to `limit` scopes whose keys are `legacy`, after `after` in scope order
+        (from the first if None): the upgrade's work list. Cheap when there are
+        none (one indexed query), since it runs at every opening."""
+        ...
+
+    def readdress_data_key(self, old: DataKeyScope, new: DataKeyScope, key: WrappedDataKey) -> bool:
+        """Move the legacy key of `old` to `new` (which may be `old` itself),
+        stored as `key` (the same key, wrapped anew: the same `key_id`), in one
+        transaction; only if `old` still holds a legacy key of `key.key_id` and
+        `new`, if another scope, holds none. False otherwise (another process
+        moved it first, or it is destroyed), changing nothing."""
         ...
 
     # ------------------------------------------------------- grouped writes
@@ -483,6 +517,11 @@ class KeyStore(Protocol):
 
     def destroy_data_key(self, scope: DataKeyScope) -> bool:
         """Destroy the scope's data key; False if there was none."""
+        ...
+
+    def destroy_data_keys(self, subject_id: str, category: str) -> int:
+        """Destroy the subject's data keys of `category`, every purpose's; return how
+        many were destroyed (0 if none are left: destroying twice is harmless)."""
         ...
 
     # ---------------------------------------------------------------- job keys

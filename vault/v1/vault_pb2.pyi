@@ -762,21 +762,27 @@ class ImportRecordsResponse(_message.Message):
     def __init__(self, imported_count: _Optional[int] = ...) -> None: ...
 
 class EraseCategoryRequest(_message.Message):
-    __slots__ = ("parent", "category", "request_id")
+    __slots__ = ("parent", "category", "request_id", "purpose")
     PARENT_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
     parent: str
     category: str
     request_id: str
-    def __init__(self, parent: _Optional[str] = ..., category: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    purpose: str
+    def __init__(self, parent: _Optional[str] = ..., category: _Optional[str] = ..., request_id: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
 
 class EraseCategoryResponse(_message.Message):
-    __slots__ = ("category", "records_shredded", "erase_time")
+    __slots__ = ("category", "records_shredded", "erase_time", "purposes", "keys_destroyed")
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     RECORDS_SHREDDED_FIELD_NUMBER: _ClassVar[int]
     ERASE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    KEYS_DESTROYED_FIELD_NUMBER: _ClassVar[int]
     category: str
     records_shredded: int
     erase_time: _timestamp_pb2.Timestamp
-    def __init__(self, category: _Optional[str] = ..., records_shredded: _Optional[int] = ..., erase_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    purposes: _containers.RepeatedScalarFieldContainer[str]
+    keys_destroyed: int
+    def __init__(self, category: _Optional[str] = ..., records_shredded: _Optional[int] = ..., erase_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., purposes: _Optional[_Iterable[str]] = ..., keys_destroyed: _Optional[int] = ...) -> None: ...

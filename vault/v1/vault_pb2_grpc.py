@@ -1030,8 +1030,10 @@ class RecordServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def EraseCategory(self, request, context):
-        """Erases one category of a subject's records by destroying that category's
-        key; the subject's other categories stay readable.
+        """Erases one category of a subject's records, or one purpose of it, by
+        destroying the keys they are sealed under (a key per category and
+        purpose); the subject's other categories, and with a purpose the
+        category's other purposes, stay readable.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

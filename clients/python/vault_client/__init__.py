@@ -18,6 +18,7 @@ from vault_client.errors import (
     VaultClientError,
 )
 from vault_client.types import (
+    CategoryErasure,
     ConnectorInfo,
     Content,
     ErasureItem,
@@ -34,6 +35,7 @@ from vault_client.types import (
 
 __all__ = [
     "AlreadyExistsError",
+    "CategoryErasure",
     "ConnectorInfo",
     "Content",
     "ErasureItem",

@@ -27,6 +27,7 @@ from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
 from vault_client.errors import VaultClientError, translate
 from vault_client.types import (
+    CategoryErasure,
     ConnectorInfo,
     Content,
     ErasureItem,
@@ -648,11 +649,30 @@ class VaultClient:
         ).imported_count
 
     @_translated
-    def erase_category(self, subject: str, category: str, request_id: str | None = None) -> int:
+    def erase_category(
+        self,
+        subject: str,
+        category: str,
+        request_id: str | None = None,
+        *,
+        purpose: str | None = None,
+    ) -> CategoryErasure:
+        """Erase the subject's records of `category`, every purpose's, or with
+        `purpose` that purpose's alone (the category's others stay readable)."""
         request = pb.EraseCategoryRequest(
-            parent=subject, category=category, request_id=request_id or _new_request_id()
+            parent=subject,
+            category=category,
+            request_id=request_id or _new_request_id(),
+            purpose=purpose or "",
         )
-        return self._records.EraseCategory(request, timeout=self.timeout).records_shredded
+        answer = self._records.EraseCategory(request, timeout=self.timeout)
+        return CategoryErasure(
+            category=answer.category,
+            purposes=list(answer.purposes),
+            records_shredded=answer.records_shredded,
+            keys_destroyed=answer.keys_destroyed,
+            erase_time=answer.erase_time.ToDatetime(tzinfo=_UTC),
+        )
 
 
 # ------------------------------------------------------------ conversion

@@ -91,6 +91,19 @@ class ImportSummary:
 
 
 @dataclass(frozen=True)
+class CategoryErasure:
+    """What `VaultClient.erase_category` erased: the purposes whose keys went
+    (the one asked for, or every one the category had), and how many records
+    and keys."""
+
+    category: str
+    purposes: list[str]
+    records_shredded: int
+    keys_destroyed: int
+    erase_time: dt.datetime
+
+
+@dataclass(frozen=True)
 class ErasureItem:
     """outcome: removed, retained, manual_action or no_match (nobody found by
     `tried_kinds`). `retained_until` is the last day the item is kept."""

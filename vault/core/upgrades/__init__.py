@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from vault.core.keys import KeyManager
 from vault.core.replay import Replay
 from vault.core.sealing import Sealing
-from vault.core.upgrades import hashed_requests, sealed_roles
+from vault.core.upgrades import hashed_requests, purpose_keys, sealed_roles
 from vault.storage.base import RecordStore
 
 _log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ Step = Callable[[UpgradeContext], int]
 
 # (name, step), in the order they run; a name is its line in the log.
 STEPS: list[tuple[str, Step]] = [
+    ("purpose_keys", purpose_keys.split_category_keys),
     ("sealed_roles", sealed_roles.seal_clear_roles),
     ("hashed_requests", hashed_requests.hash_requests_in_clear),
 ]

@@ -50,11 +50,18 @@ from vault.storage.postgres.migrations import key_migrations
 _BUMP_GENERATION = "UPDATE shred_generation SET value = value + 1 WHERE id = 1"
 
 # Every table that holds wrapped keys (shred_generation holds none).
-_KEY_TABLES = "subject_keys, category_keys, job_keys"
+_KEY_TABLES = "subject_keys, data_keys, job_keys"
 
 
 # Subject keys read a page at a time when all are walked (a KEK rotation).
 KEY_PAGE = 1000
+
+# A data key's row, by its scope.
+_SCOPE = "subject_id = %s AND category = %s AND purpose = %s"
+
+
+def _scope(scope: DataKeyScope) -> tuple[str, str, str]:
+    return (scope.subject_id, scope.category, scope.purpose)
 
 
 def _above_floor(conn: psycopg.Connection[Any], versions: list[int]) -> None:
@@ -77,7 +84,7 @@ class _KeyTaken(Exception):
 class PostgresKeyStore:
     """The key database: wrapped subject keys, data keys and job keys.
 
-    A data key's scope is its (subject, category) row in `category_keys`.
+    A data key's scope is its (subject, category, purpose) row in `data_keys`.
     """
 
     def __init__(self, url: str, *, upgrade: bool = False) -> None:
@@ -169,7 +176,7 @@ class PostgresKeyStore:
                 "SELECT 1 FROM subject_keys WHERE subject_id = %s FOR UPDATE", (subject_id,)
             )
             count = conn.execute(
-                "DELETE FROM category_keys WHERE subject_id = %s", (subject_id,)
+                "DELETE FROM data_keys WHERE subject_id = %s", (subject_id,)
             ).rowcount
             count += conn.execute(
                 "DELETE FROM subject_keys WHERE subject_id = %s", (subject_id,)
@@ -181,10 +188,10 @@ class PostgresKeyStore:
     def data_key(self, scope: DataKeyScope) -> WrappedDataKey | None:
         with self._database.connection() as conn:
             row = conn.execute(
-                "SELECT key_id, wrapped FROM category_keys WHERE subject_id = %s AND category = %s",
-                (scope.subject_id, scope.category),
+                f"SELECT key_id, wrapped, legacy_wrap FROM data_keys WHERE {_SCOPE}",
+                _scope(scope),
             ).fetchone()
-        return WrappedDataKey(row[0], row[1]) if row else None
+        return WrappedDataKey(*row) if row else None
 
     def put_data_key(self, scope: DataKeyScope, key: WrappedDataKey) -> WrappedDataKey | None:
         with self._database.transaction() as conn:
@@ -202,24 +209,71 @@ class PostgresKeyStore:
             # A racing put of the same scope waits here for the first to
             # commit, then inserts nothing and reads the first's key back.
             conn.execute(
-                "INSERT INTO category_keys (subject_id, category, key_id, wrapped) "
-                "VALUES (%s, %s, %s, %s) ON CONFLICT (subject_id, category) DO NOTHING",
-                (scope.subject_id, scope.category, key.key_id, key.wrapped),
+                "INSERT INTO data_keys "
+                "(subject_id, category, purpose, key_id, wrapped, legacy_wrap) "
+                "VALUES (%s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (subject_id, category, purpose) DO NOTHING",
+                (*_scope(scope), key.key_id, key.wrapped, key.legacy),
             )
             row = conn.execute(
-                "SELECT key_id, wrapped FROM category_keys WHERE subject_id = %s AND category = %s",
-                (scope.subject_id, scope.category),
+                f"SELECT key_id, wrapped, legacy_wrap FROM data_keys WHERE {_SCOPE}",
+                _scope(scope),
             ).fetchone()
         assert row is not None  # inserted, or kept by the first writer under our lock
-        return WrappedDataKey(row[0], row[1])
+        return WrappedDataKey(*row)
 
     def data_key_scopes(self, subject_id: str) -> list[DataKeyScope]:
         with self._database.connection() as conn:
             rows = conn.execute(
-                "SELECT category FROM category_keys WHERE subject_id = %s ORDER BY category",
+                "SELECT category, purpose FROM data_keys WHERE subject_id = %s "
+                "ORDER BY category, purpose",
                 (subject_id,),
             ).fetchall()
-        return [DataKeyScope(subject_id, category) for (category,) in rows]
+        return [DataKeyScope(subject_id, category, purpose) for category, purpose in rows]
+
+    def legacy_data_key_scopes(self, after: DataKeyScope | None, limit: int) -> list[DataKeyScope]:
+        start = _scope(after) if after else ("", "", "")
+        with self._database.connection() as conn:
+            rows = conn.execute(
+                "SELECT subject_id, category, purpose FROM data_keys "
+                "WHERE legacy_wrap AND (subject_id, category, purpose) > (%s, %s, %s) "
+                "ORDER BY subject_id, category, purpose LIMIT %s",
+                (*start, limit),
+            ).fetchall()
+        return [DataKeyScope(*row) for row in rows]
+
+    def readdress_data_key(self, old: DataKeyScope, new: DataKeyScope, key: WrappedDataKey) -> bool:
+        with self._database.transaction() as conn:
+            # The subject key's row first, FOR SHARE, in the order a destruction
+            # takes it; then the old row, locked: a second mover waits here and
+            # then finds it gone.
+            conn.execute(
+                "SELECT 1 FROM subject_keys WHERE subject_id = %s FOR SHARE", (old.subject_id,)
+            )
+            held = conn.execute(
+                f"SELECT 1 FROM data_keys WHERE {_SCOPE} AND key_id = %s AND legacy_wrap "
+                "FOR UPDATE",
+                (*_scope(old), key.key_id),
+            ).fetchone()
+            if held is None:
+                return False
+            if new == old:
+                conn.execute(
+                    f"UPDATE data_keys SET wrapped = %s, legacy_wrap = %s WHERE {_SCOPE}",
+                    (key.wrapped, key.legacy, *_scope(old)),
+                )
+                return True
+            inserted = conn.execute(
+                "INSERT INTO data_keys "
+                "(subject_id, category, purpose, key_id, wrapped, legacy_wrap) "
+                "VALUES (%s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (subject_id, category, purpose) DO NOTHING",
+                (*_scope(new), key.key_id, key.wrapped, key.legacy),
+            ).rowcount
+            if inserted != 1:
+                return False  # nothing written yet: the transaction ends with no change
+            conn.execute(f"DELETE FROM data_keys WHERE {_SCOPE}", _scope(old))
+        return True
 
     def put_keys(
         self,
@@ -248,13 +302,17 @@ class PostgresKeyStore:
                 if inserted != len(subject_keys):
                     raise _KeyTaken()  # rolls the transaction back: none of the keys stay
                 conn.execute(
-                    "INSERT INTO category_keys (subject_id, category, key_id, wrapped) "
-                    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bytea[])",
+                    "INSERT INTO data_keys "
+                    "(subject_id, category, purpose, key_id, wrapped, legacy_wrap) "
+                    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], "
+                    "%s::bytea[], %s::boolean[])",
                     (
                         [scope.subject_id for scope in data_keys],
                         [scope.category for scope in data_keys],
+                        [scope.purpose for scope in data_keys],
                         [key.key_id for key in data_keys.values()],
                         [key.wrapped for key in data_keys.values()],
+                        [key.legacy for key in data_keys.values()],
                     ),
                 )
         except _KeyTaken:
@@ -263,12 +321,18 @@ class PostgresKeyStore:
 
     def destroy_data_key(self, scope: DataKeyScope) -> bool:
         with self._database.transaction() as conn:
-            deleted = conn.execute(
-                "DELETE FROM category_keys WHERE subject_id = %s AND category = %s",
-                (scope.subject_id, scope.category),
-            ).rowcount
+            deleted = conn.execute(f"DELETE FROM data_keys WHERE {_SCOPE}", _scope(scope)).rowcount
             conn.execute(_BUMP_GENERATION)
         return deleted == 1
+
+    def destroy_data_keys(self, subject_id: str, category: str) -> int:
+        with self._database.transaction() as conn:
+            deleted = conn.execute(
+                "DELETE FROM data_keys WHERE subject_id = %s AND category = %s",
+                (subject_id, category),
+            ).rowcount
+            conn.execute(_BUMP_GENERATION)
+        return int(deleted)
 
     # ---------------------------------------------------------------- job keys
     def put_job_key(self, request_id: str, kek_version: int, wrapped: bytes) -> None:

@@ -194,6 +194,33 @@ key_migrations = MigrationSet(
                 "INSERT INTO shred_generation (id, value) VALUES (1, 0)",
             ),
         ),
+        # Data keys per (subject, category, purpose), so one purpose's records
+        # can be shredded while the category's others stay. Today's keys move
+        # across with purpose '' and `legacy_wrap` set: their wraps' associated
+        # data names no purpose, until the vault's upgrade step (which has the
+        # keys) re-wraps them and gives each record category's key its purpose.
+        # The partial index finds those left, so once none is, the check at
+        # each opening reads an empty index.
+        Migration(
+            "0002_data_keys_by_purpose",
+            (
+                """CREATE TABLE data_keys (
+                    subject_id TEXT NOT NULL
+                        REFERENCES subject_keys(subject_id) ON DELETE CASCADE,
+                    category TEXT NOT NULL,
+                    purpose TEXT NOT NULL,
+                    key_id TEXT NOT NULL,
+                    wrapped BYTEA NOT NULL,
+                    legacy_wrap BOOLEAN NOT NULL DEFAULT false,
+                    PRIMARY KEY (subject_id, category, purpose))""",
+                """INSERT INTO data_keys
+                    (subject_id, category, purpose, key_id, wrapped, legacy_wrap)
+                    SELECT subject_id, category, '', key_id, wrapped, true FROM category_keys""",
+                "DROP TABLE category_keys",
+                "CREATE INDEX data_keys_legacy ON data_keys(subject_id, category, purpose) "
+                "WHERE legacy_wrap",
+            ),
+        ),
         # The lowest KEK version a key may be stored under, raised by a
         # retirement before the retired keys leave the keyring; the lock that
         # lets one process at a time rotate; the keys found by KEK version.

@@ -378,6 +378,15 @@ class RecordQueries:
             ).fetchall()
         return [row[0] for row in rows]
 
+    def purpose_counts(self, subject_id: str, category: str, key_id: str) -> dict[str, int]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT purpose, count(*) FROM records "
+                "WHERE subject_id = %s AND category = %s AND key_id = %s GROUP BY purpose",
+                (subject_id, category, key_id),
+            ).fetchall()
+        return {purpose: int(count) for purpose, count in rows}
+
 
 class RecordWrites(RecordQueries):
     def insert_records(self, rows: list[RecordRow]) -> None:
@@ -403,17 +412,35 @@ class RecordWrites(RecordQueries):
                 ),
             )
 
-    def delete_category_records(self, subject_id: str, category: str) -> int:
+    def delete_category_records(
+        self, subject_id: str, category: str, purpose: str | None = None
+    ) -> int:
         with self._connect() as conn:
             _lock_subjects(conn, [subject_id])
+            if purpose is None:
+                conn.execute(
+                    "DELETE FROM record_counts WHERE subject_id = %s AND category = %s",
+                    (subject_id, category),
+                )
+                return conn.execute(
+                    "DELETE FROM records WHERE subject_id = %s AND category = %s",
+                    (subject_id, category),
+                ).rowcount
+            deleted = conn.execute(
+                "DELETE FROM records WHERE subject_id = %s AND category = %s AND purpose = %s",
+                (subject_id, category, purpose),
+            ).rowcount
+            # The counts are per category: the category's other purposes stay counted.
             conn.execute(
-                "DELETE FROM record_counts WHERE subject_id = %s AND category = %s",
+                "UPDATE record_counts SET count = count - %s "
+                "WHERE subject_id = %s AND category = %s",
+                (deleted, subject_id, category),
+            )
+            conn.execute(
+                "DELETE FROM record_counts WHERE subject_id = %s AND category = %s AND count <= 0",
                 (subject_id, category),
             )
-            return conn.execute(
-                "DELETE FROM records WHERE subject_id = %s AND category = %s",
-                (subject_id, category),
-            ).rowcount
+            return int(deleted)
 
 
 _REQUEST_COLUMNS = (

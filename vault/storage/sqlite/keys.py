@@ -44,6 +44,17 @@ def _above_floor(conn: sqlite3.Connection, versions: list[int]) -> None:
 # Subject keys read a page at a time when all are walked (a KEK rotation).
 KEY_PAGE = 1000
 
+# A data key's row, by its scope.
+_SCOPE = "subject_id = ? AND category = ? AND purpose = ?"
+
+
+def _scope(scope: DataKeyScope) -> tuple[str, str, str]:
+    return (scope.subject_id, scope.category, scope.purpose)
+
+
+def _wrapped(row: tuple[str, bytes, int]) -> WrappedDataKey:
+    return WrappedDataKey(row[0], bytes(row[1]), bool(row[2]))
+
 
 def _text(moment: dt.datetime) -> str:
     # UTC with microseconds: text that sorts as the moments do.
@@ -53,7 +64,7 @@ def _text(moment: dt.datetime) -> str:
 class SQLiteKeyStore:
     """The key database: wrapped subject keys, data keys and job keys.
 
-    A data key's scope is its (subject, category) row in `category_keys`.
+    A data key's scope is its (subject, category, purpose) row in `data_keys`.
     """
 
     def __init__(self, path: Path, *, upgrade: bool = False) -> None:
@@ -139,7 +150,7 @@ class SQLiteKeyStore:
     def destroy_subject(self, subject_id: str) -> int:
         with self._writer.write() as conn:
             count = conn.execute(
-                "DELETE FROM category_keys WHERE subject_id = ?", (subject_id,)
+                "DELETE FROM data_keys WHERE subject_id = ?", (subject_id,)
             ).rowcount
             count += conn.execute(
                 "DELETE FROM subject_keys WHERE subject_id = ?", (subject_id,)
@@ -155,12 +166,12 @@ class SQLiteKeyStore:
         row = (
             self._conn()
             .execute(
-                "SELECT key_id, wrapped FROM category_keys WHERE subject_id = ? AND category = ?",
-                (scope.subject_id, scope.category),
+                f"SELECT key_id, wrapped, legacy_wrap FROM data_keys WHERE {_SCOPE}",
+                _scope(scope),
             )
             .fetchone()
         )
-        return WrappedDataKey(row[0], bytes(row[1])) if row else None
+        return _wrapped(row) if row else None
 
     def put_data_key(self, scope: DataKeyScope, key: WrappedDataKey) -> WrappedDataKey | None:
         with self._writer.write() as conn:
@@ -172,22 +183,59 @@ class SQLiteKeyStore:
             ):
                 return None
             conn.execute(
-                "INSERT OR IGNORE INTO category_keys (subject_id, category, key_id, wrapped) "
-                "VALUES (?, ?, ?, ?)",
-                (scope.subject_id, scope.category, key.key_id, key.wrapped),
+                "INSERT OR IGNORE INTO data_keys "
+                "(subject_id, category, purpose, key_id, wrapped, legacy_wrap) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (*_scope(scope), key.key_id, key.wrapped, key.legacy),
             )
             row = conn.execute(
-                "SELECT key_id, wrapped FROM category_keys WHERE subject_id = ? AND category = ?",
-                (scope.subject_id, scope.category),
+                f"SELECT key_id, wrapped, legacy_wrap FROM data_keys WHERE {_SCOPE}",
+                _scope(scope),
             ).fetchone()
-        return WrappedDataKey(row[0], bytes(row[1]))
+        return _wrapped(row)
 
     def data_key_scopes(self, subject_id: str) -> list[DataKeyScope]:
         rows = self._conn().execute(
-            "SELECT category FROM category_keys WHERE subject_id = ? ORDER BY category",
+            "SELECT category, purpose FROM data_keys WHERE subject_id = ? "
+            "ORDER BY category, purpose",
             (subject_id,),
         )
-        return [DataKeyScope(subject_id, row[0]) for row in rows]
+        return [DataKeyScope(subject_id, category, purpose) for category, purpose in rows]
+
+    def legacy_data_key_scopes(self, after: DataKeyScope | None, limit: int) -> list[DataKeyScope]:
+        # `legacy_wrap = 1` as the partial index says it, so the index answers.
+        start = _scope(after) if after else ("", "", "")
+        rows = self._conn().execute(
+            "SELECT subject_id, category, purpose FROM data_keys INDEXED BY data_keys_legacy "
+            "WHERE legacy_wrap = 1 AND (subject_id, category, purpose) > (?, ?, ?) "
+            "ORDER BY subject_id, category, purpose LIMIT ?",
+            (*start, limit),
+        )
+        return [DataKeyScope(*row) for row in rows]
+
+    def readdress_data_key(self, old: DataKeyScope, new: DataKeyScope, key: WrappedDataKey) -> bool:
+        with self._writer.write() as conn:
+            # Under the write lock: nothing can come between these reads and writes.
+            held = conn.execute(
+                f"SELECT 1 FROM data_keys WHERE {_SCOPE} AND key_id = ? AND legacy_wrap = 1",
+                (*_scope(old), key.key_id),
+            ).fetchone()
+            if held is None:
+                return False
+            if new != old:
+                taken = conn.execute(
+                    f"SELECT 1 FROM data_keys WHERE {_SCOPE}", _scope(new)
+                ).fetchone()
+                if taken is not None:
+                    return False
+            conn.execute(f"DELETE FROM data_keys WHERE {_SCOPE}", _scope(old))
+            conn.execute(
+                "INSERT INTO data_keys "
+                "(subject_id, category, purpose, key_id, wrapped, legacy_wrap) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (*_scope(new), key.key_id, key.wrapped, key.legacy),
+            )
+        return True
 
     def put_keys(
         self,
@@ -217,10 +265,11 @@ class SQLiteKeyStore:
                 ],
             )
             conn.executemany(
-                "INSERT INTO category_keys (subject_id, category, key_id, wrapped) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT INTO data_keys "
+                "(subject_id, category, purpose, key_id, wrapped, legacy_wrap) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (scope.subject_id, scope.category, key.key_id, key.wrapped)
+                    (*_scope(scope), key.key_id, key.wrapped, key.legacy)
                     for scope, key in data_keys.items()
                 ],
             )
@@ -228,13 +277,20 @@ class SQLiteKeyStore:
 
     def destroy_data_key(self, scope: DataKeyScope) -> bool:
         with self._writer.write() as conn:
-            deleted = conn.execute(
-                "DELETE FROM category_keys WHERE subject_id = ? AND category = ?",
-                (scope.subject_id, scope.category),
-            ).rowcount
+            deleted = conn.execute(f"DELETE FROM data_keys WHERE {_SCOPE}", _scope(scope)).rowcount
             conn.execute(_BUMP_GENERATION)
         self.scrub()
         return deleted == 1
+
+    def destroy_data_keys(self, subject_id: str, category: str) -> int:
+        with self._writer.write() as conn:
+            deleted = conn.execute(
+                "DELETE FROM data_keys WHERE subject_id = ? AND category = ?",
+                (subject_id, category),
+            ).rowcount
+            conn.execute(_BUMP_GENERATION)
+        self.scrub()
+        return int(deleted)
 
     # ---------------------------------------------------------------- job keys
     def put_job_key(self, request_id: str, kek_version: int, wrapped: bytes) -> None:

@@ -363,6 +363,32 @@ def _job_keys(db: Database) -> None:
     )
 
 
+@key_migrations(name="0003_data_keys_by_purpose")
+def _data_keys_by_purpose(db: Database) -> None:
+    """Data keys per (subject, category, purpose), so one purpose's records can be
+    shredded while the category's others stay. Today's keys move across with
+    purpose '' and `legacy_wrap` set: their wraps' associated data names no
+    purpose, until the vault's upgrade step (which has the keys) re-wraps them
+    and gives each record category's key its purpose. The partial index finds
+    those left, so once none is, the check at each opening reads an empty index."""
+    for statement in (
+        """CREATE TABLE data_keys (
+            subject_id TEXT NOT NULL REFERENCES subject_keys(subject_id) ON DELETE CASCADE,
+            category TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            wrapped BLOB NOT NULL,
+            legacy_wrap INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (subject_id, category, purpose))""",
+        """INSERT INTO data_keys (subject_id, category, purpose, key_id, wrapped, legacy_wrap)
+            SELECT subject_id, category, '', key_id, wrapped, 1 FROM category_keys""",
+        "DROP TABLE category_keys",
+        "CREATE INDEX data_keys_legacy ON data_keys(subject_id, category, purpose) "
+        "WHERE legacy_wrap = 1",
+    ):
+        db.execute(statement)
+
+
 @key_migrations(name="0004_kek_floor")
 def _kek_floor(db: Database) -> None:
     """The lowest KEK version a key may be stored under, raised by a retirement

@@ -301,6 +301,14 @@ class RecordQueries:
         )
         return [row[0] for row in rows]
 
+    def purpose_counts(self, subject_id: str, category: str, key_id: str) -> dict[str, int]:
+        rows = self._conn().execute(
+            "SELECT purpose, count(*) FROM records "
+            "WHERE subject_id = ? AND category = ? AND key_id = ? GROUP BY purpose",
+            (subject_id, category, key_id),
+        )
+        return {purpose: int(count) for purpose, count in rows}
+
 
 class RecordWrites(RecordQueries):
     def insert_records(self, rows: list[RecordRow]) -> None:
@@ -349,15 +357,32 @@ class RecordWrites(RecordQueries):
             ),
         )
 
-    def delete_category_records(self, subject_id: str, category: str) -> int:
+    def delete_category_records(
+        self, subject_id: str, category: str, purpose: str | None = None
+    ) -> int:
         conn = self._conn()
+        if purpose is None:
+            conn.execute(
+                "DELETE FROM record_counts WHERE subject_id = ? AND category = ?",
+                (subject_id, category),
+            )
+            return conn.execute(
+                "DELETE FROM records WHERE subject_id = ? AND category = ?", (subject_id, category)
+            ).rowcount
+        deleted = conn.execute(
+            "DELETE FROM records WHERE subject_id = ? AND category = ? AND purpose = ?",
+            (subject_id, category, purpose),
+        ).rowcount
+        # The counts are per category: the category's other purposes stay counted.
         conn.execute(
-            "DELETE FROM record_counts WHERE subject_id = ? AND category = ?",
+            "UPDATE record_counts SET count = count - ? WHERE subject_id = ? AND category = ?",
+            (deleted, subject_id, category),
+        )
+        conn.execute(
+            "DELETE FROM record_counts WHERE subject_id = ? AND category = ? AND count <= 0",
             (subject_id, category),
         )
-        return conn.execute(
-            "DELETE FROM records WHERE subject_id = ? AND category = ?", (subject_id, category)
-        ).rowcount
+        return int(deleted)
 
 
 _REQUEST_COLUMNS = (
