@@ -34,6 +34,7 @@ class Reason(StrEnum):
     INTEGRITY_FAILURE = "INTEGRITY_FAILURE"
     TOO_MANY_CALLS = "TOO_MANY_CALLS"
     INTERNAL = "INTERNAL"
+    KEYRING_UNUSABLE = "KEYRING_UNUSABLE"
 
 
 class VaultError(Exception):

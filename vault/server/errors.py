@@ -10,6 +10,7 @@ from a client's keys, a name) is cleaned and cut short here, for every call.
 from __future__ import annotations
 
 import logging
+import re
 import unicodedata
 import uuid
 
@@ -45,7 +46,14 @@ EDGE_STATUS: dict[Reason, grpc.StatusCode] = {
     Reason.INTERNAL: grpc.StatusCode.INTERNAL,
     # A sealed blob that fails authentication (crypto knows no status or reason).
     Reason.INTEGRITY_FAILURE: grpc.StatusCode.DATA_LOSS,
+    # A key wrapped under a KEK version this server's keyring lacks: the
+    # server's own state, which another server (or this one, its keyring
+    # fixed) can serve; never the caller's mistake.
+    Reason.KEYRING_UNUSABLE: grpc.StatusCode.UNAVAILABLE,
 }
+
+
+_KEK_VERSION = re.compile(r"key-encryption key version (\d+)")
 
 
 def code_for(error_class: type[errors.VaultError]) -> grpc.StatusCode | None:
@@ -65,6 +73,17 @@ def status_for(exc: BaseException, method: str) -> status_pb2.Status:
             return _status(code, exc.message, exc.reason, exc.metadata)
     if isinstance(exc, crypto.TamperedError):
         return _edge_status(Reason.INTEGRITY_FAILURE, exc.message, {})
+    if isinstance(exc, crypto.KeyringError):
+        # Logged in full for the operator; the caller learns which version.
+        log.error("keyring cannot serve %s: %s", method, exc.message)
+        version = _KEK_VERSION.search(exc.message)
+        return _edge_status(
+            Reason.KEYRING_UNUSABLE,
+            "this server's keyring cannot open the keys the call needs "
+            f"({version[0] if version else 'a key-encryption key version it lacks'}); "
+            "its operator must give it the keyring file the other servers use",
+            {"kek_version": version[1]} if version else {},
+        )
     correlation_id = uuid.uuid4().hex
     log.error("internal error %s in %s", correlation_id, method, exc_info=exc)
     return _edge_status(

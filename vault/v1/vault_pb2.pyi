@@ -102,6 +102,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INTEGRITY_FAILURE: _ClassVar[ErrorReason]
     TOO_MANY_CALLS: _ClassVar[ErrorReason]
     INTERNAL: _ClassVar[ErrorReason]
+    KEYRING_UNUSABLE: _ClassVar[ErrorReason]
 IDENTITY_KIND_UNSPECIFIED: IdentityKind
 IDENTITY_KIND_PERSONNUMMER: IdentityKind
 IDENTITY_KIND_EMAIL: IdentityKind
@@ -166,6 +167,7 @@ NO_CONFLICT_TO_DECIDE: ErrorReason
 INTEGRITY_FAILURE: ErrorReason
 TOO_MANY_CALLS: ErrorReason
 INTERNAL: ErrorReason
+KEYRING_UNUSABLE: ErrorReason
 
 class Identity(_message.Message):
     __slots__ = ("kind", "value", "system")
