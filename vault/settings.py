@@ -284,6 +284,15 @@ def load(
         _text(given, "controller", "supervisory_authority", fallback.supervisory_authority),
         _time_zone(_text(given, "controller", "time_zone", DEFAULT_TIME_ZONE)),
     )
+    key_settings = KeySettings(
+        _number(keys, "keys", "cache_entries", KeySettings.cache_entries, whole=True),
+        _age(keys, "keys", "rotate_every"),
+        _age(keys, "keys", "retire_after"),
+    )
+    request_settings = RequestSettings(
+        _age(requests, "requests", "remember_for") or RequestSettings.remember_for
+    )
+    _check_retirement_keeps_requests(key_settings, request_settings)
     return Settings(
         storage=storage_settings(directory, database_flag, key_database_flag, environ),
         keyring=keyring_settings(directory, keyring_flag, environ),
@@ -318,20 +327,37 @@ def load(
                 ),
             )
         ),
-        keys=KeySettings(
-            _number(keys, "keys", "cache_entries", KeySettings.cache_entries, whole=True),
-            _age(keys, "keys", "rotate_every"),
-            _age(keys, "keys", "retire_after"),
-        ),
-        requests=RequestSettings(
-            _age(requests, "requests", "remember_for") or RequestSettings.remember_for
-        ),
+        keys=key_settings,
+        requests=request_settings,
         controller=controller,
         connectors=ConnectorSections(
             dict(_table(toml, "connectors")), config.parent if config else Path.cwd()
         ),
         demo=DemoSettings(demo),
     )
+
+
+def _check_retirement_keeps_requests(keys: KeySettings, requests: RequestSettings) -> None:
+    """A request id is hashed under the version current when it was remembered
+    and is never found once that version retires. A version stops being
+    current up to `rotate_every` after it was made, and its last request is
+    remembered for `remember_for` after that: a schedule that retires sooner
+    would forget requests early, and a client's retry would be applied again."""
+    if keys.retire_after is None:
+        return
+    needed = (keys.rotate_every or dt.timedelta(0)) + requests.remember_for
+    if keys.retire_after < needed:
+        raise SettingsError(
+            f"[keys] retire_after must be at least {_days(needed)} "
+            f"(rotate_every + [requests] remember_for), so that no request id is "
+            f"forgotten before its time; it is {_days(keys.retire_after)}"
+        )
+
+
+def _days(span: dt.timedelta) -> str:
+    if span % dt.timedelta(days=1):
+        return f"{span.total_seconds():,.0f} s"
+    return f"{span.days:,} days"
 
 
 def _check_address(address: str) -> None:

@@ -203,5 +203,29 @@ def test_rotation_on_a_schedule_is_read_in_days_weeks_or_hours(tmp_path: Path) -
     assert loaded.keys.rotate_every == dt.timedelta(weeks=13)
     assert loaded.keys.retire_after == dt.timedelta(days=180)
     assert loaded.keys.scheduled
-    hours = settings.load(config=_config(tmp_path, '[keys]\nretire_after = "36h"\n'), environ={})
+    hours = settings.load(
+        config=_config(tmp_path, '[keys]\nretire_after = "36h"\n[requests]\nremember_for = "1d"\n'),
+        environ={},
+    )
     assert hours.keys.retire_after == dt.timedelta(hours=36) and hours.keys.rotate_every is None
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # 13 weeks current, then 30 days of requests remembered under it.
+        ('[keys]\nrotate_every = "13w"\nretire_after = "100d"\n', "at least 121 days"),
+        ('[keys]\nretire_after = "7d"\n', "at least 30 days"),
+        (
+            '[keys]\nrotate_every = "90d"\nretire_after = "90d"\n[requests]\nremember_for = "2d"\n',
+            "at least 92 days",
+        ),
+    ],
+)
+def test_a_schedule_that_would_forget_request_ids_early_is_refused(
+    text: str, said: str, tmp_path: Path
+) -> None:
+    with pytest.raises(settings.SettingsError, match=said) as raised:
+        settings.load(config=_config(tmp_path, text), environ={})
+    assert "rotate_every + [requests] remember_for" in str(raised.value)
+    assert "\n" not in str(raised.value)
