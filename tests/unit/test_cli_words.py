@@ -100,7 +100,7 @@ def test_the_export_summary_prints_each_systems_notes(tmp_path: Path) -> None:
     )
     terminal.print_export_summary(Console(file=text, width=80), summary, archive)
     said = text.getvalue().splitlines()
-    assert said[0] == f"1 vault record, 1234 bytes written to {archive}"
+    assert said[0] == f"1 vault record, 1,234 bytes written to {archive}"
     assert "  salon: done" in said and "    note: the phone number differs" in said
     assert "  lms: no match (searched by e-mail)" in said
 

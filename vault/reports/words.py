@@ -12,17 +12,17 @@ from collections.abc import Iterable
 
 
 def count(number: int, thing: str) -> str:
-    """ "1 entry", "2 entries", "1 row", "0 rows"."""
+    """ "1 entry", "2 entries", "1 row", "0 rows", "20,000 rows"."""
     if number == 1:
         return f"1 {thing}"
     plural = (
         thing[:-1] + "ies" if thing.endswith("y") and thing[-2:-1] not in "aeiou" else thing + "s"
     )
-    return f"{number} {plural}"
+    return f"{number:,} {plural}"
 
 
 def people(number: int) -> str:
-    return "1 person" if number == 1 else f"{number} people"
+    return "1 person" if number == 1 else f"{number:,} people"
 
 
 _LEGAL_BASIS_WORDS = {
