@@ -712,7 +712,7 @@ def _key_versions(args: argparse.Namespace, *, rotate: bool, retire_age: str | N
     from vault import settings as configuration
     from vault.core.actor import LOCAL
     from vault.core.rotation import RetirementBlocked, RotationBusy, duration
-    from vault.crypto import KeyringError
+    from vault.crypto import KeyringError, TamperedError
     from vault.keyring import given_whole
     from vault.runtime import Runtime, StartupError
 
@@ -760,13 +760,33 @@ def _key_versions(args: argparse.Namespace, *, rotate: bool, retire_age: str | N
                     )
                     + "."
                 )
+                _say_unopened(rotation.rewrapped.unopened)
             if older_than is not None:
                 retirement = vault.retire_keys(LOCAL, older_than, _show_key_progress())
                 _print_retirement(retirement, retire_age or "")
-        except (RotationBusy, RetirementBlocked, KeyringError) as error:
+        except (RotationBusy, RetirementBlocked) as error:
             _fail(str(error))
             return 1
+        except (KeyringError, OSError) as error:
+            # A keyring that does not read, or a file the user cannot write.
+            _fail(str(error))
+            return 2
+        except TamperedError:
+            _fail(
+                "a key or sealed value did not open (tampered or damaged); nothing "
+                "more was changed: the server log names the subject or job"
+            )
+            return 2
     return 0
+
+
+def _say_unopened(unopened: int) -> None:
+    if unopened:
+        _say(
+            f"{_counted(unopened, 'key')} did not open (tampered or damaged) and "
+            "stayed under an older version: the log names whose. Their version cannot "
+            "be retired while they are there."
+        )
 
 
 def _print_retirement(retirement: Retirement, age: str) -> None:
@@ -778,11 +798,21 @@ def _print_retirement(retirement: Retirement, age: str) -> None:
         return
     numbers = ", ".join(str(v) for v in retirement.retired)
     noun, their = ("version", "its") if len(retirement.retired) == 1 else ("versions", "their")
-    _say(
-        f"Key {noun} {numbers} retired: {their} keys are gone from the keyring, so no "
-        "copy of the key database from before can be unwrapped, and no copy of the "
-        "records from before matches anyone by identity."
-    )
+    if retirement.index_shared:
+        _say(
+            f"Key {noun} {numbers} retired: {their} keys are gone from the keyring, so no "
+            "copy of the key database from before can be unwrapped. But a version that "
+            f"stays shares {their} index key (a keyring of format 1 had one for every "
+            "version): a copy of the records from before still matches people by "
+            "identity through it, until a version made by a later rotation is current "
+            "and every version sharing that key is retired too."
+        )
+    else:
+        _say(
+            f"Key {noun} {numbers} retired: {their} keys are gone from the keyring, so no "
+            "copy of the key database from before can be unwrapped, and no copy of the "
+            "records from before matches anyone by identity."
+        )
     if retirement.rewrapped.count or retirement.reindexed:
         _say(
             f"{_counted(retirement.rewrapped.count, 'key')} re-wrapped and "

@@ -262,7 +262,11 @@ class KeyringSource:
         self._check_every = check_every
         self._monotonic = monotonic
         self._lock = threading.Lock()
+        # The file as last looked at, and the file `_ring` was read from (they
+        # differ while a replaced file does not read): `replace` writes only
+        # over the one it read.
         self._stamp = _stamp(path) if path is not None else None
+        self._read_stamp = self._stamp
         self._checked = monotonic()
 
     @classmethod
@@ -290,6 +294,7 @@ class KeyringSource:
                 if stamp != self._stamp:
                     self._stamp = stamp
                     self._ring = read_keyring(self.path)
+                    self._read_stamp = stamp
             except (OSError, KeyringError) as error:
                 # The ring in hand still opens what it opened: a file made
                 # unreadable by mistake must not stop a running server.
@@ -303,17 +308,32 @@ class KeyringSource:
             raise KeyringError(given_whole(self._ring.source))
 
     def replace(self, ring: Keyring) -> None:
-        """Save `ring` as the keyring (rotation, retirement) and use it from now on."""
+        """Save `ring` as the keyring (rotation, retirement) and use it from now on.
+
+        Only over the file this source last read: KeyringReplaced, writing
+        nothing, if another process replaced the file since (build `ring` from
+        `refresh()` and try again). One process changes the keyring at a time
+        (the rotation lease), so this is a last check, not a lock."""
         if self._in_memory:
             self._ring = ring
             return
         self.check_changeable()
         assert self.path is not None
         with self._lock:
+            if _stamp(self.path) != self._read_stamp:
+                raise KeyringReplaced(
+                    f"keyring file {self.path} was replaced by another process since it "
+                    "was read: not overwritten, so no version it holds is lost; run again"
+                )
             write_keyring(self.path, ring)
             self._ring = Keyring.from_json(ring.to_json(), source=str(self.path))
-            self._stamp = _stamp(self.path)
+            self._stamp = self._read_stamp = _stamp(self.path)
             self._checked = self._monotonic()
+
+
+class KeyringReplaced(KeyringError):
+    """The keyring file changed since it was read: `KeyringSource.replace` did
+    not write over it."""
 
 
 def given_whole(source: str) -> str:

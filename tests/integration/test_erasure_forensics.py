@@ -22,7 +22,6 @@ from vault.core.identities import IdentityKind
 from vault.core.model import Content, LegalBasis, RecordDraft
 from vault.core.vault import IdentityInput, Vault
 from vault.crypto import TamperedError
-from vault.keyring import write_keyring
 from vault.storage.sqlite import SQLiteRecordStore
 
 MARKERS = [b"MARKER-ADDRESS-7f3a", b"MARKER-RECIPE-91bc", b"MARKER-PHOTO-c0de"]
@@ -235,9 +234,8 @@ def test_kek_rotation_rewraps_and_old_data_stays_readable(
     stored = vault.create_record(
         LOCAL, subject.subject_id, RecordDraft("contact", "p", LegalBasis.CONTRACT, "lms", {"a": 1})
     )
-    new_ring = vault.keyring.with_new_version()
-    write_keyring(data_dir / "keyring.json", new_ring)
-    assert vault.keys.rotate(new_ring) == 1
+    rotation = vault.rotate_keys(LOCAL)
+    assert (rotation.version, rotation.rewrapped.count) == (2, 1)
     bootstrap.close_vault(vault)
 
     reopened = bootstrap.open_vault(data_dir, clock=clock)

@@ -5,8 +5,10 @@ a key-store copy unwraps nothing, a records copy neither opens nor matches."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
+import json
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,19 +19,20 @@ import psycopg
 import pytest
 
 from tests import postgres
-from vault import bootstrap, crypto
+from vault import bootstrap, cli, crypto
+from vault import keyring as keyring_module
 from vault.core import keys as core_keys
 from vault.core.actor import LOCAL
 from vault.core.clock import FixedClock
 from vault.core.errors import IdentityInUse, SubjectErased, SubjectNotFound
-from vault.core.identities import IdentityKind
+from vault.core.identities import IdentityKind, canonical_identity
 from vault.core.keys import KeyManager, Rewrapped
 from vault.core.model import LegalBasis, RecordDraft
-from vault.core.rotation import Progress, Retirement, Rotation, RotationBusy
+from vault.core.rotation import Progress, Retirement, RetirementBlocked, Rotation, RotationBusy
 from vault.core.vault import IdentityInput, NewSubject, SubjectBatch, Vault
 from vault.crypto import KeyringError, TamperedError
-from vault.keyring import KeyringSource, read_keyring
-from vault.storage.base import KeyStore, RecordStore
+from vault.keyring import Keyring, KeyringSource, read_keyring, write_keyring
+from vault.storage.base import IdentityRow, KeyStore, RecordStore
 from vault.storage.postgres import PostgresKeyStore, PostgresRecordStore
 from vault.storage.sqlite import SQLiteKeyStore, SQLiteRecordStore
 
@@ -62,6 +65,14 @@ def backdate(vault: Vault, days: int) -> None:
             versions={v: dataclasses.replace(k, created_at=made) for v, k in ring.versions.items()},
         )
     )
+
+
+def index_text(name: str) -> str:
+    """What the blind index of `name`'s e-mail is computed over."""
+    identity = canonical_identity(
+        IdentityKind.EMAIL, f"{name}@example.se", "", today=dt.date(2025, 1, 1), field="identity"
+    )
+    return identity.index_text
 
 
 def readable(vault: Vault, name: str, record_id: str) -> None:
@@ -310,7 +321,7 @@ def test_a_records_copy_from_before_an_erasure_neither_opens_nor_matches_after_a
         # computes it, so the copy does not confirm she was a subject.
         rows = backup.subjects.identities(anna)
         assert [row.index_version for row in rows] == [1]
-        live = {index for _, index in vault.keyring.blind_indexes("email:anna@example.se")}
+        live = {index for _, index in vault.keyring.blind_indexes(index_text("anna"))}
         assert live.isdisjoint({row.blind_index for row in rows})
         for name in ("anna", "bo"):  # nobody in the copy is found by identity
             with pytest.raises(SubjectNotFound):
@@ -400,3 +411,206 @@ def test_rotation_and_retirement_on_a_schedule(vault: Vault, clock: FixedClock) 
     assert vault.rotation.scheduled(every, after) == []
     assert vault.rotation.scheduled(None, None) == []
     readable(vault, "anna", anna_record)
+
+
+# ------------------------------------------------- concurrency and damage
+def test_a_retirement_whose_lease_ran_out_drops_no_version_made_meanwhile(
+    vault: Vault, data_dir: Path, engine: str | None, clock: FixedClock
+) -> None:
+    """The lease lapses part-way (a stalled page); another process takes it and
+    rotates to version 3. The first must not write back its old ring without
+    version 3: everything is under version 3 by then."""
+    _, anna_record = person(vault, "anna")
+    vault.keys.create_job_key("erase-anna")
+    backdate(vault, 40)
+    vault.keyrings.replace(vault.keyring.with_new_version(clock.now()))  # nothing moved yet
+    path = vault.keyrings.path
+    assert path is not None
+    stores = bootstrap.open_stores(engine or f"sqlite:///{data_dir}")
+    other = Vault(stores.records, stores.keys, KeyringSource(read_keyring(path), path), clock)
+    stalled: list[Progress] = []
+
+    def stall_then_other_rotates(progress: Progress) -> None:
+        if stalled:
+            return
+        stalled.append(progress)
+        clock.advance(minutes=10)  # longer than the lease
+        other.rotate_keys(LOCAL)  # finishes the rotation to version 2
+        assert other.rotate_keys(LOCAL).version == 3
+
+    try:
+        with pytest.raises(RotationBusy, match="lease of this process ran out"):
+            vault.retire_keys(LOCAL, 30 * DAY, stall_then_other_rotates)
+        assert stalled
+        ring = read_keyring(path)
+        assert ring.current_version == 3 and sorted(ring.versions) == [1, 2, 3]
+        assert vault.keys.store.kek_versions() == {3: 2}
+        readable(vault, "anna", anna_record)
+        readable(other, "anna", anna_record)
+        # The lease was released: a retirement now goes through.
+        assert vault.retire_keys(LOCAL, 30 * DAY).retired == [1]
+        assert sorted(read_keyring(path).versions) == [2, 3]
+    finally:
+        stores.close()
+
+
+def test_a_retirement_refuses_when_the_keyring_was_rotated_under_it(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its lease still held (another process that ignored it, or a file put back
+    by hand): the file's current version is not the one everything was moved to."""
+    person(vault, "anna")
+    backdate(vault, 40)
+    vault.rotate_keys(LOCAL)
+    path = vault.keyrings.path
+    assert path is not None
+    real = vault.rotation._refuse_if_left
+
+    def then_rotated_elsewhere(*args: object) -> None:
+        real(*args)  # type: ignore[arg-type]
+        write_keyring(path, read_keyring(path).with_new_version())
+
+    monkeypatch.setattr(vault.rotation, "_refuse_if_left", then_rotated_elsewhere)
+    with pytest.raises(RetirementBlocked, match="current version is 3, not 2"):
+        vault.retire_keys(LOCAL, 30 * DAY)
+    assert sorted(read_keyring(path).versions) == [1, 2, 3]
+
+
+def format_1(vault: Vault) -> None:
+    """The vault's keyring file rewritten as an earlier release kept it: format 1,
+    one index key for every version, version 2 added (current) beside version 1."""
+    ring = vault.keyring
+    path = vault.keyrings.path
+    assert path is not None
+    text = json.dumps(
+        {
+            "format": "consent-vault-keyring/1",
+            "current_kek": 2,
+            "keks": {"1": b64(ring.kek(1)), "2": b64(crypto.new_key())},
+            "index_key": b64(ring.index_key_of(1)),
+        }
+    )
+    write_keyring(path, Keyring.from_json(text, str(path)))
+    path.write_text(text)
+    assert vault.keyrings.refresh().current_version == 2
+
+
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def test_a_retirement_says_when_a_staying_version_shares_the_retired_ones_index_key(
+    vault: Vault, data_dir: Path, engine: str | None
+) -> None:
+    anna, _ = person(vault, "anna")
+    format_1(vault)
+    with records_copy(vault, data_dir, engine) as backup:
+        vault.erase_subject(LOCAL, anna)
+        retirement = vault.retire_keys(LOCAL, 30 * DAY)
+        assert retirement.retired == [1] and retirement.index_shared
+        # As it says: the copy's row still matches her, through version 2's key.
+        old = Vault(backup, vault.keys.store, vault.keyrings, vault.clock)
+        assert (
+            old.records.subjects.subject_id_by_index(
+                vault.keyring.blind_index(index_text("anna"), 2)
+            )
+            == anna
+        )
+        # A version with an index key of its own made current, version 2 retired:
+        # nothing shares it any more, and the copy matches nobody.
+        vault.rotate_keys(LOCAL)
+        vault.clock.advance(seconds=1)  # type: ignore[attr-defined]
+        last = vault.retire_keys(LOCAL, dt.timedelta(0))
+        assert last.retired == [2] and not last.index_shared
+        live = {i for _, i in vault.keyring.blind_indexes(index_text("anna"))}
+        assert all(backup.subjects.subject_id_by_index(i) is None for i in live)
+
+
+def test_a_rotation_removes_only_the_erased_subjects_row_at_a_blind_index(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A subject whose keys are gone has its rows removed by the re-index; if its
+    blind index is another subject's by the time of the delete, that one stays."""
+    anna, _ = person(vault, "anna")
+    bo, _ = person(vault, "bo")
+    vault.erase_subject(LOCAL, anna)
+    anna_rows = vault.records.subjects.identities(anna)
+    if not anna_rows:  # the erasure removed her rows: put one back, as a copy would
+        row = vault.records.subjects.identities(bo)[0]
+        anna_rows = [dataclasses.replace(row, blind_index="ab" * 32, subject_id=anna)]
+        with vault.records.write() as tx:
+            tx.subjects.insert_identity(anna_rows[0])
+    taken = anna_rows[0].blind_index
+    real = vault.sealing.reindexed_identity
+
+    def taken_by_bo_meanwhile(row: IdentityRow, ring: Keyring | None = None) -> IdentityRow:
+        if row.subject_id == anna:
+            with vault.records.write() as tx:
+                tx.subjects.delete_identity(row.blind_index)
+                tx.subjects.insert_identity(dataclasses.replace(row, subject_id=bo))
+            raise SubjectErased(anna)
+        return real(row, ring)
+
+    monkeypatch.setattr(vault.sealing, "reindexed_identity", taken_by_bo_meanwhile)
+    rotation = vault.rotate_keys(LOCAL)
+    assert rotation.removed == 0
+    assert vault.records.subjects.subject_id_by_index(taken) == bo
+
+
+def test_a_key_that_does_not_open_is_passed_by_and_its_version_not_retired(
+    vault: Vault, caplog: pytest.LogCaptureFixture
+) -> None:
+    anna, _ = person(vault, "anna")
+    _, bo_record = person(vault, "bo")
+    backdate(vault, 40)
+    assert vault.keys.store.rewrap_subject_key(anna, 1, 1, b"tampered" * 8)
+    with caplog.at_level("ERROR"):
+        rotation = vault.rotate_keys(LOCAL)  # no traceback: the others move
+    assert (rotation.version, rotation.rewrapped) == (2, Rewrapped(1, 0, 1))
+    assert f"subject-key of {anna} under key version 1 does not open" in caplog.text
+    assert "anna@example.se" not in caplog.text
+    readable(vault, "bo", bo_record)
+    with pytest.raises(RetirementBlocked, match=r"1 keys and 0 identities of them do not open"):
+        vault.retire_keys(LOCAL, 30 * DAY)
+    assert vault.keyring.has(1)  # nothing retired
+    # On a schedule: one line in the log, nothing raised.
+    caplog.clear()
+    with caplog.at_level("ERROR", logger="vault.core.rotation"):
+        vault.rotation.scheduled(None, 30 * DAY)
+    assert "scheduled key retirement refused" in caplog.text
+    assert vault.keyring.has(1)
+
+
+# -------------------------------------------------------------------- CLI
+def test_the_cli_says_a_shared_index_key_still_matches_old_copies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    vault = bootstrap.open_vault(data)
+    try:
+        person(vault, "anna")
+        format_1(vault)
+    finally:
+        bootstrap.close_vault(vault)
+    assert cli.main(["retire-kek", "--older-than", "0s", "--data-dir", str(data)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert said.startswith("Key version 1 retired: its keys are gone from the keyring")
+    assert "a copy of the records from before still matches people by identity" in said
+    assert "no copy of the records from before matches anyone" not in said
+
+
+def test_the_cli_says_in_one_line_that_the_keyring_cannot_be_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    bootstrap.close_vault(bootstrap.open_vault(data))
+
+    def refused(path: Path, ring: Keyring) -> None:
+        raise PermissionError(13, "Permission denied", str(path) + ".tmp")
+
+    monkeypatch.setattr(keyring_module, "write_keyring", refused)
+    assert cli.main(["rotate-kek", "--data-dir", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "Permission denied" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert read_keyring(data / "keyring.json").current_version == 1

@@ -161,6 +161,17 @@ class RecordStoreContract:
             assert tx.subjects.delete_identities("s1") == 2
         assert store.subjects.identities("s1") == []
 
+    def test_an_identity_is_deleted_as_one_subjects_only(self, store: RecordStore) -> None:
+        self.add_subject(store)
+        self.add_subject(store, "s2")
+        with store.write() as tx:
+            tx.subjects.insert_identity(IdentityRow("b1", "s2", IdentityKind.EMAIL, b"x"))
+            assert not tx.subjects.delete_identity_of("s1", "b1")  # s2's, not s1's
+        assert store.subjects.subject_id_by_index("b1") == "s2"
+        with store.write() as tx:
+            assert tx.subjects.delete_identity_of("s2", "b1")
+        assert store.subjects.subject_id_by_index("b1") is None
+
     def test_an_identity_keeps_its_index_version_and_is_found_under_other_versions(
         self, store: RecordStore
     ) -> None:
@@ -172,11 +183,11 @@ class RecordStoreContract:
                 )
         assert [r.index_version for r in store.subjects.identities("s1")] == [1, 2, 1, 3]
         assert store.subjects.index_versions() == {1: 2, 2: 1, 3: 1}
-        apart = store.subjects.identities_indexed_apart
-        assert [r.blind_index for r in apart(2, "", 10)] == ["a1", "c1", "d3"]
-        assert [r.blind_index for r in apart(2, "", 2)] == ["a1", "c1"]  # a page
-        assert [r.blind_index for r in apart(2, "c1", 10)] == ["d3"]  # the next
-        assert apart(2, "d3", 10) == []
+        not_under = store.subjects.identities_not_under
+        assert [r.blind_index for r in not_under(2, "", 10)] == ["a1", "c1", "d3"]
+        assert [r.blind_index for r in not_under(2, "", 2)] == ["a1", "c1"]  # a page
+        assert [r.blind_index for r in not_under(2, "c1", 10)] == ["d3"]  # the next
+        assert not_under(2, "d3", 10) == []
 
     def test_a_reindexed_identity_keeps_its_place_and_refuses_a_taken_index(
         self, store: RecordStore

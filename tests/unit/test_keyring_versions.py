@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from vault.crypto import KeyringError, new_key
-from vault.keyring import Keyring, KeyringSource, read_keyring, write_keyring
+from vault.keyring import Keyring, KeyringReplaced, KeyringSource, read_keyring, write_keyring
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -127,3 +127,30 @@ def test_replace_writes_the_file_and_a_ring_given_whole_refuses(tmp_path: Path) 
     memory = KeyringSource.of(Keyring.generate(T0))  # tools and tests
     memory.replace(memory.current().with_new_version())
     assert memory.current().current_version == 2
+
+
+def test_replace_refuses_to_write_over_a_file_another_process_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "keyring.json"
+    write_keyring(path, Keyring.generate(T0))
+    source = KeyringSource(read_keyring(path), path, check_every=1e9)
+    stale = source.current()
+    write_keyring(path, stale.with_new_version())  # another process rotated
+    with pytest.raises(KeyringReplaced, match="replaced by another process"):
+        source.replace(stale.with_new_version())
+    assert read_keyring(path).current_version == 2  # its version 2 kept
+    # Built from the file as it is now, it is written.
+    source.replace(source.refresh().with_new_version())
+    assert sorted(read_keyring(path).versions) == [1, 2, 3]
+
+
+def test_a_file_that_did_not_read_is_never_written_over(tmp_path: Path) -> None:
+    path = tmp_path / "keyring.json"
+    write_keyring(path, Keyring.generate(T0))
+    source = KeyringSource(read_keyring(path), path, check_every=0.0)
+    write_keyring(path, source.current().with_new_version())
+    os.chmod(path, 0o644)  # replaced, but refused when read: the ring in use is kept
+    assert source.refresh().current_version == 1
+    with pytest.raises(KeyringReplaced):
+        source.replace(source.current().with_new_version())
+    os.chmod(path, 0o600)
+    assert read_keyring(path).current_version == 2

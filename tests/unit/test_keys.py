@@ -211,3 +211,32 @@ def test_a_cache_of_no_entries_is_refused(stores: tuple[SQLiteKeyStore, SQLiteKe
     keys = KeyManager(stores[0], Keyring.generate())
     with pytest.raises(ValueError, match="at least 1"):
         keys.resize(-1)
+
+
+def test_a_rewrap_passes_by_a_key_that_does_not_open_and_renews_for_every_page_walked(
+    stores: tuple[SQLiteKeyStore, SQLiteKeyStore],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from vault.core import keys as core_keys
+
+    monkeypatch.setattr(core_keys, "REWRAP_PAGE", 2)
+    store, _ = stores
+    ring = Keyring.generate()
+    manager = KeyManager(store, ring)
+    for subject_id in ("s1", "s2", "s3", "s4"):
+        manager.create_subject_key(subject_id)
+    assert store.rewrap_subject_key("s2", 1, 1, b"not a wrapped key at all, tampered")
+    newer = ring.with_new_version()
+    manager.keyrings.replace(newer)
+    walked: list[int] = []
+    with caplog.at_level("ERROR", logger="vault.core.keys"):
+        done = manager.rewrap(newer, walked=lambda: walked.append(1))
+    assert (done.subject_keys, done.unopened) == (3, 1)
+    assert store.kek_versions() == {1: 1, 2: 3}  # the tampered one left under 1
+    assert "subject-key of s2 under key version 1 does not open" in caplog.text
+    assert len(walked) == 2  # 4 subject keys walked, 2 a page
+    # Nothing left to move: every page walked is still told, none stored.
+    walked.clear()
+    again = manager.rewrap(newer, {2}, walked=lambda: walked.append(1))
+    assert (again.count, len(walked)) == (0, 2)

@@ -13,6 +13,7 @@ the least recently used going first, and counts what it does (`stats`).
 from __future__ import annotations
 
 import functools
+import logging
 import secrets
 import threading
 from collections import OrderedDict
@@ -52,6 +53,7 @@ DEFAULT_CACHE_ENTRIES = 50_000
 REWRAP_PAGE = 500
 
 _T = TypeVar("_T")
+_log = logging.getLogger(__name__)
 
 
 class NeedsNewKey(Exception):
@@ -448,41 +450,54 @@ class KeyManager:
         return self.store.destroy_job_key(request_id)
 
     # ------------------------------------------------------------- rotation
-    def rotate(self, new_ring: Keyring | None = None) -> int:
-        """Re-wrap every subject key and job key under the current KEK (of
-        `new_ring`, made the keyring first if given); data is untouched. How many
-        keys were re-wrapped. `vault.core.rotation` is the whole rotation."""
-        if new_ring is not None:
-            self.keyrings.replace(new_ring)
-        return self.rewrap(self.keyring).count
-
     def rewrap(
         self,
         ring: Keyring,
         versions: set[int] | None = None,
         progress: Callable[[int], None] | None = None,
+        walked: Callable[[], None] | None = None,
     ) -> Rewrapped:
         """Re-wrap the subject keys and job keys under `versions` (every version
         but the current one if None) under `ring`'s current KEK, a page at a
         time (`REWRAP_PAGE` keys a transaction); `progress` is told after each
-        page how many were re-wrapped so far. A key destroyed or re-wrapped by
-        another process meanwhile is passed by. Safe to run again after a crash:
-        what was re-wrapped is under the current version and left alone."""
+        page how many were re-wrapped so far, and `walked` called after every
+        `REWRAP_PAGE` keys looked at, moved or not (a rotation renews its lease
+        there). A key destroyed or re-wrapped by another process meanwhile is
+        passed by; one whose wrap does not open (tampered) is logged by its
+        subject or job id, left where it is and counted in `unopened`. Safe to
+        run again after a crash: what was re-wrapped is under the current
+        version and left alone."""
         current = ring.current_version
         moving = (lambda v: v != current) if versions is None else versions.__contains__
         done = Rewrapped(0, 0)
+        unopened = 0
         for kind, walk, store in (
             ("subject-key", self.store.wrapped_subject_keys, self.store.rewrap_subject_keys),
             ("job-key", self.store.wrapped_job_keys, self.store.rewrap_job_keys),
         ):
             page: list[Rewrap] = []
-            count = 0
+            count = looked = 0
             for key_for, (version, wrapped) in walk():
+                looked += 1
+                if walked is not None and looked % REWRAP_PAGE == 0:
+                    walked()
                 if not moving(version) or version == current:
                     continue
-                key = crypto.unseal(
-                    ring.kek(version), wrapped, crypto.associated_data(kind, version, key_for)
-                )
+                try:
+                    key = crypto.unseal(
+                        ring.kek(version), wrapped, crypto.associated_data(kind, version, key_for)
+                    )
+                except crypto.TamperedError:
+                    # Ids only: a subject id or a job id is no personal data.
+                    _log.error(
+                        "%s of %s under key version %d does not open (tampered?); "
+                        "left under that version, not re-wrapped",
+                        kind,
+                        key_for,
+                        version,
+                    )
+                    unopened += 1
+                    continue
                 page.append(
                     Rewrap(
                         key_for,
@@ -507,7 +522,7 @@ class KeyManager:
                 if kind == "subject-key"
                 else Rewrapped(done.subject_keys, count)
             )
-        return done
+        return replace(done, unopened=unopened)
 
 
 @dataclass(frozen=True)
@@ -516,6 +531,9 @@ class Rewrapped:
 
     subject_keys: int
     job_keys: int
+    # Keys under a version to move whose wrap did not open (tampered): left
+    # where they are, so a retirement of that version refuses.
+    unopened: int = 0
 
     @property
     def count(self) -> int:

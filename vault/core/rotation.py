@@ -24,7 +24,16 @@ are not versions of this keyring and never retire with it (the audit trail's
 Ed25519 key will be kept apart).
 
 One process rotates or retires at a time: each holds the key store's rotation
-lease while it works, renewed as it goes.
+lease while it works, renewed for every page it walks. Before it writes the
+keyring file it renews the lease once more and stops (RotationBusy) if the
+lease lapsed meanwhile, since another process may have taken it and changed
+the keyring; what it writes is built from the file as read at that moment
+(a retirement stops, RetirementBlocked, if that file's current version is not
+the one it moved everything to), and `KeyringSource.replace` writes only over
+the file it read. So no version another process made is ever dropped.
+
+A key whose wrap does not open (tampered) is logged by its subject or job id
+and left where it is: a rotation goes on without it, a retirement refuses.
 """
 
 from __future__ import annotations
@@ -74,6 +83,20 @@ class RotationBusy(Exception):
         )
 
 
+class LeaseLapsed(RotationBusy):
+    """This process's rotation lease ran out while it worked (it was not renewed
+    in time): another process may have taken it and changed the keyring, so
+    this one stops before writing the keyring."""
+
+    def __init__(self, until: dt.datetime) -> None:
+        Exception.__init__(
+            self,
+            f"the rotation lease of this process ran out at {until:%Y-%m-%d %H:%M:%S} UTC "
+            "while it worked, so another process may have changed the keys since: "
+            "stopped before writing the keyring (nothing is lost); run it again",
+        )
+
+
 class RetirementBlocked(Exception):
     """Something is still under a version to retire after every pass: the
     keyring was left as it was (the versions stay live)."""
@@ -114,6 +137,11 @@ class Retirement:
     # False when a reader kept the key database's files from being scrubbed
     # now; the next maintenance pass does it.
     scrubbed: bool
+    # True when a version that stays shares its index key with a retired one (a
+    # keyring of format 1 had one index key for every version): a copy of the
+    # records from before still matches people by identity through that key
+    # until every version holding it is retired.
+    index_shared: bool = False
 
 
 def duration(text: str, what: str = "duration") -> dt.timedelta:
@@ -146,6 +174,8 @@ class KeyRotation:
         self.scrub_due = scrub_due
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._renewed = 0.0
+        # Until when the lease this process holds runs (None: it holds none).
+        self._until: dt.datetime | None = None
 
     # --------------------------------------------------------------- state
     def left_behind(self, ring: Keyring) -> tuple[int, int]:
@@ -171,11 +201,12 @@ class KeyRotation:
             if not resumed:
                 # Saved before anything is re-wrapped under it: a crash part-way
                 # leaves every key under a version the file holds.
-                ring = ring.with_new_version(utc_now(self.clock))
+                # From the file as it is now: no version in it is dropped.
+                ring = self._keyring_to_change(None).with_new_version(utc_now(self.clock))
                 self.keys.keyrings.replace(ring)
                 keys_left, identities_left = self.left_behind(ring)
             rewrapped = self._rewrap(ring, None, keys_left, progress)
-            reindexed, removed = self._reindex(ring, None, identities_left, progress)
+            reindexed, removed, _ = self._reindex(ring, None, identities_left, progress)
         return Rotation(ring.current_version, resumed, rewrapped, reindexed, removed)
 
     # ---------------------------------------------------------- retirement
@@ -195,7 +226,7 @@ class KeyRotation:
             keys_left = self._count_under(self.keys.store.kek_versions(), moving)
             identities_left = self._count_under(self.records.subjects.index_versions(), moving)
             rewrapped = self._rewrap(ring, moving, keys_left, progress)
-            reindexed, removed = self._reindex(ring, moving, identities_left, progress)
+            reindexed, removed, unindexed = self._reindex(ring, moving, identities_left, progress)
             # From here no process can store a key under them: a put refused is
             # made again under the current version.
             self.keys.store.raise_kek_floor(max(versions) + 1)
@@ -207,12 +238,17 @@ class KeyRotation:
                     break
                 more = self._rewrap(ring, moving, keys_left, progress)
                 rewrapped = Rewrapped(
-                    rewrapped.subject_keys + more.subject_keys, rewrapped.job_keys + more.job_keys
+                    rewrapped.subject_keys + more.subject_keys,
+                    rewrapped.job_keys + more.job_keys,
+                    more.unopened,  # the same keys each pass: the last pass's count
                 )
-                moved, gone = self._reindex(ring, moving, identities_left, progress)
+                moved, gone, unindexed = self._reindex(ring, moving, identities_left, progress)
                 reindexed, removed = reindexed + moved, removed + gone
-            self._refuse_if_left(moving)
-            self.keys.keyrings.replace(ring.without(versions, utc_now(self.clock)))
+            self._refuse_if_left(moving, rewrapped.unopened, unindexed)
+            # Built from the file as it is now, not as it was read at the start.
+            fresh = self._keyring_to_change(ring.current_version)
+            shared = self._index_shared(fresh, versions)
+            self.keys.keyrings.replace(fresh.without(versions, utc_now(self.clock)))
             # A process whose ring was a moment behind may have indexed an
             # identity under a retired version since the check: its row opens
             # under the subject's data key alone, so it is moved still.
@@ -220,7 +256,30 @@ class KeyRotation:
             scrubbed = self.keys.store.scrub() and self.records.maintenance.scrub()
             if not scrubbed and self.scrub_due is not None:
                 self.scrub_due.set()
-        return Retirement(versions, ring.current_version, rewrapped, reindexed, removed, scrubbed)
+        return Retirement(
+            versions, ring.current_version, rewrapped, reindexed, removed, scrubbed, shared
+        )
+
+    def _keyring_to_change(self, current: int | None) -> Keyring:
+        """The keyring file as it is now, to build the next one from, once the
+        lease is renewed and found still ours (LeaseLapsed otherwise). If the
+        work was done for `current`, RetirementBlocked when that is no longer
+        the file's current version (another process rotated meanwhile)."""
+        self._claim()
+        fresh = self.keys.keyrings.refresh()
+        if current is not None and fresh.current_version != current:
+            raise RetirementBlocked(
+                f"the keyring's current version is {fresh.current_version}, not {current} "
+                "as when this began (another process rotated meanwhile): the keyring was "
+                "left as it is; run again"
+            )
+        return fresh
+
+    @staticmethod
+    def _index_shared(ring: Keyring, retired: list[int]) -> bool:
+        """Whether a version staying in `ring` has the index key of one retired."""
+        gone = {ring.versions[v].index_key for v in retired if v in ring.versions}
+        return any(keys.index_key in gone for v, keys in ring.versions.items() if v not in retired)
 
     @staticmethod
     def _retirable(ring: Keyring, cutoff: dt.datetime) -> list[int]:
@@ -235,13 +294,21 @@ class KeyRotation:
     def _count_under(counts: dict[int, int], versions: set[int]) -> int:
         return sum(n for v, n in counts.items() if v in versions)
 
-    def _refuse_if_left(self, versions: set[int]) -> None:
+    def _refuse_if_left(self, versions: set[int], unopened: int, unindexed: int) -> None:
+        """RetirementBlocked if a key or identity is still under `versions`;
+        `unopened` keys and `unindexed` identities of them did not open."""
         keys = self._count_under(self.keys.store.kek_versions(), versions)
         identities = self._count_under(self.records.subjects.index_versions(), versions)
         if keys or identities:
+            tampered = (
+                f" ({unopened} keys and {unindexed} identities of them do not open: "
+                "tampered or damaged)"
+                if unopened or unindexed
+                else ""
+            )
             raise RetirementBlocked(
                 f"{keys} keys and {identities} identities are still under version "
-                f"{', '.join(map(str, sorted(versions)))} after every pass; "
+                f"{', '.join(map(str, sorted(versions)))} after every pass{tampered}; "
                 "nothing was retired (the server log names what could not be moved)"
             )
 
@@ -265,6 +332,11 @@ class KeyRotation:
                 ring = self.keys.keyrings.current()
             if retire_after is not None and self._retirable(ring, now - retire_after):
                 done.append(self.retire(retire_after))
+        except LeaseLapsed as lapsed:
+            _log.warning("scheduled key rotation stopped: %s", lapsed)
+        except RetirementBlocked as blocked:
+            # One line, no traceback: the keys that did not open were logged.
+            _log.error("scheduled key retirement refused: %s", blocked)
         except RotationBusy:
             pass
         return done
@@ -272,17 +344,25 @@ class KeyRotation:
     # ------------------------------------------------------------ the work
     @contextmanager
     def _lease(self) -> Iterator[None]:
+        self._until = None
         self._claim()
         try:
             yield
         finally:
+            self._until = None
             self.keys.store.release_rotation(self.owner)
 
     def _claim(self) -> None:
+        """Claim the lease, or renew the one this process holds: RotationBusy if
+        another holds it, LeaseLapsed if this process's ran out meanwhile (even
+        if nobody holds it now: another may have held it, and changed things)."""
         now = utc_now(self.clock)
+        if self._until is not None and now >= self._until:
+            raise LeaseLapsed(self._until)
         lease = self.keys.store.claim_rotation(self.owner, now, now + LEASE)
         if lease.owner != self.owner:
             raise RotationBusy(lease.owner, lease.until)
+        self._until = lease.until
         self._renewed = time.monotonic()
 
     def _renew(self) -> None:
@@ -301,7 +381,7 @@ class KeyRotation:
             if progress is not None:
                 progress(Progress("keys", done, max(total, done)))
 
-        return self.keys.rewrap(ring, versions, told)
+        return self.keys.rewrap(ring, versions, told, self._renew)
 
     def _reindex(
         self,
@@ -309,13 +389,15 @@ class KeyRotation:
         versions: set[int] | None,
         total: int,
         progress: ProgressCallback | None,
-    ) -> tuple[int, int]:
+    ) -> tuple[int, int, int]:
         """Re-index the identities under `versions` (every one but the current
-        if None) a page at a time; how many were re-indexed, and how many removed."""
+        if None) a page at a time, the lease renewed for every page; how many
+        were re-indexed, how many removed, and how many did not open."""
         after = ""
-        reindexed = removed = 0
+        reindexed = removed = unopened = 0
         while True:
-            page = self.records.subjects.identities_indexed_apart(
+            self._renew()
+            page = self.records.subjects.identities_not_under(
                 ring.current_version, after, REINDEX_PAGE
             )
             if not page:
@@ -332,6 +414,7 @@ class KeyRotation:
                     gone.append(row)
                 except TamperedError:
                     # Left where it is; a retirement's check refuses to go on.
+                    unopened += 1
                     _log.error(
                         "identity of subject %s does not open (tampered?); not re-indexed",
                         row.subject_id,
@@ -340,8 +423,8 @@ class KeyRotation:
                 for old_index, row in moves:
                     reindexed += tx.subjects.reindex_identity(old_index, row)
                 for row in gone:
-                    tx.subjects.delete_identity(row.blind_index)
-                    removed += 1
+                    # That subject's row only: the blind index may be another's by now.
+                    removed += tx.subjects.delete_identity_of(row.subject_id, row.blind_index)
             self._renew()
             if progress is not None:
                 done = reindexed + removed
@@ -350,4 +433,4 @@ class KeyRotation:
                 break
         if (reindexed or removed) and self.scrub_due is not None:
             self.scrub_due.set()
-        return reindexed, removed
+        return reindexed, removed, unopened

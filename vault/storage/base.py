@@ -138,9 +138,7 @@ class SubjectReads(Protocol):
         """The subject's identities, in the order they were added."""
         ...
 
-    def identities_indexed_apart(
-        self, index_version: int, after: str, limit: int
-    ) -> list[IdentityRow]:
+    def identities_not_under(self, index_version: int, after: str, limit: int) -> list[IdentityRow]:
         """Up to `limit` identities whose index version is not `index_version`,
         with blind indexes after `after`, in the order of their blind indexes
         (a re-index walks them, a page at a time)."""
@@ -174,6 +172,11 @@ class SubjectWrites(SubjectReads, Protocol):
         ...
 
     def delete_identity(self, blind_index: str) -> None: ...
+    def delete_identity_of(self, subject_id: str, blind_index: str) -> bool:
+        """Delete the identity at `blind_index` only if it is `subject_id`'s
+        (another subject may hold that blind index by now); False if not."""
+        ...
+
     def reindex_identity(self, old_blind_index: str, row: IdentityRow) -> bool:
         """Replace the identity at `old_blind_index` with `row` (the same identity
         under another index version), keeping its place among its subject's

@@ -186,9 +186,7 @@ class SubjectQueries:
             ).fetchall()
         return [_identity(row) for row in rows]
 
-    def identities_indexed_apart(
-        self, index_version: int, after: str, limit: int
-    ) -> list[IdentityRow]:
+    def identities_not_under(self, index_version: int, after: str, limit: int) -> list[IdentityRow]:
         with self._connect() as conn:
             rows = conn.execute(
                 f"SELECT {_IDENTITY_COLUMNS} FROM identities "
@@ -313,6 +311,14 @@ class SubjectWrites(SubjectQueries):
     def delete_identity(self, blind_index: str) -> None:
         with self._connect() as conn:
             conn.execute("DELETE FROM identities WHERE blind_index = %s", (blind_index,))
+
+    def delete_identity_of(self, subject_id: str, blind_index: str) -> bool:
+        with self._connect() as conn:
+            cursor = conn.execute(
+                "DELETE FROM identities WHERE blind_index = %s AND subject_id = %s",
+                (blind_index, subject_id),
+            )
+            return cursor.rowcount == 1
 
     def delete_identities(self, subject_id: str) -> int:
         with self._connect() as conn:

@@ -140,9 +140,7 @@ class SubjectQueries:
         )
         return [_identity(row) for row in rows]
 
-    def identities_indexed_apart(
-        self, index_version: int, after: str, limit: int
-    ) -> list[IdentityRow]:
+    def identities_not_under(self, index_version: int, after: str, limit: int) -> list[IdentityRow]:
         # Two ranges of identities_by_index_version, either side of the version.
         rows = self._conn().execute(
             f"SELECT {_IDENTITY_COLUMNS} FROM ("
@@ -236,6 +234,13 @@ class SubjectWrites(SubjectQueries):
 
     def delete_identity(self, blind_index: str) -> None:
         self._conn().execute("DELETE FROM identities WHERE blind_index = ?", (blind_index,))
+
+    def delete_identity_of(self, subject_id: str, blind_index: str) -> bool:
+        cursor = self._conn().execute(
+            "DELETE FROM identities WHERE blind_index = ? AND subject_id = ?",
+            (blind_index, subject_id),
+        )
+        return cursor.rowcount == 1
 
     def delete_identities(self, subject_id: str) -> int:
         return (
