@@ -145,11 +145,14 @@ def check_keyring(keys: KeyStore, keyring: Keyring) -> None:
         if version in keyring.retired:
             # A key database restored from before a retirement: what it holds
             # under the retired version nobody can unwrap, by design.
+            count = versions[version]
             raise crypto.KeyringError(
-                f"the key database holds {versions[version]:,} keys wrapped under "
-                f"key-encryption key version {version}, retired on "
-                f"{keyring.retired[version]:%Y-%m-%d}: nobody can unwrap them; is this key "
-                "database a copy from before the retirement?"
+                f"the key database holds {count:,} key{'' if count == 1 else 's'} wrapped "
+                f"under key-encryption key version {version}, which the keyring "
+                f"({keyring.source}) retired on {keyring.retired[version]:%Y-%m-%d}: either "
+                "the key database is a copy from before that retirement (nobody can unwrap "
+                "it, by design) or the keyring is another vault's; give the keyring this "
+                "vault was written with"
             )
         if not keyring.has(version):
             raise crypto.KeyringError(

@@ -47,15 +47,29 @@ def test_a_server_whose_keyring_lacks_the_version_says_so_as_unavailable(
 
     with pytest.raises(grpc.RpcError) as raised:
         subjects.GetSubject(pb.GetSubjectRequest(name=anna.name))
-    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
-    info = error_info(raised.value)
-    assert info.reason == "KEYRING_UNUSABLE"
-    assert info.metadata["kek_version"] == "2"
-    assert "key-encryption key version 2" in raised.value.details()
-    assert "correlation" not in raised.value.details()
+    expect_keyring_unusable(raised.value)
+    # Her identity is indexed under version 2 now: this server cannot say
+    # "nobody holds it", nor register her a second time.
+    with pytest.raises(grpc.RpcError) as raised:
+        subjects.FindSubject(pb.FindSubjectRequest(identity=email("anna@example.se")))
+    expect_keyring_unusable(raised.value)
+    with pytest.raises(grpc.RpcError) as raised:
+        subjects.CreateSubject(pb.CreateSubjectRequest(identities=[email("anna@example.se")]))
+    expect_keyring_unusable(raised.value)
 
     # Given the keyring the others use, the same server serves again, unrestarted.
     shutil.copy2(copy, data_dir / "keyring.json")
     vault.keyrings.refresh()
     got = subjects.GetSubject(pb.GetSubjectRequest(name=anna.name)).subject
     assert got.name == anna.name
+    found = subjects.FindSubject(pb.FindSubjectRequest(identity=email("anna@example.se")))
+    assert found.subject.name == anna.name
+
+
+def expect_keyring_unusable(error: grpc.RpcError) -> None:
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    info = error_info(error)
+    assert info.reason == "KEYRING_UNUSABLE"
+    assert info.metadata["kek_version"] == "2"
+    assert "key-encryption key version 2" in error.details()
+    assert "correlation" not in error.details()

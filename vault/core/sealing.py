@@ -19,6 +19,7 @@ from vault.core.errors import CategoryErased
 from vault.core.identities import Identity, IdentityKind
 from vault.core.keys import DataKey, KeyManager
 from vault.core.model import Content, Record
+from vault.crypto import KeyringError
 from vault.keyring import Keyring, KeyringSource
 from vault.storage.base import IdentityRow, RecordRow
 
@@ -59,7 +60,23 @@ class Sealing:
         a version this ring holds (a rotation saves the file before it moves
         anything)."""
         ring = self.keyrings.refresh() if fresh else self.keyring
+        if fresh:
+            self._check_not_behind(ring)
         return [index for _, index in ring.blind_indexes(identity.index_text)]
+
+    def _check_not_behind(self, ring: Keyring) -> None:
+        """A keyring that lacks the newest KEK version in the key database (a copy
+        of its own, on another machine, or one given whole) cannot compute the
+        blind indexes that version's rotation moved identities to: its "no one
+        holds this identity" would be false, and registering the identity again
+        would make a second person. KeyringError (KEYRING_UNUSABLE) instead."""
+        newest = self.keys.store.newest_kek_version()
+        if newest is not None and not ring.has(newest):
+            raise KeyringError(
+                f"the keyring ({ring.source}) lacks key-encryption key version {newest}, "
+                "which the key database uses: it cannot look identities up; give this "
+                "server the keyring file the others use"
+            )
 
     def current_identity_row(
         self, subject_id: str, identity: Identity, row: IdentityRow

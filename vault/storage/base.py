@@ -558,6 +558,12 @@ class KeyStore(Protocol):
         """The lowest KEK version a key may be stored under (0 until a retirement)."""
         ...
 
+    def newest_kek_version(self) -> int | None:
+        """The highest KEK version any subject key is wrapped under (None: no
+        subject key); one indexed read, so a process can tell on a lookup that
+        finds no one whether its keyring is behind the key database."""
+        ...
+
     def raise_kek_floor(self, kek_version: int) -> int:
         """Refuse every later put of a key under a version below `kek_version`
         (never lowered: a lower value changes nothing); the floor now. Once it

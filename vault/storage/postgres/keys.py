@@ -380,6 +380,11 @@ class PostgresKeyStore:
         assert row is not None
         return int(row[0])
 
+    def newest_kek_version(self) -> int | None:
+        with self._database.connection() as conn:
+            row = conn.execute("SELECT max(kek_version) FROM subject_keys").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
     def raise_kek_floor(self, kek_version: int) -> int:
         with self._database.transaction() as conn:
             # Waits for every put holding the row FOR SHARE to commit.

@@ -341,6 +341,10 @@ class SQLiteKeyStore:
     def kek_floor(self) -> int:
         return int(self._conn().execute("SELECT version FROM kek_floor WHERE id = 1").fetchone()[0])
 
+    def newest_kek_version(self) -> int | None:
+        row = self._conn().execute("SELECT max(kek_version) FROM subject_keys").fetchone()
+        return None if row[0] is None else int(row[0])
+
     def raise_kek_floor(self, kek_version: int) -> int:
         # Writes take the database's one write lock, so every put before this
         # commit has committed, and every one after it reads the new floor.
