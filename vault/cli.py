@@ -984,13 +984,28 @@ def _record_erase(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(erased)
         return 0
-    purposes = words.listed(erased.purposes, "and") or "no purpose"
+    # The subject's name on a line of its own, whole, so it can be copied.
+    console.print(args.subject, soft_wrap=True, highlight=False, markup=False)
+    if not (erased.keys_destroyed or erased.records_shredded):
+        # A mistyped category or purpose must not read as an erasure done.
+        console.print(
+            escape(
+                f"  Nothing erased: the subject held no {args.category} records"
+                + (f" for {args.purpose}." if args.purpose else ".")
+            ),
+            highlight=False,
+            soft_wrap=False,
+        )
+        return 0
     console.print(
-        f"Erased the {erased.category} records of {args.subject} held for {purposes}: "
-        f"{words.count(erased.records_shredded, 'record')} and "
-        f"{words.count(erased.keys_destroyed, 'key')} destroyed.",
+        escape(
+            f"  Erased its {erased.category} records held for "
+            f"{words.listed(erased.purposes, 'and')}: "
+            f"{words.count(erased.records_shredded, 'record')} and "
+            f"{words.count(erased.keys_destroyed, 'key')} destroyed."
+        ),
         highlight=False,
-        soft_wrap=True,
+        soft_wrap=False,  # wrapped at words, readable at 80 columns
     )
     return 0
 

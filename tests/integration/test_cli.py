@@ -589,9 +589,18 @@ def test_record_erase_takes_one_purpose_or_the_whole_category_and_says_so(run) -
         "record", "erase", name, "--category", "contact", "--purpose", "marketing", "--yes"
     )
     assert code == 0
-    assert out.strip() == (
-        f"Erased the contact records of {name} held for marketing: 2 records and 1 key destroyed."
+    assert out.splitlines() == [
+        name,
+        "  Erased its contact records held for marketing: 2 records and 1 key destroyed.",
+    ]
+    code, out, _ = run(
+        "record", "erase", name, "--category", "contact", "--purpose", "markting", "--yes"
     )
+    assert code == 0
+    assert out.splitlines() == [
+        name,
+        "  Nothing erased: the subject held no contact records for markting.",
+    ]
     code, out, _ = run("record", "list", name, "--json")
     assert [r["purpose"] for r in json.loads(out)] == ["course_delivery"]
     code, out, _ = run("record", "erase", name, "--category", "contact", "--yes", "--json")
