@@ -10,7 +10,7 @@ from pathlib import Path
 
 from vault import crypto
 from vault.core.clock import Clock
-from vault.core.keys import DEFAULT_CACHE_ENTRIES
+from vault.core.keycache import DEFAULT_CACHE_ENTRIES
 from vault.core.replay import DEFAULT_REMEMBER_FOR
 from vault.core.vault import Vault
 from vault.keyring import Keyring, KeyringSource, load_or_create_keyring

@@ -18,7 +18,7 @@ from typing import Any
 
 from vault import bootstrap
 from vault.core.erasure import ErasureSettings
-from vault.core.keys import DEFAULT_CACHE_ENTRIES
+from vault.core.keycache import DEFAULT_CACHE_ENTRIES
 from vault.core.model import SWEDISH_SUPERVISORY_AUTHORITY, Controller
 from vault.core.replay import DEFAULT_REMEMBER_FOR
 from vault.core.rotation import duration

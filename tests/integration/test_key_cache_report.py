@@ -12,7 +12,7 @@ import pytest
 
 from vault.core.actor import LOCAL
 from vault.core.identities import IdentityKind
-from vault.core.keys import DEFAULT_CACHE_ENTRIES
+from vault.core.keycache import DEFAULT_CACHE_ENTRIES
 from vault.core.vault import IdentityInput, Vault
 from vault.runtime import Runtime, Workers, step_engine
 from vault.settings import KeySettings, Settings

@@ -11,7 +11,7 @@ import pytest
 
 from vault import settings
 from vault.core.erasure import ErasureSettings
-from vault.core.keys import DEFAULT_CACHE_ENTRIES
+from vault.core.keycache import DEFAULT_CACHE_ENTRIES
 from vault.core.model import SWEDISH_SUPERVISORY_AUTHORITY
 from vault.settings import SettingsError
 

@@ -3,11 +3,9 @@ caching, shredding.
 
 Destroying a subject's key erases the whole person; destroying a category's
 keys erases that category, and one purpose's key that purpose's records alone.
-Unwrapped keys are cached for speed, but the
-cache is dropped whenever any process has destroyed a key since it was filled
-(the key store's destruction generation), so an erased key is unusable at once
-everywhere. The cache holds at most a set number of keys ([keys] cache_entries),
-the least recently used going first, and counts what it does (`stats`).
+Unwrapped keys are cached for speed (`vault.core.keycache`), the cache
+dropped whenever any process has destroyed a key since it was filled, so an
+erased key is unusable at once everywhere.
 """
 
 from __future__ import annotations
@@ -15,8 +13,6 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TypeVar
@@ -25,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vault import crypto
 from vault.core.errors import CategoryErased, SubjectErased
+from vault.core.keycache import DEFAULT_CACHE_ENTRIES, CacheStats, KeyCache, Miss
 from vault.crypto import KeyringError
 from vault.keyring import Keyring, KeyringSource
 from vault.storage.base import (
@@ -35,17 +32,6 @@ from vault.storage.base import (
     WrappedDataKey,
     WrappedKey,
 )
-
-# The cache's bound unless [keys] cache_entries says otherwise. Measured on this
-# machine (CPython 3.11, 64-bit, a subject key and three data keys a person,
-# the cache full and evicting): an entry costs about 430 bytes of RSS (the
-# (subject, category) tuple and its strings, the key, the OrderedDict's slot and
-# links), so 50,000 entries take about 22 MB; 20,000 entries took 45 MB while
-# each cached data key kept its AESGCM object. 100,000 people have about
-# 400,000 keys: this holds those of the 12,500 people worked on most recently,
-# and leaves half of the aim of 50 MB growth from 1,000 to 100,000 people to
-# the databases' page caches, which fill as the databases grow.
-DEFAULT_CACHE_ENTRIES = 50_000
 
 # Keys re-wrapped in one key-store transaction by a rotation: one commit (an
 # fsync on SQLite) a page rather than a key, and a transaction short enough
@@ -76,60 +62,6 @@ class DataKey:
         return AESGCM(self.key)
 
 
-@dataclass(frozen=True)
-class CacheStats:
-    """What the key cache did, counted since the KeyManager was made (or, from
-    `since`, between two readings)."""
-
-    capacity: int
-    entries: int
-    hits: int
-    misses: int
-    # Entries dropped, least recently used first, to stay within the capacity.
-    evictions: int
-    # Times a key destroyed in some process emptied the whole cache.
-    emptied: int
-
-    @property
-    def lookups(self) -> int:
-        return self.hits + self.misses
-
-    @property
-    def hit_rate(self) -> float:
-        """Hits over lookups; 0 before the first lookup."""
-        return self.hits / self.lookups if self.lookups else 0.0
-
-    def since(self, earlier: CacheStats) -> CacheStats:
-        """The counts between `earlier` and this reading, at this reading's size."""
-        return replace(
-            self,
-            hits=self.hits - earlier.hits,
-            misses=self.misses - earlier.misses,
-            evictions=self.evictions - earlier.evictions,
-            emptied=self.emptied - earlier.emptied,
-        )
-
-    def summary(self) -> str:
-        return (
-            f"{self.hit_rate:.1%} of {self.lookups:,} key lookups hit the cache "
-            f"({self.misses:,} missed), {self.entries:,} of {self.capacity:,} entries held, "
-            f"{self.evictions:,} evicted, emptied {self.emptied:,} times by destroyed keys"
-        )
-
-
-@dataclass(frozen=True)
-class _Miss:
-    """Not in the cache, looked up at this destruction generation."""
-
-    generation: int
-
-
-# A cache entry: under (subject, "") the subject key, under (subject, category,
-# purpose) the data key's id and key.
-_Cached = bytes | tuple[str, bytes]
-_Entry = tuple[str, ...]
-
-
 class KeyManager:
     def __init__(
         self,
@@ -139,11 +71,7 @@ class KeyManager:
     ) -> None:
         self.store = store
         self.keyrings = KeyringSource.of(keyring)
-        self._lock = threading.Lock()
-        self._cache: OrderedDict[_Entry, _Cached] = OrderedDict()
-        self._generation = -1
-        self._capacity = _capacity(cache_entries)
-        self._hits = self._misses = self._evictions = self._emptied = 0
+        self._cache = KeyCache(store.destruction_generation, cache_entries)
 
     @property
     def keyring(self) -> Keyring:
@@ -160,76 +88,17 @@ class KeyManager:
 
     # ---------------------------------------------------------------- cache
     def stats(self) -> CacheStats:
-        with self._lock:
-            return CacheStats(
-                self._capacity,
-                len(self._cache),
-                self._hits,
-                self._misses,
-                self._evictions,
-                self._emptied,
-            )
+        return self._cache.stats()
 
     def resize(self, cache_entries: int) -> None:
         """Hold at most `cache_entries` keys from now on; a smaller bound evicts
         the least recently used at once."""
-        with self._lock:
-            self._capacity = _capacity(cache_entries)
-            self._evict()
-
-    def _evict(self) -> None:
-        """`_lock` is held."""
-        while len(self._cache) > self._capacity:
-            self._cache.popitem(last=False)
-            self._evictions += 1
-
-    def _cached(self, key: _Entry) -> _Cached | _Miss:
-        """The cached key, or a miss that says which destruction generation the
-        lookup saw: what is unwrapped after it is remembered only if no
-        destruction came in between (see `_remember`)."""
-        generation = self.store.destruction_generation()
-        with self._lock:
-            value = self._cache.get(key) if self._caught_up(generation) else None
-            if value is None:
-                self._misses += 1
-                return _Miss(generation)
-            self._hits += 1
-            self._cache.move_to_end(key)
-            return value
-
-    def _caught_up(self, generation: int) -> bool:
-        """Whether the cache may answer for a lookup made at `generation`: it is
-        emptied if keys were destroyed since it was filled. A thread that read an
-        older generation than another (each reads the store on its own) is not
-        answered from the cache, and the cache does not go back. `_lock` is held."""
-        if generation == self._generation:
-            return True
-        if generation > self._generation:
-            if self._cache:
-                self._cache.clear()
-                self._emptied += 1
-            self._generation = generation
-        return False
-
-    def _remember(self, key: _Entry, value: _Cached, generation: int) -> None:
-        with self._lock:
-            if generation != self._generation:
-                # Another thread saw a destruction after our read: the key we
-                # read may be a destroyed one, so it is not cached.
-                return
-            self._cache[key] = value
-            self._evict()
-
-    def _forget_subject(self, subject_id: str) -> None:
-        with self._lock:
-            for key in [k for k in self._cache if k[0] == subject_id]:
-                del self._cache[key]
+        self._cache.resize(cache_entries)
 
     # ----------------------------------------------------------------- keys
     def create_subject_key(self, subject_id: str) -> None:
         generation = self.store.destruction_generation()
-        with self._lock:
-            self._caught_up(generation)
+        self._cache.catch_up(generation)
         key = crypto.new_key()
 
         def put(ring: Keyring) -> None:
@@ -240,7 +109,7 @@ class KeyManager:
             self.store.put_subject_key(subject_id, version, wrapped)
 
         self._under_current_kek(put)
-        self._remember((subject_id, ""), key, generation)
+        self._cache.remember((subject_id, ""), key, generation)
 
     def _under_current_kek(self, put: Callable[[Keyring], _T]) -> _T:
         """`put` a key wrapped under the current KEK. A store that refuses the
@@ -261,10 +130,10 @@ class KeyManager:
             return put(ring)
 
     def subject_key(self, subject_id: str) -> bytes:
-        cached = self._cached((subject_id, ""))
+        cached = self._cache.lookup((subject_id, ""))
         if isinstance(cached, bytes):
             return cached
-        assert isinstance(cached, _Miss)  # a subject's entry holds its subject key
+        assert isinstance(cached, Miss)  # a subject's entry holds its subject key
         stored = self.store.subject_key(subject_id)
         if stored is None:
             raise SubjectErased(subject_id)
@@ -274,7 +143,7 @@ class KeyManager:
             wrapped,
             crypto.associated_data("subject-key", version, subject_id),
         )
-        self._remember((subject_id, ""), key, cached.generation)
+        self._cache.remember((subject_id, ""), key, cached.generation)
         return key
 
     def data_key(
@@ -285,10 +154,10 @@ class KeyManager:
         when `create` is set, else CategoryErased if it does not exist (never
         made, or destroyed). With `write=False` a key that would have to be made
         raises NeedsNewKey."""
-        cached = self._cached((subject_id, category, purpose))
+        cached = self._cache.lookup((subject_id, category, purpose))
         if isinstance(cached, tuple):
             return DataKey(*cached)
-        assert isinstance(cached, _Miss)  # a data key's entry holds its id and key
+        assert isinstance(cached, Miss)  # a data key's entry holds its id and key
         subject_key = self.subject_key(subject_id)
         scope = DataKeyScope(subject_id, category, purpose)
         stored = self.store.data_key(scope)
@@ -304,7 +173,9 @@ class KeyManager:
                 # The subject key was destroyed between our read and our write.
                 raise SubjectErased(subject_id)
         key = crypto.unseal(subject_key, stored.wrapped, _unwrap_aad(scope, stored))
-        self._remember((subject_id, category, purpose), (stored.key_id, key), cached.generation)
+        self._cache.remember(
+            (subject_id, category, purpose), (stored.key_id, key), cached.generation
+        )
         return DataKey(stored.key_id, key)
 
     def create_new_subjects_keys(
@@ -315,8 +186,7 @@ class KeyManager:
         `put_keys` (one durable key-store commit for a whole batch of an import),
         cached, and returned by scope."""
         generation = self.store.destruction_generation()
-        with self._lock:
-            self._caught_up(generation)
+        self._cache.catch_up(generation)
         subject_keys: dict[str, bytes] = {}
         wrapped_data_keys: dict[DataKeyScope, WrappedDataKey] = {}
         data_keys: dict[DataKeyScope, DataKey] = {}
@@ -350,9 +220,9 @@ class KeyManager:
             # Subject ids are 128 random bits: one already keyed is a fault, not chance.
             raise RuntimeError("a new subject's id already has a key")
         for subject_id, subject_key in subject_keys.items():
-            self._remember((subject_id, ""), subject_key, generation)
+            self._cache.remember((subject_id, ""), subject_key, generation)
         for scope, data_key in data_keys.items():
-            self._remember(
+            self._cache.remember(
                 (scope.subject_id, scope.category, scope.purpose),
                 (data_key.key_id, data_key.key),
                 generation,
@@ -389,32 +259,25 @@ class KeyManager:
 
     # ------------------------------------------------------------ shredding
     def destroy_subject(self, subject_id: str) -> int:
-        self._forget_subject(subject_id)
+        self._cache.forget_subject(subject_id)
         count = self.store.destroy_subject(subject_id)
-        self._forget_subject(subject_id)
+        self._cache.forget_subject(subject_id)
         return count
 
     def destroy_category(self, subject_id: str, category: str) -> int:
         """Destroy every data key of the category, each purpose's; how many went."""
-        self._forget_category(subject_id, category)
+        self._cache.forget_category(subject_id, category)
         destroyed = self.store.destroy_data_keys(subject_id, category)
-        self._forget_category(subject_id, category)
+        self._cache.forget_category(subject_id, category)
         return destroyed
 
     def destroy_purpose(self, subject_id: str, category: str, purpose: str) -> bool:
         """Destroy the data key of the category's records held for `purpose` alone."""
         entry = (subject_id, category, purpose)
-        with self._lock:
-            self._cache.pop(entry, None)
+        self._cache.forget(entry)
         destroyed = self.store.destroy_data_key(DataKeyScope(subject_id, category, purpose))
-        with self._lock:
-            self._cache.pop(entry, None)
+        self._cache.forget(entry)
         return destroyed
-
-    def _forget_category(self, subject_id: str, category: str) -> None:
-        with self._lock:
-            for key in [k for k in self._cache if k[0] == subject_id and k[1:2] == (category,)]:
-                del self._cache[key]
 
     # ------------------------------------------------------------ job keys
     def create_job_key(self, request_id: str) -> bytes:
@@ -576,9 +439,3 @@ def _erased(scope: DataKeyScope) -> CategoryErased:
         category=scope.category,
         **({"purpose": scope.purpose} if scope.purpose else {}),
     )
-
-
-def _capacity(cache_entries: int) -> int:
-    if cache_entries < 1:
-        raise ValueError(f"the key cache must hold at least 1 entry, not {cache_entries}")
-    return cache_entries
