@@ -9,6 +9,7 @@ import base64
 import dataclasses
 import datetime as dt
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -570,8 +571,12 @@ def test_a_key_that_does_not_open_is_passed_by_and_its_version_not_retired(
     assert f"subject-key of {anna} under key version 1 does not open" in caplog.text
     assert "anna@example.se" not in caplog.text
     readable(vault, "bo", bo_record)
-    with pytest.raises(RetirementBlocked, match=r"1 keys and 0 identities of them do not open"):
+    with pytest.raises(RetirementBlocked) as blocked:
         vault.retire_keys(LOCAL, 30 * DAY)
+    assert str(blocked.value).startswith(
+        "1 key and 0 identities are still under version 1 after every pass "
+        "(1 key and 0 identities of them do not open"
+    )
     assert vault.keyring.has(1)  # nothing retired
     # On a schedule: one line in the log, nothing raised.
     caplog.clear()
@@ -579,6 +584,76 @@ def test_a_key_that_does_not_open_is_passed_by_and_its_version_not_retired(
         vault.rotation.scheduled(None, 30 * DAY)
     assert "scheduled key retirement refused" in caplog.text
     assert vault.keyring.has(1)
+
+
+def test_a_key_that_does_not_open_does_not_hold_later_rotations_back(
+    vault: Vault, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It is not an unfinished rotation: the next rotation makes a version; a
+    rotation cut short beside it is still finished first, without one."""
+    anna, _ = person(vault, "anna")
+    _, bo_record = person(vault, "bo")
+    assert vault.keys.store.rewrap_subject_key(anna, 1, 1, b"tampered" * 8)
+    assert vault.rotate_keys(LOCAL).version == 2
+    third = vault.rotate_keys(LOCAL)
+    assert (third.version, third.resumed, third.rewrapped.unopened) == (3, False, 1)
+    # A key left under version 3 by a rotation cut short opens: finished first.
+    assert vault.keys.store.kek_versions() == {1: 1, 3: 1}
+    cecilia, _ = person(vault, "cecilia")
+    assert vault.keys.store.rewrap_subject_key(cecilia, 3, 2, rewrapped_under(vault, cecilia, 3, 2))
+    finished = vault.rotate_keys(LOCAL)
+    assert (finished.version, finished.resumed, finished.rewrapped.count) == (3, True, 1)
+    assert vault.rotate_keys(LOCAL).version == 4
+    readable(vault, "bo", bo_record)
+    # On a schedule: the key is not tried again every interval while nothing changed.
+    clock.advance(days=1)
+    caplog.clear()
+    with caplog.at_level("ERROR"):
+        assert vault.rotation.scheduled(90 * DAY, None) == []
+        assert vault.rotation.scheduled(90 * DAY, None) == []
+    assert caplog.text.count("does not open") <= 1
+    assert vault.keyring.current_version == 4
+    backdate(vault, 40)
+    with pytest.raises(RetirementBlocked):  # its version still cannot go
+        vault.retire_keys(LOCAL, 30 * DAY)
+    assert vault.keyring.has(1)
+
+
+def rewrapped_under(vault: Vault, subject_id: str, old: int, new: int) -> bytes:
+    """`subject_id`'s key, now under version `old`, wrapped under version `new`."""
+    ((version, wrapped),) = [
+        kv for key_for, kv in vault.keys.store.wrapped_subject_keys() if key_for == subject_id
+    ]
+    assert version == old
+    ad = crypto.associated_data("subject-key", old, subject_id)
+    key = crypto.unseal(vault.keyring.kek(old), wrapped, ad)
+    ad = crypto.associated_data("subject-key", new, subject_id)
+    return crypto.seal(vault.keyring.kek(new), key, ad)
+
+
+def test_a_lease_left_by_a_killed_process_of_this_host_is_taken_over(
+    vault: Vault, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    import subprocess
+    import sys
+
+    from vault.core.steps.engine import _this_host
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = f"{_this_host()}:{int(gone.stdout)}:0badc0de"
+    now = clock.now()
+    vault.keys.store.claim_rotation(dead, now, now + DAY)
+    with caplog.at_level("WARNING", logger="vault.core.rotation"):
+        assert vault.rotate_keys(LOCAL).version == 2
+    assert f"rotation lease of {dead}" in caplog.text
+    # A live process of this host, and a process of another host, are waited for.
+    for owner in (f"{_this_host()}:{os.getpid()}:0badc0de", f"elsewhere:{int(gone.stdout)}:x"):
+        vault.keys.store.claim_rotation(owner, now, now + DAY)
+        with pytest.raises(RotationBusy, match=owner):
+            vault.rotate_keys(LOCAL)
+        vault.keys.store.release_rotation(owner)
+    assert vault.keyring.current_version == 2
 
 
 # -------------------------------------------------------------------- CLI

@@ -120,6 +120,12 @@ def test_the_demo_is_the_schools_unless_a_controller_is_configured(tmp_path: Pat
         ("[keys]\nrotate_every = 90\n", "[keys] rotate_every must be a duration in quotes"),
         ('[keys]\nretire_after = "0d"\n', "[keys] retire_after must be more than 0"),
         ('[keys]\nretire_after = "-3d"\n', "[keys] retire_after"),
+        (
+            '[keys]\nretire_after = "99999999999999999999d"\n',
+            "[keys] retire_after '99999999999999999999d' is too large",
+        ),
+        ('[keys]\nrotate_every = "600000w"\n', "[keys] rotate_every '600000w' is too large"),
+        ('[keys]\nrotate_every = " 90d"\n', "[keys] rotate_every ' 90d': write a whole"),
         ('[requests]\nremember_for = "0d"\n', "[requests] remember_for must be more than 0"),
         ('[requests]\nremember_for = "1.5d"\n', "[requests] remember_for '1.5d': write a whole"),
         ("[requests]\nremember_for = 30\n", "[requests] remember_for must be a duration in quotes"),

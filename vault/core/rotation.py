@@ -33,7 +33,13 @@ the one it moved everything to), and `KeyringSource.replace` writes only over
 the file it read. So no version another process made is ever dropped.
 
 A key whose wrap does not open (tampered) is logged by its subject or job id
-and left where it is: a rotation goes on without it, a retirement refuses.
+and left where it is: a rotation goes on without it, a retirement refuses. It
+does not make the rotation unfinished: a rotation that finds nothing left under
+an older version but keys and identities that do not open makes a new version.
+
+A process killed while it held the lease (kill -9) leaves it held until it runs
+out; a process on the same host (and pid namespace) that finds the owner's pid
+gone takes it over at once.
 """
 
 from __future__ import annotations
@@ -43,7 +49,6 @@ import logging
 import os
 import re
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -54,6 +59,7 @@ from vault.core.clock import Clock, utc_now
 from vault.core.errors import CategoryErased, SubjectErased
 from vault.core.keys import KeyManager, Rewrapped
 from vault.core.sealing import Sealing
+from vault.core.steps.engine import _process_alive, _this_host
 from vault.crypto import TamperedError
 from vault.keyring import Keyring
 from vault.storage.base import IdentityRow, RecordStore
@@ -142,19 +148,29 @@ class Retirement:
     # records from before still matches people by identity through that key
     # until every version holding it is retired.
     index_shared: bool = False
+    # The live versions that stay, but the current one (made too recently, or
+    # above one made too recently).
+    kept: tuple[int, ...] = ()
+
+
+# The longest duration taken: a cutoff that far back is still a date.
+LONGEST = dt.timedelta(days=365_000)
 
 
 def duration(text: str, what: str = "duration") -> dt.timedelta:
     """A duration as an operator writes it: a whole number and a unit, `90d`,
-    `12h`, `2w`, `30min`, `10s`. ValueError, in one line, otherwise."""
-    match = re.fullmatch(r"\s*(\d+)\s*(s|min|h|d|w)\s*", text)
+    `12h`, `2w`, `30min`, `10s`, with no space, at most `LONGEST`. ValueError,
+    in one line, otherwise."""
+    match = re.fullmatch(r"(\d+)(s|min|h|d|w)", text)
     if match is None:
         raise ValueError(
-            f"{what} {text!r}: write a whole number and a unit, such as 90d "
+            f"{what} {text!r}: write a whole number and a unit, with no space, such as 90d "
             "(s, min, h, d or w: seconds, minutes, hours, days, weeks)"
         )
     number, unit = int(match[1]), match[2]
     seconds = {"s": 1, "min": 60, "h": 3600, "d": 86_400, "w": 604_800}[unit]
+    if number * seconds > LONGEST.total_seconds():
+        raise ValueError(f"{what} {text!r} is too large: at most {LONGEST.days}d (1000 years)")
     return dt.timedelta(seconds=number * seconds)
 
 
@@ -172,10 +188,16 @@ class KeyRotation:
         self.sealing = sealing
         self.clock = clock
         self.scrub_due = scrub_due
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        # The host and pid first: `_orphaned` reads them (as the step engine's
+        # leases are read).
+        self.owner = f"{_this_host()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._renewed = 0.0
         # Until when the lease this process holds runs (None: it holds none).
         self._until: dt.datetime | None = None
+        # What a rotation found left under older versions of the current one
+        # that did not open: (current version, keys left, identities left). A
+        # schedule does not try them again every interval while nothing changed.
+        self._stuck: tuple[int, int, int] | None = None
 
     # --------------------------------------------------------------- state
     def left_behind(self, ring: Keyring) -> tuple[int, int]:
@@ -192,22 +214,50 @@ class KeyRotation:
     def rotate(self, progress: ProgressCallback | None = None) -> Rotation:
         """A new version made current, and everything moved to it; or, if the
         last rotation is unfinished (keys or identities left under an older
-        version), that one finished, with no new version."""
+        version that open), that one finished, with no new version. What is
+        left that does not open is logged and passed by: it does not keep a
+        new version from being made."""
+        rotation = self._rotate(progress, new_version=True)
+        assert rotation is not None
+        return rotation
+
+    def finish(self, progress: ProgressCallback | None = None) -> Rotation | None:
+        """An unfinished rotation finished, as `rotate` would, but no new
+        version made: None when nothing that opens was left to move."""
+        return self._rotate(progress, new_version=False)
+
+    def _rotate(self, progress: ProgressCallback | None, *, new_version: bool) -> Rotation | None:
         self.keys.keyrings.check_changeable()
         with self._lease():
             ring = self.keys.keyrings.refresh()
             keys_left, identities_left = self.left_behind(ring)
-            resumed = bool(keys_left or identities_left)
-            if not resumed:
-                # Saved before anything is re-wrapped under it: a crash part-way
-                # leaves every key under a version the file holds.
-                # From the file as it is now: no version in it is dropped.
-                ring = self._keyring_to_change(None).with_new_version(utc_now(self.clock))
-                self.keys.keyrings.replace(ring)
-                keys_left, identities_left = self.left_behind(ring)
+            if keys_left or identities_left:
+                rewrapped = self._rewrap(ring, None, keys_left, progress)
+                reindexed, removed, unindexed = self._reindex(ring, None, identities_left, progress)
+                if rewrapped.count or reindexed or removed:
+                    self._stuck = None
+                    return Rotation(ring.current_version, True, rewrapped, reindexed, removed)
+                # Nothing moved: what is left does not open (logged by its id).
+                self._stuck = (ring.current_version, *self.left_behind(ring))
+                _log.warning(
+                    "%s and %s under older key versions do not open (tampered or "
+                    "damaged): a rotation passes them by",
+                    _counted(rewrapped.unopened, "key"),
+                    _counted(unindexed, "identity"),
+                )
+            if not new_version:
+                return None
+            # Saved before anything is re-wrapped under it: a crash part-way
+            # leaves every key under a version the file holds.
+            # From the file as it is now: no version in it is dropped.
+            ring = self._keyring_to_change(None).with_new_version(utc_now(self.clock))
+            self.keys.keyrings.replace(ring)
+            keys_left, identities_left = self.left_behind(ring)
             rewrapped = self._rewrap(ring, None, keys_left, progress)
             reindexed, removed, _ = self._reindex(ring, None, identities_left, progress)
-        return Rotation(ring.current_version, resumed, rewrapped, reindexed, removed)
+            left = self.left_behind(ring)
+            self._stuck = (ring.current_version, *left) if any(left) else None
+        return Rotation(ring.current_version, False, rewrapped, reindexed, removed)
 
     # ---------------------------------------------------------- retirement
     def retire(
@@ -221,7 +271,8 @@ class KeyRotation:
             ring = self.keys.keyrings.refresh()
             versions = self._retirable(ring, utc_now(self.clock) - older_than)
             if not versions:
-                return Retirement([], ring.current_version, Rewrapped(0, 0), 0, 0, True)
+                kept = tuple(sorted(v for v in ring.versions if v != ring.current_version))
+                return Retirement([], ring.current_version, Rewrapped(0, 0), 0, 0, True, kept=kept)
             moving = set(versions)
             keys_left = self._count_under(self.keys.store.kek_versions(), moving)
             identities_left = self._count_under(self.records.subjects.index_versions(), moving)
@@ -256,8 +307,9 @@ class KeyRotation:
             scrubbed = self.keys.store.scrub() and self.records.maintenance.scrub()
             if not scrubbed and self.scrub_due is not None:
                 self.scrub_due.set()
+        kept = tuple(sorted(set(ring.versions) - set(versions) - {ring.current_version}))
         return Retirement(
-            versions, ring.current_version, rewrapped, reindexed, removed, scrubbed, shared
+            versions, ring.current_version, rewrapped, reindexed, removed, scrubbed, shared, kept
         )
 
     def _keyring_to_change(self, current: int | None) -> Keyring:
@@ -301,13 +353,15 @@ class KeyRotation:
         identities = self._count_under(self.records.subjects.index_versions(), versions)
         if keys or identities:
             tampered = (
-                f" ({unopened} keys and {unindexed} identities of them do not open: "
-                "tampered or damaged)"
+                f" ({_counted(unopened, 'key')} and {_counted(unindexed, 'identity')} of "
+                "them do not open: tampered or damaged)"
                 if unopened or unindexed
                 else ""
             )
+            noun = "version" if len(versions) == 1 else "versions"
             raise RetirementBlocked(
-                f"{keys} keys and {identities} identities are still under version "
+                f"{_counted(keys, 'key')} and {_counted(identities, 'identity')} "
+                f"are still under {noun} "
                 f"{', '.join(map(str, sorted(versions)))} after every pass{tampered}; "
                 "nothing was retired (the server log names what could not be moved)"
             )
@@ -325,11 +379,15 @@ class KeyRotation:
             ring = self.keys.keyrings.refresh()
             now = utc_now(self.clock)
             made = ring.versions[ring.current_version].created_at
-            if rotate_every is not None and (
-                made is None or now - made >= rotate_every or any(self.left_behind(ring))
-            ):
-                done.append(self.rotate())
-                ring = self.keys.keyrings.current()
+            if rotate_every is not None:
+                rotation: Rotation | None = None
+                if made is None or now - made >= rotate_every:
+                    rotation = self.rotate()
+                elif self._unfinished(ring):
+                    rotation = self.finish()
+                if rotation is not None:
+                    done.append(rotation)
+                    ring = self.keys.keyrings.current()
             if retire_after is not None and self._retirable(ring, now - retire_after):
                 done.append(self.retire(retire_after))
         except LeaseLapsed as lapsed:
@@ -340,6 +398,12 @@ class KeyRotation:
         except RotationBusy:
             pass
         return done
+
+    def _unfinished(self, ring: Keyring) -> bool:
+        """Whether something is left under an older version than `ring`'s
+        current one, other than what this process found not to open."""
+        left = self.left_behind(ring)
+        return any(left) and (ring.current_version, *left) != self._stuck
 
     # ------------------------------------------------------------ the work
     @contextmanager
@@ -360,6 +424,15 @@ class KeyRotation:
         if self._until is not None and now >= self._until:
             raise LeaseLapsed(self._until)
         lease = self.keys.store.claim_rotation(self.owner, now, now + LEASE)
+        if lease.owner != self.owner and self._until is None and _orphaned(lease.owner):
+            # Killed on this host (kill -9, a crash): its lease would hold
+            # everyone off until it ran out. Released only if still its own.
+            _log.warning(
+                "the rotation lease of %s, a process of this host that is gone, was taken over",
+                lease.owner,
+            )
+            self.keys.store.release_rotation(lease.owner)
+            lease = self.keys.store.claim_rotation(self.owner, now, now + LEASE)
         if lease.owner != self.owner:
             raise RotationBusy(lease.owner, lease.until)
         self._until = lease.until
@@ -434,3 +507,18 @@ class KeyRotation:
         if (reindexed or removed) and self.scrub_due is not None:
             self.scrub_due.set()
         return reindexed, removed, unopened
+
+
+def _orphaned(owner: str) -> bool:
+    """Whether the lease `owner` names a process of this host (and pid
+    namespace) that no longer runs; a process elsewhere is never judged."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    return host == _this_host() and pid.isdigit() and not _process_alive(int(pid))
+
+
+def _counted(number: int, thing: str) -> str:
+    """ "1 key", "2 keys", "1 identity", "1,234 identities"."""
+    if number == 1:
+        return f"1 {thing}"
+    return f"{number:,} {thing[:-1] + 'ies' if thing.endswith('y') else thing + 's'}"
