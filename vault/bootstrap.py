@@ -135,6 +135,15 @@ def holds_keys(keys: KeyStore) -> bool:
     return next(iter(keys.wrapped_subject_keys()), None) is not None
 
 
+def may_hold_keys(key_url: str) -> bool:
+    """False when the key database at `key_url` surely holds no key, told
+    without opening (and so creating) it: an SQLite directory without its key
+    file. A PostgreSQL database must be opened to tell (`holds_keys`)."""
+    if postgres.is_postgres(key_url):
+        return True
+    return (Path(key_url.removeprefix(SQLITE)) / "keys.db").exists()
+
+
 def check_keyring(keys: KeyStore, keyring: Keyring) -> None:
     """Refuse a keyring that cannot open the key database's keys, before any
     call is served: a process with another keyring (a second machine given a

@@ -214,8 +214,18 @@ the batches before it are. Fix the line and run the command again with the
 BAD_LINES_SHOWN = 10
 
 
+class _Parser(argparse.ArgumentParser):
+    """A parser that takes no abbreviation of an option (`--older` is not
+    `--older-than` on a command that destroys keys); its sub-parsers are of
+    this class too (argparse makes them of the parent's)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="consent-vault", description="A consent and record vault, encrypted per data subject."
     )
     parser.add_argument(
@@ -454,9 +464,7 @@ def _parser() -> argparse.ArgumentParser:
         help="add a key-encryption and index key version, re-wrap every key under it "
         "and re-index every identity (or finish a rotation a crash cut short)",
     )
-    keys.add_argument("--data-dir")
-    _database_options(keys)
-    keys.add_argument("--keyring")
+    _key_command_options(keys)
     keys.add_argument(
         "--retire-older-than",
         metavar="AGE",
@@ -468,9 +476,7 @@ def _parser() -> argparse.ArgumentParser:
         help="destroy the key versions made more than AGE ago (never the current one), "
         "once nothing is left under them",
     )
-    retire.add_argument("--data-dir")
-    _database_options(retire)
-    retire.add_argument("--keyring")
+    _key_command_options(retire)
     retire.add_argument(
         "--older-than",
         metavar="AGE",
@@ -486,6 +492,21 @@ def _parser() -> argparse.ArgumentParser:
     _database_options(migrate)
     migrate.set_defaults(handler=_migrate)
     return parser
+
+
+def _key_command_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        help="the vault's data directory (default $CONSENT_VAULT_DATA or ./vault-data); "
+        "it must hold a vault: nothing is made",
+    )
+    _database_options(parser)
+    parser.add_argument(
+        "--keyring",
+        metavar="FILE",
+        help="the vault's keyring file (default $CONSENT_VAULT_KEYRING_FILE or "
+        "DATA_DIR/keyring.json); $CONSENT_VAULT_KEYRING, if set, wins over it",
+    )
 
 
 def _database_options(parser: argparse.ArgumentParser) -> None:
@@ -716,6 +737,7 @@ def _key_versions(args: argparse.Namespace, *, rotate: bool, retire_age: str | N
     from vault.keyring import given_whole
     from vault.runtime import Runtime, StartupError
 
+    command = "rotate-kek" if rotate else "retire-kek"
     option = "--retire-older-than" if rotate else "--older-than"
     try:
         older_than = None if retire_age is None else duration(retire_age, option)
@@ -724,6 +746,15 @@ def _key_versions(args: argparse.Namespace, *, rotate: bool, retire_age: str | N
         return 2
     directory = configuration.data_dir(args.data_dir)
     keyring = configuration.keyring_settings(directory, args.keyring)
+    if keyring.given and args.keyring:
+        # The variable wins over the flag, here as everywhere.
+        variable = f"${configuration.KEYRING_ENV}"
+        _fail(
+            f"{variable} is set, and it wins over --keyring: the keyring it gives whole "
+            f"cannot change under a running server, so it is not rotated; unset {variable} "
+            f"to {command} the keyring file {args.keyring}"
+        )
+        return 2
     if keyring.given:
         _fail(given_whole(f"${configuration.KEYRING_ENV}"))
         return 2
@@ -734,12 +765,13 @@ def _key_versions(args: argparse.Namespace, *, rotate: bool, retire_age: str | N
         return 2
     runtime = Runtime(configuration.Settings(storage, keyring))
     try:
-        vault = runtime.open_vault()
+        vault = runtime.open_vault(existing=True)
     except StartupError as error:
         runtime.close()
         _fail(str(error))
         return 2
     with contextlib.closing(runtime):
+        doing = "rotation"
         try:
             if rotate:
                 rotation = vault.rotate_keys(LOCAL, _show_key_progress())
@@ -762,8 +794,23 @@ def _key_versions(args: argparse.Namespace, *, rotate: bool, retire_age: str | N
                 )
                 _say_unopened(rotation.rewrapped.unopened)
             if older_than is not None:
+                doing = "retirement"
                 retirement = vault.retire_keys(LOCAL, older_than, _show_key_progress())
                 _print_retirement(retirement, retire_age or "")
+        except KeyboardInterrupt:
+            # The lease is given up on the way out; what was moved stays moved.
+            if doing == "rotation":
+                _fail(
+                    "the rotation was cut short (Ctrl-C): every key still opens; "
+                    "run rotate-kek to finish it"
+                )
+            else:
+                _fail(
+                    "the retirement was cut short (Ctrl-C): every key still opens; "
+                    f"run retire-kek {option.replace('--retire-', '--')} "
+                    f"{retire_age} to finish it"
+                )
+            return 130
         except (RotationBusy, RetirementBlocked) as error:
             _fail(str(error))
             return 1
@@ -791,10 +838,15 @@ def _say_unopened(unopened: int) -> None:
 
 def _print_retirement(retirement: Retirement, age: str) -> None:
     if not retirement.retired:
-        _say(
-            f"No key version but the current one ({retirement.current}) is older than "
-            f"{age}: nothing retired."
-        )
+        current = retirement.current
+        if not retirement.kept:
+            _say(f"Nothing retired: only version {current}, the current one, is live.")
+        else:
+            _say(
+                f"Nothing retired: {_versions(retirement.kept)} "
+                f"{'was' if len(retirement.kept) == 1 else 'were'} made less than {age} "
+                f"ago, and version {current} is current."
+            )
         return
     numbers = ", ".join(str(v) for v in retirement.retired)
     noun, their = ("version", "its") if len(retirement.retired) == 1 else ("versions", "their")
@@ -823,6 +875,15 @@ def _print_retirement(retirement: Retirement, age: str) -> None:
             "A reader kept the key database's files from being scrubbed; a running "
             "server's maintenance does it, or run retire-kek again."
         )
+
+
+def _versions(numbers: tuple[int, ...]) -> str:
+    """ "version 4", "versions 4 to 6", "versions 2, 5 and 6"."""
+    if len(numbers) == 1:
+        return f"version {numbers[0]}"
+    if len(numbers) > 2 and list(numbers) == list(range(numbers[0], numbers[-1] + 1)):
+        return f"versions {numbers[0]} to {numbers[-1]}"
+    return f"versions {', '.join(map(str, numbers[:-1]))} and {numbers[-1]}"
 
 
 def _say(text: str) -> None:

@@ -26,7 +26,7 @@ from vault.core.rotation import Retirement, Rotation
 from vault.core.steps import StepEngine
 from vault.core.vault import Vault
 from vault.crypto import KeyringError
-from vault.keyring import KEYRING_ENV, KeyringSource, given_whole, load_or_create_keyring
+from vault.keyring import KEYRING_ENV, KeyringSource, load_or_create_keyring
 from vault.plugins.host import VaultHost
 from vault.plugins.manager import make_plugin_manager
 from vault.server.app import RunningServer, create_server
@@ -48,8 +48,20 @@ KEY_CACHE_REPORT_SECONDS = 300.0
 KEY_ROTATION_CHECK_SECONDS = 3600.0
 
 
+def _no_vault(where: str, keyring: Path) -> str:
+    return (
+        f"no vault there ({where}): no keyring at {keyring} and no keys in the key "
+        "database; name the vault's --data-dir (or its --database and --keyring)"
+    )
+
+
 class StartupError(Exception):
     """What stops the application from starting, in one line."""
+
+
+class NoVault(StartupError):
+    """rotate-kek and retire-kek name a place that holds no vault (a typo in
+    --data-dir, say): nothing was made there."""
 
 
 def step_engine(vault: Vault, erasure: ErasureSettings | None = None) -> StepEngine:
@@ -190,20 +202,26 @@ class Runtime:
     def data_dir(self) -> Path:
         return self.settings.storage.data_dir
 
-    def open_vault(self) -> Vault:
-        """The keyring, the stores and the vault alone (what rotate-kek needs)."""
+    def open_vault(self, *, existing: bool = False) -> Vault:
+        """The keyring, the stores and the vault alone (what rotate-kek needs).
+        `existing`: NoVault, with nothing made, unless a vault is there (a
+        keyring file, or keys in the key database)."""
         directory = self.data_dir
         ring = self.settings.keyring
+        storage = self.settings.storage
         if ring.given and self.settings.keys.scheduled:
             raise StartupError(
-                "[keys] rotate_every and retire_after need a keyring file: "
-                + given_whole(f"${KEYRING_ENV}")
+                f"[keys] rotate_every and retire_after change the keyring, and one given "
+                f"whole in ${KEYRING_ENV} cannot change under a running server: move it "
+                f"into a file of mode 0600 and unset ${KEYRING_ENV}, or leave both settings out"
             )
+        no_keyring = not ring.given and not ring.path.exists()
+        if existing and no_keyring and not bootstrap.may_hold_keys(storage.key_url or storage.url):
+            raise NoVault(_no_vault(storage.where, ring.path))
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            storage = self.settings.storage
             self.stores = bootstrap.open_stores(storage.url, storage.key_url)
-            if not ring.given and not ring.path.exists() and bootstrap.holds_keys(self.stores.keys):
+            if no_keyring and bootstrap.holds_keys(self.stores.keys):
                 # A keyring is made for a new vault only: beside keys another
                 # keyring wrapped, a new one would read nothing and find no one.
                 raise KeyringError(
@@ -211,6 +229,8 @@ class Runtime:
                     "give this server the keyring the vault was written with (--keyring, "
                     f"or ${KEYRING_ENV})"
                 )
+            if existing and no_keyring:
+                raise NoVault(_no_vault(storage.where, ring.path))
             # A keyring file is watched (a rotation elsewhere is picked up
             # without a restart); one given whole in the environment cannot change.
             keyring = KeyringSource(

@@ -545,6 +545,11 @@ def test_rotate_and_retire_say_what_they_did_in_lines_of_80_columns(tmp_path: Pa
         (("retire-kek", "--older-than", "thirty days"), "--older-than 'thirty days': write"),
         (("retire-kek", "--older-than", "30"), "--older-than '30': write a whole number"),
         (("rotate-kek", "--retire-older-than", "2y"), "--retire-older-than '2y'"),
+        (("retire-kek", "--older-than", " 30d"), "--older-than ' 30d': write a whole number"),
+        (
+            ("retire-kek", "--older-than", "99999999999999999999d"),
+            "--older-than '99999999999999999999d' is too large",
+        ),
     ],
 )
 def test_a_bad_age_is_one_line_and_changes_nothing(
@@ -572,6 +577,148 @@ def test_a_keyring_given_whole_is_refused_before_anything_changes(
     assert "cannot change under a running server" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "data").exists()
+
+
+def test_the_keyring_variable_set_beside_keyring_is_named_as_what_to_unset(
+    tmp_path: Path,
+) -> None:
+    ring = tmp_path / "keyring.json"
+    write_keyring(ring, Keyring.generate())
+    done = key_command(
+        "rotate-kek",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--keyring",
+        str(ring),
+        environ={"CONSENT_VAULT_KEYRING": Keyring.generate().to_json()},
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    said = " ".join(done.stderr.split())
+    assert "$CONSENT_VAULT_KEYRING is set, and it wins over --keyring" in said
+    assert f"unset $CONSENT_VAULT_KEYRING to rotate-kek the keyring file {ring}" in said
+    assert "needs a keyring file (--keyring)" not in said
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "data").exists()
+
+
+def test_serve_with_a_schedule_and_a_keyring_given_whole_refuses_in_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "vault.toml"
+    config.write_text('[keys]\nrotate_every = "90d"\n')
+    monkeypatch.setenv("CONSENT_VAULT_KEYRING", Keyring.generate().to_json())
+    args = ["serve", "--address", "127.0.0.1:0", "--data-dir", str(tmp_path / "data")]
+    assert main([*args, "--config", str(config)]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert said == (
+        "error: [keys] rotate_every and retire_after change the keyring, and one given "
+        "whole in $CONSENT_VAULT_KEYRING cannot change under a running server: move it "
+        "into a file of mode 0600 and unset $CONSENT_VAULT_KEYRING, or leave both "
+        "settings out"
+    )
+
+
+@pytest.mark.parametrize("command", [("rotate-kek",), ("retire-kek", "--older-than", "30d")])
+def test_a_key_command_where_no_vault_is_refuses_and_makes_nothing(
+    command: tuple[str, ...], tmp_path: Path
+) -> None:
+    typo, empty = tmp_path / "nodir", tmp_path / "empty"
+    empty.mkdir()
+    for place in (typo, empty):
+        done = key_command(*command, "--data-dir", str(place))
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        said = " ".join(done.stderr.split())
+        assert f"no vault there (data in {place}): no keyring at {place / 'keyring.json'}" in said
+        assert len(done.stderr.strip().splitlines()) == 1
+        assert done.stdout == ""
+    assert not typo.exists()
+    assert list(empty.iterdir()) == []
+
+
+def test_a_key_command_on_a_postgresql_database_without_keys_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests import postgres
+
+    postgres.require()
+    with postgres.fresh_schema("cv_nokeys") as url:
+        data = tmp_path / "data"
+        assert main(["rotate-kek", "--data-dir", str(data), "--database", url]) == 2
+        err = capsys.readouterr().err
+        assert "no vault there" in err and "no keys in the key database" in err
+        assert not (data / "keyring.json").exists()
+
+
+def test_ctrl_c_during_a_rotation_says_rotate_kek_finishes_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vault import bootstrap
+    from vault.core import rotation
+    from vault.core.identities import IdentityKind
+    from vault.core.keys import KeyManager
+    from vault.core.vault import IdentityInput
+
+    data = tmp_path / "data"
+    vault = bootstrap.open_vault(data)
+    vault.create_subject(LOCAL, [IdentityInput(IdentityKind.EMAIL, "anna@example.se")], [])
+    bootstrap.close_vault(vault)
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(KeyManager, "rewrap", interrupted)
+        assert main(["rotate-kek", "--data-dir", str(data)]) == 130
+        err = capsys.readouterr().err
+        assert "the rotation was cut short (Ctrl-C)" in err and "run rotate-kek" in err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        patched.setattr(rotation.KeyRotation, "_reindex", interrupted)
+        assert main(["retire-kek", "--older-than", "0s", "--data-dir", str(data)]) == 130
+        err = " ".join(capsys.readouterr().err.split())
+        assert "the retirement was cut short (Ctrl-C)" in err
+        assert "run retire-kek --older-than 0s to finish it" in err
+    # The lease was given up: the next run goes on at once, and finishes it.
+    assert main(["rotate-kek", "--data-dir", str(data)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.startswith("The rotation to key version 2 was unfinished: finished it")
+
+
+def test_retire_kek_says_which_versions_stay_when_none_is_old_enough(tmp_path: Path) -> None:
+    from vault import bootstrap
+
+    data = tmp_path / "data"
+    bootstrap.close_vault(bootstrap.open_vault(data))
+    done = key_command("retire-kek", "--older-than", "30d", "--data-dir", str(data))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "Nothing retired: only version 1, the current one, is live."
+    ]
+    for _ in range(3):
+        assert key_command("rotate-kek", "--data-dir", str(data)).returncode == 0
+    done = key_command("retire-kek", "--older-than", "30d", "--data-dir", str(data))
+    assert " ".join(done.stdout.split()) == (
+        "Nothing retired: versions 1 to 3 were made less than 30d ago, and version 4 is current."
+    )
+
+
+def test_key_command_options_are_never_abbreviated_and_have_help(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vault import bootstrap
+
+    data = tmp_path / "data"
+    bootstrap.close_vault(bootstrap.open_vault(data))
+    with pytest.raises(SystemExit) as exited:
+        main(["retire-kek", "--older", "0s", "--data-dir", str(data)])
+    assert exited.value.code == 2
+    assert "--older" in capsys.readouterr().err
+    assert json.loads((data / "keyring.json").read_text())["current"] == 1  # nothing retired
+    for command in ("rotate-kek", "retire-kek"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        shown = " ".join(capsys.readouterr().out.split())
+        assert "--data-dir DATA_DIR the vault's data directory" in shown
+        assert "--keyring FILE the vault's keyring file" in shown
 
 
 def test_record_erase_takes_one_purpose_or_the_whole_category_and_says_so(run) -> None:
