@@ -348,14 +348,14 @@ def test_an_export_through_a_symlink_writes_where_it_points(run, tmp_path: Path)
 def test_ctrl_c_during_an_export_writes_nothing_and_says_so(
     run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from vault import cli
+    from vault.cli import exports
 
     subject, _ = _subject_with_a_record(run)
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli.Progress, "update", interrupted)  # the first progress event
+    monkeypatch.setattr(exports.Progress, "update", interrupted)  # the first progress event
     (tmp_path / "exports").mkdir()
     code, _, err = run("export", subject, "-o", str(tmp_path / "exports" / "a.zip"))
     assert code == 130 and "Traceback" not in err
@@ -386,14 +386,14 @@ def test_ctrl_c_once_the_whole_export_is_written_is_no_failure(
 def test_ctrl_c_during_an_erasure_says_it_goes_on_and_how_to_follow_it(
     run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from vault import cli
+    from vault.cli import erasure
 
     subject, _ = _subject_with_a_record(run)
 
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_show_progress", interrupted)  # once the request is accepted
+    monkeypatch.setattr(erasure, "_show_progress", interrupted)  # once the request is accepted
     code, _, err = run("erase", subject, "--yes")
     assert code == 130 and "Traceback" not in err
     monkeypatch.undo()
@@ -430,7 +430,7 @@ def test_a_mistyped_legal_basis_lists_the_bases(run) -> None:
 
 
 def test_the_bases_offered_are_the_apis(capsys: pytest.CaptureFixture[str]) -> None:
-    from vault import cli
+    from vault.cli import parser
     from vault.v1 import vault_pb2 as pb
 
     offered = {
@@ -438,7 +438,7 @@ def test_the_bases_offered_are_the_apis(capsys: pytest.CaptureFixture[str]) -> N
         for v in pb.LegalBasis.DESCRIPTOR.values
         if v.number
     }
-    assert set(cli.LEGAL_BASES) == offered
+    assert set(parser.LEGAL_BASES) == offered
     with pytest.raises(SystemExit):
         main(["record", "put", "subjects/0", "--category", "c", "--purpose", "p", *BAD_BASIS])
     err = capsys.readouterr().err

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from vault import cli
-from vault.cli import main
+from vault.cli import imports, main
 from vault.server.app import RunningServer
 from vault_client import VaultClient
 
@@ -154,7 +153,7 @@ def test_in_a_terminal_the_bar_fits_80_columns_and_goes(
     run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     screen = io.StringIO()
-    monkeypatch.setattr(cli, "errors", Console(file=screen, force_terminal=True, width=80))
+    monkeypatch.setattr(imports, "errors", Console(file=screen, force_terminal=True, width=80))
     people = tmp_path / "people.jsonl"
     people.write_text("\n".join(line(n) for n in range(1, 7)) + "\n")
     code, out, _ = run("import", str(people), "--batch", "2")

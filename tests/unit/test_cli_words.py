@@ -12,6 +12,7 @@ import pytest
 from rich.console import Console
 
 from vault import cli
+from vault.cli import parser
 from vault.reports import terminal, words
 from vault_client import Content, ExportSummary
 
@@ -66,18 +67,18 @@ def test_counts_are_singular_for_one(number: int, thing: str, said: str) -> None
     ],
 )
 def test_errors_name_the_option_not_the_field(argv: list[str], field: str, option: str) -> None:
-    args = cli._parser().parse_args(argv)
+    args = parser._parser().parse_args(argv)
     assert cli._option_for(field, args) == option
 
 
 def test_an_identity_error_names_the_option_that_gave_it() -> None:
-    args = cli._parser().parse_args(
+    args = parser._parser().parse_args(
         ["subject", "create", "--pnr", "811218-9876", "--email", "a@b.se", "--phone", "070"]
     )
     cli._identities(args)
     assert cli._option_for("identities[1].value", args) == "--email"
     assert cli._option_for("identities[2].value", args) == "--phone"
-    args = cli._parser().parse_args(["subject", "find", "--phone", "070"])
+    args = parser._parser().parse_args(["subject", "find", "--phone", "070"])
     cli._identities(args)
     assert cli._option_for("identity.value", args) == "--phone"
 

@@ -1,0 +1,153 @@
+"""The `consent-vault` command: run the server, and talk to one through the Python client."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import re
+import sys
+from typing import Any
+
+# Ctrl-C while the libraries load is as quiet as Ctrl-C later: no traceback.
+try:
+    import grpc
+    from rich.console import Console
+    from rich.markup import escape
+
+    from vault_client import Content, Identity, VaultClient, VaultClientError
+    from vault_client.errors import ServerUnreachableError
+except KeyboardInterrupt:
+    raise SystemExit(130) from None
+
+SERVER_ENV = "CONSENT_VAULT_SERVER"
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        # The commands load late, under this guard: Ctrl-C while they do is quiet.
+        from vault.cli.offline import _migrate, _retire_kek, _rotate_kek, _serve
+        from vault.cli.parser import _parser
+
+        parser = _parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "handler", None):
+            parser.print_help()
+            return 2
+        offline = (_serve, _rotate_kek, _retire_kek, _migrate)
+        if args.handler not in offline and not _ADDRESS.fullmatch(args.server):
+            _fail(
+                f"--server {args.server!r}: write the address as HOST:PORT, "
+                f"such as {DEFAULT_ADDRESS} (no http://, no trailing /)"
+            )
+            return 2
+        return _run(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+# HOST:PORT as gRPC takes it: a name or IPv4 address, or an IPv6 one in brackets.
+_ADDRESS = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):\d{1,5}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        return int(args.handler(args) or 0)
+    except ServerUnreachableError:
+        _fail(
+            f"no server answers at {args.server}; start one with `consent-vault serve` "
+            f"(or `make run`), or name yours with --server or ${SERVER_ENV}"
+        )
+        return 1
+    except VaultClientError as error:
+        if error.code == grpc.StatusCode.UNIMPLEMENTED and not error.reason:
+            _fail(f"the server at {args.server} does not answer the consent-vault API")
+            return 1
+        # The message in words, naming the option the user typed rather than
+        # the API's field; the stable reason stays, dim, for scripts and support.
+        message = error.message
+        option = _option_for(error.field, args) if error.field else None
+        if error.field and option:
+            # "record.legal_basis: must be ..." reads "--basis: must be ...";
+            # a message that does not start with its field keeps its words.
+            if message.startswith(f"{error.field}:"):
+                message = option + message.removeprefix(error.field)
+            else:
+                message = f"{option}: {message}"
+        reason = f" [dim](reason: {escape(error.reason)})[/dim]" if error.reason else ""
+        errors.print(f"[red]error:[/red] {escape(message)}{reason}", highlight=False)
+        return 1
+    except OSError as error:
+        # A file the user named (or a place to write one) is not usable.
+        _fail(str(error))
+        return 1
+
+
+def _option_for(field: str, args: argparse.Namespace) -> str | None:
+    """The CLI option (or argument) that gave the API field `field`, if the
+    command knows it: the longest field path that `field` starts with."""
+    given: list[str] = getattr(args, "identity_options", [])
+    indexed = re.match(r"identities\[(\d+)\]", field)
+    if indexed and int(indexed[1]) < len(given):
+        return given[int(indexed[1])]
+    if field.startswith("identity") and len(given) == 1:
+        return given[0]
+    options: dict[str, str] = getattr(args, "options", {})
+    for path in sorted(options, key=len, reverse=True):
+        if field == path or field.startswith((f"{path}.", f"{path}[")):
+            return options[path]
+    return None
+
+
+def _fail(message: str) -> None:
+    """One line on stderr; the message printed as it is, never read as markup."""
+    errors.print(f"[red]error:[/red] {escape(message)}")
+
+
+def _print_json(data: object) -> None:
+    # Plain text on stdout for scripts: no colours, no wrapping.
+    sys.stdout.write(json.dumps(_plain(data), indent=2, ensure_ascii=False) + "\n")
+
+
+def _plain(value: Any) -> Any:
+    """The client's data classes as JSON values: times in ISO 8601, content as
+    its media type, file name and size (the bytes themselves are not printed)."""
+    if isinstance(value, Content):
+        # `size`, not the bytes' length: a write's answer carries no bytes.
+        return {"media_type": value.media_type, "filename": value.filename, "size": value.size}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, dt.date):  # datetimes too
+        return value.isoformat()
+    return value
+
+
+def _identities(args: argparse.Namespace) -> list[Identity]:
+    """The identities the options give, in order; `args.identity_options`
+    notes which option gave each, so an error about one can name it."""
+    found = [Identity("personnummer", v) for v in args.pnr]
+    found += [Identity("email", v) for v in args.email]
+    found += [Identity("phone", v) for v in args.phone]
+    for value in args.external:
+        system, _, external_id = value.partition(":")
+        found.append(Identity("external_id", external_id, system))
+    args.identity_options = (
+        ["--pnr"] * len(args.pnr)
+        + ["--email"] * len(args.email)
+        + ["--phone"] * len(args.phone)
+        + ["--external"] * len(args.external)
+    )
+    return found
+
+
+def _client(args: argparse.Namespace) -> VaultClient:
+    return VaultClient(args.server)

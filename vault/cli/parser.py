@@ -1,0 +1,414 @@
+"""The command line's words: the parser, its commands and their options."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+# Ctrl-C while the libraries load is as quiet as Ctrl-C later: no traceback.
+try:
+    from vault.cli import DEFAULT_ADDRESS, SERVER_ENV
+    from vault.cli.connectors import _connectors_check, _connectors_list
+    from vault.cli.erasure import (
+        _erase,
+        _requests_confirm,
+        _requests_decide,
+        _requests_list,
+        _requests_retry,
+        _requests_show,
+    )
+    from vault.cli.exports import _export
+    from vault.cli.imports import _import
+    from vault.cli.offline import _migrate, _retire_kek, _rotate_kek, _serve
+    from vault.cli.subjects import (
+        _record_erase,
+        _record_get,
+        _record_list,
+        _record_put,
+        _subject_create,
+        _subject_find,
+        _subject_rectify,
+        _subject_show,
+    )
+    from vault.v1 import vault_pb2 as pb
+except KeyboardInterrupt:
+    raise SystemExit(130) from None
+
+
+def _json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
+
+
+# The legal bases a record may rest on, as the client names them (GDPR art. 6(1)).
+LEGAL_BASES = [
+    "consent",
+    "contract",
+    "legal_obligation",
+    "vital_interests",
+    "public_task",
+    "legitimate_interest",
+]
+
+# The states an erasure request can be listed by, as the client names them.
+_REQUEST_STATES = [
+    value.name.removeprefix("ERASURE_REQUEST_STATE_").lower()
+    for value in pb.ErasureRequestState.DESCRIPTOR.values
+    if value.number
+]
+
+
+IMPORT_DESCRIPTION = """\
+Register the people in PEOPLE.jsonl with their records: one person a line, as
+JSON (blank lines are skipped), such as
+
+  {"identities": [{"kind": "personnummer", "value": "19850312-1231"},
+                  {"kind": "email", "value": "eva@example.se"},
+                  {"kind": "external_id", "system": "lms", "value": "1001"}],
+   "roles": ["student"], "protected": false,
+   "records": [{"category": "contact", "purpose": "course_delivery",
+                "legal_basis": "contract", "source_system": "lms",
+                "fields": {"city": "Malmo"}}]}
+
+written on one line. identities is needed (kind: personnummer, email, phone
+or external_id, the last with its system); roles, protected (false unless
+given) and records may be left out. A record's legal_basis is one of
+consent, contract, legal_obligation, vital_interests, public_task or
+legitimate_interest; its fields are optional.
+
+Every line is read before anything is sent: lines that are not a person in
+this form are listed by number, and nothing is stored. The people then go in
+batches (--batch), each stored all or nothing, in the file's order. A person
+the vault refuses (a value that breaks a rule, an identity someone holds
+already) stops the import at their line: nothing of their batch is stored,
+the batches before it are. Fix the line and run the command again with the
+--request-id it printed: the batches stored already are not stored twice.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """A parser that takes no abbreviation of an option (`--older` is not
+    `--older-than` on a command that destroys keys); its sub-parsers are of
+    this class too (argparse makes them of the parent's)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="consent-vault", description="A consent and record vault, encrypted per data subject."
+    )
+    parser.add_argument(
+        "--server",
+        default=os.environ.get(SERVER_ENV, DEFAULT_ADDRESS),
+        help=f"the vault server to talk to (default ${SERVER_ENV} or {DEFAULT_ADDRESS})",
+    )
+    commands = parser.add_subparsers(title="commands")
+
+    serve = commands.add_parser("serve", help="run the vault server")
+    serve.add_argument("--address", default=DEFAULT_ADDRESS, help="host:port to listen on")
+    serve.add_argument(
+        "--data-dir", help="where the databases live (default $CONSENT_VAULT_DATA or ./vault-data)"
+    )
+    serve.add_argument(
+        "--keyring", help="the key-encryption keyring file (default DATA_DIR/keyring.json)"
+    )
+    _database_options(serve)
+    serve.add_argument("--config", type=Path, help="TOML configuration: [connectors.NAME] sections")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="seed the school's demo people and connect stand-ins of its four systems",
+    )
+    serve.add_argument("--max-concurrent-rpcs", type=int, default=64)
+    serve.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="share the port with other consent-vault servers started so (SO_REUSEPORT; "
+        "Linux spreads connections over them)",
+    )
+    serve.set_defaults(handler=_serve)
+
+    subject = commands.add_parser("subject", help="register, find, show and rectify subjects")
+    subject_commands = subject.add_subparsers(title="subject commands")
+    create = subject_commands.add_parser("create", help="register a subject")
+    _identity_options(create)
+    create.add_argument(
+        "--role", action="append", default=[], help="a role, such as student (repeatable)"
+    )
+    create.add_argument(
+        "--protected", action="store_true", help="the person has a protected identity"
+    )
+    _json_option(create)
+    create.set_defaults(
+        handler=_subject_create, options={"identities": "--pnr, --email, --phone or --external"}
+    )
+    find = subject_commands.add_parser("find", help="find a subject by one identity")
+    _identity_options(find)
+    _json_option(find)
+    find.set_defaults(handler=_subject_find)
+    show = subject_commands.add_parser("show", help="show a subject")
+    show.add_argument("name", help="subjects/{subject}")
+    _json_option(show)
+    show.set_defaults(handler=_subject_show, options={"name": "NAME"})
+    rectify = subject_commands.add_parser(
+        "rectify", help="replace a wrong identity with the right one"
+    )
+    rectify.add_argument("name")
+    rectify.add_argument("kind", choices=["personnummer", "email", "phone", "external_id"])
+    rectify.add_argument("old")
+    rectify.add_argument("new")
+    rectify.add_argument("--system", default="", help="for external_id: the system")
+    _json_option(rectify)
+    rectify.set_defaults(
+        handler=_subject_rectify,
+        options={"subject": "NAME", "old_identity": "OLD", "new_identity": "NEW"},
+    )
+
+    record = commands.add_parser("record", help="store, read and list records")
+    record_commands = record.add_subparsers(title="record commands")
+    put = record_commands.add_parser("put", help="store a record for a subject")
+    put.add_argument("subject", help="subjects/{subject}")
+    put.add_argument("--category", required=True)
+    put.add_argument("--purpose", required=True)
+    put.add_argument(
+        "--basis", required=True, choices=LEGAL_BASES, help="the legal basis: %(choices)s"
+    )
+    put.add_argument("--source", required=True, help="the source system, such as lms")
+    put.add_argument("--field", action="append", default=[], metavar="KEY=VALUE")
+    put.add_argument("--file", type=Path, help="binary content, such as a photo")
+    put.add_argument("--media-type", default="application/octet-stream")
+    put.set_defaults(
+        handler=_record_put,
+        options={
+            "parent": "SUBJECT",
+            "record": "the record",
+            "record.category": "--category",
+            "record.purpose": "--purpose",
+            "record.legal_basis": "--basis",
+            "record.source_system": "--source",
+            "record.fields": "--field",
+            "record.content": "--file",
+            "record.content.media_type": "--media-type",
+        },
+    )
+    get = record_commands.add_parser("get", help="read a record")
+    get.add_argument("name", help="subjects/{subject}/records/{record}")
+    get.set_defaults(handler=_record_get, options={"name": "NAME"})
+    listing = record_commands.add_parser("list", help="list a subject's records")
+    listing.add_argument("subject")
+    listing.add_argument("--category", default="")
+    _json_option(listing)
+    listing.set_defaults(
+        handler=_record_list, options={"parent": "SUBJECT", "category": "--category"}
+    )
+
+    shred = record_commands.add_parser(
+        "erase",
+        help="erase a subject's records of one category, or of one purpose of it",
+        description="Destroy the keys of a subject's records of --category, every "
+        "purpose's, or with --purpose that purpose's alone (the category's records "
+        "held for other purposes stay readable). It cannot be undone.",
+    )
+    shred.add_argument("subject", help="subjects/{subject}")
+    shred.add_argument("--category", required=True)
+    shred.add_argument("--purpose", help="erase only the records held for this purpose")
+    shred.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _json_option(shred)
+    shred.set_defaults(
+        handler=_record_erase,
+        options={"parent": "SUBJECT", "category": "--category", "purpose": "--purpose"},
+    )
+
+    imported = commands.add_parser(
+        "import",
+        help="register many new people with their records, from a JSON Lines file",
+        description=IMPORT_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    imported.add_argument("file", type=Path, metavar="PEOPLE.jsonl", help="one person a line")
+    imported.add_argument(
+        "--batch",
+        type=int,
+        default=500,
+        help="people a batch, each batch stored all or nothing (default 500, at most 1000)",
+    )
+    imported.add_argument(
+        "--request-id",
+        metavar="ID",
+        help="the id an import that stopped printed: run again with it, and what it "
+        "stored is not stored twice",
+    )
+    _json_option(imported)
+    imported.set_defaults(handler=_import, options={"request_id": "--request-id"})
+
+    export = commands.add_parser(
+        "export", help="export everything held about a subject to a zip file"
+    )
+    export.add_argument("subject")
+    export.add_argument("-o", "--output", type=Path, required=True)
+    export.add_argument(
+        "--same-person",
+        action="append",
+        default=[],
+        metavar="SYSTEM",
+        help="a system whose records you checked and found to be this person's although "
+        "identities disagree (exported instead of withheld; repeatable)",
+    )
+    export.add_argument("--by", default="", help="with --same-person: who checked the records")
+    export.set_defaults(
+        handler=_export,
+        options={"name": "SUBJECT", "same_person_systems": "--same-person", "decided_by": "--by"},
+    )
+
+    erase = commands.add_parser(
+        "erase", help="erase a subject in the vault and every connected system"
+    )
+    erase.add_argument("subject")
+    erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    erase.add_argument("--no-wait", action="store_true", help="return once the request is accepted")
+    _json_option(erase)
+    erase.set_defaults(handler=_erase, options={"name": "SUBJECT"})
+
+    requests = commands.add_parser(
+        "requests", help="follow erasure requests and confirm manual actions"
+    )
+    request_commands = requests.add_subparsers(title="request commands")
+    listed = request_commands.add_parser("list", help="erasure requests with their legal deadlines")
+    listed.add_argument(
+        "--state", default="", choices=_REQUEST_STATES, help="only requests in this state"
+    )
+    _json_option(listed)
+    listed.set_defaults(handler=_requests_list)
+    shown = request_commands.add_parser("show", help="one erasure request, system by system")
+    shown.add_argument("name", help="erasureRequests/{request}")
+    _json_option(shown)
+    shown.set_defaults(handler=_requests_show, options={"name": "NAME"})
+    retried = request_commands.add_parser(
+        "retry", help="send the steps that need attention round again"
+    )
+    retried.add_argument("name")
+    _json_option(retried)
+    retried.set_defaults(handler=_requests_retry, options={"name": "NAME"})
+    confirmed = request_commands.add_parser(
+        "confirm", help="confirm a manual action was carried out"
+    )
+    confirmed.add_argument("action", help="erasureRequests/{request}/manualActions/{action}")
+    confirmed.add_argument("--by", required=True, help="who carried it out")
+    _json_option(confirmed)
+    confirmed.set_defaults(
+        handler=_requests_confirm, options={"name": "ACTION", "confirmed_by": "--by"}
+    )
+    decided = request_commands.add_parser(
+        "decide",
+        help="decide whether the records a system found, which may be someone else's, "
+        "are this person's",
+    )
+    decided.add_argument("name", help="erasureRequests/{request}")
+    decided.add_argument("system", help="the system whose step waits for the decision")
+    decided.add_argument(
+        "decision",
+        choices=["same-person", "not-this-person"],
+        help="same-person: the step proceeds; not-this-person: nothing is done in that system",
+    )
+    decided.add_argument("--by", required=True, help="who decided")
+    _json_option(decided)
+    decided.set_defaults(
+        handler=_requests_decide,
+        options={"name": "NAME and SYSTEM", "decided_by": "--by", "decision": "DECISION"},
+    )
+
+    connectors = commands.add_parser("connectors", help="list and check the installed connectors")
+    connector_commands = connectors.add_subparsers(title="connector commands")
+    clist = connector_commands.add_parser("list", help="installed connectors and what they hold")
+    clist.add_argument("--check", action="store_true", help="run each one's health check")
+    _json_option(clist)
+    clist.set_defaults(handler=_connectors_list)
+    ccheck = connector_commands.add_parser("check", help="check one connector now")
+    ccheck.add_argument("name")
+    _json_option(ccheck)
+    ccheck.set_defaults(handler=_connectors_check, options={"name": "NAME"})
+
+    keys = commands.add_parser(
+        "rotate-kek",
+        help="add a key-encryption and index key version, re-wrap every key under it "
+        "and re-index every identity (or finish a rotation a crash cut short)",
+    )
+    _key_command_options(keys)
+    keys.add_argument(
+        "--retire-older-than",
+        metavar="AGE",
+        help="then retire the versions made more than AGE ago (such as 30d), as retire-kek does",
+    )
+    keys.set_defaults(handler=_rotate_kek)
+    retire = commands.add_parser(
+        "retire-kek",
+        help="destroy the key versions made more than AGE ago (never the current one), "
+        "once nothing is left under them",
+    )
+    _key_command_options(retire)
+    retire.add_argument(
+        "--older-than",
+        metavar="AGE",
+        required=True,
+        help="a whole number and a unit: 30d, 12h, 2w (s, min, h, d, w)",
+    )
+    retire.set_defaults(handler=_retire_kek)
+
+    migrate = commands.add_parser(
+        "migrate", help="bring the databases to this version's schema (twice is harmless)"
+    )
+    migrate.add_argument("--data-dir", help="as for serve")
+    _database_options(migrate)
+    migrate.set_defaults(handler=_migrate)
+    return parser
+
+
+def _key_command_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        help="the vault's data directory (default $CONSENT_VAULT_DATA or ./vault-data); "
+        "it must hold a vault: nothing is made",
+    )
+    _database_options(parser)
+    parser.add_argument(
+        "--keyring",
+        metavar="FILE",
+        help="the vault's keyring file (default $CONSENT_VAULT_KEYRING_FILE or "
+        "DATA_DIR/keyring.json); $CONSENT_VAULT_KEYRING, if set, wins over it",
+    )
+
+
+def _database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="the record database: postgresql://HOST:PORT/DATABASE, or sqlite:///DIRECTORY "
+        "(default $CONSENT_VAULT_DATABASE, or the data directory's SQLite files)",
+    )
+    parser.add_argument(
+        "--key-database",
+        metavar="URL",
+        help="the key database, if not beside the records (default $CONSENT_VAULT_KEY_DATABASE)",
+    )
+
+
+def _identity_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pnr", action="append", default=[], help="personnummer or samordningsnummer"
+    )
+    parser.add_argument("--email", action="append", default=[])
+    parser.add_argument("--phone", action="append", default=[])
+    parser.add_argument(
+        "--external", action="append", default=[], metavar="SYSTEM:ID", type=_external_id
+    )
+
+
+def _external_id(value: str) -> str:
+    system, sep, external_id = value.partition(":")
+    if not (sep and system and external_id):
+        raise argparse.ArgumentTypeError(f"{value!r} must be SYSTEM:ID, such as lms:1001")
+    return value
