@@ -150,6 +150,20 @@ class KeyStoreContract:
         store.destroy_job_key("r1")
         assert store.kek_versions() == {1: 1, 2: 1}
 
+    def test_the_newest_kek_version_is_that_of_the_newest_subject_key(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        assert store.newest_kek_version() is None
+        store.put_subject_key("s1", 1, b"a")
+        store.put_job_key("r1", 5, b"a job key is no subject key")
+        assert store.newest_kek_version() == 1
+        store.put_subject_key("s2", 3, b"b")
+        # Another process's store sees it at once (a server checking whether
+        # its keyring is behind reads it through its own store).
+        assert open_other().newest_kek_version() == 3
+        store.destroy_subject("s2")
+        assert store.newest_kek_version() == 1
+
     def test_a_put_below_the_floor_is_refused_storing_nothing(
         self, store: KeyStore, open_other: OpenOther
     ) -> None:
