@@ -35,6 +35,16 @@ class Reason(StrEnum):
     TOO_MANY_CALLS = "TOO_MANY_CALLS"
     INTERNAL = "INTERNAL"
     KEYRING_UNUSABLE = "KEYRING_UNUSABLE"
+    TOKEN_MISSING = "TOKEN_MISSING"
+    TOKEN_MALFORMED = "TOKEN_MALFORMED"
+    TOKEN_UNKNOWN = "TOKEN_UNKNOWN"
+    TOKEN_REVOKED = "TOKEN_REVOKED"
+    TOKEN_EXPIRED = "TOKEN_EXPIRED"
+    ROLE_NOT_ALLOWED = "ROLE_NOT_ALLOWED"
+    NOT_YOUR_SYSTEM = "NOT_YOUR_SYSTEM"
+    PURPOSE_NOT_ALLOWED = "PURPOSE_NOT_ALLOWED"
+    RATE_LIMITED = "RATE_LIMITED"
+    TOKEN_NOT_FOUND = "TOKEN_NOT_FOUND"
 
 
 class VaultError(Exception):
@@ -127,3 +137,107 @@ class RequestIdReused(VaultError):
             field="request_id",
             request_id=request_id,
         )
+
+
+class TokenNotFound(NotFound):
+    reason = Reason.TOKEN_NOT_FOUND
+
+
+class Unauthenticated(VaultError):
+    """The call does not say who is calling, or says it with a token the vault
+    does not accept. A kind: raise a subclass that names the reason."""
+
+    reason = "UNAUTHENTICATED"
+
+
+class TokenMissing(Unauthenticated):
+    reason = Reason.TOKEN_MISSING
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this call needs an API token: send `authorization: Bearer <token>` "
+            "(consent-vault tokens create makes one)"
+        )
+
+
+class TokenMalformed(Unauthenticated):
+    reason = Reason.TOKEN_MALFORMED
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"authorization: {why}")
+
+
+class TokenUnknown(Unauthenticated):
+    reason = Reason.TOKEN_UNKNOWN
+
+    def __init__(self) -> None:
+        super().__init__("authorization: no such token was issued by this vault")
+
+
+class TokenRevoked(Unauthenticated):
+    reason = Reason.TOKEN_REVOKED
+
+    def __init__(self, token_name: str) -> None:
+        super().__init__(f"authorization: token {token_name} was revoked", token=token_name)
+
+
+class TokenExpired(Unauthenticated):
+    reason = Reason.TOKEN_EXPIRED
+
+    def __init__(self, token_name: str) -> None:
+        super().__init__(f"authorization: token {token_name} has expired", token=token_name)
+
+
+class PermissionDenied(VaultError):
+    """The caller is known but may not do this. A kind: raise a subclass."""
+
+    reason = "PERMISSION_DENIED"
+
+
+class RoleNotAllowed(PermissionDenied):
+    reason = Reason.ROLE_NOT_ALLOWED
+
+    def __init__(self, role: str, method: str) -> None:
+        super().__init__(f"the role {role} may not call {method}", role=role, method=method)
+
+
+class NotYourSystem(PermissionDenied):
+    """An integrator wrote a record for a system other than its own."""
+
+    reason = Reason.NOT_YOUR_SYSTEM
+
+    def __init__(self, field: str, system: str) -> None:
+        super().__init__(
+            f"{field}: an integrator for {system} writes only records of source system {system}",
+            field=field,
+            system=system,
+        )
+
+
+class PurposeNotAllowed(PermissionDenied):
+    """An integrator wrote a record for a purpose its system is not configured for."""
+
+    reason = Reason.PURPOSE_NOT_ALLOWED
+
+    def __init__(self, field: str, system: str, purpose: str) -> None:
+        super().__init__(
+            f"{field}: system {system} is not configured for purpose {purpose} "
+            f"(settings: [systems.{system}] purposes)",
+            field=field,
+            purpose=purpose,
+        )
+
+
+class RateLimited(VaultError):
+    """The caller made more calls than its rate allows; `retry_after` says
+    when to try again."""
+
+    reason = Reason.RATE_LIMITED
+
+    def __init__(self, limit: float, retry_after_seconds: float) -> None:
+        super().__init__(
+            f"more than {limit:g} calls a second from this caller; try again in "
+            f"{retry_after_seconds:.1f} s",
+            limit=f"{limit:g}",
+        )
+        self.retry_after_seconds = retry_after_seconds

@@ -312,6 +312,32 @@ class KeyManager:
     def destroy_job_key(self, request_id: str) -> bool:
         return self.store.destroy_job_key(request_id)
 
+    # ---------------------------------------------------------- vault keys
+    def vault_key(self, name: str) -> bytes:
+        """The vault's own key `name`, made and stored the first time it is
+        asked for (the first one stored wins a race between processes).
+        Wrapped under the KEK like every other key, so rotation re-wraps it
+        and a database copy without the keyring cannot open it."""
+        stored = self.store.vault_key(name)
+        if stored is None:
+            key = crypto.new_key()
+
+            def put(ring: Keyring) -> WrappedKey:
+                version = ring.current_version
+                return self.store.put_vault_key(
+                    name,
+                    version,
+                    crypto.seal(
+                        ring.current_kek, key, crypto.associated_data("vault-key", version, name)
+                    ),
+                )
+
+            stored = self._under_current_kek(put)
+        version, wrapped = stored
+        return crypto.unseal(
+            self.kek(version), wrapped, crypto.associated_data("vault-key", version, name)
+        )
+
     # ------------------------------------------------------------- rotation
     def rewrap(
         self,
@@ -337,6 +363,7 @@ class KeyManager:
         for kind, walk, store in (
             ("subject-key", self.store.wrapped_subject_keys, self.store.rewrap_subject_keys),
             ("job-key", self.store.wrapped_job_keys, self.store.rewrap_job_keys),
+            ("vault-key", self.store.wrapped_vault_keys, self.store.rewrap_vault_keys),
         ):
             page: list[Rewrap] = []
             count = looked = 0

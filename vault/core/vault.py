@@ -28,6 +28,7 @@ from vault.core.sealing import Sealing
 from vault.core.shredding import Shredding
 from vault.core.subject_import import ImportedSubjects, NewSubject, SubjectBatch, SubjectImport
 from vault.core.subjects import IdentityInput, Subjects
+from vault.core.tokens import Tokens
 from vault.keyring import Keyring, KeyringSource
 from vault.storage.base import KeyStore, RecordStore
 
@@ -74,6 +75,7 @@ class Vault:
         self.shredding = Shredding(records, self.keys, self.replay, self.clock, self.scrub_due)
         self.maintenance = Maintenance(records, self.keys, self.replay, self.scrub_due)
         self.rotation = KeyRotation(records, self.keys, self.sealing, self.clock, self.scrub_due)
+        self.tokens = Tokens(records, self.keys, self.clock)
 
     @property
     def keyring(self) -> Keyring:

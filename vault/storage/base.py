@@ -310,6 +310,42 @@ class StoreMaintenance(Protocol):
         ...
 
 
+class TokenRow(NamedTuple):
+    """An API token as stored: never its secret, only a keyed hash of it
+    (vault.core.tokens says under which key)."""
+
+    token_id: str
+    secret_hash: bytes
+    role: str
+    system: str
+    name: str
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None = None
+    last_used_at: dt.datetime | None = None
+
+
+class TokenStore(Protocol):
+    """API tokens, each call a transaction of its own."""
+
+    def insert_token(self, row: TokenRow) -> None: ...
+
+    def token(self, token_id: str) -> TokenRow | None: ...
+
+    def tokens(self) -> list[TokenRow]:
+        """Every token issued, revoked and expired ones included, newest first."""
+        ...
+
+    def revoke_token(self, token_id: str, at: dt.datetime) -> TokenRow | None:
+        """Mark the token revoked `at`, unless it already is (the first time
+        stays); the token as it now is, or None if there is none."""
+        ...
+
+    def touch_token(self, token_id: str, at: dt.datetime) -> None:
+        """Note that a call presented the token `at` (never moves back)."""
+        ...
+
+
 # ---------------------------------------------------- the record database --
 
 
@@ -346,6 +382,8 @@ class RecordStore(Protocol):
     def receipts(self) -> ReceiptReads: ...
     @property
     def maintenance(self) -> StoreMaintenance: ...
+    @property
+    def tokens(self) -> TokenStore: ...
     @property
     def steps(self) -> StepStore:
         """The step engine's rows, in the same database."""
@@ -548,9 +586,28 @@ class KeyStore(Protocol):
         """As `rewrap_subject_keys`, for job keys by request id."""
         ...
 
+    # -------------------------------------------------------------- vault keys
+    def vault_key(self, name: str) -> WrappedKey | None:
+        """A key of the vault's own (the API tokens' hashing key, say), by name."""
+        ...
+
+    def put_vault_key(self, name: str, kek_version: int, wrapped: bytes) -> WrappedKey:
+        """Store the vault key `name` unless one is stored already: the key
+        stored, which is the earlier one when two processes race (both then
+        use it). KekRetired below the floor."""
+        ...
+
+    def wrapped_vault_keys(self) -> Iterator[tuple[str, WrappedKey]]:
+        """Every vault key, by name, for re-wrapping under a new KEK."""
+        ...
+
+    def rewrap_vault_keys(self, rewraps: list[Rewrap]) -> int:
+        """As `rewrap_subject_keys`, for vault keys by name."""
+        ...
+
     # ------------------------------------------------------- KEK versions
     def kek_versions(self) -> dict[int, int]:
-        """How many keys (subject keys and job keys) each KEK version wraps
+        """How many keys (subject keys, job keys and vault keys) each KEK version wraps
         (versions wrapping none left out)."""
         ...
 

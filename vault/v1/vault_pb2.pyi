@@ -80,6 +80,14 @@ class MatchDecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MATCH_DECISION_SAME_PERSON: _ClassVar[MatchDecision]
     MATCH_DECISION_NOT_THIS_PERSON: _ClassVar[MatchDecision]
 
+class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ROLE_UNSPECIFIED: _ClassVar[Role]
+    ROLE_INTEGRATOR: _ClassVar[Role]
+    ROLE_PRIVACY_OFFICER: _ClassVar[Role]
+    ROLE_AUDITOR: _ClassVar[Role]
+    ROLE_ADMIN: _ClassVar[Role]
+
 class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
@@ -103,6 +111,16 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TOO_MANY_CALLS: _ClassVar[ErrorReason]
     INTERNAL: _ClassVar[ErrorReason]
     KEYRING_UNUSABLE: _ClassVar[ErrorReason]
+    TOKEN_MISSING: _ClassVar[ErrorReason]
+    TOKEN_MALFORMED: _ClassVar[ErrorReason]
+    TOKEN_UNKNOWN: _ClassVar[ErrorReason]
+    TOKEN_REVOKED: _ClassVar[ErrorReason]
+    TOKEN_EXPIRED: _ClassVar[ErrorReason]
+    ROLE_NOT_ALLOWED: _ClassVar[ErrorReason]
+    NOT_YOUR_SYSTEM: _ClassVar[ErrorReason]
+    PURPOSE_NOT_ALLOWED: _ClassVar[ErrorReason]
+    RATE_LIMITED: _ClassVar[ErrorReason]
+    TOKEN_NOT_FOUND: _ClassVar[ErrorReason]
 IDENTITY_KIND_UNSPECIFIED: IdentityKind
 IDENTITY_KIND_PERSONNUMMER: IdentityKind
 IDENTITY_KIND_EMAIL: IdentityKind
@@ -147,6 +165,11 @@ ERASURE_OUTCOME_ALREADY_REMOVED: ErasureOutcome
 MATCH_DECISION_UNSPECIFIED: MatchDecision
 MATCH_DECISION_SAME_PERSON: MatchDecision
 MATCH_DECISION_NOT_THIS_PERSON: MatchDecision
+ROLE_UNSPECIFIED: Role
+ROLE_INTEGRATOR: Role
+ROLE_PRIVACY_OFFICER: Role
+ROLE_AUDITOR: Role
+ROLE_ADMIN: Role
 ERROR_REASON_UNSPECIFIED: ErrorReason
 INVALID_FIELD: ErrorReason
 MALFORMED_REQUEST: ErrorReason
@@ -168,6 +191,16 @@ INTEGRITY_FAILURE: ErrorReason
 TOO_MANY_CALLS: ErrorReason
 INTERNAL: ErrorReason
 KEYRING_UNUSABLE: ErrorReason
+TOKEN_MISSING: ErrorReason
+TOKEN_MALFORMED: ErrorReason
+TOKEN_UNKNOWN: ErrorReason
+TOKEN_REVOKED: ErrorReason
+TOKEN_EXPIRED: ErrorReason
+ROLE_NOT_ALLOWED: ErrorReason
+NOT_YOUR_SYSTEM: ErrorReason
+PURPOSE_NOT_ALLOWED: ErrorReason
+RATE_LIMITED: ErrorReason
+TOKEN_NOT_FOUND: ErrorReason
 
 class Identity(_message.Message):
     __slots__ = ("kind", "value", "system")
@@ -180,7 +213,7 @@ class Identity(_message.Message):
     def __init__(self, kind: _Optional[_Union[IdentityKind, str]] = ..., value: _Optional[str] = ..., system: _Optional[str] = ...) -> None: ...
 
 class Subject(_message.Message):
-    __slots__ = ("name", "identities", "roles", "protected_identity", "state", "create_time", "update_time")
+    __slots__ = ("name", "identities", "roles", "protected_identity", "state", "create_time", "update_time", "masked")
     NAME_FIELD_NUMBER: _ClassVar[int]
     IDENTITIES_FIELD_NUMBER: _ClassVar[int]
     ROLES_FIELD_NUMBER: _ClassVar[int]
@@ -188,6 +221,7 @@ class Subject(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    MASKED_FIELD_NUMBER: _ClassVar[int]
     name: str
     identities: _containers.RepeatedCompositeFieldContainer[Identity]
     roles: _containers.RepeatedScalarFieldContainer[str]
@@ -195,7 +229,8 @@ class Subject(_message.Message):
     state: SubjectState
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., identities: _Optional[_Iterable[_Union[Identity, _Mapping]]] = ..., roles: _Optional[_Iterable[str]] = ..., protected_identity: _Optional[bool] = ..., state: _Optional[_Union[SubjectState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    masked: bool
+    def __init__(self, name: _Optional[str] = ..., identities: _Optional[_Iterable[_Union[Identity, _Mapping]]] = ..., roles: _Optional[_Iterable[str]] = ..., protected_identity: _Optional[bool] = ..., state: _Optional[_Union[SubjectState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., masked: _Optional[bool] = ...) -> None: ...
 
 class Content(_message.Message):
     __slots__ = ("data", "media_type", "filename", "size", "sha256")
@@ -212,7 +247,7 @@ class Content(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., media_type: _Optional[str] = ..., filename: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class Record(_message.Message):
-    __slots__ = ("name", "category", "purpose", "legal_basis", "source_system", "fields", "content", "create_time", "update_time")
+    __slots__ = ("name", "category", "purpose", "legal_basis", "source_system", "fields", "content", "create_time", "update_time", "masked")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
@@ -222,6 +257,7 @@ class Record(_message.Message):
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    MASKED_FIELD_NUMBER: _ClassVar[int]
     name: str
     category: str
     purpose: str
@@ -231,7 +267,8 @@ class Record(_message.Message):
     content: Content
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., category: _Optional[str] = ..., purpose: _Optional[str] = ..., legal_basis: _Optional[_Union[LegalBasis, str]] = ..., source_system: _Optional[str] = ..., fields: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., content: _Optional[_Union[Content, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    masked: bool
+    def __init__(self, name: _Optional[str] = ..., category: _Optional[str] = ..., purpose: _Optional[str] = ..., legal_basis: _Optional[_Union[LegalBasis, str]] = ..., source_system: _Optional[str] = ..., fields: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., content: _Optional[_Union[Content, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., masked: _Optional[bool] = ...) -> None: ...
 
 class CreateSubjectRequest(_message.Message):
     __slots__ = ("identities", "roles", "protected_identity", "request_id")
@@ -788,3 +825,67 @@ class EraseCategoryResponse(_message.Message):
     purposes: _containers.RepeatedScalarFieldContainer[str]
     keys_destroyed: int
     def __init__(self, category: _Optional[str] = ..., records_shredded: _Optional[int] = ..., erase_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., purposes: _Optional[_Iterable[str]] = ..., keys_destroyed: _Optional[int] = ...) -> None: ...
+
+class Token(_message.Message):
+    __slots__ = ("name", "display_name", "role", "system", "create_time", "expire_time", "revoke_time", "last_use_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    REVOKE_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_USE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    display_name: str
+    role: Role
+    system: str
+    create_time: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    revoke_time: _timestamp_pb2.Timestamp
+    last_use_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., system: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_use_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateTokenRequest(_message.Message):
+    __slots__ = ("role", "system", "display_name", "expires_in_seconds")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    role: Role
+    system: str
+    display_name: str
+    expires_in_seconds: int
+    def __init__(self, role: _Optional[_Union[Role, str]] = ..., system: _Optional[str] = ..., display_name: _Optional[str] = ..., expires_in_seconds: _Optional[int] = ...) -> None: ...
+
+class CreateTokenResponse(_message.Message):
+    __slots__ = ("token", "secret")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    token: Token
+    secret: str
+    def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
+
+class ListTokensRequest(_message.Message):
+    __slots__ = ("show_inactive",)
+    SHOW_INACTIVE_FIELD_NUMBER: _ClassVar[int]
+    show_inactive: bool
+    def __init__(self, show_inactive: _Optional[bool] = ...) -> None: ...
+
+class ListTokensResponse(_message.Message):
+    __slots__ = ("tokens",)
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    tokens: _containers.RepeatedCompositeFieldContainer[Token]
+    def __init__(self, tokens: _Optional[_Iterable[_Union[Token, _Mapping]]] = ...) -> None: ...
+
+class RevokeTokenRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RevokeTokenResponse(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: Token
+    def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ...) -> None: ...

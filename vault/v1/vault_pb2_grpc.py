@@ -934,6 +934,179 @@ class ConnectorService:
             _registered_method=True)
 
 
+class AccessServiceStub:
+    """AccessService issues, lists and revokes the API tokens callers present as
+    `authorization: Bearer <token>`. An admin's service; the same can be done
+    offline with `consent-vault tokens`, so the first admin token can be made
+    before any server runs.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.CreateToken = channel.unary_unary(
+                '/vault.v1.AccessService/CreateToken',
+                request_serializer=vault_dot_v1_dot_vault__pb2.CreateTokenRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.CreateTokenResponse.FromString,
+                _registered_method=True)
+        self.ListTokens = channel.unary_unary(
+                '/vault.v1.AccessService/ListTokens',
+                request_serializer=vault_dot_v1_dot_vault__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.ListTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/vault.v1.AccessService/RevokeToken',
+                request_serializer=vault_dot_v1_dot_vault__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.RevokeTokenResponse.FromString,
+                _registered_method=True)
+
+
+class AccessServiceServicer:
+    """AccessService issues, lists and revokes the API tokens callers present as
+    `authorization: Bearer <token>`. An admin's service; the same can be done
+    offline with `consent-vault tokens`, so the first admin token can be made
+    before any server runs.
+    """
+
+    def CreateToken(self, request, context):
+        """Issues a token for a role; the secret is in this answer only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTokens(self, request, context):
+        """Lists the tokens issued, newest first, never a secret.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """Revokes a token: it is refused from then on (within seconds on every server).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AccessServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'CreateToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateToken,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.CreateTokenRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.CreateTokenResponse.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.ListTokensRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.ListTokensResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.RevokeTokenResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'vault.v1.AccessService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('vault.v1.AccessService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class AccessService:
+    """AccessService issues, lists and revokes the API tokens callers present as
+    `authorization: Bearer <token>`. An admin's service; the same can be done
+    offline with `consent-vault tokens`, so the first admin token can be made
+    before any server runs.
+    """
+
+    @staticmethod
+    def CreateToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.AccessService/CreateToken',
+            vault_dot_v1_dot_vault__pb2.CreateTokenRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.CreateTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.AccessService/ListTokens',
+            vault_dot_v1_dot_vault__pb2.ListTokensRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.ListTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.AccessService/RevokeToken',
+            vault_dot_v1_dot_vault__pb2.RevokeTokenRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.RevokeTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class RecordServiceStub:
     """RecordService stores, reads, rectifies, lists, streams, imports and erases
     a subject's records.

@@ -1,0 +1,204 @@
+"""API tokens: issued for a role, shown once, kept only as a keyed hash,
+revocable, with an expiry and a last use.
+
+A token reads `cvt_<id>_<secret>`: the id names it in lists and logs (so a
+leaked token can be found and revoked), the secret is 32 random bytes. The
+vault stores HMAC-SHA256(token key, whole token), where the token key is a
+vault key wrapped under the keyring's KEK (vault.core.keys.vault_key): a copy
+of the database without the keyring cannot even test a guess, and rotation
+re-wraps the key like any other, so tokens outlive key versions.
+
+Verifying is on every call, so a verified token is remembered for
+`VERIFIED_FOR` (a revocation reaches the other servers within that time; this
+one forgets at once) and its last use is written at most once a
+`LAST_USE_EVERY`.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from vault.core.actor import TOKEN_ROLES, Actor, Role
+from vault.core.clock import Clock
+from vault.core.errors import (
+    InvalidArgument,
+    TokenExpired,
+    TokenMalformed,
+    TokenNotFound,
+    TokenRevoked,
+    TokenUnknown,
+)
+from vault.core.keys import KeyManager
+from vault.storage.base import RecordStore, TokenRow
+
+PREFIX = "cvt_"
+TOKEN_KEY = "api-tokens"
+VERIFIED_FOR = 5.0  # seconds
+LAST_USE_EVERY = dt.timedelta(minutes=1)
+LONGEST = dt.timedelta(days=36_500)
+MAX_NAME = 200
+_ID = re.compile(r"[a-z2-7]{12}")
+_SHAPE = re.compile(r"cvt_([a-z2-7]{12})_([A-Za-z0-9_-]{43})")
+_SYSTEM = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+
+@dataclass(frozen=True)
+class Token:
+    """A token as listed: everything but its secret."""
+
+    token_id: str
+    name: str
+    role: Role
+    system: str
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+
+    @property
+    def resource_name(self) -> str:
+        return f"tokens/{self.token_id}"
+
+    def active(self, now: dt.datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+    def actor(self, purposes: frozenset[str] = frozenset()) -> Actor:
+        """The caller this token makes: named by its label and id, an
+        integrator with its system's configured `purposes`."""
+        who = f"{self.name} ({self.resource_name})" if self.name else self.resource_name
+        return Actor(who, self.role, self.system, purposes if self.system else frozenset())
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: Token
+    secret: str  # the whole `cvt_...` string, shown once
+
+
+def token_id_of(name: str, field: str = "name") -> str:
+    """The id in `tokens/{id}` (or a bare id), or InvalidArgument."""
+    token_id = name.removeprefix("tokens/")
+    if not _ID.fullmatch(token_id):
+        raise InvalidArgument(field, "must be tokens/ID, as `tokens list` shows it")
+    return token_id
+
+
+class Tokens:
+    def __init__(self, store: RecordStore, keys: KeyManager, clock: Clock) -> None:
+        self.store = store.tokens
+        self.keys = keys
+        self.clock = clock
+        self._hash_key: bytes | None = None
+        self._verified: dict[bytes, tuple[float, Token]] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------- issuing
+    def create(
+        self,
+        actor: Actor,
+        role: Role,
+        *,
+        system: str = "",
+        expires_in: dt.timedelta | None = None,
+        name: str = "",
+    ) -> IssuedToken:
+        """Issue a token for `role`; its secret is in the answer only."""
+        if role not in TOKEN_ROLES:
+            raise InvalidArgument("role", f"must be one of {', '.join(TOKEN_ROLES)}")
+        if role is Role.INTEGRATOR and not _SYSTEM.fullmatch(system):
+            raise InvalidArgument(
+                "system", "an integrator's token names its source system, such as lms"
+            )
+        if role is not Role.INTEGRATOR and system:
+            raise InvalidArgument("system", "only an integrator's token names a system")
+        if expires_in is not None and not dt.timedelta(0) < expires_in <= LONGEST:
+            raise InvalidArgument("expires", "must be more than 0 and at most 36500 days")
+        if len(name) > MAX_NAME or not name.isprintable():
+            raise InvalidArgument("name", f"must be printable, at most {MAX_NAME} characters")
+        token_id = base64.b32encode(secrets.token_bytes(10)).decode("ascii").lower()[:12]
+        secret = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+        now = self.clock.now()
+        row = TokenRow(
+            token_id=token_id,
+            secret_hash=self._hash(secret),
+            role=role.value,
+            system=system,
+            name=name,
+            created_at=now,
+            expires_at=now + expires_in if expires_in is not None else None,
+        )
+        self.store.insert_token(row)
+        return IssuedToken(_token(row), secret)
+
+    def list(self, actor: Actor, show_inactive: bool = False) -> list[Token]:
+        now = self.clock.now()
+        listed = [_token(row) for row in self.store.tokens()]
+        return listed if show_inactive else [t for t in listed if t.active(now)]
+
+    def revoke(self, actor: Actor, name: str) -> Token:
+        """Revoke a token (again: answered the same); refused on this server
+        at once, on the others within `VERIFIED_FOR`."""
+        row = self.store.revoke_token(token_id_of(name), self.clock.now())
+        if row is None:
+            raise TokenNotFound(f"no token {name}", name=name)
+        with self._lock:
+            self._verified = {
+                k: v for k, v in self._verified.items() if v[1].token_id != row.token_id
+            }
+        return _token(row)
+
+    # ----------------------------------------------------------- verifying
+    def verify(self, presented: str) -> Token:
+        """The token `presented` is, if it may be used now; else
+        TokenMalformed, TokenUnknown, TokenRevoked or TokenExpired."""
+        shape = _SHAPE.fullmatch(presented)
+        if shape is None:
+            raise TokenMalformed("not a token this vault issues (cvt_...)")
+        digest = self._hash(presented)
+        now = self.clock.now()
+        with self._lock:
+            seen = self._verified.get(digest)
+        if seen is not None and time.monotonic() - seen[0] < VERIFIED_FOR:
+            token = seen[1]
+            if token.active(now):
+                return token
+        row = self.store.token(shape[1])
+        if row is None or not hmac.compare_digest(row.secret_hash, digest):
+            raise TokenUnknown()
+        token = _token(row)
+        if token.revoked_at is not None:
+            raise TokenRevoked(token.resource_name)
+        if token.expires_at is not None and now >= token.expires_at:
+            raise TokenExpired(token.resource_name)
+        if token.last_used_at is None or now - token.last_used_at >= LAST_USE_EVERY:
+            self.store.touch_token(token.token_id, now)
+            token = Token(**{**token.__dict__, "last_used_at": now})
+        with self._lock:
+            self._verified[digest] = (time.monotonic(), token)
+        return token
+
+    def _hash(self, presented: str) -> bytes:
+        if self._hash_key is None:
+            self._hash_key = self.keys.vault_key(TOKEN_KEY)
+        return hmac.new(self._hash_key, presented.encode("ascii"), hashlib.sha256).digest()
+
+
+def _token(row: TokenRow) -> Token:
+    return Token(
+        token_id=row.token_id,
+        name=row.name,
+        role=Role(row.role),
+        system=row.system,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        last_used_at=row.last_used_at,
+    )

@@ -1,0 +1,61 @@
+"""Which role may make which call: the one table the edge checks
+(vault.server.access), before anything is looked up. Deny by default: a
+method missing here is refused to every role, so a new RPC is closed until
+someone writes its line.
+
+What a permitted caller then sees of the data (an integrator's own system,
+a protected identity masked) is the core's to decide (vault.core.access).
+The README's role matrix shows this table, and tests/integration/
+test_role_matrix.py checks the server against a matrix of its own.
+"""
+
+from __future__ import annotations
+
+from vault.core.actor import Role
+
+INTEGRATOR = Role.INTEGRATOR
+OFFICER = Role.PRIVACY_OFFICER
+AUDITOR = Role.AUDITOR
+ADMIN = Role.ADMIN
+
+ALLOWED: dict[str, frozenset[Role]] = {
+    # A source system registers and finds the people it serves, and adds its
+    # own id for them; only the privacy officer changes who someone is.
+    "/vault.v1.SubjectService/CreateSubject": frozenset({INTEGRATOR, OFFICER}),
+    "/vault.v1.SubjectService/ImportSubjects": frozenset({OFFICER}),
+    "/vault.v1.SubjectService/GetSubject": frozenset({INTEGRATOR, OFFICER}),
+    "/vault.v1.SubjectService/FindSubject": frozenset({INTEGRATOR, OFFICER}),
+    "/vault.v1.SubjectService/UpdateSubject": frozenset({OFFICER}),
+    "/vault.v1.SubjectService/AddIdentity": frozenset({INTEGRATOR, OFFICER}),
+    "/vault.v1.SubjectService/RectifyIdentity": frozenset({OFFICER}),
+    "/vault.v1.SubjectService/RemoveIdentity": frozenset({OFFICER}),
+    "/vault.v1.SubjectService/ExportSubject": frozenset({OFFICER}),
+    "/vault.v1.SubjectService/EraseSubject": frozenset({OFFICER}),
+    # Records: an integrator its own system's (the core checks which).
+    "/vault.v1.RecordService/CreateRecord": frozenset({INTEGRATOR, OFFICER}),
+    "/vault.v1.RecordService/GetRecord": frozenset({INTEGRATOR, OFFICER}),
+    "/vault.v1.RecordService/UpdateRecord": frozenset({INTEGRATOR, OFFICER}),
+    "/vault.v1.RecordService/ListRecords": frozenset({INTEGRATOR, OFFICER}),
+    "/vault.v1.RecordService/StreamRecords": frozenset({INTEGRATOR, OFFICER}),
+    "/vault.v1.RecordService/ImportRecords": frozenset({INTEGRATOR, OFFICER}),
+    "/vault.v1.RecordService/EraseCategory": frozenset({OFFICER}),
+    # Erasure requests are the record of what was done: the auditor reads them.
+    "/vault.v1.ErasureService/GetErasureRequest": frozenset({OFFICER, AUDITOR}),
+    "/vault.v1.ErasureService/ListErasureRequests": frozenset({OFFICER, AUDITOR}),
+    "/vault.v1.ErasureService/WatchErasureRequest": frozenset({OFFICER, AUDITOR}),
+    "/vault.v1.ErasureService/RetryErasureRequest": frozenset({OFFICER}),
+    "/vault.v1.ErasureService/ConfirmManualAction": frozenset({OFFICER}),
+    "/vault.v1.ErasureService/DecideMatch": frozenset({OFFICER}),
+    # Connectors hold no personal data in these answers; the privacy officer
+    # looks at them to see which systems a request will reach.
+    "/vault.v1.ConnectorService/ListConnectors": frozenset({ADMIN, OFFICER}),
+    "/vault.v1.ConnectorService/CheckConnector": frozenset({ADMIN, OFFICER}),
+    "/vault.v1.AccessService/CreateToken": frozenset({ADMIN}),
+    "/vault.v1.AccessService/ListTokens": frozenset({ADMIN}),
+    "/vault.v1.AccessService/RevokeToken": frozenset({ADMIN}),
+}
+
+
+def allowed(method: str, role: Role) -> bool:
+    """May `role` call `method` (`/package.Service/Method`)?"""
+    return role in ALLOWED.get(method, frozenset())
