@@ -13,13 +13,12 @@ from dataclasses import replace
 import grpc
 import pytest
 from google.protobuf.descriptor import MethodDescriptor
-from google.protobuf.message_factory import GetMessageClass
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
-from tests.access import token_for, with_token
+from tests.access import METHODS, call, full_name, token_for, with_token
 from tests.helpers import error_info
 from tests.serving import ANY_PORT, served
 from vault.core.actor import LOCAL, Role
@@ -33,35 +32,6 @@ from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
 
 OFFICER = Role.PRIVACY_OFFICER
-
-METHODS: list[MethodDescriptor] = [
-    method for service in pb.DESCRIPTOR.services_by_name.values() for method in service.methods
-]
-
-
-def full_name(method: MethodDescriptor) -> str:
-    return f"/{method.containing_service.full_name}/{method.name}"
-
-
-def call(channel: grpc.Channel, method: MethodDescriptor, metadata: tuple = ()) -> None:
-    """Make `method` with an empty request (or one empty message in a client
-    stream), reading a server stream to its end."""
-    request_class = GetMessageClass(method.input_type)
-    response_class = GetMessageClass(method.output_type)
-    kinds = {
-        (False, False): channel.unary_unary,
-        (False, True): channel.unary_stream,
-        (True, False): channel.stream_unary,
-    }
-    callable_ = kinds[(method.client_streaming, method.server_streaming)](
-        full_name(method),
-        request_serializer=request_class.SerializeToString,
-        response_deserializer=response_class.FromString,
-    )
-    request = iter([request_class()]) if method.client_streaming else request_class()
-    answer = callable_(request, timeout=10, metadata=metadata)
-    if method.server_streaming:
-        list(answer)
 
 
 def refusal(channel: grpc.Channel, method: MethodDescriptor, metadata: tuple = ()) -> tuple:
