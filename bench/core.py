@@ -97,7 +97,7 @@ def run(
             calls |= {f"{engine}_put": vault.put, f"{engine}_get": vault.get}
         if baseline is not None:
             older = stack.enter_context(server_process("vault", tmp / "baseline", baseline))
-            earlier = PutsAndGets([connect(older)], threads)
+            earlier = PutsAndGets([connect(older, token)], threads)
             calls |= {"baseline_put": earlier.put, "baseline_get": earlier.get}
         # Bytes in and out: the payload goes as it is, and the answer is not parsed.
         # The echo is sent a vault's token too, so the client does the same work
