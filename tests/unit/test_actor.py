@@ -14,6 +14,7 @@ import grpc
 import pytest
 
 from tests.helpers import email, record
+from tests.serving import channel_to
 from vault.core.actor import LOCAL, THE_VAULT, Actor, Role
 from vault.core.erasure import ErasureCoordinator
 from vault.core.fanout import export_everywhere
@@ -24,8 +25,10 @@ from vault.core.records import Records
 from vault.core.shredding import Shredding
 from vault.core.subject_import import SubjectImport
 from vault.core.subjects import Subjects
+from vault.core.tokens import Tokens
 from vault.core.vault import IdentityInput, Vault
 from vault.server import actor as edge
+from vault.server.app import RunningServer
 from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
 
@@ -78,7 +81,11 @@ def seen(monkeypatch: pytest.MonkeyPatch, channel: grpc.Channel) -> list[tuple[s
     """Every core operation's (name, actor), with `actor_of` answering CALLER
     (asked for once the server runs, so every servicer module is loaded)."""
     calls: list[tuple[str, Actor]] = []
-    for owner, name in [*_operations(Vault), *_operations(ErasureCoordinator)]:
+    for owner, name in [
+        *_operations(Vault),
+        *_operations(ErasureCoordinator),
+        *_operations(Tokens),
+    ]:
         monkeypatch.setattr(owner, name, _recording(getattr(owner, name), calls))
     # Every edge module that imported `actor_of` asks the replacement.
     original = edge.actor_of
@@ -88,8 +95,18 @@ def seen(monkeypatch: pytest.MonkeyPatch, channel: grpc.Channel) -> list[tuple[s
     return calls
 
 
+@pytest.fixture
+def access(server: RunningServer) -> Iterator[pb_grpc.AccessServiceStub]:
+    """Tokens are the admin's: the privacy officer's token does not pass the gate."""
+    with channel_to(server, Role.ADMIN) as admin:
+        yield pb_grpc.AccessServiceStub(admin)
+
+
 def test_every_rpc_passes_the_callers_actor_to_the_core(
-    vault: Vault, channel: grpc.Channel, seen: list[tuple[str, Actor]]
+    vault: Vault,
+    channel: grpc.Channel,
+    access: pb_grpc.AccessServiceStub,
+    seen: list[tuple[str, Actor]],
 ) -> None:
     anna = vault.create_subject(
         LOCAL, [IdentityInput(IdentityKind.EMAIL, "anna@example.se")], ["student"]
@@ -209,6 +226,13 @@ def test_every_rpc_passes_the_callers_actor_to_the_core(
                 decision=pb.MATCH_DECISION_SAME_PERSON,
                 decided_by="Ada",
             )
+        ),
+        "AccessService.CreateToken": lambda: access.CreateToken(
+            pb.CreateTokenRequest(role=pb.ROLE_AUDITOR)
+        ),
+        "AccessService.ListTokens": lambda: access.ListTokens(pb.ListTokensRequest()),
+        "AccessService.RevokeToken": lambda: access.RevokeToken(
+            pb.RevokeTokenRequest(name="tokens/abcdefghijkl")
         ),
     }
     rpcs = {
