@@ -15,7 +15,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
 
-from vault.connectors.base import Connector, Holdings
+from vault.connectors.base import Connector, Holdings, NeedsAttention
 from vault.core import access, faults, paging, rules
 from vault.core.actor import Actor
 from vault.core.erasure.jobkeys import JobKeys
@@ -207,11 +207,14 @@ class ErasureCoordinator:
         subject = self.vault.records.subjects.subject(request.subject_id)
         if subject is not None and subject.protected_identity:
             return True
-        if request.sealed_payload is None or self.vault.keys.job_key(request.request_id) is None:
+        if request.sealed_payload is None:
             return False
-        raw = self.keys.unseal(
-            request.request_id, request.sealed_payload, "job-identities", request.request_id
-        )
+        try:
+            raw = self.keys.unseal(
+                request.request_id, request.sealed_payload, "job-identities", request.request_id
+            )
+        except NeedsAttention:  # the job completed: its key, and what it sealed, are gone
+            return False
         return read_protected_identity(raw)
 
     def list_requests(
