@@ -29,7 +29,14 @@ from vault.v1 import vault_pb2_grpc as pb_grpc
 ROOT = Path(__file__).resolve().parents[1]
 
 # Kinds of error, which choose a status code; only their subclasses name a reason.
-KINDS = {errors.VaultError, errors.NotFound, errors.AlreadyExists, errors.FailedPrecondition}
+KINDS = {
+    errors.VaultError,
+    errors.NotFound,
+    errors.AlreadyExists,
+    errors.FailedPrecondition,
+    errors.Unauthenticated,
+    errors.PermissionDenied,
+}
 
 # INTERNAL is the one reason that is its status's name: nothing about an
 # unexpected error leaves the server, so there is nothing more to say.
@@ -296,11 +303,13 @@ def test_errors_through_grpc_carry_their_own_reason_not_their_status(
 
 def test_requests_retry_of_a_request_that_needs_nothing_says_why_once(
     server: RunningServer,
+    token: str,
     erased_request: pb.ErasureRequest,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("CONSENT_VAULT_TOKEN", token)
     code = main(["--server", f"127.0.0.1:{server.port}", "requests", "retry", erased_request.name])
     err = capsys.readouterr().err
     assert code == 1
