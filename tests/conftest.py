@@ -10,9 +10,11 @@ import grpc
 import pytest
 
 from tests import postgres
+from tests.access import token_for, with_token
 from tests.serving import served
 from vault import __version__, bootstrap
 from vault.connectors.registry import ConnectorRegistry
+from vault.core.actor import Role
 from vault.core.clock import FixedClock
 from vault.core.vault import Vault
 from vault.plugins.host import VaultHost
@@ -72,9 +74,16 @@ def server(vault: Vault, engine: str | None) -> Iterator[RunningServer]:
 
 
 @pytest.fixture
-def channel(server: RunningServer) -> Iterator[grpc.Channel]:
+def token(server: RunningServer) -> str:
+    """A privacy officer's token: who the in-process tests call as, unless
+    they ask for another role (tests.access.token_for)."""
+    return token_for(server.vault, Role.PRIVACY_OFFICER)
+
+
+@pytest.fixture
+def channel(server: RunningServer, token: str) -> Iterator[grpc.Channel]:
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as opened:
-        yield opened
+        yield with_token(opened, token)
 
 
 @pytest.fixture
@@ -88,9 +97,9 @@ def records(channel: grpc.Channel) -> vault_pb2_grpc.RecordServiceStub:
 
 
 @pytest.fixture
-def client(server: RunningServer) -> Iterator[VaultClient]:
-    with VaultClient(f"127.0.0.1:{server.port}", timeout=10) as opened:
-        yield opened
+def client(server: RunningServer, token: str) -> Iterator[VaultClient]:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as opened:
+        yield VaultClient(timeout=10, channel=with_token(opened, token))
 
 
 # ------------------------------------------------------- stand-in systems

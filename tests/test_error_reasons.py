@@ -29,7 +29,14 @@ from vault.v1 import vault_pb2_grpc as pb_grpc
 ROOT = Path(__file__).resolve().parents[1]
 
 # Kinds of error, which choose a status code; only their subclasses name a reason.
-KINDS = {errors.VaultError, errors.NotFound, errors.AlreadyExists, errors.FailedPrecondition}
+KINDS = {
+    errors.VaultError,
+    errors.NotFound,
+    errors.AlreadyExists,
+    errors.FailedPrecondition,
+    errors.Unauthenticated,
+    errors.PermissionDenied,
+}
 
 # INTERNAL is the one reason that is its status's name: nothing about an
 # unexpected error leaves the server, so there is nothing more to say.

@@ -131,8 +131,13 @@ def vault_over(
 
 
 def holds_keys(keys: KeyStore) -> bool:
-    """Whether the key database holds any subject's key (one page read, at most)."""
-    return next(iter(keys.wrapped_subject_keys()), None) is not None
+    """Whether the key database holds any subject's key or a vault key (the API
+    tokens', made by `tokens create` before anyone is in the vault): two page
+    reads, at most."""
+    return any(
+        next(iter(walk()), None) is not None
+        for walk in (keys.wrapped_subject_keys, keys.wrapped_vault_keys)
+    )
 
 
 def may_hold_keys(key_url: str) -> bool:
@@ -148,7 +153,8 @@ def check_keyring(keys: KeyStore, keyring: Keyring) -> None:
     """Refuse a keyring that cannot open the key database's keys, before any
     call is served: a process with another keyring (a second machine given a
     fresh one by mistake) would find no one and register people again, and its
-    reads would look like tampering. One subject key is tried."""
+    reads would look like tampering. One subject key is tried (a vault key,
+    when no one is in the vault yet)."""
     versions = keys.kek_versions()
     for version in sorted(versions):
         if version in keyring.retired:
@@ -169,15 +175,17 @@ def check_keyring(keys: KeyStore, keyring: Keyring) -> None:
                 "which the key database uses: give this server the keyring file the others "
                 "use (a copy of its own cannot follow a rotation)"
             )
-    sample = next(iter(keys.wrapped_subject_keys()), None)
+    kind, sample = "subject-key", next(iter(keys.wrapped_subject_keys()), None)
+    if sample is None:
+        kind, sample = "vault-key", next(iter(keys.wrapped_vault_keys()), None)
     if sample is None:
         return
-    subject_id, (version, wrapped) = sample
+    key_for, (version, wrapped) = sample
     try:
         crypto.unseal(
             keyring.kek(version),
             wrapped,
-            crypto.associated_data("subject-key", version, subject_id),
+            crypto.associated_data(kind, version, key_for),
         )
     except crypto.KeyringError:
         raise crypto.KeyringError(

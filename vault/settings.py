@@ -1,13 +1,14 @@
 """The server's settings as one typed object, built from the command's flags,
 the environment and the TOML file; every bad value is one line naming the setting.
 
-Nothing here opens a file other than the configuration, so a bad setting is
-found before any data is touched.
+Nothing here opens a file other than the configuration and the TLS files it
+names, so a bad setting is found before any data is touched.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import tomllib
 import zoneinfo
@@ -41,6 +42,36 @@ class SettingsError(Exception):
 
 
 @dataclass(frozen=True)
+class TlsSettings:
+    """[tls]: the server's certificate chain and private key (PEM), read at
+    start-up; with `client_ca` (mutual TLS) a client must show a certificate
+    that CA signed, and its subject names the caller. Empty: no TLS."""
+
+    certificate_chain: bytes = b""
+    private_key: bytes = field(default=b"", repr=False)
+    client_ca: bytes = b""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.certificate_chain)
+
+    @property
+    def mutual(self) -> bool:
+        return bool(self.client_ca)
+
+
+@dataclass(frozen=True)
+class AccessSettings:
+    """[access] and [systems.NAME]: how many calls a second one token may make
+    (a bucket of `burst` calls, refilled at `calls_per_second`), and the
+    purposes each source system's integrator may write records for."""
+
+    calls_per_second: float = 50.0
+    burst: int = 100
+    purposes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     address: str = DEFAULT_ADDRESS
     # Threads for calls that block: writes waiting for their commit, and calls
@@ -55,6 +86,35 @@ class ServerSettings:
     # the kernel spreads new connections over them. Off unless asked for, so
     # a second server on a busy port is refused rather than silently sharing.
     reuse_port: bool = False
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    access: AccessSettings = field(default_factory=AccessSettings)
+    # Serve the schema (no data) to tools such as grpcurl; [server] reflection.
+    reflection: bool = True
+    # The admin asked for plaintext on an address other machines reach
+    # (--insecure-plaintext); the server warns at start. Loopback needs no asking.
+    insecure_plaintext: bool = False
+
+    def check_transport(self) -> None:
+        """Plaintext only where no other machine listens in: on a loopback
+        address, or where the admin explicitly asked for it. Raises SettingsError."""
+        if self.tls.enabled or self.insecure_plaintext or is_loopback(self.address):
+            return
+        raise SettingsError(
+            f"--address {self.address}: not a loopback address, and no TLS is configured; "
+            "give a certificate ([tls] cert_file and key_file, or --tls-cert and --tls-key), "
+            "or pass --insecure-plaintext to serve it unencrypted"
+        )
+
+
+def is_loopback(address: str) -> bool:
+    """Does `address` (HOST:PORT) listen on this machine's loopback only?"""
+    host = address.rpartition(":")[0].removeprefix("[").removesuffix("]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name, or empty (every interface)
+        return False
 
 
 @dataclass(frozen=True)
@@ -262,6 +322,11 @@ def load(
     demo: bool = False,
     max_concurrent_rpcs: int = 64,
     reuse_port: bool = False,
+    tls_cert_flag: Path | None = None,
+    tls_key_flag: Path | None = None,
+    client_ca_flag: Path | None = None,
+    insecure_plaintext: bool = False,
+    no_reflection: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """The settings `serve` runs with: its flags, then the environment, then
@@ -293,12 +358,34 @@ def load(
         _age(requests, "requests", "remember_for") or RequestSettings.remember_for
     )
     _check_retirement_keeps_requests(key_settings, request_settings)
+    base_dir = config.parent if config else Path.cwd()
+    tls_table = _known(_table(toml, "tls"), "tls", _TLS_KEYS)
+    server_table = _known(_table(toml, "server"), "server", _SERVER_KEYS)
+    reflection = server_table.get("reflection", True)
+    if not isinstance(reflection, bool):
+        raise SettingsError(f"[server] reflection must be true or false, not {reflection!r}")
+    server = ServerSettings(
+        address,
+        max_concurrent_rpcs=max_concurrent_rpcs,
+        reuse_port=reuse_port,
+        tls=_tls(
+            {
+                "cert_file": tls_cert_flag,
+                "key_file": tls_key_flag,
+                "client_ca_file": client_ca_flag,
+            },
+            tls_table,
+            base_dir,
+        ),
+        access=_access(_table(toml, "access"), _table(toml, "systems")),
+        reflection=reflection and not no_reflection,
+        insecure_plaintext=insecure_plaintext,
+    )
+    server.check_transport()
     return Settings(
         storage=storage_settings(directory, database_flag, key_database_flag, environ),
         keyring=keyring_settings(directory, keyring_flag, environ),
-        server=ServerSettings(
-            address, max_concurrent_rpcs=max_concurrent_rpcs, reuse_port=reuse_port
-        ),
+        server=server,
         erasure=_leased(
             ErasureConfig(
                 workers=_number(erasure, "erasure", "workers", ErasureConfig.workers, whole=True),
@@ -330,9 +417,7 @@ def load(
         keys=key_settings,
         requests=request_settings,
         controller=controller,
-        connectors=ConnectorSections(
-            dict(_table(toml, "connectors")), config.parent if config else Path.cwd()
-        ),
+        connectors=ConnectorSections(dict(_table(toml, "connectors")), base_dir),
         demo=DemoSettings(demo),
     )
 
@@ -395,6 +480,104 @@ _ERASURE_KEYS = (
 _KEYS_SECTION_KEYS = ("cache_entries", "rotate_every", "retire_after")
 _REQUESTS_KEYS = ("remember_for",)
 _CONTROLLER_KEYS = ("name", "contact", "supervisory_authority", "time_zone")
+_TLS_KEYS = ("cert_file", "key_file", "client_ca_file")
+_SERVER_KEYS = ("reflection",)
+_ACCESS_KEYS = ("calls_per_second", "burst")
+_SYSTEM_KEYS = ("purposes",)
+_TLS_FLAGS = {"cert_file": "--tls-cert", "key_file": "--tls-key", "client_ca_file": "--client-ca"}
+
+
+def _tls(flags: Mapping[str, Path | None], table: Mapping[str, Any], base_dir: Path) -> TlsSettings:
+    """The [tls] files, each flag winning over its setting; relative paths in
+    the file start at the file's folder. Each is read and checked here, so a
+    wrong file is one line at start-up rather than a handshake that fails."""
+    where: dict[str, tuple[Path, str]] = {}  # setting: its file, and what to call it
+    for key, flag in _TLS_FLAGS.items():
+        given = flags[key]
+        if given is not None:
+            where[key] = (given, flag)
+        elif key in table:
+            value = table[key]
+            if not isinstance(value, str) or not value:
+                raise SettingsError(f"[tls] {key} must be a file name in quotes, not {value!r}")
+            where[key] = (base_dir / value, f"[tls] {key}")
+    read: dict[str, bytes] = {}
+    for key, (path, name) in where.items():
+        try:
+            read[key] = path.read_bytes()
+        except OSError as error:
+            raise SettingsError(f"{name} {path}: {error.strerror or error}") from None
+    cert, key_pem, ca = (read.get(k, b"") for k in _TLS_FLAGS)
+    if ("cert_file" in read) != ("key_file" in read):
+        raise SettingsError(
+            "[tls] cert_file and key_file (--tls-cert, --tls-key) go together: give both, or neither"
+        )
+    if "client_ca_file" in read and "cert_file" not in read:
+        raise SettingsError(
+            "[tls] client_ca_file (--client-ca) needs the server's own certificate: "
+            "give cert_file and key_file too"
+        )
+    if "cert_file" in read:
+        _check_pem(
+            cert,
+            key_pem,
+            "client_ca_file" in read,
+            ca,
+            {key: name for key, (_, name) in where.items()},
+        )
+    return TlsSettings(cert, key_pem, ca)
+
+
+def _check_pem(
+    cert: bytes, key_pem: bytes, mutual: bool, ca: bytes, names: Mapping[str, str]
+) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        chain = x509.load_pem_x509_certificates(cert)
+    except ValueError:
+        raise SettingsError(f"{names['cert_file']}: not a PEM certificate") from None
+    try:
+        private = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError):
+        raise SettingsError(f"{names['key_file']}: not an unencrypted PEM private key") from None
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    der = serialization.Encoding.DER
+    if chain[0].public_key().public_bytes(der, public) != private.public_key().public_bytes(
+        der, public
+    ):
+        raise SettingsError(
+            f"{names['key_file']}: not the private key of the certificate in {names['cert_file']}"
+        )
+    if mutual:
+        try:
+            x509.load_pem_x509_certificates(ca)
+        except ValueError:
+            raise SettingsError(f"{names['client_ca_file']}: not a PEM certificate") from None
+
+
+def _access(table: Mapping[str, Any], systems: Mapping[str, Any]) -> AccessSettings:
+    _known(table, "access", _ACCESS_KEYS)
+    purposes: dict[str, frozenset[str]] = {}
+    for system, section in systems.items():
+        name = f"systems.{system}"
+        if not isinstance(section, dict):
+            raise SettingsError(f"[{name}] must be a table of settings, not {section!r}")
+        _known(section, name, _SYSTEM_KEYS)
+        listed = section.get("purposes", [])
+        if not isinstance(listed, list) or not all(isinstance(p, str) and p for p in listed):
+            raise SettingsError(
+                f'[{name}] purposes must be a list of purposes in quotes, such as ["course_delivery"]'
+            )
+        purposes[system] = frozenset(listed)
+    return AccessSettings(
+        calls_per_second=_number(
+            table, "access", "calls_per_second", AccessSettings.calls_per_second
+        ),
+        burst=_number(table, "access", "burst", AccessSettings.burst, whole=True),
+        purposes=purposes,
+    )
 
 
 def _leased(erasure: ErasureConfig) -> ErasureConfig:

@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from tests.helpers import email, error_info, pnr
-from tests.serving import served
+from tests.serving import channel_to, served
 from vault import __version__, demo
 from vault.connectors.registry import ConnectorRegistry
 from vault.core.erasure import ErasureSettings
@@ -46,7 +46,7 @@ def everywhere(vault: Vault, registry: ConnectorRegistry) -> Iterator[RunningSer
 def stubs(
     everywhere: RunningServer,
 ) -> Iterator[tuple[pb_grpc.SubjectServiceStub, pb_grpc.ErasureServiceStub]]:
-    with grpc.insecure_channel(f"127.0.0.1:{everywhere.port}") as channel:
+    with channel_to(everywhere) as channel:
         yield pb_grpc.SubjectServiceStub(channel), pb_grpc.ErasureServiceStub(channel)
 
 
@@ -235,7 +235,7 @@ def test_a_manual_action_is_tracked_until_an_admin_confirms_it(
 
 
 def test_connector_admin_calls(everywhere: RunningServer) -> None:
-    with grpc.insecure_channel(f"127.0.0.1:{everywhere.port}") as channel:
+    with channel_to(everywhere) as channel:
         connectors = pb_grpc.ConnectorServiceStub(channel)
         listed = connectors.ListConnectors(pb.ListConnectorsRequest(check_health=True)).connectors
         assert {c.name for c in listed} == {"lms", "salon", "accounting", "facebook_group"}
@@ -256,7 +256,7 @@ def test_the_server_stops_promptly_with_a_watch_on_a_request_that_never_rests(
     import time
 
     systems.moodle.down = True  # the LMS step keeps retrying
-    with grpc.insecure_channel(f"127.0.0.1:{everywhere.port}") as channel:
+    with channel_to(everywhere) as channel:
         subjects = pb_grpc.SubjectServiceStub(channel)
         stream = subjects.EraseSubject(
             pb.EraseSubjectRequest(name=find(subjects, pnr("811218-9876")))
@@ -304,7 +304,7 @@ def test_one_connector_type_covers_a_second_system_under_its_own_name(
     try:
         with (
             served(services) as running,
-            grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+            channel_to(running) as channel,
         ):
             subjects = pb_grpc.SubjectServiceStub(channel)
             connectors = pb_grpc.ConnectorServiceStub(channel)

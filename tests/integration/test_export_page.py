@@ -8,12 +8,11 @@ import json
 import zipfile
 from collections.abc import Iterator
 
-import grpc
 import pytest
 
 from tests.helpers import pnr
 from tests.readable_page import read_page
-from tests.serving import served
+from tests.serving import channel_to, served
 from vault import demo
 from vault.connectors.registry import ConnectorRegistry
 from vault.core.actor import LOCAL
@@ -37,7 +36,7 @@ ANNA = DEMO_PEOPLE[0]
 def subjects(vault: Vault, registry: ConnectorRegistry) -> Iterator[pb_grpc.SubjectServiceStub]:
     demo.seed(vault)
     services = build_services(vault, registry, ErasureSettings(call_timeout_seconds=5))
-    with served(services) as running, grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+    with served(services) as running, channel_to(running) as channel:
         yield pb_grpc.SubjectServiceStub(channel)
 
 

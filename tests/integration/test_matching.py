@@ -18,7 +18,7 @@ import grpc
 import pytest
 
 from tests.helpers import email, error_info, pnr
-from tests.serving import served
+from tests.serving import channel_to, served
 from vault import __version__
 from vault.connectors import (
     Connector,
@@ -159,7 +159,7 @@ def server(vault: Vault, tmp_path: Path) -> Iterator[RunningServer]:
 def stubs(
     server: RunningServer,
 ) -> Iterator[tuple[pb_grpc.SubjectServiceStub, pb_grpc.ErasureServiceStub]]:
-    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+    with channel_to(server) as channel:
         yield pb_grpc.SubjectServiceStub(channel), pb_grpc.ErasureServiceStub(channel)
 
 
@@ -408,7 +408,7 @@ def test_retry_and_confirm_apply_once_per_request_id_and_pages_keep_their_filter
 
 
 def test_connectors_are_listed_page_by_page(server: RunningServer) -> None:
-    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+    with channel_to(server) as channel:
         connectors = pb_grpc.ConnectorServiceStub(channel)
         names, token = [], ""
         for _ in range(20):
@@ -464,7 +464,7 @@ def test_a_second_confirmation_is_refused_a_retried_one_answers_as_the_first(
     try:
         with (
             served(services) as running,
-            grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+            channel_to(running) as channel,
         ):
             subjects = pb_grpc.SubjectServiceStub(channel)
             erasure = pb_grpc.ErasureServiceStub(channel)

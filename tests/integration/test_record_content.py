@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 
-import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
 from tests.helpers import email, record
+from tests.serving import channel_to
 from vault.server.app import RunningServer
 from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
@@ -23,7 +23,7 @@ def test_a_photo_larger_than_a_default_client_receives_is_stored_and_answered(
     server: RunningServer,
 ) -> None:
     # A channel with grpc's default receive limit; sending 6 MiB needs no option.
-    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+    with channel_to(server) as channel:
         subjects, records = pb_grpc.SubjectServiceStub(channel), pb_grpc.RecordServiceStub(channel)
         anna = subjects.CreateSubject(
             pb.CreateSubjectRequest(identities=[email("anna@example.se")])
@@ -43,9 +43,7 @@ def test_a_photo_larger_than_a_default_client_receives_is_stored_and_answered(
         ).record
         assert updated.purpose == "model_bank" and updated.content == stored.content
 
-    with grpc.insecure_channel(
-        f"127.0.0.1:{server.port}", options=[("grpc.max_receive_message_length", 16 << 20)]
-    ) as channel:
+    with channel_to(server, options=[("grpc.max_receive_message_length", 16 << 20)]) as channel:
         read = pb_grpc.RecordServiceStub(channel).GetRecord(pb.GetRecordRequest(name=stored.name))
     assert read.record.content == pb.Content(
         data=PHOTO,
@@ -85,9 +83,7 @@ def test_a_subject_with_many_photos_is_listed_page_by_page_within_the_message_li
     server: RunningServer,
 ) -> None:
     # Three photos would not fit in one 16 MiB answer: a page ends before it would.
-    with grpc.insecure_channel(
-        f"127.0.0.1:{server.port}", options=[("grpc.max_receive_message_length", 16 << 20)]
-    ) as channel:
+    with channel_to(server, options=[("grpc.max_receive_message_length", 16 << 20)]) as channel:
         subjects, records = pb_grpc.SubjectServiceStub(channel), pb_grpc.RecordServiceStub(channel)
         anna = subjects.CreateSubject(
             pb.CreateSubjectRequest(identities=[email("anna@example.se")])

@@ -20,7 +20,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from tests.helpers import email, error_info, record
 from tests.processes import ServerProcess
-from tests.serving import served
+from tests.serving import channel_to, served
 from vault.connectors.base import (
     Connector,
     ConnectorSettings,
@@ -125,9 +125,7 @@ def big_subject_served(
     export (four records of 8 MiB) stays in flight while the client does not read."""
     with (
         served(build_services(vault), replace(settings, address="127.0.0.1:0")) as running,
-        grpc.insecure_channel(
-            f"127.0.0.1:{running.port}", options=[("grpc.max_receive_message_length", 64 << 20)]
-        ) as channel,
+        channel_to(running, options=[("grpc.max_receive_message_length", 64 << 20)]) as channel,
     ):
         yield channel, store_big_records(channel, 4)
 
@@ -253,7 +251,7 @@ def test_every_unary_call_past_the_limit_is_refused_at_once_and_health_still_ans
     services = build_services(vault, registry)
     with served(services, ServerSettings("127.0.0.1:0", max_concurrent_rpcs=limit)) as running:
         try:
-            with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            with channel_to(running) as channel:
                 subjects = pb_grpc.SubjectServiceStub(channel)
                 records = pb_grpc.RecordServiceStub(channel)
                 connectors = pb_grpc.ConnectorServiceStub(channel)

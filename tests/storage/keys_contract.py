@@ -592,6 +592,102 @@ class KeyStoreContract:
         store.destroy_subject("x")
         assert store.job_key("x") == WrappedKey(1, b"job")
 
+    # -------------------------------------------------------------- vault keys
+    def test_a_vault_key_reads_back_by_name_for_every_store(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        assert store.vault_key("api-tokens") is None
+        assert store.put_vault_key("api-tokens", 2, b"wrapped") == WrappedKey(2, b"wrapped")
+        assert store.vault_key("api-tokens") == WrappedKey(2, b"wrapped")
+        assert open_other().vault_key("api-tokens") == WrappedKey(2, b"wrapped")
+        assert store.vault_key("another") is None
+        # Apart from the subject and job keys of the same name.
+        assert store.subject_key("api-tokens") is None and store.job_key("api-tokens") is None
+        assert list(store.wrapped_subject_keys()) == []
+
+    def test_the_first_vault_key_stored_stays_and_a_later_put_gets_it_back(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        store.put_vault_key("api-tokens", 1, b"first")
+        assert open_other().put_vault_key("api-tokens", 2, b"second") == WrappedKey(1, b"first")
+        assert store.vault_key("api-tokens") == WrappedKey(1, b"first")
+
+    def test_of_vault_keys_made_at_once_by_several_stores_every_one_gets_the_same(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        stores = [store, *(open_other() for _ in range(3))]
+        for round_ in range(5):
+            name = f"key-{round_}"
+            puts = [
+                functools.partial(view.put_vault_key, name, 1, f"from {n}".encode())
+                for n, view in enumerate(stores)
+            ]
+            got = race(puts)
+            assert len(set(got)) == 1, got
+            assert all(view.vault_key(name) == got[0] for view in stores)
+
+    def test_vault_keys_are_walked_and_rewrapped_like_job_keys(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        for name in ("b", "a", "c"):
+            store.put_vault_key(name, 1, name.encode())
+        assert list(store.wrapped_vault_keys()) == [
+            ("a", WrappedKey(1, b"a")),
+            ("b", WrappedKey(1, b"b")),
+            ("c", WrappedKey(1, b"c")),
+        ]
+        rewraps = [Rewrap("a", 1, 2, b"a under 2"), Rewrap("b", 2, 3, b"not under 2")]
+        assert store.rewrap_vault_keys([*rewraps, Rewrap("none", 1, 2, b"x")]) == 1
+        assert open_other().vault_key("a") == WrappedKey(2, b"a under 2")
+        assert store.vault_key("b") == WrappedKey(1, b"b")
+        assert store.vault_key("none") is None
+        assert store.rewrap_vault_keys([Rewrap("a", 1, 3, b"again")]) == 0  # moved already
+        assert store.rewrap_vault_keys([]) == 0
+
+    def test_vault_keys_are_counted_by_kek_version(self, store: KeyStore) -> None:
+        store.put_subject_key("s1", 1, b"a")
+        store.put_vault_key("api-tokens", 1, b"b")
+        store.put_vault_key("other", 3, b"c")
+        assert store.kek_versions() == {1: 2, 3: 1}
+        store.rewrap_vault_keys([Rewrap("api-tokens", 1, 3, b"b under 3")])
+        assert store.kek_versions() == {1: 1, 3: 2}
+        # A vault key is no subject key: a keyring behind is told by subject keys.
+        assert store.newest_kek_version() == 1
+
+    def test_a_vault_key_put_or_rewrapped_below_the_floor_is_refused(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        store.put_vault_key("kept", 1, b"under 1")
+        store.raise_kek_floor(2)
+        other = open_other()
+        for refused in (
+            lambda: other.put_vault_key("api-tokens", 1, b"x"),
+            lambda: other.put_vault_key("kept", 1, b"x"),
+            lambda: other.rewrap_vault_keys([Rewrap("kept", 1, 1, b"x")]),
+        ):
+            with pytest.raises(KekRetired) as caught:
+                refused()
+            assert (caught.value.kek_version, caught.value.floor) == (1, 2)
+        assert store.vault_key("api-tokens") is None
+        assert store.vault_key("kept") == WrappedKey(1, b"under 1")
+        assert other.put_vault_key("api-tokens", 2, b"under 2") == WrappedKey(2, b"under 2")
+
+    def test_a_vault_key_made_through_the_key_manager_is_one_key_for_every_process(
+        self, store: KeyStore, open_other: OpenOther
+    ) -> None:
+        ring = Keyring.generate()
+        key = KeyManager(store, ring).vault_key("api-tokens")
+        assert len(key) == 32
+        assert KeyManager(open_other(), ring).vault_key("api-tokens") == key
+        assert KeyManager(store, ring).vault_key("another") != key
+        # Rotated: re-wrapped under the new version, the same key still.
+        new_ring = ring.with_new_version()
+        manager = KeyManager(store, ring)
+        manager.keyrings.replace(new_ring)
+        assert manager.rewrap(new_ring).vault_keys == 2
+        assert store.vault_key("api-tokens").kek_version == new_ring.current_version  # type: ignore[union-attr]
+        assert KeyManager(open_other(), new_ring).vault_key("api-tokens") == key
+
     # ------------------------------------------------------------------ close
     def test_what_was_written_outlives_the_store_object(
         self, store: KeyStore, open_other: OpenOther

@@ -24,6 +24,7 @@ from tests.storage.records_contract import (
     record_row,
     subject_row,
 )
+from tests.storage.tokens_contract import TokenStoreContract
 from vault.core.model import SubjectState
 from vault.storage.base import AppendOutcome, NewRecord
 from vault.storage.postgres import PostgresRecordStore
@@ -53,6 +54,10 @@ def other_store(store: PostgresRecordStore) -> Iterator[PostgresRecordStore]:
 
 
 class TestPostgresRecordStore(RecordStoreContract):
+    pass
+
+
+class TestPostgresTokenStore(TokenStoreContract):
     pass
 
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.storage.records_contract import T0, RecordStoreContract
+from tests.storage.tokens_contract import TokenStoreContract
 from vault.core.model import LegalBasis, SubjectState
 from vault.storage.base import ClearRoles
 from vault.storage.sqlite import SQLiteRecordStore
@@ -32,6 +33,10 @@ def other_store(store: SQLiteRecordStore) -> Iterator[SQLiteRecordStore]:
 
 
 class TestSQLiteRecordStore(RecordStoreContract):
+    pass
+
+
+class TestSQLiteTokenStore(TokenStoreContract):
     pass
 
 

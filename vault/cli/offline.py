@@ -53,6 +53,11 @@ def _serve(args: argparse.Namespace) -> int:
             demo=args.demo,
             max_concurrent_rpcs=args.max_concurrent_rpcs,
             reuse_port=args.reuse_port,
+            tls_cert_flag=args.tls_cert,
+            tls_key_flag=args.tls_key,
+            client_ca_flag=args.client_ca,
+            insecure_plaintext=args.insecure_plaintext,
+            no_reflection=args.no_reflection,
         )
     except configuration.SettingsError as error:
         _fail(str(error))

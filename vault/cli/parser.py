@@ -143,6 +143,26 @@ def _parser() -> argparse.ArgumentParser:
         help="share the port with other consent-vault servers started so (SO_REUSEPORT; "
         "Linux spreads connections over them)",
     )
+    serve.add_argument(
+        "--tls-cert", type=Path, help="the server's certificate chain, PEM ([tls] cert_file)"
+    )
+    serve.add_argument("--tls-key", type=Path, help="its private key, PEM ([tls] key_file)")
+    serve.add_argument(
+        "--client-ca",
+        type=Path,
+        help="accept only clients with a certificate this CA signed: mutual TLS "
+        "([tls] client_ca_file)",
+    )
+    serve.add_argument(
+        "--insecure-plaintext",
+        action="store_true",
+        help="serve a non-loopback address without TLS (tokens and data readable on the network)",
+    )
+    serve.add_argument(
+        "--no-reflection",
+        action="store_true",
+        help="do not serve the schema to tools such as grpcurl ([server] reflection = false)",
+    )
     serve.set_defaults(handler=_serve)
 
     subject = commands.add_parser("subject", help="register, find, show and rectify subjects")

@@ -14,7 +14,7 @@ import functools
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TypeVar
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -346,7 +346,7 @@ class KeyManager:
         progress: Callable[[int], None] | None = None,
         walked: Callable[[], None] | None = None,
     ) -> Rewrapped:
-        """Re-wrap the subject keys and job keys under `versions` (every version
+        """Re-wrap the subject, job and vault keys under `versions` (every version
         but the current one if None) under `ring`'s current KEK, a page at a
         time (`REWRAP_PAGE` keys a transaction); `progress` is told after each
         page how many were re-wrapped so far, and `walked` called after every
@@ -358,7 +358,7 @@ class KeyManager:
         version and left alone."""
         current = ring.current_version
         moving = (lambda v: v != current) if versions is None else versions.__contains__
-        done = Rewrapped(0, 0)
+        counts = {"subject-key": 0, "job-key": 0, "vault-key": 0}
         unopened = 0
         for kind, walk, store in (
             ("subject-key", self.store.wrapped_subject_keys, self.store.rewrap_subject_keys),
@@ -366,7 +366,7 @@ class KeyManager:
             ("vault-key", self.store.wrapped_vault_keys, self.store.rewrap_vault_keys),
         ):
             page: list[Rewrap] = []
-            count = looked = 0
+            looked = 0
             for key_for, (version, wrapped) in walk():
                 looked += 1
                 if walked is not None and looked % REWRAP_PAGE == 0:
@@ -399,20 +399,17 @@ class KeyManager:
                     )
                 )
                 if len(page) == REWRAP_PAGE:
-                    count += store(page)
+                    counts[kind] += store(page)
                     page = []
                     if progress is not None:
-                        progress(done.count + count)
+                        progress(sum(counts.values()))
             if page:
-                count += store(page)
+                counts[kind] += store(page)
                 if progress is not None:
-                    progress(done.count + count)
-            done = (
-                Rewrapped(count, done.job_keys)
-                if kind == "subject-key"
-                else Rewrapped(done.subject_keys, count)
-            )
-        return replace(done, unopened=unopened)
+                    progress(sum(counts.values()))
+        return Rewrapped(
+            counts["subject-key"], counts["job-key"], unopened, vault_keys=counts["vault-key"]
+        )
 
 
 @dataclass(frozen=True)
@@ -424,10 +421,12 @@ class Rewrapped:
     # Keys under a version to move whose wrap did not open (tampered): left
     # where they are, so a retirement of that version refuses.
     unopened: int = 0
+    # The vault's own keys (the API tokens' hashing key).
+    vault_keys: int = 0
 
     @property
     def count(self) -> int:
-        return self.subject_keys + self.job_keys
+        return self.subject_keys + self.job_keys + self.vault_keys
 
 
 def _wrap_aad(scope: DataKeyScope, key_id: str) -> bytes:

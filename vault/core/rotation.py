@@ -292,6 +292,7 @@ class KeyRotation:
                     rewrapped.subject_keys + more.subject_keys,
                     rewrapped.job_keys + more.job_keys,
                     more.unopened,  # the same keys each pass: the last pass's count
+                    rewrapped.vault_keys + more.vault_keys,
                 )
                 moved, gone, unindexed = self._reindex(ring, moving, identities_left, progress)
                 reindexed, removed = reindexed + moved, removed + gone

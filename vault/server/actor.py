@@ -1,17 +1,14 @@
-"""Who is calling: the one place the edge turns a call into the core's actor."""
+"""Who is calling: the one place a servicer asks for the core's actor."""
 
 from __future__ import annotations
 
-from vault.core.actor import LOCAL, Actor
+from vault.core.actor import Actor
 from vault.server.registration import CallContext
 
 
 def actor_of(context: CallContext) -> Actor:
-    """The caller of this call, for the core.
-
-    Every call is the local operator's until access control comes: it
-    authenticates the caller here (a verified token or client certificate,
-    and the role it holds) and returns that actor instead. Every servicer
-    asks this function, so no signature changes when it does.
-    """
-    return LOCAL
+    """The caller of this call, for the core: the actor the access gate
+    (vault.server.access) made of its verified token, and with mutual TLS its
+    client certificate. Every servicer asks this function, so none reads
+    credentials itself."""
+    return context.actor

@@ -1,4 +1,5 @@
-"""Builds the gRPC server: vault services, health, reflection, limits, graceful stop.
+"""Builds the gRPC server: vault services behind the access gate, health,
+reflection, TLS, limits, graceful stop.
 
 The server is grpc.aio on an event loop of its own thread; `registration`
 decides which calls run on the loop and which on a thread pool. It only
@@ -21,12 +22,14 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from vault.core.vault import Vault
+from vault.server.access import Gate
 from vault.server.context import VaultServices
 from vault.server.erasure import ConnectorService, ErasureService
 from vault.server.records import RecordService
 from vault.server.registration import CallLimit, Pools, add_servicer
 from vault.server.subjects import SubjectService
-from vault.settings import ServerSettings
+from vault.server.tokens import AccessService
+from vault.settings import ServerSettings, TlsSettings, is_loopback
 from vault.v1 import vault_pb2
 
 log = logging.getLogger("vault.server")
@@ -71,6 +74,16 @@ def check_address(address: str, reuse_port: bool = False) -> None:
             except OSError as error:
                 why = error.strerror or str(error)
                 raise AddressUnavailable(f"cannot listen on {address}: {why}") from None
+
+
+def credentials(tls: TlsSettings) -> grpc.ServerCredentials:
+    """The server's TLS; with a client CA, mutual: a client without a
+    certificate that CA signed does not get past the handshake."""
+    return grpc.ssl_server_credentials(
+        [(tls.private_key, tls.certificate_chain)],
+        root_certificates=tls.client_ca or None,
+        require_client_auth=tls.mutual,
+    )
 
 
 def new_server(settings: ServerSettings) -> grpc.aio.Server:
@@ -123,7 +136,14 @@ def create_server(services: VaultServices, settings: ServerSettings) -> RunningS
     """Build and start a server of `services` on `settings.address`; port 0
     picks a free port."""
     address = settings.address
+    settings.check_transport()  # raises SettingsError
     check_address(address, settings.reuse_port)
+    if not settings.tls.enabled and not is_loopback(address):
+        log.warning(
+            "serving %s without TLS (--insecure-plaintext): tokens and personal data "
+            "cross the network readable by anyone on the path",
+            address,
+        )
     pools = Pools(
         blocking=futures.ThreadPoolExecutor(settings.max_workers, thread_name_prefix="vault-rpc"),
         streams=futures.ThreadPoolExecutor(
@@ -138,11 +158,17 @@ def create_server(services: VaultServices, settings: ServerSettings) -> RunningS
     async def serve() -> None:
         server = new_server(settings)
         calls = CallLimit(settings.max_concurrent_rpcs)
+        gate = Gate(
+            services.vault.tokens,
+            settings.access,
+            None if services.stores_embedded else pools.blocking,
+        )
         for name, servicer in (
             ("SubjectService", SubjectService(services)),
             ("RecordService", RecordService(services)),
             ("ErasureService", ErasureService(services)),
             ("ConnectorService", ConnectorService(services)),
+            ("AccessService", AccessService(services)),
         ):
             add_servicer(
                 server,
@@ -150,17 +176,23 @@ def create_server(services: VaultServices, settings: ServerSettings) -> RunningS
                 servicer,
                 pools,
                 calls,
+                gate,
                 reads_inline=services.stores_embedded,
             )
         health_servicer = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         for name in [*SERVICE_NAMES, ""]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-        reflection.enable_server_reflection(
-            [*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], server
-        )
+        if settings.reflection:
+            # The schema only, no data: tools such as grpcurl ask it without credentials.
+            reflection.enable_server_reflection(
+                [*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+            )
         try:
-            port = server.add_insecure_port(address)
+            if settings.tls.enabled:
+                port = server.add_secure_port(address, credentials(settings.tls))
+            else:
+                port = server.add_insecure_port(address)
         except RuntimeError:  # grpcio's way of saying the address is taken or unusable
             port = 0
         if port == 0:

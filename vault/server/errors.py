@@ -15,7 +15,7 @@ import unicodedata
 import uuid
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from vault import crypto
@@ -37,6 +37,9 @@ STATUS_FOR: list[tuple[type[errors.VaultError], grpc.StatusCode]] = [
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
     (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (errors.RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),
 ]
 
 # The reasons the edge sends on its own, about calls that never reach the core.
@@ -70,7 +73,10 @@ def status_for(exc: BaseException, method: str) -> status_pb2.Status:
     if isinstance(exc, errors.VaultError):
         code = code_for(type(exc))
         if code is not None:
-            return _status(code, exc.message, exc.reason, exc.metadata)
+            status = _status(code, exc.message, exc.reason, exc.metadata)
+            if isinstance(exc, errors.RateLimited):
+                _retry_after(status, exc.retry_after_seconds)
+            return status
     if isinstance(exc, crypto.TamperedError):
         return _edge_status(Reason.INTEGRITY_FAILURE, exc.message, {})
     if isinstance(exc, crypto.KeyringError):
@@ -107,6 +113,15 @@ def too_many_calls(limit: int) -> status_pb2.Status:
         f"the server is serving its limit of {limit} calls at once; try again shortly",
         {"limit": str(limit)},
     )
+
+
+def _retry_after(status: status_pb2.Status, seconds: float) -> None:
+    """Beside the ErrorInfo, a `google.rpc.RetryInfo` saying when to try again."""
+    delay = duration_pb2.Duration()
+    delay.FromNanoseconds(max(1, round(seconds * 1e9)))
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+    status.details.append(detail)
 
 
 def _edge_status(reason: Reason, message: str, metadata: dict[str, str]) -> status_pb2.Status:

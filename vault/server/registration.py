@@ -4,6 +4,8 @@ The generated `add_*_to_server` functions would let grpcio answer a request it
 cannot parse with INTERNAL, and an unexpected exception with UNKNOWN carrying
 its text. Here a request that does not parse is INVALID_ARGUMENT, a domain
 error is its mapped status, and anything else is INTERNAL with a correlation id.
+Every call passes the access gate (vault.server.access) first: a caller it
+refuses learns nothing, not even whether its request parsed.
 
 The server runs on one asyncio event loop; the servicers stay plain blocking
 code. Where a call runs is decided here:
@@ -38,7 +40,9 @@ from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message_factory import GetMessageClass
 from grpc_status import rpc_status
 
+from vault.core.actor import Actor
 from vault.server import errors
+from vault.server.access import Gate
 
 log = logging.getLogger("vault.server")
 
@@ -90,6 +94,21 @@ def _limited(method: str, calls: CallLimit, handle: Callable[..., Any]) -> Calla
     return limited
 
 
+def _gated(method: str, gate: Gate, handle: Callable[..., Any]) -> Callable[..., Any]:
+    """`handle`, given the caller's actor, for the callers `gate` admits."""
+
+    async def gated(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            actor = await gate.admit(method, context)
+        except Exception as exc:
+            status = errors.status_for(exc, method)
+        else:
+            return await handle(request, context, actor)
+        await _abort(context, status)
+
+    return gated
+
+
 class _Malformed:
     """Stands in for a request that failed to parse, so the handler can answer precisely."""
 
@@ -116,11 +135,13 @@ class CallContext:
     for every call, so it costs nothing until a callback is registered.
     """
 
-    __slots__ = ("_callbacks", "_context", "_ended", "_lock")
+    __slots__ = ("_callbacks", "_context", "_ended", "_lock", "actor")
 
     _creating = threading.Lock()
 
-    def __init__(self, context: grpc.aio.ServicerContext) -> None:
+    def __init__(self, context: grpc.aio.ServicerContext, actor: Actor) -> None:
+        # Who is calling, as the gate admitted them (vault.server.actor.actor_of).
+        self.actor = actor
         self._context = context
         self._ended = False
         self._callbacks: list[Callable[[], None]] = []
@@ -218,10 +239,10 @@ def _guard_unary(
 ) -> Callable[..., Any]:
     is_coroutine = asyncio.iscoroutinefunction(behaviour)
 
-    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def handle(request: Any, context: grpc.aio.ServicerContext, actor: Actor) -> Any:
         if not client_streaming and isinstance(request, _Malformed):
             await _abort(context, errors.malformed_request(method))
-        call = CallContext(context)
+        call = CallContext(context, actor)
         try:
             if is_coroutine:
                 return await behaviour(request, call)
@@ -304,10 +325,10 @@ def _guard_streaming(
     # A coroutine that writes each message itself (grpc's reader-writer form),
     # so a write to a client that has gone ends the stream quietly: a client
     # cancelling a stream is normal, not an error of the server.
-    async def handle(request: Any, context: grpc.aio.ServicerContext) -> None:
+    async def handle(request: Any, context: grpc.aio.ServicerContext, actor: Actor) -> None:
         if isinstance(request, _Malformed):
             await _abort(context, errors.malformed_request(method))
-        call = CallContext(context)
+        call = CallContext(context, actor)
         loop = asyncio.get_running_loop()
         handover = _Handover(loop, call)
         status = None
@@ -348,12 +369,13 @@ def add_servicer(
     servicer: object,
     pools: Pools,
     calls: CallLimit,
+    gate: Gate,
     *,
     reads_inline: bool = True,
 ) -> None:
     """Register every method of `service` that `servicer` implements under the
-    guard, within the limit of `calls` (shared by every service of the server);
-    its `INLINE` reads run on the loop if `reads_inline`."""
+    guard, behind `gate`, within the limit of `calls` (shared by every service
+    of the server); its `INLINE` reads run on the loop if `reads_inline`."""
     inline: frozenset[str] = (
         getattr(servicer, "INLINE", frozenset()) if reads_inline else frozenset()
     )
@@ -369,7 +391,11 @@ def add_servicer(
             if method.client_streaming:
                 raise NotImplementedError("bidirectional streaming is not used by this API")
             handlers[method.name] = grpc.unary_stream_rpc_method_handler(
-                _limited(full_name, calls, _guard_streaming(full_name, behaviour, pools)),
+                _limited(
+                    full_name,
+                    calls,
+                    _gated(full_name, gate, _guard_streaming(full_name, behaviour, pools)),
+                ),
                 parse,
                 serialize,
             )
@@ -378,7 +404,13 @@ def add_servicer(
                 _limited(
                     full_name,
                     calls,
-                    _guard_unary(full_name, behaviour, pools, inline=False, client_streaming=True),
+                    _gated(
+                        full_name,
+                        gate,
+                        _guard_unary(
+                            full_name, behaviour, pools, inline=False, client_streaming=True
+                        ),
+                    ),
                 ),
                 parse,
                 serialize,
@@ -388,12 +420,16 @@ def add_servicer(
                 _limited(
                     full_name,
                     calls,
-                    _guard_unary(
+                    _gated(
                         full_name,
-                        behaviour,
-                        pools,
-                        inline=method.name in inline,
-                        client_streaming=False,
+                        gate,
+                        _guard_unary(
+                            full_name,
+                            behaviour,
+                            pools,
+                            inline=method.name in inline,
+                            client_streaming=False,
+                        ),
                     ),
                 ),
                 parse,

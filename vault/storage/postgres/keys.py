@@ -1,4 +1,4 @@
-"""The key store on PostgreSQL: wrapped subject, data and job keys.
+"""The key store on PostgreSQL: wrapped subject, data, job and vault keys.
 
 May live in a database of its own (`--key-database`), so a copy of the
 records alone is useless. Every write is one transaction and returns once it
@@ -50,7 +50,7 @@ from vault.storage.postgres.migrations import key_migrations
 _BUMP_GENERATION = "UPDATE shred_generation SET value = value + 1 WHERE id = 1"
 
 # Every table that holds wrapped keys (shred_generation holds none).
-_KEY_TABLES = "subject_keys, data_keys, job_keys"
+_KEY_TABLES = "subject_keys, data_keys, job_keys, vault_keys"
 
 
 # Subject keys read a page at a time when all are walked (a KEK rotation).
@@ -82,7 +82,7 @@ class _KeyTaken(Exception):
 
 
 class PostgresKeyStore:
-    """The key database: wrapped subject keys, data keys and job keys.
+    """The key database: wrapped subject keys, data keys, job keys and vault keys.
 
     A data key's scope is its (subject, category, purpose) row in `data_keys`.
     """
@@ -365,12 +365,43 @@ class PostgresKeyStore:
     def rewrap_job_keys(self, rewraps: list[Rewrap]) -> int:
         return self._rewrap("job_keys", "request_id", rewraps)
 
+    # -------------------------------------------------------------- vault keys
+    def vault_key(self, name: str) -> WrappedKey | None:
+        with self._database.connection() as conn:
+            row = conn.execute(
+                "SELECT kek_version, wrapped FROM vault_keys WHERE name = %s", (name,)
+            ).fetchone()
+        return WrappedKey(row[0], row[1]) if row else None
+
+    def put_vault_key(self, name: str, kek_version: int, wrapped: bytes) -> WrappedKey:
+        with self._database.transaction() as conn:
+            _above_floor(conn, [kek_version])
+            # A racing put of the same name waits here for the first to commit,
+            # then inserts nothing and reads the first's key back.
+            conn.execute(
+                "INSERT INTO vault_keys (name, kek_version, wrapped) VALUES (%s, %s, %s) "
+                "ON CONFLICT (name) DO NOTHING",
+                (name, kek_version, wrapped),
+            )
+            row = conn.execute(
+                "SELECT kek_version, wrapped FROM vault_keys WHERE name = %s", (name,)
+            ).fetchone()
+        assert row is not None  # inserted, or the first writer's, committed: never deleted
+        return WrappedKey(row[0], row[1])
+
+    def wrapped_vault_keys(self) -> Iterator[tuple[str, WrappedKey]]:
+        return self._walk("vault_keys", "name")
+
+    def rewrap_vault_keys(self, rewraps: list[Rewrap]) -> int:
+        return self._rewrap("vault_keys", "name", rewraps)
+
     # ------------------------------------------------------- KEK versions
     def kek_versions(self) -> dict[int, int]:
         with self._database.connection() as conn:
             rows = conn.execute(
                 "SELECT kek_version, count(*) FROM (SELECT kek_version FROM subject_keys "
-                "UNION ALL SELECT kek_version FROM job_keys) k GROUP BY kek_version"
+                "UNION ALL SELECT kek_version FROM job_keys "
+                "UNION ALL SELECT kek_version FROM vault_keys) k GROUP BY kek_version"
             ).fetchall()
         return {int(version): int(count) for version, count in rows}
 

@@ -160,6 +160,25 @@ record_migrations = MigrationSet(
                 "CREATE INDEX requests_by_age ON requests(remembered_at)",
             ),
         ),
+        # API tokens, each kept only as a keyed hash of its secret
+        # (vault.core.tokens). `position`: the order they were stored, which
+        # lists newest first among tokens made in one instant.
+        Migration(
+            "0005_api_tokens",
+            (
+                """CREATE TABLE api_tokens (
+                    token_id TEXT PRIMARY KEY,
+                    secret_hash BYTEA NOT NULL,
+                    role TEXT NOT NULL,
+                    system TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    created_at TIMESTAMPTZ NOT NULL,
+                    expires_at TIMESTAMPTZ,
+                    revoked_at TIMESTAMPTZ,
+                    last_used_at TIMESTAMPTZ,
+                    position BIGINT GENERATED ALWAYS AS IDENTITY)""",
+            ),
+        ),
     ),
 )
 
@@ -237,6 +256,19 @@ key_migrations = MigrationSet(
                     until TIMESTAMPTZ NOT NULL)""",
                 "CREATE INDEX subject_keys_by_kek_version ON subject_keys(kek_version)",
                 "CREATE INDEX job_keys_by_kek_version ON job_keys(kek_version)",
+            ),
+        ),
+        # Keys of the vault's own, by name (the API tokens' hashing key),
+        # wrapped under the KEK and found by KEK version like the others, so a
+        # rotation re-wraps them and a retirement counts them.
+        Migration(
+            "0004_vault_keys",
+            (
+                """CREATE TABLE vault_keys (
+                    name TEXT PRIMARY KEY,
+                    kek_version INTEGER NOT NULL,
+                    wrapped BYTEA NOT NULL)""",
+                "CREATE INDEX vault_keys_by_kek_version ON vault_keys(kek_version)",
             ),
         ),
     ),

@@ -1,5 +1,6 @@
 """The record store on PostgreSQL: subjects, identities, sealed records, remembered
-requests, erasure receipts and the step engine's rows (vault.storage.postgres.steps).
+requests, erasure receipts, the step engine's rows (vault.storage.postgres.steps)
+and API tokens (vault.storage.postgres.tokens).
 
 Times are TIMESTAMPTZ, ciphertext BYTEA, a record's place in its subject's list
 an identity column, never reused. The unit of work (`write()`) takes the record
@@ -58,6 +59,7 @@ from vault.storage.postgres.queries import (
     within_transaction,
 )
 from vault.storage.postgres.steps import PostgresStepStore, StepWrites
+from vault.storage.postgres.tokens import PostgresTokenStore
 from vault.storage.settling import Settler
 
 # Every table of the record database, for VACUUM.
@@ -71,6 +73,7 @@ _TABLES = (
     "step_requests",
     "steps",
     "manual_actions",
+    "api_tokens",
 )
 
 
@@ -216,7 +219,8 @@ class _Maintenance:
 
 class PostgresRecordStore:
     """The record database on PostgreSQL: subjects, blind-indexed identities,
-    sealed records, remembered requests, erasure receipts and the step engine's rows."""
+    sealed records, remembered requests, erasure receipts, the step engine's
+    rows and API tokens."""
 
     def __init__(self, url: str, *, upgrade: bool = False) -> None:
         # `upgrade`: apply migrations this database lacks (`consent-vault migrate`);
@@ -232,6 +236,7 @@ class PostgresRecordStore:
         self.receipts = ReceiptQueries(reads)
         self.maintenance = _Maintenance(self._database)
         self.steps = PostgresStepStore(self._database)
+        self.tokens = PostgresTokenStore(self._database)
 
     @property
     def url(self) -> str:

@@ -1,4 +1,4 @@
-"""The key store on SQLite: wrapped subject, data and job keys, in a database of their own.
+"""The key store on SQLite: wrapped subject, data, job and vault keys, in a database of their own.
 
 Kept apart from the records so a copy of the records alone is useless. It
 shares the record store's plumbing (a connection per thread, one group-commit
@@ -62,7 +62,7 @@ def _text(moment: dt.datetime) -> str:
 
 
 class SQLiteKeyStore:
-    """The key database: wrapped subject keys, data keys and job keys.
+    """The key database: wrapped subject keys, data keys, job keys and vault keys.
 
     A data key's scope is its (subject, category, purpose) row in `data_keys`.
     """
@@ -327,10 +327,39 @@ class SQLiteKeyStore:
     def rewrap_job_keys(self, rewraps: list[Rewrap]) -> int:
         return self._rewrap("job_keys", "request_id", rewraps)
 
+    # -------------------------------------------------------------- vault keys
+    def vault_key(self, name: str) -> WrappedKey | None:
+        row = (
+            self._conn()
+            .execute("SELECT kek_version, wrapped FROM vault_keys WHERE name = ?", (name,))
+            .fetchone()
+        )
+        return WrappedKey(row[0], bytes(row[1])) if row else None
+
+    def put_vault_key(self, name: str, kek_version: int, wrapped: bytes) -> WrappedKey:
+        with self._writer.write() as conn:
+            # Under the write lock: of two processes making the key, the second
+            # inserts nothing and reads the first's back.
+            _above_floor(conn, [kek_version])
+            conn.execute(
+                "INSERT OR IGNORE INTO vault_keys (name, kek_version, wrapped) VALUES (?, ?, ?)",
+                (name, kek_version, wrapped),
+            )
+            row = conn.execute(
+                "SELECT kek_version, wrapped FROM vault_keys WHERE name = ?", (name,)
+            ).fetchone()
+        return WrappedKey(row[0], bytes(row[1]))
+
+    def wrapped_vault_keys(self) -> Iterator[tuple[str, WrappedKey]]:
+        return self._walk("vault_keys", "name")
+
+    def rewrap_vault_keys(self, rewraps: list[Rewrap]) -> int:
+        return self._rewrap("vault_keys", "name", rewraps)
+
     # ------------------------------------------------------- KEK versions
     def kek_versions(self) -> dict[int, int]:
         counts: dict[int, int] = {}
-        for table in ("subject_keys", "job_keys"):
+        for table in ("subject_keys", "job_keys", "vault_keys"):
             rows = self._conn().execute(
                 f"SELECT kek_version, count(*) FROM {table} GROUP BY kek_version"
             )

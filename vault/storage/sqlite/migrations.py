@@ -324,6 +324,25 @@ def _sealed_roles_hashed_requests(db: Database) -> None:
         db.execute(statement)
 
 
+@record_migrations(name="0012_api_tokens")
+def _api_tokens(db: Database) -> None:
+    """API tokens, each kept only as a keyed hash of its secret
+    (vault.core.tokens). Listed newest first: by the time they were made, then
+    by the order they were stored (the rowid), for tokens made in one instant."""
+    db.execute(
+        """CREATE TABLE api_tokens (
+            token_id TEXT PRIMARY KEY,
+            secret_hash BLOB NOT NULL,
+            role TEXT NOT NULL,
+            system TEXT NOT NULL,
+            name TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT,
+            revoked_at TEXT,
+            last_used_at TEXT)"""
+    )
+
+
 # The names are the steps' record in existing keys.db files: append only.
 key_migrations = Migrations("consent_vault.keys")
 
@@ -407,5 +426,20 @@ def _kek_floor(db: Database) -> None:
             until TEXT NOT NULL)""",
         "CREATE INDEX subject_keys_by_kek_version ON subject_keys(kek_version)",
         "CREATE INDEX job_keys_by_kek_version ON job_keys(kek_version)",
+    ):
+        db.execute(statement)
+
+
+@key_migrations(name="0005_vault_keys")
+def _vault_keys(db: Database) -> None:
+    """Keys of the vault's own, by name (the API tokens' hashing key), wrapped
+    under the KEK like the others, and found by KEK version like them, so a
+    rotation re-wraps them and a retirement counts them."""
+    for statement in (
+        """CREATE TABLE vault_keys (
+            name TEXT PRIMARY KEY,
+            kek_version INTEGER NOT NULL,
+            wrapped BLOB NOT NULL)""",
+        "CREATE INDEX vault_keys_by_kek_version ON vault_keys(kek_version)",
     ):
         db.execute(statement)

@@ -1,6 +1,6 @@
 """The record store on SQLite: subjects, blind-indexed identities, sealed
-records, remembered requests, erasure receipts and the step engine's rows
-(steps.py), in one database file. Reads run on this thread's connection; every
+records, remembered requests, erasure receipts, the step engine's rows
+(steps.py) and API tokens (tokens.py), in one database file. Reads run on this thread's connection; every
 write goes through the process's group-commit writer (writer.py), the grouped
 append as one combined write of all the records queued meanwhile.
 """
@@ -32,6 +32,7 @@ from vault.storage.sqlite.queries import (
     forget_requests,
 )
 from vault.storage.sqlite.steps import SQLiteStepStore, StepWrites
+from vault.storage.sqlite.tokens import SQLiteTokenStore
 from vault.storage.sqlite.writer import GroupCommitWriter
 
 
@@ -196,7 +197,7 @@ class _Maintenance:
 
 class SQLiteRecordStore:
     """The record database: subjects, blind-indexed identities, sealed records,
-    remembered requests, erasure receipts and the step engine's rows."""
+    remembered requests, erasure receipts, the step engine's rows and API tokens."""
 
     def __init__(self, path: Path, *, upgrade: bool = False) -> None:
         # `upgrade`: apply migrations this database lacks (`consent-vault migrate`);
@@ -210,6 +211,7 @@ class SQLiteRecordStore:
         self.receipts = ReceiptQueries(this_thread)
         self.maintenance = _Maintenance(self._connections, self._writer)
         self.steps = SQLiteStepStore(self._connections, self._writer)
+        self.tokens = SQLiteTokenStore(self._connections, self._writer)
 
     @property
     def path(self) -> Path:

@@ -1,0 +1,59 @@
+"""Tokens for tests: one of any role, minted in the vault itself, and a
+channel that presents it on every call as `authorization: Bearer <token>`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from vault.core.actor import LOCAL, Role
+from vault.core.vault import Vault
+
+
+def token_for(vault: Vault, role: Role, system: str = "") -> str:
+    """A new token of `role` (an integrator's for `system`): its secret."""
+    return vault.tokens.create(LOCAL, role, system=system, name=f"test {role.value}").secret
+
+
+class _Details(grpc.ClientCallDetails):
+    def __init__(self, details: grpc.ClientCallDetails, metadata: list[tuple[str, str]]) -> None:
+        self.method = details.method
+        self.timeout = details.timeout
+        self.metadata = metadata
+        self.credentials = details.credentials
+        self.wait_for_ready = getattr(details, "wait_for_ready", None)
+        self.compression = getattr(details, "compression", None)
+
+
+class Bearer(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
+    """Adds `authorization: Bearer <token>` to every call, unless the call
+    sends an authorization of its own (a test of a wrong token)."""
+
+    def __init__(self, token: str) -> None:
+        self.header = ("authorization", f"Bearer {token}")
+
+    def _with_token(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        metadata = list(details.metadata or ())
+        if not any(key == "authorization" for key, _ in metadata):
+            metadata.append(self.header)
+        return _Details(details, metadata)
+
+    def _call(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
+        return continuation(self._with_token(details), request)
+
+    intercept_unary_unary = _call
+    intercept_unary_stream = _call
+    intercept_stream_unary = _call
+    intercept_stream_stream = _call
+
+
+def with_token(channel: grpc.Channel, token: str) -> grpc.Channel:
+    """`channel`, presenting `token` on every call."""
+    return grpc.intercept_channel(channel, Bearer(token))

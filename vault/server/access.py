@@ -1,0 +1,126 @@
+"""The gate every vault call passes before its servicer runs and before
+anything is looked up: who is calling (an API token, and with mutual TLS the
+client certificate), whether the token's role may make this call (the one
+table, vault.server.permissions), and whether the caller is within its rate.
+What passes is the core's actor; what does not is refused with a reason.
+
+Health and reflection are not registered through the gate (load balancers
+and schema tools ask them without credentials); every vault service is
+(vault.server.registration), so a new RPC is closed until the table opens it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable, Iterable
+from concurrent import futures
+from typing import Any
+
+import grpc
+
+from vault.core.actor import Actor
+from vault.core.errors import RateLimited, RoleNotAllowed, TokenMalformed, TokenMissing
+from vault.core.tokens import Token, Tokens
+from vault.server.permissions import allowed
+from vault.settings import AccessSettings
+
+AUTHORIZATION = "authorization"
+BEARER = "bearer"
+
+
+class RateLimits:
+    """A token bucket per caller: `burst` calls at once, refilled at
+    `per_second`. Used on the event loop only, so it needs no lock."""
+
+    def __init__(
+        self, per_second: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.per_second = per_second
+        self.burst = burst
+        self.clock = clock
+        # caller: (calls left in its bucket, when that was counted)
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, caller: str) -> float:
+        """Take one call from `caller`'s bucket: 0 if there was one, else the
+        seconds until there will be."""
+        now = self.clock()
+        left, then = self._buckets.get(caller, (float(self.burst), now))
+        left = min(float(self.burst), left + (now - then) * self.per_second)
+        if left >= 1:
+            self._buckets[caller] = (left - 1, now)
+            return 0.0
+        self._buckets[caller] = (left, now)
+        return (1 - left) / self.per_second
+
+
+def presented_token(metadata: Iterable[tuple[str, Any]]) -> str:
+    """The token in the call's `authorization: Bearer <token>`, or TokenMissing
+    / TokenMalformed."""
+    values = [value for key, value in metadata if key == AUTHORIZATION]
+    if not values:
+        raise TokenMissing()
+    if len(values) > 1:
+        raise TokenMalformed("sent more than once; send one `Bearer <token>`")
+    value = values[0]
+    if not isinstance(value, str):
+        raise TokenMalformed("must be text: `Bearer <token>`")
+    scheme, _, token = value.partition(" ")
+    # The scheme is case-insensitive (RFC 9110); the token is one word.
+    if scheme.lower() != BEARER or not token or " " in token.strip():
+        raise TokenMalformed("must read `Bearer <token>`")
+    return token.strip()
+
+
+def certificate_subject(context: grpc.aio.ServicerContext) -> str:
+    """The subject of the client's verified certificate (mutual TLS), or ""."""
+    auth = context.auth_context()
+    for key in ("x509_subject", "x509_common_name"):
+        for value in auth.get(key, ()):
+            return bytes(value).decode("utf-8", "replace")
+    return ""
+
+
+class Gate:
+    """Turns a call into its actor, or refuses it.
+
+    `verify_on`: where a token is verified. A cache miss reads the token store:
+    over a network database (PostgreSQL) that waits on the network, so it runs
+    on that pool rather than stalling every call on the event loop; over
+    embedded stores (None) it is a short local read, done on the loop.
+    """
+
+    def __init__(
+        self,
+        tokens: Tokens,
+        access: AccessSettings,
+        verify_on: futures.Executor | None = None,
+    ) -> None:
+        self.tokens = tokens
+        self.purposes = access.purposes
+        self.rates = RateLimits(access.calls_per_second, access.burst)
+        self.verify_on = verify_on
+
+    async def admit(self, method: str, context: grpc.aio.ServicerContext) -> Actor:
+        """The actor making `method` (`/package.Service/Method`); raises an
+        Unauthenticated, PermissionDenied or RateLimited error."""
+        presented = presented_token(context.invocation_metadata() or ())
+        token = await self._verify(presented)
+        wait = self.rates.take(token.token_id)
+        if wait:
+            raise RateLimited(self.rates.per_second, wait)
+        if not allowed(method, token.role):
+            raise RoleNotAllowed(token.role.value, method)
+        actor = token.actor(self.purposes.get(token.system, frozenset()))
+        subject = certificate_subject(context)
+        if subject:
+            actor = dataclasses.replace(actor, who=f"{actor.who}, certificate {subject}")
+        return actor
+
+    async def _verify(self, presented: str) -> Token:
+        if self.verify_on is None:
+            return self.tokens.verify(presented)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.verify_on, self.tokens.verify, presented)
