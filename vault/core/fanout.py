@@ -20,7 +20,7 @@ from vault.connectors.base import (
     Match,
     takes_references,
 )
-from vault.core import matching, rules
+from vault.core import access, matching, rules
 from vault.core.actor import Actor
 from vault.core.errors import InvalidArgument
 from vault.core.export import SubjectExport, SystemExport, SystemProgress
@@ -47,12 +47,16 @@ def export_everywhere(
     unless a privacy officer (`decided_by`) checked it and named it in
     `same_person`; the export then says so beside that system.
     """
+    # Every system is sent the person's identifiers: a privacy officer's order
+    # (the edge allows it to no one else), never masked, refused to anyone else.
+    access.check_whole_person(actor, "ExportSubject")
     for index, name in enumerate(same_person):
         if name not in connectors:
             raise InvalidArgument(f"same_person_systems[{index}]", "names no enabled connector")
     if same_person:
         decided_by = rules.person_named(decided_by, "decided_by")
-    subject = vault.get_subject(actor, subject_id)  # erased or erasure-pending subjects stop here
+    # Erased or erasure-pending subjects stop here.
+    subject = vault.subjects.view(actor, subject_id, "export_subject")
     identities = list(subject.identities)
     pool = concurrent.futures.ThreadPoolExecutor(
         max_workers=max(1, len(connectors)), thread_name_prefix="export"

@@ -51,6 +51,9 @@ class Subject:
     state: SubjectState
     created_at: dt.datetime
     updated_at: dt.datetime
+    # True when the caller may not see who this is (vault.core.access): the
+    # identities' values are empty and the roles left out.
+    masked: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,9 @@ class Record:
     content: Content | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    # True when the caller may not read the record's data (vault.core.access):
+    # no fields, content without bytes.
+    masked: bool = False
 
 
 @dataclass(frozen=True)

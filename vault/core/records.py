@@ -17,8 +17,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from vault.core import drafts, paging, rules
-from vault.core.actor import Actor
+from vault.core import access, drafts, paging, rules
+from vault.core.access import AccessNotes
+from vault.core.actor import Actor, Role
 from vault.core.clock import Clock, iso, utc_now
 from vault.core.drafts import CheckedDraft
 from vault.core.errors import CategoryErased, InvalidArgument, RecordNotFound, SubjectErased
@@ -33,7 +34,7 @@ from vault.core.model import (
     RecordDraft,
     SubjectState,
 )
-from vault.core.replay import Raced, Replay
+from vault.core.replay import Fingerprint, Raced, Replay
 from vault.core.sealing import Sealing
 from vault.core.subjects import (
     Subjects,
@@ -86,6 +87,7 @@ class Records:
         clock: Clock,
         subjects: Subjects,
         scrub_due: threading.Event,
+        notes: AccessNotes,
     ) -> None:
         self.store = store
         self.keys = keys
@@ -94,6 +96,7 @@ class Records:
         self.clock = clock
         self.subjects = subjects
         self.scrub_due = scrub_due
+        self.notes = notes
 
     # -------------------------------------------------------------- writes
     def create(
@@ -107,7 +110,9 @@ class Records:
         record = self._stored_record(
             new, self.store.records.append_record(new.new, SubjectState.ACTIVE)
         )
-        return record or self.create(actor, subject_id, draft, request_id)
+        if record is None:
+            return self.create(actor, subject_id, draft, request_id)
+        return self._shown(actor, record, "create_record")
 
     async def create_async(
         self, actor: Actor, subject_id: str, draft: RecordDraft, request_id: str = ""
@@ -127,7 +132,7 @@ class Records:
             outcome = await self.store.records.append_record_async(new.new, SubjectState.ACTIVE)
             record = self._stored_record(new, outcome)
             if record is not None:
-                return record
+                return self._shown(actor, record, "create_record")
         return await asyncio.to_thread(self.create, actor, subject_id, draft, request_id)
 
     def _new_record(
@@ -142,12 +147,13 @@ class Records:
         """The record checked and sealed, ready for the store; or, when
         `request_id` replays a finished call, the record that call stored."""
         checked = drafts.check(draft, "record")
+        access.check_record_write(actor, checked.draft, "record")
         fingerprint = self.replay.fingerprint(
             request_id, "record", subject_id, drafts.digest(checked.draft)
         )
         replayed = self.replay.replayed(request_id, "create_record", fingerprint)
         if replayed is not None:
-            return self.get(actor, replayed.result)
+            return self._read(actor, replayed.result, None, "create_record")
         row = self.sealing.record_row(
             subject_id,
             checked,
@@ -207,6 +213,7 @@ class Records:
         digest = hashlib.sha256()
         rows: list[RecordRow] = []
         subjects: set[str] = set()
+        protected: set[str] = set()
         data_keys: dict[tuple[str, str, str], DataKey] = {}
         now = utc_now(self.clock)
         for index, (subject_id, draft) in enumerate(items):
@@ -214,9 +221,12 @@ class Records:
                 raise InvalidArgument("records", f"at most {MAX_IMPORT_RECORDS} records per import")
             field = f"records[{index}]"
             checked = drafts.check(draft, f"{field}.record")
+            access.check_record_write(actor, checked.draft, f"{field}.record")
             if subject_id not in subjects:
-                writable_subject(self.store.subjects, subject_id, field=f"{field}.parent")
+                subject = writable_subject(self.store.subjects, subject_id, field=f"{field}.parent")
                 subjects.add(subject_id)
+                if subject.protected_identity:
+                    protected.add(subject_id)
             if request_id:
                 # Held in memory only; what is stored is the keyed fingerprint of it.
                 digest.update(json.dumps([subject_id, drafts.digest(checked.draft)]).encode())
@@ -230,8 +240,16 @@ class Records:
         if not rows:
             raise InvalidArgument("records", "must hold at least one record")
         fingerprint = self.replay.fingerprint(request_id, "import_records", digest.hexdigest())
-        if self.replay.replayed(request_id, "import_records", fingerprint) is not None:
-            return len(rows)
+        if self.replay.replayed(request_id, "import_records", fingerprint) is None:
+            self._insert_records(rows, subjects, request_id, fingerprint)
+        for subject_id in sorted(protected):
+            self.notes.note(actor, subject_id, "import_records")
+        return len(rows)
+
+    def _insert_records(
+        self, rows: list[RecordRow], subjects: set[str], request_id: str, fingerprint: Fingerprint
+    ) -> None:
+        """The import's rows in one transaction, its request id remembered with them."""
         try:
             with self.store.write() as tx:
                 for subject_id in subjects:
@@ -247,18 +265,38 @@ class Records:
                 )
         except Raced:
             pass
-        return len(rows)
 
     # --------------------------------------------------------------- reads
     def get(self, actor: Actor, record_id: str, subject_id: str | None = None) -> Record:
         """The record; with `subject_id`, only if it belongs to that subject (a
         name that pairs a record with the wrong subject does not exist)."""
+        return self._read(actor, record_id, subject_id, "get_record")
+
+    def _read(self, actor: Actor, record_id: str, subject_id: str | None, action: str) -> Record:
+        """The record as `actor` may see it, the access noted as `action`."""
+        row = self._visible_row(actor, record_id, subject_id)
+        return self._shown(actor, self.sealing.open_record(row), action)
+
+    def _shown(self, actor: Actor, record: Record, action: str) -> Record:
+        """`record` as `actor` may see it (vault.core.access), the access noted
+        when its subject is a protected identity."""
+        subject = self.store.subjects.subject(record.subject_id)
+        protected = subject is not None and subject.protected_identity
+        if protected:
+            self.notes.note(actor, record.subject_id, action)
+        return access.shown_record(actor, record, protected)
+
+    def _visible_row(self, actor: Actor, record_id: str, subject_id: str | None) -> RecordRow:
+        """The record's row, if it exists for `actor` and may be read."""
         row = self.store.records.record(record_id)
         # A store fills in the subject's state with the record; without it, nothing is read.
         if (
             row is None
             or row.subject_state is None
             or (subject_id is not None and row.subject_id != subject_id)
+            # Another system's record does not exist for an integrator: the
+            # same answer as for no record at all (permission before existence).
+            or not access.sees_system(actor, row.source_system)
         ):
             # The maintenance pass deletes an erased subject's records, so the
             # subject's own state answers: the same before the purge as after.
@@ -268,7 +306,7 @@ class Records:
                     check_readable(subject_id, state)
             raise RecordNotFound(f"record {record_id} does not exist", record=record_id)
         check_readable(row.subject_id, row.subject_state)
-        return self.sealing.open_record(row)
+        return row
 
     def update(
         self,
@@ -290,8 +328,9 @@ class Records:
             changes.clear_content,
         )
         if self.replay.replayed(request_id, "update_record", fingerprint) is not None:
-            return self.get(actor, record_id, subject_id)
-        current = self.get(actor, record_id, subject_id)
+            return self._read(actor, record_id, subject_id, "update_record")
+        # Unmasked: what the changes leave as it is is written back.
+        current = self.sealing.open_record(self._visible_row(actor, record_id, subject_id))
         checked = drafts.check(
             RecordDraft(
                 category=current.category,
@@ -309,6 +348,7 @@ class Records:
             ),
             "record",
         )
+        access.check_record_write(actor, checked.draft, "record")
         row = self.sealing.record_row(
             current.subject_id,
             checked,
@@ -327,7 +367,7 @@ class Records:
                 )
         except Raced:
             pass
-        return self.get(actor, record_id)
+        return self._read(actor, record_id, None, "update_record")
 
     def page(
         self, actor: Actor, subject_id: str, category: str | None, page_size: int, page_token: str
@@ -337,10 +377,8 @@ class Records:
         limit = rules.page_size(page_size)
         query = {"list": "records", "subject": subject_id, "category": category or ""}
         after = paging.read(page_token, query, (int,), "parent and category")
-        readable_subject(self.store.subjects, subject_id)
-        rows = self.store.records.records_page(
-            subject_id, category or None, after[0] if after else 0, limit + 1
-        )
+        subject = readable_subject(self.store.subjects, subject_id)
+        rows = self._visible_rows(actor, subject_id, category, after[0] if after else 0, limit)
         # A page also ends before its records' bytes would pass what one answer
         # may carry: two 8 MiB photos would not fit in a 16 MiB message.
         kept: list[RecordRow] = []
@@ -350,19 +388,47 @@ class Records:
             if kept and size > PAGE_BYTES:
                 break
             kept.append(row)
-        records = [self.sealing.open_record(row) for row in kept]
+        protected = subject.protected_identity
+        if protected:
+            self.notes.note(actor, subject_id, "list_records")
+        records = [
+            access.shown_record(actor, self.sealing.open_record(row), protected) for row in kept
+        ]
         token = paging.token(query, [kept[-1].seq]) if len(rows) > len(kept) else ""
         return Page(records, token)
+
+    def _visible_rows(
+        self, actor: Actor, subject_id: str, category: str | None, after_seq: int, limit: int
+    ) -> list[RecordRow]:
+        """More than `limit` of the subject's records `actor` may see after
+        `after_seq`, unless fewer remain: an integrator's are its own system's,
+        read past the others a store's page at a time."""
+        rows: list[RecordRow] = []
+        while True:
+            batch = self.store.records.records_page(
+                subject_id, category or None, after_seq, limit + 1
+            )
+            rows += [row for row in batch if access.sees_system(actor, row.source_system)]
+            if len(batch) <= limit or len(rows) > limit:
+                return rows
+            after_seq = batch[-1].seq
 
     def stream(self, actor: Actor, subject_id: str, category: str | None) -> Iterator[Record]:
         if category:
             rules.category(category)
-        readable_subject(self.store.subjects, subject_id)
+        subject = readable_subject(self.store.subjects, subject_id)
+        if subject.protected_identity:
+            self.notes.note(actor, subject_id, "stream_records")
         for row in self.store.records.iter_records(subject_id, category or None):
-            yield self.sealing.open_record(row)
+            if access.sees_system(actor, row.source_system):
+                yield access.shown_record(
+                    actor, self.sealing.open_record(row), subject.protected_identity
+                )
 
     def readable(self, actor: Actor, subject_id: str) -> Iterator[Record]:
-        """Every record still readable; rows left over from an erased category are skipped."""
+        """Every record still readable; rows left over from an erased category are
+        skipped. For an export: the whole person, to a caller who may see them."""
+        access.check_whole_person(actor, "ExportSubject")
         readable_subject(self.store.subjects, subject_id)
         # Keys are looked up once per category, purpose and page rather than per
         # record; an erasure still stops the export within one page.
@@ -384,12 +450,20 @@ class Records:
             yield self.sealing.open_record(row, key)
 
     def count(self, actor: Actor, subject_id: str) -> int:
+        """How many of the subject's records `actor` may see."""
+        if actor.role is Role.INTEGRATOR:
+            return sum(
+                1
+                for row in self.store.records.iter_records(subject_id)
+                if access.sees_system(actor, row.source_system)
+            )
         return self.store.records.count_records(subject_id)
 
     def export(self, actor: Actor, subject_id: str) -> SubjectExport:
         """Everything the vault itself holds about the subject, its records read
         as they are consumed (`vault.reports.archive` writes it as a zip)."""
-        subject = self.subjects.get(actor, subject_id)
+        access.check_whole_person(actor, "ExportSubject")
+        subject = self.subjects.view(actor, subject_id, "export_subject")
         total = self.store.records.count_records(subject_id)
         return SubjectExport(subject, self.readable(actor, subject_id), total, self.clock.now())
 
@@ -426,7 +500,8 @@ class Records:
                 # An earlier release destroyed the category's one key, if any.
                 data.get("keys", 1 if data["records"] else 0),
             )
-        writable_subject(self.store.subjects, subject_id)
+        if writable_subject(self.store.subjects, subject_id).protected_identity:
+            self.notes.note(actor, subject_id, "erase_category")
         erased_at = self.clock.now()
         # The keys go first: once they are gone the records are unreadable, and
         # a crash before the transaction below leaves only ciphertext that a

@@ -27,7 +27,8 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from vault.core import drafts, rules
+from vault.core import access, drafts, rules
+from vault.core.access import AccessNotes
 from vault.core.actor import Actor
 from vault.core.clock import Clock, utc_now
 from vault.core.drafts import CheckedDraft
@@ -70,7 +71,8 @@ class SubjectBatch:
 @dataclass(frozen=True)
 class ImportedSubjects:
     """What an import stored: the new subjects' ids in the order sent, and how
-    many records they hold."""
+    many records they hold. A protected identity's id is empty for a caller who
+    may not see who it is: it never appears in a bulk answer to them."""
 
     subject_ids: list[str]
     record_count: int
@@ -115,12 +117,14 @@ class SubjectImport:
         sealing: Sealing,
         replay: Replay,
         clock: Clock,
+        notes: AccessNotes,
     ) -> None:
         self.store = store
         self.keys = keys
         self.sealing = sealing
         self.replay = replay
         self.clock = clock
+        self.notes = notes
 
     def import_subjects(self, actor: Actor, batches: Iterable[SubjectBatch]) -> ImportedSubjects:
         """Store each batch as it comes, all or nothing. A bad item fails its
@@ -134,29 +138,37 @@ class SubjectImport:
                     "subjects",
                     f"at most {MAX_IMPORT_SUBJECTS:,} subjects per call; send the rest in another",
                 )
-            stored = self._import_batch(batch, len(subject_ids))
-            subject_ids += stored.subject_ids
+            stored, protected = self._import_batch(actor, batch, len(subject_ids))
+            for subject_id, is_protected in zip(stored.subject_ids, protected, strict=True):
+                if is_protected:
+                    self.notes.note(actor, subject_id, OPERATION)
+                shown = actor.sees_protected or not is_protected
+                subject_ids.append(subject_id if shown else "")
             records += stored.record_count
         if not subject_ids:
             raise InvalidArgument("subjects", "must hold at least one subject")
         return ImportedSubjects(subject_ids, records)
 
-    def _import_batch(self, batch: SubjectBatch, first: int) -> ImportedSubjects:
-        """`first` is the index of the batch's first subject in the stream."""
+    def _import_batch(
+        self, actor: Actor, batch: SubjectBatch, first: int
+    ) -> tuple[ImportedSubjects, list[bool]]:
+        """The batch stored, and which of its subjects are protected identities;
+        `first` is the index of the batch's first subject in the stream."""
         if not batch.subjects:
             raise InvalidArgument("subjects", "each message must hold at least one subject")
         if len(batch.subjects) > MAX_BATCH_SUBJECTS:
             raise InvalidArgument(
                 "subjects", f"at most {MAX_BATCH_SUBJECTS:,} subjects per message"
             )
-        checked = self._checked(batch.subjects, first)
+        checked = self._checked(actor, batch.subjects, first)
+        protected = [subject.protected_identity for subject in checked]
         fingerprint = self.replay.fingerprint(
             batch.request_id, OPERATION, [subject.fingerprinted() for subject in checked]
         )
         replayed = self.replay.replayed(batch.request_id, OPERATION, fingerprint)
         if replayed is not None:
             answer = json.loads(replayed.result)
-            return ImportedSubjects(answer["subjects"], answer["records"])
+            return ImportedSubjects(answer["subjects"], answer["records"]), protected
         # Before any key is made: a batch refused here leaves nothing behind.
         self._refuse_identities_held(checked)
 
@@ -197,9 +209,9 @@ class SubjectImport:
             for subject_id in subject_ids:
                 self.keys.destroy_subject(subject_id)
             if isinstance(failure, Raced):
-                return self._import_batch(batch, first)  # answered as the copy that won
+                return self._import_batch(actor, batch, first)  # answered as the copy that won
             raise
-        return ImportedSubjects(subject_ids, len(rows.records))
+        return ImportedSubjects(subject_ids, len(rows.records)), protected
 
     def _sealed(
         self,
@@ -246,7 +258,7 @@ class SubjectImport:
             )
         return rows
 
-    def _checked(self, subjects: list[NewSubject], first: int) -> list[_Checked]:
+    def _checked(self, actor: Actor, subjects: list[NewSubject], first: int) -> list[_Checked]:
         today = self.clock.now().date()
         checked: list[_Checked] = []
         records = 0
@@ -269,11 +281,16 @@ class SubjectImport:
                     roles,
                     subject.protected_identity,
                     [
-                        drafts.check(draft, f"{where}.records[{index}]")
+                        self._checked_record(actor, draft, f"{where}.records[{index}]")
                         for index, draft in enumerate(subject.records)
                     ],
                 )
             )
+        return checked
+
+    def _checked_record(self, actor: Actor, draft: RecordDraft, field: str) -> CheckedDraft:
+        checked = drafts.check(draft, field)
+        access.check_record_write(actor, checked.draft, field)
         return checked
 
     def _refuse_identities_held(self, checked: list[_Checked]) -> None:

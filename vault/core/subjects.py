@@ -12,7 +12,8 @@ import secrets
 from dataclasses import dataclass
 from typing import NoReturn
 
-from vault.core import rules
+from vault.core import access, rules
+from vault.core.access import AccessNotes
 from vault.core.actor import Actor
 from vault.core.clock import Clock, utc_now
 from vault.core.errors import (
@@ -82,12 +83,14 @@ class Subjects:
         sealing: Sealing,
         replay: Replay,
         clock: Clock,
+        notes: AccessNotes,
     ) -> None:
         self.store = store
         self.keys = keys
         self.sealing = sealing
         self.replay = replay
         self.clock = clock
+        self.notes = notes
 
     def create(
         self,
@@ -106,7 +109,7 @@ class Subjects:
         )
         replayed = self.replay.replayed(request_id, "create_subject", fingerprint)
         if replayed is not None:
-            return self.get(actor, replayed.subject_id)
+            return self.view(actor, replayed.subject_id, "create_subject")
 
         subject_id = secrets.token_hex(16)
         self.keys.create_subject_key(subject_id)
@@ -144,11 +147,18 @@ class Subjects:
             if isinstance(failure, Raced):
                 return self.create(actor, identities, roles, protected_identity, request_id)
             raise
-        return self.get(actor, subject_id)
+        return self.view(actor, subject_id, "create_subject")
 
     def get(self, actor: Actor, subject_id: str) -> Subject:
+        return self.view(actor, subject_id, "get_subject")
+
+    def view(self, actor: Actor, subject_id: str, action: str) -> Subject:
+        """The subject as `actor` may see it (a protected identity masked, see
+        `vault.core.access`), the access noted as `action` when it is sensitive."""
         row = readable_subject(self.store.subjects, subject_id)
-        return Subject(
+        if row.protected_identity:
+            self.notes.note(actor, subject_id, action)
+        subject = Subject(
             subject_id=row.subject_id,
             identities=tuple(
                 self.sealing.open_identity(row.subject_id, identity_row)
@@ -160,6 +170,7 @@ class Subjects:
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
+        return access.shown_subject(actor, subject)
 
     def find(self, actor: Actor, identity: IdentityInput, field: str = "identity") -> Subject:
         canonical = self._canonical(identity, field)
@@ -172,7 +183,7 @@ class Subjects:
             )
         if subject_id is None:
             raise SubjectNotFound("no subject holds that identity")
-        return self.get(actor, subject_id)
+        return self.view(actor, subject_id, "find_subject")
 
     def update(
         self,
@@ -187,7 +198,7 @@ class Subjects:
             request_id, "update", subject_id, checked_roles, protected_identity
         )
         if self.replay.replayed(request_id, "update_subject", fingerprint) is not None:
-            return self.get(actor, subject_id)
+            return self.view(actor, subject_id, "update_subject")
         sealed_roles = None
         if checked_roles is not None:
             # Validate existence before sealing: an unknown subject has no key.
@@ -196,6 +207,7 @@ class Subjects:
         try:
             with self.store.write() as tx:
                 row = writable_subject(tx.subjects, subject_id)
+                was_protected = row.protected_identity
                 tx.subjects.update_subject(
                     subject_id,
                     row.sealed_roles if sealed_roles is None else sealed_roles,
@@ -206,8 +218,12 @@ class Subjects:
                     tx, request_id, "update_subject", fingerprint, subject_id, subject_id
                 )
         except Raced:
-            pass
-        return self.get(actor, subject_id)
+            was_protected = False
+        subject = self.view(actor, subject_id, "update_subject")
+        if was_protected and not subject.protected_identity:
+            # The flag taken off is itself an access to a protected identity.
+            self.notes.note(actor, subject_id, "update_subject")
+        return subject
 
     def rectify_identity(
         self,
@@ -233,8 +249,15 @@ class Subjects:
             old_canonical and old_canonical.index_text,
             new_canonical and new_canonical.index_text,
         )
+        action = (
+            "add_identity"
+            if old is None
+            else "remove_identity"
+            if new is None
+            else "rectify_identity"
+        )
         if self.replay.replayed(request_id, "rectify_identity", fingerprint) is not None:
-            return self.get(actor, subject_id)
+            return self.view(actor, subject_id, action)
         # Validate existence before sealing: an unknown subject has no key.
         writable_subject(self.store.subjects, subject_id)
         new_row = (
@@ -274,7 +297,7 @@ class Subjects:
                 )
         except Raced:
             pass
-        return self.get(actor, subject_id)
+        return self.view(actor, subject_id, action)
 
     def _canonical(self, identity: IdentityInput, field: str) -> Identity:
         return canonical_identity(

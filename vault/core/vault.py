@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterable, Iterator
 
 from vault.core import upgrades
+from vault.core.access import AccessNotes, LoggedAccessNotes
 from vault.core.actor import Actor
 from vault.core.clock import Clock, SystemClock
 from vault.core.export import SubjectExport
@@ -50,6 +51,7 @@ class Vault:
         keys: KeyStore,
         keyring: Keyring | KeyringSource,
         clock: Clock | None = None,
+        access_notes: AccessNotes | None = None,
     ) -> None:
         self.records = records
         self.keyrings = KeyringSource.of(keyring)
@@ -59,9 +61,13 @@ class Vault:
         self.scrub_due = threading.Event()
         self.replay = Replay(records, self.keyrings, self.clock)
         self.sealing = Sealing(self.keys, self.keyrings)
-        self.subjects = Subjects(records, self.keys, self.sealing, self.replay, self.clock)
+        # Where every access to a protected identity is noted (vault.core.access).
+        self.access_notes = access_notes or LoggedAccessNotes()
+        self.subjects = Subjects(
+            records, self.keys, self.sealing, self.replay, self.clock, self.access_notes
+        )
         self.subject_import = SubjectImport(
-            records, self.keys, self.sealing, self.replay, self.clock
+            records, self.keys, self.sealing, self.replay, self.clock, self.access_notes
         )
         self.recordkeeping = Records(
             records,
@@ -71,6 +77,7 @@ class Vault:
             self.clock,
             self.subjects,
             self.scrub_due,
+            self.access_notes,
         )
         self.shredding = Shredding(records, self.keys, self.replay, self.clock, self.scrub_due)
         self.maintenance = Maintenance(records, self.keys, self.replay, self.scrub_due)

@@ -172,6 +172,7 @@ def subject_message(subject: Subject) -> pb.Subject:
         state=STATE_TO_PB[subject.state],
         create_time=timestamp(subject.created_at),
         update_time=timestamp(subject.updated_at),
+        masked=subject.masked,
     )
 
 
@@ -194,7 +195,13 @@ def record_message(
         source_system=record.source_system,
         create_time=timestamp(record.created_at),
         update_time=timestamp(record.updated_at),
+        masked=record.masked,
     )
+    if record.masked:
+        # Nothing of the data, nor its size or digest: the media type alone.
+        if record.content is not None:
+            message.content.media_type = record.content.media_type
+        return message
     if fields is not None:
         message.fields.CopyFrom(fields)
     else:

@@ -70,7 +70,8 @@ class SubjectService:
         return pb.ImportSubjectsResponse(
             imported_subject_count=len(imported.subject_ids),
             imported_record_count=imported.record_count,
-            subjects=[convert.subject_name(subject_id) for subject_id in imported.subject_ids],
+            # An empty id is a protected identity the caller may not see: left empty.
+            subjects=[convert.subject_name(i) if i else "" for i in imported.subject_ids],
         )
 
     def GetSubject(

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 
 from vault.connectors.base import Connector, Holdings
-from vault.core import faults, paging, rules
+from vault.core import access, faults, paging, rules
 from vault.core.actor import Actor
 from vault.core.erasure.jobkeys import JobKeys
 from vault.core.erasure.kind import ErasureSteps
@@ -95,6 +95,9 @@ class ErasureCoordinator:
     # ------------------------------------------------------------ requests
     def request(self, actor: Actor, subject_id: str, request_id: str = "") -> ErasureRequestView:
         """Accept an erasure of the subject in every system; the vault's own keys go at once."""
+        # Every system is sent the person's identifiers: a privacy officer's
+        # order (the edge allows it to no one else), refused to anyone else.
+        access.check_whole_person(actor, "EraseSubject")
         if request_id:
             remembered = self.replay.lookup(request_id)
             if remembered is not None:
@@ -117,7 +120,7 @@ class ErasureCoordinator:
                 raise SubjectErased(subject_id)
             raise ErasurePending(subject_id)
 
-        identities = self.vault.get_subject(actor, subject_id).identities
+        identities = self.vault.subjects.view(actor, subject_id, "erase_subject").identities
         faults.crash_point("erasure_request_accepted")
         job_id = secrets.token_hex(16)
         self.keys.create(job_id)
@@ -171,7 +174,22 @@ class ErasureCoordinator:
         return self.get(actor, job_id)
 
     def get(self, actor: Actor, request_id: str) -> ErasureRequestView:
-        return request_view(self.steps, self.keys, self._request(request_id))
+        return self._shown(actor, self._request(request_id), "get_erasure_request")
+
+    def _shown(
+        self, actor: Actor, request: StoredRequest, action: str | None
+    ) -> ErasureRequestView:
+        """The request as `actor` may see it: a protected identity's manual
+        actions without their instructions (which may name a profile page) to
+        anyone but the privacy officer, the access noted as `action` (None:
+        noted already, once for a whole watch)."""
+        subject = self.vault.records.subjects.subject(request.subject_id)
+        view = request_view(self.steps, self.keys, request)
+        if subject is None or not subject.protected_identity:
+            return view
+        if action is not None:
+            self.vault.access_notes.note(actor, request.subject_id, action)
+        return access.shown_erasure_request(actor, view)
 
     def list_requests(
         self, actor: Actor, page_size: int, page_token: str, state: str | None
@@ -197,7 +215,7 @@ class ErasureCoordinator:
         token = (
             paging.token(query, [_iso(rows[-1].received_at), rows[-1].request_id]) if more else ""
         )
-        return [request_view(self.steps, self.keys, r) for r in rows], token
+        return [self._shown(actor, r, "list_erasure_requests") for r in rows], token
 
     def watch(
         self,
@@ -207,9 +225,17 @@ class ErasureCoordinator:
         stop: threading.Event | None = None,
     ) -> Iterator[ErasureRequestView]:
         """The request now, then each time it changes, until it rests (or `stop`)."""
+        noted = threading.Event()
+
+        def shown(rid: str) -> ErasureRequestView:
+            # Polled until the request rests: noted on the first look only.
+            action = None if noted.is_set() else "watch_erasure_request"
+            noted.set()
+            return self._shown(actor, self._request(rid), action)
+
         return self.engine.watch(
             request_id,
-            lambda rid: self.get(actor, rid),
+            shown,
             lambda view: RequestState(view.state),
             poll_seconds,
             stop,
