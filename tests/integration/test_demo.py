@@ -35,7 +35,7 @@ def test_the_demo_connects_every_system_from_a_relative_data_directory(
     demo_server: ServerProcess, tmp_path: Path
 ) -> None:
     assert (tmp_path / "vault-data" / "records.db").exists()
-    with VaultClient(demo_server.address) as vault:
+    with VaultClient(demo_server.address, token=demo_server.token) as vault:
         connectors = vault.list_connectors(check_health=True)
         assert {c.name for c in connectors} == {"lms", "salon", "accounting", "facebook_group"}
         assert [(c.name, c.health_detail) for c in connectors if not c.healthy] == []
@@ -69,7 +69,7 @@ def test_a_demo_person_erased_stays_erased_when_the_demo_starts_again(tmp_path: 
     data = tmp_path / "vault-data"
     first = ServerProcess(data, extra_args=("--demo",))
     try:
-        with VaultClient(first.address) as vault:
+        with VaultClient(first.address, token=first.token) as vault:
             bo = vault.find_subject("email", BO.email)
             request = vault.erase_subject(bo.name)
             assert request.done
@@ -80,7 +80,7 @@ def test_a_demo_person_erased_stays_erased_when_the_demo_starts_again(tmp_path: 
     try:
         said = "".join(again.output)
         assert "Bo Berg" in said and str(data) in said
-        with VaultClient(again.address) as vault:
+        with VaultClient(again.address, token=again.token) as vault:
             with pytest.raises(NotFoundError):
                 vault.find_subject("email", BO.email)
             with pytest.raises(SubjectErasedError):
