@@ -202,7 +202,7 @@ def _print_demo_tokens(tokens: list[DemoToken]) -> None:
     here = Path.cwd()
     for token in tokens:
         path = token.path.relative_to(here) if token.path.is_relative_to(here) else token.path
-        note = " (the CLI's default)" if token.role == DEMO_ROLES[0] else ""
+        note = " (the CLI's)" if token.role == DEMO_ROLES[0] else ""
         made = ", new" if token.issued else ""
         console.print(
             escape(f"  {token.role.called}{note}{made}: {path}"), highlight=False, soft_wrap=True
