@@ -32,6 +32,14 @@ try:
         _subject_rectify,
         _subject_show,
     )
+    from vault.cli.tokens import (
+        ROLES,
+        _tokens_create,
+        _tokens_list,
+        _tokens_revoke,
+        role_word,
+        token_options,
+    )
     from vault.v1 import vault_pb2 as pb
     from vault_client.credentials import TLS_CA_ENV, TOKEN_ENV, TOKEN_FILE_ENV
 except KeyboardInterrupt:
@@ -397,6 +405,45 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("--data-dir", help="as for serve")
     _database_options(migrate)
     migrate.set_defaults(handler=_migrate)
+
+    tokens = commands.add_parser(
+        "tokens", help="make, list and revoke API tokens, on the data directory (no server)"
+    )
+    token_commands = tokens.add_subparsers(title="token commands")
+    issue = token_commands.add_parser(
+        "create",
+        help="make an API token for a role; its secret is printed once, on the last line",
+        description="Make an API token for a role, on the data directory (a new one "
+        "gets a vault), so the first admin token can be made before any server runs. "
+        "The secret is printed once, alone on the last line, and kept only as a keyed hash.",
+    )
+    issue.add_argument(
+        "--role",
+        required=True,
+        type=role_word,
+        choices=ROLES,
+        help="what the token may do: %(choices)s (privacy-officer also)",
+    )
+    issue.add_argument("--system", default="", help="an integrator's source system, such as lms")
+    issue.add_argument(
+        "--expires", metavar="AGE", help="expires AGE from now, such as 90d (default: never)"
+    )
+    issue.add_argument("--name", default="", help="a label, such as who or what holds it")
+    token_options(issue)
+    _json_option(issue)
+    issue.set_defaults(handler=_tokens_create)
+    tlist = token_commands.add_parser("list", help="the tokens, newest first (never a secret)")
+    tlist.add_argument("--all", action="store_true", help="revoked and expired tokens too")
+    token_options(tlist)
+    _json_option(tlist)
+    tlist.set_defaults(handler=_tokens_list)
+    revoke = token_commands.add_parser(
+        "revoke", help="revoke a token; running servers refuse it within seconds"
+    )
+    revoke.add_argument("name", help="tokens/{token}, as tokens list shows it")
+    token_options(revoke)
+    _json_option(revoke)
+    revoke.set_defaults(handler=_tokens_revoke)
     return parser
 
 

@@ -9,9 +9,9 @@ of the database without the keyring cannot even test a guess, and rotation
 re-wraps the key like any other, so tokens outlive key versions.
 
 Verifying is on every call, so a verified token is remembered for
-`VERIFIED_FOR` (a revocation reaches the other servers within that time; this
-one forgets at once) and its last use is written at most once a
-`LAST_USE_EVERY`.
+`VERIFIED_FOR` by the vault's clock (a revocation reaches the other servers
+within that time; this one forgets at once) and its last use is written at
+most once a `LAST_USE_EVERY`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ import hmac
 import re
 import secrets
 import threading
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vault.core.actor import TOKEN_ROLES, Actor, Role
 from vault.core.clock import Clock
@@ -41,13 +40,14 @@ from vault.storage.base import RecordStore, TokenRow
 
 PREFIX = "cvt_"
 TOKEN_KEY = "api-tokens"
-VERIFIED_FOR = 5.0  # seconds
+VERIFIED_FOR = dt.timedelta(seconds=5)
 LAST_USE_EVERY = dt.timedelta(minutes=1)
 LONGEST = dt.timedelta(days=36_500)
 MAX_NAME = 200
 _ID = re.compile(r"[a-z2-7]{12}")
 _SHAPE = re.compile(r"cvt_([a-z2-7]{12})_([A-Za-z0-9_-]{43})")
-_SYSTEM = re.compile(r"[a-z][a-z0-9_]{0,62}")
+# A source system's name as the connector registry accepts it.
+_SYSTEM = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,8 @@ class Tokens:
         self.keys = keys
         self.clock = clock
         self._hash_key: bytes | None = None
-        self._verified: dict[bytes, tuple[float, Token]] = {}
+        # By keyed hash: when each was verified, and the token as it was then.
+        self._verified: dict[bytes, tuple[dt.datetime, Token]] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------- issuing
@@ -146,9 +147,10 @@ class Tokens:
     def revoke(self, actor: Actor, name: str) -> Token:
         """Revoke a token (again: answered the same); refused on this server
         at once, on the others within `VERIFIED_FOR`."""
-        row = self.store.revoke_token(token_id_of(name), self.clock.now())
+        token_id = token_id_of(name)
+        row = self.store.revoke_token(token_id, self.clock.now())
         if row is None:
-            raise TokenNotFound(f"no token {name}", name=name)
+            raise TokenNotFound(f"no token tokens/{token_id}", name=f"tokens/{token_id}")
         with self._lock:
             self._verified = {
                 k: v for k, v in self._verified.items() if v[1].token_id != row.token_id
@@ -166,9 +168,10 @@ class Tokens:
         now = self.clock.now()
         with self._lock:
             seen = self._verified.get(digest)
-        if seen is not None and time.monotonic() - seen[0] < VERIFIED_FOR:
+        # A clock set back does not stretch the time a verification is trusted.
+        if seen is not None and dt.timedelta(0) <= now - seen[0] < VERIFIED_FOR:
             token = seen[1]
-            if token.active(now):
+            if token.active(now) and not _use_to_note(token, now):
                 return token
         row = self.store.token(shape[1])
         if row is None or not hmac.compare_digest(row.secret_hash, digest):
@@ -178,17 +181,21 @@ class Tokens:
             raise TokenRevoked(token.resource_name)
         if token.expires_at is not None and now >= token.expires_at:
             raise TokenExpired(token.resource_name)
-        if token.last_used_at is None or now - token.last_used_at >= LAST_USE_EVERY:
+        if _use_to_note(token, now):
             self.store.touch_token(token.token_id, now)
-            token = Token(**{**token.__dict__, "last_used_at": now})
+            token = replace(token, last_used_at=now)
         with self._lock:
-            self._verified[digest] = (time.monotonic(), token)
+            self._verified[digest] = (now, token)
         return token
 
     def _hash(self, presented: str) -> bytes:
         if self._hash_key is None:
             self._hash_key = self.keys.vault_key(TOKEN_KEY)
         return hmac.new(self._hash_key, presented.encode("ascii"), hashlib.sha256).digest()
+
+
+def _use_to_note(token: Token, now: dt.datetime) -> bool:
+    return token.last_used_at is None or now - token.last_used_at >= LAST_USE_EVERY
 
 
 def _token(row: TokenRow) -> Token:
