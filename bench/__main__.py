@@ -83,6 +83,11 @@ def main() -> int:
         action="store_true",
         help="with core: only echo, put and get (no import, export or erase)",
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="with core: the echo and the vaults serve TLS (a throwaway CA), tokens checked",
+    )
     args = parser.parse_args()
     engines = engines_here(args.engines)
     if args.baseline is not None and "sqlite" not in engines:
@@ -90,7 +95,13 @@ def main() -> int:
     results: dict[str, Any] = {}
     if args.which in ("all", "core"):
         results["core"] = core.run(
-            args.seconds, args.threads, args.rounds, engines, args.baseline, args.core_only
+            args.seconds,
+            args.threads,
+            args.rounds,
+            engines,
+            args.baseline,
+            args.core_only,
+            args.tls,
         )
         core.report(results["core"])
     if args.which in ("all", "processes"):

@@ -21,9 +21,11 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import postgres
+from bench import tls as bench_tls
 from bench.load import (
-    CHANNEL_OPTIONS,
     PutsAndGets,
+    Served,
+    channel_to,
     import_records,
     new_subject,
     rate,
@@ -46,6 +48,7 @@ def run(
     engines: list[str],
     baseline: Path | None = None,
     puts_and_gets_only: bool = False,
+    tls: bool = False,
 ) -> dict[str, Any]:
     """Echo, then each engine's put and get, are measured in turns, `rounds`
     times, with every server up throughout: each ratio is the median of its
@@ -54,12 +57,16 @@ def run(
 
     With `baseline` (another checkout, such as a `git worktree` of an earlier
     commit) its vault runs too, on SQLite, against the same echo: each round
-    then ends with the baseline's put and get."""
+    then ends with the baseline's put and get.
+
+    With `tls` the echo and the vaults all serve TLS (a throwaway CA), so the
+    ratios are the vault's cost, token check included, over a TLS echo."""
     results: dict[str, Any] = {
         "threads": threads,
         "seconds": seconds,
         "rounds": rounds,
         "engines": engines,
+        "tls": tls,
     }
     put_request = pb.CreateRecordRequest(parent="subjects/" + "0" * 32, record=sample_record())
     payload = put_request.SerializeToString()
@@ -67,30 +74,37 @@ def run(
 
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        tls_dir = bench_tls.make(tmp / "tls") if tls else None
 
-        def channel_to(port: int) -> grpc.Channel:
-            return stack.enter_context(grpc.insecure_channel(f"127.0.0.1:{port}", CHANNEL_OPTIONS))
+        def connect(served: Served, token: str | None = None) -> grpc.Channel:
+            return stack.enter_context(channel_to(served, tls_dir, token))
 
-        # Bytes in and out: the payload goes as it is, and the answer is not parsed.
-        echo = channel_to(stack.enter_context(server_process("echo")).port).unary_unary(
-            ECHO_METHOD, None, None
-        )
-        calls: dict[str, Callable[[int, int], Any]] = {"echo": lambda t, i: echo(payload)}
+        calls: dict[str, Callable[[int, int], Any]] = {}
         channels: dict[str, grpc.Channel] = {}
+        token = ""
         for engine in engines:
             database = (
                 stack.enter_context(postgres.schema_of_its_own("bench_core"))
                 if engine == "postgresql"
                 else None
             )
-            served = stack.enter_context(server_process("vault", tmp / engine, database=database))
-            channels[engine] = channel_to(served.port)
+            served = stack.enter_context(
+                server_process("vault", tmp / engine, database=database, tls_dir=tls_dir)
+            )
+            token = served.token
+            channels[engine] = connect(served)
             vault = PutsAndGets([channels[engine]], threads)
             calls |= {f"{engine}_put": vault.put, f"{engine}_get": vault.get}
         if baseline is not None:
             older = stack.enter_context(server_process("vault", tmp / "baseline", baseline))
-            earlier = PutsAndGets([channel_to(older.port)], threads)
+            earlier = PutsAndGets([connect(older)], threads)
             calls |= {"baseline_put": earlier.put, "baseline_get": earlier.get}
+        # Bytes in and out: the payload goes as it is, and the answer is not parsed.
+        # The echo is sent a vault's token too, so the client does the same work
+        # for both; only the vault checks it.
+        echo_server = stack.enter_context(server_process("echo", tls_dir=tls_dir))
+        echo = connect(echo_server, token).unary_unary(ECHO_METHOD, None, None)
+        calls = {"echo": lambda t, i: echo(payload), **calls}
         echo(payload)
 
         window = seconds / rounds
@@ -155,7 +169,8 @@ def report(results: dict[str, Any]) -> None:
     engines: list[str] = results["engines"]
     table = Table(
         title=(
-            f"consent-vault benchmark ({results['threads']} client threads, "
+            f"consent-vault benchmark{' over TLS, token checked' if results.get('tls') else ''} "
+            f"({results['threads']} client threads, "
             f"{results['payload_bytes']} B payload, median of {results['rounds']} rounds)"
         )
     )

@@ -27,10 +27,49 @@ CHANNEL_OPTIONS = [
 
 @dataclass(frozen=True)
 class Served:
-    """A server process started by the benchmark: its port, and its pid for /proc."""
+    """A server process started by the benchmark: its port, its pid for /proc,
+    and for a vault a privacy officer's token it made at start ("" for a tree
+    from before tokens)."""
 
     port: int
     pid: int
+    token: str = ""
+
+
+class _Bearer(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+):
+    """Sends `authorization: Bearer <token>` with every call."""
+
+    def __init__(self, token: str) -> None:
+        self.metadata = (("authorization", f"Bearer {token}"),)
+
+    def _call(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
+        return continuation(details._replace(metadata=self.metadata), request)
+
+    intercept_unary_unary = _call
+    intercept_unary_stream = _call
+    intercept_stream_unary = _call
+
+
+@contextmanager
+def channel_to(
+    served: Served, tls_dir: Path | None = None, token: str | None = None
+) -> Iterator[grpc.Channel]:
+    """A channel to `served` that sends its token (or `token`: the echo gets
+    the vault's, so both pay the same client side); over TLS if `tls_dir` holds
+    the CA the server's certificate was signed by."""
+    address = f"127.0.0.1:{served.port}"
+    if tls_dir is None:
+        opened = grpc.insecure_channel(address, CHANNEL_OPTIONS)
+    else:
+        roots = grpc.ssl_channel_credentials((tls_dir / "ca.pem").read_bytes())
+        opened = grpc.secure_channel(f"localhost:{served.port}", roots, CHANNEL_OPTIONS)
+    with opened:
+        sent = served.token if token is None else token
+        yield grpc.intercept_channel(opened, _Bearer(sent)) if sent else opened
 
 
 @contextmanager
@@ -39,16 +78,19 @@ def server_process(
     data_dir: Path | None = None,
     tree: Path | None = None,
     database: str | None = None,
+    tls_dir: Path | None = None,
 ) -> Iterator[Served]:
     """A server of this tree, or of another checkout of the project (`tree`),
     which then runs its own code and its own `bench.servers`. A vault keeps its
     data in `data_dir`, or at `database` (a PostgreSQL URL) with only its
-    keyring in `data_dir`."""
+    keyring in `data_dir`. With `tls_dir` (bench.tls.make) it serves TLS."""
     args = [sys.executable, "-m", "bench.servers", kind]
     if data_dir is not None:
         args.append(str(data_dir))
     if database is not None:
         args.append(database)
+    if tls_dir is not None:
+        args += ["--tls", str(tls_dir)]
     env = None
     if tree is not None:
         paths = [tree, tree / "plugins", tree / "clients" / "python"]
@@ -59,7 +101,8 @@ def server_process(
         line = process.stdout.readline()
         if not line.startswith("port "):
             raise RuntimeError(f"{kind} server did not start")
-        yield Served(int(line.split()[1]), process.pid)
+        words = line.split()  # port N [token T]
+        yield Served(int(words[1]), process.pid, words[3] if len(words) > 3 else "")
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -19,12 +19,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import grpc
 from rich.console import Console
 from rich.table import Table
 
 from bench import cpu, postgres
-from bench.load import CHANNEL_OPTIONS, PutsAndGets, rate, server_process
+from bench.load import PutsAndGets, channel_to, rate, server_process
 
 console = Console()
 MEASURES = ("one_put", "two_put", "one_get", "two_get")
@@ -45,10 +44,7 @@ def run(seconds: float, threads: int, rounds: int) -> dict[str, Any]:
         servers = [
             stack.enter_context(server_process("vault", data_dir, database=url)) for _ in range(2)
         ]
-        channels = [
-            stack.enter_context(grpc.insecure_channel(f"127.0.0.1:{s.port}", CHANNEL_OPTIONS))
-            for s in servers
-        ]
+        channels = [stack.enter_context(channel_to(s)) for s in servers]
         one = PutsAndGets(channels[:1], threads, "one")
         two = PutsAndGets(channels, threads, "two")
         calls: dict[str, Callable[[int, int], Any]] = {

@@ -34,7 +34,7 @@ from rich.table import Table
 
 from bench import postgres
 from bench.core import TITLES
-from bench.load import CHANNEL_OPTIONS, Served, sample_record, server_process
+from bench.load import CHANNEL_OPTIONS, Served, channel_to, sample_record, server_process
 from bench.servers import ECHO_METHOD
 from vault.bootstrap import close_vault, open_vault
 from vault.core.actor import LOCAL
@@ -298,9 +298,7 @@ def _one_engine(
             served[size] = stack.enter_context(
                 server_process("vault", data_dir / str(size), database=database)
             )
-            channel = stack.enter_context(
-                grpc.insecure_channel(f"127.0.0.1:{served[size].port}", CHANNEL_OPTIONS)
-            )
+            channel = stack.enter_context(channel_to(served[size]))
             calls[size] = Calls(channel, built[size], min(m.erasures, size // 10), m.seed)
         console.print(f"{TITLES[engine]}: measuring", soft_wrap=True)
         measured: dict[int, dict[str, Callable[[int, int], Any]]] = {

@@ -1,5 +1,6 @@
-"""Tokens for tests: one of any role, minted in the vault itself, and a
-channel that presents it on every call as `authorization: Bearer <token>`."""
+"""Tokens for tests: one of any role, minted in the vault itself, a channel
+that presents it on every call as `authorization: Bearer <token>`, and every
+RPC of the API, read from its descriptors, to call with an empty request."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.message_factory import GetMessageClass
 
 from vault.core.actor import LOCAL, Role
 from vault.core.vault import Vault
+from vault.v1 import vault_pb2 as pb
 
 
 def token_for(vault: Vault, role: Role, system: str = "") -> str:
@@ -57,3 +61,33 @@ class Bearer(
 def with_token(channel: grpc.Channel, token: str) -> grpc.Channel:
     """`channel`, presenting `token` on every call."""
     return grpc.intercept_channel(channel, Bearer(token))
+
+
+METHODS: list[MethodDescriptor] = [
+    method for service in pb.DESCRIPTOR.services_by_name.values() for method in service.methods
+]
+
+
+def full_name(method: MethodDescriptor) -> str:
+    return f"/{method.containing_service.full_name}/{method.name}"
+
+
+def call(channel: grpc.Channel, method: MethodDescriptor, metadata: tuple = ()) -> None:
+    """Make `method` with an empty request (or one empty message in a client
+    stream), reading a server stream to its end."""
+    request_class = GetMessageClass(method.input_type)
+    response_class = GetMessageClass(method.output_type)
+    kinds = {
+        (False, False): channel.unary_unary,
+        (False, True): channel.unary_stream,
+        (True, False): channel.stream_unary,
+    }
+    callable_ = kinds[(method.client_streaming, method.server_streaming)](
+        full_name(method),
+        request_serializer=request_class.SerializeToString,
+        response_deserializer=response_class.FromString,
+    )
+    request = iter([request_class()]) if method.client_streaming else request_class()
+    answer = callable_(request, timeout=10, metadata=metadata)
+    if method.server_streaming:
+        list(answer)

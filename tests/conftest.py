@@ -98,7 +98,12 @@ def records(channel: grpc.Channel) -> vault_pb2_grpc.RecordServiceStub:
 
 @pytest.fixture
 def client(server: RunningServer, token: str) -> Iterator[VaultClient]:
-    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as opened:
+    # The client's own message limits, on a channel that carries the token.
+    limits = [
+        ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+        ("grpc.max_send_message_length", 16 * 1024 * 1024),
+    ]
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}", options=limits) as opened:
         yield VaultClient(timeout=10, channel=with_token(opened, token))
 
 

@@ -303,11 +303,13 @@ def test_errors_through_grpc_carry_their_own_reason_not_their_status(
 
 def test_requests_retry_of_a_request_that_needs_nothing_says_why_once(
     server: RunningServer,
+    token: str,
     erased_request: pb.ErasureRequest,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("CONSENT_VAULT_TOKEN", token)
     code = main(["--server", f"127.0.0.1:{server.port}", "requests", "retry", erased_request.name])
     err = capsys.readouterr().err
     assert code == 1

@@ -490,6 +490,7 @@ def test_a_second_confirmation_is_refused_a_retried_one_answers_as_the_first(
 
 def test_the_privacy_officer_reads_the_conflict_and_decides_it_from_the_cli(
     server: RunningServer,
+    token: str,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
@@ -497,6 +498,7 @@ def test_the_privacy_officer_reads_the_conflict_and_decides_it_from_the_cli(
     from vault.cli import main
 
     monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("CONSENT_VAULT_TOKEN", token)
 
     def run(*args: str) -> tuple[int, str]:
         code = main(["--server", f"127.0.0.1:{server.port}", *args])
