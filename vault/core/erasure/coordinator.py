@@ -15,7 +15,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
 
-from vault.connectors.base import Connector, Holdings
+from vault.connectors.base import Connector, Holdings, NeedsAttention
 from vault.core import access, faults, paging, rules
 from vault.core.actor import Actor
 from vault.core.erasure.jobkeys import JobKeys
@@ -34,7 +34,12 @@ from vault.core.erasure.model import (
     NothingToRetry,
     one_month_after,
 )
-from vault.core.erasure.systems import ConnectorStep, VaultStep, sealed_identities
+from vault.core.erasure.systems import (
+    ConnectorStep,
+    VaultStep,
+    read_protected_identity,
+    sealed_identities,
+)
 from vault.core.erasure.views import request_view
 from vault.core.errors import (
     ErasurePending,
@@ -120,11 +125,16 @@ class ErasureCoordinator:
                 raise SubjectErased(subject_id)
             raise ErasurePending(subject_id)
 
-        identities = self.vault.subjects.view(actor, subject_id, "erase_subject").identities
+        person = self.vault.subjects.view(actor, subject_id, "erase_subject")
         faults.crash_point("erasure_request_accepted")
         job_id = secrets.token_hex(16)
         self.keys.create(job_id)
-        sealed = self.keys.seal(job_id, sealed_identities(identities), "job-identities", job_id)
+        sealed = self.keys.seal(
+            job_id,
+            sealed_identities(person.identities, person.protected_identity),
+            "job-identities",
+            job_id,
+        )
         now = self.vault.clock.now()
         request = StoredRequest(
             job_id,
@@ -183,13 +193,29 @@ class ErasureCoordinator:
         actions without their instructions (which may name a profile page) to
         anyone but the privacy officer, the access noted as `action` (None:
         noted already, once for a whole watch)."""
-        subject = self.vault.records.subjects.subject(request.subject_id)
         view = request_view(self.steps, self.keys, request)
-        if subject is None or not subject.protected_identity:
+        if not self._protected_identity(request):
             return view
         if action is not None:
             self.vault.access_notes.note(actor, request.subject_id, action)
         return access.shown_erasure_request(actor, view)
+
+    def _protected_identity(self, request: StoredRequest) -> bool:
+        """Is the request's person a protected identity? Their own flag is blanked
+        once erased; while the job runs, its sealed payload says. After that
+        nothing of the person is readable in the request any more."""
+        subject = self.vault.records.subjects.subject(request.subject_id)
+        if subject is not None and subject.protected_identity:
+            return True
+        if request.sealed_payload is None:
+            return False
+        try:
+            raw = self.keys.unseal(
+                request.request_id, request.sealed_payload, "job-identities", request.request_id
+            )
+        except NeedsAttention:  # the job completed: its key, and what it sealed, are gone
+            return False
+        return read_protected_identity(raw)
 
     def list_requests(
         self, actor: Actor, page_size: int, page_token: str, state: str | None

@@ -191,9 +191,28 @@ def conflict(details: Mapping[str, Any]) -> MatchConflict:
     return MatchConflict(conflict_text(details.get("conflict", {}).get("texts", [])))
 
 
-def sealed_identities(identities: tuple[Identity, ...] | list[Identity]) -> bytes:
-    return json.dumps([[i.kind.value, i.system, i.value] for i in identities]).encode()
+def sealed_identities(
+    identities: tuple[Identity, ...] | list[Identity], protected_identity: bool = False
+) -> bytes:
+    """The job's payload: the person's identities and, sealed with them rather
+    than in the clear, whether they have a protected identity (the erasure
+    blanks the subject's own flag at once; the request's readers still need it
+    while the job runs)."""
+    identities_json = [[i.kind.value, i.system, i.value] for i in identities]
+    if not protected_identity:
+        return json.dumps(identities_json).encode()
+    return json.dumps({"identities": identities_json, "protected_identity": True}).encode()
 
 
 def read_identities(raw: bytes) -> list[Identity]:
-    return [Identity(IdentityKind(kind), value, system) for kind, system, value in json.loads(raw)]
+    payload = json.loads(raw)
+    if isinstance(payload, dict):
+        payload = payload["identities"]
+    return [Identity(IdentityKind(kind), value, system) for kind, system, value in payload]
+
+
+def read_protected_identity(raw: bytes) -> bool:
+    """Was the job's person a protected identity? (A job sealed before this
+    was kept, or for anyone else, holds the identities alone.)"""
+    payload = json.loads(raw)
+    return isinstance(payload, dict) and payload.get("protected_identity") is True
