@@ -80,6 +80,22 @@ _RETRY_POLICY = json.dumps(
     }
 )
 
+_CHANNEL_OPTIONS = [
+    ("grpc.enable_retries", 1),
+    ("grpc.service_config", _RETRY_POLICY),
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ("grpc.max_send_message_length", 16 * 1024 * 1024),
+]
+
+
+def _channel(target: str, root_certificates: bytes | None) -> grpc.Channel:
+    """TLS checked against `root_certificates`, or plaintext without them."""
+    if root_certificates is None:
+        return grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
+    credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+    return grpc.secure_channel(target, credentials, options=_CHANNEL_OPTIONS)
+
+
 _KINDS = {
     "personnummer": pb.IDENTITY_KIND_PERSONNUMMER,
     "email": pb.IDENTITY_KIND_EMAIL,
@@ -743,22 +759,6 @@ class VaultClient:
 
 
 # ------------------------------------------------------------ conversion
-
-
-_CHANNEL_OPTIONS = [
-    ("grpc.enable_retries", 1),
-    ("grpc.service_config", _RETRY_POLICY),
-    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
-    ("grpc.max_send_message_length", 16 * 1024 * 1024),
-]
-
-
-def _channel(target: str, root_certificates: bytes | None) -> grpc.Channel:
-    """TLS checked against `root_certificates`, or plaintext without them."""
-    if root_certificates is None:
-        return grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
-    credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
-    return grpc.secure_channel(target, credentials, options=_CHANNEL_OPTIONS)
 
 
 def _new_request_id() -> str:
