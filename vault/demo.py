@@ -32,6 +32,25 @@ PNR = IdentityKind.PERSONNUMMER
 EMAIL = IdentityKind.EMAIL
 PHONE = IdentityKind.PHONE
 
+# The purposes each of the school's four systems is configured for, so that an
+# integrator's token for one may write its records ([systems.NAME] purposes,
+# unless the configuration says otherwise): what the demo people's records and
+# the connectors' holdings name for that system.
+SYSTEM_PURPOSES: dict[str, frozenset[str]] = {
+    "lms": frozenset(
+        [
+            "course_delivery",
+            "platform_access",
+            "grading",
+            "distance_assignment",
+            "komvux_documentation",
+        ]
+    ),
+    "salon": frozenset({"salon_booking", "salon_scheduling"}),
+    "accounting": frozenset({"billing", "bookkeeping"}),
+    "facebook_group": frozenset({"model_bank", "group_moderation"}),
+}
+
 NOTE_FILE = "demo-people.json"
 NOTE_FORMAT = "consent-vault-demo-note/1"
 

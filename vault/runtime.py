@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from vault import __version__, bootstrap, demo
+from vault import __version__, bootstrap, demo, demo_tokens
 from vault.connectors.registry import ConfigError, ConnectorRegistry
 from vault.core.clock import Clock
 from vault.core.erasure import ErasureCoordinator, ErasureSettings
@@ -191,6 +191,8 @@ class Runtime:
         self.vault: Vault | None = None
         # What seeding the demo did; set even when a later part of open() fails.
         self.seeding: demo.Seeding | None = None
+        # The demo's token files, one a role; set once the demo has seeded.
+        self.demo_tokens: list[demo_tokens.DemoToken] = []
         self.registry: ConnectorRegistry | None = None
         self.services: VaultServices | None = None
         self.running: RunningServer | None = None
@@ -270,7 +272,7 @@ class Runtime:
                 self.settings.connectors.base_dir,
                 time_zone=self.settings.controller.time_zone,
             )
-        except (ConfigError, demo.DemoNoteError) as error:
+        except (ConfigError, demo.DemoNoteError, demo_tokens.DemoTokenError) as error:
             self.close()
             raise StartupError(str(error)) from None
         except BaseException:
@@ -296,6 +298,7 @@ class Runtime:
 
         # The vault first: the stand-ins get no data of a demo person the vault has erased.
         self.seeding = demo.seed_remembering(vault, self.data_dir)
+        self.demo_tokens = demo_tokens.keep_tokens(vault, self.data_dir)
         people = [p for p in DEMO_PEOPLE if p.key not in self.seeding.left_out_keys]
         self._demo_systems = standins.start(self.data_dir / "demo-systems", people)
         return dict(self._demo_systems.sections)

@@ -26,8 +26,15 @@ from vault.server.app import RunningServer
 
 
 @pytest.fixture
-def run(server: RunningServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+def run(
+    server: RunningServer,
+    token: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+):
     monkeypatch.setenv("COLUMNS", "200")
+    # A privacy officer's, as a user of the CLI would give it.
+    monkeypatch.setenv("CONSENT_VAULT_TOKEN", token)
 
     def invoke(*args: str) -> tuple[int, str, str]:
         code = main(["--server", f"127.0.0.1:{server.port}", *args])
@@ -393,10 +400,10 @@ def test_ctrl_c_during_an_erasure_says_it_goes_on_and_how_to_follow_it(
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(erasure, "_show_progress", interrupted)  # once the request is accepted
-    code, _, err = run("erase", subject, "--yes")
+    with monkeypatch.context() as patched:  # the token in the environment stays
+        patched.setattr(erasure, "_show_progress", interrupted)  # once the request is accepted
+        code, _, err = run("erase", subject, "--yes")
     assert code == 130 and "Traceback" not in err
-    monkeypatch.undo()
     [request] = json.loads(run("requests", "list", "--json")[1])
     assert f"consent-vault requests show {request['name']}" in err
     assert request["subject"] == subject

@@ -17,8 +17,14 @@ from vault_client import VaultClient
 
 
 @pytest.fixture
-def run(server: RunningServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+def run(
+    server: RunningServer,
+    token: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+):
     monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("CONSENT_VAULT_TOKEN", token)  # a privacy officer's
 
     def invoke(*args: str) -> tuple[int, str, str]:
         code = main(["--server", f"127.0.0.1:{server.port}", *args])
@@ -29,8 +35,8 @@ def run(server: RunningServer, capsys: pytest.CaptureFixture[str], monkeypatch: 
 
 
 @pytest.fixture
-def client(server: RunningServer):
-    with VaultClient(f"127.0.0.1:{server.port}") as opened:
+def client(server: RunningServer, token: str):
+    with VaultClient(f"127.0.0.1:{server.port}", token=token) as opened:
         yield opened
 
 

@@ -57,8 +57,8 @@ def register(channel: grpc.Channel, person: Person) -> str:
     ).subject.name
 
 
-def erase_until_rest(address: str, name: str, request_id: str) -> pb.ErasureRequest:
-    with grpc.insecure_channel(address) as channel:
+def erase_until_rest(server: ServerProcess, name: str, request_id: str) -> pb.ErasureRequest:
+    with server.channel() as channel:
         stream = pb_grpc.SubjectServiceStub(channel).EraseSubject(
             pb.EraseSubjectRequest(name=name, request_id=request_id), timeout=60
         )
@@ -85,10 +85,10 @@ def test_a_kill_at_any_point_is_finished_after_restart(
     env = {**systems.environ}  # type: ignore[attr-defined]
     server = ServerProcess(tmp_path / "data", config(systems), {**env, CRASH_ENV: point})
     try:
-        with grpc.insecure_channel(server.address) as channel:
+        with server.channel() as channel:
             name = register(channel, anna)
         with pytest.raises(grpc.RpcError) as raised:
-            erase_until_rest(server.address, name, "erase-anna")
+            erase_until_rest(server, name, "erase-anna")
         assert raised.value.code() in (
             grpc.StatusCode.UNAVAILABLE,
             grpc.StatusCode.INTERNAL,
@@ -102,14 +102,14 @@ def test_a_kill_at_any_point_is_finished_after_restart(
     try:
         # The client retries with the same request id, as AIP-155 asks: the request
         # is found (or, if it was never committed, made now) and finished.
-        request = erase_until_rest(restarted.address, name, "erase-anna")
+        request = erase_until_rest(restarted, name, "erase-anna")
         assert request.state == pb.ERASURE_REQUEST_STATE_COMPLETED, request
         assert all(s.state == pb.ERASURE_STEP_STATE_SUCCEEDED for s in request.steps)
         assert_gone_everywhere(systems, anna)
         # Nothing was erased twice harmfully: the grading basis Moodle keeps is still there.
         stripped = [u for u in systems.moodle.users.values() if u["firstname"] == "Erased"]
         assert len(stripped) == 1 and systems.moodle.grades[1, stripped[0]["id"]]
-        with grpc.insecure_channel(restarted.address) as channel:
+        with restarted.channel() as channel:
             with pytest.raises(grpc.RpcError) as raised:
                 pb_grpc.SubjectServiceStub(channel).GetSubject(pb.GetSubjectRequest(name=name))
             assert error_info(raised.value).reason == "SUBJECT_ERASED"
@@ -131,9 +131,9 @@ def crowded_systems(tmp_path: Path) -> standins.DemoSystems:
     started.stop()
 
 
-def start_erasures(address: str, people: list[Person], names: dict[str, str]) -> None:
+def start_erasures(server: ServerProcess, people: list[Person], names: dict[str, str]) -> None:
     """Register and start erasing everyone; each request is durable once accepted."""
-    with grpc.insecure_channel(address) as channel:
+    with server.channel() as channel:
         subjects = pb_grpc.SubjectServiceStub(channel)
         for person in people:
             names.setdefault(person.key, register(channel, person))
@@ -155,7 +155,7 @@ def test_kills_at_random_moments_lose_nothing(
     for _ in range(2):
         server = ServerProcess(tmp_path / "data", config(crowded_systems), env)
         try:
-            start_erasures(server.address, people, names)
+            start_erasures(server, people, names)
             time.sleep(rng.uniform(0.1, 0.8))  # mid-step, with the slow LMS
             server.kill9()
         finally:
@@ -163,7 +163,7 @@ def test_kills_at_random_moments_lose_nothing(
     final = ServerProcess(tmp_path / "data", config(crowded_systems), env)
     try:
         for person in people:
-            request = erase_until_rest(final.address, names[person.key], f"erase-{person.key}")
+            request = erase_until_rest(final, names[person.key], f"erase-{person.key}")
             assert request.state == pb.ERASURE_REQUEST_STATE_COMPLETED, (person.key, request)
     finally:
         final.close()
@@ -177,7 +177,7 @@ def test_no_credential_reaches_the_server_log(
     env = dict(systems.environ)  # type: ignore[attr-defined]
     server = ServerProcess(tmp_path / "data", config(systems), env)
     try:
-        with grpc.insecure_channel(server.address) as channel:
+        with server.channel() as channel:
             name = register(channel, DEMO_PEOPLE[0])
             subjects = pb_grpc.SubjectServiceStub(channel)
             # An export downloads Moodle files, whose URLs carry the token.
@@ -186,7 +186,7 @@ def test_no_credential_reaches_the_server_log(
     finally:
         server.close()
     log = "".join(server.output)
-    for secret in env.values():
+    for secret in [*env.values(), server.token]:
         assert secret not in log
     for person_data in (DEMO_PEOPLE[0].email, DEMO_PEOPLE[0].personnummer):
         assert person_data not in log

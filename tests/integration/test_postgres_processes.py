@@ -78,9 +78,9 @@ def pair(
     second.close()
 
 
-def start_erasure(address: str, subject: str, request_id: str) -> str:
+def start_erasure(server: ServerProcess, subject: str, request_id: str) -> str:
     """Start an erasure and leave it to the servers; its request name."""
-    with grpc.insecure_channel(address) as channel:
+    with server.channel() as channel:
         stream = pb_grpc.SubjectServiceStub(channel).EraseSubject(
             pb.EraseSubjectRequest(name=subject, request_id=request_id), timeout=30
         )
@@ -89,10 +89,10 @@ def start_erasure(address: str, subject: str, request_id: str) -> str:
     return first.request.name
 
 
-def settled(address: str, request: str, timeout: float = 60) -> pb.ErasureRequest:
-    """The request once it completed, asked of the server at `address`."""
+def settled(server: ServerProcess, request: str, timeout: float = 60) -> pb.ErasureRequest:
+    """The request once it completed, asked of `server`."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
+    with server.channel() as channel:
         erasures = pb_grpc.ErasureServiceStub(channel)
         while True:
             found = erasures.GetErasureRequest(pb.GetErasureRequestRequest(name=request)).request
@@ -101,8 +101,8 @@ def settled(address: str, request: str, timeout: float = 60) -> pb.ErasureReques
             time.sleep(0.1)
 
 
-def registered(address: str, people: list[Person]) -> dict[str, str]:
-    with grpc.insecure_channel(address) as channel:
+def registered(server: ServerProcess, people: list[Person]) -> dict[str, str]:
+    with server.channel() as channel:
         return {person.key: register(channel, person) for person in people}
 
 
@@ -110,13 +110,13 @@ def test_concurrent_erasures_through_two_servers_are_each_done_once(
     pair: tuple[ServerProcess, ServerProcess], crowd: standins.DemoSystems
 ) -> None:
     first, second = pair
-    names = registered(first.address, PEOPLE)
+    names = registered(first, PEOPLE)
     crowd.moodle.delay = 0.05  # long enough that both servers' workers overlap
     requests = [
-        start_erasure((first, second)[i % 2].address, names[p.key], f"erase-{p.key}")
+        start_erasure((first, second)[i % 2], names[p.key], f"erase-{p.key}")
         for i, p in enumerate(PEOPLE)
     ]
-    finished = [settled(second.address, request) for request in requests]
+    finished = [settled(second, request) for request in requests]
     time.sleep(0.5)  # the servers' last log lines reach us
     log = "".join(first.output + second.output)
     for done in finished:
@@ -137,8 +137,8 @@ def test_a_key_destroyed_through_one_server_is_unusable_through_the_other_at_onc
 ) -> None:
     first, second = pair
     with (
-        grpc.insecure_channel(first.address) as one,
-        grpc.insecure_channel(second.address) as other,
+        first.channel() as one,
+        second.channel() as other,
     ):
         subject = (
             pb_grpc.SubjectServiceStub(one)
@@ -185,14 +185,14 @@ def test_when_one_server_is_killed_mid_erasure_the_other_finishes_every_request(
     pair: tuple[ServerProcess, ServerProcess], crowd: standins.DemoSystems, database: str
 ) -> None:
     first, second = pair
-    names = registered(first.address, PEOPLE)
+    names = registered(first, PEOPLE)
     crowd.moodle.delay = 0.3  # slow enough that the kill lands mid-step
-    requests = [start_erasure(first.address, names[p.key], f"erase-{p.key}") for p in PEOPLE]
+    requests = [start_erasure(first, names[p.key], f"erase-{p.key}") for p in PEOPLE]
     time.sleep(0.5)
     first.kill9()
     crowd.moodle.delay = 0.0
     for request in requests:
-        done = settled(second.address, request)
+        done = settled(second, request)
         assert done.state == pb.ERASURE_REQUEST_STATE_COMPLETED, done
     for person in PEOPLE:
         assert_gone_everywhere(crowd, person)
@@ -218,11 +218,10 @@ def test_two_servers_share_one_address_only_when_asked(
     second = serve(tmp_path, "b", database, crowd, shared)
     try:
         assert first.port == second.port
-        # Each new connection lands on one of them; every call is answered.
+        # Each new connection lands on one of them; every call is answered
+        # (one database: a token either made is good at both).
         for n in range(20):
-            with grpc.insecure_channel(
-                address, options=[("grpc.use_local_subchannel_pool", 1)]
-            ) as channel:
+            with first.channel(options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
                 subjects = pb_grpc.SubjectServiceStub(channel)
                 subjects.CreateSubject(
                     pb.CreateSubjectRequest(identities=[email(f"p{n}@example.se")]), timeout=10

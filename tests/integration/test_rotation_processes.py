@@ -78,15 +78,15 @@ class Writer(threading.Thread):
     """Registers people with a record each through one server until stopped,
     keeping what the server acknowledged (and any error)."""
 
-    def __init__(self, address: str, prefix: str) -> None:
+    def __init__(self, server: ServerProcess, prefix: str) -> None:
         super().__init__(daemon=True)
-        self.address, self.prefix = address, prefix
+        self.server, self.prefix = server, prefix
         self.stop = threading.Event()
         self.acknowledged: list[tuple[str, str, str]] = []  # (e-mail, subject, record)
         self.errors: list[str] = []
 
     def run(self) -> None:
-        with grpc.insecure_channel(self.address) as channel:
+        with self.server.channel() as channel:
             subjects = pb_grpc.SubjectServiceStub(channel)
             records = pb_grpc.RecordServiceStub(channel)
             n = 0
@@ -107,8 +107,8 @@ class Writer(threading.Thread):
                 self.acknowledged.append((mail, subject, stored))
 
 
-def everyone_readable(address: str, people: list[tuple[str, str, str]]) -> None:
-    with grpc.insecure_channel(address) as channel:
+def everyone_readable(server: ServerProcess, people: list[tuple[str, str, str]]) -> None:
+    with server.channel() as channel:
         subjects = pb_grpc.SubjectServiceStub(channel)
         records = pb_grpc.RecordServiceStub(channel)
         for mail, subject, stored in people:
@@ -122,7 +122,7 @@ def test_rotation_and_retirement_while_two_servers_read_and_write(
     shared: Shared, tmp_path: Path
 ) -> None:
     first, second = shared.servers
-    writers = [Writer(first.address, "one."), Writer(second.address, "two.")]
+    writers = [Writer(first, "one."), Writer(second, "two.")]
     for writer in writers:
         writer.start()
     try:
@@ -133,7 +133,7 @@ def test_rotation_and_retirement_while_two_servers_read_and_write(
         assert written, "the servers wrote nothing while the keys rotated"
         # Without a restart, each server reads what either wrote, old and new.
         for server in (first, second):
-            everyone_readable(server.address, written)
+            everyone_readable(server, written)
 
         retired = key_command(shared, "retire-kek", "--older-than", "0s", cwd=tmp_path)
         assert retired.returncode == 0, retired.stderr
@@ -149,7 +149,7 @@ def test_rotation_and_retirement_while_two_servers_read_and_write(
     # Every acknowledged write, those made while the floor rose among them,
     # reads through both servers with version 1 gone from the keyring.
     for server in (first, second):
-        everyone_readable(server.address, written)
+        everyone_readable(server, written)
     ring = json.loads(shared.keyring.read_text())
     assert list(ring["versions"]) == ["2"] and list(ring["retired"]) == ["1"]
     # And from a fresh start: nothing is left under the retired version (a
@@ -158,6 +158,6 @@ def test_rotation_and_retirement_while_two_servers_read_and_write(
     directory = tmp_path / "third" if database else tmp_path / "data"
     third = ServerProcess(directory, extra_args=(*database, "--keyring", str(shared.keyring)))
     try:
-        everyone_readable(third.address, written)
+        everyone_readable(third, written)
     finally:
         third.close()

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.access import token_for
 from tests.serving import ANY_PORT
 from vault import bootstrap
-from vault.core.actor import LOCAL
+from vault.core.actor import LOCAL, Role
 from vault.core.identities import IdentityKind
 from vault.core.vault import IdentityInput, Vault
 from vault.keyring import Keyring, write_keyring
@@ -42,12 +43,20 @@ def _workers() -> list[str]:
     return [n for n in names if n.startswith(("erasure-worker", "vault-maintenance"))]
 
 
+def _officer(runtime: Runtime) -> str:
+    """A privacy officer's token, made in the runtime's vault."""
+    assert runtime.vault is not None
+    return token_for(runtime.vault, Role.PRIVACY_OFFICER)
+
+
 def test_the_runtime_serves_erases_and_stops_every_worker(tmp_path: Path) -> None:
     data = tmp_path / "vault-data"
     with Runtime(Settings.for_data_dir(data, server=ANY_PORT)) as runtime:
         running = runtime.start()
         assert len(_workers()) == 8 + 1  # the erasure workers, and maintenance
-        with VaultClient(f"127.0.0.1:{running.port}", timeout=10) as client:
+        with VaultClient(
+            f"127.0.0.1:{running.port}", token=_officer(runtime), timeout=10
+        ) as client:
             eva = client.create_subject([Identity("email", "eva@example.se")])
             request = client.erase_subject(eva.name)  # carried out by the runtime's workers
             assert request.state == "completed"
@@ -90,7 +99,9 @@ def test_short_reads_and_puts_run_on_the_event_loop_only_over_embedded_stores(
         settings = Settings(StorageSettings.in_directory(data, engine), settings.keyring, ANY_PORT)
     with Runtime(settings) as runtime:
         running = runtime.start()
-        with VaultClient(f"127.0.0.1:{running.port}", timeout=10) as client:
+        with VaultClient(
+            f"127.0.0.1:{running.port}", token=_officer(runtime), timeout=10
+        ) as client:
             eva = client.create_subject([Identity("email", "eva@example.se")])
             client.get_subject(eva.name)
             client.create_record(

@@ -66,7 +66,7 @@ def test_a_second_demo_on_the_same_data_directory_refuses_before_touching_it(
         # The running demo's systems and note are as they were.
         assert {name: _state(systems / name) for name in before} == before
         assert _state(data / "demo-people.json") == note
-        with VaultClient(first.address) as vault:
+        with VaultClient(first.address, token=first.token) as vault:
             vault.find_subject("email", "anna.andersson@example.se")
     finally:
         first.close()
@@ -90,7 +90,10 @@ def test_plain_servers_may_share_a_data_directory(tmp_path: Path) -> None:
     try:
         second = ServerProcess(data)
         try:
-            with VaultClient(first.address) as one, VaultClient(second.address) as other:
+            with (
+                VaultClient(first.address, token=first.token) as one,
+                VaultClient(second.address, token=second.token) as other,
+            ):
                 made = one.create_subject([Identity("email", "shared@example.se")], ["student"])
                 assert other.get_subject(made.name).roles == ["student"]
         finally:

@@ -147,9 +147,7 @@ def store_big_records(channel: grpc.Channel, count: int) -> str:
 def test_sigterm_turns_health_off_and_lets_calls_in_flight_finish(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data")
     try:
-        with grpc.insecure_channel(
-            server.address, options=[("grpc.max_receive_message_length", 64 << 20)]
-        ) as channel:
+        with server.channel(options=[("grpc.max_receive_message_length", 64 << 20)]) as channel:
             name = store_big_records(channel, 3)
             watch = health_pb2_grpc.HealthStub(channel).Watch(
                 health_pb2.HealthCheckRequest(service="")

@@ -6,8 +6,10 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import os
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 # Ctrl-C while the libraries load is as quiet as Ctrl-C later: no traceback.
@@ -16,13 +18,19 @@ try:
     from rich.console import Console
     from rich.markup import escape
 
+    from vault.demo_tokens import OFFICER_TOKEN
     from vault_client import Content, Identity, VaultClient, VaultClientError
-    from vault_client.errors import ServerUnreachableError
+    from vault_client.credentials import TOKEN_ENV, TOKEN_FILE_ENV
+    from vault_client.errors import RateLimitedError, ServerUnreachableError
 except KeyboardInterrupt:
     raise SystemExit(130) from None
 
 SERVER_ENV = "CONSENT_VAULT_SERVER"
 DEFAULT_ADDRESS = "127.0.0.1:50051"
+# The demo's privacy officer's token, in the data directory: the CLI's default.
+DEMO_TOKEN = OFFICER_TOKEN
+# What to do about a missing or refused token, said after why.
+_TOKEN_HINT = f"pass --token-file or set {TOKEN_ENV}; `consent-vault tokens create` makes one"
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -60,6 +68,13 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args) or 0)
     except ServerUnreachableError:
+        if getattr(args, "tls", False):
+            _fail(
+                f"no server answers at {args.server} over TLS, or its certificate is not "
+                "signed by the roots of --ca-file (or $CONSENT_VAULT_TLS_CA); start one "
+                f"with `consent-vault serve`, or name yours with --server or ${SERVER_ENV}"
+            )
+            return 1
         _fail(
             f"no server answers at {args.server}; start one with `consent-vault serve` "
             f"(or `make run`), or name yours with --server or ${SERVER_ENV}"
@@ -71,7 +86,7 @@ def _run(args: argparse.Namespace) -> int:
             return 1
         # The message in words, naming the option the user typed rather than
         # the API's field; the stable reason stays, dim, for scripts and support.
-        message = error.message
+        message = _access_message(error, getattr(args, "token_source", None)) or error.message
         option = _option_for(error.field, args) if error.field else None
         if error.field and option:
             # "record.legal_basis: must be ..." reads "--basis: must be ...";
@@ -87,6 +102,43 @@ def _run(args: argparse.Namespace) -> int:
         # A file the user named (or a place to write one) is not usable.
         _fail(str(error))
         return 1
+
+
+def _access_message(error: VaultClientError, source: str | None) -> str | None:
+    """What a refused token or role means, and what to do, in one line; None
+    for other errors. `source` says where the token came from."""
+    reason = error.reason
+    token = f"{source} ({error.metadata['token']})" if "token" in error.metadata else source
+    if error.code == grpc.StatusCode.UNAUTHENTICATED:
+        if reason == "TOKEN_MISSING" or source is None:
+            return f"no token: {_TOKEN_HINT}"
+        why = {
+            "TOKEN_REVOKED": "was revoked",
+            "TOKEN_EXPIRED": "has expired",
+        }.get(reason, "is not a token this vault issued")
+        return f"{token} {why}: {_TOKEN_HINT}"
+    if reason == "ROLE_NOT_ALLOWED":
+        role = error.metadata.get("role", "").removeprefix("ROLE_").lower()
+        method = error.metadata.get("method", "")
+        may = _roles_allowed(method)
+        instead = f"use a token of a role that may ({may})" if may else "no token's role may"
+        call = method.rsplit(".", 1)[-1] or "this call"
+        return f"{token} is {_a(role or 'unknown')}'s, which may not call {call}: {instead}"
+    if isinstance(error, RateLimitedError) and error.retry_after_seconds is not None:
+        return f"{error.message}; try again in {max(error.retry_after_seconds, 0.1):.1f} s"
+    return None
+
+
+def _roles_allowed(method: str) -> str:
+    """The roles that may call `method`, in words, as this version's table has them."""
+    from vault.server.permissions import ALLOWED
+
+    return " or ".join(sorted(role.value for role in ALLOWED.get(method, ())))
+
+
+def _a(role: str) -> str:
+    article = "an" if role[:1] in "aeiou" else "a"
+    return f"{article} {role.replace('_', ' ')}"
 
 
 def _option_for(field: str, args: argparse.Namespace) -> str | None:
@@ -151,4 +203,23 @@ def _identities(args: argparse.Namespace) -> list[Identity]:
 
 
 def _client(args: argparse.Namespace) -> VaultClient:
-    return VaultClient(args.server)
+    """The client for `--server`, its token from --token-file, $CONSENT_VAULT_TOKEN
+    or the file $CONSENT_VAULT_TOKEN_FILE names, else the demo's privacy
+    officer's file in the data directory if there is one; TLS with --ca-file
+    (or $CONSENT_VAULT_TLS_CA). Notes on `args` where the token came from and
+    whether TLS is spoken, so an error can say."""
+    client = VaultClient(
+        args.server, token_file=args.token_file or _demo_token(), ca_file=args.ca_file
+    )
+    args.token_source, args.tls = client.token_source, client.tls
+    return client
+
+
+def _demo_token() -> Path | None:
+    """The demo's privacy officer's token, unless the environment gives one."""
+    if os.environ.get(TOKEN_ENV, "").strip() or os.environ.get(TOKEN_FILE_ENV):
+        return None
+    from vault.settings import data_dir  # as the offline commands default it
+
+    path = data_dir() / DEMO_TOKEN
+    return path if path.is_file() else None

@@ -15,6 +15,7 @@ from typing import IO, TYPE_CHECKING
 try:
     from rich.markup import escape
 
+    from vault.demo_tokens import ROLES as DEMO_ROLES
     from vault.reports import words
 except KeyboardInterrupt:
     raise SystemExit(130) from None
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from vault.core.rotation import Progress as KeyProgress
     from vault.core.rotation import Retirement
     from vault.demo import Seeding
+    from vault.demo_tokens import DemoToken
     from vault.settings import Settings, StorageSettings
 
 from vault.cli import _fail, console
@@ -134,6 +136,7 @@ def _run_server(settings: Settings) -> int:
     with contextlib.closing(runtime):  # however this ends
         if runtime.seeding is not None:
             _print_seeding(runtime.seeding, settings.storage)
+        _print_demo_tokens(runtime.demo_tokens)
         assert runtime.registry is not None
         for item in runtime.registry.installed.values():
             state = "enabled" if item.enabled else "installed, not enabled"
@@ -187,6 +190,22 @@ def _print_seeding(seeding: Seeding, storage: StorageSettings) -> None:
             ),
             highlight=False,
             soft_wrap=False,  # wrapped at words, readable at 80 columns
+        )
+
+
+def _print_demo_tokens(tokens: list[DemoToken]) -> None:
+    """One line a token: its role and its file, relative to here when under
+    here (short enough for 80 columns); a path is never broken."""
+    if not tokens:
+        return
+    console.print("demo: an API token for each role (files of mode 0600):", highlight=False)
+    here = Path.cwd()
+    for token in tokens:
+        path = token.path.relative_to(here) if token.path.is_relative_to(here) else token.path
+        note = " (the CLI's)" if token.role == DEMO_ROLES[0] else ""
+        made = ", new" if token.issued else ""
+        console.print(
+            escape(f"  {token.role.called}{note}{made}: {path}"), highlight=False, soft_wrap=True
         )
 
 

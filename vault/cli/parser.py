@@ -9,7 +9,7 @@ from typing import Any
 
 # Ctrl-C while the libraries load is as quiet as Ctrl-C later: no traceback.
 try:
-    from vault.cli import DEFAULT_ADDRESS, SERVER_ENV
+    from vault.cli import DEFAULT_ADDRESS, DEMO_TOKEN, SERVER_ENV
     from vault.cli.connectors import _connectors_check, _connectors_list
     from vault.cli.erasure import (
         _erase,
@@ -41,6 +41,7 @@ try:
         token_options,
     )
     from vault.v1 import vault_pb2 as pb
+    from vault_client.credentials import TLS_CA_ENV, TOKEN_ENV, TOKEN_FILE_ENV
 except KeyboardInterrupt:
     raise SystemExit(130) from None
 
@@ -113,6 +114,18 @@ def _parser() -> argparse.ArgumentParser:
         "--server",
         default=os.environ.get(SERVER_ENV, DEFAULT_ADDRESS),
         help=f"the vault server to talk to (default ${SERVER_ENV} or {DEFAULT_ADDRESS})",
+    )
+    parser.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help=f"the API token to call the server with (default ${TOKEN_ENV}, the file "
+        f"${TOKEN_FILE_ENV} names, or the demo's DATA_DIR/{DEMO_TOKEN})",
+    )
+    parser.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        help=f"speak TLS, trusting the server's certificate by the PEM roots in FILE "
+        f"(default ${TLS_CA_ENV}; without either, plaintext)",
     )
     commands = parser.add_subparsers(title="commands")
 

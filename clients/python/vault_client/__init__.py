@@ -1,19 +1,24 @@
 """A typed Python client for the consent vault's gRPC API.
 
-with VaultClient("127.0.0.1:50051") as vault:
+with VaultClient("127.0.0.1:50051", token_file="vault-data/tokens/privacy_officer.token") as vault:
     anna = vault.create_subject([Identity("personnummer", "19811218-9876")], roles=["student"])
     vault.create_record(anna.name, category="contact", purpose="course_delivery",
                         legal_basis="contract", source_system="lms", fields={"city": "Malmö"})
 """
 
 from vault_client.client import VaultClient
+from vault_client.credentials import CredentialsError
 from vault_client.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ResourceExhaustedError,
     ServerUnreachableError,
     SubjectErasedError,
+    UnauthenticatedError,
     UnavailableError,
     VaultClientError,
 )
@@ -28,9 +33,11 @@ from vault_client.types import (
     HeldCategory,
     Identity,
     ImportSummary,
+    IssuedToken,
     NewSubject,
     Record,
     Subject,
+    Token,
 )
 
 __all__ = [
@@ -38,6 +45,7 @@ __all__ = [
     "CategoryErasure",
     "ConnectorInfo",
     "Content",
+    "CredentialsError",
     "ErasureItem",
     "ErasureRequest",
     "ErasureStep",
@@ -47,12 +55,18 @@ __all__ = [
     "Identity",
     "ImportSummary",
     "InvalidArgumentError",
+    "IssuedToken",
     "NewSubject",
     "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitedError",
     "Record",
+    "ResourceExhaustedError",
     "ServerUnreachableError",
     "Subject",
     "SubjectErasedError",
+    "Token",
+    "UnauthenticatedError",
     "UnavailableError",
     "VaultClient",
     "VaultClientError",

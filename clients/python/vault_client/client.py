@@ -25,6 +25,7 @@ from google.protobuf import field_mask_pb2, json_format
 
 from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
+from vault_client.credentials import BearerToken, find_root_certificates, find_token
 from vault_client.errors import VaultClientError, translate
 from vault_client.types import (
     CategoryErasure,
@@ -37,9 +38,11 @@ from vault_client.types import (
     HeldCategory,
     Identity,
     ImportSummary,
+    IssuedToken,
     NewSubject,
     Record,
     Subject,
+    Token,
 )
 
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -60,6 +63,10 @@ _RETRY_POLICY = json.dumps(
                     {"service": "vault.v1.RecordService"},
                     {"service": "vault.v1.ErasureService"},
                     {"service": "vault.v1.ConnectorService"},
+                    # Not CreateToken: it has no request id, and a resent call
+                    # would issue a second token.
+                    {"service": "vault.v1.AccessService", "method": "ListTokens"},
+                    {"service": "vault.v1.AccessService", "method": "RevokeToken"},
                 ],
                 "retryPolicy": {
                     "maxAttempts": 4,
@@ -72,6 +79,22 @@ _RETRY_POLICY = json.dumps(
         ]
     }
 )
+
+_CHANNEL_OPTIONS = [
+    ("grpc.enable_retries", 1),
+    ("grpc.service_config", _RETRY_POLICY),
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ("grpc.max_send_message_length", 16 * 1024 * 1024),
+]
+
+
+def _channel(target: str, root_certificates: bytes | None) -> grpc.Channel:
+    """TLS checked against `root_certificates`, or plaintext without them."""
+    if root_certificates is None:
+        return grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
+    credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+    return grpc.secure_channel(target, credentials, options=_CHANNEL_OPTIONS)
+
 
 _KINDS = {
     "personnummer": pb.IDENTITY_KIND_PERSONNUMMER,
@@ -107,6 +130,14 @@ _BASES = {
 }
 _BASIS_NAMES = {number: name for name, number in _BASES.items()}
 
+_ROLES = {
+    "integrator": pb.ROLE_INTEGRATOR,
+    "privacy_officer": pb.ROLE_PRIVACY_OFFICER,
+    "auditor": pb.ROLE_AUDITOR,
+    "admin": pb.ROLE_ADMIN,
+}
+_ROLE_NAMES = {number: name for name, number in _ROLES.items()}
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -129,23 +160,39 @@ class VaultClient:
         self,
         target: str = DEFAULT_TARGET,
         *,
+        token: str | None = None,
+        token_file: str | os.PathLike[str] | None = None,
+        root_certificates: bytes | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
         timeout: float = 30.0,
         channel: grpc.Channel | None = None,
     ) -> None:
+        """A client of the vault at `target` (HOST:PORT).
+
+        The API token is `token`, else the file `token_file`, else
+        $CONSENT_VAULT_TOKEN, else the file $CONSENT_VAULT_TOKEN_FILE names;
+        it is sent on every call as `authorization: Bearer <token>`. The
+        channel is TLS when root certificates are given (`root_certificates`
+        as PEM bytes, the file `ca_file`, or the file $CONSENT_VAULT_TLS_CA
+        names), plaintext otherwise. A `channel` of your own is used as it
+        is, with the token added. A file that does not read raises
+        CredentialsError (an OSError) here, before any call."""
         self.timeout = timeout
-        self._channel = channel or grpc.insecure_channel(
-            target,
-            options=[
-                ("grpc.enable_retries", 1),
-                ("grpc.service_config", _RETRY_POLICY),
-                ("grpc.max_receive_message_length", 16 * 1024 * 1024),
-                ("grpc.max_send_message_length", 16 * 1024 * 1024),
-            ],
+        found = find_token(token, token_file)
+        # Where the token came from, in words, so an error about it can say.
+        self.token_source = found.source if found else None
+        roots = None if channel else find_root_certificates(root_certificates, ca_file)
+        self.tls = roots is not None
+        opened = channel or _channel(target, roots)
+        self._opened = opened
+        self._channel = (
+            grpc.intercept_channel(opened, BearerToken(found.secret)) if found else opened
         )
         self._subjects = pb_grpc.SubjectServiceStub(self._channel)
         self._records = pb_grpc.RecordServiceStub(self._channel)
         self._erasure = pb_grpc.ErasureServiceStub(self._channel)
         self._connectors = pb_grpc.ConnectorServiceStub(self._channel)
+        self._access = pb_grpc.AccessServiceStub(self._channel)
 
     def __enter__(self) -> VaultClient:
         return self
@@ -154,7 +201,7 @@ class VaultClient:
         self.close()
 
     def close(self) -> None:
-        self._channel.close()
+        self._opened.close()
 
     # ------------------------------------------------------------ subjects
     @_translated
@@ -536,6 +583,42 @@ class VaultClient:
         )
         return _connector(response.connector)
 
+    # -------------------------------------------------------------- tokens
+    @_translated
+    def create_token(
+        self,
+        role: str,
+        *,
+        system: str = "",
+        name: str = "",
+        expires_in: dt.timedelta | None = None,
+    ) -> IssuedToken:
+        """Issue a token for `role` (integrator, privacy_officer, auditor or
+        admin; an integrator's names its `system`); an admin's call. Its
+        secret is in the answer only. There is no request id: a retried call
+        issues a second token (revoke the spare)."""
+        request = pb.CreateTokenRequest(
+            role=_ROLES.get(role, pb.ROLE_UNSPECIFIED),
+            system=system,
+            display_name=name,
+            expires_in_seconds=round(expires_in.total_seconds()) if expires_in else 0,
+        )
+        response = self._access.CreateToken(request, timeout=self.timeout)
+        return IssuedToken(_token(response.token), response.secret)
+
+    @_translated
+    def list_tokens(self, show_inactive: bool = False) -> list[Token]:
+        """The tokens issued, newest first; revoked and expired ones too with
+        `show_inactive`."""
+        request = pb.ListTokensRequest(show_inactive=show_inactive)
+        return [_token(t) for t in self._access.ListTokens(request, timeout=self.timeout).tokens]
+
+    @_translated
+    def revoke_token(self, name: str) -> Token:
+        """Revoke `tokens/{token}`; revoking again answers the same."""
+        request = pb.RevokeTokenRequest(name=name)
+        return _token(self._access.RevokeToken(request, timeout=self.timeout).token)
+
     # ------------------------------------------------------------- records
     @_translated
     def create_record(
@@ -912,4 +995,22 @@ def _connector(message: pb.Connector) -> ConnectorInfo:
             )
             for h in message.holdings
         ],
+    )
+
+
+def _token(message: pb.Token) -> Token:
+    def time(field: str) -> dt.datetime | None:
+        if not message.HasField(field):
+            return None
+        return getattr(message, field).ToDatetime(tzinfo=_UTC)  # type: ignore[no-any-return]
+
+    return Token(
+        name=message.name,
+        display_name=message.display_name,
+        role=_ROLE_NAMES.get(message.role, "unspecified"),
+        system=message.system,
+        create_time=message.create_time.ToDatetime(tzinfo=_UTC),
+        expire_time=time("expire_time"),
+        revoke_time=time("revoke_time"),
+        last_use_time=time("last_use_time"),
     )

@@ -187,3 +187,28 @@ class ExportSummary:
     # system -> "done", "failed: why", "withheld: why" (records that may be someone
     # else's, left out) or "no match (searched by ...)"
     systems: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Token:
+    """An API token as listed: never its secret. role: integrator,
+    privacy_officer, auditor or admin; `system` an integrator's source system.
+    The times are None when unset: it never expires, is not revoked, was
+    never used."""
+
+    name: str
+    display_name: str
+    role: str
+    system: str
+    create_time: dt.datetime
+    expire_time: dt.datetime | None
+    revoke_time: dt.datetime | None
+    last_use_time: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token just issued, with its secret: shown in this answer only."""
+
+    token: Token
+    secret: str = field(repr=False)

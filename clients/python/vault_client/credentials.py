@@ -1,0 +1,151 @@
+"""What a client presents to the vault: its API token, sent on every call as
+`authorization: Bearer <token>`, and the roots it trusts the server's TLS
+certificate by.
+
+The token goes in by a metadata interceptor rather than call credentials:
+gRPC refuses call credentials on a plaintext channel, and the demo and local
+use run plaintext on loopback; one way for both keeps them alike.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import grpc
+
+TOKEN_ENV = "CONSENT_VAULT_TOKEN"
+TOKEN_FILE_ENV = "CONSENT_VAULT_TOKEN_FILE"
+TLS_CA_ENV = "CONSENT_VAULT_TLS_CA"
+
+
+class CredentialsError(OSError):
+    """A token file or certificate file named cannot be used; the message is
+    one line that names it. An OSError, as any other file the user named."""
+
+
+class FoundToken(NamedTuple):
+    """The token found, and where it came from, in words ("$CONSENT_VAULT_TOKEN",
+    "the token file tokens/admin.token"), so an error about it can say which."""
+
+    secret: str
+    source: str
+
+
+def find_token(
+    token: str | None = None,
+    token_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> FoundToken | None:
+    """The token to present: `token`, else the file `token_file`, else
+    $CONSENT_VAULT_TOKEN, else the file $CONSENT_VAULT_TOKEN_FILE names;
+    None when none is given (the vault then answers UNAUTHENTICATED /
+    TOKEN_MISSING). Raises CredentialsError for a file that does not read."""
+    env = os.environ if environ is None else environ
+    if token:
+        return FoundToken(token.strip(), "the token given")
+    if token_file:
+        return _read_token(Path(token_file), f"the token file {token_file}")
+    if env.get(TOKEN_ENV, "").strip():
+        return FoundToken(env[TOKEN_ENV].strip(), f"${TOKEN_ENV}")
+    if env.get(TOKEN_FILE_ENV):
+        path = env[TOKEN_FILE_ENV]
+        return _read_token(Path(path), f"the token file {path} (${TOKEN_FILE_ENV})")
+    return None
+
+
+def _read_token(path: Path, source: str) -> FoundToken:
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        why = error.strerror if isinstance(error, OSError) and error.strerror else "not text"
+        raise CredentialsError(f"{source} cannot be read: {why}") from None
+    if not secret:
+        raise CredentialsError(f"{source} holds no token")
+    return FoundToken(secret, source)
+
+
+def find_root_certificates(
+    root_certificates: bytes | None = None,
+    ca_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> bytes | None:
+    """The PEM roots to check the server's certificate by: `root_certificates`,
+    else the file `ca_file`, else the file $CONSENT_VAULT_TLS_CA names; None
+    for a plaintext channel. Raises CredentialsError for a file that does not
+    read or holds no certificate."""
+    env = os.environ if environ is None else environ
+    if root_certificates:
+        return root_certificates
+    given = ca_file or env.get(TLS_CA_ENV) or None
+    if given is None:
+        return None
+    source = f"the CA file {given}" + ("" if ca_file else f" (${TLS_CA_ENV})")
+    try:
+        pem = Path(given).read_bytes()
+    except OSError as error:
+        raise CredentialsError(f"{source} cannot be read: {error.strerror or error}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise CredentialsError(f"{source} holds no PEM certificate")
+    return pem
+
+
+class _CallDetails(NamedTuple):
+    # grpc.ClientCallDetails is an abstract class without a constructor.
+    method: str
+    timeout: float | None
+    metadata: Any
+    credentials: grpc.CallCredentials | None
+    wait_for_ready: bool | None
+    compression: Any
+
+
+class BearerToken(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
+    """Adds `authorization: Bearer <token>` to every call's metadata."""
+
+    def __init__(self, secret: str) -> None:
+        self._header = ("authorization", f"Bearer {secret}")
+
+    def _with_token(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        metadata = [m for m in (details.metadata or ()) if m[0] != "authorization"]
+        return _CallDetails(  # type: ignore[return-value]
+            details.method,
+            details.timeout,
+            [*metadata, self._header],
+            details.credentials,
+            getattr(details, "wait_for_ready", None),
+            getattr(details, "compression", None),
+        )
+
+    def intercept_unary_unary(
+        self, continuation: Callable[..., Any], details: grpc.ClientCallDetails, request: Any
+    ) -> Any:
+        return continuation(self._with_token(details), request)
+
+    def intercept_unary_stream(
+        self, continuation: Callable[..., Any], details: grpc.ClientCallDetails, request: Any
+    ) -> Any:
+        return continuation(self._with_token(details), request)
+
+    def intercept_stream_unary(
+        self,
+        continuation: Callable[..., Any],
+        details: grpc.ClientCallDetails,
+        requests: Iterator[Any],
+    ) -> Any:
+        return continuation(self._with_token(details), requests)
+
+    def intercept_stream_stream(
+        self,
+        continuation: Callable[..., Any],
+        details: grpc.ClientCallDetails,
+        requests: Iterator[Any],
+    ) -> Any:
+        return continuation(self._with_token(details), requests)

@@ -1,0 +1,347 @@
+"""What the Python client and the CLI present: the token, from where, and the
+TLS roots, seen by a server of the test's own that answers with what arrived
+(so these hold whatever the vault's gate does), and the errors a gate sends,
+in words."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from vault.cli import main
+from vault.v1 import vault_pb2 as pb
+from vault.v1 import vault_pb2_grpc as pb_grpc
+from vault_client import (
+    CredentialsError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ServerUnreachableError,
+    UnauthenticatedError,
+    VaultClient,
+)
+from vault_client.credentials import TLS_CA_ENV, TOKEN_ENV, TOKEN_FILE_ENV, find_token
+
+ENVIRONMENT = (TOKEN_ENV, TOKEN_FILE_ENV, TLS_CA_ENV, "CONSENT_VAULT_DATA")
+
+
+@pytest.fixture(autouse=True)
+def no_credentials_around(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Neither the environment nor a demo's files in the working directory
+    give a token, unless a test says so."""
+    for name in ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+def _status(code: int, message: str, reason: str, **metadata: str) -> grpc.Status:
+    info = any_pb2.Any()
+    info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain="consent-vault", metadata=metadata))
+    details = [info]
+    if reason == "RATE_LIMITED":
+        retry = any_pb2.Any()
+        retry.Pack(
+            error_details_pb2.RetryInfo(
+                retry_delay=duration_pb2.Duration(seconds=2, nanos=500_000_000)
+            )
+        )
+        details.append(retry)
+    return rpc_status.to_status(status_pb2.Status(code=code, message=message, details=details))
+
+
+class Echo(pb_grpc.SubjectServiceServicer):
+    """GetSubject answers a subject named after the bearer token that came,
+    and refuses as the vault's gate would for the tokens named so."""
+
+    def GetSubject(
+        self, request: pb.GetSubjectRequest, context: grpc.ServicerContext
+    ) -> pb.GetSubjectResponse:
+        header = dict(context.invocation_metadata()).get("authorization", "")
+        token = header.removeprefix("Bearer ")
+        if not header:
+            context.abort_with_status(
+                _status(code_pb2.UNAUTHENTICATED, "no token", "TOKEN_MISSING")
+            )
+        if token == "cvt_revoked":
+            context.abort_with_status(
+                _status(code_pb2.UNAUTHENTICATED, "revoked", "TOKEN_REVOKED", token="tokens/abc")
+            )
+        if token == "cvt_auditor":
+            context.abort_with_status(
+                _status(
+                    code_pb2.PERMISSION_DENIED,
+                    "not for this role",
+                    "ROLE_NOT_ALLOWED",
+                    role="auditor",
+                    method="/vault.v1.SubjectService/GetSubject",
+                )
+            )
+        if token == "cvt_busy":
+            context.abort_with_status(
+                _status(code_pb2.RESOURCE_EXHAUSTED, "too many calls", "RATE_LIMITED", limit="5")
+            )
+        return pb.GetSubjectResponse(subject=pb.Subject(name=f"subjects/{token}"))
+
+
+def _serve(credentials: grpc.ServerCredentials | None = None) -> Iterator[int]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    pb_grpc.add_SubjectServiceServicer_to_server(Echo(), server)
+    if credentials is None:
+        port = server.add_insecure_port("127.0.0.1:0")
+    else:
+        port = server.add_secure_port("127.0.0.1:0", credentials)
+    server.start()
+    try:
+        yield port
+    finally:
+        server.stop(grace=None)
+
+
+@pytest.fixture
+def echo() -> Iterator[str]:
+    for port in _serve():
+        yield f"127.0.0.1:{port}"
+
+
+def _presented(address: str, **given: object) -> str:
+    with VaultClient(address, timeout=10, **given) as client:  # type: ignore[arg-type]
+        return client.get_subject("subjects/x").name.removeprefix("subjects/")
+
+
+# ------------------------------------------------------------ the token
+def test_every_call_carries_the_token_as_a_bearer_header(echo: str) -> None:
+    assert _presented(echo, token="cvt_given") == "cvt_given"
+
+
+def test_the_token_sources_in_order(
+    echo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    named, by_variable = tmp_path / "named.token", tmp_path / "variable.token"
+    named.write_text("cvt_named\n")
+    by_variable.write_text("cvt_from_file_variable\n")
+    monkeypatch.setenv(TOKEN_FILE_ENV, str(by_variable))
+    assert _presented(echo) == "cvt_from_file_variable"
+    monkeypatch.setenv(TOKEN_ENV, "cvt_from_variable")
+    assert _presented(echo) == "cvt_from_variable"
+    assert _presented(echo, token_file=named) == "cvt_named"
+    assert _presented(echo, token="cvt_given", token_file=named) == "cvt_given"
+
+
+def test_no_token_anywhere_sends_none(echo: str) -> None:
+    assert find_token() is None
+    with VaultClient(echo, timeout=10) as client, pytest.raises(UnauthenticatedError) as refused:
+        client.get_subject("subjects/x")
+    assert refused.value.reason == "TOKEN_MISSING"
+
+
+@pytest.mark.parametrize("content", [None, "", "\n"])
+def test_a_token_file_that_gives_no_token_is_refused_before_any_call(
+    tmp_path: Path, content: str | None
+) -> None:
+    path = tmp_path / "missing.token"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(CredentialsError) as refused:
+        VaultClient("127.0.0.1:1", token_file=path)
+    assert str(path) in str(refused.value)
+
+
+def test_the_gates_refusals_are_friendly_exceptions(echo: str) -> None:
+    client = VaultClient(echo, token="cvt_revoked", timeout=10)
+    with client, pytest.raises(UnauthenticatedError) as revoked:
+        client.get_subject("subjects/x")
+    assert revoked.value.reason == "TOKEN_REVOKED" and revoked.value.metadata["token"]
+    client = VaultClient(echo, token="cvt_auditor", timeout=10)
+    with client, pytest.raises(PermissionDeniedError) as denied:
+        client.get_subject("subjects/x")
+    assert denied.value.reason == "ROLE_NOT_ALLOWED"
+    client = VaultClient(echo, token="cvt_busy", timeout=10)
+    with client, pytest.raises(RateLimitedError) as limited:
+        client.get_subject("subjects/x")
+    assert limited.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert limited.value.retry_after_seconds == 2.5
+
+
+# ------------------------------------------------------------------ TLS
+def _certificates(directory: Path) -> tuple[Path, bytes, bytes]:
+    """A CA's certificate file, and a server certificate and key it signed for 127.0.0.1."""
+    from ipaddress import IPv4Address
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vault")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file = directory / "ca.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return ca_file, certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+@pytest.fixture
+def tls_echo(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    ca_file, certificate, key = _certificates(tmp_path)
+    for port in _serve(grpc.ssl_server_credentials([(key, certificate)])):
+        yield f"127.0.0.1:{port}", ca_file
+
+
+def test_tls_roots_from_each_source_reach_the_channel(
+    tls_echo: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    address, ca_file = tls_echo
+    assert _presented(address, token="cvt_a", ca_file=ca_file) == "cvt_a"
+    assert _presented(address, token="cvt_b", root_certificates=ca_file.read_bytes()) == "cvt_b"
+    monkeypatch.setenv(TLS_CA_ENV, str(ca_file))
+    assert _presented(address, token="cvt_c") == "cvt_c"
+
+
+def test_without_the_servers_roots_no_call_is_made(
+    tls_echo: tuple[str, Path], tmp_path: Path
+) -> None:
+    address, _ = tls_echo
+    other = tmp_path / "other"
+    other.mkdir()
+    stranger, _, _ = _certificates(other)
+    with pytest.raises(ServerUnreachableError):
+        _presented(address, token="cvt_a", ca_file=stranger)
+    with pytest.raises(ServerUnreachableError):
+        _presented(address, token="cvt_a")  # plaintext to a TLS port
+
+
+def test_a_ca_file_that_is_no_certificate_is_refused(tmp_path: Path) -> None:
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("hello")
+    with pytest.raises(CredentialsError) as refused:
+        VaultClient("127.0.0.1:1", ca_file=not_pem)
+    assert str(not_pem) in str(refused.value)
+
+
+# ------------------------------------------------------------------ CLI
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_the_cli_without_a_token_says_how_to_get_one(
+    echo: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _cli(capsys, "--server", echo, "subject", "show", "subjects/x")
+    assert code == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "no token: pass --token-file or set CONSENT_VAULT_TOKEN" in err
+    assert "consent-vault tokens create" in err and "TOKEN_MISSING" in err
+
+
+def test_the_cli_takes_the_demos_privacy_officer_token(
+    echo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = tmp_path / "vault-data" / "tokens"  # the data directory's default, from here
+    tokens.mkdir(parents=True)
+    (tokens / "privacy_officer.token").write_text("cvt_demo_officer\n")
+    (tokens / "admin.token").write_text("cvt_demo_admin\n")
+    code, out, err = _cli(capsys, "--server", echo, "subject", "show", "subjects/x")
+    assert code == 0, err
+    assert "subjects/cvt_demo_officer" in out
+    # $CONSENT_VAULT_DATA moves the data directory, and the demo's file with it.
+    moved = tmp_path / "elsewhere"
+    (moved / "tokens").mkdir(parents=True)
+    (moved / "tokens" / "privacy_officer.token").write_text("cvt_moved\n")
+    monkeypatch.setenv("CONSENT_VAULT_DATA", str(moved))
+    code, out, err = _cli(capsys, "--server", echo, "subject", "show", "subjects/x")
+    assert code == 0 and "subjects/cvt_moved" in out, err
+    # Any token given wins over the demo's.
+    monkeypatch.setenv(TOKEN_ENV, "cvt_variable")
+    code, out, _ = _cli(capsys, "--server", echo, "subject", "show", "subjects/x")
+    assert "subjects/cvt_variable" in out
+    code, out, _ = _cli(
+        capsys,
+        "--server",
+        echo,
+        "--token-file",
+        str(tokens / "admin.token"),
+        "subject",
+        "show",
+        "subjects/x",
+    )
+    assert "subjects/cvt_demo_admin" in out
+
+
+def test_the_cli_says_in_one_line_what_a_refusal_means(
+    echo: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, "cvt_revoked")
+    code, _, err = _cli(capsys, "--server", echo, "subject", "show", "subjects/x")
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "$CONSENT_VAULT_TOKEN (tokens/abc) was revoked" in err and "--token-file" in err
+    monkeypatch.setenv(TOKEN_ENV, "cvt_auditor")
+    code, _, err = _cli(capsys, "--server", echo, "subject", "show", "subjects/x")
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "an auditor's, which may not call SubjectService/GetSubject" in err
+    assert "integrator or privacy_officer" in err and "ROLE_NOT_ALLOWED" in err
+    monkeypatch.setenv(TOKEN_ENV, "cvt_busy")
+    code, _, err = _cli(capsys, "--server", echo, "subject", "show", "subjects/x")
+    assert code == 1 and "try again in 2.5 s" in err and "RATE_LIMITED" in err
+
+
+def test_the_cli_names_a_token_file_it_cannot_read(
+    echo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.token"
+    code, _, err = _cli(
+        capsys, "--server", echo, "--token-file", str(missing), "subject", "show", "subjects/x"
+    )
+    assert code == 1 and str(missing) in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_the_cli_speaks_tls_with_ca_file(
+    tls_echo: tuple[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    address, ca_file = tls_echo
+    monkeypatch.setenv(TOKEN_ENV, "cvt_over_tls")
+    code, out, err = _cli(
+        capsys, "--server", address, "--ca-file", str(ca_file), "subject", "show", "subjects/x"
+    )
+    assert code == 0 and "subjects/cvt_over_tls" in out, err
+    code, _, err = _cli(capsys, "--server", address, "subject", "show", "subjects/x")
+    assert code == 1 and "no server answers" in err
