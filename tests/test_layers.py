@@ -113,6 +113,13 @@ BROKEN = [
         id="the edge imports storage",
     ),
     pytest.param(
+        "vault/settings.py",
+        "from vault import demo",
+        "The settings know nothing of the demo",
+        "vault.settings -> vault.demo",
+        id="the settings import the demo",
+    ),
+    pytest.param(
         "vault/crypto.py",
         "import vault.core",
         "The cryptography and the keyring do not import the core",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -31,7 +32,7 @@ from vault.plugins.host import VaultHost
 from vault.plugins.manager import make_plugin_manager
 from vault.server.app import RunningServer, create_server
 from vault.server.context import VaultServices, enabled_connectors, installed_holdings
-from vault.settings import KeySettings, Settings
+from vault.settings import KeySettings, ServerSettings, Settings
 
 if TYPE_CHECKING:
     from vault_standins.demo import DemoSystems
@@ -53,6 +54,15 @@ def _no_vault(where: str, keyring: Path) -> str:
         f"no vault there ({where}): no keyring at {keyring} and no keys in the key "
         "database; name the vault's --data-dir (or its --database and --keyring)"
     )
+
+
+def with_demo_purposes(server: ServerSettings) -> ServerSettings:
+    """The demo's four systems' integrators write records for the purposes the
+    demo gives them, unless a [systems.NAME] section says otherwise; the
+    settings know nothing of the demo, so it is added here, where it starts."""
+    access = server.access
+    purposes = {**demo.SYSTEM_PURPOSES, **access.purposes}
+    return replace(server, access=replace(access, purposes=purposes))
 
 
 class StartupError(Exception):
@@ -310,7 +320,10 @@ class Runtime:
         if services is None or engine is None:
             raise RuntimeError("open() the runtime before starting it")
         assert self.stores is not None
-        self.running = create_server(services, self.settings.server)
+        server = self.settings.server
+        if self.settings.demo.enabled:
+            server = with_demo_purposes(server)
+        self.running = create_server(services, server)
         self.workers = Workers(
             services.vault,
             engine,

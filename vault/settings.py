@@ -23,7 +23,6 @@ from vault.core.keycache import DEFAULT_CACHE_ENTRIES
 from vault.core.model import SWEDISH_SUPERVISORY_AUTHORITY, Controller
 from vault.core.replay import DEFAULT_REMEMBER_FOR
 from vault.core.rotation import duration
-from vault.demo import SYSTEM_PURPOSES as DEMO_SYSTEM_PURPOSES
 from vault.keyring import KEYRING_ENV
 
 DATA_DIR_ENV = "CONSENT_VAULT_DATA"
@@ -378,7 +377,7 @@ def load(
             tls_table,
             base_dir,
         ),
-        access=_access(_table(toml, "access"), _table(toml, "systems"), demo),
+        access=_access(_table(toml, "access"), _table(toml, "systems")),
         reflection=reflection and not no_reflection,
         insecure_plaintext=insecure_plaintext,
     )
@@ -558,12 +557,9 @@ def _check_pem(
             raise SettingsError(f"{names['client_ca_file']}: not a PEM certificate") from None
 
 
-def _access(
-    table: Mapping[str, Any], systems: Mapping[str, Any], demo: bool = False
-) -> AccessSettings:
+def _access(table: Mapping[str, Any], systems: Mapping[str, Any]) -> AccessSettings:
     _known(table, "access", _ACCESS_KEYS)
-    # The demo's four systems have their purposes unless [systems.NAME] says.
-    purposes: dict[str, frozenset[str]] = dict(DEMO_SYSTEM_PURPOSES) if demo else {}
+    purposes: dict[str, frozenset[str]] = {}
     for system, section in systems.items():
         name = f"systems.{system}"
         if not isinstance(section, dict):

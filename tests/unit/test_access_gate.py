@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from vault import settings
+from vault import demo, settings
 from vault.core.errors import TokenMalformed, TokenMissing
+from vault.runtime import with_demo_purposes
 from vault.server.access import RateLimits, presented_token
 from vault.settings import SettingsError
 
@@ -70,3 +71,16 @@ def test_access_and_systems_settings(tmp_path: Path) -> None:
         config.write_text(text)
         with pytest.raises(SettingsError, match=named):
             settings.load(config=config, environ={})
+
+
+def test_the_demo_adds_its_systems_purposes_where_it_starts_and_the_configuration_wins(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "vault.toml"
+    config.write_text('[systems.lms]\npurposes = ["grading"]\n')
+    loaded = settings.load(config=config, demo=True, environ={}).server
+    assert loaded.access.purposes == {"lms": frozenset({"grading"})}  # nothing of the demo's
+    purposes = with_demo_purposes(loaded).access.purposes
+    assert purposes["lms"] == frozenset({"grading"})
+    assert purposes["salon"] == demo.SYSTEM_PURPOSES["salon"]
+    assert set(purposes) == set(demo.SYSTEM_PURPOSES)
