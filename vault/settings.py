@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import math
 import os
 import tomllib
 import zoneinfo
@@ -17,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vault import bootstrap
+from vault import bootstrap, tls
 from vault.core.erasure import ErasureSettings
 from vault.core.keycache import DEFAULT_CACHE_ENTRIES
 from vault.core.model import SWEDISH_SUPERVISORY_AUTHORITY, Controller
 from vault.core.replay import DEFAULT_REMEMBER_FOR
 from vault.core.rotation import duration
 from vault.keyring import KEYRING_ENV
+from vault.tls import TlsSettings
 
 DATA_DIR_ENV = "CONSENT_VAULT_DATA"
 DATABASE_ENV = "CONSENT_VAULT_DATABASE"
@@ -39,25 +41,6 @@ DEMO_CONTROLLER = Controller("Leep Yrkesutbildning AB, Malmö (demo)", "dataskyd
 
 class SettingsError(Exception):
     """A setting cannot be used; the message is one line that names it."""
-
-
-@dataclass(frozen=True)
-class TlsSettings:
-    """[tls]: the server's certificate chain and private key (PEM), read at
-    start-up; with `client_ca` (mutual TLS) a client must show a certificate
-    that CA signed, and its subject names the caller. Empty: no TLS."""
-
-    certificate_chain: bytes = b""
-    private_key: bytes = field(default=b"", repr=False)
-    client_ca: bytes = b""
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.certificate_chain)
-
-    @property
-    def mutual(self) -> bool:
-        return bool(self.client_ca)
 
 
 @dataclass(frozen=True)
@@ -359,7 +342,7 @@ def load(
     )
     _check_retirement_keeps_requests(key_settings, request_settings)
     base_dir = config.parent if config else Path.cwd()
-    tls_table = _known(_table(toml, "tls"), "tls", _TLS_KEYS)
+    tls_table = _known(_table(toml, "tls"), "tls", tuple(tls.FLAGS))
     server_table = _known(_table(toml, "server"), "server", _SERVER_KEYS)
     reflection = server_table.get("reflection", True)
     if not isinstance(reflection, bool):
@@ -480,81 +463,16 @@ _ERASURE_KEYS = (
 _KEYS_SECTION_KEYS = ("cache_entries", "rotate_every", "retire_after")
 _REQUESTS_KEYS = ("remember_for",)
 _CONTROLLER_KEYS = ("name", "contact", "supervisory_authority", "time_zone")
-_TLS_KEYS = ("cert_file", "key_file", "client_ca_file")
 _SERVER_KEYS = ("reflection",)
 _ACCESS_KEYS = ("calls_per_second", "burst")
 _SYSTEM_KEYS = ("purposes",)
-_TLS_FLAGS = {"cert_file": "--tls-cert", "key_file": "--tls-key", "client_ca_file": "--client-ca"}
 
 
 def _tls(flags: Mapping[str, Path | None], table: Mapping[str, Any], base_dir: Path) -> TlsSettings:
-    """The [tls] files, each flag winning over its setting; relative paths in
-    the file start at the file's folder. Each is read and checked here, so a
-    wrong file is one line at start-up rather than a handshake that fails."""
-    where: dict[str, tuple[Path, str]] = {}  # setting: its file, and what to call it
-    for key, flag in _TLS_FLAGS.items():
-        given = flags[key]
-        if given is not None:
-            where[key] = (given, flag)
-        elif key in table:
-            value = table[key]
-            if not isinstance(value, str) or not value:
-                raise SettingsError(f"[tls] {key} must be a file name in quotes, not {value!r}")
-            where[key] = (base_dir / value, f"[tls] {key}")
-    read: dict[str, bytes] = {}
-    for key, (path, name) in where.items():
-        try:
-            read[key] = path.read_bytes()
-        except OSError as error:
-            raise SettingsError(f"{name} {path}: {error.strerror or error}") from None
-    cert, key_pem, ca = (read.get(k, b"") for k in _TLS_FLAGS)
-    if ("cert_file" in read) != ("key_file" in read):
-        raise SettingsError(
-            "[tls] cert_file and key_file (--tls-cert, --tls-key) go together: give both, or neither"
-        )
-    if "client_ca_file" in read and "cert_file" not in read:
-        raise SettingsError(
-            "[tls] client_ca_file (--client-ca) needs the server's own certificate: "
-            "give cert_file and key_file too"
-        )
-    if "cert_file" in read:
-        _check_pem(
-            cert,
-            key_pem,
-            "client_ca_file" in read,
-            ca,
-            {key: name for key, (_, name) in where.items()},
-        )
-    return TlsSettings(cert, key_pem, ca)
-
-
-def _check_pem(
-    cert: bytes, key_pem: bytes, mutual: bool, ca: bytes, names: Mapping[str, str]
-) -> None:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
     try:
-        chain = x509.load_pem_x509_certificates(cert)
-    except ValueError:
-        raise SettingsError(f"{names['cert_file']}: not a PEM certificate") from None
-    try:
-        private = serialization.load_pem_private_key(key_pem, password=None)
-    except (ValueError, TypeError):
-        raise SettingsError(f"{names['key_file']}: not an unencrypted PEM private key") from None
-    public = serialization.PublicFormat.SubjectPublicKeyInfo
-    der = serialization.Encoding.DER
-    if chain[0].public_key().public_bytes(der, public) != private.public_key().public_bytes(
-        der, public
-    ):
-        raise SettingsError(
-            f"{names['key_file']}: not the private key of the certificate in {names['cert_file']}"
-        )
-    if mutual:
-        try:
-            x509.load_pem_x509_certificates(ca)
-        except ValueError:
-            raise SettingsError(f"{names['client_ca_file']}: not a PEM certificate") from None
+        return tls.read(flags, table, base_dir)
+    except tls.TlsFileError as error:
+        raise SettingsError(str(error)) from None
 
 
 def _access(table: Mapping[str, Any], systems: Mapping[str, Any]) -> AccessSettings:
@@ -573,7 +491,11 @@ def _access(table: Mapping[str, Any], systems: Mapping[str, Any]) -> AccessSetti
         purposes[system] = frozenset(listed)
     return AccessSettings(
         calls_per_second=_number(
-            table, "access", "calls_per_second", AccessSettings.calls_per_second
+            table,
+            "access",
+            "calls_per_second",
+            AccessSettings.calls_per_second,
+            unit="calls a second",
         ),
         burst=_number(table, "access", "burst", AccessSettings.burst, whole=True),
         purposes=purposes,
@@ -622,14 +544,16 @@ def _number(
     *,
     whole: bool = False,
     zero: bool = False,
+    unit: str = "seconds",
 ) -> Any:
-    """[section] `key` as a number: seconds, or with `whole` a count; more
+    """[section] `key` as a number of `unit`, or with `whole` a count; more
     than 0, or with `zero` 0 or more."""
     value = table.get(key, default)
-    kind = "a whole number" if whole else "a number of seconds"
-    # TOML's true and false are not numbers, though Python's bool is an int.
+    kind = "a whole number" if whole else f"a number of {unit}"
+    # TOML's true and false are not numbers, though Python's bool is an int;
+    # its nan and inf are floats, and no limit or time means either.
     fits = isinstance(value, int) if whole else isinstance(value, int | float)
-    if isinstance(value, bool) or not fits:
+    if isinstance(value, bool) or not fits or not math.isfinite(value):
         raise SettingsError(f"[{section}] {key} must be {kind}, not {value!r}")
     if value < 0 or (value == 0 and not zero):
         bound = "0 or more" if zero else "more than 0"

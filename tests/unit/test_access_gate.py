@@ -73,6 +73,21 @@ def test_access_and_systems_settings(tmp_path: Path) -> None:
             settings.load(config=config, environ={})
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "+inf", "-nan"])
+def test_no_rate_limit_nor_time_is_nan_or_infinite(tmp_path: Path, value: str) -> None:
+    config = tmp_path / "vault.toml"
+    config.write_text(f"[access]\ncalls_per_second = {value}\n")
+    with pytest.raises(
+        SettingsError, match=r"^\[access\] calls_per_second must be a number of calls a second, not"
+    ):
+        settings.load(config=config, environ={})
+    config.write_text(f"[erasure]\nlease_seconds = {value}\n")
+    with pytest.raises(
+        SettingsError, match=r"^\[erasure\] lease_seconds must be a number of seconds"
+    ):
+        settings.load(config=config, environ={})
+
+
 def test_the_demo_adds_its_systems_purposes_where_it_starts_and_the_configuration_wins(
     tmp_path: Path,
 ) -> None:
