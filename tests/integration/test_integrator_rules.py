@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from functools import partial
 
 import grpc
 import pytest
@@ -135,3 +136,73 @@ def test_an_integrator_writes_and_reads_only_its_own_systems_records(
     streamed = records.StreamRecords(pb.StreamRecordsRequest(parent=bo))
     assert [m.record.name for m in streamed] == [own.name]
     assert len(officers.ListRecords(pb.ListRecordsRequest(parent=bo)).records) == 2
+
+
+def identity(kind: int, value: str, system: str = "") -> pb.Identity:
+    return pb.Identity(kind=kind, value=value, system=system)  # type: ignore[arg-type]
+
+
+def test_an_integrator_adds_only_its_own_systems_external_id_to_a_subject(
+    lms: grpc.Channel, officer: grpc.Channel
+) -> None:
+    subjects = pb_grpc.SubjectServiceStub(lms)
+    bo = (
+        pb_grpc.SubjectServiceStub(officer)
+        .CreateSubject(
+            pb.CreateSubjectRequest(identities=[identity(pb.IDENTITY_KIND_EMAIL, "bo@example.se")])
+        )
+        .subject.name
+    )
+    nobody = "subjects/0123456789abcdef0123456789abcdef"
+
+    def add(name: str, added: pb.Identity) -> tuple[object, ...]:
+        request = pb.AddIdentityRequest(subject=name, identity=added)
+        return whole(refused(partial(subjects.AddIdentity, request)))
+
+    for wrong, field in (
+        (identity(pb.IDENTITY_KIND_EMAIL, "bo.2@example.se"), "identity.kind"),
+        (identity(pb.IDENTITY_KIND_PERSONNUMMER, "811218-9876"), "identity.kind"),
+        (identity(pb.IDENTITY_KIND_EXTERNAL_ID, "crm-17", "crm"), "identity.system"),
+    ):
+        answers = [add(name, wrong) for name in (bo, nobody)]
+        code, reason, metadata, _ = answers[0]
+        assert (code, reason, metadata) == (
+            grpc.StatusCode.PERMISSION_DENIED,
+            "NOT_YOUR_SYSTEM",
+            {"field": field, "system": "lms"},
+        )
+        # Refused before the subject is looked up: the same for someone not in the vault.
+        assert answers[1] == answers[0]
+
+    own = identity(pb.IDENTITY_KIND_EXTERNAL_ID, "lms-17", "lms")
+    added = subjects.AddIdentity(pb.AddIdentityRequest(subject=bo, identity=own)).subject
+    assert [(i.kind, i.value, i.system) for i in added.identities] == [
+        (pb.IDENTITY_KIND_EMAIL, "bo@example.se", ""),
+        (pb.IDENTITY_KIND_EXTERNAL_ID, "lms-17", "lms"),
+    ]
+
+
+def test_an_integrator_registers_a_person_by_any_identity_but_another_systems_id(
+    lms: grpc.Channel,
+) -> None:
+    subjects = pb_grpc.SubjectServiceStub(lms)
+    cy = [
+        identity(pb.IDENTITY_KIND_PERSONNUMMER, "811218-9876"),
+        identity(pb.IDENTITY_KIND_EMAIL, "cy@example.se"),
+        identity(pb.IDENTITY_KIND_PHONE, "+46 70 123 45 67"),
+        identity(pb.IDENTITY_KIND_EXTERNAL_ID, "lms-18", "lms"),
+    ]
+    created = subjects.CreateSubject(pb.CreateSubjectRequest(identities=cy)).subject
+    assert len(created.identities) == 4
+    theirs = [
+        identity(pb.IDENTITY_KIND_EMAIL, "dan@example.se"),
+        identity(pb.IDENTITY_KIND_EXTERNAL_ID, "crm-19", "crm"),
+    ]
+    code, reason, metadata, _ = whole(
+        refused(lambda: subjects.CreateSubject(pb.CreateSubjectRequest(identities=theirs)))
+    )
+    assert (code, reason, metadata) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "NOT_YOUR_SYSTEM",
+        {"field": "identities[1].system", "system": "lms"},
+    )

@@ -180,7 +180,8 @@ def test_a_protected_identity_is_masked_in_every_subject_answer_but_the_officers
         "add identity": lambda actor: vault.add_identity(
             actor,
             eva.subject_id,
-            IdentityInput(IdentityKind.EMAIL, f"eva-{actor.role.value}@ex.se"),
+            # What an integrator may add: its own system's id.
+            IdentityInput(IdentityKind.EXTERNAL_ID, f"eva-{actor.role.value}", "lms"),
         ),
     }
     for path, read in reads.items():
@@ -200,6 +201,26 @@ def test_a_protected_identity_is_masked_in_every_subject_answer_but_the_officers
     assert vault.get_subject(OFFICER, created.subject_id).identities[0].value == "bo@example.se"
     # An unprotected subject is never masked.
     assert not vault.create_subject(LMS, [IdentityInput(IdentityKind.EMAIL, "a@b.se")], []).masked
+
+
+def test_an_integrator_changes_only_its_own_systems_external_ids_whatever_the_edge_allows(
+    vault: Vault,
+) -> None:
+    bo = vault.create_subject(OFFICER, BO, []).subject_id
+    own = IdentityInput(IdentityKind.EXTERNAL_ID, "lms-17", "lms")
+    crm = IdentityInput(IdentityKind.EXTERNAL_ID, "crm-17", "crm")
+    refused = {
+        "add": refusal(lambda: vault.add_identity(LMS, bo, crm)),
+        "remove": refusal(lambda: vault.remove_identity(LMS, bo, BO[0])),
+        "rectify": refusal(lambda: vault.rectify_identity(LMS, bo, own, crm)),
+    }
+    assert {path: (type(e), e.metadata["field"]) for path, e in refused.items()} == {
+        "add": (NotYourSystem, "identity.system"),
+        "remove": (NotYourSystem, "identity.kind"),
+        "rectify": (NotYourSystem, "new_identity.system"),
+    }
+    assert len(vault.add_identity(LMS, bo, own).identities) == 2
+    assert [i.value for i in vault.remove_identity(LMS, bo, own).identities] == ["bo@example.se"]
 
 
 def test_a_protected_identitys_records_are_masked_but_an_integrators_own(

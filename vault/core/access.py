@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from vault.core.actor import Actor, Role
 from vault.core.errors import NotYourSystem, PurposeNotAllowed, RoleNotAllowed
-from vault.core.identities import Identity
+from vault.core.identities import Identity, IdentityKind
 from vault.core.model import Content, Record, RecordDraft, Subject
 
 if TYPE_CHECKING:  # the erasure package imports the vault, which imports this
@@ -41,6 +41,33 @@ def check_record_write(actor: Actor, draft: RecordDraft, field: str) -> None:
         raise NotYourSystem(f"{field}.source_system", actor.system)
     if draft.purpose not in actor.purposes:
         raise PurposeNotAllowed(f"{field}.purpose", actor.system, draft.purpose)
+
+
+def check_identity_write(
+    actor: Actor, identity: Identity, field: str, *, registering: bool = False
+) -> None:
+    """An integrator changes who someone is only by its own system's id for
+    them: to a subject already in the vault it adds an external id of its own
+    system and nothing else. Registering a new person (`registering`) it gives
+    what it knows of them, an e-mail or a personnummer as well; an external id
+    even then only its own. `field` names the identity (`identity`,
+    `identities[1]`)."""
+    if actor.role is not Role.INTEGRATOR:
+        return
+    system = actor.system
+    if identity.kind is IdentityKind.EXTERNAL_ID and identity.system != system:
+        raise NotYourSystem(
+            f"{field}.system",
+            system,
+            f"an integrator for {system} gives only external ids of its own system, {system}",
+        )
+    if identity.kind is not IdentityKind.EXTERNAL_ID and not registering:
+        raise NotYourSystem(
+            f"{field}.kind",
+            system,
+            f"an integrator for {system} adds to a subject only its own external id "
+            f"(IDENTITY_KIND_EXTERNAL_ID, system {system}); the privacy officer adds any other",
+        )
 
 
 def sees_system(actor: Actor, source_system: str) -> bool:

@@ -202,16 +202,14 @@ class RoleNotAllowed(PermissionDenied):
 
 
 class NotYourSystem(PermissionDenied):
-    """An integrator wrote a record for a system other than its own."""
+    """An integrator wrote for a system other than its own: a record, or an
+    identity other than its own system's external id (`rule` says which)."""
 
     reason = Reason.NOT_YOUR_SYSTEM
 
-    def __init__(self, field: str, system: str) -> None:
-        super().__init__(
-            f"{field}: an integrator for {system} writes only records of source system {system}",
-            field=field,
-            system=system,
-        )
+    def __init__(self, field: str, system: str, rule: str = "") -> None:
+        rule = rule or f"an integrator for {system} writes only records of source system {system}"
+        super().__init__(f"{field}: {rule}", field=field, system=system)
 
 
 class PurposeNotAllowed(PermissionDenied):

@@ -267,6 +267,10 @@ class SubjectImport:
             if not subject.identities:
                 raise InvalidArgument(f"{where}.identities", "must hold at least one identity")
             identities = canonical_identities(subject.identities, f"{where}.identities", today)
+            for index, identity in enumerate(identities):
+                access.check_identity_write(
+                    actor, identity, f"{where}.identities[{index}]", registering=True
+                )
             roles = rules.roles(subject.roles, f"{where}.roles")
             records += len(subject.records)
             if records > MAX_BATCH_RECORDS:

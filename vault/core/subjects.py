@@ -103,6 +103,8 @@ class Subjects:
         if not identities:
             raise InvalidArgument("identities", "must hold at least one identity")
         canonical = self._canonical_all(identities, "identities")
+        for index, identity in enumerate(canonical):
+            access.check_identity_write(actor, identity, f"identities[{index}]", registering=True)
         checked_roles = rules.roles(roles)
         fingerprint = self.replay.fingerprint(
             request_id, [i.index_text for i in canonical], checked_roles, protected_identity
@@ -242,6 +244,12 @@ class Subjects:
         )
         if old_canonical and new_canonical and old_canonical.kind is not new_canonical.kind:
             raise InvalidArgument("new_identity.kind", "must be the same kind as old_identity")
+        # Before the subject is looked up: a refusal tells nothing of who is in the vault.
+        for identity, field in ((old_canonical, "old_identity"), (new_canonical, "new_identity")):
+            if identity is not None:
+                access.check_identity_write(
+                    actor, identity, field if old_canonical and new_canonical else "identity"
+                )
         fingerprint = self.replay.fingerprint(
             request_id,
             "rectify",
