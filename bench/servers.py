@@ -29,8 +29,8 @@ from vault.settings import (
     ServerSettings,
     Settings,
     StorageSettings,
-    TlsSettings,
 )
+from vault.tls import TlsSettings
 from vault.v1 import vault_pb2
 
 ECHO_METHOD = "/bench.Echo/Echo"

@@ -5,21 +5,17 @@ in words."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from tests.pki import Pki, make_pki
 from vault.cli import main
 from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
@@ -175,53 +171,17 @@ def test_the_gates_refusals_are_friendly_exceptions(echo: str) -> None:
 
 
 # ------------------------------------------------------------------ TLS
-def _certificates(directory: Path) -> tuple[Path, bytes, bytes]:
-    """A CA's certificate file, and a server certificate and key it signed for 127.0.0.1."""
-    from ipaddress import IPv4Address
-
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vault")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_file = directory / "ca.pem"
-    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return ca_file, certificate.public_bytes(serialization.Encoding.PEM), key_pem
+@pytest.fixture(scope="module")
+def pki() -> Pki:
+    return make_pki()
 
 
 @pytest.fixture
-def tls_echo(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    ca_file, certificate, key = _certificates(tmp_path)
-    for port in _serve(grpc.ssl_server_credentials([(key, certificate)])):
+def tls_echo(tmp_path: Path, pki: Pki) -> Iterator[tuple[str, Path]]:
+    """A TLS echo for localhost, and a file of the CA that signed its certificate."""
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(pki.ca.certificate)
+    for port in _serve(grpc.ssl_server_credentials([(pki.server.key, pki.server.certificate)])):
         yield f"127.0.0.1:{port}", ca_file
 
 
@@ -236,12 +196,11 @@ def test_tls_roots_from_each_source_reach_the_channel(
 
 
 def test_without_the_servers_roots_no_call_is_made(
-    tls_echo: tuple[str, Path], tmp_path: Path
+    tls_echo: tuple[str, Path], tmp_path: Path, pki: Pki
 ) -> None:
     address, _ = tls_echo
-    other = tmp_path / "other"
-    other.mkdir()
-    stranger, _, _ = _certificates(other)
+    stranger = tmp_path / "other-ca.pem"
+    stranger.write_bytes(pki.other_ca.certificate)
     with pytest.raises(ServerUnreachableError):
         _presented(address, token="cvt_a", ca_file=stranger)
     with pytest.raises(ServerUnreachableError):

@@ -1,25 +1,20 @@
-"""TLS and mutual TLS, with throwaway certificates made here: the handshake
+"""TLS and mutual TLS, with throwaway certificates (tests.pki): the handshake
 works, a plaintext client gets nowhere, mutual TLS refuses a client without a
 certificate and names the caller by the certificate's subject; plaintext on
 an address other machines reach is refused unless asked for, and warned about."""
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.access import token_for, with_token
+from tests.pki import Issued, Pki, make_pki
 from tests.serving import ANY_PORT, served
 from vault import settings as configuration
 from vault.core.actor import Actor, Role
@@ -27,93 +22,15 @@ from vault.core.vault import Vault
 from vault.runtime import build_services
 from vault.server import access
 from vault.server.app import RunningServer
-from vault.settings import ServerSettings, SettingsError, TlsSettings
+from vault.settings import ServerSettings, SettingsError
+from vault.tls import TlsSettings
 from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
 
 
-@dataclass
-class Issued:
-    certificate: bytes
-    key: bytes
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def make_ca(name: str) -> tuple[Issued, ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return Issued(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)), key, cert
-
-
-def issue(
-    ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate, common_name: str, *, server: bool
-) -> Issued:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(
-            x509.Name(
-                [
-                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Skolan AB"),
-                    x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-                ]
-            )
-        )
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-    )
-    if server:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-    cert = builder.sign(ca_key, hashes.SHA256())
-    return Issued(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
-
-
-@dataclass
-class Pki:
-    ca: Issued
-    server: Issued
-    client: Issued
-    stranger: Issued  # signed by another CA
-
-
 @pytest.fixture(scope="module")
 def pki() -> Pki:
-    ca, ca_key, ca_cert = make_ca("vault test CA")
-    _, other_key, other_cert = make_ca("someone else's CA")
-    return Pki(
-        ca,
-        issue(ca_key, ca_cert, "localhost", server=True),
-        issue(ca_key, ca_cert, "lms-sync", server=False),
-        issue(other_key, other_cert, "lms-sync", server=False),
-    )
+    return make_pki()
 
 
 def serve_tls(vault: Vault, engine: str | None, tls: TlsSettings) -> Iterator[RunningServer]:
