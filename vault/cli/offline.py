@@ -25,9 +25,11 @@ if TYPE_CHECKING:
 
     from vault.core.rotation import Progress as KeyProgress
     from vault.core.rotation import Retirement
+    from vault.core.vault import Vault
     from vault.demo import Seeding
     from vault.demo_tokens import DemoToken
-    from vault.settings import Settings, StorageSettings
+    from vault.runtime import Runtime
+    from vault.settings import KeyringSettings, Settings, StorageSettings
 
 from vault.cli import _fail, console
 
@@ -209,6 +211,29 @@ def _print_demo_tokens(tokens: list[DemoToken]) -> None:
         )
 
 
+def open_vault(
+    args: argparse.Namespace, directory: Path, keyring: KeyringSettings, *, existing: bool
+) -> tuple[Runtime, Vault] | None:
+    """The vault on the stores --database and --key-database name (the data
+    directory's by default), made there unless `existing`, with the runtime
+    that holds them open; None, once a line has said why, if it cannot be."""
+    from vault import settings as configuration
+    from vault.runtime import Runtime, StartupError
+
+    try:
+        storage = configuration.storage_settings(directory, args.database, args.key_database)
+    except configuration.SettingsError as error:
+        _fail(str(error))
+        return None
+    runtime = Runtime(configuration.Settings(storage, keyring))
+    try:
+        return runtime, runtime.open_vault(existing=existing)
+    except StartupError as error:
+        runtime.close()
+        _fail(str(error))
+        return None
+
+
 def _rotate_kek(args: argparse.Namespace) -> int:
     return _key_versions(args, rotate=True, retire_age=args.retire_older_than)
 
@@ -225,7 +250,6 @@ def _key_versions(args: argparse.Namespace, *, rotate: bool, retire_age: str | N
     from vault.core.rotation import RetirementBlocked, RotationBusy, duration
     from vault.crypto import KeyringError, TamperedError
     from vault.keyring import given_whole
-    from vault.runtime import Runtime, StartupError
 
     command = "rotate-kek" if rotate else "retire-kek"
     option = "--retire-older-than" if rotate else "--older-than"
@@ -248,18 +272,10 @@ def _key_versions(args: argparse.Namespace, *, rotate: bool, retire_age: str | N
     if keyring.given:
         _fail(given_whole(f"${configuration.KEYRING_ENV}"))
         return 2
-    try:
-        storage = configuration.storage_settings(directory, args.database, args.key_database)
-    except configuration.SettingsError as error:
-        _fail(str(error))
+    opened = open_vault(args, directory, keyring, existing=True)
+    if opened is None:
         return 2
-    runtime = Runtime(configuration.Settings(storage, keyring))
-    try:
-        vault = runtime.open_vault(existing=True)
-    except StartupError as error:
-        runtime.close()
-        _fail(str(error))
-        return 2
+    runtime, vault = opened
     with contextlib.closing(runtime):
         doing = "rotation"
         try:

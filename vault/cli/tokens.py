@@ -180,24 +180,17 @@ def _with_vault(
     `command` on it and close it; every refusal one line on stderr, naming
     the option (of `options`, by the core's field) that gave what was refused."""
     from vault import settings as configuration
+    from vault.cli.offline import open_vault
     from vault.core.errors import VaultError
     from vault.crypto import KeyringError
-    from vault.runtime import Runtime, StartupError
 
     directory = configuration.data_dir(args.data_dir)
-    keyring = configuration.keyring_settings(directory, args.keyring)
-    try:
-        storage = configuration.storage_settings(directory, args.database, args.key_database)
-    except configuration.SettingsError as error:
-        _fail(str(error))
+    opened = open_vault(
+        args, directory, configuration.keyring_settings(directory, args.keyring), existing=existing
+    )
+    if opened is None:
         return 2
-    runtime = Runtime(configuration.Settings(storage, keyring))
-    try:
-        vault = runtime.open_vault(existing=existing)
-    except StartupError as error:
-        runtime.close()
-        _fail(str(error))
-        return 2
+    runtime, vault = opened
     with contextlib.closing(runtime):
         try:
             return command(vault)
