@@ -25,6 +25,7 @@ from vault.storage.base import (
 )
 from vault.storage.sqlite.connections import Connections
 from vault.storage.sqlite.migrations import key_migrations
+from vault.storage.sqlite.moments import as_text
 from vault.storage.sqlite.writer import GroupCommitWriter
 
 _BUMP_GENERATION = "UPDATE shred_generation SET value = value + 1 WHERE id = 1"
@@ -54,11 +55,6 @@ def _scope(scope: DataKeyScope) -> tuple[str, str, str]:
 
 def _wrapped(row: tuple[str, bytes, int]) -> WrappedDataKey:
     return WrappedDataKey(row[0], bytes(row[1]), bool(row[2]))
-
-
-def _text(moment: dt.datetime) -> str:
-    # UTC with microseconds: text that sorts as the moments do.
-    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 class SQLiteKeyStore:
@@ -389,7 +385,7 @@ class SQLiteKeyStore:
                 "INSERT INTO kek_rotation (id, owner, until) VALUES (1, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, until = excluded.until "
                 "WHERE kek_rotation.owner = excluded.owner OR kek_rotation.until <= ?",
-                (owner, _text(until), _text(now)),
+                (owner, as_text(until), as_text(now)),
             )
             held_by, held_until = conn.execute(
                 "SELECT owner, until FROM kek_rotation WHERE id = 1"

@@ -17,20 +17,12 @@ from typing import Any
 from vault.core.identities import IdentityKind
 from vault.core.model import LegalBasis, SubjectState
 from vault.storage.base import ClearRoles, IdentityRow, RecordRow, RememberedRequest, SubjectRow
+from vault.storage.sqlite.moments import as_moment, as_text
 
 _RECORD_COLUMNS = (
     "seq, record_id, subject_id, category, purpose, legal_basis, source_system, key_id, "
     "sealed_payload, sealed_content, r.created_at, r.updated_at"
 )
-
-
-def _text(moment: dt.datetime) -> str:
-    # UTC with microseconds: text that sorts as the moments do.
-    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
-
-
-def _time(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text)
 
 
 def _record_row(row: tuple, subject_state: SubjectState | None = None) -> RecordRow:
@@ -58,8 +50,8 @@ def _record_row(row: tuple, subject_state: SubjectState | None = None) -> Record
         key_id,
         payload,
         content,
-        _time(created),
-        _time(updated),
+        as_moment(created),
+        as_moment(updated),
         seq,
         subject_state,
     )
@@ -96,8 +88,8 @@ class SubjectQueries:
             SubjectState(row[1]),
             row[2],
             bool(row[3]),
-            _time(row[4]),
-            _time(row[5]),
+            as_moment(row[4]),
+            as_moment(row[5]),
         )
 
     def subject_state(self, subject_id: str) -> SubjectState | None:
@@ -178,8 +170,8 @@ class SubjectWrites(SubjectQueries):
                 row.state.value,
                 row.sealed_roles,
                 int(row.protected_identity),
-                _text(row.created_at),
-                _text(row.updated_at),
+                as_text(row.created_at),
+                as_text(row.updated_at),
             ),
         )
 
@@ -189,7 +181,7 @@ class SubjectWrites(SubjectQueries):
         self._conn().execute(
             "UPDATE subjects SET roles = '[]', sealed_roles = ?, protected_identity = ?, "
             "updated_at = ? WHERE subject_id = ?",
-            (sealed_roles, int(protected), _text(at), subject_id),
+            (sealed_roles, int(protected), as_text(at), subject_id),
         )
 
     def seal_clear_roles(
@@ -204,14 +196,14 @@ class SubjectWrites(SubjectQueries):
 
     def touch_subject(self, subject_id: str, at: dt.datetime) -> None:
         self._conn().execute(
-            "UPDATE subjects SET updated_at = ? WHERE subject_id = ?", (_text(at), subject_id)
+            "UPDATE subjects SET updated_at = ? WHERE subject_id = ?", (as_text(at), subject_id)
         )
 
     def set_subject_state(self, subject_id: str, state: SubjectState, at: dt.datetime) -> None:
         self._conn().execute(
             # Due for the purge of its new state (migration 0009_subjects_by_state).
             "UPDATE subjects SET state = ?, purge_due = 1, updated_at = ? WHERE subject_id = ?",
-            (state.value, _text(at), subject_id),
+            (state.value, as_text(at), subject_id),
         )
 
     def insert_identity(self, row: IdentityRow) -> bool:
@@ -333,8 +325,8 @@ class RecordWrites(RecordQueries):
                     r.key_id,
                     r.sealed_payload,
                     r.sealed_content,
-                    _text(r.created_at),
-                    _text(r.updated_at),
+                    as_text(r.created_at),
+                    as_text(r.updated_at),
                 )
                 for r in rows
             ],
@@ -357,7 +349,7 @@ class RecordWrites(RecordQueries):
                 row.key_id,
                 row.sealed_payload,
                 row.sealed_content,
-                _text(row.updated_at),
+                as_text(row.updated_at),
                 row.record_id,
             ),
         )
@@ -404,7 +396,7 @@ def _remembered(row: tuple) -> RememberedRequest:
         fingerprint,
         subject_id,
         result,
-        None if at is None else _time(at),
+        None if at is None else as_moment(at),
     )
 
 
@@ -444,7 +436,7 @@ class ReplayWrites(ReplayQueries):
                 request.fingerprint,
                 request.subject_id,
                 request.result,
-                None if request.remembered_at is None else _text(request.remembered_at),
+                None if request.remembered_at is None else as_text(request.remembered_at),
             ),
         )
         return cursor.rowcount == 1
@@ -462,7 +454,7 @@ class ReplayWrites(ReplayQueries):
         cursor = self._conn().execute(
             "UPDATE requests SET request_hash = ?, key_version = ?, remembered_at = ? "
             "WHERE request_hash = ? AND key_version IS NULL",
-            (request_hash, key_version, _text(at), request_id),
+            (request_hash, key_version, as_text(at), request_id),
         )
         return cursor.rowcount == 1
 
@@ -473,7 +465,7 @@ def forget_requests(conn: sqlite3.Connection, remembered_before: dt.datetime, li
     cursor = conn.execute(
         "DELETE FROM requests WHERE rowid IN (SELECT rowid FROM requests "
         "WHERE remembered_at < ? ORDER BY remembered_at LIMIT ?)",
-        (_text(remembered_before), limit),
+        (as_text(remembered_before), limit),
     )
     return cursor.rowcount
 
@@ -495,5 +487,5 @@ class ReceiptWrites(ReceiptQueries):
     def save_erasure_receipt(self, subject_id: str, receipt: str, at: dt.datetime) -> None:
         self._conn().execute(
             "INSERT INTO erasures (subject_id, erased_at, receipt) VALUES (?, ?, ?)",
-            (subject_id, _text(at), receipt),
+            (subject_id, as_text(at), receipt),
         )

@@ -23,6 +23,7 @@ from vault.core.steps.model import (
     StoredRequest,
     StoredStep,
 )
+from vault.storage.sqlite.moments import as_moment, as_text
 
 _REQUEST_COLUMNS = (
     "request_id, kind, subject_id, state, received_at, deadline_at, completed_at, "
@@ -44,16 +45,6 @@ def _marks(values: Collection[object]) -> str:
 
 def _values(states: Collection[StepState]) -> list[str]:
     return sorted(state.value for state in states)
-
-
-def _text(moment: dt.datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
-
-
-def _time(text: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(text) if text else None
 
 
 def _request(row: tuple[Any, ...]) -> StoredRequest:
@@ -78,7 +69,7 @@ def _request(row: tuple[Any, ...]) -> StoredRequest:
         RequestState(state),
         dt.datetime.fromisoformat(received),
         dt.datetime.fromisoformat(deadline),
-        _time(completed),
+        as_moment(completed),
         sealed,
         dt.datetime.fromisoformat(updated),
         Actor(who, Role(role), system),
@@ -107,7 +98,7 @@ def _step(row: tuple[Any, ...]) -> StoredStep:
         attempts,
         dt.datetime.fromisoformat(due),
         owner,
-        _time(lease),
+        as_moment(lease),
         error,
         result,
         dt.datetime.fromisoformat(updated),
@@ -127,7 +118,7 @@ def _action(row: tuple[Any, ...]) -> StoredAction:
         sealed,
         dt.datetime.fromisoformat(created),
         by,
-        _time(at),
+        as_moment(at),
     )
 
 
@@ -183,7 +174,7 @@ class _StepQueries:
     ) -> list[StoredRequest]:
         where, args = "kind = ?", [kind]
         if after is not None:
-            received, request_id = _text(after[0]), after[1]
+            received, request_id = as_text(after[0]), after[1]
             where += " AND (received_at < ? OR (received_at = ? AND request_id < ?))"
             args += [received, received, request_id]  # type: ignore[list-item]
         if state is not None:
@@ -212,7 +203,7 @@ class _StepQueries:
             f"WHERE s.state IN ({_marks(states)}) AND r.kind IN ({_marks(kinds)})",
             (*_values(states), *sorted(kinds)),
         ).fetchone()
-        return _time(row[0]) if row else None
+        return as_moment(row[0]) if row else None
 
 
 class StepWrites(_StepQueries):
@@ -227,17 +218,17 @@ class StepWrites(_StepQueries):
                 request.kind,
                 request.subject_id or None,
                 request.state.value,
-                _text(request.received_at),
-                _text(request.deadline_at),
-                _text(request.completed_at),
+                as_text(request.received_at),
+                as_text(request.deadline_at),
+                as_text(request.completed_at),
                 request.sealed_payload,
-                _text(request.updated_at),
+                as_text(request.updated_at),
                 request.requested_by.who,
                 request.requested_by.role.value,
                 request.requested_by.system,
             ),
         )
-        received = _text(request.received_at)
+        received = as_text(request.received_at)
         self.conn.executemany(
             "INSERT INTO steps (request_id, name, position, state, attempts, next_attempt_at, "
             "updated_at) VALUES (?, ?, ?, ?, 0, ?, ?)",
@@ -260,7 +251,7 @@ class StepWrites(_StepQueries):
             "SELECT s.request_id, s.name FROM steps s JOIN step_requests r USING (request_id) "
             f"WHERE s.state IN ({_marks(states)}) AND s.next_attempt_at <= ? "
             f"AND r.kind IN ({_marks(kinds)}) ORDER BY s.next_attempt_at LIMIT 1",
-            (*_values(states), _text(now), *sorted(kinds)),
+            (*_values(states), as_text(now), *sorted(kinds)),
         ).fetchone()
         if row is None:
             return None
@@ -295,11 +286,11 @@ class StepWrites(_StepQueries):
     ) -> StoredStep:
         # Due again when the lease ends: if its holder never finishes it, the
         # next claim after that takes it over.
-        until = _text(lease_until)
+        until = as_text(lease_until)
         self.conn.execute(
             "UPDATE steps SET state = ?, lease_owner = ?, lease_until = ?, next_attempt_at = ?, "
             "updated_at = ? WHERE request_id = ? AND name = ?",
-            (running.value, owner, until, until, _text(now), request_id, name),
+            (running.value, owner, until, until, as_text(now), request_id, name),
         )
         return next(s for s in self.steps(request_id) if s.name == name)
 
@@ -325,10 +316,10 @@ class StepWrites(_StepQueries):
                 (
                     state.value,
                     attempts,
-                    _text(next_attempt_at),
+                    as_text(next_attempt_at),
                     last_error,
                     result,
-                    _text(now),
+                    as_text(now),
                     request_id,
                     name,
                     owner,
@@ -372,10 +363,10 @@ class StepWrites(_StepQueries):
             (
                 state.value,
                 attempts,
-                _text(next_attempt_at),
+                as_text(next_attempt_at),
                 sealed,
                 _details(details),
-                _text(now),
+                as_text(now),
                 request_id,
                 name,
             ),
@@ -401,7 +392,7 @@ class StepWrites(_StepQueries):
                 "UPDATE steps SET state = ?, lease_owner = NULL, lease_until = NULL, "
                 "next_attempt_at = ?, updated_at = ? WHERE request_id = ? AND name = ? "
                 "AND lease_owner = ?",
-                (state.value, _text(next_attempt_at), _text(now), request_id, name, owner),
+                (state.value, as_text(next_attempt_at), as_text(now), request_id, name, owner),
             ).rowcount
             == 1
         )
@@ -417,9 +408,9 @@ class StepWrites(_StepQueries):
                 action.category,
                 action.description,
                 action.sealed_instructions,
-                _text(action.created_at),
+                as_text(action.created_at),
                 action.confirmed_by,
-                _text(action.confirmed_at),
+                as_text(action.confirmed_at),
             ),
         )
 
@@ -428,7 +419,7 @@ class StepWrites(_StepQueries):
             self.conn.execute(
                 "UPDATE manual_actions SET confirmed_by = ?, confirmed_at = ? "
                 "WHERE action_id = ? AND confirmed_at IS NULL",
-                (confirmed_by, _text(now), action_id),
+                (confirmed_by, as_text(now), action_id),
             ).rowcount
             == 1
         )
@@ -436,7 +427,7 @@ class StepWrites(_StepQueries):
     def set_request_state(
         self, request_id: str, state: RequestState, now: dt.datetime, completed: bool
     ) -> None:
-        at = _text(now)
+        at = as_text(now)
         self.conn.execute(
             "UPDATE step_requests SET state = ?, updated_at = ?, completed_at = "
             "CASE WHEN ? THEN coalesce(completed_at, ?) ELSE NULL END WHERE request_id = ?",

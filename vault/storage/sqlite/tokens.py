@@ -10,6 +10,7 @@ import sqlite3
 
 from vault.storage.base import TokenRow
 from vault.storage.sqlite.connections import Connections
+from vault.storage.sqlite.moments import as_moment, as_text
 from vault.storage.sqlite.writer import GroupCommitWriter
 
 _COLUMNS = (
@@ -17,19 +18,9 @@ _COLUMNS = (
 )
 
 
-def _text(moment: dt.datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
-
-
-def _time(text: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(text) if text else None
-
-
 def _row(row: tuple) -> TokenRow:
     token_id, secret_hash, role, system, name, created, expires, revoked, last_used = row
-    created_at = _time(created)
+    created_at = as_moment(created)
     assert created_at is not None  # NOT NULL
     return TokenRow(
         token_id,
@@ -38,9 +29,9 @@ def _row(row: tuple) -> TokenRow:
         system,
         name,
         created_at,
-        _time(expires),
-        _time(revoked),
-        _time(last_used),
+        as_moment(expires),
+        as_moment(revoked),
+        as_moment(last_used),
     )
 
 
@@ -69,10 +60,10 @@ class SQLiteTokenStore:
                     row.role,
                     row.system,
                     row.name,
-                    _text(row.created_at),
-                    _text(row.expires_at),
-                    _text(row.revoked_at),
-                    _text(row.last_used_at),
+                    as_text(row.created_at),
+                    as_text(row.expires_at),
+                    as_text(row.revoked_at),
+                    as_text(row.last_used_at),
                 ),
             )
 
@@ -89,7 +80,7 @@ class SQLiteTokenStore:
         with self._writer.write() as conn:
             conn.execute(
                 "UPDATE api_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL",
-                (_text(at), token_id),
+                (as_text(at), token_id),
             )
             return _token(conn, token_id)
 
@@ -100,5 +91,5 @@ class SQLiteTokenStore:
             conn.execute(
                 "UPDATE api_tokens SET last_used_at = ? WHERE token_id = ? "
                 "AND (last_used_at IS NULL OR last_used_at < ?)",
-                (_text(at), token_id, _text(at)),
+                (as_text(at), token_id, as_text(at)),
             )
