@@ -3,6 +3,8 @@ shown once, listed without it, revoked, and refused from then on."""
 
 from __future__ import annotations
 
+import time
+
 import grpc
 import pytest
 
@@ -52,8 +54,14 @@ def test_an_admin_creates_lists_and_revokes_a_token_and_the_revoked_one_is_refus
             listed = access.ListTokens(pb.ListTokensRequest())
             assert token.name in [t.name for t in listed.tokens]
             assert secret not in str(listed) and secret.encode() not in listed.SerializeToString()
-            used = next(t for t in listed.tokens if t.name == token.name)
-            assert used.HasField("last_use_time")
+            # The last use is written after the call, off its path: soon, not at once.
+            deadline = time.monotonic() + 10
+            while not next(t for t in listed.tokens if t.name == token.name).HasField(
+                "last_use_time"
+            ):
+                assert time.monotonic() < deadline, "the last use was never written"
+                time.sleep(0.01)
+                listed = access.ListTokens(pb.ListTokensRequest())
 
             revoked = access.RevokeToken(pb.RevokeTokenRequest(name=token.name)).token
             assert revoked.HasField("revoke_time")

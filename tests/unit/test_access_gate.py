@@ -1,17 +1,31 @@
 """The gate's parts on their own: reading the Bearer token, the rate limit's
-bucket, and the [access] and [systems.NAME] settings it is built from."""
+bucket, the [access] and [systems.NAME] settings it is built from, and a
+token's last use written on a pool, never on the event loop."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import functools
+import logging
+from collections.abc import Callable
+from concurrent import futures
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 from vault import demo, settings
+from vault.core.actor import LOCAL, Role
+from vault.core.clock import FixedClock
 from vault.core.errors import TokenMalformed, TokenMissing
+from vault.core.tokens import LAST_USE_EVERY
+from vault.core.vault import Vault
 from vault.runtime import with_demo_purposes
-from vault.server.access import RateLimits, presented_token
-from vault.settings import SettingsError
+from vault.server.access import Gate, RateLimits, presented_token
+from vault.settings import AccessSettings, SettingsError
+
+T = TypeVar("T")
 
 TOKEN = "cvt_abcdefghijkl_" + "A" * 43
 
@@ -99,3 +113,71 @@ def test_the_demo_adds_its_systems_purposes_where_it_starts_and_the_configuratio
     assert purposes["lms"] == frozenset({"grading"})
     assert purposes["salon"] == demo.SYSTEM_PURPOSES["salon"]
     assert set(purposes) == set(demo.SYSTEM_PURPOSES)
+
+
+# ----------------------------------------------------------- the last use
+class Call:
+    """What the gate asks of a call: its metadata, its TLS peer, its address."""
+
+    def __init__(self, token: str, peer: str = "ipv4:10.0.0.7:51234") -> None:
+        self.metadata = (("authorization", f"Bearer {token}"),)
+        self.address = peer
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self.metadata
+
+    def auth_context(self) -> dict[str, list[bytes]]:
+        return {}
+
+    def peer(self) -> str:
+        return self.address
+
+
+class Later(futures.Executor):
+    """A pool that runs nothing until the test says so."""
+
+    def __init__(self) -> None:
+        self.work: list[Callable[[], object]] = []
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> futures.Future[T]:
+        self.work.append(functools.partial(fn, *args, **kwargs))
+        return futures.Future()
+
+    def run(self) -> None:
+        work, self.work = self.work, []
+        for job in work:
+            job()
+
+
+LIST_CONNECTORS = "/vault.v1.ConnectorService/ListConnectors"
+
+
+def test_the_gate_writes_a_last_use_on_its_pool_without_waiting_and_a_failure_fails_no_call(
+    vault: Vault, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    issued = vault.tokens.create(LOCAL, Role.ADMIN)
+    later = Later()
+    gate = Gate(vault.tokens, AccessSettings(), writes_on=later)
+
+    def last_used() -> dt.datetime | None:
+        row = vault.records.tokens.token(issued.token.token_id)
+        assert row is not None
+        return row.last_used_at
+
+    asyncio.run(gate.admit(LIST_CONNECTORS, Call(issued.secret)))  # type: ignore[arg-type]
+    # Admitted before anything was written: the write waits on the pool.
+    assert last_used() is None and len(later.work) == 1
+    later.run()
+    assert last_used() == clock.now()
+    asyncio.run(gate.admit(LIST_CONNECTORS, Call(issued.secret)))  # type: ignore[arg-type]
+    assert later.work == []  # nothing due within the minute
+
+    def broken(token_id: str, at: dt.datetime) -> None:
+        raise OSError("disk full")
+
+    vault.records.tokens.touch_token = broken  # type: ignore[method-assign]
+    clock.advance(seconds=LAST_USE_EVERY.total_seconds())
+    asyncio.run(gate.admit(LIST_CONNECTORS, Call(issued.secret)))  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="vault.server"):
+        later.run()
+    assert "could not note the last use" in caplog.text

@@ -10,8 +10,10 @@ re-wraps the key like any other, so tokens outlive key versions.
 
 Verifying is on every call, so a verified token is remembered for
 `VERIFIED_FOR` by the vault's clock (a revocation reaches the other servers
-within that time; this one forgets at once) and its last use is written at
-most once a `LAST_USE_EVERY`.
+within that time; this one forgets at once). Verifying never writes: a last
+use due (at most once a `LAST_USE_EVERY`) is kept until `note_uses` writes it,
+which the server does off its event loop, since a committed write waits on
+the disk or the network.
 """
 
 from __future__ import annotations
@@ -99,6 +101,8 @@ class Tokens:
         self._hash_key: bytes | None = None
         # By keyed hash: when each was verified, and the token as it was then.
         self._verified: dict[bytes, tuple[dt.datetime, Token]] = {}
+        # By token id: the last uses verified but not yet written.
+        self._uses_due: dict[str, dt.datetime] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------- issuing
@@ -160,7 +164,8 @@ class Tokens:
     # ----------------------------------------------------------- verifying
     def verify(self, presented: str) -> Token:
         """The token `presented` is, if it may be used now; else
-        TokenMalformed, TokenUnknown, TokenRevoked or TokenExpired."""
+        TokenMalformed, TokenUnknown, TokenRevoked or TokenExpired. Reads, never
+        writes: a last use due waits for `note_uses`."""
         shape = _SHAPE.fullmatch(presented)
         if shape is None:
             raise TokenMalformed("not a token this vault issues (cvt_...)")
@@ -181,12 +186,25 @@ class Tokens:
             raise TokenRevoked(token.resource_name)
         if token.expires_at is not None and now >= token.expires_at:
             raise TokenExpired(token.resource_name)
-        if _use_to_note(token, now):
-            self.store.touch_token(token.token_id, now)
-            token = replace(token, last_used_at=now)
         with self._lock:
+            if _use_to_note(token, now):
+                self._uses_due[token.token_id] = now
+                token = replace(token, last_used_at=now)
             self._verified[digest] = (now, token)
         return token
+
+    @property
+    def uses_due(self) -> bool:
+        """Are there last uses `verify` found due that `note_uses` has not written?"""
+        return bool(self._uses_due)
+
+    def note_uses(self) -> None:
+        """Write the last uses due, a committed write each: slow, so not on a
+        path that waits for it (the server runs it on its blocking pool)."""
+        with self._lock:
+            due, self._uses_due = self._uses_due, {}
+        for token_id, used_at in due.items():
+            self.store.touch_token(token_id, used_at)
 
     def _hash(self, presented: str) -> bytes:
         if self._hash_key is None:

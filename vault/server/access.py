@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from collections.abc import Callable, Iterable
 from concurrent import futures
@@ -25,6 +26,8 @@ from vault.core.errors import RateLimited, RoleNotAllowed, TokenMalformed, Token
 from vault.core.tokens import Token, Tokens
 from vault.server.permissions import allowed
 from vault.settings import AccessSettings
+
+log = logging.getLogger("vault.server")
 
 AUTHORIZATION = "authorization"
 BEARER = "bearer"
@@ -90,17 +93,21 @@ class Gate:
     over a network database (PostgreSQL) that waits on the network, so it runs
     on that pool rather than stalling every call on the event loop; over
     embedded stores (None) it is a short local read, done on the loop.
+    `writes_on`: where a token's last use is written, a committed write on any
+    engine, so never on the loop; the call does not wait for it.
     """
 
     def __init__(
         self,
         tokens: Tokens,
         access: AccessSettings,
+        writes_on: futures.Executor,
         verify_on: futures.Executor | None = None,
     ) -> None:
         self.tokens = tokens
         self.purposes = access.purposes
         self.rates = RateLimits(access.calls_per_second, access.burst)
+        self.writes_on = writes_on
         self.verify_on = verify_on
 
     async def admit(self, method: str, context: grpc.aio.ServicerContext) -> Actor:
@@ -108,6 +115,8 @@ class Gate:
         Unauthenticated, PermissionDenied or RateLimited error."""
         presented = presented_token(context.invocation_metadata() or ())
         token = await self._verify(presented)
+        if self.tokens.uses_due:
+            self.writes_on.submit(self._note_uses)
         wait = self.rates.take(token.token_id)
         if wait:
             raise RateLimited(self.rates.per_second, wait)
@@ -118,6 +127,13 @@ class Gate:
         if subject:
             actor = dataclasses.replace(actor, who=f"{actor.who}, certificate {subject}")
         return actor
+
+    def _note_uses(self) -> None:
+        # A last use is bookkeeping: failing to write it never fails a call.
+        try:
+            self.tokens.note_uses()
+        except Exception:
+            log.warning("could not note the last use of API tokens", exc_info=True)
 
     async def _verify(self, presented: str) -> Token:
         if self.verify_on is None:

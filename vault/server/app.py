@@ -161,7 +161,8 @@ def create_server(services: VaultServices, settings: ServerSettings) -> RunningS
         gate = Gate(
             services.vault.tokens,
             settings.access,
-            None if services.stores_embedded else pools.blocking,
+            writes_on=pools.blocking,
+            verify_on=None if services.stores_embedded else pools.blocking,
         )
         for name, servicer in (
             ("SubjectService", SubjectService(services)),
