@@ -38,7 +38,6 @@ try:
         _tokens_list,
         _tokens_revoke,
         role_word,
-        token_options,
     )
     from vault.v1 import vault_pb2 as pb
     from vault_client.credentials import TLS_CA_ENV, TOKEN_ENV, TOKEN_FILE_ENV
@@ -378,7 +377,7 @@ def _parser() -> argparse.ArgumentParser:
         help="add a key-encryption and index key version, re-wrap every key under it "
         "and re-index every identity (or finish a rotation a crash cut short)",
     )
-    _key_command_options(keys)
+    _vault_options(keys)
     keys.add_argument(
         "--retire-older-than",
         metavar="AGE",
@@ -390,7 +389,7 @@ def _parser() -> argparse.ArgumentParser:
         help="destroy the key versions made more than AGE ago (never the current one), "
         "once nothing is left under them",
     )
-    _key_command_options(retire)
+    _vault_options(retire)
     retire.add_argument(
         "--older-than",
         metavar="AGE",
@@ -429,29 +428,31 @@ def _parser() -> argparse.ArgumentParser:
         "--expires", metavar="AGE", help="expires AGE from now, such as 90d (default: never)"
     )
     issue.add_argument("--name", default="", help="a label, such as who or what holds it")
-    token_options(issue)
+    _vault_options(issue, existing=False)
     _json_option(issue)
     issue.set_defaults(handler=_tokens_create)
     tlist = token_commands.add_parser("list", help="the tokens, newest first (never a secret)")
     tlist.add_argument("--all", action="store_true", help="revoked and expired tokens too")
-    token_options(tlist)
+    _vault_options(tlist)
     _json_option(tlist)
     tlist.set_defaults(handler=_tokens_list)
     revoke = token_commands.add_parser(
         "revoke", help="revoke a token; running servers refuse it within seconds"
     )
     revoke.add_argument("name", help="tokens/{token}, as tokens list shows it")
-    token_options(revoke)
+    _vault_options(revoke)
     _json_option(revoke)
     revoke.set_defaults(handler=_tokens_revoke)
     return parser
 
 
-def _key_command_options(parser: argparse.ArgumentParser) -> None:
+def _vault_options(parser: argparse.ArgumentParser, *, existing: bool = True) -> None:
+    """Where the vault is, for the commands on it with no server: its data
+    directory, databases and keyring; `existing`: the command makes no vault."""
+    must = "; it must hold a vault: nothing is made" if existing else ""
     parser.add_argument(
         "--data-dir",
-        help="the vault's data directory (default $CONSENT_VAULT_DATA or ./vault-data); "
-        "it must hold a vault: nothing is made",
+        help=f"the vault's data directory (default $CONSENT_VAULT_DATA or ./vault-data){must}",
     )
     _database_options(parser)
     parser.add_argument(

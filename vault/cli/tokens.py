@@ -42,31 +42,6 @@ def role_word(text: str) -> str:
     return text.strip().lower().replace("-", "_")
 
 
-def token_options(parser: argparse.ArgumentParser) -> None:
-    """Where the vault is, as for rotate-kek."""
-    parser.add_argument(
-        "--data-dir",
-        help="the vault's data directory (default $CONSENT_VAULT_DATA or ./vault-data)",
-    )
-    parser.add_argument(
-        "--database",
-        metavar="URL",
-        help="the record database: postgresql://HOST:PORT/DATABASE, or sqlite:///DIRECTORY "
-        "(default $CONSENT_VAULT_DATABASE, or the data directory's SQLite files)",
-    )
-    parser.add_argument(
-        "--key-database",
-        metavar="URL",
-        help="the key database, if not beside the records (default $CONSENT_VAULT_KEY_DATABASE)",
-    )
-    parser.add_argument(
-        "--keyring",
-        metavar="FILE",
-        help="the vault's keyring file (default $CONSENT_VAULT_KEYRING_FILE or "
-        "DATA_DIR/keyring.json); $CONSENT_VAULT_KEYRING, if set, wins over it",
-    )
-
-
 # ------------------------------------------------------------- commands
 def _tokens_create(args: argparse.Namespace) -> int:
     from vault.core.actor import LOCAL, Role
