@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from tests import postgres
+from tests.helpers import backdate
 from vault import bootstrap, cli, crypto
 from vault import keyring as keyring_module
 from vault.core import keys as core_keys
@@ -53,19 +54,6 @@ def person(vault: Vault, name: str) -> tuple[str, str]:
         RecordDraft("contact", "booking", LegalBasis.CONTRACT, "salon", {"name": name}),
     )
     return subject.subject_id, stored.record_id
-
-
-def backdate(vault: Vault, days: int) -> None:
-    """Every live version made `days` before the vault's clock says now (the
-    keyring the fixture made was stamped by the wall clock, not the test's)."""
-    ring = vault.keyring
-    made = vault.clock.now() - days * DAY
-    vault.keyrings.replace(
-        dataclasses.replace(
-            ring,
-            versions={v: dataclasses.replace(k, created_at=made) for v, k in ring.versions.items()},
-        )
-    )
 
 
 def index_text(name: str) -> str:

@@ -5,12 +5,12 @@ open it is refused at start-up even when no one is in the vault yet."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import backdate
 from vault import bootstrap
 from vault.core.actor import LOCAL, Role
 from vault.core.clock import FixedClock
@@ -20,18 +20,6 @@ from vault.crypto import KeyringError
 from vault.keyring import Keyring
 
 DAY = dt.timedelta(days=1)
-
-
-def backdate(vault: Vault, days: int) -> None:
-    """Every live version made `days` before the vault's clock says now."""
-    ring = vault.keyring
-    made = vault.clock.now() - days * DAY
-    vault.keyrings.replace(
-        dataclasses.replace(
-            ring,
-            versions={v: dataclasses.replace(k, created_at=made) for v, k in ring.versions.items()},
-        )
-    )
 
 
 def test_a_token_verifies_after_its_key_is_rotated_and_the_old_version_retired(
