@@ -114,3 +114,33 @@ def test_only_an_admin_manages_tokens(server: RunningServer) -> None:
             pb_grpc.AccessServiceStub(channel).ListTokens(pb.ListTokensRequest())
         assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert error_info(raised.value).reason == Reason.ROLE_NOT_ALLOWED
+
+
+def test_an_admin_issues_every_token_but_a_privacy_officers_which_is_made_offline(
+    server: RunningServer,
+) -> None:
+    with channel_to(server, Role.ADMIN) as channel:
+        access = pb_grpc.AccessServiceStub(channel)
+        before = {
+            t.name for t in access.ListTokens(pb.ListTokensRequest(show_inactive=True)).tokens
+        }
+        with pytest.raises(grpc.RpcError) as raised:
+            access.CreateToken(pb.CreateTokenRequest(role=pb.ROLE_PRIVACY_OFFICER))
+        assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        info = error_info(raised.value)
+        assert info.reason == Reason.ROLE_NOT_ALLOWED
+        assert dict(info.metadata) == {
+            "field": "role",
+            "role": "admin",
+            "token_role": "privacy_officer",
+        }
+        assert "consent-vault tokens create" in raised.value.details()
+        after = access.ListTokens(pb.ListTokensRequest(show_inactive=True)).tokens
+        assert {t.name for t in after} == before  # nothing was issued
+        for role, system in (
+            (pb.ROLE_INTEGRATOR, "lms"),
+            (pb.ROLE_AUDITOR, ""),
+            (pb.ROLE_ADMIN, ""),
+        ):
+            issued = access.CreateToken(pb.CreateTokenRequest(role=role, system=system)).token
+            assert issued.role == role

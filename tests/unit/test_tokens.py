@@ -20,6 +20,7 @@ from vault.core.errors import (
     TokenMalformed,
     TokenNotFound,
     TokenRevoked,
+    TokenRoleNotAllowed,
     TokenUnknown,
 )
 from vault.core.tokens import LAST_USE_EVERY, VERIFIED_FOR, IssuedToken, Tokens, token_id_of
@@ -96,6 +97,29 @@ def test_a_token_that_breaks_a_rule_is_refused_and_none_is_stored(
         vault.tokens.create(LOCAL, role, **options)  # type: ignore[arg-type]
     assert refused.value.field == field
     assert vault.records.tokens.tokens() == []
+
+
+def test_a_privacy_officers_token_is_issued_only_by_the_local_operator(vault: Vault) -> None:
+    admin_actor = Actor("tokens/abc", Role.ADMIN)
+    for role in (Role.INTEGRATOR, Role.AUDITOR, Role.ADMIN):
+        system = "lms" if role is Role.INTEGRATOR else ""
+        assert vault.tokens.create(admin_actor, role, system=system).token.role is role
+    kept = vault.records.tokens.tokens()
+    officer = Actor("dpo", Role.PRIVACY_OFFICER)
+    for actor, role in (
+        (admin_actor, Role.PRIVACY_OFFICER),
+        (officer, Role.PRIVACY_OFFICER),
+        (officer, Role.AUDITOR),
+    ):
+        with pytest.raises(TokenRoleNotAllowed) as refused:
+            vault.tokens.create(actor, role)
+        assert refused.value.metadata == {
+            "field": "role",
+            "role": actor.role.value,
+            "token_role": role.value,
+        }
+    assert vault.records.tokens.tokens() == kept
+    assert vault.tokens.create(LOCAL, Role.PRIVACY_OFFICER).token.role is Role.PRIVACY_OFFICER
 
 
 def test_a_system_name_the_connector_registry_accepts_gets_an_integrator_token(

@@ -201,6 +201,15 @@ class RoleNotAllowed(PermissionDenied):
         super().__init__(f"the role {role} may not call {method}", role=role, method=method)
 
 
+class TokenRoleNotAllowed(PermissionDenied):
+    """The caller may not issue a token of the role it asked for."""
+
+    reason = Reason.ROLE_NOT_ALLOWED
+
+    def __init__(self, role: str, token_role: str, rule: str) -> None:
+        super().__init__(f"role: {rule}", field="role", role=role, token_role=token_role)
+
+
 class NotYourSystem(PermissionDenied):
     """An integrator wrote for a system other than its own: a record, or an
     identity other than its own system's external id (`rule` says which)."""

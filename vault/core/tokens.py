@@ -35,6 +35,7 @@ from vault.core.errors import (
     TokenMalformed,
     TokenNotFound,
     TokenRevoked,
+    TokenRoleNotAllowed,
     TokenUnknown,
 )
 from vault.core.keys import KeyManager
@@ -48,6 +49,11 @@ LONGEST = dt.timedelta(days=36_500)
 MAX_NAME = 200
 _ID = re.compile(r"[a-z2-7]{12}")
 _SHAPE = re.compile(r"cvt_([a-z2-7]{12})_([A-Za-z0-9_-]{43})")
+# Which roles' tokens each caller may issue (vault.core.tokens.check_issuer).
+ISSUES: dict[Role, frozenset[Role]] = {
+    Role.OPERATOR: frozenset(TOKEN_ROLES),
+    Role.ADMIN: frozenset({Role.INTEGRATOR, Role.AUDITOR, Role.ADMIN}),
+}
 # A source system's name as the connector registry accepts it.
 _SYSTEM = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
@@ -83,6 +89,26 @@ class Token:
 class IssuedToken:
     token: Token
     secret: str  # the whole `cvt_...` string, shown once
+
+
+def check_issuer(actor: Actor, role: Role) -> None:
+    """May `actor` issue a token of `role`? An admin issues every token that
+    reaches no personal data; a privacy officer's does, and an admin never
+    may, so only the local operator makes one, whoever holds the vault's data
+    directory and keyring (`consent-vault tokens create` on its machine)."""
+    if role in ISSUES.get(actor.role, frozenset()):
+        return
+    if role is Role.PRIVACY_OFFICER:
+        raise TokenRoleNotAllowed(
+            actor.role.value,
+            role.value,
+            f"the role {actor.role.value} may not issue a privacy officer's token, which "
+            "reaches personal data: make it on the vault's machine with "
+            "`consent-vault tokens create --role privacy_officer`",
+        )
+    raise TokenRoleNotAllowed(
+        actor.role.value, role.value, f"the role {actor.role.value} may not issue tokens"
+    )
 
 
 def token_id_of(name: str, field: str = "name") -> str:
@@ -124,6 +150,7 @@ class Tokens:
             )
         if role is not Role.INTEGRATOR and system:
             raise InvalidArgument("system", "only an integrator's token names a system")
+        check_issuer(actor, role)
         if expires_in is not None and not dt.timedelta(0) < expires_in <= LONGEST:
             raise InvalidArgument("expires", "must be more than 0 and at most 36500 days")
         if len(name) > MAX_NAME or not name.isprintable():

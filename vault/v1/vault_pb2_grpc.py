@@ -972,7 +972,9 @@ class AccessServiceServicer:
     """
 
     def CreateToken(self, request, context):
-        """Issues a token for a role; the secret is in this answer only.
+        """Issues a token for a role; the secret is in this answer only. Not a
+        privacy officer's (it reaches personal data): that one is made offline,
+        `consent-vault tokens create` on the vault's machine (ROLE_NOT_ALLOWED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
