@@ -27,7 +27,13 @@ from vault_client import (
     UnauthenticatedError,
     VaultClient,
 )
-from vault_client.credentials import TLS_CA_ENV, TOKEN_ENV, TOKEN_FILE_ENV, find_token
+from vault_client.credentials import (
+    TLS_CA_ENV,
+    TOKEN_ENV,
+    TOKEN_FILE_ENV,
+    find_token,
+    is_local,
+)
 
 ENVIRONMENT = (TOKEN_ENV, TOKEN_FILE_ENV, TLS_CA_ENV, "CONSENT_VAULT_DATA")
 
@@ -263,6 +269,53 @@ def test_the_cli_takes_the_demos_privacy_officer_token(
         "subjects/x",
     )
     assert "subjects/cvt_demo_admin" in out
+
+
+def test_the_cli_sends_the_demos_token_to_a_server_on_this_machine_only(
+    echo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = tmp_path / "vault-data" / "tokens"
+    tokens.mkdir(parents=True)
+    (tokens / "privacy_officer.token").write_text("cvt_demo_officer\n")
+    # The echo listens on loopback; the CLI is told it is another machine.
+    monkeypatch.setattr("vault.cli.is_local", lambda target: target != echo)
+    code, _, err = _cli(capsys, "--server", echo, "subject", "show", "subjects/x")
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert "TOKEN_MISSING" in err and "pass --token-file or set CONSENT_VAULT_TOKEN" in err
+    assert f"the demo's token goes only to a server on this machine, not {echo}" in err
+    # A token the user names still goes anywhere.
+    code, out, err = _cli(
+        capsys,
+        "--server",
+        echo,
+        "--token-file",
+        str(tokens / "privacy_officer.token"),
+        "subject",
+        "show",
+        "subjects/x",
+    )
+    assert code == 0 and "subjects/cvt_demo_officer" in out, err
+
+
+@pytest.mark.parametrize(
+    ("target", "local"),
+    [
+        ("127.0.0.1:50051", True),
+        ("127.8.9.10:1", True),
+        ("[::1]:50051", True),
+        ("localhost:50051", True),
+        ("LOCALHOST:1", True),
+        ("dns:///localhost:50051", True),
+        ("unix:/run/vault.sock", True),
+        ("10.0.0.5:50051", False),
+        ("[2001:db8::1]:50051", False),
+        ("vault.example:50051", False),
+        ("localhost.example:50051", False),
+        ("0.0.0.0:50051", False),
+    ],
+)
+def test_which_servers_are_on_this_machine(target: str, local: bool) -> None:
+    assert is_local(target) is local
 
 
 def test_the_cli_says_in_one_line_what_a_refusal_means(

@@ -20,7 +20,7 @@ try:
 
     from vault.demo_tokens import OFFICER_TOKEN
     from vault_client import Content, Identity, VaultClient, VaultClientError
-    from vault_client.credentials import TOKEN_ENV, TOKEN_FILE_ENV
+    from vault_client.credentials import TOKEN_ENV, TOKEN_FILE_ENV, is_local
     from vault_client.errors import RateLimitedError, ServerUnreachableError
 except KeyboardInterrupt:
     raise SystemExit(130) from None
@@ -87,6 +87,10 @@ def _run(args: argparse.Namespace) -> int:
         # The message in words, naming the option the user typed rather than
         # the API's field; the stable reason stays, dim, for scripts and support.
         message = _access_message(error, getattr(args, "token_source", None)) or error.message
+        if error.reason == "TOKEN_MISSING" and getattr(args, "demo_token_withheld", False):
+            message += (
+                f" (the demo's token goes only to a server on this machine, not {args.server})"
+            )
         option = _option_for(error.field, args) if error.field else None
         if error.field and option:
             # "record.legal_basis: must be ..." reads "--basis: must be ...";
@@ -205,11 +209,17 @@ def _identities(args: argparse.Namespace) -> list[Identity]:
 def _client(args: argparse.Namespace) -> VaultClient:
     """The client for `--server`, its token from --token-file, $CONSENT_VAULT_TOKEN
     or the file $CONSENT_VAULT_TOKEN_FILE names, else the demo's privacy
-    officer's file in the data directory if there is one; TLS with --ca-file
+    officer's file in the data directory if there is one and the server is on
+    this machine (a loopback address or localhost); TLS with --ca-file
     (or $CONSENT_VAULT_TLS_CA). Notes on `args` where the token came from and
     whether TLS is spoken, so an error can say."""
+    demo = None if args.token_file else _demo_token()
+    # The demo's token is for the demo on this machine: never sent elsewhere.
+    args.demo_token_withheld = demo is not None and not is_local(args.server)
     client = VaultClient(
-        args.server, token_file=args.token_file or _demo_token(), ca_file=args.ca_file
+        args.server,
+        token_file=args.token_file or (None if args.demo_token_withheld else demo),
+        ca_file=args.ca_file,
     )
     args.token_source, args.tls = client.token_source, client.tls
     return client

@@ -118,7 +118,8 @@ def _parser() -> argparse.ArgumentParser:
         "--token-file",
         metavar="FILE",
         help=f"the API token to call the server with (default ${TOKEN_ENV}, the file "
-        f"${TOKEN_FILE_ENV} names, or the demo's DATA_DIR/{DEMO_TOKEN})",
+        f"${TOKEN_FILE_ENV} names, or for a server on this machine the demo's "
+        f"DATA_DIR/{DEMO_TOKEN})",
     )
     parser.add_argument(
         "--ca-file",

@@ -9,6 +9,7 @@ use run plaintext on loopback; one way for both keeps them alike.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -90,6 +91,27 @@ def find_root_certificates(
     if b"-----BEGIN CERTIFICATE-----" not in pem:
         raise CredentialsError(f"{source} holds no PEM certificate")
     return pem
+
+
+def is_local(target: str) -> bool:
+    """Does the gRPC `target` (HOST:PORT, dns:///HOST:PORT, unix:PATH) reach
+    this machine only: a loopback address (127.0.0.0/8, ::1), localhost, or a
+    Unix socket? Only there may a token or data travel without TLS unasked."""
+    if target.startswith(("unix:", "unix-abstract:")):
+        return True
+    address = target.removeprefix("dns:///").removeprefix("ipv4:").removeprefix("ipv6:")
+    if address.startswith("["):
+        host = address[1:].partition("]")[0]
+    elif address.count(":") == 1:
+        host = address.partition(":")[0]
+    else:  # no port, or an IPv6 address without brackets
+        host = address
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name other than localhost
+        return False
 
 
 class _CallDetails(NamedTuple):
