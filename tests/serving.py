@@ -17,9 +17,12 @@ from vault.server.app import RunningServer, create_server
 from vault.server.context import VaultServices
 from vault.settings import AccessSettings, ServerSettings
 
-# Tests call as fast as a loop goes, with one token; the rate limit has tests
-# of its own (tests/integration/test_unauthenticated.py).
-UNLIMITED = AccessSettings(calls_per_second=1e9, burst=10**9)
+# Tests call as fast as a loop goes, with one token, and are refused many times
+# from one address; the rate limits have tests of their own
+# (tests/integration/test_unauthenticated.py).
+UNLIMITED = AccessSettings(
+    calls_per_second=1e9, burst=10**9, refused_per_second=1e9, refused_burst=10**9
+)
 ANY_PORT = ServerSettings(address="127.0.0.1:0", access=UNLIMITED)
 
 

@@ -46,11 +46,15 @@ class SettingsError(Exception):
 @dataclass(frozen=True)
 class AccessSettings:
     """[access] and [systems.NAME]: how many calls a second one token may make
-    (a bucket of `burst` calls, refilled at `calls_per_second`), and the
-    purposes each source system's integrator may write records for."""
+    (a bucket of `burst` calls, refilled at `calls_per_second`), how many
+    refused authentications one client address may have (`refused_burst`,
+    refilled at `refused_per_second`), and the purposes each source system's
+    integrator may write records for."""
 
     calls_per_second: float = 50.0
     burst: int = 100
+    refused_per_second: float = 5.0
+    refused_burst: int = 20
     purposes: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
@@ -464,7 +468,7 @@ _KEYS_SECTION_KEYS = ("cache_entries", "rotate_every", "retire_after")
 _REQUESTS_KEYS = ("remember_for",)
 _CONTROLLER_KEYS = ("name", "contact", "supervisory_authority", "time_zone")
 _SERVER_KEYS = ("reflection",)
-_ACCESS_KEYS = ("calls_per_second", "burst")
+_ACCESS_KEYS = ("calls_per_second", "burst", "refused_per_second", "refused_burst")
 _SYSTEM_KEYS = ("purposes",)
 
 
@@ -498,6 +502,16 @@ def _access(table: Mapping[str, Any], systems: Mapping[str, Any]) -> AccessSetti
             unit="calls a second",
         ),
         burst=_number(table, "access", "burst", AccessSettings.burst, whole=True),
+        refused_per_second=_number(
+            table,
+            "access",
+            "refused_per_second",
+            AccessSettings.refused_per_second,
+            unit="refusals a second",
+        ),
+        refused_burst=_number(
+            table, "access", "refused_burst", AccessSettings.refused_burst, whole=True
+        ),
         purposes=purposes,
     )
 

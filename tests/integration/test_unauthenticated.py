@@ -2,7 +2,8 @@
 service descriptors (so a new RPC is covered the day it is added), refuses a
 caller without a token, and a malformed, unknown, revoked or expired token
 each with its own reason; health and reflection answer anyone. A caller
-beyond its rate is told when to try again."""
+beyond its rate, or an address beyond its refused authentications, is told
+when to try again."""
 
 from __future__ import annotations
 
@@ -164,6 +165,40 @@ def test_a_caller_past_its_rate_is_told_when_to_try_again(vault: Vault, engine: 
         # The limit is the token's: another caller still gets its burst.
         other = pb_grpc.ConnectorServiceStub(with_token(opened, token_for(vault, OFFICER)))
         other.ListConnectors(pb.ListConnectorsRequest())
+
+
+def test_an_address_past_its_refused_authentications_is_told_when_to_try_again(
+    vault: Vault, engine: str | None
+) -> None:
+    limits = AccessSettings(
+        calls_per_second=1e9, burst=10**9, refused_per_second=0.5, refused_burst=3
+    )
+    settings = replace(ANY_PORT, access=limits)
+    with (
+        served(build_services(vault, stores_embedded=engine is None), settings) as running,
+        grpc.insecure_channel(f"127.0.0.1:{running.port}") as bare,
+    ):
+        connectors = pb_grpc.ConnectorServiceStub(bare)
+        good = (("authorization", f"Bearer {token_for(vault, OFFICER)}"),)
+        guess = (("authorization", f"Bearer cvt_{'a' * 12}_{'B' * 43}"),)
+        for _ in range(5):  # calls that authenticate count for nothing
+            connectors.ListConnectors(pb.ListConnectorsRequest(), metadata=good)
+
+        def refused(metadata: tuple) -> grpc.RpcError:
+            with pytest.raises(grpc.RpcError) as raised:
+                connectors.ListConnectors(pb.ListConnectorsRequest(), metadata=metadata)
+            return raised.value
+
+        for _ in range(3):  # the burst
+            assert error_info(refused(guess)).reason == Reason.TOKEN_UNKNOWN
+        for metadata in (guess, good):
+            # Past it, checked before any token is: the good one waits too.
+            limited = refused(metadata)
+            assert limited.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert error_info(limited).reason == Reason.RATE_LIMITED
+            assert 0 < retry_delay(limited) <= 2.0  # one refusal comes back every 2 s
+        # A call without a token costs nothing to refuse, and still says so.
+        assert error_info(refused(())).reason == Reason.TOKEN_MISSING
 
 
 def retry_delay(error: grpc.RpcError) -> float:

@@ -22,7 +22,7 @@ from vault.core.errors import TokenMalformed, TokenMissing
 from vault.core.tokens import LAST_USE_EVERY
 from vault.core.vault import Vault
 from vault.runtime import with_demo_purposes
-from vault.server.access import Gate, RateLimits, presented_token
+from vault.server.access import Gate, RateLimits, peer_address, presented_token
 from vault.settings import AccessSettings, SettingsError
 
 T = TypeVar("T")
@@ -59,23 +59,58 @@ def test_a_bucket_gives_its_burst_then_one_call_per_refill_for_each_caller() -> 
     assert [rates.take("a") for _ in range(4)][-1] > 0
 
 
+def test_waiting_takes_nothing_and_full_buckets_are_forgotten_past_the_kept_callers() -> None:
+    now = [100.0]
+    rates = RateLimits(per_second=1, burst=2, clock=lambda: now[0])
+    assert rates.wait("a") == 0
+    rates.take("a")
+    rates.take("a")
+    assert rates.wait("a") == pytest.approx(1.0) == rates.wait("a")
+    rates.KEPT = 2  # type: ignore[misc]
+    rates.take("b")
+    now[0] += 5  # both refill to the full
+    rates.take("c")  # a third caller: the full buckets go
+    assert set(rates._buckets) == {"c"}
+    assert rates.wait("a") == 0  # forgotten is as good as new
+
+
+class Peer:
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    def peer(self) -> str:
+        return self.address
+
+
+def test_refused_authentications_are_counted_by_the_address_without_its_port() -> None:
+    for peer, address in (
+        ("ipv4:203.0.113.7:51234", "ipv4:203.0.113.7"),
+        ("ipv6:[2001:db8::1]:443", "ipv6:[2001:db8::1]"),
+        ("unix:/run/vault.sock", "unix:/run/vault.sock"),
+    ):
+        assert peer_address(Peer(peer)) == address  # type: ignore[arg-type]
+
+
 def test_access_and_systems_settings(tmp_path: Path) -> None:
     config = tmp_path / "vault.toml"
     config.write_text(
-        "[access]\ncalls_per_second = 5\nburst = 20\n"
+        "[access]\ncalls_per_second = 5\nburst = 20\nrefused_per_second = 1\nrefused_burst = 4\n"
         '[systems.lms]\npurposes = ["course_delivery", "grading"]\n'
         "[server]\nreflection = false\n"
     )
     loaded = settings.load(config=config, environ={}).server
     assert (loaded.access.calls_per_second, loaded.access.burst) == (5, 20)
+    assert (loaded.access.refused_per_second, loaded.access.refused_burst) == (1, 4)
     assert loaded.access.purposes == {"lms": frozenset({"course_delivery", "grading"})}
     assert not loaded.reflection
     assert settings.load(no_reflection=True, environ={}).server.reflection is False
     defaults = settings.load(environ={}).server
     assert (defaults.access.calls_per_second, defaults.access.burst) == (50, 100)
+    assert (defaults.access.refused_per_second, defaults.access.refused_burst) == (5, 20)
     assert defaults.reflection
     for text, named in (
         ("[access]\nburst = 0\n", r"\[access\] burst"),
+        ("[access]\nrefused_burst = 1.5\n", r"\[access\] refused_burst"),
         ("[access]\ncalls = 5\n", r"\[access\] has no setting 'calls'"),
         ('[systems.lms]\npurposes = "grading"\n', r"\[systems.lms\] purposes"),
         ("[systems.lms]\npurpose = []\n", r"\[systems.lms\] has no setting"),

@@ -236,14 +236,15 @@ class PurposeNotAllowed(PermissionDenied):
 
 
 class RateLimited(VaultError):
-    """The caller made more calls than its rate allows; `retry_after` says
-    when to try again."""
+    """The caller made more calls than its rate allows (or, `counted`, more of
+    some kind of call: refused authentications); `retry_after` says when to
+    try again."""
 
     reason = Reason.RATE_LIMITED
 
-    def __init__(self, limit: float, retry_after_seconds: float) -> None:
+    def __init__(self, limit: float, retry_after_seconds: float, counted: str = "calls") -> None:
         super().__init__(
-            f"more than {limit:g} calls a second from this caller; try again in "
+            f"more than {limit:g} {counted} a second from this caller; try again in "
             f"{retry_after_seconds:.1f} s",
             limit=f"{limit:g}",
         )

@@ -1,8 +1,8 @@
 """The gate every vault call passes before its servicer runs and before
 anything is looked up: who is calling (an API token, and with mutual TLS the
 client certificate), whether the token's role may make this call (the one
-table, vault.server.permissions), and whether the caller is within its rate.
-What passes is the core's actor; what does not is refused with a reason.
+table, vault.server.permissions), and whether the caller is within its rate
+and its address within its refused authentications. What passes is the core's actor; what does not is refused with a reason.
 
 Health and reflection are not registered through the gate (load balancers
 and schema tools ask them without credentials); every vault service is
@@ -22,7 +22,15 @@ from typing import Any
 import grpc
 
 from vault.core.actor import Actor
-from vault.core.errors import RateLimited, RoleNotAllowed, TokenMalformed, TokenMissing
+from vault.core.errors import (
+    RateLimited,
+    RoleNotAllowed,
+    TokenExpired,
+    TokenMalformed,
+    TokenMissing,
+    TokenRevoked,
+    TokenUnknown,
+)
 from vault.core.tokens import Token, Tokens
 from vault.server.permissions import allowed
 from vault.settings import AccessSettings
@@ -37,6 +45,11 @@ class RateLimits:
     """A token bucket per caller: `burst` calls at once, refilled at
     `per_second`. Used on the event loop only, so it needs no lock."""
 
+    # Past this many callers, the buckets refilled to the full are forgotten
+    # (a full bucket is what a caller not seen yet gets), so callers that come
+    # and go, client addresses above all, do not grow the table forever.
+    KEPT = 10_000
+
     def __init__(
         self, per_second: float, burst: int, clock: Callable[[], float] = time.monotonic
     ) -> None:
@@ -50,13 +63,41 @@ class RateLimits:
         """Take one call from `caller`'s bucket: 0 if there was one, else the
         seconds until there will be."""
         now = self.clock()
-        left, then = self._buckets.get(caller, (float(self.burst), now))
-        left = min(float(self.burst), left + (now - then) * self.per_second)
+        left = self._left(caller, now)
+        if caller not in self._buckets and len(self._buckets) >= self.KEPT:
+            self._forget_full(now)
         if left >= 1:
             self._buckets[caller] = (left - 1, now)
             return 0.0
         self._buckets[caller] = (left, now)
         return (1 - left) / self.per_second
+
+    def wait(self, caller: str) -> float:
+        """The seconds until `caller`'s bucket has a call (0: it has one now),
+        taking none."""
+        left = self._left(caller, self.clock())
+        return 0.0 if left >= 1 else (1 - left) / self.per_second
+
+    def _left(self, caller: str, now: float) -> float:
+        left, then = self._buckets.get(caller, (float(self.burst), now))
+        return min(float(self.burst), left + (now - then) * self.per_second)
+
+    def _forget_full(self, now: float) -> None:
+        self._buckets = {
+            caller: bucket
+            for caller, bucket in self._buckets.items()
+            if self._left(caller, now) < self.burst
+        }
+
+
+def peer_address(context: grpc.aio.ServicerContext) -> str:
+    """The client's address without its port (`ipv4:203.0.113.7`,
+    `ipv6:[2001:db8::1]`): one bucket of refused authentications for every
+    connection it opens. A Unix socket's peer is kept whole."""
+    peer = context.peer() or ""
+    if peer.startswith(("ipv4:", "ipv6:")):
+        return peer.rpartition(":")[0]
+    return peer
 
 
 def presented_token(metadata: Iterable[tuple[str, Any]]) -> str:
@@ -107,6 +148,10 @@ class Gate:
         self.tokens = tokens
         self.purposes = access.purposes
         self.rates = RateLimits(access.calls_per_second, access.burst)
+        # Refused authentications by client address: a well-formed token costs
+        # a keyed hash and a store read before it is refused, so guessing is
+        # slowed where it comes from (no token names the guesser).
+        self.refusals = RateLimits(access.refused_per_second, access.refused_burst)
         self.writes_on = writes_on
         self.verify_on = verify_on
 
@@ -114,7 +159,15 @@ class Gate:
         """The actor making `method` (`/package.Service/Method`); raises an
         Unauthenticated, PermissionDenied or RateLimited error."""
         presented = presented_token(context.invocation_metadata() or ())
-        token = await self._verify(presented)
+        address = peer_address(context)
+        wait = self.refusals.wait(address)
+        if wait:
+            raise RateLimited(self.refusals.per_second, wait, "refused authentications")
+        try:
+            token = await self._verify(presented)
+        except (TokenUnknown, TokenRevoked, TokenExpired):
+            self.refusals.take(address)
+            raise
         if self.tokens.uses_due:
             self.writes_on.submit(self._note_uses)
         wait = self.rates.take(token.token_id)
