@@ -5,6 +5,9 @@ in words."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
@@ -22,6 +25,7 @@ from vault.v1 import vault_pb2_grpc as pb_grpc
 from vault_client import (
     CredentialsError,
     PermissionDeniedError,
+    PlaintextRefused,
     RateLimitedError,
     ServerUnreachableError,
     UnauthenticatedError,
@@ -221,6 +225,96 @@ def test_a_ca_file_that_is_no_certificate_is_refused(tmp_path: Path) -> None:
     assert str(not_pem) in str(refused.value)
 
 
+@pytest.fixture
+def mtls_echo(tmp_path: Path, pki: Pki) -> Iterator[tuple[str, dict[str, Path]]]:
+    """An echo that asks for a client certificate its CA signed, and the files
+    of that CA, the client's certificate and key, and a stranger's of another CA."""
+    files = {
+        "ca": pki.ca.certificate,
+        "cert": pki.client.certificate,
+        "key": pki.client.key,
+        "stranger_cert": pki.stranger.certificate,
+        "stranger_key": pki.stranger.key,
+    }
+    paths = {name: tmp_path / f"{name}.pem" for name in files}
+    for name, pem in files.items():
+        paths[name].write_bytes(pem)
+    credentials = grpc.ssl_server_credentials(
+        [(pki.server.key, pki.server.certificate)],
+        root_certificates=pki.ca.certificate,
+        require_client_auth=True,
+    )
+    for port in _serve(credentials):
+        yield f"localhost:{port}", paths
+
+
+def test_mutual_tls_shows_the_clients_certificate(mtls_echo: tuple[str, dict[str, Path]]) -> None:
+    address, files = mtls_echo
+    mine = {"ca_file": files["ca"], "cert_file": files["cert"], "key_file": files["key"]}
+    assert _presented(address, token="cvt_mutual", **mine) == "cvt_mutual"
+    with pytest.raises(ServerUnreachableError):
+        _presented(address, token="cvt_a", ca_file=files["ca"])  # no certificate
+    stranger = {"cert_file": files["stranger_cert"], "key_file": files["stranger_key"]}
+    with pytest.raises(ServerUnreachableError):
+        _presented(address, token="cvt_a", ca_file=files["ca"], **stranger)
+
+
+def test_a_client_certificate_needs_its_key_and_both_must_be_pem(
+    mtls_echo: tuple[str, dict[str, Path]], tmp_path: Path
+) -> None:
+    _, files = mtls_echo
+    for given in ({"cert_file": files["cert"]}, {"key_file": files["key"]}):
+        with pytest.raises(CredentialsError, match="give both, or neither"):
+            VaultClient("127.0.0.1:1", **given)  # type: ignore[arg-type]
+    not_pem = tmp_path / "hello.pem"
+    not_pem.write_text("hello")
+    with pytest.raises(CredentialsError, match=f"key file {not_pem} holds no PEM private key"):
+        VaultClient("127.0.0.1:1", cert_file=files["cert"], key_file=not_pem)
+    with pytest.raises(CredentialsError, match=f"certificate file {not_pem} holds no PEM"):
+        VaultClient("127.0.0.1:1", cert_file=not_pem, key_file=files["key"])
+    with pytest.raises(CredentialsError, match="cannot be read"):
+        VaultClient("127.0.0.1:1", cert_file=tmp_path / "missing.pem", key_file=files["key"])
+
+
+def test_tls_true_trusts_the_systems_roots(tls_echo: tuple[str, Path]) -> None:
+    # gRPC reads the system's roots once a process: a process of its own, whose
+    # system roots are the echo's CA, shows the channel trusts them.
+    address, ca_file = tls_echo
+    script = (
+        "import sys\n"
+        "from vault_client import VaultClient\n"
+        "with VaultClient(sys.argv[1], token='cvt_system', tls=True, timeout=10) as client:\n"
+        "    print(client.tls, client.get_subject('subjects/x').name)\n"
+    )
+    environment = {**os.environ, "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(ca_file)}
+    for name in ENVIRONMENT:
+        environment.pop(name, None)
+    done = subprocess.run(
+        [sys.executable, "-c", script, address],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "subjects/cvt_system"]
+
+
+def test_a_token_goes_in_plaintext_only_to_this_machine(
+    echo: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(PlaintextRefused, match="insecure=True") as refused:
+        VaultClient("10.0.0.5:50051", token="cvt_a")
+    assert refused.value.source == "the token given" and refused.value.target == "10.0.0.5:50051"
+    for fine in ({"insecure": True}, {"tls": True}, {"token": None}):
+        VaultClient("10.0.0.5:50051", **{"token": "cvt_a", **fine}).close()  # type: ignore[arg-type]
+    # The echo listens on loopback; the client is told it is another machine.
+    monkeypatch.setattr("vault_client.client.is_local", lambda target: target != echo)
+    with pytest.raises(PlaintextRefused):
+        _presented(echo, token="cvt_a")
+    assert _presented(echo, token="cvt_a", insecure=True) == "cvt_a"
+
+
 # ------------------------------------------------------------------ CLI
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = main(list(args))
@@ -344,6 +438,36 @@ def test_the_cli_names_a_token_file_it_cannot_read(
     )
     assert code == 1 and str(missing) in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_cli_sends_a_token_unencrypted_to_another_machine_only_when_asked(
+    echo: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("vault_client.client.is_local", lambda target: target != echo)
+    monkeypatch.setenv(TOKEN_ENV, "cvt_plain")
+    code, _, err = _cli(capsys, "--server", echo, "subject", "show", "subjects/x")
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert f"$CONSENT_VAULT_TOKEN would go unencrypted to {echo}" in err
+    assert "--ca-file" in err and "--tls" in err and "--insecure-plaintext" in err
+    code, out, err = _cli(
+        capsys, "--server", echo, "--insecure-plaintext", "subject", "show", "subjects/x"
+    )
+    assert code == 0 and "subjects/cvt_plain" in out, err
+
+
+def test_the_cli_shows_a_client_certificate_with_cert_and_key_file(
+    mtls_echo: tuple[str, dict[str, Path]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    address, files = mtls_echo
+    monkeypatch.setenv(TOKEN_ENV, "cvt_mutual")
+    tls = ["--server", address, "--ca-file", str(files["ca"])]
+    mine = ["--cert-file", str(files["cert"]), "--key-file", str(files["key"])]
+    code, out, err = _cli(capsys, *tls, *mine, "subject", "show", "subjects/x")
+    assert code == 0 and "subjects/cvt_mutual" in out, err
+    code, _, err = _cli(capsys, *tls, "--cert-file", str(files["cert"]), "subject", "show", "x")
+    assert code == 1 and "give both, or neither" in err and len(err.strip().splitlines()) == 1
 
 
 def test_the_cli_speaks_tls_with_ca_file(

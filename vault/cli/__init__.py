@@ -19,7 +19,7 @@ try:
     from rich.markup import escape
 
     from vault.demo_tokens import OFFICER_TOKEN
-    from vault_client import Content, Identity, VaultClient, VaultClientError
+    from vault_client import Content, Identity, PlaintextRefused, VaultClient, VaultClientError
     from vault_client.credentials import TOKEN_ENV, TOKEN_FILE_ENV, is_local
     from vault_client.errors import RateLimitedError, ServerUnreachableError
 except KeyboardInterrupt:
@@ -78,6 +78,12 @@ def _run(args: argparse.Namespace) -> int:
         _fail(
             f"no server answers at {args.server}; start one with `consent-vault serve` "
             f"(or `make run`), or name yours with --server or ${SERVER_ENV}"
+        )
+        return 1
+    except PlaintextRefused as refused:
+        _fail(
+            f"{refused.source} would go unencrypted to {args.server}, another machine: speak "
+            "TLS with --ca-file (or $CONSENT_VAULT_TLS_CA) or --tls, or pass --insecure-plaintext"
         )
         return 1
     except VaultClientError as error:
@@ -211,8 +217,9 @@ def _client(args: argparse.Namespace) -> VaultClient:
     or the file $CONSENT_VAULT_TOKEN_FILE names, else the demo's privacy
     officer's file in the data directory if there is one and the server is on
     this machine (a loopback address or localhost); TLS with --ca-file
-    (or $CONSENT_VAULT_TLS_CA). Notes on `args` where the token came from and
-    whether TLS is spoken, so an error can say."""
+    (or $CONSENT_VAULT_TLS_CA) or --tls, mutual with --cert-file and --key-file.
+    Notes on `args` where the token came from and whether TLS is spoken, so an
+    error can say."""
     demo = None if args.token_file else _demo_token()
     # The demo's token is for the demo on this machine: never sent elsewhere.
     args.demo_token_withheld = demo is not None and not is_local(args.server)
@@ -220,6 +227,10 @@ def _client(args: argparse.Namespace) -> VaultClient:
         args.server,
         token_file=args.token_file or (None if args.demo_token_withheld else demo),
         ca_file=args.ca_file,
+        tls=args.system_roots,
+        cert_file=args.cert_file,
+        key_file=args.key_file,
+        insecure=args.insecure_plaintext,
     )
     args.token_source, args.tls = client.token_source, client.tls
     return client

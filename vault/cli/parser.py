@@ -127,6 +127,25 @@ def _parser() -> argparse.ArgumentParser:
         help=f"speak TLS, trusting the server's certificate by the PEM roots in FILE "
         f"(default ${TLS_CA_ENV}; without either, plaintext)",
     )
+    parser.add_argument(
+        "--tls",
+        dest="system_roots",
+        action="store_true",
+        help="speak TLS, trusting the server's certificate by the system's roots",
+    )
+    parser.add_argument(
+        "--cert-file",
+        metavar="FILE",
+        help="for mutual TLS: this client's certificate chain, PEM (with --key-file)",
+    )
+    parser.add_argument(
+        "--key-file", metavar="FILE", help="for mutual TLS: this client's private key, PEM"
+    )
+    parser.add_argument(
+        "--insecure-plaintext",
+        action="store_true",
+        help="send the token unencrypted to a server on another machine",
+    )
     commands = parser.add_subparsers(title="commands")
 
     serve = commands.add_parser("serve", help="run the vault server")

@@ -7,7 +7,7 @@ with VaultClient("127.0.0.1:50051", token_file="vault-data/tokens/privacy_office
 """
 
 from vault_client.client import VaultClient
-from vault_client.credentials import CredentialsError
+from vault_client.credentials import CredentialsError, PlaintextRefused
 from vault_client.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -59,6 +59,7 @@ __all__ = [
     "NewSubject",
     "NotFoundError",
     "PermissionDeniedError",
+    "PlaintextRefused",
     "RateLimitedError",
     "Record",
     "ResourceExhaustedError",

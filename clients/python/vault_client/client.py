@@ -25,7 +25,14 @@ from google.protobuf import field_mask_pb2, json_format
 
 from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
-from vault_client.credentials import BearerToken, find_root_certificates, find_token
+from vault_client.credentials import (
+    BearerToken,
+    PlaintextRefused,
+    find_client_certificate,
+    find_root_certificates,
+    find_token,
+    is_local,
+)
 from vault_client.errors import VaultClientError, translate
 from vault_client.types import (
     CategoryErasure,
@@ -88,11 +95,17 @@ _CHANNEL_OPTIONS = [
 ]
 
 
-def _channel(target: str, root_certificates: bytes | None) -> grpc.Channel:
-    """TLS checked against `root_certificates`, or plaintext without them."""
-    if root_certificates is None:
+def _channel(
+    target: str, tls: bool, roots: bytes | None, identity: tuple[bytes, bytes] | None
+) -> grpc.Channel:
+    """TLS checked against `roots` (None: the system's), showing the client's
+    (certificate chain, key) `identity` if any; or plaintext without `tls`."""
+    if not tls:
         return grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
-    credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+    chain, key = identity or (None, None)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=roots, private_key=key, certificate_chain=chain
+    )
     return grpc.secure_channel(target, credentials, options=_CHANNEL_OPTIONS)
 
 
@@ -164,6 +177,10 @@ class VaultClient:
         token_file: str | os.PathLike[str] | None = None,
         root_certificates: bytes | None = None,
         ca_file: str | os.PathLike[str] | None = None,
+        tls: bool = False,
+        cert_file: str | os.PathLike[str] | None = None,
+        key_file: str | os.PathLike[str] | None = None,
+        insecure: bool = False,
         timeout: float = 30.0,
         channel: grpc.Channel | None = None,
     ) -> None:
@@ -174,16 +191,24 @@ class VaultClient:
         it is sent on every call as `authorization: Bearer <token>`. The
         channel is TLS when root certificates are given (`root_certificates`
         as PEM bytes, the file `ca_file`, or the file $CONSENT_VAULT_TLS_CA
-        names), plaintext otherwise. A `channel` of your own is used as it
-        is, with the token added. A file that does not read raises
-        CredentialsError (an OSError) here, before any call."""
+        names), with `tls=True` (the system's roots unless those are given),
+        or with a client certificate for mutual TLS (the PEM files
+        `cert_file` and `key_file`); plaintext otherwise. A token goes in
+        plaintext only to this machine (a loopback address, localhost, a Unix
+        socket): to another, PlaintextRefused unless `insecure=True`. A
+        `channel` of your own is used as it is, with the token added. A file
+        that does not read raises CredentialsError (an OSError) here, before
+        any call."""
         self.timeout = timeout
         found = find_token(token, token_file)
         # Where the token came from, in words, so an error about it can say.
         self.token_source = found.source if found else None
         roots = None if channel else find_root_certificates(root_certificates, ca_file)
-        self.tls = roots is not None
-        opened = channel or _channel(target, roots)
+        identity = None if channel else find_client_certificate(cert_file, key_file)
+        self.tls = channel is None and (tls or roots is not None or identity is not None)
+        if found and channel is None and not self.tls and not insecure and not is_local(target):
+            raise PlaintextRefused(found.source, target)
+        opened = channel or _channel(target, self.tls, roots, identity)
         self._opened = opened
         self._channel = (
             grpc.intercept_channel(opened, BearerToken(found.secret)) if found else opened

@@ -1,6 +1,6 @@
 """What a client presents to the vault: its API token, sent on every call as
-`authorization: Bearer <token>`, and the roots it trusts the server's TLS
-certificate by.
+`authorization: Bearer <token>`, the roots it trusts the server's TLS
+certificate by, and for mutual TLS its own certificate.
 
 The token goes in by a metadata interceptor rather than call credentials:
 gRPC refuses call credentials on a plaintext channel, and the demo and local
@@ -21,10 +21,28 @@ TOKEN_ENV = "CONSENT_VAULT_TOKEN"
 TOKEN_FILE_ENV = "CONSENT_VAULT_TOKEN_FILE"
 TLS_CA_ENV = "CONSENT_VAULT_TLS_CA"
 
+# What a PEM file of each kind holds, and its words.
+_CERTIFICATE = (b"-----BEGIN CERTIFICATE-----", "certificate")
+_PRIVATE_KEY = (b"PRIVATE KEY-----", "private key")
+
 
 class CredentialsError(OSError):
     """A token file or certificate file named cannot be used; the message is
     one line that names it. An OSError, as any other file the user named."""
+
+
+class PlaintextRefused(ValueError):
+    """A token would go unencrypted to another machine, where anyone on the
+    way could read it and call as its holder: give the server's TLS roots, or
+    say `insecure=True` to send it so anyway."""
+
+    def __init__(self, source: str, target: str) -> None:
+        super().__init__(
+            f"{source} would go unencrypted to {target}, another machine: give the "
+            f"server's roots (ca_file=, root_certificates=, ${TLS_CA_ENV}, or tls=True "
+            "for the system's), or pass insecure=True to send it so anyway"
+        )
+        self.source, self.target = source, target
 
 
 class FoundToken(NamedTuple):
@@ -84,12 +102,37 @@ def find_root_certificates(
     if given is None:
         return None
     source = f"the CA file {given}" + ("" if ca_file else f" (${TLS_CA_ENV})")
+    return _read_pem(Path(given), source, _CERTIFICATE)
+
+
+def find_client_certificate(
+    cert_file: str | os.PathLike[str] | None, key_file: str | os.PathLike[str] | None
+) -> tuple[bytes, bytes] | None:
+    """The client's own certificate chain and private key (PEM files), for a
+    server that asks for one (mutual TLS); None without them. Raises
+    CredentialsError for one without the other, or a file that does not read
+    or holds no PEM of its kind."""
+    if cert_file is None and key_file is None:
+        return None
+    if cert_file is None or key_file is None:
+        given = "cert_file" if cert_file is not None else "key_file"
+        missing = "key_file" if cert_file is not None else "cert_file"
+        raise CredentialsError(
+            f"{given} {cert_file or key_file} needs its {missing}: give both, or neither"
+        )
+    chain = _read_pem(Path(cert_file), f"the certificate file {cert_file}", _CERTIFICATE)
+    key = _read_pem(Path(key_file), f"the key file {key_file}", _PRIVATE_KEY)
+    return chain, key
+
+
+def _read_pem(path: Path, source: str, kind: tuple[bytes, str]) -> bytes:
+    marker, words = kind
     try:
-        pem = Path(given).read_bytes()
+        pem = path.read_bytes()
     except OSError as error:
         raise CredentialsError(f"{source} cannot be read: {error.strerror or error}") from None
-    if b"-----BEGIN CERTIFICATE-----" not in pem:
-        raise CredentialsError(f"{source} holds no PEM certificate")
+    if marker not in pem:
+        raise CredentialsError(f"{source} holds no PEM {words}")
     return pem
 
 
