@@ -7,15 +7,25 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
 
 from tests.serving import UNLIMITED, channel_to, served
-from vault.core.access import LoggedAccessNotes
+from vault import __version__
+from vault.connectors import Connector, HeldCategory, Holdings, ManualAction, Match
+from vault.connectors.base import NeedsAttention
+from vault.connectors.registry import ConnectorRegistry
+from vault.core.access import WITHHELD, LoggedAccessNotes
 from vault.core.actor import Role
+from vault.core.erasure import ErasureSettings
+from vault.core.identities import Identity, IdentityKind
 from vault.core.model import Content, LegalBasis, Record
 from vault.core.vault import Vault
+from vault.plugins import hookimpl
+from vault.plugins.host import VaultHost
+from vault.plugins.manager import make_plugin_manager
 from vault.runtime import build_services
 from vault.server import convert
 from vault.server.app import RunningServer
@@ -162,3 +172,130 @@ def test_a_masked_record_carries_nothing_of_the_data_on_the_wire() -> None:
     assert message.content == pb.Content(media_type="image/png")
     full = convert.record_message(dataclasses.replace(masked, masked=False, fields={"a": "b"}))
     assert not full.masked and dict(full.fields) == {"a": "b"}
+
+
+# ------------------------------------------------------ erasure requests
+class Forum(Connector):
+    """A system whose record of the person carries another e-mail than the
+    vault's (a note on the step), that asks for its post to be removed by
+    hand, and whose answers quote what it holds of her."""
+
+    name = "forum"
+
+    def holdings(self) -> Holdings:
+        return Holdings(
+            self.name,
+            f"a {self.name}",
+            "SE",
+            (HeldCategory("posts", "posts", "p", LegalBasis.CONSENT, "while"),),
+        )
+
+    def find(self, identities):  # type: ignore[no-untyped-def]
+        return []
+
+    def match(self, identities: list[Identity]) -> list[Match]:
+        same = tuple(i for i in identities if i.kind is not IdentityKind.EMAIL)
+        other_email = Identity(IdentityKind.EMAIL, "eva.ek@example.se")
+        return [Match("post:1", tuple(identities), (*same, other_email))]
+
+    def export(self, identities):  # type: ignore[no-untyped-def]
+        return iter(())
+
+    def erase(self, identities, today):  # type: ignore[no-untyped-def]
+        return [ManualAction("posts", "Eva Ek's post in Kiruna", "remove Eva Ek's post by hand")]
+
+
+class Mailer(Forum):
+    """A system that refuses, quoting the person in its error."""
+
+    name = "mailer"
+
+    def match(self, identities: list[Identity]) -> list[Match]:
+        raise NeedsAttention("the mailer refused: Eva Ek of Kiruna is on a legal list")
+
+
+class Systems:
+    @hookimpl
+    def vault_register_connectors(self, host):  # type: ignore[no-untyped-def]
+        return [Forum, Mailer]
+
+
+@pytest.fixture
+def with_systems(vault: Vault, engine: str | None, tmp_path: Path) -> Iterator[RunningServer]:
+    registry = ConnectorRegistry.load(
+        {"forum": {}, "mailer": {}},
+        make_plugin_manager([Systems()]),
+        VaultHost(__version__),
+        tmp_path,
+        {},
+    )
+    services = build_services(
+        vault, registry, ErasureSettings(call_timeout_seconds=5), stores_embedded=engine is None
+    )
+    with served(services, SETTINGS) as server:
+        yield server
+    registry.close()
+
+
+def free_text(request: pb.ErasureRequest) -> list[str]:
+    """Every text the connectors' systems wrote into the request."""
+    texts = []
+    for step in request.steps:
+        if step.system != "vault":
+            texts.extend([step.last_error, *step.notes])
+            for item in step.items:
+                texts.extend([item.description, item.instructions])
+    return sorted(t for t in texts if t)
+
+
+def vault_step(request: pb.ErasureRequest) -> pb.ErasureStep:
+    (step,) = [s for s in request.steps if s.system == "vault"]
+    return step
+
+
+def test_an_auditor_reads_a_protected_identitys_erasure_request_without_its_free_text(
+    with_systems: RunningServer,
+) -> None:
+    with (
+        channel_to(with_systems, Role.PRIVACY_OFFICER) as officer,
+        channel_to(with_systems, Role.AUDITOR) as auditor,
+    ):
+        eva = (
+            pb_grpc.SubjectServiceStub(officer)
+            .CreateSubject(
+                pb.CreateSubjectRequest(
+                    identities=[
+                        EVA[0],
+                        pb.Identity(kind=pb.IDENTITY_KIND_EMAIL, value="eva@example.se"),
+                    ],
+                    protected_identity=True,
+                )
+            )
+            .subject
+        )
+        erased = list(
+            pb_grpc.SubjectServiceStub(officer).EraseSubject(pb.EraseSubjectRequest(name=eva.name))
+        )
+        name = erased[-1].request.name
+        erasures = pb_grpc.ErasureServiceStub(officer)
+        shown = erasures.GetErasureRequest(pb.GetErasureRequestRequest(name=name)).request
+        watched = list(erasures.WatchErasureRequest(pb.WatchErasureRequestRequest(name=name)))[
+            -1
+        ].request
+        assert free_text(watched) == free_text(shown)
+        # The officer reads what the systems wrote: their quotes, the note, the instructions.
+        assert any("Eva Ek" in text for text in free_text(shown))
+        assert len(free_text(shown)) == 4, free_text(shown)
+
+        audits = pb_grpc.ErasureServiceStub(auditor)
+        for read in (
+            audits.GetErasureRequest(pb.GetErasureRequestRequest(name=name)).request,
+            audits.ListErasureRequests(pb.ListErasureRequestsRequest()).requests[0],
+            list(audits.WatchErasureRequest(pb.WatchErasureRequestRequest(name=name)))[-1].request,
+        ):
+            assert free_text(read) == [WITHHELD] * 4
+            # What was done, system by system, still reads, the vault's own words in full.
+            assert [(s.system, s.state) for s in read.steps] == [
+                (s.system, s.state) for s in shown.steps
+            ]
+            assert vault_step(read) == vault_step(shown)

@@ -13,7 +13,7 @@ import pytest
 from vault import __version__
 from vault.connectors import Connector, HeldCategory, Holdings, ManualAction, Match
 from vault.connectors.registry import ConnectorRegistry
-from vault.core.access import LoggedAccessNotes
+from vault.core.access import WITHHELD, LoggedAccessNotes
 from vault.core.actor import LOCAL, Actor, Role
 from vault.core.erasure import ErasureCoordinator, ErasureSettings
 from vault.core.errors import (
@@ -423,7 +423,7 @@ def test_an_integrator_reaches_no_connector_exports_and_erasures_are_refused_to_
     assert vault.get_subject(OFFICER, eva.subject_id).state.value == "active"
 
 
-def test_a_protected_identitys_erasure_request_shows_the_auditor_no_instructions(
+def test_a_protected_identitys_erasure_request_shows_the_auditor_no_free_text(
     vault: Vault, coordinator: ErasureCoordinator
 ) -> None:
     eva, _, _ = protected_eva(vault)
@@ -440,13 +440,13 @@ def test_a_protected_identitys_erasure_request_shows_the_auditor_no_instructions
     protected, unprotected = requests
     assert instructions(coordinator.get(OFFICER, protected).steps) == ["remove Eva's post by hand"]
     before = len(notes(vault))
-    assert instructions(coordinator.get(AUDITOR, protected).steps) == [""]
+    assert instructions(coordinator.get(AUDITOR, protected).steps) == [WITHHELD]
     listed = {v.request_id: v for v in coordinator.list_requests(AUDITOR, 10, "", None)[0]}
-    assert instructions(listed[protected].steps) == [""]
+    assert instructions(listed[protected].steps) == [WITHHELD]
     (group,) = [s for s in listed[protected].steps if s.system == "group"]
-    assert [o.description for o in group.outcomes] == ["group membership"]
+    assert [o.description for o in group.outcomes] == [WITHHELD]
     watched = next(iter(coordinator.watch(AUDITOR, protected, poll_seconds=0.01)))
-    assert instructions(watched.steps) == [""]
+    assert instructions(watched.steps) == [WITHHELD]
     assert [n[1:] for n in notes(vault)[before:]] == [
         (Role.AUDITOR, eva.subject_id, "get_erasure_request"),
         (Role.AUDITOR, eva.subject_id, "list_erasure_requests"),

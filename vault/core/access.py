@@ -28,6 +28,8 @@ log = logging.getLogger("vault.access")
 
 # How many sensitive accesses the default notes keep in memory.
 KEPT_NOTES = 1_000
+# What stands for free text about a protected identity (shown_erasure_request).
+WITHHELD = "(withheld: the person's identity is protected)"
 
 
 # ------------------------------------------------------- an integrator
@@ -122,22 +124,42 @@ def shown_record(actor: Actor, record: Record, protected_identity: bool) -> Reco
 
 def shown_erasure_request(actor: Actor, view: ErasureRequestView) -> ErasureRequestView:
     """A protected identity's erasure request as the actor may see it: what was
-    done, system by system, without a manual action's instructions (written
-    for a person, they may name a profile page) unless it may see who this is."""
+    done, system by system, its free text withheld unless the actor may see
+    who this is. A manual action's instructions are written for a person and
+    may name a profile page; a connector writes the descriptions, errors and
+    notes, and may quote what its system holds of the person in any of them.
+    The vault's own step is the vault's words, kept."""
+    from vault.core.erasure.model import VAULT_SYSTEM  # see the import above
+
     if actor.sees_protected:
         return view
     return dataclasses.replace(
         view,
         steps=tuple(
-            dataclasses.replace(
+            step
+            if step.system == VAULT_SYSTEM
+            else dataclasses.replace(
                 step,
+                last_error=withheld(step.last_error),
+                notes=tuple(withheld(note) for note in step.notes),
                 outcomes=tuple(
-                    dataclasses.replace(outcome, instructions="") for outcome in step.outcomes
+                    dataclasses.replace(
+                        outcome,
+                        description=withheld(outcome.description),
+                        instructions=withheld(outcome.instructions),
+                    )
+                    for outcome in step.outcomes
                 ),
             )
             for step in view.steps
         ),
     )
+
+
+def withheld(text: str) -> str:
+    """Free text about a protected identity, for whoever may not see who it
+    is: nothing of it, but words saying there was some (empty stays empty)."""
+    return WITHHELD if text else ""
 
 
 # ------------------------------------------------------ sensitive access

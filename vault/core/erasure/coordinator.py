@@ -189,10 +189,10 @@ class ErasureCoordinator:
     def _shown(
         self, actor: Actor, request: StoredRequest, action: str | None
     ) -> ErasureRequestView:
-        """The request as `actor` may see it: a protected identity's manual
-        actions without their instructions (which may name a profile page) to
-        anyone but the privacy officer, the access noted as `action` (None:
-        noted already, once for a whole watch)."""
+        """The request as `actor` may see it: a protected identity's without
+        its free text (instructions, descriptions, errors, notes) to anyone but
+        the privacy officer, the access noted as `action` (None: noted already,
+        once for a whole watch)."""
         view = request_view(self.steps, self.keys, request)
         if not self._protected_identity(request):
             return view
