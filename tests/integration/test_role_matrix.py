@@ -9,13 +9,17 @@ the README shows the same matrix."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 
+from tests import helpers
 from tests.access import METHODS, call, full_name, token_for
 from tests.helpers import email, error_info
+from tests.serving import channel_to
 from vault.core.actor import Role
 from vault.core.errors import Reason
 from vault.server.app import RunningServer
@@ -110,28 +114,82 @@ def test_each_role_passes_the_gate_exactly_where_the_matrix_says(
     assert passed == expected
 
 
-def test_a_caller_without_the_right_gets_the_same_answer_whether_the_subject_exists_or_not(
+def test_a_caller_without_the_right_gets_the_same_answer_whether_it_exists_or_not(
     server: RunningServer, channel: grpc.Channel
 ) -> None:
-    anna = (
-        pb_grpc.SubjectServiceStub(channel)
-        .CreateSubject(pb.CreateSubjectRequest(identities=[email("anna@example.se")]))
-        .subject
+    subjects = pb_grpc.SubjectServiceStub(channel)
+    anna = subjects.CreateSubject(
+        pb.CreateSubjectRequest(identities=[email("anna@example.se")])
+    ).subject
+    record = (
+        pb_grpc.RecordServiceStub(channel)
+        .CreateRecord(pb.CreateRecordRequest(parent=anna.name, record=helpers.record()))
+        .record
     )
+    bo = subjects.CreateSubject(pb.CreateSubjectRequest(identities=[email("bo@example.se")]))
+    erasure = list(subjects.EraseSubject(pb.EraseSubjectRequest(name=bo.subject.name)))[-1]
     nobody = "subjects/0123456789abcdef0123456789abcdef"
-    for role in (Role.AUDITOR, Role.ADMIN):
-        token = token_for(server.vault, role)
-        metadata = (("authorization", f"Bearer {token}"),)
-        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as bare:
-            subjects = pb_grpc.SubjectServiceStub(bare)
-            answers = []
-            for name in (anna.name, nobody):
-                with pytest.raises(grpc.RpcError) as raised:
-                    subjects.GetSubject(pb.GetSubjectRequest(name=name), metadata=metadata)
-                error = raised.value
-                answers.append((error.code(), error_info(error).reason, error.details()))
-        assert answers[0] == answers[1]
-        assert answers[0][:2] == (grpc.StatusCode.PERMISSION_DENIED, Reason.ROLE_NOT_ALLOWED)
+    no_request = "erasureRequests/0123456789abcdef0123456789abcdef"
+    # (RPC, who may not make it, what it asks for: an existing name and a missing one)
+    probes: list[tuple[str, tuple[Role, ...], Callable[[Stubs, str], Any], tuple[str, str]]] = [
+        (
+            "GetSubject",
+            (Role.AUDITOR, Role.ADMIN),
+            lambda stubs, name: stubs.subjects.GetSubject(pb.GetSubjectRequest(name=name)),
+            (anna.name, nobody),
+        ),
+        (
+            "GetRecord",
+            (Role.AUDITOR, Role.ADMIN),
+            lambda stubs, name: stubs.records.GetRecord(pb.GetRecordRequest(name=name)),
+            (record.name, f"{nobody}/records/{'0' * 32}"),
+        ),
+        (
+            "StreamRecords",
+            (Role.AUDITOR, Role.ADMIN),
+            lambda stubs, name: list(
+                stubs.records.StreamRecords(pb.StreamRecordsRequest(parent=name))
+            ),
+            (anna.name, nobody),
+        ),
+        (
+            "GetErasureRequest",
+            (Role.INTEGRATOR, Role.ADMIN),
+            lambda stubs, name: stubs.erasures.GetErasureRequest(
+                pb.GetErasureRequestRequest(name=name)
+            ),
+            (erasure.request.name, no_request),
+        ),
+        (
+            "WatchErasureRequest",
+            (Role.INTEGRATOR, Role.ADMIN),
+            lambda stubs, name: list(
+                stubs.erasures.WatchErasureRequest(pb.WatchErasureRequestRequest(name=name))
+            ),
+            (erasure.request.name, no_request),
+        ),
+    ]
+    for rpc, roles, ask, names in probes:
+        for role in roles:
+            with channel_to(server, role, "lms" if role is Role.INTEGRATOR else "") as bare:
+                answers = []
+                for name in names:
+                    with pytest.raises(grpc.RpcError) as raised:
+                        ask(Stubs(bare), name)
+                    error = raised.value
+                    answers.append((error.code(), error_info(error).reason, error.details()))
+            assert answers[0] == answers[1], (rpc, role)
+            assert answers[0][:2] == (
+                grpc.StatusCode.PERMISSION_DENIED,
+                Reason.ROLE_NOT_ALLOWED,
+            ), (rpc, role)
+
+
+class Stubs:
+    def __init__(self, channel: grpc.Channel) -> None:
+        self.subjects = pb_grpc.SubjectServiceStub(channel)
+        self.records = pb_grpc.RecordServiceStub(channel)
+        self.erasures = pb_grpc.ErasureServiceStub(channel)
 
 
 def readme_matrix() -> dict[str, frozenset[Role]]:
