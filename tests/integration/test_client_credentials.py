@@ -164,6 +164,36 @@ def test_a_token_file_that_gives_no_token_is_refused_before_any_call(
     assert str(path) in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    ("given", "environment", "said"),
+    [
+        ({"token": ""}, {}, "token= is empty"),
+        ({"token": " \n"}, {}, "token= is empty"),
+        ({"token_file": ""}, {}, "token_file= is empty"),
+        ({}, {TOKEN_ENV: ""}, f"the token in {TOKEN_ENV} is empty"),
+        ({}, {TOKEN_ENV: "  \n"}, f"the token in {TOKEN_ENV} is empty"),
+        ({}, {TOKEN_FILE_ENV: ""}, f"the file name in {TOKEN_FILE_ENV} is empty"),
+    ],
+)
+def test_a_token_given_empty_is_refused_never_passed_over(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    given: dict[str, str],
+    environment: dict[str, str],
+    said: str,
+) -> None:
+    # A later source that would give a token: an empty one must not fall through to it.
+    later = tmp_path / "later.token"
+    later.write_text("cvt_later\n")
+    if TOKEN_FILE_ENV not in environment:
+        monkeypatch.setenv(TOKEN_FILE_ENV, str(later))
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(CredentialsError, match=said) as refused:
+        VaultClient("127.0.0.1:1", **given)  # type: ignore[arg-type]
+    assert "\n" not in str(refused.value)
+
+
 def test_the_gates_refusals_are_friendly_exceptions(echo: str) -> None:
     client = VaultClient(echo, token="cvt_revoked", timeout=10)
     with client, pytest.raises(UnauthenticatedError) as revoked:
@@ -363,6 +393,35 @@ def test_the_cli_takes_the_demos_privacy_officer_token(
         "subjects/x",
     )
     assert "subjects/cvt_demo_admin" in out
+
+
+@pytest.mark.parametrize(
+    ("option", "environment", "said"),
+    [
+        ((), {TOKEN_ENV: ""}, f"error: the token in {TOKEN_ENV} is empty"),
+        ((), {TOKEN_ENV: "   "}, f"error: the token in {TOKEN_ENV} is empty"),
+        ((), {TOKEN_FILE_ENV: ""}, f"error: the file name in {TOKEN_FILE_ENV} is empty"),
+        (("--token-file", ""), {}, "error: --token-file is empty"),
+        (("--token-file", " "), {}, "error: --token-file is empty"),
+    ],
+)
+def test_the_cli_refuses_an_empty_token_rather_than_take_the_demos(
+    echo: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    option: tuple[str, ...],
+    environment: dict[str, str],
+    said: str,
+) -> None:
+    tokens = tmp_path / "vault-data" / "tokens"
+    tokens.mkdir(parents=True)
+    (tokens / "privacy_officer.token").write_text("cvt_demo_officer\n")
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    code, out, err = _cli(capsys, "--server", echo, *option, "subject", "show", "subjects/x")
+    assert code == 1 and out == "" and "cvt_demo_officer" not in out, out
+    assert err.startswith(said) and len(err.strip().splitlines()) == 1, err
 
 
 def test_the_cli_sends_the_demos_token_to_a_server_on_this_machine_only(

@@ -20,7 +20,7 @@ try:
 
     from vault.demo_tokens import OFFICER_TOKEN
     from vault_client import Content, Identity, PlaintextRefused, VaultClient, VaultClientError
-    from vault_client.credentials import TOKEN_ENV, TOKEN_FILE_ENV, is_local
+    from vault_client.credentials import TOKEN_ENV, TOKEN_FILE_ENV, CredentialsError, is_local
     from vault_client.errors import RateLimitedError, ServerUnreachableError
 except KeyboardInterrupt:
     raise SystemExit(130) from None
@@ -220,12 +220,17 @@ def _client(args: argparse.Namespace) -> VaultClient:
     (or $CONSENT_VAULT_TLS_CA) or --tls, mutual with --cert-file and --key-file.
     Notes on `args` where the token came from and whether TLS is spoken, so an
     error can say."""
-    demo = None if args.token_file else _demo_token()
+    if args.token_file is not None and not args.token_file.strip():
+        # `--token-file "$EMPTY"` is a mistake to say, not a wish for the demo's token.
+        raise CredentialsError("--token-file is empty: name the file that holds the token")
+    demo = None if args.token_file is not None else _demo_token()
     # The demo's token is for the demo on this machine: never sent elsewhere.
     args.demo_token_withheld = demo is not None and not is_local(args.server)
     client = VaultClient(
         args.server,
-        token_file=args.token_file or (None if args.demo_token_withheld else demo),
+        token_file=args.token_file
+        if args.token_file is not None
+        else (None if args.demo_token_withheld else demo),
         ca_file=args.ca_file,
         tls=args.system_roots,
         cert_file=args.cert_file,
@@ -237,8 +242,10 @@ def _client(args: argparse.Namespace) -> VaultClient:
 
 
 def _demo_token() -> Path | None:
-    """The demo's privacy officer's token, unless the environment gives one."""
-    if os.environ.get(TOKEN_ENV, "").strip() or os.environ.get(TOKEN_FILE_ENV):
+    """The demo's privacy officer's token, unless the environment names one:
+    a variable set, even empty, is the user's choice (the client refuses an
+    empty one), never a reason to fall back to the demo's."""
+    if TOKEN_ENV in os.environ or TOKEN_FILE_ENV in os.environ:
         return None
     from vault.settings import data_dir  # as the offline commands default it
 

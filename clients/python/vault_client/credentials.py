@@ -61,18 +61,38 @@ def find_token(
     """The token to present: `token`, else the file `token_file`, else
     $CONSENT_VAULT_TOKEN, else the file $CONSENT_VAULT_TOKEN_FILE names;
     None when none is given (the vault then answers UNAUTHENTICATED /
-    TOKEN_MISSING). Raises CredentialsError for a file that does not read."""
+    TOKEN_MISSING). A source given but empty or blank (a variable set to
+    the output of a `$(cat ...)` that failed) raises CredentialsError, as
+    does a file that does not read: it never falls through to the next."""
     env = os.environ if environ is None else environ
-    if token:
-        return FoundToken(token.strip(), "the token given")
-    if token_file:
+    make = "`consent-vault tokens create` makes one"
+    if token is not None:
+        secret = _given(token, f"token= is empty: pass a token ({make}), or None for none")
+        return FoundToken(secret, "the token given")
+    if token_file is not None:
+        _given(os.fspath(token_file), "token_file= is empty: name the token's file, or pass None")
         return _read_token(Path(token_file), f"the token file {token_file}")
-    if env.get(TOKEN_ENV, "").strip():
-        return FoundToken(env[TOKEN_ENV].strip(), f"${TOKEN_ENV}")
-    if env.get(TOKEN_FILE_ENV):
+    if TOKEN_ENV in env:
+        secret = _given(
+            env[TOKEN_ENV],
+            f"the token in {TOKEN_ENV} is empty: set it to a token ({make}), or unset it",
+        )
+        return FoundToken(secret, f"${TOKEN_ENV}")
+    if TOKEN_FILE_ENV in env:
         path = env[TOKEN_FILE_ENV]
+        _given(
+            path,
+            f"the file name in {TOKEN_FILE_ENV} is empty: set it to the token's file, or unset it",
+        )
         return _read_token(Path(path), f"the token file {path} (${TOKEN_FILE_ENV})")
     return None
+
+
+def _given(value: str, empty: str) -> str:
+    """`value` stripped; CredentialsError(`empty`) when nothing is left of it."""
+    if not value.strip():
+        raise CredentialsError(empty)
+    return value.strip()
 
 
 def _read_token(path: Path, source: str) -> FoundToken:
