@@ -15,10 +15,13 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from google.protobuf import struct_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from hypothesis import strategies as st
+
+from vault.v1 import vault_pb2 as pb
 
 Strategy = st.SearchStrategy[Any]
 
@@ -29,6 +32,17 @@ MAX_DEPTH = 3  # nested messages deeper than this are left empty
 
 _HEX = "0123456789abcdef"
 _TOKEN_ID = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+def mostly(usual: Strategy, other: Strategy) -> Strategy:
+    """`usual` about three times in four, else `other` (st.one_of cannot
+    weigh its branches: it draws each about as often)."""
+
+    @st.composite
+    def pick(draw: Callable[[Strategy], Any]) -> Any:
+        return draw(usual if draw(st.sampled_from([True, True, True, False])) else other)
+
+    return pick()
 
 
 class Names:
@@ -60,7 +74,7 @@ class Names:
 
 
 def _repeated(field: FieldDescriptor) -> bool:
-    return field.label == FieldDescriptor.LABEL_REPEATED
+    return bool(field.is_repeated)
 
 
 def _is_map(field: FieldDescriptor) -> bool:
@@ -96,6 +110,7 @@ WORDS = st.one_of(
             "salon",
             "student",
             "salon_customer",
+            "vault",
             "Student!",
             "a..b",
             "_x",
@@ -117,7 +132,7 @@ IDENTITY_VALUES = st.one_of(
             "000000-0000",
         ]
     ),
-    # A small space of e-mails and phones, so identities collide (IDENTITY_IN_USE).
+    # A small space of e-mails, phones and external ids, so identities collide (IDENTITY_IN_USE).
     st.builds("fuzz{}@example.se".format, st.integers(0, 9)),
     st.builds("FUZZ{}@Example.SE".format, st.integers(0, 9)),
     st.builds("+4670{:07d}".format, st.integers(0, 9)),
@@ -154,33 +169,78 @@ def _made_up_names() -> Strategy:
     )
 
 
-def resource_names(names: Names) -> Strategy:
-    """Names the fuzz met (as they are and bent), and made-up ones."""
+RECORD_NAME = re.compile(r"subjects/[^/]+/records/[^/]+")
+
+# What a name field names, by the message it is in: the first of these
+# words in the message's name decides; `parent` and `subject` name subjects.
+NAME_KINDS = [
+    ("Record", RECORD_NAME),
+    ("ManualAction", re.compile(r"erasureRequests/[^/]+/manualActions/[^/]+")),
+    ("DecideMatch", re.compile(r"erasureRequests/[^/]+/steps/[^/]+")),
+    ("Erasure", re.compile(r"erasureRequests/[^/]+")),
+    ("Token", re.compile(r"tokens/[^/]+")),
+    ("Subject", re.compile(r"subjects/[^/]+")),
+]
+SUBJECT_NAME = re.compile(r"subjects/[^/]+")
+ANY_NAME = re.compile(r".+")
+
+
+def name_kind(field: FieldDescriptor) -> re.Pattern[str] | None:
+    """The names `field` takes (None: not a resource name), or ANY_NAME when
+    its message does not say."""
+    if field.name in ("parent", "subject"):
+        return SUBJECT_NAME
+    if field.name != "name":
+        return None
+    message = field.containing_type.name
+    if "Connector" in message:
+        return None  # a connector's name is a word
+    return next((kind for word, kind in NAME_KINDS if word in message), ANY_NAME)
+
+
+def resource_names(names: Names, kind: re.Pattern[str] = ANY_NAME) -> Strategy:
+    """Mostly names of `kind` the fuzz met, as they are; else bent, of
+    another kind, made up, or junk."""
 
     @st.composite
-    def met(draw: Callable[[Strategy], Any]) -> str:
-        if not names.seen:
-            return str(draw(_made_up_names()))
-        name = names.seen[draw(st.integers(0, len(names.seen) - 1))]
-        bend = draw(st.sampled_from(["as is", "as is", "as is", "child", "upper", "trailing"]))
+    def named(draw: Callable[[Strategy], Any]) -> str:
+        # Every draw is made whatever the pool holds: hypothesis requires the
+        # same draws for the same choices, and the pool grows as the fuzz runs.
+        route = draw(st.sampled_from(["met"] * 6 + ["other", "bent", "made up", "junk"]))
+        index = draw(st.integers(0, 1023))
+        bend = draw(st.sampled_from(["child", "upper", "trailing"]))
+        child = draw(st.sampled_from(["records", "steps", "manualActions"]))
+        child_id = draw(st.one_of(_hex(32), WORDS))
+        trailing = draw(st.sampled_from(["/", " ", "\x00", "/records/"]))
+        made_up = str(draw(_made_up_names()))
+        junk = str(draw(JUNK_TEXT))
+        of_kind = [name for name in names.seen if kind.fullmatch(name)]
+        pool = names.seen if route == "other" else of_kind or names.seen
+        if route == "junk":
+            return junk
+        if route == "made up" or not pool:
+            return made_up
+        # Counted from the newest: hypothesis leans to small numbers, and the
+        # newest names are likeliest to be of someone not yet erased.
+        name = pool[-1 - index % len(pool)]
+        if route != "bent":
+            return name
         if bend == "child":
-            child = draw(st.sampled_from(["records", "steps", "manualActions"]))
-            return f"{name}/{child}/{draw(st.one_of(_hex(32), WORDS))}"
+            return f"{name}/{child}/{child_id}"
         if bend == "upper":
             return name.upper()
-        if bend == "trailing":
-            return name + draw(st.sampled_from(["/", " ", "\x00", "/records/"]))
-        return name
+        return name + trailing
 
-    return st.one_of(met(), met(), _made_up_names())
+    return named()
 
 
 def _string(field: FieldDescriptor, names: Names) -> Strategy:
     """A strategy for a string field, by what the API's field names say it holds."""
+    kind = name_kind(field)
+    if kind is not None:
+        return resource_names(names, kind)
     by_name: dict[str, Strategy] = {
-        "name": resource_names(names),
-        "parent": resource_names(names),
-        "subject": resource_names(names),
+        "name": WORDS,
         "request_id": REQUEST_IDS,
         "category": WORDS,
         "purpose": WORDS,
@@ -196,7 +256,7 @@ def _string(field: FieldDescriptor, names: Names) -> Strategy:
         "page_token": st.one_of(st.just(""), st.text(_HEX + "=-_ABCDEFGH", max_size=60)),
     }
     fitting = by_name.get(field.name)
-    return JUNK_TEXT if fitting is None else st.one_of(fitting, fitting, JUNK_TEXT)
+    return JUNK_TEXT if fitting is None else mostly(fitting, JUNK_TEXT)
 
 
 # ------------------------------------------------------------ scalars
@@ -231,7 +291,7 @@ _SCALARS: dict[int, Strategy] = {
 def _enum(field: FieldDescriptor) -> Strategy:
     known = [value.number for value in field.enum_type.values]
     # proto3 enums are open: a number the API does not define travels as is.
-    return st.one_of(st.sampled_from(known), st.sampled_from(known), _integers(32, signed=True))
+    return mostly(st.sampled_from(known), _integers(32, signed=True))
 
 
 # ------------------------------------------------- well-known messages
@@ -262,6 +322,69 @@ def _timestamp(message_class: type[Message]) -> Strategy:
     seconds = st.one_of(st.integers(-62_135_596_800, 253_402_300_799), _integers(64, signed=True))
     nanos = st.one_of(st.integers(0, 999_999_999), _integers(32, signed=True))
     return st.builds(lambda s, n: message_class(seconds=s, nanos=n), seconds, nanos)
+
+
+# ------------------------------------------------- plausible messages
+# Where a message's fields must agree with each other (an identity's kind and
+# value), a generic build is almost never valid; these mix valid ones in. A
+# message missing here is still fuzzed, generically.
+_IDENTITIES = st.one_of(
+    st.builds(
+        lambda value: pb.Identity(kind=pb.IDENTITY_KIND_EMAIL, value=value),
+        st.builds("fuzz{}@example.se".format, st.integers(0, 9)),
+    ),
+    st.builds(
+        lambda value: pb.Identity(kind=pb.IDENTITY_KIND_PERSONNUMMER, value=value),
+        st.sampled_from(["811218-9876", "19850312-1231", "198112189876"]),
+    ),
+    st.builds(
+        lambda value: pb.Identity(kind=pb.IDENTITY_KIND_PHONE, value=value),
+        st.builds("+4670{:07d}".format, st.integers(0, 9)),
+    ),
+    st.builds(
+        lambda value: pb.Identity(kind=pb.IDENTITY_KIND_EXTERNAL_ID, system="lms", value=value),
+        st.builds(str, st.integers(7000, 7009)),
+    ),
+)
+
+
+def _record(
+    name: str,
+    category: str,
+    purpose: str,
+    basis: int,
+    system: str,
+    fields: Message,
+    content: Message | None,
+) -> pb.Record:
+    made = pb.Record(
+        name=name, category=category, purpose=purpose, legal_basis=basis, source_system=system
+    )
+    made.fields.CopyFrom(fields)
+    if content is not None:
+        made.content.CopyFrom(content)
+    return made
+
+
+def _records(names: Names) -> Strategy:
+    return st.builds(
+        _record,
+        resource_names(names, RECORD_NAME),
+        st.sampled_from(["contact", "notes", "student.grading"]),
+        st.sampled_from(["course_delivery", "course_delivery", "salon_booking"]),
+        st.sampled_from([pb.LEGAL_BASIS_CONTRACT, pb.LEGAL_BASIS_CONSENT]),
+        st.sampled_from(["lms", "lms", "salon"]),
+        _struct(struct_pb2.Struct),
+        st.none()
+        | st.builds(
+            lambda data, media_type: pb.Content(data=data, media_type=media_type, filename="f.bin"),
+            st.binary(max_size=2000),
+            st.sampled_from(["image/jpeg", "application/pdf"]),
+        ),
+    )
+
+
+UNSET = object()  # a field left as it is
 
 
 # ---------------------------------------------------------- messages
@@ -298,13 +421,25 @@ class RequestStrategies:
             ):
                 for nested in field.message_type.fields:
                     paths += [nested.name, f"{field.name}.{nested.name}"]
-        optional = {
-            field.name: self._field(field, depth, ",".join(paths)) for field in descriptor.fields
+        # Each field is set about three times in four: requests need most of
+        # theirs to get past validation to the code behind it.
+        fields = {
+            field.name: mostly(self._field(field, depth, ",".join(paths)), st.just(UNSET))
+            for field in descriptor.fields
         }
-        return st.builds(
+        generic = st.builds(
             lambda values: _assemble(message_class, descriptor, values),
-            st.fixed_dictionaries({}, optional=optional),
+            st.fixed_dictionaries(fields),
         )
+        plausible = self._plausible(descriptor)
+        return generic if plausible is None else mostly(plausible, generic)
+
+    def _plausible(self, descriptor: Descriptor) -> Strategy | None:
+        if descriptor.full_name == "vault.v1.Identity":
+            return _IDENTITIES
+        if descriptor.full_name == "vault.v1.Record":
+            return _records(self.names)
+        return None
 
     def _field(self, field: FieldDescriptor, depth: int, paths: str) -> Strategy:
         if _is_map(field):
@@ -314,7 +449,7 @@ class RequestStrategies:
             return st.dictionaries(keys, values, max_size=4)
         single = self._single(field, depth, paths)
         if _repeated(field):
-            return st.lists(single, max_size=4)
+            return mostly(st.lists(single, min_size=1, max_size=3), st.lists(single, max_size=6))
         return single
 
     def _single(self, field: FieldDescriptor, depth: int, paths: str) -> Strategy:
@@ -332,6 +467,8 @@ def _assemble(
 ) -> Message:
     message = message_class()
     for name, value in values.items():
+        if value is UNSET:
+            continue
         field = descriptor.fields_by_name[name]
         target = getattr(message, name)
         if _is_map(field):

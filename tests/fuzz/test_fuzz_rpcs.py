@@ -55,8 +55,8 @@ ROLES = [
 
 # Examples per method and role, (SQLite, PostgreSQL): a method the role may
 # call gets many, one refused at the gate a few (the gate is one code path).
-TYPED = {True: (30, 6), False: (4, 1)}
-RAW = {True: (6, 2), False: (2, 1)}
+TYPED = {True: (100, 20), False: (5, 1)}
+RAW = {True: (10, 3), False: (2, 1)}
 TIMEOUT_SECONDS = 10
 MAX_STREAMED = 50  # a server stream is read to its end or this many messages
 
@@ -83,6 +83,7 @@ class Answer:
     request: Message | list[Message] | bytes | list[bytes]
     code: grpc.StatusCode
     reason: str  # the ErrorInfo reason; "" on OK or when the error has none
+    metadata: dict[str, str]  # the ErrorInfo's (the field at fault, say)
     responses: list[Message]
 
 
@@ -102,13 +103,14 @@ AFTER_EACH_CALL: list[Callable[[Answer], None]] = [answered_clearly]
 
 
 # ------------------------------------------------------------ calling
-def _reason(error: grpc.RpcError) -> str:
+def _error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
+    """The error's ErrorInfo; an empty one when it carries none."""
     status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    info = error_details_pb2.ErrorInfo()
     for detail in status.details if status is not None else []:
-        info = error_details_pb2.ErrorInfo()
         if detail.Unpack(info):
-            return info.reason
-    return ""
+            break
+    return info
 
 
 def invoke(
@@ -142,8 +144,17 @@ def invoke(
         else:
             responses.append(answer)
     except grpc.RpcError as error:
-        return Answer(full_name(method), role, request, error.code(), _reason(error), responses)
-    return Answer(full_name(method), role, request, grpc.StatusCode.OK, "", responses)
+        info = _error_info(error)
+        return Answer(
+            full_name(method),
+            role,
+            request,
+            error.code(),
+            info.reason,
+            dict(info.metadata),
+            responses,
+        )
+    return Answer(full_name(method), role, request, grpc.StatusCode.OK, "", {}, responses)
 
 
 @contextmanager
@@ -194,27 +205,30 @@ def snapshot(officer: grpc.Channel, name: str) -> list[Message]:
     return [subject, listed, *read, *erasures]
 
 
-def seed_subjects(officer: grpc.Channel, names: Names) -> None:
-    """Subjects made for the fuzz (roles that cannot create subjects need
-    some to aim at): one with records, one protected, one erased."""
+def seed_subjects(officer: grpc.Channel, names: Names, batch: int) -> None:
+    """Subjects made for the fuzz, before each method: roles that cannot
+    create subjects need some to aim at, and the methods before may have
+    erased the last ones. One plain, one protected, one erased, each with a
+    record of the integrator's system."""
     subjects = pb_grpc.SubjectServiceStub(officer)
     records = pb_grpc.RecordServiceStub(officer)
     made = []
     for number, protected in [(0, False), (1, True), (2, False)]:
         answer = subjects.CreateSubject(
             pb.CreateSubjectRequest(
-                identities=[email(f"seed{number}@example.se")], protected_identity=protected
+                identities=[email(f"seed{batch}.{number}@example.net")],
+                protected_identity=protected,
             )
         )
-        names.learn(answer)
         made.append(answer.subject.name)
         lms = record("contact")
         lms.source_system = "lms"
-        names.learn(
-            records.CreateRecord(pb.CreateRecordRequest(parent=answer.subject.name, record=lms))
-        )
+        created = records.CreateRecord(pb.CreateRecordRequest(parent=made[-1], record=lms))
+        names.learn(created)
     for answer in subjects.EraseSubject(pb.EraseSubjectRequest(name=made[2])):
         names.learn(answer)
+    for name in made:
+        names.learn(pb.Subject(name=name))
 
 
 def still_serving(officer: grpc.Channel) -> None:
@@ -267,14 +281,12 @@ def fuzz_method(
         for after in AFTER_EACH_CALL:
             after(answer)
 
-    @FUZZ_SETTINGS
-    @settings(max_examples=typed)
+    @settings(FUZZ_SETTINGS, max_examples=typed)
     @given(typed_requests)
     def built(sent: Any) -> None:
         check(sent, as_raw=False)
 
-    @FUZZ_SETTINGS
-    @settings(max_examples=raw)
+    @settings(FUZZ_SETTINGS, max_examples=raw)
     @given(raw_requests)
     def malformed(sent: Any) -> None:
         check(sent, as_raw=True)
@@ -296,9 +308,9 @@ def test_every_rpc_answers_fuzzed_requests_clearly_and_leaves_others_alone(
         sentinel = plant_sentinel(officer)
         before = snapshot(officer, sentinel)
         names = Names(forbidden=[*protected, sentinel.removeprefix("subjects/")])
-        seed_subjects(officer, names)
         column = 0 if engine is None else 1
-        for method in METHODS:
+        for batch, method in enumerate(METHODS):
+            seed_subjects(officer, names, batch)
             may = allowed(full_name(method), role)
             fuzz_method(fuzzer, role, method, names, TYPED[may][column], RAW[may][column])
         still_serving(officer)
