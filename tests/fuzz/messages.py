@@ -326,8 +326,8 @@ def _timestamp(message_class: type[Message]) -> Strategy:
 
 # ------------------------------------------------- plausible messages
 # Where a message's fields must agree with each other (an identity's kind and
-# value), a generic build is almost never valid; these mix valid ones in. A
-# message missing here is still fuzzed, generically.
+# value), a generic build is almost never valid: RequestStrategies mixes
+# these valid ones in (_plausible). Any other message is fuzzed generically.
 _IDENTITIES = st.one_of(
     st.builds(
         lambda value: pb.Identity(kind=pb.IDENTITY_KIND_EMAIL, value=value),
