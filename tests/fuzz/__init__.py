@@ -1,0 +1,1 @@
+"""Fuzzing every RPC with requests built from the API's descriptors."""
