@@ -84,6 +84,10 @@ class Echo(pb_grpc.SubjectServiceServicer):
             context.abort_with_status(
                 _status(code_pb2.UNAUTHENTICATED, "revoked", "TOKEN_REVOKED", token="tokens/abc")
             )
+        if token == "junk":
+            context.abort_with_status(
+                _status(code_pb2.UNAUTHENTICATED, "malformed", "TOKEN_MALFORMED")
+            )
         if token == "cvt_auditor":
             context.abort_with_status(
                 _status(
@@ -353,11 +357,15 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 
 
 def test_the_cli_without_a_token_says_how_to_get_one(
-    echo: str, capsys: pytest.CaptureFixture[str]
+    echo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err = _cli(capsys, "--server", echo, "subject", "show", "subjects/x")
     assert code == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert "no token: pass --token-file or set CONSENT_VAULT_TOKEN" in err
+    # Where it looked, the demo's file by its place in the data directory.
+    demo = tmp_path / "vault-data" / "tokens" / "privacy_officer.token"
+    assert "no token: none in --token-file, $CONSENT_VAULT_TOKEN or " in err
+    assert f"nor the demo's {demo};" in err
+    assert "pass --token-file or set CONSENT_VAULT_TOKEN" in err
     assert "consent-vault tokens create" in err and "TOKEN_MISSING" in err
 
 
@@ -477,7 +485,8 @@ def test_the_cli_says_in_one_line_what_a_refusal_means(
     monkeypatch.setenv(TOKEN_ENV, "cvt_revoked")
     code, _, err = _cli(capsys, "--server", echo, "subject", "show", "subjects/x")
     assert code == 1 and len(err.strip().splitlines()) == 1
-    assert "$CONSENT_VAULT_TOKEN (tokens/abc) was revoked" in err and "--token-file" in err
+    assert "$CONSENT_VAULT_TOKEN (tokens/abc) was revoked: check $CONSENT_VAULT_TOKEN" in err
+    assert "`consent-vault tokens create` makes a new one" in err
     monkeypatch.setenv(TOKEN_ENV, "cvt_auditor")
     code, _, err = _cli(capsys, "--server", echo, "subject", "show", "subjects/x")
     assert code == 1 and len(err.strip().splitlines()) == 1
@@ -486,6 +495,30 @@ def test_the_cli_says_in_one_line_what_a_refusal_means(
     monkeypatch.setenv(TOKEN_ENV, "cvt_busy")
     code, _, err = _cli(capsys, "--server", echo, "subject", "show", "subjects/x")
     assert code == 1 and "try again in 2.5 s" in err and "RATE_LIMITED" in err
+
+
+def test_the_cli_says_which_source_gave_a_refused_token_and_what_to_do(
+    echo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = tmp_path / "vault-data" / "tokens"
+    tokens.mkdir(parents=True)
+    demo = tokens / "privacy_officer.token"
+    demo.write_text("cvt_revoked\n")
+    show = ("subject", "show", "subjects/x")
+    code, _, err = _cli(capsys, "--server", echo, *show)
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"the demo's token file {demo} (tokens/abc) was revoked" in err
+    assert "`make run` issues the demo's tokens afresh" in err and "TOKEN_REVOKED" in err
+    named = tmp_path / "mine.token"
+    named.write_text("junk\n")
+    code, _, err = _cli(capsys, "--server", echo, "--token-file", str(named), *show)
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"the token file {named} (--token-file) is not a token at all" in err
+    assert "check the file --token-file names" in err and "TOKEN_MALFORMED" in err
+    monkeypatch.setenv(TOKEN_FILE_ENV, str(named))
+    code, _, err = _cli(capsys, "--server", echo, *show)
+    assert f"the token file {named} ($CONSENT_VAULT_TOKEN_FILE) is not a token" in err
+    assert "check the file $CONSENT_VAULT_TOKEN_FILE names" in err
 
 
 def test_the_cli_names_a_token_file_it_cannot_read(

@@ -29,8 +29,14 @@ SERVER_ENV = "CONSENT_VAULT_SERVER"
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 # The demo's privacy officer's token, in the data directory: the CLI's default.
 DEMO_TOKEN = OFFICER_TOKEN
-# What to do about a missing or refused token, said after why.
+# What to do about a missing token, said after where the CLI looked.
 _TOKEN_HINT = f"pass --token-file or set {TOKEN_ENV}; `consent-vault tokens create` makes one"
+# A token the server refused, by the reason it gave.
+_REFUSED_WORDS = {
+    "TOKEN_REVOKED": "was revoked",
+    "TOKEN_EXPIRED": "has expired",
+    "TOKEN_MALFORMED": "is not a token at all (a consent-vault token starts cvt_)",
+}
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -92,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
             return 1
         # The message in words, naming the option the user typed rather than
         # the API's field; the stable reason stays, dim, for scripts and support.
-        message = _access_message(error, getattr(args, "token_source", None)) or error.message
+        message = _access_message(error, args) or error.message
         if error.reason == "TOKEN_MISSING" and getattr(args, "demo_token_withheld", False):
             message += (
                 f" (the demo's token goes only to a server on this machine, not {args.server})"
@@ -114,19 +120,17 @@ def _run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _access_message(error: VaultClientError, source: str | None) -> str | None:
+def _access_message(error: VaultClientError, args: argparse.Namespace) -> str | None:
     """What a refused token or role means, and what to do, in one line; None
-    for other errors. `source` says where the token came from."""
+    for other errors. `args.token_source` says where the token came from."""
     reason = error.reason
+    source = getattr(args, "token_source", None)
     token = f"{source} ({error.metadata['token']})" if "token" in error.metadata else source
     if error.code == grpc.StatusCode.UNAUTHENTICATED:
         if reason == "TOKEN_MISSING" or source is None:
-            return f"no token: {_TOKEN_HINT}"
-        why = {
-            "TOKEN_REVOKED": "was revoked",
-            "TOKEN_EXPIRED": "has expired",
-        }.get(reason, "is not a token this vault issued")
-        return f"{token} {why}: {_TOKEN_HINT}"
+            return f"no token: {_looked_for(args)}; {_TOKEN_HINT}"
+        why = _REFUSED_WORDS.get(reason, "is not a token this vault issued")
+        return f"{token} {why}: {_token_advice(args)}"
     if reason == "ROLE_NOT_ALLOWED":
         role = error.metadata.get("role", "").removeprefix("ROLE_").lower()
         method = error.metadata.get("method", "")
@@ -237,8 +241,49 @@ def _client(args: argparse.Namespace) -> VaultClient:
         key_file=args.key_file,
         insecure=args.insecure_plaintext,
     )
-    args.token_source, args.tls = client.token_source, client.tls
+    args.tls = client.tls
+    # The CLI's words for where the token came from: the option or the demo's
+    # file, which the client knows only as "the token file".
+    args.token_origin = (
+        "option"
+        if args.token_file is not None
+        else "demo"
+        if client.token_source and demo
+        else None
+    )
+    path = args.token_file or demo
+    args.token_source = {
+        "option": f"the token file {path} (--token-file)",
+        "demo": f"the demo's token file {path}",
+    }.get(args.token_origin or "", client.token_source)
     return client
+
+
+def _token_advice(args: argparse.Namespace) -> str:
+    """What to do about a token the server refused, by where it came from."""
+    make = "`consent-vault tokens create` makes a new one"
+    origin = getattr(args, "token_origin", None)
+    if origin == "option":
+        return f"check the file --token-file names, or {make}"
+    if origin == "demo":
+        return (
+            "`make run` issues the demo's tokens afresh at its start (this one may be of "
+            f"another vault); or pass --token-file or set {TOKEN_ENV}: {make}"
+        )
+    if TOKEN_ENV in os.environ:
+        return f"check ${TOKEN_ENV}, or set it to a new token: {make}"
+    return f"check the file ${TOKEN_FILE_ENV} names, or {make}"
+
+
+def _looked_for(args: argparse.Namespace) -> str:
+    """Where the CLI looked for a token and found none, in words (the demo's
+    file withheld from another machine is said apart)."""
+    from vault.settings import data_dir
+
+    looked = f"none in --token-file, ${TOKEN_ENV} or ${TOKEN_FILE_ENV}"
+    if getattr(args, "demo_token_withheld", False):
+        return looked
+    return f"{looked}, nor the demo's {data_dir() / DEMO_TOKEN}"
 
 
 def _demo_token() -> Path | None:
