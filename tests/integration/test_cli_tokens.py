@@ -84,7 +84,7 @@ def test_a_token_made_before_any_server_verifies_until_it_is_revoked(  # type: i
     code, out, _ = run("list", *place)
     assert code == 0 and out.splitlines() == [
         "no tokens",
-        "(--all lists revoked and expired ones too)",
+        "(1 revoked or expired token not shown: --all lists it)",
     ]
     today = dt.datetime.now(dt.UTC).date().isoformat()
     code, out, _ = run("list", "--all", *place)
@@ -161,6 +161,7 @@ def test_the_list_reads_at_80_columns_and_says_when_a_token_expired(  # type: ig
     assert all(len(line) <= 80 for line in lines if "x" * 80 not in line)
     code, out, _ = run("list", *place)
     assert expired.token.resource_name not in out
+    assert out.splitlines()[-1] == "(1 revoked or expired token not shown: --all lists it)"
 
 
 @pytest.mark.parametrize(
@@ -198,6 +199,9 @@ def test_revoking_a_token_that_is_not_there_or_not_a_name_is_one_line(  # type: 
     assert code == 1 and err.strip() == (
         "error: no token tokens/aaaaaaaaaaaa (reason: TOKEN_NOT_FOUND)"
     )
+    # Of the right form but no token's id: no such token, not a wrong form.
+    code, _, err = run("revoke", "tokens/nosuch", *place)
+    assert code == 1 and err.strip() == "error: no token tokens/nosuch (reason: TOKEN_NOT_FOUND)"
     code, _, err = run("revoke", "subjects/abc", *place)
     assert code == 1 and err.startswith("error: NAME: must be tokens/ID")
     assert "(reason: INVALID_FIELD)" in err and len(err.strip().splitlines()) == 1

@@ -451,7 +451,11 @@ def _parser() -> argparse.ArgumentParser:
     _vault_options(issue, existing=False)
     _json_option(issue)
     issue.set_defaults(handler=_tokens_create)
-    tlist = token_commands.add_parser("list", help="the tokens, newest first (never a secret)")
+    tlist = token_commands.add_parser(
+        "list",
+        help="the tokens in force, newest first (revoked and expired ones with --all); "
+        "never a secret",
+    )
     tlist.add_argument("--all", action="store_true", help="revoked and expired tokens too")
     _vault_options(tlist)
     _json_option(tlist)

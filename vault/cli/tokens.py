@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,8 @@ ROLES = ["integrator", "privacy_officer", "auditor", "admin"]
 # The core's fields, as the options (or arguments) that gave them.
 _CREATE_OPTIONS = {"role": "--role", "system": "--system", "expires": "--expires", "name": "--name"}
 _REVOKE_OPTIONS = {"name": "NAME"}
+# A token's name in form, whatever its id: `tokens/` and one segment.
+_TOKEN_NAME = re.compile(r"tokens/[^/\s]+")
 
 
 def role_word(text: str) -> str:
@@ -107,10 +110,18 @@ def _tokens_list(args: argparse.Namespace) -> int:
             _print_json([_as_json(token, now) for token in tokens])
             return 0
         from vault.reports.tokens import print_tokens
+        from vault.reports.words import count
 
         print_tokens(console, tokens, now)
-        if not tokens and not args.all:
-            console.print("(--all lists revoked and expired ones too)", highlight=False)
+        # Said whenever the list leaves some out, so a revoked token missing
+        # from it does not read as a token that never was.
+        hidden = 0 if args.all else len(vault.tokens.list(LOCAL, show_inactive=True)) - len(tokens)
+        if hidden:
+            console.print(
+                f"({count(hidden, 'revoked or expired token')} not shown: --all lists "
+                + ("it)" if hidden == 1 else "them)"),
+                highlight=False,
+            )
         return 0
 
     return _with_vault(args, listing, existing=True, options={})
@@ -118,10 +129,18 @@ def _tokens_list(args: argparse.Namespace) -> int:
 
 def _tokens_revoke(args: argparse.Namespace) -> int:
     from vault.core.actor import LOCAL
+    from vault.core.errors import InvalidArgument, TokenNotFound
     from vault.core.tokens import VERIFIED_FOR
 
     def revoke(vault: Vault) -> int:
-        token = vault.tokens.revoke(LOCAL, args.name)
+        try:
+            token = vault.tokens.revoke(LOCAL, args.name)
+        except InvalidArgument:
+            # `tokens/nosuch` is in the right form and names no token: say that,
+            # not "must be tokens/ID"; the form's message is for other names.
+            if not _TOKEN_NAME.fullmatch(args.name):
+                raise
+            raise TokenNotFound(f"no token {args.name}", name=args.name) from None
         if args.json:
             _print_json(_as_json(token, vault.clock.now()))
             return 0
