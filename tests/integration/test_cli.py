@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -770,3 +771,45 @@ def test_record_erase_takes_one_purpose_or_the_whole_category_and_says_so(run) -
     )
     assert code == 1 and err.startswith("error: --purpose") and "INVALID_FIELD" in err
     assert "Traceback" not in err
+
+
+def test_a_protected_identity_reads_as_hidden_to_an_integrator_never_blank(
+    vault: Vault, engine: str | None, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    from tests.access import token_for
+    from tests.serving import UNLIMITED, served
+    from vault.core.actor import Role
+    from vault.runtime import build_services
+    from vault.settings import ServerSettings
+
+    settings = ServerSettings(
+        address="127.0.0.1:0",
+        access=dataclasses.replace(UNLIMITED, purposes={"lms": frozenset({"course_delivery"})}),
+    )
+    officer, lms = token_for(vault, Role.PRIVACY_OFFICER), token_for(vault, Role.INTEGRATOR, "lms")
+    monkeypatch.setenv("COLUMNS", "80")
+    with served(build_services(vault, stores_embedded=engine is None), settings) as server:
+
+        def as_(token: str, *args: str) -> tuple[int, str, str]:
+            monkeypatch.setenv("CONSENT_VAULT_TOKEN", token)
+            code = main(["--server", f"127.0.0.1:{server.port}", *args])
+            captured = capsys.readouterr()
+            return code, captured.out, captured.err
+
+        code, out, err = as_(
+            officer, "subject", "create", "--pnr", "811218-9876", "--external", "lms:4711",
+            "--role", "student", "--protected",
+        )  # fmt: skip
+        assert code == 0, err
+        name = out.splitlines()[0]
+        code, out, err = as_(lms, "subject", "show", name)
+        assert code == 0, err
+        hidden = "(hidden: protected identity)"
+        assert f"  roles               {hidden}" in out.splitlines()
+        assert f"    personnummer: {hidden}" in out.splitlines()
+        assert f"    external_id (lms): {hidden}" in out.splitlines()
+        code, out, err = as_(lms, "subject", "show", name, "--json")
+        assert json.loads(out)["masked"] is True
+        # To the privacy officer nothing is hidden.
+        code, out, _ = as_(officer, "subject", "show", name)
+        assert hidden not in out and "student" in out

@@ -154,6 +154,12 @@ def test_record_names_print_whole_on_their_own_lines() -> None:
     assert render(lambda console: terminal.print_records(console, [])) == ["no records"]
 
 
+def test_a_masked_record_says_its_fields_are_hidden() -> None:
+    view = RecordView("r", "contact", "course_delivery", "contract", "salon", masked=True)
+    lines = render(lambda console: terminal.print_records(console, [view]))
+    assert lines[-1] == "  fields (hidden: protected identity)"
+
+
 def test_connectors_list_their_holdings_legibly_at_80_columns() -> None:
     retention = "3 years after the course ended, then removed with the course archive"
     held = HeldCategory("account", "d", "p", "contract", retention, True, "")

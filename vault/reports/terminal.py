@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from vault.reports import words
-from vault.reports.words import OUTCOME_WORDS, REQUEST_WORDS, STEP_WORDS, count
+from vault.reports.words import HIDDEN, OUTCOME_WORDS, REQUEST_WORDS, STEP_WORDS, count
 from vault_client import (
     ConnectorInfo,
     ErasureRequest,
@@ -36,7 +36,7 @@ def print_subject(console: Console, subject: Subject) -> None:
     console.print(subject.name, soft_wrap=True, highlight=False)
     rows = [
         ("state", subject.state),
-        ("roles", ", ".join(subject.roles) or "-"),
+        ("roles", HIDDEN if subject.masked else ", ".join(subject.roles) or "-"),
         ("protected identity", "yes" if subject.protected_identity else "no"),
     ]
     for label, value in rows:
@@ -47,9 +47,8 @@ def print_subject(console: Console, subject: Subject) -> None:
     )
     for identity in identities:
         label = f"{identity.kind} ({identity.system})" if identity.system else identity.kind
-        console.print(
-            f"    {label}: {identity.value}", soft_wrap=True, highlight=False, markup=False
-        )
+        value = HIDDEN if subject.masked and not identity.value else identity.value
+        console.print(f"    {label}: {value}", soft_wrap=True, highlight=False, markup=False)
 
 
 # -------------------------------------------------------------- records
@@ -69,6 +68,8 @@ def print_records(console: Console, records: list[Record]) -> None:
             ),
             highlight=False,
         )
+        if record.masked:
+            console.print(f"  fields {HIDDEN}", highlight=False, markup=False)
 
 
 # --------------------------------------------------------------- export

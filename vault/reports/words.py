@@ -48,6 +48,10 @@ def legal_basis(code: str) -> str:
     return _LEGAL_BASIS_WORDS[code]
 
 
+# In place of what a protected identity's masking leaves empty (an identity's
+# value, the roles, a record's fields), so a blank never reads as no data.
+HIDDEN = "(hidden: protected identity)"
+
 # Identity kinds (IdentityKind values) as a person names them.
 KIND_WORDS = {
     "personnummer": "personnummer",

@@ -922,6 +922,7 @@ def _subject(message: pb.Subject) -> Subject:
         state=pb.SubjectState.Name(message.state).removeprefix("SUBJECT_STATE_").lower(),
         create_time=message.create_time.ToDatetime(tzinfo=_UTC),
         update_time=message.update_time.ToDatetime(tzinfo=_UTC),
+        masked=message.masked,
     )
 
 
@@ -946,6 +947,7 @@ def _record(message: pb.Record) -> Record:
         content=content,
         create_time=message.create_time.ToDatetime(tzinfo=_UTC),
         update_time=message.update_time.ToDatetime(tzinfo=_UTC),
+        masked=message.masked,
     )
 
 

@@ -26,6 +26,9 @@ class Subject:
     state: str
     create_time: dt.datetime
     update_time: dt.datetime
+    # True when the caller may not see who this is (a protected identity):
+    # identities carry their kind and system with an empty value, no roles.
+    masked: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,9 @@ class Record:
     content: Content | None = None
     create_time: dt.datetime | None = None
     update_time: dt.datetime | None = None
+    # True when the caller may not read this record's data (a protected
+    # identity's record another system wrote): no fields, content without bytes.
+    masked: bool = False
 
 
 @dataclass(frozen=True)
