@@ -164,6 +164,33 @@ def test_the_list_reads_at_80_columns_and_says_when_a_token_expired(  # type: ig
     assert out.splitlines()[-1] == "(1 revoked or expired token not shown: --all lists it)"
 
 
+def test_an_integrator_of_a_system_with_no_purposes_is_warned_its_records_will_be_refused(  # type: ignore[no-untyped-def]
+    run, place: list[str], tmp_path: Path
+) -> None:
+    said = "no [systems.nosuchsystem] purposes are set"
+    code, out, err = run("create", "--role", "integrator", "--system", "nosuchsystem", *place)
+    assert code == 0 and SECRET.fullmatch(out.splitlines()[-1]), err
+    warning = next(line for line in err.splitlines() if said in line)
+    assert warning.startswith("warning: nosuchsystem is not one of the demo's systems")
+    assert "refuses every record this token writes" in warning and "--config" in warning
+    # The demo's systems have purposes; so has a system the configuration gives some.
+    config = tmp_path / "vault.toml"
+    config.write_text('[systems.nosuchsystem]\npurposes = ["course_delivery"]\n')
+    for system, more in (("lms", ()), ("nosuchsystem", ("--config", str(config)))):
+        code, _, err = run("create", "--role", "integrator", "--system", system, *more, *place)
+        assert code == 0 and "purposes" not in err, err
+    code, _, err = run(
+        "create", "--role", "integrator", "--system", "other", "--config", str(config), *place
+    )
+    assert code == 0 and f"no [systems.other] purposes are set in {config}" in err
+    # A configuration that does not read is one line, and no token is made.
+    config.write_text("[systems.nosuchsystem\n")
+    code, out, err = run(
+        "create", "--role", "integrator", "--system", "x", "--config", str(config), *place
+    )
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [

@@ -448,6 +448,13 @@ def _parser() -> argparse.ArgumentParser:
         "--expires", metavar="AGE", help="expires AGE from now, such as 90d (default: never)"
     )
     issue.add_argument("--name", default="", help="a label, such as who or what holds it")
+    issue.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="the server's TOML configuration, to check an integrator's --system has "
+        "[systems.NAME] purposes",
+    )
     _vault_options(issue, existing=False)
     _json_option(issue)
     issue.set_defaults(handler=_tokens_create)

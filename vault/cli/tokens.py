@@ -50,6 +50,7 @@ def _tokens_create(args: argparse.Namespace) -> int:
     from vault.core.actor import LOCAL, Role
     from vault.core.errors import InvalidArgument
     from vault.core.rotation import duration
+    from vault.settings import SettingsError
 
     # Checked before the vault is opened, so a mistyped command makes no vault.
     # The core checks the same rules again; these say them in the options' words.
@@ -67,6 +68,11 @@ def _tokens_create(args: argparse.Namespace) -> int:
     if refused is not None:
         _refused(refused, _CREATE_OPTIONS)
         return 2
+    try:
+        unconfigured = _no_purposes_warning(args)
+    except SettingsError as error:
+        _fail(str(error))
+        return 2
 
     def create(vault: Vault) -> int:
         issued = vault.tokens.create(
@@ -78,6 +84,8 @@ def _tokens_create(args: argparse.Namespace) -> int:
             f"revoke it (consent-vault tokens revoke {issued.token.resource_name}) and make another",
             highlight=False,
         )
+        if unconfigured:
+            errors.print(f"[yellow]warning:[/yellow] {escape(unconfigured)}", highlight=False)
         if args.json:
             _print_json({**_as_json(issued.token, vault.clock.now()), "secret": issued.secret})
             return 0
@@ -163,6 +171,28 @@ OFFLINE = (_tokens_create, _tokens_list, _tokens_revoke)
 
 
 # -------------------------------------------------------------- helpers
+def _no_purposes_warning(args: argparse.Namespace) -> str | None:
+    """What to warn of when neither the demo nor the --config gives the
+    integrator's system purposes: the token works, but the server refuses
+    every record it writes until `[systems.NAME] purposes` is set. Raises
+    SettingsError when the --config does not read."""
+    from vault import settings as configuration
+    from vault.demo import SYSTEM_PURPOSES
+
+    system = args.system
+    if args.role != "integrator" or system in SYSTEM_PURPOSES:
+        return None
+    if args.config is not None:
+        loaded = configuration.load(config=args.config, data_dir_flag=args.data_dir)
+        if loaded.server.access.purposes.get(system):
+            return None
+    where = f"in {args.config}" if args.config else "(pass the server's --config to check it)"
+    return (
+        f"{system} is not one of the demo's systems and no [systems.{system}] purposes "
+        f"are set {where}: the server refuses every record this token writes until they are"
+    )
+
+
 def _with_vault(
     args: argparse.Namespace,
     command: Callable[[Vault], int],
