@@ -87,6 +87,12 @@ def test_register_store_export_and_erase(run, tmp_path: Path) -> None:
     record_name = out.strip()
     code, out, _ = run("record", "get", record_name)
     assert code == 0 and json.loads(out)["fields"] == {"assignment": "3"}
+    # An error names what the user gave whole, not the bare id of its end.
+    missing = f"{name}/records/{'0' * 32}"
+    code, _, err = run("record", "get", missing)
+    assert code == 1 and f"record {missing} does not exist" in err, err
+    code, _, err = run("requests", "show", f"erasureRequests/{'0' * 32}")
+    assert code == 1 and f"erasure request erasureRequests/{'0' * 32} does not" in err, err
     code, out, _ = run("record", "list", name)
     assert code == 0 and "media" in out
 

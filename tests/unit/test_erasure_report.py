@@ -70,6 +70,8 @@ def test_every_outcome_reads_whole_at_80_columns() -> None:
     )
     text = render(request)
     lines = text.splitlines()
+    # The request's name and its subject's, each whole on a line of its own.
+    assert lines[:2] == [request.name, request.subject]
     # Names are printed whole (they are copied); the report around them fits.
     items = [line for line in lines if line.startswith("  ")]
     assert items and max(len(line) for line in items) <= 80

@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
             return 1
         # The message in words, naming the option the user typed rather than
         # the API's field; the stable reason stays, dim, for scripts and support.
-        message = _access_message(error, args) or error.message
+        message = _access_message(error, args) or _whole_names(error.message, args)
         if error.reason == "TOKEN_MISSING" and getattr(args, "demo_token_withheld", False):
             message += (
                 f" (the demo's token goes only to a server on this machine, not {args.server})"
@@ -141,6 +141,19 @@ def _access_message(error: VaultClientError, args: argparse.Namespace) -> str | 
     if isinstance(error, RateLimitedError) and error.retry_after_seconds is not None:
         return f"{error.message}; try again in {max(error.retry_after_seconds, 0.1):.1f} s"
     return None
+
+
+def _whole_names(message: str, args: argparse.Namespace) -> str:
+    """The server's message with each bare id it names ("record 9e43... does
+    not exist") written as the whole name the user gave for it
+    (subjects/.../records/9e43...), so it can be copied back into a command."""
+    for given in (getattr(args, a, None) for a in ("name", "subject", "action")):
+        if not isinstance(given, str) or "/" not in given:
+            continue
+        bare = given.rstrip("/").rsplit("/", 1)[-1]
+        if bare and given not in message:
+            message = re.sub(rf"(?<![\w/]){re.escape(bare)}(?![\w/])", given, message, count=1)
+    return message
 
 
 def _roles_allowed(method: str) -> str:

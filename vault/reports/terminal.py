@@ -150,7 +150,9 @@ def print_request(console: Console, request: ErasureRequest) -> None:
     outcome first and its text wrapped beside it at words, so it stays legible
     in an 80-column terminal (the legal reasons are long) and no line ends in
     padding, in a terminal or through a pipe."""
-    console.print(f"{request.name} ({request.subject})", soft_wrap=True, highlight=False)
+    # Each name whole on a line of its own: together they wrap at 80 columns.
+    console.print(request.name, soft_wrap=True, highlight=False, markup=False)
+    console.print(request.subject, soft_wrap=True, highlight=False, markup=False)
     console.print(
         f"state: [bold]{request_in_words(request)}[/bold]; "
         f"received {request.create_time:%Y-%m-%d %H:%M} UTC; "
