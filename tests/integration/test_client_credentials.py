@@ -521,6 +521,23 @@ def test_the_cli_says_which_source_gave_a_refused_token_and_what_to_do(
     assert "check the file $CONSENT_VAULT_TOKEN_FILE names" in err
 
 
+def test_the_cli_takes_the_connection_options_after_the_command_too(
+    echo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    named = tmp_path / "mine.token"
+    named.write_text("cvt_after\n")
+    show = ("subject", "show", "subjects/x")
+    code, out, err = _cli(capsys, *show, "--server", echo, "--token-file", str(named))
+    assert code == 0 and "subjects/cvt_after" in out, err
+    # One before the command, one after: both count.
+    code, out, err = _cli(capsys, "--server", echo, *show, "--token-file", str(named))
+    assert code == 0 and "subjects/cvt_after" in out, err
+    # Given after, an option left out keeps the value before the command.
+    monkeypatch.setenv(TOKEN_ENV, "cvt_variable")
+    code, out, err = _cli(capsys, "--server", echo, *show, "--tls")
+    assert code == 1 and "over TLS" in err
+
+
 def test_the_cli_names_a_token_file_it_cannot_read(
     echo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

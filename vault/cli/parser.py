@@ -107,46 +107,18 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="consent-vault", description="A consent and record vault, encrypted per data subject."
+        prog="consent-vault",
+        description="A consent and record vault, encrypted per data subject.",
+        epilog="The options above (--server, --token-file, the TLS ones) go before the "
+        "command or after it: consent-vault subject show NAME --token-file FILE.",
     )
-    parser.add_argument(
-        "--server",
-        default=os.environ.get(SERVER_ENV, DEFAULT_ADDRESS),
-        help=f"the vault server to talk to (default ${SERVER_ENV} or {DEFAULT_ADDRESS})",
-    )
-    parser.add_argument(
-        "--token-file",
-        metavar="FILE",
-        help=f"the API token to call the server with (default ${TOKEN_ENV}, the file "
-        f"${TOKEN_FILE_ENV} names, or for a server on this machine the demo's "
-        f"DATA_DIR/{DEMO_TOKEN})",
-    )
-    parser.add_argument(
-        "--ca-file",
-        metavar="FILE",
-        help=f"speak TLS, trusting the server's certificate by the PEM roots in FILE "
-        f"(default ${TLS_CA_ENV}; without either, plaintext)",
-    )
-    parser.add_argument(
-        "--tls",
-        dest="system_roots",
-        action="store_true",
-        help="speak TLS, trusting the server's certificate by the system's roots",
-    )
-    parser.add_argument(
-        "--cert-file",
-        metavar="FILE",
-        help="for mutual TLS: this client's certificate chain, PEM (with --key-file)",
-    )
-    parser.add_argument(
-        "--key-file", metavar="FILE", help="for mutual TLS: this client's private key, PEM"
-    )
-    parser.add_argument(
-        "--insecure-plaintext",
-        action="store_true",
-        help="send the token unencrypted to a server on another machine",
-    )
+    _connection_options(parser)
     commands = parser.add_subparsers(title="commands")
+    # The connection options again on every command that calls a server, so
+    # they may follow it too: `consent-vault record get NAME --token-file F`.
+    after = _Parser(add_help=False)
+    _connection_options(after, after=True)
+    online = [after]
 
     serve = commands.add_parser("serve", help="run the vault server")
     serve.add_argument("--address", default=DEFAULT_ADDRESS, help="host:port to listen on")
@@ -194,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
 
     subject = commands.add_parser("subject", help="register, find, show and rectify subjects")
     subject_commands = subject.add_subparsers(title="subject commands")
-    create = subject_commands.add_parser("create", help="register a subject")
+    create = subject_commands.add_parser("create", parents=online, help="register a subject")
     _identity_options(create)
     create.add_argument(
         "--role", action="append", default=[], help="a role, such as student (repeatable)"
@@ -206,16 +178,18 @@ def _parser() -> argparse.ArgumentParser:
     create.set_defaults(
         handler=_subject_create, options={"identities": "--pnr, --email, --phone or --external"}
     )
-    find = subject_commands.add_parser("find", help="find a subject by one identity")
+    find = subject_commands.add_parser(
+        "find", parents=online, help="find a subject by one identity"
+    )
     _identity_options(find)
     _json_option(find)
     find.set_defaults(handler=_subject_find)
-    show = subject_commands.add_parser("show", help="show a subject")
+    show = subject_commands.add_parser("show", parents=online, help="show a subject")
     show.add_argument("name", help="subjects/{subject}")
     _json_option(show)
     show.set_defaults(handler=_subject_show, options={"name": "NAME"})
     rectify = subject_commands.add_parser(
-        "rectify", help="replace a wrong identity with the right one"
+        "rectify", parents=online, help="replace a wrong identity with the right one"
     )
     rectify.add_argument("name")
     rectify.add_argument("kind", choices=["personnummer", "email", "phone", "external_id"])
@@ -230,7 +204,7 @@ def _parser() -> argparse.ArgumentParser:
 
     record = commands.add_parser("record", help="store, read and list records")
     record_commands = record.add_subparsers(title="record commands")
-    put = record_commands.add_parser("put", help="store a record for a subject")
+    put = record_commands.add_parser("put", parents=online, help="store a record for a subject")
     put.add_argument("subject", help="subjects/{subject}")
     put.add_argument("--category", required=True)
     put.add_argument("--purpose", required=True)
@@ -255,10 +229,10 @@ def _parser() -> argparse.ArgumentParser:
             "record.content.media_type": "--media-type",
         },
     )
-    get = record_commands.add_parser("get", help="read a record")
+    get = record_commands.add_parser("get", parents=online, help="read a record")
     get.add_argument("name", help="subjects/{subject}/records/{record}")
     get.set_defaults(handler=_record_get, options={"name": "NAME"})
-    listing = record_commands.add_parser("list", help="list a subject's records")
+    listing = record_commands.add_parser("list", parents=online, help="list a subject's records")
     listing.add_argument("subject")
     listing.add_argument("--category", default="")
     _json_option(listing)
@@ -268,6 +242,7 @@ def _parser() -> argparse.ArgumentParser:
 
     shred = record_commands.add_parser(
         "erase",
+        parents=online,
         help="erase a subject's records of one category, or of one purpose of it",
         description="Destroy the keys of a subject's records of --category, every "
         "purpose's, or with --purpose that purpose's alone (the category's records "
@@ -285,6 +260,7 @@ def _parser() -> argparse.ArgumentParser:
 
     imported = commands.add_parser(
         "import",
+        parents=online,
         help="register many new people with their records, from a JSON Lines file",
         description=IMPORT_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -306,7 +282,7 @@ def _parser() -> argparse.ArgumentParser:
     imported.set_defaults(handler=_import, options={"request_id": "--request-id"})
 
     export = commands.add_parser(
-        "export", help="export everything held about a subject to a zip file"
+        "export", parents=online, help="export everything held about a subject to a zip file"
     )
     export.add_argument("subject")
     export.add_argument("-o", "--output", type=Path, required=True)
@@ -325,7 +301,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     erase = commands.add_parser(
-        "erase", help="erase a subject in the vault and every connected system"
+        "erase", parents=online, help="erase a subject in the vault and every connected system"
     )
     erase.add_argument("subject")
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -337,24 +313,28 @@ def _parser() -> argparse.ArgumentParser:
         "requests", help="follow erasure requests and confirm manual actions"
     )
     request_commands = requests.add_subparsers(title="request commands")
-    listed = request_commands.add_parser("list", help="erasure requests with their legal deadlines")
+    listed = request_commands.add_parser(
+        "list", parents=online, help="erasure requests with their legal deadlines"
+    )
     listed.add_argument(
         "--state", default="", choices=_REQUEST_STATES, help="only requests in this state"
     )
     _json_option(listed)
     listed.set_defaults(handler=_requests_list)
-    shown = request_commands.add_parser("show", help="one erasure request, system by system")
+    shown = request_commands.add_parser(
+        "show", parents=online, help="one erasure request, system by system"
+    )
     shown.add_argument("name", help="erasureRequests/{request}")
     _json_option(shown)
     shown.set_defaults(handler=_requests_show, options={"name": "NAME"})
     retried = request_commands.add_parser(
-        "retry", help="send the steps that need attention round again"
+        "retry", parents=online, help="send the steps that need attention round again"
     )
     retried.add_argument("name")
     _json_option(retried)
     retried.set_defaults(handler=_requests_retry, options={"name": "NAME"})
     confirmed = request_commands.add_parser(
-        "confirm", help="confirm a manual action was carried out"
+        "confirm", parents=online, help="confirm a manual action was carried out"
     )
     confirmed.add_argument("action", help="erasureRequests/{request}/manualActions/{action}")
     confirmed.add_argument("--by", required=True, help="who carried it out")
@@ -364,6 +344,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     decided = request_commands.add_parser(
         "decide",
+        parents=online,
         help="decide whether the records a system found, which may be someone else's, "
         "are this person's",
     )
@@ -383,11 +364,13 @@ def _parser() -> argparse.ArgumentParser:
 
     connectors = commands.add_parser("connectors", help="list and check the installed connectors")
     connector_commands = connectors.add_subparsers(title="connector commands")
-    clist = connector_commands.add_parser("list", help="installed connectors and what they hold")
+    clist = connector_commands.add_parser(
+        "list", parents=online, help="installed connectors and what they hold"
+    )
     clist.add_argument("--check", action="store_true", help="run each one's health check")
     _json_option(clist)
     clist.set_defaults(handler=_connectors_list)
-    ccheck = connector_commands.add_parser("check", help="check one connector now")
+    ccheck = connector_commands.add_parser("check", parents=online, help="check one connector now")
     ccheck.add_argument("name")
     _json_option(ccheck)
     ccheck.set_defaults(handler=_connectors_check, options={"name": "NAME"})
@@ -475,6 +458,56 @@ def _parser() -> argparse.ArgumentParser:
     _json_option(revoke)
     revoke.set_defaults(handler=_tokens_revoke)
     return parser
+
+
+def _connection_options(parser: argparse.ArgumentParser, *, after: bool = False) -> None:
+    """How to reach the server and as whom: before the command, with their
+    defaults, and (`after`) again on each command that calls a server, where
+    an option not given leaves the one before the command, or the default."""
+    # After the command, an option not given sets nothing: the value before it stays.
+    unset: dict[str, Any] = {"default": argparse.SUPPRESS} if after else {}
+    parser.add_argument(
+        "--server",
+        **(unset or {"default": os.environ.get(SERVER_ENV, DEFAULT_ADDRESS)}),
+        help=f"the vault server to talk to (default ${SERVER_ENV} or {DEFAULT_ADDRESS})",
+    )
+    parser.add_argument(
+        "--token-file",
+        metavar="FILE",
+        **unset,
+        help=f"the API token to call the server with (default ${TOKEN_ENV}, the file "
+        f"${TOKEN_FILE_ENV} names, or for a server on this machine the demo's "
+        f"DATA_DIR/{DEMO_TOKEN})",
+    )
+    parser.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        **unset,
+        help=f"speak TLS, trusting the server's certificate by the PEM roots in FILE "
+        f"(default ${TLS_CA_ENV}; without either, plaintext)",
+    )
+    parser.add_argument(
+        "--tls",
+        dest="system_roots",
+        action="store_true",
+        **unset,
+        help="speak TLS, trusting the server's certificate by the system's roots",
+    )
+    parser.add_argument(
+        "--cert-file",
+        metavar="FILE",
+        **unset,
+        help="for mutual TLS: this client's certificate chain, PEM (with --key-file)",
+    )
+    parser.add_argument(
+        "--key-file", metavar="FILE", **unset, help="for mutual TLS: this client's private key, PEM"
+    )
+    parser.add_argument(
+        "--insecure-plaintext",
+        action="store_true",
+        **unset,
+        help="send the token unencrypted to a server on another machine",
+    )
 
 
 def _vault_options(parser: argparse.ArgumentParser, *, existing: bool = True) -> None:
