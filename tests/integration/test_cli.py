@@ -106,8 +106,15 @@ def test_register_store_export_and_erase(run, tmp_path: Path) -> None:
 
     code, out, err = run("erase", name)  # stdin is not a terminal: refuses without --yes
     assert code == 2 and "--yes" in err
+    code, out, _ = run("erase", name, "--yes", "--no-wait")
+    request = out.splitlines()[0]
+    assert code == 0 and request.startswith("erasureRequests/")
+    assert out.splitlines()[-1] == (
+        f"It goes on at the server; follow it with `consent-vault requests show {request}`"
+    )
     code, out, _ = run("erase", name, "--yes")
     assert code == 0 and "completed" in out and "removed" in out
+    assert "follow it with" not in out
     code, out, err = run("subject", "show", name)
     assert code == 1 and "SUBJECT_ERASED" in err
 

@@ -54,6 +54,14 @@ def _erase(args: argparse.Namespace) -> int:
             )
         return 130
     _print_request(request, args.json)
+    if args.no_wait and not args.json:
+        # Not waited for, it goes on at the server: say how to see where it got to.
+        console.print(
+            f"\nIt goes on at the server; follow it with `consent-vault requests show {request.name}`",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
     return 0
 
 
