@@ -115,3 +115,15 @@ def test_the_kinds_searched_by_are_in_words() -> None:
         _kinds_in_words([pb.IDENTITY_KIND_EMAIL, pb.IDENTITY_KIND_PERSONNUMMER])
         == "e-mail or personnummer"
     )
+
+
+def test_an_error_line_colours_only_its_label(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(
+        cli, "errors", Console(file=out, force_terminal=True, color_system="standard")
+    )
+    cli._fail("no server answers at 127.0.0.1:50051; start one")
+    # The label red; the message, its address and port among it, as it is.
+    assert out.getvalue().endswith(
+        "error:\x1b[0m no server answers at 127.0.0.1:50051; start one\n"
+    )

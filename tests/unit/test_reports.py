@@ -174,7 +174,7 @@ def test_connectors_list_their_holdings_legibly_at_80_columns() -> None:
         for line in lines
     )
     assert all(line == line.rstrip() for line in lines), "no padded lines through a pipe"
-    assert "crm 0.1: disabled" in lines
+    assert "crm 0.1: installed, not enabled" in lines  # as serve says it
     assert render(lambda console: terminal.print_connector_check(console, lms)) == [
         "lms 1.0: FAILING (timed out)"
     ]

@@ -185,8 +185,9 @@ def _option_for(field: str, args: argparse.Namespace) -> str | None:
 
 
 def _fail(message: str) -> None:
-    """One line on stderr; the message printed as it is, never read as markup."""
-    errors.print(f"[red]error:[/red] {escape(message)}")
+    """One line on stderr; the message printed as it is, never read as markup
+    nor coloured by rich's guesses (an address, a number, a path)."""
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False)
 
 
 def _print_json(data: object) -> None:

@@ -268,7 +268,10 @@ def print_connectors(console: Console, connectors: list[ConnectorInfo], checked:
     texts wrap in their own column and stay legible at 80 columns. `checked`:
     health was asked for, and is shown for each enabled connector."""
     for c in connectors:
-        heading = f"[bold]{c.name}[/bold] {c.version}: " + ("enabled" if c.enabled else "disabled")
+        heading = f"[bold]{c.name}[/bold] {c.version}: " + (
+            # The words serve prints at start-up: one thing, one name.
+            "enabled" if c.enabled else "installed, not enabled"
+        )
         if c.location:
             heading += f", hosted in {c.location}"
         if checked and c.enabled:
