@@ -103,6 +103,11 @@ def test_bad_token_requests_name_the_field_and_an_unknown_token_is_not_found(
             access.RevokeToken(pb.RevokeTokenRequest(name="tokens/abcdefghijkl"))
         assert raised.value.code() == grpc.StatusCode.NOT_FOUND
         assert error_info(raised.value).reason == Reason.TOKEN_NOT_FOUND
+        # Of the right form but no id the vault issues: no such token either.
+        with pytest.raises(grpc.RpcError) as raised:
+            access.RevokeToken(pb.RevokeTokenRequest(name="tokens/nosuch"))
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+        assert error_info(raised.value).reason == Reason.TOKEN_NOT_FOUND
         with pytest.raises(grpc.RpcError) as raised:
             access.RevokeToken(pb.RevokeTokenRequest(name="lms"))
         assert error_info(raised.value).metadata["field"] == "name"

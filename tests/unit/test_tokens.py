@@ -304,7 +304,11 @@ def test_revoking_a_token_that_is_not_there_or_not_a_name_is_refused(vault: Vaul
     with pytest.raises(TokenNotFound) as missing:
         vault.tokens.revoke(LOCAL, "tokens/aaaaaaaaaaaa")
     assert missing.value.metadata == {"name": "tokens/aaaaaaaaaaaa"}
-    for name in ("", "tokens/", "tokens/AAAAAAAAAAAA", "subjects/aaaaaaaaaaaa", "aaaa"):
+    # A token's name in form, but no id the vault issues: no such token.
+    with pytest.raises(TokenNotFound) as missing:
+        vault.tokens.revoke(LOCAL, "tokens/AAAAAAAAAAAA")
+    assert missing.value.metadata == {"name": "tokens/AAAAAAAAAAAA"}
+    for name in ("", "tokens/", "tokens/a/b", "subjects/aaaaaaaaaaaa", "aaaa"):
         with pytest.raises(InvalidArgument):
             vault.tokens.revoke(LOCAL, name)
 

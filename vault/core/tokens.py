@@ -48,6 +48,9 @@ LAST_USE_EVERY = dt.timedelta(minutes=1)
 LONGEST = dt.timedelta(days=36_500)
 MAX_NAME = 200
 _ID = re.compile(r"[a-z2-7]{12}")
+# A token's resource name in form, whatever its id: one that is not an id
+# the vault issues names no token, which is NOT_FOUND, not a wrong form.
+_NAME = re.compile(r"tokens/[^/\s]+")
 _SHAPE = re.compile(r"cvt_([a-z2-7]{12})_([A-Za-z0-9_-]{43})")
 # Which roles' tokens each caller may issue (vault.core.tokens.check_issuer).
 ISSUES: dict[Role, frozenset[Role]] = {
@@ -178,6 +181,8 @@ class Tokens:
     def revoke(self, actor: Actor, name: str) -> Token:
         """Revoke a token (again: answered the same); refused on this server
         at once, on the others within `VERIFIED_FOR`."""
+        if _NAME.fullmatch(name) and not _ID.fullmatch(name.removeprefix("tokens/")):
+            raise TokenNotFound(f"no token {name}", name=name)
         token_id = token_id_of(name)
         row = self.store.revoke_token(token_id, self.clock.now())
         if row is None:
