@@ -36,6 +36,7 @@ KINDS = {
     errors.FailedPrecondition,
     errors.Unauthenticated,
     errors.PermissionDenied,
+    errors.Unavailable,
 }
 
 # INTERNAL is the one reason that is its status's name: nothing about an

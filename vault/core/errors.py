@@ -45,6 +45,8 @@ class Reason(StrEnum):
     PURPOSE_NOT_ALLOWED = "PURPOSE_NOT_ALLOWED"
     RATE_LIMITED = "RATE_LIMITED"
     TOKEN_NOT_FOUND = "TOKEN_NOT_FOUND"
+    AUDIT_UNAVAILABLE = "AUDIT_UNAVAILABLE"
+    AUDIT_ENTRY_NOT_FOUND = "AUDIT_ENTRY_NOT_FOUND"
 
 
 class VaultError(Exception):
@@ -141,6 +143,12 @@ class RequestIdReused(VaultError):
 
 class TokenNotFound(NotFound):
     reason = Reason.TOKEN_NOT_FOUND
+
+
+class AuditEntryNotFound(NotFound):
+    """No audit event of that index, or no signed tree head of that size."""
+
+    reason = Reason.AUDIT_ENTRY_NOT_FOUND
 
 
 class Unauthenticated(VaultError):
@@ -249,3 +257,21 @@ class RateLimited(VaultError):
             limit=f"{limit:g}",
         )
         self.retry_after_seconds = retry_after_seconds
+
+
+class Unavailable(VaultError):
+    """The vault cannot do the operation now, through no fault of the
+    caller's; the same call may succeed later. A kind: raise a subclass."""
+
+    reason = "UNAVAILABLE"
+
+
+class AuditUnavailable(Unavailable):
+    """The operation's audit event could not be written, so the operation was
+    not done: a change rolled back with it, a read answered nothing (the
+    trail fails closed). Raised by a store's audit writes as well."""
+
+    reason = Reason.AUDIT_UNAVAILABLE
+
+    def __init__(self, why: str = "the audit trail could not be written") -> None:
+        super().__init__(f"{why}; the operation was not done, try again shortly")

@@ -40,6 +40,7 @@ STATUS_FOR: list[tuple[type[errors.VaultError], grpc.StatusCode]] = [
     (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (errors.RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
 ]
 
 # The reasons the edge sends on its own, about calls that never reach the core.
