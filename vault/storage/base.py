@@ -17,7 +17,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from vault.core.audit.store import AuditEntry, AuditStore, AuditWrites
 from vault.core.identities import IdentityKind
 from vault.core.model import LegalBasis, SubjectState
 from vault.core.steps.store import StepStore, StepWrites
@@ -103,9 +102,6 @@ class NewRecord:
 
     row: RecordRow
     request: RememberedRequest | None = None
-    # The record's audit event, stored with it in the same transaction, and
-    # only if the record is (vault.core.audit.trail).
-    audit: AuditEntry | None = None
 
 
 @dataclass(frozen=True)
@@ -371,11 +367,6 @@ class Transaction(Protocol):
         new state and its remembered request id."""
         ...
 
-    @property
-    def audit(self) -> AuditWrites:
-        """The audit log: a change's events commit with it (vault.core.audit.store)."""
-        ...
-
 
 class RecordStore(Protocol):
     """The record database: every aggregate but the keys, read through its
@@ -396,11 +387,6 @@ class RecordStore(Protocol):
     @property
     def steps(self) -> StepStore:
         """The step engine's rows, in the same database."""
-        ...
-
-    @property
-    def audit(self) -> AuditStore:
-        """The audit log, in the same database (vault.core.audit.store)."""
         ...
 
     def write(self) -> AbstractContextManager[Transaction]:

@@ -19,11 +19,10 @@ from __future__ import annotations
 from vault.core.actor import Actor
 from vault.core.audit.events import OK, AuditEvent
 from vault.core.audit.pseudonyms import pseudonym
-from vault.core.audit.store import AuditEntry, AuditStore
+from vault.core.audit.store import AuditEntry, AuditStore, AuditWrites
 from vault.core.clock import Clock, utc_now
 from vault.core.errors import AuditUnavailable, NotFound, SubjectErased
 from vault.core.keys import KeyManager
-from vault.storage.base import Transaction
 
 
 class AuditTrail:
@@ -67,11 +66,11 @@ class AuditTrail:
         )
 
     # --------------------------------------------------------------- writes
-    def written(self, tx: Transaction, *events: AuditEvent) -> None:
-        """Append the events in the change's transaction `tx`: they commit with
-        it, and if they cannot be written the change is not done."""
+    def written(self, log: AuditWrites, *events: AuditEvent) -> None:
+        """Append the events to the log of a change's transaction (`tx.audit`):
+        they commit with it, and if they cannot be written the change is not done."""
         try:
-            tx.audit.append([AuditEntry.of(event) for event in events])
+            log.append([AuditEntry.of(event) for event in events])
         except AuditUnavailable:
             raise
         except Exception as exc:
