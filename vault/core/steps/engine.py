@@ -42,6 +42,10 @@ from vault.core.steps.model import (
 from vault.core.steps.store import StepStore, StepWrites
 
 log = logging.getLogger("vault.steps")
+# The retry delays' jitter, from a generator of the engine's own: drawing from
+# the module's shared one would move the sequence every other user of it sees
+# (a seeded test, a property-based test's generator) from another thread.
+_JITTER = random.Random()
 
 View = TypeVar("View")
 
@@ -283,7 +287,7 @@ class StepEngine:
                 self.settings.backoff_base_seconds * 2 ** (attempts - 1),
             )
             state = StepState.RETRYING
-            next_at = now + dt.timedelta(seconds=delay * random.uniform(0.5, 1.0))
+            next_at = now + dt.timedelta(seconds=delay * _JITTER.uniform(0.5, 1.0))
         if not kind.expected(error):
             log.warning("step %s/%s failed: %s", step.request_id, step.name, reason, exc_info=error)
         self._finish_failed(step, attempts, state, next_at, reason)
