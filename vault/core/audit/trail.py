@@ -16,6 +16,9 @@ trail turns a subject id into its audit pseudonym, never storing the id.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from vault.core.actor import Actor
 from vault.core.audit.events import OK, AuditEvent
 from vault.core.audit.pseudonyms import pseudonym
@@ -69,27 +72,27 @@ class AuditTrail:
     def written(self, log: AuditWrites, *events: AuditEvent) -> None:
         """Append the events to the log of a change's transaction (`tx.audit`):
         they commit with it, and if they cannot be written the change is not done."""
-        try:
+        with _failing_closed():
             log.append([AuditEntry.of(event) for event in events])
-        except AuditUnavailable:
-            raise
-        except Exception as exc:
-            raise AuditUnavailable() from exc
 
     def commit(self, *events: AuditEvent) -> None:
         """Write the events durably before going on (a read's, before its answer)."""
-        try:
+        with _failing_closed():
             self.store.append([AuditEntry.of(event) for event in events])
-        except AuditUnavailable:
-            raise
-        except Exception as exc:
-            raise AuditUnavailable() from exc
 
     async def commit_async(self, *events: AuditEvent) -> None:
         """`commit` for a caller on an event loop."""
-        try:
+        with _failing_closed():
             await self.store.append_async([AuditEntry.of(event) for event in events])
-        except AuditUnavailable:
-            raise
-        except Exception as exc:
-            raise AuditUnavailable() from exc
+
+
+@contextmanager
+def _failing_closed() -> Iterator[None]:
+    """Whatever stops an event being written is AuditUnavailable to the caller:
+    the engine's own error, or any other (a full disk, a lost connection)."""
+    try:
+        yield
+    except AuditUnavailable:
+        raise
+    except Exception as exc:
+        raise AuditUnavailable() from exc
