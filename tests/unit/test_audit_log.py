@@ -98,9 +98,6 @@ def test_a_sequencer_that_lost_a_race_stores_nothing_and_the_next_round_goes_on(
     log.append([AuditEntry.of(AuditEvent.of(OFFICER, Operation.LIST_TOKENS, AT))])
     stale = log.latest_head()
     winner = Sequencer(log, lambda: KEY, FixedClock(AT))  # type: ignore[arg-type]
-    loser_store = MemoryLog()
-    loser_store.rows = log.rows
-    loser_store.stored_heads = log.stored_heads
     assert winner.run_once() == 1
     # The loser read the head before the winner's: its sequence() is refused.
     assert stale is not None
