@@ -29,7 +29,7 @@ OK = "ok"
 
 class Operation(StrEnum):
     """What an event says was done, in words an auditor reads. Every RPC has
-    one (tests/integration/test_audit_per_rpc.py checks each writes it)."""
+    one; so do the vault's own acts (key destruction, connector calls)."""
 
     # subjects
     CREATE_SUBJECT = "create subject"

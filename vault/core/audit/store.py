@@ -1,6 +1,6 @@
-"""What the audit trail needs of a store: the contract each engine keeps
-(vault.storage.sqlite.audit, vault.storage.postgres.audit; the contract
-tests in tests/storage/audit_contract.py hold both to it).
+"""What the audit trail needs of a store: the contract each engine is to
+keep, SQLite and PostgreSQL alike, held to it by one contract test suite
+as the other aggregates are (tests/storage).
 
 The log lives in the records' database, so a change and its event commit in
 one transaction. Events are written in two steps:
