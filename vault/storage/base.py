@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
+from vault.core.audit.store import AuditEntry, AuditStore, AuditWrites
 from vault.core.identities import IdentityKind
 from vault.core.model import LegalBasis, SubjectState
 from vault.core.steps.store import StepStore, StepWrites
@@ -98,10 +99,13 @@ class RememberedRequest:
 
 @dataclass(frozen=True)
 class NewRecord:
-    """A record to store, and the request to remember with it (AIP-155)."""
+    """A record to store, the request to remember with it (AIP-155), and the
+    audit event of its creation, written with the record if it is stored, and
+    only then (the grouped append fails closed as a transaction does)."""
 
     row: RecordRow
     request: RememberedRequest | None = None
+    audit: AuditEntry | None = None
 
 
 @dataclass(frozen=True)
@@ -367,6 +371,11 @@ class Transaction(Protocol):
         new state and its remembered request id."""
         ...
 
+    @property
+    def audit(self) -> AuditWrites:
+        """The audit log: a change's event commits with the change."""
+        ...
+
 
 class RecordStore(Protocol):
     """The record database: every aggregate but the keys, read through its
@@ -387,6 +396,11 @@ class RecordStore(Protocol):
     @property
     def steps(self) -> StepStore:
         """The step engine's rows, in the same database."""
+        ...
+
+    @property
+    def audit(self) -> AuditStore:
+        """The audit log, in the same database (vault.core.audit.store)."""
         ...
 
     def write(self) -> AbstractContextManager[Transaction]:
