@@ -343,6 +343,47 @@ def _api_tokens(db: Database) -> None:
     )
 
 
+@record_migrations(name="0013_audit_trail")
+def _audit_trail(db: Database) -> None:
+    """The audit log (vault.core.audit.store): events appended unsequenced
+    with a row id, given a leaf index and leaf hash by the sequencer; the
+    signed tree heads with the tree's frontier at each; the log's size in one
+    row, which the sequencer compares and sets; and key destruction's open
+    intents. The sequencer's queue is a partial index, empty once it caught
+    up; the auditor's filters each have an index by (value, row id)."""
+    for statement in (
+        """CREATE TABLE audit_events (
+            row_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            leaf_index INTEGER UNIQUE,
+            entry BLOB NOT NULL,
+            leaf_hash BLOB,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            operation TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            sensitive INTEGER NOT NULL)""",
+        "CREATE INDEX audit_unsequenced ON audit_events(row_id) WHERE leaf_index IS NULL",
+        "CREATE INDEX audit_by_at ON audit_events(at, row_id)",
+        "CREATE INDEX audit_by_actor ON audit_events(actor, row_id)",
+        "CREATE INDEX audit_by_operation ON audit_events(operation, row_id)",
+        "CREATE INDEX audit_by_subject ON audit_events(subject, row_id)",
+        """CREATE TABLE audit_heads (
+            size INTEGER PRIMARY KEY,
+            root BLOB NOT NULL,
+            at TEXT NOT NULL,
+            signature BLOB NOT NULL,
+            frontier BLOB NOT NULL)""",
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            size INTEGER NOT NULL)""",
+        "INSERT INTO audit_log (id, size) VALUES (1, 0)",
+        """CREATE TABLE audit_intents (
+            row_id INTEGER PRIMARY KEY,
+            subject_id TEXT NOT NULL)""",
+    ):
+        db.execute(statement)
+
+
 # The names are the steps' record in existing keys.db files: append only.
 key_migrations = Migrations("consent_vault.keys")
 

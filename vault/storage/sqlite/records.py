@@ -1,6 +1,7 @@
 """The record store on SQLite: subjects, blind-indexed identities, sealed
 records, remembered requests, erasure receipts, the step engine's rows
-(steps.py) and API tokens (tokens.py), in one database file. Reads run on this thread's connection; every
+(steps.py), API tokens (tokens.py) and the audit log (audit.py), in one
+database file. Reads run on this thread's connection; every
 write goes through the process's group-commit writer (writer.py), the grouped
 append as one combined write of all the records queued meanwhile.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 from vault.core.model import SubjectState
 from vault.storage.base import AppendOutcome, NewRecord, RecordRow
 from vault.storage.settling import Settler
+from vault.storage.sqlite.audit import SQLiteAuditStore, SQLiteAuditWrites, insert_events
 from vault.storage.sqlite.connections import Connections
 from vault.storage.sqlite.migrations import record_migrations
 from vault.storage.sqlite.queries import (
@@ -39,7 +41,7 @@ from vault.storage.sqlite.writer import GroupCommitWriter
 class _Transaction:
     """One write transaction: every aggregate's writes over its connection."""
 
-    __slots__ = ("conn", "receipts", "records", "replay", "subjects")
+    __slots__ = ("audit", "conn", "receipts", "records", "replay", "subjects")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -48,6 +50,7 @@ class _Transaction:
         self.records = RecordWrites(fixed)
         self.replay = ReplayWrites(fixed)
         self.receipts = ReceiptWrites(fixed)
+        self.audit = SQLiteAuditWrites(conn)
 
     @property
     def steps(self) -> StepWrites:
@@ -60,7 +63,8 @@ def _append_records(
     conn: sqlite3.Connection, items: list[tuple[NewRecord, SubjectState]]
 ) -> list[AppendOutcome]:
     """Store a group of new records in a handful of statements: one read of
-    their subjects' states, one insert of the rows, one update of the counts."""
+    their subjects' states, one insert of the rows, one update of the counts,
+    one insert of the stored records' audit events."""
     subject_ids = sorted({new.row.subject_id for new, _ in items})
     marks = ", ".join("?" * len(subject_ids))
     states = {
@@ -81,9 +85,12 @@ def _append_records(
             outcomes.append(AppendOutcome(state, stored=False, request_taken=True))
         else:
             outcomes.append(AppendOutcome(state, stored=True))
-            stored.append(new.row)
+            stored.append(new)
     if stored:
-        RecordWrites(fixed).insert_records(stored)
+        RecordWrites(fixed).insert_records([new.row for new in stored])
+        events = [new.audit for new in stored if new.audit is not None]
+        if events:
+            insert_events(conn, events)
     return outcomes
 
 
@@ -212,6 +219,7 @@ class SQLiteRecordStore:
         self.maintenance = _Maintenance(self._connections, self._writer)
         self.steps = SQLiteStepStore(self._connections, self._writer)
         self.tokens = SQLiteTokenStore(self._connections, self._writer)
+        self.audit = SQLiteAuditStore(self._connections, self._writer)
 
     @property
     def path(self) -> Path:
