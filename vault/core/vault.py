@@ -17,6 +17,9 @@ from collections.abc import Iterable, Iterator
 from vault.core import upgrades
 from vault.core.access import AccessNotes, LoggedAccessNotes
 from vault.core.actor import Actor
+from vault.core.audit.log import Sequencer
+from vault.core.audit.reading import SIGNING_KEY, AuditLog
+from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, SystemClock
 from vault.core.export import SubjectExport
 from vault.core.keys import KeyManager
@@ -60,6 +63,11 @@ class Vault:
         # Set when deleted bytes wait to be scrubbed from the files.
         self.scrub_due = threading.Event()
         self.replay = Replay(records, self.keyrings, self.clock)
+        # Every operation's event (vault.core.audit.trail); the log as the
+        # auditor reads it; the sequencer that folds it into the signed tree.
+        self.audit = AuditTrail(records.audit, self.keys, self.clock)
+        self.audit_log = AuditLog(self.audit, records.subjects, self.audit_signing_key)
+        self.sequencer = Sequencer(records.audit, self.audit_signing_key, self.clock)
         self.sealing = Sealing(self.keys, self.keyrings)
         # Where every access to a protected identity is noted (vault.core.access).
         self.access_notes = access_notes or LoggedAccessNotes()
@@ -83,6 +91,11 @@ class Vault:
         self.maintenance = Maintenance(records, self.keys, self.replay, self.scrub_due)
         self.rotation = KeyRotation(records, self.keys, self.sealing, self.clock, self.scrub_due)
         self.tokens = Tokens(records, self.keys, self.clock)
+
+    def audit_signing_key(self) -> bytes:
+        """The Ed25519 seed that signs the audit log's tree heads: a vault key,
+        made the first time it is asked for."""
+        return self.keys.vault_key(SIGNING_KEY)
 
     @property
     def keyring(self) -> Keyring:
