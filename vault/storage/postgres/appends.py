@@ -1,8 +1,11 @@
 """The grouped append on PostgreSQL. Each store object has one writer thread for
-it: callers queue their records and wait (a thread on a future, an event loop on
-one of its own), and the writer commits everything queued in one transaction
-and gives each caller its own outcome, so a burst of puts costs a few
-transactions.
+it: callers queue their records, or audit events of their own (a read's), and
+wait (a thread on a future, an event loop on one of its own), and the writer
+commits everything queued in one transaction and gives each caller its own
+outcome, so a burst of puts and audited reads costs a few transactions.
+
+A record's audit event is stored with it, and only if the record is; an
+event that cannot be written fails the whole group, as AuditUnavailable.
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ from typing import Any
 
 import psycopg
 
+from vault.core.audit.store import AuditEntry
+from vault.core.errors import AuditUnavailable
 from vault.core.model import SubjectState
 from vault.storage.base import AppendOutcome, NewRecord, RememberedRequest
+from vault.storage.postgres.audit import EventsAppend, insert_events
 from vault.storage.postgres.database import Database
 from vault.storage.postgres.queries import insert_rows, remember_new
 
@@ -24,10 +30,41 @@ log = logging.getLogger("vault.storage")
 
 
 def _append_group(
+    conn: psycopg.Connection[Any], group: list[Append | EventsAppend]
+) -> list[AppendOutcome | None]:
+    """Store a group in a few statements: one read of the records' subjects'
+    states, one insert of their requests, then the rows and counts, then one
+    insert of the audit events; an outcome for each record append, None for
+    each append of events."""
+    items = [(a.new, a.wanted) for a in group if isinstance(a, Append)]
+    outcomes = iter(_append_records(conn, items))
+    results: list[AppendOutcome | None] = []
+    # The group's events in the order queued: each stored record's own, and the events appended alone.
+    entries: list[AuditEntry] = []
+    for append in group:
+        if isinstance(append, Append):
+            outcome = next(outcomes)
+            results.append(outcome)
+            if outcome.stored and append.new.audit is not None:
+                entries.append(append.new.audit)
+        else:
+            results.append(None)
+            entries.extend(append.entries)
+    try:
+        insert_events(conn, entries)
+    except psycopg.Error as error:
+        # Fail closed: no record of the group is stored without its event.
+        raise AuditUnavailable() from error
+    return results
+
+
+def _append_records(
     conn: psycopg.Connection[Any], items: list[tuple[NewRecord, SubjectState]]
 ) -> list[AppendOutcome]:
     """Store a group of new records in a few statements: one read of their
     subjects' states, one insert of their requests, then the rows and counts."""
+    if not items:
+        return []
     subject_ids = sorted({new.row.subject_id for new, _ in items})
     # FOR SHARE: a change of one of these subjects' states waits until this
     # group commits, and a group that waits for a change reads the state after it.
@@ -78,7 +115,8 @@ class Append:
 
 
 class AppendWriter:
-    """The thread that commits the grouped appends of one store object.
+    """The thread that commits the grouped appends of one store object, its
+    records' and its audit log's.
 
     It takes everything queued, commits it in one transaction and settles
     each append with its own outcome (or the group's error); appends queued
@@ -87,13 +125,13 @@ class AppendWriter:
 
     def __init__(self, database: Database) -> None:
         self._database = database
-        self._queued: list[Append] = []
+        self._queued: list[Append | EventsAppend] = []
         self._changed = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="postgres-appends", daemon=True)
         self._thread.start()
 
-    def queue(self, append: Append) -> None:
+    def queue(self, append: Append | EventsAppend) -> None:
         with self._changed:
             if self._closed:
                 raise RuntimeError("the record store is closed")
@@ -109,7 +147,7 @@ class AppendWriter:
                 group, self._queued = self._queued, []
             try:
                 with self._database.transaction() as conn:
-                    outcomes = _append_group(conn, [(a.new, a.wanted) for a in group])
+                    outcomes = _append_group(conn, group)
             except Exception as error:
                 for append in group:
                     _settle(append, None, error)
@@ -125,8 +163,13 @@ class AppendWriter:
         self._thread.join()
 
 
-def _settle(append: Append, outcome: AppendOutcome | None, error: BaseException | None) -> None:
+def _settle(
+    append: Append | EventsAppend, outcome: AppendOutcome | None, error: BaseException | None
+) -> None:
     try:
-        append.settle(outcome, error)
+        if isinstance(append, Append):
+            append.settle(outcome, error)
+        else:
+            append.settle(None, error)
     except Exception:  # the writer must live on for the next group
         log.exception("settling an append failed")

@@ -179,6 +179,46 @@ record_migrations = MigrationSet(
                     position BIGINT GENERATED ALWAYS AS IDENTITY)""",
             ),
         ),
+        # The audit log (vault.core.audit.store): events appended unsequenced
+        # with a row id, given a leaf index and leaf hash by the sequencer; the
+        # signed tree heads with the tree's frontier at each (its hashes
+        # concatenated, largest subtree first); the log's size in one row,
+        # which the sequencer compares and sets; and key destruction's open
+        # intents. The sequencer's queue is a partial index, empty once it has
+        # caught up; the auditor's filters each have an index by (value, row id).
+        Migration(
+            "0006_audit_trail",
+            (
+                """CREATE TABLE audit_events (
+                    row_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    leaf_index BIGINT UNIQUE,
+                    entry BYTEA NOT NULL,
+                    leaf_hash BYTEA,
+                    at TIMESTAMPTZ NOT NULL,
+                    actor TEXT NOT NULL,
+                    operation TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    sensitive BOOLEAN NOT NULL)""",
+                "CREATE INDEX audit_unsequenced ON audit_events(row_id) WHERE leaf_index IS NULL",
+                "CREATE INDEX audit_by_at ON audit_events(at, row_id)",
+                "CREATE INDEX audit_by_actor ON audit_events(actor, row_id)",
+                "CREATE INDEX audit_by_operation ON audit_events(operation, row_id)",
+                "CREATE INDEX audit_by_subject ON audit_events(subject, row_id)",
+                """CREATE TABLE audit_heads (
+                    size BIGINT PRIMARY KEY,
+                    root BYTEA NOT NULL,
+                    at TIMESTAMPTZ NOT NULL,
+                    signature BYTEA NOT NULL,
+                    frontier BYTEA NOT NULL)""",
+                """CREATE TABLE audit_log (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    size BIGINT NOT NULL)""",
+                "INSERT INTO audit_log (id, size) VALUES (1, 0)",
+                """CREATE TABLE audit_intents (
+                    row_id BIGINT PRIMARY KEY,
+                    subject_id TEXT NOT NULL)""",
+            ),
+        ),
     ),
 )
 

@@ -1,6 +1,7 @@
 """The record store on PostgreSQL: subjects, identities, sealed records, remembered
-requests, erasure receipts, the step engine's rows (vault.storage.postgres.steps)
-and API tokens (vault.storage.postgres.tokens).
+requests, erasure receipts, the step engine's rows (vault.storage.postgres.steps),
+API tokens (vault.storage.postgres.tokens) and the audit log
+(vault.storage.postgres.audit).
 
 Times are TIMESTAMPTZ, ciphertext BYTEA, a record's place in its subject's list
 an identity column, never reused. The unit of work (`write()`) takes the record
@@ -43,6 +44,7 @@ import psycopg
 from vault.core.model import SubjectState
 from vault.storage.base import AppendOutcome, NewRecord, RecordRow
 from vault.storage.postgres.appends import Append, AppendWriter
+from vault.storage.postgres.audit import PostgresAuditStore, PostgresAuditWrites
 from vault.storage.postgres.database import Database
 from vault.storage.postgres.migrations import record_migrations
 from vault.storage.postgres.queries import (
@@ -74,6 +76,10 @@ _TABLES = (
     "steps",
     "manual_actions",
     "api_tokens",
+    "audit_events",
+    "audit_heads",
+    "audit_log",
+    "audit_intents",
 )
 
 
@@ -95,6 +101,11 @@ class _Transaction:
         # The step engine's writes in the same transaction: an erasure request
         # commits with the subject's new state and its remembered request id.
         return StepWrites(self.conn)
+
+    @property
+    def audit(self) -> PostgresAuditWrites:
+        # A change's audit event commits with the change, or neither does.
+        return PostgresAuditWrites(self.conn)
 
 
 def _settle_future(
@@ -220,7 +231,7 @@ class _Maintenance:
 class PostgresRecordStore:
     """The record database on PostgreSQL: subjects, blind-indexed identities,
     sealed records, remembered requests, erasure receipts, the step engine's
-    rows and API tokens."""
+    rows, API tokens and the audit log."""
 
     def __init__(self, url: str, *, upgrade: bool = False) -> None:
         # `upgrade`: apply migrations this database lacks (`consent-vault migrate`);
@@ -237,6 +248,8 @@ class PostgresRecordStore:
         self.maintenance = _Maintenance(self._database)
         self.steps = PostgresStepStore(self._database)
         self.tokens = PostgresTokenStore(self._database)
+        # Events appended on their own share the records' grouped append.
+        self.audit = PostgresAuditStore(self._database, self._writer.queue)
 
     @property
     def url(self) -> str:
