@@ -48,6 +48,11 @@ KEY_CACHE_REPORT_SECONDS = 300.0
 # restore an erased person" adds to N.
 KEY_ROTATION_CHECK_SECONDS = 3600.0
 
+# How often a server folds the audit events written meanwhile into the
+# signed tree: an event is in a signed tree head within about this long (the
+# README's bounded delay), however many server processes share the log.
+AUDIT_SEQUENCE_SECONDS = 1.0
+
 
 def _no_vault(where: str, keyring: Path) -> str:
     return (
@@ -116,8 +121,9 @@ def build_services(
 class Workers:
     """The background workers: threads that carry out the step engine's due
     steps (an erasure's, and any other kind's it runs), one that runs the
-    vault's maintenance and one that logs how the key cache does. Started once
-    the server serves, stopped before the stores close."""
+    vault's maintenance, one that sequences the audit log and one that logs
+    how the key cache does. Started once the server serves, stopped before
+    the stores close."""
 
     def __init__(
         self,
@@ -129,6 +135,7 @@ class Workers:
         key_cache_report_seconds: float = KEY_CACHE_REPORT_SECONDS,
         keys: KeySettings | None = None,
         key_rotation_check_seconds: float = KEY_ROTATION_CHECK_SECONDS,
+        audit_sequence_seconds: float = AUDIT_SEQUENCE_SECONDS,
     ) -> None:
         self.vault = vault
         self.engine = engine
@@ -162,6 +169,15 @@ class Workers:
                     target=_rotate_on_schedule,
                     args=(vault, keys, key_rotation_check_seconds, self._stop),
                     name="vault-key-rotation",
+                    daemon=True,
+                )
+            )
+        if audit_sequence_seconds > 0:
+            self._threads.append(
+                threading.Thread(
+                    target=_sequence_audit_log,
+                    args=(vault, audit_sequence_seconds, self._stop),
+                    name="audit-sequencer",
                     daemon=True,
                 )
             )
@@ -397,6 +413,19 @@ def _maintain(vault: Vault, interval: float, stop: threading.Event) -> None:
             log.exception("maintenance pass failed; will try again")
         if vault.scrub_due.is_set():
             stop.wait(1.0)  # a reader kept the WAL; do not spin
+
+
+def _sequence_audit_log(vault: Vault, interval: float, stop: threading.Event) -> None:
+    """Fold the waiting audit events into the signed tree every `interval`
+    seconds, and once more on the way out, so a clean stop leaves none waiting."""
+    while True:
+        stopping = stop.wait(interval)
+        try:
+            vault.sequencer.run_until_done()
+        except Exception:
+            log.exception("sequencing the audit log failed; will try again")
+        if stopping:
+            return
 
 
 def _rotate_on_schedule(
