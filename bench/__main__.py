@@ -50,7 +50,7 @@ def main() -> int:
     parser.add_argument(
         "which",
         nargs="?",
-        choices=["all", "core", "processes", "everywhere", "scale"],
+        choices=["all", "core", "processes", "everywhere", "audit", "scale"],
         default="all",
         help="all runs every benchmark but scale, which takes about 10 minutes on its own",
     )
@@ -71,6 +71,12 @@ def main() -> int:
         "--sizes",
         default="1000,10000,100000",
         help="with scale: the numbers of people in the vaults measured",
+    )
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=1_000_000,
+        help="with audit: the events in the log audit verify checks",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument(
@@ -115,6 +121,12 @@ def main() -> int:
 
         results["everywhere"] = everywhere.run(args.people, engines=engines)
         everywhere.report(results["everywhere"])
+    if args.which in ("all", "audit"):
+        from bench import audit
+
+        seconds = args.seconds / args.rounds
+        results["audit"] = audit.run(engines, args.threads, seconds, args.events)
+        audit.report(results["audit"])
     if args.which == "scale":
         from bench import scale
 
