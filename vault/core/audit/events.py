@@ -48,6 +48,7 @@ class Operation(StrEnum):
     UPDATE_RECORD = "update record"
     LIST_RECORDS = "list records"
     STREAM_RECORDS = "stream records"
+    COUNT_RECORDS = "count records"
     IMPORT_RECORDS = "import records"
     ERASE_CATEGORY = "erase category"
     # erasure requests
