@@ -3,6 +3,10 @@
 Each connector runs in its own thread under its own deadline; one that fails,
 hangs or returns malformed data is reported as failed in the export, and the
 rest of the export completes.
+
+The export's event is committed before anything of it leaves, and each call
+of a connector is told (`CallTold`) before its part of the export is given:
+a part whose event cannot be written fails, as a system that failed.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from vault.connectors.base import (
 )
 from vault.core import access, matching, rules
 from vault.core.actor import Actor
+from vault.core.audit.events import Operation
+from vault.core.connector_calls import CallTold, counted, kinds_asked
 from vault.core.errors import InvalidArgument
 from vault.core.export import SubjectExport, SystemExport, SystemProgress
 from vault.core.model import Controller
@@ -58,13 +64,17 @@ def export_everywhere(
     # Erased or erasure-pending subjects stop here.
     subject = vault.subjects.view(actor, subject_id, "export_subject")
     identities = list(subject.identities)
+    sensitive = subject.protected_identity
     pool = concurrent.futures.ThreadPoolExecutor(
         max_workers=max(1, len(connectors)), thread_name_prefix="export"
     )
     started = time.monotonic()
 
     def export_one(name: str, connector: Connector) -> SystemExport:
-        matches = connector.match(identities)
+        call = CallTold(vault.audit, actor, name, subject_id, sensitive)
+        matches = call(
+            f"match by {kinds_asked(identities)}", lambda: connector.match(identities), "match"
+        )
         if not isinstance(matches, list) or not all(isinstance(m, Match) for m in matches):
             raise ValueError("the connector's match() returned something that is not Match")
         report = matching.examine(name, identities, matches)
@@ -86,11 +96,14 @@ def export_everywhere(
         # What was examined is what is exported: the records the match found,
         # not a second search that might reach others.
         references = list(dict.fromkeys(m.reference for m in matches))
+        asked = f"export {counted(len(references), 'reference')}"
         if takes_references(connector.export):
-            exported = connector.export(identities, references=references)
+            exported = call(
+                asked, lambda: list(connector.export(identities, references=references)), "item"
+            )
         else:  # a connector written before export() took references
-            exported = connector.export(identities)
-        items = _checked(list(exported), holdings[name])
+            exported = call(asked, lambda: list(connector.export(identities)), "item")
+        items = _checked(exported, holdings[name])
         tried: tuple[str, ...] = ()
         if not matches and not items:
             tried = tuple(k.value for k in matching.tried_kinds(holdings[name], identities))
@@ -98,6 +111,16 @@ def export_everywhere(
             name, tuple(items), no_match=tried, notes=notes, holdings=holdings[name]
         )
 
+    # Before any connector is called, and before anything of the export leaves.
+    vault.audit.commit(
+        vault.audit.event(
+            actor,
+            Operation.EXPORT_SUBJECT,
+            subject_id,
+            sensitive=sensitive,
+            detail=_systems_detail(connectors, same_person),
+        )
+    )
     futures = {name: pool.submit(export_one, name, c) for name, c in connectors.items()}
 
     def systems() -> Iterator[SystemProgress | SystemExport]:
@@ -130,6 +153,15 @@ def export_everywhere(
         systems(),
         controller=controller or Controller(),
     )
+
+
+def _systems_detail(connectors: Mapping[str, Connector], same_person: Collection[str]) -> str:
+    """The systems exported from, and those a privacy officer vouched for (never by name:
+    who decided is a person)."""
+    systems = ", ".join(["vault", *connectors])
+    if not same_person:
+        return f"from {systems}"
+    return f"from {systems}; checked as the same person in {', '.join(sorted(same_person))}"
 
 
 def _progress(part: SystemExport) -> SystemProgress:

@@ -13,6 +13,9 @@ import json
 import threading
 
 from vault.core.actor import Actor
+from vault.core.audit.destruction import destroy_keys
+from vault.core.audit.events import Operation
+from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, iso
 from vault.core.errors import SubjectNotFound
 from vault.core.keys import KeyManager
@@ -33,27 +36,31 @@ class Shredding:
         replay: Replay,
         clock: Clock,
         scrub_due: threading.Event,
+        audit: AuditTrail,
     ) -> None:
         self.store = store
         self.keys = keys
         self.replay = replay
         self.clock = clock
         self.scrub_due = scrub_due
+        self.audit = audit
 
     def erase_subject(self, actor: Actor, subject_id: str, request_id: str = "") -> ErasureReceipt:
         """Destroy the subject's keys. Erasing an erased subject returns its receipt."""
         fingerprint = self.replay.fingerprint(request_id, "erase", subject_id)
         replayed = self.replay.replayed(request_id, "erase_subject", fingerprint)
         if replayed is not None:
-            self._destroy_keys_left(subject_id)
+            self._destroy_keys_left(actor, subject_id)
+            self._answered_again(actor, subject_id)
             return receipt_from_json(replayed.result)
         row = self.store.subjects.subject(subject_id)
         if row is None:
             raise SubjectNotFound(f"subject {subject_id} does not exist", subject=subject_id)
         if row.state is SubjectState.ERASED:
-            self._destroy_keys_left(subject_id)
+            self._destroy_keys_left(actor, subject_id)
             stored = self.store.receipts.erasure_receipt(subject_id)
             assert stored is not None
+            self._answered_again(actor, subject_id)
             return receipt_from_json(stored)
 
         categories = tuple(c for c in self.keys.categories(subject_id) if c != IDENTITY_CATEGORY)
@@ -73,6 +80,21 @@ class Shredding:
                     identities_removed=tx.subjects.delete_identities(subject_id),
                 )
                 receipt_json = receipt_to_json(receipt)
+                sensitive = current.protected_identity
+                # Named while the subject key exists: the last event to name
+                # them but their keys' destruction.
+                erased = self.audit.event(
+                    actor,
+                    Operation.ERASE_SUBJECT,
+                    subject_id,
+                    sensitive=sensitive,
+                    detail=(
+                        f"marked erased in the vault: {receipt.identities_removed} identities "
+                        f"removed, {receipt.records_shredded} records and "
+                        f"{receipt.keys_destroyed} keys to be shredded"
+                    ),
+                )
+                self.audit.written(tx.audit, erased)
                 # Roles go with the person: an erased subject keeps only its id and state.
                 tx.subjects.update_subject(subject_id, None, False, erased_at)
                 tx.subjects.set_subject_state(subject_id, SubjectState.ERASED, erased_at)
@@ -90,18 +112,30 @@ class Shredding:
         # the two is finished by `Maintenance.recover()`, and reads stop at the
         # mark. Both stores are scrubbed in the next maintenance pass, which this
         # wakes (a key store may also scrub its key bytes as it destroys them).
-        self.keys.destroy_subject(subject_id)
+        destroy_keys(self.audit, actor, subject_id, sensitive=sensitive)
         self.scrub_due.set()
         return receipt
 
-    def _destroy_keys_left(self, subject_id: str) -> None:
+    def _destroy_keys_left(self, actor: Actor, subject_id: str) -> None:
         """An erasure answered again (a retried step, a retried call) finishes what
         the first left undone: if destroying the keys failed after the mark
         committed (a crash, a lost connection), the receipt must not be
         answered while they are still there."""
         if self.keys.store.subject_key(subject_id) is not None:
-            self.keys.destroy_subject(subject_id)
+            destroy_keys(self.audit, actor, subject_id, note="keys an earlier attempt left")
             self.scrub_due.set()
+
+    def _answered_again(self, actor: Actor, subject_id: str) -> None:
+        """An erasure asked for again changes nothing, but is a call all the same:
+        its event is committed before the receipt is answered."""
+        self.audit.commit(
+            self.audit.event(
+                actor,
+                Operation.ERASE_SUBJECT,
+                subject_id,
+                detail="already erased: answered with the erasure's receipt",
+            )
+        )
 
 
 def receipt_to_json(receipt: ErasureReceipt) -> str:

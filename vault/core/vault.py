@@ -87,8 +87,10 @@ class Vault:
             self.scrub_due,
             self.access_notes,
         )
-        self.shredding = Shredding(records, self.keys, self.replay, self.clock, self.scrub_due)
-        self.maintenance = Maintenance(records, self.keys, self.replay, self.scrub_due)
+        self.shredding = Shredding(
+            records, self.keys, self.replay, self.clock, self.scrub_due, self.audit
+        )
+        self.maintenance = Maintenance(records, self.keys, self.replay, self.scrub_due, self.audit)
         self.rotation = KeyRotation(records, self.keys, self.sealing, self.clock, self.scrub_due)
         self.tokens = Tokens(records, self.keys, self.clock)
 

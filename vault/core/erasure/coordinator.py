@@ -6,10 +6,14 @@ is done, so reads stop at once. The identifiers connectors need are sealed
 under a key of the job's own, so the person's own keys can be destroyed
 straight away and the other systems finished later by the step engine. When
 the job completes, its key is destroyed.
+
+Every call writes its audit event: a change (the request, a retry, a
+confirmation, a decision) in its own transaction, a read before its answer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import secrets
 import threading
@@ -18,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from vault.connectors.base import Connector, Holdings, NeedsAttention
 from vault.core import access, faults, paging, rules
 from vault.core.actor import Actor
+from vault.core.audit.events import AuditEvent, Operation
 from vault.core.erasure.jobkeys import JobKeys
 from vault.core.erasure.kind import ErasureSteps
 from vault.core.erasure.model import (
@@ -37,6 +42,7 @@ from vault.core.erasure.model import (
 from vault.core.erasure.systems import (
     ConnectorStep,
     VaultStep,
+    counted,
     read_protected_identity,
     sealed_identities,
 )
@@ -59,6 +65,10 @@ from vault.core.steps import (
 from vault.core.vault import Vault
 from vault.storage.base import Transaction
 
+# An event's detail for a call answered from its request id: nothing was done
+# again, but the call was made.
+ANSWERED_AGAIN = "answered again from the request id"
+
 
 class ErasureCoordinator:
     """The erasure's intake and a person's decisions; it registers the erasure's
@@ -73,6 +83,7 @@ class ErasureCoordinator:
         settings: ErasureSettings | None = None,
     ) -> None:
         self.vault = vault
+        self.audit = vault.audit
         self.connectors = dict(connectors)
         self.holdings = dict(holdings)
         self.settings = settings or ErasureSettings()
@@ -91,6 +102,8 @@ class ErasureCoordinator:
                 self.kind.identities,
                 vault.clock.now,
                 self.engine.owner,
+                self.audit,
+                self.kind.protected_identity,
             )
             for name, connector in self.connectors.items()
         }
@@ -111,7 +124,7 @@ class ErasureCoordinator:
                     or remembered.subject_id != subject_id
                 ):
                     raise RequestIdReused(request_id)
-                return self.get(actor, remembered.result)
+                return self._asked_again(actor, remembered.result, ANSWERED_AGAIN)
         subject = self.vault.records.subjects.subject(subject_id)
         if subject is None:
             raise SubjectNotFound(f"subject {subject_id} does not exist", subject=subject_id)
@@ -119,7 +132,11 @@ class ErasureCoordinator:
             # Already being erased, or erased: "already gone" is success.
             latest = self.steps.latest_request(KIND, subject_id)
             if latest is not None:
-                return self.get(actor, latest.request_id)
+                return self._asked_again(
+                    actor,
+                    latest.request_id,
+                    "already being erased or erased: answered with the latest erasure request",
+                )
             # Erased before erasure requests were kept: nothing to show but that.
             if subject.state is SubjectState.ERASED:
                 raise SubjectErased(subject_id)
@@ -136,6 +153,15 @@ class ErasureCoordinator:
             job_id,
         )
         now = self.vault.clock.now()
+        systems = [VAULT_SYSTEM, *sorted(self.connectors)]
+        # Named while the subject key exists: the vault step destroys it next.
+        accepted = self.audit.event(
+            actor,
+            Operation.ERASE_SUBJECT,
+            subject_id,
+            sensitive=person.protected_identity,
+            detail=f"erasure requested in {counted(len(systems), 'system')}: " + ", ".join(systems),
+        )
         request = StoredRequest(
             job_id,
             KIND,
@@ -154,8 +180,9 @@ class ErasureCoordinator:
                 if current is None or current.state is not SubjectState.ACTIVE:
                     # Another request won the race to erase this subject.
                     raise ErasurePending(subject_id)
-                self.engine.submit(tx.steps, request, [VAULT_SYSTEM, *sorted(self.connectors)])
+                self.engine.submit(tx.steps, request, systems)
                 tx.subjects.set_subject_state(subject_id, SubjectState.ERASURE_PENDING, now)
+                self.audit.written(tx.audit, accepted)
                 # The answer is the request's own id; what it asked for is its
                 # subject, compared as such rather than fingerprinted.
                 self.replay.remember(
@@ -172,7 +199,7 @@ class ErasureCoordinator:
                     and remembered.operation == "erase_everywhere"
                     and remembered.subject_id == subject_id
                 ):
-                    return self.get(actor, remembered.result)
+                    return self._asked_again(actor, remembered.result, ANSWERED_AGAIN)
             if isinstance(failure, Raced):
                 raise RequestIdReused(request_id) from None
             raise
@@ -181,20 +208,51 @@ class ErasureCoordinator:
         # step pending, and the next worker finishes it.
         self.engine.run_step(job_id, VAULT_SYSTEM)
         self.engine.accepted()
-        return self.get(actor, job_id)
+        return self._answer(actor, job_id)
+
+    def _asked_again(self, actor: Actor, request_id: str, detail: str) -> ErasureRequestView:
+        """An erasure asked for again starts nothing, but is a call: its event is
+        committed before the request it is answered with."""
+        request = self._request(request_id)
+        protected = self._protected_identity(request)
+        self._told(actor, Operation.ERASE_SUBJECT, request, protected, detail)
+        return self._shown(actor, request, "get_erasure_request", protected)
 
     def get(self, actor: Actor, request_id: str) -> ErasureRequestView:
-        return self._shown(actor, self._request(request_id), "get_erasure_request")
+        request = self._request(request_id)
+        protected = self._protected_identity(request)
+        self._told(actor, Operation.GET_ERASURE_REQUEST, request, protected)
+        return self._shown(actor, request, "get_erasure_request", protected)
+
+    def _answer(self, actor: Actor, request_id: str) -> ErasureRequestView:
+        """The request as a change's answer: its event, written with the change, tells it."""
+        request = self._request(request_id)
+        return self._shown(actor, request, "get_erasure_request", self._protected_identity(request))
+
+    def _told(
+        self,
+        actor: Actor,
+        operation: Operation,
+        request: StoredRequest,
+        protected: bool,
+        detail: str = "",
+    ) -> None:
+        """Commit a read's event, before what it read leaves."""
+        self.audit.commit(
+            self.audit.event(
+                actor, operation, request.subject_id, sensitive=protected, detail=detail
+            )
+        )
 
     def _shown(
-        self, actor: Actor, request: StoredRequest, action: str | None
+        self, actor: Actor, request: StoredRequest, action: str | None, protected: bool
     ) -> ErasureRequestView:
         """The request as `actor` may see it: a protected identity's without
         its free text (instructions, descriptions, errors, notes) to anyone but
         the privacy officer, the access noted as `action` (None: noted already,
         once for a whole watch)."""
         view = request_view(self.steps, self.keys, request)
-        if not self._protected_identity(request):
+        if not protected:
             return view
         if action is not None:
             self.vault.access_notes.note(actor, request.subject_id, action)
@@ -241,7 +299,21 @@ class ErasureCoordinator:
         token = (
             paging.token(query, [_iso(rows[-1].received_at), rows[-1].request_id]) if more else ""
         )
-        return [self._shown(actor, r, "list_erasure_requests") for r in rows], token
+        protected = [self._protected_identity(r) for r in rows]
+        # One event for the page: it names no one, as a page holds many people.
+        self.audit.commit(
+            self.audit.event(
+                actor,
+                Operation.LIST_ERASURE_REQUESTS,
+                sensitive=any(protected),
+                detail=counted(len(rows), "request") + (f" in state {state}" if state else ""),
+            )
+        )
+        views = [
+            self._shown(actor, row, "list_erasure_requests", hidden)
+            for row, hidden in zip(rows, protected, strict=True)
+        ]
+        return views, token
 
     def watch(
         self,
@@ -254,10 +326,15 @@ class ErasureCoordinator:
         noted = threading.Event()
 
         def shown(rid: str) -> ErasureRequestView:
-            # Polled until the request rests: noted on the first look only.
-            action = None if noted.is_set() else "watch_erasure_request"
-            noted.set()
-            return self._shown(actor, self._request(rid), action)
+            # Polled until the request rests: told and noted on the first look only.
+            request = self._request(rid)
+            protected = self._protected_identity(request)
+            action = None
+            if not noted.is_set():
+                self._told(actor, Operation.WATCH_ERASURE_REQUEST, request, protected)
+                action = "watch_erasure_request"
+                noted.set()
+            return self._shown(actor, request, action, protected)
 
         return self.engine.watch(
             request_id,
@@ -280,9 +357,12 @@ class ErasureCoordinator:
                     request=request_id,
                 )
 
-        self._once(client_request_id, "retry_erasure", request_id, request.subject_id, apply)
+        event = self._change_event(
+            actor, Operation.RETRY_ERASURE_REQUEST, request, "the steps that need attention"
+        )
+        self._once(client_request_id, "retry_erasure", request_id, request.subject_id, apply, event)
         self.engine.changed()
-        return self.get(actor, request_id)
+        return self._answer(actor, request_id)
 
     def confirm_manual_action(
         self,
@@ -309,12 +389,24 @@ class ErasureCoordinator:
             self.engine.settle(tx.steps, request_id)
 
         fingerprint = f"{request_id}|{action_id}|{who}"
+        # Who confirmed is a person's name: the event names the step and category.
+        event = self._change_event(
+            actor,
+            Operation.CONFIRM_MANUAL_ACTION,
+            request,
+            f"the {action.step} step's manual action for {action.category}",
+        )
         self._once(
-            client_request_id, "confirm_manual_action", fingerprint, request.subject_id, apply
+            client_request_id,
+            "confirm_manual_action",
+            fingerprint,
+            request.subject_id,
+            apply,
+            event,
         )
         self.engine.changed()
         self.engine.end_if_completed(request_id)
-        return self.get(actor, request_id)
+        return self._answer(actor, request_id)
 
     def decide_match(
         self,
@@ -364,10 +456,16 @@ class ErasureCoordinator:
             self.engine.settle(tx.steps, request_id)
 
         fingerprint = f"{request_id}|{system}|{decision}|{who}"
-        self._once(client_request_id, "decide_match", fingerprint, request.subject_id, apply)
+        event = self._change_event(
+            actor,
+            Operation.DECIDE_MATCH,
+            request,
+            f"the {system} step: {decision.replace('_', ' ')}",
+        )
+        self._once(client_request_id, "decide_match", fingerprint, request.subject_id, apply, event)
         self.engine.changed()
         self.engine.end_if_completed(request_id)
-        return self.get(actor, request_id)
+        return self._answer(actor, request_id)
 
     # --------------------------------------------------------------- steps
     def run_pending(self, limit: int | None = None) -> int:
@@ -387,6 +485,17 @@ class ErasureCoordinator:
             )
         return request
 
+    def _change_event(
+        self, actor: Actor, operation: Operation, request: StoredRequest, detail: str
+    ) -> AuditEvent:
+        return self.audit.event(
+            actor,
+            operation,
+            request.subject_id,
+            sensitive=self._protected_identity(request),
+            detail=detail,
+        )
+
     def _once(
         self,
         client_request_id: str,
@@ -394,12 +503,16 @@ class ErasureCoordinator:
         parts: str,
         subject_id: str,
         apply: Callable[[Transaction], None],
+        event: AuditEvent,
     ) -> None:
-        """Apply `apply(tx)` once per client request id: a retry of a call already
-        applied, or a copy that lost the race to apply it, answers as the first did."""
+        """Apply `apply(tx)` once per client request id, `event` written with it: a
+        retry of a call already applied, or a copy that lost the race to apply
+        it, answers as the first did, its event saying so."""
         fingerprint = self.replay.fingerprint(client_request_id, operation, parts)
         for _ in range(2):
             if self.replay.replayed(client_request_id, operation, fingerprint) is not None:
+                again = dataclasses.replace(event, detail=f"{event.detail}; {ANSWERED_AGAIN}")
+                self.audit.commit(again)
                 return
             try:
                 with self.vault.records.write() as tx:
@@ -407,6 +520,7 @@ class ErasureCoordinator:
                         tx, client_request_id, operation, fingerprint, subject_id, ""
                     )
                     apply(tx)
+                    self.audit.written(tx.audit, event)
                 return
             except Raced:
                 continue  # another copy of this call remembered it first: look again

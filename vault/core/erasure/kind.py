@@ -9,7 +9,7 @@ from vault.connectors.base import ConnectorUnavailable, NeedsAttention
 from vault.core.erasure import outcomes
 from vault.core.erasure.jobkeys import JobKeys
 from vault.core.erasure.model import ErasureSettings
-from vault.core.erasure.systems import SystemStep, read_identities
+from vault.core.erasure.systems import SystemStep, read_identities, read_protected_identity
 from vault.core.identities import Identity
 from vault.core.steps import StepReport, StoredRequest, StoredStep
 from vault.core.vault import Vault
@@ -61,12 +61,18 @@ class ErasureSteps:
         self.vault.scrub_due.set()
 
     def identities(self, request: StoredRequest) -> list[Identity]:
+        return read_identities(self._payload(request))
+
+    def protected_identity(self, request: StoredRequest) -> bool:
+        """Was the job's person a protected identity? (Their calls are sensitive.)"""
+        return read_protected_identity(self._payload(request))
+
+    def _payload(self, request: StoredRequest) -> bytes:
         if request.sealed_payload is None:
             raise NeedsAttention("the job's identifiers were already destroyed")
-        raw = self.keys.unseal(
+        return self.keys.unseal(
             request.request_id,
             request.sealed_payload,
             "job-identities",
             request.request_id,
         )
-        return read_identities(raw)

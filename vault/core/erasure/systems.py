@@ -2,7 +2,8 @@
 
 Each system's step is an object with one method, so the vault's own step is
 run like any other system's: the erasure kind looks the step's system up and
-calls it.
+calls it. Every call of a connector is told in the audit trail, as the
+vault's (vault.core.connector_calls).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from vault.connectors.base import (
 )
 from vault.core import faults, matching
 from vault.core.actor import THE_VAULT
+from vault.core.audit.trail import AuditTrail
+from vault.core.connector_calls import CallTold, counted, kinds_asked
 from vault.core.erasure import outcomes
 from vault.core.erasure.jobkeys import JobKeys
 from vault.core.erasure.model import (
@@ -88,6 +91,8 @@ class ConnectorStep:
         identities: Callable[[StoredRequest], list[Identity]],
         clock_now: Callable[[], Any],
         owner: str,
+        audit: AuditTrail,
+        protected_identity: Callable[[StoredRequest], bool],
     ) -> None:
         self.connector = connector
         self.holdings = holdings
@@ -97,23 +102,37 @@ class ConnectorStep:
         self.identities = identities
         self.now = clock_now
         self.owner = owner
+        self.audit = audit
+        self.protected_identity = protected_identity
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=4, thread_name_prefix=f"connector-{connector.name}"
         )
 
     def erase(self, step: StoredStep, request: StoredRequest) -> list[outcomes.Reported]:
         identities = self.identities(request)
-        references = self._references(step, identities)
+        call = CallTold(
+            self.audit,
+            THE_VAULT,
+            self.connector.name,
+            request.subject_id,
+            self.protected_identity(request),
+        )
+        references = self._references(step, identities, call)
         if step.details.get("conflict") and step.details.get("decision") != (
             MatchDecision.SAME_PERSON
         ):
             raise conflict(step.details)
         today = self.now().astimezone(zoneinfo.ZoneInfo(self.settings.time_zone)).date()
         erase = self.connector.erase
+        asked = f"erase {counted(len(references), 'reference')}"
         if takes_references(erase):
-            result = self._call(erase, identities, today, references=references)
+            result = call(
+                asked,
+                lambda: self._call(erase, identities, today, references=references),
+                "outcome",
+            )
         else:  # a connector written before erase() took references
-            result = self._call(erase, identities, today)
+            result = call(asked, lambda: self._call(erase, identities, today), "outcome")
         faults.crash_point("connector_erased")
         reported: list[outcomes.Reported] = [*outcomes.checked(self.holdings, result)]
         if not references and not any(isinstance(o, Removed | Retained) for o in reported):
@@ -126,13 +145,18 @@ class ConnectorStep:
             reported.append(AlreadyRemoved())
         return reported
 
-    def _references(self, step: StoredStep, identities: list[Identity]) -> list[str]:
+    def _references(
+        self, step: StoredStep, identities: list[Identity], call: CallTold
+    ) -> list[str]:
         """The system's own references to the person: found at the step's first attempt,
         examined for conflicts and sealed in the step; read back on every later attempt."""
         context = ("job-references", step.request_id, step.name)
         if step.sealed is not None:
             return list(json.loads(self.keys.unseal(step.request_id, step.sealed, *context)))
-        matches = checked_matches(self._call(self.connector.match, identities))
+        asked = f"match by {kinds_asked(identities)}"
+        matches = checked_matches(
+            call(asked, lambda: self._call(self.connector.match, identities), "match")
+        )
         report = matching.examine(step.name, identities, matches)
         references = list(dict.fromkeys(m.reference for m in matches))
         sealed = self.keys.seal(step.request_id, json.dumps(references).encode(), *context)
