@@ -87,7 +87,8 @@ def test_a_grouped_record_append_whose_event_is_refused_stores_no_record(
     with store.write() as tx:
         tx.subjects.insert_subject(subject_row("s1"))
     refuse_events(store.path)
-    audited = NewRecord(record_row("r1"), audit=entry(1, operation=Operation.CREATE_RECORD))
+    created = entry(1, operation=Operation.CREATE_RECORD)
+    audited = NewRecord(record_row("r1"), audit=created)
     with pytest.raises(AuditUnavailable):
         store.records.append_record(audited, SubjectState.ACTIVE)
 
@@ -107,5 +108,5 @@ def test_a_grouped_record_append_whose_event_is_refused_stores_no_record(
     execute(store.path, "DROP TRIGGER refuse_events")
     assert store.records.append_record(audited, SubjectState.ACTIVE).stored
     store.audit.append([entry(4)])
-    assert [e.entry for e in everything(other_store)] == [audited.audit.entry, entry(4).entry]  # type: ignore[union-attr]
+    assert [e.entry for e in everything(other_store)] == [created.entry, entry(4).entry]
     assert other_store.records.count_records("s1") == 2

@@ -39,7 +39,8 @@ def _append_group(
     items = [(a.new, a.wanted) for a in group if isinstance(a, Append)]
     outcomes = iter(_append_records(conn, items))
     results: list[AppendOutcome | None] = []
-    # The group's events in the order queued: each stored record's own, and the events appended alone.
+    # The group's events in the order queued: each stored record's own, and
+    # the events appended on their own.
     entries: list[AuditEntry] = []
     for append in group:
         if isinstance(append, Append):
