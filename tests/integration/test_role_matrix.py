@@ -59,6 +59,10 @@ ConnectorService.CheckConnector                -            yes            -    
 AccessService.CreateToken                      -            -              -       yes
 AccessService.ListTokens                       -            -              -       yes
 AccessService.RevokeToken                      -            -              -       yes
+AuditService.ListAuditEvents                   -            yes            yes     -
+AuditService.GetTreeHead                       -            yes            yes     -
+AuditService.GetInclusionProof                 -            yes            yes     -
+AuditService.GetConsistencyProof               -            yes            yes     -
 """
 
 

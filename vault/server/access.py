@@ -2,7 +2,9 @@
 anything is looked up: who is calling (an API token, and with mutual TLS the
 client certificate), whether the token's role may make this call (the one
 table, vault.server.permissions), and whether the caller is within its rate
-and its address within its refused authentications. What passes is the core's actor; what does not is refused with a reason.
+and its address within its refused authentications. What passes is the core's
+actor; what does not is `Refused`: the error that says why, and who was
+calling as far as the gate got to know, for the refusal's audit event.
 
 Health and reflection are not registered through the gate (load balancers
 and schema tools ask them without credentials); every vault service is
@@ -30,6 +32,7 @@ from vault.core.errors import (
     TokenMissing,
     TokenRevoked,
     TokenUnknown,
+    VaultError,
 )
 from vault.core.tokens import Token, Tokens
 from vault.server.permissions import allowed
@@ -39,6 +42,30 @@ log = logging.getLogger("vault.server")
 
 AUTHORIZATION = "authorization"
 BEARER = "bearer"
+# Who a refused call came from when no token of this vault says: none was
+# sent, or one it did not issue.
+ANONYMOUS = "anonymous"
+
+
+@dataclasses.dataclass(frozen=True)
+class Caller:
+    """Who made a refused call, as far as the gate knew: a token's actor (its
+    role and system too) once it verified, a token's name alone if it was
+    revoked or expired, else `anonymous`; with mutual TLS the certificate."""
+
+    who: str
+    role: str = ""
+    system: str = ""
+
+
+class Refused(Exception):
+    """The gate refused a call: `error` is what the caller is answered with,
+    `caller` who they were as far as known."""
+
+    def __init__(self, error: VaultError, caller: Caller) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.caller = caller
 
 
 class RateLimits:
@@ -156,8 +183,30 @@ class Gate:
         self.verify_on = verify_on
 
     async def admit(self, method: str, context: grpc.aio.ServicerContext) -> Actor:
-        """The actor making `method` (`/package.Service/Method`); raises an
-        Unauthenticated, PermissionDenied or RateLimited error."""
+        """The actor making `method` (`/package.Service/Method`); raises
+        Refused, with an Unauthenticated, PermissionDenied or RateLimited error."""
+        certificate = certificate_subject(context)
+        try:
+            token = await self._authenticated(context)
+        except (TokenRevoked, TokenExpired) as error:
+            raise Refused(error, _with(Caller(error.metadata["token"]), certificate)) from error
+        except VaultError as error:
+            raise Refused(error, _with(Caller(ANONYMOUS), certificate)) from error
+        actor = token.actor(self.purposes.get(token.system, frozenset()))
+        if certificate:
+            actor = dataclasses.replace(actor, who=f"{actor.who}, certificate {certificate}")
+        wait = self.rates.take(token.token_id)
+        if wait:
+            refused: VaultError = RateLimited(self.rates.per_second, wait)
+        elif not allowed(method, token.role):
+            refused = RoleNotAllowed(token.role.value, method)
+        else:
+            return actor
+        raise Refused(refused, Caller(actor.who, actor.role.value, actor.system))
+
+    async def _authenticated(self, context: grpc.aio.ServicerContext) -> Token:
+        """The call's verified token, unless its address is past its refused
+        authentications."""
         presented = presented_token(context.invocation_metadata() or ())
         address = peer_address(context)
         wait = self.refusals.wait(address)
@@ -170,16 +219,7 @@ class Gate:
             raise
         if self.tokens.uses_due:
             self.writes_on.submit(self._note_uses)
-        wait = self.rates.take(token.token_id)
-        if wait:
-            raise RateLimited(self.rates.per_second, wait)
-        if not allowed(method, token.role):
-            raise RoleNotAllowed(token.role.value, method)
-        actor = token.actor(self.purposes.get(token.system, frozenset()))
-        subject = certificate_subject(context)
-        if subject:
-            actor = dataclasses.replace(actor, who=f"{actor.who}, certificate {subject}")
-        return actor
+        return token
 
     def _note_uses(self) -> None:
         # A last use is bookkeeping: failing to write it never fails a call.
@@ -193,3 +233,11 @@ class Gate:
             return self.tokens.verify(presented)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.verify_on, self.tokens.verify, presented)
+
+
+def _with(caller: Caller, certificate: str) -> Caller:
+    return (
+        dataclasses.replace(caller, who=f"{caller.who}, certificate {certificate}")
+        if certificate
+        else caller
+    )

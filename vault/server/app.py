@@ -23,10 +23,11 @@ from grpc_reflection.v1alpha import reflection
 
 from vault.core.vault import Vault
 from vault.server.access import Gate
+from vault.server.audit import AuditService
 from vault.server.context import VaultServices
 from vault.server.erasure import ConnectorService, ErasureService
 from vault.server.records import RecordService
-from vault.server.registration import CallLimit, Pools, add_servicer
+from vault.server.registration import CallLimit, EdgeEvents, Pools, add_servicer
 from vault.server.subjects import SubjectService
 from vault.server.tokens import AccessService
 from vault.settings import ServerSettings, TlsSettings, is_loopback
@@ -164,12 +165,14 @@ def create_server(services: VaultServices, settings: ServerSettings) -> RunningS
             writes_on=pools.blocking,
             verify_on=None if services.stores_embedded else pools.blocking,
         )
+        events = EdgeEvents(services.vault.audit)
         for name, servicer in (
             ("SubjectService", SubjectService(services)),
             ("RecordService", RecordService(services)),
             ("ErasureService", ErasureService(services)),
             ("ConnectorService", ConnectorService(services)),
             ("AccessService", AccessService(services)),
+            ("AuditService", AuditService(services)),
         ):
             add_servicer(
                 server,
@@ -178,6 +181,7 @@ def create_server(services: VaultServices, settings: ServerSettings) -> RunningS
                 pools,
                 calls,
                 gate,
+                events,
                 reads_inline=services.stores_embedded,
             )
         health_servicer = HealthServicer()

@@ -5,7 +5,9 @@ cannot parse with INTERNAL, and an unexpected exception with UNKNOWN carrying
 its text. Here a request that does not parse is INVALID_ARGUMENT, a domain
 error is its mapped status, and anything else is INTERNAL with a correlation id.
 Every call passes the access gate (vault.server.access) first: a caller it
-refuses learns nothing, not even whether its request parsed.
+refuses learns nothing, not even whether its request parsed. A call the gate
+refuses, and one that fails past it, is an audit event of the edge's own
+(`EdgeEvents`), written before the caller hears why.
 
 The server runs on one asyncio event loop; the servicers stay plain blocking
 code. Where a call runs is decided here:
@@ -38,11 +40,17 @@ import grpc
 from google.protobuf import message as protobuf_message
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message_factory import GetMessageClass
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from vault.core.actor import Actor
+from vault.core.audit.events import AuditEvent, Operation
+from vault.core.audit.trail import AuditTrail
+from vault.core.clock import utc_now
+from vault.core.errors import AuditUnavailable, Reason
 from vault.server import errors
-from vault.server.access import Gate
+from vault.server.access import ANONYMOUS, Caller, Gate, Refused
+from vault.server.operations import operation_of
 
 log = logging.getLogger("vault.server")
 
@@ -94,17 +102,87 @@ def _limited(method: str, calls: CallLimit, handle: Callable[..., Any]) -> Calla
     return limited
 
 
-def _gated(method: str, gate: Gate, handle: Callable[..., Any]) -> Callable[..., Any]:
+class EdgeEvents:
+    """The audit events the edge writes itself (vault.core.audit.trail): a call
+    the gate refused is a `call refused` event; one that failed past it, in
+    the vault or in the edge, an event of the operation it asked for
+    (vault.server.operations), so the trail reads "erase subject",
+    SUBJECT_NOT_FOUND whoever stopped it. The result is the reason the caller
+    is answered with, the detail the RPC's full method name.
+
+    Each is committed before the answer goes out, awaited on the event loop
+    without blocking it; one that cannot be written turns the answer into
+    UNAVAILABLE / AUDIT_UNAVAILABLE, as any operation's event does.
+    """
+
+    def __init__(self, trail: AuditTrail) -> None:
+        self.trail = trail
+
+    async def refused(
+        self, method: str, caller: Caller, status: status_pb2.Status
+    ) -> status_pb2.Status:
+        """`status`, once the refusal's event is written."""
+        event = AuditEvent(
+            at=utc_now(self.trail.clock),
+            actor=caller.who,
+            role=caller.role,
+            system=caller.system,
+            operation=Operation.CALL_REFUSED.value,
+            subject="",
+            result=_reason(status),
+            detail=method,
+        )
+        return await self._told(event, method, status)
+
+    async def failed(
+        self, method: str, actor: Actor, status: status_pb2.Status
+    ) -> status_pb2.Status:
+        """`status`, once the failure's event is written."""
+        reason = _reason(status)
+        if reason == Reason.AUDIT_UNAVAILABLE:
+            # The call failed because the trail could not be written: there
+            # is no event to add, and the answer already says why.
+            return status
+        event = self.trail.event(actor, operation_of(method), result=reason, detail=method)
+        return await self._told(event, method, status)
+
+    async def _told(
+        self, event: AuditEvent, method: str, status: status_pb2.Status
+    ) -> status_pb2.Status:
+        try:
+            await self.trail.commit_async(event)
+        except AuditUnavailable as unwritten:
+            log.warning(
+                "%s: the audit event of a call answered %s was not written", method, event.result
+            )
+            return errors.status_for(unwritten, method)
+        return status
+
+
+def _reason(status: status_pb2.Status) -> str:
+    """The stable reason in a status's ErrorInfo (every status the edge sends has one)."""
+    info = error_details_pb2.ErrorInfo()
+    for detail in status.details:
+        if detail.Unpack(info):
+            return info.reason
+    return ""
+
+
+def _gated(
+    method: str, gate: Gate, events: EdgeEvents, handle: Callable[..., Any]
+) -> Callable[..., Any]:
     """`handle`, given the caller's actor, for the callers `gate` admits."""
 
     async def gated(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             actor = await gate.admit(method, context)
-        except Exception as exc:
-            status = errors.status_for(exc, method)
+        except Refused as refused:
+            status, caller = errors.status_for(refused.error, method), refused.caller
+        except Exception as exc:  # the gate itself failed: the caller is not known
+            status, caller = errors.status_for(exc, method), Caller(ANONYMOUS)
         else:
             return await handle(request, context, actor)
-        await _abort(context, status)
+        await _abort(context, await events.refused(method, caller, status))
 
     return gated
 
@@ -233,6 +311,7 @@ def _guard_unary(
     method: str,
     behaviour: Callable[..., Any],
     pools: Pools,
+    events: EdgeEvents,
     *,
     inline: bool,
     client_streaming: bool,
@@ -241,7 +320,9 @@ def _guard_unary(
 
     async def handle(request: Any, context: grpc.aio.ServicerContext, actor: Actor) -> Any:
         if not client_streaming and isinstance(request, _Malformed):
-            await _abort(context, errors.malformed_request(method))
+            await _abort(
+                context, await events.failed(method, actor, errors.malformed_request(method))
+            )
         call = CallContext(context, actor)
         try:
             if is_coroutine:
@@ -258,7 +339,7 @@ def _guard_unary(
             status = errors.status_for(exc, method)
         finally:
             call.end()
-        await _abort(context, status)
+        await _abort(context, await events.failed(method, actor, status))
 
     return handle
 
@@ -320,14 +401,16 @@ async def _until_cancelled(context: grpc.aio.ServicerContext) -> None:
 
 
 def _guard_streaming(
-    method: str, behaviour: Callable[..., Iterator[Any]], pools: Pools
+    method: str, behaviour: Callable[..., Iterator[Any]], pools: Pools, events: EdgeEvents
 ) -> Callable[..., Coroutine[Any, Any, None]]:
     # A coroutine that writes each message itself (grpc's reader-writer form),
     # so a write to a client that has gone ends the stream quietly: a client
     # cancelling a stream is normal, not an error of the server.
     async def handle(request: Any, context: grpc.aio.ServicerContext, actor: Actor) -> None:
         if isinstance(request, _Malformed):
-            await _abort(context, errors.malformed_request(method))
+            await _abort(
+                context, await events.failed(method, actor, errors.malformed_request(method))
+            )
         call = CallContext(context, actor)
         loop = asyncio.get_running_loop()
         handover = _Handover(loop, call)
@@ -358,7 +441,7 @@ def _guard_streaming(
             log.debug("%s: the client went away; the stream stopped", method)
             await _until_cancelled(context)
         elif status is not None:
-            await _abort(context, status)
+            await _abort(context, await events.failed(method, actor, status))
 
     return handle
 
@@ -370,12 +453,14 @@ def add_servicer(
     pools: Pools,
     calls: CallLimit,
     gate: Gate,
+    events: EdgeEvents,
     *,
     reads_inline: bool = True,
 ) -> None:
     """Register every method of `service` that `servicer` implements under the
     guard, behind `gate`, within the limit of `calls` (shared by every service
-    of the server); its `INLINE` reads run on the loop if `reads_inline`."""
+    of the server), telling `events` of each call refused or failed; its
+    `INLINE` reads run on the loop if `reads_inline`."""
     inline: frozenset[str] = (
         getattr(servicer, "INLINE", frozenset()) if reads_inline else frozenset()
     )
@@ -390,51 +475,25 @@ def add_servicer(
         if method.server_streaming:
             if method.client_streaming:
                 raise NotImplementedError("bidirectional streaming is not used by this API")
-            handlers[method.name] = grpc.unary_stream_rpc_method_handler(
-                _limited(
-                    full_name,
-                    calls,
-                    _gated(full_name, gate, _guard_streaming(full_name, behaviour, pools)),
-                ),
-                parse,
-                serialize,
-            )
-        elif method.client_streaming:
-            handlers[method.name] = grpc.stream_unary_rpc_method_handler(
-                _limited(
-                    full_name,
-                    calls,
-                    _gated(
-                        full_name,
-                        gate,
-                        _guard_unary(
-                            full_name, behaviour, pools, inline=False, client_streaming=True
-                        ),
-                    ),
-                ),
-                parse,
-                serialize,
-            )
+            guarded = _guard_streaming(full_name, behaviour, pools, events)
+            make = grpc.unary_stream_rpc_method_handler
         else:
-            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-                _limited(
-                    full_name,
-                    calls,
-                    _gated(
-                        full_name,
-                        gate,
-                        _guard_unary(
-                            full_name,
-                            behaviour,
-                            pools,
-                            inline=method.name in inline,
-                            client_streaming=False,
-                        ),
-                    ),
-                ),
-                parse,
-                serialize,
+            guarded = _guard_unary(
+                full_name,
+                behaviour,
+                pools,
+                events,
+                inline=not method.client_streaming and method.name in inline,
+                client_streaming=method.client_streaming,
             )
+            make = (
+                grpc.stream_unary_rpc_method_handler
+                if method.client_streaming
+                else grpc.unary_unary_rpc_method_handler
+            )
+        handlers[method.name] = make(
+            _limited(full_name, calls, _gated(full_name, gate, events, guarded)), parse, serialize
+        )
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(service.full_name, handlers),)
     )

@@ -88,6 +88,12 @@ class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ROLE_AUDITOR: _ClassVar[Role]
     ROLE_ADMIN: _ClassVar[Role]
 
+class SensitiveFilter(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SENSITIVE_FILTER_UNSPECIFIED: _ClassVar[SensitiveFilter]
+    SENSITIVE_FILTER_ONLY: _ClassVar[SensitiveFilter]
+    SENSITIVE_FILTER_EXCLUDED: _ClassVar[SensitiveFilter]
+
 class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
@@ -172,6 +178,9 @@ ROLE_INTEGRATOR: Role
 ROLE_PRIVACY_OFFICER: Role
 ROLE_AUDITOR: Role
 ROLE_ADMIN: Role
+SENSITIVE_FILTER_UNSPECIFIED: SensitiveFilter
+SENSITIVE_FILTER_ONLY: SensitiveFilter
+SENSITIVE_FILTER_EXCLUDED: SensitiveFilter
 ERROR_REASON_UNSPECIFIED: ErrorReason
 INVALID_FIELD: ErrorReason
 MALFORMED_REQUEST: ErrorReason
@@ -893,3 +902,125 @@ class RevokeTokenResponse(_message.Message):
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     token: Token
     def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ...) -> None: ...
+
+class AuditEvent(_message.Message):
+    __slots__ = ("index", "time", "actor", "role", "system", "operation", "subject_pseudonym", "purpose", "sensitive", "result", "detail", "entry")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_PSEUDONYM_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    SENSITIVE_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    time: _timestamp_pb2.Timestamp
+    actor: str
+    role: str
+    system: str
+    operation: str
+    subject_pseudonym: str
+    purpose: str
+    sensitive: bool
+    result: str
+    detail: str
+    entry: bytes
+    def __init__(self, index: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., role: _Optional[str] = ..., system: _Optional[str] = ..., operation: _Optional[str] = ..., subject_pseudonym: _Optional[str] = ..., purpose: _Optional[str] = ..., sensitive: _Optional[bool] = ..., result: _Optional[str] = ..., detail: _Optional[str] = ..., entry: _Optional[bytes] = ...) -> None: ...
+
+class ListAuditEventsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "start_time", "end_time", "actor", "operation", "subject", "sensitive")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    SENSITIVE_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    actor: str
+    operation: str
+    subject: str
+    sensitive: SensitiveFilter
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., operation: _Optional[str] = ..., subject: _Optional[str] = ..., sensitive: _Optional[_Union[SensitiveFilter, str]] = ...) -> None: ...
+
+class ListAuditEventsResponse(_message.Message):
+    __slots__ = ("events", "next_page_token")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[AuditEvent]
+    next_page_token: str
+    def __init__(self, events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class TreeHead(_message.Message):
+    __slots__ = ("size", "root_hash", "time", "signature")
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    ROOT_HASH_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    size: int
+    root_hash: bytes
+    time: _timestamp_pb2.Timestamp
+    signature: bytes
+    def __init__(self, size: _Optional[int] = ..., root_hash: _Optional[bytes] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class GetTreeHeadRequest(_message.Message):
+    __slots__ = ("size",)
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    size: int
+    def __init__(self, size: _Optional[int] = ...) -> None: ...
+
+class GetTreeHeadResponse(_message.Message):
+    __slots__ = ("head", "public_key", "public_key_pem")
+    HEAD_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_PEM_FIELD_NUMBER: _ClassVar[int]
+    head: TreeHead
+    public_key: bytes
+    public_key_pem: str
+    def __init__(self, head: _Optional[_Union[TreeHead, _Mapping]] = ..., public_key: _Optional[bytes] = ..., public_key_pem: _Optional[str] = ...) -> None: ...
+
+class GetInclusionProofRequest(_message.Message):
+    __slots__ = ("index", "tree_size")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    tree_size: int
+    def __init__(self, index: _Optional[int] = ..., tree_size: _Optional[int] = ...) -> None: ...
+
+class GetInclusionProofResponse(_message.Message):
+    __slots__ = ("event", "head", "leaf_hash", "audit_path")
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    HEAD_FIELD_NUMBER: _ClassVar[int]
+    LEAF_HASH_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_PATH_FIELD_NUMBER: _ClassVar[int]
+    event: AuditEvent
+    head: TreeHead
+    leaf_hash: bytes
+    audit_path: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, event: _Optional[_Union[AuditEvent, _Mapping]] = ..., head: _Optional[_Union[TreeHead, _Mapping]] = ..., leaf_hash: _Optional[bytes] = ..., audit_path: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class GetConsistencyProofRequest(_message.Message):
+    __slots__ = ("first_size", "second_size")
+    FIRST_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SECOND_SIZE_FIELD_NUMBER: _ClassVar[int]
+    first_size: int
+    second_size: int
+    def __init__(self, first_size: _Optional[int] = ..., second_size: _Optional[int] = ...) -> None: ...
+
+class GetConsistencyProofResponse(_message.Message):
+    __slots__ = ("first", "second", "proof")
+    FIRST_FIELD_NUMBER: _ClassVar[int]
+    SECOND_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    first: TreeHead
+    second: TreeHead
+    proof: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, first: _Optional[_Union[TreeHead, _Mapping]] = ..., second: _Optional[_Union[TreeHead, _Mapping]] = ..., proof: _Optional[_Iterable[bytes]] = ...) -> None: ...

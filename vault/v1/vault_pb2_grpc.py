@@ -1109,6 +1109,225 @@ class AccessService:
             _registered_method=True)
 
 
+class AuditServiceStub:
+    """AuditService lets an auditor read the audit trail and check it: every
+    operation on personal data is an event, appended to a log whose Merkle tree
+    (RFC 9162) the vault signs (Ed25519). Events name a person only by an audit
+    pseudonym that no one can tie back to them once they are erased.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ListAuditEvents = channel.unary_unary(
+                '/vault.v1.AuditService/ListAuditEvents',
+                request_serializer=vault_dot_v1_dot_vault__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
+        self.GetTreeHead = channel.unary_unary(
+                '/vault.v1.AuditService/GetTreeHead',
+                request_serializer=vault_dot_v1_dot_vault__pb2.GetTreeHeadRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.GetTreeHeadResponse.FromString,
+                _registered_method=True)
+        self.GetInclusionProof = channel.unary_unary(
+                '/vault.v1.AuditService/GetInclusionProof',
+                request_serializer=vault_dot_v1_dot_vault__pb2.GetInclusionProofRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.GetInclusionProofResponse.FromString,
+                _registered_method=True)
+        self.GetConsistencyProof = channel.unary_unary(
+                '/vault.v1.AuditService/GetConsistencyProof',
+                request_serializer=vault_dot_v1_dot_vault__pb2.GetConsistencyProofRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.GetConsistencyProofResponse.FromString,
+                _registered_method=True)
+
+
+class AuditServiceServicer:
+    """AuditService lets an auditor read the audit trail and check it: every
+    operation on personal data is an event, appended to a log whose Merkle tree
+    (RFC 9162) the vault signs (Ed25519). Events name a person only by an audit
+    pseudonym that no one can tie back to them once they are erased.
+    """
+
+    def ListAuditEvents(self, request, context):
+        """Lists audit events in the order they were written, oldest first, paged
+        and filtered by time, actor, operation, subject and sensitivity.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTreeHead(self, request, context):
+        """The latest signed tree head (or the one of a given size), with the
+        public key that verifies it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInclusionProof(self, request, context):
+        """Proves that the event at an index is in the tree of a signed head.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConsistencyProof(self, request, context):
+        """Proves that the tree of one signed head is a prefix of a later one's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AuditServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'GetTreeHead': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTreeHead,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.GetTreeHeadRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.GetTreeHeadResponse.SerializeToString,
+            ),
+            'GetInclusionProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInclusionProof,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.GetInclusionProofRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.GetInclusionProofResponse.SerializeToString,
+            ),
+            'GetConsistencyProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsistencyProof,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.GetConsistencyProofRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.GetConsistencyProofResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'vault.v1.AuditService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('vault.v1.AuditService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class AuditService:
+    """AuditService lets an auditor read the audit trail and check it: every
+    operation on personal data is an event, appended to a log whose Merkle tree
+    (RFC 9162) the vault signs (Ed25519). Events name a person only by an audit
+    pseudonym that no one can tie back to them once they are erased.
+    """
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.AuditService/ListAuditEvents',
+            vault_dot_v1_dot_vault__pb2.ListAuditEventsRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTreeHead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.AuditService/GetTreeHead',
+            vault_dot_v1_dot_vault__pb2.GetTreeHeadRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.GetTreeHeadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInclusionProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.AuditService/GetInclusionProof',
+            vault_dot_v1_dot_vault__pb2.GetInclusionProofRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.GetInclusionProofResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsistencyProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.AuditService/GetConsistencyProof',
+            vault_dot_v1_dot_vault__pb2.GetConsistencyProofRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.GetConsistencyProofResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class RecordServiceStub:
     """RecordService stores, reads, rectifies, lists, streams, imports and erases
     a subject's records.

@@ -35,8 +35,10 @@ from vault_client.credentials import (
 )
 from vault_client.errors import VaultClientError, translate
 from vault_client.types import (
+    AuditEvent,
     CategoryErasure,
     ConnectorInfo,
+    ConsistencyProof,
     Content,
     ErasureItem,
     ErasureRequest,
@@ -45,11 +47,14 @@ from vault_client.types import (
     HeldCategory,
     Identity,
     ImportSummary,
+    InclusionProof,
     IssuedToken,
     NewSubject,
     Record,
     Subject,
     Token,
+    TreeHead,
+    TreeHeadWithKey,
 )
 
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -74,6 +79,9 @@ _RETRY_POLICY = json.dumps(
                     # would issue a second token.
                     {"service": "vault.v1.AccessService", "method": "ListTokens"},
                     {"service": "vault.v1.AccessService", "method": "RevokeToken"},
+                    # Reads only; each writes its own event first, and an
+                    # AUDIT_UNAVAILABLE changed nothing.
+                    {"service": "vault.v1.AuditService"},
                 ],
                 "retryPolicy": {
                     "maxAttempts": 4,
@@ -218,6 +226,7 @@ class VaultClient:
         self._erasure = pb_grpc.ErasureServiceStub(self._channel)
         self._connectors = pb_grpc.ConnectorServiceStub(self._channel)
         self._access = pb_grpc.AccessServiceStub(self._channel)
+        self._audit = pb_grpc.AuditServiceStub(self._channel)
 
     def __enter__(self) -> VaultClient:
         return self
@@ -644,6 +653,84 @@ class VaultClient:
         request = pb.RevokeTokenRequest(name=name)
         return _token(self._access.RevokeToken(request, timeout=self.timeout).token)
 
+    # ---------------------------------------------------------- audit trail
+    def list_audit_events(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        actor: str = "",
+        operation: str = "",
+        subject: str = "",
+        sensitive: bool | None = None,
+        page_size: int = 100,
+    ) -> Iterator[AuditEvent]:
+        """The audit events, oldest first, fetched page by page: those at or
+        after `since` and before `until`, of `actor` exactly as events name it,
+        of `operation` ("get record"), about `subject` (`subjects/{subject}`,
+        only while they exist), sensitive or not (`sensitive` True or False;
+        None for both)."""
+        request = pb.ListAuditEventsRequest(
+            page_size=page_size,
+            actor=actor,
+            operation=operation,
+            subject=subject,
+            sensitive={
+                None: pb.SENSITIVE_FILTER_UNSPECIFIED,
+                True: pb.SENSITIVE_FILTER_ONLY,
+                False: pb.SENSITIVE_FILTER_EXCLUDED,
+            }[sensitive],
+        )
+        if since is not None:
+            request.start_time.FromDatetime(since.astimezone(_UTC))
+        if until is not None:
+            request.end_time.FromDatetime(until.astimezone(_UTC))
+        while True:
+            page = self._audit_page(request)
+            yield from (_audit_event(e) for e in page.events)
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
+
+    @_translated
+    def _audit_page(self, request: pb.ListAuditEventsRequest) -> pb.ListAuditEventsResponse:
+        return self._audit.ListAuditEvents(request, timeout=self.timeout)
+
+    @_translated
+    def tree_head(self, size: int = 0) -> TreeHeadWithKey:
+        """The latest signed tree head (or the one of `size` events), with the
+        public key that verifies it."""
+        response = self._audit.GetTreeHead(pb.GetTreeHeadRequest(size=size), timeout=self.timeout)
+        return TreeHeadWithKey(
+            _tree_head(response.head), response.public_key, response.public_key_pem
+        )
+
+    @_translated
+    def inclusion_proof(self, index: int, tree_size: int = 0) -> InclusionProof:
+        """The proof that the event at `index` is in the signed head of
+        `tree_size` events (0: the latest)."""
+        response = self._audit.GetInclusionProof(
+            pb.GetInclusionProofRequest(index=index, tree_size=tree_size), timeout=self.timeout
+        )
+        return InclusionProof(
+            _audit_event(response.event),
+            _tree_head(response.head),
+            response.leaf_hash,
+            list(response.audit_path),
+        )
+
+    @_translated
+    def consistency_proof(self, first_size: int, second_size: int = 0) -> ConsistencyProof:
+        """The proof that the signed head of `first_size` events is a prefix
+        of the one of `second_size` (0: the latest)."""
+        response = self._audit.GetConsistencyProof(
+            pb.GetConsistencyProofRequest(first_size=first_size, second_size=second_size),
+            timeout=self.timeout,
+        )
+        return ConsistencyProof(
+            _tree_head(response.first), _tree_head(response.second), list(response.proof)
+        )
+
     # ------------------------------------------------------------- records
     @_translated
     def create_record(
@@ -1040,4 +1127,30 @@ def _token(message: pb.Token) -> Token:
         expire_time=time("expire_time"),
         revoke_time=time("revoke_time"),
         last_use_time=time("last_use_time"),
+    )
+
+
+def _audit_event(message: pb.AuditEvent) -> AuditEvent:
+    return AuditEvent(
+        index=message.index if message.HasField("index") else None,
+        time=message.time.ToDatetime(tzinfo=_UTC),
+        actor=message.actor,
+        role=message.role,
+        system=message.system,
+        operation=message.operation,
+        subject_pseudonym=message.subject_pseudonym,
+        purpose=message.purpose,
+        sensitive=message.sensitive,
+        result=message.result,
+        detail=message.detail,
+        entry=message.entry,
+    )
+
+
+def _tree_head(message: pb.TreeHead) -> TreeHead:
+    return TreeHead(
+        size=message.size,
+        root_hash=message.root_hash,
+        time=message.time.ToDatetime(tzinfo=_UTC),
+        signature=message.signature,
     )

@@ -84,13 +84,16 @@ class RateLimitedError(ResourceExhaustedError):
 
 
 class UnavailableError(VaultClientError):
-    pass
+    """The vault cannot do the call now, through no fault of the caller's:
+    its audit trail could not be written, so nothing was done or read
+    (AUDIT_UNAVAILABLE), or its keyring cannot open the keys the call needs
+    (KEYRING_UNUSABLE). The same call may succeed later."""
 
 
 class ServerUnreachableError(UnavailableError):
     """No vault server answered: nothing listens at the address, or the
-    connection failed. The vault itself never answers UNAVAILABLE, so an
-    UNAVAILABLE without the vault's ErrorInfo is always this.
+    connection failed. The vault always sends its ErrorInfo with an
+    UNAVAILABLE, so an UNAVAILABLE without one is always this.
 
     The message is in words; gRPC's own text is kept in `details`."""
 

@@ -218,3 +218,68 @@ class IssuedToken:
 
     token: Token
     secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One audit event: who did what to whose data, when, and how it ended.
+    A person is named only by `subject_pseudonym` ("" for no one); `result`
+    is "ok" or the error reason the caller was answered with. `index` is the
+    event's place in the log, None until the sequencer gives it one (within
+    seconds); `entry` is the event exactly as the log holds it, the bytes its
+    Merkle leaf covers after the index."""
+
+    index: int | None
+    time: dt.datetime
+    actor: str
+    role: str
+    system: str
+    operation: str
+    subject_pseudonym: str
+    purpose: str
+    sensitive: bool
+    result: str
+    detail: str
+    entry: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class TreeHead:
+    """The log had `size` events with RFC 9162 root `root_hash` at `time`,
+    signed (Ed25519) by the vault's audit key."""
+
+    size: int
+    root_hash: bytes
+    time: dt.datetime
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class TreeHeadWithKey:
+    """A signed tree head and the key that verifies it: raw (32 bytes) and as
+    PEM, for OpenSSL."""
+
+    head: TreeHead
+    public_key: bytes
+    public_key_pem: str
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """The event at an index, the signed head it is proved in, its leaf hash
+    and the RFC 9162 audit path from the leaf up."""
+
+    event: AuditEvent
+    head: TreeHead
+    leaf_hash: bytes
+    audit_path: list[bytes]
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    """Two signed heads and the RFC 9162 proof that the first's tree is a
+    prefix of the second's."""
+
+    first: TreeHead
+    second: TreeHead
+    proof: list[bytes]
