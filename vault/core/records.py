@@ -3,6 +3,11 @@ records, and erase one category of them.
 
 A record is checked (`drafts`) and sealed (`sealing`) here, in the core, and
 reaches the store as a sealed row: the store never sees its fields or content.
+
+Every operation writes its audit event (vault.core.audit.trail), its detail the
+category: a change with the change (a new record in the grouped append that
+stores it), a read before its answer leaves, a stream before its first record,
+an export before it is handed back.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from typing import Any
 from vault.core import access, drafts, paging, rules
 from vault.core.access import AccessNotes
 from vault.core.actor import Actor, Role
+from vault.core.audit.events import AuditEvent, Operation
+from vault.core.audit.store import AuditEntry
+from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, iso, utc_now
 from vault.core.drafts import CheckedDraft
 from vault.core.errors import CategoryErased, InvalidArgument, RecordNotFound, SubjectErased
@@ -37,8 +45,10 @@ from vault.core.model import (
 from vault.core.replay import Fingerprint, Raced, Replay
 from vault.core.sealing import Sealing
 from vault.core.subjects import (
+    ANSWERED_AGAIN,
     Subjects,
     check_readable,
+    counted,
     readable_subject,
     refuse_write,
     writable_subject,
@@ -71,10 +81,21 @@ class RecordChanges:
 
 @dataclass(frozen=True)
 class _NewRecord:
-    """A new record checked and sealed, for the store to append."""
+    """A new record checked and sealed, for the store to append with its
+    creation's event; whether its subject is a protected identity."""
 
     checked: CheckedDraft
     new: NewRecord
+    protected: bool
+
+
+@dataclass(frozen=True)
+class _Read:
+    """A record as the actor may see it, and whether its subject is a
+    protected identity (its event's `sensitive`)."""
+
+    record: Record
+    protected: bool
 
 
 class Records:
@@ -88,6 +109,7 @@ class Records:
         subjects: Subjects,
         scrub_due: threading.Event,
         notes: AccessNotes,
+        audit: AuditTrail,
     ) -> None:
         self.store = store
         self.keys = keys
@@ -97,6 +119,7 @@ class Records:
         self.subjects = subjects
         self.scrub_due = scrub_due
         self.notes = notes
+        self.audit = audit
 
     # -------------------------------------------------------------- writes
     def create(
@@ -105,14 +128,15 @@ class Records:
         """Check and seal the record, then store it with the store's grouped write:
         one call down, which returns once the record is durable."""
         new = self._new_record(actor, subject_id, draft, request_id)
-        if isinstance(new, Record):
-            return new
+        if isinstance(new, _Read):
+            self.audit.commit(self._event(actor, Operation.CREATE_RECORD, new, ANSWERED_AGAIN))
+            return new.record
         record = self._stored_record(
             new, self.store.records.append_record(new.new, SubjectState.ACTIVE)
         )
         if record is None:
             return self.create(actor, subject_id, draft, request_id)
-        return self._shown(actor, record, "create_record")
+        return self._shown(actor, record, "create_record", new.protected).record
 
     async def create_async(
         self, actor: Actor, subject_id: str, draft: RecordDraft, request_id: str = ""
@@ -126,13 +150,15 @@ class Records:
             new = self._new_record(actor, subject_id, draft, request_id, new_key=False)
         except NeedsNewKey:
             new = None
-        if isinstance(new, Record):
-            return new
+        if isinstance(new, _Read):
+            event = self._event(actor, Operation.CREATE_RECORD, new, ANSWERED_AGAIN)
+            await self.audit.commit_async(event)
+            return new.record
         if new is not None:
             outcome = await self.store.records.append_record_async(new.new, SubjectState.ACTIVE)
             record = self._stored_record(new, outcome)
             if record is not None:
-                return self._shown(actor, record, "create_record")
+                return self._shown(actor, record, "create_record", new.protected).record
         return await asyncio.to_thread(self.create, actor, subject_id, draft, request_id)
 
     def _new_record(
@@ -143,9 +169,10 @@ class Records:
         request_id: str,
         *,
         new_key: bool = True,
-    ) -> _NewRecord | Record:
-        """The record checked and sealed, ready for the store; or, when
-        `request_id` replays a finished call, the record that call stored."""
+    ) -> _NewRecord | _Read:
+        """The record checked and sealed, ready for the store with its event;
+        or, when `request_id` replays a finished call, the record that call
+        stored."""
         checked = drafts.check(draft, "record")
         access.check_record_write(actor, checked.draft, "record")
         fingerprint = self.replay.fingerprint(
@@ -166,7 +193,18 @@ class Records:
             if request_id
             else None
         )
-        return _NewRecord(checked, NewRecord(row, request))
+        # Read before the append rather than after it, for the event written with it.
+        subject = self.store.subjects.subject(subject_id)
+        protected = subject is not None and subject.protected_identity
+        event = self.audit.event(
+            actor,
+            Operation.CREATE_RECORD,
+            subject_id,
+            purpose=checked.draft.purpose,
+            sensitive=protected,
+            detail=checked.draft.category,
+        )
+        return _NewRecord(checked, NewRecord(row, request, AuditEntry.of(event)), protected)
 
     def _stored_record(self, new: _NewRecord, outcome: AppendOutcome) -> Record | None:
         """The record the store took, or the precise reason it refused (the
@@ -214,6 +252,8 @@ class Records:
         rows: list[RecordRow] = []
         subjects: set[str] = set()
         protected: set[str] = set()
+        # The categories of each subject's records for each purpose: an event each.
+        held: dict[tuple[str, str], list[str]] = {}
         data_keys: dict[tuple[str, str, str], DataKey] = {}
         now = utc_now(self.clock)
         for index, (subject_id, draft) in enumerate(items):
@@ -237,19 +277,43 @@ class Records:
             rows.append(
                 self.sealing.record_row(subject_id, checked, secrets.token_hex(16), now, key)
             )
+            held.setdefault((subject_id, checked.draft.purpose), []).append(checked.draft.category)
         if not rows:
             raise InvalidArgument("records", "must hold at least one record")
         fingerprint = self.replay.fingerprint(request_id, "import_records", digest.hexdigest())
-        if self.replay.replayed(request_id, "import_records", fingerprint) is None:
-            self._insert_records(rows, subjects, request_id, fingerprint)
+
+        def events(again: bool = False) -> list[AuditEvent]:
+            return [
+                self.audit.event(
+                    actor,
+                    Operation.IMPORT_RECORDS,
+                    subject_id,
+                    purpose=purpose,
+                    sensitive=subject_id in protected,
+                    detail=f"{counted(len(categories), 'record')} of "
+                    f"{', '.join(sorted(set(categories)))}"
+                    + (f"; {ANSWERED_AGAIN}" if again else ""),
+                )
+                for (subject_id, purpose), categories in held.items()
+            ]
+
+        replayed = self.replay.replayed(request_id, "import_records", fingerprint) is not None
+        if replayed or not self._insert_records(rows, subjects, request_id, fingerprint, events()):
+            self.audit.commit(*events(again=True))
         for subject_id in sorted(protected):
             self.notes.note(actor, subject_id, "import_records")
         return len(rows)
 
     def _insert_records(
-        self, rows: list[RecordRow], subjects: set[str], request_id: str, fingerprint: Fingerprint
-    ) -> None:
-        """The import's rows in one transaction, its request id remembered with them."""
+        self,
+        rows: list[RecordRow],
+        subjects: set[str],
+        request_id: str,
+        fingerprint: Fingerprint,
+        events: list[AuditEvent],
+    ) -> bool:
+        """The import's rows in one transaction, its request id remembered and
+        its events written with them; False if a copy of the call stored first."""
         try:
             with self.store.write() as tx:
                 for subject_id in subjects:
@@ -263,28 +327,59 @@ class Records:
                     sorted(subjects)[0],
                     str(len(rows)),
                 )
+                self.audit.written(tx.audit, *events)
         except Raced:
-            pass
+            return False
+        return True
 
     # --------------------------------------------------------------- reads
     def get(self, actor: Actor, record_id: str, subject_id: str | None = None) -> Record:
         """The record; with `subject_id`, only if it belongs to that subject (a
         name that pairs a record with the wrong subject does not exist)."""
-        return self._read(actor, record_id, subject_id, "get_record")
+        read = self._read(actor, record_id, subject_id, "get_record")
+        self.audit.commit(self._event(actor, Operation.GET_RECORD, read))
+        return read.record
 
-    def _read(self, actor: Actor, record_id: str, subject_id: str | None, action: str) -> Record:
+    async def get_async(
+        self, actor: Actor, record_id: str, subject_id: str | None = None
+    ) -> Record:
+        """`get` for an event loop: read on the loop as before (embedded stores
+        answer at once), then the event's group commit awaited, so the loop
+        never waits out an fsync."""
+        read = self._read(actor, record_id, subject_id, "get_record")
+        await self.audit.commit_async(self._event(actor, Operation.GET_RECORD, read))
+        return read.record
+
+    def _read(self, actor: Actor, record_id: str, subject_id: str | None, action: str) -> _Read:
         """The record as `actor` may see it, the access noted as `action`."""
         row = self._visible_row(actor, record_id, subject_id)
         return self._shown(actor, self.sealing.open_record(row), action)
 
-    def _shown(self, actor: Actor, record: Record, action: str) -> Record:
+    def _shown(
+        self, actor: Actor, record: Record, action: str, protected: bool | None = None
+    ) -> _Read:
         """`record` as `actor` may see it (vault.core.access), the access noted
-        when its subject is a protected identity."""
-        subject = self.store.subjects.subject(record.subject_id)
-        protected = subject is not None and subject.protected_identity
+        when its subject is a protected identity (read from its row unless given)."""
+        if protected is None:
+            subject = self.store.subjects.subject(record.subject_id)
+            protected = subject is not None and subject.protected_identity
         if protected:
             self.notes.note(actor, record.subject_id, action)
-        return access.shown_record(actor, record, protected)
+        return _Read(access.shown_record(actor, record, protected), protected)
+
+    def _event(
+        self, actor: Actor, operation: Operation, read: _Read, again: str = ""
+    ) -> AuditEvent:
+        """The event of `operation` on one record: its purpose, its category."""
+        record = read.record
+        return self.audit.event(
+            actor,
+            operation,
+            record.subject_id,
+            purpose=record.purpose,
+            sensitive=read.protected,
+            detail=f"{record.category}; {again}" if again else record.category,
+        )
 
     def _visible_row(self, actor: Actor, record_id: str, subject_id: str | None) -> RecordRow:
         """The record's row, if it exists for `actor` and may be read."""
@@ -328,7 +423,20 @@ class Records:
             changes.clear_content,
         )
         if self.replay.replayed(request_id, "update_record", fingerprint) is not None:
-            return self._read(actor, record_id, subject_id, "update_record")
+            read = self._read(actor, record_id, subject_id, "update_record")
+            self.audit.commit(self._event(actor, Operation.UPDATE_RECORD, read, ANSWERED_AGAIN))
+            return read.record
+        changed = [
+            name
+            for name, given in (
+                ("purpose", changes.purpose is not None),
+                ("legal basis", changes.legal_basis is not None),
+                ("source system", changes.source_system is not None),
+                ("fields", changes.fields is not None),
+                ("content", changes.content is not None or changes.clear_content),
+            )
+            if given
+        ]
         # Unmasked: what the changes leave as it is is written back.
         current = self.sealing.open_record(self._visible_row(actor, record_id, subject_id))
         checked = drafts.check(
@@ -358,16 +466,27 @@ class Records:
         )
         try:
             with self.store.write() as tx:
-                writable_subject(tx.subjects, current.subject_id)
+                subject = writable_subject(tx.subjects, current.subject_id)
                 if tx.records.record(record_id) is None:
                     raise RecordNotFound(f"record {record_id} does not exist", record=record_id)
                 tx.records.update_record(row)
                 self.replay.remember(
                     tx, request_id, "update_record", fingerprint, current.subject_id, record_id
                 )
+                event = self.audit.event(
+                    actor,
+                    Operation.UPDATE_RECORD,
+                    current.subject_id,
+                    purpose=checked.draft.purpose,
+                    sensitive=subject.protected_identity,
+                    detail=f"{current.category}: {', '.join(changed)}",
+                )
+                self.audit.written(tx.audit, event)
         except Raced:
-            pass
-        return self._read(actor, record_id, None, "update_record")
+            read = self._read(actor, record_id, None, "update_record")
+            self.audit.commit(self._event(actor, Operation.UPDATE_RECORD, read, ANSWERED_AGAIN))
+            return read.record
+        return self._read(actor, record_id, None, "update_record").record
 
     def page(
         self, actor: Actor, subject_id: str, category: str | None, page_size: int, page_token: str
@@ -395,6 +514,15 @@ class Records:
             access.shown_record(actor, self.sealing.open_record(row), protected) for row in kept
         ]
         token = paging.token(query, [kept[-1].seq]) if len(rows) > len(kept) else ""
+        self.audit.commit(
+            self.audit.event(
+                actor,
+                Operation.LIST_RECORDS,
+                subject_id,
+                sensitive=protected,
+                detail=f"{category or 'every category'}: {counted(len(records), 'record')}",
+            )
+        )
         return Page(records, token)
 
     def _visible_rows(
@@ -419,6 +547,16 @@ class Records:
         subject = readable_subject(self.store.subjects, subject_id)
         if subject.protected_identity:
             self.notes.note(actor, subject_id, "stream_records")
+        # One event for the stream, committed before its first record.
+        self.audit.commit(
+            self.audit.event(
+                actor,
+                Operation.STREAM_RECORDS,
+                subject_id,
+                sensitive=subject.protected_identity,
+                detail=category or "every category",
+            )
+        )
         for row in self.store.records.iter_records(subject_id, category or None):
             if access.sees_system(actor, row.source_system):
                 yield access.shown_record(
@@ -427,7 +565,9 @@ class Records:
 
     def readable(self, actor: Actor, subject_id: str) -> Iterator[Record]:
         """Every record still readable; rows left over from an erased category are
-        skipped. For an export: the whole person, to a caller who may see them."""
+        skipped. For an export: the whole person, to a caller who may see them.
+        A part of an export, not an operation of its own: the export commits
+        its event before this is read (`export` here, `export_everywhere`)."""
         access.check_whole_person(actor, "ExportSubject")
         readable_subject(self.store.subjects, subject_id)
         # Keys are looked up once per category, purpose and page rather than per
@@ -452,12 +592,24 @@ class Records:
     def count(self, actor: Actor, subject_id: str) -> int:
         """How many of the subject's records `actor` may see."""
         if actor.role is Role.INTEGRATOR:
-            return sum(
+            count = sum(
                 1
                 for row in self.store.records.iter_records(subject_id)
                 if access.sees_system(actor, row.source_system)
             )
-        return self.store.records.count_records(subject_id)
+        else:
+            count = self.store.records.count_records(subject_id)
+        subject = self.store.subjects.subject(subject_id)
+        self.audit.commit(
+            self.audit.event(
+                actor,
+                Operation.COUNT_RECORDS,
+                subject_id,
+                sensitive=subject is not None and subject.protected_identity,
+                detail=counted(count, "record"),
+            )
+        )
+        return count
 
     def export(self, actor: Actor, subject_id: str) -> SubjectExport:
         """Everything the vault itself holds about the subject, its records read
@@ -465,6 +617,16 @@ class Records:
         access.check_whole_person(actor, "ExportSubject")
         subject = self.subjects.view(actor, subject_id, "export_subject")
         total = self.store.records.count_records(subject_id)
+        # Before the export is handed back: it holds the person already.
+        self.audit.commit(
+            self.audit.event(
+                actor,
+                Operation.EXPORT_SUBJECT,
+                subject_id,
+                sensitive=subject.protected_identity,
+                detail=counted(total, "record"),
+            )
+        )
         return SubjectExport(subject, self.readable(actor, subject_id), total, self.clock.now())
 
     # ------------------------------------------------------------- erasure
@@ -489,8 +651,20 @@ class Records:
         scope = (subject_id, category) if purpose is None else (subject_id, category, purpose)
         fingerprint = self.replay.fingerprint(request_id, "erase_category", *scope)
         replayed = self.replay.replayed(request_id, "erase_category", fingerprint)
+        scope_words = category if purpose is not None else f"{category}, every purpose"
         if replayed is not None:
             data = json.loads(replayed.result)
+            state = self.store.subjects.subject(subject_id)
+            self.audit.commit(
+                self.audit.event(
+                    actor,
+                    Operation.ERASE_CATEGORY,
+                    subject_id,
+                    purpose=purpose or "",
+                    sensitive=state is not None and state.protected_identity,
+                    detail=f"{scope_words}; {ANSWERED_AGAIN}",
+                )
+            )
             return CategoryErasure(
                 subject_id,
                 category,
@@ -500,8 +674,21 @@ class Records:
                 # An earlier release destroyed the category's one key, if any.
                 data.get("keys", 1 if data["records"] else 0),
             )
-        if writable_subject(self.store.subjects, subject_id).protected_identity:
+        protected = writable_subject(self.store.subjects, subject_id).protected_identity
+        if protected:
             self.notes.note(actor, subject_id, "erase_category")
+        # Committed before the keys go, since destroying them is the erasure and
+        # cannot wait for the transaction below: no event, no erasure.
+        self.audit.commit(
+            self.audit.event(
+                actor,
+                Operation.ERASE_CATEGORY,
+                subject_id,
+                purpose=purpose or "",
+                sensitive=protected,
+                detail=scope_words,
+            )
+        )
         erased_at = self.clock.now()
         # The keys go first: once they are gone the records are unreadable, and
         # a crash before the transaction below leaves only ciphertext that a

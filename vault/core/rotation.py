@@ -40,6 +40,11 @@ an older version but keys and identities that do not open makes a new version.
 A process killed while it held the lease (kill -9) leaves it held until it runs
 out; a process on the same host (and pid namespace) that finds the owner's pid
 gone takes it over at once.
+
+A rotation or retirement is many writes in two databases and the keyring file,
+not one transaction, so its audit event (ROTATE_KEYS, RETIRE_KEYS) is committed
+once the lease is held and before the first change: if it cannot be written,
+nothing is changed. Its detail says what the work set out to do.
 """
 
 from __future__ import annotations
@@ -55,6 +60,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from vault.core.actor import THE_VAULT, Actor
+from vault.core.audit.events import Operation
+from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, utc_now
 from vault.core.errors import CategoryErased, SubjectErased
 from vault.core.keys import KeyManager, Rewrapped
@@ -181,12 +189,14 @@ class KeyRotation:
         keys: KeyManager,
         sealing: Sealing,
         clock: Clock,
+        audit: AuditTrail,
         scrub_due: threading.Event | None = None,
     ) -> None:
         self.records = records
         self.keys = keys
         self.sealing = sealing
         self.clock = clock
+        self.audit = audit
         self.scrub_due = scrub_due
         # The host and pid first: `_orphaned` reads them (as the step engine's
         # leases are read).
@@ -211,26 +221,42 @@ class KeyRotation:
         return keys, identities
 
     # ------------------------------------------------------------ rotation
-    def rotate(self, progress: ProgressCallback | None = None) -> Rotation:
+    def rotate(self, actor: Actor, progress: ProgressCallback | None = None) -> Rotation:
         """A new version made current, and everything moved to it; or, if the
         last rotation is unfinished (keys or identities left under an older
         version that open), that one finished, with no new version. What is
         left that does not open is logged and passed by: it does not keep a
         new version from being made."""
-        rotation = self._rotate(progress, new_version=True)
+        rotation = self._rotate(actor, progress, new_version=True)
         assert rotation is not None
         return rotation
 
-    def finish(self, progress: ProgressCallback | None = None) -> Rotation | None:
+    def finish(self, actor: Actor, progress: ProgressCallback | None = None) -> Rotation | None:
         """An unfinished rotation finished, as `rotate` would, but no new
         version made: None when nothing that opens was left to move."""
-        return self._rotate(progress, new_version=False)
+        return self._rotate(actor, progress, new_version=False)
 
-    def _rotate(self, progress: ProgressCallback | None, *, new_version: bool) -> Rotation | None:
+    def _rotate(
+        self, actor: Actor, progress: ProgressCallback | None, *, new_version: bool
+    ) -> Rotation | None:
         self.keys.keyrings.check_changeable()
         with self._lease():
             ring = self.keys.keyrings.refresh()
             keys_left, identities_left = self.left_behind(ring)
+            if new_version or keys_left or identities_left:
+                unfinished = (
+                    f"; {_counted(keys_left, 'key')} and {_counted(identities_left, 'identity')} "
+                    "under older versions"
+                    if keys_left or identities_left
+                    else ""
+                )
+                self.audit.commit(
+                    self.audit.event(
+                        actor,
+                        Operation.ROTATE_KEYS,
+                        detail=f"from version {ring.current_version}{unfinished}",
+                    )
+                )
             if keys_left or identities_left:
                 rewrapped = self._rewrap(ring, None, keys_left, progress)
                 reindexed, removed, unindexed = self._reindex(ring, None, identities_left, progress)
@@ -261,7 +287,7 @@ class KeyRotation:
 
     # ---------------------------------------------------------- retirement
     def retire(
-        self, older_than: dt.timedelta, progress: ProgressCallback | None = None
+        self, actor: Actor, older_than: dt.timedelta, progress: ProgressCallback | None = None
     ) -> Retirement:
         """Retire every live version made more than `older_than` ago, but the
         current one (see the module's docstring for the order of the steps).
@@ -269,7 +295,20 @@ class KeyRotation:
         self.keys.keyrings.check_changeable()
         with self._lease():
             ring = self.keys.keyrings.refresh()
-            versions = self._retirable(ring, utc_now(self.clock) - older_than)
+            cutoff = utc_now(self.clock) - older_than
+            versions = self._retirable(ring, cutoff)
+            retiring = (
+                f"version{'s' if len(versions) > 1 else ''} {', '.join(map(str, versions))}"
+                if versions
+                else "no version"
+            )
+            self.audit.commit(
+                self.audit.event(
+                    actor,
+                    Operation.RETIRE_KEYS,
+                    detail=f"{retiring} made before {cutoff:%Y-%m-%d %H:%M:%S} UTC",
+                )
+            )
             if not versions:
                 kept = tuple(sorted(v for v in ring.versions if v != ring.current_version))
                 return Retirement([], ring.current_version, Rewrapped(0, 0), 0, 0, True, kept=kept)
@@ -383,14 +422,14 @@ class KeyRotation:
             if rotate_every is not None:
                 rotation: Rotation | None = None
                 if made is None or now - made >= rotate_every:
-                    rotation = self.rotate()
+                    rotation = self.rotate(THE_VAULT)
                 elif self._unfinished(ring):
-                    rotation = self.finish()
+                    rotation = self.finish(THE_VAULT)
                 if rotation is not None:
                     done.append(rotation)
                     ring = self.keys.keyrings.current()
             if retire_after is not None and self._retirable(ring, now - retire_after):
-                done.append(self.retire(retire_after))
+                done.append(self.retire(THE_VAULT, retire_after))
         except LeaseLapsed as lapsed:
             _log.warning("scheduled key rotation stopped: %s", lapsed)
         except RetirementBlocked as blocked:

@@ -18,27 +18,39 @@ the store before the keys it is sealed under are durable, so there are never
 records without their keys. A batch refused after its keys were written (an
 identity another call registered in between) destroys them at once, as
 CreateSubject does.
+
+Each new subject's audit event (IMPORT_SUBJECTS, one a person, so an auditor
+filtering by subject finds how they came in) commits in the batch's
+record-store transaction: a batch whose events cannot be written is not stored.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from vault.core import access, drafts, rules
 from vault.core.access import AccessNotes
 from vault.core.actor import Actor
+from vault.core.audit.events import AuditEvent, Operation
+from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, utc_now
 from vault.core.drafts import CheckedDraft
-from vault.core.errors import IdentityInUse, InvalidArgument
+from vault.core.errors import AuditUnavailable, IdentityInUse, InvalidArgument
 from vault.core.identities import Identity
 from vault.core.keys import DataKey, KeyManager
 from vault.core.model import RecordDraft, SubjectState
 from vault.core.replay import Raced, Replay
 from vault.core.sealing import IDENTITY_CATEGORY, IDENTITY_PURPOSE, Sealing
-from vault.core.subjects import IdentityInput, canonical_identities, identity_held
+from vault.core.subjects import (
+    ANSWERED_AGAIN,
+    IdentityInput,
+    canonical_identities,
+    counted,
+    identity_held,
+)
 from vault.storage.base import DataKeyScope, IdentityRow, RecordRow, RecordStore, SubjectRow
 
 # A batch is one transaction in each database and sits in memory whole.
@@ -118,6 +130,7 @@ class SubjectImport:
         replay: Replay,
         clock: Clock,
         notes: AccessNotes,
+        audit: AuditTrail,
     ) -> None:
         self.store = store
         self.keys = keys
@@ -125,6 +138,7 @@ class SubjectImport:
         self.replay = replay
         self.clock = clock
         self.notes = notes
+        self.audit = audit
 
     def import_subjects(self, actor: Actor, batches: Iterable[SubjectBatch]) -> ImportedSubjects:
         """Store each batch as it comes, all or nothing. A bad item fails its
@@ -168,6 +182,9 @@ class SubjectImport:
         replayed = self.replay.replayed(batch.request_id, OPERATION, fingerprint)
         if replayed is not None:
             answer = json.loads(replayed.result)
+            self.audit.commit(
+                *self._events(actor, answer["subjects"], checked, lambda _subject: ANSWERED_AGAIN)
+            )
             return ImportedSubjects(answer["subjects"], answer["records"]), protected
         # Before any key is made: a batch refused here leaves nothing behind.
         self._refuse_identities_held(checked)
@@ -184,6 +201,13 @@ class SubjectImport:
         )
         rows = self._sealed(subject_ids, checked, data_keys)
         answer = json.dumps({"subjects": subject_ids, "records": len(rows.records)})
+        # Made once the subject keys exist: each pseudonym is derived from one.
+        events = self._events(
+            actor,
+            subject_ids,
+            checked,
+            lambda subject: f"with {counted(len(subject.records), 'record')}",
+        )
         try:
             with self.store.write() as tx:
                 for row in rows.subjects:
@@ -204,7 +228,8 @@ class SubjectImport:
                 self.replay.remember(
                     tx, batch.request_id, OPERATION, fingerprint, subject_ids[0], answer
                 )
-        except (IdentityInUse, Raced) as failure:
+                self.audit.written(tx.audit, *events)
+        except (IdentityInUse, Raced, AuditUnavailable) as failure:
             # The keys made above protect nothing; destroy them rather than leave them.
             for subject_id in subject_ids:
                 self.keys.destroy_subject(subject_id)
@@ -212,6 +237,25 @@ class SubjectImport:
                 return self._import_batch(actor, batch, first)  # answered as the copy that won
             raise
         return ImportedSubjects(subject_ids, len(rows.records)), protected
+
+    def _events(
+        self,
+        actor: Actor,
+        subject_ids: list[str],
+        checked: list[_Checked],
+        detail: Callable[[_Checked], str],
+    ) -> list[AuditEvent]:
+        """One event a subject of the batch, `detail` saying what of them."""
+        return [
+            self.audit.event(
+                actor,
+                Operation.IMPORT_SUBJECTS,
+                subject_id,
+                sensitive=subject.protected_identity,
+                detail=detail(subject),
+            )
+            for subject_id, subject in zip(subject_ids, checked, strict=True)
+        ]
 
     def _sealed(
         self,

@@ -3,6 +3,9 @@ the states in which a subject may be read or written to.
 
 An identity is stored sealed and found only by its blind index, so the vault
 can recognise a person without holding their identities in the clear.
+
+Every operation writes its audit event (vault.core.audit.trail): a change in
+its own transaction, a read before its answer leaves.
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ from typing import NoReturn
 from vault.core import access, rules
 from vault.core.access import AccessNotes
 from vault.core.actor import Actor
+from vault.core.audit.events import AuditEvent, Operation
+from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, utc_now
 from vault.core.errors import (
+    AuditUnavailable,
     ErasurePending,
     FailedPrecondition,
     IdentityInUse,
@@ -30,6 +36,15 @@ from vault.core.model import Subject, SubjectState
 from vault.core.replay import Raced, Replay
 from vault.core.sealing import Sealing
 from vault.storage.base import RecordStore, SubjectReads, SubjectRow
+
+# An event's detail for a retried request answered from memory: nothing was
+# done again, but the call was made, and an auditor sees it.
+ANSWERED_AGAIN = "answered again from the request id"
+
+
+def counted(number: int, thing: str) -> str:
+    """ "1 record", "3 records": a count in an event's detail."""
+    return f"{number:,} {thing}" + ("" if number == 1 else "s")
 
 
 @dataclass(frozen=True)
@@ -84,6 +99,7 @@ class Subjects:
         replay: Replay,
         clock: Clock,
         notes: AccessNotes,
+        audit: AuditTrail,
     ) -> None:
         self.store = store
         self.keys = keys
@@ -91,6 +107,7 @@ class Subjects:
         self.replay = replay
         self.clock = clock
         self.notes = notes
+        self.audit = audit
 
     def create(
         self,
@@ -111,13 +128,25 @@ class Subjects:
         )
         replayed = self.replay.replayed(request_id, "create_subject", fingerprint)
         if replayed is not None:
-            return self.view(actor, replayed.subject_id, "create_subject")
+            return self._answered_again(
+                actor,
+                Operation.CREATE_SUBJECT,
+                self.view(actor, replayed.subject_id, "create_subject"),
+            )
 
         subject_id = secrets.token_hex(16)
         self.keys.create_subject_key(subject_id)
         identity_rows = [self.sealing.identity_row(subject_id, identity) for identity in canonical]
         sealed_roles = self.sealing.seal_roles(subject_id, checked_roles)
         now = utc_now(self.clock)
+        # Made once the subject key exists: the pseudonym is derived from it.
+        event = self.audit.event(
+            actor,
+            Operation.CREATE_SUBJECT,
+            subject_id,
+            sensitive=protected_identity,
+            detail=kinds_of(canonical),
+        )
         try:
             with self.store.write() as tx:
                 tx.subjects.insert_subject(
@@ -143,7 +172,8 @@ class Subjects:
                 self.replay.remember(
                     tx, request_id, "create_subject", fingerprint, subject_id, subject_id
                 )
-        except (IdentityInUse, Raced) as failure:
+                self.audit.written(tx.audit, event)
+        except (IdentityInUse, Raced, AuditUnavailable) as failure:
             # The key made above protects nothing; destroy it rather than leave it.
             self.keys.destroy_subject(subject_id)
             if isinstance(failure, Raced):
@@ -152,7 +182,33 @@ class Subjects:
         return self.view(actor, subject_id, "create_subject")
 
     def get(self, actor: Actor, subject_id: str) -> Subject:
-        return self.view(actor, subject_id, "get_subject")
+        subject = self.view(actor, subject_id, "get_subject")
+        self.audit.commit(self._read_event(actor, Operation.GET_SUBJECT, subject))
+        return subject
+
+    async def get_async(self, actor: Actor, subject_id: str) -> Subject:
+        """`get` for an event loop: read on the loop (embedded stores answer at
+        once), its event's commit awaited rather than waited out."""
+        subject = self.view(actor, subject_id, "get_subject")
+        await self.audit.commit_async(self._read_event(actor, Operation.GET_SUBJECT, subject))
+        return subject
+
+    def _read_event(
+        self, actor: Actor, operation: Operation, subject: Subject, detail: str = ""
+    ) -> AuditEvent:
+        return self.audit.event(
+            actor,
+            operation,
+            subject.subject_id,
+            sensitive=subject.protected_identity,
+            detail=detail,
+        )
+
+    def _answered_again(self, actor: Actor, operation: Operation, subject: Subject) -> Subject:
+        """A retry answered from memory changes nothing, but is a call: its
+        event is committed before the answer leaves."""
+        self.audit.commit(self._read_event(actor, operation, subject, ANSWERED_AGAIN))
+        return subject
 
     def view(self, actor: Actor, subject_id: str, action: str) -> Subject:
         """The subject as `actor` may see it (a protected identity masked, see
@@ -175,6 +231,26 @@ class Subjects:
         return access.shown_subject(actor, subject)
 
     def find(self, actor: Actor, identity: IdentityInput, field: str = "identity") -> Subject:
+        subject = self.view(actor, self._holder(identity, field), "find_subject")
+        event = self._read_event(
+            actor, Operation.FIND_SUBJECT, subject, f"by {identity.kind.value}"
+        )
+        self.audit.commit(event)
+        return subject
+
+    async def find_async(
+        self, actor: Actor, identity: IdentityInput, field: str = "identity"
+    ) -> Subject:
+        """`find` for an event loop, as `get_async` is `get`'s."""
+        subject = self.view(actor, self._holder(identity, field), "find_subject")
+        event = self._read_event(
+            actor, Operation.FIND_SUBJECT, subject, f"by {identity.kind.value}"
+        )
+        await self.audit.commit_async(event)
+        return subject
+
+    def _holder(self, identity: IdentityInput, field: str) -> str:
+        """The id of the subject holding `identity`, or SubjectNotFound."""
         canonical = self._canonical(identity, field)
         subject_id = identity_held(self.store.subjects, self.sealing.blind_indexes(canonical))
         if subject_id is None:
@@ -185,7 +261,7 @@ class Subjects:
             )
         if subject_id is None:
             raise SubjectNotFound("no subject holds that identity")
-        return self.view(actor, subject_id, "find_subject")
+        return subject_id
 
     def update(
         self,
@@ -200,7 +276,14 @@ class Subjects:
             request_id, "update", subject_id, checked_roles, protected_identity
         )
         if self.replay.replayed(request_id, "update_subject", fingerprint) is not None:
-            return self.view(actor, subject_id, "update_subject")
+            return self._answered_again(
+                actor, Operation.UPDATE_SUBJECT, self.view(actor, subject_id, "update_subject")
+            )
+        changed = ", ".join(
+            name
+            for name, value in (("roles", roles), ("protected identity", protected_identity))
+            if value is not None
+        )
         sealed_roles = None
         if checked_roles is not None:
             # Validate existence before sealing: an unknown subject has no key.
@@ -219,8 +302,20 @@ class Subjects:
                 self.replay.remember(
                     tx, request_id, "update_subject", fingerprint, subject_id, subject_id
                 )
+                # Sensitive when the flag is on before or after: taking it off
+                # is an access to a protected identity too.
+                event = self.audit.event(
+                    actor,
+                    Operation.UPDATE_SUBJECT,
+                    subject_id,
+                    sensitive=was_protected or bool(protected_identity),
+                    detail=changed,
+                )
+                self.audit.written(tx.audit, event)
         except Raced:
-            was_protected = False
+            return self._answered_again(
+                actor, Operation.UPDATE_SUBJECT, self.view(actor, subject_id, "update_subject")
+            )
         subject = self.view(actor, subject_id, "update_subject")
         if was_protected and not subject.protected_identity:
             # The flag taken off is itself an access to a protected identity.
@@ -257,15 +352,17 @@ class Subjects:
             old_canonical and old_canonical.index_text,
             new_canonical and new_canonical.index_text,
         )
-        action = (
-            "add_identity"
+        operation = (
+            Operation.ADD_IDENTITY
             if old is None
-            else "remove_identity"
+            else Operation.REMOVE_IDENTITY
             if new is None
-            else "rectify_identity"
+            else Operation.RECTIFY_IDENTITY
         )
+        action = operation.name.lower()  # the access notes' word: add_identity
         if self.replay.replayed(request_id, "rectify_identity", fingerprint) is not None:
-            return self.view(actor, subject_id, action)
+            return self._answered_again(actor, operation, self.view(actor, subject_id, action))
+        kinds = kinds_of([i for i in (old_canonical, new_canonical) if i is not None])
         # Validate existence before sealing: an unknown subject has no key.
         writable_subject(self.store.subjects, subject_id)
         new_row = (
@@ -273,7 +370,7 @@ class Subjects:
         )
         try:
             with self.store.write() as tx:
-                writable_subject(tx.subjects, subject_id)
+                subject_row = writable_subject(tx.subjects, subject_id)
                 held = {row.blind_index for row in tx.subjects.identities(subject_id)}
                 if old_canonical is not None:
                     field = "old_identity" if new else "identity"
@@ -303,8 +400,16 @@ class Subjects:
                 self.replay.remember(
                     tx, request_id, "rectify_identity", fingerprint, subject_id, subject_id
                 )
+                event = self.audit.event(
+                    actor,
+                    operation,
+                    subject_id,
+                    sensitive=subject_row.protected_identity,
+                    detail=kinds,
+                )
+                self.audit.written(tx.audit, event)
         except Raced:
-            pass
+            return self._answered_again(actor, operation, self.view(actor, subject_id, action))
         return self.view(actor, subject_id, action)
 
     def _canonical(self, identity: IdentityInput, field: str) -> Identity:
@@ -318,6 +423,11 @@ class Subjects:
 
     def _canonical_all(self, identities: list[IdentityInput], field: str) -> list[Identity]:
         return canonical_identities(identities, field, self.clock.now().date())
+
+
+def kinds_of(identities: list[Identity]) -> str:
+    """The kinds of `identities`, for an event's detail (never their values)."""
+    return ", ".join(dict.fromkeys(identity.kind.value for identity in identities))
 
 
 def identity_held(reads: SubjectReads, blind_indexes: list[str]) -> str | None:

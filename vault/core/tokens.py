@@ -14,6 +14,10 @@ within that time; this one forgets at once). Verifying never writes: a last
 use due (at most once a `LAST_USE_EVERY`) is kept until `note_uses` writes it,
 which the server does off its event loop, since a committed write waits on
 the disk or the network.
+
+Issuing, listing and revoking each commit an audit event, naming the token by
+its id (never its secret). A token's row is not written in a record-store
+transaction, so a change's event commits just before it: no event, no change.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ import threading
 from dataclasses import dataclass, replace
 
 from vault.core.actor import TOKEN_ROLES, Actor, Role
+from vault.core.audit.events import Operation
+from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock
 from vault.core.errors import (
     InvalidArgument,
@@ -123,10 +129,13 @@ def token_id_of(name: str, field: str = "name") -> str:
 
 
 class Tokens:
-    def __init__(self, store: RecordStore, keys: KeyManager, clock: Clock) -> None:
+    def __init__(
+        self, store: RecordStore, keys: KeyManager, clock: Clock, audit: AuditTrail
+    ) -> None:
         self.store = store.tokens
         self.keys = keys
         self.clock = clock
+        self.audit = audit
         self._hash_key: bytes | None = None
         # By keyed hash: when each was verified, and the token as it was then.
         self._verified: dict[bytes, tuple[dt.datetime, Token]] = {}
@@ -170,13 +179,23 @@ class Tokens:
             created_at=now,
             expires_at=now + expires_in if expires_in is not None else None,
         )
+        token = _token(row)
+        detail = f"{token.resource_name}, role {role.value}" + (
+            f", system {system}" if system else ""
+        )
+        self.audit.commit(self.audit.event(actor, Operation.CREATE_TOKEN, detail=detail))
         self.store.insert_token(row)
-        return IssuedToken(_token(row), secret)
+        return IssuedToken(token, secret)
 
     def list(self, actor: Actor, show_inactive: bool = False) -> list[Token]:
         now = self.clock.now()
         listed = [_token(row) for row in self.store.tokens()]
-        return listed if show_inactive else [t for t in listed if t.active(now)]
+        shown = listed if show_inactive else [t for t in listed if t.active(now)]
+        detail = f"{len(shown):,} token{'' if len(shown) == 1 else 's'}" + (
+            ", revoked and expired ones included" if show_inactive else ""
+        )
+        self.audit.commit(self.audit.event(actor, Operation.LIST_TOKENS, detail=detail))
+        return shown
 
     def revoke(self, actor: Actor, name: str) -> Token:
         """Revoke a token (again: answered the same); refused on this server
@@ -184,6 +203,12 @@ class Tokens:
         if _NAME.fullmatch(name) and not _ID.fullmatch(name.removeprefix("tokens/")):
             raise TokenNotFound(f"no token {name}", name=name)
         token_id = token_id_of(name)
+        # Looked up first: the event tells only of a token that exists.
+        if self.store.token(token_id) is None:
+            raise TokenNotFound(f"no token tokens/{token_id}", name=f"tokens/{token_id}")
+        self.audit.commit(
+            self.audit.event(actor, Operation.REVOKE_TOKEN, detail=f"tokens/{token_id}")
+        )
         row = self.store.revoke_token(token_id, self.clock.now())
         if row is None:
             raise TokenNotFound(f"no token tokens/{token_id}", name=f"tokens/{token_id}")

@@ -72,10 +72,10 @@ class Vault:
         # Where every access to a protected identity is noted (vault.core.access).
         self.access_notes = access_notes or LoggedAccessNotes()
         self.subjects = Subjects(
-            records, self.keys, self.sealing, self.replay, self.clock, self.access_notes
+            records, self.keys, self.sealing, self.replay, self.clock, self.access_notes, self.audit
         )
         self.subject_import = SubjectImport(
-            records, self.keys, self.sealing, self.replay, self.clock, self.access_notes
+            records, self.keys, self.sealing, self.replay, self.clock, self.access_notes, self.audit
         )
         self.recordkeeping = Records(
             records,
@@ -86,13 +86,16 @@ class Vault:
             self.subjects,
             self.scrub_due,
             self.access_notes,
+            self.audit,
         )
         self.shredding = Shredding(
             records, self.keys, self.replay, self.clock, self.scrub_due, self.audit
         )
         self.maintenance = Maintenance(records, self.keys, self.replay, self.scrub_due, self.audit)
-        self.rotation = KeyRotation(records, self.keys, self.sealing, self.clock, self.scrub_due)
-        self.tokens = Tokens(records, self.keys, self.clock)
+        self.rotation = KeyRotation(
+            records, self.keys, self.sealing, self.clock, self.audit, self.scrub_due
+        )
+        self.tokens = Tokens(records, self.keys, self.clock, self.audit)
 
     def audit_signing_key(self) -> bytes:
         """The Ed25519 seed that signs the audit log's tree heads: a vault key,
@@ -122,10 +125,20 @@ class Vault:
     def get_subject(self, actor: Actor, subject_id: str) -> Subject:
         return self.subjects.get(actor, subject_id)
 
+    async def get_subject_async(self, actor: Actor, subject_id: str) -> Subject:
+        """`get_subject` for an event loop: its audit event's commit is awaited."""
+        return await self.subjects.get_async(actor, subject_id)
+
     def find_subject(
         self, actor: Actor, identity: IdentityInput, field: str = "identity"
     ) -> Subject:
         return self.subjects.find(actor, identity, field)
+
+    async def find_subject_async(
+        self, actor: Actor, identity: IdentityInput, field: str = "identity"
+    ) -> Subject:
+        """`find_subject` for an event loop: its audit event's commit is awaited."""
+        return await self.subjects.find_async(actor, identity, field)
 
     def update_subject(
         self,
@@ -180,6 +193,12 @@ class Vault:
     def get_record(self, actor: Actor, record_id: str, subject_id: str | None = None) -> Record:
         return self.recordkeeping.get(actor, record_id, subject_id)
 
+    async def get_record_async(
+        self, actor: Actor, record_id: str, subject_id: str | None = None
+    ) -> Record:
+        """`get_record` for an event loop: its audit event's commit is awaited."""
+        return await self.recordkeeping.get_async(actor, record_id, subject_id)
+
     def update_record(
         self,
         actor: Actor,
@@ -201,7 +220,8 @@ class Vault:
         return self.recordkeeping.stream(actor, subject_id, category)
 
     def readable_records(self, actor: Actor, subject_id: str) -> Iterator[Record]:
-        """Every record still readable; rows left over from an erased category are skipped."""
+        """Every record still readable; rows left over from an erased category are
+        skipped. Part of an export, whose event the export commits first."""
         return self.recordkeeping.readable(actor, subject_id)
 
     def count_records(self, actor: Actor, subject_id: str) -> int:
@@ -233,13 +253,13 @@ class Vault:
     def rotate_keys(self, actor: Actor, progress: ProgressCallback | None = None) -> Rotation:
         """A new KEK and index-key version, every key re-wrapped and every
         identity re-indexed under it (or an unfinished rotation finished)."""
-        return self.rotation.rotate(progress)
+        return self.rotation.rotate(actor, progress)
 
     def retire_keys(
         self, actor: Actor, older_than: dt.timedelta, progress: ProgressCallback | None = None
     ) -> Retirement:
         """Retire the versions made more than `older_than` ago, but the current one."""
-        return self.rotation.retire(older_than, progress)
+        return self.rotation.retire(actor, older_than, progress)
 
     # --------------------------------------------------------- maintenance
     def upgrade(self) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 
@@ -29,9 +30,6 @@ _EXPORT_STATE = {
 
 
 class SubjectService:
-    # Reads of one item from local storage: served on the event loop (see registration).
-    INLINE = frozenset({"GetSubject", "FindSubject"})
-
     def __init__(self, services: VaultServices) -> None:
         self.services = services
         self.vault = services.vault
@@ -74,22 +72,30 @@ class SubjectService:
             subjects=[convert.subject_name(i) if i else "" for i in imported.subject_ids],
         )
 
-    def GetSubject(
+    # Reads of one subject from local storage run on the event loop and await
+    # their audit event's group commit (as GetRecord does); over a network
+    # database, on a thread.
+    async def GetSubject(
         self, request: pb.GetSubjectRequest, context: CallContext
     ) -> pb.GetSubjectResponse:
-        subject = self.vault.get_subject(
-            actor_of(context), convert.subject_id(request.name, "name")
-        )
+        actor, subject_id = actor_of(context), convert.subject_id(request.name, "name")
+        if self.services.stores_embedded:
+            subject = await self.vault.get_subject_async(actor, subject_id)
+        else:
+            subject = await asyncio.to_thread(self.vault.get_subject, actor, subject_id)
         return pb.GetSubjectResponse(subject=convert.subject_message(subject))
 
-    def FindSubject(
+    async def FindSubject(
         self, request: pb.FindSubjectRequest, context: CallContext
     ) -> pb.FindSubjectResponse:
         if not request.HasField("identity"):
             raise InvalidArgument("identity", "must be set")
-        subject = self.vault.find_subject(
-            actor_of(context), convert.identity_input(request.identity, "identity")
-        )
+        actor = actor_of(context)
+        identity = convert.identity_input(request.identity, "identity")
+        if self.services.stores_embedded:
+            subject = await self.vault.find_subject_async(actor, identity)
+        else:
+            subject = await asyncio.to_thread(self.vault.find_subject, actor, identity)
         return pb.FindSubjectResponse(subject=convert.subject_message(subject))
 
     def UpdateSubject(
