@@ -65,6 +65,16 @@ def export_everywhere(
     subject = vault.subjects.view(actor, subject_id, "export_subject")
     identities = list(subject.identities)
     sensitive = subject.protected_identity
+    # Before any connector is called, and before anything of the export leaves.
+    vault.audit.commit(
+        vault.audit.event(
+            actor,
+            Operation.EXPORT_SUBJECT,
+            subject_id,
+            sensitive=sensitive,
+            detail=_systems_detail(connectors, same_person),
+        )
+    )
     pool = concurrent.futures.ThreadPoolExecutor(
         max_workers=max(1, len(connectors)), thread_name_prefix="export"
     )
@@ -111,16 +121,6 @@ def export_everywhere(
             name, tuple(items), no_match=tried, notes=notes, holdings=holdings[name]
         )
 
-    # Before any connector is called, and before anything of the export leaves.
-    vault.audit.commit(
-        vault.audit.event(
-            actor,
-            Operation.EXPORT_SUBJECT,
-            subject_id,
-            sensitive=sensitive,
-            detail=_systems_detail(connectors, same_person),
-        )
-    )
     futures = {name: pool.submit(export_one, name, c) for name, c in connectors.items()}
 
     def systems() -> Iterator[SystemProgress | SystemExport]:
