@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 # Ctrl-C while the libraries load is as quiet as Ctrl-C later: no traceback.
 try:
     from vault.cli import DEFAULT_ADDRESS, DEMO_TOKEN, SERVER_ENV
+    from vault.cli.audit import (
+        LIST_OPTIONS,
+        _audit_head,
+        _audit_list,
+        _audit_public_key,
+        _audit_verify,
+        event_count,
+        event_time,
+    )
     from vault.cli.connectors import _connectors_check, _connectors_list
     from vault.cli.erasure import (
         _erase,
@@ -408,6 +418,8 @@ def _parser() -> argparse.ArgumentParser:
     _database_options(migrate)
     migrate.set_defaults(handler=_migrate)
 
+    _audit_commands(commands, online)
+
     tokens = commands.add_parser(
         "tokens", help="make, list and revoke API tokens, on the data directory (no server)"
     )
@@ -458,6 +470,93 @@ def _parser() -> argparse.ArgumentParser:
     _json_option(revoke)
     revoke.set_defaults(handler=_tokens_revoke)
     return parser
+
+
+def _audit_commands(commands: Any, online: Sequence[argparse.ArgumentParser]) -> None:
+    audit = commands.add_parser(
+        "audit", help="read and check the audit trail: who did what to whose data"
+    )
+    audit_commands = audit.add_subparsers(title="audit commands")
+    verify = audit_commands.add_parser(
+        "verify",
+        help="check every event against the signed tree heads, on the data directory "
+        "(no server); exit 0: no change, 1: changes found, 2: not verified",
+        description="Fold the events still waiting into the signed tree, then check "
+        "every event of the audit log against every signed tree head: each event "
+        "edited, removed or moved, and each head not signed by the vault's audit key, "
+        "is named on a line of its own. Exit code 0: no change found; 1: changes "
+        "found; 2: the log could not be verified.",
+    )
+    _vault_options(verify)
+    verify.set_defaults(handler=_audit_verify)
+
+    listing = audit_commands.add_parser(
+        "list",
+        parents=online,
+        help="audit events, oldest first, as a table (or JSON Lines with --json)",
+        description="Audit events, oldest first: when, who, what, about whom (by "
+        "audit pseudonym, shortened; --json has it whole) and how it ended. Times are "
+        "UTC unless they say otherwise.",
+    )
+    listing.add_argument(
+        "--since",
+        type=event_time,
+        metavar="TIME",
+        help="events at or after TIME (2026-11-24T09:00)",
+    )
+    listing.add_argument("--until", type=event_time, metavar="TIME", help="events before TIME")
+    listing.add_argument(
+        "--actor", default="", help="events of this actor, exactly as events name it"
+    )
+    listing.add_argument(
+        "--operation", default="", metavar="WORDS", help="events of this operation: 'get record'"
+    )
+    listing.add_argument(
+        "--subject",
+        default="",
+        metavar="NAME",
+        help="events about subjects/{subject}, while the subject exists",
+    )
+    sensitivity = listing.add_mutually_exclusive_group()
+    sensitivity.add_argument(
+        "--sensitive",
+        dest="sensitive",
+        action="store_const",
+        const=True,
+        help="only events that touched a protected identity",
+    )
+    sensitivity.add_argument(
+        "--not-sensitive",
+        dest="sensitive",
+        action="store_const",
+        const=False,
+        help="only events that did not",
+    )
+    listing.add_argument(
+        "--limit",
+        type=event_count,
+        default=100,
+        metavar="N",
+        help="at most N events (default 100; 0: all)",
+    )
+    listing.add_argument("--json", action="store_true", help="one JSON object a line, for scripts")
+    listing.set_defaults(handler=_audit_list, options=LIST_OPTIONS)
+
+    head = audit_commands.add_parser(
+        "head", parents=online, help="the latest signed tree head: size, root, time, signature"
+    )
+    head.add_argument(
+        "--size", type=int, default=0, metavar="N", help="the head of N events (default the latest)"
+    )
+    _json_option(head)
+    head.set_defaults(handler=_audit_head, options={"size": "--size"})
+
+    key = audit_commands.add_parser(
+        "public-key",
+        parents=online,
+        help="the PEM public key that verifies the tree heads (for OpenSSL)",
+    )
+    key.set_defaults(handler=_audit_public_key)
 
 
 def _connection_options(parser: argparse.ArgumentParser, *, after: bool = False) -> None:
