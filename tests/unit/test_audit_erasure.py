@@ -24,6 +24,7 @@ from vault.connectors.base import (
     Removed,
     normal_form,
 )
+from vault.connectors.registry import ConnectorRegistry
 from vault.core.actor import Actor, Role
 from vault.core.audit import destruction
 from vault.core.audit.destruction import (
@@ -41,7 +42,9 @@ from vault.core.fanout import export_everywhere
 from vault.core.identities import Identity, IdentityKind
 from vault.core.model import LegalBasis, RecordDraft
 from vault.core.vault import IdentityInput, Vault
-from vault.runtime import step_engine
+from vault.runtime import build_services, step_engine
+from vault.server.erasure import ConnectorService
+from vault.v1 import vault_pb2 as pb
 
 OFFICER = Actor("officer (tokens/aaaaaaaaaaaa)", Role.PRIVACY_OFFICER)
 PNR = "19900101-0017"
@@ -83,6 +86,10 @@ def assert_names_no_one(vault: Vault, *personal: str) -> None:
         text = stored.entry.decode()
         for value in personal:
             assert value not in text
+
+
+def refuse(*args: object) -> None:
+    raise OSError("disk full")
 
 
 class Crash(BaseException):
@@ -257,7 +264,9 @@ class Ledger(Connector):
     def match(self, identities: list[Identity]) -> list[Match]:
         type(self).calls.append("match")
         email = next(i for i in identities if i.kind is IdentityKind.EMAIL)
-        holds = (email, normal_form(IdentityKind.PERSONNUMMER, OTHER_PNR))
+        other = normal_form(IdentityKind.PERSONNUMMER, OTHER_PNR)
+        assert other is not None
+        holds = (email, other)
         return [Match("row:1", (email,), holds if type(self).mode == "conflict" else (email,))]
 
     def find(self, identities: list[Identity]) -> list[str]:
@@ -399,11 +408,8 @@ def test_the_export_everywhere_is_told_before_anything_leaves(
     pseudonym = vault.audit.pseudonym_of(anna)
     connectors, holdings = {"ledger": ledger}, {"ledger": ledger.holdings()}
 
-    def refused(entries: object) -> None:
-        raise OSError("disk full")
-
     with monkeypatch.context() as broken:
-        broken.setattr(vault.records.audit, "append", refused)
+        broken.setattr(vault.records.audit, "append", refuse)
         with pytest.raises(AuditUnavailable):
             export_everywhere(OFFICER, vault, connectors, holdings, anna)
     assert Ledger.calls == []  # no system was called for a read that was not told
@@ -435,3 +441,32 @@ def test_the_export_everywhere_is_told_before_anything_leaves(
         parts = list(export_everywhere(OFFICER, vault, connectors, holdings, anna).systems)
     [failed] = [p for p in parts if isinstance(p, SystemExport)]
     assert "AuditUnavailable" in failed.error and failed.items == ()
+
+
+# ------------------------------------------------------- connector views
+class Context:
+    """What a servicer asks of its call: the caller the gate made of the token."""
+
+    actor = Actor("admin (tokens/bbbbbbbbbbbb)", Role.ADMIN)
+
+
+def test_the_connector_views_are_told_before_they_answer(
+    vault: Vault, registry: ConnectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = ConnectorService(build_services(vault, registry))
+    context: Any = Context()
+    mark = last_row(vault)
+    listed = service.ListConnectors(pb.ListConnectorsRequest(check_health=True), context)
+    checked = service.CheckConnector(pb.CheckConnectorRequest(name="lms"), context)
+    assert checked.connector.healthy
+    told = events(vault, mark)
+    assert [(e.operation, e.actor, e.subject) for e in told] == [
+        (Operation.LIST_CONNECTORS, Context.actor.who, ""),
+        (Operation.CHECK_CONNECTOR, Context.actor.who, ""),
+    ]
+    assert told[0].detail == f"{len(listed.connectors)} connectors, their health checked"
+    assert told[1].detail == "lms: healthy"
+    with monkeypatch.context() as broken:
+        broken.setattr(vault.records.audit, "append", refuse)
+        with pytest.raises(AuditUnavailable):
+            service.CheckConnector(pb.CheckConnectorRequest(name="lms"), context)

@@ -1,10 +1,15 @@
-"""ErasureService and ConnectorService: thin translators over the coordinator and registry."""
+"""ErasureService and ConnectorService: thin translators over the coordinator and registry.
+
+The coordinator writes the erasure calls' audit events; the registry is no
+part of the core, so the connector views commit theirs here, before they answer.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from vault.core import paging, rules
+from vault.core.audit.events import Operation
 from vault.core.errors import InvalidArgument, NotFound, Reason
 from vault.server import convert
 from vault.server.actor import actor_of
@@ -91,6 +96,7 @@ class ConnectorNotFound(NotFound):
 class ConnectorService:
     def __init__(self, services: VaultServices) -> None:
         self.registry = services.registry
+        self.audit = services.vault.audit
 
     def ListConnectors(
         self, request: pb.ListConnectorsRequest, context: CallContext
@@ -108,6 +114,11 @@ class ConnectorService:
             connectors.append(convert.connector_message(installed, health))
         more = len(names) > limit
         token = paging.token({"list": "connectors"}, [names[limit - 1]]) if more else ""
+        listed = f"{len(connectors)} connector{'' if len(connectors) == 1 else 's'}"
+        detail = listed + (", their health checked" if request.check_health else "")
+        self.audit.commit(
+            self.audit.event(actor_of(context), Operation.LIST_CONNECTORS, detail=detail)
+        )
         return pb.ListConnectorsResponse(connectors=connectors, next_page_token=token)
 
     def CheckConnector(
@@ -119,6 +130,11 @@ class ConnectorService:
         installed = self.registry.get(name)
         if installed is None:
             raise ConnectorNotFound(f"no connector named {name} is installed", connector=name)
-        return pb.CheckConnectorResponse(
-            connector=convert.connector_message(installed, self.registry.health(request.name))
+        health = self.registry.health(request.name)
+        state = "healthy" if health.healthy else "not healthy"
+        self.audit.commit(
+            self.audit.event(
+                actor_of(context), Operation.CHECK_CONNECTOR, detail=f"{name}: {state}"
+            )
         )
+        return pb.CheckConnectorResponse(connector=convert.connector_message(installed, health))
