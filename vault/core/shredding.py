@@ -81,17 +81,17 @@ class Shredding:
                 )
                 receipt_json = receipt_to_json(receipt)
                 sensitive = current.protected_identity
-                # Named while the subject key exists: the last event to name
-                # them but their keys' destruction.
+                # Made while the subject key, which the pseudonym is derived
+                # from, still exists.
                 erased = self.audit.event(
                     actor,
                     Operation.ERASE_SUBJECT,
                     subject_id,
                     sensitive=sensitive,
                     detail=(
-                        f"marked erased in the vault: {receipt.identities_removed} identities "
-                        f"removed, {receipt.records_shredded} records and "
-                        f"{receipt.keys_destroyed} keys to be shredded"
+                        f"marked erased; identities removed: {receipt.identities_removed}, "
+                        f"keys to destroy: {receipt.keys_destroyed}, "
+                        f"records they make unreadable: {receipt.records_shredded}"
                     ),
                 )
                 self.audit.written(tx.audit, erased)
