@@ -63,10 +63,11 @@ def test_an_unexpected_error_is_internal_with_a_correlation_id_and_no_details(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def explode(subject_id: str) -> None:
+    def explode(*_: object) -> None:
         raise RuntimeError("secret 811218-9876 at /srv/vault/records.db")
 
-    monkeypatch.setattr(vault, "get_subject", explode)
+    # The read GetSubject makes, whether on the event loop or on a thread.
+    monkeypatch.setattr(vault.subjects, "view", explode)
     with (
         caplog.at_level(logging.ERROR, logger="vault.server"),
         pytest.raises(grpc.RpcError) as raised,

@@ -7,7 +7,8 @@ reaches the store as a sealed row: the store never sees its fields or content.
 Every operation writes its audit event (vault.core.audit.trail), its detail the
 category: a change with the change (a new record in the grouped append that
 stores it), a read before its answer leaves, a stream before its first record,
-an export before it is handed back.
+an export before it is handed back. Erasing a category tells its keys'
+destruction as well, as intent and outcome, before the records go.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from vault.core import access, drafts, paging, rules
 from vault.core.access import AccessNotes
 from vault.core.actor import Actor, Role
+from vault.core.audit.destruction import KeyScope, destroy_keys
 from vault.core.audit.events import AuditEvent, Operation
 from vault.core.audit.store import AuditEntry
 from vault.core.audit.trail import AuditTrail
@@ -677,30 +679,22 @@ class Records:
         protected = writable_subject(self.store.subjects, subject_id).protected_identity
         if protected:
             self.notes.note(actor, subject_id, "erase_category")
-        # Committed before the keys go, since destroying them is the erasure and
-        # cannot wait for the transaction below: no event, no erasure.
-        self.audit.commit(
-            self.audit.event(
-                actor,
-                Operation.ERASE_CATEGORY,
-                subject_id,
-                purpose=purpose or "",
-                sensitive=protected,
-                detail=scope_words,
-            )
-        )
         erased_at = self.clock.now()
         # The keys go first: once they are gone the records are unreadable, and
         # a crash before the transaction below leaves only ciphertext that a
-        # retry (or the same call again) deletes. Destroying is idempotent.
-        if purpose is None:
-            purposes = tuple(
+        # retry (or the same call again) deletes. Destroying is idempotent, and
+        # told as intent and outcome (vault.core.audit.destruction): no key
+        # goes unless the intent is stored.
+        purposes = (
+            (purpose,)
+            if purpose is not None
+            else tuple(
                 sorted(s.purpose for s in self.keys.scopes(subject_id) if s.category == category)
             )
-            keys = self.keys.destroy_category(subject_id, category)
-        else:
-            purposes = (purpose,)
-            keys = int(self.keys.destroy_purpose(subject_id, category, purpose))
+        )
+        keys = destroy_keys(
+            self.audit, actor, subject_id, KeyScope(category, purpose or ""), sensitive=protected
+        )
         try:
             with self.store.write() as tx:
                 count = tx.records.delete_category_records(subject_id, category, purpose)
@@ -716,6 +710,15 @@ class Records:
                 self.replay.remember(
                     tx, request_id, "erase_category", fingerprint, subject_id, result
                 )
+                event = self.audit.event(
+                    actor,
+                    Operation.ERASE_CATEGORY,
+                    subject_id,
+                    purpose=purpose or "",
+                    sensitive=protected,
+                    detail=f"{scope_words}: {counted(count, 'record')} deleted",
+                )
+                self.audit.written(tx.audit, event)
         except Raced:
             # A concurrent copy of this call committed first: answer as it did
             # (or, were it a different request under the same id, say so).
