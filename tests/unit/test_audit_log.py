@@ -139,7 +139,10 @@ def test_verify_finds_events_cut_from_the_end_and_a_head_not_signed_by_the_key()
     log = _log(6, rounds=2)
     del log.rows[log.at(5)]
     whats = [finding.what for finding in verify(log, PUBLIC).findings]  # type: ignore[arg-type]
-    assert any("events were removed from its end" in what for what in whats)
+    assert (
+        "event 5 was removed from the log's end: 1 signed tree head covers more than it holds"
+        in whats
+    )
     other = public_key_of(new_signing_key())
     assert any("not signed by the audit key" in f.what for f in verify(log, other).findings)  # type: ignore[arg-type]
 
@@ -149,3 +152,17 @@ def test_verify_finds_filter_columns_that_no_longer_say_what_the_entry_says() ->
     row = log.at(0)
     log.rows[row] = dataclasses.replace(log.rows[row], actor="someone else")
     assert [f.index for f in verify(log, PUBLIC).findings] == [0]  # type: ignore[arg-type]
+
+
+def test_verify_names_a_run_of_removed_events_once_and_an_index_past_every_head() -> None:
+    log = _log(12, rounds=1)
+    for index in (3, 4, 5, 6):
+        del log.rows[log.at(index)]
+    row = log.at(8)
+    log.rows[row] = dataclasses.replace(log.rows[row], index=10**12)
+    whats = [finding.what for finding in verify(log, PUBLIC).findings]  # type: ignore[arg-type]
+    assert "events 3 to 6 were removed (4 events)" in whats
+    assert "event 8 was removed" in whats
+    assert any(
+        w.startswith(f"an event stands at index {10**12}, past the 12 events") for w in whats
+    )

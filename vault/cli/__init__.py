@@ -45,6 +45,7 @@ errors = Console(stderr=True, soft_wrap=True)
 def main(argv: list[str] | None = None) -> int:
     try:
         # The commands load late, under this guard: Ctrl-C while they do is quiet.
+        from vault.cli.audit import _audit_verify
         from vault.cli.offline import _migrate, _retire_kek, _rotate_kek, _serve
         from vault.cli.parser import _parser
         from vault.cli.tokens import OFFLINE as token_commands
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "handler", None):
             parser.print_help()
             return 2
-        offline = (_serve, _rotate_kek, _retire_kek, _migrate, *token_commands)
+        offline = (_serve, _rotate_kek, _retire_kek, _migrate, _audit_verify, *token_commands)
         if args.handler not in offline and not _ADDRESS.fullmatch(args.server):
             _fail(
                 f"--server {args.server!r}: write the address as HOST:PORT, "

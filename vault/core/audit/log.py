@@ -121,14 +121,27 @@ def verify(store: AuditStore, public_key: bytes) -> Verification:
     # Once an event is missing, the tree past it cannot be rebuilt: the heads
     # past it are not checked (the removal is what is wrong with them).
     removed = False
+    # Every sequenced event is under a head (a round stores both at once): one
+    # past the last head was put there, or its index edited, behind the vault.
+    signed = max(by_size, default=0)
     for stored in store.sequenced():
         index = stored.index
         assert index is not None and stored.leaf_hash is not None  # sequenced events only
-        while tree.size < index:
-            result.findings.append(Finding(tree.size, f"event {tree.size} was removed"))
-            tree.append(bytes(merkle.HASH_SIZE))  # keeps the later events at their indexes
-            removed = True
         result.events += 1
+        if index >= signed:
+            result.findings.append(
+                Finding(
+                    index,
+                    f"an event stands at index {index}, past the {signed} events the "
+                    "last signed tree head covers: it was added, or its index edited",
+                )
+            )
+            continue
+        if tree.size < index:
+            result.findings.append(_removed(tree.size, index))
+            # Keeps the later events at their indexes.
+            tree.extend(bytes(merkle.HASH_SIZE) for _ in range(index - tree.size))
+            removed = True
         if leaf_of(index, stored.entry) != stored.leaf_hash:
             mismatched.append((index, stored.entry, stored.leaf_hash))
         elif not _columns_agree(stored):
@@ -142,16 +155,21 @@ def verify(store: AuditStore, public_key: bytes) -> Verification:
         if not removed:
             _check_head(tree, by_size, result)
     result.findings.extend(_edited_or_moved(mismatched))
-    for size in sorted(by_size):
-        if size > tree.size:
-            result.findings.append(
-                Finding(
-                    size,
-                    f"tree head {size} was signed over {size} events, the log holds {tree.size}: events were removed from its end",
-                )
-            )
+    if signed > tree.size:
+        cut = _removed(tree.size, signed)
+        past = sum(1 for size in by_size if size > tree.size)
+        heads = "1 signed tree head covers" if past == 1 else f"{past} signed tree heads cover"
+        result.findings.append(
+            Finding(cut.index, f"{cut.what} from the log's end: {heads} more than it holds")
+        )
     result.findings.sort(key=lambda finding: finding.index)
     return result
+
+
+def _removed(first: int, end: int) -> Finding:
+    if end - first == 1:
+        return Finding(first, f"event {first} was removed")
+    return Finding(first, f"events {first} to {end - 1} were removed ({end - first} events)")
 
 
 def _check_head(

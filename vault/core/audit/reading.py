@@ -1,7 +1,8 @@
 """The audit trail as the auditor reads it: events listed and filtered, the
 signed tree heads, inclusion and consistency proofs, the public key, and the
-whole log verified. Each read is itself an event, committed before the
-answer leaves the vault, as every read of the vault is.
+whole log verified. Each read is itself an event, committed once its answer
+is found and before it leaves the vault, as every read of the vault is (a
+read that finds nothing is told by the edge, with the reason it answered).
 
 A proof is computed from the leaf hashes the sequencer stored: all of them
 up to the head's size are read for one proof (32 bytes each, a million in
@@ -79,12 +80,12 @@ class AuditLog:
 
     def head(self, actor: Actor, size: int = 0) -> StoredHead:
         """The signed head of `size` events, or the latest for 0."""
+        head = self._head(size)
         self.trail.commit(self.trail.event(actor, Operation.GET_TREE_HEAD))
-        return self._head(size)
+        return head
 
     def inclusion(self, actor: Actor, index: int, tree_size: int = 0) -> Inclusion:
         """The proof that the event at `index` is in the signed head of `tree_size`."""
-        self.trail.commit(self.trail.event(actor, Operation.GET_INCLUSION_PROOF))
         if index < 0:
             raise InvalidArgument("index", "an event's index is 0 or more")
         head = self._head(tree_size)
@@ -95,23 +96,25 @@ class AuditLog:
         event = self.store.at_index(index)
         if event is None or event.leaf_hash is None:
             raise AuditEntryNotFound(f"the log holds no event {index}")
-        leaves = self._leaves(head.head.size)
-        return Inclusion(event, head, event.leaf_hash, merkle.inclusion_proof(leaves, index))
+        path = merkle.inclusion_proof(self._leaves(head.head.size), index)
+        self.trail.commit(self.trail.event(actor, Operation.GET_INCLUSION_PROOF))
+        return Inclusion(event, head, event.leaf_hash, path)
 
     def consistency(self, actor: Actor, first_size: int, second_size: int = 0) -> Consistency:
         """The proof that the head of `first_size` is a prefix of the one of `second_size`."""
-        self.trail.commit(self.trail.event(actor, Operation.GET_CONSISTENCY_PROOF))
         if first_size <= 0:
             raise InvalidArgument("first_size", "the earlier tree head's size is 1 or more")
         second = self._head(second_size)
         if first_size > second.head.size:
             raise InvalidArgument(
                 "first_size",
-                f"a tree head of {first_size} events is not earlier than one of {second.head.size}",
+                f"a tree head of {first_size} events is not earlier than one of "
+                f"{second.head.size}",
             )
         first = self._head(first_size)
-        leaves = self._leaves(second.head.size)
-        return Consistency(first, second, merkle.consistency_proof(leaves, first_size))
+        proof = merkle.consistency_proof(self._leaves(second.head.size), first_size)
+        self.trail.commit(self.trail.event(actor, Operation.GET_CONSISTENCY_PROOF))
+        return Consistency(first, second, proof)
 
     def verify(self) -> Verification:
         """Check every event against the signed heads (`consent-vault audit verify`)."""
