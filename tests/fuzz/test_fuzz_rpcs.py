@@ -33,9 +33,12 @@ from tests.fuzz.messages import Names, RequestStrategies, malformed_bytes
 from tests.helpers import email, record
 from tests.serving import UNLIMITED, served
 from vault.core.actor import LOCAL, Role
+from vault.core.audit.events import OK, AuditEvent, Operation
+from vault.core.audit.store import AuditQuery
 from vault.core.vault import Vault
 from vault.runtime import build_services
 from vault.server.app import RunningServer
+from vault.server.operations import operation_of
 from vault.server.permissions import allowed
 from vault.settings import ServerSettings
 from vault.v1 import vault_pb2 as pb
@@ -97,9 +100,38 @@ def answered_clearly(answer: Answer) -> None:
     )
 
 
-# Called with every answer, in order. The audit trail (issue 15) adds its
-# own: that each call left exactly one event naming its method and result.
+# Called with every answer, in order; each run adds a TrailWatch of its own.
 AFTER_EACH_CALL: list[Callable[[Answer], None]] = [answered_clearly]
+
+
+class TrailWatch:
+    """That each call left its audit event: one of the caller's role, naming
+    the operation the method is (or, refused at the gate, `call refused`)
+    and the answer the caller got (`ok`, or the reason), among the events
+    written since the call before it."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.store = vault.records.audit
+        self.mark = self._last(0)
+
+    def _last(self, after: int) -> int:
+        rows = self.store.query(AuditQuery(after_row=after, limit=1_000_000))
+        return rows[-1].row_id if rows else after
+
+    def __call__(self, answer: Answer) -> None:
+        written = self.store.query(AuditQuery(after_row=self.mark, limit=1_000_000))
+        if written:
+            self.mark = written[-1].row_id
+        told = {
+            (event.operation, event.result)
+            for event in map(AuditEvent.from_entry, (row.entry for row in written))
+            if event.role == answer.role.value
+        }
+        result = OK if answer.code is grpc.StatusCode.OK else answer.reason
+        operations = {operation_of(answer.method), Operation.CALL_REFUSED.value}
+        assert any((operation, result) in told for operation in operations), (
+            f"{answer.method} as {answer.role.value} answered {result}; the trail told {told}"
+        )
 
 
 # ------------------------------------------------------------ calling
@@ -263,8 +295,10 @@ def fuzz_method(
     names: Names,
     typed: int,
     raw: int,
+    checks: list[Callable[[Answer], None]],
 ) -> None:
-    """`typed` calls of `method` with built requests, then `raw` with bytes."""
+    """`typed` calls of `method` with built requests, then `raw` with bytes,
+    each answer given to every one of `checks`."""
     strategies = RequestStrategies(names)
     typed_requests = strategies.message(method.input_type)
     raw_requests = malformed_bytes(method.input_type)
@@ -278,7 +312,7 @@ def fuzz_method(
         note(f"{answer.method} as {answer.role.value} -> {answer.code.name} {answer.reason}")
         for response in answer.responses:
             names.learn(response)
-        for after in AFTER_EACH_CALL:
+        for after in checks:
             after(answer)
 
     @settings(FUZZ_SETTINGS, max_examples=typed)
@@ -309,9 +343,10 @@ def test_every_rpc_answers_fuzzed_requests_clearly_and_leaves_others_alone(
         before = snapshot(officer, sentinel)
         names = Names(forbidden=[*protected, sentinel.removeprefix("subjects/")])
         column = 0 if engine is None else 1
+        checks = [*AFTER_EACH_CALL, TrailWatch(running.vault)]
         for batch, method in enumerate(METHODS):
             seed_subjects(officer, names, batch)
             may = allowed(full_name(method), role)
-            fuzz_method(fuzzer, role, method, names, TYPED[may][column], RAW[may][column])
+            fuzz_method(fuzzer, role, method, names, TYPED[may][column], RAW[may][column], checks)
         still_serving(officer)
         assert snapshot(officer, sentinel) == before
