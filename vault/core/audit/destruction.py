@@ -23,10 +23,7 @@ from vault.core import faults
 from vault.core.actor import THE_VAULT, Actor
 from vault.core.audit.events import AuditEvent, Operation
 from vault.core.audit.store import AuditEntry, AuditQuery
-from vault.core.audit.trail import AuditTrail
-
-# The trail's own: whatever stops an event being stored is AuditUnavailable.
-from vault.core.audit.trail import _failing_closed as failing_closed
+from vault.core.audit.trail import AuditTrail, failing_closed
 from vault.core.clock import utc_now
 
 log = logging.getLogger("vault.audit")

@@ -72,22 +72,22 @@ class AuditTrail:
     def written(self, log: AuditWrites, *events: AuditEvent) -> None:
         """Append the events to the log of a change's transaction (`tx.audit`):
         they commit with it, and if they cannot be written the change is not done."""
-        with _failing_closed():
+        with failing_closed():
             log.append([AuditEntry.of(event) for event in events])
 
     def commit(self, *events: AuditEvent) -> None:
         """Write the events durably before going on (a read's, before its answer)."""
-        with _failing_closed():
+        with failing_closed():
             self.store.append([AuditEntry.of(event) for event in events])
 
     async def commit_async(self, *events: AuditEvent) -> None:
         """`commit` for a caller on an event loop."""
-        with _failing_closed():
+        with failing_closed():
             await self.store.append_async([AuditEntry.of(event) for event in events])
 
 
 @contextmanager
-def _failing_closed() -> Iterator[None]:
+def failing_closed() -> Iterator[None]:
     """Whatever stops an event being written is AuditUnavailable to the caller:
     the engine's own error, or any other (a full disk, a lost connection)."""
     try:
