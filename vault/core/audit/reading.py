@@ -108,8 +108,7 @@ class AuditLog:
         if first_size > second.head.size:
             raise InvalidArgument(
                 "first_size",
-                f"a tree head of {first_size} events is not earlier than one of "
-                f"{second.head.size}",
+                f"a tree head of {first_size} events is not earlier than one of {second.head.size}",
             )
         first = self._head(first_size)
         proof = merkle.consistency_proof(self._leaves(second.head.size), first_size)
