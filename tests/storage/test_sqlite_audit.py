@@ -110,3 +110,27 @@ def test_a_grouped_record_append_whose_event_is_refused_stores_no_record(
     store.audit.append([entry(4)])
     assert [e.entry for e in everything(other_store)] == [created.entry, entry(4).entry]
     assert other_store.records.count_records("s1") == 2
+
+
+def test_a_refused_event_leaves_the_database_free_for_other_writers(
+    store: SQLiteRecordStore,
+) -> None:
+    with store.write() as tx:
+        tx.subjects.insert_subject(subject_row("s1"))
+    refuse_events(store.path)
+    for refused in (
+        lambda: store.audit.append([entry(0)]),
+        lambda: store.records.append_record(
+            NewRecord(record_row("r1"), audit=entry(1)), SubjectState.ACTIVE
+        ),
+    ):
+        with pytest.raises(AuditUnavailable):
+            refused()
+        # Another process's write goes through at once: the failed group
+        # ended its transaction rather than keeping the write lock.
+        conn = sqlite3.connect(store.path, timeout=0.2)
+        try:
+            with conn:
+                conn.execute("UPDATE subjects SET updated_at = updated_at WHERE subject_id = 's1'")
+        finally:
+            conn.close()

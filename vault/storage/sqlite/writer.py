@@ -215,6 +215,10 @@ class GroupCommitWriter:
                     results = apply(self._conn, [entry.item for entry in group])
                 except BaseException as exc:
                     self._undo("combined", batch, exc)
+                    # As a failed `write()` does: the batch still ends, or its
+                    # transaction, and the write lock every process queues
+                    # on, would stay open until this process wrote again.
+                    self._commit_open_batch()
                     raise
                 self._conn.execute("RELEASE combined")
                 self._commit_open_batch()
