@@ -289,10 +289,10 @@ def _key_versions(args: argparse.Namespace, *, rotate: bool, retire_age: str | N
                 else:
                     _say(f"Key version {rotation.version} is current.")
                 _say(
-                    f"{_counted(rotation.rewrapped.count, 'key')} re-wrapped, "
-                    f"{_counted(rotation.reindexed, 'identity')} re-indexed"
+                    f"{words.count(rotation.rewrapped.count, 'key')} re-wrapped, "
+                    f"{words.count(rotation.reindexed, 'identity')} re-indexed"
                     + (
-                        f", {_counted(rotation.removed, 'identity')} of erased people removed"
+                        f", {words.count(rotation.removed, 'identity')} of erased people removed"
                         if rotation.removed
                         else ""
                     )
@@ -336,7 +336,7 @@ def _key_versions(args: argparse.Namespace, *, rotate: bool, retire_age: str | N
 def _say_unopened(unopened: int) -> None:
     if unopened:
         _say(
-            f"{_counted(unopened, 'key')} did not open (tampered or damaged) and "
+            f"{words.count(unopened, 'key')} did not open (tampered or damaged) and "
             "stayed under an older version: the log names whose. Their version cannot "
             "be retired while they are there."
         )
@@ -373,8 +373,8 @@ def _print_retirement(retirement: Retirement, age: str) -> None:
         )
     if retirement.rewrapped.count or retirement.reindexed:
         _say(
-            f"{_counted(retirement.rewrapped.count, 'key')} re-wrapped and "
-            f"{_counted(retirement.reindexed, 'identity')} re-indexed first."
+            f"{words.count(retirement.rewrapped.count, 'key')} re-wrapped and "
+            f"{words.count(retirement.reindexed, 'identity')} re-indexed first."
         )
     if not retirement.scrubbed:
         _say(
@@ -397,11 +397,6 @@ def _say(text: str) -> None:
     console.print(text, highlight=False, soft_wrap=False)
 
 
-def _counted(number: int, thing: str) -> str:
-    """`words.count` with thousands separated: 1,234 keys."""
-    return words.count(number, thing).replace(str(number), f"{number:,}", 1)
-
-
 def _show_key_progress() -> Callable[[KeyProgress], None]:
     """Progress of a rotation as lines of counts, each tenth of the way, for
     vaults big enough to take a while; readable through a pipe."""
@@ -418,7 +413,7 @@ def _show_key_progress() -> Callable[[KeyProgress], None]:
             return
         shown[progress.stage] = tenth
         thing, verb = verbs[progress.stage]
-        _say(f"  {progress.done:,} of {_counted(progress.total, thing)} {verb}")
+        _say(f"  {progress.done:,} of {words.count(progress.total, thing)} {verb}")
 
     return show
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vault.core.actor import Actor
-from vault.core.audit.events import OK, Operation
+from vault.core.audit.events import OK, Operation, counted
 from vault.core.audit.trail import AuditTrail
 from vault.core.identities import Identity
 
@@ -66,10 +66,3 @@ def answered(answer: object, item: str) -> str:
 def kinds_asked(identities: list[Identity]) -> str:
     """The kinds of identity a connector was sent, in words ("email, phone")."""
     return ", ".join(sorted({i.kind.value for i in identities})) or "no identity"
-
-
-def counted(number: int, thing: str) -> str:
-    """ "1 match", "3 matches": a count in an event's detail."""
-    if number == 1:
-        return f"1 {thing}"
-    return f"{number:,} {thing}" + ("es" if thing.endswith(("s", "ch", "sh", "x")) else "s")

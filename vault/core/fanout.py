@@ -26,8 +26,8 @@ from vault.connectors.base import (
 )
 from vault.core import access, matching, rules
 from vault.core.actor import Actor
-from vault.core.audit.events import Operation
-from vault.core.connector_calls import CallTold, counted, kinds_asked
+from vault.core.audit.events import Operation, counted
+from vault.core.connector_calls import CallTold, kinds_asked
 from vault.core.errors import InvalidArgument
 from vault.core.export import SubjectExport, SystemExport, SystemProgress
 from vault.core.model import Controller

@@ -27,7 +27,7 @@ from vault.core import access, drafts, paging, rules
 from vault.core.access import AccessNotes
 from vault.core.actor import Actor, Role
 from vault.core.audit.destruction import KeyScope, destroy_keys
-from vault.core.audit.events import AuditEvent, Operation
+from vault.core.audit.events import AuditEvent, Operation, counted
 from vault.core.audit.store import AuditEntry
 from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, iso, utc_now
@@ -50,7 +50,6 @@ from vault.core.subjects import (
     ANSWERED_AGAIN,
     Subjects,
     check_readable,
-    counted,
     readable_subject,
     refuse_write,
     writable_subject,

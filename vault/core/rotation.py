@@ -61,7 +61,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from vault.core.actor import THE_VAULT, Actor
-from vault.core.audit.events import Operation
+from vault.core.audit.events import Operation, counted
 from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, utc_now
 from vault.core.errors import CategoryErased, SubjectErased
@@ -245,7 +245,7 @@ class KeyRotation:
             keys_left, identities_left = self.left_behind(ring)
             if new_version or keys_left or identities_left:
                 unfinished = (
-                    f"; {_counted(keys_left, 'key')} and {_counted(identities_left, 'identity')} "
+                    f"; {counted(keys_left, 'key')} and {counted(identities_left, 'identity')} "
                     "under older versions"
                     if keys_left or identities_left
                     else ""
@@ -268,8 +268,8 @@ class KeyRotation:
                 _log.warning(
                     "%s and %s under older key versions do not open (tampered or "
                     "damaged): a rotation passes them by",
-                    _counted(rewrapped.unopened, "key"),
-                    _counted(unindexed, "identity"),
+                    counted(rewrapped.unopened, "key"),
+                    counted(unindexed, "identity"),
                 )
             if not new_version:
                 return None
@@ -393,14 +393,14 @@ class KeyRotation:
         identities = self._count_under(self.records.subjects.index_versions(), versions)
         if keys or identities:
             tampered = (
-                f" ({_counted(unopened, 'key')} and {_counted(unindexed, 'identity')} of "
+                f" ({counted(unopened, 'key')} and {counted(unindexed, 'identity')} of "
                 "them do not open: tampered or damaged)"
                 if unopened or unindexed
                 else ""
             )
             noun = "version" if len(versions) == 1 else "versions"
             raise RetirementBlocked(
-                f"{_counted(keys, 'key')} and {_counted(identities, 'identity')} "
+                f"{counted(keys, 'key')} and {counted(identities, 'identity')} "
                 f"are still under {noun} "
                 f"{', '.join(map(str, sorted(versions)))} after every pass{tampered}; "
                 "nothing was retired (the server log names what could not be moved)"
@@ -555,10 +555,3 @@ def _orphaned(owner: str) -> bool:
     host, _, rest = owner.partition(":")
     pid = rest.partition(":")[0]
     return host == _this_host() and pid.isdigit() and not _process_alive(int(pid))
-
-
-def _counted(number: int, thing: str) -> str:
-    """ "1 key", "2 keys", "1 identity", "1,234 identities"."""
-    if number == 1:
-        return f"1 {thing}"
-    return f"{number:,} {thing[:-1] + 'ies' if thing.endswith('y') else thing + 's'}"

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from vault.core import access, drafts, rules
 from vault.core.access import AccessNotes
 from vault.core.actor import Actor
-from vault.core.audit.events import AuditEvent, Operation
+from vault.core.audit.events import AuditEvent, Operation, counted
 from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, utc_now
 from vault.core.drafts import CheckedDraft
@@ -48,7 +48,6 @@ from vault.core.subjects import (
     ANSWERED_AGAIN,
     IdentityInput,
     canonical_identities,
-    counted,
     identity_held,
 )
 from vault.storage.base import DataKeyScope, IdentityRow, RecordRow, RecordStore, SubjectRow

@@ -42,11 +42,6 @@ from vault.storage.base import RecordStore, SubjectReads, SubjectRow
 ANSWERED_AGAIN = "answered again from the request id"
 
 
-def counted(number: int, thing: str) -> str:
-    """ "1 record", "3 records": a count in an event's detail."""
-    return f"{number:,} {thing}" + ("" if number == 1 else "s")
-
-
 @dataclass(frozen=True)
 class IdentityInput:
     """An identity as a client wrote it, not yet validated."""

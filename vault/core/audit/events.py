@@ -83,6 +83,20 @@ class Operation(StrEnum):
     CALL_FAILED = "call failed"
 
 
+def counted(number: int, thing: str) -> str:
+    """ "1 record", "1,234 records", "2 matches", "3 identities": a count in
+    an event's detail, or in any other sentence the core words."""
+    if number == 1:
+        return f"1 {thing}"
+    if thing.endswith("y") and thing[-2:-1] not in "aeiou":
+        plural = thing[:-1] + "ies"
+    elif thing.endswith(("s", "ch", "sh", "x")):
+        plural = thing + "es"
+    else:
+        plural = thing + "s"
+    return f"{number:,} {plural}"
+
+
 @dataclass(frozen=True)
 class AuditEvent:
     at: dt.datetime

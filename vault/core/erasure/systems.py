@@ -26,8 +26,9 @@ from vault.connectors.base import (
 )
 from vault.core import faults, matching
 from vault.core.actor import THE_VAULT
+from vault.core.audit.events import counted
 from vault.core.audit.trail import AuditTrail
-from vault.core.connector_calls import CallTold, counted, kinds_asked
+from vault.core.connector_calls import CallTold, kinds_asked
 from vault.core.erasure import outcomes
 from vault.core.erasure.jobkeys import JobKeys
 from vault.core.erasure.model import (
