@@ -58,7 +58,7 @@ ROLES = [
 
 # Examples per method and role, (SQLite, PostgreSQL): a method the role may
 # call gets many, one refused at the gate a few (the gate is one code path).
-# About 4,000 calls a run in all, each now a durable audit event too.
+# About 4,500 calls a run in all, each now a durable audit event too.
 TYPED = {True: (50, 12), False: (5, 1)}
 RAW = {True: (10, 3), False: (2, 1)}
 TIMEOUT_SECONDS = 10
