@@ -39,3 +39,18 @@ class Settler:
                 future.set_exception(error)
             else:
                 future.set_result(result)
+
+
+class LoopSettlers:
+    """The Settler of the event loop a caller awaits on, made the first time
+    that loop asks (a store serves one loop at a time: the server's)."""
+
+    def __init__(self) -> None:
+        self._settler: Settler | None = None
+
+    def current(self) -> Settler:
+        loop = asyncio.get_running_loop()
+        settler = self._settler
+        if settler is None or settler.loop is not loop:
+            settler = self._settler = Settler(loop)
+        return settler

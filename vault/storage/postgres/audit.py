@@ -25,7 +25,7 @@ from vault.core.audit.merkle import HASH_SIZE
 from vault.core.audit.store import AuditEntry, AuditQuery, Sequenced, StoredEvent, StoredHead
 from vault.core.errors import AuditUnavailable
 from vault.storage.postgres.database import Database
-from vault.storage.settling import Settler
+from vault.storage.settling import LoopSettlers
 
 _EVENT_COLUMNS = "row_id, leaf_index, entry, leaf_hash, at, actor, operation, subject, sensitive"
 _HEAD_COLUMNS = "size, root, at, signature, frontier"
@@ -135,7 +135,7 @@ class PostgresAuditStore:
     def __init__(self, database: Database, queue: Callable[[EventsAppend], None]) -> None:
         self._database = database
         self._queue = queue
-        self._settler: Settler | None = None
+        self._settlers = LoopSettlers()
 
     # -------------------------------------------------------------- appends
     def append(self, entries: Sequence[AuditEntry]) -> None:
@@ -154,9 +154,7 @@ class PostgresAuditStore:
         # The writer's thread commits them with the others queued meanwhile and
         # settles this call's future, so no thread of the caller's waits out the commit.
         loop = asyncio.get_running_loop()
-        settler = self._settler
-        if settler is None or settler.loop is not loop:
-            settler = self._settler = Settler(loop)
+        settler = self._settlers.current()
         committed: asyncio.Future[None] = loop.create_future()
         self._queue(EventsAppend(entries, functools.partial(settler.settle_later, committed)))
         try:

@@ -62,7 +62,7 @@ from vault.storage.postgres.queries import (
 )
 from vault.storage.postgres.steps import PostgresStepStore, StepWrites
 from vault.storage.postgres.tokens import PostgresTokenStore
-from vault.storage.settling import Settler
+from vault.storage.settling import LoopSettlers
 
 # Every table of the record database, for VACUUM.
 _TABLES = (
@@ -126,7 +126,7 @@ class _Records(RecordQueries):
     def __init__(self, connect: Connect, writer: AppendWriter) -> None:
         super().__init__(connect)
         self._writer = writer
-        self._settler: Settler | None = None
+        self._settlers = LoopSettlers()
 
     def append_record(self, new: NewRecord, subject_state: SubjectState) -> AppendOutcome:
         committed: concurrent.futures.Future[AppendOutcome] = concurrent.futures.Future()
@@ -139,9 +139,7 @@ class _Records(RecordQueries):
         # The writer's thread commits it with the others queued meanwhile and
         # settles this call's future, so no thread of the caller's waits out the commit.
         loop = asyncio.get_running_loop()
-        settler = self._settler
-        if settler is None or settler.loop is not loop:
-            settler = self._settler = Settler(loop)
+        settler = self._settlers.current()
         committed: asyncio.Future[AppendOutcome] = loop.create_future()
         self._writer.queue(
             Append(new, subject_state, functools.partial(settler.settle_later, committed))

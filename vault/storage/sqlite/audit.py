@@ -22,7 +22,7 @@ from vault.core.audit.heads import SignedTreeHead
 from vault.core.audit.merkle import HASH_SIZE
 from vault.core.audit.store import AuditEntry, AuditQuery, Sequenced, StoredEvent, StoredHead
 from vault.core.errors import AuditUnavailable
-from vault.storage.settling import Settler
+from vault.storage.settling import LoopSettlers
 from vault.storage.sqlite.connections import Connections
 from vault.storage.sqlite.moments import as_moment, as_text
 from vault.storage.sqlite.writer import GroupCommitWriter
@@ -114,7 +114,7 @@ class SQLiteAuditStore:
     def __init__(self, connections: Connections, writer: GroupCommitWriter) -> None:
         self._read: Callable[[], sqlite3.Connection] = connections.get
         self._writer = writer
-        self._settler: Settler | None = None
+        self._settlers = LoopSettlers()
 
     # --------------------------------------------------------------- appends
     def append(self, entries: Sequence[AuditEntry]) -> None:
@@ -127,9 +127,7 @@ class SQLiteAuditStore:
         # Committed on the writer's thread with whatever else is queued; this
         # call's future is settled from there, so no thread waits out the fsync.
         loop = asyncio.get_running_loop()
-        settler = self._settler
-        if settler is None or settler.loop is not loop:
-            settler = self._settler = Settler(loop)
+        settler = self._settlers.current()
         committed: asyncio.Future[None] = loop.create_future()
         self._writer.submit(
             entries,

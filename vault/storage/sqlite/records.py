@@ -17,7 +17,7 @@ from pathlib import Path
 
 from vault.core.model import SubjectState
 from vault.storage.base import AppendOutcome, NewRecord, RecordRow
-from vault.storage.settling import Settler
+from vault.storage.settling import LoopSettlers
 from vault.storage.sqlite.audit import SQLiteAuditStore, SQLiteAuditWrites, insert_events
 from vault.storage.sqlite.connections import Connections
 from vault.storage.sqlite.migrations import record_migrations
@@ -100,7 +100,7 @@ class _Records(RecordQueries):
     def __init__(self, connections: Connections, writer: GroupCommitWriter) -> None:
         super().__init__(connections.get)
         self._writer = writer
-        self._settler: Settler | None = None
+        self._settlers = LoopSettlers()
 
     def append_record(self, new: NewRecord, subject_state: SubjectState) -> AppendOutcome:
         return self._writer.combined(  # type: ignore[no-any-return]
@@ -114,9 +114,7 @@ class _Records(RecordQueries):
         # queued meanwhile and settles this call's future, so no thread of the
         # caller's waits out the commit.
         loop = asyncio.get_running_loop()
-        settler = self._settler
-        if settler is None or settler.loop is not loop:
-            settler = self._settler = Settler(loop)
+        settler = self._settlers.current()
         committed: asyncio.Future[AppendOutcome] = loop.create_future()
         self._writer.submit(
             (new, subject_state),
