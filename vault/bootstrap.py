@@ -8,8 +8,9 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from vault import crypto
+from vault import crypto, purposes_file
 from vault.core.clock import Clock
+from vault.core.consent.purposes import Purposes
 from vault.core.keycache import DEFAULT_CACHE_ENTRIES
 from vault.core.replay import DEFAULT_REMEMBER_FOR
 from vault.core.vault import Vault
@@ -115,14 +116,18 @@ def vault_over(
     *,
     key_cache_entries: int = DEFAULT_CACHE_ENTRIES,
     remember_requests_for: dt.timedelta = DEFAULT_REMEMBER_FOR,
+    purposes: Purposes | None = None,
 ) -> Vault:
     """The vault over `stores`, its key cache holding at most `key_cache_entries`
     keys ([keys] cache_entries), request ids remembered for
-    `remember_requests_for` ([requests] remember_for), upgraded where a
+    `remember_requests_for` ([requests] remember_for), processing for
+    `purposes` (the school's unless given, [purposes] file), upgraded where a
     schema migration needed the keys (`Vault.upgrade`), and with any erasure a
     crash interrupted finished."""
     check_keyring(stores.keys, KeyringSource.of(keyring).current())
-    vault = Vault(stores.records, stores.keys, keyring, clock)
+    vault = Vault(
+        stores.records, stores.keys, keyring, clock, purposes=purposes or purposes_file.school()
+    )
     vault.keys.resize(key_cache_entries)
     vault.replay.remember_for = remember_requests_for
     vault.upgrade()

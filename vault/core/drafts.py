@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vault.core import rules
+from vault.core.consent.purposes import Purposes
 from vault.core.errors import InvalidArgument
 from vault.core.model import Content, LegalBasis, RecordDraft
 
@@ -20,8 +21,9 @@ class CheckedDraft:
     fields_json: str
 
 
-def check(draft: RecordDraft, field: str) -> CheckedDraft:
-    """The draft with every value checked; `field` names it in an error."""
+def check(draft: RecordDraft, field: str, purposes: Purposes) -> CheckedDraft:
+    """The draft with every value checked, its purpose one of `purposes` and
+    its legal basis that purpose's; `field` names it in an error."""
     content = draft.content
     if content is not None:
         content = Content(
@@ -33,6 +35,7 @@ def check(draft: RecordDraft, field: str) -> CheckedDraft:
         )
     if not isinstance(draft.legal_basis, LegalBasis):
         raise InvalidArgument(f"{field}.legal_basis", "must be set")
+    purposes.check_record(draft.purpose, draft.legal_basis, field)
     checked = RecordDraft(
         category=rules.category(draft.category, f"{field}.category"),
         purpose=rules.purpose(draft.purpose, f"{field}.purpose"),

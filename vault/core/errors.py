@@ -47,6 +47,9 @@ class Reason(StrEnum):
     TOKEN_NOT_FOUND = "TOKEN_NOT_FOUND"
     AUDIT_UNAVAILABLE = "AUDIT_UNAVAILABLE"
     AUDIT_ENTRY_NOT_FOUND = "AUDIT_ENTRY_NOT_FOUND"
+    POLICY_VERSION_NOT_FOUND = "POLICY_VERSION_NOT_FOUND"
+    POLICY_VERSION_EXISTS = "POLICY_VERSION_EXISTS"
+    NO_CONSENT_TO_CHANGE = "NO_CONSENT_TO_CHANGE"
 
 
 class VaultError(Exception):
@@ -100,8 +103,48 @@ class IdentityInUse(AlreadyExists):
     reason = Reason.IDENTITY_IN_USE
 
 
+class PolicyVersionNotFound(NotFound):
+    """A consent names a policy version nobody published."""
+
+    reason = Reason.POLICY_VERSION_NOT_FOUND
+
+    def __init__(self, version: str, field: str = "policy_version") -> None:
+        super().__init__(
+            f"{field}: no policy version {version} has been published "
+            "(`consent-vault policy list` shows them)",
+            field=field,
+            version=version,
+        )
+
+
+class PolicyVersionExists(AlreadyExists):
+    """A policy version of that name is published already; versions never change."""
+
+    reason = Reason.POLICY_VERSION_EXISTS
+
+    def __init__(self, version: str) -> None:
+        super().__init__(
+            f"policy version {version} is published already, and a published version "
+            "never changes: publish the new text under a new version",
+            version=version,
+        )
+
+
 class FailedPrecondition(VaultError):
     reason = "FAILED_PRECONDITION"
+
+
+class NoConsentToChange(FailedPrecondition):
+    """Withdrawing or renewing a consent the person has not given."""
+
+    reason = Reason.NO_CONSENT_TO_CHANGE
+
+    def __init__(self, field: str, purpose: str, what: str) -> None:
+        super().__init__(
+            f"{field}: nothing to {what}: the subject has not given consent for {purpose}",
+            field=field,
+            purpose=purpose,
+        )
 
 
 class SubjectErased(FailedPrecondition):

@@ -31,6 +31,7 @@ from vault.core.audit.events import AuditEvent, Operation, counted
 from vault.core.audit.store import AuditEntry
 from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, iso, utc_now
+from vault.core.consent.purposes import Purposes
 from vault.core.drafts import CheckedDraft
 from vault.core.errors import CategoryErased, InvalidArgument, RecordNotFound, SubjectErased
 from vault.core.export import SubjectExport
@@ -111,6 +112,7 @@ class Records:
         scrub_due: threading.Event,
         notes: AccessNotes,
         audit: AuditTrail,
+        purposes: Purposes,
     ) -> None:
         self.store = store
         self.keys = keys
@@ -121,6 +123,7 @@ class Records:
         self.scrub_due = scrub_due
         self.notes = notes
         self.audit = audit
+        self.purposes = purposes
 
     # -------------------------------------------------------------- writes
     def create(
@@ -174,7 +177,7 @@ class Records:
         """The record checked and sealed, ready for the store with its event;
         or, when `request_id` replays a finished call, the record that call
         stored."""
-        checked = drafts.check(draft, "record")
+        checked = drafts.check(draft, "record", self.purposes)
         access.check_record_write(actor, checked.draft, "record")
         fingerprint = self.replay.fingerprint(
             request_id, "record", subject_id, drafts.digest(checked.draft)
@@ -261,7 +264,7 @@ class Records:
             if index >= MAX_IMPORT_RECORDS:
                 raise InvalidArgument("records", f"at most {MAX_IMPORT_RECORDS} records per import")
             field = f"records[{index}]"
-            checked = drafts.check(draft, f"{field}.record")
+            checked = drafts.check(draft, f"{field}.record", self.purposes)
             access.check_record_write(actor, checked.draft, f"{field}.record")
             if subject_id not in subjects:
                 subject = writable_subject(self.store.subjects, subject_id, field=f"{field}.parent")
@@ -456,6 +459,7 @@ class Records:
                 else (current.content if changes.content is None else changes.content),
             ),
             "record",
+            self.purposes,
         )
         access.check_record_write(actor, checked.draft, "record")
         row = self.sealing.record_row(

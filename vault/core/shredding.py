@@ -99,6 +99,9 @@ class Shredding:
                 tx.subjects.update_subject(subject_id, None, False, erased_at)
                 tx.subjects.set_subject_state(subject_id, SubjectState.ERASED, erased_at)
                 tx.receipts.save_erasure_receipt(subject_id, receipt_json, erased_at)
+                # Their consent history goes with them; the audit trail keeps,
+                # by pseudonym, that consent was given or withdrawn and when.
+                tx.consents.delete_subject(subject_id)
                 # Earlier requests' fingerprints are keyed hashes of this
                 # person's data: they go with the person.
                 tx.replay.forget_requests_of(subject_id, keep=ERASURE_OPERATIONS)

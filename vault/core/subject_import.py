@@ -37,6 +37,7 @@ from vault.core.actor import Actor
 from vault.core.audit.events import AuditEvent, Operation, counted
 from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, utc_now
+from vault.core.consent.purposes import Purposes
 from vault.core.drafts import CheckedDraft
 from vault.core.errors import AuditUnavailable, IdentityInUse, InvalidArgument
 from vault.core.identities import Identity
@@ -130,6 +131,7 @@ class SubjectImport:
         clock: Clock,
         notes: AccessNotes,
         audit: AuditTrail,
+        purposes: Purposes,
     ) -> None:
         self.store = store
         self.keys = keys
@@ -138,6 +140,7 @@ class SubjectImport:
         self.clock = clock
         self.notes = notes
         self.audit = audit
+        self.purposes = purposes
 
     def import_subjects(self, actor: Actor, batches: Iterable[SubjectBatch]) -> ImportedSubjects:
         """Store each batch as it comes, all or nothing. A bad item fails its
@@ -336,7 +339,7 @@ class SubjectImport:
         return checked
 
     def _checked_record(self, actor: Actor, draft: RecordDraft, field: str) -> CheckedDraft:
-        checked = drafts.check(draft, field)
+        checked = drafts.check(draft, field, self.purposes)
         access.check_record_write(actor, checked.draft, field)
         return checked
 

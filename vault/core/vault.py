@@ -3,7 +3,8 @@ operation with its caller (an `Actor`) first.
 
 It holds the stores and delegates each job to its own module: `subjects`
 (subjects and identities), `subject_import` (new people with their records, in
-bulk), `records` (records), `sealing` (rows encrypted under
+bulk), `records` (records), `consent` (purposes, consent histories, policy
+versions), `sealing` (rows encrypted under
 the subject's keys), `shredding` (erasing a subject from the vault itself),
 `maintenance` (recovery, purge, scrub), `replay` (request ids) and `paging`.
 """
@@ -21,6 +22,9 @@ from vault.core.audit.log import Sequencer
 from vault.core.audit.reading import SIGNING_KEY, AuditLog
 from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, SystemClock
+from vault.core.consent.history import ConsentHistory
+from vault.core.consent.policy import Policies
+from vault.core.consent.purposes import Purposes
 from vault.core.export import SubjectExport
 from vault.core.keys import KeyManager
 from vault.core.maintenance import Maintenance
@@ -55,8 +59,12 @@ class Vault:
         keyring: Keyring | KeyringSource,
         clock: Clock | None = None,
         access_notes: AccessNotes | None = None,
+        *,
+        purposes: Purposes,
     ) -> None:
         self.records = records
+        # Every purpose the vault processes for, with its legal basis.
+        self.purposes = purposes
         self.keyrings = KeyringSource.of(keyring)
         self.keys = KeyManager(keys, self.keyrings)
         self.clock = clock or SystemClock()
@@ -75,7 +83,14 @@ class Vault:
             records, self.keys, self.sealing, self.replay, self.clock, self.access_notes, self.audit
         )
         self.subject_import = SubjectImport(
-            records, self.keys, self.sealing, self.replay, self.clock, self.access_notes, self.audit
+            records,
+            self.keys,
+            self.sealing,
+            self.replay,
+            self.clock,
+            self.access_notes,
+            self.audit,
+            purposes,
         )
         self.recordkeeping = Records(
             records,
@@ -87,6 +102,7 @@ class Vault:
             self.scrub_due,
             self.access_notes,
             self.audit,
+            purposes,
         )
         self.shredding = Shredding(
             records, self.keys, self.replay, self.clock, self.scrub_due, self.audit
@@ -96,6 +112,11 @@ class Vault:
             records, self.keys, self.sealing, self.clock, self.audit, self.scrub_due
         )
         self.tokens = Tokens(records, self.keys, self.clock, self.audit)
+        # Consent as evidence, and the policy versions it is given under.
+        self.policies = Policies(records, purposes, self.replay, self.clock, self.audit)
+        self.consents = ConsentHistory(
+            records, self.keys, purposes, self.policies, self.replay, self.clock, self.audit
+        )
 
     def audit_signing_key(self) -> bytes:
         """The Ed25519 seed that signs the audit log's tree heads: a vault key,

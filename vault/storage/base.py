@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from vault.core.audit.store import AuditEntry, AuditStore, AuditWrites
+from vault.core.consent.store import ConsentStore, ConsentWrites
 from vault.core.identities import IdentityKind
 from vault.core.model import LegalBasis, SubjectState
 from vault.core.steps.store import StepStore, StepWrites
@@ -376,6 +377,11 @@ class Transaction(Protocol):
         """The audit log: a change's event commits with the change."""
         ...
 
+    @property
+    def consents(self) -> ConsentWrites:
+        """Consent histories and policy versions (vault.core.consent.store)."""
+        ...
+
 
 class RecordStore(Protocol):
     """The record database: every aggregate but the keys, read through its
@@ -401,6 +407,11 @@ class RecordStore(Protocol):
     @property
     def audit(self) -> AuditStore:
         """The audit log, in the same database (vault.core.audit.store)."""
+        ...
+
+    @property
+    def consents(self) -> ConsentStore:
+        """Consent histories and policy versions, in the same database."""
         ...
 
     def write(self) -> AbstractContextManager[Transaction]:

@@ -94,6 +94,36 @@ class SensitiveFilter(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SENSITIVE_FILTER_ONLY: _ClassVar[SensitiveFilter]
     SENSITIVE_FILTER_EXCLUDED: _ClassVar[SensitiveFilter]
 
+class ConsentStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSENT_STATUS_UNSPECIFIED: _ClassVar[ConsentStatus]
+    CONSENT_STATUS_GIVEN: _ClassVar[ConsentStatus]
+    CONSENT_STATUS_REFUSED: _ClassVar[ConsentStatus]
+    CONSENT_STATUS_WITHDRAWN: _ClassVar[ConsentStatus]
+    CONSENT_STATUS_RENEWED: _ClassVar[ConsentStatus]
+
+class ConsentChannel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSENT_CHANNEL_UNSPECIFIED: _ClassVar[ConsentChannel]
+    CONSENT_CHANNEL_WEB_FORM: _ClassVar[ConsentChannel]
+    CONSENT_CHANNEL_EMAIL: _ClassVar[ConsentChannel]
+    CONSENT_CHANNEL_IN_PERSON: _ClassVar[ConsentChannel]
+    CONSENT_CHANNEL_PHONE: _ClassVar[ConsentChannel]
+    CONSENT_CHANNEL_PAPER_FORM: _ClassVar[ConsentChannel]
+    CONSENT_CHANNEL_SMS: _ClassVar[ConsentChannel]
+    CONSENT_CHANNEL_OTHER: _ClassVar[ConsentChannel]
+
+class ConsentStanding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSENT_STANDING_UNSPECIFIED: _ClassVar[ConsentStanding]
+    CONSENT_STANDING_NOT_ASKED: _ClassVar[ConsentStanding]
+    CONSENT_STANDING_GIVEN: _ClassVar[ConsentStanding]
+    CONSENT_STANDING_RENEWED: _ClassVar[ConsentStanding]
+    CONSENT_STANDING_REFUSED: _ClassVar[ConsentStanding]
+    CONSENT_STANDING_WITHDRAWN: _ClassVar[ConsentStanding]
+    CONSENT_STANDING_EXPIRED: _ClassVar[ConsentStanding]
+    CONSENT_STANDING_RECONSENT_NEEDED: _ClassVar[ConsentStanding]
+
 class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
@@ -129,6 +159,9 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TOKEN_NOT_FOUND: _ClassVar[ErrorReason]
     AUDIT_UNAVAILABLE: _ClassVar[ErrorReason]
     AUDIT_ENTRY_NOT_FOUND: _ClassVar[ErrorReason]
+    POLICY_VERSION_NOT_FOUND: _ClassVar[ErrorReason]
+    POLICY_VERSION_EXISTS: _ClassVar[ErrorReason]
+    NO_CONSENT_TO_CHANGE: _ClassVar[ErrorReason]
 IDENTITY_KIND_UNSPECIFIED: IdentityKind
 IDENTITY_KIND_PERSONNUMMER: IdentityKind
 IDENTITY_KIND_EMAIL: IdentityKind
@@ -181,6 +214,27 @@ ROLE_ADMIN: Role
 SENSITIVE_FILTER_UNSPECIFIED: SensitiveFilter
 SENSITIVE_FILTER_ONLY: SensitiveFilter
 SENSITIVE_FILTER_EXCLUDED: SensitiveFilter
+CONSENT_STATUS_UNSPECIFIED: ConsentStatus
+CONSENT_STATUS_GIVEN: ConsentStatus
+CONSENT_STATUS_REFUSED: ConsentStatus
+CONSENT_STATUS_WITHDRAWN: ConsentStatus
+CONSENT_STATUS_RENEWED: ConsentStatus
+CONSENT_CHANNEL_UNSPECIFIED: ConsentChannel
+CONSENT_CHANNEL_WEB_FORM: ConsentChannel
+CONSENT_CHANNEL_EMAIL: ConsentChannel
+CONSENT_CHANNEL_IN_PERSON: ConsentChannel
+CONSENT_CHANNEL_PHONE: ConsentChannel
+CONSENT_CHANNEL_PAPER_FORM: ConsentChannel
+CONSENT_CHANNEL_SMS: ConsentChannel
+CONSENT_CHANNEL_OTHER: ConsentChannel
+CONSENT_STANDING_UNSPECIFIED: ConsentStanding
+CONSENT_STANDING_NOT_ASKED: ConsentStanding
+CONSENT_STANDING_GIVEN: ConsentStanding
+CONSENT_STANDING_RENEWED: ConsentStanding
+CONSENT_STANDING_REFUSED: ConsentStanding
+CONSENT_STANDING_WITHDRAWN: ConsentStanding
+CONSENT_STANDING_EXPIRED: ConsentStanding
+CONSENT_STANDING_RECONSENT_NEEDED: ConsentStanding
 ERROR_REASON_UNSPECIFIED: ErrorReason
 INVALID_FIELD: ErrorReason
 MALFORMED_REQUEST: ErrorReason
@@ -214,6 +268,9 @@ RATE_LIMITED: ErrorReason
 TOKEN_NOT_FOUND: ErrorReason
 AUDIT_UNAVAILABLE: ErrorReason
 AUDIT_ENTRY_NOT_FOUND: ErrorReason
+POLICY_VERSION_NOT_FOUND: ErrorReason
+POLICY_VERSION_EXISTS: ErrorReason
+NO_CONSENT_TO_CHANGE: ErrorReason
 
 class Identity(_message.Message):
     __slots__ = ("kind", "value", "system")
@@ -1024,3 +1081,260 @@ class GetConsistencyProofResponse(_message.Message):
     second: TreeHead
     proof: _containers.RepeatedScalarFieldContainer[bytes]
     def __init__(self, first: _Optional[_Union[TreeHead, _Mapping]] = ..., second: _Optional[_Union[TreeHead, _Mapping]] = ..., proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class ConsentEvent(_message.Message):
+    __slots__ = ("name", "purpose", "status", "time", "record_time", "policy_version", "channel", "evidence", "recorded_by", "source_system", "expire_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    RECORD_TIME_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_BY_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    purpose: str
+    status: ConsentStatus
+    time: _timestamp_pb2.Timestamp
+    record_time: _timestamp_pb2.Timestamp
+    policy_version: str
+    channel: ConsentChannel
+    evidence: str
+    recorded_by: str
+    source_system: str
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., purpose: _Optional[str] = ..., status: _Optional[_Union[ConsentStatus, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., record_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., policy_version: _Optional[str] = ..., channel: _Optional[_Union[ConsentChannel, str]] = ..., evidence: _Optional[str] = ..., recorded_by: _Optional[str] = ..., source_system: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RecordConsentRequest(_message.Message):
+    __slots__ = ("subject", "purposes", "status", "channel", "evidence", "policy_version", "time", "expire_time", "request_id")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    purposes: _containers.RepeatedScalarFieldContainer[str]
+    status: ConsentStatus
+    channel: ConsentChannel
+    evidence: str
+    policy_version: str
+    time: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    request_id: str
+    def __init__(self, subject: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[ConsentStatus, str]] = ..., channel: _Optional[_Union[ConsentChannel, str]] = ..., evidence: _Optional[str] = ..., policy_version: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class RecordConsentResponse(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[ConsentEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[ConsentEvent, _Mapping]]] = ...) -> None: ...
+
+class GetConsentStateRequest(_message.Message):
+    __slots__ = ("subject",)
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    def __init__(self, subject: _Optional[str] = ...) -> None: ...
+
+class PurposeConsent(_message.Message):
+    __slots__ = ("purpose", "standing", "latest", "changed_by_version")
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    STANDING_FIELD_NUMBER: _ClassVar[int]
+    LATEST_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_BY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    purpose: str
+    standing: ConsentStanding
+    latest: ConsentEvent
+    changed_by_version: str
+    def __init__(self, purpose: _Optional[str] = ..., standing: _Optional[_Union[ConsentStanding, str]] = ..., latest: _Optional[_Union[ConsentEvent, _Mapping]] = ..., changed_by_version: _Optional[str] = ...) -> None: ...
+
+class GetConsentStateResponse(_message.Message):
+    __slots__ = ("purposes",)
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    purposes: _containers.RepeatedCompositeFieldContainer[PurposeConsent]
+    def __init__(self, purposes: _Optional[_Iterable[_Union[PurposeConsent, _Mapping]]] = ...) -> None: ...
+
+class ListConsentEventsRequest(_message.Message):
+    __slots__ = ("subject", "purpose", "page_size", "page_token")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    purpose: str
+    page_size: int
+    page_token: str
+    def __init__(self, subject: _Optional[str] = ..., purpose: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListConsentEventsResponse(_message.Message):
+    __slots__ = ("events", "next_page_token")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[ConsentEvent]
+    next_page_token: str
+    def __init__(self, events: _Optional[_Iterable[_Union[ConsentEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ExportConsentRecordsRequest(_message.Message):
+    __slots__ = ("subject",)
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    def __init__(self, subject: _Optional[str] = ...) -> None: ...
+
+class ExportConsentRecordsResponse(_message.Message):
+    __slots__ = ("document", "media_type", "record_count")
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    RECORD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    document: bytes
+    media_type: str
+    record_count: int
+    def __init__(self, document: _Optional[bytes] = ..., media_type: _Optional[str] = ..., record_count: _Optional[int] = ...) -> None: ...
+
+class Purpose(_message.Message):
+    __slots__ = ("name", "description", "legal_basis", "special_category_condition", "categories", "systems", "compatible_purposes", "material_changes")
+    class DescriptionEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    LEGAL_BASIS_FIELD_NUMBER: _ClassVar[int]
+    SPECIAL_CATEGORY_CONDITION_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    SYSTEMS_FIELD_NUMBER: _ClassVar[int]
+    COMPATIBLE_PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    MATERIAL_CHANGES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: _containers.ScalarMap[str, str]
+    legal_basis: LegalBasis
+    special_category_condition: str
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    systems: _containers.RepeatedScalarFieldContainer[str]
+    compatible_purposes: _containers.RepeatedScalarFieldContainer[str]
+    material_changes: bool
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[_Mapping[str, str]] = ..., legal_basis: _Optional[_Union[LegalBasis, str]] = ..., special_category_condition: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., systems: _Optional[_Iterable[str]] = ..., compatible_purposes: _Optional[_Iterable[str]] = ..., material_changes: _Optional[bool] = ...) -> None: ...
+
+class ListPurposesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListPurposesResponse(_message.Message):
+    __slots__ = ("purposes",)
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    purposes: _containers.RepeatedCompositeFieldContainer[Purpose]
+    def __init__(self, purposes: _Optional[_Iterable[_Union[Purpose, _Mapping]]] = ...) -> None: ...
+
+class PolicyVersion(_message.Message):
+    __slots__ = ("version", "effective_date", "publish_time", "published_by", "text_sha256", "url", "text", "changed_purposes", "material_purposes", "summary")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_DATE_FIELD_NUMBER: _ClassVar[int]
+    PUBLISH_TIME_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_BY_FIELD_NUMBER: _ClassVar[int]
+    TEXT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    MATERIAL_PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    effective_date: str
+    publish_time: _timestamp_pb2.Timestamp
+    published_by: str
+    text_sha256: str
+    url: str
+    text: str
+    changed_purposes: _containers.RepeatedScalarFieldContainer[str]
+    material_purposes: _containers.RepeatedScalarFieldContainer[str]
+    summary: str
+    def __init__(self, version: _Optional[str] = ..., effective_date: _Optional[str] = ..., publish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., published_by: _Optional[str] = ..., text_sha256: _Optional[str] = ..., url: _Optional[str] = ..., text: _Optional[str] = ..., changed_purposes: _Optional[_Iterable[str]] = ..., material_purposes: _Optional[_Iterable[str]] = ..., summary: _Optional[str] = ...) -> None: ...
+
+class PublishPolicyVersionRequest(_message.Message):
+    __slots__ = ("version", "effective_date", "text", "text_sha256", "url", "changed_purposes", "material_purposes", "summary", "request_id")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_DATE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    TEXT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    MATERIAL_PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    effective_date: str
+    text: str
+    text_sha256: str
+    url: str
+    changed_purposes: _containers.RepeatedScalarFieldContainer[str]
+    material_purposes: _containers.RepeatedScalarFieldContainer[str]
+    summary: str
+    request_id: str
+    def __init__(self, version: _Optional[str] = ..., effective_date: _Optional[str] = ..., text: _Optional[str] = ..., text_sha256: _Optional[str] = ..., url: _Optional[str] = ..., changed_purposes: _Optional[_Iterable[str]] = ..., material_purposes: _Optional[_Iterable[str]] = ..., summary: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class PublishPolicyVersionResponse(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: PolicyVersion
+    def __init__(self, version: _Optional[_Union[PolicyVersion, _Mapping]] = ...) -> None: ...
+
+class ListPolicyVersionsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListPolicyVersionsResponse(_message.Message):
+    __slots__ = ("versions",)
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[PolicyVersion]
+    def __init__(self, versions: _Optional[_Iterable[_Union[PolicyVersion, _Mapping]]] = ...) -> None: ...
+
+class ReconsentNeeded(_message.Message):
+    __slots__ = ("subject", "purpose", "given_under_version", "changed_by_version", "consent_time")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    GIVEN_UNDER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_BY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    purpose: str
+    given_under_version: str
+    changed_by_version: str
+    consent_time: _timestamp_pb2.Timestamp
+    def __init__(self, subject: _Optional[str] = ..., purpose: _Optional[str] = ..., given_under_version: _Optional[str] = ..., changed_by_version: _Optional[str] = ..., consent_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListReconsentNeededRequest(_message.Message):
+    __slots__ = ("purpose", "page_size", "page_token")
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    purpose: str
+    page_size: int
+    page_token: str
+    def __init__(self, purpose: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListReconsentNeededResponse(_message.Message):
+    __slots__ = ("people", "next_page_token")
+    PEOPLE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    people: _containers.RepeatedCompositeFieldContainer[ReconsentNeeded]
+    next_page_token: str
+    def __init__(self, people: _Optional[_Iterable[_Union[ReconsentNeeded, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class StreamReconsentNeededRequest(_message.Message):
+    __slots__ = ("purpose",)
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    purpose: str
+    def __init__(self, purpose: _Optional[str] = ...) -> None: ...
+
+class StreamReconsentNeededResponse(_message.Message):
+    __slots__ = ("person",)
+    PERSON_FIELD_NUMBER: _ClassVar[int]
+    person: ReconsentNeeded
+    def __init__(self, person: _Optional[_Union[ReconsentNeeded, _Mapping]] = ...) -> None: ...

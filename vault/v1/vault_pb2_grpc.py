@@ -1328,6 +1328,488 @@ class AuditService:
             _registered_method=True)
 
 
+class ConsentServiceStub:
+    """ConsentService records each person's consent per purpose as evidence
+    (GDPR art. 7(1)): given, refused, withdrawn, renewed, each with its time,
+    policy version, channel, recorder and evidence. The history is append-only:
+    no call changes or deletes a past event. A person's consent subject is
+    `subjects/{subject}`; an event is `subjects/{subject}/consentEvents/{event}`.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.RecordConsent = channel.unary_unary(
+                '/vault.v1.ConsentService/RecordConsent',
+                request_serializer=vault_dot_v1_dot_vault__pb2.RecordConsentRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.RecordConsentResponse.FromString,
+                _registered_method=True)
+        self.GetConsentState = channel.unary_unary(
+                '/vault.v1.ConsentService/GetConsentState',
+                request_serializer=vault_dot_v1_dot_vault__pb2.GetConsentStateRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.GetConsentStateResponse.FromString,
+                _registered_method=True)
+        self.ListConsentEvents = channel.unary_unary(
+                '/vault.v1.ConsentService/ListConsentEvents',
+                request_serializer=vault_dot_v1_dot_vault__pb2.ListConsentEventsRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.ListConsentEventsResponse.FromString,
+                _registered_method=True)
+        self.ExportConsentRecords = channel.unary_unary(
+                '/vault.v1.ConsentService/ExportConsentRecords',
+                request_serializer=vault_dot_v1_dot_vault__pb2.ExportConsentRecordsRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.ExportConsentRecordsResponse.FromString,
+                _registered_method=True)
+
+
+class ConsentServiceServicer:
+    """ConsentService records each person's consent per purpose as evidence
+    (GDPR art. 7(1)): given, refused, withdrawn, renewed, each with its time,
+    policy version, channel, recorder and evidence. The history is append-only:
+    no call changes or deletes a past event. A person's consent subject is
+    `subjects/{subject}`; an event is `subjects/{subject}/consentEvents/{event}`.
+    """
+
+    def RecordConsent(self, request, context):
+        """Records one status for one or more purposes, all or nothing. Withdrawing
+        with no purposes withdraws every consent that stands.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConsentState(self, request, context):
+        """The person's standing now for every consent-based purpose: given,
+        refused, withdrawn, renewed, expired, re-consent needed, or not asked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListConsentEvents(self, request, context):
+        """The person's consent history, oldest first, paged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportConsentRecords(self, request, context):
+        """The person's consent records as JSON-LD following the W3C DPV profile of
+        ISO/IEC TS 27560 (https://w3id.org/dpv/guides/consent-27560).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ConsentServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'RecordConsent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordConsent,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.RecordConsentRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.RecordConsentResponse.SerializeToString,
+            ),
+            'GetConsentState': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsentState,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.GetConsentStateRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.GetConsentStateResponse.SerializeToString,
+            ),
+            'ListConsentEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConsentEvents,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.ListConsentEventsRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.ListConsentEventsResponse.SerializeToString,
+            ),
+            'ExportConsentRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportConsentRecords,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.ExportConsentRecordsRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.ExportConsentRecordsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'vault.v1.ConsentService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('vault.v1.ConsentService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ConsentService:
+    """ConsentService records each person's consent per purpose as evidence
+    (GDPR art. 7(1)): given, refused, withdrawn, renewed, each with its time,
+    policy version, channel, recorder and evidence. The history is append-only:
+    no call changes or deletes a past event. A person's consent subject is
+    `subjects/{subject}`; an event is `subjects/{subject}/consentEvents/{event}`.
+    """
+
+    @staticmethod
+    def RecordConsent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.ConsentService/RecordConsent',
+            vault_dot_v1_dot_vault__pb2.RecordConsentRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.RecordConsentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsentState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.ConsentService/GetConsentState',
+            vault_dot_v1_dot_vault__pb2.GetConsentStateRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.GetConsentStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConsentEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.ConsentService/ListConsentEvents',
+            vault_dot_v1_dot_vault__pb2.ListConsentEventsRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.ListConsentEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportConsentRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.ConsentService/ExportConsentRecords',
+            vault_dot_v1_dot_vault__pb2.ExportConsentRecordsRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.ExportConsentRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class PolicyServiceStub:
+    """PolicyService tells the purposes the vault processes for, publishes the
+    privacy policy's versions, and lists the people who must consent again
+    after a version changed a purpose materially.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ListPurposes = channel.unary_unary(
+                '/vault.v1.PolicyService/ListPurposes',
+                request_serializer=vault_dot_v1_dot_vault__pb2.ListPurposesRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.ListPurposesResponse.FromString,
+                _registered_method=True)
+        self.PublishPolicyVersion = channel.unary_unary(
+                '/vault.v1.PolicyService/PublishPolicyVersion',
+                request_serializer=vault_dot_v1_dot_vault__pb2.PublishPolicyVersionRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.PublishPolicyVersionResponse.FromString,
+                _registered_method=True)
+        self.ListPolicyVersions = channel.unary_unary(
+                '/vault.v1.PolicyService/ListPolicyVersions',
+                request_serializer=vault_dot_v1_dot_vault__pb2.ListPolicyVersionsRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.ListPolicyVersionsResponse.FromString,
+                _registered_method=True)
+        self.ListReconsentNeeded = channel.unary_unary(
+                '/vault.v1.PolicyService/ListReconsentNeeded',
+                request_serializer=vault_dot_v1_dot_vault__pb2.ListReconsentNeededRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.ListReconsentNeededResponse.FromString,
+                _registered_method=True)
+        self.StreamReconsentNeeded = channel.unary_stream(
+                '/vault.v1.PolicyService/StreamReconsentNeeded',
+                request_serializer=vault_dot_v1_dot_vault__pb2.StreamReconsentNeededRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.StreamReconsentNeededResponse.FromString,
+                _registered_method=True)
+
+
+class PolicyServiceServicer:
+    """PolicyService tells the purposes the vault processes for, publishes the
+    privacy policy's versions, and lists the people who must consent again
+    after a version changed a purpose materially.
+    """
+
+    def ListPurposes(self, request, context):
+        """Every configured purpose, with its legal basis, categories and systems.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishPolicyVersion(self, request, context):
+        """Publishes a policy version; a published version never changes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPolicyVersions(self, request, context):
+        """Every published version, the first published first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListReconsentNeeded(self, request, context):
+        """The people whose consent was given under an older version for a purpose
+        a version in effect changed materially, paged by purpose and subject.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamReconsentNeeded(self, request, context):
+        """The same people as a stream, for the mailing that asks them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_PolicyServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ListPurposes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPurposes,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.ListPurposesRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.ListPurposesResponse.SerializeToString,
+            ),
+            'PublishPolicyVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishPolicyVersion,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.PublishPolicyVersionRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.PublishPolicyVersionResponse.SerializeToString,
+            ),
+            'ListPolicyVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPolicyVersions,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.ListPolicyVersionsRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.ListPolicyVersionsResponse.SerializeToString,
+            ),
+            'ListReconsentNeeded': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReconsentNeeded,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.ListReconsentNeededRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.ListReconsentNeededResponse.SerializeToString,
+            ),
+            'StreamReconsentNeeded': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamReconsentNeeded,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.StreamReconsentNeededRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.StreamReconsentNeededResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'vault.v1.PolicyService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('vault.v1.PolicyService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class PolicyService:
+    """PolicyService tells the purposes the vault processes for, publishes the
+    privacy policy's versions, and lists the people who must consent again
+    after a version changed a purpose materially.
+    """
+
+    @staticmethod
+    def ListPurposes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.PolicyService/ListPurposes',
+            vault_dot_v1_dot_vault__pb2.ListPurposesRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.ListPurposesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishPolicyVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.PolicyService/PublishPolicyVersion',
+            vault_dot_v1_dot_vault__pb2.PublishPolicyVersionRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.PublishPolicyVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPolicyVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.PolicyService/ListPolicyVersions',
+            vault_dot_v1_dot_vault__pb2.ListPolicyVersionsRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.ListPolicyVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReconsentNeeded(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.PolicyService/ListReconsentNeeded',
+            vault_dot_v1_dot_vault__pb2.ListReconsentNeededRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.ListReconsentNeededResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamReconsentNeeded(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/vault.v1.PolicyService/StreamReconsentNeeded',
+            vault_dot_v1_dot_vault__pb2.StreamReconsentNeededRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.StreamReconsentNeededResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class RecordServiceStub:
     """RecordService stores, reads, rectifies, lists, streams, imports and erases
     a subject's records.

@@ -71,6 +71,16 @@ class Operation(StrEnum):
     GET_TREE_HEAD = "get tree head"
     GET_INCLUSION_PROOF = "get inclusion proof"
     GET_CONSISTENCY_PROOF = "get consistency proof"
+    # consent and the policy it is given under
+    RECORD_CONSENT = "record consent"
+    GET_CONSENT_STATE = "get consent state"
+    LIST_CONSENT_EVENTS = "list consent events"
+    EXPORT_CONSENT_RECORDS = "export consent records"
+    LIST_PURPOSES = "list purposes"
+    PUBLISH_POLICY_VERSION = "publish policy version"
+    LIST_POLICY_VERSIONS = "list policy versions"
+    LIST_RECONSENT_NEEDED = "list re-consent needed"
+    STREAM_RECONSENT_NEEDED = "stream re-consent needed"
     # keys: destruction is told as an intent and an outcome
     # (vault.core.audit.destruction), so a crash between them is told too
     DESTROY_KEYS = "destroy keys"
@@ -83,17 +93,19 @@ class Operation(StrEnum):
     CALL_FAILED = "call failed"
 
 
-def counted(number: int, thing: str) -> str:
+def counted(number: int, thing: str, plural: str = "") -> str:
     """ "1 record", "1,234 records", "2 matches", "3 identities": a count in
-    an event's detail, or in any other sentence the core words."""
+    an event's detail, or in any other sentence the core words. An irregular
+    plural ("people") is given."""
     if number == 1:
         return f"1 {thing}"
-    if thing.endswith("y") and thing[-2:-1] not in "aeiou":
-        plural = thing[:-1] + "ies"
-    elif thing.endswith(("s", "ch", "sh", "x")):
-        plural = thing + "es"
-    else:
-        plural = thing + "s"
+    if not plural:
+        if thing.endswith("y") and thing[-2:-1] not in "aeiou":
+            plural = thing[:-1] + "ies"
+        elif thing.endswith(("s", "ch", "sh", "x")):
+            plural = thing + "es"
+        else:
+            plural = thing + "s"
     return f"{number:,} {plural}"
 
 

@@ -1,0 +1,409 @@
+"""Each person's consent history: recording what they said, their standing
+per purpose now, and the history itself, page by page.
+
+Recording checks what a supervisory authority would ask of it: the purpose
+is configured and rests on consent, the policy version was published, the
+time is not in the future nor before the purpose's latest event (the history
+reads in the order things happened), and a withdrawal or renewal has a
+consent to act on. Each event's audit event says, by the person's pseudonym,
+that consent was given or withdrawn and when: the proof that outlives the
+history, which goes with the person when they are erased.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import unicodedata
+import uuid
+from collections.abc import Iterator
+
+from vault import crypto
+from vault.core import paging, rules
+from vault.core.actor import Actor
+from vault.core.audit.events import AuditEvent, Operation, counted
+from vault.core.audit.trail import AuditTrail
+from vault.core.clock import Clock, utc_now
+from vault.core.consent.model import (
+    STANDING,
+    Channel,
+    ConsentEvent,
+    ConsentInput,
+    ConsentPage,
+    ConsentStatus,
+    PurposeConsent,
+    Standing,
+)
+from vault.core.consent.policy import Policies, version_name
+from vault.core.consent.purposes import BASIS_WORDS, Purpose, Purposes
+from vault.core.consent.store import ConsentRow, StandingRow
+from vault.core.errors import (
+    InvalidArgument,
+    NoConsentToChange,
+    PolicyVersionNotFound,
+    PurposeNotAllowed,
+)
+from vault.core.keys import DataKey, KeyManager
+from vault.core.replay import Raced, Replay
+from vault.core.subjects import ANSWERED_AGAIN, readable_subject, writable_subject
+from vault.storage.base import RecordStore
+
+# A person's consent history is sealed under a data key of its own, not a
+# purpose's: shredding what was held for a withdrawn purpose must keep the
+# proof that it was lawfully held until then.
+CONSENT_CATEGORY = "vault.consent"
+CONSENT_PURPOSE = ""
+MAX_EVIDENCE = 500
+# How far ahead of the vault's clock a caller's clock may be.
+CLOCK_SKEW = dt.timedelta(minutes=5)
+# Events read per page of a history.
+_READ = 500
+
+
+class ConsentHistory:
+    def __init__(
+        self,
+        store: RecordStore,
+        keys: KeyManager,
+        purposes: Purposes,
+        policies: Policies,
+        replay: Replay,
+        clock: Clock,
+        audit: AuditTrail,
+    ) -> None:
+        self.store = store
+        self.keys = keys
+        self.purposes = purposes
+        self.policies = policies
+        self.replay = replay
+        self.clock = clock
+        self.audit = audit
+
+    # ------------------------------------------------------------ recording
+    def record(
+        self, actor: Actor, subject_id: str, given: ConsentInput, request_id: str = ""
+    ) -> list[ConsentEvent]:
+        """Record one status for each purpose named (a withdrawal naming none:
+        every consent that stands), all or nothing; the events recorded."""
+        now = utc_now(self.clock)
+        at = self._time(given, now)
+        fingerprint = self.replay.fingerprint(request_id, "record_consent", subject_id, given, at)
+        remembered = self.replay.replayed(request_id, "record_consent", fingerprint)
+        if remembered is not None:
+            return self._answered_again(actor, subject_id, json.loads(remembered.result))
+        purposes = self._purposes(actor, given)
+        version, policy_seq = self._version(given.policy_version, at.date())
+        evidence = _evidence(given.evidence)
+        # Before the key: an unknown or erased subject has none to make.
+        writable_subject(self.store.subjects, subject_id, "subject")
+        key = self.keys.data_key(subject_id, CONSENT_CATEGORY, CONSENT_PURPOSE, create=True)
+        try:
+            with self.store.write() as tx:
+                subject = writable_subject(tx.subjects, subject_id, "subject")
+                latest = {row.purpose: row for row in tx.consents.standing(subject_id)}
+                if given.status is ConsentStatus.WITHDRAWN and not purposes:
+                    purposes = [
+                        self.purposes.named(name)
+                        for name, row in latest.items()
+                        if ConsentStatus(row.status) in STANDING and name in self.purposes
+                    ]
+                    if not purposes:
+                        raise NoConsentToChange("purposes", "any purpose", "withdraw")
+                events = [
+                    self._event(actor, subject_id, purpose, given, at, now, version, evidence)
+                    for purpose in purposes
+                ]
+                for index, event in enumerate(events):
+                    _check_order(event, latest.get(event.purpose), f"purposes[{index}]")
+                tx.consents.append([_row(event, policy_seq, key) for event in events])
+                self.replay.remember(
+                    tx,
+                    request_id,
+                    "record_consent",
+                    fingerprint,
+                    subject_id,
+                    json.dumps([event.event_id for event in events]),
+                )
+                self.audit.written(
+                    tx.audit,
+                    *(self._audited(actor, event, subject.protected_identity) for event in events),
+                )
+        except Raced:
+            remembered = self.replay.lookup(request_id)
+            assert remembered is not None  # the copy that got there first
+            return self._answered_again(actor, subject_id, json.loads(remembered.result))
+        return events
+
+    def _time(self, given: ConsentInput, now: dt.datetime) -> dt.datetime:
+        at = now if given.given_at is None else given.given_at.astimezone(dt.UTC)
+        if at > now + CLOCK_SKEW:
+            raise InvalidArgument("time", "must not be in the future")
+        if given.expires_at is not None:
+            if given.status not in STANDING:
+                raise InvalidArgument("expire_time", "is for consent given or renewed only")
+            if given.expires_at <= at:
+                raise InvalidArgument("expire_time", "must be after the time consent was given")
+        return at
+
+    def _purposes(self, actor: Actor, given: ConsentInput) -> list[Purpose]:
+        if not given.purposes and given.status is not ConsentStatus.WITHDRAWN:
+            raise InvalidArgument("purposes", "must name at least one purpose")
+        if len(set(given.purposes)) != len(given.purposes):
+            raise InvalidArgument("purposes", "must not repeat a purpose")
+        found = []
+        for index, name in enumerate(given.purposes):
+            field = f"purposes[{index}]"
+            purpose = self.purposes.named(name, field)
+            if not purpose.rests_on_consent:
+                raise InvalidArgument(
+                    field,
+                    f"{name} rests on {BASIS_WORDS[purpose.legal_basis]}, not on consent: "
+                    "there is no consent to record for it",
+                )
+            if actor.system and name not in actor.purposes:
+                raise PurposeNotAllowed(field, actor.system, name)
+            found.append(purpose)
+        return found
+
+    def _version(self, named: str, on: dt.date) -> tuple[str, int]:
+        """The policy version consent is given under, and its seq: the one
+        named, or the one in effect on `on` ("" and 0 when none is published)."""
+        if named:
+            version_name(named, "policy_version")
+            found = self.store.consents.policy_version(named)
+            if found is None:
+                raise PolicyVersionNotFound(named)
+            return found.version, found.seq
+        current = self.policies.in_effect(on)
+        return (current.version, current.seq) if current else ("", 0)
+
+    def _event(
+        self,
+        actor: Actor,
+        subject_id: str,
+        purpose: Purpose,
+        given: ConsentInput,
+        at: dt.datetime,
+        now: dt.datetime,
+        version: str,
+        evidence: str,
+    ) -> ConsentEvent:
+        return ConsentEvent(
+            event_id=str(uuid.uuid4()),
+            subject_id=subject_id,
+            purpose=purpose.name,
+            status=given.status,
+            given_at=at,
+            recorded_at=now,
+            policy_version=version,
+            channel=given.channel,
+            evidence=evidence,
+            recorded_by=actor.who,
+            source_system=actor.system,
+            expires_at=None if given.expires_at is None else given.expires_at.astimezone(dt.UTC),
+        )
+
+    def _audited(self, actor: Actor, event: ConsentEvent, protected: bool) -> AuditEvent:
+        version = f" under policy {event.policy_version}" if event.policy_version else ""
+        return self.audit.event(
+            actor,
+            Operation.RECORD_CONSENT,
+            event.subject_id,
+            purpose=event.purpose,
+            sensitive=protected,
+            detail=(
+                f"consent {event.status.value}{version} via {event.channel.value}, "
+                f"at {event.given_at.isoformat(timespec='seconds')}"
+            ),
+        )
+
+    def _answered_again(
+        self, actor: Actor, subject_id: str, event_ids: list[str]
+    ) -> list[ConsentEvent]:
+        wanted = set(event_ids)
+        found = {e.event_id: e for e in self.events(subject_id) if e.event_id in wanted}
+        subject = readable_subject(self.store.subjects, subject_id, "subject")
+        self.audit.commit(
+            self.audit.event(
+                actor,
+                Operation.RECORD_CONSENT,
+                subject_id,
+                sensitive=subject.protected_identity,
+                detail=ANSWERED_AGAIN,
+            )
+        )
+        return [found[event_id] for event_id in event_ids if event_id in found]
+
+    # -------------------------------------------------------------- reading
+    def events(self, subject_id: str, purpose: str | None = None) -> Iterator[ConsentEvent]:
+        """The subject's whole history, oldest first, opened (for an export,
+        whose event its caller commits)."""
+        after = 0
+        while True:
+            rows = self.store.consents.events(subject_id, purpose, after, _READ)
+            yield from (self._opened(row) for row in rows)
+            if len(rows) < _READ:
+                return
+            after = rows[-1].seq
+
+    def standing(self, actor: Actor, subject_id: str) -> list[PurposeConsent]:
+        """The subject's standing for every consent-based purpose (an
+        integrator: its system's), and for any other they have events for."""
+        subject = readable_subject(self.store.subjects, subject_id, "subject")
+        states = self.standing_of(subject_id, actor)
+        self.audit.commit(
+            self.audit.event(
+                actor,
+                Operation.GET_CONSENT_STATE,
+                subject_id,
+                sensitive=subject.protected_identity,
+                detail=counted(len(states), "purpose"),
+            )
+        )
+        return states
+
+    def standing_of(self, subject_id: str, actor: Actor | None = None) -> list[PurposeConsent]:
+        """`standing` without its audit event: for an export, which has its own."""
+        rows = {row.purpose: row for row in self.store.consents.standing(subject_id)}
+        names = sorted({*(p.name for p in self.purposes.consent_based()), *rows})
+        if actor is not None and actor.system:
+            names = [name for name in names if name in actor.purposes]
+        latest = {e.event_id: e for e in self.events(subject_id)} if rows else {}
+        now = utc_now(self.clock)
+        versions = self.policies.versions()
+        states = []
+        for name in names:
+            row = rows.get(name)
+            if row is None:
+                states.append(PurposeConsent(name, Standing.NOT_ASKED))
+                continue
+            standing, changed_by = self._standing(row, now, versions)
+            states.append(PurposeConsent(name, standing, latest.get(row.event_id), changed_by))
+        return states
+
+    def _standing(
+        self, row: StandingRow, now: dt.datetime, versions: list
+    ) -> tuple[Standing, str]:
+        status = ConsentStatus(row.status)
+        if status not in STANDING:
+            return Standing(status.value), ""
+        if row.expires_at is not None and row.expires_at <= now:
+            return Standing.EXPIRED, ""
+        changed = self.policies.material_change_since(
+            row.purpose, row.policy_seq, now.date(), versions
+        )
+        if changed is not None:
+            return Standing.RECONSENT_NEEDED, changed.version
+        return Standing(status.value), ""
+
+    def history(
+        self,
+        actor: Actor,
+        subject_id: str,
+        purpose: str,
+        page_size: int,
+        page_token: str,
+    ) -> ConsentPage:
+        """One page of the subject's history, oldest first, of one purpose or all."""
+        size = rules.page_size(page_size)
+        if purpose:
+            rules.purpose(purpose)
+            if actor.system and purpose not in actor.purposes:
+                raise PurposeNotAllowed("purpose", actor.system, purpose)
+        query = {"subject": subject_id, "purpose": purpose}
+        after = paging.read(page_token, query, (int,), "subject and purpose")
+        subject = readable_subject(self.store.subjects, subject_id, "subject")
+        rows = self.store.consents.events(
+            subject_id, purpose or None, after[0] if after else 0, size + 1
+        )
+        if actor.system:
+            rows = [row for row in rows if row.purpose in actor.purposes]
+        page, more = rows[:size], len(rows) > size
+        events = [self._opened(row) for row in page]
+        self.audit.commit(
+            self.audit.event(
+                actor,
+                Operation.LIST_CONSENT_EVENTS,
+                subject_id,
+                purpose=purpose,
+                sensitive=subject.protected_identity,
+                detail=counted(len(events), "event"),
+            )
+        )
+        token = paging.token(query, [page[-1].seq]) if more else ""
+        return ConsentPage(events, token)
+
+    def _opened(self, row: ConsentRow) -> ConsentEvent:
+        key = self.keys.data_key(row.subject_id, CONSENT_CATEGORY, CONSENT_PURPOSE, create=False)
+        sealed = json.loads(crypto.unseal(key.aead, row.sealed, _aad(row.subject_id, row.event_id)))
+        return ConsentEvent(
+            event_id=row.event_id,
+            subject_id=row.subject_id,
+            purpose=row.purpose,
+            status=ConsentStatus(row.status),
+            given_at=row.given_at,
+            recorded_at=row.recorded_at,
+            policy_version=row.policy_version,
+            channel=Channel(sealed["channel"]),
+            evidence=sealed["evidence"],
+            recorded_by=sealed["recorded_by"],
+            source_system=sealed["source_system"],
+            expires_at=row.expires_at,
+            seq=row.seq,
+        )
+
+
+def _check_order(event: ConsentEvent, latest: StandingRow | None, field: str) -> None:
+    """A withdrawal or renewal needs a consent that stands; no event goes
+    before the purpose's latest (the history reads in the order things happened)."""
+    stands = latest is not None and ConsentStatus(latest.status) in STANDING
+    if event.status is ConsentStatus.WITHDRAWN and not stands:
+        raise NoConsentToChange(field, event.purpose, "withdraw")
+    if event.status is ConsentStatus.RENEWED and not stands:
+        raise NoConsentToChange(field, event.purpose, "renew")
+    if latest is not None and event.given_at < latest.given_at:
+        raise InvalidArgument(
+            "time",
+            f"must not be before {latest.given_at.isoformat(timespec='seconds')}, when the "
+            f"latest event for {event.purpose} happened",
+        )
+
+
+def _evidence(text: str) -> str:
+    text = text.strip()
+    if len(text) > MAX_EVIDENCE or any(
+        unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text
+    ):
+        raise InvalidArgument(
+            "evidence", f"must be at most {MAX_EVIDENCE} printable characters on one line"
+        )
+    return text
+
+
+def _aad(subject_id: str, event_id: str) -> bytes:
+    return crypto.associated_data("consent", subject_id, event_id)
+
+
+def _row(event: ConsentEvent, policy_seq: int, key: DataKey) -> ConsentRow:
+    sealed = json.dumps(
+        {
+            "channel": event.channel.value,
+            "evidence": event.evidence,
+            "recorded_by": event.recorded_by,
+            "source_system": event.source_system,
+        }
+    ).encode()
+    return ConsentRow(
+        event_id=event.event_id,
+        subject_id=event.subject_id,
+        purpose=event.purpose,
+        status=event.status.value,
+        given_at=event.given_at,
+        recorded_at=event.recorded_at,
+        policy_version=event.policy_version,
+        policy_seq=policy_seq,
+        expires_at=event.expires_at,
+        key_id=key.key_id,
+        sealed=crypto.seal(key.aead, sealed, _aad(event.subject_id, event.event_id)),
+    )
+

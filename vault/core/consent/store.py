@@ -1,0 +1,100 @@
+"""What the consent history and the policy versions need of a storage engine.
+
+Each engine keeps, in the record database:
+- the events, append-only, in the order they were recorded (`seq`); what
+  would tell about the person beyond the purpose and the time (the channel,
+  the evidence, who recorded it) sealed under the subject's consent key, so
+  erasing the person shreds it with their other data;
+- each person's standing per purpose: their latest event's status, time and
+  policy version, kept with the event in the same transaction, so a current
+  state is one row and the people who must consent again one index range;
+- the published policy versions, in the order they were published.
+
+The contract suite (tests/storage/consent_contract.py) runs on every engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import NamedTuple, Protocol
+
+from vault.core.consent.model import PolicyVersion
+
+
+class ConsentRow(NamedTuple):
+    """One event as stored: `seq` is the store's (0 before it is appended)."""
+
+    event_id: str
+    subject_id: str
+    purpose: str
+    status: str  # a ConsentStatus value
+    given_at: dt.datetime
+    recorded_at: dt.datetime
+    policy_version: str
+    # The seq of the policy version it was given under; 0 for none.
+    policy_seq: int
+    expires_at: dt.datetime | None
+    key_id: str
+    sealed: bytes  # the channel, evidence, recorder and source system
+    seq: int = 0
+
+
+class StandingRow(NamedTuple):
+    """A person's latest event for one purpose, as the standing table keeps it."""
+
+    subject_id: str
+    purpose: str
+    event_id: str
+    status: str
+    given_at: dt.datetime
+    policy_version: str
+    policy_seq: int
+    expires_at: dt.datetime | None
+    # The subject's flag, joined in for lists (a protected identity is left
+    # out of an integrator's).
+    protected_identity: bool = False
+
+
+class ConsentReads(Protocol):
+    def events(
+        self, subject_id: str, purpose: str | None = None, after_seq: int = 0, limit: int = 100
+    ) -> list[ConsentRow]:
+        """The subject's events after `after_seq`, oldest first, of one purpose or all."""
+        ...
+
+    def standing(self, subject_id: str) -> list[StandingRow]:
+        """The subject's latest event per purpose, by purpose."""
+        ...
+
+    def stale(
+        self, purpose: str, below_policy_seq: int, after_subject: str = "", limit: int = 100
+    ) -> list[StandingRow]:
+        """Active subjects whose latest event for `purpose` is given or renewed
+        under a policy version before `below_policy_seq`, by subject id after
+        `after_subject`: the people who must consent again."""
+        ...
+
+    def policy_versions(self) -> list[PolicyVersion]:
+        """Every published policy version, in the order published (by seq)."""
+        ...
+
+    def policy_version(self, version: str) -> PolicyVersion | None: ...
+
+
+class ConsentWrites(ConsentReads, Protocol):
+    def append(self, rows: list[ConsentRow]) -> None:
+        """Append the events (in this order) and make each its subject's
+        latest for its purpose."""
+        ...
+
+    def delete_subject(self, subject_id: str) -> int:
+        """Delete the subject's events and standing (their erasure); how many events."""
+        ...
+
+    def insert_policy_version(self, version: PolicyVersion) -> bool:
+        """Insert the version; False (nothing written) if one of that name exists."""
+        ...
+
+
+class ConsentStore(ConsentReads, Protocol):
+    """The store's reads outside a transaction; writes go through `tx.consents`."""
