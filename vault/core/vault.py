@@ -23,6 +23,15 @@ from vault.core.audit.reading import SIGNING_KEY, AuditLog
 from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, SystemClock
 from vault.core.consent.history import ConsentHistory
+from vault.core.consent.model import (
+    ConsentEvent,
+    ConsentInput,
+    ConsentPage,
+    PolicyDraft,
+    PolicyVersion,
+    PurposeConsent,
+    ReconsentNeeded,
+)
 from vault.core.consent.policy import Policies
 from vault.core.consent.purposes import Purposes
 from vault.core.export import SubjectExport
@@ -269,6 +278,39 @@ class Vault:
         """Crypto-shred the subject's records of `category`, every purpose's, or
         with `purpose` that purpose's alone."""
         return self.recordkeeping.erase_category(actor, subject_id, category, request_id, purpose)
+
+    # ------------------------------------------------------------- consent
+    def record_consent(
+        self, actor: Actor, subject_id: str, given: ConsentInput, request_id: str = ""
+    ) -> list[ConsentEvent]:
+        """Record one status for each purpose named, all or nothing."""
+        return self.consents.record(actor, subject_id, given, request_id)
+
+    def consent_state(self, actor: Actor, subject_id: str) -> list[PurposeConsent]:
+        """The subject's standing now for every consent-based purpose."""
+        return self.consents.standing(actor, subject_id)
+
+    def consent_history(
+        self, actor: Actor, subject_id: str, purpose: str, page_size: int, page_token: str
+    ) -> ConsentPage:
+        return self.consents.history(actor, subject_id, purpose, page_size, page_token)
+
+    def publish_policy(
+        self, actor: Actor, draft: PolicyDraft, request_id: str = ""
+    ) -> PolicyVersion:
+        return self.policies.publish(actor, draft, request_id)
+
+    def policy_versions(self, actor: Actor) -> list[PolicyVersion]:
+        return self.policies.list_versions(actor)
+
+    def reconsent_needed(
+        self, actor: Actor, purpose: str, page_size: int, page_token: str
+    ) -> tuple[list[ReconsentNeeded], str]:
+        """One page of the people who must consent again."""
+        return self.policies.reconsent_needed(actor, purpose, page_size, page_token)
+
+    def stream_reconsent_needed(self, actor: Actor, purpose: str) -> Iterator[ReconsentNeeded]:
+        return self.policies.stream_reconsent_needed(actor, purpose)
 
     # ---------------------------------------------------------------- keys
     def rotate_keys(self, actor: Actor, progress: ProgressCallback | None = None) -> Rotation:

@@ -31,6 +31,7 @@ from vault.core.consent.model import (
     ConsentInput,
     ConsentPage,
     ConsentStatus,
+    PolicyVersion,
     PurposeConsent,
     Standing,
 )
@@ -282,7 +283,7 @@ class ConsentHistory:
         return states
 
     def _standing(
-        self, row: StandingRow, now: dt.datetime, versions: list
+        self, row: StandingRow, now: dt.datetime, versions: list[PolicyVersion]
     ) -> tuple[Standing, str]:
         status = ConsentStatus(row.status)
         if status not in STANDING:
@@ -406,4 +407,3 @@ def _row(event: ConsentEvent, policy_seq: int, key: DataKey) -> ConsentRow:
         key_id=key.key_id,
         sealed=crypto.seal(key.aead, sealed, _aad(event.subject_id, event.event_id)),
     )
-

@@ -63,7 +63,7 @@ class Policies:
         """Every published version, the first published first."""
         return self.store.consents.policy_versions()
 
-    def list(self, actor: Actor) -> list[PolicyVersion]:
+    def list_versions(self, actor: Actor) -> list[PolicyVersion]:
         versions = self.versions()
         self.audit.commit(
             self.audit.event(
@@ -72,13 +72,19 @@ class Policies:
         )
         return versions
 
-    def in_effect(self, on: dt.date, versions: list[PolicyVersion] | None = None) -> PolicyVersion | None:
+    def in_effect(
+        self, on: dt.date, versions: list[PolicyVersion] | None = None
+    ) -> PolicyVersion | None:
         """The version in effect on `on`: the last published of those in effect."""
         effective = [v for v in versions or self.versions() if v.in_effect(on)]
         return effective[-1] if effective else None
 
     def material_change_since(
-        self, purpose: str, policy_seq: int, on: dt.date, versions: list[PolicyVersion] | None = None
+        self,
+        purpose: str,
+        policy_seq: int,
+        on: dt.date,
+        versions: list[PolicyVersion] | None = None,
     ) -> PolicyVersion | None:
         """The latest version in effect on `on`, published after the one of
         `policy_seq`, that changed `purpose` materially; None if there is none."""
@@ -129,7 +135,9 @@ class Policies:
                 )
                 self.audit.written(
                     tx.audit,
-                    self.audit.event(actor, Operation.PUBLISH_POLICY_VERSION, detail=_told(version)),
+                    self.audit.event(
+                        actor, Operation.PUBLISH_POLICY_VERSION, detail=_told(version)
+                    ),
                 )
         except Raced:
             return self._answered_again(actor, checked.version)
@@ -220,9 +228,7 @@ class Policies:
     ) -> Iterator[ReconsentNeeded]:
         today = utc_now(self.clock).date()
         versions = self.versions()
-        wanted = (
-            [self.purposes.named(purpose)] if purpose else self.purposes.consent_based()
-        )
+        wanted = [self.purposes.named(purpose)] if purpose else self.purposes.consent_based()
         if actor.system:
             for p in wanted:
                 if purpose and p.name not in actor.purposes:

@@ -120,14 +120,11 @@ class Purposes:
         if found is None:
             raise InvalidArgument(
                 field,
-                f"{name} is not a configured purpose (`consent-vault purposes list` "
-                "shows them)",
+                f"{name} is not a configured purpose (`consent-vault purposes list` shows them)",
             )
         return found
 
-    def check_record(
-        self, purpose: str, legal_basis: LegalBasis, field: str = "record"
-    ) -> Purpose:
+    def check_record(self, purpose: str, legal_basis: LegalBasis, field: str = "record") -> Purpose:
         """A record's purpose must be configured and its legal basis the
         purpose's; the error names the field that is wrong."""
         found = self.named(purpose, f"{field}.purpose")
