@@ -338,6 +338,40 @@ class RecordStoreContract:
         assert store.records.count_records("s1", "contact") == 0
         assert store.records.categories("s1") == ["notes"]
 
+    def test_purpose_usage_counts_every_purpose_basis_and_system_across_subjects(
+        self, store: RecordStore
+    ) -> None:
+        assert store.records.purpose_usage() == []
+        self.add_subject(store)
+        self.add_subject(store, "s2")
+        marketing = dataclasses.replace(
+            record_row("m0"), purpose="marketing", legal_basis=LegalBasis.CONSENT, key_id="k2"
+        )
+        with store.write() as tx:
+            tx.records.insert_records([record_row("c0"), record_row("c1", category="notes")])
+            tx.records.insert_records(
+                [
+                    dataclasses.replace(record_row("c2", subject_id="s2"), source_system="crm"),
+                    marketing,
+                    dataclasses.replace(marketing, record_id="m1", subject_id="s2"),
+                    # The same purpose on another basis is a use of its own.
+                    dataclasses.replace(marketing, record_id="m2", legal_basis=LegalBasis.CONTRACT),
+                ]
+            )
+        assert store.records.purpose_usage() == [
+            ("course_delivery", LegalBasis.CONTRACT, "crm", 1),
+            ("course_delivery", LegalBasis.CONTRACT, "lms", 2),
+            ("marketing", LegalBasis.CONSENT, "lms", 2),
+            ("marketing", LegalBasis.CONTRACT, "lms", 1),
+        ]
+        with store.write() as tx:
+            tx.records.delete_category_records("s1", "contact", "marketing")
+        assert store.records.purpose_usage() == [
+            ("course_delivery", LegalBasis.CONTRACT, "crm", 1),
+            ("course_delivery", LegalBasis.CONTRACT, "lms", 2),
+            ("marketing", LegalBasis.CONSENT, "lms", 1),
+        ]
+
     def test_an_updated_record_keeps_its_place_and_creation(self, store: RecordStore) -> None:
         self.add_subject(store)
         with store.write() as tx:

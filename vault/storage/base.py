@@ -219,6 +219,11 @@ class RecordRowReads(Protocol):
         each purpose has (purposes with none left out)."""
         ...
 
+    def purpose_usage(self) -> list[tuple[str, LegalBasis, str, int]]:
+        """Every (purpose, legal basis, source system) the records use, with
+        how many records; sorted, by purpose first."""
+        ...
+
 
 class RecordRowWrites(RecordRowReads, Protocol):
     def insert_records(self, rows: list[RecordRow]) -> None: ...

@@ -393,6 +393,16 @@ class RecordQueries:
             ).fetchall()
         return {purpose: int(count) for purpose, count in rows}
 
+    def purpose_usage(self) -> list[tuple[str, LegalBasis, str, int]]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT purpose, legal_basis, source_system, count(*) FROM records "
+                "GROUP BY purpose, legal_basis, source_system"
+            ).fetchall()
+        # Sorted here, not by the engine's collation, so both engines answer alike.
+        counted = sorted((p, basis, source, int(n)) for p, basis, source, n in rows)
+        return [(p, LegalBasis(basis), source, n) for p, basis, source, n in counted]
+
 
 class RecordWrites(RecordQueries):
     def insert_records(self, rows: list[RecordRow]) -> None:
