@@ -50,7 +50,7 @@ def main() -> int:
     parser.add_argument(
         "which",
         nargs="?",
-        choices=["all", "core", "processes", "everywhere", "audit", "scale"],
+        choices=["all", "core", "processes", "everywhere", "audit", "consent", "scale"],
         default="all",
         help="all runs every benchmark but scale, which takes about 10 minutes on its own",
     )
@@ -127,6 +127,11 @@ def main() -> int:
         seconds = args.seconds / args.rounds
         results["audit"] = audit.run(engines, args.threads, seconds, args.events)
         audit.report(results["audit"])
+    if args.which in ("all", "consent"):
+        from bench import consent
+
+        results["consent"] = consent.run(args.seconds, args.threads, args.rounds, engines)
+        consent.report(results["consent"])
     if args.which == "scale":
         from bench import scale
 
