@@ -103,10 +103,13 @@ class ConsentHistory:
                 subject = writable_subject(tx.subjects, subject_id, "subject")
                 latest = {row.purpose: row for row in tx.consents.standing(subject_id)}
                 if given.status is ConsentStatus.WITHDRAWN and not purposes:
+                    # An integrator's "everything" is its own system's purposes.
                     purposes = [
                         self.purposes.named(name)
                         for name, row in latest.items()
-                        if ConsentStatus(row.status) in STANDING and name in self.purposes
+                        if ConsentStatus(row.status) in STANDING
+                        and name in self.purposes
+                        and (not actor.system or name in actor.purposes)
                     ]
                     if not purposes:
                         raise NoConsentToChange("purposes", "any purpose", "withdraw")
