@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from vault.core.actor import LOCAL
-from vault.core.errors import FailedPrecondition, SubjectNotFound
+from vault.core.consent.purposes import Purposes
+from vault.core.errors import FailedPrecondition, InvalidArgument, SubjectNotFound
 from vault.core.identities import IdentityKind
 from vault.core.model import Content, LegalBasis, RecordDraft
 from vault.core.vault import IdentityInput, Vault
@@ -31,25 +32,6 @@ _PHOTO = base64.b64decode(
 PNR = IdentityKind.PERSONNUMMER
 EMAIL = IdentityKind.EMAIL
 PHONE = IdentityKind.PHONE
-
-# The purposes each of the school's four systems is configured for, so that an
-# integrator's token for one may write its records ([systems.NAME] purposes,
-# unless the configuration says otherwise): what the demo people's records and
-# the connectors' holdings name for that system.
-SYSTEM_PURPOSES: dict[str, frozenset[str]] = {
-    "lms": frozenset(
-        [
-            "course_delivery",
-            "platform_access",
-            "grading",
-            "distance_assignment",
-            "komvux_documentation",
-        ]
-    ),
-    "salon": frozenset({"salon_booking", "salon_scheduling"}),
-    "accounting": frozenset({"billing", "bookkeeping"}),
-    "facebook_group": frozenset({"model_bank", "group_moderation"}),
-}
 
 NOTE_FILE = "demo-people.json"
 NOTE_FORMAT = "consent-vault-demo-note/1"
@@ -68,6 +50,9 @@ class DemoPerson(NamedTuple):
     called: str
 
 
+# Each record's purpose and legal basis are the school's configured ones
+# (vault/school_purposes.toml), and its category one the purpose may use:
+# the vault refuses any other.
 PEOPLE: list[DemoPerson] = [
     DemoPerson(
         [
@@ -89,7 +74,7 @@ PEOPLE: list[DemoPerson] = [
             RecordDraft(
                 "student.grading",
                 "grading",
-                LegalBasis.PUBLIC_TASK,
+                LegalBasis.LEGAL_OBLIGATION,
                 "lms",
                 {"course": "Hårfärgning 1", "grade": "B", "set_on": "2026-06-10"},
             ),
@@ -110,7 +95,7 @@ PEOPLE: list[DemoPerson] = [
             ),
             RecordDraft(
                 "marketing",
-                "newsletter",
+                "marketing_email",
                 LegalBasis.CONSENT,
                 "website",
                 {"channel": "email", "policy_version": "2026-01"},
@@ -168,7 +153,7 @@ PEOPLE: list[DemoPerson] = [
             RecordDraft(
                 "student.grading_basis",
                 "komvux_documentation",
-                LegalBasis.PUBLIC_TASK,
+                LegalBasis.LEGAL_OBLIGATION,
                 "lms",
                 {"course": "Frisör grund", "basis": "practical exam passed"},
             ),
@@ -195,8 +180,29 @@ PEOPLE: list[DemoPerson] = [
 ]
 
 
+class DemoPurposesError(Exception):
+    """The vault's configured purposes cannot hold the demo's records."""
+
+
+def check_purposes(purposes: Purposes) -> None:
+    """Refuse, before anyone is seeded, purposes ([purposes] file) that lack
+    one the demo's records are held for or rest it on another basis: the
+    demo is the school's, and half a demo person helps nobody."""
+    for person in PEOPLE:
+        for draft in person.records:
+            try:
+                purposes.check_record(draft.purpose, draft.legal_basis)
+            except InvalidArgument as error:
+                raise DemoPurposesError(
+                    f"the demo's records are held for the school's purposes, and the "
+                    f"configured ones do not hold them ({error.rule}): leave [purposes] "
+                    "file out to run the demo"
+                ) from None
+
+
 def seed(vault: Vault) -> int:
     """Register the demo people who are not there yet; return how many were added."""
+    check_purposes(vault.purposes)
     return sum(_seed(vault, person)[1] for person in PEOPLE)
 
 
@@ -217,6 +223,7 @@ class DemoNoteError(Exception):
 def seed_remembering(vault: Vault, directory: Path) -> Seeding:
     """Seed the demo people, leaving out those the note in `directory` says
     were seeded once and the vault now has as erased or being erased."""
+    check_purposes(vault.purposes)
     path = directory / NOTE_FILE
     seeded = _read_note(path)
     added: list[str] = []

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -32,7 +31,7 @@ from vault.plugins.host import VaultHost
 from vault.plugins.manager import make_plugin_manager
 from vault.server.app import RunningServer, create_server
 from vault.server.context import VaultServices, enabled_connectors, installed_holdings
-from vault.settings import KeySettings, ServerSettings, Settings
+from vault.settings import KeySettings, Settings
 
 if TYPE_CHECKING:
     from vault_standins.demo import DemoSystems
@@ -59,15 +58,6 @@ def _no_vault(where: str, keyring: Path) -> str:
         f"no vault there ({where}): no keyring at {keyring} and no keys in the key "
         "database; name the vault's --data-dir (or its --database and --keyring)"
     )
-
-
-def with_demo_purposes(server: ServerSettings) -> ServerSettings:
-    """The demo's four systems' integrators write records for the purposes the
-    demo gives them, unless a [systems.NAME] section says otherwise; the
-    settings know nothing of the demo, so it is added here, where it starts."""
-    access = server.access
-    purposes = {**demo.SYSTEM_PURPOSES, **access.purposes}
-    return replace(server, access=replace(access, purposes=purposes))
 
 
 class StartupError(Exception):
@@ -271,6 +261,7 @@ class Runtime:
                 self.clock,
                 key_cache_entries=self.settings.keys.cache_entries,
                 remember_requests_for=self.settings.requests.remember_for,
+                purposes=self.settings.purposes.catalogue,
             )
         except KeyringError as error:
             raise StartupError(error.message) from None
@@ -298,7 +289,12 @@ class Runtime:
                 self.settings.connectors.base_dir,
                 time_zone=self.settings.controller.time_zone,
             )
-        except (ConfigError, demo.DemoNoteError, demo_tokens.DemoTokenError) as error:
+        except (
+            ConfigError,
+            demo.DemoNoteError,
+            demo.DemoPurposesError,
+            demo_tokens.DemoTokenError,
+        ) as error:
             self.close()
             raise StartupError(str(error)) from None
         except BaseException:
@@ -336,10 +332,7 @@ class Runtime:
         if services is None or engine is None:
             raise RuntimeError("open() the runtime before starting it")
         assert self.stores is not None
-        server = self.settings.server
-        if self.settings.demo.enabled:
-            server = with_demo_purposes(server)
-        self.running = create_server(services, server)
+        self.running = create_server(services, self.settings.server)
         self.workers = Workers(
             services.vault,
             engine,

@@ -1,8 +1,8 @@
 """The server's settings as one typed object, built from the command's flags,
 the environment and the TOML file; every bad value is one line naming the setting.
 
-Nothing here opens a file other than the configuration and the TLS files it
-names, so a bad setting is found before any data is touched.
+Nothing here opens a file other than the configuration and the TLS and
+purposes files it names, so a bad setting is found before any data is touched.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vault import bootstrap, tls
+from vault import bootstrap, purposes_file, tls
+from vault.core.consent.purposes import Purposes, PurposesError
 from vault.core.erasure import ErasureSettings
 from vault.core.keycache import DEFAULT_CACHE_ENTRIES
 from vault.core.model import SWEDISH_SUPERVISORY_AUTHORITY, Controller
@@ -49,7 +50,9 @@ class AccessSettings:
     (a bucket of `burst` calls, refilled at `calls_per_second`), how many
     refused authentications one client address may have (`refused_burst`,
     refilled at `refused_per_second`), and the purposes each source system's
-    integrator may write records for."""
+    integrator may write records for: `load` gives a system the configured
+    purposes that name it among their systems, unless [systems.NAME] purposes
+    lists others. Built here without `load`, no system has any."""
 
     calls_per_second: float = 50.0
     burst: int = 100
@@ -236,6 +239,21 @@ class DemoSettings:
 
 
 @dataclass(frozen=True)
+class PurposeSettings:
+    """[purposes] file: the purposes the vault processes for, each with its
+    legal basis (a file of vault/school_purposes.toml's form); the school's,
+    shipped with the vault, unless `file` names another."""
+
+    file: Path | None = None
+    catalogue: Purposes = field(default_factory=purposes_file.school)
+
+    @property
+    def source(self) -> str:
+        """Where the purposes come from, for a message."""
+        return str(self.file) if self.file else f"the shipped {purposes_file.SCHOOL_FILE}"
+
+
+@dataclass(frozen=True)
 class Settings:
     storage: StorageSettings
     keyring: KeyringSettings
@@ -247,6 +265,7 @@ class Settings:
     controller: ControllerSettings = field(default_factory=ControllerSettings)
     connectors: ConnectorSections = field(default_factory=ConnectorSections)
     demo: DemoSettings = field(default_factory=DemoSettings)
+    purposes: PurposeSettings = field(default_factory=PurposeSettings)
 
     @classmethod
     def for_data_dir(cls, directory: Path, **sections: Any) -> Settings:
@@ -346,6 +365,7 @@ def load(
     )
     _check_retirement_keeps_requests(key_settings, request_settings)
     base_dir = config.parent if config else Path.cwd()
+    purposes = _purposes(toml, base_dir)
     tls_table = _known(_table(toml, "tls"), "tls", tuple(tls.FLAGS))
     server_table = _known(_table(toml, "server"), "server", _SERVER_KEYS)
     reflection = server_table.get("reflection", True)
@@ -364,7 +384,7 @@ def load(
             tls_table,
             base_dir,
         ),
-        access=_access(_table(toml, "access"), _table(toml, "systems")),
+        access=_access(_table(toml, "access"), _table(toml, "systems"), purposes),
         reflection=reflection and not no_reflection,
         insecure_plaintext=insecure_plaintext,
     )
@@ -406,7 +426,36 @@ def load(
         controller=controller,
         connectors=ConnectorSections(dict(_table(toml, "connectors")), base_dir),
         demo=DemoSettings(demo),
+        purposes=purposes,
     )
+
+
+def purposes_in(config: Path | None) -> PurposeSettings:
+    """The purposes the TOML file at `config` configures ([purposes] file), or
+    the school's without one: for the commands that open a vault without
+    serving it. Raises SettingsError."""
+    if config is None:
+        return PurposeSettings()
+    return _purposes(read_toml(config), config.parent)
+
+
+def _purposes(toml: Mapping[str, Any], base_dir: Path) -> PurposeSettings:
+    """[purposes] file, relative to the configuration's folder, read and
+    checked now: a purpose misspelt there would otherwise refuse every record
+    written for it, long after the server started."""
+    table = _known(_table(toml, "purposes"), "purposes", _PURPOSES_KEYS)
+    if "file" not in table:
+        return PurposeSettings()
+    name = table["file"]
+    if not isinstance(name, str) or not name:
+        raise SettingsError(
+            f'[purposes] file must be a path in quotes, such as "purposes.toml", not {name!r}'
+        )
+    path = base_dir / name
+    try:
+        return PurposeSettings(path, purposes_file.load(path))
+    except PurposesError as error:
+        raise SettingsError(f"[purposes] file: {error}") from None
 
 
 def _check_retirement_keeps_requests(keys: KeySettings, requests: RequestSettings) -> None:
@@ -470,6 +519,7 @@ _CONTROLLER_KEYS = ("name", "contact", "supervisory_authority", "time_zone")
 _SERVER_KEYS = ("reflection",)
 _ACCESS_KEYS = ("calls_per_second", "burst", "refused_per_second", "refused_burst")
 _SYSTEM_KEYS = ("purposes",)
+_PURPOSES_KEYS = ("file",)
 
 
 def _tls(flags: Mapping[str, Path | None], table: Mapping[str, Any], base_dir: Path) -> TlsSettings:
@@ -479,19 +529,33 @@ def _tls(flags: Mapping[str, Path | None], table: Mapping[str, Any], base_dir: P
         raise SettingsError(str(error)) from None
 
 
-def _access(table: Mapping[str, Any], systems: Mapping[str, Any]) -> AccessSettings:
+def _access(
+    table: Mapping[str, Any], systems: Mapping[str, Any], configured: PurposeSettings
+) -> AccessSettings:
+    """The [access] limits, and each system's purposes: those that name it
+    among their systems, unless its [systems.NAME] purposes lists others
+    (an empty list: none), every one of them a configured purpose."""
     _known(table, "access", _ACCESS_KEYS)
-    purposes: dict[str, frozenset[str]] = {}
+    catalogue = configured.catalogue
+    purposes: dict[str, frozenset[str]] = dict(catalogue.systems())
     for system, section in systems.items():
         name = f"systems.{system}"
         if not isinstance(section, dict):
             raise SettingsError(f"[{name}] must be a table of settings, not {section!r}")
         _known(section, name, _SYSTEM_KEYS)
-        listed = section.get("purposes", [])
+        if "purposes" not in section:
+            continue
+        listed = section["purposes"]
         if not isinstance(listed, list) or not all(isinstance(p, str) and p for p in listed):
             raise SettingsError(
                 f'[{name}] purposes must be a list of purposes in quotes, such as ["course_delivery"]'
             )
+        for purpose in listed:
+            if purpose not in catalogue:
+                raise SettingsError(
+                    f"[{name}] purposes: {purpose} is not a configured purpose "
+                    f"(not in {configured.source})"
+                )
         purposes[system] = frozenset(listed)
     return AccessSettings(
         calls_per_second=_number(

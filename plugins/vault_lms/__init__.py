@@ -82,7 +82,7 @@ class MoodleConnector(Connector):
         self._http = httpx.Client(timeout=float(settings.get("timeout_s", 10)))
 
     def holdings(self) -> Holdings:
-        contract, public = LegalBasis.CONTRACT, LegalBasis.PUBLIC_TASK
+        contract = LegalBasis.CONTRACT
         three_years = "3 years after the course ended"
         return Holdings(
             system=self.name,
@@ -118,7 +118,11 @@ class MoodleConnector(Connector):
                     contract,
                     three_years,
                 ),
-                HeldCategory("student.grading", "Grades", "grading", public, three_years),
+                # Grading is the school's duty under the rules for the
+                # education (the school's purposes: legal obligation).
+                HeldCategory(
+                    "student.grading", "Grades", "grading", LegalBasis.LEGAL_OBLIGATION, three_years
+                ),
                 HeldCategory(
                     "student.grading_basis",
                     "Grades and the coursework they rest on, while still grading basis",

@@ -171,18 +171,38 @@ def test_an_integrator_of_a_system_with_no_purposes_is_warned_its_records_will_b
     code, out, err = run("create", "--role", "integrator", "--system", "nosuchsystem", *place)
     assert code == 0 and SECRET.fullmatch(out.splitlines()[-1]), err
     warning = next(line for line in err.splitlines() if said in line)
-    assert warning.startswith("warning: nosuchsystem is not one of the demo's systems")
+    assert warning.startswith("warning: no configured purpose names nosuchsystem among its systems")
     assert "refuses every record this token writes" in warning and "--config" in warning
-    # The demo's systems have purposes; so has a system the configuration gives some.
+    # The systems the school's purposes name have purposes; so has a system the
+    # configuration gives some, and one its [purposes] file names.
     config = tmp_path / "vault.toml"
-    config.write_text('[systems.nosuchsystem]\npurposes = ["course_delivery"]\n')
-    for system, more in (("lms", ()), ("nosuchsystem", ("--config", str(config)))):
+    config.write_text(
+        '[purposes]\nfile = "purposes.toml"\n[systems.nosuchsystem]\npurposes = ["newsletter"]\n'
+    )
+    (tmp_path / "purposes.toml").write_text(
+        '[purposes.newsletter]\ndescription.en = "The newsletter"\nlegal_basis = "consent"\n'
+        'categories = ["contact"]\nsystems = ["crm"]\n'
+    )
+    for system, more in (
+        ("lms", ()),
+        ("nosuchsystem", ("--config", str(config))),
+        ("crm", ("--config", str(config))),
+    ):
         code, _, err = run("create", "--role", "integrator", "--system", system, *more, *place)
         assert code == 0 and "purposes" not in err, err
-    code, _, err = run(
-        "create", "--role", "integrator", "--system", "other", "--config", str(config), *place
+    # The school's systems are not the configured file's.
+    for system in ("other", "lms"):
+        code, _, err = run(
+            "create", "--role", "integrator", "--system", system, "--config", str(config), *place
+        )
+        assert code == 0 and f"no [systems.{system}] purposes are set in {config}" in err
+    # A purposes file that does not read is one line, naming it, and no token is made.
+    (tmp_path / "purposes.toml").write_text("[purposes.newsletter]\nlegal_basis = 1\n")
+    code, out, err = run(
+        "create", "--role", "integrator", "--system", "crm", "--config", str(config), *place
     )
-    assert code == 0 and f"no [systems.other] purposes are set in {config}" in err
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert "[purposes] file: " in err and "purposes.newsletter" in err
     # A configuration that does not read is one line, and no token is made.
     config.write_text("[systems.nosuchsystem\n")
     code, out, err = run(

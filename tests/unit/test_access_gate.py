@@ -15,13 +15,12 @@ from typing import Any, TypeVar
 
 import pytest
 
-from vault import demo, settings
+from vault import purposes_file, settings
 from vault.core.actor import LOCAL, Role
 from vault.core.clock import FixedClock
 from vault.core.errors import TokenMalformed, TokenMissing
 from vault.core.tokens import LAST_USE_EVERY
 from vault.core.vault import Vault
-from vault.runtime import with_demo_purposes
 from vault.server.access import Gate, RateLimits, peer_address, presented_token
 from vault.settings import AccessSettings, SettingsError
 
@@ -101,7 +100,7 @@ def test_access_and_systems_settings(tmp_path: Path) -> None:
     loaded = settings.load(config=config, environ={}).server
     assert (loaded.access.calls_per_second, loaded.access.burst) == (5, 20)
     assert (loaded.access.refused_per_second, loaded.access.refused_burst) == (1, 4)
-    assert loaded.access.purposes == {"lms": frozenset({"course_delivery", "grading"})}
+    assert loaded.access.purposes["lms"] == frozenset({"course_delivery", "grading"})
     assert not loaded.reflection
     assert settings.load(no_reflection=True, environ={}).server.reflection is False
     defaults = settings.load(environ={}).server
@@ -114,6 +113,11 @@ def test_access_and_systems_settings(tmp_path: Path) -> None:
         ("[access]\ncalls = 5\n", r"\[access\] has no setting 'calls'"),
         ('[systems.lms]\npurposes = "grading"\n', r"\[systems.lms\] purposes"),
         ("[systems.lms]\npurpose = []\n", r"\[systems.lms\] has no setting"),
+        (
+            '[systems.lms]\npurposes = ["grading", "teaching"]\n',
+            r"^\[systems.lms\] purposes: teaching is not a configured purpose "
+            r"\(not in the shipped school_purposes.toml\)$",
+        ),
         ('[server]\nreflection = "no"\n', r"\[server\] reflection"),
         ("[tls]\ncert_file = 3\n", r"\[tls\] cert_file"),
     ):
@@ -137,17 +141,28 @@ def test_no_rate_limit_nor_time_is_nan_or_infinite(tmp_path: Path, value: str) -
         settings.load(config=config, environ={})
 
 
-def test_the_demo_adds_its_systems_purposes_where_it_starts_and_the_configuration_wins(
+def test_a_systems_purposes_are_the_configured_ones_naming_it_unless_its_section_lists_others(
     tmp_path: Path,
 ) -> None:
+    school = purposes_file.school()
+    loaded = settings.load(environ={}).server
+    assert loaded.access.purposes == school.systems()
+    assert loaded.access.purposes["salon"] == frozenset({"salon_booking", "salon_scheduling"})
+    assert loaded.access.purposes["lms"] == school.for_system("lms") >= {"grading"}
     config = tmp_path / "vault.toml"
-    config.write_text('[systems.lms]\npurposes = ["grading"]\n')
-    loaded = settings.load(config=config, demo=True, environ={}).server
-    assert loaded.access.purposes == {"lms": frozenset({"grading"})}  # nothing of the demo's
-    purposes = with_demo_purposes(loaded).access.purposes
-    assert purposes["lms"] == frozenset({"grading"})
-    assert purposes["salon"] == demo.SYSTEM_PURPOSES["salon"]
-    assert set(purposes) == set(demo.SYSTEM_PURPOSES)
+    config.write_text(
+        '[systems.lms]\npurposes = ["grading"]\n'
+        "[systems.salon]\npurposes = []\n"  # none at all
+        '[systems.crm]\npurposes = ["marketing_email"]\n'  # a system no purpose names
+        "[systems.accounting]\n"  # a section without purposes changes nothing
+    )
+    configured = settings.load(config=config, demo=True, environ={}).server.access.purposes
+    assert configured["lms"] == frozenset({"grading"})
+    assert configured["salon"] == frozenset()
+    assert configured["crm"] == frozenset({"marketing_email"})
+    assert configured["accounting"] == school.for_system("accounting")
+    assert configured["facebook_group"] == frozenset({"model_bank", "group_moderation"})
+    assert set(configured) == set(school.systems()) | {"crm"}
 
 
 # ----------------------------------------------------------- the last use

@@ -9,10 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from vault import settings
+from vault import purposes_file, settings
+from vault.core.actor import LOCAL
 from vault.core.erasure import ErasureSettings
+from vault.core.errors import InvalidArgument
+from vault.core.identities import IdentityKind
 from vault.core.keycache import DEFAULT_CACHE_ENTRIES
-from vault.core.model import SWEDISH_SUPERVISORY_AUTHORITY
+from vault.core.model import SWEDISH_SUPERVISORY_AUTHORITY, LegalBasis, RecordDraft
+from vault.core.vault import IdentityInput
+from vault.runtime import Runtime
 from vault.settings import SettingsError
 
 
@@ -28,7 +33,11 @@ def test_the_defaults_serve_the_data_directory_with_its_own_keyring(tmp_path: Pa
     assert loaded.storage.data_dir == directory
     assert loaded.storage.url == f"sqlite:///{directory}"
     assert loaded.keyring == settings.KeyringSettings(directory / "keyring.json", "")
-    assert loaded.server == settings.ServerSettings("127.0.0.1:50051", 8, 64)
+    school = purposes_file.school()
+    # Each system's integrator writes for the school's purposes that name it.
+    access = settings.AccessSettings(purposes=school.systems())
+    assert loaded.server == settings.ServerSettings("127.0.0.1:50051", 8, 64, access=access)
+    assert loaded.purposes == settings.PurposeSettings(None, school)
     assert loaded.erasure.workers == 8
     assert loaded.erasure.for_steps("Europe/Stockholm") == ErasureSettings()
     assert loaded.keys.cache_entries == DEFAULT_CACHE_ENTRIES
@@ -143,6 +152,10 @@ def test_the_demo_is_the_schools_unless_a_controller_is_configured(tmp_path: Pat
         ),
         ('[controller]\ntimezone = "Europe/Oslo"\n', "[controller] has no setting 'timezone'"),
         ("[keys]\ncache_size = 50000\n", "[keys] has no setting 'cache_size'"),
+        ("[purposes]\nfile = 3\n", "[purposes] file must be a path in quotes"),
+        ('[purposes]\nfile = ""\n', "[purposes] file must be a path in quotes"),
+        ('[purposes]\npath = "p.toml"\n', "[purposes] has no setting 'path'"),
+        ('purposes = "p.toml"\n', "[purposes] must be a table"),
         # A lease that two calls of a step could outlast.
         ("[erasure]\nlease_seconds = 50\ncall_timeout_s = 30\n", "[erasure] lease_seconds"),
     ],
@@ -159,6 +172,83 @@ def test_a_missing_file_and_a_bad_flag_are_one_line_too(tmp_path: Path) -> None:
         settings.load(config=tmp_path / "nowhere.toml", environ={})
     with pytest.raises(SettingsError, match="--max-concurrent-rpcs"):
         settings.load(max_concurrent_rpcs=0, environ={})
+
+
+# ------------------------------------------------------------- purposes
+CRM_PURPOSES = """
+[purposes.newsletter]
+description.en = "The newsletter"
+legal_basis = "consent"
+categories = ["contact"]
+systems = ["crm"]
+"""
+
+
+def test_the_purposes_file_is_read_from_beside_the_configuration(tmp_path: Path) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    (folder / "purposes.toml").write_text(CRM_PURPOSES)
+    config = folder / "vault.toml"
+    config.write_text('[purposes]\nfile = "purposes.toml"\n')
+    loaded = settings.load(config=config, environ={})
+    assert loaded.purposes.file == folder / "purposes.toml"
+    assert [p.name for p in loaded.purposes.catalogue] == ["newsletter"]
+    # The file's systems write for its purposes, and none of the school's.
+    assert loaded.server.access.purposes == {"crm": frozenset({"newsletter"})}
+    again = settings.purposes_in(config)
+    assert again.file == loaded.purposes.file
+    assert list(again.catalogue) == list(loaded.purposes.catalogue)
+    assert settings.purposes_in(None).catalogue is purposes_file.school()
+
+
+@pytest.mark.parametrize(
+    ("contents", "problem"),
+    [
+        (None, "cannot be read"),
+        ("[purposes.newsletter\n", "not TOML"),
+        ("", "no [purposes.NAME] tables"),
+        (CRM_PURPOSES.replace('"consent"', '"maybe"'), "legal_basis must be one of"),
+        (CRM_PURPOSES + "colour = 3\n", "unknown key colour"),
+    ],
+)
+def test_a_missing_or_bad_purposes_file_is_one_line_naming_it(
+    tmp_path: Path, contents: str | None, problem: str
+) -> None:
+    path = tmp_path / "purposes.toml"
+    if contents is not None:
+        path.write_text(contents)
+    config = _config(tmp_path, '[purposes]\nfile = "purposes.toml"\n')
+    for load in (
+        lambda: settings.load(config=config, environ={}),
+        lambda: settings.purposes_in(config),
+    ):
+        with pytest.raises(SettingsError) as refused:
+            load()
+        message = str(refused.value)
+        assert message.startswith(f"[purposes] file: {path}"), message
+        assert problem in message and "\n" not in message
+
+
+def test_the_runtime_opens_the_vault_with_the_configured_purposes(tmp_path: Path) -> None:
+    (tmp_path / "purposes.toml").write_text(CRM_PURPOSES)
+    config = _config(tmp_path, '[purposes]\nfile = "purposes.toml"\n')
+    loaded = settings.load(config=config, data_dir_flag=str(tmp_path / "data"), environ={})
+    runtime = Runtime(loaded)
+    try:
+        vault = runtime.open_vault()
+        assert vault.purposes is loaded.purposes.catalogue
+        person = vault.create_subject(
+            LOCAL, [IdentityInput(IdentityKind.EMAIL, "ada@example.se")], []
+        ).subject_id
+        newsletter = RecordDraft("contact", "newsletter", LegalBasis.CONSENT, "crm", {"a": 1})
+        assert vault.create_record(LOCAL, person, newsletter).purpose == "newsletter"
+        # The school's purposes are not this vault's.
+        course = RecordDraft("contact", "course_delivery", LegalBasis.CONTRACT, "lms", {"a": 1})
+        with pytest.raises(InvalidArgument) as refused:
+            vault.create_record(LOCAL, person, course)
+        assert refused.value.field == "record.purpose"
+    finally:
+        runtime.close()
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.1:99999", ":50241", "host:port", ""])

@@ -215,17 +215,22 @@ def open_vault(
     args: argparse.Namespace, directory: Path, keyring: KeyringSettings, *, existing: bool
 ) -> tuple[Runtime, Vault] | None:
     """The vault on the stores --database and --key-database name (the data
-    directory's by default), made there unless `existing`, with the runtime
-    that holds them open; None, once a line has said why, if it cannot be."""
+    directory's by default), made there unless `existing`, processing for the
+    purposes of --config if the command has one, with the runtime that holds
+    them open; None, once a line has said why, if it cannot be."""
     from vault import settings as configuration
     from vault.runtime import Runtime, StartupError
 
     try:
         storage = configuration.storage_settings(directory, args.database, args.key_database)
+        # The purposes of the server's --config where the command takes one
+        # (a token checked against them, say); the school's otherwise, as a
+        # server's are without a [purposes] file.
+        purposes = configuration.purposes_in(getattr(args, "config", None))
     except configuration.SettingsError as error:
         _fail(str(error))
         return None
-    runtime = Runtime(configuration.Settings(storage, keyring))
+    runtime = Runtime(configuration.Settings(storage, keyring, purposes=purposes))
     try:
         return runtime, runtime.open_vault(existing=existing)
     except StartupError as error:

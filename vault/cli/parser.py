@@ -139,7 +139,12 @@ def _parser() -> argparse.ArgumentParser:
         "--keyring", help="the key-encryption keyring file (default DATA_DIR/keyring.json)"
     )
     _database_options(serve)
-    serve.add_argument("--config", type=Path, help="TOML configuration: [connectors.NAME] sections")
+    serve.add_argument(
+        "--config",
+        type=Path,
+        help="TOML configuration: [connectors.NAME] sections, [purposes] file (the "
+        "school's purposes unless given) and the rest",
+    )
     serve.add_argument(
         "--demo",
         action="store_true",
@@ -448,7 +453,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE",
         help="the server's TOML configuration, to check an integrator's --system has "
-        "[systems.NAME] purposes",
+        "purposes (its [purposes] file's, or [systems.NAME] purposes)",
     )
     _vault_options(issue, existing=False)
     _json_option(issue)

@@ -162,24 +162,24 @@ OFFLINE = (_tokens_create, _tokens_list, _tokens_revoke)
 
 # -------------------------------------------------------------- helpers
 def _no_purposes_warning(args: argparse.Namespace) -> str | None:
-    """What to warn of when neither the demo nor the --config gives the
-    integrator's system purposes: the token works, but the server refuses
-    every record it writes until `[systems.NAME] purposes` is set. Raises
+    """What to warn of when the integrator's system has no purposes: none of
+    the configured purposes (the --config's [purposes] file, or the school's)
+    names it among its systems and no [systems.NAME] purposes lists any. The
+    token works, but the server refuses every record it writes. Raises
     SettingsError when the --config does not read."""
     from vault import settings as configuration
-    from vault.demo import SYSTEM_PURPOSES
 
     system = args.system
-    if args.role != "integrator" or system in SYSTEM_PURPOSES:
+    if args.role != "integrator":
         return None
-    if args.config is not None:
-        loaded = configuration.load(config=args.config, data_dir_flag=args.data_dir)
-        if loaded.server.access.purposes.get(system):
-            return None
+    loaded = configuration.load(config=args.config, data_dir_flag=args.data_dir)
+    if loaded.server.access.purposes.get(system):
+        return None
     where = f"in {args.config}" if args.config else "(pass the server's --config to check it)"
     return (
-        f"{system} is not one of the demo's systems and no [systems.{system}] purposes "
-        f"are set {where}: the server refuses every record this token writes until they are"
+        f"no configured purpose names {system} among its systems and no "
+        f"[systems.{system}] purposes are set {where}: the server refuses every record "
+        "this token writes until they are"
     )
 
 

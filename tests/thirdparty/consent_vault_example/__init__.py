@@ -33,7 +33,7 @@ class NewsletterConnector(Connector):
                 HeldCategory(
                     "marketing",
                     "Subscribed e-mail address",
-                    "newsletter",
+                    "marketing_email",
                     LegalBasis.CONSENT,
                     "as long as the consent stands",
                 ),
