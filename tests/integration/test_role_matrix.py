@@ -63,6 +63,15 @@ AuditService.ListAuditEvents                   -            yes            yes  
 AuditService.GetTreeHead                       -            yes            yes     -
 AuditService.GetInclusionProof                 -            yes            yes     -
 AuditService.GetConsistencyProof               -            yes            yes     -
+ConsentService.RecordConsent                   yes          yes            -       -
+ConsentService.GetConsentState                 yes          yes            yes     -
+ConsentService.ListConsentEvents               yes          yes            yes     -
+ConsentService.ExportConsentRecords            -            yes            -       -
+PolicyService.ListPurposes                     yes          yes            yes     yes
+PolicyService.PublishPolicyVersion             -            yes            -       -
+PolicyService.ListPolicyVersions               yes          yes            yes     yes
+PolicyService.ListReconsentNeeded              yes          yes            yes     -
+PolicyService.StreamReconsentNeeded            yes          yes            yes     -
 """
 
 
@@ -94,8 +103,13 @@ def test_the_matrix_has_every_rpc_of_the_api_and_no_other() -> None:
 def test_the_matrix_gives_every_rpc_to_some_role_and_personal_data_never_to_the_admin() -> None:
     assert all(MATRIX.values())
     for method, roles in MATRIX.items():
-        if method.startswith(("SubjectService.", "RecordService.", "ErasureService.")):
+        if method.startswith(
+            ("SubjectService.", "RecordService.", "ErasureService.", "ConsentService.")
+        ):
             assert Role.ADMIN not in roles, method
+    # Who must consent again names people: never the admin's to read either.
+    for method in ("PolicyService.ListReconsentNeeded", "PolicyService.StreamReconsentNeeded"):
+        assert Role.ADMIN not in MATRIX[method], method
 
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda role: role.value)

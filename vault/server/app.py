@@ -24,8 +24,10 @@ from grpc_reflection.v1alpha import reflection
 from vault.core.vault import Vault
 from vault.server.access import Gate
 from vault.server.audit import AuditService
+from vault.server.consent import ConsentService
 from vault.server.context import VaultServices
 from vault.server.erasure import ConnectorService, ErasureService
+from vault.server.policy import PolicyService
 from vault.server.records import RecordService
 from vault.server.registration import CallLimit, EdgeEvents, Pools, add_servicer
 from vault.server.subjects import SubjectService
@@ -173,6 +175,8 @@ def create_server(services: VaultServices, settings: ServerSettings) -> RunningS
             ("ConnectorService", ConnectorService(services)),
             ("AccessService", AccessService(services)),
             ("AuditService", AuditService(services)),
+            ("ConsentService", ConsentService(services)),
+            ("PolicyService", PolicyService(services)),
         ):
             add_servicer(
                 server,

@@ -53,6 +53,19 @@ _OPERATIONS = {
         "GetInclusionProof": Operation.GET_INCLUSION_PROOF,
         "GetConsistencyProof": Operation.GET_CONSISTENCY_PROOF,
     },
+    "ConsentService": {
+        "RecordConsent": Operation.RECORD_CONSENT,
+        "GetConsentState": Operation.GET_CONSENT_STATE,
+        "ListConsentEvents": Operation.LIST_CONSENT_EVENTS,
+        "ExportConsentRecords": Operation.EXPORT_CONSENT_RECORDS,
+    },
+    "PolicyService": {
+        "ListPurposes": Operation.LIST_PURPOSES,
+        "PublishPolicyVersion": Operation.PUBLISH_POLICY_VERSION,
+        "ListPolicyVersions": Operation.LIST_POLICY_VERSIONS,
+        "ListReconsentNeeded": Operation.LIST_RECONSENT_NEEDED,
+        "StreamReconsentNeeded": Operation.STREAM_RECONSENT_NEEDED,
+    },
 }
 
 # By full method name, as the edge sees it: "/vault.v1.SubjectService/GetSubject".

@@ -59,6 +59,23 @@ ALLOWED: dict[str, frozenset[Role]] = {
     "/vault.v1.AuditService/GetTreeHead": frozenset({AUDITOR, OFFICER}),
     "/vault.v1.AuditService/GetInclusionProof": frozenset({AUDITOR, OFFICER}),
     "/vault.v1.AuditService/GetConsistencyProof": frozenset({AUDITOR, OFFICER}),
+    # Consent is evidence: an integrator records what its own system
+    # collected and reads it back (the core keeps it to its system's
+    # purposes); the auditor reads it; only the privacy officer exports it.
+    "/vault.v1.ConsentService/RecordConsent": frozenset({INTEGRATOR, OFFICER}),
+    "/vault.v1.ConsentService/GetConsentState": frozenset({INTEGRATOR, OFFICER, AUDITOR}),
+    "/vault.v1.ConsentService/ListConsentEvents": frozenset({INTEGRATOR, OFFICER, AUDITOR}),
+    "/vault.v1.ConsentService/ExportConsentRecords": frozenset({OFFICER}),
+    # The purposes and the policy versions are configuration, no one's
+    # personal data: every role reads them; only the privacy officer
+    # publishes a version. Who must consent again is read by those who ask
+    # them (an integrator, for its own system's purposes) and by the auditor,
+    # paged or as a stream: the same people either way.
+    "/vault.v1.PolicyService/ListPurposes": frozenset({INTEGRATOR, OFFICER, AUDITOR, ADMIN}),
+    "/vault.v1.PolicyService/PublishPolicyVersion": frozenset({OFFICER}),
+    "/vault.v1.PolicyService/ListPolicyVersions": frozenset({INTEGRATOR, OFFICER, AUDITOR, ADMIN}),
+    "/vault.v1.PolicyService/ListReconsentNeeded": frozenset({INTEGRATOR, OFFICER, AUDITOR}),
+    "/vault.v1.PolicyService/StreamReconsentNeeded": frozenset({INTEGRATOR, OFFICER, AUDITOR}),
 }
 
 

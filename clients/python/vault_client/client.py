@@ -25,6 +25,7 @@ from google.protobuf import field_mask_pb2, json_format
 
 from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc as pb_grpc
+from vault_client import consent
 from vault_client.credentials import (
     BearerToken,
     PlaintextRefused,
@@ -38,6 +39,8 @@ from vault_client.types import (
     AuditEvent,
     CategoryErasure,
     ConnectorInfo,
+    ConsentEvent,
+    ConsentExport,
     ConsistencyProof,
     Content,
     ErasureItem,
@@ -50,6 +53,10 @@ from vault_client.types import (
     InclusionProof,
     IssuedToken,
     NewSubject,
+    PolicyVersion,
+    Purpose,
+    PurposeConsent,
+    ReconsentNeeded,
     Record,
     Subject,
     Token,
@@ -82,6 +89,10 @@ _RETRY_POLICY = json.dumps(
                     # Reads only; each writes its own event first, and an
                     # AUDIT_UNAVAILABLE changed nothing.
                     {"service": "vault.v1.AuditService"},
+                    # Every write of these takes a request id; the reads write
+                    # their event first, as the audit trail's do.
+                    {"service": "vault.v1.ConsentService"},
+                    {"service": "vault.v1.PolicyService"},
                 ],
                 "retryPolicy": {
                     "maxAttempts": 4,
@@ -227,6 +238,8 @@ class VaultClient:
         self._connectors = pb_grpc.ConnectorServiceStub(self._channel)
         self._access = pb_grpc.AccessServiceStub(self._channel)
         self._audit = pb_grpc.AuditServiceStub(self._channel)
+        self._consent = pb_grpc.ConsentServiceStub(self._channel)
+        self._policy = pb_grpc.PolicyServiceStub(self._channel)
 
     def __enter__(self) -> VaultClient:
         return self
@@ -868,6 +881,160 @@ class VaultClient:
             keys_destroyed=answer.keys_destroyed,
             erase_time=answer.erase_time.ToDatetime(tzinfo=_UTC),
         )
+
+    # ------------------------------------------------------------- consent
+    @_translated
+    def record_consent(
+        self,
+        subject: str,
+        purposes: Iterable[str],
+        status: str,
+        channel: str,
+        *,
+        evidence: str = "",
+        policy_version: str = "",
+        time: dt.datetime | None = None,
+        expire_time: dt.datetime | None = None,
+        request_id: str | None = None,
+    ) -> list[ConsentEvent]:
+        """Record that the person `subject` (`subjects/{subject}`) said
+        `status` (given, refused, withdrawn or renewed) for each of
+        `purposes`, all or nothing, through `channel` (web_form, email,
+        in_person, phone, paper_form, sms or other), with `evidence` (a form
+        submission's id, a short text). `policy_version` is the version they
+        were shown ("" the one in effect at `time`), `time` when they said it
+        (None: now), `expire_time` the end of consent given for a while.
+        Withdrawn with no purposes: every consent that stands. The events
+        recorded, one per purpose."""
+        request = pb.RecordConsentRequest(
+            subject=subject,
+            purposes=list(purposes),
+            status=consent.STATUSES.get(status, pb.CONSENT_STATUS_UNSPECIFIED),
+            channel=consent.CHANNELS.get(channel, pb.CONSENT_CHANNEL_UNSPECIFIED),
+            evidence=evidence,
+            policy_version=policy_version,
+            request_id=request_id or _new_request_id(),
+        )
+        if time is not None:
+            request.time.CopyFrom(consent.timestamp(time))
+        if expire_time is not None:
+            request.expire_time.CopyFrom(consent.timestamp(expire_time))
+        answer = self._consent.RecordConsent(request, timeout=self.timeout)
+        return [consent.consent_event(event) for event in answer.events]
+
+    @_translated
+    def consent_state(self, subject: str) -> list[PurposeConsent]:
+        """The person's standing now for every consent-based purpose (an
+        integrator's: its system's), by purpose."""
+        answer = self._consent.GetConsentState(
+            pb.GetConsentStateRequest(subject=subject), timeout=self.timeout
+        )
+        return [consent.purpose_consent(state) for state in answer.purposes]
+
+    def consent_history(
+        self, subject: str, purpose: str = "", page_size: int = 100
+    ) -> Iterator[ConsentEvent]:
+        """The person's consent events, oldest first, of `purpose` or ("")
+        every purpose, fetched page by page."""
+        request = pb.ListConsentEventsRequest(subject=subject, purpose=purpose, page_size=page_size)
+        while True:
+            page = self._consent_page(request)
+            yield from (consent.consent_event(event) for event in page.events)
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
+
+    @_translated
+    def _consent_page(self, request: pb.ListConsentEventsRequest) -> pb.ListConsentEventsResponse:
+        return self._consent.ListConsentEvents(request, timeout=self.timeout)
+
+    @_translated
+    def export_consent_records(self, subject: str) -> ConsentExport:
+        """The person's consent records as JSON-LD (the W3C DPV profile of
+        ISO/IEC TS 27560); a privacy officer's call."""
+        answer = self._consent.ExportConsentRecords(
+            pb.ExportConsentRecordsRequest(subject=subject), timeout=self.timeout
+        )
+        return ConsentExport(answer.document, answer.media_type, answer.record_count)
+
+    # -------------------------------------------------------------- policy
+    @_translated
+    def list_purposes(self) -> list[Purpose]:
+        """Every purpose the vault processes for, by name."""
+        answer = self._policy.ListPurposes(pb.ListPurposesRequest(), timeout=self.timeout)
+        return [consent.purpose(p) for p in answer.purposes]
+
+    @_translated
+    def publish_policy(
+        self,
+        version: str,
+        effective_date: dt.date,
+        *,
+        text: str = "",
+        text_sha256: str = "",
+        url: str = "",
+        changed_purposes: Iterable[str] = (),
+        material_purposes: Iterable[str] = (),
+        summary: str = "",
+        request_id: str | None = None,
+    ) -> PolicyVersion:
+        """Publish policy `version` (a new name, like 2026-02), in effect from
+        `effective_date` (not before the latest version's): its `text`, or its
+        `text_sha256` and the `url` it is published at; the purposes it
+        changes (those whose configuration says their changes are material
+        count as changed materially) and those it changes materially whatever
+        the configuration says. A published version never changes."""
+        request = pb.PublishPolicyVersionRequest(
+            version=version,
+            effective_date=effective_date.isoformat(),
+            text=text,
+            text_sha256=text_sha256,
+            url=url,
+            changed_purposes=list(changed_purposes),
+            material_purposes=list(material_purposes),
+            summary=summary,
+            request_id=request_id or _new_request_id(),
+        )
+        answer = self._policy.PublishPolicyVersion(request, timeout=self.timeout)
+        return consent.policy_version(answer.version)
+
+    @_translated
+    def policy_versions(self) -> list[PolicyVersion]:
+        """Every published version, the first published first."""
+        answer = self._policy.ListPolicyVersions(
+            pb.ListPolicyVersionsRequest(), timeout=self.timeout
+        )
+        return [consent.policy_version(v) for v in answer.versions]
+
+    def reconsent_needed(
+        self, purpose: str = "", page_size: int = 100
+    ) -> Iterator[ReconsentNeeded]:
+        """The people who must consent again for `purpose` or ("") any
+        consent-based purpose, by purpose and subject, fetched page by page."""
+        request = pb.ListReconsentNeededRequest(purpose=purpose, page_size=page_size)
+        while True:
+            page = self._reconsent_page(request)
+            yield from (consent.reconsent_needed(person) for person in page.people)
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
+
+    @_translated
+    def _reconsent_page(
+        self, request: pb.ListReconsentNeededRequest
+    ) -> pb.ListReconsentNeededResponse:
+        return self._policy.ListReconsentNeeded(request, timeout=self.timeout)
+
+    def stream_reconsent_needed(self, purpose: str = "") -> Iterator[ReconsentNeeded]:
+        """The same people as `reconsent_needed`, in one stream (for a mailing
+        to many): no deadline, as for an export."""
+        try:
+            for message in self._policy.StreamReconsentNeeded(
+                pb.StreamReconsentNeededRequest(purpose=purpose)
+            ):
+                yield consent.reconsent_needed(message.person)
+        except grpc.RpcError as error:
+            raise translate(error) from None
 
 
 # ------------------------------------------------------------ conversion

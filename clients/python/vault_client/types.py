@@ -283,3 +283,99 @@ class ConsistencyProof:
     first: TreeHead
     second: TreeHead
     proof: list[bytes]
+
+
+@dataclass(frozen=True)
+class ConsentEvent:
+    """One event of a person's consent history. status: given, refused,
+    withdrawn or renewed; channel: web_form, email, in_person, phone,
+    paper_form, sms or other. `time` is when the person said it,
+    `record_time` when the vault recorded it; `policy_version` the version
+    they were shown ("" when none was published); `recorded_by` the caller
+    who recorded it, `source_system` its system ("" for the privacy officer);
+    `expire_time` None: until withdrawn."""
+
+    name: str
+    purpose: str
+    status: str
+    time: dt.datetime
+    record_time: dt.datetime
+    policy_version: str
+    channel: str
+    evidence: str
+    recorded_by: str
+    source_system: str = ""
+    expire_time: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class PurposeConsent:
+    """A person's consent for one purpose as it stands now. standing:
+    not_asked, given, renewed, refused, withdrawn, expired or
+    reconsent_needed (then `changed_by_version` names the policy version
+    that changed the purpose materially); `latest` is the event it rests on,
+    None when not asked."""
+
+    purpose: str
+    standing: str
+    latest: ConsentEvent | None = None
+    changed_by_version: str = ""
+
+
+@dataclass(frozen=True)
+class ConsentExport:
+    """A person's consent records as one JSON-LD document (the W3C DPV
+    profile of ISO/IEC TS 27560), one record per event."""
+
+    document: bytes = field(repr=False)
+    media_type: str
+    record_count: int
+
+
+@dataclass(frozen=True)
+class Purpose:
+    """A purpose the vault processes for. `description` is by language tag
+    ("sv", "en"); `legal_basis` as records name it (consent, contract, ...);
+    `special_category_condition` the letter of GDPR art. 9(2), "" for none;
+    `compatible_purposes` those its data may also serve (art. 6(4))."""
+
+    name: str
+    description: dict[str, str]
+    legal_basis: str
+    categories: list[str]
+    systems: list[str]
+    compatible_purposes: list[str] = field(default_factory=list)
+    special_category_condition: str = ""
+    material_changes: bool = True
+
+
+@dataclass(frozen=True)
+class PolicyVersion:
+    """A published version of the privacy policy, which never changes; it
+    takes effect on `effective_date`. `material_purposes` are those of
+    `changed_purposes` it changed materially: a consent given for one of them
+    under an older version must be given again."""
+
+    version: str
+    effective_date: dt.date
+    publish_time: dt.datetime
+    published_by: str
+    text_sha256: str
+    url: str = ""
+    text: str = ""
+    changed_purposes: list[str] = field(default_factory=list)
+    material_purposes: list[str] = field(default_factory=list)
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class ReconsentNeeded:
+    """A person (`subjects/{subject}`) who must consent again for `purpose`:
+    they gave it under `given_under_version` ("" for none) at `consent_time`,
+    and `changed_by_version`, in effect now, changed the purpose materially."""
+
+    subject: str
+    purpose: str
+    given_under_version: str
+    changed_by_version: str
+    consent_time: dt.datetime
