@@ -21,6 +21,14 @@ try:
         event_time,
     )
     from vault.cli.connectors import _connectors_check, _connectors_list
+    from vault.cli.consent import (
+        READ_OPTIONS,
+        RECORD_OPTIONS,
+        _consent_export,
+        _consent_history,
+        _consent_record,
+        _consent_state,
+    )
     from vault.cli.erasure import (
         _erase,
         _requests_confirm,
@@ -32,6 +40,14 @@ try:
     from vault.cli.exports import _export
     from vault.cli.imports import _import
     from vault.cli.offline import _migrate, _retire_kek, _rotate_kek, _serve
+    from vault.cli.policy import (
+        AFFECTED_OPTIONS,
+        PUBLISH_OPTIONS,
+        _policy_affected,
+        _policy_list,
+        _policy_publish,
+    )
+    from vault.cli.purposes import _purposes_check, _purposes_list
     from vault.cli.subjects import (
         _record_erase,
         _record_get,
@@ -424,6 +440,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=_migrate)
 
     _audit_commands(commands, online)
+    _consent_commands(commands, online)
 
     tokens = commands.add_parser(
         "tokens", help="make, list and revoke API tokens, on the data directory (no server)"
@@ -562,6 +579,224 @@ def _audit_commands(commands: Any, online: Sequence[argparse.ArgumentParser]) ->
         help="the PEM public key that verifies the tree heads (for OpenSSL)",
     )
     key.set_defaults(handler=_audit_public_key)
+
+
+RECORD_DESCRIPTION = """\
+Record that a person gave, refused, withdrew or renewed consent for one or
+more purposes (each configured, resting on consent), all or nothing, with
+when they said it, the policy version they were shown, the channel and the
+evidence. The history is append-only: an event is never changed, and a
+withdrawal is an event of its own, not retroactive.
+
+--status withdrawn with no --purpose withdraws every consent of the person
+that stands (an integrator's: its own system's purposes).
+"""
+
+PURPOSES_CHECK_DESCRIPTION = """\
+Read the vault's record database (of a stopped vault or a running one; no
+server is asked) and list every (purpose, legal basis, source system) its
+records use whose purpose is not configured, or whose legal basis is not the
+configured purpose's, with how many records and why. Nothing is changed.
+
+Exit status: 0 when every record's purpose is configured, on its legal
+basis; 1 when some are not (listed); 2 when the records could not be read.
+"""
+
+
+def _consent_commands(commands: Any, online: Sequence[argparse.ArgumentParser]) -> None:
+    """consent record, state, history, export; purposes list, check; policy
+    publish, list, affected."""
+    consent = commands.add_parser(
+        "consent", help="record a person's consent, and read their standing and history"
+    )
+    consent_commands = consent.add_subparsers(title="consent commands")
+    record = consent_commands.add_parser(
+        "record",
+        parents=online,
+        help="record that a person gave, refused, withdrew or renewed consent",
+        description=RECORD_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    record.add_argument("subject", metavar="SUBJECT", help="subjects/{subject}")
+    record.add_argument(
+        "--purpose",
+        action="append",
+        default=[],
+        metavar="P",
+        help="a purpose resting on consent (repeatable); with --status withdrawn and "
+        "no --purpose, every consent that stands is withdrawn",
+    )
+    record.add_argument("--status", required=True, help="given, refused, withdrawn or renewed")
+    record.add_argument(
+        "--channel",
+        required=True,
+        help='how the person said it: "web form", e-mail, "in person", phone, '
+        '"paper form", sms or other',
+    )
+    record.add_argument(
+        "--evidence",
+        default="",
+        metavar="TEXT",
+        help="a reference or short text, such as the form submission's id "
+        "(one line, at most 500 characters)",
+    )
+    record.add_argument(
+        "--policy-version",
+        default="",
+        metavar="V",
+        help="the policy version the person was shown (default the one in effect at --time)",
+    )
+    record.add_argument(
+        "--time",
+        metavar="ISO",
+        help="when the person said it, such as 2026-11-24T09:30Z (default now; UTC "
+        "unless it says otherwise)",
+    )
+    record.add_argument(
+        "--expires", metavar="ISO", help="for consent given for a while: when it ends"
+    )
+    record.add_argument(
+        "--request-id",
+        metavar="ID",
+        help="an id for the call: sent again with it, nothing is recorded twice",
+    )
+    _json_option(record)
+    record.set_defaults(handler=_consent_record, options=RECORD_OPTIONS)
+
+    state = consent_commands.add_parser(
+        "state",
+        parents=online,
+        help="a person's standing now for each purpose resting on consent",
+    )
+    state.add_argument("subject", metavar="SUBJECT", help="subjects/{subject}")
+    _json_option(state)
+    state.set_defaults(handler=_consent_state, options=READ_OPTIONS)
+
+    history = consent_commands.add_parser(
+        "history", parents=online, help="a person's consent events, oldest first"
+    )
+    history.add_argument("subject", metavar="SUBJECT", help="subjects/{subject}")
+    history.add_argument("--purpose", default="", metavar="P", help="only this purpose's events")
+    _json_option(history)
+    history.set_defaults(handler=_consent_history, options=READ_OPTIONS)
+
+    export = consent_commands.add_parser(
+        "export",
+        parents=online,
+        help="a person's consent records as JSON-LD (the W3C DPV profile of ISO/IEC TS 27560)",
+    )
+    export.add_argument("subject", metavar="SUBJECT", help="subjects/{subject}")
+    export.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help="write it to FILE (default stdout)"
+    )
+    export.set_defaults(handler=_consent_export, options=READ_OPTIONS)
+
+    purposes = commands.add_parser(
+        "purposes", help="the purposes the vault processes for, and records they do not allow"
+    )
+    purpose_commands = purposes.add_subparsers(title="purpose commands")
+    plist = purpose_commands.add_parser(
+        "list",
+        parents=online,
+        help="each purpose: its legal basis in words, description, categories and systems",
+    )
+    plist.add_argument(
+        "--language",
+        default="en",
+        metavar="TAG",
+        help="the descriptions' language: en (the default) or sv",
+    )
+    _json_option(plist)
+    plist.set_defaults(handler=_purposes_list)
+    check = purpose_commands.add_parser(
+        "check",
+        help="list the records whose purpose is not configured, or whose legal basis "
+        "contradicts it (no server; nothing is changed; exit 1 if any)",
+        description=PURPOSES_CHECK_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="the server's TOML configuration, whose [purposes] file names the purposes "
+        "(default the school's)",
+    )
+    check.add_argument(
+        "--data-dir",
+        help="the vault's data directory (default $CONSENT_VAULT_DATA or ./vault-data)",
+    )
+    _database_options(check)
+    _json_option(check)
+    check.set_defaults(handler=_purposes_check)
+
+    policy = commands.add_parser(
+        "policy", help="publish privacy policy versions, and list who must consent again"
+    )
+    policy_commands = policy.add_subparsers(title="policy commands")
+    publish = policy_commands.add_parser(
+        "publish",
+        parents=online,
+        help="publish a policy version: its text (or hash and URL), the day it takes "
+        "effect, the purposes it changes",
+        description="Publish a version of the privacy policy, once: a published version "
+        "never changes. From --effective on, a consent given under an earlier version "
+        "for a purpose it changed materially must be given again (policy affected "
+        "lists the people).",
+    )
+    publish.add_argument("version", metavar="VERSION", help="a new name, such as 2026-02")
+    publish.add_argument(
+        "--effective",
+        required=True,
+        metavar="YYYY-MM-DD",
+        help="the day it takes effect (not before the latest version's)",
+    )
+    publish.add_argument("--text-file", type=Path, metavar="FILE", help="the policy's text (UTF-8)")
+    publish.add_argument(
+        "--sha256", metavar="HEX", help="instead of the text: its SHA-256, in hex (with --url)"
+    )
+    publish.add_argument("--url", help="with --sha256: where the text is published")
+    publish.add_argument(
+        "--changed",
+        action="append",
+        default=[],
+        metavar="P",
+        help="a purpose the version changes (repeatable); material if the purpose's "
+        "configuration says its changes are",
+    )
+    publish.add_argument(
+        "--material",
+        action="append",
+        default=[],
+        metavar="P",
+        help="a purpose the version changes materially, whatever its configuration says "
+        "(repeatable)",
+    )
+    publish.add_argument("--summary", default="", metavar="TEXT", help="what changed, in words")
+    publish.add_argument(
+        "--request-id",
+        metavar="ID",
+        help="an id for the call: sent again with it, the version is not published twice",
+    )
+    _json_option(publish)
+    publish.set_defaults(handler=_policy_publish, options=PUBLISH_OPTIONS)
+
+    versions = policy_commands.add_parser(
+        "list", parents=online, help="the published versions, the first published first"
+    )
+    _json_option(versions)
+    versions.set_defaults(handler=_policy_list)
+
+    affected = policy_commands.add_parser(
+        "affected",
+        parents=online,
+        help="the people who must consent again, as they are found; the count last, on stderr",
+    )
+    affected.add_argument(
+        "--purpose", default="", metavar="P", help="only this purpose (default every one)"
+    )
+    affected.add_argument("--json", action="store_true", help="one JSON object a line, for scripts")
+    affected.set_defaults(handler=_policy_affected, options=AFFECTED_OPTIONS)
 
 
 def _connection_options(parser: argparse.ArgumentParser, *, after: bool = False) -> None:

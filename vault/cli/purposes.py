@@ -1,0 +1,138 @@
+"""purposes list and check: the purposes the vault processes for, and the
+records that the configured purposes do not allow.
+
+`list` asks a server (PolicyService.ListPurposes). `check` asks none: it
+reads the record database the options name (a stopped vault's, or a running
+one's) and changes nothing. It counts the records by (purpose, legal basis,
+source system) and lists each use whose purpose is not configured or whose
+basis contradicts the configured purpose's, with the reason in words. Its
+exit code says what it found: 0 nothing, 1 some, 2 it could not check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from typing import TYPE_CHECKING
+
+# Ctrl-C while the libraries load is as quiet as Ctrl-C later: no traceback.
+try:
+    from vault.cli import _client, _fail, _print_json, console, errors
+    from vault.reports.words import count
+except KeyboardInterrupt:
+    raise SystemExit(130) from None
+
+if TYPE_CHECKING:
+    from vault.core.consent.usage import Unconfigured
+
+# Exit codes of `purposes check`.
+ALL_CONFIGURED = 0
+NOT_CONFIGURED = 1
+NOT_CHECKED = 2
+
+
+# ------------------------------------------------------------------ list
+def _purposes_list(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        purposes = client.list_purposes()
+    if args.json:
+        _print_json(purposes)
+        return 0
+    from vault.reports.consent_terminal import print_purposes
+
+    print_purposes(console, purposes, args.language)
+    return 0
+
+
+# ----------------------------------------------------------------- check
+def _purposes_check(args: argparse.Namespace) -> int:
+    from vault import bootstrap
+    from vault import settings as configuration
+    from vault.core.consent.usage import judged
+
+    try:
+        purposes = configuration.purposes_in(args.config)
+        storage = configuration.storage_settings(
+            configuration.data_dir(args.data_dir), args.database, args.key_database
+        )
+    except configuration.SettingsError as error:
+        _fail(str(error))
+        return NOT_CHECKED
+    # As for any command on an existing vault: a place with no vault is said,
+    # and nothing is made there.
+    if not bootstrap.may_hold_keys(storage.key_url or storage.url):
+        _fail(
+            f"no vault there ({storage.where}): name the vault's --data-dir "
+            "(or its --database and --key-database)"
+        )
+        return NOT_CHECKED
+    try:
+        stores = bootstrap.open_stores(storage.url, storage.key_url)
+    except (bootstrap.UnknownStorage, *bootstrap.STORAGE_ERRORS) as error:
+        _fail(str(error))
+        return NOT_CHECKED
+    with contextlib.closing(stores):
+        usage = stores.records.records.purpose_usage()
+    found = judged(usage, purposes.catalogue)
+    checked = sum(records for *_, records in usage)
+    if args.json:
+        _print_json([_use_json(use) for use in found])
+    if not found:
+        said = (
+            f"{count(checked, 'record')} checked against the purposes of {purposes.source}: "
+            "every one's purpose is configured, on its legal basis"
+        )
+        (errors if args.json else console).print(said, highlight=False, markup=False)
+        return ALL_CONFIGURED
+    if not args.json:
+        _print_uses(found)
+    records = sum(use.records for use in found)
+    errors.print(
+        f"{count(records, 'record')} of {count(checked, 'record')} ({count(len(found), 'use')}) "
+        f"not allowed by the purposes of {purposes.source}; nothing was changed: configure "
+        "the purpose, or rectify or erase the records",
+        highlight=False,
+        markup=False,
+    )
+    return NOT_CONFIGURED
+
+
+def _print_uses(found: list[Unconfigured]) -> None:
+    """A use a line in columns (purpose, basis, system, records), and under
+    it the reason, wrapped."""
+    from vault.reports.consent_terminal import table_rows, wrapped
+    from vault.reports.words import basis
+
+    heading, rows = table_rows(
+        ["purpose", "legal basis", "system", "records"],
+        [
+            [
+                use.purpose,
+                basis(use.legal_basis.value),
+                use.source_system or "-",
+                f"{use.records:,}",
+            ]
+            for use in found
+        ],
+        console.width,
+    )
+    _line(heading)
+    for lines, use in zip(rows, found, strict=True):
+        for line in lines:
+            _line(line)
+        wrapped(console, use.reason, indent=2, hanging=2)
+
+
+def _use_json(use: Unconfigured) -> dict[str, object]:
+    return {
+        "purpose": use.purpose,
+        "legal_basis": use.legal_basis.value,
+        "source_system": use.source_system,
+        "records": use.records,
+        "problem": use.problem.value,
+        "reason": use.reason,
+    }
+
+
+def _line(text: str) -> None:
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
