@@ -224,6 +224,22 @@ def test_errors_through_grpc_carry_their_own_reason_not_their_status(
     eva = subjects.CreateSubject(
         pb.CreateSubjectRequest(identities=[email("eva@example.se")])
     ).subject
+    consent = pb_grpc.ConsentServiceStub(channel)
+    policy = pb_grpc.PolicyServiceStub(channel)
+    published = pb.PublishPolicyVersionRequest(
+        version="2026-01", effective_date="2026-01-01", text="The privacy policy."
+    )
+    policy.PublishPolicyVersion(published)
+
+    def consent_of(status: Any, version: str = "") -> pb.RecordConsentRequest:
+        return pb.RecordConsentRequest(
+            subject=eva.name,
+            purposes=["marketing_email"],
+            status=status,
+            channel=pb.CONSENT_CHANNEL_WEB_FORM,
+            policy_version=version,
+        )
+
     request = erased_request.name
     calls: list[tuple[Callable[[], Any], grpc.StatusCode, Reason]] = [
         (
@@ -293,6 +309,21 @@ def test_errors_through_grpc_carry_their_own_reason_not_their_status(
             ),
             grpc.StatusCode.FAILED_PRECONDITION,
             Reason.NO_CONFLICT_TO_DECIDE,
+        ),
+        (
+            lambda: consent.RecordConsent(consent_of(pb.CONSENT_STATUS_GIVEN, "2031-01")),
+            grpc.StatusCode.NOT_FOUND,
+            Reason.POLICY_VERSION_NOT_FOUND,
+        ),
+        (
+            lambda: policy.PublishPolicyVersion(published),
+            grpc.StatusCode.ALREADY_EXISTS,
+            Reason.POLICY_VERSION_EXISTS,
+        ),
+        (
+            lambda: consent.RecordConsent(consent_of(pb.CONSENT_STATUS_WITHDRAWN)),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            Reason.NO_CONSENT_TO_CHANGE,
         ),
     ]
     for call, code, reason in calls:

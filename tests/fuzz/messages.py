@@ -145,6 +145,33 @@ REQUEST_IDS = st.one_of(
     st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}", fullmatch=True),
 )
 
+# The school's purposes, consent-based and not, so consent and policy calls
+# reach the history rather than stop at an unknown purpose.
+PURPOSES = st.one_of(
+    st.sampled_from(
+        [
+            "marketing_email",
+            "marketing_sms",
+            "customer_surveys",
+            "model_bank",
+            "bookkeeping",
+            "course_delivery",
+        ]
+    ),
+    WORDS,
+)
+
+# Policy versions that repeat (POLICY_VERSION_EXISTS, a version named that was published).
+POLICY_VERSIONS = st.one_of(
+    st.sampled_from(["2026-01", "2026-02", "2027-01", "v1.0", "", "-dash", "with space"]),
+    st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}", fullmatch=True),
+)
+
+DATES = st.one_of(
+    st.dates().map(lambda day: day.isoformat()),
+    st.sampled_from(["2026-11-24", "2026-02-30", "20261124", "2026-W48-2", ""]),
+)
+
 PEOPLE = st.one_of(
     st.sampled_from(["dpo@school.se", "Anna Admin", ""]),
     JUNK_TEXT,
@@ -243,7 +270,13 @@ def _string(field: FieldDescriptor, names: Names) -> Strategy:
         "name": WORDS,
         "request_id": REQUEST_IDS,
         "category": WORDS,
-        "purpose": WORDS,
+        "purpose": PURPOSES,
+        "purposes": PURPOSES,
+        "changed_purposes": PURPOSES,
+        "material_purposes": PURPOSES,
+        "version": POLICY_VERSIONS,
+        "policy_version": POLICY_VERSIONS,
+        "effective_date": DATES,
         "source_system": WORDS,
         "system": WORDS,
         "roles": WORDS,

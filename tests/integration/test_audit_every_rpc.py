@@ -123,6 +123,8 @@ def succeed_at_everything(told: Told, channel: grpc.Channel, admin: grpc.Channel
     records = pb_grpc.RecordServiceStub(channel)
     erasures = pb_grpc.ErasureServiceStub(channel)
     audit = pb_grpc.AuditServiceStub(channel)
+    consent = pb_grpc.ConsentServiceStub(channel)
+    policy = pb_grpc.PolicyServiceStub(channel)
     connectors = pb_grpc.ConnectorServiceStub(admin)
     access = pb_grpc.AccessServiceStub(admin)
 
@@ -179,6 +181,40 @@ def succeed_at_everything(told: Told, channel: grpc.Channel, admin: grpc.Channel
     told.done("EraseCategory", her)
     list(subjects.ExportSubject(pb.ExportSubjectRequest(name=anna), timeout=30))
     told.done("ExportSubject", her)
+
+    # Her consent, and a policy version that asks her to give it again.
+    consent.RecordConsent(
+        pb.RecordConsentRequest(
+            subject=anna,
+            purposes=["marketing_email"],
+            status=pb.CONSENT_STATUS_GIVEN,
+            channel=pb.CONSENT_CHANNEL_WEB_FORM,
+        )
+    )
+    told.done("RecordConsent", her)
+    consent.GetConsentState(pb.GetConsentStateRequest(subject=anna))
+    told.done("GetConsentState", her)
+    consent.ListConsentEvents(pb.ListConsentEventsRequest(subject=anna))
+    told.done("ListConsentEvents", her)
+    consent.ExportConsentRecords(pb.ExportConsentRecordsRequest(subject=anna))
+    told.done("ExportConsentRecords", her)
+    policy.ListPurposes(pb.ListPurposesRequest())
+    told.done("ListPurposes")
+    policy.PublishPolicyVersion(
+        pb.PublishPolicyVersionRequest(
+            version="2026-11",
+            effective_date=told.vault.clock.now().date().isoformat(),
+            text="The privacy policy, with partner offers by e-mail.",
+            changed_purposes=["marketing_email"],
+        )
+    )
+    told.done("PublishPolicyVersion")
+    policy.ListPolicyVersions(pb.ListPolicyVersionsRequest())
+    told.done("ListPolicyVersions")
+    assert policy.ListReconsentNeeded(pb.ListReconsentNeededRequest()).people
+    told.done("ListReconsentNeeded")
+    assert list(policy.StreamReconsentNeeded(pb.StreamReconsentNeededRequest(), timeout=30))
+    told.done("StreamReconsentNeeded")
 
     # The auditor's calls, over a log the sequencer has signed.
     audit.ListAuditEvents(pb.ListAuditEventsRequest(subject=anna))
