@@ -57,8 +57,9 @@ class UnauthenticatedError(VaultClientError):
 class PermissionDeniedError(VaultClientError):
     """The token's role may not make this call (ROLE_NOT_ALLOWED, with
     `metadata["role"]` and `metadata["method"]`), or an integrator sent
-    another system's record or one for a purpose its system is not
-    configured for (NOT_YOUR_SYSTEM, PURPOSE_NOT_ALLOWED)."""
+    another system's record (NOT_YOUR_SYSTEM), or a record, a consent or a
+    question about either for a purpose its system is not configured for
+    (PURPOSE_NOT_ALLOWED)."""
 
 
 class ResourceExhaustedError(VaultClientError):
