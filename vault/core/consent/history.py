@@ -88,7 +88,8 @@ class ConsentHistory:
         every consent that stands), all or nothing; the events recorded."""
         now = utc_now(self.clock)
         at = self._time(given, now)
-        fingerprint = self.replay.fingerprint(request_id, "record_consent", subject_id, given, at)
+        # What was asked, not when it arrived: a retry a moment later is the same request.
+        fingerprint = self.replay.fingerprint(request_id, "record_consent", subject_id, given)
         remembered = self.replay.replayed(request_id, "record_consent", fingerprint)
         if remembered is not None:
             return self._answered_again(actor, subject_id, json.loads(remembered.result))
@@ -317,11 +318,7 @@ class ConsentHistory:
         query = {"subject": subject_id, "purpose": purpose}
         after = paging.read(page_token, query, (int,), "subject and purpose")
         subject = readable_subject(self.store.subjects, subject_id, "subject")
-        rows = self.store.consents.events(
-            subject_id, purpose or None, after[0] if after else 0, size + 1
-        )
-        if actor.system:
-            rows = [row for row in rows if row.purpose in actor.purposes]
+        rows = self._visible_events(actor, subject_id, purpose, after[0] if after else 0, size + 1)
         page, more = rows[:size], len(rows) > size
         events = [self._opened(row) for row in page]
         self.audit.commit(
@@ -336,6 +333,20 @@ class ConsentHistory:
         )
         token = paging.token(query, [page[-1].seq]) if more else ""
         return ConsentPage(events, token)
+
+    def _visible_events(
+        self, actor: Actor, subject_id: str, purpose: str, after_seq: int, wanted: int
+    ) -> list[ConsentRow]:
+        """Up to `wanted` of the subject's events after `after_seq` that `actor`
+        may see: an integrator its own system's purposes, read on past the others."""
+        found: list[ConsentRow] = []
+        while len(found) < wanted:
+            rows = self.store.consents.events(subject_id, purpose or None, after_seq, _READ)
+            found += [r for r in rows if not actor.system or r.purpose in actor.purposes]
+            if len(rows) < _READ:
+                break
+            after_seq = rows[-1].seq
+        return found[:wanted]
 
     def _opened(self, row: ConsentRow) -> ConsentEvent:
         key = self.keys.data_key(row.subject_id, CONSENT_CATEGORY, CONSENT_PURPOSE, create=False)

@@ -215,12 +215,17 @@ class Policies:
         """Every person who must consent again, as a stream, in batches whose
         event is committed before the batch leaves."""
         after = ("", "")
+        first = True
         while True:
             batch = list(self._needing(actor, purpose, after, 500))
+            if not batch and not first:
+                return
+            # The first batch is told even when empty: the call was made.
+            self._listed(actor, Operation.STREAM_RECONSENT_NEEDED, purpose, batch)
+            first = False
+            yield from batch
             if not batch:
                 return
-            self._listed(actor, Operation.STREAM_RECONSENT_NEEDED, purpose, batch)
-            yield from batch
             after = (batch[-1].purpose, batch[-1].subject_id)
 
     def _needing(
