@@ -88,8 +88,7 @@ def _purposes_check(args: argparse.Namespace) -> int:
         _print_uses(found)
     records = sum(use.records for use in found)
     errors.print(
-        f"{count(records, 'record')} of {count(checked, 'record')} ({count(len(found), 'use')}) "
-        f"not allowed by the purposes of {purposes.source}; nothing was changed: configure "
+        f"{count(records, 'record')} of {checked:,} not allowed by the purposes of {purposes.source}; nothing was changed: configure "
         "the purpose, or rectify or erase the records",
         highlight=False,
         markup=False,

@@ -1,0 +1,252 @@
+"""consent-vault purposes list against a real server (each purpose with its
+legal basis in words, its description in English or Swedish, categories and
+systems, at 80 columns and through a pipe), and purposes check on the
+record database with no server: records written behind the vault's back
+for a purpose not configured, or on a basis the purpose does not rest on,
+are listed with their count and the reason, nothing is changed, and the
+exit code says whether any were found."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_cli_consent import fits, piped
+from tests.storage.records_contract import record_row
+from vault.cli import main
+from vault.core.actor import LOCAL
+from vault.core.identities import IdentityKind
+from vault.core.model import LegalBasis
+from vault.core.vault import IdentityInput, Vault
+from vault.server.app import RunningServer
+
+
+# ------------------------------------------------------------------ list
+@pytest.fixture
+def listed(server: RunningServer, token: str, capsys: pytest.CaptureFixture[str], monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("CONSENT_VAULT_TOKEN", token)
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        code = main(["--server", f"127.0.0.1:{server.port}", "purposes", "list", *args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return invoke
+
+
+def sections(out: str) -> dict[str, list[str]]:
+    """Each purpose's lines under its name, continuation lines joined to their fact."""
+    found: dict[str, list[str]] = {}
+    for line in out.splitlines():
+        if line and not line.startswith(" "):
+            found[line] = []
+        elif line.startswith("   "):
+            found[list(found)[-1]][-1] += " " + line.strip()
+        elif line:
+            found[list(found)[-1]].append(" ".join(line.split()))
+    return found
+
+
+def test_every_purpose_with_its_basis_in_words_at_80_columns(listed, server: RunningServer) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = listed()
+    assert code == 0, err
+    assert fits(out), out
+    found = sections(out)
+    assert list(found) == sorted(p.name for p in server.vault.purposes)
+    assert found["bookkeeping"][0] == "legal basis legal obligation (GDPR art. 6(1)(c))"
+    assert found["marketing_email"] == [
+        "legal basis consent (GDPR art. 6(1)(a))",
+        "description Marketing and newsletters by e-mail",
+        "categories contact, marketing",
+        "systems website, vault",
+        "changes material: consent given before a change must be given again",
+    ]
+    assert "changes not material, unless a policy version says so" in found["customer_surveys"]
+    assert "also serves grading, statistics" in found["course_delivery"]
+    # Only a purpose resting on consent says what a change does to it.
+    assert not any(fact.startswith("changes") for fact in found["course_delivery"])
+
+    code, out, _ = listed("--language", "sv")
+    assert code == 0 and fits(out)
+    assert (
+        "description Marknadsföring och nyhetsbrev per e-post" in sections(out)["marketing_email"]
+    )
+
+    code, out, _ = listed("--json")
+    purposes = {p["name"]: p for p in json.loads(out)}
+    assert purposes["marketing_email"]["legal_basis"] == "consent"
+    assert purposes["marketing_email"]["description"]["sv"].startswith("Marknadsföring")
+
+
+def test_the_list_through_a_pipe(server: RunningServer, token: str) -> None:
+    result = piped(server, token, "purposes", "list")
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and fits(result.stdout)
+    assert "legal basis  consent (GDPR art. 6(1)(a))" in result.stdout
+
+
+# ----------------------------------------------------------------- check
+@pytest.fixture
+def place(data_dir: Path, engine: str | None) -> list[str]:
+    """The options that name the vault the `vault` fixture opened."""
+    return ["--data-dir", str(data_dir), *(["--database", engine] if engine else [])]
+
+
+@pytest.fixture
+def check(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("COLUMNS", "80")
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        code = main(["purposes", "check", *args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return invoke
+
+
+def behind_its_back(vault: Vault, *rows: tuple[str, LegalBasis, str]) -> None:
+    """Records of a new subject written with the store itself, as an earlier
+    release (or a hand) may have written them: no purpose is checked."""
+    subject = vault.create_subject(LOCAL, [IdentityInput(IdentityKind.EMAIL, "old@example.se")], [])
+    with vault.records.write() as tx:
+        tx.records.insert_records(
+            [
+                dataclasses.replace(
+                    record_row(f"old{n}", subject.subject_id),
+                    purpose=purpose,
+                    legal_basis=basis,
+                    source_system=system,
+                )
+                for n, (purpose, basis, system) in enumerate(rows)
+            ]
+        )
+
+
+def test_a_clean_database_exits_0(check, vault: Vault, place: list[str]) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = check(*place)
+    assert code == 0, err
+    assert out == (
+        "0 records checked against the purposes of the shipped school_purposes.toml: "
+        "every one's purpose is configured, on its legal basis\n"
+    )
+    behind_its_back(
+        vault,
+        ("course_delivery", LegalBasis.CONTRACT, "lms"),
+        ("bookkeeping", LegalBasis.LEGAL_OBLIGATION, "accounting"),
+    )
+    code, out, err = check(*place)
+    assert code == 0 and not err
+    assert out.startswith("2 records checked")
+    code, out, err = check(*place, "--json")
+    assert code == 0 and json.loads(out) == [] and err.startswith("2 records checked")
+
+
+def test_records_for_a_purpose_not_configured_or_on_another_basis_are_listed_and_exit_1(  # type: ignore[no-untyped-def]
+    check, vault: Vault, place: list[str]
+) -> None:
+    behind_its_back(
+        vault,
+        ("course_delivery", LegalBasis.CONTRACT, "lms"),
+        ("newsletter_2019", LegalBasis.CONSENT, "crm"),
+        ("newsletter_2019", LegalBasis.CONSENT, "crm"),
+        ("grading", LegalBasis.PUBLIC_TASK, "lms"),
+    )
+    before = vault.records.records.purpose_usage()
+
+    code, out, err = check(*place)
+    assert code == 1
+    assert fits(out), out
+    lines = out.splitlines()
+    assert lines[0].split() == ["purpose", "legal", "basis", "system", "records"]
+    assert lines[1].split() == ["grading", "public", "task", "lms", "1"]
+    assert lines[2].startswith("  grading rests on legal obligation")
+    said = " ".join(out.split())
+    assert (
+        "grading rests on legal obligation (GDPR art. 6(1)(c)), not public task "
+        "(GDPR art. 6(1)(e))" in said
+    )
+    assert "newsletter_2019 consent crm 2 newsletter_2019 is not a configured purpose" in said
+    assert "course_delivery" not in out
+    assert err == (
+        "3 records of 4 not allowed by the purposes of the shipped "
+        "school_purposes.toml; nothing was changed: configure the purpose, or rectify or "
+        "erase the records\n"
+    )
+    # Nothing was changed.
+    assert vault.records.records.purpose_usage() == before
+
+    code, out, err = check(*place, "--json")
+    assert code == 1
+    assert json.loads(out) == [
+        {
+            "purpose": "grading",
+            "legal_basis": "public_task",
+            "source_system": "lms",
+            "records": 1,
+            "problem": "legal_basis_contradicts",
+            "reason": "grading rests on legal obligation (GDPR art. 6(1)(c)), "
+            "not public task (GDPR art. 6(1)(e))",
+        },
+        {
+            "purpose": "newsletter_2019",
+            "legal_basis": "consent",
+            "source_system": "crm",
+            "records": 2,
+            "problem": "purpose_not_configured",
+            "reason": "newsletter_2019 is not a configured purpose",
+        },
+    ]
+
+
+def test_the_purposes_of_the_servers_configuration(  # type: ignore[no-untyped-def]
+    check, vault: Vault, place: list[str], tmp_path: Path
+) -> None:
+    behind_its_back(vault, ("newsletter_2019", LegalBasis.CONSENT, "crm"))
+    (tmp_path / "purposes.toml").write_text(
+        "[purposes.newsletter_2019]\n"
+        'description.en = "The newsletter of 2019"\n'
+        'legal_basis = "consent"\n'
+        'categories = ["contact"]\n'
+        'systems = ["crm"]\n'
+    )
+    config = tmp_path / "vault.toml"
+    config.write_text('[purposes]\nfile = "purposes.toml"\n')
+    code, out, err = check(*place, "--config", str(config))
+    assert code == 0, err
+    assert out.startswith(f"1 record checked against the purposes of {tmp_path / 'purposes.toml'}")
+
+    config.write_text('[purposes]\nfile = "missing.toml"\n')
+    code, out, err = check(*place, "--config", str(config))
+    assert code == 2 and not out and err.startswith("error: [purposes] file: ")
+    assert err.count("\n") == 1
+
+
+def test_no_vault_there_is_one_line_and_nothing_is_made(check, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    empty = tmp_path / "nothing-here"
+    code, out, err = check("--data-dir", str(empty))
+    assert code == 2 and not out
+    assert err.startswith("error: no vault there") and err.count("\n") == 1
+    assert not empty.exists()
+
+
+@pytest.mark.sqlite_only("runs the command in a process of its own on the data directory")
+def test_check_through_a_pipe(vault: Vault, data_dir: Path) -> None:
+    behind_its_back(vault, ("newsletter_2019", LegalBasis.CONSENT, "crm"))
+    result = subprocess.run(
+        [sys.executable, "-m", "vault.cli", "purposes", "check", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    assert result.returncode == 1, result.stderr
+    assert "\x1b" not in result.stdout + result.stderr
+    assert "newsletter_2019 is not a configured purpose" in result.stdout
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
