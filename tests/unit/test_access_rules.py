@@ -82,9 +82,9 @@ def test_an_integrator_writes_its_own_systems_records_for_its_purposes(vault: Va
     other = refusal(lambda: vault.create_record(LMS, bo, draft("crm")))
     assert isinstance(other, NotYourSystem)
     assert other.metadata == {"field": "record.source_system", "system": "lms"}
-    purpose = refusal(lambda: vault.create_record(LMS, bo, draft(purpose="marketing")))
+    purpose = refusal(lambda: vault.create_record(LMS, bo, draft(purpose="billing")))
     assert isinstance(purpose, PurposeNotAllowed)
-    assert purpose.metadata == {"field": "record.purpose", "purpose": "marketing"}
+    assert purpose.metadata == {"field": "record.purpose", "purpose": "billing"}
     imported = refusal(lambda: vault.import_records(LMS, [(bo, draft()), (bo, draft("crm"))]))
     assert isinstance(imported, NotYourSystem)
     assert imported.metadata["field"] == "records[1].record.source_system"
@@ -93,7 +93,7 @@ def test_an_integrator_writes_its_own_systems_records_for_its_purposes(vault: Va
     )
     assert isinstance(moved, NotYourSystem) and moved.metadata["field"] == "record.source_system"
     repurposed = refusal(
-        lambda: vault.update_record(LMS, created.record_id, RecordChanges(purpose="marketing"))
+        lambda: vault.update_record(LMS, created.record_id, RecordChanges(purpose="billing"))
     )
     assert isinstance(repurposed, PurposeNotAllowed)
     # Nothing refused was stored: the integrator's three records, the first as updated.
@@ -103,7 +103,7 @@ def test_an_integrator_writes_its_own_systems_records_for_its_purposes(vault: Va
         {"city": "Lund"},
     ]
     # The privacy officer is bound by neither rule.
-    assert vault.create_record(OFFICER, bo, draft("crm", purpose="marketing")).source_system
+    assert vault.create_record(OFFICER, bo, draft("crm", purpose="billing")).source_system
 
 
 def test_another_systems_record_reads_exactly_like_a_missing_one(vault: Vault) -> None:

@@ -118,7 +118,9 @@ def test_every_rpc_passes_the_callers_actor_to_the_core(
         LOCAL, [IdentityInput(IdentityKind.EMAIL, "anna@example.se")], ["student"]
     )
     stored = vault.create_record(
-        LOCAL, anna.subject_id, RecordDraft("contact", "p", LegalBasis.CONTRACT, "lms", {"a": 1})
+        LOCAL,
+        anna.subject_id,
+        RecordDraft("contact", "course_delivery", LegalBasis.CONTRACT, "lms", {"a": 1}),
     )
     subject = f"subjects/{anna.subject_id}"
     record_name = f"{subject}/records/{stored.record_id}"
@@ -187,7 +189,7 @@ def test_every_rpc_passes_the_callers_actor_to_the_core(
         "RecordService.GetRecord": lambda: records.GetRecord(pb.GetRecordRequest(name=record_name)),
         "RecordService.UpdateRecord": lambda: records.UpdateRecord(
             pb.UpdateRecordRequest(
-                record=pb.Record(name=record_name, purpose="other"),
+                record=pb.Record(name=record_name, purpose="billing"),
                 update_mask={"paths": ["purpose"]},
             )
         ),

@@ -9,7 +9,7 @@ import dataclasses
 
 import pytest
 
-from vault import crypto
+from vault import crypto, purposes_file
 from vault.core.actor import LOCAL
 from vault.core.errors import CategoryErased, InvalidArgument, RecordNotFound, RequestIdReused
 from vault.core.identities import IdentityKind
@@ -21,7 +21,13 @@ ANNA = [IdentityInput(IdentityKind.EMAIL, "anna@example.se")]
 
 
 def draft(category: str, purpose: str, n: int = 0) -> RecordDraft:
-    return RecordDraft(category, purpose, LegalBasis.CONSENT, "lms", {"n": n})
+    """A record for one of the school's purposes, on that purpose's basis."""
+    return RecordDraft(category, purpose, _basis(purpose), "lms", {"n": n})
+
+
+def _basis(purpose: str) -> LegalBasis:
+    found = purposes_file.school().get(purpose)
+    return found.legal_basis if found else LegalBasis.CONTRACT
 
 
 def readable(vault: Vault, subject_id: str) -> list[tuple[str, str, int]]:
@@ -37,9 +43,9 @@ def anna_with_records(vault: Vault) -> tuple[str, dict[str, list[str]]]:
     for n, (category, purpose) in enumerate(
         [
             ("contact", "course_delivery"),
-            ("contact", "marketing"),
-            ("contact", "marketing"),
-            ("notes", "marketing"),
+            ("contact", "marketing_email"),
+            ("contact", "marketing_email"),
+            ("notes", "marketing_email"),
         ]
     ):
         record = vault.create_record(LOCAL, anna, draft(category, purpose, n))
@@ -52,8 +58,8 @@ def test_each_purpose_of_a_category_has_a_key_of_its_own(vault: Vault) -> None:
     scopes = vault.keys.scopes(anna)
     assert [(s.category, s.purpose) for s in scopes] == [
         ("contact", "course_delivery"),
-        ("contact", "marketing"),
-        ("notes", "marketing"),
+        ("contact", "marketing_email"),
+        ("notes", "marketing_email"),
         ("vault.identity", ""),
     ]
     key_ids = {vault.keys.store.data_key(s).key_id for s in scopes}  # type: ignore[union-attr]
@@ -62,36 +68,39 @@ def test_each_purpose_of_a_category_has_a_key_of_its_own(vault: Vault) -> None:
 
 def test_erasing_one_purpose_leaves_the_categorys_other_purposes_readable(vault: Vault) -> None:
     anna, ids = anna_with_records(vault)
-    erased = vault.erase_category(LOCAL, anna, "contact", purpose="marketing")
-    assert (erased.category, erased.purposes) == ("contact", ("marketing",))
+    erased = vault.erase_category(LOCAL, anna, "contact", purpose="marketing_email")
+    assert (erased.category, erased.purposes) == ("contact", ("marketing_email",))
     assert (erased.records_shredded, erased.keys_destroyed) == (2, 1)
-    assert readable(vault, anna) == [("contact", "course_delivery", 0), ("notes", "marketing", 3)]
-    for record_id in ids["contact/marketing"]:
+    assert readable(vault, anna) == [
+        ("contact", "course_delivery", 0),
+        ("notes", "marketing_email", 3),
+    ]
+    for record_id in ids["contact/marketing_email"]:
         with pytest.raises(RecordNotFound):
             vault.get_record(LOCAL, record_id)
     # The counts are per category: what is left of it is counted.
     assert vault.records.records.count_records(anna, "contact") == 1
     assert vault.count_records(LOCAL, anna) == 2
-    assert DataKeyScope(anna, "contact", "marketing") not in vault.keys.scopes(anna)
+    assert DataKeyScope(anna, "contact", "marketing_email") not in vault.keys.scopes(anna)
     # The purpose may hold records again, under a new key; nothing old comes back.
-    again = vault.create_record(LOCAL, anna, draft("contact", "marketing", 9))
+    again = vault.create_record(LOCAL, anna, draft("contact", "marketing_email", 9))
     assert vault.get_record(LOCAL, again.record_id).fields == {"n": 9}
-    assert readable(vault, anna)[1] == ("contact", "marketing", 9)
+    assert readable(vault, anna)[1] == ("contact", "marketing_email", 9)
 
 
 def test_erasing_a_category_destroys_the_keys_of_all_its_purposes(vault: Vault) -> None:
     anna, ids = anna_with_records(vault)
     erased = vault.erase_category(LOCAL, anna, "contact")
-    assert erased.purposes == ("course_delivery", "marketing")
+    assert erased.purposes == ("course_delivery", "marketing_email")
     assert (erased.records_shredded, erased.keys_destroyed) == (3, 2)
     assert [s.category for s in vault.keys.store.data_key_scopes(anna)] == [
         "notes",
         "vault.identity",
     ]
-    for purpose in ("course_delivery", "marketing"):
+    for purpose in ("course_delivery", "marketing_email"):
         assert vault.keys.store.data_key(DataKeyScope(anna, "contact", purpose)) is None
-    assert readable(vault, anna) == [("notes", "marketing", 3)]
-    for record_id in ids["contact/course_delivery"] + ids["contact/marketing"]:
+    assert readable(vault, anna) == [("notes", "marketing_email", 3)]
+    for record_id in ids["contact/course_delivery"] + ids["contact/marketing_email"]:
         with pytest.raises(RecordNotFound):
             vault.get_record(LOCAL, record_id)
     assert vault.records.records.count_records(anna, "contact") == 0
@@ -117,8 +126,8 @@ def test_a_purpose_that_breaks_the_rule_is_refused_naming_the_field(vault: Vault
 
 def test_a_retried_erasure_of_one_purpose_answers_as_the_first(vault: Vault) -> None:
     anna, _ = anna_with_records(vault)
-    first = vault.erase_category(LOCAL, anna, "contact", "e-1", purpose="marketing")
-    again = vault.erase_category(LOCAL, anna, "contact", "e-1", purpose="marketing")
+    first = vault.erase_category(LOCAL, anna, "contact", "e-1", purpose="marketing_email")
+    again = vault.erase_category(LOCAL, anna, "contact", "e-1", purpose="marketing_email")
     assert again == first
     # The same id for another purpose is another request.
     with pytest.raises(RequestIdReused):
@@ -129,15 +138,17 @@ def test_a_retried_erasure_of_one_purpose_answers_as_the_first(vault: Vault) -> 
 def test_a_record_whose_purpose_changes_moves_to_that_purposes_key(vault: Vault) -> None:
     anna, ids = anna_with_records(vault)
     (moved,) = ids["contact/course_delivery"]
-    vault.update_record(LOCAL, moved, RecordChanges(purpose="marketing"))
+    vault.update_record(
+        LOCAL, moved, RecordChanges(purpose="marketing_email", legal_basis=LegalBasis.CONSENT)
+    )
     row = vault.records.records.record(moved)
-    assert row is not None and row.purpose == "marketing"
-    marketing = vault.keys.store.data_key(DataKeyScope(anna, "contact", "marketing"))
+    assert row is not None and row.purpose == "marketing_email"
+    marketing = vault.keys.store.data_key(DataKeyScope(anna, "contact", "marketing_email"))
     assert marketing is not None and row.key_id == marketing.key_id
     # Erasing its old purpose no longer touches it; erasing its new one does.
     vault.erase_category(LOCAL, anna, "contact", purpose="course_delivery")
     assert vault.get_record(LOCAL, moved).fields == {"n": 0}
-    vault.erase_category(LOCAL, anna, "contact", purpose="marketing")
+    vault.erase_category(LOCAL, anna, "contact", purpose="marketing_email")
     with pytest.raises(RecordNotFound):
         vault.get_record(LOCAL, moved)
 
@@ -146,14 +157,14 @@ def test_a_record_moved_to_another_purpose_does_not_open(vault: Vault) -> None:
     anna, ids = anna_with_records(vault)
     row = vault.records.records.record(ids["contact/course_delivery"][0])
     assert row is not None
-    other = vault.keys.data_key(anna, "contact", "marketing", create=False)
+    other = vault.keys.data_key(anna, "contact", "marketing_email", create=False)
     # Relabelled alone, it names a key its purpose does not have.
     with pytest.raises(CategoryErased):
-        vault.sealing.open_record(dataclasses.replace(row, purpose="marketing"))
+        vault.sealing.open_record(dataclasses.replace(row, purpose="marketing_email"))
     # Relabelled with the other purpose's key id, that key does not open it.
     with pytest.raises(crypto.TamperedError):
         vault.sealing.open_record(
-            dataclasses.replace(row, purpose="marketing", key_id=other.key_id)
+            dataclasses.replace(row, purpose="marketing_email", key_id=other.key_id)
         )
     assert vault.sealing.open_record(row).fields == {"n": 0}  # as it was, it opens
 
@@ -161,15 +172,17 @@ def test_a_record_moved_to_another_purpose_does_not_open(vault: Vault) -> None:
 def test_a_wrapped_key_copied_to_another_purpose_does_not_unwrap(vault: Vault) -> None:
     anna, _ = anna_with_records(vault)
     store = vault.keys.store
-    stored = store.data_key(DataKeyScope(anna, "contact", "marketing"))
+    stored = store.data_key(DataKeyScope(anna, "contact", "marketing_email"))
     assert stored is not None
     # Copied to a scope of its own, as a key-store row edited by hand would be.
     copy = DataKeyScope(anna, "contact", "statistics")
     assert store.put_data_key(copy, stored) == stored
-    fresh = Vault(vault.records, store, vault.keyrings)  # nothing cached
+    fresh = Vault(vault.records, store, vault.keyrings, purposes=purposes_file.school())  # no cache
     with pytest.raises(crypto.TamperedError):
         fresh.keys.data_key(anna, "contact", "statistics", create=False)
-    assert fresh.keys.data_key(anna, "contact", "marketing", create=False).key_id == (stored.key_id)
+    assert fresh.keys.data_key(anna, "contact", "marketing_email", create=False).key_id == (
+        stored.key_id
+    )
 
 
 def test_an_import_seals_each_purposes_records_under_its_own_key(vault: Vault) -> None:
@@ -178,15 +191,18 @@ def test_an_import_seals_each_purposes_records_under_its_own_key(vault: Vault) -
             NewSubject(
                 ANNA,
                 [],
-                records=[draft("contact", "course_delivery", 1), draft("contact", "marketing", 2)],
+                records=[
+                    draft("contact", "course_delivery", 1),
+                    draft("contact", "marketing_email", 2),
+                ],
             )
         ]
     )
     (anna,) = vault.import_subjects(LOCAL, [batch]).subject_ids
     assert [(s.category, s.purpose) for s in vault.keys.scopes(anna)] == [
         ("contact", "course_delivery"),
-        ("contact", "marketing"),
+        ("contact", "marketing_email"),
         ("vault.identity", ""),
     ]
-    vault.erase_category(LOCAL, anna, "contact", purpose="marketing")
+    vault.erase_category(LOCAL, anna, "contact", purpose="marketing_email")
     assert readable(vault, anna) == [("contact", "course_delivery", 1)]

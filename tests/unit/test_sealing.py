@@ -34,6 +34,7 @@ def test_a_record_opens_as_sealed_and_only_in_its_own_row(vault: Vault) -> None:
             Content(b"%PDF", "application/pdf", "a.pdf"),
         ),
         "record",
+        vault.purposes,
     )
     row = vault.sealing.record_row(anna, checked, "r1", NOW)
     opened = vault.sealing.open_record(row)

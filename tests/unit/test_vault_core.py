@@ -442,27 +442,51 @@ def test_two_writers_on_one_database_lose_nothing(data_dir: Path, clock: FixedCl
 def test_bad_record_fields_name_the_rule(vault: Vault) -> None:
     anna = vault.create_subject(LOCAL, ANNA, [])
     cases = [
-        (RecordDraft("Contact", "p", LegalBasis.CONTRACT, "lms"), "record.category"),
-        (RecordDraft("vault.identity", "p", LegalBasis.CONTRACT, "lms"), "record.category"),
-        (RecordDraft("contact", "", LegalBasis.CONTRACT, "lms"), "record.purpose"),
-        (RecordDraft("contact", "p", LegalBasis.CONTRACT, ""), "record.source_system"),
+        (RecordDraft("Contact", "course_delivery", LegalBasis.CONTRACT, "lms"), "record.category"),
         (
-            RecordDraft("contact", "p", LegalBasis.CONTRACT, "lms", {"a": "x\x00y"}),
-            "record.fields.a",
+            RecordDraft("vault.identity", "course_delivery", LegalBasis.CONTRACT, "lms"),
+            "record.category",
+        ),
+        (RecordDraft("contact", "", LegalBasis.CONTRACT, "lms"), "record.purpose"),
+        # A purpose nobody configured, and a basis that is not the purpose's.
+        (RecordDraft("contact", "teaching", LegalBasis.CONTRACT, "lms"), "record.purpose"),
+        (
+            RecordDraft("contact", "course_delivery", LegalBasis.CONSENT, "lms"),
+            "record.legal_basis",
         ),
         (
-            RecordDraft("contact", "p", LegalBasis.CONTRACT, "lms", {"a": float("nan")}),
+            RecordDraft("contact", "course_delivery", LegalBasis.CONTRACT, ""),
+            "record.source_system",
+        ),
+        (
+            RecordDraft("contact", "course_delivery", LegalBasis.CONTRACT, "lms", {"a": "x\x00y"}),
             "record.fields.a",
         ),
         (
             RecordDraft(
-                "contact", "p", LegalBasis.CONTRACT, "lms", {}, Content(b"x", "image/png", "../x")
+                "contact", "course_delivery", LegalBasis.CONTRACT, "lms", {"a": float("nan")}
+            ),
+            "record.fields.a",
+        ),
+        (
+            RecordDraft(
+                "contact",
+                "course_delivery",
+                LegalBasis.CONTRACT,
+                "lms",
+                {},
+                Content(b"x", "image/png", "../x"),
             ),
             "record.content.filename",
         ),
         (
             RecordDraft(
-                "contact", "p", LegalBasis.CONTRACT, "lms", {}, Content(b"x", "not a type", "x")
+                "contact",
+                "course_delivery",
+                LegalBasis.CONTRACT,
+                "lms",
+                {},
+                Content(b"x", "not a type", "x"),
             ),
             "record.content.media_type",
         ),
