@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import START
-from vault.cli import main
 from vault.cli import consent as consent_cli
+from vault.cli import main
 from vault.core.actor import LOCAL
 from vault.core.clock import FixedClock
 from vault.core.consent.model import Channel, ConsentInput, ConsentStatus, PolicyDraft
