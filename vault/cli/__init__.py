@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         from vault.cli.audit import _audit_verify
         from vault.cli.offline import _migrate, _retire_kek, _rotate_kek, _serve
         from vault.cli.parser import _parser
+        from vault.cli.purposes import _purposes_check
         from vault.cli.tokens import OFFLINE as token_commands
 
         parser = _parser()
@@ -55,7 +56,15 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "handler", None):
             parser.print_help()
             return 2
-        offline = (_serve, _rotate_kek, _retire_kek, _migrate, _audit_verify, *token_commands)
+        offline = (
+            _serve,
+            _rotate_kek,
+            _retire_kek,
+            _migrate,
+            _audit_verify,
+            _purposes_check,
+            *token_commands,
+        )
         if args.handler not in offline and not _ADDRESS.fullmatch(args.server):
             _fail(
                 f"--server {args.server!r}: write the address as HOST:PORT, "
