@@ -1,7 +1,8 @@
 """The record store on PostgreSQL: subjects, identities, sealed records, remembered
 requests, erasure receipts, the step engine's rows (vault.storage.postgres.steps),
-API tokens (vault.storage.postgres.tokens) and the audit log
-(vault.storage.postgres.audit).
+API tokens (vault.storage.postgres.tokens), the audit log
+(vault.storage.postgres.audit) and consent histories with the policy versions
+(vault.storage.postgres.consents).
 
 Times are TIMESTAMPTZ, ciphertext BYTEA, a record's place in its subject's list
 an identity column, never reused. The unit of work (`write()`) takes the record
@@ -45,6 +46,7 @@ from vault.core.model import SubjectState
 from vault.storage.base import AppendOutcome, NewRecord, RecordRow
 from vault.storage.postgres.appends import Append, AppendWriter
 from vault.storage.postgres.audit import PostgresAuditStore, PostgresAuditWrites
+from vault.storage.postgres.consents import PostgresConsentStore, PostgresConsentWrites
 from vault.storage.postgres.database import Database
 from vault.storage.postgres.migrations import record_migrations
 from vault.storage.postgres.queries import (
@@ -80,13 +82,16 @@ _TABLES = (
     "audit_heads",
     "audit_log",
     "audit_intents",
+    "consent_events",
+    "consent_standing",
+    "policy_versions",
 )
 
 
 class _Transaction:
     """One write transaction: every aggregate's writes over its connection."""
 
-    __slots__ = ("conn", "receipts", "records", "replay", "subjects")
+    __slots__ = ("conn", "consents", "receipts", "records", "replay", "subjects")
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
@@ -95,6 +100,7 @@ class _Transaction:
         self.records = RecordWrites(within)
         self.replay = ReplayWrites(within)
         self.receipts = ReceiptWrites(within)
+        self.consents = PostgresConsentWrites(within)
 
     @property
     def steps(self) -> StepWrites:
@@ -229,7 +235,7 @@ class _Maintenance:
 class PostgresRecordStore:
     """The record database on PostgreSQL: subjects, blind-indexed identities,
     sealed records, remembered requests, erasure receipts, the step engine's
-    rows, API tokens and the audit log."""
+    rows, API tokens, the audit log and consent histories."""
 
     def __init__(self, url: str, *, upgrade: bool = False) -> None:
         # `upgrade`: apply migrations this database lacks (`consent-vault migrate`);
@@ -248,6 +254,7 @@ class PostgresRecordStore:
         self.tokens = PostgresTokenStore(self._database)
         # Events appended on their own share the records' grouped append.
         self.audit = PostgresAuditStore(self._database, self._writer.queue)
+        self.consents = PostgresConsentStore(reads)
 
     @property
     def url(self) -> str:

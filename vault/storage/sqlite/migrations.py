@@ -384,6 +384,59 @@ def _audit_trail(db: Database) -> None:
         db.execute(statement)
 
 
+@record_migrations(name="0014_consent")
+def _consent(db: Database) -> None:
+    """Consent as evidence (vault.core.consent.store): the events, append-only
+    in the order recorded (AUTOINCREMENT: a seq is never reused, so page
+    tokens stay exact), what they say beyond purpose and time sealed; each
+    person's standing per purpose, their latest event's, kept with it, so a
+    current state is one row and the people who must consent again one range
+    of consent_standing_by_purpose, in subject order, whose status and policy
+    version are read from the index itself; and the published policy
+    versions, their purposes JSON arrays."""
+    for statement in (
+        """CREATE TABLE consent_events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL UNIQUE,
+            subject_id TEXT NOT NULL REFERENCES subjects(subject_id),
+            purpose TEXT NOT NULL,
+            status TEXT NOT NULL,
+            given_at TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            policy_version TEXT NOT NULL,
+            policy_seq INTEGER NOT NULL,
+            expires_at TEXT,
+            key_id TEXT NOT NULL,
+            sealed BLOB NOT NULL)""",
+        "CREATE INDEX consent_events_by_subject ON consent_events(subject_id, seq)",
+        """CREATE TABLE consent_standing (
+            subject_id TEXT NOT NULL REFERENCES subjects(subject_id),
+            purpose TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            given_at TEXT NOT NULL,
+            policy_version TEXT NOT NULL,
+            policy_seq INTEGER NOT NULL,
+            expires_at TEXT,
+            PRIMARY KEY (subject_id, purpose))""",
+        "CREATE INDEX consent_standing_by_purpose "
+        "ON consent_standing(purpose, subject_id, status, policy_seq)",
+        """CREATE TABLE policy_versions (
+            version TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL UNIQUE,
+            effective_from TEXT NOT NULL,
+            published_at TEXT NOT NULL,
+            published_by TEXT NOT NULL,
+            text_sha256 TEXT NOT NULL,
+            url TEXT NOT NULL,
+            text TEXT NOT NULL,
+            changed_purposes TEXT NOT NULL,
+            material_purposes TEXT NOT NULL,
+            summary TEXT NOT NULL)""",
+    ):
+        db.execute(statement)
+
+
 # The names are the steps' record in existing keys.db files: append only.
 key_migrations = Migrations("consent_vault.keys")
 

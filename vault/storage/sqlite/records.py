@@ -1,9 +1,10 @@
 """The record store on SQLite: subjects, blind-indexed identities, sealed
 records, remembered requests, erasure receipts, the step engine's rows
-(steps.py), API tokens (tokens.py) and the audit log (audit.py), in one
-database file. Reads run on this thread's connection; every
-write goes through the process's group-commit writer (writer.py), the grouped
-append as one combined write of all the records queued meanwhile.
+(steps.py), API tokens (tokens.py), the audit log (audit.py) and consent
+histories with the policy versions (consents.py), in one database file. Reads
+run on this thread's connection; every write goes through the process's
+group-commit writer (writer.py), the grouped append as one combined write of
+all the records queued meanwhile.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from vault.storage.base import AppendOutcome, NewRecord, RecordRow
 from vault.storage.settling import LoopSettlers
 from vault.storage.sqlite.audit import SQLiteAuditStore, SQLiteAuditWrites, insert_events
 from vault.storage.sqlite.connections import Connections
+from vault.storage.sqlite.consents import SQLiteConsentStore, SQLiteConsentWrites
 from vault.storage.sqlite.migrations import record_migrations
 from vault.storage.sqlite.queries import (
     ReceiptQueries,
@@ -41,7 +43,7 @@ from vault.storage.sqlite.writer import GroupCommitWriter
 class _Transaction:
     """One write transaction: every aggregate's writes over its connection."""
 
-    __slots__ = ("audit", "conn", "receipts", "records", "replay", "subjects")
+    __slots__ = ("audit", "conn", "consents", "receipts", "records", "replay", "subjects")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -51,6 +53,7 @@ class _Transaction:
         self.replay = ReplayWrites(fixed)
         self.receipts = ReceiptWrites(fixed)
         self.audit = SQLiteAuditWrites(conn)
+        self.consents = SQLiteConsentWrites(fixed)
 
     @property
     def steps(self) -> StepWrites:
@@ -202,7 +205,8 @@ class _Maintenance:
 
 class SQLiteRecordStore:
     """The record database: subjects, blind-indexed identities, sealed records,
-    remembered requests, erasure receipts, the step engine's rows and API tokens."""
+    remembered requests, erasure receipts, the step engine's rows, API tokens,
+    the audit log and consent histories."""
 
     def __init__(self, path: Path, *, upgrade: bool = False) -> None:
         # `upgrade`: apply migrations this database lacks (`consent-vault migrate`);
@@ -218,6 +222,7 @@ class SQLiteRecordStore:
         self.steps = SQLiteStepStore(self._connections, self._writer)
         self.tokens = SQLiteTokenStore(self._connections, self._writer)
         self.audit = SQLiteAuditStore(self._connections, self._writer)
+        self.consents = SQLiteConsentStore(this_thread)
 
     @property
     def path(self) -> Path:
