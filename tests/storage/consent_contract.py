@@ -1,0 +1,362 @@
+"""The consent store's contract (`RecordStore.consents`, `Transaction.consents`):
+what vault.core.consent relies on, whatever engine stores the histories.
+
+Subclass `ConsentStoreContract` beside a record store's contract: it takes the
+same `store` and `other_store` fixtures (a fresh RecordStore, and a second one
+open on the same database, as a second server process would open it).
+
+The store keeps what it is given: the rows carry statuses, policy versions
+and times the way the core decides them, and must come back as written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+
+from tests.storage.records_contract import subject_row
+from vault.core.consent.model import ConsentStatus, PolicyVersion
+from vault.core.consent.store import ConsentRow, StandingRow
+from vault.core.model import SubjectState
+from vault.storage.base import RecordStore
+
+T0 = dt.datetime(2026, 12, 3, 10, 0, 0, 123456, tzinfo=dt.UTC)
+EMAIL = "marketing_email"
+SMS = "marketing_sms"
+
+
+def at(seconds: float) -> dt.datetime:
+    return T0 + dt.timedelta(seconds=seconds)
+
+
+def event(
+    n: int,
+    subject_id: str = "s1",
+    purpose: str = EMAIL,
+    status: ConsentStatus = ConsentStatus.GIVEN,
+    policy_seq: int = 1,
+    *,
+    expires: dt.datetime | None = None,
+) -> ConsentRow:
+    """Event number `n`, given `n` seconds after T0 under the version of `policy_seq`."""
+    return ConsentRow(
+        event_id=f"event-{n}",
+        subject_id=subject_id,
+        purpose=purpose,
+        status=status.value,
+        given_at=at(n),
+        recorded_at=at(n + 0.25),
+        policy_version=f"2026-{policy_seq}" if policy_seq else "",
+        policy_seq=policy_seq,
+        expires_at=expires,
+        key_id=f"key-{subject_id}",
+        sealed=b"sealed \x00 channel and evidence " + str(n).encode(),
+    )
+
+
+def standing_of(row: ConsentRow, protected: bool = False) -> StandingRow:
+    """The standing `row` leaves, as stale() lists it."""
+    return StandingRow(
+        row.subject_id,
+        row.purpose,
+        row.event_id,
+        row.status,
+        row.given_at,
+        row.policy_version,
+        row.policy_seq,
+        row.expires_at,
+        protected,
+    )
+
+
+def unflagged(rows: list[StandingRow]) -> list[StandingRow]:
+    # standing() need not join the subject's flag in: only lists promise it.
+    return [row._replace(protected_identity=False) for row in rows]
+
+
+def policy(version: str, seq: int, **fields: object) -> PolicyVersion:
+    """A version with every field set, none to its default."""
+    values: dict[str, object] = {
+        "version": version,
+        "seq": seq,
+        "effective_from": dt.date(2026, 12, seq),
+        "published_at": at(seq * 100.5),
+        "published_by": "dpo (tok_2)",
+        "text_sha256": f"{seq:064x}",
+        "url": f"https://skolan.example.se/integritet/{version}",
+        "text": f"Integritetspolicy {version}: vi behandlar dina uppgifter för … ",
+        "changed_purposes": (EMAIL, SMS, "statistics"),
+        "material_purposes": (SMS,),
+        "summary": "Sms-utskick läggs till; e-post i fler ärenden.",
+    }
+    values.update(fields)
+    return PolicyVersion(**values)  # type: ignore[arg-type]
+
+
+def appended(rows: list[ConsentRow], seqs: list[int]) -> list[ConsentRow]:
+    return [row._replace(seq=seq) for row, seq in zip(rows, seqs, strict=True)]
+
+
+# A school's vault a while after a policy change, for the engines' plan tests:
+# 100,000 people, a tenth of them erased, each with a standing for most of the
+# consent-based purposes, given, renewed, withdrawn or refused, under the
+# current version 2 or the one before it.
+PEOPLE = 100_000
+CONSENT_PURPOSES = ("course_application", "customer_surveys", EMAIL, "marketing_post", SMS)
+STATUSES = ("given", "withdrawn", "renewed", "refused")
+
+
+def many_people() -> Iterator[tuple[str, str]]:
+    """Each person's (subject id, state)."""
+    for n in range(PEOPLE):
+        yield f"p{n:06d}", SubjectState.ERASED.value if n % 10 == 0 else SubjectState.ACTIVE.value
+
+
+def their_standing() -> Iterator[tuple[str, str, str, str, int]]:
+    """Each person's (subject id, purpose, event id, status, policy seq) by purpose."""
+    for n in range(PEOPLE):
+        for i, purpose in enumerate(CONSENT_PURPOSES):
+            if (n + i) % 4 != 0:
+                seq = 1 if (n + 2 * i) % 3 == 0 else 2
+                yield f"p{n:06d}", purpose, f"e{n}-{i}", STATUSES[(n * 7 + i) % 4], seq
+
+
+class ConsentStoreContract:
+    def add_subjects(self, store: RecordStore, *subject_ids: str, protected: bool = True) -> None:
+        with store.write() as tx:
+            for subject_id in subject_ids:
+                row = dataclasses.replace(subject_row(subject_id), protected_identity=protected)
+                tx.subjects.insert_subject(row)
+
+    def append(self, store: RecordStore, *rows: ConsentRow) -> None:
+        with store.write() as tx:
+            tx.consents.append(list(rows))
+
+    # --------------------------------------------------------------- events
+    def test_events_read_back_as_written_in_the_order_appended(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        self.add_subjects(store, "s1", "s2")
+        assert store.consents.events("s1") == []
+        first = [
+            event(3, purpose=EMAIL),
+            event(1, purpose=SMS, expires=at(86_400)),  # given earlier, recorded later
+            event(2, subject_id="s2"),
+        ]
+        later = [event(4, purpose=EMAIL, status=ConsentStatus.WITHDRAWN, policy_seq=0)]
+        self.append(store, *first)
+        self.append(other_store, *later)
+        for view in (store, other_store):
+            stored = view.consents.events("s1")
+            seqs = [row.seq for row in stored]
+            assert seqs == sorted(set(seqs)) and seqs[0] > 0
+            assert stored == appended([first[0], first[1], later[0]], seqs)
+            assert all(row.given_at.utcoffset() == dt.timedelta(0) for row in stored)
+            assert all(isinstance(row.sealed, bytes) for row in stored)
+            assert stored[1].expires_at == at(86_400) and stored[0].expires_at is None
+            # Across subjects too, seq is the order events were recorded in.
+            (other,) = view.consents.events("s2")
+            assert other == first[2]._replace(seq=other.seq)
+            assert seqs[1] < other.seq < seqs[2]
+            assert view.consents.events("nobody") == []
+
+    def test_events_page_by_seq_and_pick_one_purpose(self, store: RecordStore) -> None:
+        self.add_subjects(store, "s1", "s2")
+        rows = [event(n, purpose=(EMAIL, SMS)[n % 2]) for n in range(7)]
+        self.append(store, *rows[:4], event(99, subject_id="s2"), *rows[4:])
+        everything = store.consents.events("s1")
+        assert [row.event_id for row in everything] == [f"event-{n}" for n in range(7)]
+        assert store.consents.events("s1", limit=3) == everything[:3]
+        assert store.consents.events("s1", after_seq=everything[2].seq) == everything[3:]
+        assert store.consents.events("s1", after_seq=everything[2].seq, limit=2) == everything[3:5]
+        assert store.consents.events("s1", after_seq=everything[-1].seq) == []
+        sms = store.consents.events("s1", SMS)
+        assert [row.event_id for row in sms] == ["event-1", "event-3", "event-5"]
+        assert store.consents.events("s1", SMS, after_seq=sms[0].seq, limit=1) == sms[1:2]
+        assert store.consents.events("s1", "statistics") == []
+        assert [row.event_id for row in store.consents.events("s2", EMAIL)] == ["event-99"]
+
+    # ------------------------------------------------------------- standing
+    def test_standing_is_each_purposes_latest_event(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        self.add_subjects(store, "s1", "s2")
+        assert store.consents.standing("s1") == []
+        given = event(1, purpose=SMS)
+        withdrawn = event(2, purpose=SMS, status=ConsentStatus.WITHDRAWN, policy_seq=0)
+        # In one list, the later row for a purpose is its standing.
+        self.append(store, given, event(3, purpose=EMAIL), withdrawn, event(4, subject_id="s2"))
+        renewed = event(5, purpose=EMAIL, status=ConsentStatus.RENEWED, policy_seq=2)
+        renewed = renewed._replace(expires_at=at(1_000))
+        self.append(other_store, renewed)
+        for view in (store, other_store):
+            assert unflagged(view.consents.standing("s1")) == [
+                standing_of(renewed),
+                standing_of(withdrawn),
+            ]
+            assert unflagged(view.consents.standing("s2")) == [standing_of(event(4, "s2"))]
+            assert view.consents.standing("nobody") == []
+
+    # ---------------------------------------------------------------- stale
+    def test_stale_lists_exactly_the_active_people_given_under_an_older_version(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        people = "abcdefghij"
+        self.add_subjects(store, *people)
+        self.add_subjects(store, "k", protected=False)
+        rows = {
+            "a": [event(1, "a")],  # given under 1
+            "b": [event(2, "b", status=ConsentStatus.RENEWED)],  # renewed under 1
+            "c": [event(3, "c", policy_seq=2)],  # given under 2: current
+            "d": [event(4, "d", status=ConsentStatus.WITHDRAWN)],
+            "e": [event(5, "e", status=ConsentStatus.REFUSED)],
+            # Given, then withdrawn: the latest is what counts.
+            "f": [event(6, "f"), event(7, "f", status=ConsentStatus.WITHDRAWN)],
+            # Withdrawn, then given before any version was published.
+            "g": [event(8, "g", status=ConsentStatus.WITHDRAWN), event(9, "g", policy_seq=0)],
+            "h": [event(10, "h", purpose=SMS)],  # another purpose's
+            "i": [event(11, "i")],  # erasure pending
+            "j": [event(12, "j")],  # erased
+            "k": [event(13, "k"), event(14, "k", purpose=SMS, policy_seq=2)],  # not protected
+        }
+        self.append(store, *(row for person in sorted(rows) for row in rows[person]))
+        with store.write() as tx:
+            tx.subjects.set_subject_state("i", SubjectState.ERASURE_PENDING, at(20))
+            tx.subjects.set_subject_state("j", SubjectState.ERASED, at(20))
+        a, b, g = (standing_of(rows[p][-1], True) for p in "abg")
+        k = standing_of(rows["k"][0], False)
+        for view in (store, other_store):
+            assert view.consents.stale(EMAIL, 2) == [a, b, g, k]
+            assert view.consents.stale(EMAIL, 2, limit=2) == [a, b]
+            assert view.consents.stale(EMAIL, 2, after_subject="b") == [g, k]
+            assert view.consents.stale(EMAIL, 2, after_subject="b", limit=1) == [g]
+            assert view.consents.stale(EMAIL, 2, after_subject="k") == []
+            # Given under no version: before even the first.
+            assert view.consents.stale(EMAIL, 1) == [g]
+            assert view.consents.stale(EMAIL, 0) == []
+            c = standing_of(rows["c"][0], True)
+            assert view.consents.stale(EMAIL, 3) == [a, b, c, g, k]
+            assert view.consents.stale(SMS, 2) == [standing_of(rows["h"][0], True)]
+            assert view.consents.stale(SMS, 3) == [
+                standing_of(rows["h"][0], True),
+                standing_of(rows["k"][1], False),
+            ]
+            assert view.consents.stale("statistics", 9) == []
+
+    # ------------------------------------------------------- policy versions
+    def test_policy_versions_round_trip_every_field_in_the_order_published(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        assert store.consents.policy_versions() == []
+        assert store.consents.policy_version("2026-1") is None
+        first = policy("2026-1", 1)
+        second = policy("2026-2", 2, changed_purposes=(), material_purposes=(), url="", text="")
+        third = policy("2026-3", 3, text_sha256="", changed_purposes=(SMS,), summary="")
+        # Inserted out of order: read back by seq.
+        with store.write() as tx:
+            assert tx.consents.insert_policy_version(second)
+            assert tx.consents.insert_policy_version(first)
+        with other_store.write() as tx:
+            assert tx.consents.insert_policy_version(third)
+        for view in (store, other_store):
+            versions = view.consents.policy_versions()
+            assert versions == [first, second, third]
+            assert view.consents.policy_version("2026-2") == second
+            assert view.consents.policy_version("2026-9") is None
+            for read in versions:
+                assert type(read.effective_from) is dt.date
+                assert read.published_at.utcoffset() == dt.timedelta(0)
+                assert isinstance(read.changed_purposes, tuple)
+                assert isinstance(read.material_purposes, tuple)
+
+    def test_a_taken_version_name_answers_false_and_writes_nothing(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        self.add_subjects(store, "s1")
+        first = policy("2026-1", 1)
+        with store.write() as tx:
+            assert tx.consents.insert_policy_version(first)
+        again = policy("2026-1", 2, text="another text", summary="another summary")
+        with other_store.write() as tx:
+            assert not tx.consents.insert_policy_version(again)
+            # The transaction goes on: what else it writes commits.
+            tx.consents.append([event(1)])
+        for view in (store, other_store):
+            assert view.consents.policy_versions() == [first]
+            assert view.consents.policy_version("2026-1") == first
+            assert [row.event_id for row in view.consents.events("s1")] == ["event-1"]
+
+    # -------------------------------------------------------------- erasure
+    def test_deleting_a_subject_takes_their_events_and_standing_only(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        self.add_subjects(store, "s1", "s2")
+        version = policy("2026-1", 1)
+        with store.write() as tx:
+            tx.consents.insert_policy_version(version)
+        s1 = [event(1), event(2, purpose=SMS), event(3, status=ConsentStatus.WITHDRAWN)]
+        s2 = [event(4, "s2"), event(5, "s2", purpose=SMS)]
+        self.append(store, *s1[:2], *s2, s1[2])
+        with store.write() as tx:
+            assert tx.consents.delete_subject("s1") == 3
+            assert tx.consents.events("s1") == [] and tx.consents.standing("s1") == []
+        for view in (store, other_store):
+            assert view.consents.events("s1") == [] and view.consents.standing("s1") == []
+            assert [row.event_id for row in view.consents.events("s2")] == ["event-4", "event-5"]
+            assert unflagged(view.consents.standing("s2")) == [standing_of(r) for r in s2]
+            assert [row.subject_id for row in view.consents.stale(EMAIL, 2)] == ["s2"]
+            assert view.consents.policy_versions() == [version]
+        with store.write() as tx:
+            assert tx.consents.delete_subject("s1") == 0  # twice is harmless
+            assert tx.consents.delete_subject("nobody") == 0
+
+    # --------------------------------------------------------- transactions
+    def test_reads_in_a_transaction_see_its_writes_and_others_only_once_committed(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        self.add_subjects(store, "s1")
+        with store.write() as tx:
+            tx.consents.append([event(1), event(2, purpose=SMS)])
+            tx.consents.insert_policy_version(policy("2026-1", 1))
+            assert [row.event_id for row in tx.consents.events("s1")] == ["event-1", "event-2"]
+            assert [row.event_id for row in tx.consents.standing("s1")] == ["event-1", "event-2"]
+            assert [row.subject_id for row in tx.consents.stale(EMAIL, 2)] == ["s1"]
+            assert [v.version for v in tx.consents.policy_versions()] == ["2026-1"]
+            assert tx.consents.policy_version("2026-1") == policy("2026-1", 1)
+            # Another process sees none of it before the commit.
+            assert other_store.consents.events("s1") == []
+            assert other_store.consents.standing("s1") == []
+            assert other_store.consents.policy_versions() == []
+        assert [row.event_id for row in other_store.consents.events("s1")] == [
+            "event-1",
+            "event-2",
+        ]
+        assert [v.version for v in other_store.consents.policy_versions()] == ["2026-1"]
+
+    def test_a_transaction_that_fails_leaves_nothing(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        self.add_subjects(store, "s1")
+        kept = event(1)
+        self.append(store, kept)
+        with pytest.raises(RuntimeError), store.write() as tx:
+            tx.subjects.insert_subject(subject_row("s2"))
+            tx.consents.append([event(2, "s2"), event(3, status=ConsentStatus.WITHDRAWN)])
+            tx.consents.insert_policy_version(policy("2026-1", 1))
+            raise RuntimeError("the core refused the change after writing it")
+        with pytest.raises(RuntimeError), store.write() as tx:
+            assert tx.consents.delete_subject("s1") == 1
+            raise RuntimeError("undo")
+        for view in (store, other_store):
+            (stored,) = view.consents.events("s1")
+            assert stored == kept._replace(seq=stored.seq)
+            assert unflagged(view.consents.standing("s1")) == [standing_of(kept)]
+            assert view.consents.events("s2") == [] and view.consents.standing("s2") == []
+            assert view.consents.policy_versions() == []
+            assert view.consents.policy_version("2026-1") is None
+        # The name the failed transaction wrote was never taken.
+        with store.write() as tx:
+            assert tx.consents.insert_policy_version(policy("2026-1", 1))
