@@ -46,6 +46,8 @@ _PER_PERSON = frozenset(
         "erasures",
         "subject_keys",
         "data_keys",
+        "consent_events",
+        "consent_standing",
     }
 )
 

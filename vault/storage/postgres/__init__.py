@@ -3,7 +3,7 @@
 The modules, a job each: database.py (the pool, transactions, advisory locks,
 migrations applied), migrations.py (both databases' schemas), queries.py (the
 record database's queries), appends.py (the grouped append and its writer
-thread), records.py, keys.py, steps.py, tokens.py and audit.py (the stores). The rest of the vault
+thread), records.py, keys.py, steps.py, tokens.py, audit.py and consents.py (the stores). The rest of the vault
 opens the stores through the names below (vault.bootstrap), which also tell a
 PostgreSQL URL apart, show it without its password, and say when its database
 is unreachable.

@@ -10,7 +10,7 @@ connection per process through a group-commit writer.
 The modules, a job each: connections.py (the connections, the transaction,
 the lock file of writing processes), writer.py (the group-commit writer),
 migrations.py (both databases' schemas), queries.py (the record database's
-queries), records.py, keys.py, steps.py, tokens.py and audit.py (the stores), moments.py
+queries), records.py, keys.py, steps.py, tokens.py, audit.py and consents.py (the stores), moments.py
 (times as the stores keep them). The rest of the vault
 opens the stores through the two names below (vault.bootstrap).
 """
