@@ -1,5 +1,6 @@
-"""What a subject's export holds: the subject, the vault's records and each
-connected system's part, with progress, in the order they arrive.
+"""What a subject's export holds: the subject, the vault's records, their
+consent and each connected system's part, with progress, in the order they
+arrive.
 
 The core reads the data; `vault.reports` writes it as an archive (export.json,
 index.html, files). The records are read lazily as the archive is written, so
@@ -9,10 +10,13 @@ a subject with many records never has to fit in memory.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from vault.connectors.base import ExportItem, Holdings
+from vault.core.consent.model import ConsentEvent, PolicyVersion, PurposeConsent
+from vault.core.consent.purposes import Purpose
 from vault.core.model import Controller, Record, Subject
 
 PROGRESS_EVERY = 1000
@@ -72,12 +76,28 @@ ExportEvent = Record | ExportProgress | SystemProgress | SystemExport
 
 
 @dataclass(frozen=True)
+class ConsentPart:
+    """The person's consent in their export: every event of their history,
+    oldest first, how each purpose stands now, the purposes and policy
+    versions named, and the same as standard consent records (`records`, the
+    DPV/ISO 27560 JSON-LD document of vault.core.consent.dpv)."""
+
+    events: tuple[ConsentEvent, ...]
+    standings: tuple[PurposeConsent, ...]
+    purposes: Mapping[str, Purpose]
+    policies: Mapping[str, PolicyVersion]
+    records: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class SubjectExport:
     """One subject's export, read once, as it is written out.
 
     `records` are the vault's own, read as they are consumed; `systems` yields
     each connector's progress and then its part, as each finishes. `controller`
-    is who "we" are to the person (an empty name: none is configured).
+    is who "we" are to the person (an empty name: none is configured);
+    `consent` their consent history and standing (None: not read for this
+    export).
     """
 
     subject: Subject
@@ -86,6 +106,7 @@ class SubjectExport:
     exported_at: dt.datetime
     systems: Iterable[SystemProgress | SystemExport] = ()
     controller: Controller = field(default_factory=Controller)
+    consent: ConsentPart | None = None
 
     def events(self) -> Iterator[ExportEvent]:
         """The vault's records, with progress before the first, every

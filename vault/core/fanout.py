@@ -75,6 +75,10 @@ def export_everywhere(
             detail=_systems_detail(connectors, same_person),
         )
     )
+    # Read before any connector is called: their threads are not left running
+    # behind a history that could not be read.
+    controller = controller or Controller()
+    consent = vault.consent_records.part(actor, subject_id, controller)
     pool = concurrent.futures.ThreadPoolExecutor(
         max_workers=max(1, len(connectors)), thread_name_prefix="export"
     )
@@ -151,7 +155,8 @@ def export_everywhere(
         total,
         vault.clock.now(),
         systems(),
-        controller=controller or Controller(),
+        controller=controller,
+        consent=consent,
     )
 
 

@@ -11,6 +11,7 @@ the subject's keys), `shredding` (erasing a subject from the vault itself),
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Iterable, Iterator
@@ -22,6 +23,7 @@ from vault.core.audit.log import Sequencer
 from vault.core.audit.reading import SIGNING_KEY, AuditLog
 from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, SystemClock
+from vault.core.consent.export import ConsentRecords
 from vault.core.consent.history import ConsentHistory
 from vault.core.consent.model import (
     ConsentEvent,
@@ -37,7 +39,15 @@ from vault.core.consent.purposes import Purposes
 from vault.core.export import SubjectExport
 from vault.core.keys import KeyManager
 from vault.core.maintenance import Maintenance
-from vault.core.model import CategoryErasure, ErasureReceipt, Page, Record, RecordDraft, Subject
+from vault.core.model import (
+    CategoryErasure,
+    Controller,
+    ErasureReceipt,
+    Page,
+    Record,
+    RecordDraft,
+    Subject,
+)
 from vault.core.records import RecordChanges, Records
 from vault.core.replay import Replay
 from vault.core.rotation import KeyRotation, ProgressCallback, Retirement, Rotation
@@ -125,6 +135,10 @@ class Vault:
         self.policies = Policies(records, purposes, self.replay, self.clock, self.audit)
         self.consents = ConsentHistory(
             records, self.keys, purposes, self.policies, self.replay, self.clock, self.audit
+        )
+        # The history as standard consent records (the DPV profile of ISO/IEC TS 27560).
+        self.consent_records = ConsentRecords(
+            records, self.consents, self.policies, purposes, self.audit, self.access_notes
         )
 
     def audit_signing_key(self) -> bytes:
@@ -259,8 +273,10 @@ class Vault:
 
     def export_subject(self, actor: Actor, subject_id: str) -> SubjectExport:
         """Everything the vault itself holds about the subject, its records read
-        as they are consumed."""
-        return self.recordkeeping.export(actor, subject_id)
+        as they are consumed, and their consent."""
+        export = self.recordkeeping.export(actor, subject_id)
+        consent = self.consent_records.part(actor, subject_id, export.controller)
+        return dataclasses.replace(export, consent=consent)
 
     # ------------------------------------------------------------- erasure
     def erase_subject(self, actor: Actor, subject_id: str, request_id: str = "") -> ErasureReceipt:
@@ -311,6 +327,13 @@ class Vault:
 
     def stream_reconsent_needed(self, actor: Actor, purpose: str) -> Iterator[ReconsentNeeded]:
         return self.policies.stream_reconsent_needed(actor, purpose)
+
+    def export_consent_records(
+        self, actor: Actor, subject_id: str, controller: Controller
+    ) -> tuple[bytes, int]:
+        """The subject's consent records as the DPV profile of ISO/IEC TS 27560
+        has them (JSON-LD, vault.core.consent.dpv.MEDIA_TYPE), and how many."""
+        return self.consent_records.export_records(actor, subject_id, controller)
 
     # ---------------------------------------------------------------- keys
     def rotate_keys(self, actor: Actor, progress: ProgressCallback | None = None) -> Rotation:

@@ -1,9 +1,10 @@
 """A subject's export as one zip archive, streamed in chunks, with progress.
 
 The archive holds `export.json` (the machine-readable document, GDPR art. 20),
-`index.html` (the same, for the person it is about to read: see `page`), each
-record's binary content under `content/` and each system's files under
-`systems/`. It is written as the export's records arrive, so a subject with
+`index.html` (the same, for the person it is about to read: see `page`),
+`consent.jsonld` (the person's consent history and standing as standard
+consent records: vault.core.consent.dpv), each record's binary content under
+`content/` and each system's files under `systems/`. It is written as the export's records arrive, so a subject with
 many records never has to fit in memory as one document.
 """
 
@@ -17,8 +18,10 @@ from pathlib import Path
 from typing import IO, cast
 
 from vault.connectors.base import HeldCategory
+from vault.core.consent import dpv
 from vault.core.export import ExportProgress, SubjectExport, SystemExport, SystemProgress
 from vault.core.model import Controller, Record, Subject
+from vault.reports.export_consent import CONSENT_FILE, consent_section
 from vault.reports.page import ReadablePage
 from vault.reports.words import as_text
 
@@ -87,8 +90,12 @@ def export_archive(export: SubjectExport) -> Iterator[ExportProgress | SystemPro
                 part = system_documents[event.system] = _system_document(archive, event)
                 page.add_system(event.system, part)
                 yield from sink.take(CHUNK_BYTES)
+        consent = None
+        if export.consent is not None:
+            consent = consent_section(export.consent)
+            archive.writestr(CONSENT_FILE, dpv.document_bytes(export.consent.records))
         head = json.dumps(
-            _subject_document(export.subject, export.exported_at, export.controller),
+            _subject_document(export.subject, export.exported_at, export.controller, consent),
             indent=1,
             ensure_ascii=False,
         )
@@ -107,7 +114,9 @@ def export_archive(export: SubjectExport) -> Iterator[ExportProgress | SystemPro
         archive.writestr("export.json", document)
         archive.writestr(
             "index.html",
-            page.html(export.subject, export.exported_at, export.controller, system_documents),
+            page.html(
+                export.subject, export.exported_at, export.controller, system_documents, consent
+            ),
         )
     yield from sink.take()
 
@@ -127,7 +136,9 @@ def system_notes(path: Path) -> dict[str, list[str]]:
         return {}
 
 
-def _subject_document(subject: Subject, exported_at: dt.datetime, controller: Controller) -> dict:
+def _subject_document(
+    subject: Subject, exported_at: dt.datetime, controller: Controller, consent: dict | None
+) -> dict:
     return {
         "format": EXPORT_FORMAT,
         "exported_at": exported_at.isoformat(),
@@ -152,6 +163,9 @@ def _subject_document(subject: Subject, exported_at: dt.datetime, controller: Co
             "created_at": subject.created_at.isoformat(),
             "updated_at": subject.updated_at.isoformat(),
         },
+        # What the person said about each consent-based purpose, in words; the
+        # same as standard consent records is in consent.jsonld.
+        **({"consent": consent} if consent is not None else {}),
         "records": [],  # must stay the last key: the entries are spliced in here
     }
 

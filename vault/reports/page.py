@@ -1,7 +1,8 @@
 """index.html: an export for the person it is about to read.
 
 Every part of the export, each item under its category in words, why it is
-held, on what legal basis, for how long and where it came from. No scripts and
+held, on what legal basis, for how long and where it came from; and what the
+person said about each purpose that rests on their consent. No scripts and
 nothing fetched from elsewhere: it must open from the unpacked zip on any
 phone. The page is built from export.json's own entries, as the archive is
 written: a record's lines once, as it arrives; the rest at the end.
@@ -19,6 +20,7 @@ from collections.abc import Iterable, Mapping
 
 from vault.core.identities import Identity, IdentityKind
 from vault.core.model import Controller, Subject
+from vault.reports.export_consent import STANDING_WORDS, recorded, said
 from vault.reports.words import (
     KIND_WORDS,
     as_text,
@@ -64,10 +66,19 @@ class ReadablePage:
         exported_at: dt.datetime,
         controller: Controller,
         systems: Mapping[str, dict],
+        consent: dict | None = None,
     ) -> str:
-        """The whole page; `systems` are every system's export.json document."""
+        """The whole page; `systems` are every system's export.json document,
+        `consent` export.json's consent section (None: not in this export)."""
         return _html_index(
-            subject, exported_at, controller, self._records, self._groups, systems, self._sections
+            subject,
+            exported_at,
+            controller,
+            self._records,
+            self._groups,
+            systems,
+            self._sections,
+            consent,
         )
 
 
@@ -410,6 +421,51 @@ def _html_rights(controller: Controller) -> str:
     )
 
 
+def _html_consent(consent: dict) -> str:
+    """What the person said about each consent-based purpose, and how it stands."""
+    asked = [entry for entry in consent["purposes"] if entry["events"]]
+    never = [entry["description"] for entry in consent["purposes"] if not entry["events"]]
+    page = [
+        '<section id="consent"><h2>Your consent</h2>',
+        '<p class="meta">What you have told us about each purpose that rests on your consent, '
+        "and how it stands now. The same, as standard consent records (ISO/IEC TS 27560, in "
+        f'the W3C Data Privacy Vocabulary), is in <a href="{_href(consent["records"])}">'
+        f"{html.escape(consent['records'])}</a>.</p>",
+    ]
+    if not asked:
+        page.append('<p class="status">We hold no record of your consent for anything.</p>')
+    for entry in asked:
+        events = "".join(
+            f"<li>{html.escape(_capitalised(said(e)))} "
+            f'<span class="meta">{html.escape(_capitalised(recorded(e)))}</span></li>'
+            for e in entry["events"]
+        )
+        page.append(
+            f"<h3>{html.escape(entry['description'])}<code>{html.escape(entry['purpose'])}</code>"
+            f"</h3><p>{html.escape(entry['summary'])}</p>"
+            f'<dl class="about"><dt>Now</dt>'
+            f"<dd>{html.escape(STANDING_WORDS[entry['standing']])}</dd></dl>"
+            f'<ul class="plain">{events}</ul>'
+        )
+    if never:
+        asked_about = "".join(f"<li>{html.escape(description)}</li>" for description in never)
+        page.append(f'<p>We have never asked you about:</p><ul class="plain">{asked_about}</ul>')
+    page.append("</section>")
+    return "".join(page)
+
+
+def _capitalised(text: str) -> str:
+    return sentence(text[:1].upper() + text[1:])
+
+
+def _consent_summary(consent: dict) -> str:
+    """One line for the table of contents."""
+    asked = sum(1 for entry in consent["purposes"] if entry["events"])
+    if not asked:
+        return "no record of your consent"
+    return f"{asked} purpose{'s' if asked != 1 else ''}"
+
+
 def _html_index(
     subject: Subject,
     exported_at: dt.datetime,
@@ -418,6 +474,7 @@ def _html_index(
     groups: Mapping[tuple[str, str, str, str], list[str]],
     systems: Mapping[str, dict],
     sections: list[str],
+    consent: dict | None = None,
 ) -> str:
     identities = "".join(_html_identity(i, systems) for i in subject.identities)
     roles = ", ".join(role(name) for name in subject.roles) or "none"
@@ -429,7 +486,12 @@ def _html_index(
     )
     count = f"{record_count:,} record{'s' if record_count != 1 else ''}"
     contents = (
-        f'<li><a href="#vault">The vault itself</a>: {count}</li>'
+        (
+            f'<li><a href="#consent">Your consent</a>: {_consent_summary(consent)}</li>'
+            if consent is not None
+            else ""
+        )
+        + f'<li><a href="#vault">The vault itself</a>: {count}</li>'
         + "".join(
             f'<li><a href="#system-{html.escape(name, quote=True)}">'
             f"{html.escape(_system_title(name, document))}</a>: "
@@ -458,6 +520,7 @@ folders beside this page.</p>
 <nav><p>On this page:</p><ul>{contents}</ul></nav>
 <h2>Who you are to us</h2>
 <dl class="data">{identities}<dt>Roles</dt><dd>{html.escape(roles)}</dd>{protected}</dl>
+{_html_consent(consent) if consent is not None else ""}
 <section id="vault"><h2>In the vault: {count}</h2>
 <p class="meta">Records the vault keeps itself, grouped by what they are and why we hold them.
 No retention rule is configured for the vault's own records yet, so each is kept until you
