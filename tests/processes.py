@@ -104,7 +104,7 @@ def _token_for(serve_args: list[str], environ: dict[str, str], cwd: Path) -> str
     """The privacy officer's token for the vault a started server with
     `serve_args` runs on: the demo's file, or a new one made in its stores
     (a vault of its own over them: nothing recovered or upgraded from here)."""
-    from vault import bootstrap
+    from vault import bootstrap, purposes_file
     from vault import settings as configuration
     from vault.cli.parser import _parser
     from vault.core.actor import LOCAL, Role
@@ -124,7 +124,12 @@ def _token_for(serve_args: list[str], environ: dict[str, str], cwd: Path) -> str
     stores = bootstrap.open_stores(storage.url, storage.key_url)
     try:
         keyring = load_or_create_keyring(ring.path, {KEYRING_ENV: ring.given} if ring.given else {})
-        vault = Vault(stores.records, stores.keys, KeyringSource(keyring, ring.path))
+        vault = Vault(
+            stores.records,
+            stores.keys,
+            KeyringSource(keyring, ring.path),
+            purposes=purposes_file.school(),
+        )
         return vault.tokens.create(LOCAL, Role.PRIVACY_OFFICER, name="test process").secret
     finally:
         stores.close()

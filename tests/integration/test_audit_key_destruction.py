@@ -15,7 +15,7 @@ import pytest
 from tests.helpers import error_info
 from tests.integration.test_crash_recovery import erase_until_rest, register
 from tests.processes import ServerProcess
-from vault import bootstrap
+from vault import bootstrap, purposes_file
 from vault.core.audit.destruction import FINISHED_AFTER_INTERRUPTION
 from vault.core.audit.events import AuditEvent, Operation
 from vault.core.audit.store import AuditQuery
@@ -51,7 +51,12 @@ def unrecovered(data: Path, engine: str | None) -> Iterator[Vault]:
     stores = bootstrap.open_stores(engine or f"{bootstrap.SQLITE}{data.absolute()}")
     try:
         path = data / "keyring.json"
-        yield Vault(stores.records, stores.keys, KeyringSource(load_or_create_keyring(path), path))
+        yield Vault(
+            stores.records,
+            stores.keys,
+            KeyringSource(load_or_create_keyring(path), path),
+            purposes=purposes_file.school(),
+        )
     finally:
         stores.close()
 

@@ -745,21 +745,37 @@ def test_key_command_options_are_never_abbreviated_and_have_help(
 def test_record_erase_takes_one_purpose_or_the_whole_category_and_says_so(run) -> None:
     code, out, _ = run("subject", "create", "--email", "eva@example.se")
     name = re.search(r"subjects/[0-9a-f]+", out)[0]  # type: ignore[index]
-    for purpose in ("course_delivery", "marketing", "marketing"):
+    for purpose, basis in (
+        ("course_delivery", "contract"),
+        ("marketing_email", "consent"),
+        ("marketing_email", "consent"),
+    ):
         code, _, err = run(
             "record", "put", name, "--category", "contact", "--purpose", purpose,
-            "--basis", "consent", "--source", "lms",
+            "--basis", basis, "--source", "lms",
         )  # fmt: skip
         assert code == 0, err
-    code, _, err = run("record", "erase", name, "--category", "contact", "--purpose", "marketing")
+    # A purpose nobody configured, and a basis not the purpose's, name the option.
+    for purpose, basis, said in (
+        ("teaching", "contract", "--purpose: teaching is not a configured purpose"),
+        ("course_delivery", "consent", "--basis: purpose course_delivery rests on contract"),
+    ):
+        code, _, err = run(
+            "record", "put", name, "--category", "contact", "--purpose", purpose,
+            "--basis", basis, "--source", "lms",
+        )  # fmt: skip
+        assert code == 1 and said in err and "INVALID_FIELD" in err, err
+    code, _, err = run(
+        "record", "erase", name, "--category", "contact", "--purpose", "marketing_email"
+    )
     assert code == 2 and "--yes" in err  # stdin is not a terminal: refuses without --yes
     code, out, _ = run(
-        "record", "erase", name, "--category", "contact", "--purpose", "marketing", "--yes"
+        "record", "erase", name, "--category", "contact", "--purpose", "marketing_email", "--yes"
     )
     assert code == 0
     assert out.splitlines() == [
         name,
-        "  Erased its contact records held for marketing: 2 records and 1 key destroyed.",
+        "  Erased its contact records held for marketing_email: 2 records and 1 key destroyed.",
     ]
     code, out, _ = run(
         "record", "erase", name, "--category", "contact", "--purpose", "markting", "--yes"

@@ -58,8 +58,8 @@ def line(n: int, category: str = "contact") -> str:
                     "fields": {"city": "Malmö", "n": n},
                 },
                 {
-                    "category": "grades",
-                    "purpose": "course_delivery",
+                    "category": "student.grading",
+                    "purpose": "grading",
                     "legal_basis": "legal_obligation",
                     "source_system": "lms",
                 },

@@ -22,9 +22,11 @@ def _anna(
         pb.CreateSubjectRequest(identities=[email("anna@example.se")], roles=["student"])
     ).subject.name
     names: dict[str, list[str]] = {}
-    for n, purpose in enumerate(["course_delivery", "marketing", "marketing"]):
+    for n, purpose in enumerate(["course_delivery", "marketing_email", "marketing_email"]):
         message = record("contact", n=n)
         message.purpose = purpose
+        if purpose == "marketing_email":  # the school's e-mail marketing rests on consent
+            message.legal_basis = pb.LEGAL_BASIS_CONSENT
         created = records.CreateRecord(pb.CreateRecordRequest(parent=anna, record=message))
         names.setdefault(purpose, []).append(created.record.name)
     return anna, names
@@ -40,19 +42,19 @@ def test_erasing_one_purpose_over_grpc_leaves_the_others_readable(
 ) -> None:
     anna, names = _anna(subjects, records)
     erased = records.EraseCategory(
-        pb.EraseCategoryRequest(parent=anna, category="contact", purpose="marketing")
+        pb.EraseCategoryRequest(parent=anna, category="contact", purpose="marketing_email")
     )
-    assert (erased.category, list(erased.purposes)) == ("contact", ["marketing"])
+    assert (erased.category, list(erased.purposes)) == ("contact", ["marketing_email"])
     assert (erased.records_shredded, erased.keys_destroyed) == (2, 1)
     assert _purposes_left(records, anna) == ["course_delivery"]
     (kept,) = names["course_delivery"]
     assert records.GetRecord(pb.GetRecordRequest(name=kept)).record.fields["n"] == 0
-    for name in names["marketing"]:
+    for name in names["marketing_email"]:
         with pytest.raises(grpc.RpcError) as gone:
             records.GetRecord(pb.GetRecordRequest(name=name))
         assert gone.value.code() == grpc.StatusCode.NOT_FOUND
     subject_id = anna.removeprefix("subjects/")
-    assert vault.keys.store.data_key(DataKeyScope(subject_id, "contact", "marketing")) is None
+    assert vault.keys.store.data_key(DataKeyScope(subject_id, "contact", "marketing_email")) is None
 
 
 def test_erasing_a_category_over_grpc_destroys_every_purposes_key(
@@ -60,7 +62,7 @@ def test_erasing_a_category_over_grpc_destroys_every_purposes_key(
 ) -> None:
     anna, _ = _anna(subjects, records)
     erased = records.EraseCategory(pb.EraseCategoryRequest(parent=anna, category="contact"))
-    assert list(erased.purposes) == ["course_delivery", "marketing"]
+    assert list(erased.purposes) == ["course_delivery", "marketing_email"]
     assert (erased.records_shredded, erased.keys_destroyed) == (3, 2)
     assert _purposes_left(records, anna) == []
     subject_id = anna.removeprefix("subjects/")
@@ -82,15 +84,19 @@ def test_a_bad_purpose_is_invalid_and_an_unknown_one_erases_nothing(
         pb.EraseCategoryRequest(parent=anna, category="contact", purpose="statistics")
     )
     assert (unknown.records_shredded, unknown.keys_destroyed) == (0, 0)
-    assert _purposes_left(records, anna) == ["course_delivery", "marketing", "marketing"]
+    assert _purposes_left(records, anna) == [
+        "course_delivery",
+        "marketing_email",
+        "marketing_email",
+    ]
 
 
 def test_the_client_erases_one_purpose_and_says_what_went(
     subjects: pb_grpc.SubjectServiceStub, records: pb_grpc.RecordServiceStub, client: VaultClient
 ) -> None:
     anna, _ = _anna(subjects, records)
-    erased = client.erase_category(anna, "contact", purpose="marketing")
-    assert (erased.category, erased.purposes) == ("contact", ["marketing"])
+    erased = client.erase_category(anna, "contact", purpose="marketing_email")
+    assert (erased.category, erased.purposes) == ("contact", ["marketing_email"])
     assert (erased.records_shredded, erased.keys_destroyed) == (2, 1)
     assert erased.erase_time.tzinfo is not None
     rest = client.erase_category(anna, "contact")

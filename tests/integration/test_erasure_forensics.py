@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.residue import found, places
-from vault import bootstrap, crypto
+from vault import bootstrap, crypto, purposes_file
 from vault.core.actor import LOCAL
 from vault.core.clock import FixedClock
 from vault.core.errors import SubjectErased
@@ -103,7 +103,9 @@ def test_erasure_leaves_no_usable_key_in_any_file(
     # Another subject that stays, so the files are not simply emptied.
     other = vault.create_subject(LOCAL, [IdentityInput(IdentityKind.EMAIL, "stays@example.se")], [])
     vault.create_record(
-        LOCAL, other.subject_id, RecordDraft("contact", "p", LegalBasis.CONTRACT, "lms", {"a": "b"})
+        LOCAL,
+        other.subject_id,
+        RecordDraft("contact", "course_delivery", LegalBasis.CONTRACT, "lms", {"a": "b"}),
     )
     sid, key_material = seed(vault)
     # A backup of the record database (and its WAL) taken before the erasure.
@@ -137,7 +139,9 @@ def test_erasure_leaves_no_usable_key_in_any_file(
 
     # The old backup cannot be read with the current key store.
     old_records = SQLiteRecordStore(backup / "records.db")
-    restored = Vault(old_records, vault.keys.store, vault.keyring, clock)
+    restored = Vault(
+        old_records, vault.keys.store, vault.keyring, clock, purposes=purposes_file.school()
+    )
     with pytest.raises(SubjectErased):
         restored.get_subject(LOCAL, sid)
     rows = list(old_records.records.iter_records(sid))
@@ -193,17 +197,19 @@ def test_an_erased_key_is_unusable_at_once_in_another_process(
     second = bootstrap.open_vault(data_dir, clock=clock)
     subject = first.create_subject(LOCAL, [IdentityInput(IdentityKind.EMAIL, "two@example.se")], [])
     stored = first.create_record(
-        LOCAL, subject.subject_id, RecordDraft("contact", "p", LegalBasis.CONTRACT, "lms", {"a": 1})
+        LOCAL,
+        subject.subject_id,
+        RecordDraft("contact", "course_delivery", LegalBasis.CONTRACT, "lms", {"a": 1}),
     )
     assert second.get_record(LOCAL, stored.record_id).fields == {"a": 1}  # fills the second cache
-    assert second.keys.data_key(subject.subject_id, "contact", "p", create=False)
+    assert second.keys.data_key(subject.subject_id, "contact", "course_delivery", create=False)
 
     first.erase_subject(LOCAL, subject.subject_id)
 
     with pytest.raises(SubjectErased):
         second.get_record(LOCAL, stored.record_id)
     with pytest.raises(SubjectErased):
-        second.keys.data_key(subject.subject_id, "contact", "p", create=False)
+        second.keys.data_key(subject.subject_id, "contact", "course_delivery", create=False)
     bootstrap.close_vault(first)
     bootstrap.close_vault(second)
 
@@ -215,13 +221,17 @@ def test_an_erased_category_key_is_unusable_at_once_in_another_process(
     second = bootstrap.open_vault(data_dir, clock=clock)
     subject = first.create_subject(LOCAL, [IdentityInput(IdentityKind.EMAIL, "cat@example.se")], [])
     sid = subject.subject_id
-    first.create_record(LOCAL, sid, RecordDraft("notes", "p", LegalBasis.CONTRACT, "lms", {"a": 1}))
-    second.keys.data_key(sid, "notes", "p", create=False)  # cached in the second process
+    first.create_record(
+        LOCAL, sid, RecordDraft("notes", "course_delivery", LegalBasis.CONTRACT, "lms", {"a": 1})
+    )
+    second.keys.data_key(
+        sid, "notes", "course_delivery", create=False
+    )  # cached in the second process
     first.erase_category(LOCAL, sid, "notes")
     from vault.core.errors import CategoryErased
 
     with pytest.raises(CategoryErased):
-        second.keys.data_key(sid, "notes", "p", create=False)
+        second.keys.data_key(sid, "notes", "course_delivery", create=False)
     bootstrap.close_vault(first)
     bootstrap.close_vault(second)
 
@@ -232,7 +242,9 @@ def test_kek_rotation_rewraps_and_old_data_stays_readable(
     vault = bootstrap.open_vault(data_dir, clock=clock)
     subject = vault.create_subject(LOCAL, [IdentityInput(IdentityKind.EMAIL, "rot@example.se")], [])
     stored = vault.create_record(
-        LOCAL, subject.subject_id, RecordDraft("contact", "p", LegalBasis.CONTRACT, "lms", {"a": 1})
+        LOCAL,
+        subject.subject_id,
+        RecordDraft("contact", "course_delivery", LegalBasis.CONTRACT, "lms", {"a": 1}),
     )
     rotation = vault.rotate_keys(LOCAL)
     assert (rotation.version, rotation.rewrapped.count) == (2, 1)

@@ -296,7 +296,9 @@ def test_the_client_cuts_people_into_batches_and_calls_and_names_a_bad_one_by_it
     for first, bad, stored in ((20, 5, 4), (30, 6, 6)):
         people = [client_person(n) for n in range(first, first + 7)]
         people[bad].records.append(
-            Record("", "media", "p", "contract", "lms", content=Content(b"", size=9))
+            Record(
+                "", "media", "distance_assignment", "contract", "lms", content=Content(b"", size=9)
+            )
         )
         with pytest.raises(VaultClientError) as unsent:
             client.import_subjects(people, batch=2)

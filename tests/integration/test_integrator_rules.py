@@ -88,7 +88,7 @@ def test_an_integrator_writes_and_reads_only_its_own_systems_records(
     assert error_info(other).metadata["field"] == "record.source_system"
     purpose = refused(
         lambda: records.CreateRecord(
-            pb.CreateRecordRequest(parent=bo, record=record(purpose="marketing"))
+            pb.CreateRecordRequest(parent=bo, record=record(purpose="billing"))
         )
     )
     assert (purpose.code(), error_info(purpose).reason) == (

@@ -21,7 +21,7 @@ import pytest
 
 from tests import postgres
 from tests.helpers import backdate
-from vault import bootstrap, cli, crypto
+from vault import bootstrap, cli, crypto, purposes_file
 from vault import keyring as keyring_module
 from vault.core import keys as core_keys
 from vault.core.actor import LOCAL
@@ -51,7 +51,7 @@ def person(vault: Vault, name: str) -> tuple[str, str]:
     stored = vault.create_record(
         LOCAL,
         subject.subject_id,
-        RecordDraft("contact", "booking", LegalBasis.CONTRACT, "salon", {"name": name}),
+        RecordDraft("contact", "salon_booking", LegalBasis.CONTRACT, "salon", {"name": name}),
     )
     return subject.subject_id, stored.record_id
 
@@ -157,7 +157,12 @@ def test_one_process_rotates_at_a_time(vault: Vault, clock: FixedClock) -> None:
 
 
 def test_a_keyring_given_whole_is_never_rotated(vault: Vault) -> None:
-    given = Vault(vault.records, vault.keys.store, KeyringSource(vault.keyring))
+    given = Vault(
+        vault.records,
+        vault.keys.store,
+        KeyringSource(vault.keyring),
+        purposes=purposes_file.school(),
+    )
     for change in (lambda: given.rotate_keys(LOCAL), lambda: given.retire_keys(LOCAL, DAY)):
         with pytest.raises(KeyringError, match=r"given whole .* cannot change"):
             change()
@@ -300,7 +305,9 @@ def test_a_records_copy_from_before_an_erasure_neither_opens_nor_matches_after_a
         vault.rotate_keys(LOCAL)
         assert vault.retire_keys(LOCAL, 30 * DAY).retired == [1]
         # The old records beside today's keys and keyring.
-        old = Vault(backup, vault.keys.store, vault.keyrings, vault.clock)
+        old = Vault(
+            backup, vault.keys.store, vault.keyrings, vault.clock, purposes=purposes_file.school()
+        )
         assert backup.subjects.subject(anna) is not None  # the copy still lists her
         with pytest.raises(SubjectErased):
             old.get_record(LOCAL, anna_record)  # her keys are gone
@@ -360,7 +367,9 @@ def test_a_process_behind_the_keyring_puts_its_key_under_the_current_version(
     assert path is not None
     behind = KeyringSource(read_keyring(path), path, check_every=1e9)  # never looks by itself
     stores = bootstrap.open_stores(engine or f"sqlite:///{data_dir}")
-    second = Vault(stores.records, stores.keys, behind, vault.clock)
+    second = Vault(
+        stores.records, stores.keys, behind, vault.clock, purposes=purposes_file.school()
+    )
     stale = vault.keyring  # a copy of the file as it was before the rotation
     try:
         vault.rotate_keys(LOCAL)
@@ -374,7 +383,13 @@ def test_a_process_behind_the_keyring_puts_its_key_under_the_current_version(
         readable(vault, "anna", anna_record)
 
         # A process whose keyring is a copy of its own cannot follow: one line.
-        stranded = Vault(stores.records, stores.keys, KeyringSource(stale), vault.clock)
+        stranded = Vault(
+            stores.records,
+            stores.keys,
+            KeyringSource(stale),
+            vault.clock,
+            purposes=purposes_file.school(),
+        )
         with pytest.raises(KeyringError, match="behind the key database"):
             stranded.create_subject(LOCAL, [mail("bo")], [])
         with pytest.raises(KeyringError, match="lacks key-encryption key version 2"):
@@ -416,7 +431,13 @@ def test_a_retirement_whose_lease_ran_out_drops_no_version_made_meanwhile(
     path = vault.keyrings.path
     assert path is not None
     stores = bootstrap.open_stores(engine or f"sqlite:///{data_dir}")
-    other = Vault(stores.records, stores.keys, KeyringSource(read_keyring(path), path), clock)
+    other = Vault(
+        stores.records,
+        stores.keys,
+        KeyringSource(read_keyring(path), path),
+        clock,
+        purposes=purposes_file.school(),
+    )
     stalled: list[Progress] = []
 
     def stall_then_other_rotates(progress: Progress) -> None:
@@ -498,7 +519,9 @@ def test_a_retirement_says_when_a_staying_version_shares_the_retired_ones_index_
         retirement = vault.retire_keys(LOCAL, 30 * DAY)
         assert retirement.retired == [1] and retirement.index_shared
         # As it says: the copy's row still matches her, through version 2's key.
-        old = Vault(backup, vault.keys.store, vault.keyrings, vault.clock)
+        old = Vault(
+            backup, vault.keys.store, vault.keyrings, vault.clock, purposes=purposes_file.school()
+        )
         assert (
             old.records.subjects.subject_id_by_index(
                 vault.keyring.blind_index(index_text("anna"), 2)

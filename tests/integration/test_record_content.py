@@ -35,13 +35,13 @@ def test_a_photo_larger_than_a_default_client_receives_is_stored_and_answered(
             media_type="image/jpeg", filename="a.jpg", size=len(PHOTO), sha256=PHOTO_SHA256
         )
 
-        rectified = pb.Record(name=stored.name, purpose="model_bank")
+        rectified = pb.Record(name=stored.name, purpose="distance_assignment")
         updated = records.UpdateRecord(
             pb.UpdateRecordRequest(
                 record=rectified, update_mask=field_mask_pb2.FieldMask(paths=["purpose"])
             )
         ).record
-        assert updated.purpose == "model_bank" and updated.content == stored.content
+        assert updated.purpose == "distance_assignment" and updated.content == stored.content
 
     with channel_to(server, options=[("grpc.max_receive_message_length", 16 << 20)]) as channel:
         read = pb_grpc.RecordServiceStub(channel).GetRecord(pb.GetRecordRequest(name=stored.name))

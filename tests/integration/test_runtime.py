@@ -11,8 +11,10 @@ import pytest
 
 from tests.access import token_for
 from tests.serving import ANY_PORT
-from vault import bootstrap
+from vault import bootstrap, demo
 from vault.core.actor import LOCAL, Role
+from vault.core.consent.purposes import Purposes
+from vault.core.errors import SubjectNotFound
 from vault.core.identities import IdentityKind
 from vault.core.vault import IdentityInput, Vault
 from vault.keyring import Keyring, write_keyring
@@ -20,7 +22,9 @@ from vault.runtime import Runtime, StartupError, Workers, build_services
 from vault.server.app import create_server
 from vault.settings import (
     ConnectorSections,
+    DemoSettings,
     KeyringSettings,
+    PurposeSettings,
     ServerSettings,
     Settings,
     StorageSettings,
@@ -177,6 +181,39 @@ def test_a_failed_start_closes_what_was_opened(tmp_path: Path) -> None:
     # Closed, not held: the same directory opens again at once.
     reopened = bootstrap.open_vault(tmp_path / "data")
     bootstrap.close_vault(reopened)
+
+
+def test_the_demo_does_not_start_over_purposes_that_lack_the_schools(tmp_path: Path) -> None:
+    theirs = Purposes.from_mapping(
+        {
+            "purposes": {
+                "newsletter": {
+                    "description": {"en": "The newsletter"},
+                    "legal_basis": "consent",
+                    "categories": ["contact"],
+                    "systems": ["crm"],
+                }
+            }
+        }
+    )
+    settings = Settings.for_data_dir(
+        tmp_path / "data",
+        demo=DemoSettings(True),
+        purposes=PurposeSettings(tmp_path / "purposes.toml", theirs),
+    )
+    runtime = Runtime(settings)
+    with pytest.raises(StartupError, match=r"leave \[purposes\] file out") as refused:
+        runtime.open()
+    assert "\n" not in str(refused.value)
+    # Refused before anyone was seeded, and what was opened is closed.
+    assert runtime.stores is None and runtime.seeding is None
+    assert not (tmp_path / "data" / demo.NOTE_FILE).exists()
+    reopened = bootstrap.open_vault(tmp_path / "data")
+    try:
+        with pytest.raises(SubjectNotFound):
+            reopened.find_subject(LOCAL, demo.PEOPLE[0].identities[0])
+    finally:
+        bootstrap.close_vault(reopened)
 
 
 def test_a_keyring_others_can_read_stops_the_start_in_one_line(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from sqlite_utils import Database as SQLiteDatabase
 from tests.conftest import START
 from tests.postgres import fresh_schema
 from tests.residue import found, places
-from vault import bootstrap
+from vault import bootstrap, purposes_file
 from vault.core.actor import LOCAL
 from vault.core.clock import FixedClock
 from vault.core.identities import Identity, IdentityKind, canonical_identity
@@ -70,7 +70,9 @@ class Legacy:
         stores = bootstrap.open_stores(url)
         path = self.data_dir / "keyring.json"
         keyring = KeyringSource(Keyring.from_json(path.read_text(), str(path)), path)
-        return Vault(stores.records, stores.keys, keyring, FixedClock(START))
+        return Vault(
+            stores.records, stores.keys, keyring, FixedClock(START), purposes=purposes_file.school()
+        )
 
 
 def _fingerprint(ring: Keyring, *parts: Any) -> str:
