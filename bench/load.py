@@ -36,7 +36,7 @@ class Served:
     token: str = ""
 
 
-class _Bearer(
+class Bearer(
     grpc.UnaryUnaryClientInterceptor,
     grpc.UnaryStreamClientInterceptor,
     grpc.StreamUnaryClientInterceptor,
@@ -69,7 +69,7 @@ def channel_to(
         opened = grpc.secure_channel(f"localhost:{served.port}", roots, CHANNEL_OPTIONS)
     with opened:
         sent = served.token if token is None else token
-        yield grpc.intercept_channel(opened, _Bearer(sent)) if sent else opened
+        yield grpc.intercept_channel(opened, Bearer(sent)) if sent else opened
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from sqlite_utils import Database as SQLiteDatabase
 
 from tests.postgres import fresh_schema
 from tests.storage.racing import race
-from vault import bootstrap, crypto
+from vault import bootstrap, crypto, purposes_file
 from vault.core.actor import LOCAL
 from vault.core.identities import Identity, IdentityKind
 from vault.core.model import LegalBasis, SubjectState
@@ -307,7 +307,9 @@ def test_an_upgrade_cut_off_part_way_is_finished_by_the_next_opening(
 def test_two_processes_upgrading_at_once_do_no_harm(legacy: Legacy) -> None:
     # Both migrated and opened, not yet upgraded, as two servers starting together.
     stores = [bootstrap.open_stores(legacy.url, upgrade=True) for _ in range(2)]
-    vaults = [Vault(s.records, s.keys, legacy.keyring) for s in stores]
+    vaults = [
+        Vault(s.records, s.keys, legacy.keyring, purposes=purposes_file.school()) for s in stores
+    ]
     try:
         race([vault.upgrade for vault in vaults])
         for vault in vaults:
