@@ -441,8 +441,8 @@ def purposes_in(config: Path | None) -> PurposeSettings:
 
 def _purposes(toml: Mapping[str, Any], base_dir: Path) -> PurposeSettings:
     """[purposes] file, relative to the configuration's folder, read and
-    checked now: a purpose misspelt there would otherwise refuse every record
-    written for it, long after the server started."""
+    checked now: a file that cannot be used stops the start in one line,
+    before any data is touched, rather than refusing records later."""
     table = _known(_table(toml, "purposes"), "purposes", _PURPOSES_KEYS)
     if "file" not in table:
         return PurposeSettings()
