@@ -17,6 +17,9 @@ from tests.helpers import email, record
 from tests.serving import channel_to
 from vault.core.actor import LOCAL, THE_VAULT, Actor, Role
 from vault.core.audit.reading import AuditLog
+from vault.core.consent.export import ConsentRecords
+from vault.core.consent.history import ConsentHistory
+from vault.core.consent.policy import Policies
 from vault.core.erasure import ErasureCoordinator
 from vault.core.fanout import export_everywhere
 from vault.core.identities import IdentityKind
@@ -52,6 +55,10 @@ OWN_WORK = {
     Records: set(),
     Shredding: set(),
     Maintenance: {"recover", "purge_erased", "maintain"},
+    # Reads for an export, or for a standing, whose callers commit the event.
+    ConsentHistory: {"events", "standing_of"},
+    Policies: {"versions", "in_effect", "material_change_since"},
+    ConsentRecords: set(),
     ErasureCoordinator: {
         "run_pending",
         "run_step",
@@ -91,6 +98,9 @@ def seen(monkeypatch: pytest.MonkeyPatch, channel: grpc.Channel) -> list[tuple[s
         *_operations(ErasureCoordinator),
         *_operations(Tokens),
         *_operations(AuditLog),
+        *_operations(ConsentHistory),
+        *_operations(Policies),
+        *_operations(ConsentRecords),
     ]:
         monkeypatch.setattr(owner, name, _recording(getattr(owner, name), calls))
     # Every edge module that imported `actor_of` asks the replacement.
@@ -128,6 +138,8 @@ def test_every_rpc_passes_the_callers_actor_to_the_core(
     records = pb_grpc.RecordServiceStub(channel)
     erasure = pb_grpc.ErasureServiceStub(channel)
     audit = pb_grpc.AuditServiceStub(channel)
+    consent = pb_grpc.ConsentServiceStub(channel)
+    policy = pb_grpc.PolicyServiceStub(channel)
     erased: list[str] = []
 
     def erase() -> None:
@@ -250,6 +262,38 @@ def test_every_rpc_passes_the_callers_actor_to_the_core(
         ),
         "AccessService.RevokeToken": lambda: access.RevokeToken(
             pb.RevokeTokenRequest(name="tokens/abcdefghijkl")
+        ),
+        "ConsentService.RecordConsent": lambda: consent.RecordConsent(
+            pb.RecordConsentRequest(
+                subject=subject,
+                purposes=["marketing_email"],
+                status=pb.CONSENT_STATUS_GIVEN,
+                channel=pb.CONSENT_CHANNEL_WEB_FORM,
+            )
+        ),
+        "ConsentService.GetConsentState": lambda: consent.GetConsentState(
+            pb.GetConsentStateRequest(subject=subject)
+        ),
+        "ConsentService.ListConsentEvents": lambda: consent.ListConsentEvents(
+            pb.ListConsentEventsRequest(subject=subject)
+        ),
+        "ConsentService.ExportConsentRecords": lambda: consent.ExportConsentRecords(
+            pb.ExportConsentRecordsRequest(subject=subject)
+        ),
+        "PolicyService.ListPurposes": lambda: policy.ListPurposes(pb.ListPurposesRequest()),
+        "PolicyService.PublishPolicyVersion": lambda: policy.PublishPolicyVersion(
+            pb.PublishPolicyVersionRequest(
+                version="2026-01", effective_date="2026-01-01", text="the policy"
+            )
+        ),
+        "PolicyService.ListPolicyVersions": lambda: policy.ListPolicyVersions(
+            pb.ListPolicyVersionsRequest()
+        ),
+        "PolicyService.ListReconsentNeeded": lambda: policy.ListReconsentNeeded(
+            pb.ListReconsentNeededRequest()
+        ),
+        "PolicyService.StreamReconsentNeeded": lambda: list(
+            policy.StreamReconsentNeeded(pb.StreamReconsentNeededRequest())
         ),
     }
     rpcs = {

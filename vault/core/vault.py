@@ -35,7 +35,7 @@ from vault.core.consent.model import (
     ReconsentNeeded,
 )
 from vault.core.consent.policy import Policies
-from vault.core.consent.purposes import Purposes
+from vault.core.consent.purposes import Purpose, Purposes
 from vault.core.export import SubjectExport
 from vault.core.keys import KeyManager
 from vault.core.maintenance import Maintenance
@@ -310,6 +310,10 @@ class Vault:
         self, actor: Actor, subject_id: str, purpose: str, page_size: int, page_token: str
     ) -> ConsentPage:
         return self.consents.history(actor, subject_id, purpose, page_size, page_token)
+
+    def list_purposes(self, actor: Actor) -> list[Purpose]:
+        """Every configured purpose, by name."""
+        return self.policies.list_purposes(actor)
 
     def publish_policy(
         self, actor: Actor, draft: PolicyDraft, request_id: str = ""

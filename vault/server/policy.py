@@ -2,17 +2,14 @@
 policy versions (vault.core.consent.policy), and the people a material change
 asks to consent again.
 
-Every call commits its audit event before it answers: the core's own for the
-policy versions and the re-consent lists; ListPurposes, which reads only the
-configuration the vault was started with, writes its event here, as the
-connector views do. So every method runs on the blocking pool.
+Every call commits its audit event in the core before it answers, so every
+method runs on the blocking pool.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from vault.core.audit.events import Operation, counted
 from vault.core.vault import Vault
 from vault.server import convert_consent as consent
 from vault.server.actor import actor_of
@@ -28,18 +25,10 @@ class PolicyService:
     def ListPurposes(
         self, request: pb.ListPurposesRequest, context: CallContext
     ) -> pb.ListPurposesResponse:
-        # The catalogue is configuration, no one's personal data: every
-        # role that may call sees all of it, the integrator included.
-        purposes = [consent.purpose_message(purpose) for purpose in self.vault.purposes]
-        audit = self.vault.audit
-        audit.commit(
-            audit.event(
-                actor_of(context),
-                Operation.LIST_PURPOSES,
-                detail=counted(len(purposes), "purpose"),
-            )
+        purposes = self.vault.list_purposes(actor_of(context))
+        return pb.ListPurposesResponse(
+            purposes=[consent.purpose_message(purpose) for purpose in purposes]
         )
-        return pb.ListPurposesResponse(purposes=purposes)
 
     def PublishPolicyVersion(
         self, request: pb.PublishPolicyVersionRequest, context: CallContext

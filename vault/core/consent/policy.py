@@ -21,7 +21,7 @@ from vault.core.audit.events import Operation, counted
 from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, utc_now
 from vault.core.consent.model import PolicyDraft, PolicyVersion, ReconsentNeeded
-from vault.core.consent.purposes import Purposes
+from vault.core.consent.purposes import Purpose, Purposes
 from vault.core.consent.store import StandingRow
 from vault.core.errors import InvalidArgument, PolicyVersionExists, PurposeNotAllowed
 from vault.core.replay import Raced, Replay
@@ -71,6 +71,17 @@ class Policies:
             )
         )
         return versions
+
+    def list_purposes(self, actor: Actor) -> list[Purpose]:
+        """The configured purposes, by name: configuration, no one's personal
+        data, so every role that may ask sees all of it."""
+        purposes = list(self.purposes)
+        self.audit.commit(
+            self.audit.event(
+                actor, Operation.LIST_PURPOSES, detail=counted(len(purposes), "purpose")
+            )
+        )
+        return purposes
 
     def in_effect(
         self, on: dt.date, versions: list[PolicyVersion] | None = None
