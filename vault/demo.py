@@ -11,6 +11,8 @@ the vault at start which of those are erased or being erased.
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from vault.core.actor import LOCAL
+from vault.core.consent.model import Channel, ConsentInput, ConsentStatus, PolicyDraft
 from vault.core.consent.purposes import Purposes
 from vault.core.errors import FailedPrecondition, InvalidArgument, SubjectNotFound
 from vault.core.identities import IdentityKind
@@ -48,6 +51,8 @@ class DemoPerson(NamedTuple):
     # What the demo prints about them: a fictional name, or for the person
     # with a protected identity a description, as a real one would need.
     called: str
+    # What they said about the purposes that rest on consent.
+    consents: tuple[ConsentInput, ...] = ()
 
 
 # Each record's purpose and legal basis are the school's configured ones
@@ -103,6 +108,15 @@ PEOPLE: list[DemoPerson] = [
         ],
         "anna",
         "Anna Andersson",
+        (
+            ConsentInput(
+                ("marketing_email",),
+                ConsentStatus.GIVEN,
+                Channel.WEB_FORM,
+                "newsletter sign-up form, submission 2026-0142",
+                given_at=dt.datetime(2026, 1, 15, 10, 30, tzinfo=dt.UTC),
+            ),
+        ),
     ),
     DemoPerson(
         [IdentityInput(PHONE, "+46 40 12 34 56"), IdentityInput(EMAIL, "Bo.Berg@Example.com")],
@@ -144,6 +158,15 @@ PEOPLE: list[DemoPerson] = [
         ],
         "cecilia",
         "Cecilia Lind",
+        (
+            ConsentInput(
+                ("model_bank",),
+                ConsentStatus.GIVEN,
+                Channel.IN_PERSON,
+                "signed the model bank form at the salon desk",
+                given_at=dt.datetime(2026, 2, 3, 14, 0, tzinfo=dt.UTC),
+            ),
+        ),
     ),
     DemoPerson(
         [IdentityInput(PNR, "121212-1212"), IdentityInput(EMAIL, "skyddad@example.se")],
@@ -200,9 +223,21 @@ def check_purposes(purposes: Purposes) -> None:
                 ) from None
 
 
+# The privacy policy the demo people consented under: the school's, published
+# on its site (the text is not in the vault, its hash and address are).
+POLICY = PolicyDraft(
+    version="2026-01",
+    effective_from=dt.date(2026, 1, 1),
+    text_sha256=hashlib.sha256(b"Leep Yrkesutbildning integritetspolicy 2026-01").hexdigest(),
+    url="https://leep.example.se/integritetspolicy",
+    summary="The school's privacy policy as the demo people were shown it.",
+)
+
+
 def seed(vault: Vault) -> int:
     """Register the demo people who are not there yet; return how many were added."""
     check_purposes(vault.purposes)
+    _publish_policy(vault)
     return sum(_seed(vault, person)[1] for person in PEOPLE)
 
 
@@ -224,6 +259,7 @@ def seed_remembering(vault: Vault, directory: Path) -> Seeding:
     """Seed the demo people, leaving out those the note in `directory` says
     were seeded once and the vault now has as erased or being erased."""
     check_purposes(vault.purposes)
+    _publish_policy(vault)
     path = directory / NOTE_FILE
     seeded = _read_note(path)
     added: list[str] = []
@@ -261,7 +297,15 @@ def _seed(vault: Vault, person: DemoPerson) -> tuple[str | None, bool]:
     subject = vault.create_subject(LOCAL, person.identities, person.roles, person.protected)
     for draft in person.records:
         vault.create_record(LOCAL, subject.subject_id, draft)
+    for given in person.consents:
+        vault.record_consent(LOCAL, subject.subject_id, given)
     return subject.subject_id, True
+
+
+def _publish_policy(vault: Vault) -> None:
+    """The demo's policy version, once."""
+    if not any(v.version == POLICY.version for v in vault.policies.versions()):
+        vault.publish_policy(LOCAL, POLICY)
 
 
 def _gone(vault: Vault, subject_id: str) -> bool:

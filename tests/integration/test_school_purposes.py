@@ -64,7 +64,14 @@ def test_the_demo_seeds_every_record_it_has_into_a_vault_of_the_schools_purposes
             (d.category, d.purpose, d.legal_basis, d.source_system) for d in person.records
         )
         assert stored == meant, person.key
+        given = [
+            (e.purpose, e.status, e.policy_version)
+            for e in vault.consents.events(subject.subject_id)
+        ]
+        assert given == [(c.purposes[0], c.status, demo.POLICY.version) for c in person.consents]
+    assert any(person.consents for person in demo.PEOPLE)
     assert demo.seed(vault) == 0  # seeded once
+    assert [v.version for v in vault.policies.versions()] == [demo.POLICY.version]
 
 
 def test_the_demo_refuses_purposes_that_lack_the_schools_before_it_seeds_anyone() -> None:
