@@ -117,16 +117,23 @@ def vault_over(
     key_cache_entries: int = DEFAULT_CACHE_ENTRIES,
     remember_requests_for: dt.timedelta = DEFAULT_REMEMBER_FOR,
     purposes: Purposes | None = None,
+    time_zone: str = "Europe/Stockholm",
 ) -> Vault:
     """The vault over `stores`, its key cache holding at most `key_cache_entries`
     keys ([keys] cache_entries), request ids remembered for
     `remember_requests_for` ([requests] remember_for), processing for
-    `purposes` (the school's unless given, [purposes] file), upgraded where a
+    `purposes` (the school's unless given, [purposes] file) in the
+    controller's `time_zone` ([controller] time_zone), upgraded where a
     schema migration needed the keys (`Vault.upgrade`), and with any erasure a
     crash interrupted finished."""
     check_keyring(stores.keys, KeyringSource.of(keyring).current())
     vault = Vault(
-        stores.records, stores.keys, keyring, clock, purposes=purposes or purposes_file.school()
+        stores.records,
+        stores.keys,
+        keyring,
+        clock,
+        purposes=purposes or purposes_file.school(),
+        time_zone=time_zone,
     )
     vault.keys.resize(key_cache_entries)
     vault.replay.remember_for = remember_requests_for

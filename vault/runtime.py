@@ -262,6 +262,7 @@ class Runtime:
                 key_cache_entries=self.settings.keys.cache_entries,
                 remember_requests_for=self.settings.requests.remember_for,
                 purposes=self.settings.purposes.catalogue,
+                time_zone=self.settings.controller.time_zone,
             )
         except KeyringError as error:
             raise StartupError(error.message) from None

@@ -26,6 +26,7 @@ from vault.core.errors import (
     PolicyVersionExists,
     PolicyVersionNotFound,
     PurposeNotAllowed,
+    RequestIdReused,
     SubjectErased,
 )
 from vault.core.identities import IdentityKind
@@ -306,3 +307,94 @@ def test_erasure_takes_the_history_and_the_audit_trail_keeps_the_proof(vault: Va
         ("marketing_email", "consent given"),
         ("marketing_email", "consent withdrawn"),
     ]
+
+
+def test_copies_with_one_request_id_that_cross_are_answered_or_refused_by_what_they_asked(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two calls with one request id that both pass the replay check before
+    either commits: the second is answered from the first if it asked the
+    same, and refused if it asked otherwise, never told it did what it did not."""
+    anna = person(vault)
+    vault.record_consent(OFFICER, anna, said(GIVEN, "marketing_email"), "r-1")
+    publish(vault, "2026-01", dt.date(2026, 1, 1))
+    vault.publish_policy(OFFICER, PolicyDraft("2026-02", dt.date(2026, 2, 1), text="two"), "p-1")
+    real = vault.replay.replayed
+    crossed = {"once": True}
+
+    def first_misses(*args: object) -> object:
+        if crossed["once"]:
+            crossed["once"] = False
+            return None  # as if the copy had not committed yet
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(vault.replay, "replayed", first_misses)
+    with pytest.raises(RequestIdReused):
+        vault.record_consent(OFFICER, anna, said(GIVEN, "marketing_post"), "r-1")
+    crossed["once"] = True
+    [again] = vault.record_consent(OFFICER, anna, said(GIVEN, "marketing_email"), "r-1")
+    assert again.purpose == "marketing_email"
+    assert [e.purpose for e in vault.consents.events(anna)] == ["marketing_email"]
+    crossed["once"] = True
+    with pytest.raises(RequestIdReused):
+        vault.publish_policy(
+            OFFICER, PolicyDraft("2026-03", dt.date(2026, 3, 1), text="three"), "p-1"
+        )
+    assert [v.version for v in vault.policies.versions()] == ["2026-01", "2026-02"]
+
+
+def test_a_callers_clock_a_little_ahead_never_blocks_the_next_event(
+    vault: Vault, clock: FixedClock
+) -> None:
+    anna = person(vault)
+    ahead = clock.now() + dt.timedelta(minutes=4)
+    [given] = vault.record_consent(OFFICER, anna, said(GIVEN, "marketing_email", given_at=ahead))
+    assert given.given_at == clock.now()  # taken as now
+    [withdrawn] = vault.record_consent(OFFICER, anna, said(WITHDRAWN, "marketing_email"))
+    assert withdrawn.status is WITHDRAWN
+
+
+def test_an_expired_consent_is_not_on_the_re_consent_list(vault: Vault, clock: FixedClock) -> None:
+    publish(vault, "2026-01", dt.date(2026, 1, 1))
+    anna, bo = person(vault, "anna@example.se"), person(vault, "bo@example.se")
+    until = clock.now() + dt.timedelta(days=2)
+    vault.record_consent(OFFICER, anna, said(GIVEN, "marketing_email", expires_at=until))
+    vault.record_consent(OFFICER, bo, said(GIVEN, "marketing_email"))
+    clock.advance(days=3)
+    publish(vault, "2026-02", clock.now().date(), "marketing_email")
+    assert standing(vault, anna)["marketing_email"] is Standing.EXPIRED
+    assert [p.subject_id for p in vault.reconsent_needed(OFFICER, "", 10, "")[0]] == [bo]
+
+
+def test_a_version_takes_effect_on_the_controllers_day_not_the_utc_day(
+    vault: Vault, clock: FixedClock
+) -> None:
+    """Stockholm is an hour ahead of UTC in winter: at 23:30 UTC on the last
+    day of February it is already 1 March there."""
+    publish(vault, "2026-01", dt.date(2026, 1, 1))
+    publish(vault, "2026-03", dt.date(2026, 3, 1))
+    anna = person(vault)
+    at = dt.datetime(2026, 2, 28, 23, 30, tzinfo=dt.UTC)
+    [event] = vault.record_consent(OFFICER, anna, said(GIVEN, "marketing_email", given_at=at))
+    assert event.policy_version == "2026-03"
+
+
+def test_a_protected_identitys_evidence_is_left_out_for_the_auditor_and_the_access_noted(
+    vault: Vault,
+) -> None:
+    hidden = vault.create_subject(
+        LOCAL, [IdentityInput(IdentityKind.EMAIL, "hidden@example.se")], [], True
+    ).subject_id
+    vault.record_consent(WEBSITE, hidden, said(GIVEN, "marketing_email", evidence="form 9"))
+    auditor = Actor("auditor (tokens/a)", Role.AUDITOR)
+    [shown] = vault.consent_history(auditor, hidden, "", 10, "").events
+    assert shown.evidence == ""
+    [state] = [p for p in vault.consent_state(auditor, hidden) if p.latest is not None]
+    assert state.latest is not None and state.latest.evidence == ""
+    # The system that recorded it, and the privacy officer, see it.
+    assert vault.consent_history(WEBSITE, hidden, "", 10, "").events[0].evidence == "form 9"
+    assert vault.consent_history(OFFICER, hidden, "", 10, "").events[0].evidence == "form 9"
+    noted = [(n.who, n.action) for n in vault.access_notes.recent]  # type: ignore[attr-defined]
+    assert (WEBSITE.who, "record_consent") in noted
+    assert (auditor.who, "consent_history") in noted
+    assert (auditor.who, "consent_state") in noted

@@ -80,6 +80,7 @@ class Vault:
         access_notes: AccessNotes | None = None,
         *,
         purposes: Purposes,
+        time_zone: str = "Europe/Stockholm",
     ) -> None:
         self.records = records
         # Every purpose the vault processes for, with its legal basis.
@@ -132,9 +133,18 @@ class Vault:
         )
         self.tokens = Tokens(records, self.keys, self.clock, self.audit)
         # Consent as evidence, and the policy versions it is given under.
-        self.policies = Policies(records, purposes, self.replay, self.clock, self.audit)
+        # `time_zone` is the controller's ([controller] time_zone): the day a
+        # policy version takes effect on.
+        self.policies = Policies(records, purposes, self.replay, self.clock, self.audit, time_zone)
         self.consents = ConsentHistory(
-            records, self.keys, purposes, self.policies, self.replay, self.clock, self.audit
+            records,
+            self.keys,
+            purposes,
+            self.policies,
+            self.replay,
+            self.clock,
+            self.audit,
+            self.access_notes,
         )
         # The history as standard consent records (the DPV profile of ISO/IEC TS 27560).
         self.consent_records = ConsentRecords(

@@ -17,10 +17,13 @@ import json
 import unicodedata
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
+from typing import TypeVar
 
 from vault import crypto
 from vault.core import paging, rules
-from vault.core.actor import Actor
+from vault.core.access import AccessNotes
+from vault.core.actor import Actor, Role
 from vault.core.audit.events import AuditEvent, Operation, counted
 from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, utc_now
@@ -59,6 +62,7 @@ MAX_EVIDENCE = 500
 CLOCK_SKEW = dt.timedelta(minutes=5)
 # Events read per page of a history.
 _READ = 500
+_E = TypeVar("_E", ConsentEvent, ConsentEvent | None)
 
 
 class ConsentHistory:
@@ -71,6 +75,7 @@ class ConsentHistory:
         replay: Replay,
         clock: Clock,
         audit: AuditTrail,
+        notes: AccessNotes,
     ) -> None:
         self.store = store
         self.keys = keys
@@ -79,6 +84,7 @@ class ConsentHistory:
         self.replay = replay
         self.clock = clock
         self.audit = audit
+        self.notes = notes
 
     # ------------------------------------------------------------ recording
     def record(
@@ -94,7 +100,7 @@ class ConsentHistory:
         if remembered is not None:
             return self._answered_again(actor, subject_id, json.loads(remembered.result))
         purposes = self._purposes(actor, given)
-        version, policy_seq = self._version(given.policy_version, at.date())
+        version, policy_seq = self._version(given.policy_version, self.policies.day_of(at))
         evidence = _evidence(given.evidence)
         # Before the key: an unknown or erased subject has none to make.
         writable_subject(self.store.subjects, subject_id, "subject")
@@ -134,15 +140,20 @@ class ConsentHistory:
                     *(self._audited(actor, event, subject.protected_identity) for event in events),
                 )
         except Raced:
-            remembered = self.replay.lookup(request_id)
-            assert remembered is not None  # the copy that got there first
-            return self._answered_again(actor, subject_id, json.loads(remembered.result))
+            # A copy with the same request id committed first: asked again, the
+            # replay answers it, or refuses the id if the copy asked otherwise.
+            return self.record(actor, subject_id, given, request_id)
+        if subject.protected_identity:
+            self.notes.note(actor, subject_id, "record_consent")
         return events
 
     def _time(self, given: ConsentInput, now: dt.datetime) -> dt.datetime:
         at = now if given.given_at is None else given.given_at.astimezone(dt.UTC)
         if at > now + CLOCK_SKEW:
             raise InvalidArgument("time", "must not be in the future")
+        # A caller's clock a little ahead is taken as now: an event dated
+        # ahead of the vault would make the next one, dated now, look earlier.
+        at = min(at, now)
         if given.expires_at is not None:
             if given.status not in STANDING:
                 raise InvalidArgument("expire_time", "is for consent given or renewed only")
@@ -255,7 +266,12 @@ class ConsentHistory:
         """The subject's standing for every consent-based purpose (an
         integrator: its system's), and for any other they have events for."""
         subject = readable_subject(self.store.subjects, subject_id, "subject")
-        states = self.standing_of(subject_id, actor)
+        states = [
+            replace(state, latest=_shown(actor, state.latest, subject.protected_identity))
+            for state in self.standing_of(subject_id, actor)
+        ]
+        if subject.protected_identity:
+            self.notes.note(actor, subject_id, "consent_state")
         self.audit.commit(
             self.audit.event(
                 actor,
@@ -295,7 +311,7 @@ class ConsentHistory:
         if row.expires_at is not None and row.expires_at <= now:
             return Standing.EXPIRED, ""
         changed = self.policies.material_change_since(
-            row.purpose, row.policy_seq, now.date(), versions
+            row.purpose, row.policy_seq, self.policies.day_of(now), versions
         )
         if changed is not None:
             return Standing.RECONSENT_NEEDED, changed.version
@@ -320,7 +336,9 @@ class ConsentHistory:
         subject = readable_subject(self.store.subjects, subject_id, "subject")
         rows = self._visible_events(actor, subject_id, purpose, after[0] if after else 0, size + 1)
         page, more = rows[:size], len(rows) > size
-        events = [self._opened(row) for row in page]
+        events = [_shown(actor, self._opened(row), subject.protected_identity) for row in page]
+        if subject.protected_identity:
+            self.notes.note(actor, subject_id, "consent_history")
         self.audit.commit(
             self.audit.event(
                 actor,
@@ -366,6 +384,20 @@ class ConsentHistory:
             expires_at=row.expires_at,
             seq=row.seq,
         )
+
+
+def _shown(actor: Actor, event: _E, protected_identity: bool) -> _E:
+    """The event as `actor` may see it: a protected identity's evidence (a
+    form's id, a note) left out for every role that may not see who the
+    person is, except an integrator reading what its own system recorded."""
+    if (
+        event is None
+        or not protected_identity
+        or actor.sees_protected
+        or (actor.role is Role.INTEGRATOR and event.source_system == actor.system)
+    ):
+        return event
+    return replace(event, evidence="")
 
 
 def _check_order(event: ConsentEvent, latest: StandingRow | None, field: str) -> None:

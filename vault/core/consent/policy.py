@@ -13,10 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import zoneinfo
 from collections.abc import Iterator
 
 from vault.core import paging, rules
-from vault.core.actor import Actor
+from vault.core.actor import Actor, Role
 from vault.core.audit.events import Operation, counted
 from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, utc_now
@@ -51,12 +52,20 @@ class Policies:
         replay: Replay,
         clock: Clock,
         audit: AuditTrail,
+        time_zone: str,
     ) -> None:
         self.store = store
         self.purposes = purposes
         self.replay = replay
         self.clock = clock
         self.audit = audit
+        # A version takes effect on a day of the controller's, not of UTC.
+        self.zone = zoneinfo.ZoneInfo(time_zone)
+
+    def day_of(self, moment: dt.datetime) -> dt.date:
+        """The controller's day `moment` falls on: the day a version's
+        effective date is compared with."""
+        return moment.astimezone(self.zone).date()
 
     # ------------------------------------------------------------ reading
     def versions(self) -> list[PolicyVersion]:
@@ -151,7 +160,9 @@ class Policies:
                     ),
                 )
         except Raced:
-            return self._answered_again(actor, checked.version)
+            # A copy with the same request id committed first: asked again, the
+            # replay answers it, or refuses the id if the copy asked otherwise.
+            return self.publish(actor, draft, request_id)
         return version
 
     def _answered_again(self, actor: Actor, version: str) -> PolicyVersion:
@@ -242,7 +253,8 @@ class Policies:
     def _needing(
         self, actor: Actor, purpose: str, after: tuple[str, str], limit: int
     ) -> Iterator[ReconsentNeeded]:
-        today = utc_now(self.clock).date()
+        today = self.day_of(utc_now(self.clock))
+        now = utc_now(self.clock)
         versions = self.versions()
         wanted = [self.purposes.named(purpose)] if purpose else self.purposes.consent_based()
         if actor.system:
@@ -262,7 +274,11 @@ class Policies:
                 rows = self.store.consents.stale(p.name, changed.seq, start, limit)
                 for row in rows:
                     start = row.subject_id
-                    if row.protected_identity and not actor.sees_protected:
+                    # An end that has passed: expired, not a consent to renew.
+                    if row.expires_at is not None and row.expires_at <= now:
+                        continue
+                    # A mailing run by an integrator never reaches a protected identity.
+                    if row.protected_identity and actor.role is Role.INTEGRATOR:
                         continue
                     yield _needed(row, changed.version)
                     given += 1

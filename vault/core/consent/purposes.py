@@ -68,9 +68,10 @@ class Purpose:
     """One configured purpose.
 
     `description` is by language tag ("sv", "en"); `material_changes` says
-    whether a change to the purpose's processing is material (a consent given
-    before it no longer covers it) unless the policy version that changes it
-    says otherwise.
+    whether a change to the purpose is material (a consent given before it no
+    longer covers what is done): a policy version that lists the purpose as
+    changed changes it materially when this is true, and a version may name a
+    purpose as materially changed whatever this says.
     """
 
     name: str

@@ -1,10 +1,11 @@
 """What the consent history and the policy versions need of a storage engine.
 
 Each engine keeps, in the record database:
-- the events, append-only, in the order they were recorded (`seq`); what
-  would tell about the person beyond the purpose and the time (the channel,
-  the evidence, who recorded it) sealed under the subject's consent key, so
-  erasing the person shreds it with their other data;
+- the events, append-only, in the order they were recorded (`seq`); the
+  evidence, who recorded it, the source system and the channel sealed under
+  the subject's consent key, so erasing the person shreds them with their
+  other data (the audit event names the channel too: how consent was given is
+  part of the proof that outlives the history);
 - each person's standing per purpose: their latest event's status, time and
   policy version, kept with the event in the same transaction, so a current
   state is one row and the people who must consent again one index range;
@@ -16,6 +17,7 @@ The contract suite (tests/storage/consent_contract.py) runs on every engine.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
 from vault.core.consent.model import PolicyVersion
@@ -60,6 +62,11 @@ class ConsentReads(Protocol):
         self, subject_id: str, purpose: str | None = None, after_seq: int = 0, limit: int = 100
     ) -> list[ConsentRow]:
         """The subject's events after `after_seq`, oldest first, of one purpose or all."""
+        ...
+
+    def events_named(self, subject_id: str, event_ids: Sequence[str]) -> list[ConsentRow]:
+        """The subject's events of those ids, in seq order; ids of no event of
+        theirs are left out."""
         ...
 
     def standing(self, subject_id: str) -> list[StandingRow]:
