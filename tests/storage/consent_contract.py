@@ -179,6 +179,38 @@ class ConsentStoreContract:
         assert store.consents.events("s1", "statistics") == []
         assert [row.event_id for row in store.consents.events("s2", EMAIL)] == ["event-99"]
 
+    def test_events_named_are_exactly_the_subjects_events_of_those_ids_in_seq_order(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        self.add_subjects(store, "s1", "s2")
+        rows = [
+            event(5, purpose=SMS),
+            event(1),  # given earlier, recorded later
+            event(2, subject_id="s2"),
+            event(3, purpose=SMS, status=ConsentStatus.WITHDRAWN, policy_seq=0),
+            event(4, expires=at(86_400)),
+        ]
+        self.append(store, *rows)
+        for view in (store, other_store):
+            everything = view.consents.events("s1")
+            by_id = {row.event_id: row for row in everything}
+            # Named in any order, read back in the order recorded, as written.
+            named = view.consents.events_named("s1", ["event-4", "event-5", "event-1"])
+            assert named == [by_id["event-5"], by_id["event-1"], by_id["event-4"]]
+            assert named[2].expires_at == at(86_400) and named[1].sealed == rows[1].sealed
+            # Another subject's event is not theirs, even named; nor an id of none.
+            assert view.consents.events_named("s1", ["event-2", "event-3", "event-9"]) == [
+                by_id["event-3"]
+            ]
+            (other,) = view.consents.events_named("s2", ["event-2", "event-1"])
+            assert other == rows[2]._replace(seq=other.seq)
+            assert view.consents.events_named("s2", ["event-1"]) == []
+            assert view.consents.events_named("nobody", ["event-1"]) == []
+            assert view.consents.events_named("s1", []) == []
+            # Every one of theirs, named (a tuple will do), is the whole history.
+            ids = tuple(row.event_id for row in reversed(everything))
+            assert view.consents.events_named("s1", ids) == everything
+
     # ------------------------------------------------------------- standing
     def test_standing_is_each_purposes_latest_event(
         self, store: RecordStore, other_store: RecordStore
