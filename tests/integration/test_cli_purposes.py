@@ -3,8 +3,8 @@ legal basis in words, its description in English or Swedish, categories and
 systems, at 80 columns and through a pipe), and purposes check on the
 record database with no server: records written behind the vault's back
 for a purpose not configured, or on a basis the purpose does not rest on,
-are listed with their count and the reason, nothing is changed, and the
-exit code says whether any were found."""
+are listed with their count and the reason (and with --records, each by its
+name), nothing is changed, and the exit code says whether any were found."""
 
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.integration.test_cli_consent import fits, piped
 from tests.storage.records_contract import record_row
 from vault.cli import main
+from vault.cli import purposes as purposes_cli
 from vault.core.actor import LOCAL
+from vault.core.consent import usage
 from vault.core.identities import IdentityKind
 from vault.core.model import LegalBasis
 from vault.core.vault import IdentityInput, Vault
@@ -111,9 +114,10 @@ def check(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch): 
     return invoke
 
 
-def behind_its_back(vault: Vault, *rows: tuple[str, LegalBasis, str]) -> None:
+def behind_its_back(vault: Vault, *rows: tuple[str, LegalBasis, str]) -> str:
     """Records of a new subject written with the store itself, as an earlier
-    release (or a hand) may have written them: no purpose is checked."""
+    release (or a hand) may have written them: no purpose is checked. The
+    subject's name; the records' ids are old0, old1, ... in the order given."""
     subject = vault.create_subject(LOCAL, [IdentityInput(IdentityKind.EMAIL, "old@example.se")], [])
     with vault.records.write() as tx:
         tx.records.insert_records(
@@ -127,6 +131,7 @@ def behind_its_back(vault: Vault, *rows: tuple[str, LegalBasis, str]) -> None:
                 for n, (purpose, basis, system) in enumerate(rows)
             ]
         )
+    return f"subjects/{subject.subject_id}"
 
 
 def test_a_clean_database_exits_0(check, vault: Vault, place: list[str]) -> None:  # type: ignore[no-untyped-def]
@@ -174,6 +179,8 @@ def test_records_for_a_purpose_not_configured_or_on_another_basis_are_listed_and
     )
     assert "newsletter_2019 consent crm 2 newsletter_2019 is not a configured purpose" in said
     assert "course_delivery" not in out
+    # The records are counted, not named, unless --records asks.
+    assert "subjects/" not in out
     assert err == (
         "3 records of 4 not allowed by the purposes of the shipped "
         "school_purposes.toml; nothing was changed: configure the purpose, or rectify or "
@@ -203,6 +210,78 @@ def test_records_for_a_purpose_not_configured_or_on_another_basis_are_listed_and
             "reason": "newsletter_2019 is not a configured purpose",
         },
     ]
+
+
+def test_with_records_each_record_is_named_under_its_use(  # type: ignore[no-untyped-def]
+    check, vault: Vault, place: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subject = behind_its_back(
+        vault,
+        ("newsletter_2019", LegalBasis.CONSENT, "crm"),
+        ("course_delivery", LegalBasis.CONTRACT, "lms"),
+        ("grading", LegalBasis.PUBLIC_TASK, "lms"),
+        ("newsletter_2019", LegalBasis.CONSENT, "crm"),
+    )
+    before = vault.records.records.purpose_usage()
+    _, plain, plain_err = check(*place)
+
+    code, out, err = check(*place, "--records")
+    assert code == 1
+    assert err == plain_err
+    lines = out.splitlines()
+    names = [line for line in lines if line.startswith("  subjects/")]
+    # Every name whole on a line of its own, by record id, beneath its use's
+    # line and reason; the rest are the plain check's lines, in their order.
+    assert names == [f"  {subject}/records/{r}" for r in ("old2", "old0", "old3")]
+    assert [line for line in lines if line not in names] == plain.splitlines()
+    assert lines[lines.index(names[0]) + 1].startswith("newsletter_2019 ")
+    assert lines[lines.index(names[0]) - 1].endswith("art. 6(1)(e))")  # the reason's end
+    assert lines[-2:] == names[1:]
+    assert lines[-3] == "  newsletter_2019 is not a configured purpose"
+    assert f"{subject}/records/old1" not in out
+    assert vault.records.records.purpose_usage() == before
+
+    # Read a page at a time: a page of one, or of exactly a use's records, names the same.
+    for page in (1, 2):
+        monkeypatch.setattr(usage, "RECORDS_PAGE", page)
+        assert check(*place, "--records") == (1, out, err)
+
+    # Streamed: each page's names are printed before the next page is read.
+    said: list[str] = []
+    records_of = usage.records_of
+
+    class Reads:
+        """The store's reads, noting each page of names asked for."""
+
+        def __init__(self, reads: usage.PurposeUsageReads) -> None:
+            self.reads = reads
+
+        def purpose_usage(self) -> list[tuple[str, LegalBasis, str, int]]:
+            return self.reads.purpose_usage()
+
+        def records_using(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+            said.append("read")
+            return self.reads.records_using(*args, **kwargs)
+
+    monkeypatch.setattr(usage, "records_of", lambda reads, use: records_of(Reads(reads), use))
+    monkeypatch.setattr(purposes_cli, "_line", lambda text: said.append(text.strip()))
+    monkeypatch.setattr(usage, "RECORDS_PAGE", 1)
+    assert check(*place, "--records")[0] == 1
+    old0, old2, old3 = (f"{subject}/records/{r}" for r in ("old0", "old2", "old3"))
+    # (The reasons go through the reports' own printing, not seen here.)
+    assert said[2:] == ["read", old2, "read", said[5], "read", old0, "read", old3, "read"]
+    assert said[1].startswith("grading ") and said[5].startswith("newsletter_2019 ")
+
+    code, out, _ = check(*place, "--records", "--json")
+    assert code == 1
+    uses = json.loads(out)
+    # `records` stays the count; the names are beside it.
+    assert [(use["purpose"], use["records"], use["record_names"]) for use in uses] == [
+        ("grading", 1, [f"{subject}/records/old2"]),
+        ("newsletter_2019", 2, [f"{subject}/records/old0", f"{subject}/records/old3"]),
+    ]
+    code, out, _ = check(*place, "--json")
+    assert code == 1 and not any("record_names" in use for use in json.loads(out))
 
 
 def test_the_purposes_of_the_servers_configuration(  # type: ignore[no-untyped-def]

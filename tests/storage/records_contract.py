@@ -372,6 +372,55 @@ class RecordStoreContract:
             ("marketing", LegalBasis.CONSENT, "lms", 1),
         ]
 
+    def test_records_using_names_exactly_one_uses_records_by_record_id(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        assert store.records.records_using("marketing", LegalBasis.CONSENT, "lms") == []
+        self.add_subject(store)
+        self.add_subject(store, "s2")
+        marketing = dataclasses.replace(
+            record_row("m0"), purpose="marketing", legal_basis=LegalBasis.CONSENT, key_id="k2"
+        )
+        with store.write() as tx:
+            # Stored out of record id order, across subjects and categories.
+            tx.records.insert_records(
+                [
+                    dataclasses.replace(marketing, record_id="m3", subject_id="s2"),
+                    marketing,
+                    dataclasses.replace(marketing, record_id="m2", category="notes"),
+                    dataclasses.replace(marketing, record_id="m1", subject_id="s2"),
+                    # Another basis, another system, another purpose: other uses.
+                    dataclasses.replace(
+                        marketing, record_id="m1b", legal_basis=LegalBasis.CONTRACT
+                    ),
+                    dataclasses.replace(marketing, record_id="m1c", source_system="crm"),
+                    record_row("m1d"),
+                ]
+            )
+        every = [("s1", "m0"), ("s2", "m1"), ("s1", "m2"), ("s2", "m3")]
+        for view in (store, other_store):
+            using = functools.partial(view.records.records_using, "marketing", LegalBasis.CONSENT)
+            assert using("lms") == every
+            assert using("lms", limit=2) == every[:2]
+            assert using("lms", "m1") == every[2:]
+            assert using("lms", "m1", 1) == every[2:3]
+            assert using("lms", "m3") == []
+            assert using("crm") == [("s1", "m1c")]
+            assert using("accounting") == []
+            assert view.records.records_using("marketing", LegalBasis.CONTRACT, "lms") == [
+                ("s1", "m1b")
+            ]
+            assert view.records.records_using("course_delivery", LegalBasis.CONTRACT, "lms") == [
+                ("s1", "m1d")
+            ]
+        with store.write() as tx:
+            tx.records.delete_category_records("s1", "contact", "marketing")
+        assert store.records.records_using("marketing", LegalBasis.CONSENT, "lms") == [
+            ("s2", "m1"),
+            ("s1", "m2"),
+            ("s2", "m3"),
+        ]
+
     def test_an_updated_record_keeps_its_place_and_creation(self, store: RecordStore) -> None:
         self.add_subject(store)
         with store.write() as tx:

@@ -596,7 +596,8 @@ PURPOSES_CHECK_DESCRIPTION = """\
 Read the vault's record database (of a stopped vault or a running one; no
 server is asked) and list every (purpose, legal basis, source system) its
 records use whose purpose is not configured, or whose legal basis is not the
-configured purpose's, with how many records and why. Nothing is changed.
+configured purpose's, with how many records and why; with --records, the
+name of each record beneath its use. Nothing is changed.
 
 Exit status: 0 when every record's purpose is configured, on its legal
 basis; 1 when some are not (listed); 2 when the records could not be read.
@@ -725,6 +726,11 @@ def _consent_commands(commands: Any, online: Sequence[argparse.ArgumentParser]) 
     check.add_argument(
         "--data-dir",
         help="the vault's data directory (default $CONSENT_VAULT_DATA or ./vault-data)",
+    )
+    check.add_argument(
+        "--records",
+        action="store_true",
+        help="under each use, the name of every one of its records, by record id",
     )
     _database_options(check)
     _json_option(check)

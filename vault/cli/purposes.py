@@ -5,8 +5,9 @@ records that the configured purposes do not allow.
 reads the record database the options name (a stopped vault's, or a running
 one's) and changes nothing. It counts the records by (purpose, legal basis,
 source system) and lists each use whose purpose is not configured or whose
-basis contradicts the configured purpose's, with the reason in words. Its
-exit code says what it found: 0 nothing, 1 some, 2 it could not check.
+basis contradicts the configured purpose's, with the reason in words, and
+with --records the name of each of its records. Its exit code says what it
+found: 0 nothing, 1 some, 2 it could not check.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ except KeyboardInterrupt:
     raise SystemExit(130) from None
 
 if TYPE_CHECKING:
-    from vault.core.consent.usage import Unconfigured
+    from vault.core.consent.usage import PurposeUsageReads, Unconfigured
 
 # Exit codes of `purposes check`.
 ALL_CONFIGURED = 0
@@ -71,21 +72,24 @@ def _purposes_check(args: argparse.Namespace) -> int:
     except (bootstrap.UnknownStorage, *bootstrap.STORAGE_ERRORS) as error:
         _fail(str(error))
         return NOT_CHECKED
+    # Open while the output is printed: --records reads the names as they go out.
     with contextlib.closing(stores):
-        usage = stores.records.records.purpose_usage()
-    found = judged(usage, purposes.catalogue)
-    checked = sum(records for *_, records in usage)
-    if args.json:
-        _print_json([_use_json(use) for use in found])
-    if not found:
-        said = (
-            f"{count(checked, 'record')} checked against the purposes of {purposes.source}: "
-            "every one's purpose is configured, on its legal basis"
-        )
-        (errors if args.json else console).print(said, highlight=False, markup=False)
-        return ALL_CONFIGURED
-    if not args.json:
-        _print_uses(found)
+        reads = stores.records.records
+        usage = reads.purpose_usage()
+        found = judged(usage, purposes.catalogue)
+        checked = sum(records for *_, records in usage)
+        named = reads if args.records else None
+        if args.json:
+            _print_json([_use_json(use, named) for use in found])
+        if not found:
+            said = (
+                f"{count(checked, 'record')} checked against the purposes of {purposes.source}: "
+                "every one's purpose is configured, on its legal basis"
+            )
+            (errors if args.json else console).print(said, highlight=False, markup=False)
+            return ALL_CONFIGURED
+        if not args.json:
+            _print_uses(found, named)
     records = sum(use.records for use in found)
     errors.print(
         f"{count(records, 'record')} of {checked:,} not allowed by the purposes of {purposes.source}; nothing was changed: configure "
@@ -96,9 +100,11 @@ def _purposes_check(args: argparse.Namespace) -> int:
     return NOT_CONFIGURED
 
 
-def _print_uses(found: list[Unconfigured]) -> None:
+def _print_uses(found: list[Unconfigured], named: PurposeUsageReads | None) -> None:
     """A use a line in columns (purpose, basis, system, records), and under
-    it the reason, wrapped."""
+    it the reason, wrapped; with `named`, then each of its records' names,
+    whole, printed as they are read."""
+    from vault.core.consent.usage import records_of
     from vault.reports.consent_terminal import table_rows, wrapped
     from vault.reports.words import basis
 
@@ -120,10 +126,15 @@ def _print_uses(found: list[Unconfigured]) -> None:
         for line in lines:
             _line(line)
         wrapped(console, use.reason, indent=2, hanging=2)
+        if named is not None:
+            for name in records_of(named, use):
+                _line(f"  {name}")
 
 
-def _use_json(use: Unconfigured) -> dict[str, object]:
-    return {
+def _use_json(use: Unconfigured, named: PurposeUsageReads | None) -> dict[str, object]:
+    from vault.core.consent.usage import records_of
+
+    said: dict[str, object] = {
         "purpose": use.purpose,
         "legal_basis": use.legal_basis.value,
         "source_system": use.source_system,
@@ -131,6 +142,10 @@ def _use_json(use: Unconfigured) -> dict[str, object]:
         "problem": use.problem.value,
         "reason": use.reason,
     }
+    if named is not None:
+        # `records` is the count (as without --records); the names beside it.
+        said["record_names"] = list(records_of(named, use))
+    return said
 
 
 def _line(text: str) -> None:

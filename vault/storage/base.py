@@ -224,6 +224,18 @@ class RecordRowReads(Protocol):
         how many records; sorted, by purpose first."""
         ...
 
+    def records_using(
+        self,
+        purpose: str,
+        legal_basis: LegalBasis,
+        source_system: str,
+        after_record_id: str = "",
+        limit: int = 100,
+    ) -> list[tuple[str, str]]:
+        """(subject id, record id) of the records with that purpose, basis and
+        source system, by record id after `after_record_id`."""
+        ...
+
 
 class RecordRowWrites(RecordRowReads, Protocol):
     def insert_records(self, rows: list[RecordRow]) -> None: ...

@@ -5,12 +5,13 @@ purpose allows, with the reason in words.
 A database written before the purposes were configured (or by hand) may hold
 records for a purpose nobody configured, or on a basis the purpose does not
 rest on. The vault refuses both for new records; for the old ones this says
-which, and nothing is changed: a person decides what to do with each.
+which, and nothing is changed: a person decides what to do with each, so
+each record of a use can be named too (`records_of`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -23,6 +24,20 @@ class PurposeUsageReads(Protocol):
     """What the check reads of the record store (vault.storage.base.RecordRowReads)."""
 
     def purpose_usage(self) -> list[tuple[str, LegalBasis, str, int]]: ...
+
+    def records_using(
+        self,
+        purpose: str,
+        legal_basis: LegalBasis,
+        source_system: str,
+        after_record_id: str = "",
+        limit: int = 100,
+    ) -> list[tuple[str, str]]: ...
+
+
+# Records named a page at a time: the first are at hand at once, and a long
+# list is never held whole.
+RECORDS_PAGE = 1000
 
 
 class Problem(StrEnum):
@@ -71,3 +86,21 @@ def judged(
             continue
         found.append(Unconfigured(purpose, basis, system, records, problem, reason))
     return found
+
+
+def records_of(
+    records_reads: PurposeUsageReads, use: Unconfigured, page_size: int | None = None
+) -> Iterator[str]:
+    """The name (subjects/{subject}/records/{record}) of each record of `use`,
+    by record id, read a page (of RECORDS_PAGE) at a time as they are asked for."""
+    page_size = page_size or RECORDS_PAGE
+    after = ""
+    while True:
+        page = records_reads.records_using(
+            use.purpose, use.legal_basis, use.source_system, after, page_size
+        )
+        for subject_id, record_id in page:
+            yield f"subjects/{subject_id}/records/{record_id}"
+        if len(page) < page_size:
+            return
+        after = page[-1][1]

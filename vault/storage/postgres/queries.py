@@ -403,6 +403,26 @@ class RecordQueries:
         counted = sorted((p, basis, source, int(n)) for p, basis, source, n in rows)
         return [(p, LegalBasis(basis), source, n) for p, basis, source, n in counted]
 
+    def records_using(
+        self,
+        purpose: str,
+        legal_basis: LegalBasis,
+        source_system: str,
+        after_record_id: str = "",
+        limit: int = 100,
+    ) -> list[tuple[str, str]]:
+        # No index has the purpose (only `purposes check` asks by it): the
+        # planner walks the record ids' index from the page's start, or for a
+        # use of few records (few pages) reads the table and sorts the matches.
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT subject_id, record_id FROM records WHERE purpose = %s "
+                "AND legal_basis = %s AND source_system = %s AND record_id > %s "
+                "ORDER BY record_id LIMIT %s",
+                (purpose, legal_basis.value, source_system, after_record_id, limit),
+            ).fetchall()
+        return [(subject_id, record_id) for subject_id, record_id in rows]
+
 
 class RecordWrites(RecordQueries):
     def insert_records(self, rows: list[RecordRow]) -> None:

@@ -315,6 +315,24 @@ class RecordQueries:
         counted = sorted((p, basis, source, int(n)) for p, basis, source, n in rows)
         return [(p, LegalBasis(basis), source, n) for p, basis, source, n in counted]
 
+    def records_using(
+        self,
+        purpose: str,
+        legal_basis: LegalBasis,
+        source_system: str,
+        after_record_id: str = "",
+        limit: int = 100,
+    ) -> list[tuple[str, str]]:
+        # No index has the purpose (only `purposes check` asks by it): each page
+        # walks the record ids' index from its start, so the pages of a use
+        # read the table once between them.
+        rows = self._conn().execute(
+            "SELECT subject_id, record_id FROM records WHERE purpose = ? AND legal_basis = ? "
+            "AND source_system = ? AND record_id > ? ORDER BY record_id LIMIT ?",
+            (purpose, legal_basis.value, source_system, after_record_id, limit),
+        )
+        return [(subject_id, record_id) for subject_id, record_id in rows]
+
 
 class RecordWrites(RecordQueries):
     def insert_records(self, rows: list[RecordRow]) -> None:
