@@ -22,7 +22,9 @@ from vault.core.clock import FixedClock
 from vault.core.consent.model import Channel, ConsentInput, ConsentStatus, PolicyDraft
 from vault.core.identities import IdentityKind
 from vault.core.vault import IdentityInput, Vault
+from vault.reports.consent_terminal import CHANNELS
 from vault.server.app import RunningServer
+from vault_client import consent as client_consent
 
 
 @pytest.fixture
@@ -185,6 +187,35 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(  # type: ignore[no-untyped-d
     assert err.startswith(starts), err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert events_of(server.vault, anna) == 0
+
+
+def test_every_channel_is_taken_in_the_words_the_tables_print(run, server: RunningServer) -> None:  # type: ignore[no-untyped-def]
+    # One table of words: one for each channel the client sends, each the
+    # core's name for that channel, whatever its case.
+    assert set(CHANNELS) == set(client_consent.CHANNELS)
+    for code, (word, _) in CHANNELS.items():
+        assert Channel[code.upper()].value == word.lower()
+    anna = person(server.vault)
+    for code, (word, _) in CHANNELS.items():
+        status, out, err = run(
+            "record", anna, "--purpose", "marketing_email", "--status", "given",
+            "--channel", word.upper(), "--json",
+        )  # fmt: skip
+        assert status == 0, err
+        assert [event["channel"] for event in json.loads(out)] == [code]
+    status, out, err = run("history", anna)
+    assert status == 0, err
+    rows = [line for line in out.splitlines()[2:] if not line.startswith(" ")]
+    assert [row.split("  ")[-1] for row in rows] == [word for word, _ in CHANNELS.values()]
+    # A word it does not take is answered with the words it does.
+    status, out, err = run(
+        "record", anna, "--purpose", "marketing_email", "--status", "given", "--channel", "fax"
+    )
+    assert status == 2 and not out
+    assert err == (
+        "error: --channel: 'fax' is not one of "
+        '"web form", e-mail, "in person", phone, "paper form", SMS, other\n'
+    )
 
 
 # ----------------------------------------------------------------- state

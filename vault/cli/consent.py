@@ -24,18 +24,10 @@ try:
 except KeyboardInterrupt:
     raise SystemExit(130) from None
 
-# The statuses and channels `--status` and `--channel` take, as people write
-# them, with the client's codes for them.
+# The statuses `--status` takes, as people write them, with the client's codes
+# for them. The channels `--channel` takes are the words the tables print
+# (vault.reports.consent_terminal.CHANNELS), read when a consent is recorded.
 STATUSES = {word: word for word in ("given", "refused", "withdrawn", "renewed")}
-CHANNELS = {
-    "web form": "web_form",
-    "e-mail": "email",
-    "in person": "in_person",
-    "phone": "phone",
-    "paper form": "paper_form",
-    "sms": "sms",
-    "other": "other",
-}
 # The API's fields, as the options (or arguments) that gave them.
 RECORD_OPTIONS = {
     "subject": "SUBJECT",
@@ -92,10 +84,17 @@ def refused(error: BadOption) -> int:
 
 
 # ---------------------------------------------------------------- record
+def channel_codes() -> dict[str, str]:
+    """The words `--channel` takes, with the client's codes for them."""
+    from vault.reports.consent_terminal import CHANNELS
+
+    return {word: code for code, (word, _) in CHANNELS.items()}
+
+
 def _consent_record(args: argparse.Namespace) -> int:
     try:
         status = one_of(args.status, STATUSES, "--status")
-        channel = one_of(args.channel, CHANNELS, "--channel")
+        channel = one_of(args.channel, channel_codes(), "--channel")
         time = moment(args.time, "--time")
         expires = moment(args.expires, "--expires")
     except BadOption as error:

@@ -21,47 +21,17 @@ from vault.reports import words
 from vault.reports.words import count
 from vault_client import ConsentEvent, PolicyVersion, Purpose, PurposeConsent, ReconsentNeeded
 
-# The channels as a person names them (the client's codes as keys).
-CHANNEL_WORDS = {
-    "web_form": "web form",
-    "email": "e-mail",
-    "in_person": "in person",
-    "phone": "phone",
-    "paper_form": "paper form",
-    "sms": "SMS",
-    "other": "other",
-}
-# How a person said it, in a sentence: "given ... through a web form".
-_CHANNEL_PHRASES = {
-    "web_form": "through a web form",
-    "email": "by e-mail",
-    "in_person": "in person",
-    "phone": "by phone",
-    "paper_form": "on a paper form",
-    "sms": "by SMS",
-    "other": "another way",
-}
-# Art. 6(1)'s bases with their letter, as a register names them.
-BASIS_WORDS = {
-    "consent": "consent (GDPR art. 6(1)(a))",
-    "contract": "contract (GDPR art. 6(1)(b))",
-    "legal_obligation": "legal obligation (GDPR art. 6(1)(c))",
-    "vital_interests": "vital interests (GDPR art. 6(1)(d))",
-    "public_task": "public task (GDPR art. 6(1)(e))",
-    "legitimate_interest": "legitimate interest (GDPR art. 6(1)(f))",
-}
-# Art. 9(2)'s conditions for special categories of data, by their letter.
-CONDITION_WORDS = {
-    "a": "explicit consent",
-    "b": "employment and social security law",
-    "c": "vital interests of a person unable to consent",
-    "d": "a not-for-profit body's members",
-    "e": "made public by the person",
-    "f": "legal claims",
-    "g": "substantial public interest",
-    "h": "health or social care",
-    "i": "public health",
-    "j": "archiving, research or statistics",
+# The channels, by the client's codes: the word a person names each by (what
+# `consent record --channel` takes, and what the tables print), and how it
+# reads in a sentence ("given ... through a web form").
+CHANNELS: dict[str, tuple[str, str]] = {
+    "web_form": ("web form", "through a web form"),
+    "email": ("e-mail", "by e-mail"),
+    "in_person": ("in person", "in person"),
+    "phone": ("phone", "by phone"),
+    "paper_form": ("paper form", "on a paper form"),
+    "sms": ("SMS", "by SMS"),
+    "other": ("other", "another way"),
 }
 _GAP = "  "
 
@@ -75,11 +45,33 @@ def minute(moment: dt.datetime) -> str:
 
 
 def channel(code: str) -> str:
-    return CHANNEL_WORDS.get(code, code.replace("_", " "))
+    known = CHANNELS.get(code)
+    return known[0] if known else code.replace("_", " ")
+
+
+def _channel_phrase(code: str) -> str:
+    known = CHANNELS.get(code)
+    return known[1] if known else f"by {channel(code)}"
 
 
 def basis(code: str) -> str:
-    return BASIS_WORDS.get(code, code.replace("_", " "))
+    """A legal basis (a LegalBasis value) with its article, in the core's words."""
+    # Read from the core when asked (purposes list): its model is slow to load,
+    # and the consent commands print no basis.
+    from vault.core.consent.purposes import BASIS_WORDS
+    from vault.core.model import LegalBasis
+
+    try:
+        return BASIS_WORDS[LegalBasis(code)]
+    except ValueError:
+        return code.replace("_", " ")
+
+
+def condition(letter: str) -> str:
+    """An art. 9(2) condition for special categories, by its letter, in the core's words."""
+    from vault.core.consent.purposes import SPECIAL_CATEGORY_CONDITIONS
+
+    return SPECIAL_CATEGORY_CONDITIONS.get(letter, letter)
 
 
 def version(name: str) -> str:
@@ -199,7 +191,7 @@ def print_recorded(console: Console, subject: str, events: list[ConsentEvent]) -
     """What was recorded, in words: a sentence a purpose."""
     _line(console, subject)
     for event in events:
-        how = _CHANNEL_PHRASES.get(event.channel, f"by {channel(event.channel)}")
+        how = _channel_phrase(event.channel)
         said = f"{event.purpose}: {event.status} on {minute(event.time)} UTC {how}"
         said += (
             f", under policy {event.policy_version}"
@@ -291,9 +283,7 @@ def print_purposes(console: Console, purposes: list[Purpose], language: str) -> 
         facts = [("legal basis", basis(purpose.legal_basis)), ("description", description)]
         if purpose.special_category_condition:
             letter = purpose.special_category_condition
-            facts.append(
-                ("special data", f"GDPR art. 9(2)({letter}): {CONDITION_WORDS.get(letter, letter)}")
-            )
+            facts.append(("special data", f"GDPR art. 9(2)({letter}): {condition(letter)}"))
         facts += [
             ("categories", ", ".join(purpose.categories) or "-"),
             ("systems", ", ".join(purpose.systems) or "-"),
