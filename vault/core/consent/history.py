@@ -289,7 +289,11 @@ class ConsentHistory:
         names = sorted({*(p.name for p in self.purposes.consent_based()), *rows})
         if actor is not None and actor.system:
             names = [name for name in names if name in actor.purposes]
-        latest = {e.event_id: e for e in self.events(subject_id)} if rows else {}
+        # Only the events the standings rest on are opened, not the whole history.
+        named = self.store.consents.events_named(
+            subject_id, [rows[name].event_id for name in names if name in rows]
+        )
+        latest = {row.event_id: self._opened(row) for row in named}
         now = utc_now(self.clock)
         versions = self.policies.versions()
         states = []
