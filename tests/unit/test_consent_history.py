@@ -398,3 +398,13 @@ def test_a_protected_identitys_evidence_is_left_out_for_the_auditor_and_the_acce
     assert (WEBSITE.who, "record_consent") in noted
     assert (auditor.who, "consent_history") in noted
     assert (auditor.who, "consent_state") in noted
+
+
+def test_the_re_consent_list_of_a_purpose_not_resting_on_consent_is_refused(
+    vault: Vault,
+) -> None:
+    with pytest.raises(InvalidArgument, match="not on consent") as refused:
+        vault.reconsent_needed(OFFICER, "billing", 10, "")
+    assert refused.value.field == "purpose"
+    with pytest.raises(InvalidArgument):
+        list(vault.stream_reconsent_needed(OFFICER, "billing"))

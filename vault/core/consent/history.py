@@ -100,7 +100,7 @@ class ConsentHistory:
         if remembered is not None:
             return self._answered_again(actor, subject_id, json.loads(remembered.result))
         purposes = self._purposes(actor, given)
-        version, policy_seq = self._version(given.policy_version, self.policies.day_of(at))
+        version, policy_seq = self._version(given.policy_version, at)
         evidence = _evidence(given.evidence)
         # Before the key: an unknown or erased subject has none to make.
         writable_subject(self.store.subjects, subject_id, "subject")
@@ -181,16 +181,19 @@ class ConsentHistory:
             found.append(purpose)
         return found
 
-    def _version(self, named: str, on: dt.date) -> tuple[str, int]:
-        """The policy version consent is given under, and its seq: the one
-        named, or the one in effect on `on` ("" and 0 when none is published)."""
+    def _version(self, named: str, at: dt.datetime) -> tuple[str, int]:
+        """The policy version consent given at `at` is given under, and its
+        seq: the one named, or the one in effect on that day ("" and 0 when
+        none is published). A named one is the caller's word for what the
+        person was shown (a form may show a version before it takes effect, a
+        paper form be recorded under a version the vault learnt of later)."""
         if named:
             version_name(named, "policy_version")
             found = self.store.consents.policy_version(named)
             if found is None:
                 raise PolicyVersionNotFound(named)
             return found.version, found.seq
-        current = self.policies.in_effect(on)
+        current = self.policies.in_effect(self.policies.day_of(at))
         return (current.version, current.seq) if current else ("", 0)
 
     def _event(
@@ -415,9 +418,14 @@ def _check_order(event: ConsentEvent, latest: StandingRow | None, field: str) ->
     if latest is not None and event.given_at < latest.given_at:
         raise InvalidArgument(
             "time",
-            f"must not be before {latest.given_at.isoformat(timespec='seconds')}, when the "
+            f"must not be before {_when(latest.given_at)}, when the "
             f"latest event for {event.purpose} happened",
         )
+
+
+def _when(moment: dt.datetime) -> str:
+    """A time as the CLI and the reports print one: 2026-12-03 15:05 UTC."""
+    return f"{moment.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def _evidence(text: str) -> str:

@@ -22,7 +22,7 @@ from vault.core.audit.events import Operation, counted
 from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, utc_now
 from vault.core.consent.model import PolicyDraft, PolicyVersion, ReconsentNeeded
-from vault.core.consent.purposes import Purpose, Purposes
+from vault.core.consent.purposes import BASIS_WORDS, Purpose, Purposes
 from vault.core.consent.store import StandingRow
 from vault.core.errors import InvalidArgument, PolicyVersionExists, PurposeNotAllowed
 from vault.core.replay import Raced, Replay
@@ -256,7 +256,7 @@ class Policies:
         today = self.day_of(utc_now(self.clock))
         now = utc_now(self.clock)
         versions = self.versions()
-        wanted = [self.purposes.named(purpose)] if purpose else self.purposes.consent_based()
+        wanted = [self._consent_based(purpose)] if purpose else self.purposes.consent_based()
         if actor.system:
             for p in wanted:
                 if purpose and p.name not in actor.purposes:
@@ -286,6 +286,16 @@ class Policies:
                         return
                 if len(rows) < limit:
                     break
+
+    def _consent_based(self, name: str) -> Purpose:
+        found = self.purposes.named(name)
+        if not found.rests_on_consent:
+            raise InvalidArgument(
+                "purpose",
+                f"{name} rests on {BASIS_WORDS[found.legal_basis]}, not on consent: "
+                "nobody consents to it, so nobody must consent again",
+            )
+        return found
 
     def _listed(
         self, actor: Actor, operation: Operation, purpose: str, people: list[ReconsentNeeded]
