@@ -6,18 +6,24 @@ non-zero exit, never a traceback."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.access import token_for
 from tests.conftest import START
 from vault.cli import consent as consent_cli
 from vault.cli import main
-from vault.core.actor import LOCAL
+from vault.cli.parser import _parser
+from vault.core.actor import LOCAL, Role
+from vault.core.audit.events import Operation
+from vault.core.audit.store import AuditQuery
 from vault.core.clock import FixedClock
 from vault.core.consent.model import Channel, ConsentInput, ConsentStatus, PolicyDraft
 from vault.core.identities import IdentityKind
@@ -157,6 +163,15 @@ def test_consent_other_than_a_withdrawal_names_its_purposes(run, server: Running
     code, out, err = run("record", anna, "--status", "given", "--channel", "phone")
     assert code == 2 and not out
     assert err.startswith("error: --purpose:") and err.count("\n") == 1
+    # What the person did, in a sentence that reads, for each status that needs a purpose.
+    for status, did in (("given", "gave"), ("Refused", "refused"), ("renewed", "renewed")):
+        code, out, err = run("record", anna, "--status", status, "--channel", "phone")
+        assert (code, out) == (2, "")
+        assert err == (
+            f"error: --purpose: name the purposes the person {did} consent for (repeatable)\n"
+        )
+    assert consent_cli.DID["withdrawn"] == "withdrew"
+    assert set(consent_cli.DID) == set(consent_cli.STATUSES)
 
 
 @pytest.mark.parametrize(
@@ -268,6 +283,20 @@ def test_through_a_pipe_there_are_no_colours(server: RunningServer, token: str) 
     assert result.stderr.count("\n") == 1 and "\x1b" not in result.stderr
 
 
+def test_an_integrator_whose_system_has_no_consent_purposes_is_told_so(  # type: ignore[no-untyped-def]
+    run, server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    anna = person(server.vault)
+    given(server.vault, anna, "marketing_email")
+    # The learning platform processes for no purpose resting on consent; others do.
+    monkeypatch.setenv("CONSENT_VAULT_TOKEN", token_for(server.vault, Role.INTEGRATOR, "lms"))
+    code, out, err = run("state", anna)
+    assert code == 0, err
+    assert out == f"{anna}\nnone of the purposes this token may ask about rest on consent\n"
+    code, out, err = run("state", anna, "--json")
+    assert (code, json.loads(out)) == (0, [])
+
+
 def test_an_unknown_subject_is_one_line(run, server: RunningServer) -> None:  # type: ignore[no-untyped-def]
     code, out, err = run("state", "subjects/" + "0" * 32)
     assert code == 1 and not out
@@ -340,3 +369,75 @@ def test_the_export_is_the_dpv_document_on_stdout_or_in_a_file(  # type: ignore[
 
     code, out, err = run("export", anna, "-o", str(tmp_path / "no-such-folder" / "x.jsonld"))
     assert code == 1 and not out and err.count("\n") == 1
+
+    # Evidence text: the file is the person's alone to read, like the subject's export.
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    target.chmod(0o644)
+    assert run("export", anna, "-o", str(target))[0] == 0
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["anna-consent.jsonld"]
+
+    # `-o -` is stdout, as with no -o.
+    code, out, err = run("export", anna, "-o", "-")
+    assert code == 0 and json.loads(out) == document and "2 consent records" in err
+    assert not (Path.cwd() / "-").exists()
+
+
+@pytest.mark.parametrize(
+    ("where", "why"),
+    [
+        (".", "is a directory, not a file name"),
+        ("missing-dir/x.jsonld", "No such file or directory"),
+        ("a-file/x.jsonld", "Not a directory"),
+        ("a-pipe", "exists and is not a regular file; name a new file or a regular one"),
+        pytest.param(
+            "read-only/x.jsonld",
+            "Permission denied",
+            marks=pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere"),
+        ),
+    ],
+)
+def test_an_export_to_a_bad_place_is_the_subject_exports_one_line(  # type: ignore[no-untyped-def]
+    run, server: RunningServer, tmp_path: Path, where: str, why: str
+) -> None:
+    anna = person(server.vault)
+    given(server.vault, anna, "marketing_email")
+    place = tmp_path / "exports"
+    (place / "read-only").mkdir(parents=True)
+    (place / "a-file").write_text("not a folder")
+    os.mkfifo(place / "a-pipe")
+    (place / "read-only").chmod(0o500)
+    try:
+        code, out, err = run("export", anna, "-o", str(place / where))
+    finally:
+        (place / "read-only").chmod(0o700)
+    # The path named, never a temporary file's name nor an errno.
+    assert (code, out) == (1, "")
+    assert err == f"error: cannot write the export to {place / where}: {why}\n"
+    assert sorted(p.name for p in place.iterdir()) == ["a-file", "a-pipe", "read-only"]
+    assert list((place / "read-only").iterdir()) == []
+    # Nothing was asked of the vault for a file that could not be written.
+    asked = AuditQuery(operation=Operation.EXPORT_CONSENT_RECORDS.value, limit=10)
+    assert server.vault.records.audit.query(asked) == []
+
+
+def test_the_readme_says_which_consent_commands_take_json() -> None:
+    # "`--json` on each ... but `consent export`": each command shown takes
+    # --json unless the sentence says it does not.
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    said, block = readme.split("Purposes, consent and policy versions (", 1)[1].split("```sh\n", 1)
+    commands = [
+        line.split()[1:3] for line in block.split("```")[0].splitlines() if line.startswith("c")
+    ]
+    assert ["consent", "export"] in commands and ["purposes", "check"] in commands
+    for command in commands:
+        excepted = f"but `{' '.join(command)}`" in " ".join(said.split())
+        assert ("--json" not in options_of(*command)) == excepted, command
+
+
+def options_of(*command: str) -> set[str]:
+    parser = _parser()
+    for word in command:
+        [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        parser = commands.choices[word]
+    return {option for action in parser._actions for option in action.option_strings}

@@ -88,6 +88,23 @@ def test_every_purpose_with_its_basis_in_words_at_80_columns(listed, server: Run
     assert purposes["marketing_email"]["description"]["sv"].startswith("Marknadsföring")
 
 
+def test_the_language_is_a_tag_in_any_case_that_the_descriptions_have(listed) -> None:  # type: ignore[no-untyped-def]
+    _, swedish, _ = listed("--language", "sv")
+    for tag in ("SV", " Sv "):
+        assert listed("--language", tag) == (0, swedish, "")
+    assert listed("--language", "EN")[1] == listed()[1] != swedish
+
+    # A language no purpose is described in: one line that says which there are, exit 2.
+    for tag in ("fr", "svenska", ""):
+        for more in ([], ["--json"]):
+            code, out, err = listed("--language", tag, *more)
+            assert (code, out) == (2, "")
+            assert err == (
+                f"error: --language: no purpose is described in {tag!r} "
+                "(they are described in en, sv)\n"
+            )
+
+
 def test_the_list_through_a_pipe(server: RunningServer, token: str) -> None:
     result = piped(server, token, "purposes", "list")
     assert result.returncode == 0, result.stderr
@@ -137,9 +154,12 @@ def behind_its_back(vault: Vault, *rows: tuple[str, LegalBasis, str]) -> str:
 def test_a_clean_database_exits_0(check, vault: Vault, place: list[str]) -> None:  # type: ignore[no-untyped-def]
     code, out, err = check(*place)
     assert code == 0, err
-    assert out == (
+    # What was found, found or not, on stderr, wrapped at words to 80 columns.
+    assert not out
+    assert fits(err) and err.count("\n") == 2, err
+    assert " ".join(err.split()) == (
         "0 records checked against the purposes of the shipped school_purposes.toml: "
-        "every one's purpose is configured, on its legal basis\n"
+        "every one's purpose is configured, on its legal basis"
     )
     behind_its_back(
         vault,
@@ -147,8 +167,8 @@ def test_a_clean_database_exits_0(check, vault: Vault, place: list[str]) -> None
         ("bookkeeping", LegalBasis.LEGAL_OBLIGATION, "accounting"),
     )
     code, out, err = check(*place)
-    assert code == 0 and not err
-    assert out.startswith("2 records checked")
+    assert code == 0 and not out
+    assert err.startswith("2 records checked")
     code, out, err = check(*place, "--json")
     assert code == 0 and json.loads(out) == [] and err.startswith("2 records checked")
 
@@ -181,10 +201,11 @@ def test_records_for_a_purpose_not_configured_or_on_another_basis_are_listed_and
     assert "course_delivery" not in out
     # The records are counted, not named, unless --records asks.
     assert "subjects/" not in out
-    assert err == (
+    assert fits(err) and err.count("\n") == 2, err
+    assert " ".join(err.split()) == (
         "3 records of 4 not allowed by the purposes of the shipped "
         "school_purposes.toml; nothing was changed: configure the purpose, or rectify or "
-        "erase the records\n"
+        "erase the records"
     )
     # Nothing was changed.
     assert vault.records.records.purpose_usage() == before
@@ -299,7 +320,9 @@ def test_the_purposes_of_the_servers_configuration(  # type: ignore[no-untyped-d
     config.write_text('[purposes]\nfile = "purposes.toml"\n')
     code, out, err = check(*place, "--config", str(config))
     assert code == 0, err
-    assert out.startswith(f"1 record checked against the purposes of {tmp_path / 'purposes.toml'}")
+    assert " ".join(err.split()).startswith(
+        f"1 record checked against the purposes of {tmp_path / 'purposes.toml'}"
+    )
 
     config.write_text('[purposes]\nfile = "missing.toml"\n')
     code, out, err = check(*place, "--config", str(config))
@@ -328,4 +351,7 @@ def test_check_through_a_pipe(vault: Vault, data_dir: Path) -> None:
     assert result.returncode == 1, result.stderr
     assert "\x1b" not in result.stdout + result.stderr
     assert "newsletter_2019 is not a configured purpose" in result.stdout
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    # The summary alone on stderr, wrapped at 80 columns as the list is.
+    assert fits(result.stderr) and result.stderr.count("\n") == 2, result.stderr
+    assert " ".join(result.stderr.split()).startswith("1 record of 1 not allowed")
+    assert "Traceback" not in result.stderr

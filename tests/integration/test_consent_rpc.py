@@ -567,3 +567,65 @@ def test_the_client_records_reads_pages_and_exports_consent(
         assert len(list(auditor.consent_history(anna))) == 4
         with pytest.raises(PermissionDeniedError):
             auditor.record_consent(anna, ["marketing_email"], "given", "web_form")
+
+
+def test_the_client_takes_the_words_the_cli_and_the_readme_use(client: VaultClient) -> None:
+    anna = client.create_subject([Identity("email", "anna@example.se")]).name
+    channels = {
+        "web_form": ["web form", "Web-Form", "WEB_FORM", "webform"],
+        "email": ["e-mail", "E-mail", "email", " EMAIL "],
+        "in_person": ["in person", "In-Person", "in_person"],
+        "phone": ["phone", "Phone"],
+        "paper_form": ["paper form", "Paper-Form", "paper_form"],
+        "sms": ["sms", "SMS"],
+        "other": ["other", "Other"],
+    }
+    statuses = ["given", "GIVEN", "Given"]
+    for code, words in channels.items():
+        for n, word in enumerate(words):
+            # One purpose as a plain str is that purpose, not its letters.
+            [event] = client.record_consent(anna, "marketing_email", statuses[n % 3], word)
+            assert (event.purpose, event.status, event.channel) == (
+                "marketing_email",
+                "given",
+                code,
+            ), word
+    [event] = client.record_consent(anna, ("marketing_email",), "RENEWED", "e-mail")
+    assert event.status == "renewed"
+    [event] = client.record_consent(anna, "marketing_email", "Withdrawn", "in person")
+    assert (event.status, event.channel) == ("withdrawn", "in_person")
+
+
+def test_an_unknown_status_or_channel_is_refused_with_the_words_the_server_takes(
+    officer: Caller, client: VaultClient
+) -> None:
+    anna = person(officer)
+    for field, change in (
+        ("status", {"status": pb.CONSENT_STATUS_UNSPECIFIED}),
+        ("status", {"status": 99}),
+        ("channel", {"channel": pb.CONSENT_CHANNEL_UNSPECIFIED}),
+        ("channel", {"channel": 42}),
+    ):
+        asked: dict[str, Any] = {"status": GIVEN, "channel": pb.CONSENT_CHANNEL_WEB_FORM, **change}
+        request = pb.RecordConsentRequest(subject=anna, purposes=["marketing_email"], **asked)
+        with pytest.raises(grpc.RpcError) as raised:
+            officer.consent.RecordConsent(request)
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error_info(raised.value).metadata["field"] == field
+        # The enum's names without its prefix, lower case, as the client takes them.
+        words = [
+            name.removeprefix(f"CONSENT_{field.upper()}_").lower()
+            for name in getattr(pb, f"Consent{field.title()}").keys()[1:]
+        ]
+        assert raised.value.details() == (
+            f"{field}: must be one of {', '.join(words[:-1])} or {words[-1]}"
+        ), change
+    assert "web_form, email, in_person, phone, paper_form, sms or other" in str(
+        raised.value.details()
+    )
+    # Through the client: a word it does not take is the server's to refuse, in those words.
+    nobody = client.create_subject([Identity("email", "bo@example.se")]).name
+    with pytest.raises(InvalidArgumentError) as refused_word:
+        client.record_consent(nobody, "marketing_email", "given", "pigeon")
+    assert refused_word.value.field == "channel"
+    assert "web_form, email, in_person" in str(refused_word.value)

@@ -13,21 +13,27 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import re
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Ctrl-C while the libraries load is as quiet as Ctrl-C later: no traceback.
 try:
     from vault.cli import _client, _fail, _print_json, console, errors
     from vault.reports.words import count
+    from vault_client.client import whole_file
+    from vault_client.consent import squeezed
 except KeyboardInterrupt:
     raise SystemExit(130) from None
+
+if TYPE_CHECKING:
+    from vault_client import ConsentExport
 
 # The statuses `--status` takes, as people write them, with the client's codes
 # for them. The channels `--channel` takes are the words the tables print
 # (vault.reports.consent_terminal.CHANNELS), read when a consent is recorded.
 STATUSES = {word: word for word in ("given", "refused", "withdrawn", "renewed")}
+# What the person did, by status, in a sentence: "the purposes the person gave consent for".
+DID = {"given": "gave", "refused": "refused", "withdrawn": "withdrew", "renewed": "renewed"}
 # The API's fields, as the options (or arguments) that gave them.
 RECORD_OPTIONS = {
     "subject": "SUBJECT",
@@ -52,16 +58,12 @@ class BadOption(Exception):
 def one_of(text: str, known: dict[str, str], option: str) -> str:
     """`text` as the client's code for one of the words `known` ("web form",
     "Web-Form" and "web_form" are one), or BadOption listing the words."""
-    wanted = _squeezed(text)
+    wanted = squeezed(text)
     for word, code in known.items():
-        if _squeezed(word) == wanted:
+        if squeezed(word) == wanted:
             return code
     listed = ", ".join(f'"{w}"' if " " in w else w for w in known)
     raise BadOption(f"{option}: {text!r} is not one of {listed}")
-
-
-def _squeezed(text: str) -> str:
-    return re.sub(r"[\s_-]+", "", text.strip().lower())
 
 
 def moment(text: str | None, option: str) -> dt.datetime | None:
@@ -100,7 +102,7 @@ def _consent_record(args: argparse.Namespace) -> int:
     except BadOption as error:
         return refused(error)
     if not args.purpose and status != "withdrawn":
-        _fail(f"--purpose: name the purposes the person {status} consent for (repeatable)")
+        _fail(f"--purpose: name the purposes the person {DID[status]} consent for (repeatable)")
         return 2
     with _client(args) as client:
         events = client.record_consent(
@@ -127,12 +129,16 @@ def _consent_record(args: argparse.Namespace) -> int:
 def _consent_state(args: argparse.Namespace) -> int:
     with _client(args) as client:
         states = client.consent_state(args.subject)
-    if args.json:
-        _print_json(states)
-        return 0
+        if args.json:
+            _print_json(states)
+            return 0
+        # An answer of no purposes is every purpose an integrator's token may
+        # ask about (its system's, which the answer does not name): whether
+        # others rest on consent, the configured purposes say.
+        others = not states and any(p.legal_basis == "consent" for p in client.list_purposes())
     from vault.reports.consent_terminal import print_state
 
-    print_state(console, args.subject, states)
+    print_state(console, args.subject, states, only_some_asked=others)
     return 0
 
 
@@ -151,19 +157,25 @@ def _consent_history(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- export
 def _consent_export(args: argparse.Namespace) -> int:
+    to_stdout = args.output is None or str(args.output) == "-"
     with _client(args) as client:
-        exported = client.export_consent_records(args.subject)
-    records = count(exported.record_count, "consent record")
-    # Indented, for a person to read; the same JSON-LD, for a tool, either way.
-    document = json.dumps(json.loads(exported.document), indent=2, ensure_ascii=False) + "\n"
-    if args.output is None:
-        sys.stdout.write(document)
-        sys.stdout.flush()
-        errors.print(f"{records} (DPV, JSON-LD)", highlight=False, markup=False)
-        return 0
-    _written(args.output, document.encode())
+        if to_stdout:
+            exported = client.export_consent_records(args.subject)
+            sys.stdout.write(_readable(exported.document))
+            sys.stdout.flush()
+            errors.print(f"{_records(exported)} (DPV, JSON-LD)", highlight=False, markup=False)
+            return 0
+        # The place is tried before the call, as for the subject's export:
+        # nothing is asked of the vault for a file that cannot be written.
+        try:
+            with whole_file(args.output) as out:
+                exported = client.export_consent_records(args.subject)
+                out.write(_readable(exported.document).encode())
+        except OSError as error:
+            _fail(f"cannot write the export to {args.output}: {error.strerror or error}")
+            return 1
     console.print(
-        f"{records} (DPV, JSON-LD) written to {args.output}",
+        f"{_records(exported)} (DPV, JSON-LD) written to {args.output}",
         highlight=False,
         markup=False,
         soft_wrap=True,
@@ -171,8 +183,10 @@ def _consent_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _written(path: Path, data: bytes) -> None:
-    """`data` in the file at `path`, whole or not at all (an OSError says why)."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    partial.replace(path)
+def _readable(document: bytes) -> str:
+    """Indented, for a person to read; the same JSON-LD, for a tool, either way."""
+    return json.dumps(json.loads(document), indent=2, ensure_ascii=False) + "\n"
+
+
+def _records(exported: ConsentExport) -> str:
+    return count(exported.record_count, "consent record")

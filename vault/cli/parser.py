@@ -599,6 +599,7 @@ records use whose purpose is not configured, or whose legal basis is not the
 configured purpose's, with how many records and why; with --records, the
 name of each record beneath its use. Nothing is changed.
 
+The uses are listed on stdout; what was found, in a sentence, on stderr.
 Exit status: 0 when every record's purpose is configured, on its legal
 basis; 1 when some are not (listed); 2 when the records could not be read.
 """
@@ -685,10 +686,18 @@ def _consent_commands(commands: Any, online: Sequence[argparse.ArgumentParser]) 
         "export",
         parents=online,
         help="a person's consent records as JSON-LD (the W3C DPV profile of ISO/IEC TS 27560)",
+        description="A person's consent records as JSON-LD, the W3C DPV profile of ISO/IEC "
+        "TS 27560: JSON already, for a script as for a person (so there is no --json), "
+        "indented.",
     )
     export.add_argument("subject", metavar="SUBJECT", help="subjects/{subject}")
     export.add_argument(
-        "-o", "--output", type=Path, metavar="FILE", help="write it to FILE (default stdout)"
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write it to FILE (mode 0600: it holds evidence), whole or not at all "
+        "(default, or -: stdout)",
     )
     export.set_defaults(handler=_consent_export, options=READ_OPTIONS)
 
@@ -703,9 +712,9 @@ def _consent_commands(commands: Any, online: Sequence[argparse.ArgumentParser]) 
     )
     plist.add_argument(
         "--language",
-        default="en",
         metavar="TAG",
-        help="the descriptions' language: en (the default) or sv",
+        help="the descriptions' language, as the purposes are described in: en (the "
+        "default) or sv for the school's; any case",
     )
     _json_option(plist)
     plist.set_defaults(handler=_purposes_list)

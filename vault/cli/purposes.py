@@ -6,8 +6,9 @@ reads the record database the options name (a stopped vault's, or a running
 one's) and changes nothing. It counts the records by (purpose, legal basis,
 source system) and lists each use whose purpose is not configured or whose
 basis contradicts the configured purpose's, with the reason in words, and
-with --records the name of each of its records. Its exit code says what it
-found: 0 nothing, 1 some, 2 it could not check.
+with --records the name of each of its records, on stdout; what it found,
+in a sentence, on stderr. Its exit code says what it found: 0 nothing, 1
+some, 2 it could not check.
 """
 
 from __future__ import annotations
@@ -36,12 +37,24 @@ NOT_CHECKED = 2
 def _purposes_list(args: argparse.Namespace) -> int:
     with _client(args) as client:
         purposes = client.list_purposes()
+    language = "en"
+    if args.language is not None:
+        # A language tag in any case (SV is sv), as the descriptions have it.
+        described = sorted({tag for p in purposes for tag in p.description})
+        found = [tag for tag in described if tag.lower() == args.language.strip().lower()]
+        if not found:
+            _fail(
+                f"--language: no purpose is described in {args.language!r} "
+                f"(they are described in {', '.join(described) or 'no language'})"
+            )
+            return 2
+        language = found[0]
     if args.json:
         _print_json(purposes)
         return 0
     from vault.reports.consent_terminal import print_purposes
 
-    print_purposes(console, purposes, args.language)
+    print_purposes(console, purposes, language)
     return 0
 
 
@@ -82,22 +95,28 @@ def _purposes_check(args: argparse.Namespace) -> int:
         if args.json:
             _print_json([_use_json(use, named) for use in found])
         if not found:
-            said = (
+            _summary(
                 f"{count(checked, 'record')} checked against the purposes of {purposes.source}: "
                 "every one's purpose is configured, on its legal basis"
             )
-            (errors if args.json else console).print(said, highlight=False, markup=False)
             return ALL_CONFIGURED
         if not args.json:
             _print_uses(found, named)
     records = sum(use.records for use in found)
-    errors.print(
-        f"{count(records, 'record')} of {checked:,} not allowed by the purposes of {purposes.source}; nothing was changed: configure "
-        "the purpose, or rectify or erase the records",
-        highlight=False,
-        markup=False,
+    _summary(
+        f"{count(records, 'record')} of {checked:,} not allowed by the purposes of "
+        f"{purposes.source}; nothing was changed: configure the purpose, or rectify or "
+        "erase the records"
     )
     return NOT_CONFIGURED
+
+
+def _summary(said: str) -> None:
+    """What the check found, found or not, on stderr (the uses listed are
+    stdout's, to pipe), wrapped at words to the width (80 through a pipe)."""
+    from vault.reports.consent_terminal import wrapped
+
+    wrapped(errors, said, indent=0)
 
 
 def _print_uses(found: list[Unconfigured], named: PurposeUsageReads | None) -> None:

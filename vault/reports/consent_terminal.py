@@ -205,11 +205,24 @@ def print_recorded(console: Console, subject: str, events: list[ConsentEvent]) -
         wrapped(console, said, hanging=2)
 
 
-def print_state(console: Console, subject: str, states: list[PurposeConsent]) -> None:
-    """purpose / standing / since / policy / channel, a purpose a row."""
+def print_state(
+    console: Console,
+    subject: str,
+    states: list[PurposeConsent],
+    *,
+    only_some_asked: bool = False,
+) -> None:
+    """purpose / standing / since / policy / channel, a purpose a row.
+    `only_some_asked`: other purposes rest on consent than the token may ask
+    about (an integrator's, whose system processes for none of them)."""
     _line(console, subject)
     if not states:
-        _line(console, "no purposes rest on consent")
+        _line(
+            console,
+            "none of the purposes this token may ask about rest on consent"
+            if only_some_asked
+            else "no purposes rest on consent",
+        )
         return
     rows = []
     for state in states:

@@ -69,10 +69,14 @@ def consent_input(request: pb.RecordConsentRequest) -> ConsentInput:
     times against the history are the core's to judge."""
     status = STATUS_FROM_PB.get(request.status)
     if status is None:
-        raise InvalidArgument("status", "must be set to a known ConsentStatus")
+        raise InvalidArgument(
+            "status", f"must be one of {_known(pb.ConsentStatus, STATUS_FROM_PB)}"
+        )
     channel = CHANNEL_FROM_PB.get(request.channel)
     if channel is None:
-        raise InvalidArgument("channel", "must be set to a known ConsentChannel")
+        raise InvalidArgument(
+            "channel", f"must be one of {_known(pb.ConsentChannel, CHANNEL_FROM_PB)}"
+        )
     return ConsentInput(
         purposes=tuple(request.purposes),
         status=status,
@@ -82,6 +86,14 @@ def consent_input(request: pb.RecordConsentRequest) -> ConsentInput:
         given_at=moment(request, "time"),
         expires_at=moment(request, "expire_time"),
     )
+
+
+def _known(enum: Any, known: dict[int, Any]) -> str:
+    """The values of `enum` in `known` in words, as a caller names them: its
+    names without the enum's prefix, lower case ("web_form, email, ... or other")."""
+    prefix = enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")  # CONSENT_CHANNEL_
+    words = [enum.Name(number).removeprefix(prefix).lower() for number in known]
+    return f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 def policy_draft(request: pb.PublishPolicyVersionRequest) -> PolicyDraft:

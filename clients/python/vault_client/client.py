@@ -7,6 +7,7 @@ without applying anything twice.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import functools
@@ -169,6 +170,45 @@ _ROLES = {
     "admin": pb.ROLE_ADMIN,
 }
 _ROLE_NAMES = {number: name for name, number in _ROLES.items()}
+
+
+@contextlib.contextmanager
+def whole_file(destination: str | Path) -> Iterator[BinaryIO]:
+    """A file to write what goes to `destination`, there whole or not at all:
+    a new file (mode 0600: an export is personal data) beside it, renamed
+    over the path when the block ends, removed when it raises or is
+    interrupted (an earlier file at the path stays as it was). A place that
+    cannot be written raises OSError on entering, naming `destination`, never
+    the new file: a directory, a device or a pipe, a folder that does not exist."""
+    # A symlink is followed first: the file goes where it points, and the
+    # part file beside that, so the rename replaces the file and leaves the
+    # link as it was.
+    target = Path(destination).resolve()
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file name", str(destination))
+    if target.exists() and not target.is_file():
+        # A device, a pipe or a socket: renaming over it would replace it.
+        raise FileExistsError(
+            errno.EEXIST,
+            "exists and is not a regular file; name a new file or a regular one",
+            str(destination),
+        )
+    try:
+        fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    except OSError as error:
+        # Said of the path named, not of the part file's name.
+        raise type(error)(error.errno, error.strerror, str(destination)) from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(part, target)
+    except BaseException:
+        # After the rename there is no part file left to remove.
+        Path(part).unlink(missing_ok=True)
+        raise
+
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -441,35 +481,8 @@ class VaultClient:
         )
         if not isinstance(destination, str | Path):
             return self._export_to(request, destination, progress)
-        # A symlink is followed first: the archive goes where it points, and
-        # the part file beside that, so the rename replaces the file and
-        # leaves the link as it was.
-        target = Path(destination).resolve()
-        if target.is_dir():
-            raise IsADirectoryError(
-                errno.EISDIR, "is a directory, not a file name", str(destination)
-            )
-        if target.exists() and not target.is_file():
-            # A device, a pipe or a socket: renaming over it would replace it.
-            raise FileExistsError(
-                errno.EEXIST,
-                "exists and is not a regular file; name a new file or a regular one",
-                str(destination),
-            )
-        fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                summary = self._export_to(request, out, progress)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(part, target)
-        except BaseException:
-            # A failed or interrupted export leaves nothing behind (after the
-            # rename there is no part file left to remove), and an earlier
-            # file at the path stays as it was.
-            Path(part).unlink(missing_ok=True)
-            raise
-        return summary
+        with whole_file(destination) as out:
+            return self._export_to(request, out, progress)
 
     def _export_to(
         self,
@@ -887,7 +900,7 @@ class VaultClient:
     def record_consent(
         self,
         subject: str,
-        purposes: Iterable[str],
+        purposes: str | Iterable[str],
         status: str,
         channel: str,
         *,
@@ -899,18 +912,23 @@ class VaultClient:
     ) -> list[ConsentEvent]:
         """Record that the person `subject` (`subjects/{subject}`) said
         `status` (given, refused, withdrawn or renewed) for each of
-        `purposes`, all or nothing, through `channel` (web_form, email,
-        in_person, phone, paper_form, sms or other), with `evidence` (a form
-        submission's id, a short text). `policy_version` is the version they
+        `purposes` (one purpose may be a str), all or nothing, through
+        `channel` (web_form, email, in_person, phone, paper_form, sms or
+        other), with `evidence` (a form submission's id, a short text). The
+        status and the channel are taken in any case, with spaces or hyphens
+        for the underscores ("web form", "e-mail", "In person", "GIVEN"); a
+        word the vault does not take is refused by the server, naming the
+        field and the words it takes. `policy_version` is the version they
         were shown ("" the one in effect at `time`), `time` when they said it
         (None: now), `expire_time` the end of consent given for a while.
         Withdrawn with no purposes: every consent that stands. The events
         recorded, one per purpose."""
         request = pb.RecordConsentRequest(
             subject=subject,
-            purposes=list(purposes),
-            status=consent.STATUSES.get(status, pb.CONSENT_STATUS_UNSPECIFIED),
-            channel=consent.CHANNELS.get(channel, pb.CONSENT_CHANNEL_UNSPECIFIED),
+            # One purpose may be given as it is, not as a list of one.
+            purposes=[purposes] if isinstance(purposes, str) else list(purposes),
+            status=consent.status_number(status),
+            channel=consent.channel_number(channel),
             evidence=evidence,
             policy_version=policy_version,
             request_id=request_id or _new_request_id(),

@@ -4,6 +4,7 @@ and the words a caller uses for their enums."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from google.protobuf import timestamp_pb2
@@ -18,6 +19,13 @@ from vault_client.types import (
 )
 
 _UTC = dt.UTC
+
+
+def squeezed(word: str) -> str:
+    """A word as it is compared: lower case, without spaces, hyphens or
+    underscores, so "Web form", "web-form" and "web_form" are one."""
+    return re.sub(r"[\s_-]+", "", word.strip().lower())
+
 
 # A word the server does not know is sent as UNSPECIFIED, which the server
 # refuses naming the field: one place judges it, as for a record's legal basis.
@@ -37,6 +45,11 @@ CHANNELS: dict[str, Any] = {
     "other": pb.CONSENT_CHANNEL_OTHER,
 }
 _STATUS_NAMES = {number: name for name, number in STATUSES.items()}
+# The words a caller may write for them, as the CLI and the README do: any
+# case, with or without spaces, hyphens or underscores ("Web form", "e-mail",
+# "in_person", "GIVEN").
+_STATUS_WORDS = {squeezed(name): number for name, number in STATUSES.items()}
+_CHANNEL_WORDS = {squeezed(name): number for name, number in CHANNELS.items()}
 _CHANNEL_NAMES = {number: name for name, number in CHANNELS.items()}
 _BASIS_NAMES: dict[int, str] = {
     pb.LEGAL_BASIS_CONSENT: "consent",
@@ -46,6 +59,19 @@ _BASIS_NAMES: dict[int, str] = {
     pb.LEGAL_BASIS_PUBLIC_TASK: "public_task",
     pb.LEGAL_BASIS_LEGITIMATE_INTEREST: "legitimate_interest",
 }
+
+
+def status_number(word: str) -> Any:
+    """The ConsentStatus a word names ("given", "Given"); UNSPECIFIED for
+    any other, which the server refuses listing the words it takes."""
+    return _STATUS_WORDS.get(squeezed(word), pb.CONSENT_STATUS_UNSPECIFIED)
+
+
+def channel_number(word: str) -> Any:
+    """The ConsentChannel a word names ("web_form", "web form", "Web-Form",
+    "e-mail"); UNSPECIFIED for any other, which the server refuses listing
+    the words it takes."""
+    return _CHANNEL_WORDS.get(squeezed(word), pb.CONSENT_CHANNEL_UNSPECIFIED)
 
 
 def timestamp(moment: dt.datetime) -> timestamp_pb2.Timestamp:
