@@ -57,7 +57,7 @@ OWN_WORK = {
     Maintenance: {"recover", "purge_erased", "maintain"},
     # Reads for an export, or for a standing, whose callers commit the event.
     ConsentHistory: {"events", "standing_of"},
-    Policies: {"versions", "in_effect", "material_change_since"},
+    Policies: {"versions", "in_effect", "material_change_since", "day_of"},
     ConsentRecords: set(),
     ErasureCoordinator: {
         "run_pending",
