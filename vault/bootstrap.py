@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vault import crypto, purposes_file
-from vault.core.clock import Clock
+from vault.core.clock import DEFAULT_TIME_ZONE, Clock
 from vault.core.consent.purposes import Purposes
 from vault.core.keycache import DEFAULT_CACHE_ENTRIES
 from vault.core.replay import DEFAULT_REMEMBER_FOR
@@ -117,7 +117,7 @@ def vault_over(
     key_cache_entries: int = DEFAULT_CACHE_ENTRIES,
     remember_requests_for: dt.timedelta = DEFAULT_REMEMBER_FOR,
     purposes: Purposes | None = None,
-    time_zone: str = "Europe/Stockholm",
+    time_zone: str = DEFAULT_TIME_ZONE,
 ) -> Vault:
     """The vault over `stores`, its key cache holding at most `key_cache_entries`
     keys ([keys] cache_entries), request ids remembered for

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from vault import bootstrap, purposes_file, tls
+from vault.core.clock import DEFAULT_TIME_ZONE
 from vault.core.consent.purposes import Purposes, PurposesError
 from vault.core.erasure import ErasureSettings
 from vault.core.keycache import DEFAULT_CACHE_ENTRIES
@@ -34,7 +35,6 @@ KEY_DATABASE_ENV = "CONSENT_VAULT_KEY_DATABASE"
 KEYRING_FILE_ENV = "CONSENT_VAULT_KEYRING_FILE"
 DEFAULT_DATA_DIR = Path("vault-data")
 DEFAULT_ADDRESS = "127.0.0.1:50051"
-DEFAULT_TIME_ZONE = "Europe/Stockholm"
 
 # Who "we" are in the demo, unless a [controller] section says otherwise.
 DEMO_CONTROLLER = Controller("Leep Yrkesutbildning AB, Malmö (demo)", "dataskydd@example.se")

@@ -5,6 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
+# The controller's time zone unless configured ([controller] time_zone): the
+# school's. Its days are the ones a policy version takes effect on and a
+# retained item is kept through.
+DEFAULT_TIME_ZONE = "Europe/Stockholm"
+
 
 class Clock(Protocol):
     def now(self) -> dt.datetime:

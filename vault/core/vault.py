@@ -22,7 +22,7 @@ from vault.core.actor import Actor
 from vault.core.audit.log import Sequencer
 from vault.core.audit.reading import SIGNING_KEY, AuditLog
 from vault.core.audit.trail import AuditTrail
-from vault.core.clock import Clock, SystemClock
+from vault.core.clock import DEFAULT_TIME_ZONE, Clock, SystemClock
 from vault.core.consent.export import ConsentRecords
 from vault.core.consent.history import ConsentHistory
 from vault.core.consent.model import (
@@ -80,7 +80,7 @@ class Vault:
         access_notes: AccessNotes | None = None,
         *,
         purposes: Purposes,
-        time_zone: str = "Europe/Stockholm",
+        time_zone: str = DEFAULT_TIME_ZONE,
     ) -> None:
         self.records = records
         # Every purpose the vault processes for, with its legal basis.

@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from vault.connectors.base import NeedsAttention
+from vault.core.clock import DEFAULT_TIME_ZONE
 from vault.core.errors import FailedPrecondition, NotFound, Reason
 from vault.core.identities import IdentityKind
 from vault.core.steps import EngineSettings
@@ -102,7 +103,7 @@ class ErasureSettings:
     backoff_cap_seconds: float = 600.0
     # The controller's time zone: connectors' "today" and every retained item's
     # last day kept are dates there.
-    time_zone: str = "Europe/Stockholm"
+    time_zone: str = DEFAULT_TIME_ZONE
 
     def engine_settings(self) -> EngineSettings:
         """The step engine's leases and backoff: the erasure's are the process's."""
