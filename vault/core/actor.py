@@ -45,13 +45,15 @@ class Actor:
 
     `who` names the caller (a token's name and id, a client certificate's
     subject), `role` is what it may do; an integrator also has the source
-    `system` it writes for and the `purposes` that system is configured for.
+    `system` it writes for, the `purposes` that system is configured for and,
+    when its token names one, the `default_purpose` of its reads that name none.
     """
 
     who: str
     role: Role
     system: str = ""
     purposes: frozenset[str] = field(default=frozenset())
+    default_purpose: str = ""
 
     @property
     def sees_protected(self) -> bool:

@@ -50,6 +50,13 @@ class Reason(StrEnum):
     POLICY_VERSION_NOT_FOUND = "POLICY_VERSION_NOT_FOUND"
     POLICY_VERSION_EXISTS = "POLICY_VERSION_EXISTS"
     NO_CONSENT_TO_CHANGE = "NO_CONSENT_TO_CHANGE"
+    PURPOSE_MISMATCH = "PURPOSE_MISMATCH"
+    CONSENT_REQUIRED = "CONSENT_REQUIRED"
+    OBJECTED = "OBJECTED"
+    RESTRICTED = "RESTRICTED"
+    PROCESSING_LIMIT_NOT_FOUND = "PROCESSING_LIMIT_NOT_FOUND"
+    ALREADY_LIFTED = "ALREADY_LIFTED"
+    OBJECTION_ABSOLUTE = "OBJECTION_ABSOLUTE"
 
 
 class VaultError(Exception):
@@ -130,6 +137,15 @@ class PolicyVersionExists(AlreadyExists):
         )
 
 
+class ProcessingLimitNotFound(NotFound):
+    """No restriction or objection of that name for the subject."""
+
+    reason = Reason.PROCESSING_LIMIT_NOT_FOUND
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} does not exist", limit=name)
+
+
 class FailedPrecondition(VaultError):
     reason = "FAILED_PRECONDITION"
 
@@ -143,6 +159,72 @@ class NoConsentToChange(FailedPrecondition):
         super().__init__(
             f"{field}: nothing to {what}: the subject has not given consent for {purpose}",
             field=field,
+            purpose=purpose,
+        )
+
+
+class ConsentRequired(FailedPrecondition):
+    """A read for a purpose resting on consent the person has not given, has
+    withdrawn, let expire, or must give again (`standing` says which)."""
+
+    reason = Reason.CONSENT_REQUIRED
+
+    def __init__(self, purpose: str, standing: str) -> None:
+        super().__init__(
+            f"purpose {purpose} rests on consent, and the person's consent is {standing}: "
+            "nothing is read for it until they consent",
+            purpose=purpose,
+            standing=standing,
+        )
+
+
+class Objected(FailedPrecondition):
+    """A read for a purpose the person objected to, with no overriding grounds."""
+
+    reason = Reason.OBJECTED
+
+    def __init__(self, purpose: str, objection: str) -> None:
+        super().__init__(
+            f"the person objected to processing for {purpose} ({objection}): "
+            "nothing is read for it",
+            purpose=purpose,
+            objection=objection,
+        )
+
+
+class Restricted(FailedPrecondition):
+    """A read for a purpose processing is restricted for (art. 18)."""
+
+    reason = Reason.RESTRICTED
+
+    def __init__(self, purpose: str, restriction: str) -> None:
+        super().__init__(
+            f"processing for {purpose} is restricted ({restriction}): "
+            "nothing is read for it until the restriction is lifted",
+            purpose=purpose,
+            restriction=restriction,
+        )
+
+
+class AlreadyLifted(FailedPrecondition):
+    """A restriction or objection lifted (or overridden) already."""
+
+    reason = Reason.ALREADY_LIFTED
+
+    def __init__(self, name: str, what: str) -> None:
+        super().__init__(f"{name} was {what} already", limit=name)
+
+
+class ObjectionAbsolute(FailedPrecondition):
+    """Overriding grounds for an objection to direct marketing (art. 21(3))."""
+
+    reason = Reason.OBJECTION_ABSOLUTE
+
+    def __init__(self, name: str, purpose: str) -> None:
+        super().__init__(
+            f"{name} objects to {purpose}, which is direct marketing: an objection to it "
+            "is absolute (GDPR art. 21(3)) and no grounds override it",
+            limit=name,
             purpose=purpose,
         )
 
@@ -283,6 +365,21 @@ class PurposeNotAllowed(PermissionDenied):
             f"(settings: [systems.{system}] purposes)",
             field=field,
             purpose=purpose,
+        )
+
+
+class PurposeMismatch(PermissionDenied):
+    """A read for a purpose the record is neither held for nor compatible with."""
+
+    reason = Reason.PURPOSE_MISMATCH
+
+    def __init__(self, purpose: str, held_for: str, field: str = "purpose") -> None:
+        super().__init__(
+            f"{field}: the record is held for {held_for}, and {purpose} is neither that "
+            f"nor configured as compatible with it ([purposes.{held_for}] compatible_with)",
+            field=field,
+            purpose=purpose,
+            held_for=held_for,
         )
 
 

@@ -11,7 +11,9 @@ from vault.core.vault import Vault
 from vault.server import convert
 from vault.server import convert_consent as consent
 from vault.server.actor import actor_of
+from vault.server.contact import ContactCalls
 from vault.server.context import VaultServices
+from vault.server.limits import ProcessingLimitCalls
 from vault.server.registration import CallContext
 from vault.v1 import vault_pb2 as pb
 
@@ -19,7 +21,7 @@ from vault.v1 import vault_pb2 as pb
 JSON_LD = "application/ld+json"
 
 
-class ConsentService:
+class ConsentService(ProcessingLimitCalls, ContactCalls):
     def __init__(self, services: VaultServices) -> None:
         self.vault: Vault = services.vault
         self.controller = services.controller

@@ -172,6 +172,7 @@ def purpose_message(purpose: Purpose) -> pb.Purpose:
         systems=list(purpose.systems),
         compatible_purposes=list(purpose.compatible_with),
         material_changes=purpose.material_changes,
+        direct_marketing=purpose.direct_marketing,
     )
 
 

@@ -66,6 +66,15 @@ ALLOWED: dict[str, frozenset[Role]] = {
     "/vault.v1.ConsentService/GetConsentState": frozenset({INTEGRATOR, OFFICER, AUDITOR}),
     "/vault.v1.ConsentService/ListConsentEvents": frozenset({INTEGRATOR, OFFICER, AUDITOR}),
     "/vault.v1.ConsentService/ExportConsentRecords": frozenset({OFFICER}),
+    # A restriction, its lifting and the grounds that override an objection
+    # are the privacy officer's decisions; an objection may also come from a
+    # source system (an unsubscribe link), for its own system's purposes.
+    "/vault.v1.ConsentService/RecordRestriction": frozenset({OFFICER}),
+    "/vault.v1.ConsentService/RecordObjection": frozenset({INTEGRATOR, OFFICER}),
+    "/vault.v1.ConsentService/LiftProcessingLimit": frozenset({OFFICER}),
+    "/vault.v1.ConsentService/RecordOverridingGrounds": frozenset({OFFICER}),
+    # A mailing's list: an integrator for its system's purposes.
+    "/vault.v1.ConsentService/StreamContactable": frozenset({INTEGRATOR, OFFICER}),
     # The purposes and the policy versions are configuration, no one's
     # personal data: every role reads them; only the privacy officer
     # publishes a version. Who must consent again is read by those who ask

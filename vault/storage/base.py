@@ -236,6 +236,13 @@ class RecordRowReads(Protocol):
         source system, by record id after `after_record_id`."""
         ...
 
+    def purpose_holders(
+        self, purpose: str, after_subject: str = "", limit: int = 100
+    ) -> list[tuple[str, bool]]:
+        """(subject id, protected identity) of the active subjects that have a
+        record held for `purpose`, each once, by subject id after `after_subject`."""
+        ...
+
 
 class RecordRowWrites(RecordRowReads, Protocol):
     def insert_records(self, rows: list[RecordRow]) -> None: ...
@@ -345,6 +352,8 @@ class TokenRow(NamedTuple):
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None = None
     last_used_at: dt.datetime | None = None
+    # An integrator's purpose for the reads that name none ("" for none).
+    default_purpose: str = ""
 
 
 class TokenStore(Protocol):

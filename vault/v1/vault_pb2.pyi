@@ -80,6 +80,12 @@ class MatchDecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MATCH_DECISION_SAME_PERSON: _ClassVar[MatchDecision]
     MATCH_DECISION_NOT_THIS_PERSON: _ClassVar[MatchDecision]
 
+class ErasureScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERASURE_SCOPE_UNSPECIFIED: _ClassVar[ErasureScope]
+    ERASURE_SCOPE_SUBJECT: _ClassVar[ErasureScope]
+    ERASURE_SCOPE_PURPOSE: _ClassVar[ErasureScope]
+
 class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ROLE_UNSPECIFIED: _ClassVar[Role]
@@ -124,6 +130,12 @@ class ConsentStanding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONSENT_STANDING_EXPIRED: _ClassVar[ConsentStanding]
     CONSENT_STANDING_RECONSENT_NEEDED: _ClassVar[ConsentStanding]
 
+class ProcessingLimitKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PROCESSING_LIMIT_KIND_UNSPECIFIED: _ClassVar[ProcessingLimitKind]
+    PROCESSING_LIMIT_KIND_RESTRICTION: _ClassVar[ProcessingLimitKind]
+    PROCESSING_LIMIT_KIND_OBJECTION: _ClassVar[ProcessingLimitKind]
+
 class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
@@ -162,6 +174,13 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     POLICY_VERSION_NOT_FOUND: _ClassVar[ErrorReason]
     POLICY_VERSION_EXISTS: _ClassVar[ErrorReason]
     NO_CONSENT_TO_CHANGE: _ClassVar[ErrorReason]
+    PURPOSE_MISMATCH: _ClassVar[ErrorReason]
+    CONSENT_REQUIRED: _ClassVar[ErrorReason]
+    OBJECTED: _ClassVar[ErrorReason]
+    RESTRICTED: _ClassVar[ErrorReason]
+    PROCESSING_LIMIT_NOT_FOUND: _ClassVar[ErrorReason]
+    ALREADY_LIFTED: _ClassVar[ErrorReason]
+    OBJECTION_ABSOLUTE: _ClassVar[ErrorReason]
 IDENTITY_KIND_UNSPECIFIED: IdentityKind
 IDENTITY_KIND_PERSONNUMMER: IdentityKind
 IDENTITY_KIND_EMAIL: IdentityKind
@@ -206,6 +225,9 @@ ERASURE_OUTCOME_ALREADY_REMOVED: ErasureOutcome
 MATCH_DECISION_UNSPECIFIED: MatchDecision
 MATCH_DECISION_SAME_PERSON: MatchDecision
 MATCH_DECISION_NOT_THIS_PERSON: MatchDecision
+ERASURE_SCOPE_UNSPECIFIED: ErasureScope
+ERASURE_SCOPE_SUBJECT: ErasureScope
+ERASURE_SCOPE_PURPOSE: ErasureScope
 ROLE_UNSPECIFIED: Role
 ROLE_INTEGRATOR: Role
 ROLE_PRIVACY_OFFICER: Role
@@ -235,6 +257,9 @@ CONSENT_STANDING_REFUSED: ConsentStanding
 CONSENT_STANDING_WITHDRAWN: ConsentStanding
 CONSENT_STANDING_EXPIRED: ConsentStanding
 CONSENT_STANDING_RECONSENT_NEEDED: ConsentStanding
+PROCESSING_LIMIT_KIND_UNSPECIFIED: ProcessingLimitKind
+PROCESSING_LIMIT_KIND_RESTRICTION: ProcessingLimitKind
+PROCESSING_LIMIT_KIND_OBJECTION: ProcessingLimitKind
 ERROR_REASON_UNSPECIFIED: ErrorReason
 INVALID_FIELD: ErrorReason
 MALFORMED_REQUEST: ErrorReason
@@ -271,6 +296,13 @@ AUDIT_ENTRY_NOT_FOUND: ErrorReason
 POLICY_VERSION_NOT_FOUND: ErrorReason
 POLICY_VERSION_EXISTS: ErrorReason
 NO_CONSENT_TO_CHANGE: ErrorReason
+PURPOSE_MISMATCH: ErrorReason
+CONSENT_REQUIRED: ErrorReason
+OBJECTED: ErrorReason
+RESTRICTED: ErrorReason
+PROCESSING_LIMIT_NOT_FOUND: ErrorReason
+ALREADY_LIFTED: ErrorReason
+OBJECTION_ABSOLUTE: ErrorReason
 
 class Identity(_message.Message):
     __slots__ = ("kind", "value", "system")
@@ -593,7 +625,7 @@ class ErasureStep(_message.Message):
     def __init__(self, system: _Optional[str] = ..., state: _Optional[_Union[ErasureStepState, str]] = ..., attempts: _Optional[int] = ..., last_error: _Optional[str] = ..., next_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., items: _Optional[_Iterable[_Union[ErasureItem, _Mapping]]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conflict: _Optional[_Union[MatchConflict, _Mapping]] = ..., notes: _Optional[_Iterable[str]] = ..., decision: _Optional[_Union[MatchDecision, str]] = ..., decided_by: _Optional[str] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ErasureRequest(_message.Message):
-    __slots__ = ("name", "subject", "state", "create_time", "deadline_time", "complete_time", "steps", "update_time")
+    __slots__ = ("name", "subject", "state", "create_time", "deadline_time", "complete_time", "steps", "update_time", "scope", "purpose")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -602,6 +634,8 @@ class ErasureRequest(_message.Message):
     COMPLETE_TIME_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
     name: str
     subject: str
     state: ErasureRequestState
@@ -610,7 +644,9 @@ class ErasureRequest(_message.Message):
     complete_time: _timestamp_pb2.Timestamp
     steps: _containers.RepeatedCompositeFieldContainer[ErasureStep]
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., subject: _Optional[str] = ..., state: _Optional[_Union[ErasureRequestState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., steps: _Optional[_Iterable[_Union[ErasureStep, _Mapping]]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    scope: ErasureScope
+    purpose: str
+    def __init__(self, name: _Optional[str] = ..., subject: _Optional[str] = ..., state: _Optional[_Union[ErasureRequestState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., steps: _Optional[_Iterable[_Union[ErasureStep, _Mapping]]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scope: _Optional[_Union[ErasureScope, str]] = ..., purpose: _Optional[str] = ...) -> None: ...
 
 class GetErasureRequestRequest(_message.Message):
     __slots__ = ("name",)
@@ -721,7 +757,7 @@ class HeldCategory(_message.Message):
     def __init__(self, category: _Optional[str] = ..., description: _Optional[str] = ..., purpose: _Optional[str] = ..., legal_basis: _Optional[_Union[LegalBasis, str]] = ..., retention: _Optional[str] = ..., erasable: _Optional[bool] = ..., legal_reason: _Optional[str] = ...) -> None: ...
 
 class Connector(_message.Message):
-    __slots__ = ("name", "version", "enabled", "healthy", "health_detail", "description", "location", "holdings")
+    __slots__ = ("name", "version", "enabled", "healthy", "health_detail", "description", "location", "holdings", "capabilities")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ENABLED_FIELD_NUMBER: _ClassVar[int]
@@ -730,6 +766,7 @@ class Connector(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
     HOLDINGS_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     enabled: bool
@@ -738,7 +775,8 @@ class Connector(_message.Message):
     description: str
     location: str
     holdings: _containers.RepeatedCompositeFieldContainer[HeldCategory]
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., enabled: _Optional[bool] = ..., healthy: _Optional[bool] = ..., health_detail: _Optional[str] = ..., description: _Optional[str] = ..., location: _Optional[str] = ..., holdings: _Optional[_Iterable[_Union[HeldCategory, _Mapping]]] = ...) -> None: ...
+    capabilities: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., enabled: _Optional[bool] = ..., healthy: _Optional[bool] = ..., health_detail: _Optional[str] = ..., description: _Optional[str] = ..., location: _Optional[str] = ..., holdings: _Optional[_Iterable[_Union[HeldCategory, _Mapping]]] = ..., capabilities: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListConnectorsRequest(_message.Message):
     __slots__ = ("check_health", "page_size", "page_token")
@@ -787,10 +825,12 @@ class CreateRecordResponse(_message.Message):
     def __init__(self, record: _Optional[_Union[Record, _Mapping]] = ...) -> None: ...
 
 class GetRecordRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "purpose")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    purpose: str
+    def __init__(self, name: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
 
 class GetRecordResponse(_message.Message):
     __slots__ = ("record",)
@@ -815,16 +855,18 @@ class UpdateRecordResponse(_message.Message):
     def __init__(self, record: _Optional[_Union[Record, _Mapping]] = ...) -> None: ...
 
 class ListRecordsRequest(_message.Message):
-    __slots__ = ("parent", "page_size", "page_token", "category")
+    __slots__ = ("parent", "page_size", "page_token", "category", "purpose")
     PARENT_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
     parent: str
     page_size: int
     page_token: str
     category: str
-    def __init__(self, parent: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., category: _Optional[str] = ...) -> None: ...
+    purpose: str
+    def __init__(self, parent: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., category: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
 
 class ListRecordsResponse(_message.Message):
     __slots__ = ("records", "next_page_token")
@@ -835,12 +877,14 @@ class ListRecordsResponse(_message.Message):
     def __init__(self, records: _Optional[_Iterable[_Union[Record, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class StreamRecordsRequest(_message.Message):
-    __slots__ = ("parent", "category")
+    __slots__ = ("parent", "category", "purpose")
     PARENT_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
     parent: str
     category: str
-    def __init__(self, parent: _Optional[str] = ..., category: _Optional[str] = ...) -> None: ...
+    purpose: str
+    def __init__(self, parent: _Optional[str] = ..., category: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
 
 class StreamRecordsResponse(_message.Message):
     __slots__ = ("record",)
@@ -897,7 +941,7 @@ class EraseCategoryResponse(_message.Message):
     def __init__(self, category: _Optional[str] = ..., records_shredded: _Optional[int] = ..., erase_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., purposes: _Optional[_Iterable[str]] = ..., keys_destroyed: _Optional[int] = ...) -> None: ...
 
 class Token(_message.Message):
-    __slots__ = ("name", "display_name", "role", "system", "create_time", "expire_time", "revoke_time", "last_use_time")
+    __slots__ = ("name", "display_name", "role", "system", "create_time", "expire_time", "revoke_time", "last_use_time", "default_purpose")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -906,6 +950,7 @@ class Token(_message.Message):
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     REVOKE_TIME_FIELD_NUMBER: _ClassVar[int]
     LAST_USE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_PURPOSE_FIELD_NUMBER: _ClassVar[int]
     name: str
     display_name: str
     role: Role
@@ -914,19 +959,22 @@ class Token(_message.Message):
     expire_time: _timestamp_pb2.Timestamp
     revoke_time: _timestamp_pb2.Timestamp
     last_use_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., system: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_use_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    default_purpose: str
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., system: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_use_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., default_purpose: _Optional[str] = ...) -> None: ...
 
 class CreateTokenRequest(_message.Message):
-    __slots__ = ("role", "system", "display_name", "expires_in_seconds")
+    __slots__ = ("role", "system", "display_name", "expires_in_seconds", "default_purpose")
     ROLE_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_PURPOSE_FIELD_NUMBER: _ClassVar[int]
     role: Role
     system: str
     display_name: str
     expires_in_seconds: int
-    def __init__(self, role: _Optional[_Union[Role, str]] = ..., system: _Optional[str] = ..., display_name: _Optional[str] = ..., expires_in_seconds: _Optional[int] = ...) -> None: ...
+    default_purpose: str
+    def __init__(self, role: _Optional[_Union[Role, str]] = ..., system: _Optional[str] = ..., display_name: _Optional[str] = ..., expires_in_seconds: _Optional[int] = ..., default_purpose: _Optional[str] = ...) -> None: ...
 
 class CreateTokenResponse(_message.Message):
     __slots__ = ("token", "secret")
@@ -1131,10 +1179,12 @@ class RecordConsentRequest(_message.Message):
     def __init__(self, subject: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[ConsentStatus, str]] = ..., channel: _Optional[_Union[ConsentChannel, str]] = ..., evidence: _Optional[str] = ..., policy_version: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RecordConsentResponse(_message.Message):
-    __slots__ = ("events",)
+    __slots__ = ("events", "erasure_requests")
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    ERASURE_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[ConsentEvent]
-    def __init__(self, events: _Optional[_Iterable[_Union[ConsentEvent, _Mapping]]] = ...) -> None: ...
+    erasure_requests: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, events: _Optional[_Iterable[_Union[ConsentEvent, _Mapping]]] = ..., erasure_requests: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetConsentStateRequest(_message.Message):
     __slots__ = ("subject",)
@@ -1155,10 +1205,140 @@ class PurposeConsent(_message.Message):
     def __init__(self, purpose: _Optional[str] = ..., standing: _Optional[_Union[ConsentStanding, str]] = ..., latest: _Optional[_Union[ConsentEvent, _Mapping]] = ..., changed_by_version: _Optional[str] = ...) -> None: ...
 
 class GetConsentStateResponse(_message.Message):
-    __slots__ = ("purposes",)
+    __slots__ = ("purposes", "limits")
     PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
     purposes: _containers.RepeatedCompositeFieldContainer[PurposeConsent]
-    def __init__(self, purposes: _Optional[_Iterable[_Union[PurposeConsent, _Mapping]]] = ...) -> None: ...
+    limits: _containers.RepeatedCompositeFieldContainer[ProcessingLimit]
+    def __init__(self, purposes: _Optional[_Iterable[_Union[PurposeConsent, _Mapping]]] = ..., limits: _Optional[_Iterable[_Union[ProcessingLimit, _Mapping]]] = ...) -> None: ...
+
+class ProcessingLimit(_message.Message):
+    __slots__ = ("name", "kind", "purposes", "reason", "record_time", "recorded_by", "lift_time", "lifted_by", "lift_reason", "override_time", "overridden_by", "override_reason", "in_effect")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    RECORD_TIME_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_BY_FIELD_NUMBER: _ClassVar[int]
+    LIFT_TIME_FIELD_NUMBER: _ClassVar[int]
+    LIFTED_BY_FIELD_NUMBER: _ClassVar[int]
+    LIFT_REASON_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDE_TIME_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDDEN_BY_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDE_REASON_FIELD_NUMBER: _ClassVar[int]
+    IN_EFFECT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: ProcessingLimitKind
+    purposes: _containers.RepeatedScalarFieldContainer[str]
+    reason: str
+    record_time: _timestamp_pb2.Timestamp
+    recorded_by: str
+    lift_time: _timestamp_pb2.Timestamp
+    lifted_by: str
+    lift_reason: str
+    override_time: _timestamp_pb2.Timestamp
+    overridden_by: str
+    override_reason: str
+    in_effect: bool
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ProcessingLimitKind, str]] = ..., purposes: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ..., record_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_by: _Optional[str] = ..., lift_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lifted_by: _Optional[str] = ..., lift_reason: _Optional[str] = ..., override_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., overridden_by: _Optional[str] = ..., override_reason: _Optional[str] = ..., in_effect: _Optional[bool] = ...) -> None: ...
+
+class RecordRestrictionRequest(_message.Message):
+    __slots__ = ("subject", "purposes", "reason", "request_id")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    purposes: _containers.RepeatedScalarFieldContainer[str]
+    reason: str
+    request_id: str
+    def __init__(self, subject: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class RecordRestrictionResponse(_message.Message):
+    __slots__ = ("restriction",)
+    RESTRICTION_FIELD_NUMBER: _ClassVar[int]
+    restriction: ProcessingLimit
+    def __init__(self, restriction: _Optional[_Union[ProcessingLimit, _Mapping]] = ...) -> None: ...
+
+class RecordObjectionRequest(_message.Message):
+    __slots__ = ("subject", "purposes", "reason", "request_id")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    purposes: _containers.RepeatedScalarFieldContainer[str]
+    reason: str
+    request_id: str
+    def __init__(self, subject: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class RecordObjectionResponse(_message.Message):
+    __slots__ = ("objection",)
+    OBJECTION_FIELD_NUMBER: _ClassVar[int]
+    objection: ProcessingLimit
+    def __init__(self, objection: _Optional[_Union[ProcessingLimit, _Mapping]] = ...) -> None: ...
+
+class LiftProcessingLimitRequest(_message.Message):
+    __slots__ = ("name", "reason", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    reason: str
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., reason: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class LiftProcessingLimitResponse(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: ProcessingLimit
+    def __init__(self, limit: _Optional[_Union[ProcessingLimit, _Mapping]] = ...) -> None: ...
+
+class RecordOverridingGroundsRequest(_message.Message):
+    __slots__ = ("name", "reason", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    reason: str
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., reason: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class RecordOverridingGroundsResponse(_message.Message):
+    __slots__ = ("objection",)
+    OBJECTION_FIELD_NUMBER: _ClassVar[int]
+    objection: ProcessingLimit
+    def __init__(self, objection: _Optional[_Union[ProcessingLimit, _Mapping]] = ...) -> None: ...
+
+class StreamContactableRequest(_message.Message):
+    __slots__ = ("purpose", "resume_token", "page_size")
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    purpose: str
+    resume_token: str
+    page_size: int
+    def __init__(self, purpose: _Optional[str] = ..., resume_token: _Optional[str] = ..., page_size: _Optional[int] = ...) -> None: ...
+
+class Contactable(_message.Message):
+    __slots__ = ("subject", "legal_basis", "consent_time", "policy_version")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    LEGAL_BASIS_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    legal_basis: LegalBasis
+    consent_time: _timestamp_pb2.Timestamp
+    policy_version: str
+    def __init__(self, subject: _Optional[str] = ..., legal_basis: _Optional[_Union[LegalBasis, str]] = ..., consent_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., policy_version: _Optional[str] = ...) -> None: ...
+
+class StreamContactableResponse(_message.Message):
+    __slots__ = ("people", "resume_token")
+    PEOPLE_FIELD_NUMBER: _ClassVar[int]
+    RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    people: _containers.RepeatedCompositeFieldContainer[Contactable]
+    resume_token: str
+    def __init__(self, people: _Optional[_Iterable[_Union[Contactable, _Mapping]]] = ..., resume_token: _Optional[str] = ...) -> None: ...
 
 class ListConsentEventsRequest(_message.Message):
     __slots__ = ("subject", "purpose", "page_size", "page_token")
@@ -1197,7 +1377,7 @@ class ExportConsentRecordsResponse(_message.Message):
     def __init__(self, document: _Optional[bytes] = ..., media_type: _Optional[str] = ..., record_count: _Optional[int] = ...) -> None: ...
 
 class Purpose(_message.Message):
-    __slots__ = ("name", "description", "legal_basis", "special_category_condition", "categories", "systems", "compatible_purposes", "material_changes")
+    __slots__ = ("name", "description", "legal_basis", "special_category_condition", "categories", "systems", "compatible_purposes", "material_changes", "direct_marketing")
     class DescriptionEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -1213,6 +1393,7 @@ class Purpose(_message.Message):
     SYSTEMS_FIELD_NUMBER: _ClassVar[int]
     COMPATIBLE_PURPOSES_FIELD_NUMBER: _ClassVar[int]
     MATERIAL_CHANGES_FIELD_NUMBER: _ClassVar[int]
+    DIRECT_MARKETING_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: _containers.ScalarMap[str, str]
     legal_basis: LegalBasis
@@ -1221,7 +1402,8 @@ class Purpose(_message.Message):
     systems: _containers.RepeatedScalarFieldContainer[str]
     compatible_purposes: _containers.RepeatedScalarFieldContainer[str]
     material_changes: bool
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[_Mapping[str, str]] = ..., legal_basis: _Optional[_Union[LegalBasis, str]] = ..., special_category_condition: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., systems: _Optional[_Iterable[str]] = ..., compatible_purposes: _Optional[_Iterable[str]] = ..., material_changes: _Optional[bool] = ...) -> None: ...
+    direct_marketing: bool
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[_Mapping[str, str]] = ..., legal_basis: _Optional[_Union[LegalBasis, str]] = ..., special_category_condition: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., systems: _Optional[_Iterable[str]] = ..., compatible_purposes: _Optional[_Iterable[str]] = ..., material_changes: _Optional[bool] = ..., direct_marketing: _Optional[bool] = ...) -> None: ...
 
 class ListPurposesRequest(_message.Message):
     __slots__ = ()

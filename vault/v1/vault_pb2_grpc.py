@@ -1362,6 +1362,31 @@ class ConsentServiceStub:
                 request_serializer=vault_dot_v1_dot_vault__pb2.ExportConsentRecordsRequest.SerializeToString,
                 response_deserializer=vault_dot_v1_dot_vault__pb2.ExportConsentRecordsResponse.FromString,
                 _registered_method=True)
+        self.RecordRestriction = channel.unary_unary(
+                '/vault.v1.ConsentService/RecordRestriction',
+                request_serializer=vault_dot_v1_dot_vault__pb2.RecordRestrictionRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.RecordRestrictionResponse.FromString,
+                _registered_method=True)
+        self.RecordObjection = channel.unary_unary(
+                '/vault.v1.ConsentService/RecordObjection',
+                request_serializer=vault_dot_v1_dot_vault__pb2.RecordObjectionRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.RecordObjectionResponse.FromString,
+                _registered_method=True)
+        self.LiftProcessingLimit = channel.unary_unary(
+                '/vault.v1.ConsentService/LiftProcessingLimit',
+                request_serializer=vault_dot_v1_dot_vault__pb2.LiftProcessingLimitRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.LiftProcessingLimitResponse.FromString,
+                _registered_method=True)
+        self.RecordOverridingGrounds = channel.unary_unary(
+                '/vault.v1.ConsentService/RecordOverridingGrounds',
+                request_serializer=vault_dot_v1_dot_vault__pb2.RecordOverridingGroundsRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.RecordOverridingGroundsResponse.FromString,
+                _registered_method=True)
+        self.StreamContactable = channel.unary_stream(
+                '/vault.v1.ConsentService/StreamContactable',
+                request_serializer=vault_dot_v1_dot_vault__pb2.StreamContactableRequest.SerializeToString,
+                response_deserializer=vault_dot_v1_dot_vault__pb2.StreamContactableResponse.FromString,
+                _registered_method=True)
 
 
 class ConsentServiceServicer:
@@ -1403,6 +1428,52 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordRestriction(self, request, context):
+        """Restricts processing of the person's data for some purposes, or all
+        (GDPR art. 18): reads for them fail with RESTRICTED until it is lifted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordObjection(self, request, context):
+        """Records the person's objection to processing for some purposes (GDPR
+        art. 21): reads for them fail with OBJECTED. An objection to direct
+        marketing is absolute; one to a legitimate-interest or public-task
+        purpose stands until a privacy officer records overriding grounds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LiftProcessingLimit(self, request, context):
+        """Lifts a restriction or an objection, with the reason; it stays in the
+        person's history.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordOverridingGrounds(self, request, context):
+        """Records the compelling legitimate grounds that override an objection to a
+        legitimate-interest or public-task purpose (art. 21(1)); never one to
+        direct marketing (OBJECTION_ABSOLUTE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamContactable(self, request, context):
+        """Who may be contacted for a purpose now, for a mailing: people with
+        consent that stands (or the purpose's other legal basis), no objection,
+        no restriction, no erasure pending and no re-consent needed; protected
+        identities only for a caller who may see them. Pages of people by
+        subject, each with the `resume_token` that continues after it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1425,6 +1496,31 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.ExportConsentRecords,
                     request_deserializer=vault_dot_v1_dot_vault__pb2.ExportConsentRecordsRequest.FromString,
                     response_serializer=vault_dot_v1_dot_vault__pb2.ExportConsentRecordsResponse.SerializeToString,
+            ),
+            'RecordRestriction': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordRestriction,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.RecordRestrictionRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.RecordRestrictionResponse.SerializeToString,
+            ),
+            'RecordObjection': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordObjection,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.RecordObjectionRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.RecordObjectionResponse.SerializeToString,
+            ),
+            'LiftProcessingLimit': grpc.unary_unary_rpc_method_handler(
+                    servicer.LiftProcessingLimit,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.LiftProcessingLimitRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.LiftProcessingLimitResponse.SerializeToString,
+            ),
+            'RecordOverridingGrounds': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOverridingGrounds,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.RecordOverridingGroundsRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.RecordOverridingGroundsResponse.SerializeToString,
+            ),
+            'StreamContactable': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamContactable,
+                    request_deserializer=vault_dot_v1_dot_vault__pb2.StreamContactableRequest.FromString,
+                    response_serializer=vault_dot_v1_dot_vault__pb2.StreamContactableResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1540,6 +1636,141 @@ class ConsentService:
             '/vault.v1.ConsentService/ExportConsentRecords',
             vault_dot_v1_dot_vault__pb2.ExportConsentRecordsRequest.SerializeToString,
             vault_dot_v1_dot_vault__pb2.ExportConsentRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordRestriction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.ConsentService/RecordRestriction',
+            vault_dot_v1_dot_vault__pb2.RecordRestrictionRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.RecordRestrictionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordObjection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.ConsentService/RecordObjection',
+            vault_dot_v1_dot_vault__pb2.RecordObjectionRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.RecordObjectionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LiftProcessingLimit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.ConsentService/LiftProcessingLimit',
+            vault_dot_v1_dot_vault__pb2.LiftProcessingLimitRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.LiftProcessingLimitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordOverridingGrounds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vault.v1.ConsentService/RecordOverridingGrounds',
+            vault_dot_v1_dot_vault__pb2.RecordOverridingGroundsRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.RecordOverridingGroundsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamContactable(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/vault.v1.ConsentService/StreamContactable',
+            vault_dot_v1_dot_vault__pb2.StreamContactableRequest.SerializeToString,
+            vault_dot_v1_dot_vault__pb2.StreamContactableResponse.FromString,
             options,
             channel_credentials,
             insecure,

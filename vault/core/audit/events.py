@@ -81,6 +81,14 @@ class Operation(StrEnum):
     LIST_POLICY_VERSIONS = "list policy versions"
     LIST_RECONSENT_NEEDED = "list re-consent needed"
     STREAM_RECONSENT_NEEDED = "stream re-consent needed"
+    # consent in effect: restrictions, objections, who may be contacted, and
+    # the erasure a withdrawal starts
+    RECORD_RESTRICTION = "record restriction"
+    RECORD_OBJECTION = "record objection"
+    LIFT_PROCESSING_LIMIT = "lift processing limit"
+    RECORD_OVERRIDING_GROUNDS = "record overriding grounds"
+    STREAM_CONTACTABLE = "stream contactable"
+    ERASE_FOR_PURPOSE = "erase for purpose"
     # keys: destruction is told as an intent and an outcome
     # (vault.core.audit.destruction), so a crash between them is told too
     DESTROY_KEYS = "destroy keys"

@@ -34,7 +34,6 @@ from vault.core.consent.model import (
     ConsentInput,
     ConsentPage,
     ConsentStatus,
-    PolicyVersion,
     PurposeConsent,
     Standing,
 )
@@ -305,24 +304,9 @@ class ConsentHistory:
             if row is None:
                 states.append(PurposeConsent(name, Standing.NOT_ASKED))
                 continue
-            standing, changed_by = self._standing(row, now, versions)
+            standing, changed_by = self.policies.standing(row, now, versions)
             states.append(PurposeConsent(name, standing, latest.get(row.event_id), changed_by))
         return states
-
-    def _standing(
-        self, row: StandingRow, now: dt.datetime, versions: list[PolicyVersion]
-    ) -> tuple[Standing, str]:
-        status = ConsentStatus(row.status)
-        if status not in STANDING:
-            return Standing(status.value), ""
-        if row.expires_at is not None and row.expires_at <= now:
-            return Standing.EXPIRED, ""
-        changed = self.policies.material_change_since(
-            row.purpose, row.policy_seq, self.policies.day_of(now), versions
-        )
-        if changed is not None:
-            return Standing.RECONSENT_NEEDED, changed.version
-        return Standing(status.value), ""
 
     def history(
         self,

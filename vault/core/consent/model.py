@@ -162,3 +162,68 @@ class ReconsentNeeded:
 class ConsentPage:
     events: list[ConsentEvent] = field(default_factory=list)
     next_page_token: str = ""
+
+
+class LimitKind(StrEnum):
+    """What limits processing for a person beyond their consent."""
+
+    RESTRICTION = "restriction"  # GDPR art. 18
+    OBJECTION = "objection"  # GDPR art. 21
+
+    @property
+    def collection(self) -> str:
+        """Its resource collection: `subjects/{subject}/restrictions/{id}`."""
+        return f"{self.value}s"
+
+
+@dataclass(frozen=True)
+class ProcessingLimit:
+    """A restriction or an objection: for which purposes (a restriction with
+    none covers every purpose), why, who recorded it and when; lifted, or (an
+    objection to a legitimate-interest or public-task purpose) overridden by
+    the controller's compelling grounds, both with who, when and why."""
+
+    limit_id: str
+    subject_id: str
+    kind: LimitKind
+    purposes: tuple[str, ...]
+    reason: str
+    recorded_at: dt.datetime
+    recorded_by: str
+    lifted_at: dt.datetime | None = None
+    lifted_by: str = ""
+    lift_reason: str = ""
+    overridden_at: dt.datetime | None = None
+    overridden_by: str = ""
+    override_reason: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"subjects/{self.subject_id}/{self.kind.collection}/{self.limit_id}"
+
+    @property
+    def in_effect(self) -> bool:
+        return self.lifted_at is None and self.overridden_at is None
+
+    def covers(self, purpose: str) -> bool:
+        return not self.purposes or purpose in self.purposes
+
+
+@dataclass(frozen=True)
+class Contactable:
+    """One person who may be contacted for a purpose, and what it rests on:
+    their consent (its time and policy version), or the purpose's other basis."""
+
+    subject_id: str
+    consent_given_at: dt.datetime | None = None
+    policy_version: str = ""
+    protected_identity: bool = False
+
+
+@dataclass(frozen=True)
+class ContactPage:
+    """One page of a contact stream; `resume_token` continues after its last
+    person ("" after the last page)."""
+
+    people: list[Contactable]
+    resume_token: str

@@ -21,7 +21,14 @@ from vault.core.actor import Actor, Role
 from vault.core.audit.events import Operation, counted
 from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, utc_now
-from vault.core.consent.model import PolicyDraft, PolicyVersion, ReconsentNeeded
+from vault.core.consent.model import (
+    STANDING,
+    ConsentStatus,
+    PolicyDraft,
+    PolicyVersion,
+    ReconsentNeeded,
+    Standing,
+)
 from vault.core.consent.purposes import BASIS_WORDS, Purpose, Purposes
 from vault.core.consent.store import StandingRow
 from vault.core.errors import InvalidArgument, PolicyVersionExists, PurposeNotAllowed
@@ -114,6 +121,24 @@ class Policies:
             if v.seq > policy_seq and v.in_effect(on) and purpose in v.material_purposes
         ]
         return changed[-1] if changed else None
+
+    def standing(
+        self, row: StandingRow, now: dt.datetime, versions: list[PolicyVersion] | None = None
+    ) -> tuple[Standing, str]:
+        """How a person's consent for the row's purpose stands at `now`, from
+        their latest event: expired, outdated by a material change (with the
+        version that made it), or as the event left it."""
+        status = ConsentStatus(row.status)
+        if status not in STANDING:
+            return Standing(status.value), ""
+        if row.expires_at is not None and row.expires_at <= now:
+            return Standing.EXPIRED, ""
+        changed = self.material_change_since(
+            row.purpose, row.policy_seq, self.day_of(now), versions
+        )
+        if changed is not None:
+            return Standing.RECONSENT_NEEDED, changed.version
+        return Standing(status.value), ""
 
     # ------------------------------------------------------------ publishing
     def publish(self, actor: Actor, draft: PolicyDraft, request_id: str = "") -> PolicyVersion:

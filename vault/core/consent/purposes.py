@@ -55,6 +55,7 @@ _KEYS = frozenset(
         "systems",
         "compatible_with",
         "material_changes",
+        "direct_marketing",
     }
 )
 
@@ -82,10 +83,22 @@ class Purpose:
     compatible_with: tuple[str, ...] = ()
     special_category_condition: str = ""
     material_changes: bool = True
+    # Marketing addressed to the person: their objection to it is absolute
+    # (art. 21(3)), whatever the basis.
+    direct_marketing: bool = False
 
     @property
     def rests_on_consent(self) -> bool:
         return self.legal_basis is LegalBasis.CONSENT
+
+    @property
+    def open_to_objection(self) -> bool:
+        """May the person object to it (art. 21)? To direct marketing always;
+        otherwise where it rests on legitimate interest or a public task."""
+        return self.direct_marketing or self.legal_basis in (
+            LegalBasis.LEGITIMATE_INTEREST,
+            LegalBasis.PUBLIC_TASK,
+        )
 
     def described(self, language: str = "en") -> str:
         """The description in `language`, or in English, or in any language given."""
@@ -213,6 +226,9 @@ def _purpose(name: str, table: Any, where: str) -> Purpose:
     material = table.get("material_changes", True)
     if not isinstance(material, bool):
         raise PurposesError(f"{where}: material_changes must be true or false")
+    marketing = table.get("direct_marketing", False)
+    if not isinstance(marketing, bool):
+        raise PurposesError(f"{where}: direct_marketing must be true or false")
     return Purpose(
         name=name,
         description=dict(description),
@@ -222,6 +238,7 @@ def _purpose(name: str, table: Any, where: str) -> Purpose:
         compatible_with=_words(table, "compatible_with", where, rules.purpose, required=False),
         special_category_condition=condition,
         material_changes=material,
+        direct_marketing=marketing,
     )
 
 

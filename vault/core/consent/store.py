@@ -57,6 +57,24 @@ class StandingRow(NamedTuple):
     protected_identity: bool = False
 
 
+class LimitRow(NamedTuple):
+    """A restriction or objection as stored. What a person reads of it (the
+    reasons, who recorded, lifted or overrode it) is `sealed` under the
+    subject's consent key, so erasing the person shreds it; its kind,
+    purposes and times are in the clear, for the checks every read makes."""
+
+    limit_id: str
+    subject_id: str
+    kind: str  # a LimitKind value
+    purposes: tuple[str, ...]  # empty: every purpose
+    recorded_at: dt.datetime
+    lifted_at: dt.datetime | None
+    overridden_at: dt.datetime | None
+    key_id: str
+    sealed: bytes
+    seq: int = 0
+
+
 class ConsentReads(Protocol):
     def events(
         self, subject_id: str, purpose: str | None = None, after_seq: int = 0, limit: int = 100
@@ -81,6 +99,24 @@ class ConsentReads(Protocol):
         `after_subject`: the people who must consent again."""
         ...
 
+    def standing_page(
+        self, purpose: str, at_least_policy_seq: int, after_subject: str = "", limit: int = 100
+    ) -> list[StandingRow]:
+        """Active subjects whose latest event for `purpose` is given or renewed
+        under a policy version of seq `at_least_policy_seq` or later, by subject
+        id after `after_subject`: the people whose consent may stand (expiry is
+        the caller's to check)."""
+        ...
+
+    def limits(self, subject_id: str) -> list[LimitRow]:
+        """The subject's restrictions and objections, oldest first."""
+        ...
+
+    def limits_in_effect(self) -> list[LimitRow]:
+        """Every restriction and objection neither lifted nor overridden, of
+        active subjects (few: a mailing run reads them once)."""
+        ...
+
     def policy_versions(self) -> list[PolicyVersion]:
         """Every published policy version, in the order published (by seq)."""
         ...
@@ -95,7 +131,17 @@ class ConsentWrites(ConsentReads, Protocol):
         ...
 
     def delete_subject(self, subject_id: str) -> int:
-        """Delete the subject's events and standing (their erasure); how many events."""
+        """Delete the subject's events, standing, restrictions and objections
+        (their erasure); how many events."""
+        ...
+
+    def insert_limit(self, row: LimitRow) -> None:
+        """Store a new restriction or objection."""
+        ...
+
+    def update_limit(self, row: LimitRow) -> bool:
+        """Replace the limit's lifted and overridden times and its sealed part,
+        only while it is in effect; False (nothing written) if it is not."""
         ...
 
     def insert_policy_version(self, version: PolicyVersion) -> bool:
