@@ -23,12 +23,14 @@ from vault.core.audit.log import Sequencer
 from vault.core.audit.reading import SIGNING_KEY, AuditLog
 from vault.core.audit.trail import AuditTrail
 from vault.core.clock import DEFAULT_TIME_ZONE, Clock, SystemClock
+from vault.core.consent.contact import Contacts
 from vault.core.consent.export import ConsentRecords
 from vault.core.consent.history import ConsentHistory
 from vault.core.consent.model import (
     ConsentEvent,
     ConsentInput,
     ConsentPage,
+    ContactPage,
     PolicyDraft,
     PolicyVersion,
     PurposeConsent,
@@ -149,6 +151,10 @@ class Vault:
         # The history as standard consent records (the DPV profile of ISO/IEC TS 27560).
         self.consent_records = ConsentRecords(
             records, self.consents, self.policies, purposes, self.audit, self.access_notes
+        )
+        # Who may be contacted for a purpose: a mailing's list.
+        self.contacts = Contacts(
+            records, purposes, self.policies, self.clock, self.audit, self.access_notes
         )
 
     def audit_signing_key(self) -> bytes:
@@ -348,6 +354,14 @@ class Vault:
         """The subject's consent records as the DPV profile of ISO/IEC TS 27560
         has them (JSON-LD, vault.core.consent.dpv.MEDIA_TYPE), and how many."""
         return self.consent_records.export_records(actor, subject_id, controller)
+
+    # ---- who may be contacted
+    def stream_contactable(
+        self, actor: Actor, purpose: str, resume_token: str = "", page_size: int = 0
+    ) -> Iterator[ContactPage]:
+        """The people who may be contacted for `purpose`, a page at a time,
+        from after the person `resume_token` came with."""
+        return self.contacts.stream(actor, purpose, resume_token, page_size)
 
     # ---------------------------------------------------------------- keys
     def rotate_keys(self, actor: Actor, progress: ProgressCallback | None = None) -> Rotation:
