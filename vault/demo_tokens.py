@@ -26,6 +26,8 @@ TOKENS_DIR = "tokens"
 class DemoRole:
     role: Role
     system: str = ""  # an integrator's source system
+    # An integrator's purpose for the reads that name none.
+    default_purpose: str = ""
 
     @property
     def file_name(self) -> str:
@@ -40,12 +42,13 @@ class DemoRole:
         return f"{words} for {self.system}" if self.system else words
 
 
-# The integrator is the learning platform's: the demo's busiest source system.
+# The integrator is the learning platform's: the demo's busiest source
+# system, which reads its records to deliver courses unless a read says otherwise.
 ROLES = (
     DemoRole(Role.PRIVACY_OFFICER),
     DemoRole(Role.ADMIN),
     DemoRole(Role.AUDITOR),
-    DemoRole(Role.INTEGRATOR, "lms"),
+    DemoRole(Role.INTEGRATOR, "lms", "course_delivery"),
 )
 # The token the CLI uses when it is given none (relative to the data directory).
 OFFICER_TOKEN = Path(TOKENS_DIR) / ROLES[0].file_name
@@ -78,7 +81,11 @@ def keep_tokens(vault: Vault, directory: Path) -> list[DemoToken]:
                 kept.append(DemoToken(demo_role, path, issued=False))
                 continue
             issued = vault.tokens.create(
-                LOCAL, demo_role.role, system=demo_role.system, name=f"demo {demo_role.called}"
+                LOCAL,
+                demo_role.role,
+                system=demo_role.system,
+                name=f"demo {demo_role.called}",
+                default_purpose=demo_role.default_purpose,
             )
             _write_secret(path, issued.secret)
             kept.append(DemoToken(demo_role, path, issued=True))
@@ -100,7 +107,11 @@ def _still_works(vault: Vault, path: Path, demo_role: DemoRole) -> bool:
         token = vault.tokens.verify(secret)
     except Unauthenticated:
         return False
-    return token.role is demo_role.role and token.system == demo_role.system
+    return (
+        token.role is demo_role.role
+        and token.system == demo_role.system
+        and token.default_purpose == demo_role.default_purpose
+    )
 
 
 def _write_secret(path: Path, secret: str) -> None:

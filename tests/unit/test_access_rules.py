@@ -32,7 +32,8 @@ from vault.plugins.host import VaultHost
 from vault.plugins.manager import make_plugin_manager
 from vault.runtime import build_services
 
-LMS = Actor("lms-sync", Role.INTEGRATOR, "lms", frozenset({"course_delivery"}))
+# Its token reads for course delivery unless a read names another purpose.
+LMS = Actor("lms-sync", Role.INTEGRATOR, "lms", frozenset({"course_delivery"}), "course_delivery")
 OFFICER = Actor("dpo@school.se", Role.PRIVACY_OFFICER)
 AUDITOR = Actor("auditor", Role.AUDITOR)
 
@@ -228,13 +229,15 @@ def test_a_protected_identitys_records_are_masked_but_an_integrators_own(
 ) -> None:
     eva, own, other = protected_eva(vault)
     subject_id = eva.subject_id
+    # Both records are held for course delivery, the purpose they are read for.
+    purpose = own.purpose
     for read in (
         lambda actor: [
-            vault.get_record(actor, own.record_id),
-            vault.get_record(actor, other.record_id),
+            vault.get_record(actor, own.record_id, purpose=purpose),
+            vault.get_record(actor, other.record_id, purpose=purpose),
         ],
-        lambda actor: vault.list_records(actor, subject_id, None, 10, "").records,
-        lambda actor: list(vault.stream_records(actor, subject_id, None)),
+        lambda actor: vault.list_records(actor, subject_id, None, 10, "", purpose).records,
+        lambda actor: list(vault.stream_records(actor, subject_id, None, purpose)),
     ):
         # A role that may not see who this is (none the edge allows to read
         # records does, but the core does not count on that) sees no data.

@@ -18,6 +18,7 @@ from tests.serving import channel_to
 from vault.core.actor import LOCAL, THE_VAULT, Actor, Role
 from vault.core.audit.reading import AuditLog
 from vault.core.consent.export import ConsentRecords
+from vault.core.consent.grounds import Grounds
 from vault.core.consent.history import ConsentHistory
 from vault.core.consent.policy import Policies
 from vault.core.erasure import ErasureCoordinator
@@ -57,7 +58,9 @@ OWN_WORK = {
     Maintenance: {"recover", "purge_erased", "maintain"},
     # Reads for an export, or for a standing, whose callers commit the event.
     ConsentHistory: {"events", "standing_of"},
-    Policies: {"versions", "in_effect", "material_change_since", "day_of"},
+    Policies: {"versions", "in_effect", "material_change_since", "day_of", "standing"},
+    # The checks every read makes; the read they are part of takes the actor.
+    Grounds: {"of", "refusal", "stopped", "refuse"},
     ConsentRecords: set(),
     ErasureCoordinator: {
         "run_pending",
@@ -279,6 +282,27 @@ def test_every_rpc_passes_the_callers_actor_to_the_core(
         ),
         "ConsentService.ExportConsentRecords": lambda: consent.ExportConsentRecords(
             pb.ExportConsentRecordsRequest(subject=subject)
+        ),
+        "ConsentService.RecordRestriction": lambda: consent.RecordRestriction(
+            pb.RecordRestrictionRequest(subject=subject, reason="accuracy contested")
+        ),
+        "ConsentService.RecordObjection": lambda: consent.RecordObjection(
+            pb.RecordObjectionRequest(
+                subject=subject, purposes=["statistics"], reason="said so by phone"
+            )
+        ),
+        "ConsentService.LiftProcessingLimit": lambda: consent.LiftProcessingLimit(
+            pb.LiftProcessingLimitRequest(
+                name=f"{subject}/restrictions/nothing", reason="accuracy checked"
+            )
+        ),
+        "ConsentService.RecordOverridingGrounds": lambda: consent.RecordOverridingGrounds(
+            pb.RecordOverridingGroundsRequest(
+                name=f"{subject}/objections/nothing", reason="legal claims"
+            )
+        ),
+        "ConsentService.StreamContactable": lambda: list(
+            consent.StreamContactable(pb.StreamContactableRequest(purpose="marketing_email"))
         ),
         "PolicyService.ListPurposes": lambda: policy.ListPurposes(pb.ListPurposesRequest()),
         "PolicyService.PublishPolicyVersion": lambda: policy.PublishPolicyVersion(

@@ -29,6 +29,8 @@ from vault.v1 import vault_pb2 as pb
 from vault.v1 import vault_pb2_grpc
 
 PURPOSE = "course_delivery"
+# The purpose a privacy officer's reads are for unless they name one.
+RIGHTS_REQUESTS = "rights_requests"
 OFFICER = Actor("officer (tokens/aaaaaaaaaaaa)", Role.PRIVACY_OFFICER)
 
 
@@ -152,7 +154,7 @@ def _create_record_async(vault: Vault, who: Person) -> str:
 
 
 def _get_record_async(vault: Vault, who: Person) -> str:
-    asyncio.run(vault.get_record_async(OFFICER, who.record_id, who.subject_id))
+    asyncio.run(vault.get_record_async(OFFICER, who.record_id, who.subject_id, PURPOSE))
     return who.subject_id
 
 
@@ -213,13 +215,13 @@ CASES: dict[str, tuple[Operation, Call, str]] = {
     "export subject": (
         Operation.EXPORT_SUBJECT,
         _on(lambda v, p: v.export_subject(OFFICER, p.subject_id)),
-        "",
+        RIGHTS_REQUESTS,
     ),
     "create record": (Operation.CREATE_RECORD, _create_record, PURPOSE),
     "create record on a loop": (Operation.CREATE_RECORD, _create_record_async, PURPOSE),
     "get record": (
         Operation.GET_RECORD,
-        _on(lambda v, p: v.get_record(OFFICER, p.record_id, p.subject_id)),
+        _on(lambda v, p: v.get_record(OFFICER, p.record_id, p.subject_id, PURPOSE)),
         PURPOSE,
     ),
     "get record on a loop": (Operation.GET_RECORD, _get_record_async, PURPOSE),
@@ -227,12 +229,12 @@ CASES: dict[str, tuple[Operation, Call, str]] = {
     "list records": (
         Operation.LIST_RECORDS,
         _on(lambda v, p: v.list_records(OFFICER, p.subject_id, None, 10, "")),
-        "",
+        RIGHTS_REQUESTS,
     ),
     "stream records": (
         Operation.STREAM_RECORDS,
         _on(lambda v, p: list(v.stream_records(OFFICER, p.subject_id, "contact"))),
-        "",
+        RIGHTS_REQUESTS,
     ),
     "count records": (
         Operation.COUNT_RECORDS,

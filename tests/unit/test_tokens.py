@@ -32,7 +32,7 @@ DAY = dt.timedelta(days=1)
 
 def another_process(vault: Vault) -> Tokens:
     """The tokens as another server on the same databases sees them (a cache of its own)."""
-    return Tokens(vault.records, vault.keys, vault.clock, vault.audit)
+    return Tokens(vault.records, vault.keys, vault.clock, vault.audit, vault.purposes)
 
 
 def admin(vault: Vault, **options: object) -> IssuedToken:

@@ -71,6 +71,13 @@ except KeyboardInterrupt:
     raise SystemExit(130) from None
 
 
+# Every read of records names the purpose it is for.
+_READ_PURPOSE = (
+    "the purpose the records are read for (default: the token's; a privacy "
+    "officer's is rights_requests, answering the person's request)"
+)
+
+
 def _json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
 
@@ -262,13 +269,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     get = record_commands.add_parser("get", parents=online, help="read a record")
     get.add_argument("name", help="subjects/{subject}/records/{record}")
-    get.set_defaults(handler=_record_get, options={"name": "NAME"})
+    get.add_argument("--purpose", default="", help=_READ_PURPOSE)
+    get.set_defaults(handler=_record_get, options={"name": "NAME", "purpose": "--purpose"})
     listing = record_commands.add_parser("list", parents=online, help="list a subject's records")
     listing.add_argument("subject")
     listing.add_argument("--category", default="")
+    listing.add_argument("--purpose", default="", help=_READ_PURPOSE)
     _json_option(listing)
     listing.set_defaults(
-        handler=_record_list, options={"parent": "SUBJECT", "category": "--category"}
+        handler=_record_list,
+        options={"parent": "SUBJECT", "category": "--category", "purpose": "--purpose"},
     )
 
     shred = record_commands.add_parser(
@@ -461,6 +471,12 @@ def _parser() -> argparse.ArgumentParser:
         help="what the token may do: %(choices)s (privacy-officer also)",
     )
     issue.add_argument("--system", default="", help="an integrator's source system, such as lms")
+    issue.add_argument(
+        "--default-purpose",
+        default="",
+        metavar="PURPOSE",
+        help="an integrator's purpose for the reads that name none, such as course_delivery",
+    )
     issue.add_argument(
         "--expires", metavar="AGE", help="expires AGE from now, such as 90d (default: never)"
     )

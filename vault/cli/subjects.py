@@ -95,14 +95,14 @@ def _record_put(args: argparse.Namespace) -> int:
 
 def _record_get(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        record = client.get_record(args.name)
+        record = client.get_record(args.name, args.purpose)
     _print_json(record)
     return 0
 
 
 def _record_list(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        records = list(client.list_records(args.subject, args.category))
+        records = list(client.list_records(args.subject, args.category, purpose=args.purpose))
     if args.json:
         _print_json(records)
         return 0

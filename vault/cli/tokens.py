@@ -34,7 +34,13 @@ if TYPE_CHECKING:
 ROLES = ["integrator", "privacy_officer", "auditor", "admin"]
 
 # The core's fields, as the options (or arguments) that gave them.
-_CREATE_OPTIONS = {"role": "--role", "system": "--system", "expires": "--expires", "name": "--name"}
+_CREATE_OPTIONS = {
+    "role": "--role",
+    "system": "--system",
+    "expires": "--expires",
+    "name": "--name",
+    "default_purpose": "--default-purpose",
+}
 _REVOKE_OPTIONS = {"name": "NAME"}
 # A token's name in form, whatever its id: `tokens/` and one segment.
 
@@ -74,7 +80,12 @@ def _tokens_create(args: argparse.Namespace) -> int:
 
     def create(vault: Vault) -> int:
         issued = vault.tokens.create(
-            LOCAL, Role(args.role), system=args.system, expires_in=expires_in, name=args.name
+            LOCAL,
+            Role(args.role),
+            system=args.system,
+            expires_in=expires_in,
+            name=args.name,
+            default_purpose=args.default_purpose,
         )
         errors.print(
             "[yellow]warning:[/yellow] the token's secret is shown only now and cannot be "
@@ -240,6 +251,7 @@ def _as_json(token: Token, now: dt.datetime) -> dict[str, Any]:
         "label": token.name,
         "role": token.role.value,
         "system": token.system,
+        "default_purpose": token.default_purpose,
         "created_at": token.created_at,
         "expires_at": token.expires_at,
         "revoked_at": token.revoked_at,

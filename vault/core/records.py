@@ -19,7 +19,7 @@ import hashlib
 import json
 import secrets
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from vault.core.audit.events import AuditEvent, Operation, counted
 from vault.core.audit.store import AuditEntry
 from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, iso, utc_now
+from vault.core.consent.grounds import RIGHTS_REQUESTS, Grounds, SubjectGrounds
 from vault.core.consent.purposes import Purposes
 from vault.core.drafts import CheckedDraft
 from vault.core.errors import CategoryErased, InvalidArgument, RecordNotFound, SubjectErased
@@ -113,6 +114,7 @@ class Records:
         notes: AccessNotes,
         audit: AuditTrail,
         purposes: Purposes,
+        grounds: Grounds,
     ) -> None:
         self.store = store
         self.keys = keys
@@ -124,6 +126,8 @@ class Records:
         self.notes = notes
         self.audit = audit
         self.purposes = purposes
+        # Whether a read may go ahead for the purpose it is made for.
+        self.grounds = grounds
 
     # -------------------------------------------------------------- writes
     def create(
@@ -337,22 +341,93 @@ class Records:
         return True
 
     # --------------------------------------------------------------- reads
-    def get(self, actor: Actor, record_id: str, subject_id: str | None = None) -> Record:
-        """The record; with `subject_id`, only if it belongs to that subject (a
-        name that pairs a record with the wrong subject does not exist)."""
-        read = self._read(actor, record_id, subject_id, "get_record")
-        self.audit.commit(self._event(actor, Operation.GET_RECORD, read))
+    def get(
+        self, actor: Actor, record_id: str, subject_id: str | None = None, purpose: str = ""
+    ) -> Record:
+        """The record, read for `purpose` (or the caller's default: vault.core.
+        consent.grounds); with `subject_id`, only if it belongs to that subject
+        (a name that pairs a record with the wrong subject does not exist)."""
+        read, read_for = self._read_for(actor, record_id, subject_id, purpose)
+        self.audit.commit(self._event(actor, Operation.GET_RECORD, read, purpose=read_for))
         return read.record
 
     async def get_async(
-        self, actor: Actor, record_id: str, subject_id: str | None = None
+        self, actor: Actor, record_id: str, subject_id: str | None = None, purpose: str = ""
     ) -> Record:
         """`get` for an event loop: read on the loop as before (embedded stores
         answer at once), then the event's group commit awaited, so the loop
         never waits out an fsync."""
-        read = self._read(actor, record_id, subject_id, "get_record")
-        await self.audit.commit_async(self._event(actor, Operation.GET_RECORD, read))
+        read, read_for = self._read_for(actor, record_id, subject_id, purpose)
+        event = self._event(actor, Operation.GET_RECORD, read, purpose=read_for)
+        await self.audit.commit_async(event)
         return read.record
+
+    def _read_for(
+        self, actor: Actor, record_id: str, subject_id: str | None, purpose: str
+    ) -> tuple[_Read, str]:
+        """The record as `actor` may see it, once its ground for the read's
+        purpose is checked (a refusal audited and raised before it is opened);
+        and that purpose."""
+        read_for = self.grounds.read_purpose(actor, purpose)
+        row = self._visible_row(actor, record_id, subject_id)
+        if read_for != RIGHTS_REQUESTS:
+            grounds = self.grounds.of(row.subject_id)
+            refusal = self.grounds.refusal(grounds, read_for, row.purpose)
+            if refusal is not None:
+                self.grounds.refuse(
+                    self.audit.event(
+                        actor,
+                        Operation.GET_RECORD,
+                        row.subject_id,
+                        purpose=read_for,
+                        sensitive=self._protected(row.subject_id),
+                        detail=row.category,
+                    ),
+                    refusal,
+                )
+        return self._shown(actor, self.sealing.open_record(row), "get_record"), read_for
+
+    def _protected(self, subject_id: str) -> bool:
+        subject = self.store.subjects.subject(subject_id)
+        return subject is not None and subject.protected_identity
+
+    def _readable_for(self, grounds: SubjectGrounds, read_for: str, row: RecordRow) -> bool:
+        """May a row of a list or a stream read for `read_for` be shown? Rows
+        held for a purpose it may not serve are left out, as another system's
+        are for an integrator."""
+        return (
+            read_for == RIGHTS_REQUESTS
+            or self.grounds.refusal(grounds, read_for, row.purpose) is None
+        )
+
+    def _purpose_stopped(
+        self,
+        actor: Actor,
+        operation: Operation,
+        subject_id: str,
+        read_for: str,
+        protected: bool,
+        detail: str,
+    ) -> SubjectGrounds:
+        """The subject's grounds for a list or stream read for `read_for`; a
+        purpose that nothing may be read for now (restricted, objected to,
+        consent that does not stand) refuses the whole call, audited."""
+        grounds = self.grounds.of(subject_id)
+        if read_for != RIGHTS_REQUESTS:
+            stopped = self.grounds.stopped(grounds, read_for)
+            if stopped is not None:
+                self.grounds.refuse(
+                    self.audit.event(
+                        actor,
+                        operation,
+                        subject_id,
+                        purpose=read_for,
+                        sensitive=protected,
+                        detail=detail,
+                    ),
+                    stopped,
+                )
+        return grounds
 
     def _read(self, actor: Actor, record_id: str, subject_id: str | None, action: str) -> _Read:
         """The record as `actor` may see it, the access noted as `action`."""
@@ -372,17 +447,26 @@ class Records:
         return _Read(access.shown_record(actor, record, protected), protected)
 
     def _event(
-        self, actor: Actor, operation: Operation, read: _Read, again: str = ""
+        self,
+        actor: Actor,
+        operation: Operation,
+        read: _Read,
+        again: str = "",
+        purpose: str = "",
     ) -> AuditEvent:
-        """The event of `operation` on one record: its purpose, its category."""
+        """The event of `operation` on one record: the purpose it was read for
+        (a read's) or is held for, its category."""
         record = read.record
+        detail = record.category
+        if purpose and purpose != record.purpose:
+            detail += f", held for {record.purpose}"
         return self.audit.event(
             actor,
             operation,
             record.subject_id,
-            purpose=record.purpose,
+            purpose=purpose or record.purpose,
             sensitive=read.protected,
-            detail=f"{record.category}; {again}" if again else record.category,
+            detail=f"{detail}; {again}" if again else detail,
         )
 
     def _visible_row(self, actor: Actor, record_id: str, subject_id: str | None) -> RecordRow:
@@ -494,15 +578,41 @@ class Records:
         return self._read(actor, record_id, None, "update_record").record
 
     def page(
-        self, actor: Actor, subject_id: str, category: str | None, page_size: int, page_token: str
+        self,
+        actor: Actor,
+        subject_id: str,
+        category: str | None,
+        page_size: int,
+        page_token: str,
+        purpose: str = "",
     ) -> Page:
+        """One page of the subject's records that may be read for `purpose`
+        (or the caller's default)."""
         if category:
             rules.category(category)
         limit = rules.page_size(page_size)
-        query = {"list": "records", "subject": subject_id, "category": category or ""}
-        after = paging.read(page_token, query, (int,), "parent and category")
+        read_for = self.grounds.read_purpose(actor, purpose)
+        # A page read for one purpose does not go on as a page for another.
+        query = {
+            "list": "records",
+            "subject": subject_id,
+            "category": category or "",
+            "purpose": read_for,
+        }
+        after = paging.read(page_token, query, (int,), "parent, category and purpose")
         subject = readable_subject(self.store.subjects, subject_id)
-        rows = self._visible_rows(actor, subject_id, category, after[0] if after else 0, limit)
+        what = category or "every category"
+        grounds = self._purpose_stopped(
+            actor, Operation.LIST_RECORDS, subject_id, read_for, subject.protected_identity, what
+        )
+        rows = self._visible_rows(
+            actor,
+            subject_id,
+            category,
+            after[0] if after else 0,
+            limit,
+            lambda row: self._readable_for(grounds, read_for, row),
+        )
         # A page also ends before its records' bytes would pass what one answer
         # may carry: two 8 MiB photos would not fit in a 16 MiB message.
         kept: list[RecordRow] = []
@@ -524,32 +634,54 @@ class Records:
                 actor,
                 Operation.LIST_RECORDS,
                 subject_id,
+                purpose=read_for,
                 sensitive=protected,
-                detail=f"{category or 'every category'}: {counted(len(records), 'record')}",
+                detail=f"{what}: {counted(len(records), 'record')}",
             )
         )
         return Page(records, token)
 
     def _visible_rows(
-        self, actor: Actor, subject_id: str, category: str | None, after_seq: int, limit: int
+        self,
+        actor: Actor,
+        subject_id: str,
+        category: str | None,
+        after_seq: int,
+        limit: int,
+        readable: Callable[[RecordRow], bool],
     ) -> list[RecordRow]:
         """More than `limit` of the subject's records `actor` may see after
-        `after_seq`, unless fewer remain: an integrator's are its own system's,
-        read past the others a store's page at a time."""
+        `after_seq` and that are `readable` for the read's purpose, unless
+        fewer remain: an integrator's are its own system's, read past the
+        others a store's page at a time."""
         rows: list[RecordRow] = []
         while True:
             batch = self.store.records.records_page(
                 subject_id, category or None, after_seq, limit + 1
             )
-            rows += [row for row in batch if access.sees_system(actor, row.source_system)]
+            rows += [
+                row
+                for row in batch
+                if access.sees_system(actor, row.source_system) and readable(row)
+            ]
             if len(batch) <= limit or len(rows) > limit:
                 return rows
             after_seq = batch[-1].seq
 
-    def stream(self, actor: Actor, subject_id: str, category: str | None) -> Iterator[Record]:
+    def stream(
+        self, actor: Actor, subject_id: str, category: str | None, purpose: str = ""
+    ) -> Iterator[Record]:
+        """The subject's records that may be read for `purpose` (or the
+        caller's default), oldest first. Checked before the first record: a
+        refusal is raised by the first `next`."""
         if category:
             rules.category(category)
+        read_for = self.grounds.read_purpose(actor, purpose)
         subject = readable_subject(self.store.subjects, subject_id)
+        what = category or "every category"
+        grounds = self._purpose_stopped(
+            actor, Operation.STREAM_RECORDS, subject_id, read_for, subject.protected_identity, what
+        )
         if subject.protected_identity:
             self.notes.note(actor, subject_id, "stream_records")
         # One event for the stream, committed before its first record.
@@ -558,12 +690,15 @@ class Records:
                 actor,
                 Operation.STREAM_RECORDS,
                 subject_id,
+                purpose=read_for,
                 sensitive=subject.protected_identity,
-                detail=category or "every category",
+                detail=what,
             )
         )
         for row in self.store.records.iter_records(subject_id, category or None):
-            if access.sees_system(actor, row.source_system):
+            if access.sees_system(actor, row.source_system) and self._readable_for(
+                grounds, read_for, row
+            ):
                 yield access.shown_record(
                     actor, self.sealing.open_record(row), subject.protected_identity
                 )
@@ -628,6 +763,7 @@ class Records:
                 actor,
                 Operation.EXPORT_SUBJECT,
                 subject_id,
+                purpose=RIGHTS_REQUESTS,
                 sensitive=subject.protected_identity,
                 detail=counted(total, "record"),
             )

@@ -35,6 +35,7 @@ from vault.core.actor import TOKEN_ROLES, Actor, Role
 from vault.core.audit.events import Operation
 from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock
+from vault.core.consent.purposes import Purposes
 from vault.core.errors import (
     InvalidArgument,
     TokenExpired,
@@ -79,6 +80,8 @@ class Token:
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
     last_used_at: dt.datetime | None
+    # An integrator's purpose for the reads that name none ("": they must).
+    default_purpose: str = ""
 
     @property
     def resource_name(self) -> str:
@@ -91,7 +94,13 @@ class Token:
         """The caller this token makes: named by its label and id, an
         integrator with its system's configured `purposes`."""
         who = f"{self.name} ({self.resource_name})" if self.name else self.resource_name
-        return Actor(who, self.role, self.system, purposes if self.system else frozenset())
+        return Actor(
+            who,
+            self.role,
+            self.system,
+            purposes if self.system else frozenset(),
+            self.default_purpose,
+        )
 
 
 @dataclass(frozen=True)
@@ -130,9 +139,15 @@ def token_id_of(name: str, field: str = "name") -> str:
 
 class Tokens:
     def __init__(
-        self, store: RecordStore, keys: KeyManager, clock: Clock, audit: AuditTrail
+        self,
+        store: RecordStore,
+        keys: KeyManager,
+        clock: Clock,
+        audit: AuditTrail,
+        purposes: Purposes,
     ) -> None:
         self.store = store.tokens
+        self.purposes = purposes
         self.keys = keys
         self.clock = clock
         self.audit = audit
@@ -152,6 +167,7 @@ class Tokens:
         system: str = "",
         expires_in: dt.timedelta | None = None,
         name: str = "",
+        default_purpose: str = "",
     ) -> IssuedToken:
         """Issue a token for `role`; its secret is in the answer only."""
         if role not in TOKEN_ROLES:
@@ -162,6 +178,14 @@ class Tokens:
             )
         if role is not Role.INTEGRATOR and system:
             raise InvalidArgument("system", "only an integrator's token names a system")
+        if default_purpose:
+            if role is not Role.INTEGRATOR:
+                raise InvalidArgument(
+                    "default_purpose", "only an integrator's token has a default purpose"
+                )
+            # Configured; whether the system may read for it is the read's
+            # check (PURPOSE_NOT_ALLOWED), as [systems] may change meanwhile.
+            self.purposes.named(default_purpose, "default_purpose")
         check_issuer(actor, role)
         if expires_in is not None and not dt.timedelta(0) < expires_in <= LONGEST:
             raise InvalidArgument("expires", "must be more than 0 and at most 36500 days")
@@ -178,10 +202,13 @@ class Tokens:
             name=name,
             created_at=now,
             expires_at=now + expires_in if expires_in is not None else None,
+            default_purpose=default_purpose,
         )
         token = _token(row)
-        detail = f"{token.resource_name}, role {role.value}" + (
-            f", system {system}" if system else ""
+        detail = (
+            f"{token.resource_name}, role {role.value}"
+            + (f", system {system}" if system else "")
+            + (f", default purpose {default_purpose}" if default_purpose else "")
         )
         self.audit.commit(self.audit.event(actor, Operation.CREATE_TOKEN, detail=detail))
         self.store.insert_token(row)
@@ -283,4 +310,5 @@ def _token(row: TokenRow) -> Token:
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
         last_used_at=row.last_used_at,
+        default_purpose=row.default_purpose,
     )

@@ -25,8 +25,12 @@ from vault.core.audit.trail import AuditTrail
 from vault.core.clock import DEFAULT_TIME_ZONE, Clock, SystemClock
 from vault.core.consent.contact import Contacts
 from vault.core.consent.export import ConsentRecords
+from vault.core.consent.grounds import Grounds
 from vault.core.consent.history import ConsentHistory
+from vault.core.consent.limits import ProcessingLimits
 from vault.core.consent.model import (
+    LimitKind,
+    ProcessingLimit,
     ConsentEvent,
     ConsentInput,
     ConsentPage,
@@ -114,6 +118,13 @@ class Vault:
             self.audit,
             purposes,
         )
+        # Consent as evidence, and the policy versions it is given under.
+        # `time_zone` is the controller's ([controller] time_zone): the day a
+        # policy version takes effect on.
+        self.policies = Policies(records, purposes, self.replay, self.clock, self.audit, time_zone)
+        # What every read of a record is checked against: its purpose, the
+        # person's consent, restrictions and objections.
+        self.grounds = Grounds(records, purposes, self.policies, self.clock, self.audit)
         self.recordkeeping = Records(
             records,
             self.keys,
@@ -125,6 +136,7 @@ class Vault:
             self.access_notes,
             self.audit,
             purposes,
+            self.grounds,
         )
         self.shredding = Shredding(
             records, self.keys, self.replay, self.clock, self.scrub_due, self.audit
@@ -133,11 +145,7 @@ class Vault:
         self.rotation = KeyRotation(
             records, self.keys, self.sealing, self.clock, self.audit, self.scrub_due
         )
-        self.tokens = Tokens(records, self.keys, self.clock, self.audit)
-        # Consent as evidence, and the policy versions it is given under.
-        # `time_zone` is the controller's ([controller] time_zone): the day a
-        # policy version takes effect on.
-        self.policies = Policies(records, purposes, self.replay, self.clock, self.audit, time_zone)
+        self.tokens = Tokens(records, self.keys, self.clock, self.audit, purposes)
         self.consents = ConsentHistory(
             records,
             self.keys,
@@ -148,9 +156,19 @@ class Vault:
             self.audit,
             self.access_notes,
         )
+        # Restrictions of processing and objections (GDPR arts. 18 and 21).
+        self.limits = ProcessingLimits(
+            records, self.keys, purposes, self.replay, self.clock, self.audit, self.access_notes
+        )
         # The history as standard consent records (the DPV profile of ISO/IEC TS 27560).
         self.consent_records = ConsentRecords(
-            records, self.consents, self.policies, purposes, self.audit, self.access_notes
+            records,
+            self.consents,
+            self.policies,
+            purposes,
+            self.audit,
+            self.access_notes,
+            self.limits,
         )
         # Who may be contacted for a purpose: a mailing's list.
         self.contacts = Contacts(
@@ -250,14 +268,18 @@ class Vault:
         """Store many records, for one or many subjects, all or nothing."""
         return self.recordkeeping.import_records(actor, items, request_id)
 
-    def get_record(self, actor: Actor, record_id: str, subject_id: str | None = None) -> Record:
-        return self.recordkeeping.get(actor, record_id, subject_id)
+    def get_record(
+        self, actor: Actor, record_id: str, subject_id: str | None = None, purpose: str = ""
+    ) -> Record:
+        """The record, read for `purpose` ("": the caller's default), if its
+        ground allows (vault.core.consent.grounds)."""
+        return self.recordkeeping.get(actor, record_id, subject_id, purpose)
 
     async def get_record_async(
-        self, actor: Actor, record_id: str, subject_id: str | None = None
+        self, actor: Actor, record_id: str, subject_id: str | None = None, purpose: str = ""
     ) -> Record:
         """`get_record` for an event loop: its audit event's commit is awaited."""
-        return await self.recordkeeping.get_async(actor, record_id, subject_id)
+        return await self.recordkeeping.get_async(actor, record_id, subject_id, purpose)
 
     def update_record(
         self,
@@ -270,14 +292,22 @@ class Vault:
         return self.recordkeeping.update(actor, record_id, changes, request_id, subject_id)
 
     def list_records(
-        self, actor: Actor, subject_id: str, category: str | None, page_size: int, page_token: str
+        self,
+        actor: Actor,
+        subject_id: str,
+        category: str | None,
+        page_size: int,
+        page_token: str,
+        purpose: str = "",
     ) -> Page:
-        return self.recordkeeping.page(actor, subject_id, category, page_size, page_token)
+        """One page of the records that may be read for `purpose` ("": the
+        caller's default)."""
+        return self.recordkeeping.page(actor, subject_id, category, page_size, page_token, purpose)
 
     def stream_records(
-        self, actor: Actor, subject_id: str, category: str | None
+        self, actor: Actor, subject_id: str, category: str | None, purpose: str = ""
     ) -> Iterator[Record]:
-        return self.recordkeeping.stream(actor, subject_id, category)
+        return self.recordkeeping.stream(actor, subject_id, category, purpose)
 
     def readable_records(self, actor: Actor, subject_id: str) -> Iterator[Record]:
         """Every record still readable; rows left over from an erased category are
@@ -354,6 +384,53 @@ class Vault:
         """The subject's consent records as the DPV profile of ISO/IEC TS 27560
         has them (JSON-LD, vault.core.consent.dpv.MEDIA_TYPE), and how many."""
         return self.consent_records.export_records(actor, subject_id, controller)
+
+    # ---- restrictions and objections
+    def record_restriction(
+        self,
+        actor: Actor,
+        subject_id: str,
+        purposes: Sequence[str],
+        reason: str,
+        request_id: str = "",
+    ) -> ProcessingLimit:
+        """Restrict processing for `purposes` (none: every purpose) until lifted."""
+        return self.limits.record_restriction(actor, subject_id, purposes, reason, request_id)
+
+    def record_objection(
+        self,
+        actor: Actor,
+        subject_id: str,
+        purposes: Sequence[str],
+        reason: str,
+        request_id: str = "",
+    ) -> ProcessingLimit:
+        """Record the person's objection to processing for `purposes`."""
+        return self.limits.record_objection(actor, subject_id, purposes, reason, request_id)
+
+    def lift_processing_limit(
+        self,
+        actor: Actor,
+        subject_id: str,
+        limit_id: str,
+        kind: LimitKind,
+        reason: str,
+        request_id: str = "",
+    ) -> ProcessingLimit:
+        """Lift a restriction or an objection, with the reason."""
+        return self.limits.lift(actor, subject_id, limit_id, kind, reason, request_id)
+
+    def record_overriding_grounds(
+        self, actor: Actor, subject_id: str, limit_id: str, reason: str, request_id: str = ""
+    ) -> ProcessingLimit:
+        """Set an objection aside by the controller's compelling grounds
+        (never one to direct marketing)."""
+        return self.limits.override(actor, subject_id, limit_id, reason, request_id)
+
+    def consent_limits(self, actor: Actor, subject_id: str) -> list[ProcessingLimit]:
+        """The subject's restrictions and objections as `actor` may see them,
+        shown with `consent_state`, whose audit event covers the call."""
+        return self.limits.shown(actor, subject_id)
 
     # ---- who may be contacted
     def stream_contactable(

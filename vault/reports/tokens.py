@@ -37,9 +37,14 @@ def state(token: Token, now: dt.datetime) -> str:
 
 
 def grants(token: Token) -> str:
-    """What the token lets its holder be: "admin", "integrator for lms"."""
+    """What the token lets its holder be: "admin", "integrator for lms",
+    "integrator for lms, reading for course_delivery by default"."""
     words = role(token.role.value)
-    return f"{words} for {token.system}" if token.system else words
+    if token.system:
+        words += f" for {token.system}"
+    if token.default_purpose:
+        words += f", reading for {token.default_purpose} by default"
+    return words
 
 
 def print_tokens(console: Console, tokens: list[Token], now: dt.datetime) -> None:

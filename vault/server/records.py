@@ -58,9 +58,13 @@ class RecordService:
         subject_id, record_id = convert.record_id(request.name, "name")
         actor = actor_of(context)
         if self.stores_embedded:
-            record = await self.vault.get_record_async(actor, record_id, subject_id)
+            record = await self.vault.get_record_async(
+                actor, record_id, subject_id, request.purpose
+            )
         else:
-            record = await asyncio.to_thread(self.vault.get_record, actor, record_id, subject_id)
+            record = await asyncio.to_thread(
+                self.vault.get_record, actor, record_id, subject_id, request.purpose
+            )
         return pb.GetRecordResponse(record=convert.record_message(record))
 
     def UpdateRecord(
@@ -103,6 +107,7 @@ class RecordService:
             request.category or None,
             request.page_size,
             request.page_token,
+            request.purpose,
         )
         return pb.ListRecordsResponse(
             records=[convert.record_message(record) for record in page.records],
@@ -114,7 +119,7 @@ class RecordService:
     ) -> Iterator[pb.StreamRecordsResponse]:
         subject_id = convert.subject_id(request.parent, "parent")
         for record in self.vault.stream_records(
-            actor_of(context), subject_id, request.category or None
+            actor_of(context), subject_id, request.category or None, request.purpose
         ):
             yield pb.StreamRecordsResponse(record=convert.record_message(record))
 

@@ -49,6 +49,7 @@ class AccessService:
             system=request.system,
             expires_in=expires_in,
             name=request.display_name,
+            default_purpose=request.default_purpose,
         )
         return pb.CreateTokenResponse(token=token_message(issued.token), secret=issued.secret)
 
@@ -74,6 +75,7 @@ def token_message(token: Token) -> pb.Token:
         role=ROLE_TO_PB[token.role],
         system=token.system,
         create_time=convert.timestamp(token.created_at),
+        default_purpose=token.default_purpose,
     )
     for field, moment in (
         ("expire_time", token.expires_at),

@@ -652,6 +652,7 @@ class VaultClient:
         system: str = "",
         name: str = "",
         expires_in: dt.timedelta | None = None,
+        default_purpose: str = "",
     ) -> IssuedToken:
         """Issue a token for `role` (integrator, privacy_officer, auditor or
         admin; an integrator's names its `system`); an admin's call. Its
@@ -662,6 +663,7 @@ class VaultClient:
             system=system,
             display_name=name,
             expires_in_seconds=round(expires_in.total_seconds()) if expires_in else 0,
+            default_purpose=default_purpose,
         )
         response = self._access.CreateToken(request, timeout=self.timeout)
         return IssuedToken(_token(response.token), response.secret)
@@ -779,10 +781,10 @@ class VaultClient:
         return _record(self._records.CreateRecord(request, timeout=self.timeout).record)
 
     @_translated
-    def get_record(self, name: str) -> Record:
-        return _record(
-            self._records.GetRecord(pb.GetRecordRequest(name=name), timeout=self.timeout).record
-        )
+    def get_record(self, name: str, purpose: str = "") -> Record:
+        """The record, read for `purpose` ("": the token's default purpose)."""
+        request = pb.GetRecordRequest(name=name, purpose=purpose)
+        return _record(self._records.GetRecord(request, timeout=self.timeout).record)
 
     @_translated
     def update_record(self, name: str, *, request_id: str | None = None, **changes: Any) -> Record:
@@ -804,12 +806,13 @@ class VaultClient:
         return _record(self._records.UpdateRecord(request, timeout=self.timeout).record)
 
     def list_records(
-        self, subject: str, category: str = "", page_size: int = 100
+        self, subject: str, category: str = "", page_size: int = 100, purpose: str = ""
     ) -> Iterator[Record]:
-        """Every record of the subject, fetched page by page."""
+        """Every record of the subject that may be read for `purpose` ("": the
+        token's default purpose), fetched page by page."""
         token = ""
         while True:
-            page = self._list_page(subject, category, page_size, token)
+            page = self._list_page(subject, category, page_size, token, purpose)
             yield from (_record(r) for r in page.records)
             token = page.next_page_token
             if not token:
@@ -817,17 +820,24 @@ class VaultClient:
 
     @_translated
     def _list_page(
-        self, subject: str, category: str, page_size: int, token: str
+        self, subject: str, category: str, page_size: int, token: str, purpose: str
     ) -> pb.ListRecordsResponse:
         request = pb.ListRecordsRequest(
-            parent=subject, category=category, page_size=page_size, page_token=token
+            parent=subject,
+            category=category,
+            page_size=page_size,
+            page_token=token,
+            purpose=purpose,
         )
         return self._records.ListRecords(request, timeout=self.timeout)
 
-    def stream_records(self, subject: str, category: str = "") -> Iterator[Record]:
+    def stream_records(
+        self, subject: str, category: str = "", purpose: str = ""
+    ) -> Iterator[Record]:
+        """The subject's records that may be read for `purpose`, oldest first."""
         try:
             for message in self._records.StreamRecords(
-                pb.StreamRecordsRequest(parent=subject, category=category)
+                pb.StreamRecordsRequest(parent=subject, category=category, purpose=purpose)
             ):
                 yield _record(message.record)
         except grpc.RpcError as error:
@@ -1312,6 +1322,7 @@ def _token(message: pb.Token) -> Token:
         expire_time=time("expire_time"),
         revoke_time=time("revoke_time"),
         last_use_time=time("last_use_time"),
+        default_purpose=message.default_purpose,
     )
 
 

@@ -210,6 +210,8 @@ class Token:
     expire_time: dt.datetime | None
     revoke_time: dt.datetime | None
     last_use_time: dt.datetime | None
+    # An integrator's purpose for the reads that name none ("": none).
+    default_purpose: str = ""
 
 
 @dataclass(frozen=True)
