@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vault.connectors.base import ExportItem, Holdings
-from vault.core.consent.model import ConsentEvent, PolicyVersion, PurposeConsent
+from vault.core.consent.model import ConsentEvent, PolicyVersion, ProcessingLimit, PurposeConsent
 from vault.core.consent.purposes import Purpose
 from vault.core.model import Controller, Record, Subject
 
@@ -80,13 +80,15 @@ class ConsentPart:
     """The person's consent in their export: every event of their history,
     oldest first, how each purpose stands now, the purposes and policy
     versions named, and the same as standard consent records (`records`, the
-    DPV/ISO 27560 JSON-LD document of vault.core.consent.dpv)."""
+    DPV/ISO 27560 JSON-LD document of vault.core.consent.dpv); and their
+    restrictions and objections, in effect or lifted, oldest first."""
 
     events: tuple[ConsentEvent, ...]
     standings: tuple[PurposeConsent, ...]
     purposes: Mapping[str, Purpose]
     policies: Mapping[str, PolicyVersion]
     records: Mapping[str, Any]
+    limits: tuple[ProcessingLimit, ...] = ()
 
 
 @dataclass(frozen=True)

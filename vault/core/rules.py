@@ -133,6 +133,19 @@ def person_named(value: str, field: str) -> str:
     return value.strip()
 
 
+def one_line(value: str, field: str, most: int = 500, *, required: bool = False) -> str:
+    """A short text a person wrote (a consent's evidence, a restriction's
+    reason), stripped, as a report prints it: one line of at most `most`
+    printable characters, so no control, format or separator character
+    breaks the line or turns the report's text around."""
+    text = value.strip()
+    if required and not text:
+        raise InvalidArgument(field, f"is required: one line of at most {most} characters")
+    if len(text) > most or any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text):
+        raise InvalidArgument(field, f"must be at most {most} printable characters on one line")
+    return text
+
+
 def page_size(value: int) -> int:
     if value < 0:
         raise InvalidArgument("page_size", "must not be negative")

@@ -7,6 +7,7 @@ person by their audit pseudonym.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from vault.core import access
@@ -17,6 +18,7 @@ from vault.core.audit.trail import AuditTrail
 from vault.core.clock import utc_now
 from vault.core.consent import dpv
 from vault.core.consent.history import ConsentHistory
+from vault.core.consent.limits import ProcessingLimits
 from vault.core.consent.policy import Policies
 from vault.core.consent.purposes import Purposes
 from vault.core.export import ConsentPart
@@ -47,6 +49,7 @@ class ConsentRecords:
         purposes: Purposes,
         audit: AuditTrail,
         notes: AccessNotes,
+        limits: ProcessingLimits | None = None,
     ) -> None:
         self.store = store
         self.history = history
@@ -54,6 +57,8 @@ class ConsentRecords:
         self.purposes = purposes
         self.audit = audit
         self.notes = notes
+        # The person's restrictions and objections, for the subject's export.
+        self.limits = limits
 
     def export_records(
         self, actor: Actor, subject_id: str, controller: Controller
@@ -80,10 +85,14 @@ class ConsentRecords:
         return document, len(part.events)
 
     def part(self, actor: Actor, subject_id: str, controller: Controller) -> ConsentPart:
-        """The consent part of the subject's export: part of an export whose
-        event the export commits before this is read."""
+        """The consent part of the subject's export, with the person's
+        restrictions and objections: part of an export whose event the export
+        commits before this is read."""
         access.check_whole_person(actor, "ExportSubject")
-        return self._read(subject_id, controller)
+        part = self._read(subject_id, controller)
+        if self.limits is None:
+            return part
+        return replace(part, limits=tuple(self.limits.of(subject_id)))
 
     def _read(self, subject_id: str, controller: Controller) -> ConsentPart:
         return _read(

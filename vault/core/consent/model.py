@@ -196,6 +196,9 @@ class ProcessingLimit:
     overridden_at: dt.datetime | None = None
     overridden_by: str = ""
     override_reason: str = ""
+    # The source system whose integrator recorded it ("" for none): it sees
+    # the reason it recorded, as it sees the evidence of the consent it did.
+    source_system: str = ""
 
     @property
     def name(self) -> str:
