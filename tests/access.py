@@ -16,9 +16,21 @@ from vault.core.vault import Vault
 from vault.v1 import vault_pb2 as pb
 
 
-def token_for(vault: Vault, role: Role, system: str = "") -> str:
-    """A new token of `role` (an integrator's for `system`): its secret."""
-    return vault.tokens.create(LOCAL, role, system=system, name=f"test {role.value}").secret
+# The purpose a test integrator's reads are for when they name none, as the
+# demo's token for the learning platform has it.
+DEFAULT_PURPOSES = {"lms": "course_delivery"}
+
+
+def token_for(
+    vault: Vault, role: Role, system: str = "", default_purpose: str | None = None
+) -> str:
+    """A new token of `role` (an integrator's for `system`, reading for
+    `default_purpose` or its system's usual one): its secret."""
+    if default_purpose is None:
+        default_purpose = DEFAULT_PURPOSES.get(system, "")
+    return vault.tokens.create(
+        LOCAL, role, system=system, name=f"test {role.value}", default_purpose=default_purpose
+    ).secret
 
 
 class _Details(grpc.ClientCallDetails):

@@ -215,6 +215,8 @@ def succeed_at_everything(told: Told, channel: grpc.Channel, admin: grpc.Channel
     told.done("ListReconsentNeeded")
     assert list(policy.StreamReconsentNeeded(pb.StreamReconsentNeededRequest(), timeout=30))
     told.done("StreamReconsentNeeded")
+    list(consent.StreamContactable(pb.StreamContactableRequest(purpose="marketing_email")))
+    told.done("StreamContactable")
 
     # The auditor's calls, over a log the sequencer has signed.
     audit.ListAuditEvents(pb.ListAuditEventsRequest(subject=anna))

@@ -67,6 +67,11 @@ ConsentService.RecordConsent                   yes          yes            -    
 ConsentService.GetConsentState                 yes          yes            yes     -
 ConsentService.ListConsentEvents               yes          yes            yes     -
 ConsentService.ExportConsentRecords            -            yes            -       -
+ConsentService.RecordRestriction               -            yes            -       -
+ConsentService.RecordObjection                 yes          yes            -       -
+ConsentService.LiftProcessingLimit             -            yes            -       -
+ConsentService.RecordOverridingGrounds         -            yes            -       -
+ConsentService.StreamContactable               yes          yes            -       -
 PolicyService.ListPurposes                     yes          yes            yes     yes
 PolicyService.PublishPolicyVersion             -            yes            -       -
 PolicyService.ListPolicyVersions               yes          yes            yes     yes
