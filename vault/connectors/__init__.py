@@ -3,7 +3,8 @@
 A connector is a plugin that covers one system holding personal data. It
 declares its holdings, finds a person from their identities, exports what the
 system holds about them and erases it, reporting per item what was removed,
-what must be kept (and until when) and what needs a person to act.
+what must be kept (and until when) and what needs a person to act. What it
+can do beyond that it declares as `capabilities` (`Capability`).
 
     from vault.connectors import Connector, Holdings, HeldCategory, Removed
     from vault.plugins import hookimpl
@@ -44,9 +45,11 @@ from vault.connectors.base import (
     takes_references,
     validate_holdings,
 )
+from vault.plugins.hookspecs import Capability
 
 __all__ = [
     "EEA_COUNTRIES",
+    "Capability",
     "Connector",
     "ConnectorError",
     "ConnectorSettings",

@@ -16,6 +16,7 @@ from vault.core import rules
 from vault.core.errors import InvalidArgument
 from vault.core.identities import Identity, IdentityKind, canonical_identity
 from vault.core.model import LegalBasis
+from vault.plugins.hookspecs import Capability
 
 # Where processing may happen without a transfer outside the EU/EEA (GDPR ch. V).
 EEA_COUNTRIES = frozenset(
@@ -303,6 +304,9 @@ class Connector(abc.ABC):
 
     name: str
     version: ClassVar[str] = "0"
+    # What it can do beyond find, export and erase (vault.plugins.hookspecs.
+    # Capability); each one declared is a method it overrides.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
 
     def __init__(self, settings: ConnectorSettings) -> None:
         self.settings = settings
@@ -356,6 +360,27 @@ class Connector(abc.ABC):
         connector written before this parameter existed may leave it out of its
         signature; the vault then calls it with identities and today only.
         """
+
+    def withdraw_consent(
+        self,
+        identities: list[Identity],
+        purpose: str,
+        categories: list[str],
+        today: dt.date,
+        references: list[str] | None = None,
+    ) -> list[Outcome]:
+        """The person withdrew their consent for `purpose`: erase what the system
+        holds about them in `categories` (those of its holdings that rest on
+        that purpose) and nothing else, reporting each item's outcome as
+        `erase` does. The person stays; what is held for other purposes stays.
+        Must be idempotent, as `erase`.
+
+        Called only for a connector that declares
+        `Capability.WITHDRAW_CONSENT` in `capabilities`; one that does not
+        keeps this default, and the vault asks a person to act in the system
+        instead. `today` and `references` are as for `erase`.
+        """
+        raise NotImplementedError(f"connector {self.name} does not declare withdraw_consent")
 
     def health(self) -> HealthReport:
         """Whether the system answers; the default says nothing is known."""

@@ -1,5 +1,6 @@
 """The connectors an admin enabled: found through the plugin hooks, configured from TOML,
-checked at start-up (holdings valid, hosted inside the EU/EEA, secrets present)."""
+checked at start-up (holdings valid, hosted inside the EU/EEA, secrets present,
+each declared capability backed by its method)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from vault.connectors.base import (
     SettingsError,
     validate_holdings,
 )
+from vault.plugins.hookspecs import Capability
 from vault.plugins.host import VaultHost
 
 log = logging.getLogger("vault.connectors")
@@ -38,6 +40,8 @@ class InstalledConnector:
     enabled: bool
     connector: Connector | None = None
     holdings: Holdings | None = None
+    # What its class declares it can do, enabled or not.
+    capabilities: frozenset[Capability] = frozenset()
 
 
 @dataclass
@@ -101,7 +105,9 @@ class ConnectorRegistry:
                 classes[name] = connector_class
         registry = cls(
             {
-                n: InstalledConnector(n, getattr(c, "version", "0"), False)
+                n: InstalledConnector(
+                    n, getattr(c, "version", "0"), False, capabilities=_capabilities(c)
+                )
                 for n, c in classes.items()
             }
         )
@@ -110,7 +116,13 @@ class ConnectorRegistry:
                 raise ConfigError(f"[connectors.{name}] must be a table")
             kind = _connector_type(name, section, classes)
             item = registry.installed.setdefault(
-                name, InstalledConnector(name, getattr(classes[kind], "version", "0"), False)
+                name,
+                InstalledConnector(
+                    name,
+                    getattr(classes[kind], "version", "0"),
+                    False,
+                    capabilities=_capabilities(classes[kind]),
+                ),
             )
             if not section.get("enabled", True):
                 continue
@@ -118,6 +130,7 @@ class ConnectorRegistry:
             settings = ConnectorSettings(
                 name, values, base_dir, environ if environ is not None else os.environ, time_zone
             )
+            _check_capabilities(name, classes[kind])
             try:
                 connector = classes[kind](settings)
                 holdings = connector.holdings()
@@ -130,6 +143,46 @@ class ConnectorRegistry:
                 )
             item.enabled, item.connector, item.holdings = True, connector, holdings
         return registry
+
+
+# Each capability and the method that carries it out.
+_METHODS = {Capability.WITHDRAW_CONSENT: "withdraw_consent"}
+
+
+def _capabilities(connector_class: type[Connector]) -> frozenset[Capability]:
+    """The capabilities a class declares that the vault knows, as the vocabulary's own."""
+    declared: frozenset[str] = getattr(connector_class, "capabilities", frozenset())
+    return frozenset(Capability(c) for c in declared if c in _METHODS)
+
+
+def _check_capabilities(name: str, connector_class: type[Connector]) -> None:
+    """A declared capability the class does not carry out is refused: the vault
+    decides from the declaration alone and would call a method that only says
+    it is not there. A method carried out but not declared is never called
+    (the vault asks a person instead), which is safe, so it is only logged."""
+    declared: frozenset[Capability] = getattr(connector_class, "capabilities", frozenset())
+    for capability in declared:
+        if capability not in _METHODS:
+            known = ", ".join(sorted(_METHODS))
+            raise ConfigError(
+                f"connector {name!r} declares capability {capability!r}, which the vault "
+                f"does not know (known: {known})"
+            )
+    for capability, method in _METHODS.items():
+        overridden = getattr(connector_class, method) is not getattr(Connector, method)
+        if capability in declared and not overridden:
+            raise ConfigError(
+                f"connector {name!r} declares capability {capability.value} "
+                f"but does not implement {method}()"
+            )
+        if overridden and capability not in declared:
+            log.warning(
+                "connector %s implements %s() but does not declare capability %s: "
+                "the vault will not call it, and asks for a manual action instead",
+                name,
+                method,
+                capability.value,
+            )
 
 
 # A system's name shows in erasure reports and exports, and is typed by admins.

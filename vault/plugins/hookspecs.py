@@ -6,6 +6,7 @@ Every hook receives the host, so new capabilities never change a signature.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -17,6 +18,20 @@ if TYPE_CHECKING:
     from vault.plugins.host import VaultHost
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+
+class Capability(StrEnum):
+    """What a connector can do beyond finding, exporting and erasing a person,
+    declared in its class's `capabilities`. The vault decides from the
+    declaration alone: it never calls a method to see whether it works.
+    A connector that declares a capability overrides its method (checked at
+    start-up); one that does not gets the vault's fallback instead.
+    """
+
+    # `Connector.withdraw_consent`: told when a person withdraws consent for
+    # a purpose its holdings rest on, it erases what it holds for that
+    # purpose alone. Without it, a person is asked to do it (a manual action).
+    WITHDRAW_CONSENT = "withdraw_consent"
 
 
 @hookspec
