@@ -1,6 +1,7 @@
 """consent record, state, history and export: a person's consent as
-evidence, through a server, in words a privacy officer reads at 80 columns
-or through a pipe, and as JSON for tools (--json).
+evidence; consent restrict, object, lift and override: their restrictions
+and objections. Through a server, in words a privacy officer reads at 80
+columns or through a pipe, and as JSON for tools (--json).
 
 What the options say is checked before any call (a status, a channel, a
 time that does not read is one line naming the option, exit 2); what the
@@ -14,7 +15,8 @@ import argparse
 import datetime as dt
 import json
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 # Ctrl-C while the libraries load is as quiet as Ctrl-C later: no traceback.
 try:
@@ -27,6 +29,7 @@ except KeyboardInterrupt:
 
 if TYPE_CHECKING:
     from vault_client import ConsentExport
+    from vault_client.consent import ProcessingLimit
 
 # The statuses `--status` takes, as people write them, with the client's codes
 # for them. The channels `--channel` takes are the words the tables print
@@ -128,7 +131,7 @@ def _consent_record(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------- state
 def _consent_state(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        states = client.consent_state(args.subject)
+        states, limits = client.consent_state_and_limits(args.subject)
         if args.json:
             _print_json(states)
             return 0
@@ -136,9 +139,10 @@ def _consent_state(args: argparse.Namespace) -> int:
         # ask about (its system's, which the answer does not name): whether
         # others rest on consent, the configured purposes say.
         others = not states and any(p.legal_basis == "consent" for p in client.list_purposes())
-    from vault.reports.consent_terminal import print_state
+    from vault.reports.consent_terminal import print_limits, print_state
 
     print_state(console, args.subject, states, only_some_asked=others)
+    print_limits(console, limits)
     return 0
 
 
@@ -190,3 +194,165 @@ def _readable(document: bytes) -> str:
 
 def _records(exported: ConsentExport) -> str:
     return count(exported.record_count, "consent record")
+
+
+# -------------------------------------------- restrictions and objections
+LIMIT_OPTIONS = {
+    "subject": "SUBJECT",
+    "name": "NAME",
+    "purposes": "--purpose",
+    "reason": "--reason",
+    "request_id": "--request-id",
+}
+# Every reason is one line of at most this many characters (the server's rule).
+MAX_REASON = 500
+
+
+def _reason(args: argparse.Namespace, what: str) -> str | None:
+    """The --reason given, or None after one line saying what it is for."""
+    reason = (args.reason or "").strip()
+    if not reason:
+        _fail(f"--reason: say why {what}, in one line of at most {MAX_REASON} characters")
+        return None
+    return reason
+
+
+def _consent_restrict(args: argparse.Namespace) -> int:
+    reason = _reason(args, "processing is restricted")
+    if reason is None:
+        return 2
+    with _client(args) as client:
+        limit = client.record_restriction(
+            args.subject, args.purpose, reason, request_id=args.request_id
+        )
+    return _limit_done(args, limit, "recorded")
+
+
+def _consent_object(args: argparse.Namespace) -> int:
+    if not args.purpose:
+        _fail("--purpose: name the purposes the person objects to (repeatable)")
+        return 2
+    reason = _reason(args, "the person objects")
+    if reason is None:
+        return 2
+    with _client(args) as client:
+        limit = client.record_objection(
+            args.subject, args.purpose, reason, request_id=args.request_id
+        )
+    return _limit_done(args, limit, "recorded")
+
+
+def _consent_lift(args: argparse.Namespace) -> int:
+    reason = _reason(args, "it is lifted")
+    if reason is None:
+        return 2
+    with _client(args) as client:
+        limit = client.lift_processing_limit(args.name, reason, request_id=args.request_id)
+    return _limit_done(args, limit, "lifted")
+
+
+def _consent_override(args: argparse.Namespace) -> int:
+    reason = _reason(args, "the objection is overridden: the compelling legitimate grounds")
+    if reason is None:
+        return 2
+    with _client(args) as client:
+        limit = client.record_overriding_grounds(args.name, reason, request_id=args.request_id)
+    return _limit_done(args, limit, "overridden by compelling grounds")
+
+
+def _limit_done(args: argparse.Namespace, limit: ProcessingLimit, done: str) -> int:
+    if args.json:
+        _print_json(limit)
+        return 0
+    from vault.reports.consent_terminal import print_limit
+
+    print_limit(console, limit, done)
+    return 0
+
+
+def limit_commands(consent_commands: Any, online: Sequence[argparse.ArgumentParser]) -> None:
+    """consent restrict, object, lift and override."""
+    from vault.cli.parser import _json_option
+
+    reason_help = "why, in one line of at most 500 characters (required)"
+    request_help = "an id for the call: sent again with it, nothing is recorded twice"
+
+    restrict = consent_commands.add_parser(
+        "restrict",
+        parents=online,
+        help="restrict processing of a person's data (GDPR art. 18), for some purposes or all",
+        description="Restrict processing of a person's data for the purposes named, or with "
+        "no --purpose for every purpose (GDPR art. 18): reads for them are refused "
+        "(RESTRICTED) until `consent lift` lifts it. Answering the person's own requests "
+        "(an export, an erasure) goes on.",
+    )
+    restrict.add_argument("subject", metavar="SUBJECT", help="subjects/{subject}")
+    restrict.add_argument(
+        "--purpose",
+        action="append",
+        default=[],
+        metavar="P",
+        help="a purpose processing is restricted for (repeatable; none: every purpose)",
+    )
+    restrict.add_argument(
+        "--reason", metavar="TEXT", help=f"{reason_help}, such as 'accuracy contested'"
+    )
+    restrict.add_argument("--request-id", metavar="ID", help=request_help)
+    _json_option(restrict)
+    restrict.set_defaults(handler=_consent_restrict, options=LIMIT_OPTIONS)
+
+    objection = consent_commands.add_parser(
+        "object",
+        parents=online,
+        help="record a person's objection to processing for some purposes (GDPR art. 21)",
+        description="Record a person's objection to processing for the purposes named (GDPR "
+        "art. 21), each resting on legitimate interest or a public task, or direct marketing: "
+        "reads for them are refused (OBJECTED). An objection to direct marketing is absolute; "
+        "one to another purpose stands until a privacy officer records overriding grounds "
+        "(`consent override`). For a purpose resting on consent, the person withdraws their "
+        "consent instead (`consent record --status withdrawn`).",
+    )
+    objection.add_argument("subject", metavar="SUBJECT", help="subjects/{subject}")
+    objection.add_argument(
+        "--purpose",
+        action="append",
+        default=[],
+        metavar="P",
+        help="a purpose objected to (repeatable; at least one)",
+    )
+    objection.add_argument(
+        "--reason", metavar="TEXT", help=f"{reason_help}: the person's words, or where they are"
+    )
+    objection.add_argument("--request-id", metavar="ID", help=request_help)
+    _json_option(objection)
+    objection.set_defaults(handler=_consent_object, options=LIMIT_OPTIONS)
+
+    lift = consent_commands.add_parser(
+        "lift",
+        parents=online,
+        help="lift a restriction or an objection; it stays in the person's history",
+    )
+    lift.add_argument(
+        "name",
+        metavar="NAME",
+        help="subjects/{subject}/restrictions/{id} or subjects/{subject}/objections/{id}",
+    )
+    lift.add_argument("--reason", metavar="TEXT", help=reason_help)
+    lift.add_argument("--request-id", metavar="ID", help=request_help)
+    _json_option(lift)
+    lift.set_defaults(handler=_consent_lift, options=LIMIT_OPTIONS)
+
+    override = consent_commands.add_parser(
+        "override",
+        parents=online,
+        help="record the compelling grounds that override an objection (GDPR art. 21(1))",
+        description="Record the compelling legitimate grounds that override a person's "
+        "objection to a purpose resting on legitimate interest or a public task (GDPR art. "
+        "21(1)): processing for it goes on. Never for an objection to direct marketing, which "
+        "is absolute (OBJECTION_ABSOLUTE).",
+    )
+    override.add_argument("name", metavar="NAME", help="subjects/{subject}/objections/{id}")
+    override.add_argument("--reason", metavar="TEXT", help=f"the grounds: {reason_help}")
+    override.add_argument("--request-id", metavar="ID", help=request_help)
+    _json_option(override)
+    override.set_defaults(handler=_consent_override, options=LIMIT_OPTIONS)

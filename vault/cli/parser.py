@@ -28,6 +28,7 @@ try:
         _consent_history,
         _consent_record,
         _consent_state,
+        limit_commands,
     )
     from vault.cli.erasure import (
         _erase,
@@ -716,6 +717,7 @@ def _consent_commands(commands: Any, online: Sequence[argparse.ArgumentParser]) 
         "(default, or -: stdout)",
     )
     export.set_defaults(handler=_consent_export, options=READ_OPTIONS)
+    limit_commands(consent_commands, online)
 
     purposes = commands.add_parser(
         "purposes", help="the purposes the vault processes for, and records they do not allow"

@@ -1,6 +1,7 @@
 """What the CLI prints about purposes, consent and policy versions: a
-person's standing per purpose, their history, what was recorded, the
-configured purposes, the policy versions and who must consent again.
+person's standing per purpose, their restrictions and objections, their
+history, what was recorded, the configured purposes, the policy versions
+and who must consent again.
 
 Tables are plain text in columns that fit the console's width (80 columns,
 or a pipe's): a purpose's or a subject's name is never wrapped or cut, so it
@@ -20,6 +21,7 @@ from rich.console import Console
 from vault.reports import words
 from vault.reports.words import count
 from vault_client import ConsentEvent, PolicyVersion, Purpose, PurposeConsent, ReconsentNeeded
+from vault_client.consent import ProcessingLimit
 
 # The channels, by the client's codes: the word a person names each by (what
 # `consent record --channel` takes, and what the tables print), and how it
@@ -383,3 +385,85 @@ def affected_count(people: int, consents: int) -> str:
     if consents != people:
         said += f" ({count(consents, 'consent')})"
     return said
+
+
+# ------------------------------------------------ restrictions, objections
+# What a limit does to reads, in the words of the refusal a reader meets.
+_STOPS = {
+    "restriction": "reads for its purposes are refused (RESTRICTED) until it is lifted",
+    "objection": (
+        "reads for its purposes are refused (OBJECTED) until it is lifted or, for a purpose "
+        "resting on legitimate interest or a public task, a privacy officer records "
+        "overriding grounds; an objection to direct marketing is absolute"
+    ),
+}
+
+
+def limit_scope(limit: ProcessingLimit) -> str:
+    """ "restriction of every purpose", "objection to statistics, alumni_offers"."""
+    if limit.kind == "restriction":
+        return f"restriction of {', '.join(limit.purposes) or 'every purpose'}"
+    return f"{limit.kind} to {', '.join(limit.purposes)}"
+
+
+def limit_state(limit: ProcessingLimit) -> str:
+    """In effect, lifted or overridden, and since when."""
+    if limit.lift_time is not None:
+        return f"lifted on {minute(limit.lift_time)} UTC"
+    if limit.override_time is not None:
+        return f"overridden on {minute(limit.override_time)} UTC"
+    return "in effect"
+
+
+def _limit_lines(limit: ProcessingLimit) -> list[str]:
+    """Who did what to the limit, when, and why, a sentence each."""
+    lines = [
+        f"recorded on {minute(limit.record_time)} UTC by {limit.recorded_by}; "
+        f"reason: {limit.reason or '-'}"
+    ]
+    if limit.lift_time is not None:
+        lines.append(
+            f"lifted on {minute(limit.lift_time)} UTC by {limit.lifted_by}; "
+            f"reason: {limit.lift_reason or '-'}"
+        )
+    if limit.override_time is not None:
+        lines.append(
+            f"overriding grounds recorded on {minute(limit.override_time)} UTC by "
+            f"{limit.overridden_by}: {limit.override_reason or '-'}"
+        )
+    return lines
+
+
+def print_limit(console: Console, limit: ProcessingLimit, done: str) -> None:
+    """A limit just recorded, lifted or overridden (`done` says which): its
+    name whole on a line, then what it covers, who did what and why, and
+    what it does to reads now."""
+    _line(console, limit.name)
+    wrapped(console, f"{limit_scope(limit)} {done}", hanging=2)
+    for line in _limit_lines(limit):
+        wrapped(console, line, hanging=2)
+    if limit.in_effect:
+        wrapped(console, f"Now {_STOPS.get(limit.kind, 'it stops processing')}.", hanging=2)
+    else:
+        wrapped(console, "Now it stops nothing; it stays in the person's history.", hanging=2)
+
+
+def print_limits(console: Console, limits: list[ProcessingLimit]) -> None:
+    """The person's restrictions and objections under their consent state,
+    oldest first: each name whole on a line, what it covers and how it
+    stands beneath it, then who did what and why. Nothing when there are none."""
+    if not limits:
+        return
+    restrictions = sum(1 for limit in limits if limit.kind == "restriction")
+    in_effect = sum(1 for limit in limits if limit.in_effect)
+    _line(console, "")
+    _line(
+        console,
+        f"{count(restrictions, 'restriction')} and "
+        f"{count(len(limits) - restrictions, 'objection')}, {in_effect} in effect",
+    )
+    for limit in limits:
+        _line(console, f"  {limit.name}")
+        wrapped(console, f"{limit_scope(limit)}: {limit_state(limit)}", indent=4, hanging=2)
+        for line in _limit_lines(limit):
+            wrapped(console, line, indent=4, hanging=2)

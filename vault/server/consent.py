@@ -40,9 +40,12 @@ class ConsentService(ProcessingLimitCalls, ContactCalls):
         self, request: pb.GetConsentStateRequest, context: CallContext
     ) -> pb.GetConsentStateResponse:
         subject_id = convert.subject_id(request.subject, "subject")
-        states = self.vault.consent_state(actor_of(context), subject_id)
+        actor = actor_of(context)
+        states = self.vault.consent_state(actor, subject_id)
+        limits = self.vault.consent_limits(actor, subject_id)
         return pb.GetConsentStateResponse(
-            purposes=[consent.purpose_consent_message(state) for state in states]
+            purposes=[consent.purpose_consent_message(state) for state in states],
+            limits=[consent.processing_limit_message(limit) for limit in limits],
         )
 
     def ListConsentEvents(

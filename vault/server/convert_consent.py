@@ -2,7 +2,9 @@
 core's consent objects (vault.core.consent); their resource names live here.
 
 Subjects are named as everywhere (vault.server.convert); a consent event is
-`subjects/{subject}/consentEvents/{event}`.
+`subjects/{subject}/consentEvents/{event}`, a restriction
+`subjects/{subject}/restrictions/{id}` and an objection
+`subjects/{subject}/objections/{id}`.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ from typing import Any
 
 from google.protobuf import message as protobuf_message
 
+from vault.core import rules
 from vault.core.consent.model import (
     Channel,
     ConsentEvent,
     ConsentInput,
     ConsentStatus,
+    LimitKind,
     PolicyDraft,
     PolicyVersion,
+    ProcessingLimit,
     PurposeConsent,
     ReconsentNeeded,
     Standing,
@@ -55,6 +60,13 @@ STANDING_TO_PB: dict[Standing, Any] = {
     Standing.EXPIRED: pb.CONSENT_STANDING_EXPIRED,
     Standing.RECONSENT_NEEDED: pb.CONSENT_STANDING_RECONSENT_NEEDED,
 }
+
+LIMIT_KIND_TO_PB: dict[LimitKind, Any] = {
+    LimitKind.RESTRICTION: pb.PROCESSING_LIMIT_KIND_RESTRICTION,
+    LimitKind.OBJECTION: pb.PROCESSING_LIMIT_KIND_OBJECTION,
+}
+_LIMIT_NAME = re.compile(r"subjects/([^/]+)/(restrictions|objections)/([^/]+)")
+_LIMIT_KINDS = {kind.collection: kind for kind in LimitKind}
 
 # fromisoformat alone would take 20260301 and 2026-W09-7 too: the API says YYYY-MM-DD.
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
@@ -94,6 +106,37 @@ def _known(enum: Any, known: dict[int, Any]) -> str:
     prefix = enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")  # CONSENT_CHANNEL_
     words = [enum.Name(number).removeprefix(prefix).lower() for number in known]
     return f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def limit_name(name: str, field: str = "name") -> tuple[str, LimitKind, str]:
+    """(subject id, kind, limit id) from a restriction's or an objection's
+    name; a name of neither form is INVALID_FIELD (one of no limit is the
+    core's PROCESSING_LIMIT_NOT_FOUND)."""
+    match = _LIMIT_NAME.fullmatch(name)
+    if match is None:
+        raise InvalidArgument(
+            field,
+            "must be a restriction's or an objection's name, "
+            "subjects/{subject}/restrictions/{id} or subjects/{subject}/objections/{id}",
+        )
+    return (
+        rules.resource_id(match[1], field),
+        _LIMIT_KINDS[match[2]],
+        rules.resource_id(match[3], field),
+    )
+
+
+def objection_name(name: str, field: str = "name") -> tuple[str, str]:
+    """(subject id, objection id) from an objection's name: overriding
+    grounds set aside an objection, never a restriction."""
+    subject_id, kind, limit_id = limit_name(name, field)
+    if kind is not LimitKind.OBJECTION:
+        raise InvalidArgument(
+            field,
+            "must be an objection's name, subjects/{subject}/objections/{id}: "
+            "overriding grounds are recorded against an objection, and a restriction is lifted",
+        )
+    return subject_id, limit_id
 
 
 def policy_draft(request: pb.PublishPolicyVersionRequest) -> PolicyDraft:
@@ -159,6 +202,27 @@ def purpose_consent_message(state: PurposeConsent) -> pb.PurposeConsent:
     )
     if state.latest is not None:
         message.latest.CopyFrom(consent_event_message(state.latest))
+    return message
+
+
+def processing_limit_message(limit: ProcessingLimit) -> pb.ProcessingLimit:
+    message = pb.ProcessingLimit(
+        name=limit.name,
+        kind=LIMIT_KIND_TO_PB[limit.kind],
+        purposes=list(limit.purposes),
+        reason=limit.reason,
+        record_time=convert.timestamp(limit.recorded_at),
+        recorded_by=limit.recorded_by,
+        lifted_by=limit.lifted_by,
+        lift_reason=limit.lift_reason,
+        overridden_by=limit.overridden_by,
+        override_reason=limit.override_reason,
+        in_effect=limit.in_effect,
+    )
+    if limit.lifted_at is not None:
+        message.lift_time.CopyFrom(convert.timestamp(limit.lifted_at))
+    if limit.overridden_at is not None:
+        message.override_time.CopyFrom(convert.timestamp(limit.overridden_at))
     return message
 
 

@@ -58,6 +58,10 @@ _OPERATIONS = {
         "GetConsentState": Operation.GET_CONSENT_STATE,
         "ListConsentEvents": Operation.LIST_CONSENT_EVENTS,
         "ExportConsentRecords": Operation.EXPORT_CONSENT_RECORDS,
+        "RecordRestriction": Operation.RECORD_RESTRICTION,
+        "RecordObjection": Operation.RECORD_OBJECTION,
+        "LiftProcessingLimit": Operation.LIFT_PROCESSING_LIMIT,
+        "RecordOverridingGrounds": Operation.RECORD_OVERRIDING_GROUNDS,
     },
     "PolicyService": {
         "ListPurposes": Operation.LIST_PURPOSES,

@@ -225,7 +225,7 @@ def _translated(method: Callable[P, T]) -> Callable[P, T]:
     return call
 
 
-class VaultClient:
+class VaultClient(consent.ProcessingLimitMethods):
     """A client for one vault server. Use it as a context manager to close the channel."""
 
     def __init__(

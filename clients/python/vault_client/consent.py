@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
+import grpc
 from google.protobuf import timestamp_pb2
 
 from vault.v1 import vault_pb2 as pb
+from vault.v1 import vault_pb2_grpc as pb_grpc
+from vault_client.errors import translate
 from vault_client.types import (
     ConsentEvent,
     PolicyVersion,
@@ -149,3 +155,161 @@ def reconsent_needed(message: pb.ReconsentNeeded) -> ReconsentNeeded:
         changed_by_version=message.changed_by_version,
         consent_time=message.consent_time.ToDatetime(tzinfo=_UTC),
     )
+
+
+# ---------------------------------------------- restrictions and objections
+@dataclass(frozen=True)
+class ProcessingLimit:
+    """A restriction of processing (GDPR art. 18) or an objection (art. 21),
+    named `subjects/{subject}/restrictions/{id}` or
+    `subjects/{subject}/objections/{id}`. kind: restriction or objection;
+    `purposes` those it covers (a restriction with none: every purpose);
+    `reason` why, `record_time` and `recorded_by` when and by whom. Lifted:
+    `lift_time`, `lifted_by`, `lift_reason`; an objection set aside by the
+    controller's compelling grounds: `override_time`, `overridden_by`,
+    `override_reason`. `in_effect` while it stops processing."""
+
+    name: str
+    kind: str
+    purposes: list[str]
+    reason: str
+    record_time: dt.datetime
+    recorded_by: str
+    lift_time: dt.datetime | None = None
+    lifted_by: str = ""
+    lift_reason: str = ""
+    override_time: dt.datetime | None = None
+    overridden_by: str = ""
+    override_reason: str = ""
+    in_effect: bool = True
+
+
+T = TypeVar("T")
+_LIMIT_KINDS: dict[int, str] = {
+    pb.PROCESSING_LIMIT_KIND_RESTRICTION: "restriction",
+    pb.PROCESSING_LIMIT_KIND_OBJECTION: "objection",
+}
+
+
+def processing_limit(message: pb.ProcessingLimit) -> ProcessingLimit:
+    return ProcessingLimit(
+        name=message.name,
+        kind=_LIMIT_KINDS.get(message.kind, "unspecified"),
+        purposes=list(message.purposes),
+        reason=message.reason,
+        record_time=message.record_time.ToDatetime(tzinfo=_UTC),
+        recorded_by=message.recorded_by,
+        lift_time=_time(message, "lift_time"),
+        lifted_by=message.lifted_by,
+        lift_reason=message.lift_reason,
+        override_time=_time(message, "override_time"),
+        overridden_by=message.overridden_by,
+        override_reason=message.override_reason,
+        in_effect=message.in_effect,
+    )
+
+
+def _request_id(given: str | None) -> str:
+    # A retry of the call by gRPC itself applies once even without the caller's id.
+    return given or str(uuid.uuid4())
+
+
+def _called(method: Callable[..., T], request: Any, timeout: float) -> T:
+    """A unary call, its error the client's."""
+    try:
+        return method(request, timeout=timeout)
+    except grpc.RpcError as error:
+        raise translate(error) from None
+
+
+class ProcessingLimitMethods:
+    """VaultClient's calls on restrictions and objections, mixed into it."""
+
+    _consent: pb_grpc.ConsentServiceStub
+    timeout: float
+
+    def record_restriction(
+        self,
+        subject: str,
+        purposes: str | Iterable[str],
+        reason: str,
+        *,
+        request_id: str | None = None,
+    ) -> ProcessingLimit:
+        """Restrict processing of the person's data (`subjects/{subject}`)
+        for `purposes` (one may be a str; none: every purpose) until it is
+        lifted, with `reason` (one line, such as "accuracy contested",
+        art. 18(1)(a)). The restriction recorded."""
+        request = pb.RecordRestrictionRequest(
+            subject=subject,
+            purposes=[purposes] if isinstance(purposes, str) else list(purposes),
+            reason=reason,
+            request_id=_request_id(request_id),
+        )
+        answer = _called(self._consent.RecordRestriction, request, self.timeout)
+        return processing_limit(answer.restriction)
+
+    def record_objection(
+        self,
+        subject: str,
+        purposes: str | Iterable[str],
+        reason: str,
+        *,
+        request_id: str | None = None,
+    ) -> ProcessingLimit:
+        """Record the person's objection to processing for `purposes` (at
+        least one; each resting on legitimate interest or public task, or
+        direct marketing), with `reason` (their words, or where they are).
+        The objection recorded."""
+        request = pb.RecordObjectionRequest(
+            subject=subject,
+            purposes=[purposes] if isinstance(purposes, str) else list(purposes),
+            reason=reason,
+            request_id=_request_id(request_id),
+        )
+        answer = _called(self._consent.RecordObjection, request, self.timeout)
+        return processing_limit(answer.objection)
+
+    def lift_processing_limit(
+        self, name: str, reason: str, *, request_id: str | None = None
+    ) -> ProcessingLimit:
+        """Lift the restriction or objection `name`, with `reason`; it stays
+        in the person's history. The limit, lifted."""
+        request = pb.LiftProcessingLimitRequest(
+            name=name, reason=reason, request_id=_request_id(request_id)
+        )
+        answer = _called(self._consent.LiftProcessingLimit, request, self.timeout)
+        return processing_limit(answer.limit)
+
+    def record_overriding_grounds(
+        self, name: str, reason: str, *, request_id: str | None = None
+    ) -> ProcessingLimit:
+        """Record the compelling legitimate grounds (`reason`) that set the
+        objection `name` aside (art. 21(1)); never one to direct marketing.
+        The objection, overridden."""
+        request = pb.RecordOverridingGroundsRequest(
+            name=name, reason=reason, request_id=_request_id(request_id)
+        )
+        answer = _called(self._consent.RecordOverridingGrounds, request, self.timeout)
+        return processing_limit(answer.objection)
+
+    def consent_state_and_limits(
+        self, subject: str
+    ) -> tuple[list[PurposeConsent], list[ProcessingLimit]]:
+        """The person's standing per consent-based purpose (as `consent_state`)
+        and their restrictions and objections, in effect or lifted, oldest
+        first: one call."""
+        try:
+            answer = self._consent.GetConsentState(
+                pb.GetConsentStateRequest(subject=subject), timeout=self.timeout
+            )
+        except grpc.RpcError as error:
+            raise translate(error) from None
+        return (
+            [purpose_consent(state) for state in answer.purposes],
+            [processing_limit(limit) for limit in answer.limits],
+        )
+
+    def processing_limits(self, subject: str) -> list[ProcessingLimit]:
+        """The person's restrictions and objections, in effect or lifted, oldest first."""
+        return self.consent_state_and_limits(subject)[1]

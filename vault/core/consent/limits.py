@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -45,6 +45,10 @@ from vault.storage.base import RecordStore
 
 # A reason is as long as a consent's evidence may be: one line a report prints.
 MAX_REASON = MAX_EVIDENCE
+# A limit's id is 16 hex digits: random enough among one person's limits, and
+# short enough that its whole name (subjects/{32}/restrictions/{16}) fits on
+# one line of an 80-column terminal, where it is copied from.
+_ID_BYTES = 8
 
 # Each change by its request-id operation and its audit operation.
 _RECORDED = {
@@ -121,7 +125,7 @@ class ProcessingLimits:
         writable_subject(self.store.subjects, subject_id, "subject")
         key = self.keys.data_key(subject_id, CONSENT_CATEGORY, CONSENT_PURPOSE, create=True)
         limit = ProcessingLimit(
-            limit_id=str(uuid.uuid4()),
+            limit_id=secrets.token_hex(_ID_BYTES),
             subject_id=subject_id,
             kind=kind,
             purposes=named,
