@@ -1,7 +1,9 @@
 """A person's consent in their export, in words: for each purpose that rests
 on consent, what it is for, how it stands now and each thing they said, when,
-how and under which policy version. export.json carries this section; the
-page is built from it; consent.jsonld carries the same as standard records.
+how and under which policy version; and each restriction of processing and
+objection, what it covers, why, and whether it was lifted or overridden.
+export.json carries this section; the page is built from it; consent.jsonld
+carries the consent (not the limits) as standard records.
 """
 
 from __future__ import annotations
@@ -9,9 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from vault.core.consent.model import ConsentEvent, ConsentStatus, PurposeConsent, Standing
+from vault.core.consent.model import (
+    ConsentEvent,
+    ConsentStatus,
+    LimitKind,
+    ProcessingLimit,
+    PurposeConsent,
+    Standing,
+)
 from vault.core.export import ConsentPart
-from vault.reports.words import words
+from vault.reports.words import listed, words
 
 # The archive member holding the standard consent records.
 CONSENT_FILE = "consent.jsonld"
@@ -64,7 +73,91 @@ def consent_section(part: ConsentPart, language: str = "en") -> dict[str, Any]:
         if state.changed_by:
             entry["changed_by"] = state.changed_by
         purposes.append(entry)
-    return {"records": CONSENT_FILE, "purposes": purposes}
+    limits = [limit_entry(limit, part, language) for limit in part.limits]
+    return {"records": CONSENT_FILE, "purposes": purposes, "limits": limits}
+
+
+def limit_entry(limit: ProcessingLimit, part: ConsentPart, language: str = "en") -> dict[str, Any]:
+    """One restriction or objection as export.json has it: every field, the
+    purposes with what they are for, and what it means in a sentence."""
+    described = {
+        name: found.described(language) if (found := part.purposes.get(name)) else words(name)
+        for name in limit.purposes
+    }
+    entry: dict[str, Any] = {
+        "id": limit.limit_id,
+        "kind": limit.kind.value,
+        "purposes": [{"purpose": name, "description": text} for name, text in described.items()],
+        "in_effect": limit.in_effect,
+        "reason": limit.reason,
+        "recorded_at": limit.recorded_at.isoformat(),
+        "recorded_by": limit.recorded_by,
+    }
+    if limit.lifted_at is not None:
+        entry |= {
+            "lifted_at": limit.lifted_at.isoformat(),
+            "lifted_by": limit.lifted_by,
+            "lift_reason": limit.lift_reason,
+        }
+    if limit.overridden_at is not None:
+        entry |= {
+            "overridden_at": limit.overridden_at.isoformat(),
+            "overridden_by": limit.overridden_by,
+            "override_reason": limit.override_reason,
+        }
+    entry["summary"] = limit_summary(entry, list(described.values()))
+    return entry
+
+
+def limit_summary(entry: dict[str, Any], described: list[str]) -> str:
+    """ "On 24 November 2026 processing was restricted for marketing by
+    e-mail: we keep your data for it but do not use it. Why: accuracy
+    contested. Lifted on 2 December 2026: corrected." """
+    covered = listed(map(_in_sentence, described), "and") if described else "every purpose"
+    on = day(entry["recorded_at"])
+    if entry["kind"] == LimitKind.RESTRICTION.value:
+        text = (
+            f"On {on} processing of your data was restricted for {covered}: we keep it, "
+            "but do not otherwise use it while the restriction stands."
+        )
+    else:
+        text = (
+            f"On {on} you objected to processing of your data for {covered}: "
+            "we stopped processing it for that."
+        )
+    text += f" Why: {_sentence(entry['reason'])}"
+    if "lifted_at" in entry:
+        text += f" Lifted on {day(entry['lifted_at'])}: {_sentence(entry['lift_reason'])}"
+    if "overridden_at" in entry:
+        text += (
+            f" On {day(entry['overridden_at'])} we recorded compelling legitimate grounds "
+            "that override your objection, so that processing goes on: "
+            f"{_sentence(entry['override_reason'])}"
+        )
+    return text
+
+
+def limit_recorded(entry: dict[str, Any]) -> str:
+    """Who put the limit on record, lifted it or overrode it, and when."""
+    text = f"recorded on {day(entry['recorded_at'])} by {entry['recorded_by']}"
+    if "lifted_at" in entry:
+        text += f"; lifted on {day(entry['lifted_at'])} by {entry['lifted_by']}"
+    if "overridden_at" in entry:
+        text += f"; overridden on {day(entry['overridden_at'])} by {entry['overridden_by']}"
+    return text
+
+
+def _in_sentence(description: str) -> str:
+    """A purpose's description inside a sentence: "marketing by e-mail", but
+    an abbreviation ("SMS marketing") as it is."""
+    if description[1:2].isupper():
+        return description
+    return description[:1].lower() + description[1:]
+
+
+def _sentence(text: str) -> str:
+    text = text or "not said"
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def summary(description: str, events: list[dict[str, Any]], state: PurposeConsent) -> str:

@@ -2,7 +2,8 @@
 
 Every part of the export, each item under its category in words, why it is
 held, on what legal basis, for how long and where it came from; and what the
-person said about each purpose that rests on their consent. No scripts and
+person said about each purpose that rests on their consent, and each
+restriction of processing and objection of theirs. No scripts and
 nothing fetched from elsewhere: it must open from the unpacked zip on any
 phone. The page is built from export.json's own entries, as the archive is
 written: a record's lines once, as it arrives; the rest at the end.
@@ -20,7 +21,7 @@ from collections.abc import Iterable, Mapping
 
 from vault.core.identities import Identity, IdentityKind
 from vault.core.model import Controller, Subject
-from vault.reports.export_consent import STANDING_WORDS, recorded, said
+from vault.reports.export_consent import STANDING_WORDS, limit_recorded, recorded, said
 from vault.reports.words import (
     KIND_WORDS,
     as_text,
@@ -454,6 +455,47 @@ def _html_consent(consent: dict) -> str:
     return "".join(page)
 
 
+def _html_limits(consent: dict) -> str:
+    """Each restriction of processing and objection, oldest first: what it
+    covers, how it stands, what it means and who put it on record."""
+    page = [
+        '<section id="limits"><h2>Restrictions and objections</h2>',
+        '<p class="meta">Where processing of your data was restricted (GDPR art. 18) or you '
+        "objected to it (art. 21): what for, why, and whether it still stands.</p>",
+    ]
+    for entry in consent["limits"]:
+        kind = "Restriction" if entry["kind"] == "restriction" else "Objection"
+        if entry["in_effect"]:
+            now = "in effect"
+        elif "overridden_at" in entry:
+            now = "overridden: processing goes on"
+        else:
+            now = "lifted"
+        covered = (
+            "".join(
+                f"<li>{html.escape(p['description'])} <code>{html.escape(p['purpose'])}</code></li>"
+                for p in entry["purposes"]
+            )
+            or "<li>Every purpose</li>"
+        )
+        page.append(
+            f"<h3>{kind}<code>{html.escape(entry['id'])}</code></h3>"
+            f"<p>{html.escape(entry['summary'])}</p>"
+            f'<dl class="about"><dt>Now</dt><dd>{html.escape(now)}</dd>'
+            f'<dt>For</dt><dd><ul class="plain">{covered}</ul></dd></dl>'
+            f'<p class="meta">{html.escape(_capitalised(limit_recorded(entry)))}</p>'
+        )
+    page.append("</section>")
+    return "".join(page)
+
+
+def _limits_summary(consent: dict) -> str:
+    """One line for the table of contents."""
+    limits = consent["limits"]
+    standing = sum(1 for entry in limits if entry["in_effect"])
+    return f"{len(limits)}, {standing} in effect"
+
+
 def _capitalised(text: str) -> str:
     return sentence(text[:1].upper() + text[1:])
 
@@ -491,6 +533,12 @@ def _html_index(
             if consent is not None
             else ""
         )
+        + (
+            '<li><a href="#limits">Restrictions and objections</a>: '
+            f"{_limits_summary(consent)}</li>"
+            if consent is not None and consent.get("limits")
+            else ""
+        )
         + f'<li><a href="#vault">The vault itself</a>: {count}</li>'
         + "".join(
             f'<li><a href="#system-{html.escape(name, quote=True)}">'
@@ -521,6 +569,7 @@ folders beside this page.</p>
 <h2>Who you are to us</h2>
 <dl class="data">{identities}<dt>Roles</dt><dd>{html.escape(roles)}</dd>{protected}</dl>
 {_html_consent(consent) if consent is not None else ""}
+{_html_limits(consent) if consent is not None and consent.get("limits") else ""}
 <section id="vault"><h2>In the vault: {count}</h2>
 <p class="meta">Records the vault keeps itself, grouped by what they are and why we hold them.
 No retention rule is configured for the vault's own records yet, so each is kept until you

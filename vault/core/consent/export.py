@@ -92,7 +92,11 @@ class ConsentRecords:
         part = self._read(subject_id, controller)
         if self.limits is None:
             return part
-        return replace(part, limits=tuple(self.limits.of(subject_id)))
+        limits = tuple(self.limits.of(subject_id))
+        # What each limit's purposes are for, beside the consent's own.
+        named = {*part.purposes, *(name for limit in limits for name in limit.purposes)}
+        purposes = {name: found for name in sorted(named) if (found := self.purposes.get(name))}
+        return replace(part, limits=limits, purposes=purposes)
 
     def _read(self, subject_id: str, controller: Controller) -> ConsentPart:
         return _read(
