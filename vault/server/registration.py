@@ -466,9 +466,7 @@ def add_servicer(
     )
     handlers = {}
     for method in service.methods:
-        behaviour = getattr(servicer, method.name, None)
-        if behaviour is None:  # TEMPORARY while the limits' calls are written
-            continue
+        behaviour = getattr(servicer, method.name)
         full_name = f"/{service.full_name}/{method.name}"
         request_class = GetMessageClass(method.input_type)
         response_class = GetMessageClass(method.output_type)
