@@ -240,8 +240,44 @@ def test_errors_through_grpc_carry_their_own_reason_not_their_status(
             policy_version=version,
         )
 
+    # Eva's records, read for purposes they may not serve; Bo's, restricted.
+    def held(subject: str, purpose: str, basis: Any, category: str = "contact") -> str:
+        stored = pb.Record(
+            category=category, purpose=purpose, legal_basis=basis, source_system="vault"
+        )
+        stored.fields.update({"city": "Malmö"})
+        created = records.CreateRecord(pb.CreateRecordRequest(parent=subject, record=stored))
+        return str(created.record.name)
+
+    lesson = held(eva.name, "course_delivery", pb.LEGAL_BASIS_CONTRACT)
+    mailing = held(eva.name, "marketing_email", pb.LEGAL_BASIS_CONSENT)
+    figures = held(eva.name, "statistics", pb.LEGAL_BASIS_LEGITIMATE_INTEREST, "statistics")
+    consent.RecordObjection(
+        pb.RecordObjectionRequest(subject=eva.name, purposes=["statistics"], reason="by phone")
+    )
+    bo = subjects.CreateSubject(pb.CreateSubjectRequest(identities=[email("bo@example.se")]))
+    bos = held(bo.subject.name, "course_delivery", pb.LEGAL_BASIS_CONTRACT)
+    consent.RecordRestriction(
+        pb.RecordRestrictionRequest(subject=bo.subject.name, reason="accuracy contested")
+    )
+
+    def read(name: str, purpose: str) -> Callable[[], Any]:
+        return lambda: records.GetRecord(pb.GetRecordRequest(name=name, purpose=purpose))
+
     request = erased_request.name
     calls: list[tuple[Callable[[], Any], grpc.StatusCode, Reason]] = [
+        (
+            read(lesson, "platform_access"),
+            grpc.StatusCode.PERMISSION_DENIED,
+            Reason.PURPOSE_MISMATCH,
+        ),
+        (
+            read(mailing, "marketing_email"),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            Reason.CONSENT_REQUIRED,
+        ),
+        (read(figures, "statistics"), grpc.StatusCode.FAILED_PRECONDITION, Reason.OBJECTED),
+        (read(bos, "course_delivery"), grpc.StatusCode.FAILED_PRECONDITION, Reason.RESTRICTED),
         (
             lambda: subjects.CreateSubject(pb.CreateSubjectRequest(identities=[email("eva@")])),
             grpc.StatusCode.INVALID_ARGUMENT,
