@@ -26,7 +26,8 @@ the reason as the event's result, and reveals nothing of the record.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from functools import cached_property
 from typing import NoReturn
 
 from vault.core import rules
@@ -56,15 +57,25 @@ RIGHTS_REQUESTS = "rights_requests"
 _ANSWERS_REQUESTS = frozenset({Role.PRIVACY_OFFICER, Role.OPERATOR, Role.VAULT})
 
 
-@dataclass(frozen=True)
 class SubjectGrounds:
-    """What one person's consent and limits say, read once for a call."""
+    """What one person's consent and limits say, read once for a call: the
+    limits in effect at once (every check needs them), their standing and
+    the policy versions only when a purpose that rests on consent is checked."""
 
-    subject_id: str
-    standing: dict[str, StandingRow]
-    limits: list[LimitRow]
-    now: dt.datetime
-    versions: list[PolicyVersion]
+    def __init__(self, store: RecordStore, policies: Policies, subject_id: str, now: dt.datetime):
+        self._store = store
+        self._policies = policies
+        self.subject_id = subject_id
+        self.now = now
+        self.limits = [row for row in store.consents.limits(subject_id) if _in_effect(row)]
+
+    @cached_property
+    def standing(self) -> dict[str, StandingRow]:
+        return {row.purpose: row for row in self._store.consents.standing(self.subject_id)}
+
+    @cached_property
+    def versions(self) -> list[PolicyVersion]:
+        return self._policies.versions()
 
 
 class Grounds:
@@ -107,14 +118,7 @@ class Grounds:
 
     def of(self, subject_id: str) -> SubjectGrounds:
         """The person's standing and limits, for the checks of one call."""
-        consents = self.store.consents
-        return SubjectGrounds(
-            subject_id,
-            {row.purpose: row for row in consents.standing(subject_id)},
-            [row for row in consents.limits(subject_id) if _in_effect(row)],
-            utc_now(self.clock),
-            self.policies.versions(),
-        )
+        return SubjectGrounds(self.store, self.policies, subject_id, utc_now(self.clock))
 
     def refusal(self, grounds: SubjectGrounds, purpose: str, held_for: str) -> VaultError | None:
         """Why a record held for `held_for` may not be read for `purpose`
