@@ -1,6 +1,7 @@
 """Wires the application from its settings: the stores, the vault, the demo,
 the connectors, the one step engine and the kinds of request it runs (the
-erasure); starts the server and the background workers, and stops and closes
+erasure, and the erasure for one purpose that a withdrawal of consent
+starts); starts the server and the background workers, and stops and closes
 them all in the reverse order.
 
     runtime = Runtime(settings)
@@ -98,6 +99,9 @@ def build_services(
         installed_holdings(registry),
         erasure,
     )
+    # A withdrawal of consent becomes a durable erasure of what is held for its
+    # purpose, told to the systems that hold data for it.
+    vault.consents.intake = coordinator.withdrawals
     return VaultServices(
         vault,
         registry,

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 
 from vault.core import upgrades
 from vault.core.access import AccessNotes, LoggedAccessNotes
-from vault.core.actor import Actor
+from vault.core.actor import THE_VAULT, Actor
 from vault.core.audit.log import Sequencer
 from vault.core.audit.reading import SIGNING_KEY, AuditLog
 from vault.core.audit.trail import AuditTrail
@@ -42,6 +42,12 @@ from vault.core.consent.model import (
 )
 from vault.core.consent.policy import Policies
 from vault.core.consent.purposes import Purpose, Purposes
+from vault.core.consent.withdrawal import (
+    RecordedConsent,
+    Withdrawal,
+    category_request_id,
+    held_for,
+)
 from vault.core.export import SubjectExport
 from vault.core.keys import KeyManager
 from vault.core.maintenance import Maintenance
@@ -156,6 +162,8 @@ class Vault:
             self.audit,
             self.access_notes,
         )
+        # Until an erasure coordinator takes withdrawals, the vault shreds them itself.
+        self.consents.shred = self._shred_withdrawn
         # Restrictions of processing and objections (GDPR arts. 18 and 21).
         self.limits = ProcessingLimits(
             records, self.keys, purposes, self.replay, self.clock, self.audit, self.access_notes
@@ -439,6 +447,42 @@ class Vault:
         """The people who may be contacted for `purpose`, a page at a time,
         from after the person `resume_token` came with."""
         return self.contacts.stream(actor, purpose, resume_token, page_size)
+
+    # ------------------------------------------------- withdrawal that acts
+    def record_consent_with_erasures(
+        self, actor: Actor, subject_id: str, given: ConsentInput, request_id: str = ""
+    ) -> RecordedConsent:
+        """`record_consent`, and the erasure requests its withdrawals started
+        (vault.core.consent.withdrawal)."""
+        return self.consents.recorded(actor, subject_id, given, request_id)
+
+    def shred_for_purpose(
+        self,
+        actor: Actor,
+        subject_id: str,
+        purpose: str,
+        categories: Iterable[str] = (),
+        request_id: str = "",
+    ) -> list[CategoryErasure]:
+        """Crypto-shred the subject's records held for `purpose`: in each category
+        they have a key of that purpose for (and `categories`, which may have
+        gone already), that purpose's key alone; the other purposes' stay.
+        With `request_id` each category's shredding is remembered under an id
+        made from it, so a re-run answers as the first run did."""
+        held = held_for(self.keys.scopes(subject_id), purpose)
+        return [
+            self.erase_category(
+                actor,
+                subject_id,
+                category,
+                category_request_id(request_id, category),
+                purpose=purpose,
+            )
+            for category in sorted({*held, *categories})
+        ]
+
+    def _shred_withdrawn(self, withdrawal: Withdrawal) -> None:
+        self.shred_for_purpose(THE_VAULT, withdrawal.subject_id, withdrawal.purpose)
 
     # ---------------------------------------------------------------- keys
     def rotate_keys(self, actor: Actor, progress: ProgressCallback | None = None) -> Rotation:

@@ -31,9 +31,13 @@ class ConsentService(ProcessingLimitCalls, ContactCalls):
     ) -> pb.RecordConsentResponse:
         subject_id = convert.subject_id(request.subject, "subject")
         given = consent.consent_input(request)
-        events = self.vault.record_consent(actor_of(context), subject_id, given, request.request_id)
+        recorded = self.vault.record_consent_with_erasures(
+            actor_of(context), subject_id, given, request.request_id
+        )
         return pb.RecordConsentResponse(
-            events=[consent.consent_event_message(event) for event in events]
+            events=[consent.consent_event_message(event) for event in recorded.events],
+            # A withdrawal's erasures, followed through ErasureService.
+            erasure_requests=[f"erasureRequests/{rid}" for rid in recorded.erasure_requests],
         )
 
     def GetConsentState(

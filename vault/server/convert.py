@@ -12,7 +12,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 from vault.connectors.base import HealthReport
 from vault.connectors.registry import InstalledConnector
 from vault.core import rules
-from vault.core.erasure import ErasureRequestView, MatchDecision
+from vault.core.erasure import ErasureRequestView, MatchDecision, Scope
 from vault.core.errors import InvalidArgument
 from vault.core.identities import Identity, IdentityKind
 from vault.core.model import (
@@ -242,6 +242,11 @@ STEP_STATE_TO_PB: dict[str, Any] = {
     "needs_attention": pb.ERASURE_STEP_STATE_NEEDS_ATTENTION,
     "not_applicable": pb.ERASURE_STEP_STATE_NOT_APPLICABLE,
 }
+SCOPE_TO_PB: dict[str, Any] = {
+    Scope.SUBJECT: pb.ERASURE_SCOPE_SUBJECT,
+    Scope.PURPOSE: pb.ERASURE_SCOPE_PURPOSE,
+}
+
 OUTCOME_TO_PB: dict[str, Any] = {
     "removed": pb.ERASURE_OUTCOME_REMOVED,
     "retained": pb.ERASURE_OUTCOME_RETAINED,
@@ -300,6 +305,8 @@ def erasure_request_message(view: ErasureRequestView) -> pb.ErasureRequest:
         create_time=timestamp(view.received_at),
         deadline_time=timestamp(view.deadline_at),
         update_time=timestamp(view.updated_at),
+        scope=SCOPE_TO_PB[view.scope],
+        purpose=view.purpose,
     )
     if view.completed_at:
         message.complete_time.CopyFrom(timestamp(view.completed_at))
@@ -349,6 +356,7 @@ def connector_message(installed: InstalledConnector, health: HealthReport | None
     )
     if health is not None:
         message.healthy, message.health_detail = health.healthy, health.detail
+    message.capabilities.extend(sorted(c.value for c in installed.capabilities))
     if installed.holdings is not None:
         message.description = installed.holdings.description
         message.location = installed.holdings.location

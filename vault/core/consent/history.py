@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import unicodedata
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TypeVar
 
@@ -40,6 +40,12 @@ from vault.core.consent.model import (
 from vault.core.consent.policy import Policies, version_name
 from vault.core.consent.purposes import BASIS_WORDS, Purpose, Purposes
 from vault.core.consent.store import ConsentRow, StandingRow
+from vault.core.consent.withdrawal import (
+    RecordedConsent,
+    Withdrawal,
+    WithdrawalIntake,
+    withdrawals,
+)
 from vault.core.errors import (
     InvalidArgument,
     NoConsentToChange,
@@ -84,6 +90,11 @@ class ConsentHistory:
         self.clock = clock
         self.audit = audit
         self.notes = notes
+        # Where a withdrawal's erasure goes (vault.core.consent.withdrawal): the
+        # erasure coordinator's durable intake once the runtime wires it; with
+        # none, `shred` erases what was held for the purpose after the commit.
+        self.intake: WithdrawalIntake | None = None
+        self.shred: Callable[[Withdrawal], object] | None = None
 
     # ------------------------------------------------------------ recording
     def record(
@@ -91,6 +102,15 @@ class ConsentHistory:
     ) -> list[ConsentEvent]:
         """Record one status for each purpose named (a withdrawal naming none:
         every consent that stands), all or nothing; the events recorded."""
+        return self.recorded(actor, subject_id, given, request_id).events
+
+    def recorded(
+        self, actor: Actor, subject_id: str, given: ConsentInput, request_id: str = ""
+    ) -> RecordedConsent:
+        """`record`, and the erasure requests it started: a purpose whose
+        consent stood and no longer does has what is held for it erased (the
+        request accepted with the events, the vault's own part done before
+        this returns; vault.core.consent.withdrawal)."""
         now = utc_now(self.clock)
         at = self._time(given, now)
         # What was asked, not when it arrived: a retry a moment later is the same request.
@@ -104,6 +124,7 @@ class ConsentHistory:
         # Before the key: an unknown or erased subject has none to make.
         writable_subject(self.store.subjects, subject_id, "subject")
         key = self.keys.data_key(subject_id, CONSENT_CATEGORY, CONSENT_PURPOSE, create=True)
+        submitted: list[str] = []
         try:
             with self.store.write() as tx:
                 subject = writable_subject(tx.subjects, subject_id, "subject")
@@ -126,25 +147,45 @@ class ConsentHistory:
                 for index, event in enumerate(events):
                     _check_order(event, latest.get(event.purpose), f"purposes[{index}]")
                 tx.consents.append([_row(event, policy_seq, key) for event in events])
+                ended = withdrawals(events, latest, subject.protected_identity)
+                if self.intake is not None:
+                    # With the events or not at all: a withdrawal never commits
+                    # without the erasure it starts.
+                    for withdrawal in ended:
+                        submitted.append(self.intake.submit(tx, actor, withdrawal))
                 self.replay.remember(
                     tx,
                     request_id,
                     "record_consent",
                     fingerprint,
                     subject_id,
-                    json.dumps([event.event_id for event in events]),
+                    json.dumps(
+                        {
+                            "events": [event.event_id for event in events],
+                            "erasure_requests": submitted,
+                        }
+                    ),
                 )
                 self.audit.written(
                     tx.audit,
                     *(self._audited(actor, event, subject.protected_identity) for event in events),
                 )
-        except Raced:
-            # A copy with the same request id committed first: asked again, the
-            # replay answers it, or refuses the id if the copy asked otherwise.
-            return self.record(actor, subject_id, given, request_id)
+        except BaseException as failure:
+            if self.intake is not None and submitted:
+                self.intake.abandoned(submitted)
+            if isinstance(failure, Raced):
+                # A copy with the same request id committed first: asked again, the
+                # replay answers it, or refuses the id if the copy asked otherwise.
+                return self.recorded(actor, subject_id, given, request_id)
+            raise
         if subject.protected_identity:
             self.notes.note(actor, subject_id, "record_consent")
-        return events
+        if self.intake is not None:
+            self.intake.started(submitted)
+        elif self.shred is not None:
+            for withdrawal in ended:
+                self.shred(withdrawal)
+        return RecordedConsent(events, submitted)
 
     def _time(self, given: ConsentInput, now: dt.datetime) -> dt.datetime:
         at = now if given.given_at is None else given.given_at.astimezone(dt.UTC)
@@ -236,8 +277,12 @@ class ConsentHistory:
         )
 
     def _answered_again(
-        self, actor: Actor, subject_id: str, event_ids: list[str]
-    ) -> list[ConsentEvent]:
+        self, actor: Actor, subject_id: str, remembered: list[str] | dict[str, list[str]]
+    ) -> RecordedConsent:
+        # An answer remembered before withdrawals started erasures is the events' ids alone.
+        if isinstance(remembered, list):
+            remembered = {"events": remembered, "erasure_requests": []}
+        event_ids = remembered["events"]
         wanted = set(event_ids)
         found = {e.event_id: e for e in self.events(subject_id) if e.event_id in wanted}
         subject = readable_subject(self.store.subjects, subject_id, "subject")
@@ -250,7 +295,10 @@ class ConsentHistory:
                 detail=ANSWERED_AGAIN,
             )
         )
-        return [found[event_id] for event_id in event_ids if event_id in found]
+        return RecordedConsent(
+            [found[event_id] for event_id in event_ids if event_id in found],
+            list(remembered.get("erasure_requests", [])),
+        )
 
     # -------------------------------------------------------------- reading
     def events(self, subject_id: str, purpose: str | None = None) -> Iterator[ConsentEvent]:

@@ -1,6 +1,8 @@
 """Erasing a person everywhere: one durable request of the step engine, one step per system.
 
 - `coordinator`: the request's intake, a person's decisions (retry, confirm, same person), views;
+- `intake`, `withdrawal`: an erasure of what is held for one purpose, which a
+  withdrawal of consent starts: its intake, and what each of its steps does;
 - `kind`: what each step does, for the step engine;
 - `systems`: the vault's own step and a connector's step;
 - `outcomes`: what a system reported, checked and kept;
@@ -10,6 +12,7 @@
 from vault.core.erasure.coordinator import ErasureCoordinator
 from vault.core.erasure.model import (
     KIND,
+    PURPOSE_KIND,
     VAULT_SYSTEM,
     AlreadyConfirmed,
     AlreadyRemoved,
@@ -24,6 +27,7 @@ from vault.core.erasure.model import (
     NothingToDecide,
     NothingToRetry,
     OutcomeView,
+    Scope,
     StepView,
     one_month_after,
 )
@@ -31,6 +35,7 @@ from vault.core.steps import RequestState, StepState
 
 __all__ = [
     "KIND",
+    "PURPOSE_KIND",
     "VAULT_SYSTEM",
     "AlreadyConfirmed",
     "AlreadyRemoved",
@@ -47,6 +52,7 @@ __all__ = [
     "NothingToRetry",
     "OutcomeView",
     "RequestState",
+    "Scope",
     "StepState",
     "StepView",
     "one_month_after",

@@ -1,5 +1,9 @@
 """Erasing a person everywhere: the erasure request's intake, decisions and views.
 
+An erasure of what is held for one purpose, which a withdrawal of consent
+starts (vault.core.erasure.intake), is a request of its own kind beside it:
+read, listed, watched, retried and confirmed here like any other.
+
 The request and one step per system (the vault's own first) are committed in
 one transaction, with the subject's new erasure-pending state, before anything
 is done, so reads stop at once. The identifiers connectors need are sealed
@@ -23,10 +27,13 @@ from vault.connectors.base import Connector, Holdings, NeedsAttention
 from vault.core import access, faults, paging, rules
 from vault.core.actor import Actor
 from vault.core.audit.events import AuditEvent, Operation
+from vault.core.erasure.intake import DurableWithdrawals
 from vault.core.erasure.jobkeys import JobKeys
 from vault.core.erasure.kind import ErasureSteps
 from vault.core.erasure.model import (
     KIND,
+    KINDS,
+    PURPOSE_KIND,
     VAULT_SYSTEM,
     AlreadyConfirmed,
     ErasureRequestNotFound,
@@ -47,6 +54,12 @@ from vault.core.erasure.systems import (
     sealed_identities,
 )
 from vault.core.erasure.views import request_view
+from vault.core.erasure.withdrawal import (
+    ManualWithdrawalStep,
+    PurposeVaultStep,
+    WithdrawalConnectorStep,
+    tells,
+)
 from vault.core.errors import (
     ErasurePending,
     InvalidArgument,
@@ -93,22 +106,51 @@ class ErasureCoordinator:
         self.steps = self.engine.store
         self.kind = ErasureSteps(vault, self.keys, self.settings)
         self._connector_steps = {
-            name: ConnectorStep(
-                connector,
-                self.holdings[name],
-                self.steps,
-                self.keys,
-                self.settings,
-                self.kind.identities,
-                vault.clock.now,
-                self.engine.owner,
-                self.audit,
-                self.kind.protected_identity,
-            )
-            for name, connector in self.connectors.items()
+            name: self._connector_step(ConnectorStep, name) for name in self.connectors
         }
         self.kind.systems = {VAULT_SYSTEM: VaultStep(vault), **self._connector_steps}
         self.engine.register(KIND, self.kind)
+        # An erasure for one purpose, after a withdrawal: the same kind of
+        # steps, with each system's own (vault.core.erasure.withdrawal). A
+        # connector is told only if it declares it can be.
+        self.purpose_kind = ErasureSteps(vault, self.keys, self.settings)
+        self._withdrawal_steps = {
+            name: self._connector_step(WithdrawalConnectorStep, name)
+            for name, connector in self.connectors.items()
+            if tells(connector)
+        }
+        self.purpose_kind.systems = {
+            VAULT_SYSTEM: PurposeVaultStep(vault),
+            **{
+                name: ManualWithdrawalStep(
+                    self.holdings[name], self.purpose_kind.identities, self.settings.time_zone
+                )
+                for name in self.connectors
+            },
+            **self._withdrawal_steps,
+        }
+        self.engine.register(PURPOSE_KIND, self.purpose_kind)
+        # What a consent history hands its withdrawals to (the runtime wires it).
+        self.withdrawals = DurableWithdrawals(
+            vault,
+            self.engine,
+            self.keys,
+            {name: self.holdings[name] for name in self.connectors},
+        )
+
+    def _connector_step(self, step: type[ConnectorStep], name: str) -> ConnectorStep:
+        return step(
+            self.connectors[name],
+            self.holdings[name],
+            self.steps,
+            self.keys,
+            self.settings,
+            self.kind.identities,
+            self.vault.clock.now,
+            self.engine.owner,
+            self.audit,
+            self.kind.protected_identity,
+        )
 
     # ------------------------------------------------------------ requests
     def request(self, actor: Actor, subject_id: str, request_id: str = "") -> ErasureRequestView:
@@ -291,9 +333,7 @@ class ErasureCoordinator:
                 raise InvalidArgument(
                     "page_token", "not a next_page_token from an earlier call"
                 ) from None
-        rows = self.steps.requests_page(
-            KIND, after, limit + 1, RequestState(state) if state else None
-        )
+        rows = self._requests_page(after, limit + 1, RequestState(state) if state else None)
         more = len(rows) > limit
         rows = rows[:limit]
         token = (
@@ -473,13 +513,22 @@ class ErasureCoordinator:
         return self.engine.run_pending(limit)
 
     def close(self) -> None:
-        for step in self._connector_steps.values():
+        for step in [*self._connector_steps.values(), *self._withdrawal_steps.values()]:
             step.close()
 
     # ------------------------------------------------------------ helpers
+    def _requests_page(
+        self, after: tuple[dt.datetime, str] | None, limit: int, state: RequestState | None
+    ) -> list[StoredRequest]:
+        """Up to `limit` requests of every erasure kind, newest first after `after`:
+        each kind's page, merged (the store pages one kind at a time)."""
+        rows = [r for kind in KINDS for r in self.steps.requests_page(kind, after, limit, state)]
+        rows.sort(key=lambda r: (r.received_at, r.request_id), reverse=True)
+        return rows[:limit]
+
     def _request(self, request_id: str) -> StoredRequest:
         request = self.steps.request(request_id)
-        if request is None or request.kind != KIND:
+        if request is None or request.kind not in KINDS:
             raise ErasureRequestNotFound(
                 f"erasure request {request_id} does not exist", request=request_id
             )

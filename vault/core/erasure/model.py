@@ -15,6 +15,17 @@ from vault.core.steps import EngineSettings
 # The step engine's kind for an erasure, and the name of the vault's own step.
 KIND = "erasure"
 VAULT_SYSTEM = "vault"
+# The kind for an erasure of what is held for one purpose, after the person
+# withdrew the consent it rested on (GDPR art. 17(1)(b)): the person stays.
+PURPOSE_KIND = "purpose_erasure"
+KINDS = (KIND, PURPOSE_KIND)
+
+
+class Scope:
+    """What an erasure request erases: the whole person, or one purpose's data."""
+
+    SUBJECT = "subject"
+    PURPOSE = "purpose"
 
 
 class MatchDecision:
@@ -91,6 +102,9 @@ class ErasureRequestView:
     completed_at: dt.datetime | None
     updated_at: dt.datetime
     steps: tuple[StepView, ...]
+    scope: str = Scope.SUBJECT
+    # For Scope.PURPOSE: the purpose whose consent was withdrawn.
+    purpose: str = ""
 
 
 @dataclass

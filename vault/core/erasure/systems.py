@@ -9,6 +9,7 @@ vault's (vault.core.connector_calls).
 from __future__ import annotations
 
 import concurrent.futures
+import datetime as dt
 import json
 import zoneinfo
 from collections.abc import Callable, Mapping
@@ -20,6 +21,7 @@ from vault.connectors.base import (
     Holdings,
     Match,
     NeedsAttention,
+    Outcome,
     Removed,
     Retained,
     takes_references,
@@ -124,18 +126,9 @@ class ConnectorStep:
         ):
             raise conflict(step.details)
         today = self.now().astimezone(zoneinfo.ZoneInfo(self.settings.time_zone)).date()
-        erase = self.connector.erase
-        asked = f"erase {counted(len(references), 'reference')}"
-        if takes_references(erase):
-            result = call(
-                asked,
-                lambda: self._call(erase, identities, today, references=references),
-                "outcome",
-            )
-        else:  # a connector written before erase() took references
-            result = call(asked, lambda: self._call(erase, identities, today), "outcome")
+        result = self._act(step, identities, today, references, call)
         faults.crash_point("connector_erased")
-        reported: list[outcomes.Reported] = [*outcomes.checked(self.holdings, result)]
+        reported: list[outcomes.Reported] = [*self._checked(step, result)]
         if not references and not any(isinstance(o, Removed | Retained) for o in reported):
             tried = matching.tried_kinds(self.holdings, identities)
             reported.insert(
@@ -145,6 +138,30 @@ class ConnectorStep:
             # A re-run after an attempt that erased everything but was not recorded.
             reported.append(AlreadyRemoved())
         return reported
+
+    def _act(
+        self,
+        step: StoredStep,
+        identities: list[Identity],
+        today: dt.date,
+        references: list[str],
+        call: CallTold,
+    ) -> object:
+        """Ask the system to erase the records found (a withdrawal's step asks
+        for what is held for one purpose instead: vault.core.erasure.withdrawal)."""
+        erase = self.connector.erase
+        asked = f"erase {counted(len(references), 'reference')}"
+        if takes_references(erase):
+            return call(
+                asked,
+                lambda: self._call(erase, identities, today, references=references),
+                "outcome",
+            )
+        # A connector written before erase() took references.
+        return call(asked, lambda: self._call(erase, identities, today), "outcome")
+
+    def _checked(self, step: StoredStep, result: object) -> list[Outcome]:
+        return outcomes.checked(self.holdings, result)
 
     def _references(
         self, step: StoredStep, identities: list[Identity], call: CallTold

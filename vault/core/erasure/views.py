@@ -8,7 +8,13 @@ import json
 from vault import crypto
 from vault.connectors.base import NeedsAttention
 from vault.core.erasure.jobkeys import JobKeys
-from vault.core.erasure.model import ErasureRequestView, OutcomeView, StepView
+from vault.core.erasure.model import (
+    PURPOSE_KIND,
+    ErasureRequestView,
+    OutcomeView,
+    Scope,
+    StepView,
+)
 from vault.core.steps import StepReads, StepState, StoredRequest
 
 
@@ -21,7 +27,8 @@ def request_view(store: StepReads, keys: JobKeys, request: StoredRequest) -> Era
         except NeedsAttention:
             job_key = None
     steps = []
-    for step in store.steps(request.request_id):
+    stored = store.steps(request.request_id)
+    for step in stored:
         items = []
         for entry in json.loads(step.result or "[]"):
             action = actions.get(entry.get("action_id", ""))
@@ -76,4 +83,9 @@ def request_view(store: StepReads, keys: JobKeys, request: StoredRequest) -> Era
         completed_at=request.completed_at,
         updated_at=request.updated_at,
         steps=tuple(steps),
+        scope=Scope.PURPOSE if request.kind == PURPOSE_KIND else Scope.SUBJECT,
+        # Kept in every step's details (vault.core.erasure.withdrawal), past the job's secrets.
+        purpose=next((str(s.details["purpose"]) for s in stored if s.details.get("purpose")), "")
+        if request.kind == PURPOSE_KIND
+        else "",
     )
