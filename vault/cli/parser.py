@@ -30,6 +30,7 @@ try:
         _consent_state,
         limit_commands,
     )
+    from vault.cli.contact import add_contactable
     from vault.cli.erasure import (
         _erase,
         _requests_confirm,
@@ -718,6 +719,7 @@ def _consent_commands(commands: Any, online: Sequence[argparse.ArgumentParser]) 
     )
     export.set_defaults(handler=_consent_export, options=READ_OPTIONS)
     limit_commands(consent_commands, online)
+    add_contactable(consent_commands, online)
 
     purposes = commands.add_parser(
         "purposes", help="the purposes the vault processes for, and records they do not allow"

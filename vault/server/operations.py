@@ -62,6 +62,7 @@ _OPERATIONS = {
         "RecordObjection": Operation.RECORD_OBJECTION,
         "LiftProcessingLimit": Operation.LIFT_PROCESSING_LIMIT,
         "RecordOverridingGrounds": Operation.RECORD_OVERRIDING_GROUNDS,
+        "StreamContactable": Operation.STREAM_CONTACTABLE,
     },
     "PolicyService": {
         "ListPurposes": Operation.LIST_PURPOSES,

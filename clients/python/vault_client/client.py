@@ -1064,6 +1064,16 @@ class VaultClient(consent.ProcessingLimitMethods):
         except grpc.RpcError as error:
             raise translate(error) from None
 
+    def contactable(
+        self, purpose: str, resume_token: str = "", page_size: int = 0
+    ) -> consent.ContactStream:
+        """The people who may be contacted for `purpose` (a mailing's list), by
+        subject, as one stream with no deadline; iterate it for the people,
+        and keep its `resume_token` to continue after a break."""
+        return consent.ContactStream(
+            self._consent.StreamContactable, purpose, resume_token, page_size
+        )
+
 
 # ------------------------------------------------------------ conversion
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -155,6 +155,79 @@ def reconsent_needed(message: pb.ReconsentNeeded) -> ReconsentNeeded:
         changed_by_version=message.changed_by_version,
         consent_time=message.consent_time.ToDatetime(tzinfo=_UTC),
     )
+
+
+# ------------------------------------------------------ who may be contacted
+@dataclass(frozen=True)
+class Contactable:
+    """A person (`subjects/{subject}`) who may be contacted for the stream's
+    purpose, and what that rests on: `legal_basis` (consent, or the purpose's
+    other basis, such as legitimate_interest); for consent, when it was given
+    or renewed and the policy version it was given under."""
+
+    subject: str
+    legal_basis: str
+    consent_time: dt.datetime | None = None
+    policy_version: str = ""
+
+
+def contactable(message: pb.Contactable) -> Contactable:
+    return Contactable(
+        subject=message.subject,
+        legal_basis=_BASIS_NAMES.get(message.legal_basis, "unspecified"),
+        consent_time=_time(message, "consent_time"),
+        policy_version=message.policy_version,
+    )
+
+
+class ContactStream:
+    """The people who may be contacted for a purpose, one at a time, read
+    from ConsentService.StreamContactable a page at a time.
+
+    A mailing run that breaks (a crash, Ctrl-C, a lost connection) starts a
+    new stream with the `resume_token` it had: that continues after the
+    person it was noted with, so nobody yielded after it is missed (at most
+    the people of the page the run broke in are given again). The token is
+    noted as each page's last person is yielded; it is "" before the first
+    page, and again once the stream has come to its end (`finished`), when
+    there is nobody left to continue to.
+    """
+
+    def __init__(
+        self,
+        call: Callable[[pb.StreamContactableRequest], Iterable[pb.StreamContactableResponse]],
+        purpose: str,
+        resume_token: str = "",
+        page_size: int = 0,
+    ) -> None:
+        self._call = call
+        self._request = pb.StreamContactableRequest(
+            purpose=purpose, resume_token=resume_token, page_size=page_size
+        )
+        self.resume_token = resume_token
+        self.finished = False
+        # People yielded, and pages read, by this stream.
+        self.people = 0
+        self.pages = 0
+
+    def __iter__(self) -> Iterator[Contactable]:
+        try:
+            for page in self._call(self._request):
+                self.pages += 1
+                last = len(page.people) - 1
+                for index, message in enumerate(page.people):
+                    if index == last:
+                        self._noted(page.resume_token)
+                    self.people += 1
+                    yield contactable(message)
+                if last < 0:
+                    self._noted(page.resume_token)
+        except grpc.RpcError as error:
+            raise translate(error) from None
+
+    def _noted(self, token: str) -> None:
+        self.resume_token = token
+        self.finished = not token
 
 
 # ---------------------------------------------- restrictions and objections
