@@ -1,9 +1,10 @@
 """An erasure, and the maintenance and recovery after it, find their rows
 through indexes on both engines: no statement they run reads a table of
-people's rows (subjects, their records, identities, counts, requests, receipts
-and keys) whole, so an erasure costs the same whatever the vault holds. Checked from each engine's own query plans, not by timing. Every
-statement is caught as it runs, so one added to these paths later is checked
-without being listed here.
+people's rows (subjects, their records, identities, counts, requests, receipts,
+keys, consent histories and standings, restrictions and objections) whole, so
+an erasure costs the same whatever the vault holds. Checked from each engine's
+own query plans, not by timing. Every statement is caught as it runs, so one
+added to these paths later is checked without being listed here.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ _PER_PERSON = frozenset(
         "data_keys",
         "consent_events",
         "consent_standing",
+        "processing_limits",
     }
 )
 
@@ -141,6 +143,9 @@ def test_an_erasure_its_maintenance_and_recovery_read_no_table_of_people_whole(
     statements = [(where, sql, params) for where, sql, params in caught if _is_query(sql)]
     purges = [sql for _, sql, _ in statements if sql.startswith("DELETE FROM records")]
     assert purges, "the purge's statements were not caught"
+    # The erasure takes the person's restrictions and objections with their consent.
+    limits = [sql for _, sql, _ in statements if sql.startswith("DELETE FROM processing_limits")]
+    assert limits, "the erasure's delete of the limits was not caught"
     explain = _sqlite_scans if engine is None else _postgres_scans(engine)
     scans = [
         (" ".join(sql.split()), tables)

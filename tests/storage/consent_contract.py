@@ -18,8 +18,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.storage.records_contract import subject_row
-from vault.core.consent.model import ConsentStatus, PolicyVersion
-from vault.core.consent.store import ConsentRow, StandingRow
+from vault.core.consent.model import ConsentStatus, LimitKind, PolicyVersion
+from vault.core.consent.store import ConsentRow, LimitRow, StandingRow
 from vault.core.model import SubjectState
 from vault.storage.base import RecordStore
 
@@ -55,6 +55,28 @@ def event(
         key_id=f"key-{subject_id}",
         sealed=b"sealed \x00 channel and evidence " + str(n).encode(),
     )
+
+
+def limit_row(
+    n: int,
+    subject_id: str = "s1",
+    kind: LimitKind = LimitKind.OBJECTION,
+    purposes: tuple[str, ...] = (EMAIL,),
+    **changes: object,
+) -> LimitRow:
+    """Limit number `n`, recorded `n` seconds after T0, in effect."""
+    row = LimitRow(
+        limit_id=f"limit-{n}",
+        subject_id=subject_id,
+        kind=kind.value,
+        purposes=purposes,
+        recorded_at=at(n),
+        lifted_at=None,
+        overridden_at=None,
+        key_id=f"key-{subject_id}",
+        sealed=b"sealed \x00 reason and recorder " + str(n).encode(),
+    )
+    return row._replace(**changes)  # type: ignore[arg-type]
 
 
 def standing_of(row: ConsentRow, protected: bool = False) -> StandingRow:
@@ -122,6 +144,30 @@ def their_standing() -> Iterator[tuple[str, str, str, str, int]]:
             if (n + i) % 4 != 0:
                 seq = 1 if (n + 2 * i) % 3 == 0 else 2
                 yield f"p{n:06d}", purpose, f"e{n}-{i}", STATUSES[(n * 7 + i) % 4], seq
+
+
+# The purpose of most of their records: the contact stream's people, for a
+# purpose resting on another basis than consent, are those who hold one.
+HELD = "course_delivery"
+
+
+def their_records() -> Iterator[tuple[str, str, str]]:
+    """(record id, subject id, purpose): every third person holds two records
+    for HELD; every other person one for another purpose."""
+    for n in range(PEOPLE):
+        if n % 3 == 0:
+            yield f"r{n}-1", f"p{n:06d}", HELD
+            yield f"r{n}-2", f"p{n:06d}", HELD
+        if n % 2 == 0:
+            yield f"r{n}-3", f"p{n:06d}", "grading"
+
+
+def their_limits() -> Iterator[tuple[str, str, str, bool]]:
+    """(limit id, subject id, kind, lifted): every seventh person objected or
+    had processing restricted once; one in fifty of those limits is in effect."""
+    for n in range(0, PEOPLE, 7):
+        kind = "objection" if n % 2 else "restriction"
+        yield f"l{n}", f"p{n:06d}", kind, (n // 7) % 50 != 1
 
 
 class ConsentStoreContract:
@@ -278,6 +324,175 @@ class ConsentStoreContract:
             ]
             assert view.consents.stale("statistics", 9) == []
 
+    # -------------------------------------------------------- standing_page
+    def test_standing_page_lists_exactly_the_active_people_given_under_a_version_since(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        people = "abcdefghij"
+        self.add_subjects(store, *people)
+        self.add_subjects(store, "k", "l", protected=False)
+        rows = {
+            "a": [event(1, "a")],  # given under 1
+            "b": [event(2, "b", status=ConsentStatus.RENEWED)],  # renewed under 1
+            # Given under 2, expired: expiry is the caller's to check.
+            "c": [event(3, "c", policy_seq=2, expires=at(-1))],
+            "d": [event(4, "d", status=ConsentStatus.WITHDRAWN, policy_seq=2)],
+            "e": [event(5, "e", status=ConsentStatus.REFUSED, policy_seq=2)],
+            # Given, then withdrawn: the latest is what counts.
+            "f": [event(6, "f", policy_seq=2), event(7, "f", status=ConsentStatus.WITHDRAWN)],
+            # Withdrawn, then given before any version was published.
+            "g": [event(8, "g", status=ConsentStatus.WITHDRAWN), event(9, "g", policy_seq=0)],
+            "h": [event(10, "h", purpose=SMS, policy_seq=2)],  # another purpose's
+            "i": [event(11, "i", policy_seq=2)],  # erasure pending
+            "j": [event(12, "j", policy_seq=2)],  # erased
+            "k": [event(13, "k"), event(14, "k", purpose=SMS, policy_seq=2)],  # not protected
+            "l": [event(15, "l", status=ConsentStatus.RENEWED, policy_seq=3)],
+        }
+        self.append(store, *(row for person in sorted(rows) for row in rows[person]))
+        with store.write() as tx:
+            tx.subjects.set_subject_state("i", SubjectState.ERASURE_PENDING, at(20))
+            tx.subjects.set_subject_state("j", SubjectState.ERASED, at(20))
+        a, b, c, g = (standing_of(rows[p][-1], True) for p in "abcg")
+        k, l_ = standing_of(rows["k"][0], False), standing_of(rows["l"][0], False)
+        for view in (store, other_store):
+            page = view.consents.standing_page
+            assert page(EMAIL, 2) == [c, l_]
+            assert page(EMAIL, 1) == [a, b, c, k, l_]
+            # From no version on: consent given before any was published too.
+            assert page(EMAIL, 0) == [a, b, c, g, k, l_]
+            assert page(EMAIL, 0, limit=2) == [a, b]
+            assert page(EMAIL, 0, after_subject="b") == [c, g, k, l_]
+            assert page(EMAIL, 0, after_subject="b", limit=2) == [c, g]
+            assert page(EMAIL, 0, after_subject="g", limit=2) == [k, l_]
+            assert page(EMAIL, 0, after_subject="l") == []
+            assert page(EMAIL, 3) == [l_]
+            assert page(EMAIL, 4) == []
+            assert page(SMS, 2) == [
+                standing_of(rows["h"][0], True),
+                standing_of(rows["k"][1], False),
+            ]
+            assert page("statistics", 0) == []
+            # The pages of a run, each after the last one's last, are the whole list.
+            seen, after = [], ""
+            while batch := page(EMAIL, 0, after_subject=after, limit=4):
+                seen += batch
+                after = batch[-1].subject_id
+            assert seen == page(EMAIL, 0)
+
+    # --------------------------------------------------------------- limits
+    def test_limits_read_back_as_written_oldest_first(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        self.add_subjects(store, "s1", "s2")
+        assert store.consents.limits("s1") == []
+        first = [
+            # Recorded later, stored first: the order stored is the order read.
+            limit_row(5, kind=LimitKind.RESTRICTION, purposes=()),  # every purpose
+            limit_row(1, purposes=(SMS, EMAIL, "customer_surveys")),
+            limit_row(2, "s2"),
+        ]
+        with store.write() as tx:
+            for row in first:
+                tx.consents.insert_limit(row)
+        # Stored already lifted or overridden: kept as given.
+        later = [
+            limit_row(3, lifted_at=at(10)),
+            limit_row(4, kind=LimitKind.RESTRICTION, overridden_at=at(11)),
+        ]
+        with other_store.write() as tx:
+            for row in later:
+                tx.consents.insert_limit(row)
+        for view in (store, other_store):
+            stored = view.consents.limits("s1")
+            seqs = [row.seq for row in stored]
+            assert seqs == sorted(set(seqs)) and seqs[0] > 0
+            written = [first[0], first[1], *later]
+            assert stored == [row._replace(seq=seq) for row, seq in zip(written, seqs, strict=True)]
+            assert all(isinstance(row.purposes, tuple) for row in stored)
+            assert all(isinstance(row.sealed, bytes) for row in stored)
+            times = [row.recorded_at for row in stored] + [
+                stored[2].lifted_at,
+                stored[3].overridden_at,
+            ]
+            assert all(t is not None and t.utcoffset() == dt.timedelta(0) for t in times)
+            (other,) = view.consents.limits("s2")
+            assert other == first[2]._replace(seq=other.seq)
+            assert seqs[1] < other.seq < seqs[2]
+            assert view.consents.limits("nobody") == []
+
+    def test_a_limit_is_updated_only_while_in_effect_and_only_its_times_and_sealed_part(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        self.add_subjects(store, "s1", "s2")
+        objection, restriction = limit_row(1), limit_row(2, kind=LimitKind.RESTRICTION)
+        stored_lifted = limit_row(3, lifted_at=at(5))
+        with store.write() as tx:
+            for row in (objection, restriction, stored_lifted, limit_row(4, "s2")):
+                tx.consents.insert_limit(row)
+        before = {row.limit_id: row for row in store.consents.limits("s1")}
+        # Re-sealed while it stays in effect (a new key, say): allowed.
+        resealed = before["limit-1"]._replace(key_id="key-s1-2", sealed=b"resealed")
+        with store.write() as tx:
+            assert tx.consents.update_limit(resealed)
+        overridden = resealed._replace(overridden_at=at(20), sealed=b"with the grounds")
+        lifted = before["limit-2"]._replace(lifted_at=at(21), sealed=b"lifted by the dpo")
+        with other_store.write() as tx:
+            assert tx.consents.update_limit(overridden)
+            assert tx.consents.update_limit(lifted)
+        # No longer in effect: refused, nothing written, whoever asks.
+        with store.write() as tx:
+            assert not tx.consents.update_limit(overridden._replace(lifted_at=at(30)))
+            assert not tx.consents.update_limit(lifted._replace(lifted_at=at(31), sealed=b"x"))
+            assert not tx.consents.update_limit(lifted._replace(overridden_at=at(32)))
+            assert not tx.consents.update_limit(before["limit-3"]._replace(lifted_at=at(33)))
+            # Another subject's limit is not theirs; no limit of that id is none.
+            assert not tx.consents.update_limit(limit_row(4, "s1", lifted_at=at(34)))
+            assert not tx.consents.update_limit(limit_row(9, lifted_at=at(35)))
+        # What the update names changes; its kind, purposes and recording do not.
+        with store.write() as tx:
+            changed = limit_row(
+                4, "s2", kind=LimitKind.RESTRICTION, purposes=(), recorded_at=at(99)
+            )
+            assert tx.consents.update_limit(changed._replace(lifted_at=at(40)))
+        for view in (store, other_store):
+            assert view.consents.limits("s1") == [overridden, lifted, before["limit-3"]]
+            (s2,) = view.consents.limits("s2")
+            assert s2 == limit_row(4, "s2", lifted_at=at(40))._replace(seq=s2.seq)
+
+    def test_limits_in_effect_are_those_neither_lifted_nor_overridden_of_active_people(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        self.add_subjects(store, "s1", "s2", "s3", "s4", "s5")
+        assert store.consents.limits_in_effect() == []
+        rows = [
+            limit_row(1, kind=LimitKind.RESTRICTION, purposes=()),
+            limit_row(2, lifted_at=at(10)),
+            limit_row(3, overridden_at=at(11)),
+            limit_row(4, "s2", purposes=(SMS,)),
+            limit_row(5, "s3"),  # erasure pending
+            limit_row(6, "s4"),  # erased
+            limit_row(7, "s5", lifted_at=at(12), overridden_at=at(13)),
+            limit_row(8, "s2", kind=LimitKind.RESTRICTION),
+        ]
+        with store.write() as tx:
+            for row in rows:
+                tx.consents.insert_limit(row)
+            tx.subjects.set_subject_state("s3", SubjectState.ERASURE_PENDING, at(20))
+            tx.subjects.set_subject_state("s4", SubjectState.ERASED, at(20))
+        for view in (store, other_store):
+            in_effect = sorted(view.consents.limits_in_effect(), key=lambda row: row.seq)
+            assert [row._replace(seq=0) for row in in_effect] == [rows[0], rows[3], rows[7]]
+            by_id = {row.limit_id: row for p in ("s1", "s2") for row in view.consents.limits(p)}
+            assert in_effect == [by_id["limit-1"], by_id["limit-4"], by_id["limit-8"]]
+        (s2,) = [row for row in store.consents.limits("s2") if row.limit_id == "limit-4"]
+        with store.write() as tx:
+            assert tx.consents.update_limit(s2._replace(lifted_at=at(30)))
+            ids = {row.limit_id for row in tx.consents.limits_in_effect()}
+            assert ids == {"limit-1", "limit-8"}
+            # Their erasure begun, a person's limits are no longer listed.
+            tx.subjects.set_subject_state("s1", SubjectState.ERASURE_PENDING, at(31))
+        assert [row.limit_id for row in other_store.consents.limits_in_effect()] == ["limit-8"]
+
     # ------------------------------------------------------- policy versions
     def test_policy_versions_round_trip_every_field_in_the_order_published(
         self, store: RecordStore, other_store: RecordStore
@@ -322,24 +537,32 @@ class ConsentStoreContract:
             assert [row.event_id for row in view.consents.events("s1")] == ["event-1"]
 
     # -------------------------------------------------------------- erasure
-    def test_deleting_a_subject_takes_their_events_and_standing_only(
+    def test_deleting_a_subject_takes_their_events_standing_and_limits_only(
         self, store: RecordStore, other_store: RecordStore
     ) -> None:
         self.add_subjects(store, "s1", "s2")
         version = policy("2026-1", 1)
         with store.write() as tx:
             tx.consents.insert_policy_version(version)
+            tx.consents.insert_limit(limit_row(1))
+            tx.consents.insert_limit(limit_row(2, "s2"))
+            tx.consents.insert_limit(limit_row(3, lifted_at=at(5)))
         s1 = [event(1), event(2, purpose=SMS), event(3, status=ConsentStatus.WITHDRAWN)]
         s2 = [event(4, "s2"), event(5, "s2", purpose=SMS)]
         self.append(store, *s1[:2], *s2, s1[2])
         with store.write() as tx:
             assert tx.consents.delete_subject("s1") == 3
             assert tx.consents.events("s1") == [] and tx.consents.standing("s1") == []
+            assert tx.consents.limits("s1") == []
         for view in (store, other_store):
             assert view.consents.events("s1") == [] and view.consents.standing("s1") == []
             assert [row.event_id for row in view.consents.events("s2")] == ["event-4", "event-5"]
             assert unflagged(view.consents.standing("s2")) == [standing_of(r) for r in s2]
             assert [row.subject_id for row in view.consents.stale(EMAIL, 2)] == ["s2"]
+            assert [row.subject_id for row in view.consents.standing_page(SMS, 0)] == ["s2"]
+            assert view.consents.limits("s1") == []
+            assert [row.limit_id for row in view.consents.limits("s2")] == ["limit-2"]
+            assert [row.limit_id for row in view.consents.limits_in_effect()] == ["limit-2"]
             assert view.consents.policy_versions() == [version]
         with store.write() as tx:
             assert tx.consents.delete_subject("s1") == 0  # twice is harmless
@@ -353,20 +576,28 @@ class ConsentStoreContract:
         with store.write() as tx:
             tx.consents.append([event(1), event(2, purpose=SMS)])
             tx.consents.insert_policy_version(policy("2026-1", 1))
+            tx.consents.insert_limit(limit_row(1))
             assert [row.event_id for row in tx.consents.events("s1")] == ["event-1", "event-2"]
             assert [row.event_id for row in tx.consents.standing("s1")] == ["event-1", "event-2"]
             assert [row.subject_id for row in tx.consents.stale(EMAIL, 2)] == ["s1"]
+            assert [row.subject_id for row in tx.consents.standing_page(SMS, 1)] == ["s1"]
+            assert [row.limit_id for row in tx.consents.limits("s1")] == ["limit-1"]
+            assert [row.limit_id for row in tx.consents.limits_in_effect()] == ["limit-1"]
             assert [v.version for v in tx.consents.policy_versions()] == ["2026-1"]
             assert tx.consents.policy_version("2026-1") == policy("2026-1", 1)
             # Another process sees none of it before the commit.
             assert other_store.consents.events("s1") == []
             assert other_store.consents.standing("s1") == []
+            assert other_store.consents.standing_page(SMS, 1) == []
+            assert other_store.consents.limits("s1") == []
+            assert other_store.consents.limits_in_effect() == []
             assert other_store.consents.policy_versions() == []
         assert [row.event_id for row in other_store.consents.events("s1")] == [
             "event-1",
             "event-2",
         ]
         assert [v.version for v in other_store.consents.policy_versions()] == ["2026-1"]
+        assert [row.limit_id for row in other_store.consents.limits_in_effect()] == ["limit-1"]
 
     def test_a_transaction_that_fails_leaves_nothing(
         self, store: RecordStore, other_store: RecordStore
@@ -374,10 +605,15 @@ class ConsentStoreContract:
         self.add_subjects(store, "s1")
         kept = event(1)
         self.append(store, kept)
+        with store.write() as tx:
+            tx.consents.insert_limit(limit_row(1))
+        (kept_limit,) = store.consents.limits("s1")
         with pytest.raises(RuntimeError), store.write() as tx:
             tx.subjects.insert_subject(subject_row("s2"))
             tx.consents.append([event(2, "s2"), event(3, status=ConsentStatus.WITHDRAWN)])
             tx.consents.insert_policy_version(policy("2026-1", 1))
+            tx.consents.insert_limit(limit_row(2, "s2"))
+            assert tx.consents.update_limit(kept_limit._replace(lifted_at=at(10)))
             raise RuntimeError("the core refused the change after writing it")
         with pytest.raises(RuntimeError), store.write() as tx:
             assert tx.consents.delete_subject("s1") == 1
@@ -387,6 +623,8 @@ class ConsentStoreContract:
             assert stored == kept._replace(seq=stored.seq)
             assert unflagged(view.consents.standing("s1")) == [standing_of(kept)]
             assert view.consents.events("s2") == [] and view.consents.standing("s2") == []
+            assert view.consents.limits("s1") == [kept_limit] and view.consents.limits("s2") == []
+            assert view.consents.limits_in_effect() == [kept_limit]
             assert view.consents.policy_versions() == []
             assert view.consents.policy_version("2026-1") is None
         # The name the failed transaction wrote was never taken.

@@ -421,6 +421,51 @@ class RecordStoreContract:
             ("s2", "m3"),
         ]
 
+    def test_purpose_holders_are_the_active_subjects_holding_its_records_each_once(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        assert store.records.purpose_holders("marketing") == []
+        with store.write() as tx:
+            for subject_id in ("s1", "s2", "s3", "s4", "s5"):
+                tx.subjects.insert_subject(subject_row(subject_id))
+            tx.subjects.insert_subject(
+                dataclasses.replace(subject_row("s6"), protected_identity=False)
+            )
+            marketing = dataclasses.replace(record_row("m1"), purpose="marketing")
+            tx.records.insert_records(
+                [
+                    # s1 holds three, in two categories, stored apart from each other.
+                    marketing,
+                    dataclasses.replace(marketing, record_id="m2", subject_id="s6"),
+                    dataclasses.replace(marketing, record_id="m3", category="notes"),
+                    dataclasses.replace(marketing, record_id="m4", subject_id="s2"),
+                    dataclasses.replace(marketing, record_id="m5"),
+                    record_row("c1", "s3"),  # another purpose only
+                    record_row("c2", "s1"),
+                    dataclasses.replace(marketing, record_id="m6", subject_id="s4"),
+                    dataclasses.replace(marketing, record_id="m7", subject_id="s5"),
+                ]
+            )
+            tx.subjects.set_subject_state("s4", SubjectState.ERASURE_PENDING, at(5))
+            tx.subjects.set_subject_state("s5", SubjectState.ERASED, at(5))
+        every = [("s1", True), ("s2", True), ("s6", False)]
+        for view in (store, other_store):
+            holders = view.records.purpose_holders
+            assert holders("marketing") == every
+            assert holders("marketing", limit=2) == every[:2]
+            assert holders("marketing", "s1") == every[1:]
+            assert holders("marketing", "s1", 1) == every[1:2]
+            assert holders("marketing", "s2") == every[2:]
+            assert holders("marketing", "s6") == []
+            assert holders("course_delivery") == [("s1", True), ("s3", True)]
+            assert holders("grading") == []
+        with store.write() as tx:
+            tx.records.delete_category_records("s1", "contact", "marketing")
+            assert tx.records.purpose_holders("marketing") == every  # its notes stay
+            tx.records.delete_category_records("s1", "notes", "marketing")
+            assert tx.records.purpose_holders("marketing") == every[1:]
+        assert other_store.records.purpose_holders("marketing") == every[1:]
+
     def test_an_updated_record_keeps_its_place_and_creation(self, store: RecordStore) -> None:
         self.add_subject(store)
         with store.write() as tx:

@@ -1,7 +1,8 @@
 """The PostgreSQL backend keeps the consent store's contract; and what it alone
-could get wrong: times in the session's time zone, the plan of the list of
-people who must consent again among 100,000 (one range of an index, in
-order), and the upgrade of a database from before the consent history."""
+could get wrong: times in the session's time zone, the plans of the list of
+people who must consent again among 100,000 and of those a contact stream may
+reach (one range of an index, in order), and the upgrade of a database from
+before the consent history, or from before consent in effect."""
 
 from __future__ import annotations
 
@@ -17,11 +18,15 @@ import pytest
 from tests.postgres import fresh_schema
 from tests.storage.consent_contract import (
     EMAIL,
+    HELD,
     T0,
     ConsentStoreContract,
     event,
+    limit_row,
     many_people,
     policy,
+    their_limits,
+    their_records,
     their_standing,
 )
 from tests.storage.records_contract import subject_row
@@ -65,9 +70,11 @@ def test_times_come_back_as_aware_utc_whatever_the_sessions_time_zone(url: str) 
             tx.subjects.insert_subject(subject_row("s1"))
             tx.consents.append([written])
             tx.consents.insert_policy_version(policy("2026-1", 1))
+            tx.consents.insert_limit(limit_row(1, lifted_at=T0, overridden_at=T0))
         (stored,) = store.consents.events("s1")
         (standing,) = store.consents.standing("s1")
         (version,) = store.consents.policy_versions()
+        (limit,) = store.consents.limits("s1")
         assert stored == written._replace(seq=stored.seq)
         times = [
             stored.given_at,
@@ -76,6 +83,9 @@ def test_times_come_back_as_aware_utc_whatever_the_sessions_time_zone(url: str) 
             standing.given_at,
             standing.expires_at,
             version.published_at,
+            limit.recorded_at,
+            limit.lifted_at,
+            limit.overridden_at,
         ]
         assert all(moment is not None and moment.tzinfo is dt.UTC for moment in times), times
         assert version == policy("2026-1", 1)
@@ -94,7 +104,19 @@ def fill(url: str) -> None:
         with cursor.copy(f"COPY consent_standing ({standing}) FROM STDIN") as copy:
             for row in their_standing():
                 copy.write_row((*row, T0, ""))
-        cursor.execute("ANALYZE subjects, consent_standing")
+        records = (
+            "record_id, subject_id, purpose, category, legal_basis, source_system, key_id, "
+            "sealed_payload, created_at, updated_at"
+        )
+        with cursor.copy(f"COPY records ({records}) FROM STDIN") as copy:
+            for record in their_records():
+                copy.write_row((*record, "contact", "contract", "lms", "k", b"\x00", T0, T0))
+        limits = "limit_id, subject_id, kind, lifted_at, purposes, recorded_at, key_id, sealed"
+        with cursor.copy(f"COPY processing_limits ({limits}) FROM STDIN") as copy:
+            for limit_id, subject_id, kind, lifted in their_limits():
+                lifted_at = T0 if lifted else None
+                copy.write_row((limit_id, subject_id, kind, lifted_at, [], T0, "k", b"\x00"))
+        cursor.execute("ANALYZE subjects, consent_standing, records, processing_limits")
 
 
 @pytest.fixture(scope="module")
@@ -165,12 +187,59 @@ def test_the_people_who_must_consent_again_are_one_index_range_among_100000(
     assert scans and all("subject_id" in node.get("Index Cond", "") for node in scans), plan
     # What a page costs: the rows it passes, a few thousand at most, not the
     # 100,000 people before or after it.
-    touched = sum(
-        node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+    assert touched(read) < 10_000, plan
+
+
+def touched(read: list[dict[str, Any]]) -> int:
+    """The rows the scans of a plan run with EXPLAIN ANALYZE passed."""
+    return sum(
+        node["Actual Rows"] * node.get("Actual Loops", 1) + node.get("Rows Removed by Filter", 0)
         for node in read
         if node["Node Type"].endswith("Scan")
     )
-    assert touched < 10_000, plan
+
+
+@pytest.mark.parametrize("after", ["", "p050000", "p099950"])
+def test_the_people_a_contact_stream_may_reach_are_one_index_range_among_100000(
+    crowded: PostgresRecordStore, monkeypatch: pytest.MonkeyPatch, after: str
+) -> None:
+    store, url = crowded, crowded.url
+    page = store.consents.standing_page(EMAIL, 2, after, 100)
+    assert page and len(page) <= 100 and page[0].subject_id > after
+    assert [row.subject_id for row in page] == sorted(row.subject_id for row in page)
+    holders = store.records.purpose_holders(HELD, after, 100)
+    assert holders and len(holders) <= 100 and holders[0][0] > after
+    assert [subject_id for subject_id, _ in holders] == sorted({s for s, _ in holders})
+    for call in (
+        lambda: store.consents.standing_page(EMAIL, 2, after, 100),
+        lambda: store.records.purpose_holders(HELD, after, 100),
+    ):
+        (plan,) = plans_of(url, monkeypatch, call, run=True)
+        read = list(nodes(plan))
+        # As the people who must consent again: each scan a range from the
+        # page's start or one subject's row by its key, whichever index the
+        # planner takes for it; a page costs the rows it passes.
+        assert not [node for node in read if node["Node Type"] == "Seq Scan"], plan
+        scans = [node for node in read if "Index Name" in node]
+        assert scans and all("subject_id" in node.get("Index Cond", "") for node in scans), plan
+        assert not [node for node in read if node["Node Type"] == "Sort"], plan
+        assert touched(read) < 10_000, plan
+
+
+def test_the_limits_in_effect_are_read_from_their_own_index_among_100000(
+    crowded: PostgresRecordStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, url = crowded, crowded.url
+    in_effect = store.consents.limits_in_effect()
+    assert in_effect and all(row.lifted_at is None for row in in_effect)
+    (plan,) = plans_of(url, monkeypatch, store.consents.limits_in_effect, run=True)
+    read = list(nodes(plan))
+    # The partial index holds the limits in effect only: the thousands lifted
+    # are never passed, nor the people without any.
+    assert not [node for node in read if node["Node Type"] == "Seq Scan"], plan
+    indexes = {node["Index Name"] for node in read if "Index Name" in node}
+    assert "processing_limits_in_effect" in indexes, plan
+    assert touched(read) < 2 * len(in_effect) + 1_000, plan
 
 
 def test_a_persons_history_standing_and_erasure_read_only_their_rows(
@@ -180,6 +249,7 @@ def test_a_persons_history_standing_and_erasure_read_only_their_rows(
     with store.write() as tx:
         tx.subjects.insert_subject(subject_row("s1"))
         tx.consents.append([event(1), event(2, status=ConsentStatus.WITHDRAWN)])
+        tx.consents.insert_limit(limit_row(1))
 
     def erase() -> None:
         with store.write() as tx:
@@ -189,6 +259,7 @@ def test_a_persons_history_standing_and_erasure_read_only_their_rows(
         lambda: store.consents.events("s1", EMAIL, 0, 10),
         lambda: store.consents.events("s1"),
         lambda: store.consents.standing("s1"),
+        lambda: store.consents.limits("s1"),
         erase,
     ):
         for plan in plans_of(url, monkeypatch, call):
@@ -198,18 +269,60 @@ def test_a_persons_history_standing_and_erasure_read_only_their_rows(
                     assert "Index Cond" in node, plan
 
 
+def before(name: str) -> MigrationSet:
+    """The record migrations up to the one of that name."""
+    return MigrationSet(
+        record_migrations.name,
+        record_migrations.migrations[: record_migrations.names.index(name)],
+    )
+
+
 def test_a_database_from_before_the_consent_history_is_upgraded_to_it(url: str) -> None:
-    before = MigrationSet(record_migrations.name, record_migrations.migrations[:-1])
-    assert record_migrations.names[-1] == "0007_consent"
-    Database(url, before, "record database").close()
+    Database(url, before("0007_consent"), "record database").close()
     with pytest.raises(SchemaBehind, match="0007_consent"):
         PostgresRecordStore(url)
     upgraded = PostgresRecordStore(url, upgrade=True)
     try:
-        assert upgraded.migrations_applied == ["0007_consent"]
+        assert upgraded.migrations_applied == ["0007_consent", "0008_consent_in_effect"]
         with upgraded.write() as tx:
             tx.subjects.insert_subject(subject_row("s1"))
             tx.consents.append([event(1)])
         assert [row.event_id for row in upgraded.consents.events("s1")] == ["event-1"]
+    finally:
+        upgraded.close()
+
+
+def test_a_database_from_before_consent_in_effect_is_upgraded_to_it(url: str) -> None:
+    Database(url, before("0008_consent_in_effect"), "record database").close()
+    # A person with a record and a token, as the release before wrote them.
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO subjects (subject_id, state, roles, protected_identity, created_at, "
+            "updated_at) VALUES ('s1', 'active', '{}', true, %s, %s)",
+            (T0, T0),
+        )
+        conn.execute(
+            "INSERT INTO records (record_id, subject_id, category, purpose, legal_basis, "
+            "source_system, key_id, sealed_payload, created_at, updated_at) VALUES "
+            "('r1', 's1', 'contact', 'course_delivery', 'contract', 'lms', 'k', '\\x00', %s, %s)",
+            (T0, T0),
+        )
+        conn.execute(
+            "INSERT INTO api_tokens (token_id, secret_hash, role, system, name, created_at) "
+            "VALUES ('aaaaaaaaaaaa', '\\x00', 'integrator', 'lms', 'lms', %s)",
+            (T0,),
+        )
+    with pytest.raises(SchemaBehind, match="0008_consent_in_effect"):
+        PostgresRecordStore(url)
+    upgraded = PostgresRecordStore(url, upgrade=True)
+    try:
+        assert upgraded.migrations_applied == ["0008_consent_in_effect"]
+        token = upgraded.tokens.token("aaaaaaaaaaaa")
+        assert token is not None and token.default_purpose == ""
+        assert upgraded.records.purpose_holders("course_delivery") == [("s1", True)]
+        with upgraded.write() as tx:
+            tx.consents.insert_limit(limit_row(1))
+        assert [row.limit_id for row in upgraded.consents.limits("s1")] == ["limit-1"]
+        assert [row.limit_id for row in upgraded.consents.limits_in_effect()] == ["limit-1"]
     finally:
         upgraded.close()

@@ -1,7 +1,8 @@
-"""Consent histories and policy versions on PostgreSQL, in the record database
-(vault.core.consent.store says what is kept and why), in the tables of
-migration 0007: the events append-only, each person's standing per purpose
-upserted with them, the published policy versions.
+"""Consent histories, policy versions, restrictions and objections on
+PostgreSQL, in the record database (vault.core.consent.store says what is kept
+and why), in the tables of migrations 0007 and 0008: the events append-only,
+each person's standing per purpose upserted with them, the published policy
+versions, the processing limits.
 
 Only the unit of work writes them, under the record database's write lock
 (records.py), so two recordings for one person never interleave; the foreign
@@ -18,7 +19,7 @@ from typing import Any
 import psycopg
 
 from vault.core.consent.model import STANDING, PolicyVersion
-from vault.core.consent.store import ConsentRow, StandingRow
+from vault.core.consent.store import ConsentRow, LimitRow, StandingRow
 from vault.core.model import SubjectState
 from vault.storage.postgres.queries import Connect
 
@@ -29,6 +30,10 @@ _EVENT_COLUMNS = (
 _STANDING_COLUMNS = (
     "c.subject_id, c.purpose, c.event_id, c.status, c.given_at, c.policy_version, "
     "c.policy_seq, c.expires_at, s.protected_identity"
+)
+_LIMIT_COLUMNS = (
+    "l.limit_id, l.subject_id, l.kind, l.purposes, l.recorded_at, l.lifted_at, "
+    "l.overridden_at, l.key_id, l.sealed, l.seq"
 )
 _VERSION_COLUMNS = (
     "version, seq, effective_from, published_at, published_by, text_sha256, url, text, "
@@ -87,6 +92,22 @@ def _standing(row: tuple[Any, ...]) -> StandingRow:
         policy_seq,
         _utc(expires),
         protected,
+    )
+
+
+def _limit(row: tuple[Any, ...]) -> LimitRow:
+    limit_id, subject_id, kind, purposes, recorded, lifted, overridden, key_id, sealed, seq = row
+    return LimitRow(
+        limit_id,
+        subject_id,
+        kind,
+        tuple(purposes),
+        recorded.astimezone(dt.UTC),
+        _utc(lifted),
+        _utc(overridden),
+        key_id,
+        bytes(sealed),
+        seq,
     )
 
 
@@ -190,6 +211,52 @@ class PostgresConsentStore:
             ).fetchall()
         return [_standing(row) for row in rows]
 
+    def standing_page(
+        self, purpose: str, at_least_policy_seq: int, after_subject: str = "", limit: int = 100
+    ) -> list[StandingRow]:
+        # stale()'s range, the other side of the policy version: a contact
+        # stream's page is the purpose's rows it passes, each subject by its key.
+        with self._connect() as conn:
+            rows = conn.execute(
+                f"SELECT {_STANDING_COLUMNS} FROM consent_standing c "
+                "JOIN subjects s ON s.subject_id = c.subject_id "
+                "WHERE c.purpose = %s AND c.subject_id > %s AND c.status = ANY(%s) "
+                "AND c.policy_seq >= %s AND s.state = %s AND s.subject_id > %s "
+                "ORDER BY c.subject_id LIMIT %s",
+                (
+                    purpose,
+                    after_subject,
+                    _STANDING_STATUSES,
+                    at_least_policy_seq,
+                    SubjectState.ACTIVE.value,
+                    after_subject,
+                    limit,
+                ),
+            ).fetchall()
+        return [_standing(row) for row in rows]
+
+    def limits(self, subject_id: str) -> list[LimitRow]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                f"SELECT {_LIMIT_COLUMNS} FROM processing_limits l WHERE l.subject_id = %s "
+                "ORDER BY l.seq",
+                (subject_id,),
+            ).fetchall()
+        return [_limit(row) for row in rows]
+
+    def limits_in_effect(self) -> list[LimitRow]:
+        # The partial index processing_limits_in_effect: the lifted and
+        # overridden, however many, are never passed.
+        with self._connect() as conn:
+            rows = conn.execute(
+                f"SELECT {_LIMIT_COLUMNS} FROM processing_limits l "
+                "JOIN subjects s ON s.subject_id = l.subject_id "
+                "WHERE l.lifted_at IS NULL AND l.overridden_at IS NULL AND s.state = %s "
+                "ORDER BY l.seq",
+                (SubjectState.ACTIVE.value,),
+            ).fetchall()
+        return [_limit(row) for row in rows]
+
     def policy_versions(self) -> list[PolicyVersion]:
         with self._connect() as conn:
             rows = conn.execute(
@@ -216,10 +283,50 @@ class PostgresConsentWrites(PostgresConsentStore):
 
     def delete_subject(self, subject_id: str) -> int:
         with self._connect() as conn:
+            conn.execute("DELETE FROM processing_limits WHERE subject_id = %s", (subject_id,))
             conn.execute("DELETE FROM consent_standing WHERE subject_id = %s", (subject_id,))
             return conn.execute(
                 "DELETE FROM consent_events WHERE subject_id = %s", (subject_id,)
             ).rowcount
+
+    def insert_limit(self, row: LimitRow) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO processing_limits (limit_id, subject_id, kind, purposes, "
+                "recorded_at, lifted_at, overridden_at, key_id, sealed) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    row.limit_id,
+                    row.subject_id,
+                    str(row.kind),
+                    list(row.purposes),
+                    row.recorded_at,
+                    row.lifted_at,
+                    row.overridden_at,
+                    row.key_id,
+                    row.sealed,
+                ),
+            )
+
+    def update_limit(self, row: LimitRow) -> bool:
+        # In effect is read from the stored row, in the statement itself: a
+        # limit lifted or overridden once stays as it was then. The key named
+        # with the sealed part is the one it is sealed under.
+        with self._connect() as conn:
+            updated = conn.execute(
+                "UPDATE processing_limits SET lifted_at = %s, overridden_at = %s, key_id = %s, "
+                "sealed = %s WHERE limit_id = %s AND subject_id = %s "
+                "AND lifted_at IS NULL AND overridden_at IS NULL",
+                (
+                    row.lifted_at,
+                    row.overridden_at,
+                    row.key_id,
+                    row.sealed,
+                    row.limit_id,
+                    row.subject_id,
+                ),
+            ).rowcount
+        return updated == 1
 
     def insert_policy_version(self, version: PolicyVersion) -> bool:
         # Only a taken name is answered with False: a taken seq is the caller's

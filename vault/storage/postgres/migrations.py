@@ -269,6 +269,37 @@ record_migrations = MigrationSet(
                     summary TEXT NOT NULL)""",
             ),
         ),
+        # Consent in effect: the restrictions and objections
+        # (vault.core.consent.store), their kind, purposes and times in the
+        # clear for the checks every read makes, the rest sealed; a person's
+        # found by subject in the order recorded, and those in effect (few)
+        # through a partial index, so a contact stream reads them once without
+        # passing the lifted and overridden ones. The records found by purpose,
+        # each holder once in subject order, for the people a purpose resting
+        # on another basis may contact. A token's default purpose, for an
+        # integrator's reads that name none ('' for none, as every earlier
+        # token has).
+        Migration(
+            "0008_consent_in_effect",
+            (
+                """CREATE TABLE processing_limits (
+                    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    limit_id TEXT NOT NULL UNIQUE,
+                    subject_id TEXT NOT NULL REFERENCES subjects(subject_id),
+                    kind TEXT NOT NULL,
+                    purposes TEXT[] NOT NULL,
+                    recorded_at TIMESTAMPTZ NOT NULL,
+                    lifted_at TIMESTAMPTZ,
+                    overridden_at TIMESTAMPTZ,
+                    key_id TEXT NOT NULL,
+                    sealed BYTEA NOT NULL)""",
+                "CREATE INDEX processing_limits_by_subject ON processing_limits(subject_id, seq)",
+                "CREATE INDEX processing_limits_in_effect ON processing_limits(seq) "
+                "WHERE lifted_at IS NULL AND overridden_at IS NULL",
+                "CREATE INDEX records_by_purpose ON records(purpose, subject_id)",
+                "ALTER TABLE api_tokens ADD COLUMN default_purpose TEXT NOT NULL DEFAULT ''",
+            ),
+        ),
     ),
 )
 

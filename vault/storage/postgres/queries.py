@@ -411,9 +411,9 @@ class RecordQueries:
         after_record_id: str = "",
         limit: int = 100,
     ) -> list[tuple[str, str]]:
-        # No index has the purpose (only `purposes check` asks by it): the
-        # planner walks the record ids' index from the page's start, or for a
-        # use of few records (few pages) reads the table and sorts the matches.
+        # The planner walks the record ids' index from the page's start, or
+        # for a use of few records (few pages) reads them by records_by_purpose
+        # and sorts the matches.
         with self._connect() as conn:
             rows = conn.execute(
                 "SELECT subject_id, record_id FROM records WHERE purpose = %s "
@@ -422,6 +422,26 @@ class RecordQueries:
                 (purpose, legal_basis.value, source_system, after_record_id, limit),
             ).fetchall()
         return [(subject_id, record_id) for subject_id, record_id in rows]
+
+    def purpose_holders(
+        self, purpose: str, after_subject: str = "", limit: int = 100
+    ) -> list[tuple[str, bool]]:
+        # The purpose's records from the page's start in subject order (by
+        # records_by_purpose, or for a common purpose by records_by_subject:
+        # the planner's call), a holder's next to each other, so grouping them
+        # by the subject's key needs no sort. The page's start is given for
+        # subjects too, as in the consent store's lists: a planner carries no
+        # inequality across a join, and a merge join would read every subject
+        # before it.
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT s.subject_id, s.protected_identity FROM records r "
+                "JOIN subjects s ON s.subject_id = r.subject_id "
+                "WHERE r.purpose = %s AND r.subject_id > %s AND s.state = %s "
+                "AND s.subject_id > %s GROUP BY s.subject_id ORDER BY s.subject_id LIMIT %s",
+                (purpose, after_subject, SubjectState.ACTIVE.value, after_subject, limit),
+            ).fetchall()
+        return [(subject_id, protected) for subject_id, protected in rows]
 
 
 class RecordWrites(RecordQueries):

@@ -85,6 +85,7 @@ _TABLES = (
     "consent_events",
     "consent_standing",
     "policy_versions",
+    "processing_limits",
 )
 
 

@@ -1,10 +1,11 @@
-"""Consent histories and policy versions on SQLite, in the record database
-(vault.core.consent.store says what is kept and why), in the tables of
-migration 0014: the events append-only, each person's standing per purpose
-upserted with them, the published policy versions.
+"""Consent histories, policy versions, restrictions and objections on SQLite,
+in the record database (vault.core.consent.store says what is kept and why),
+in the tables of migrations 0014 and 0015: the events append-only, each
+person's standing per purpose upserted with them, the published policy
+versions, the processing limits.
 
 Times are UTC ISO text with microseconds (moments.py), a policy version's
-effective date ISO text, its purposes JSON arrays.
+effective date ISO text, its purposes and a limit's JSON arrays.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from vault.core.consent.model import STANDING, PolicyVersion
-from vault.core.consent.store import ConsentRow, StandingRow
+from vault.core.consent.store import ConsentRow, LimitRow, StandingRow
 from vault.core.model import SubjectState
 from vault.storage.sqlite.moments import as_moment, as_text
 
@@ -27,6 +28,10 @@ _EVENT_COLUMNS = (
 _STANDING_COLUMNS = (
     "c.subject_id, c.purpose, c.event_id, c.status, c.given_at, c.policy_version, "
     "c.policy_seq, c.expires_at, s.protected_identity"
+)
+_LIMIT_COLUMNS = (
+    "l.limit_id, l.subject_id, l.kind, l.purposes, l.recorded_at, l.lifted_at, "
+    "l.overridden_at, l.key_id, l.sealed, l.seq"
 )
 _VERSION_COLUMNS = (
     "version, seq, effective_from, published_at, published_by, text_sha256, url, text, "
@@ -83,6 +88,22 @@ def _standing(row: tuple[Any, ...]) -> StandingRow:
         policy_seq,
         as_moment(expires),
         bool(protected),
+    )
+
+
+def _limit(row: tuple[Any, ...]) -> LimitRow:
+    limit_id, subject_id, kind, purposes, recorded, lifted, overridden, key_id, sealed, seq = row
+    return LimitRow(
+        limit_id,
+        subject_id,
+        kind,
+        tuple(json.loads(purposes)),
+        as_moment(recorded),
+        as_moment(lifted),
+        as_moment(overridden),
+        key_id,
+        bytes(sealed),
+        seq,
     )
 
 
@@ -183,6 +204,49 @@ class SQLiteConsentStore:
         )
         return [_standing(row) for row in rows]
 
+    def standing_page(
+        self, purpose: str, at_least_policy_seq: int, after_subject: str = "", limit: int = 100
+    ) -> list[StandingRow]:
+        # stale()'s range, the other side of the policy version: a contact
+        # stream's page is the purpose's rows it passes, each subject by its key.
+        rows = self._conn().execute(
+            f"SELECT {_STANDING_COLUMNS} FROM consent_standing c "
+            "JOIN subjects s ON s.subject_id = c.subject_id "
+            f"WHERE c.purpose = ? AND c.subject_id > ? AND c.status IN ({_STANDING_MARKS}) "
+            "AND c.policy_seq >= ? AND s.state = ? AND s.subject_id > ? "
+            "ORDER BY c.subject_id LIMIT ?",
+            (
+                purpose,
+                after_subject,
+                *_STANDING_STATUSES,
+                at_least_policy_seq,
+                SubjectState.ACTIVE.value,
+                after_subject,
+                limit,
+            ),
+        )
+        return [_standing(row) for row in rows]
+
+    def limits(self, subject_id: str) -> list[LimitRow]:
+        rows = self._conn().execute(
+            f"SELECT {_LIMIT_COLUMNS} FROM processing_limits l WHERE l.subject_id = ? "
+            "ORDER BY l.seq",
+            (subject_id,),
+        )
+        return [_limit(row) for row in rows]
+
+    def limits_in_effect(self) -> list[LimitRow]:
+        # The partial index processing_limits_in_effect, in seq order: the
+        # lifted and overridden, however many, are never passed.
+        rows = self._conn().execute(
+            f"SELECT {_LIMIT_COLUMNS} FROM processing_limits l "
+            "JOIN subjects s ON s.subject_id = l.subject_id "
+            "WHERE l.lifted_at IS NULL AND l.overridden_at IS NULL AND s.state = ? "
+            "ORDER BY l.seq",
+            (SubjectState.ACTIVE.value,),
+        )
+        return [_limit(row) for row in rows]
+
     def policy_versions(self) -> list[PolicyVersion]:
         rows = self._conn().execute(f"SELECT {_VERSION_COLUMNS} FROM policy_versions ORDER BY seq")
         return [_version(row) for row in rows]
@@ -250,11 +314,52 @@ class SQLiteConsentWrites(SQLiteConsentStore):
 
     def delete_subject(self, subject_id: str) -> int:
         conn = self._conn()
+        conn.execute("DELETE FROM processing_limits WHERE subject_id = ?", (subject_id,))
         conn.execute("DELETE FROM consent_standing WHERE subject_id = ?", (subject_id,))
         deleted: int = conn.execute(
             "DELETE FROM consent_events WHERE subject_id = ?", (subject_id,)
         ).rowcount
         return deleted
+
+    def insert_limit(self, row: LimitRow) -> None:
+        self._conn().execute(
+            "INSERT INTO processing_limits (limit_id, subject_id, kind, purposes, recorded_at, "
+            "lifted_at, overridden_at, key_id, sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.limit_id,
+                row.subject_id,
+                str(row.kind),
+                json.dumps(list(row.purposes)),
+                as_text(row.recorded_at),
+                as_text(row.lifted_at),
+                as_text(row.overridden_at),
+                row.key_id,
+                row.sealed,
+            ),
+        )
+
+    def update_limit(self, row: LimitRow) -> bool:
+        # In effect is read from the stored row, in the statement itself: a
+        # limit lifted or overridden once stays as it was then. The key named
+        # with the sealed part is the one it is sealed under.
+        updated: int = (
+            self._conn()
+            .execute(
+                "UPDATE processing_limits SET lifted_at = ?, overridden_at = ?, key_id = ?, "
+                "sealed = ? WHERE limit_id = ? AND subject_id = ? "
+                "AND lifted_at IS NULL AND overridden_at IS NULL",
+                (
+                    as_text(row.lifted_at),
+                    as_text(row.overridden_at),
+                    row.key_id,
+                    row.sealed,
+                    row.limit_id,
+                    row.subject_id,
+                ),
+            )
+            .rowcount
+        )
+        return updated == 1
 
     def insert_policy_version(self, version: PolicyVersion) -> bool:
         # Only a taken name is answered with False: a taken seq is the caller's

@@ -437,6 +437,38 @@ def _consent(db: Database) -> None:
         db.execute(statement)
 
 
+@record_migrations(name="0015_consent_in_effect")
+def _consent_in_effect(db: Database) -> None:
+    """Consent in effect: the restrictions and objections (vault.core.consent.store),
+    their kind, purposes (a JSON array) and times in the clear for the checks
+    every read makes, the rest sealed; a person's found by subject in the order
+    recorded, and those in effect (few) through a partial index, so a contact
+    stream reads them once without passing the lifted and overridden ones. The
+    records found by purpose, each holder once in subject order, for the people
+    a purpose resting on another basis may contact. A token's default purpose,
+    for an integrator's reads that name none ('' for none, as every earlier
+    token has)."""
+    for statement in (
+        """CREATE TABLE processing_limits (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            limit_id TEXT NOT NULL UNIQUE,
+            subject_id TEXT NOT NULL REFERENCES subjects(subject_id),
+            kind TEXT NOT NULL,
+            purposes TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            lifted_at TEXT,
+            overridden_at TEXT,
+            key_id TEXT NOT NULL,
+            sealed BLOB NOT NULL)""",
+        "CREATE INDEX processing_limits_by_subject ON processing_limits(subject_id, seq)",
+        "CREATE INDEX processing_limits_in_effect ON processing_limits(seq) "
+        "WHERE lifted_at IS NULL AND overridden_at IS NULL",
+        "CREATE INDEX records_by_purpose ON records(purpose, subject_id)",
+        "ALTER TABLE api_tokens ADD COLUMN default_purpose TEXT NOT NULL DEFAULT ''",
+    ):
+        db.execute(statement)
+
+
 # The names are the steps' record in existing keys.db files: append only.
 key_migrations = Migrations("consent_vault.keys")
 

@@ -323,15 +323,34 @@ class RecordQueries:
         after_record_id: str = "",
         limit: int = 100,
     ) -> list[tuple[str, str]]:
-        # No index has the purpose (only `purposes check` asks by it): each page
-        # walks the record ids' index from its start, so the pages of a use
-        # read the table once between them.
+        # Each page walks the record ids' index from its start, so the pages of
+        # a use read the table once between them. The unary + keeps the planner
+        # off records_by_purpose, which it would take with no statistics to
+        # tell it otherwise: every page would read all of the purpose's records
+        # and sort them.
         rows = self._conn().execute(
-            "SELECT subject_id, record_id FROM records WHERE purpose = ? AND legal_basis = ? "
+            "SELECT subject_id, record_id FROM records WHERE +purpose = ? AND legal_basis = ? "
             "AND source_system = ? AND record_id > ? ORDER BY record_id LIMIT ?",
             (purpose, legal_basis.value, source_system, after_record_id, limit),
         )
         return [(subject_id, record_id) for subject_id, record_id in rows]
+
+    def purpose_holders(
+        self, purpose: str, after_subject: str = "", limit: int = 100
+    ) -> list[tuple[str, bool]]:
+        # A range of records_by_purpose in subject order, a holder's records
+        # next to each other, so grouping them needs no sort; each holder's
+        # subject by its key. The page's start is given for subjects too, as
+        # in the consent store's lists: a planner carries no inequality across
+        # a join.
+        rows = self._conn().execute(
+            "SELECT r.subject_id, s.protected_identity FROM records r "
+            "JOIN subjects s ON s.subject_id = r.subject_id "
+            "WHERE r.purpose = ? AND r.subject_id > ? AND s.state = ? AND s.subject_id > ? "
+            "GROUP BY r.subject_id ORDER BY r.subject_id LIMIT ?",
+            (purpose, after_subject, SubjectState.ACTIVE.value, after_subject, limit),
+        )
+        return [(subject_id, bool(protected)) for subject_id, protected in rows]
 
 
 class RecordWrites(RecordQueries):
