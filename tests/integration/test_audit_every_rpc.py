@@ -198,6 +198,23 @@ def succeed_at_everything(told: Told, channel: grpc.Channel, admin: grpc.Channel
     told.done("ListConsentEvents", her)
     consent.ExportConsentRecords(pb.ExportConsentRecordsRequest(subject=anna))
     told.done("ExportConsentRecords", her)
+    # Her restriction and objections, lifted and overridden.
+    restriction = consent.RecordRestriction(
+        pb.RecordRestrictionRequest(subject=anna, reason="accuracy contested")
+    ).restriction
+    told.done("RecordRestriction", her)
+    consent.LiftProcessingLimit(
+        pb.LiftProcessingLimitRequest(name=restriction.name, reason="corrected")
+    )
+    told.done("LiftProcessingLimit", her)
+    objection = consent.RecordObjection(
+        pb.RecordObjectionRequest(subject=anna, purposes=["statistics"], reason="letter")
+    ).objection
+    told.done("RecordObjection", her)
+    consent.RecordOverridingGrounds(
+        pb.RecordOverridingGroundsRequest(name=objection.name, reason="reporting duty")
+    )
+    told.done("RecordOverridingGrounds", her)
     policy.ListPurposes(pb.ListPurposesRequest())
     told.done("ListPurposes")
     policy.PublishPolicyVersion(
