@@ -264,6 +264,18 @@ def test_errors_through_grpc_carry_their_own_reason_not_their_status(
     def read(name: str, purpose: str) -> Callable[[], Any]:
         return lambda: records.GetRecord(pb.GetRecordRequest(name=name, purpose=purpose))
 
+    # Cay's restriction, lifted already; her objection to direct marketing, absolute.
+    cay = subjects.CreateSubject(pb.CreateSubjectRequest(identities=[email("cay@example.se")]))
+    lifted = consent.RecordRestriction(
+        pb.RecordRestrictionRequest(subject=cay.subject.name, reason="accuracy contested")
+    ).restriction
+    consent.LiftProcessingLimit(pb.LiftProcessingLimitRequest(name=lifted.name, reason="done"))
+    absolute = consent.RecordObjection(
+        pb.RecordObjectionRequest(
+            subject=cay.subject.name, purposes=["alumni_offers"], reason="no offers"
+        )
+    ).objection
+
     request = erased_request.name
     calls: list[tuple[Callable[[], Any], grpc.StatusCode, Reason]] = [
         (
@@ -360,6 +372,29 @@ def test_errors_through_grpc_carry_their_own_reason_not_their_status(
             lambda: consent.RecordConsent(consent_of(pb.CONSENT_STATUS_WITHDRAWN)),
             grpc.StatusCode.FAILED_PRECONDITION,
             Reason.NO_CONSENT_TO_CHANGE,
+        ),
+        (
+            lambda: consent.LiftProcessingLimit(
+                pb.LiftProcessingLimitRequest(
+                    name=f"{cay.subject.name}/objections/0123456789abcdef", reason="done"
+                )
+            ),
+            grpc.StatusCode.NOT_FOUND,
+            Reason.PROCESSING_LIMIT_NOT_FOUND,
+        ),
+        (
+            lambda: consent.LiftProcessingLimit(
+                pb.LiftProcessingLimitRequest(name=lifted.name, reason="again")
+            ),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            Reason.ALREADY_LIFTED,
+        ),
+        (
+            lambda: consent.RecordOverridingGrounds(
+                pb.RecordOverridingGroundsRequest(name=absolute.name, reason="we want to")
+            ),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            Reason.OBJECTION_ABSOLUTE,
         ),
     ]
     for call, code, reason in calls:
