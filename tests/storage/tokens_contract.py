@@ -50,6 +50,24 @@ class TokenStoreContract:
         assert stored is not None and stored.created_at.tzinfo is not None
         assert isinstance(stored.secret_hash, bytes)
 
+    def test_a_default_purpose_reads_back_and_outlives_revocation_and_use(
+        self, store: RecordStore, other_store: RecordStore
+    ) -> None:
+        store.tokens.insert_token(token_row(default_purpose="course_delivery"))
+        store.tokens.insert_token(token_row("bbbbbbbbbbbb"))  # none: ""
+        for view in (store, other_store):
+            stored = view.tokens.token("aaaaaaaaaaaa")
+            assert stored is not None and stored.default_purpose == "course_delivery"
+            plain = view.tokens.token("bbbbbbbbbbbb")
+            assert plain is not None and plain.default_purpose == ""
+            listed = {row.token_id: row.default_purpose for row in view.tokens.tokens()}
+            assert listed == {"aaaaaaaaaaaa": "course_delivery", "bbbbbbbbbbbb": ""}
+        store.tokens.touch_token("aaaaaaaaaaaa", at(10))
+        revoked = other_store.tokens.revoke_token("aaaaaaaaaaaa", at(20))
+        assert revoked == token_row(
+            default_purpose="course_delivery", last_used_at=at(10), revoked_at=at(20)
+        )
+
     def test_tokens_are_listed_newest_first_inactive_ones_too(
         self, store: RecordStore, other_store: RecordStore
     ) -> None:

@@ -12,15 +12,37 @@ from typing import Any
 from vault.storage.base import TokenRow
 from vault.storage.postgres.database import Database
 
+# In TokenRow's order: a row is written as the tuple it is.
 _COLUMNS = (
-    "token_id, secret_hash, role, system, name, created_at, expires_at, revoked_at, last_used_at"
+    "token_id, secret_hash, role, system, name, created_at, expires_at, revoked_at, "
+    "last_used_at, default_purpose"
 )
 
 
 def _row(row: tuple[Any, ...]) -> TokenRow:
-    token_id, secret_hash, role, system, name, created, expires, revoked, last_used = row
+    (
+        token_id,
+        secret_hash,
+        role,
+        system,
+        name,
+        created,
+        expires,
+        revoked,
+        last_used,
+        default_purpose,
+    ) = row
     return TokenRow(
-        token_id, bytes(secret_hash), role, system, name, created, expires, revoked, last_used
+        token_id,
+        bytes(secret_hash),
+        role,
+        system,
+        name,
+        created,
+        expires,
+        revoked,
+        last_used,
+        default_purpose,
     )
 
 
@@ -33,7 +55,7 @@ class PostgresTokenStore:
     def insert_token(self, row: TokenRow) -> None:
         with self._database.transaction() as conn:
             conn.execute(
-                f"INSERT INTO api_tokens ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                f"INSERT INTO api_tokens ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 tuple(row),
             )
 

@@ -14,12 +14,24 @@ from vault.storage.sqlite.moments import as_moment, as_text
 from vault.storage.sqlite.writer import GroupCommitWriter
 
 _COLUMNS = (
-    "token_id, secret_hash, role, system, name, created_at, expires_at, revoked_at, last_used_at"
+    "token_id, secret_hash, role, system, name, created_at, expires_at, revoked_at, "
+    "last_used_at, default_purpose"
 )
 
 
 def _row(row: tuple) -> TokenRow:
-    token_id, secret_hash, role, system, name, created, expires, revoked, last_used = row
+    (
+        token_id,
+        secret_hash,
+        role,
+        system,
+        name,
+        created,
+        expires,
+        revoked,
+        last_used,
+        default_purpose,
+    ) = row
     created_at = as_moment(created)
     assert created_at is not None  # NOT NULL
     return TokenRow(
@@ -32,6 +44,7 @@ def _row(row: tuple) -> TokenRow:
         as_moment(expires),
         as_moment(revoked),
         as_moment(last_used),
+        default_purpose,
     )
 
 
@@ -53,7 +66,7 @@ class SQLiteTokenStore:
     def insert_token(self, row: TokenRow) -> None:
         with self._writer.write() as conn:
             conn.execute(
-                f"INSERT INTO api_tokens ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO api_tokens ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     row.token_id,
                     row.secret_hash,
@@ -64,6 +77,7 @@ class SQLiteTokenStore:
                     as_text(row.expires_at),
                     as_text(row.revoked_at),
                     as_text(row.last_used_at),
+                    row.default_purpose,
                 ),
             )
 
