@@ -6,6 +6,11 @@ is exported and erased. Removing the person from the group itself has no API:
 the erasure asks for a manual action, with instructions, which the vault tracks
 until an admin confirms it.
 
+It declares no capabilities: when a member withdraws their consent to the
+model bank (the purpose group membership rests on), there is nothing the
+connector could do, and the vault asks a person to remove them from the
+group instead, with instructions, tracked until confirmed.
+
 A blocked member is referred to by their profile page (`blocked_member:URL`),
 the key of both the register and the group: a re-run that finds the register
 entries already deleted still knows whom to remove from the group.
@@ -55,6 +60,8 @@ PROFILE_SYSTEM = "facebook"
 class FacebookGroupConnector(Connector):
     name = "facebook_group"
     version = __version__
+    # No withdraw_consent: the group has no API (a manual action is asked for).
+    capabilities = frozenset()
 
     def __init__(self, settings: ConnectorSettings) -> None:
         super().__init__(settings)

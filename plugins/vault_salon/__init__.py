@@ -26,6 +26,12 @@ reached by a DSN: `sqlite:///path/to.db` or `postgresql://...` (psycopg 3).
     columns = { starts_at = "booking", service = "booking" }
     erase = "delete"                              # or "blank" with blank = [...], or "retain"
 
+When a person withdraws consent for a purpose, the connector is told
+(`withdraw_consent`): it erases the person's data in the categories
+configured for that purpose alone, each table by its erase mode, except that
+a table that would be deleted but holds other categories too (or has tables
+hanging off it that do) has the purpose's columns blanked instead.
+
 An identify column may hold its identity in any written form: each stored
 value is read into the vault's canonical form before it is compared (a phone
 as `070-123 45 67` or `+44 7700 000998`, an e-mail in any letter case, a
@@ -56,6 +62,7 @@ from typing import Any
 import phonenumbers
 
 from vault.connectors import (
+    Capability,
     Connector,
     ConnectorSettings,
     ConnectorUnavailable,
@@ -276,6 +283,8 @@ class _Root:
 class SQLConnector(Connector):
     name = "salon"
     version = __version__
+    # Told of a withdrawal of consent: it erases the purpose's categories alone.
+    capabilities = frozenset({Capability.WITHDRAW_CONSENT})
 
     def __init__(self, settings: ConnectorSettings) -> None:
         super().__init__(settings)
@@ -598,6 +607,36 @@ class SQLConnector(Connector):
     def erase(
         self, identities: list[Identity], today: dt.date, references: list[str] | None = None
     ) -> list[Outcome]:
+        return self._erase(identities, today, references)
+
+    def withdraw_consent(
+        self,
+        identities: list[Identity],
+        purpose: str,
+        categories: list[str],
+        today: dt.date,
+        references: list[str] | None = None,
+    ) -> list[Outcome]:
+        """Erase the person's data in the categories configured for `purpose`,
+        each table by its own erase mode, as `erase` does; the rest stays. A
+        table that would be deleted but also holds other categories, or has
+        tables hanging off it that do, has the purpose's columns blanked
+        instead, so nothing held for another purpose goes with it."""
+        withdrawn = {
+            held.category
+            for held in self.holdings().categories
+            if held.purpose == purpose and held.category in categories
+        }
+        return self._erase(identities, today, references, withdrawn)
+
+    def _erase(
+        self,
+        identities: list[Identity],
+        today: dt.date,
+        references: list[str] | None,
+        only: set[str] | None = None,
+    ) -> list[Outcome]:
+        """Erase the person's rows, or with `only` those categories' data alone."""
         holdings = {c.category: c for c in self.holdings().categories}
 
         def work(conn: Any) -> list[Outcome]:
@@ -605,52 +644,96 @@ class SQLConnector(Connector):
             outcomes: list[Outcome] = []
             for table in self._order():
                 keys = sorted(found.get(table.name, ()))
-                if not keys:
+                held = set(table.columns.values())
+                if not keys or (only is not None and not held & only):
                     continue
-                marks = ", ".join("?" * len(keys))
-                where = f'WHERE "{table.key}" IN ({marks})'
-                categories = sorted(set(table.columns.values()))
-                if table.erase == "delete":
-                    conn.execute(self._q(f'DELETE FROM "{table.name}" {where}'), tuple(keys))
-                    outcomes += [
-                        Removed(c, f"{_count(len(keys), 'row', 'rows')} deleted from {table.name}")
-                        for c in categories
-                    ]
-                elif table.erase == "blank":
-                    # Only rows that still hold something count: a re-run that
-                    # reaches blanked rows by reference removes nothing.
-                    sets = ", ".join(f'"{c}" = NULL' for c in table.blank)
-                    held = " OR ".join(f'"{c}" IS NOT NULL' for c in table.blank)
-                    changed = conn.execute(
-                        self._q(f'UPDATE "{table.name}" SET {sets} {where} AND ({held})'),
-                        tuple(keys),
-                    ).rowcount
-                    blanked = sorted({table.columns[c] for c in table.blank if c in table.columns})
-                    if changed:
-                        outcomes += [
-                            Removed(
-                                c,
-                                f"{', '.join(table.blank)} blanked in {_count(changed, 'row', 'rows')} of {table.name}",
-                            )
-                            for c in blanked
-                        ]
+                categories = sorted(held if only is None else held & only)
+                action, blank = table.erase, table.blank
+                # A withdrawal blanks the purpose's columns wherever deleting
+                # the rows would take other purposes' data with them.
+                if (
+                    only is not None
+                    and action != "retain"
+                    and (action == "blank" or not self._wholly(table, only))
+                ):
+                    action = "blank"
+                    blank = [c for c, category in table.columns.items() if category in only]
+                if action == "delete":
+                    outcomes += self._delete(conn, table, keys, categories)
+                elif action == "blank":
+                    outcomes += self._blank(conn, table, keys, blank)
                 else:
-                    until = self._retained_until(conn, table, keys, today)
-                    for category in categories:
-                        reason = (
-                            holdings[category].legal_reason or "kept as the configuration requires"
-                        )
-                        outcomes.append(
-                            Retained(
-                                category,
-                                f"{_count(len(keys), 'row', 'rows')} in {table.name}",
-                                reason,
-                                until,
-                            )
-                        )
+                    outcomes += self._retain(conn, table, keys, categories, holdings, today)
             return outcomes
 
         return self._run(work)
+
+    def _wholly(self, table: TableMap, categories: set[str]) -> bool:
+        """Does the table hold `categories` alone, and every table hanging off it too?"""
+        if not set(table.columns.values()) <= categories:
+            return False
+        return all(
+            self._wholly(child, categories)
+            for child in self.tables.values()
+            if child.parent_table == table.name
+        )
+
+    def _delete(
+        self, conn: Any, table: TableMap, keys: list[Any], categories: list[str]
+    ) -> list[Outcome]:
+        marks = ", ".join("?" * len(keys))
+        conn.execute(
+            self._q(f'DELETE FROM "{table.name}" WHERE "{table.key}" IN ({marks})'), tuple(keys)
+        )
+        return [
+            Removed(c, f"{_count(len(keys), 'row', 'rows')} deleted from {table.name}")
+            for c in categories
+        ]
+
+    def _blank(
+        self, conn: Any, table: TableMap, keys: list[Any], columns: list[str]
+    ) -> list[Outcome]:
+        # Only rows that still hold something count: a re-run that
+        # reaches blanked rows by reference removes nothing.
+        marks = ", ".join("?" * len(keys))
+        sets = ", ".join(f'"{c}" = NULL' for c in columns)
+        held = " OR ".join(f'"{c}" IS NOT NULL' for c in columns)
+        changed = conn.execute(
+            self._q(
+                f'UPDATE "{table.name}" SET {sets} WHERE "{table.key}" IN ({marks}) AND ({held})'
+            ),
+            tuple(keys),
+        ).rowcount
+        if not changed:
+            return []
+        blanked = sorted({table.columns[c] for c in columns if c in table.columns})
+        return [
+            Removed(
+                c,
+                f"{', '.join(columns)} blanked in {_count(changed, 'row', 'rows')} of {table.name}",
+            )
+            for c in blanked
+        ]
+
+    def _retain(
+        self,
+        conn: Any,
+        table: TableMap,
+        keys: list[Any],
+        categories: list[str],
+        holdings: Mapping[str, HeldCategory],
+        today: dt.date,
+    ) -> list[Outcome]:
+        until = self._retained_until(conn, table, keys, today)
+        return [
+            Retained(
+                category,
+                f"{_count(len(keys), 'row', 'rows')} in {table.name}",
+                holdings[category].legal_reason or "kept as the configuration requires",
+                until,
+            )
+            for category in categories
+        ]
 
     def _retained_until(
         self, conn: Any, table: TableMap, keys: list[Any], today: dt.date
