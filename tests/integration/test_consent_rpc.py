@@ -389,11 +389,17 @@ def test_the_history_pages_oldest_first_and_no_later_call_changes_a_past_event(
     assert history(officer, anna, page_size=1000) == after
     # The API has no call that changes or deletes a consent event.
     service = pb.DESCRIPTOR.services_by_name["ConsentService"]
+    # (Restrictions and objections are records of their own, lifted, never deleted.)
     assert [m.name for m in service.methods] == [
         "RecordConsent",
         "GetConsentState",
         "ListConsentEvents",
         "ExportConsentRecords",
+        "RecordRestriction",
+        "RecordObjection",
+        "LiftProcessingLimit",
+        "RecordOverridingGrounds",
+        "StreamContactable",
     ]
 
 
