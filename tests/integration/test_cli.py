@@ -842,3 +842,17 @@ def test_a_protected_identity_reads_as_hidden_to_an_integrator_never_blank(
         # To the privacy officer nothing is hidden.
         code, out, _ = as_(officer, "subject", "show", name)
         assert hidden not in out and "student" in out
+
+
+def test_record_get_and_list_name_the_purpose_they_read_for(run) -> None:  # type: ignore[no-untyped-def]
+    subject, record = _subject_with_a_record(run)
+    # salon_booking data serves no platform access: refused in one line, nothing shown.
+    code, out, err = run("record", "get", record, "--purpose", "platform_access")
+    assert code == 1 and out == ""
+    assert "PURPOSE_MISMATCH" in err and "7.1" not in err and len(err.strip().splitlines()) == 1
+    code, out, err = run("record", "get", record, "--purpose", "salon_booking")
+    assert code == 0 and "7.1" in out, err
+    code, out, err = run("record", "list", subject, "--purpose", "platform_access", "--json")
+    assert code == 0 and json.loads(out) == [], err
+    code, out, err = run("record", "list", subject, "--json")  # the officer answers a request
+    assert code == 0 and len(json.loads(out)) == 1, err

@@ -282,3 +282,32 @@ def test_the_secret_is_the_last_line_through_a_pipe_and_no_server_is_asked(
     assert SECRET.fullmatch(secret) and done.stdout.endswith(secret + "\n")
     assert "Traceback" not in done.stderr
     assert verified(tmp_path, None, secret).role is Role.ADMIN
+
+
+def test_an_integrators_token_may_carry_the_purpose_its_reads_are_for(  # type: ignore[no-untyped-def]
+    run, place: list[str], tmp_path: Path, engine: str | None
+) -> None:
+    code, out, err = run(
+        "create",
+        "--role",
+        "integrator",
+        "--system",
+        "lms",
+        "--default-purpose",
+        "course_delivery",
+        *place,
+    )
+    assert code == 0, err
+    assert "integrator for lms, reading for course_delivery by default" in out
+    secret = out.strip().splitlines()[-1]
+    assert verified(tmp_path, engine, secret).default_purpose == "course_delivery"
+    code, out, _ = run("list", "--json", *place)
+    assert json.loads(out)[0]["default_purpose"] == "course_delivery"
+    # An unknown purpose, or one on a token that is no integrator's, is one line.
+    for wrong in (
+        ["--role", "integrator", "--system", "lms", "--default-purpose", "no_such_purpose"],
+        ["--role", "auditor", "--default-purpose", "course_delivery"],
+    ):
+        code, out, err = run("create", *wrong, *place)
+        assert code != 0 and out == ""
+        assert "--default-purpose" in err and len(err.strip().splitlines()) == 1
