@@ -22,6 +22,7 @@ import datetime as dt
 from collections import Counter
 
 from vault.connectors.base import (
+    Capability,
     Connector,
     ExportItem,
     Identity,
@@ -74,7 +75,9 @@ class ConnectorContract:
     categories only, an export by find()'s references that gives what the
     identities give (and nothing for no references), idempotent erasure, a
     re-run with the first attempt's references that reports the same retained
-    items, and after erasure nothing left but what is retained."""
+    items, and after erasure nothing left but what is retained; for a connector
+    that declares it is told of withdrawals, a withdrawal that erases one
+    purpose's categories alone, idempotently."""
 
     today = dt.date.today()
 
@@ -187,3 +190,38 @@ class ConnectorContract:
         second = erase_as_the_vault_does(connector, known_identities, self.today, references)
         assert _retained(second) == _retained(first), "a re-run lost or changed retained items"
         assert not [o for o in second if isinstance(o, Removed)], "removed again on a re-run"
+
+    def test_a_withdrawal_erases_what_is_held_for_that_purpose_alone(
+        self, connector: Connector, known_identities: list[Identity]
+    ) -> None:
+        # Only a connector that declares the capability is ever told.
+        if Capability.WITHDRAW_CONSENT not in connector.capabilities:
+            return
+        holdings = connector.holdings()
+        references = connector.find(known_identities)
+        before = {
+            i.category for i in export_as_the_vault_does(connector, known_identities, references)
+        }
+        purpose = next(c.purpose for c in holdings.categories if c.category in before)
+        categories = [c.category for c in holdings.categories if c.purpose == purpose]
+        first = connector.withdraw_consent(
+            known_identities, purpose, categories, self.today, references=references
+        )
+        assert first, f"withdrawing {purpose} should report what happened"
+        for outcome in first:
+            assert isinstance(outcome, Removed | Retained | ManualAction)
+            assert outcome.category in categories, (
+                f"a withdrawal of {purpose} reported {outcome.category}, held for another purpose"
+            )
+            assert outcome.description.strip()
+        # What is held for other purposes stays.
+        left = {
+            i.category for i in export_as_the_vault_does(connector, known_identities, references)
+        }
+        assert before - set(categories) <= left, (
+            f"a withdrawal of {purpose} took {sorted(before - set(categories) - left)}"
+        )
+        again = connector.withdraw_consent(
+            known_identities, purpose, categories, self.today, references=references
+        )
+        assert not [o for o in again if isinstance(o, Removed)], "removed again on a re-run"
