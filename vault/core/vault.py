@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from vault.core import upgrades
 from vault.core.access import AccessNotes, LoggedAccessNotes
@@ -29,14 +29,14 @@ from vault.core.consent.grounds import Grounds
 from vault.core.consent.history import ConsentHistory
 from vault.core.consent.limits import ProcessingLimits
 from vault.core.consent.model import (
-    LimitKind,
-    ProcessingLimit,
     ConsentEvent,
     ConsentInput,
     ConsentPage,
     ContactPage,
+    LimitKind,
     PolicyDraft,
     PolicyVersion,
+    ProcessingLimit,
     PurposeConsent,
     ReconsentNeeded,
 )
