@@ -10,6 +10,7 @@ declares the capability without its method is refused at start-up."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -293,6 +294,32 @@ def test_a_crash_after_the_commit_is_finished_by_a_worker(
     assert rested(stubs, request.name).state == pb.ERASURE_REQUEST_STATE_COMPLETED
     assert readable(stubs, held)["marketing_email"] == grpc.StatusCode.NOT_FOUND
     assert readable(stubs, held)["billing"] == "billing"
+
+
+def test_the_cli_says_what_a_withdrawals_request_erases(
+    stubs: Stubs,
+    server: RunningServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.access import token_for
+    from vault.cli import main
+    from vault.core.actor import Role
+
+    bo, _ = person(stubs, email(BO.email))
+    consent(stubs, bo, GIVEN, "marketing_email")
+    (name,) = consent(stubs, bo, WITHDRAWN, "marketing_email").erasure_requests
+    rested(stubs, name)
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("CONSENT_VAULT_TOKEN", token_for(server.vault, Role.PRIVACY_OFFICER))
+    said = "consent for marketing_email withdrawn: what is held for it"
+    for command in (["requests", "list"], ["requests", "show", name]):
+        assert main(["--server", f"127.0.0.1:{server.port}", *command]) == 0
+        out = capsys.readouterr().out
+        assert name in out.split() and said in out
+    assert main(["--server", f"127.0.0.1:{server.port}", "requests", "show", name, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["scope"], shown["purpose"]) == ("purpose", "marketing_email")
 
 
 def test_the_connectors_list_says_which_can_be_told(stubs: Stubs) -> None:

@@ -107,6 +107,13 @@ def request_in_words(request: ErasureRequest) -> str:
     return REQUEST_WORDS.get(request.state, request.state.replace("_", " "))
 
 
+def scope_in_words(request: ErasureRequest) -> str:
+    """What the request erases: the whole person, or one purpose's data."""
+    if request.scope == "purpose":
+        return f"consent for {request.purpose} withdrawn: what is held for it"
+    return "the whole person, everywhere"
+
+
 def step_in_words(step: ErasureStep) -> str:
     words = STEP_WORDS.get(step.state, step.state.replace("_", " "))
     if step.state == "succeeded" and any(
@@ -139,6 +146,9 @@ def print_requests(console: Console, requests: list[ErasureRequest]) -> None:
         console.print(f"  state     {request_in_words(request)}", highlight=False)
         console.print(f"  subject   {request.subject}", soft_wrap=True, highlight=False)
         console.print(
+            f"  erases    {scope_in_words(request)}", soft_wrap=True, highlight=False, markup=False
+        )
+        console.print(
             f"  received  {request.create_time:%Y-%m-%d}, "
             f"legal deadline {request.deadline_time:%Y-%m-%d}",
             highlight=False,
@@ -153,6 +163,9 @@ def print_request(console: Console, request: ErasureRequest) -> None:
     # Each name whole on a line of its own: together they wrap at 80 columns.
     console.print(request.name, soft_wrap=True, highlight=False, markup=False)
     console.print(request.subject, soft_wrap=True, highlight=False, markup=False)
+    console.print(
+        f"erases: {scope_in_words(request)}", soft_wrap=True, highlight=False, markup=False
+    )
     console.print(
         f"state: [bold]{request_in_words(request)}[/bold]; "
         f"received {request.create_time:%Y-%m-%d %H:%M} UTC; "

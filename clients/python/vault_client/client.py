@@ -1253,6 +1253,11 @@ def _erasure_request(message: pb.ErasureRequest) -> ErasureRequest:
         state=name_of(pb.ErasureRequestState, message.state, "ERASURE_REQUEST_STATE_"),
         create_time=message.create_time.ToDatetime(tzinfo=_UTC),
         deadline_time=message.deadline_time.ToDatetime(tzinfo=_UTC),
+        # A server from before scopes sends none: its erasures are of the whole person.
+        scope=name_of(pb.ErasureScope, message.scope, "ERASURE_SCOPE_")
+        if message.scope
+        else "subject",
+        purpose=message.purpose,
         steps=[
             ErasureStep(
                 system=step.system,

@@ -154,6 +154,10 @@ class ErasureRequest:
     create_time: dt.datetime
     deadline_time: dt.datetime
     steps: list[ErasureStep]
+    # subject (the whole person) or purpose (what is held for `purpose`, after
+    # the person withdrew the consent it rested on).
+    scope: str = "subject"
+    purpose: str = ""
 
     @property
     def done(self) -> bool:
