@@ -15,7 +15,6 @@ from vault.core.actor import LOCAL, Role
 from vault.core.vault import Vault
 from vault.v1 import vault_pb2 as pb
 
-
 # The purpose a test integrator's reads are for when they name none, as the
 # demo's token for the learning platform has it.
 DEFAULT_PURPOSES = {"lms": "course_delivery"}

@@ -246,9 +246,7 @@ def test_a_material_policy_change_stops_consent_reads_for_exactly_the_people_it_
     # Cia consents under the new version; Anna and Bo gave theirs under the old.
     consent(website, cia, pb.CONSENT_STATUS_GIVEN, "marketing_email")
     for who in (anna, bo):
-        _, reason, metadata, _ = refusal(
-            lambda w=who: get(website, records[w], "marketing_email")
-        )
+        _, reason, metadata, _ = refusal(lambda w=who: get(website, records[w], "marketing_email"))
         assert (reason, metadata["standing"]) == ("CONSENT_REQUIRED", "re-consent needed")
     assert get(website, records[cia], "marketing_email").fields["city"] == SECRET_CITY
     # The change touched marketing e-mail only: Anna's surveys read on.
