@@ -125,10 +125,12 @@ class Contacts:
             yield person
 
     def _consenting(self, purpose: str, now: dt.datetime, after: str) -> Iterator[Contactable]:
-        """The people whose consent for `purpose` stands at `now`."""
+        """The people whose consent for `purpose` stands at `now`, as
+        `Policies.standing` judges it for a read: given or renewed (the store
+        gives no other), under a version no material change in effect has
+        outdated (the store gives none older than the latest such change),
+        and not expired (checked here, as `standing` checks it)."""
         versions = self.policies.versions()
-        # A consent given under a version before the latest in effect that
-        # changed the purpose materially no longer stands: the store skips it.
         changed = self.policies.material_change_since(
             purpose, 0, self.policies.day_of(now), versions
         )
@@ -136,10 +138,7 @@ class Contacts:
         while True:
             rows = self.store.consents.standing_page(purpose, since, after, _READ)
             for row in rows:
-                # The read's own judgement, so the two can never disagree
-                # (an end that has passed, above all).
-                standing, _ = self.policies.standing(row, now, versions)
-                if standing.in_force:
+                if row.expires_at is None or row.expires_at > now:
                     yield Contactable(
                         row.subject_id, row.given_at, row.policy_version, row.protected_identity
                     )
