@@ -50,7 +50,7 @@ def main() -> int:
     parser.add_argument(
         "which",
         nargs="?",
-        choices=["all", "core", "processes", "everywhere", "audit", "consent", "scale"],
+        choices=["all", "core", "processes", "everywhere", "audit", "consent", "contact", "scale"],
         default="all",
         help="all runs every benchmark but scale, which takes about 10 minutes on its own",
     )
@@ -132,6 +132,11 @@ def main() -> int:
 
         results["consent"] = consent.run(args.seconds, args.threads, args.rounds, engines)
         consent.report(results["consent"])
+    if args.which in ("all", "contact"):
+        from bench import contact
+
+        results["contact"] = contact.run(args.seconds, args.threads, args.rounds, engines)
+        contact.report(results["contact"])
     if args.which == "scale":
         from bench import scale
 
