@@ -8,6 +8,10 @@ reads in the order things happened), and a withdrawal or renewal has a
 consent to act on. Each event's audit event says, by the person's pseudonym,
 that consent was given or withdrawn and when: the proof that outlives the
 history, which goes with the person when they are erased.
+
+A consent that stood and no longer does (withdrawn, or refused while it
+stood) has what is held for its purpose erased: the withdrawal goes to the
+history's intake in the events' own transaction (vault.core.consent.withdrawal).
 """
 
 from __future__ import annotations
