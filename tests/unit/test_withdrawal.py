@@ -314,6 +314,12 @@ def test_every_effect_is_audited(vault: Vault, coordinator: ErasureCoordinator) 
     calls = [e.detail for e in events if e.operation == Operation.CONNECTOR_CALL.value]
     assert any(d.startswith("told: withdraw consent for marketing_email") for d in calls)
     assert not any(d.startswith("untold") for d in calls)  # never called: it declared nothing
+    asked = [
+        e.detail
+        for e in events
+        if e.operation == Operation.ERASE_FOR_PURPOSE.value and e.actor == "vault"
+    ]
+    assert asked == ["untold is not told of withdrawals: 1 manual action asked of a person"]
 
 
 def test_withdrawal_requests_are_listed_with_erasures(

@@ -123,7 +123,11 @@ class ErasureCoordinator:
             VAULT_SYSTEM: PurposeVaultStep(vault),
             **{
                 name: ManualWithdrawalStep(
-                    self.holdings[name], self.purpose_kind.identities, self.settings.time_zone
+                    self.holdings[name],
+                    self.purpose_kind.identities,
+                    self.settings.time_zone,
+                    self.audit,
+                    self.purpose_kind.protected_identity,
                 )
                 for name in self.connectors
             },

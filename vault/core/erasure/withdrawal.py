@@ -28,7 +28,8 @@ from vault.connectors.base import (
 )
 from vault.core import faults
 from vault.core.actor import THE_VAULT
-from vault.core.audit.events import counted
+from vault.core.audit.events import Operation, counted
+from vault.core.audit.trail import AuditTrail
 from vault.core.connector_calls import CallTold
 from vault.core.erasure import outcomes
 from vault.core.erasure.model import AlreadyRemoved
@@ -149,10 +150,14 @@ class ManualWithdrawalStep:
         holdings: Holdings,
         identities: Callable[[StoredRequest], list[Identity]],
         time_zone: str,
+        audit: AuditTrail,
+        protected_identity: Callable[[StoredRequest], bool],
     ) -> None:
         self.holdings = holdings
         self.identities = identities
         self.time_zone = time_zone
+        self.audit = audit
+        self.protected_identity = protected_identity
 
     def erase(self, step: StoredStep, request: StoredRequest) -> list[outcomes.Reported]:
         purpose = purpose_of(step)
@@ -176,6 +181,20 @@ class ManualWithdrawalStep:
                     "Then confirm this action in the vault.",
                 )
             )
+        # No connector call tells it, so the vault says what it asked instead.
+        self.audit.commit(
+            self.audit.event(
+                THE_VAULT,
+                Operation.ERASE_FOR_PURPOSE,
+                request.subject_id,
+                purpose=purpose,
+                sensitive=self.protected_identity(request),
+                detail=(
+                    f"{system} is not told of withdrawals: "
+                    f"{counted(len(actions), 'manual action')} asked of a person"
+                ),
+            )
+        )
         return actions
 
     def _day(self, details: Mapping[str, Any]) -> str:
