@@ -296,6 +296,51 @@ def test_a_crash_after_the_commit_is_finished_by_a_worker(
     assert readable(stubs, held)["billing"] == "billing"
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["withdrawal_committed", "purpose_keys_destroyed"])
+def test_a_kill_after_the_commit_is_finished_after_restart(
+    point: str, tmp_path: Path, systems: standins.DemoSystems, salon_sections: dict[str, Any]
+) -> None:
+    from tests.processes import ServerProcess
+
+    config = {
+        "connectors": salon_sections,
+        "erasure": {"backoff_base_s": 0.05, "backoff_cap_s": 0.2, "call_timeout_s": 10},
+    }
+    env = dict(systems.environ)  # type: ignore[attr-defined]
+    server = ServerProcess(tmp_path / "data", config, {**env, faults.CRASH_ENV: point})
+    try:
+        with server.channel() as channel:
+            stubs = Stubs(channel)
+            bo, held = person(stubs, email(BO.email))
+            consent(stubs, bo, GIVEN, "marketing_email")
+            with pytest.raises(grpc.RpcError):
+                consent(stubs, bo, WITHDRAWN, "marketing_email", request_id="bo-withdraws")
+        assert server.wait() == -9
+    finally:
+        server.close()
+    restarted = ServerProcess(tmp_path / "data", config, env, token=server.token)
+    try:
+        with restarted.channel() as channel:
+            stubs = Stubs(channel)
+            # The client asks again with the same request id: the withdrawal was
+            # committed with its request, which a worker finishes.
+            (name,) = consent(
+                stubs, bo, WITHDRAWN, "marketing_email", request_id="bo-withdraws"
+            ).erasure_requests
+            done = rested(stubs, name)
+            assert done.state == pb.ERASURE_REQUEST_STATE_COMPLETED, done
+            assert [s.system for s in done.steps] == ["vault", "salon"]
+            assert readable(stubs, held) == {
+                "marketing_email": grpc.StatusCode.NOT_FOUND,
+                "billing": "billing",
+                "bookkeeping": "bookkeeping",
+            }
+        assert newsletter(systems, BO.email) == (None, 0)
+    finally:
+        restarted.close()
+
+
 def test_the_cli_says_what_a_withdrawals_request_erases(
     stubs: Stubs,
     server: RunningServer,
