@@ -132,7 +132,9 @@ def test_recording_says_what_was_recorded_in_words(run, server: RunningServer) -
         "--channel", "Paper-Form", "--json",
     )  # fmt: skip
     assert code == 0, err
-    [event] = json.loads(out)
+    recorded = json.loads(out)
+    [event] = recorded["events"]
+    assert recorded["erasure_requests"] == []  # nothing stood: nothing to erase
     assert event["purpose"] == "customer_surveys" and event["status"] == "refused"
     assert event["channel"] == "paper_form" and event["policy_version"] == "2026-01"
     assert event["time"] == START.isoformat() and event["name"].startswith(f"{anna}/consentEvents/")
@@ -145,12 +147,17 @@ def test_a_withdrawal_with_no_purpose_withdraws_every_consent_that_stands(  # ty
     given(server.vault, anna, "marketing_email", "marketing_post", "model_bank")
     code, out, err = run("record", anna, "--status", "withdrawn", "--channel", "e-mail")
     assert code == 0, err
-    assert [line.split(":")[0].strip() for line in out.splitlines()[1:] if line[2] != " "] == [
+    said, _, erasing = out.partition("What was held")
+    assert [line.split(":")[0].strip() for line in said.splitlines()[1:] if line.strip() and line[2] != " "] == [
         "marketing_email",
         "marketing_post",
         "model_bank",
     ]
     assert out.count("withdrawn on") == 3 and "by e-mail" in " ".join(out.split())
+    # Each purpose's erasure request, whole on a line of its own, to follow.
+    requests = [line.strip() for line in erasing.splitlines() if "erasureRequests/" in line]
+    assert len(requests) == 3 and all(r.startswith("erasureRequests/") for r in requests)
+    assert all(len(line) <= 80 for line in out.splitlines())
 
     # Nothing left to withdraw: one line from the server, exit 1.
     code, out, err = run("record", anna, "--status", "withdrawn", "--channel", "e-mail")
@@ -217,7 +224,7 @@ def test_every_channel_is_taken_in_the_words_the_tables_print(run, server: Runni
             "--channel", word.upper(), "--json",
         )  # fmt: skip
         assert status == 0, err
-        assert [event["channel"] for event in json.loads(out)] == [code]
+        assert [event["channel"] for event in json.loads(out)["events"]] == [code]
     status, out, err = run("history", anna)
     assert status == 0, err
     rows = [line for line in out.splitlines()[2:] if not line.startswith(" ")]

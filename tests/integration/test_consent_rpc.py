@@ -543,7 +543,12 @@ def test_the_client_records_reads_pages_and_exports_consent(
     assert again == [given]
     clock.advance(days=1)
     client.record_consent(anna, ["marketing_sms"], "given", "sms")
-    client.record_consent(anna, [], "withdrawn", "email")
+    withdrawn = client.recorded_consent(anna, [], "withdrawn", "email")
+    # Both consents stood: each purpose's erasure request is named, to follow.
+    assert [e.purpose for e in withdrawn.events] == ["marketing_email", "marketing_sms"]
+    assert len(withdrawn.erasure_requests) == 2
+    for name in withdrawn.erasure_requests:
+        assert client.get_erasure_request(name).purpose in {"marketing_email", "marketing_sms"}
     state = {p.purpose: p for p in client.consent_state(anna)}
     assert state["marketing_email"].standing == "withdrawn"
     assert state["marketing_email"].latest is not None

@@ -108,7 +108,7 @@ def _consent_record(args: argparse.Namespace) -> int:
         _fail(f"--purpose: name the purposes the person {DID[status]} consent for (repeatable)")
         return 2
     with _client(args) as client:
-        events = client.record_consent(
+        recorded = client.recorded_consent(
             args.subject,
             args.purpose,
             status,
@@ -120,11 +120,11 @@ def _consent_record(args: argparse.Namespace) -> int:
             request_id=args.request_id,
         )
     if args.json:
-        _print_json(events)
+        _print_json(recorded)
         return 0
     from vault.reports.consent_terminal import print_recorded
 
-    print_recorded(console, args.subject, events)
+    print_recorded(console, args.subject, recorded.events, recorded.erasure_requests)
     return 0
 
 

@@ -189,8 +189,14 @@ def _line(console: Console, text: str) -> None:
 
 
 # -------------------------------------------------------------- consent
-def print_recorded(console: Console, subject: str, events: list[ConsentEvent]) -> None:
-    """What was recorded, in words: a sentence a purpose."""
+def print_recorded(
+    console: Console,
+    subject: str,
+    events: list[ConsentEvent],
+    erasure_requests: Sequence[str] = (),
+) -> None:
+    """What was recorded, in words: a sentence a purpose; then what a
+    withdrawal set going, each erasure request with the command that follows it."""
     _line(console, subject)
     for event in events:
         how = _channel_phrase(event.channel)
@@ -205,6 +211,15 @@ def print_recorded(console: Console, subject: str, events: list[ConsentEvent]) -
         if event.evidence:
             said += f"; evidence: {event.evidence}"
         wrapped(console, said, hanging=2)
+    if erasure_requests:
+        wrapped(
+            console,
+            "What was held for the purposes whose consent no longer stands is erased: "
+            "in the vault already, in the other systems by these requests "
+            "(consent-vault requests show NAME follows one):",
+        )
+        for request in erasure_requests:
+            _line(console, f"  {request}")
 
 
 def print_state(

@@ -59,6 +59,7 @@ from vault_client.types import (
     PurposeConsent,
     ReconsentNeeded,
     Record,
+    RecordedConsent,
     Subject,
     Token,
     TreeHead,
@@ -932,7 +933,38 @@ class VaultClient(consent.ProcessingLimitMethods):
         were shown ("" the one in effect at `time`), `time` when they said it
         (None: now), `expire_time` the end of consent given for a while.
         Withdrawn with no purposes: every consent that stands. The events
-        recorded, one per purpose."""
+        recorded, one per purpose (`recorded_consent` answers the erasure
+        requests a withdrawal started, too)."""
+        return self.recorded_consent(
+            subject,
+            purposes,
+            status,
+            channel,
+            evidence=evidence,
+            policy_version=policy_version,
+            time=time,
+            expire_time=expire_time,
+            request_id=request_id,
+        ).events
+
+    @_translated
+    def recorded_consent(
+        self,
+        subject: str,
+        purposes: str | Iterable[str],
+        status: str,
+        channel: str,
+        *,
+        evidence: str = "",
+        policy_version: str = "",
+        time: dt.datetime | None = None,
+        expire_time: dt.datetime | None = None,
+        request_id: str | None = None,
+    ) -> RecordedConsent:
+        """`record_consent`, answering what it did: the events, and the
+        erasure request of each purpose whose consent no longer stands (the
+        vault's share shredded before the answer; ErasureService follows the
+        systems')."""
         request = pb.RecordConsentRequest(
             subject=subject,
             # One purpose may be given as it is, not as a list of one.
@@ -948,7 +980,10 @@ class VaultClient(consent.ProcessingLimitMethods):
         if expire_time is not None:
             request.expire_time.CopyFrom(consent.timestamp(expire_time))
         answer = self._consent.RecordConsent(request, timeout=self.timeout)
-        return [consent.consent_event(event) for event in answer.events]
+        return RecordedConsent(
+            [consent.consent_event(event) for event in answer.events],
+            list(answer.erasure_requests),
+        )
 
     @_translated
     def consent_state(self, subject: str) -> list[PurposeConsent]:

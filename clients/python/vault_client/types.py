@@ -315,6 +315,17 @@ class ConsentEvent:
 
 
 @dataclass(frozen=True)
+class RecordedConsent:
+    """What recording consent did: the events, one per purpose, and for each
+    purpose whose consent stood and no longer does, the erasure request
+    (`erasureRequests/{request}`) that shreds what is held for it in the
+    vault (already done) and tells the systems that hold data for it."""
+
+    events: list[ConsentEvent]
+    erasure_requests: list[str]
+
+
+@dataclass(frozen=True)
 class PurposeConsent:
     """A person's consent for one purpose as it stands now. standing:
     not_asked, given, renewed, refused, withdrawn, expired or
