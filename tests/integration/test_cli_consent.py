@@ -148,7 +148,11 @@ def test_a_withdrawal_with_no_purpose_withdraws_every_consent_that_stands(  # ty
     code, out, err = run("record", anna, "--status", "withdrawn", "--channel", "e-mail")
     assert code == 0, err
     said, _, erasing = out.partition("What was held")
-    assert [line.split(":")[0].strip() for line in said.splitlines()[1:] if line.strip() and line[2] != " "] == [
+    assert [
+        line.split(":")[0].strip()
+        for line in said.splitlines()[1:]
+        if line.strip() and line[2] != " "
+    ] == [
         "marketing_email",
         "marketing_post",
         "model_bank",
