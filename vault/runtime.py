@@ -293,6 +293,7 @@ class Runtime:
                 VaultHost(__version__),
                 self.settings.connectors.base_dir,
                 time_zone=self.settings.controller.time_zone,
+                purposes=self.settings.purposes.catalogue,
             )
         except (
             ConfigError,

@@ -276,3 +276,30 @@ def test_no_keyring_is_made_beside_a_key_database_that_holds_keys(
     with pytest.raises(StartupError, match=f"no keyring at {missing}, and the key database"):
         runtime.open()
     assert not missing.exists()
+
+
+def test_a_connector_holding_data_for_a_purpose_the_vault_lacks_does_not_start(
+    tmp_path: Path,
+) -> None:
+    theirs = Purposes.from_mapping(
+        {
+            "purposes": {
+                "newsletter": {
+                    "description": {"en": "The newsletter"},
+                    "legal_basis": "consent",
+                    "categories": ["contact"],
+                    "systems": ["crm"],
+                }
+            }
+        }
+    )
+    settings = Settings.for_data_dir(
+        tmp_path / "data",
+        connectors=ConnectorSections({"facebook_group": {"register": "register.db"}}, tmp_path),
+        purposes=PurposeSettings(tmp_path / "purposes.toml", theirs),
+    )
+    runtime = Runtime(settings)
+    with pytest.raises(StartupError, match="group_moderation, which is not configured") as refused:
+        runtime.open()
+    assert "'facebook_group'" in str(refused.value) and "\n" not in str(refused.value)
+    assert runtime.stores is None

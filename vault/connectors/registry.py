@@ -1,6 +1,7 @@
 """The connectors an admin enabled: found through the plugin hooks, configured from TOML,
 checked at start-up (holdings valid, hosted inside the EU/EEA, secrets present,
-each declared capability backed by its method)."""
+each declared capability backed by its method, and with the vault's purposes
+given, each category held for a configured purpose on that purpose's basis)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from vault.connectors.base import (
     SettingsError,
     validate_holdings,
 )
+from vault.core.consent.purposes import BASIS_WORDS, Purposes
 from vault.plugins.hookspecs import Capability
 from vault.plugins.host import VaultHost
 
@@ -81,11 +83,15 @@ class ConnectorRegistry:
         environ: Mapping[str, str] | None = None,
         *,
         time_zone: str = "Europe/Stockholm",
+        purposes: Purposes | None = None,
     ) -> ConnectorRegistry:
         """Instantiate every connector enabled in `sections` (the `[connectors]` table).
 
         `time_zone` is the controller's (a zoneinfo name); each connector gets it
-        in its settings, so the dates it reports are dates there."""
+        in its settings, so the dates it reports are dates there. `purposes`,
+        the vault's catalogue, is what each category's purpose and basis must
+        agree with: a withdrawal reaches a system through the purposes its
+        holdings name, and the register tells why each system holds what."""
         try:
             _ = ConnectorSettings("", {}, base_dir, {}, time_zone).zone
         except SettingsError:
@@ -141,8 +147,29 @@ class ConnectorRegistry:
                 raise ConfigError(
                     f"connector {name!r} declares holdings for system {holdings.system!r}"
                 )
+            if purposes is not None:
+                _check_purposes(name, holdings, purposes)
             item.enabled, item.connector, item.holdings = True, connector, holdings
         return registry
+
+
+def _check_purposes(name: str, holdings: Holdings, purposes: Purposes) -> None:
+    """Each held category's purpose is configured, and rests on the basis the
+    connector declares for it; the first that does not refuses start-up."""
+    for held in holdings.categories:
+        purpose = purposes.get(held.purpose)
+        if purpose is None:
+            raise ConfigError(
+                f"connector {name!r} refused: category {held.category} is held for purpose "
+                f"{held.purpose}, which is not configured; add [purposes.{held.purpose}] "
+                "to the purposes file, or correct the connector's category"
+            )
+        if purpose.legal_basis is not held.legal_basis:
+            raise ConfigError(
+                f"connector {name!r} refused: category {held.category} is held for "
+                f"{held.purpose} on {BASIS_WORDS[held.legal_basis]}, but the purpose rests "
+                f"on {BASIS_WORDS[purpose.legal_basis]}"
+            )
 
 
 # Each capability and the method that carries it out.
