@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from rich.console import Console
 from rich.table import Table
 
@@ -201,6 +202,12 @@ def ready(data_dir: Path | None, database: str | None, people: int) -> tuple[Pat
         build(vault, people)
     finally:
         close_vault(vault)
+    if database is not None:
+        # What autovacuum would do within a minute or so of a bulk load: fresh
+        # statistics. Planned on the empty tables' estimates, a page sorts the
+        # whole rest of the purpose's range (measured: 4,400 people/s).
+        with psycopg.connect(database, autocommit=True) as conn:
+            conn.execute("ANALYZE")
     (data_dir / "built").touch()
     return data_dir, time.perf_counter() - start
 
@@ -335,7 +342,13 @@ def _gets(
 ) -> dict[str, Callable[[int, int], Any]]:
     consent_reads = [pb.GetRecordRequest(name=n, purpose=PURPOSE) for n in marketing]
     contract_reads = [pb.GetRecordRequest(name=n, purpose="course_delivery") for n in course]
+    # No purpose: the privacy officer's default, answering a rights request,
+    # which no consent, restriction or objection stops.
+    rights_reads = [pb.GetRecordRequest(name=n) for n in marketing]
     return {
+        f"{engine}_get_rights": lambda t, i: stub.GetRecord(
+            rights_reads[(t * 97 + i) % len(rights_reads)]
+        ),
         f"{engine}_get_consent": lambda t, i: stub.GetRecord(
             consent_reads[(t * 97 + i) % len(consent_reads)]
         ),
@@ -381,6 +394,7 @@ def report(results: dict[str, Any]) -> None:
         reads.add_column(TITLES[engine], justify="right")
     reads.add_row("echo baseline", *[f"{results['echo_rps']:,.0f}/s"] * len(engines))
     for measure, words in (
+        ("get_rights", "GetRecord for a rights request (no purpose check)"),
         ("get_contract", "GetRecord for course delivery (contract)"),
         ("get_consent", "GetRecord for e-mail marketing (consent checked)"),
     ):
