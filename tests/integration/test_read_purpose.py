@@ -331,14 +331,13 @@ def test_a_tokens_default_purpose_is_configured_and_read_for(
             )
         )
         assert (reason, metadata["field"]) == ("INVALID_FIELD", "default_purpose")
-        assert (
-            refusal(
-                lambda: admin.access.CreateToken(
-                    pb.CreateTokenRequest(role=pb.ROLE_AUDITOR, default_purpose="grading")
-                )
-            )[1]
-            == "INVALID_FIELD"
-        )
+        for wrong in (
+            pb.CreateTokenRequest(role=pb.ROLE_AUDITOR, default_purpose="grading"),
+            pb.CreateTokenRequest(
+                role=pb.ROLE_INTEGRATOR, system="lms", default_purpose="rights_requests"
+            ),
+        ):
+            assert refusal(lambda w=wrong: admin.access.CreateToken(w))[1] == "INVALID_FIELD"
     anna = person(officer)
     grade = stored(
         officer, anna, "grading", pb.LEGAL_BASIS_LEGAL_OBLIGATION, "lms", "student.grading"

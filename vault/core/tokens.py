@@ -35,6 +35,7 @@ from vault.core.actor import TOKEN_ROLES, Actor, Role
 from vault.core.audit.events import Operation
 from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock
+from vault.core.consent.grounds import RIGHTS_REQUESTS
 from vault.core.consent.purposes import Purposes
 from vault.core.errors import (
     InvalidArgument,
@@ -185,6 +186,12 @@ class Tokens:
                 )
             # Configured; whether the system may read for it is the read's
             # check (PURPOSE_NOT_ALLOWED), as [systems] may change meanwhile.
+            if default_purpose == RIGHTS_REQUESTS:
+                raise InvalidArgument(
+                    "default_purpose",
+                    f"{RIGHTS_REQUESTS} is the vault's own purpose of answering data-subject "
+                    "requests, which no integrator reads for",
+                )
             self.purposes.named(default_purpose, "default_purpose")
         check_issuer(actor, role)
         if expires_in is not None and not dt.timedelta(0) < expires_in <= LONGEST:
