@@ -138,11 +138,9 @@ class Grounds:
         for limit in sorted(grounds.limits, key=lambda row: row.kind != LimitKind.RESTRICTION):
             if limit.purposes and purpose not in limit.purposes:
                 continue
-            kind = LimitKind(limit.kind)
-            name = f"subjects/{limit.subject_id}/{kind.collection}/{limit.limit_id}"
-            if kind is LimitKind.RESTRICTION:
-                return Restricted(purpose, name)
-            return Objected(purpose, name)
+            if limit.kind == LimitKind.RESTRICTION:
+                return Restricted(purpose, _limit_name(limit))
+            return Objected(purpose, _limit_name(limit))
         found = self.purposes.get(purpose)
         if found is None or not found.rests_on_consent:
             return None
@@ -154,13 +152,47 @@ class Grounds:
             return ConsentRequired(purpose, standing.value)
         return None
 
+    def write_refusal(self, actor: Actor, subject_id: str, purpose: str) -> VaultError | None:
+        """Why a record may not be written for `purpose` now, or None: the
+        person said no to it (refused or withdrew their consent, let it expire
+        or must give it again, or objected), or it is restricted, which stops
+        every writer but those answering requests (a rectification the
+        restriction waits for). Consent not asked yet stops nothing: a form
+        sends the data and the consent it was given with one after the other."""
+        grounds = self.of(subject_id)
+        for limit in grounds.limits:
+            if limit.purposes and purpose not in limit.purposes:
+                continue
+            if limit.kind == LimitKind.OBJECTION:
+                return Objected(purpose, _limit_name(limit))
+            if actor.role not in _ANSWERS_REQUESTS:
+                return Restricted(purpose, _limit_name(limit))
+        found = self.purposes.get(purpose)
+        row = grounds.standing.get(purpose) if found and found.rests_on_consent else None
+        if row is not None:
+            standing, _ = self.policies.standing(row, grounds.now, grounds.versions)
+            if not standing.in_force:
+                return ConsentRequired(purpose, standing.value)
+        return None
+
+    def refused(self, event: AuditEvent, error: VaultError) -> AuditEvent:
+        """The event of a refused call: its result the reason, its detail why."""
+        return replace(event, result=str(error.reason), detail=f"{event.detail}; refused")
+
     def refuse(self, event: AuditEvent, error: VaultError) -> NoReturn:
-        """Audit a refused read (its result the reason, its detail why), then
-        raise the refusal."""
-        self.audit.commit(
-            replace(event, result=str(error.reason), detail=f"{event.detail}; refused")
-        )
+        """Audit a refused call, then raise the refusal."""
+        self.audit.commit(self.refused(event, error))
         raise error
+
+    async def refuse_async(self, event: AuditEvent, error: VaultError) -> NoReturn:
+        """`refuse` on an event loop: the event's group commit awaited."""
+        await self.audit.commit_async(self.refused(event, error))
+        raise error
+
+
+def _limit_name(limit: LimitRow) -> str:
+    kind = LimitKind(limit.kind)
+    return f"subjects/{limit.subject_id}/{kind.collection}/{limit.limit_id}"
 
 
 def _in_effect(row: LimitRow) -> bool:
