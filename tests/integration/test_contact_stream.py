@@ -482,13 +482,17 @@ def test_the_client_continues_a_mailing_run_that_broke(population: Population) -
         assert stream.pages == 3 and not stream.finished
         # The token the run had continues after its last whole page: the
         # people of the broken page come again, nobody is missed.
-        resumed = client.contactable(MAILING, stream.resume_token, page_size=100)
+        token = stream.resume_token
+        resumed = client.contactable(MAILING, token, page_size=100)
         rest = [p.subject.removeprefix("subjects/") for p in resumed]
         assert resumed.finished and resumed.resume_token == ""
         assert mailed[:200] + rest == expected
         assert rest[:50] == mailed[200:]
+        # Iterated again, the broken stream itself goes on from there.
+        assert [p.subject.removeprefix("subjects/") for p in stream] == rest
+        assert stream.finished and list(stream) == []
         with pytest.raises(InvalidArgumentError):
-            list(client.contactable("marketing_sms", stream.resume_token))
+            list(client.contactable("marketing_sms", token))
 
 
 def test_the_cli_prints_one_subject_a_line_and_where_to_continue_on_stderr(

@@ -190,7 +190,8 @@ class ContactStream:
     the people of the page the run broke in are given again). The token is
     noted as each page's last person is yielded; it is "" before the first
     page, and again once the stream has come to its end (`finished`), when
-    there is nobody left to continue to.
+    there is nobody left to continue to. Iterated again (after a `break`, or
+    an error from a lost connection), the stream starts anew from that token.
     """
 
     def __init__(
@@ -201,9 +202,8 @@ class ContactStream:
         page_size: int = 0,
     ) -> None:
         self._call = call
-        self._request = pb.StreamContactableRequest(
-            purpose=purpose, resume_token=resume_token, page_size=page_size
-        )
+        self.purpose = purpose
+        self.page_size = page_size
         self.resume_token = resume_token
         self.finished = False
         # People yielded, and pages read, by this stream.
@@ -211,8 +211,14 @@ class ContactStream:
         self.pages = 0
 
     def __iter__(self) -> Iterator[Contactable]:
+        # Each iteration is a stream of its own, from where the last one got to.
+        if self.finished:
+            return
+        request = pb.StreamContactableRequest(
+            purpose=self.purpose, resume_token=self.resume_token, page_size=self.page_size
+        )
         try:
-            for page in self._call(self._request):
+            for page in self._call(request):
                 self.pages += 1
                 last = len(page.people) - 1
                 for index, message in enumerate(page.people):
