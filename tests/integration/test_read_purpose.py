@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2
 
 from tests.access import token_for, with_token
 from tests.helpers import email, error_info
@@ -345,3 +346,84 @@ def test_a_tokens_default_purpose_is_configured_and_read_for(
     with grpc.insecure_channel(f"127.0.0.1:{running.port}") as opened:
         grader = Caller(with_token(opened, made.secret))
         assert get(grader, grade).fields["city"] == SECRET_CITY
+
+
+# ---------------------------------------------------------------- writes
+def test_a_source_systems_rectification_is_refused_as_its_read_would_be(
+    officer: Caller, lms: Caller
+) -> None:
+    anna = person(officer)
+    record = stored(lms, anna, "course_delivery", pb.LEGAL_BASIS_CONTRACT, "lms")
+    officer.consent.RecordRestriction(
+        pb.RecordRestrictionRequest(
+            subject=anna, purposes=["course_delivery"], reason="accuracy contested"
+        )
+    )
+    changed = pb.Record(name=record.name, source_system="lms", purpose="platform_access")
+    for paths in (["source_system"], ["purpose"]):
+        request = pb.UpdateRecordRequest(
+            record=changed, update_mask=field_mask_pb2.FieldMask(paths=paths)
+        )
+        code, reason, _, message = refusal(lambda r=request: lms.records.UpdateRecord(r))
+        assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "RESTRICTED")
+        assert SECRET_CITY not in message
+    # Still held for course delivery, and refused: no update moved it out.
+    assert refusal(lambda: get(lms, record, "platform_access"))[1] == "PURPOSE_MISMATCH"
+    # The privacy officer's rectification answers the person's request.
+    fixed = pb.Record(name=record.name)
+    fixed.fields.update({"city": "Luleå"})
+    officer.records.UpdateRecord(
+        pb.UpdateRecordRequest(record=fixed, update_mask=field_mask_pb2.FieldMask(paths=["fields"]))
+    )
+    assert get(officer, record).fields["city"] == "Luleå"
+    operations = [e.operation for e in refused_events(officer, anna)]
+    assert operations == ["update record", "update record", "get record"]
+
+
+def test_no_record_is_written_for_a_purpose_the_person_said_no_to(
+    officer: Caller, lms: Caller, website: Caller
+) -> None:
+    anna = person(officer)
+    # Before anyone asked, the form's data may come first.
+    stored(website, anna, "marketing_email", pb.LEGAL_BASIS_CONSENT, "website")
+    consent(website, anna, pb.CONSENT_STATUS_GIVEN, "marketing_email")
+    consent(website, anna, pb.CONSENT_STATUS_WITHDRAWN, "marketing_email")
+    code, reason, metadata, _ = refusal(
+        lambda: stored(website, anna, "marketing_email", pb.LEGAL_BASIS_CONSENT, "website")
+    )
+    assert (code, reason, metadata["standing"]) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "CONSENT_REQUIRED",
+        "withdrawn",
+    )
+    officer.consent.RecordObjection(
+        pb.RecordObjectionRequest(subject=anna, purposes=["statistics"], reason="by letter")
+    )
+    assert (
+        refusal(
+            lambda: stored(
+                officer,
+                anna,
+                "statistics",
+                pb.LEGAL_BASIS_LEGITIMATE_INTEREST,
+                "vault",
+                "statistics",
+            )
+        )[1]
+        == "OBJECTED"
+    )
+    officer.consent.RecordRestriction(pb.RecordRestrictionRequest(subject=anna, reason="contested"))
+    assert (
+        refusal(lambda: stored(lms, anna, "course_delivery", pb.LEGAL_BASIS_CONTRACT, "lms"))[1]
+        == "RESTRICTED"
+    )
+    imported = pb.Record(
+        category="contact",
+        purpose="course_delivery",
+        legal_basis=pb.LEGAL_BASIS_CONTRACT,
+        source_system="lms",
+    )
+    batch = pb.ImportRecordsRequest(records=[pb.ImportedRecord(parent=anna, record=imported)])
+    assert refusal(lambda: lms.records.ImportRecords(iter([batch])))[1] == "RESTRICTED"
+    results = [e.result for e in refused_events(officer, anna)]
+    assert results == ["CONSENT_REQUIRED", "OBJECTED", "RESTRICTED", "RESTRICTED"]

@@ -17,6 +17,7 @@ from tests.helpers import email, record
 from tests.serving import channel_to
 from vault.core.actor import LOCAL, THE_VAULT, Actor, Role
 from vault.core.audit.reading import AuditLog
+from vault.core.category_erasure import CategoryErasures
 from vault.core.consent.export import ConsentRecords
 from vault.core.consent.grounds import Grounds
 from vault.core.consent.history import ConsentHistory
@@ -26,6 +27,7 @@ from vault.core.fanout import export_everywhere
 from vault.core.identities import IdentityKind
 from vault.core.maintenance import Maintenance
 from vault.core.model import LegalBasis, RecordDraft
+from vault.core.record_reads import RecordReads
 from vault.core.records import Records
 from vault.core.shredding import Shredding
 from vault.core.subject_import import SubjectImport
@@ -54,13 +56,16 @@ OWN_WORK = {
     Subjects: set(),
     SubjectImport: set(),
     Records: set(),
+    # Whether a subject is a protected identity is no read of personal data.
+    RecordReads: {"protected"},
+    CategoryErasures: set(),
     Shredding: set(),
     Maintenance: {"recover", "purge_erased", "maintain"},
     # Reads for an export, or for a standing, whose callers commit the event.
     ConsentHistory: {"events", "standing_of"},
     Policies: {"versions", "in_effect", "material_change_since", "day_of", "standing"},
     # The checks every read makes; the read they are part of takes the actor.
-    Grounds: {"of", "refusal", "stopped", "refuse"},
+    Grounds: {"of", "refusal", "read_refusal", "stopped", "refused", "refuse", "refuse_async"},
     ConsentRecords: set(),
     ErasureCoordinator: {
         "run_pending",

@@ -22,6 +22,7 @@ from vault.core.actor import THE_VAULT, Actor
 from vault.core.audit.log import Sequencer
 from vault.core.audit.reading import SIGNING_KEY, AuditLog
 from vault.core.audit.trail import AuditTrail
+from vault.core.category_erasure import CategoryErasures
 from vault.core.clock import DEFAULT_TIME_ZONE, Clock, SystemClock
 from vault.core.consent.contact import Contacts
 from vault.core.consent.export import ConsentRecords
@@ -29,7 +30,6 @@ from vault.core.consent.grounds import Grounds
 from vault.core.consent.history import ConsentHistory
 from vault.core.consent.limits import ProcessingLimits
 from vault.core.consent.model import (
-    ConsentEvent,
     ConsentInput,
     ConsentPage,
     ContactPage,
@@ -60,6 +60,7 @@ from vault.core.model import (
     RecordDraft,
     Subject,
 )
+from vault.core.record_reads import RecordReads
 from vault.core.records import RecordChanges, Records
 from vault.core.replay import Replay
 from vault.core.rotation import KeyRotation, ProgressCallback, Retirement, Rotation
@@ -128,21 +129,39 @@ class Vault:
         # `time_zone` is the controller's ([controller] time_zone): the day a
         # policy version takes effect on.
         self.policies = Policies(records, purposes, self.replay, self.clock, self.audit, time_zone)
-        # What every read of a record is checked against: its purpose, the
-        # person's consent, restrictions and objections.
+        # What every read and write of a record is checked against: its
+        # purpose, the person's consent, restrictions and objections.
         self.grounds = Grounds(records, purposes, self.policies, self.clock, self.audit)
+        self.record_reads = RecordReads(
+            records,
+            self.keys,
+            self.sealing,
+            self.clock,
+            self.subjects,
+            self.access_notes,
+            self.audit,
+            self.grounds,
+        )
         self.recordkeeping = Records(
             records,
             self.keys,
             self.sealing,
             self.replay,
             self.clock,
-            self.subjects,
-            self.scrub_due,
             self.access_notes,
             self.audit,
             purposes,
             self.grounds,
+            self.record_reads,
+        )
+        self.category_erasures = CategoryErasures(
+            records,
+            self.keys,
+            self.replay,
+            self.clock,
+            self.scrub_due,
+            self.access_notes,
+            self.audit,
         )
         self.shredding = Shredding(
             records, self.keys, self.replay, self.clock, self.scrub_due, self.audit
@@ -281,13 +300,13 @@ class Vault:
     ) -> Record:
         """The record, read for `purpose` ("": the caller's default), if its
         ground allows (vault.core.consent.grounds)."""
-        return self.recordkeeping.get(actor, record_id, subject_id, purpose)
+        return self.record_reads.get(actor, record_id, subject_id, purpose)
 
     async def get_record_async(
         self, actor: Actor, record_id: str, subject_id: str | None = None, purpose: str = ""
     ) -> Record:
         """`get_record` for an event loop: its audit event's commit is awaited."""
-        return await self.recordkeeping.get_async(actor, record_id, subject_id, purpose)
+        return await self.record_reads.get_async(actor, record_id, subject_id, purpose)
 
     def update_record(
         self,
@@ -310,25 +329,25 @@ class Vault:
     ) -> Page:
         """One page of the records that may be read for `purpose` ("": the
         caller's default)."""
-        return self.recordkeeping.page(actor, subject_id, category, page_size, page_token, purpose)
+        return self.record_reads.page(actor, subject_id, category, page_size, page_token, purpose)
 
     def stream_records(
         self, actor: Actor, subject_id: str, category: str | None, purpose: str = ""
     ) -> Iterator[Record]:
-        return self.recordkeeping.stream(actor, subject_id, category, purpose)
+        return self.record_reads.stream(actor, subject_id, category, purpose)
 
     def readable_records(self, actor: Actor, subject_id: str) -> Iterator[Record]:
         """Every record still readable; rows left over from an erased category are
         skipped. Part of an export, whose event the export commits first."""
-        return self.recordkeeping.readable(actor, subject_id)
+        return self.record_reads.readable(actor, subject_id)
 
     def count_records(self, actor: Actor, subject_id: str) -> int:
-        return self.recordkeeping.count(actor, subject_id)
+        return self.record_reads.count(actor, subject_id)
 
     def export_subject(self, actor: Actor, subject_id: str) -> SubjectExport:
         """Everything the vault itself holds about the subject, its records read
         as they are consumed, and their consent."""
-        export = self.recordkeeping.export(actor, subject_id)
+        export = self.record_reads.export(actor, subject_id)
         consent = self.consent_records.part(actor, subject_id, export.controller)
         return dataclasses.replace(export, consent=consent)
 
@@ -347,13 +366,15 @@ class Vault:
     ) -> CategoryErasure:
         """Crypto-shred the subject's records of `category`, every purpose's, or
         with `purpose` that purpose's alone."""
-        return self.recordkeeping.erase_category(actor, subject_id, category, request_id, purpose)
+        return self.category_erasures.erase(actor, subject_id, category, request_id, purpose)
 
     # ------------------------------------------------------------- consent
     def record_consent(
         self, actor: Actor, subject_id: str, given: ConsentInput, request_id: str = ""
-    ) -> list[ConsentEvent]:
-        """Record one status for each purpose named, all or nothing."""
+    ) -> RecordedConsent:
+        """Record one status for each purpose named, all or nothing: the events,
+        and the erasure requests its withdrawals started
+        (vault.core.consent.withdrawal)."""
         return self.consents.record(actor, subject_id, given, request_id)
 
     def consent_state(self, actor: Actor, subject_id: str) -> list[PurposeConsent]:
@@ -449,13 +470,6 @@ class Vault:
         return self.contacts.stream(actor, purpose, resume_token, page_size)
 
     # ------------------------------------------------- withdrawal that acts
-    def record_consent_with_erasures(
-        self, actor: Actor, subject_id: str, given: ConsentInput, request_id: str = ""
-    ) -> RecordedConsent:
-        """`record_consent`, and the erasure requests its withdrawals started
-        (vault.core.consent.withdrawal)."""
-        return self.consents.recorded(actor, subject_id, given, request_id)
-
     def shred_for_purpose(
         self,
         actor: Actor,

@@ -54,7 +54,7 @@ from vault.storage.base import RecordStore
 # rectification, erasure): the school's catalogue configures it by this name.
 RIGHTS_REQUESTS = "rights_requests"
 # The roles that answer rights requests, and so read under that purpose.
-_ANSWERS_REQUESTS = frozenset({Role.PRIVACY_OFFICER, Role.OPERATOR, Role.VAULT})
+ANSWERS_REQUESTS = frozenset({Role.PRIVACY_OFFICER, Role.OPERATOR, Role.VAULT})
 
 
 class SubjectGrounds:
@@ -102,7 +102,7 @@ class Grounds:
             purpose = self.purposes.named(given, field).name if given != RIGHTS_REQUESTS else given
         elif actor.default_purpose:
             purpose = actor.default_purpose
-        elif actor.role in _ANSWERS_REQUESTS:
+        elif actor.role in ANSWERS_REQUESTS:
             purpose = RIGHTS_REQUESTS
         else:
             raise InvalidArgument(
@@ -110,7 +110,7 @@ class Grounds:
                 "name the purpose the records are read for (or issue the token with a "
                 "default purpose: `consent-vault tokens create --default-purpose`)",
             )
-        if purpose == RIGHTS_REQUESTS and actor.role not in _ANSWERS_REQUESTS:
+        if purpose == RIGHTS_REQUESTS and actor.role not in ANSWERS_REQUESTS:
             raise PurposeNotAllowed(field, actor.system or actor.role.value, purpose)
         if actor.system and purpose not in actor.purposes:
             raise PurposeNotAllowed(field, actor.system, purpose)
@@ -119,6 +119,13 @@ class Grounds:
     def of(self, subject_id: str) -> SubjectGrounds:
         """The person's standing and limits, for the checks of one call."""
         return SubjectGrounds(self.store, self.policies, subject_id, utc_now(self.clock))
+
+    def read_refusal(self, subject_id: str, purpose: str, held_for: str) -> VaultError | None:
+        """Why the subject's record held for `held_for` may not be read for
+        `purpose` now, or None; a rights request's read is not looked into."""
+        if purpose == RIGHTS_REQUESTS:
+            return None
+        return self.refusal(self.of(subject_id), purpose, held_for)
 
     def refusal(self, grounds: SubjectGrounds, purpose: str, held_for: str) -> VaultError | None:
         """Why a record held for `held_for` may not be read for `purpose`
@@ -165,7 +172,7 @@ class Grounds:
                 continue
             if limit.kind == LimitKind.OBJECTION:
                 return Objected(purpose, _limit_name(limit))
-            if actor.role not in _ANSWERS_REQUESTS:
+            if actor.role not in ANSWERS_REQUESTS:
                 return Restricted(purpose, _limit_name(limit))
         found = self.purposes.get(purpose)
         row = grounds.standing.get(purpose) if found and found.rests_on_consent else None
