@@ -19,8 +19,10 @@ Beside the gRPC figure, the same stream in the core alone (the vault opened
 in this process) and the store's pages alone, so where the time goes is
 measured, not guessed. GetRecord reads a record held for e-mail marketing
 for that purpose (its consent, restrictions and objections checked on every
-read) and one held for course delivery for its own purpose (contract: no
-consent to check), each against the bare echo.
+read), one held for course delivery for its own purpose (contract: no
+consent to check) and, for the cost of the check itself, the first again
+for a rights request (the privacy officer's default, which checks none),
+each against the bare echo.
 """
 
 from __future__ import annotations
