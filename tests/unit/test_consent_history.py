@@ -76,7 +76,9 @@ def test_each_event_records_its_time_version_channel_recorder_and_evidence(
 ) -> None:
     publish(vault, "2026-01", dt.date(2026, 1, 1))
     anna = person(vault)
-    [event] = vault.record_consent(WEBSITE, anna, said(GIVEN, "marketing_email", evidence="f-17"))
+    [event] = vault.record_consent(
+        WEBSITE, anna, said(GIVEN, "marketing_email", evidence="f-17")
+    ).events
     assert (event.status, event.purpose, event.policy_version) == (
         GIVEN,
         "marketing_email",
@@ -118,7 +120,7 @@ def test_a_withdrawal_naming_no_purpose_withdraws_every_consent_that_stands(
     anna = person(vault)
     vault.record_consent(OFFICER, anna, said(GIVEN, "marketing_email", "marketing_post"))
     vault.record_consent(OFFICER, anna, said(REFUSED, "marketing_sms"))
-    withdrawn = vault.record_consent(OFFICER, anna, said(WITHDRAWN))
+    withdrawn = vault.record_consent(OFFICER, anna, said(WITHDRAWN)).events
     assert sorted(e.purpose for e in withdrawn) == ["marketing_email", "marketing_post"]
     assert standing(vault, anna)["marketing_sms"] is Standing.REFUSED
     with pytest.raises(NoConsentToChange):
@@ -172,7 +174,9 @@ def test_the_time_is_neither_in_the_future_nor_before_the_purposes_latest_event(
     vault.record_consent(OFFICER, anna, said(GIVEN, "marketing_email"))
     # A paper form signed yesterday is recorded as of yesterday, for another purpose...
     yesterday = clock.now() - dt.timedelta(days=1)
-    [late] = vault.record_consent(OFFICER, anna, said(GIVEN, "marketing_post", given_at=yesterday))
+    [late] = vault.record_consent(
+        OFFICER, anna, said(GIVEN, "marketing_post", given_at=yesterday)
+    ).events
     assert late.given_at == yesterday
     # ...but not before the purpose's latest event: the history reads in order.
     with pytest.raises(InvalidArgument) as refused:
@@ -219,7 +223,7 @@ def test_a_material_change_marks_exactly_the_consents_given_before_it_once_in_ef
         anna
     ]
     # Consent given again is given under the version now in effect, and clears the mark.
-    [again] = vault.record_consent(OFFICER, anna, said(GIVEN, "marketing_email"))
+    [again] = vault.record_consent(OFFICER, anna, said(GIVEN, "marketing_email")).events
     assert again.policy_version == "2026-02"
     assert standing(vault, anna)["marketing_email"] is Standing.GIVEN
     assert vault.reconsent_needed(OFFICER, "", 100, "")[0] == []
@@ -280,8 +284,8 @@ def test_policy_versions_are_published_once_in_order_and_consent_names_a_publish
 
 def test_a_retry_with_the_same_request_id_records_nothing_new(vault: Vault) -> None:
     anna = person(vault)
-    first = vault.record_consent(OFFICER, anna, said(GIVEN, "marketing_email"), "consent-1")
-    again = vault.record_consent(OFFICER, anna, said(GIVEN, "marketing_email"), "consent-1")
+    first = vault.record_consent(OFFICER, anna, said(GIVEN, "marketing_email"), "consent-1").events
+    again = vault.record_consent(OFFICER, anna, said(GIVEN, "marketing_email"), "consent-1").events
     assert [e.event_id for e in again] == [e.event_id for e in first]
     assert len(list(vault.consents.events(anna))) == 1
 
@@ -332,7 +336,7 @@ def test_copies_with_one_request_id_that_cross_are_answered_or_refused_by_what_t
     with pytest.raises(RequestIdReused):
         vault.record_consent(OFFICER, anna, said(GIVEN, "marketing_post"), "r-1")
     crossed["once"] = True
-    [again] = vault.record_consent(OFFICER, anna, said(GIVEN, "marketing_email"), "r-1")
+    [again] = vault.record_consent(OFFICER, anna, said(GIVEN, "marketing_email"), "r-1").events
     assert again.purpose == "marketing_email"
     assert [e.purpose for e in vault.consents.events(anna)] == ["marketing_email"]
     crossed["once"] = True
@@ -348,9 +352,11 @@ def test_a_callers_clock_a_little_ahead_never_blocks_the_next_event(
 ) -> None:
     anna = person(vault)
     ahead = clock.now() + dt.timedelta(minutes=4)
-    [given] = vault.record_consent(OFFICER, anna, said(GIVEN, "marketing_email", given_at=ahead))
+    [given] = vault.record_consent(
+        OFFICER, anna, said(GIVEN, "marketing_email", given_at=ahead)
+    ).events
     assert given.given_at == clock.now()  # taken as now
-    [withdrawn] = vault.record_consent(OFFICER, anna, said(WITHDRAWN, "marketing_email"))
+    [withdrawn] = vault.record_consent(OFFICER, anna, said(WITHDRAWN, "marketing_email")).events
     assert withdrawn.status is WITHDRAWN
 
 
@@ -375,7 +381,9 @@ def test_a_version_takes_effect_on_the_controllers_day_not_the_utc_day(
     publish(vault, "2026-03", dt.date(2026, 3, 1))
     anna = person(vault)
     at = dt.datetime(2026, 2, 28, 23, 30, tzinfo=dt.UTC)
-    [event] = vault.record_consent(OFFICER, anna, said(GIVEN, "marketing_email", given_at=at))
+    [event] = vault.record_consent(
+        OFFICER, anna, said(GIVEN, "marketing_email", given_at=at)
+    ).events
     assert event.policy_version == "2026-03"
 
 

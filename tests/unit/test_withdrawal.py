@@ -7,7 +7,10 @@ connectors are told (or a person asked) by what they declare."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -30,6 +33,7 @@ from vault.core.audit.events import AuditEvent, Operation
 from vault.core.audit.store import AuditQuery
 from vault.core.clock import FixedClock
 from vault.core.consent.model import Channel, ConsentInput, ConsentStatus
+from vault.core.consent.withdrawal import RecordedConsent
 from vault.core.erasure import (
     PURPOSE_KIND,
     VAULT_SYSTEM,
@@ -89,7 +93,7 @@ def test_a_withdrawal_shreds_the_purposes_records_alone(vault: Vault) -> None:
         "billing": True,
         "bookkeeping": True,
     }
-    recorded = vault.record_consent_with_erasures(OFFICER, subject, said(WITHDRAWN))
+    recorded = vault.record_consent(OFFICER, subject, said(WITHDRAWN))
     # No intake: the vault shreds itself, after the commit, and starts no request.
     assert recorded.erasure_requests == []
     assert readable(vault, records) == {
@@ -206,7 +210,7 @@ def test_the_intake_commits_a_request_and_does_the_vault_step_at_once(
     subject, records = anna(vault)
     vault.record_consent(OFFICER, subject, said(GIVEN, "marketing_email"))
     clock.advance(days=3)
-    recorded = vault.record_consent_with_erasures(
+    recorded = vault.record_consent(
         OFFICER, subject, said(WITHDRAWN, "marketing_email"), request_id="withdraw-1"
     )
     (request_id,) = recorded.erasure_requests
@@ -226,7 +230,7 @@ def test_the_intake_commits_a_request_and_does_the_vault_step_at_once(
     }
     assert Told.calls == []
     # The same request id answers with the same request, and starts no other.
-    again = vault.record_consent_with_erasures(
+    again = vault.record_consent(
         OFFICER, subject, said(WITHDRAWN, "marketing_email"), request_id="withdraw-1"
     )
     assert again.erasure_requests == [request_id]
@@ -278,7 +282,7 @@ def test_a_rerun_vault_step_reports_what_the_first_run_did(
 ) -> None:
     subject, _ = anna(vault)
     vault.record_consent(OFFICER, subject, said(GIVEN, "marketing_email"))
-    (request_id,) = vault.record_consent_with_erasures(
+    (request_id,) = vault.record_consent(
         OFFICER, subject, said(WITHDRAWN, "marketing_email")
     ).erasure_requests
     first = coordinator.get(OFFICER, request_id).steps[0]
@@ -296,7 +300,7 @@ def test_a_rerun_vault_step_reports_what_the_first_run_did(
 def test_every_effect_is_audited(vault: Vault, coordinator: ErasureCoordinator) -> None:
     subject, _ = anna(vault)
     vault.record_consent(OFFICER, subject, said(GIVEN, "marketing_email"))
-    vault.record_consent_with_erasures(OFFICER, subject, said(WITHDRAWN, "marketing_email"))
+    vault.record_consent(OFFICER, subject, said(WITHDRAWN, "marketing_email"))
     coordinator.run_pending()
     events = [
         AuditEvent.from_entry(stored.entry)
@@ -328,7 +332,7 @@ def test_withdrawal_requests_are_listed_with_erasures(
     subject, _ = anna(vault)
     vault.record_consent(OFFICER, subject, said(GIVEN, "marketing_email"))
     clock.advance(minutes=1)
-    (withdrawal,) = vault.record_consent_with_erasures(
+    (withdrawal,) = vault.record_consent(
         OFFICER, subject, said(WITHDRAWN, "marketing_email")
     ).erasure_requests
     clock.advance(minutes=1)
@@ -339,3 +343,72 @@ def test_withdrawal_requests_are_listed_with_erasures(
     more, last = coordinator.list_requests(OFFICER, 1, token, None)
     assert [(v.request_id, v.scope) for v in more] == [(withdrawal, Scope.PURPOSE)]
     assert last == ""
+
+
+def test_copies_of_one_withdrawal_racing_are_all_answered_as_the_first(
+    vault: Vault, coordinator: ErasureCoordinator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subject, _ = anna(vault)
+    vault.record_consent(OFFICER, subject, said(GIVEN, "marketing_email"))
+    copies = 8
+    # Every copy looks its request id up before any of them commits: those
+    # that lose find nothing left to withdraw.
+    barrier = threading.Barrier(copies, timeout=30)
+    looked = threading.local()
+    replayed = vault.consents.replay.replayed
+
+    def all_at_once(*args: Any) -> Any:
+        found = replayed(*args)
+        if not getattr(looked, "once", False):
+            looked.once = True
+            barrier.wait()
+        return found
+
+    monkeypatch.setattr(vault.consents.replay, "replayed", all_at_once)
+
+    def withdraw(_: int) -> RecordedConsent:
+        return vault.record_consent(
+            OFFICER, subject, said(WITHDRAWN, "marketing_email"), request_id="race-1"
+        )
+
+    with ThreadPoolExecutor(copies) as pool:
+        answers = list(pool.map(withdraw, range(copies)))
+    said_back = {
+        (tuple(e.event_id for e in answer.events), tuple(answer.erasure_requests))
+        for answer in answers
+    }
+    assert len(said_back) == 1
+    ((events, requests),) = said_back
+    assert len(events) == 1 and len(requests) == 1
+    assert [e.status for e in vault.consents.events(subject)] == [GIVEN, WITHDRAWN]
+    assert [
+        r.request_id for r in vault.records.steps.requests_page(PURPOSE_KIND, None, 10, None)
+    ] == list(requests)
+
+
+def test_a_rerun_manual_step_audits_what_it_asked_once(
+    vault: Vault, coordinator: ErasureCoordinator
+) -> None:
+    subject, _ = anna(vault)
+    vault.record_consent(OFFICER, subject, said(GIVEN, "marketing_email"))
+    (request_id,) = vault.record_consent(
+        OFFICER, subject, said(WITHDRAWN, "marketing_email")
+    ).erasure_requests
+    coordinator.run_pending()
+    # As if the step's success had not been recorded: it runs again.
+    step = next(s for s in vault.records.steps.steps(request_id) if s.name == "untold")
+    with vault.records.steps.write() as tx:
+        coordinator.engine.move_step(
+            tx, request_id, "untold", StepState.PENDING, step.sealed, step.details
+        )
+    coordinator.engine.run_step(request_id, "untold")
+    untold = next(s for s in coordinator.get(OFFICER, request_id).steps if s.system == "untold")
+    assert untold.state == StepState.SUCCEEDED
+    asked = [
+        stored
+        for stored in vault.records.audit.query(
+            AuditQuery(subject=vault.audit.pseudonym_of(subject), limit=1000)
+        )
+        if AuditEvent.from_entry(stored.entry).detail.startswith("untold is not told")
+    ]
+    assert len(asked) == 1

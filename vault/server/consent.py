@@ -31,7 +31,7 @@ class ConsentService(ProcessingLimitCalls, ContactCalls):
     ) -> pb.RecordConsentResponse:
         subject_id = convert.subject_id(request.subject, "subject")
         given = consent.consent_input(request)
-        recorded = self.vault.record_consent_with_erasures(
+        recorded = self.vault.record_consent(
             actor_of(context), subject_id, given, request.request_id
         )
         return pb.RecordConsentResponse(

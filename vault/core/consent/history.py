@@ -55,6 +55,7 @@ from vault.core.errors import (
     NoConsentToChange,
     PolicyVersionNotFound,
     PurposeNotAllowed,
+    VaultError,
 )
 from vault.core.keys import DataKey, KeyManager
 from vault.core.replay import Raced, Replay
@@ -103,18 +104,14 @@ class ConsentHistory:
     # ------------------------------------------------------------ recording
     def record(
         self, actor: Actor, subject_id: str, given: ConsentInput, request_id: str = ""
-    ) -> list[ConsentEvent]:
-        """Record one status for each purpose named (a withdrawal naming none:
-        every consent that stands), all or nothing; the events recorded."""
-        return self.recorded(actor, subject_id, given, request_id).events
-
-    def recorded(
-        self, actor: Actor, subject_id: str, given: ConsentInput, request_id: str = ""
     ) -> RecordedConsent:
-        """`record`, and the erasure requests it started: a purpose whose
-        consent stood and no longer does has what is held for it erased (the
-        request accepted with the events, the vault's own part done before
-        this returns; vault.core.consent.withdrawal)."""
+        """Record one status for each purpose named (a withdrawal naming none:
+        every consent that stands), all or nothing: the events recorded, and
+        the erasure requests they started. A purpose whose consent stood and
+        no longer does has what is held for it erased: the request is accepted
+        with the events, and its vault step tried before this returns (a step
+        that fails there is retried by the step engine's workers;
+        vault.core.consent.withdrawal)."""
         now = utc_now(self.clock)
         at = self._time(given, now)
         # What was asked, not when it arrived: a retry a moment later is the same request.
@@ -180,7 +177,14 @@ class ConsentHistory:
             if isinstance(failure, Raced):
                 # A copy with the same request id committed first: asked again, the
                 # replay answers it, or refuses the id if the copy asked otherwise.
-                return self.recorded(actor, subject_id, given, request_id)
+                return self.record(actor, subject_id, given, request_id)
+            if isinstance(failure, VaultError) and request_id:
+                # A copy that committed first may be why this one is refused
+                # (its withdrawal left nothing to withdraw): it is answered as
+                # that copy was.
+                remembered = self.replay.replayed(request_id, "record_consent", fingerprint)
+                if remembered is not None:
+                    return self._answered_again(actor, subject_id, json.loads(remembered.result))
             raise
         if subject.protected_identity:
             self.notes.note(actor, subject_id, "record_consent")

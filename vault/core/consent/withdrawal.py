@@ -5,9 +5,10 @@ refused while it stood) makes what is held for that purpose unlawful to keep
 (GDPR art. 17(1)(b)). The consent history hands each such withdrawal to its
 intake inside the consent event's own transaction, so the event never commits
 without the erasure it starts; after the commit the intake does the vault's
-own part at once. The erasure's coordinator provides the durable intake (a
-request of the step engine); a vault with none (a bare one in a unit test)
-shreds the purpose's keys itself after the commit.
+own part at once (tried, not promised: what fails is retried by the step
+engine). The erasure's coordinator provides the durable intake (a request of
+the step engine); a vault with none (a bare one in a unit test) shreds the
+purpose's keys itself after the commit.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ class WithdrawalIntake(Protocol):
         ...
 
     def started(self, request_ids: Sequence[str]) -> None:
-        """After the commit: the vault's own part of each request, at once."""
+        """After the commit: the vault's own part of each request, tried at once
+        (what fails is the request's to retry; this answers nothing of it)."""
         ...
 
     def abandoned(self, request_ids: Sequence[str]) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
 
@@ -29,6 +28,7 @@ from vault.core.actor import Actor
 from vault.core.audit.events import AuditEvent, Operation
 from vault.core.erasure.intake import DurableWithdrawals
 from vault.core.erasure.jobkeys import JobKeys
+from vault.core.erasure.jobs import new_request
 from vault.core.erasure.kind import ErasureSteps
 from vault.core.erasure.model import (
     KIND,
@@ -44,14 +44,12 @@ from vault.core.erasure.model import (
     MatchDecision,
     NothingToDecide,
     NothingToRetry,
-    one_month_after,
 )
 from vault.core.erasure.systems import (
     ConnectorStep,
     VaultStep,
     counted,
     read_protected_identity,
-    sealed_identities,
 )
 from vault.core.erasure.views import request_view
 from vault.core.erasure.withdrawal import (
@@ -128,6 +126,8 @@ class ErasureCoordinator:
                     self.settings.time_zone,
                     self.audit,
                     self.purpose_kind.protected_identity,
+                    vault.records,
+                    self.engine.owner,
                 )
                 for name in self.connectors
             },
@@ -190,15 +190,9 @@ class ErasureCoordinator:
 
         person = self.vault.subjects.view(actor, subject_id, "erase_subject")
         faults.crash_point("erasure_request_accepted")
-        job_id = secrets.token_hex(16)
-        self.keys.create(job_id)
-        sealed = self.keys.seal(
-            job_id,
-            sealed_identities(person.identities, person.protected_identity),
-            "job-identities",
-            job_id,
-        )
         now = self.vault.clock.now()
+        request = new_request(self.keys, KIND, person, actor, now)
+        job_id = request.request_id
         systems = [VAULT_SYSTEM, *sorted(self.connectors)]
         # Named while the subject key exists: the vault step destroys it next.
         accepted = self.audit.event(
@@ -207,18 +201,6 @@ class ErasureCoordinator:
             subject_id,
             sensitive=person.protected_identity,
             detail=f"erasure requested in {counted(len(systems), 'system')}: " + ", ".join(systems),
-        )
-        request = StoredRequest(
-            job_id,
-            KIND,
-            subject_id,
-            RequestState.PENDING,
-            now,
-            one_month_after(now),
-            None,
-            sealed,
-            now,
-            actor,
         )
         try:
             with self.vault.records.write() as tx:

@@ -6,13 +6,14 @@ step engine, committed with the event: the vault's own step first, then one
 step per enabled connector whose holdings rest on the purpose. The person's
 identities are sealed under a key of the job's own, as for an erasure, and the
 key is destroyed when the request completes. After the commit the vault's own
-step runs at once, before the consent call answers; a crash in between leaves
-it pending, and the next worker finishes it. The person stays active.
+step is tried at once, before the consent call answers; the answer names the
+request, not the step done: a step that fails there is retried like any other,
+one a worker (of this server or another) claimed first is that worker's, and a
+crash in between leaves it pending for the next worker. The person stays active.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 
 from vault.connectors.base import Holdings
@@ -22,10 +23,10 @@ from vault.core.audit.events import Operation, counted
 from vault.core.clock import iso
 from vault.core.consent.withdrawal import Withdrawal, held_for
 from vault.core.erasure.jobkeys import JobKeys
-from vault.core.erasure.model import PURPOSE_KIND, VAULT_SYSTEM, one_month_after
-from vault.core.erasure.systems import sealed_identities
+from vault.core.erasure.jobs import new_request
+from vault.core.erasure.model import PURPOSE_KIND, VAULT_SYSTEM
 from vault.core.erasure.withdrawal import CATEGORIES, PURPOSE, WITHDRAWN_AT, categories_for
-from vault.core.steps import RequestState, StepEngine, StepState, StoredRequest
+from vault.core.steps import StepEngine, StepState
 from vault.core.vault import Vault
 from vault.storage.base import Transaction
 
@@ -55,28 +56,10 @@ class DurableWithdrawals:
         subject_id, purpose = withdrawal.subject_id, withdrawal.purpose
         # The job's own copy of whom to look for, read as the vault reads it.
         person = self.vault.subjects.view(THE_VAULT, subject_id, "withdraw_consent")
-        job_id = secrets.token_hex(16)
-        self.keys.create(job_id)
-        sealed = self.keys.seal(
-            job_id,
-            sealed_identities(person.identities, person.protected_identity),
-            "job-identities",
-            job_id,
-        )
         now = self.vault.clock.now()
+        request = new_request(self.keys, PURPOSE_KIND, person, actor, now)
+        job_id = request.request_id
         systems = self.systems(purpose)
-        request = StoredRequest(
-            job_id,
-            PURPOSE_KIND,
-            subject_id,
-            RequestState.PENDING,
-            now,
-            one_month_after(now),
-            None,
-            sealed,
-            now,
-            actor,
-        )
         self.engine.submit(tx.steps, request, systems)
         details = {PURPOSE: purpose, WITHDRAWN_AT: iso(withdrawal.at)}
         held = held_for(self.vault.keys.scopes(subject_id), purpose)
@@ -103,7 +86,9 @@ class DurableWithdrawals:
         if not request_ids:
             return
         faults.crash_point("withdrawal_committed")
-        # The vault's own part at once, before the consent call answers.
+        # The vault's own part at once, before the consent call answers: the
+        # engine records a failure on the step for its workers to retry, and
+        # leaves alone a step another worker claimed first.
         for request_id in request_ids:
             self.engine.run_step(request_id, VAULT_SYSTEM)
         self.engine.accepted()

@@ -20,6 +20,7 @@ from typing import Any
 from vault.connectors import Capability
 from vault.connectors.base import (
     Connector,
+    ConnectorUnavailable,
     Holdings,
     ManualAction,
     NeedsAttention,
@@ -38,6 +39,7 @@ from vault.core.errors import ErasurePending, SubjectErased
 from vault.core.identities import Identity
 from vault.core.steps import StoredRequest, StoredStep
 from vault.core.vault import Vault
+from vault.storage.base import RecordStore
 
 # What every step of the kind keeps in its details.
 PURPOSE = "purpose"
@@ -45,6 +47,8 @@ WITHDRAWN_AT = "withdrawn_at"
 # The vault step's: the categories the person had a key of the purpose for
 # when the request was accepted (a re-run shreds them even once gone).
 CATEGORIES = "categories"
+# A manual step's: the vault has audited the manual actions it asked.
+ASKED = "manual_actions_asked"
 
 
 def purpose_of(step: StoredStep) -> str:
@@ -152,12 +156,16 @@ class ManualWithdrawalStep:
         time_zone: str,
         audit: AuditTrail,
         protected_identity: Callable[[StoredRequest], bool],
+        store: RecordStore,
+        owner: str,
     ) -> None:
         self.holdings = holdings
         self.identities = identities
         self.time_zone = time_zone
         self.audit = audit
         self.protected_identity = protected_identity
+        self.store = store
+        self.owner = owner
 
     def erase(self, step: StoredStep, request: StoredRequest) -> list[outcomes.Reported]:
         purpose = purpose_of(step)
@@ -181,21 +189,35 @@ class ManualWithdrawalStep:
                     "Then confirm this action in the vault.",
                 )
             )
-        # No connector call tells it, so the vault says what it asked instead.
-        self.audit.commit(
-            self.audit.event(
-                THE_VAULT,
-                Operation.ERASE_FOR_PURPOSE,
-                request.subject_id,
-                purpose=purpose,
-                sensitive=self.protected_identity(request),
-                detail=(
-                    f"{system} is not told of withdrawals: "
-                    f"{counted(len(actions), 'manual action')} asked of a person"
-                ),
-            )
-        )
+        if not step.details.get(ASKED):
+            self._told(step, request, purpose, len(actions))
         return actions
+
+    def _told(self, step: StoredStep, request: StoredRequest, purpose: str, asked: int) -> None:
+        """No connector call tells the system, so the vault says what it asked
+        instead: once, however often the step runs (its details remember it,
+        in the event's own transaction)."""
+        event = self.audit.event(
+            THE_VAULT,
+            Operation.ERASE_FOR_PURPOSE,
+            request.subject_id,
+            purpose=purpose,
+            sensitive=self.protected_identity(request),
+            detail=(
+                f"{self.holdings.system} is not told of withdrawals: "
+                f"{counted(asked, 'manual action')} asked of a person"
+            ),
+        )
+        with self.store.write() as tx:
+            if not tx.steps.keep_step_state(
+                step.request_id,
+                step.name,
+                step.lease_owner or self.owner,
+                step.sealed,
+                {**step.details, ASKED: True},
+            ):
+                raise ConnectorUnavailable("another worker took this step over")
+            self.audit.written(tx.audit, event)
 
     def _day(self, details: Mapping[str, Any]) -> str:
         """The day the person withdrew, in the controller's time zone."""
