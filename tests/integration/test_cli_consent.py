@@ -161,6 +161,12 @@ def test_a_withdrawal_with_no_purpose_withdraws_every_consent_that_stands(  # ty
     # Each purpose's erasure request, whole on a line of its own, to follow.
     requests = [line.strip() for line in erasing.splitlines() if "erasureRequests/" in line]
     assert len(requests) == 3 and all(r.startswith("erasureRequests/") for r in requests)
+    # Said as the answer knows it: being erased, nothing claimed done, and no
+    # other system named where none holds anything (this server has none).
+    words = " ".join(erasing.split())
+    assert "being erased, the vault's part first" in words
+    assert "consent-vault requests show NAME" in words
+    assert "already" not in words and "other systems" not in words
     assert all(len(line) <= 80 for line in out.splitlines())
 
     # Nothing left to withdraw: one line from the server, exit 1.

@@ -196,7 +196,9 @@ def print_recorded(
     erasure_requests: Sequence[str] = (),
 ) -> None:
     """What was recorded, in words: a sentence a purpose; then what a
-    withdrawal set going, each erasure request with the command that follows it."""
+    withdrawal set going, each erasure request with the command that follows it.
+    The answer names the requests only, so nothing is claimed done: the vault's
+    step may still be retried, and a request may have no other system's step."""
     _line(console, subject)
     for event in events:
         how = _channel_phrase(event.channel)
@@ -214,9 +216,9 @@ def print_recorded(
     if erasure_requests:
         wrapped(
             console,
-            "What was held for the purposes whose consent no longer stands is erased: "
-            "in the vault already, in the other systems by these requests "
-            "(consent-vault requests show NAME follows one):",
+            "What was held for the purposes whose consent no longer stands is being "
+            "erased, the vault's part first, by these requests; follow each with "
+            "consent-vault requests show NAME:",
         )
         for request in erasure_requests:
             _line(console, f"  {request}")
