@@ -7,15 +7,20 @@ an integrator reaches no protected identity and only its system's purposes;
 each page is one audit event naming how many, never who. The Python client
 and the CLI continue a run that broke.
 
-The people are built once per engine through the core (bulk import, and the
-consent and limit calls a person at a time in the core, no RPC each), with the
-test's clock: consent that expires is given before the clock moves past its end.
+The people are built once per engine, with no RPC each: the core's bulk
+import; the plain consent most of them give first written in batches, as the
+consent history stores it; then what else their state needs through the
+core's own calls (a renewal, a withdrawal, a consent that ends or was given
+under an older version, a restriction or objection and its lifting or
+overriding grounds, an erasure), with the test's clock: consent that expires
+is given before the clock moves past its end.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
@@ -37,8 +42,16 @@ from vault.core.actor import LOCAL, Role
 from vault.core.audit.events import AuditEvent, Operation
 from vault.core.audit.store import AuditQuery
 from vault.core.clock import FixedClock
+from vault.core.consent import history
 from vault.core.consent.grounds import Grounds
-from vault.core.consent.model import Channel, ConsentInput, ConsentStatus, LimitKind, PolicyDraft
+from vault.core.consent.model import (
+    Channel,
+    ConsentEvent,
+    ConsentInput,
+    ConsentStatus,
+    LimitKind,
+    PolicyDraft,
+)
 from vault.core.identities import IdentityKind
 from vault.core.model import LegalBasis, RecordDraft, SubjectState
 from vault.core.subject_import import NewSubject, SubjectBatch
@@ -194,7 +207,7 @@ class Builder:
             if name.startswith("given again"):
                 self.consent(subject, ConsentStatus.RENEWED)
             return
-        self.consent(subject, given)
+        # The rest gave consent first, in batches (given_in_batches).
         limits = self.vault.limits
         if name == "renewed":
             self.consent(subject, ConsentStatus.RENEWED)
@@ -231,6 +244,49 @@ class Builder:
             self.vault.erase_subject(LOCAL, subject)
 
 
+# The states whose consent comes first and plainly (given now, under the
+# version in effect): written in batches rather than a call a person.
+GIVEN_FIRST = {state.name for state in STATES} - {
+    "not asked",
+    "given for another purpose only",
+    "refused",
+    "expired",
+    "ends later",
+    "given under the version before a material change",
+    "given again after the material change",
+}
+
+
+def given_in_batches(vault: Vault, subjects: list[str]) -> None:
+    """Consent to the mailing given now by each of `subjects`, 500 events a
+    transaction, each event as the consent history stores it (sealed under
+    the person's consent key) but without an audit event of its own."""
+    now = vault.clock.now()
+    version = vault.policies.in_effect(vault.policies.day_of(now))
+    assert version is not None
+    for first in range(0, len(subjects), 500):
+        rows = []
+        for subject in subjects[first : first + 500]:
+            key = vault.keys.data_key(
+                subject, history.CONSENT_CATEGORY, history.CONSENT_PURPOSE, create=True
+            )
+            event = ConsentEvent(
+                event_id=str(uuid.uuid4()),
+                subject_id=subject,
+                purpose=MAILING,
+                status=ConsentStatus.GIVEN,
+                given_at=now,
+                recorded_at=now,
+                policy_version=version.version,
+                channel=Channel.WEB_FORM,
+                evidence="form 4711",
+                recorded_by=LOCAL.who,
+            )
+            rows.append(history._row(event, version.seq, key))
+        with vault.records.write() as tx:
+            tx.consents.append(rows)
+
+
 def build(vault: Vault, clock: FixedClock) -> tuple[dict[str, State], set[str]]:
     # 2026-02 changed the mailing materially and is in effect; 2027-01 will, but is not yet.
     _publish(vault, "2026-01", dt.date(2026, 1, 1))
@@ -242,6 +298,10 @@ def build(vault: Vault, clock: FixedClock) -> tuple[dict[str, State], set[str]]:
     for first in range(0, PEOPLE, 500):
         batch = SubjectBatch(people[first : first + 500])
         subject_ids += vault.import_subjects(LOCAL, [batch]).subject_ids
+    given_in_batches(
+        vault,
+        [s for s, state in zip(subject_ids, states, strict=True) if state.name in GIVEN_FIRST],
+    )
     # Each person's calls are their own: made from a few threads at once, as
     # a server's callers would, so the build is no slower than it must be.
     with ThreadPoolExecutor(8) as pool:
