@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -581,6 +582,12 @@ def test_the_cli_prints_one_subject_a_line_and_where_to_continue_on_stderr(
         err.splitlines()[-1]
         == f"{len(expected) - 800:,} people more may be contacted for {MAILING}"
     )
+    # With --json, one object a line with what each rests on.
+    assert main([*command, "--resume", resume, "--json"]) == 0
+    out, _ = capsys.readouterr()
+    told = [json.loads(line) for line in out.splitlines()]
+    assert [person["subject"] for person in told] == [f"subjects/{s}" for s in expected[800:]]
+    assert {(p["legal_basis"], p["policy_version"]) for p in told} == {("consent", "2026-02")}
     # A purpose the integrator's system is not configured for is one line and exit 1.
     assert main(["consent", "contactable", FOLLOW_UP, *server]) == 1
     out, err = capsys.readouterr()
