@@ -95,6 +95,33 @@ def test_each_command_says_what_it_did_under_the_limits_whole_name(  # type: ign
     )
 
 
+def test_lifting_an_objection_records_that_the_person_withdrew_it(  # type: ignore[no-untyped-def]
+    run, server: RunningServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    anna = person(server.vault)
+    subject = anna.removeprefix("subjects/")
+    objection = server.vault.record_objection(LOCAL, subject, ["alumni_offers"], "no offers")
+    restriction = server.vault.record_restriction(LOCAL, subject, ["statistics"], "contested")
+    code, out, err = run("lift", objection.name, "--reason", "her letter of 5 December")
+    assert code == 0, err
+    assert fits(out), out
+    assert out.splitlines()[:2] == [
+        objection.name,
+        "  objection to alumni_offers withdrawn by the person",
+    ]
+    assert "withdrawn by the person on 2026-11-24 09:00 UTC, recorded by" in said(out)
+    assert "reason: her letter of 5 December" in said(out)
+    run("lift", restriction.name, "--reason", "corrected")
+    code, out, _ = run("state", anna)
+    rest = said(out)
+    assert "objection to alumni_offers: withdrawn by the person on 2026-11-24 09:00 UTC" in rest
+    assert "restriction of statistics: lifted on 2026-11-24 09:00 UTC" in rest
+    # The help says what lifting an objection means.
+    with pytest.raises(SystemExit):
+        main(["consent", "lift", "--help"])
+    assert "the person withdrew their objection" in said(capsys.readouterr().out)
+
+
 def test_the_consent_state_lists_the_limits_under_the_standing(  # type: ignore[no-untyped-def]
     run, server: RunningServer
 ) -> None:

@@ -1,6 +1,7 @@
 """Through the real server: a person's restrictions and objections are in
 their ExportSubject archive, every one whole in export.json (in effect,
-lifted or overridden, with each reason and who recorded what) and in words
+lifted, withdrawn by the person or overridden, with each reason and who
+recorded what) and in words
 for the person on index.html; a person with none has an empty list and no
 such section."""
 
@@ -108,6 +109,29 @@ def test_the_export_carries_every_limit_whole_and_says_each_in_words(
     assert "Restrictions and objections : 3, 1 in effect" in page.text
     assert "Now overridden: processing goes on" in page.text
     assert f"Recorded on 1 December 2026 by {OFFICER.who}." in page.text
+
+
+def test_an_objection_lifted_is_said_to_be_withdrawn_by_the_person(
+    server: RunningServer, vault: Vault, clock: FixedClock
+) -> None:
+    anna = person(vault)
+    offers = vault.record_objection(OFFICER, anna, ["alumni_offers"], "no offers, please")
+    clock.advance(days=4)
+    vault.lift_processing_limit(
+        OFFICER, anna, offers.limit_id, LimitKind.OBJECTION, "your letter of 28 November"
+    )
+    archive = exported(server, anna)
+    [entry] = json.loads(archive.read("export.json"))["consent"]["limits"]
+    assert (entry["in_effect"], entry["lift_reason"]) == (False, "your letter of 28 November")
+    assert entry["summary"].endswith(
+        "Why: no offers, please. You withdrew it on 28 November 2026: your letter of 28 November."
+    )
+    page = read_page(archive.read("index.html").decode())
+    assert "Now withdrawn by the person" in page.text
+    assert (
+        f"Recorded on 24 November 2026 by {OFFICER.who}; withdrawn by the person on "
+        f"28 November 2026, recorded by {OFFICER.who}."
+    ) in page.text
 
 
 def test_a_person_with_no_limits_has_an_empty_list_and_no_section(

@@ -4,13 +4,16 @@ RecordOverridingGrounds, each answer and what GetConsentState shows after it;
 the reads a limit stops and lets go again; every refusal a precise status
 and reason (a malformed name, an unknown one, a limit lifted already, an
 objection to direct marketing, a purpose no one may object to, another
-system's); a request id that answers again; a protected identity's reasons
-for the auditor; erasure; and the Python client's methods."""
+system's); a request id that answers again, copies sent at once included; a
+protected identity's reasons for the auditor; erasure; and the Python
+client's methods."""
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
@@ -214,6 +217,15 @@ def test_each_refusal_has_its_status_and_reason(officer: Caller, website: Caller
             lambda: restrict(officer, anna, "astrology"),
             (invalid, Reason.INVALID_FIELD, "purposes[0]"),
         ),
+        # Reads for rights requests skip every limit: naming it would stop nothing.
+        (
+            lambda: restrict(officer, anna, "statistics", "rights_requests"),
+            (invalid, Reason.INVALID_FIELD, "purposes[1]"),
+        ),
+        (
+            lambda: object_to(officer, anna, "rights_requests"),
+            (invalid, Reason.INVALID_FIELD, "purposes[0]"),
+        ),
         (
             lambda: restrict(officer, anna, reason="two\nlines"),
             (invalid, Reason.INVALID_FIELD, "reason"),
@@ -264,6 +276,37 @@ def test_a_request_id_applies_once(officer: Caller) -> None:
     assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, Reason.REQUEST_ID_REUSED)
     lifted = lift(officer, first.name, request_id="lift-anna")
     assert lift(officer, first.name, request_id="lift-anna") == lifted
+
+
+def test_copies_of_one_lift_sent_at_once_are_each_answered_as_the_first(
+    running: RunningServer, officer: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    anna = person(officer)
+    objection = object_to(officer, anna, "alumni_offers", reason="no offers")
+    copies = 8  # the server's blocking pool: each copy on a thread of its own
+    # Every copy looks the request id up before any of them commits.
+    barrier = threading.Barrier(copies, timeout=30)
+    looked = threading.local()
+    replay = running.vault.limits.replay
+    replayed = replay.replayed
+
+    def looked_up_together(*args: Any) -> Any:
+        found = replayed(*args)
+        if not getattr(looked, "once", False):
+            looked.once = True
+            barrier.wait()
+        return found
+
+    monkeypatch.setattr(replay, "replayed", looked_up_together)
+
+    def withdrawn(_: int) -> pb.ProcessingLimit:
+        return lift(officer, objection.name, "her letter", request_id="withdraw-anna")
+
+    with ThreadPoolExecutor(copies) as pool:
+        answers = list(pool.map(withdrawn, range(copies)))
+    assert all(answer == answers[0] for answer in answers)
+    assert not answers[0].in_effect and answers[0].lift_reason == "her letter"
+    assert limits(officer, anna) == [answers[0]]
 
 
 def test_the_auditor_reads_a_protected_identitys_limits_without_their_reasons(

@@ -4,9 +4,16 @@ each may cover, the reasons' rule, lifting, overriding grounds and the
 objection to direct marketing that none override, request ids, what reads
 are refused while a limit is in effect, who sees a protected identity's
 reasons, and that erasing the person takes the limits while the audit trail
-keeps, in words without the reasons, what was done."""
+keeps, in words without the reasons, what was done. Lifting an objection is
+the person's withdrawal of it, in every word that records it; copies of one
+change sent at once with one request id are each answered as the first."""
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -14,7 +21,8 @@ from vault.core.actor import LOCAL, Actor, Role
 from vault.core.audit.events import AuditEvent
 from vault.core.audit.store import AuditQuery
 from vault.core.clock import FixedClock
-from vault.core.consent.model import LimitKind
+from vault.core.consent.grounds import RIGHTS_REQUESTS
+from vault.core.consent.model import LimitKind, ProcessingLimit, limit_name
 from vault.core.errors import (
     AlreadyLifted,
     InvalidArgument,
@@ -74,6 +82,7 @@ def test_a_restriction_records_when_what_why_and_who_and_seals_the_reason(
     # The reason and who recorded it are sealed; what the reads check is not.
     [row] = vault.records.consents.limits(anna)
     assert (row.kind, row.purposes, row.lifted_at) == ("restriction", limit.purposes, None)
+    assert row.in_effect and limit_name(anna, RESTRICTION, row.limit_id) == limit.name
     assert b"accuracy" not in row.sealed and b"dpo" not in row.sealed
     # Its event says what was done in words, never why.
     [event] = told(vault, "record restriction")
@@ -105,6 +114,12 @@ def test_each_purpose_named_must_be_configured_once_and_an_integrators_its_own(
     with pytest.raises(PurposeNotAllowed) as other:
         vault.record_objection(WEBSITE, anna, ["marketing_email", "statistics"], "asked")
     assert other.value.metadata["field"] == "purposes[1]"
+    # Reads for rights requests skip every limit: one naming it would stop nothing.
+    for record in (vault.record_restriction, vault.record_objection):
+        with pytest.raises(InvalidArgument) as requests:
+            record(OFFICER, anna, ["statistics", RIGHTS_REQUESTS], "asked")
+        assert requests.value.field == "purposes[1]"
+        assert "no restriction or objection stops" in requests.value.rule
     # An integrator's restriction of everything would reach other systems' purposes.
     with pytest.raises(InvalidArgument) as everything:
         vault.record_restriction(WEBSITE, anna, [], "asked")
@@ -192,10 +207,13 @@ def test_reads_are_refused_while_a_limit_is_in_effect_and_go_on_once_it_is_lifte
     assert stopped(vault, anna, "internship_followup") == ""
     # Lifted, each stays in the person's history.
     assert [limit.in_effect for limit in vault.limits.of(anna)] == [False, False]
-    [event] = told(vault, "lift processing limit")[:1]
-    assert event.detail == (
-        f"restriction of statistics lifted (restrictions/{restriction.limit_id})"
-    )
+    # A restriction is lifted; an objection is withdrawn by the person whose it is.
+    assert [event.detail for event in told(vault, "lift processing limit")] == [
+        f"restriction of statistics lifted (restrictions/{restriction.limit_id})",
+        "objection to internship_followup withdrawn by the person "
+        f"(objections/{objection.limit_id})",
+    ]
+    event = told(vault, "lift processing limit")[0]
     assert event.purpose == "statistics" and "corrected" not in event.detail
 
 
@@ -261,9 +279,22 @@ def test_no_grounds_override_an_objection_to_direct_marketing(
     [stored] = vault.limits.of(anna)
     assert stored.in_effect and stopped(vault, anna, purposes[-1]) == "OBJECTED"
     assert told(vault, "record overriding grounds") == []
-    # The person may still withdraw it.
-    vault.lift_processing_limit(OFFICER, anna, objection.limit_id, OBJECTION, "asked again")
+    # Only the person ends it: lifting it records their withdrawal, in those words.
+    vault.lift_processing_limit(
+        OFFICER, anna, objection.limit_id, OBJECTION, "their letter of 5 December"
+    )
     assert stopped(vault, anna, purposes[-1]) in ("", "CONSENT_REQUIRED")
+    [event] = told(vault, "lift processing limit")
+    assert event.detail == (
+        f"objection to {', '.join(purposes)} withdrawn by the person "
+        f"(objections/{objection.limit_id})"
+    )
+    with pytest.raises(AlreadyLifted) as again:
+        vault.lift_processing_limit(OFFICER, anna, objection.limit_id, OBJECTION, "again")
+    assert str(again.value) == f"{objection.name} was withdrawn by the person already"
+    # Withdrawn, it is not overridden either: nothing is left to set aside.
+    with pytest.raises(AlreadyLifted):
+        vault.record_overriding_grounds(OFFICER, anna, objection.limit_id, "we want to")
 
 
 def test_overriding_grounds_are_for_objections_alone_and_one_in_effect(vault: Vault) -> None:
@@ -299,6 +330,84 @@ def test_a_request_id_records_once_and_answers_again_as_it_stands(vault: Vault) 
     assert [e.detail for e in told(vault, "lift processing limit")][1:] == [
         "answered again from the request id"
     ]
+
+
+COPIES = 8
+
+
+def all_at_once(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch, call: Callable[[], Any]
+) -> list[Any]:
+    """`call` from COPIES threads, each looking its request id up before any
+    of them commits: the race a client's retries sent at once can lose."""
+    barrier = threading.Barrier(COPIES, timeout=30)
+    looked = threading.local()
+    replayed = vault.limits.replay.replayed
+
+    def looked_up_together(*args: Any) -> Any:
+        found = replayed(*args)
+        if not getattr(looked, "once", False):
+            looked.once = True
+            barrier.wait()
+        return found
+
+    monkeypatch.setattr(vault.limits.replay, "replayed", looked_up_together)
+    with ThreadPoolExecutor(COPIES) as pool:
+        return list(pool.map(lambda _: call(), range(COPIES)))
+
+
+def changed_once(vault: Vault, operation: str) -> bool:
+    details = [event.detail for event in told(vault, operation)]
+    return len(details) == COPIES and details.count("answered again from the request id") == (
+        COPIES - 1
+    )
+
+
+def test_copies_of_one_lift_sent_at_once_are_each_answered_as_the_first(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    anna = person(vault)
+    restriction = vault.record_restriction(OFFICER, anna, ["statistics"], "contested")
+    answers: list[ProcessingLimit] = all_at_once(
+        vault,
+        monkeypatch,
+        lambda: vault.lift_processing_limit(
+            OFFICER, anna, restriction.limit_id, RESTRICTION, "corrected", "lift-anna"
+        ),
+    )
+    assert len(set(answers)) == 1 and not answers[0].in_effect
+    assert vault.limits.of(anna) == [answers[0]]
+    assert changed_once(vault, "lift processing limit")
+
+
+def test_copies_of_one_override_sent_at_once_are_each_answered_as_the_first(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    anna = person(vault)
+    objection = vault.record_objection(OFFICER, anna, ["statistics"], "letter")
+    answers: list[ProcessingLimit] = all_at_once(
+        vault,
+        monkeypatch,
+        lambda: vault.record_overriding_grounds(
+            OFFICER, anna, objection.limit_id, "reporting duty", "override-anna"
+        ),
+    )
+    assert len(set(answers)) == 1 and answers[0].overridden_at is not None
+    assert vault.limits.of(anna) == [answers[0]]
+    assert changed_once(vault, "record overriding grounds")
+
+
+def test_copies_of_one_objection_sent_at_once_record_it_once(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    anna = person(vault)
+    answers: list[ProcessingLimit] = all_at_once(
+        vault,
+        monkeypatch,
+        lambda: vault.record_objection(OFFICER, anna, ["statistics"], "letter", "object-anna"),
+    )
+    assert len(set(answers)) == 1 and vault.limits.of(anna) == [answers[0]]
+    assert changed_once(vault, "record objection")
 
 
 # ---------------------------------------------------------- who sees what

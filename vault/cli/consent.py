@@ -248,7 +248,9 @@ def _consent_lift(args: argparse.Namespace) -> int:
         return 2
     with _client(args) as client:
         limit = client.lift_processing_limit(args.name, reason, request_id=args.request_id)
-    return _limit_done(args, limit, "lifted")
+    from vault.reports.consent_terminal import limit_lifted
+
+    return _limit_done(args, limit, limit_lifted(limit))
 
 
 def _consent_override(args: argparse.Namespace) -> int:
@@ -330,14 +332,23 @@ def limit_commands(consent_commands: Any, online: Sequence[argparse.ArgumentPars
     lift = consent_commands.add_parser(
         "lift",
         parents=online,
-        help="lift a restriction or an objection; it stays in the person's history",
+        help="lift a restriction, or record that the person withdrew their objection",
+        description="Lift a restriction of processing, or record that the person withdrew "
+        "their objection: an objection is the person's, and only they end one to direct "
+        "marketing, which no grounds override (GDPR art. 21(3)). Reads for its purposes go "
+        "on; it stays in the person's history, an objection's as withdrawn by the person.",
     )
     lift.add_argument(
         "name",
         metavar="NAME",
         help="subjects/{subject}/restrictions/{id} or subjects/{subject}/objections/{id}",
     )
-    lift.add_argument("--reason", metavar="TEXT", help=reason_help)
+    lift.add_argument(
+        "--reason",
+        metavar="TEXT",
+        help=f"{reason_help}: why the restriction is lifted, or where the person withdrew "
+        "their objection (their words, a letter, a form)",
+    )
     lift.add_argument("--request-id", metavar="ID", help=request_help)
     _json_option(lift)
     lift.set_defaults(handler=_consent_lift, options=LIMIT_OPTIONS)

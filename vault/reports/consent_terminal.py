@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
+from vault.core.consent.model import LimitKind
 from vault.reports import words
 from vault.reports.words import count
 from vault_client import ConsentEvent, PolicyVersion, Purpose, PurposeConsent, ReconsentNeeded
@@ -409,9 +410,10 @@ def affected_count(people: int, consents: int) -> str:
 _STOPS = {
     "restriction": "reads for its purposes are refused (RESTRICTED) until it is lifted",
     "objection": (
-        "reads for its purposes are refused (OBJECTED) until it is lifted or, for a purpose "
-        "resting on legitimate interest or a public task, a privacy officer records "
-        "overriding grounds; an objection to direct marketing is absolute"
+        "reads for its purposes are refused (OBJECTED) until the person withdraws it or, for "
+        "a purpose resting on legitimate interest or a public task, a privacy officer "
+        "records overriding grounds; an objection to direct marketing is absolute: only "
+        "the person's withdrawal ends it"
     ),
 }
 
@@ -423,10 +425,16 @@ def limit_scope(limit: ProcessingLimit) -> str:
     return f"{limit.kind} to {', '.join(limit.purposes)}"
 
 
+def limit_lifted(limit: ProcessingLimit) -> str:
+    """What lifting the limit meant: "lifted", or for an objection "withdrawn by the person"."""
+    return LimitKind(limit.kind).lifted
+
+
 def limit_state(limit: ProcessingLimit) -> str:
-    """In effect, lifted or overridden, and since when."""
+    """In effect, lifted (an objection: withdrawn by the person) or
+    overridden, and since when."""
     if limit.lift_time is not None:
-        return f"lifted on {minute(limit.lift_time)} UTC"
+        return f"{limit_lifted(limit)} on {minute(limit.lift_time)} UTC"
     if limit.override_time is not None:
         return f"overridden on {minute(limit.override_time)} UTC"
     return "in effect"
@@ -439,8 +447,10 @@ def _limit_lines(limit: ProcessingLimit) -> list[str]:
         f"reason: {limit.reason or '-'}"
     ]
     if limit.lift_time is not None:
+        # An objection's withdrawal is the person's: who lifted it only put it on record.
+        by = " by" if limit.kind == "restriction" else ", recorded by"
         lines.append(
-            f"lifted on {minute(limit.lift_time)} UTC by {limit.lifted_by}; "
+            f"{limit_lifted(limit)} on {minute(limit.lift_time)} UTC{by} {limit.lifted_by}; "
             f"reason: {limit.lift_reason or '-'}"
         )
     if limit.override_time is not None:

@@ -1,7 +1,8 @@
 """A person's consent in their export, in words: for each purpose that rests
 on consent, what it is for, how it stands now and each thing they said, when,
 how and under which policy version; and each restriction of processing and
-objection, what it covers, why, and whether it was lifted or overridden.
+objection, what it covers, why, and whether it was lifted (an objection:
+withdrawn by the person) or overridden.
 export.json carries this section; the page is built from it; consent.jsonld
 carries the consent (not the limits) as standard records.
 """
@@ -127,7 +128,9 @@ def limit_summary(entry: dict[str, Any], described: list[str]) -> str:
         )
     text += f" Why: {_sentence(entry['reason'])}"
     if "lifted_at" in entry:
-        text += f" Lifted on {day(entry['lifted_at'])}: {_sentence(entry['lift_reason'])}"
+        # An objection is the person's: lifting it recorded that they withdrew it.
+        lifted = "Lifted" if entry["kind"] == LimitKind.RESTRICTION.value else "You withdrew it"
+        text += f" {lifted} on {day(entry['lifted_at'])}: {_sentence(entry['lift_reason'])}"
     if "overridden_at" in entry:
         text += (
             f" On {day(entry['overridden_at'])} we recorded compelling legitimate grounds "
@@ -138,10 +141,15 @@ def limit_summary(entry: dict[str, Any], described: list[str]) -> str:
 
 
 def limit_recorded(entry: dict[str, Any]) -> str:
-    """Who put the limit on record, lifted it or overrode it, and when."""
+    """Who put the limit on record, lifted it (or put the person's withdrawal
+    of their objection on record) or overrode it, and when."""
     text = f"recorded on {day(entry['recorded_at'])} by {entry['recorded_by']}"
     if "lifted_at" in entry:
-        text += f"; lifted on {day(entry['lifted_at'])} by {entry['lifted_by']}"
+        on = day(entry["lifted_at"])
+        if entry["kind"] == LimitKind.RESTRICTION.value:
+            text += f"; lifted on {on} by {entry['lifted_by']}"
+        else:
+            text += f"; withdrawn by the person on {on}, recorded by {entry['lifted_by']}"
     if "overridden_at" in entry:
         text += f"; overridden on {day(entry['overridden_at'])} by {entry['overridden_by']}"
     return text

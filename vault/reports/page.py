@@ -470,7 +470,7 @@ def _html_limits(consent: dict) -> str:
         elif "overridden_at" in entry:
             now = "overridden: processing goes on"
         else:
-            now = "lifted"
+            now = "lifted" if entry["kind"] == "restriction" else "withdrawn by the person"
         covered = (
             "".join(
                 f"<li>{html.escape(p['description'])} <code>{html.escape(p['purpose'])}</code></li>"

@@ -1447,8 +1447,10 @@ class ConsentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def LiftProcessingLimit(self, request, context):
-        """Lifts a restriction or an objection, with the reason; it stays in the
-        person's history.
+        """Lifts a restriction, with the reason; or records that the person
+        withdrew their objection, with where they did (an objection is the
+        person's: nothing else ends one to direct marketing, art. 21(3)). It
+        stays in the person's history, an objection's as withdrawn by the person.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

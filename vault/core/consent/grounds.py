@@ -35,7 +35,7 @@ from vault.core.actor import Actor, Role
 from vault.core.audit.events import AuditEvent
 from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, utc_now
-from vault.core.consent.model import LimitKind, PolicyVersion, Standing
+from vault.core.consent.model import LimitKind, PolicyVersion, Standing, limit_name
 from vault.core.consent.policy import Policies
 from vault.core.consent.purposes import Purposes
 from vault.core.consent.store import LimitRow, StandingRow
@@ -67,7 +67,7 @@ class SubjectGrounds:
         self._policies = policies
         self.subject_id = subject_id
         self.now = now
-        self.limits = [row for row in store.consents.limits(subject_id) if _in_effect(row)]
+        self.limits = [row for row in store.consents.limits(subject_id) if row.in_effect]
 
     @cached_property
     def standing(self) -> dict[str, StandingRow]:
@@ -198,9 +198,4 @@ class Grounds:
 
 
 def _limit_name(limit: LimitRow) -> str:
-    kind = LimitKind(limit.kind)
-    return f"subjects/{limit.subject_id}/{kind.collection}/{limit.limit_id}"
-
-
-def _in_effect(row: LimitRow) -> bool:
-    return row.lifted_at is None and row.overridden_at is None
+    return limit_name(limit.subject_id, LimitKind(limit.kind), limit.limit_id)

@@ -1,8 +1,10 @@
 """Restriction of processing (GDPR art. 18) and objection (art. 21): recorded
-with when, for which purposes, why and by whom; lifted explicitly; an
-objection to a legitimate-interest or public-task purpose set aside by the
-compelling grounds a privacy officer records, never one to direct marketing,
-which is absolute (art. 21(3)).
+with when, for which purposes, why and by whom; a restriction lifted
+explicitly; an objection withdrawn by the person (lifting one records that
+they did, and where they said so); an objection to a legitimate-interest or
+public-task purpose set aside by the compelling grounds a privacy officer
+records, never one to direct marketing, which is absolute (art. 21(3)): only
+the person ends it.
 
 This module changes the limits and reads them for the consent state and the
 export; every read of records checks the ones in effect
@@ -27,12 +29,14 @@ from vault.core.actor import Actor, Role
 from vault.core.audit.events import AuditEvent, Operation
 from vault.core.audit.trail import AuditTrail
 from vault.core.clock import Clock, utc_now
+from vault.core.consent.grounds import RIGHTS_REQUESTS
 from vault.core.consent.history import CONSENT_CATEGORY, CONSENT_PURPOSE, MAX_EVIDENCE
-from vault.core.consent.model import LimitKind, ProcessingLimit
+from vault.core.consent.model import LimitKind, ProcessingLimit, limit_name
 from vault.core.consent.purposes import BASIS_WORDS, Purpose, Purposes
 from vault.core.consent.store import LimitRow
 from vault.core.errors import (
     AlreadyLifted,
+    FailedPrecondition,
     InvalidArgument,
     ObjectionAbsolute,
     ProcessingLimitNotFound,
@@ -176,6 +180,14 @@ class ProcessingLimits:
             raise InvalidArgument("purposes", "must not repeat a purpose")
         for index, name in enumerate(purposes):
             field = f"purposes[{index}]"
+            if name == RIGHTS_REQUESTS:
+                # Its reads skip every limit (grounds.py): named here, it would stop nothing.
+                raise InvalidArgument(
+                    field,
+                    f"{RIGHTS_REQUESTS} is the vault's own purpose of answering the person's "
+                    "requests (access, rectification, erasure), which no restriction or "
+                    "objection stops",
+                )
             purpose = self.purposes.named(name, field)
             if kind is LimitKind.OBJECTION and not purpose.open_to_objection:
                 raise InvalidArgument(field, _no_objection(purpose))
@@ -193,15 +205,18 @@ class ProcessingLimits:
         reason: str,
         request_id: str = "",
     ) -> ProcessingLimit:
-        """Lift a restriction or an objection, with the reason; it stays in
-        the person's history, no longer in effect."""
+        """Lift a restriction, with the reason; or record that the person
+        withdrew their objection, `reason` saying where they did (their
+        words, a letter, a form). It stays in the person's history, no longer
+        in effect. Nothing but the person's withdrawal ends an objection to
+        direct marketing: a privacy officer's grounds never do (`override`)."""
 
         def lifted(limit: ProcessingLimit, now: dt.datetime, why: str) -> ProcessingLimit:
-            _in_effect(limit)
+            _still_in_effect(limit)
             return replace(limit, lifted_at=now, lifted_by=actor.who, lift_reason=why)
 
         return self._change(
-            actor, subject_id, limit_id, kind, reason, request_id, _LIFT, "lifted", lifted
+            actor, subject_id, limit_id, kind, reason, request_id, _LIFT, kind.lifted, lifted
         )
 
     def override(
@@ -212,7 +227,7 @@ class ProcessingLimits:
         objection to direct marketing."""
 
         def overridden(limit: ProcessingLimit, now: dt.datetime, why: str) -> ProcessingLimit:
-            _in_effect(limit)
+            _still_in_effect(limit)
             for name in limit.purposes:
                 purpose = self.purposes.get(name)
                 if purpose is not None and purpose.direct_marketing:
@@ -253,7 +268,7 @@ class ProcessingLimits:
         if remembered is not None:
             return self._answered_again(actor, subject_id, remembered.result, audited)
         why = _reason(reason, "reason")
-        name = _name(subject_id, kind, limit_id)
+        name = limit_name(subject_id, kind, limit_id)
         writable_subject(self.store.subjects, subject_id, "name")
         if _find(self.store.consents.limits(subject_id), limit_id, kind) is None:
             raise ProcessingLimitNotFound(name)
@@ -268,7 +283,7 @@ class ProcessingLimits:
                 changed = change(self._opened(row), utc_now(self.clock), why)
                 if not tx.consents.update_limit(_row(changed, key)):
                     # Lifted or overridden by a call that committed in between.
-                    raise AlreadyLifted(name, "lifted or overridden")
+                    raise AlreadyLifted(name, f"{kind.lifted} or overridden")
                 self.replay.remember(tx, request_id, operation, fingerprint, subject_id, limit_id)
                 self.audit.written(
                     tx.audit,
@@ -284,6 +299,14 @@ class ProcessingLimits:
             return self._change(
                 actor, subject_id, limit_id, kind, reason, request_id, operations, done, change
             )
+        except FailedPrecondition:
+            # A copy with the same request id that committed after this one
+            # looked its id up finds the limit changed already: it is answered
+            # as that copy was.
+            remembered = self.replay.replayed(request_id, operation, fingerprint)
+            if remembered is None:
+                raise
+            return self._answered_again(actor, subject_id, remembered.result, audited)
         if subject.protected_identity:
             self.notes.note(actor, subject_id, operation)
         return changed
@@ -392,11 +415,11 @@ def _no_objection(purpose: Purpose) -> str:
     )
 
 
-def _in_effect(limit: ProcessingLimit) -> None:
-    if limit.lifted_at is not None:
-        raise AlreadyLifted(limit.name, "lifted")
-    if limit.overridden_at is not None:
-        raise AlreadyLifted(limit.name, "overridden")
+def _still_in_effect(limit: ProcessingLimit) -> None:
+    """Refuse to change a limit no longer in effect, saying what ended it."""
+    if limit.in_effect:
+        return
+    raise AlreadyLifted(limit.name, "overridden" if limit.lifted_at is None else limit.kind.lifted)
 
 
 def _shown(actor: Actor, limit: ProcessingLimit, protected_identity: bool) -> ProcessingLimit:
@@ -416,10 +439,6 @@ def _shown(actor: Actor, limit: ProcessingLimit, protected_identity: bool) -> Pr
 
 def _reason(text: str, field: str) -> str:
     return rules.one_line(text, field, MAX_REASON, required=True)
-
-
-def _name(subject_id: str, kind: LimitKind, limit_id: str) -> str:
-    return f"subjects/{subject_id}/{kind.collection}/{limit_id}"
 
 
 def _find(rows: list[LimitRow], limit_id: str, kind: LimitKind) -> LimitRow | None:

@@ -175,13 +175,33 @@ class LimitKind(StrEnum):
         """Its resource collection: `subjects/{subject}/restrictions/{id}`."""
         return f"{self.value}s"
 
+    @property
+    def lifted(self) -> str:
+        """What lifting it means, in words. A restriction is lifted; an
+        objection is the person's, so lifting one records that they withdrew
+        it (nothing else ends one to direct marketing: art. 21(3))."""
+        return "withdrawn by the person" if self is LimitKind.OBJECTION else "lifted"
+
+
+def limit_name(subject_id: str, kind: LimitKind, limit_id: str) -> str:
+    """A restriction's or objection's resource name: `subjects/{s}/objections/{id}`."""
+    return f"subjects/{subject_id}/{kind.collection}/{limit_id}"
+
+
+def limit_in_effect(lifted_at: dt.datetime | None, overridden_at: dt.datetime | None) -> bool:
+    """Whether a limit stops processing: neither lifted (an objection: withdrawn)
+    nor overridden by compelling grounds."""
+    return lifted_at is None and overridden_at is None
+
 
 @dataclass(frozen=True)
 class ProcessingLimit:
     """A restriction or an objection: for which purposes (a restriction with
     none covers every purpose), why, who recorded it and when; lifted, or (an
     objection to a legitimate-interest or public-task purpose) overridden by
-    the controller's compelling grounds, both with who, when and why."""
+    the controller's compelling grounds, both with who, when and why. An
+    objection's lift fields record the person's withdrawal of it: when, who
+    put it on record, and where the person said so."""
 
     limit_id: str
     subject_id: str
@@ -202,11 +222,11 @@ class ProcessingLimit:
 
     @property
     def name(self) -> str:
-        return f"subjects/{self.subject_id}/{self.kind.collection}/{self.limit_id}"
+        return limit_name(self.subject_id, self.kind, self.limit_id)
 
     @property
     def in_effect(self) -> bool:
-        return self.lifted_at is None and self.overridden_at is None
+        return limit_in_effect(self.lifted_at, self.overridden_at)
 
     def covers(self, purpose: str) -> bool:
         return not self.purposes or purpose in self.purposes

@@ -20,7 +20,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
-from vault.core.consent.model import PolicyVersion
+from vault.core.consent.model import PolicyVersion, limit_in_effect
 
 
 class ConsentRow(NamedTuple):
@@ -73,6 +73,10 @@ class LimitRow(NamedTuple):
     key_id: str
     sealed: bytes
     seq: int = 0
+
+    @property
+    def in_effect(self) -> bool:
+        return limit_in_effect(self.lifted_at, self.overridden_at)
 
 
 class ConsentReads(Protocol):
