@@ -7,6 +7,7 @@ with VaultClient("127.0.0.1:50051", token_file="vault-data/tokens/privacy_office
 """
 
 from vault_client.client import VaultClient
+from vault_client.consent import Contactable, ContactStream, ProcessingLimit
 from vault_client.credentials import CredentialsError, PlaintextRefused
 from vault_client.errors import (
     AlreadyExistsError,
@@ -60,6 +61,8 @@ __all__ = [
     "ConsentEvent",
     "ConsentExport",
     "ConsistencyProof",
+    "ContactStream",
+    "Contactable",
     "Content",
     "CredentialsError",
     "ErasureItem",
@@ -78,6 +81,7 @@ __all__ = [
     "PermissionDeniedError",
     "PlaintextRefused",
     "PolicyVersion",
+    "ProcessingLimit",
     "Purpose",
     "PurposeConsent",
     "RateLimitedError",
