@@ -243,8 +243,9 @@ class ProcessingLimit:
     named `subjects/{subject}/restrictions/{id}` or
     `subjects/{subject}/objections/{id}`. kind: restriction or objection;
     `purposes` those it covers (a restriction with none: every purpose);
-    `reason` why, `record_time` and `recorded_by` when and by whom. Lifted:
-    `lift_time`, `lifted_by`, `lift_reason`; an objection set aside by the
+    `reason` why, `record_time` and `recorded_by` when and by whom. Lifted
+    (for an objection: withdrawn by the person): `lift_time`, `lifted_by`,
+    `lift_reason`; an objection set aside by the
     controller's compelling grounds: `override_time`, `overridden_by`,
     `override_reason`. `in_effect` while it stops processing."""
 
@@ -352,8 +353,9 @@ class ProcessingLimitMethods:
     def lift_processing_limit(
         self, name: str, reason: str, *, request_id: str | None = None
     ) -> ProcessingLimit:
-        """Lift the restriction or objection `name`, with `reason`; it stays
-        in the person's history. The limit, lifted."""
+        """Lift the restriction `name`, or record that the person withdrew the
+        objection `name` (only they end one to direct marketing), with
+        `reason`; it stays in the person's history. The limit, lifted."""
         request = pb.LiftProcessingLimitRequest(
             name=name, reason=reason, request_id=_request_id(request_id)
         )
