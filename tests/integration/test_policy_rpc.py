@@ -383,3 +383,32 @@ def test_the_client_publishes_lists_and_streams(client: VaultClient, clock: Fixe
     state = {p.purpose: p for p in client.consent_state(names[0])}
     assert state["marketing_email"].standing == "reconsent_needed"
     assert state["marketing_email"].changed_by_version == "2027-01"
+
+
+def test_no_one_who_objected_or_is_restricted_is_asked_to_consent_again(
+    officer: Caller, clock: FixedClock
+) -> None:
+    publish(officer, FIRST, dt.date(2026, 1, 1))
+    anna = person(officer, "anna@example.se", "marketing_email", "marketing_sms")
+    bo = person(officer, "bo@example.se", "marketing_email")
+    cecilia = person(officer, "cecilia@example.se", "marketing_email")
+    # Anna objected to marketing e-mail (direct marketing: absolute); Bo's
+    # processing is restricted for every purpose; Cecilia said nothing more.
+    officer.consent.RecordObjection(
+        pb.RecordObjectionRequest(subject=anna, purposes=["marketing_email"], reason="by phone")
+    )
+    restriction = officer.consent.RecordRestriction(
+        pb.RecordRestrictionRequest(subject=bo, reason="accuracy contested")
+    ).restriction
+    publish(officer, "2027-01", TODAY, "marketing_email", "marketing_sms")
+    assert sorted(who(listed(officer.policy))) == sorted(
+        [(anna, "marketing_sms"), (cecilia, "marketing_email")]
+    )
+    assert sorted(who(streamed(officer.policy))) == sorted(
+        [(anna, "marketing_sms"), (cecilia, "marketing_email")]
+    )
+    # Lifted, Bo is asked again.
+    officer.consent.LiftProcessingLimit(
+        pb.LiftProcessingLimitRequest(name=restriction.name, reason="accuracy checked")
+    )
+    assert (bo, "marketing_email") in who(listed(officer.policy))

@@ -287,10 +287,16 @@ class Policies:
                 if purpose and p.name not in actor.purposes:
                     raise PurposeNotAllowed("purpose", actor.system, p.name)
             wanted = [p for p in wanted if p.name in actor.purposes]
+        # Whoever objected to a purpose, or had it restricted, is not asked
+        # to consent to it again: that mailing would be the processing they stopped.
+        limits = self.store.consents.limits_in_effect()
         given = 0
         for p in wanted:
             if p.name < after[0]:
                 continue
+            stopped = {
+                row.subject_id for row in limits if not row.purposes or p.name in row.purposes
+            }
             changed = self.material_change_since(p.name, 0, today, versions)
             if changed is None:
                 continue
@@ -304,6 +310,8 @@ class Policies:
                         continue
                     # A mailing run by an integrator never reaches a protected identity.
                     if row.protected_identity and actor.role is Role.INTEGRATOR:
+                        continue
+                    if row.subject_id in stopped:
                         continue
                     yield _needed(row, changed.version)
                     given += 1
