@@ -169,10 +169,20 @@ class ConsentRequired(FailedPrecondition):
 
     reason = Reason.CONSENT_REQUIRED
 
+    # How each standing reads after "consent that ...".
+    _SAID = {
+        "not asked": "was never asked for",
+        "refused": "was refused",
+        "withdrawn": "was withdrawn",
+        "expired": "has expired",
+        "re-consent needed": "must be given again after a material policy change",
+    }
+
     def __init__(self, purpose: str, standing: str) -> None:
+        said = self._SAID.get(standing, f"stands as {standing}")
         super().__init__(
-            f"purpose {purpose} rests on consent, and the person's consent is {standing}: "
-            "nothing is read for it until they consent",
+            f"purpose {purpose} rests on consent that {said}: nothing of the "
+            "person's is processed for it until they consent",
             purpose=purpose,
             standing=standing,
         )
@@ -186,7 +196,7 @@ class Objected(FailedPrecondition):
     def __init__(self, purpose: str, objection: str) -> None:
         super().__init__(
             f"the person objected to processing for {purpose} ({objection}): "
-            "nothing is read for it",
+            "nothing of theirs is processed for it",
             purpose=purpose,
             objection=objection,
         )
@@ -200,7 +210,7 @@ class Restricted(FailedPrecondition):
     def __init__(self, purpose: str, restriction: str) -> None:
         super().__init__(
             f"processing for {purpose} is restricted ({restriction}): "
-            "nothing is read for it until the restriction is lifted",
+            "nothing of the person's is processed for it until the restriction is lifted",
             purpose=purpose,
             restriction=restriction,
         )

@@ -113,7 +113,10 @@ class Grounds:
         if purpose == RIGHTS_REQUESTS and actor.role not in ANSWERS_REQUESTS:
             raise PurposeNotAllowed(field, actor.system or actor.role.value, purpose)
         if actor.system and purpose not in actor.purposes:
-            raise PurposeNotAllowed(field, actor.system, purpose)
+            # Named by the token, not the call: the error says where it came from.
+            raise PurposeNotAllowed(
+                field if given else "token.default_purpose", actor.system, purpose
+            )
         return purpose
 
     def of(self, subject_id: str) -> SubjectGrounds:
