@@ -69,6 +69,7 @@ def test_every_purpose_with_its_basis_in_words_at_80_columns(listed, server: Run
         "description Marketing and newsletters by e-mail",
         "categories contact, marketing",
         "systems website, vault",
+        "marketing direct marketing: an objection to it is absolute (art. 21(3))",
         "changes material: consent given before a change must be given again",
     ]
     assert "changes not material, unless a policy version says so" in found["customer_surveys"]

@@ -323,6 +323,10 @@ def print_purposes(console: Console, purposes: list[Purpose], language: str) -> 
         ]
         if purpose.compatible_purposes:
             facts.append(("also serves", ", ".join(purpose.compatible_purposes)))
+        if purpose.direct_marketing:
+            facts.append(
+                ("marketing", "direct marketing: an objection to it is absolute (art. 21(3))")
+            )
         if purpose.legal_basis == "consent":
             facts.append(
                 (

@@ -129,6 +129,7 @@ def purpose(message: pb.Purpose) -> Purpose:
         compatible_purposes=list(message.compatible_purposes),
         special_category_condition=message.special_category_condition,
         material_changes=message.material_changes,
+        direct_marketing=message.direct_marketing,
     )
 
 

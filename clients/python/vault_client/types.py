@@ -364,6 +364,8 @@ class Purpose:
     compatible_purposes: list[str] = field(default_factory=list)
     special_category_condition: str = ""
     material_changes: bool = True
+    # Marketing addressed to the person: an objection to it is absolute.
+    direct_marketing: bool = False
 
 
 @dataclass(frozen=True)
