@@ -427,3 +427,19 @@ def test_no_record_is_written_for_a_purpose_the_person_said_no_to(
     assert refusal(lambda: lms.records.ImportRecords(iter([batch])))[1] == "RESTRICTED"
     results = [e.result for e in refused_events(officer, anna)]
     assert results == ["CONSENT_REQUIRED", "OBJECTED", "RESTRICTED", "RESTRICTED"]
+
+
+def test_a_system_that_holds_nothing_of_the_person_learns_nothing_of_their_limits(
+    officer: Caller, lms: Caller
+) -> None:
+    bo = person(officer, "bo@example.se")  # a salon customer: nothing of his in the lms
+    stored(officer, bo, "salon_booking", pb.LEGAL_BASIS_CONTRACT, "salon")
+    officer.consent.RecordRestriction(pb.RecordRestrictionRequest(subject=bo, reason="contested"))
+    assert list(lms.records.ListRecords(pb.ListRecordsRequest(parent=bo)).records) == []
+    assert list(lms.records.StreamRecords(pb.StreamRecordsRequest(parent=bo))) == []
+    # Once the lms holds something of his, the restriction answers.
+    anna = person(officer, "anna@example.se")
+    stored(lms, anna, "course_delivery", pb.LEGAL_BASIS_CONTRACT, "lms")
+    officer.consent.RecordRestriction(pb.RecordRestrictionRequest(subject=anna, reason="contested"))
+    listed = pb.ListRecordsRequest(parent=anna)
+    assert refusal(lambda: lms.records.ListRecords(listed))[1] == "RESTRICTED"

@@ -347,11 +347,13 @@ class RecordReads:
     ) -> SubjectGrounds:
         """The subject's grounds for a list or stream read for `read_for`; a
         purpose that nothing may be read for now (restricted, objected to,
-        consent that does not stand) refuses the whole call, audited."""
+        consent that does not stand) refuses the whole call, audited, when
+        the caller holds records of the person at all: a system that holds
+        nothing of them learns nothing of their limits (its list is empty)."""
         grounds = self.grounds.of(subject_id)
         if read_for != RIGHTS_REQUESTS:
             stopped = self.grounds.stopped(grounds, read_for)
-            if stopped is not None:
+            if stopped is not None and self._holds_any(actor, subject_id):
                 self.grounds.refuse(
                     self.audit.event(
                         actor,
@@ -364,6 +366,17 @@ class RecordReads:
                     stopped,
                 )
         return grounds
+
+    def _holds_any(self, actor: Actor, subject_id: str) -> bool:
+        """Has the subject a record `actor` may see (an integrator: its system's)?"""
+        after = 0
+        while True:
+            batch = self.store.records.records_page(subject_id, None, after, 500)
+            if any(access.sees_system(actor, row.source_system) for row in batch):
+                return True
+            if len(batch) < 500:
+                return False
+            after = batch[-1].seq
 
     # ------------------------------------------------ shared with the writes
     def opened(
