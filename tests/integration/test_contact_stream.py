@@ -592,3 +592,7 @@ def test_the_cli_prints_one_subject_a_line_and_where_to_continue_on_stderr(
     assert main(["consent", "contactable", FOLLOW_UP, *server]) == 1
     out, err = capsys.readouterr()
     assert out == "" and "PURPOSE_NOT_ALLOWED" in err and len(err.splitlines()) == 1
+    # An empty token (a blank file in a script) would start the mailing over: refused.
+    assert main([*command, "--resume", ""]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: --resume: empty") and len(err.splitlines()) == 1

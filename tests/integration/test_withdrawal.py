@@ -357,7 +357,7 @@ def test_the_cli_says_what_a_withdrawals_request_erases(
     rested(stubs, name)
     monkeypatch.setenv("COLUMNS", "80")
     monkeypatch.setenv("CONSENT_VAULT_TOKEN", token_for(server.vault, Role.PRIVACY_OFFICER))
-    said = "consent for marketing_email withdrawn: what is held for it"
+    said = "consent for marketing_email no longer stands: what is held for it"
     for command in (["requests", "list"], ["requests", "show", name]):
         assert main(["--server", f"127.0.0.1:{server.port}", *command]) == 0
         out = capsys.readouterr().out
@@ -365,6 +365,17 @@ def test_the_cli_says_what_a_withdrawals_request_erases(
     assert main(["--server", f"127.0.0.1:{server.port}", "requests", "show", name, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert (shown["scope"], shown["purpose"]) == ("purpose", "marketing_email")
+    # The connectors list says which systems are told of a withdrawal, and
+    # which need a person (a consent-based holding, no capability).
+    assert main(["--server", f"127.0.0.1:{server.port}", "connectors", "list"]) == 0
+    sections = capsys.readouterr().out.split("\n\n")
+    told = {s.split()[0]: s for s in sections if s.strip()}
+    assert "  told when consent is withdrawn" in told["salon"]
+    assert "not told when consent is withdrawn: a person is asked" in told["facebook_group"]
+    assert "withdrawn" not in told["lms"]
+    assert main(["--server", f"127.0.0.1:{server.port}", "connectors", "list", "--json"]) == 0
+    listed = {c["name"]: c["capabilities"] for c in json.loads(capsys.readouterr().out)}
+    assert listed["salon"] == ["withdraw_consent"] and listed["lms"] == []
 
 
 def test_the_connectors_list_says_which_can_be_told(stubs: Stubs) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 # Ctrl-C while the libraries load is as quiet as Ctrl-C later: no traceback.
 try:
-    from vault.cli import _client, _plain, errors
+    from vault.cli import _client, _fail, _plain, errors
     from vault.cli.policy import _quiet_stdout
     from vault_client import VaultClientError
 except KeyboardInterrupt:
@@ -54,7 +54,7 @@ def add_contactable(commands: Any, online: Sequence[argparse.ArgumentParser]) ->
     contactable.add_argument("purpose", metavar="PURPOSE", help="the purpose of the mailing")
     contactable.add_argument(
         "--resume",
-        default="",
+        default=None,
         metavar="TOKEN",
         help="continue a run that stopped, after the people the token was printed with",
     )
@@ -63,7 +63,8 @@ def add_contactable(commands: Any, online: Sequence[argparse.ArgumentParser]) ->
         type=int,
         default=0,
         metavar="N",
-        help="people a page, 1 to 1000 (default 500): how often stderr says where the run is",
+        help="people a page, 1 to 1000 (default, or 0: 500): how often stderr says where "
+        "the run is",
     )
     contactable.add_argument(
         "--json", action="store_true", help="one JSON object a line, with what each rests on"
@@ -72,9 +73,14 @@ def add_contactable(commands: Any, online: Sequence[argparse.ArgumentParser]) ->
 
 
 def _contactable(args: argparse.Namespace) -> int:
+    if args.resume is not None and not args.resume.strip():
+        # An empty token (a script's file left blank) would start the whole
+        # mailing over: a run starts without --resume, never with an empty one.
+        _fail("--resume: empty; leave --resume out to start from the first person")
+        return 2
     given = 0
     with _client(args) as client:
-        stream = client.contactable(args.purpose, args.resume, args.page_size)
+        stream = client.contactable(args.purpose, args.resume or "", args.page_size)
         told = stream.resume_token
         try:
             for person in stream:

@@ -110,7 +110,7 @@ def request_in_words(request: ErasureRequest) -> str:
 def scope_in_words(request: ErasureRequest) -> str:
     """What the request erases: the whole person, or one purpose's data."""
     if request.scope == "purpose":
-        return f"consent for {request.purpose} withdrawn: what is held for it"
+        return f"consent for {request.purpose} no longer stands: what is held for it"
     return "the whole person, everywhere"
 
 
@@ -291,6 +291,15 @@ def print_connectors(console: Console, connectors: list[ConnectorInfo], checked:
             heading += "; health " + ("ok" if c.healthy else "[bold]FAILING[/bold]")
             heading += f" ({c.health_detail})" if c.health_detail else ""
         console.print(heading, highlight=False)
+        # Whether a withdrawal reaches the system by itself, or by a person.
+        if "withdraw_consent" in c.capabilities:
+            console.print("  told when consent is withdrawn", highlight=False, markup=False)
+        elif any(h.legal_basis == "consent" for h in c.holdings):
+            console.print(
+                "  not told when consent is withdrawn: a person is asked to act",
+                highlight=False,
+                markup=False,
+            )
         # Each category, then why it is held and how long, wrapped at words
         # beside it: no padded table lines, at 80 columns or through a pipe.
         _print_rows(

@@ -1354,6 +1354,7 @@ def _connector(message: pb.Connector) -> ConnectorInfo:
             )
             for h in message.holdings
         ],
+        capabilities=list(message.capabilities),
     )
 
 

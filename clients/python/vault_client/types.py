@@ -188,6 +188,9 @@ class ConnectorInfo:
     description: str
     location: str
     holdings: list[HeldCategory]
+    # What it can do beyond find, export and erase, as it declares it:
+    # "withdraw_consent" (it is told of a withdrawal; else a person is asked).
+    capabilities: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
