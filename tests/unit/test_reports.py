@@ -178,3 +178,36 @@ def test_connectors_list_their_holdings_legibly_at_80_columns() -> None:
     assert render(lambda console: terminal.print_connector_check(console, lms)) == [
         "lms 1.0: FAILING (timed out)"
     ]
+
+
+def test_a_manual_actions_instructions_wrap_at_80_columns_and_keep_their_words() -> None:
+    from vault_client import ErasureItem, ErasureRequest, ErasureStep
+
+    address = "https://www.facebook.com/profile.php?id=100000000000001"
+    instructions = (
+        "The person withdrew their consent for model_bank on 2026-12-04. facebook_group "
+        "holds group_membership for that purpose. Its connector is not told of "
+        f"withdrawals, so it is done by hand: open Members, search for {address}, "
+        "choose Remove member. Then confirm this action in the vault."
+    )
+    name = "erasureRequests/" + "a" * 32 + "/manualActions/" + "b" * 16
+    item = ErasureItem(
+        "manual_action", "group_membership", "membership", "", None, name, instructions
+    )
+    request = ErasureRequest(
+        "erasureRequests/" + "a" * 32,
+        "subjects/" + "c" * 32,
+        "awaiting_manual_action",
+        NOW,
+        NOW,
+        [ErasureStep("facebook_group", "succeeded", 1, "", [item])],
+        scope="purpose",
+        purpose="model_bank",
+    )
+    out = io.StringIO()
+    terminal.print_request(Console(file=out, width=80), request)
+    lines = out.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines if address not in line and name not in line), lines
+    # The address whole on one line, never broken at a hyphen or a slash.
+    assert any(address in line for line in lines)
+    assert " ".join(" ".join(lines).split()).count(" ".join(instructions.split())) == 1

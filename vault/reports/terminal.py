@@ -166,12 +166,13 @@ def print_request(console: Console, request: ErasureRequest) -> None:
     console.print(
         f"erases: {scope_in_words(request)}", soft_wrap=True, highlight=False, markup=False
     )
+    console.print(f"state: [bold]{request_in_words(request)}[/bold]", highlight=False)
     console.print(
-        f"state: [bold]{request_in_words(request)}[/bold]; "
         f"received {request.create_time:%Y-%m-%d %H:%M} UTC; "
         f"legal deadline {request.deadline_time:%Y-%m-%d}",
         soft_wrap=True,
         highlight=False,
+        markup=False,
     )
     waiting = []
     undecided: list[str] = []
@@ -238,12 +239,14 @@ def print_request(console: Console, request: ErasureRequest) -> None:
         # The name on a line of its own, never cut to a column: the admin copies it.
         console.print("\n[bold]Manual action[/bold]", highlight=False)
         console.print(item.manual_action, soft_wrap=True, highlight=False, markup=False)
-        console.print(
+        # Wrapped at words: a profile's address or a command is never broken.
+        for line in textwrap.wrap(
             item.instructions or "(instructions no longer readable)",
-            soft_wrap=True,
-            highlight=False,
-            markup=False,
-        )
+            width=max(console.width - 1, 20),
+            break_long_words=False,
+            break_on_hyphens=False,
+        ):
+            console.print(line, soft_wrap=True, highlight=False, markup=False)
         console.print(
             f"When done: consent-vault requests confirm {item.manual_action} --by YOUR-NAME",
             soft_wrap=True,
