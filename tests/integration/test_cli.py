@@ -854,5 +854,7 @@ def test_record_get_and_list_name_the_purpose_they_read_for(run) -> None:  # typ
     assert code == 0 and "7.1" in out, err
     code, out, err = run("record", "list", subject, "--purpose", "platform_access", "--json")
     assert code == 0 and json.loads(out) == [], err
+    code, out, err = run("record", "list", subject, "--purpose", "platform_access")
+    assert code == 0 and "no records that may be read for platform_access" in out, err
     code, out, err = run("record", "list", subject, "--json")  # the officer answers a request
     assert code == 0 and len(json.loads(out)) == 1, err

@@ -311,3 +311,22 @@ def test_an_integrators_token_may_carry_the_purpose_its_reads_are_for(  # type: 
         code, out, err = run("create", *wrong, *place)
         assert code != 0 and out == ""
         assert "--default-purpose" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_default_purpose_the_system_cannot_read_for_is_warned_of(  # type: ignore[no-untyped-def]
+    run, place: list[str]
+) -> None:
+    code, out, err = run(
+        "create",
+        "--role",
+        "integrator",
+        "--system",
+        "lms",
+        "--default-purpose",
+        "marketing_email",
+        *place,
+    )
+    assert code == 0 and out.strip().splitlines()[-1].startswith("cvt_")
+    warning = " ".join(err.split())
+    assert "lms is not configured for marketing_email" in warning
+    assert "PURPOSE_NOT_ALLOWED" in warning and "course_delivery" in warning

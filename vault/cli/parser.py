@@ -274,8 +274,8 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument("--purpose", default="", help=_READ_PURPOSE)
     get.set_defaults(handler=_record_get, options={"name": "NAME", "purpose": "--purpose"})
     listing = record_commands.add_parser("list", parents=online, help="list a subject's records")
-    listing.add_argument("subject")
-    listing.add_argument("--category", default="")
+    listing.add_argument("subject", help="subjects/{subject}")
+    listing.add_argument("--category", default="", help="only the records of this category")
     listing.add_argument("--purpose", default="", help=_READ_PURPOSE)
     _json_option(listing)
     listing.set_defaults(

@@ -106,7 +106,7 @@ def _record_list(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(records)
         return 0
-    terminal.print_records(console, records)
+    terminal.print_records(console, records, args.purpose)
     return 0
 
 

@@ -176,22 +176,31 @@ def _no_purposes_warning(args: argparse.Namespace) -> str | None:
     """What to warn of when the integrator's system has no purposes: none of
     the configured purposes (the --config's [purposes] file, or the school's)
     names it among its systems and no [systems.NAME] purposes lists any. The
-    token works, but the server refuses every record it writes. Raises
-    SettingsError when the --config does not read."""
+    token works, but the server refuses every record it writes. Or when its
+    --default-purpose is not one of them: every read that names none is
+    refused. Raises SettingsError when the --config does not read."""
     from vault import settings as configuration
 
     system = args.system
     if args.role != "integrator":
         return None
     loaded = configuration.load(config=args.config, data_dir_flag=args.data_dir)
-    if loaded.server.access.purposes.get(system):
-        return None
+    purposes = loaded.server.access.purposes.get(system)
     where = f"in {args.config}" if args.config else "(pass the server's --config to check it)"
-    return (
-        f"no configured purpose names {system} among its systems and no "
-        f"[systems.{system}] purposes are set {where}: the server refuses every record "
-        "this token writes until they are"
-    )
+    if not purposes:
+        return (
+            f"no configured purpose names {system} among its systems and no "
+            f"[systems.{system}] purposes are set {where}: the server refuses every record "
+            "this token writes until they are"
+        )
+    default = args.default_purpose
+    if default and default not in purposes:
+        return (
+            f"{system} is not configured for {default} {where}: every read that names no "
+            "purpose is refused (PURPOSE_NOT_ALLOWED) until it is; its purposes: "
+            + ", ".join(sorted(purposes))
+        )
+    return None
 
 
 def _with_vault(

@@ -52,22 +52,38 @@ def print_subject(console: Console, subject: Subject) -> None:
 
 
 # -------------------------------------------------------------- records
-def print_records(console: Console, records: list[Record]) -> None:
+def print_records(console: Console, records: list[Record], purpose: str = "") -> None:
+    """Each record by name, with what it is and why it is held. `purpose`,
+    the one the list was read for: records it may not serve are not listed."""
     if not records:
-        console.print("no records", highlight=False)
+        console.print(
+            f"no records that may be read for {purpose} (those held for purposes it "
+            "may not serve are not listed)"
+            if purpose
+            else "no records",
+            highlight=False,
+            markup=False,
+        )
     # Each record's full name on a line of its own, never cut: it is what
     # `record get` takes.
     for record in records:
         stored = f"{record.create_time:%Y-%m-%d}" if record.create_time else "-"
         console.print(record.name, soft_wrap=True, highlight=False)
-        console.print(
-            escape(
-                f"  {record.category}: for {record.purpose.replace('_', ' ')} "
-                f"({words.basis(record.legal_basis)}), "
-                f"from {record.source_system}, stored {stored}"
-            ),
-            highlight=False,
+        # Wrapped at words beneath the name: the basis in words is long.
+        summary = (
+            f"{record.category}: for {record.purpose.replace('_', ' ')} "
+            f"({words.basis(record.legal_basis)}), "
+            f"from {record.source_system}, stored {stored}"
         )
+        for line in textwrap.wrap(
+            summary,
+            width=max(console.width - 1, 20),
+            initial_indent="  ",
+            subsequent_indent="    ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        ):
+            console.print(line, soft_wrap=True, highlight=False, markup=False)
         if record.masked:
             console.print(f"  fields {HIDDEN}", highlight=False, markup=False)
 
