@@ -232,6 +232,17 @@ def test_a_withdrawal_naming_no_purpose_withdraws_every_consent_that_stands(
     )
 
 
+def test_an_integrators_withdrawal_of_everything_says_which_purposes_it_looked_at(
+    officer: Caller, website: Caller
+) -> None:
+    anna = person(officer)
+    record(officer, anna, GIVEN, "model_bank")  # the Facebook group's, not the website's
+    with pytest.raises(grpc.RpcError) as raised:
+        record(website, anna, WITHDRAWN)
+    assert error_info(raised.value).reason == Reason.NO_CONSENT_TO_CHANGE
+    assert "any purpose website processes for" in (raised.value.details() or "")
+
+
 def test_a_consent_renewed_stands_renewed(officer: Caller, clock: FixedClock) -> None:
     anna = person(officer)
     record(officer, anna, GIVEN, "marketing_email")

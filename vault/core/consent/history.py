@@ -140,7 +140,12 @@ class ConsentHistory:
                         and (not actor.system or name in actor.purposes)
                     ]
                     if not purposes:
-                        raise NoConsentToChange("purposes", "any purpose", "withdraw")
+                        scope = (
+                            f"any purpose {actor.system} processes for"
+                            if actor.system
+                            else "any purpose"
+                        )
+                        raise NoConsentToChange("purposes", scope, "withdraw")
                 events = [
                     self._event(actor, subject_id, purpose, given, at, now, version, evidence)
                     for purpose in purposes
