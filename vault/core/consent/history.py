@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -121,7 +120,7 @@ class ConsentHistory:
             return self._answered_again(actor, subject_id, json.loads(remembered.result))
         purposes = self._purposes(actor, given)
         version, policy_seq = self._version(given.policy_version, at)
-        evidence = _evidence(given.evidence)
+        evidence = rules.one_line(given.evidence, "evidence", MAX_EVIDENCE)
         # Before the key: an unknown or erased subject has none to make.
         writable_subject(self.store.subjects, subject_id, "subject")
         key = self.keys.data_key(subject_id, CONSENT_CATEGORY, CONSENT_PURPOSE, create=True)
@@ -471,17 +470,6 @@ def _check_order(event: ConsentEvent, latest: StandingRow | None, field: str) ->
 def _when(moment: dt.datetime) -> str:
     """A time as the CLI and the reports print one: 2026-12-03 15:05 UTC."""
     return f"{moment.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
-
-
-def _evidence(text: str) -> str:
-    text = text.strip()
-    if len(text) > MAX_EVIDENCE or any(
-        unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text
-    ):
-        raise InvalidArgument(
-            "evidence", f"must be at most {MAX_EVIDENCE} printable characters on one line"
-        )
-    return text
 
 
 def _aad(subject_id: str, event_id: str) -> bytes:
