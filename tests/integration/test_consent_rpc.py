@@ -19,6 +19,7 @@ import grpc
 import pytest
 from google.protobuf import timestamp_pb2
 
+from tests.callers import Caller
 from tests.conftest import START
 from tests.helpers import email, error_info
 from tests.serving import UNLIMITED, channel_to, served
@@ -30,7 +31,6 @@ from vault.runtime import build_services
 from vault.server.app import RunningServer
 from vault.settings import ServerSettings
 from vault.v1 import vault_pb2 as pb
-from vault.v1 import vault_pb2_grpc as pb_grpc
 from vault_client import Identity, InvalidArgumentError, PermissionDeniedError, VaultClient
 
 # The website's integrator records the consent its forms collect, for the
@@ -50,16 +50,6 @@ WITHDRAWN, RENEWED = pb.CONSENT_STATUS_WITHDRAWN, pb.CONSENT_STATUS_RENEWED
 def running(vault: Vault, engine: str | None) -> Iterator[RunningServer]:
     with served(build_services(vault, stores_embedded=engine is None), SETTINGS) as server:
         yield server
-
-
-class Caller:
-    """One role's stubs over one channel."""
-
-    def __init__(self, channel: grpc.Channel) -> None:
-        self.subjects = pb_grpc.SubjectServiceStub(channel)
-        self.consent = pb_grpc.ConsentServiceStub(channel)
-        self.policy = pb_grpc.PolicyServiceStub(channel)
-        self.audit = pb_grpc.AuditServiceStub(channel)
 
 
 @pytest.fixture

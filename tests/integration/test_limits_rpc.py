@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 import pytest
 
+from tests.callers import Caller
 from tests.helpers import email, error_info
 from tests.serving import UNLIMITED, channel_to, served
 from vault.core.actor import Role
@@ -29,7 +30,6 @@ from vault.runtime import build_services
 from vault.server.app import RunningServer
 from vault.settings import ServerSettings
 from vault.v1 import vault_pb2 as pb
-from vault.v1 import vault_pb2_grpc as pb_grpc
 from vault_client import FailedPreconditionError, NotFoundError, VaultClient
 
 WEBSITE_PURPOSES = frozenset(
@@ -48,13 +48,6 @@ NOBODY = "subjects/0123456789abcdef0123456789abcdef"
 def running(vault: Vault, engine: str | None) -> Iterator[RunningServer]:
     with served(build_services(vault, stores_embedded=engine is None), SETTINGS) as server:
         yield server
-
-
-class Caller:
-    def __init__(self, channel: grpc.Channel) -> None:
-        self.subjects = pb_grpc.SubjectServiceStub(channel)
-        self.records = pb_grpc.RecordServiceStub(channel)
-        self.consent = pb_grpc.ConsentServiceStub(channel)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 import pytest
 
+from tests.callers import Caller
 from tests.conftest import START
 from tests.helpers import email, error_info
 from tests.serving import UNLIMITED, channel_to, served
@@ -49,13 +50,6 @@ RECONSENT = pb.CONSENT_STANDING_RECONSENT_NEEDED
 def running(vault: Vault, engine: str | None) -> Iterator[RunningServer]:
     with served(build_services(vault, stores_embedded=engine is None), SETTINGS) as server:
         yield server
-
-
-class Caller:
-    def __init__(self, channel: grpc.Channel) -> None:
-        self.subjects = pb_grpc.SubjectServiceStub(channel)
-        self.consent = pb_grpc.ConsentServiceStub(channel)
-        self.policy = pb_grpc.PolicyServiceStub(channel)
 
 
 @pytest.fixture

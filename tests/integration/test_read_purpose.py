@@ -20,6 +20,7 @@ import pytest
 from google.protobuf import field_mask_pb2
 
 from tests.access import token_for, with_token
+from tests.callers import Caller
 from tests.helpers import email, error_info
 from tests.serving import UNLIMITED, channel_to, served
 from vault import purposes_file
@@ -30,7 +31,6 @@ from vault.runtime import build_services
 from vault.server.app import RunningServer
 from vault.settings import ServerSettings
 from vault.v1 import vault_pb2 as pb
-from vault.v1 import vault_pb2_grpc as pb_grpc
 
 WEBSITE_PURPOSES = frozenset({"marketing_email", "marketing_sms", "customer_surveys"})
 SETTINGS = ServerSettings(
@@ -48,16 +48,6 @@ SECRET_CITY = "Haparanda"
 def running(vault: Vault, engine: str | None) -> Iterator[RunningServer]:
     with served(build_services(vault, stores_embedded=engine is None), SETTINGS) as server:
         yield server
-
-
-class Caller:
-    def __init__(self, channel: grpc.Channel) -> None:
-        self.subjects = pb_grpc.SubjectServiceStub(channel)
-        self.records = pb_grpc.RecordServiceStub(channel)
-        self.consent = pb_grpc.ConsentServiceStub(channel)
-        self.policy = pb_grpc.PolicyServiceStub(channel)
-        self.audit = pb_grpc.AuditServiceStub(channel)
-        self.access = pb_grpc.AccessServiceStub(channel)
 
 
 @pytest.fixture
