@@ -211,3 +211,21 @@ def test_a_manual_actions_instructions_wrap_at_80_columns_and_keep_their_words()
     # The address whole on one line, never broken at a hyphen or a slash.
     assert any(address in line for line in lines)
     assert " ".join(" ".join(lines).split()).count(" ".join(instructions.split())) == 1
+
+
+def test_a_step_done_with_nothing_to_report_says_nothing_was_held() -> None:
+    from vault_client import ErasureRequest, ErasureStep
+
+    request = ErasureRequest(
+        "erasureRequests/" + "a" * 32,
+        "subjects/" + "c" * 32,
+        "completed",
+        NOW,
+        NOW,
+        [ErasureStep("vault", "succeeded", 1, "", [])],
+        scope="purpose",
+        purpose="marketing_post",
+    )
+    out = io.StringIO()
+    terminal.print_request(Console(file=out, width=80), request)
+    assert "nothing was held there for this request" in out.getvalue()

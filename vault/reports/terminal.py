@@ -236,6 +236,10 @@ def print_request(console: Console, request: ErasureRequest) -> None:
                     text += "\nwaiting: see below"
                     waiting.append(item)
             rows.append((OUTCOME_WORDS.get(item.outcome, item.outcome), text))
+        if step.state == "succeeded" and not step.items and not rows:
+            # Done with nothing to report: the system held nothing the request
+            # reaches (a purpose the vault held no records for), said so.
+            rows.append(("nothing", "nothing was held there for this request"))
         _print_rows(console, rows, indent=2)
     for system in undecided:
         # Printed whole, never cut to a column: the command is what the officer types.
