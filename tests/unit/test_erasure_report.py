@@ -110,7 +110,7 @@ def test_no_line_ends_in_padding_and_states_read_alike() -> None:
     text = render(request)
     lines = text.splitlines()
     assert [line for line in lines if line != line.rstrip()] == []
-    assert "state: awaiting manual action;" in text
+    assert "state: awaiting manual action" in lines
     assert "facebook_group: done, waiting for a manual action" in lines
     assert "salon: done" in lines and "lms: failed, will be retried" in lines
     assert "(1 attempt)" in text
