@@ -30,7 +30,7 @@ from vault.core.consent.model import (
     Standing,
 )
 from vault.core.consent.purposes import BASIS_WORDS, Purpose, Purposes
-from vault.core.consent.store import StandingRow
+from vault.core.consent.store import LimitRow, StandingRow
 from vault.core.errors import InvalidArgument, PolicyVersionExists, PurposeNotAllowed
 from vault.core.replay import Raced, Replay
 from vault.core.subjects import ANSWERED_AGAIN
@@ -263,8 +263,11 @@ class Policies:
         event is committed before the batch leaves."""
         after = ("", "")
         first = True
+        # Read once for the whole stream, as the contact stream does: a
+        # stream of many batches does not read every limit again for each.
+        limits = self.store.consents.limits_in_effect()
         while True:
-            batch = list(self._needing(actor, purpose, after, 500))
+            batch = list(self._needing(actor, purpose, after, 500, limits))
             if not batch and not first:
                 return
             # The first batch is told even when empty: the call was made.
@@ -276,7 +279,12 @@ class Policies:
             after = (batch[-1].purpose, batch[-1].subject_id)
 
     def _needing(
-        self, actor: Actor, purpose: str, after: tuple[str, str], limit: int
+        self,
+        actor: Actor,
+        purpose: str,
+        after: tuple[str, str],
+        limit: int,
+        limits: list[LimitRow] | None = None,
     ) -> Iterator[ReconsentNeeded]:
         today = self.day_of(utc_now(self.clock))
         now = utc_now(self.clock)
@@ -289,7 +297,8 @@ class Policies:
             wanted = [p for p in wanted if p.name in actor.purposes]
         # Whoever objected to a purpose, or had it restricted, is not asked
         # to consent to it again: that mailing would be the processing they stopped.
-        limits = self.store.consents.limits_in_effect()
+        if limits is None:
+            limits = self.store.consents.limits_in_effect()
         given = 0
         for p in wanted:
             if p.name < after[0]:
